@@ -1,0 +1,58 @@
+# Tidings: `make run` starts the bot, `make test` runs the whole suite.
+# Both create .venv and install everything on first use; later runs reuse it
+# (the stamp file below changes only when pyproject.toml does).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.tidings-installed
+TORCH  := $(VENV)/.torch-installed
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install run test lint typecheck check bench eval reliability clean
+
+install: $(STAMP)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade "pip>=24"
+
+# torch first, pinned: an unpinned torch pulls a CUDA build of several GB.
+$(TORCH): | $(PY)
+	$(PIP) install "torch==2.13.0"
+	touch $@
+
+# pip's wheel cache keeps the compiled llama-cpp-python, so a fresh venv does not rebuild it.
+$(STAMP): pyproject.toml $(TORCH)
+	$(PIP) install -e ".[test]"
+	touch $@
+
+run: install
+	$(VENV)/bin/tidings run
+
+test: install
+	$(PY) -m pytest -q -p no:cacheprovider
+
+lint: install
+	$(VENV)/bin/ruff check core adapters bots tests bench
+
+typecheck: install
+	$(VENV)/bin/mypy core
+
+check: lint typecheck test
+
+bench: install
+	$(PY) bench/run_all.py
+
+eval: install
+	$(VENV)/bin/tidings eval all --plot docs/img
+
+reliability: install
+	$(PY) -m pytest -q -p no:cacheprovider -m reliability --reliability-report docs/reliability.md
+
+clean:
+	rm -rf $(VENV) .tidings .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,544 @@
+"""The Discord bot: slash commands, @mentions and 👍/👎 buttons, translated to the core.
+
+Listeners only translate: they check access, acknowledge Discord (defer within its 3 second
+window) and hand the question to ``services.answerer``; what they show comes from
+``convert``. Every failure ends in one of two hooks (``tree.on_error`` for commands,
+``on_error`` for events) that log the traceback and tell the user one polite sentence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+import re
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+import discord
+from discord import app_commands
+
+from adapters.discord.convert import (
+    OutgoingMessage,
+    answer_messages,
+    channel_ref,
+    citations_payload,
+    digest_messages,
+    fit_turns,
+    message_text,
+    queued_text,
+    sources_list_embeds,
+    stream_preview,
+    to_turn,
+)
+from adapters.discord.platform import NO_MENTIONS, DiscordPlatform
+from adapters.discord.settings import DiscordSettings
+from core.errors import GENERIC_APOLOGY, UserFacingError
+from core.services import Services
+from core.types import Answer, ChannelRef, Question, Turn
+from core.windows import parse_window
+
+log = logging.getLogger("tidings.discord")
+
+Clock = Callable[[], float]
+
+EMPTY_MENTION = "Ask me something after the mention, for example: @Tidings how do I reset my password?"
+NOT_IN_THIS_CHANNEL = "Sorry, I can't answer commands here."
+FEEDBACK_THANKS = {1: "Thanks! Glad it helped.", -1: "Thanks for telling me; this helps improve the answers."}
+
+
+# -- feedback buttons ----------------------------------------------------------------------
+
+
+class FeedbackButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"tidings:feedback:(?P<rating>up|down):(?P<answer>[0-9A-Za-z:_-]{1,64})",
+):
+    """👍 or 👎 under an answer. The answer id lives in the ``custom_id``, so the buttons keep
+    working after a restart without remembering any view in memory."""
+
+    def __init__(self, rating: str, answer_id: str) -> None:
+        up = rating == "up"
+        super().__init__(
+            discord.ui.Button(
+                style=discord.ButtonStyle.secondary,
+                emoji="👍" if up else "👎",
+                custom_id=f"tidings:feedback:{rating}:{answer_id}",
+            )
+        )
+        self.rating = 1 if up else -1
+        self.answer_id = answer_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Button[Any], match: re.Match[str], /
+    ) -> FeedbackButton:
+        return cls(match["rating"], match["answer"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        client = interaction.client
+        if not isinstance(client, TidingsDiscordBot):
+            raise TypeError("feedback buttons belong to the Tidings bot")
+        await client.record_feedback(interaction, answer_id=self.answer_id, rating=self.rating)
+
+
+def feedback_view(answer_id: str) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(FeedbackButton("up", answer_id))
+    view.add_item(FeedbackButton("down", answer_id))
+    return view
+
+
+# -- where an answer is shown --------------------------------------------------------------
+
+
+class Reply(Protocol):
+    """Where an answer appears: a deferred slash command or a reply to a message."""
+
+    async def show(self, text: str) -> None:
+        """Put ``text`` in the first message of the answer (creating it if needed)."""
+
+    async def finish(self, messages: Sequence[OutgoingMessage], view: discord.ui.View | None) -> None:
+        """The final answer: the first message becomes part one, the rest follow; the last
+        one carries the embeds and the buttons."""
+
+
+class InteractionReply:
+    """The answer to a deferred slash command: the "thinking..." response is edited, further
+    parts are follow-ups with the same visibility."""
+
+    def __init__(self, interaction: discord.Interaction[Any], *, ephemeral: bool) -> None:
+        self.interaction = interaction
+        self.ephemeral = ephemeral
+
+    async def show(self, text: str) -> None:
+        await self.interaction.edit_original_response(content=text, allowed_mentions=NO_MENTIONS)
+
+    async def finish(self, messages: Sequence[OutgoingMessage], view: discord.ui.View | None) -> None:
+        last = len(messages) - 1
+        for index, message in enumerate(messages):
+            extras: dict[str, Any] = {"view": view} if index == last and view is not None else {}
+            if index == 0:
+                await self.interaction.edit_original_response(
+                    content=message.content or None,
+                    embeds=list(message.embeds),
+                    allowed_mentions=NO_MENTIONS,
+                    **extras,
+                )
+            else:
+                await self.interaction.followup.send(
+                    content=message.content or None,
+                    embeds=list(message.embeds),
+                    ephemeral=self.ephemeral,
+                    allowed_mentions=NO_MENTIONS,
+                    wait=True,
+                    **extras,
+                )
+
+
+class MessageReply:
+    """The answer to an @mention: a reply to the asking message (which does not ping its
+    author), created at the first thing worth showing and edited from then on."""
+
+    def __init__(self, message: discord.Message) -> None:
+        self.message = message
+        self.sent: discord.Message | None = None
+
+    async def show(self, text: str) -> None:
+        if self.sent is None:
+            self.sent = await self.message.reply(text, mention_author=False, allowed_mentions=NO_MENTIONS)
+        else:
+            self.sent = await self.sent.edit(content=text, allowed_mentions=NO_MENTIONS)
+
+    async def finish(self, messages: Sequence[OutgoingMessage], view: discord.ui.View | None) -> None:
+        last = len(messages) - 1
+        for index, message in enumerate(messages):
+            extras: dict[str, Any] = {"view": view} if index == last and view is not None else {}
+            if index == 0 and self.sent is None:
+                self.sent = await self.message.reply(
+                    content=message.content or None,
+                    embeds=list(message.embeds),
+                    mention_author=False,
+                    allowed_mentions=NO_MENTIONS,
+                    **extras,
+                )
+            elif index == 0 and self.sent is not None:
+                self.sent = await self.sent.edit(
+                    content=message.content or None, embeds=list(message.embeds), allowed_mentions=NO_MENTIONS, **extras
+                )
+            else:
+                await self.message.channel.send(
+                    content=message.content or None, embeds=list(message.embeds), allowed_mentions=NO_MENTIONS, **extras
+                )
+
+
+class StreamingEditor:
+    """Shows the answer as the model writes it, at most one edit per ``interval`` seconds
+    and never two edits at once: Discord rate-limits edits, and the model must never wait
+    for Discord. The final edit (``Reply.finish``) always shows the whole answer."""
+
+    def __init__(self, reply: Reply, *, interval: float, clock: Clock = time.monotonic) -> None:
+        self.reply = reply
+        self.interval = interval
+        self.clock = clock
+        self._last = float("-inf")
+        self._in_flight: asyncio.Task[None] | None = None
+        self._has_text = False
+        self.edits = 0
+        # The model calls on_text from wherever it streams (possibly a task started from its
+        # thread); edits run in the context of the command that created this editor.
+        self._context = contextvars.copy_context()
+
+    async def on_queued(self, position: int) -> None:
+        if not self._has_text:
+            await self._show(queued_text(position))
+
+    async def on_text(self, text: str) -> None:
+        if not text.strip():
+            return
+        self._has_text = True
+        if self._in_flight is not None and not self._in_flight.done():
+            return
+        now = self.clock()
+        if now - self._last < self.interval:
+            return
+        self._last = now
+        self._in_flight = asyncio.get_running_loop().create_task(
+            self._show(stream_preview(text)), name="tidings-discord-stream-edit", context=self._context
+        )
+
+    async def _show(self, text: str) -> None:
+        try:
+            await self.reply.show(text)
+            self.edits += 1
+        except discord.HTTPException as error:  # a lost progress edit must not lose the answer
+            log.warning("streaming edit failed (%s); the final answer will still be posted", error)
+
+    async def close(self) -> None:
+        if self._in_flight is not None:
+            await self._in_flight
+
+
+# -- the command tree ----------------------------------------------------------------------
+
+
+class TidingsCommandTree(app_commands.CommandTree["TidingsDiscordBot"]):
+    async def on_error(self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError) -> None:
+        await self.client.report_interaction_error(interaction, error)
+
+
+def _bot(interaction: discord.Interaction[Any]) -> TidingsDiscordBot:
+    client = interaction.client
+    if not isinstance(client, TidingsDiscordBot):
+        raise TypeError("this command belongs to the Tidings bot")
+    return client
+
+
+def build_commands(*, summarize: bool) -> list[app_commands.Command[Any, Any, None]]:
+    """The slash commands; ``/summarize`` only when a summarizer is configured."""
+
+    @app_commands.command(name="ask", description="Ask a question; I answer from the knowledge base, with sources.")
+    @app_commands.describe(question="What you want to know", private="Only you see the answer (default: no)")
+    async def ask(interaction: discord.Interaction[Any], question: str, private: bool = False) -> None:
+        bot = _bot(interaction)
+        await bot.refusing_politely(interaction, bot.ask(interaction, question, private=private))
+
+    @app_commands.command(name="sources", description="What the knowledge base holds that answers here can use.")
+    async def sources(interaction: discord.Interaction[Any]) -> None:
+        bot = _bot(interaction)
+        await bot.refusing_politely(interaction, bot.list_sources(interaction))
+
+    commands: list[app_commands.Command[Any, Any, None]] = [ask, sources]
+    if summarize:
+
+        @app_commands.command(name="summarize", description="Summarize this channel's recent messages.")
+        @app_commands.describe(since='today, yesterday, 6h, 3d or 2024-05-01 (default: the last 24 hours)')
+        async def summarize_command(interaction: discord.Interaction[Any], since: str = "") -> None:
+            bot = _bot(interaction)
+            await bot.refusing_politely(interaction, bot.summarize(interaction, since))
+
+        commands.append(summarize_command)
+    return commands
+
+
+# -- the bot -------------------------------------------------------------------------------
+
+
+def bot_intents() -> discord.Intents:
+    """Guilds and messages, plus Message Content: without it mentions arrive without their
+    text and channel history comes back empty, so neither @mentions nor digests could work."""
+    intents = discord.Intents.default()
+    intents.message_content = True
+    return intents
+
+
+def _roles(user: discord.abc.User) -> list[str]:
+    roles = getattr(user, "roles", None) or []
+    return [value for role in roles for value in (role.name, str(role.id))]
+
+
+class TidingsDiscordBot(discord.Client):
+    """The Discord bot. Built by ``bots.discord_bot.build_bot``; started with
+    ``await bot.start(token)`` and stopped with ``await bot.close()``."""
+
+    def __init__(self, *, services: Services, settings: DiscordSettings, clock: Clock = time.monotonic) -> None:
+        super().__init__(intents=bot_intents(), allowed_mentions=NO_MENTIONS)
+        self.services = services
+        self.discord_settings = settings
+        self.clock = clock
+        self.platform = DiscordPlatform(self)
+        self.tree = TidingsCommandTree(self)
+        for command in build_commands(summarize=services.summarizer is not None):
+            self.tree.add_command(command)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def setup_hook(self) -> None:
+        self.add_dynamic_items(FeedbackButton)
+        if not self.discord_settings.sync_commands:
+            return
+        if self.discord_settings.sync_guild is not None:
+            guild = discord.Object(id=self.discord_settings.sync_guild)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d slash commands to server %s", len(synced), guild.id)
+        else:
+            synced = await self.tree.sync()
+            log.info("synced %d slash commands globally (new commands can take up to an hour to appear)", len(synced))
+
+    async def on_ready(self) -> None:
+        log.info("connected to Discord as %s in %d servers", self.user, len(self.guilds))
+
+    # -- access ------------------------------------------------------------------------
+
+    def _check_access(self, user: discord.abc.User, channel: ChannelRef) -> None:
+        self.services.gatekeeper.check(user=str(user.id), channel=channel, roles=_roles(user))
+
+    # -- /ask and @mentions ------------------------------------------------------------
+
+    async def ask(self, interaction: discord.Interaction[Any], question: str, *, private: bool) -> None:
+        if interaction.channel is None:
+            raise UserFacingError(NOT_IN_THIS_CHANNEL)
+        ref = channel_ref(interaction.channel)
+        self._check_access(interaction.user, ref)
+        # Acknowledge before any slow work: Discord drops interactions not answered in 3 s.
+        await interaction.response.defer(ephemeral=private, thinking=True)
+        interaction.extras["private"] = private
+        log.info("question %s from %s in %s", f"discord-{interaction.id}", interaction.user.id, ref.scope)
+        conversation = await self._thread_context(interaction.channel, before=interaction.created_at)
+        await self._answer(
+            InteractionReply(interaction, ephemeral=private),
+            text=question,
+            channel=ref,
+            asker=str(interaction.user.id),
+            request_id=f"discord-{interaction.id}",
+            conversation=conversation,
+        )
+
+    async def on_message(self, message: discord.Message) -> None:
+        me = self.user
+        if me is None or not self.discord_settings.mentions:
+            return
+        if message.author.bot or message.author.id == me.id or me.id not in message.raw_mentions:
+            return
+        # Discord may deliver an event twice across a reconnect; answer it once.
+        if not self.services.state.first_time(f"discord:message:{message.id}"):
+            return
+        ref = channel_ref(message.channel)
+        try:
+            self._check_access(message.author, ref)
+        except UserFacingError as refusal:
+            await message.reply(refusal.user_message, mention_author=False, allowed_mentions=NO_MENTIONS)
+            return
+        text = message_text(message, without_mention_of=me.id)
+        if not text:
+            await message.reply(EMPTY_MENTION, mention_author=False, allowed_mentions=NO_MENTIONS)
+            return
+        log.info("question %s from %s in %s", f"discord-{message.id}", message.author.id, ref.scope)
+        conversation = await self._thread_context(message.channel, before=message)
+        await self._answer(
+            MessageReply(message),
+            text=text,
+            channel=ref,
+            asker=str(message.author.id),
+            request_id=f"discord-{message.id}",
+            conversation=conversation,
+        )
+
+    async def _thread_context(self, channel: Any, *, before: Any) -> tuple[Turn, ...]:
+        """Earlier messages of the thread (its starter message first), newest kept when the
+        budget is short. Outside a thread there is no conversation."""
+        limit = self.discord_settings.context_messages
+        if not isinstance(channel, discord.Thread) or limit <= 0 or self.user is None:
+            return ()
+        earlier = [m async for m in channel.history(limit=limit, before=before, oldest_first=False)]
+        earlier.reverse()
+        if not any(m.id == channel.id for m in earlier) and channel.parent is not None:
+            # A thread started from a message has that message's id; it lives in the parent.
+            with contextlib.suppress(discord.HTTPException, AttributeError):
+                earlier.insert(0, await channel.parent.fetch_message(channel.id))  # type: ignore[union-attr]
+        bot_name = self.user.display_name
+        turns = [turn for m in earlier if (turn := to_turn(m, bot_id=self.user.id, bot_name=bot_name)) is not None]
+        return fit_turns(
+            turns,
+            max_turns=self.services.settings.answers.max_conversation_turns,
+            max_chars=self.discord_settings.context_chars,
+        )
+
+    async def _answer(
+        self,
+        reply: Reply,
+        *,
+        text: str,
+        channel: ChannelRef,
+        asker: str,
+        request_id: str,
+        conversation: tuple[Turn, ...] = (),
+    ) -> Answer:
+        question = Question(
+            text=text,
+            scopes=self.services.gatekeeper.scopes(channel),
+            conversation=conversation,
+            asker=asker,
+            request_id=request_id,
+        )
+        streamer = StreamingEditor(reply, interval=self.discord_settings.stream_interval_s, clock=self.clock)
+        try:
+            answer = await self.services.answerer.answer(question, on_text=streamer.on_text, on_queued=streamer.on_queued)
+        finally:
+            await streamer.close()
+        await asyncio.to_thread(
+            self.services.state.remember_answer,
+            request_id,
+            {
+                "question": text,
+                "answer": answer.text,
+                "citations": citations_payload(answer.citations),
+                "platform": "discord",
+                "channel": channel.scope,
+            },
+        )
+        await reply.finish(answer_messages(answer), feedback_view(request_id))
+        log.info("answered %s (grounded=%s, %d citations)", request_id, answer.grounded, len(answer.citations))
+        return answer
+
+    # -- /summarize ---------------------------------------------------------------------
+
+    async def summarize(self, interaction: discord.Interaction[Any], since: str) -> None:
+        summarizer = self.services.summarizer
+        if summarizer is None or interaction.channel is None:
+            raise UserFacingError(NOT_IN_THIS_CHANNEL)
+        ref = channel_ref(interaction.channel)
+        self._check_access(interaction.user, ref)
+        # "now" as Discord saw the command, so the window matches the channel's clock.
+        start, end = parse_window(since, now=interaction.created_at)
+        await interaction.response.defer(thinking=True)
+        messages = await self.platform.fetch_history(ref, start, end)
+        reply = InteractionReply(interaction, ephemeral=False)
+
+        async def on_queued(position: int) -> None:
+            await reply.show(queued_text(position))
+
+        digest = await summarizer.summarize(messages, channel=ref, window=(start, end), on_queued=on_queued)
+        await reply.finish(digest_messages(digest), None)
+
+    # -- /sources -----------------------------------------------------------------------
+
+    async def list_sources(self, interaction: discord.Interaction[Any]) -> None:
+        if interaction.channel is None:
+            raise UserFacingError(NOT_IN_THIS_CHANNEL)
+        ref = channel_ref(interaction.channel)
+        self._check_access(interaction.user, ref)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        interaction.extras["private"] = True
+        scopes = self.services.gatekeeper.scopes(ref)
+        infos = await asyncio.to_thread(self.services.knowledge_base.sources, scopes)
+        embeds = sources_list_embeds(infos, scopes=scopes, here=ref.scope)
+        await interaction.edit_original_response(embeds=embeds, allowed_mentions=NO_MENTIONS)
+
+    # -- feedback -----------------------------------------------------------------------
+
+    async def record_feedback(self, interaction: discord.Interaction[Any], *, answer_id: str, rating: int) -> None:
+        # Button callbacks report to their view, not the command tree: route them to the same hook.
+        try:
+            await self._store_feedback(interaction, answer_id=answer_id, rating=rating)
+        except Exception as error:
+            await self.report_interaction_error(interaction, error)
+
+    async def _store_feedback(self, interaction: discord.Interaction[Any], *, answer_id: str, rating: int) -> None:
+        remembered = await asyncio.to_thread(self.services.state.recall_answer, answer_id) or {}
+        channel = str(remembered.get("channel", "")) or (channel_ref(interaction.channel).scope if interaction.channel else "")
+        await asyncio.to_thread(
+            lambda: self.services.state.record_feedback(
+                answer_id=answer_id, platform="discord", channel=channel, user=str(interaction.user.id), rating=rating
+            )
+        )
+        log.info("feedback %+d on %s", rating, answer_id)
+        await interaction.response.send_message(FEEDBACK_THANKS[1 if rating > 0 else -1], ephemeral=True)
+
+    # -- the error hooks ------------------------------------------------------------------
+
+    async def refusing_politely(self, interaction: discord.Interaction[Any], work: Awaitable[None]) -> None:
+        """Run a command; a refusal (not allowed, rate limited, a window not understood) is an
+        answer, not a failure: the user sees its sentence privately and nothing is logged as
+        an error. Anything else goes on to the tree's error hook."""
+        try:
+            await work
+        except UserFacingError as refusal:
+            log.info("told %s: %s", interaction.user.id, refusal.user_message)
+            await self._tell_privately(interaction, refusal.user_message)
+
+    async def report_interaction_error(self, interaction: discord.Interaction[Any], error: BaseException) -> None:
+        """The one hook for command and button failures: a user-facing refusal is shown as
+        it is; anything else is logged with its traceback and the user gets one apology."""
+        original = getattr(error, "original", None) or error
+        if isinstance(original, UserFacingError):
+            log.info("told %s: %s", interaction.user.id, original.user_message)
+            sentence = original.user_message
+        else:
+            log.error(
+                "command %s failed",
+                interaction.command.qualified_name if interaction.command else "interaction",
+                exc_info=(type(original), original, original.__traceback__),
+            )
+            sentence = GENERIC_APOLOGY
+        await self._tell_privately(interaction, sentence)
+
+    async def _tell_privately(self, interaction: discord.Interaction[Any], sentence: str) -> None:
+        try:
+            if not interaction.response.is_done():
+                await interaction.response.send_message(sentence, ephemeral=True, allowed_mentions=NO_MENTIONS)
+                return
+            if interaction.extras.get("private"):
+                await interaction.edit_original_response(content=sentence, embeds=[], view=None, allowed_mentions=NO_MENTIONS)
+                return
+            # The public "thinking..." message must go: the first follow-up to a deferred
+            # response would otherwise *become* it (and be public). Completing it with an edit
+            # lets it be deleted and the sentence follow privately.
+            with contextlib.suppress(discord.HTTPException):
+                await interaction.edit_original_response(content=sentence, embeds=[], view=None, allowed_mentions=NO_MENTIONS)
+                await interaction.delete_original_response()
+            await interaction.followup.send(sentence, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException:
+            log.exception("could not tell the user about the failure")
+
+    async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
+        """The hook for event listeners (@mentions): log the traceback, and reply to the
+        message that caused it with one polite sentence."""
+        error = sys.exc_info()[1]
+        if isinstance(error, UserFacingError):
+            log.info("Discord event %s refused: %s", event_method, error.user_message)
+            sentence = error.user_message
+        else:
+            log.exception("Discord event %s failed", event_method)
+            sentence = GENERIC_APOLOGY
+        message = args[0] if args and isinstance(args[0], discord.Message) else None
+        if message is None:
+            return
+        try:
+            await message.reply(sentence, mention_author=False, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException:
+            log.exception("could not tell the user about the failure")

@@ -1,0 +1,134 @@
+"""Discord as the digest use case sees it: a channel's history in, a digest out.
+
+``DiscordPlatform`` implements ``core.ports.ChatPlatform`` on top of a logged-in
+``discord.Client``. History includes the channel's threads (active and archived) that had
+activity in the window; every message carries its jump URL and its author's display name.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+import discord
+
+from adapters.discord.convert import (
+    MESSAGE_LIMIT,
+    OutgoingMessage,
+    digest_messages,
+    snowflake_time,
+    split_message,
+    to_channel_message,
+)
+from core.errors import UserFacingError
+from core.types import ChannelMessage, ChannelRef, Digest
+
+log = logging.getLogger("tidings.discord")
+
+NO_MENTIONS = discord.AllowedMentions.none()
+_DISCORD_EPOCH_MS = 1420070400000
+
+
+def _first_id_at(moment: datetime) -> int:
+    """The smallest snowflake created at ``moment`` (ids encode their creation time)."""
+    return max(0, int(moment.timestamp() * 1000) - _DISCORD_EPOCH_MS) << 22
+
+
+class DiscordPlatform:
+    """The ``ChatPlatform`` port for Discord. Collaborators come in through the constructor:
+    the client that is (or will be) logged in."""
+
+    def __init__(self, client: discord.Client) -> None:
+        self.client = client
+
+    @property
+    def platform(self) -> str:
+        return "discord"
+
+    async def _resolve(self, channel_id: str) -> Any:
+        try:
+            found = self.client.get_channel(int(channel_id))
+        except ValueError:
+            raise UserFacingError(f"{channel_id!r} is not a Discord channel id.") from None
+        if found is not None:
+            return found
+        try:
+            return await self.client.fetch_channel(int(channel_id))
+        except discord.NotFound:
+            raise UserFacingError(f"I can't find the Discord channel {channel_id}; is the bot in that server?") from None
+        except discord.Forbidden:
+            raise UserFacingError(f"I'm not allowed to see the Discord channel {channel_id}.") from None
+
+    async def fetch_history(self, channel: ChannelRef, since: datetime, until: datetime) -> list[ChannelMessage]:
+        """Messages with ``since <= timestamp < until``, thread replies included, oldest first."""
+        if until <= since:
+            return []
+        target = await self._resolve(channel.thread or channel.channel)
+        collected = await self._read(target, since, until)
+        if channel.thread is None:
+            for thread in await self._threads_active_in(target, since, until):
+                collected.extend(await self._read(thread, since, until))
+        unique = {message.id: message for message in collected}
+        return sorted(unique.values(), key=lambda m: (m.timestamp, int(m.id)))
+
+    async def _read(self, channel: Any, since: datetime, until: datetime) -> list[ChannelMessage]:
+        # Newest first with ``before``: that paging is exact on Discord (``after`` pages
+        # depend on the order Discord returns a page in); the ``after`` bound only filters.
+        after = discord.Object(id=_first_id_at(since) - 1)
+        before = discord.Object(id=_first_id_at(until))
+        try:
+            messages = [
+                to_channel_message(message)
+                async for message in channel.history(limit=None, before=before, after=after, oldest_first=False)
+            ]
+        except discord.Forbidden:
+            log.warning("no permission to read the history of channel %s; skipped", getattr(channel, "id", "?"))
+            return []
+        messages.reverse()
+        return messages
+
+    async def _threads_active_in(self, channel: Any, since: datetime, until: datetime) -> list[discord.Thread]:
+        """Threads of ``channel`` that may hold messages in the window: created before its end
+        and, for archived ones, archived after its start."""
+        if not hasattr(channel, "threads"):
+            return []
+        threads: dict[int, discord.Thread] = {t.id: t for t in channel.threads}
+        try:
+            async for thread in channel.archived_threads(limit=None):
+                archived_at = thread.archive_timestamp
+                if archived_at is not None and archived_at < since:
+                    break  # listed newest archive first: every later one is older still
+                threads[thread.id] = thread
+        except (discord.Forbidden, AttributeError):
+            log.info("cannot list archived threads of channel %s; reading active threads only", channel.id)
+        relevant = []
+        for thread in threads.values():
+            if snowflake_time(thread.id) >= until:
+                continue
+            last = thread.last_message_id
+            if last is not None and snowflake_time(last) < since:
+                continue
+            relevant.append(thread)
+        return sorted(relevant, key=lambda t: t.id)
+
+    async def post(self, channel: ChannelRef, text: str, *, digest: Digest | None = None) -> str:
+        """Post the digest's embeds (or ``text`` split under 2,000 characters); returns the
+        first posted message's id. If the bot may not embed links there, the text goes out
+        instead, so the digest is not lost to a missing permission."""
+        target = await self._resolve(channel.thread or channel.channel)
+        if digest is not None:
+            try:
+                return await self._send_all(target, digest_messages(digest))
+            except discord.Forbidden:
+                log.warning("cannot post embeds in channel %s; posting the digest as text", channel.channel)
+        return await self._send_all(target, [OutgoingMessage(content=part) for part in split_message(text, MESSAGE_LIMIT)])
+
+    async def _send_all(self, target: Any, messages: list[OutgoingMessage]) -> str:
+        first: str | None = None
+        for message in messages:
+            sent = await target.send(content=message.content or None, embeds=list(message.embeds), allowed_mentions=NO_MENTIONS)
+            first = first or str(sent.id)
+        if first is None:
+            raise ValueError("nothing to post")
+        return first

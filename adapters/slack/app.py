@@ -1,0 +1,89 @@
+"""The slack-bolt app: listeners that acknowledge, then hand over to ``SlackResponder``.
+
+Bolt acknowledges Events API requests before a listener runs; commands and buttons call
+``ack()`` first thing. All work happens after the ack, so Slack always hears back within its
+3 seconds whatever the model is doing. One middleware drops Slack's retries of an event
+already seen (kept in the state store, so also across restarts); one error hook logs the
+traceback and tells the user one polite sentence.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.response import BoltResponse
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.convert import FEEDBACK_DOWN, FEEDBACK_UP, SHARE_ANSWER
+from adapters.slack.replies import SlackResponder
+from adapters.slack.settings import SlackSettings
+
+log = logging.getLogger(__name__)
+
+
+def build_app(*, settings: SlackSettings, client: AsyncWebClient, responder: SlackResponder) -> AsyncApp:
+    app = AsyncApp(
+        client=client,
+        # Socket Mode requests are authenticated by the app token; HTTP requests by this secret.
+        signing_secret=settings.signing_secret or None,
+        request_verification_enabled=settings.mode == "http",
+        logger=logging.getLogger("adapters.slack.bolt"),
+        name="tidings",
+    )
+
+    @app.middleware
+    async def answer_each_event_once(body: dict[str, Any], next: Any) -> BoltResponse | None:
+        # Slack resends an event (X-Slack-Retry-Num) when it did not see the ack in time;
+        # the same event_id must never produce a second answer.
+        event_id = body.get("event_id")
+        if body.get("type") == "event_callback" and event_id and not await responder.first_time(f"slack:event:{event_id}"):
+            log.info("Ignoring a repeated delivery of event %s", event_id)
+            return BoltResponse(status=200, body="")
+        return await next()  # type: ignore[no-any-return]
+
+    @app.event("app_mention")
+    async def on_mention(event: dict[str, Any]) -> None:
+        await responder.mention(event)
+
+    @app.event("message")
+    async def on_message(event: dict[str, Any]) -> None:
+        await responder.direct_message(event)
+
+    @app.command("/ask")
+    async def on_ask(ack: Any, command: dict[str, Any], respond: Any) -> None:
+        await ack()
+        await responder.ask_command(command, respond)
+
+    if responder.services.summarizer is not None:
+
+        @app.command("/summarize")
+        async def on_summarize(ack: Any, command: dict[str, Any], respond: Any) -> None:
+            await ack(text="Summarizing… I'll post it here when it's ready.", response_type="ephemeral")
+            await responder.summarize_command(command, respond)
+
+    @app.action(FEEDBACK_UP)
+    async def on_thumbs_up(ack: Any, body: dict[str, Any], respond: Any) -> None:
+        await ack()
+        await responder.feedback(body, +1, respond)
+
+    @app.action(FEEDBACK_DOWN)
+    async def on_thumbs_down(ack: Any, body: dict[str, Any], respond: Any) -> None:
+        await ack()
+        await responder.feedback(body, -1, respond)
+
+    @app.action(SHARE_ANSWER)
+    async def on_share(ack: Any, body: dict[str, Any], respond: Any) -> None:
+        await ack()
+        await responder.share(body, respond)
+
+    @app.error
+    async def on_error(error: Exception, body: dict[str, Any], respond: Any) -> None:
+        log.error("Slack request failed: %s", type(error).__name__, exc_info=error)
+        try:
+            await responder.apologise(body, error, respond)
+        except Exception:
+            log.exception("Could not tell the user about the error")
+
+    return app

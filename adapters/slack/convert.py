@@ -1,0 +1,485 @@
+"""Pure translation between Slack payloads and the core's types.
+
+Nothing here talks to Slack: these functions turn event dicts into ``ChannelMessage`` /
+``Turn`` / question text, and turn ``Answer`` / ``Digest`` into Block Kit that is safe to post:
+mrkdwn control characters escaped, no way for a source or the model to ping ``@channel`` or a
+person, and every block under Slack's limits (3,000 characters of text per section, 10 context
+elements, 50 blocks per message).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote
+
+from core.digest_format import coverage_note, window_label
+from core.types import Answer, Author, ChannelMessage, ChannelRef, Citation, Digest, MessageLink, Turn
+
+SECTION_LIMIT = 3000
+"""Characters of text Slack accepts in one section block."""
+
+BLOCKS_LIMIT = 50
+"""Blocks Slack accepts in one message."""
+
+CONTEXT_ELEMENTS_LIMIT = 10
+HEADER_LIMIT = 150
+FALLBACK_LIMIT = 3000
+"""The notification text beside the blocks; Slack truncates long ones anyway."""
+
+FEEDBACK_UP = "tidings_feedback_up"
+FEEDBACK_DOWN = "tidings_feedback_down"
+SHARE_ANSWER = "tidings_share_answer"
+
+Event = Mapping[str, Any]
+
+# -- timestamps and links -----------------------------------------------------------------
+
+
+def ts_to_datetime(ts: str) -> datetime:
+    """Slack's ``"1517436010.000936"`` as an aware UTC datetime."""
+    return datetime.fromtimestamp(float(ts), tz=UTC)
+
+
+def datetime_to_ts(moment: datetime) -> str:
+    """An aware (or UTC-naive) datetime as a Slack timestamp string with microseconds."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    # Decimal keeps the six digits exact; float formatting can round a microsecond away and
+    # make an inclusive bound exclusive.
+    seconds = Decimal(int(moment.timestamp())) + Decimal(moment.microsecond) / Decimal(1_000_000)
+    return f"{seconds:.6f}"
+
+
+def permalink(workspace_url: str, channel: str, ts: str, *, thread_ts: str | None = None) -> str:
+    """The link Slack's "Copy link" gives, built without an API call.
+
+    ``workspace_url`` is ``auth.test``'s ``url`` (``https://acme.slack.com/``). Replies carry
+    ``thread_ts`` and ``cid`` so Slack opens them inside their thread.
+    """
+    base = workspace_url.rstrip("/")
+    link = f"{base}/archives/{channel}/p{ts.replace('.', '')}"
+    if thread_ts and thread_ts != ts:
+        link += f"?thread_ts={thread_ts}&cid={channel}"
+    return link
+
+
+# -- escaping and neutralising ------------------------------------------------------------
+
+_BROADCAST = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
+_ZERO_WIDTH = "\u200b"
+
+
+def escape_mrkdwn(text: str) -> str:
+    """Escape the three characters Slack treats as control characters.
+
+    With ``<`` and ``>`` escaped, nothing in ``text`` can become a mention (``<!channel>``,
+    ``<!here>``, ``<@U123>``, ``<!subteam^S1>``) or a link; ``@here`` typed as plain words is
+    broken with a zero-width space so clients that auto-link it don't notify anyone.
+    """
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _BROADCAST.sub(lambda m: "@" + _ZERO_WIDTH + m.group(1), escaped)
+
+
+def _safe_url(url: str) -> str | None:
+    """A URL fit to sit inside ``<url|label>``: web links only, no characters that end the link."""
+    url = url.strip()
+    if not re.match(r"^https?://", url, re.IGNORECASE):
+        return None
+    return quote(url, safe=":/?#[]@!$&'()*+,;=%~-._")
+
+
+def link(url: str | None, label: str) -> str:
+    """``<url|label>`` with the label escaped, or the escaped label when there is no usable URL."""
+    safe_label = escape_mrkdwn(label).replace("|", "\u2758")
+    safe = _safe_url(url) if url else None
+    if not safe:
+        return safe_label
+    return f"<{safe.replace('&', '&amp;')}|{safe_label}>"
+
+
+_MD_LINK = re.compile(r"\[([^\]\n]{1,300})\]\((https?://[^)\s]{1,2000})\)")
+_MD_BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
+_MD_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
+
+
+def markdown_to_mrkdwn(text: str) -> str:
+    """The model writes Markdown; Slack reads mrkdwn. Escape first (so nothing the model
+    wrote can mention anyone), then turn the few Markdown forms into their mrkdwn twins."""
+    links: list[str] = []
+
+    def keep_link(match: re.Match[str]) -> str:
+        links.append(link(match.group(2), match.group(1)))
+        return f"\x00{len(links) - 1}\x00"
+
+    text = _MD_LINK.sub(keep_link, text)
+    text = escape_mrkdwn(text)
+    text = _MD_HEADING.sub(lambda m: f"*{m.group(1)}*", text)
+    text = _MD_BOLD.sub(lambda m: f"*{m.group(1)}*", text)
+    return re.sub("\x00(\\d+)\x00", lambda m: links[int(m.group(1))], text)
+
+
+# -- incoming text --------------------------------------------------------------------------
+
+_USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^>]*))?>")
+_CHANNEL_MENTION = re.compile(r"<#([CG][A-Z0-9]+)(?:\|([^>]*))?>")
+_SPECIAL = re.compile(r"<!(channel|here|everyone)(?:\|[^>]*)?>")
+_SUBTEAM = re.compile(r"<!subteam\^[A-Z0-9]+(?:\|([^>]*))?>")
+_DATE = re.compile(r"<!date\^[^|>]*\|([^>]*)>")
+_LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|([^>]*))?>")
+
+
+def plain_text(text: str, names: Mapping[str, str] | None = None) -> str:
+    """Slack's wire text as a person reads it: ``<@U1>`` -> ``@alice``, ``<#C1|general>`` ->
+    ``#general``, links -> ``label (url)``, entities unescaped. Broadcasts lose their ``<!``
+    so the text can be quoted back without pinging anyone."""
+    names = names or {}
+    text = _USER_MENTION.sub(lambda m: "@" + (m.group(2) or names.get(m.group(1)) or m.group(1)), text)
+    text = _CHANNEL_MENTION.sub(lambda m: "#" + (m.group(2) or m.group(1)), text)
+    text = _SPECIAL.sub(lambda m: "@" + m.group(1), text)
+    text = _SUBTEAM.sub(lambda m: m.group(1) or "@group", text)
+    text = _DATE.sub(lambda m: m.group(1), text)
+
+    def readable_link(m: re.Match[str]) -> str:
+        url, label = m.group(1), m.group(2)
+        if url.startswith("mailto:"):
+            return label or url[len("mailto:") :]
+        return f"{label} ({url})" if label and label != url else url
+
+    text = _LINK.sub(readable_link, text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def question_text(text: str, bot_user_id: str, names: Mapping[str, str] | None = None) -> str:
+    """What was asked, without the mention(s) of the bot that addressed it."""
+    without_bot = re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", " ", text) if bot_user_id else text
+    return re.sub(r"\s+", " ", plain_text(without_bot, names)).strip()
+
+
+_SUMMARIZE = re.compile(r"^(?:please\s+)?(?:summari[sz]e|tl;?dr)\b[\s:,.!?]*(.*)$", re.IGNORECASE | re.DOTALL)
+
+
+def summarize_request(question: str) -> str | None:
+    """``"summarize yesterday"`` -> ``"yesterday"``; None when the text is not a request to
+    summarize (then it is a question)."""
+    match = _SUMMARIZE.match(question.strip())
+    return match.group(1).strip() if match else None
+
+
+# -- events -> core types -------------------------------------------------------------------
+
+_KINDS = {
+    "channel_join": "join",
+    "group_join": "join",
+    "member_joined_channel": "join",
+    "channel_leave": "leave",
+    "group_leave": "leave",
+    "channel_topic": "topic",
+    "group_topic": "topic",
+    "channel_purpose": "purpose",
+    "group_purpose": "purpose",
+    "channel_name": "system",
+    "channel_archive": "system",
+    "channel_unarchive": "system",
+    "pinned_item": "pin",
+    "unpinned_item": "pin",
+    "bot_message": "bot",
+    "message_changed": "edit",
+    "message_deleted": "delete",
+    "message_replied": "edit",
+}
+_PERSON_SUBTYPES = frozenset({"", "thread_broadcast", "file_share", "me_message"})
+
+
+def message_kind(event: Event) -> str:
+    """``"message"`` for something a person said; otherwise what kind of noise it is."""
+    subtype = str(event.get("subtype") or "")
+    if subtype in _PERSON_SUBTYPES:
+        return "bot" if event.get("bot_id") else "message"
+    return _KINDS.get(subtype, "system")
+
+
+def is_from_person(event: Event) -> bool:
+    """True for a new message a person wrote: not a bot's, not an edit, deletion or join."""
+    return message_kind(event) == "message" and not event.get("hidden") and bool(event.get("user"))
+
+
+def attachment_text(event: Event) -> str:
+    """Text that bots and integrations put in attachments instead of ``text``."""
+    parts: list[str] = []
+    for attachment in event.get("attachments") or ():
+        if isinstance(attachment, Mapping):
+            for key in ("pretext", "title", "text"):
+                value = attachment.get(key)
+                if isinstance(value, str) and value.strip():
+                    parts.append(value.strip())
+    return "\n".join(parts)
+
+
+def author_of(event: Event, names: Mapping[str, str]) -> Author:
+    user = str(event.get("user") or event.get("bot_id") or "")
+    profile = event.get("user_profile") if isinstance(event.get("user_profile"), Mapping) else {}
+    name = (
+        names.get(user)
+        or str(event.get("username") or "")
+        or str((profile or {}).get("display_name") or "")
+        or str((profile or {}).get("real_name") or "")
+        or str((event.get("bot_profile") or {}).get("name") or "")
+        or user
+    )
+    return Author(id=user, name=name, is_bot=bool(event.get("bot_id")) or event.get("subtype") == "bot_message")
+
+
+def to_channel_message(
+    event: Event,
+    channel: ChannelRef,
+    *,
+    names: Mapping[str, str] | None = None,
+    workspace_url: str = "",
+) -> ChannelMessage:
+    """One Slack message (an Events API ``message`` or a ``conversations.history`` item)."""
+    names = names or {}
+    ts = str(event.get("ts") or event.get("event_ts") or "0")
+    thread_ts = event.get("thread_ts")
+    kind = message_kind(event)
+    text = plain_text(str(event.get("text") or ""), names)
+    if not text.strip():
+        text = plain_text(attachment_text(event), names)
+    has_replies = bool(event.get("reply_count")) or bool(event.get("replies"))
+    thread_id = str(thread_ts) if thread_ts and (thread_ts != ts or has_replies) else None
+    return ChannelMessage(
+        id=ts,
+        channel=ChannelRef(channel.platform, channel.workspace, channel.channel, channel.name),
+        author=author_of(event, names),
+        text=text,
+        timestamp=ts_to_datetime(ts),
+        thread_id=thread_id,
+        reply_to=str(thread_ts) if thread_ts and thread_ts != ts else None,
+        permalink=permalink(workspace_url, channel.channel, ts, thread_ts=thread_id) if workspace_url else None,
+        kind=kind,
+    )
+
+
+def thread_turns(
+    messages: Iterable[Event],
+    *,
+    before_ts: str,
+    bot_user_id: str,
+    names: Mapping[str, str] | None = None,
+    bot_name: str = "Tidings",
+    limit: int = 20,
+) -> tuple[Turn, ...]:
+    """Earlier messages of a thread as conversation turns, oldest first.
+
+    The bot's own answers stay in (they are the other half of the conversation) under its
+    name; other bots, joins and edits are dropped. Only the last ``limit`` are kept; the
+    answerer trims further to its token budget.
+    """
+    names = names or {}
+    turns: list[Turn] = []
+    for message in messages:
+        ts = str(message.get("ts") or "")
+        if not ts or float(ts) >= float(before_ts):
+            continue
+        is_own = bool(bot_user_id) and message.get("user") == bot_user_id
+        if not is_own and not is_from_person(message):
+            continue
+        text = question_text(str(message.get("text") or ""), bot_user_id, names)
+        if not text:
+            continue
+        author = bot_name if is_own else (names.get(str(message.get("user"))) or str(message.get("user")))
+        turns.append(Turn(author=author, text=text))
+    return tuple(turns[-limit:])
+
+
+# -- splitting ------------------------------------------------------------------------------
+
+
+def _cut_point(text: str, limit: int) -> int:
+    """Where to cut ``text`` (longer than ``limit``): the last paragraph, line, sentence or
+    word boundary that fits, never inside ``<...>`` or an ``&entity;``."""
+    window = text[: limit + 1]
+    for pattern in ("\n\n", "\n", ". ", " "):
+        at = window.rfind(pattern, 0, limit)
+        if at > limit // 3:
+            cut = at + len(pattern) if pattern == ". " else at
+            if _inside_token(text, cut):
+                continue
+            return cut
+    cut = limit
+    while cut > 1 and _inside_token(text, cut):
+        cut -= 1
+    return cut if cut > 1 else limit
+
+
+def _inside_token(text: str, cut: int) -> bool:
+    opening = text.rfind("<", 0, cut)
+    if opening != -1 and text.rfind(">", opening, cut) == -1 and text.find(">", cut) != -1:
+        return True
+    amp = text.rfind("&", max(0, cut - 8), cut)
+    return amp != -1 and ";" not in text[amp:cut] and ";" in text[cut : amp + 9]
+
+
+def split_text(text: str, limit: int = SECTION_LIMIT) -> list[str]:
+    """Split already-escaped mrkdwn into pieces of at most ``limit`` characters each."""
+    pieces: list[str] = []
+    rest = text.strip()
+    while len(rest) > limit:
+        cut = _cut_point(rest, limit)
+        piece, rest = rest[:cut].rstrip(), rest[cut:].lstrip()
+        if piece:
+            pieces.append(piece)
+    if rest:
+        pieces.append(rest)
+    return pieces
+
+
+# -- Block Kit ------------------------------------------------------------------------------
+
+Block = dict[str, Any]
+
+
+def section(mrkdwn: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn}}
+
+
+def sections(mrkdwn: str) -> list[Block]:
+    return [section(piece) for piece in split_text(mrkdwn)]
+
+
+def context(elements: Sequence[str]) -> list[Block]:
+    """Context blocks of at most 10 mrkdwn elements, each under the text limit."""
+    texts = [piece for element in elements for piece in split_text(element)]
+    return [
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": t} for t in texts[i : i + CONTEXT_ELEMENTS_LIMIT]]}
+        for i in range(0, len(texts), CONTEXT_ELEMENTS_LIMIT)
+    ]
+
+
+def citation_line(citation: Citation) -> str:
+    return f"[{citation.n}] {link(citation.url, citation.title or citation.source)}"
+
+
+def feedback_buttons(answer_id: str) -> Block:
+    return {
+        "type": "actions",
+        "block_id": "tidings_feedback",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": FEEDBACK_UP,
+                "text": {"type": "plain_text", "text": "👍", "emoji": True},
+                "value": answer_id,
+            },
+            {
+                "type": "button",
+                "action_id": FEEDBACK_DOWN,
+                "text": {"type": "plain_text", "text": "👎", "emoji": True},
+                "value": answer_id,
+            },
+        ],
+    }
+
+
+def share_button(answer_id: str) -> Block:
+    return {
+        "type": "actions",
+        "block_id": "tidings_share",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": SHARE_ANSWER,
+                "text": {"type": "plain_text", "text": "Share in channel"},
+                "value": answer_id,
+            }
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class SlackMessage:
+    """One message to post: blocks plus the plain text Slack shows in notifications."""
+
+    text: str
+    blocks: tuple[Block, ...]
+
+
+def fallback_text(text: str) -> str:
+    flat = escape_mrkdwn(text.strip()) or "…"
+    return flat if len(flat) <= FALLBACK_LIMIT else flat[: FALLBACK_LIMIT - 1].rstrip() + "…"
+
+
+def paginate(blocks: Sequence[Block], text: str, *, tail: Sequence[Block] = ()) -> list[SlackMessage]:
+    """Spread ``blocks`` over as many messages as needed (50 blocks each); ``tail`` (sources,
+    buttons) goes at the end of the last one."""
+    body = list(blocks)
+    if len(tail) >= BLOCKS_LIMIT:
+        tail = list(tail)[: BLOCKS_LIMIT - 1]
+    messages: list[SlackMessage] = []
+    while len(body) + len(tail) > BLOCKS_LIMIT:
+        page, body = body[:BLOCKS_LIMIT], body[BLOCKS_LIMIT:]
+        messages.append(SlackMessage(text=text if not messages else "(continued)", blocks=tuple(page)))
+    messages.append(SlackMessage(text=text if not messages else "(continued)", blocks=(*body, *tail)))
+    return messages
+
+
+def streaming_message(text_so_far: str) -> SlackMessage:
+    """The answer while the model is still writing it: only the text, with a cursor."""
+    shown = markdown_to_mrkdwn(text_so_far.strip()) + " ▍"
+    return SlackMessage(text=fallback_text(text_so_far), blocks=tuple(sections(shown)[: BLOCKS_LIMIT - 1]))
+
+
+def answer_messages(answer: Answer, *, actions: Block | None = None) -> list[SlackMessage]:
+    """The finished answer: mrkdwn text, a context block of sources, then ``actions`` (the
+    👍/👎 buttons, or the share button of an ephemeral answer). Usually one message; a very
+    long answer continues in more, with sources and buttons on the last."""
+    body = sections(markdown_to_mrkdwn(answer.text.strip() or "…"))
+    tail: list[Block] = []
+    if answer.citations:
+        label = "Sources" if answer.grounded else "Closest sources (not enough to answer)"
+        tail.extend(context([f"*{label}:*", *(citation_line(c) for c in answer.citations)]))
+    if actions is not None:
+        tail.append(actions)
+    return paginate(body, fallback_text(answer.text), tail=tail)
+
+
+def notice_message(text: str) -> SlackMessage:
+    """A short message of the bot's own words (queued notice, polite refusal)."""
+    return SlackMessage(text=fallback_text(text), blocks=tuple(sections(escape_mrkdwn(text))))
+
+
+def queued_message(position: int) -> SlackMessage:
+    ahead = "1 question" if position == 1 else f"{position} questions"
+    return notice_message(f"Queued, position {position}: I'll answer after {ahead} ahead of yours.")
+
+
+def _source_link(source: MessageLink) -> str:
+    return link(source.link, f"{source.author} {source.timestamp:%H:%M}".strip())
+
+
+def digest_messages(digest: Digest) -> list[SlackMessage]:
+    """A digest as Block Kit: a header, the headline, one section per topic with its bullets
+    (each linked to the messages it came from), and the coverage note when not everything fit."""
+    title = window_label(digest)
+    header = f"Digest of {title}" if title else "Digest"
+    if len(header) > HEADER_LIMIT:
+        header = header[: HEADER_LIMIT - 1] + "…"
+    blocks: list[Block] = [{"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}}]
+    blocks.extend(sections(markdown_to_mrkdwn(digest.headline.strip() or "Nothing to report.")))
+    for topic in digest.sections:
+        if not topic.bullets:
+            continue
+        lines = [f"*{escape_mrkdwn(topic.title)}*"]
+        for bullet in topic.bullets:
+            line = f"• {markdown_to_mrkdwn(bullet.text.strip())}"
+            if bullet.sources:
+                line += " (" + ", ".join(_source_link(s) for s in bullet.sources) + ")"
+            lines.append(line)
+        blocks.extend(sections("\n".join(lines)))
+    note = coverage_note(digest)
+    tail = context([f"_{escape_mrkdwn(note)}_"]) if note else []
+    return paginate(blocks, fallback_text(f"{header}: {digest.headline}"), tail=tail)

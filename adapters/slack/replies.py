@@ -1,0 +1,461 @@
+"""How Tidings answers on Slack: the sequence of Web API calls around one question.
+
+React with 👀 at once; say "queued, position N" when the model is busy; stream the answer
+into one message (``chat.update`` at most about once a second); finish it with sources and
+👍/👎 buttons. The use cases (answering, summarising, access checks) live in the core; this
+module only turns their results into Slack calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+
+from adapters.slack.convert import (
+    SlackMessage,
+    answer_messages,
+    digest_messages,
+    feedback_buttons,
+    is_from_person,
+    notice_message,
+    queued_message,
+    share_button,
+    streaming_message,
+    summarize_request,
+    thread_turns,
+)
+from adapters.slack.convert import question_text as extract_question
+from adapters.slack.platform import SlackPlatform
+from adapters.slack.settings import SlackSettings
+from core.errors import GENERIC_APOLOGY, EmptyQuestion, UserFacingError
+from core.services import Services
+from core.types import Answer, ChannelRef, Citation, Digest, Question, channel_scope
+from core.windows import parse_window
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+Respond = Callable[..., Any]
+
+EMPTY_QUESTION = "Ask me a question after the mention, for example: @Tidings how do I reset my password?"
+NO_SUMMARIES = "Summaries aren't switched on for this bot yet."
+NOT_IN_CHANNEL = "I can't read or post in this channel yet; invite me with /invite @Tidings and try again."
+NOTHING_TO_SUMMARIZE = "There's nothing to summarize in that window."
+FEEDBACK_THANKS = "Thanks, your feedback helps improve the answers."
+
+
+class StreamingReply:
+    """One bot message in a thread that shows, in turn, the queue position, the answer as the
+    model writes it, and the finished answer.
+
+    Edits are throttled to one per ``interval`` seconds and never overlap; the finished answer
+    always wins over a streaming edit still in flight.
+    """
+
+    def __init__(
+        self,
+        platform: SlackPlatform,
+        channel: str,
+        thread_ts: str | None,
+        *,
+        interval: float = 1.0,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.platform = platform
+        self.channel = channel
+        self.thread_ts = thread_ts
+        self.interval = interval
+        self.clock = clock
+        self.ts: str | None = None
+        self.edits = 0
+        self._lock = asyncio.Lock()
+        self._last = float("-inf")
+        self._in_flight: asyncio.Task[None] | None = None
+        self._closing = False
+
+    async def _show(self, message: SlackMessage) -> None:
+        async with self._lock:
+            if self._closing:
+                return
+            await self._put(message)
+
+    async def _put(self, message: SlackMessage) -> None:
+        if self.ts is None:
+            self.ts = await self.platform.post_message(self.channel, message, thread_ts=self.thread_ts)
+        else:
+            await self.platform.update_message(self.channel, self.ts, message)
+            self.edits += 1
+
+    async def on_queued(self, position: int) -> None:
+        self._last = self.clock()
+        await self._show(queued_message(position))
+
+    async def on_text(self, text_so_far: str) -> None:
+        """Called for every piece the model writes; shows it when an edit is due."""
+        if self._closing or not text_so_far.strip():
+            return
+        if self._in_flight is not None and not self._in_flight.done():
+            return
+        now = self.clock()
+        if now - self._last < self.interval:
+            return
+        self._last = now
+        self._in_flight = asyncio.create_task(self._show(streaming_message(text_so_far)))
+
+    async def finish(self, messages: Sequence[SlackMessage]) -> str:
+        """Replace whatever is shown with ``messages[0]`` and post the rest after it."""
+        self._closing = True
+        if self._in_flight is not None:
+            try:
+                await self._in_flight
+            except Exception:  # a failed streaming edit is replaced by the final one
+                log.warning("A streaming edit failed; posting the final answer instead", exc_info=True)
+        async with self._lock:
+            await self._put(messages[0])
+            for extra in messages[1:]:
+                await self.platform.post_message(self.channel, extra, thread_ts=self.thread_ts)
+        assert self.ts is not None
+        return self.ts
+
+
+@dataclass(frozen=True)
+class Asked:
+    """A message that addressed the bot: where it is, who wrote it, what it says."""
+
+    channel: str
+    ts: str
+    user: str
+    text: str
+    thread_ts: str | None
+    is_direct: bool = False
+
+    @property
+    def reply_thread(self) -> str | None:
+        """Where the answer goes: the message's thread (a new one under a channel message;
+        DMs are answered inline unless the question was itself in a thread)."""
+        if self.is_direct:
+            return self.thread_ts
+        return self.thread_ts or self.ts
+
+    @property
+    def key(self) -> str:
+        return f"slack:message:{self.channel}:{self.ts}"
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any], *, is_direct: bool = False) -> Asked:
+        thread_ts = event.get("thread_ts")
+        return cls(
+            channel=str(event.get("channel") or ""),
+            ts=str(event.get("ts") or ""),
+            user=str(event.get("user") or ""),
+            text=str(event.get("text") or ""),
+            thread_ts=str(thread_ts) if thread_ts and thread_ts != event.get("ts") else None,
+            is_direct=is_direct,
+        )
+
+
+class SlackResponder:
+    """Answers questions, summaries and button clicks on Slack."""
+
+    def __init__(
+        self,
+        *,
+        services: Services,
+        platform: SlackPlatform,
+        settings: SlackSettings,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.services = services
+        self.platform = platform
+        self.settings = settings
+        self.clock = clock
+        self.replies: dict[str, StreamingReply] = {}
+        """Replies in progress by message key, so the error hook can turn one into an apology."""
+        self.active: set[asyncio.Task[Any]] = set()
+
+    # -- small helpers ------------------------------------------------------------------------
+
+    async def first_time(self, key: str) -> bool:
+        """True once per key, across restarts (the state store keeps processed keys a day)."""
+        return await asyncio.to_thread(self.services.state.first_time, key)
+
+    def _track(self) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self.active.add(task)
+            task.add_done_callback(self.active.discard)
+
+    async def react(self, channel: str, ts: str, name: str = "eyes") -> None:
+        try:
+            await self.platform.client.reactions_add(channel=channel, timestamp=ts, name=name)
+        except SlackApiError as error:
+            # "already_reacted" on a retry, or no reactions:write scope: the answer matters more.
+            log.info("reactions.add failed: %s", error.response.get("error"))
+
+    def _question_for(self, asked: Asked, text: str, channel: ChannelRef, turns: Sequence[Any]) -> Question:
+        limit = self.services.settings.access.max_question_chars
+        if len(text) > limit:
+            raise UserFacingError(
+                f"That question is {len(text):,} characters long; I read questions of up to {limit:,}. "
+                "Please shorten it and ask again."
+            )
+        return Question(
+            text=text,
+            scopes=self.services.gatekeeper.scopes(channel),
+            conversation=tuple(turns),
+            asker=asked.user,
+            request_id=f"slack-{asked.channel}-{asked.ts}",
+        )
+
+    async def _remember(self, answer: Answer, channel: ChannelRef, asked_by: str) -> str:
+        answer_id = uuid.uuid4().hex
+        payload = {
+            "platform": "slack",
+            "channel": channel.scope,
+            "asker": asked_by,
+            "question": answer.question,
+            "answer": answer.text,
+            "grounded": answer.grounded,
+            "citations": [
+                {"n": c.n, "source": c.source, "title": c.title, "url": c.url, "score": c.score, "snippet": c.snippet}
+                for c in answer.citations
+            ],
+        }
+        await asyncio.to_thread(self.services.state.remember_answer, answer_id, payload)
+        return answer_id
+
+    # -- questions by mention and DM ---------------------------------------------------------
+
+    async def mention(self, event: Mapping[str, Any]) -> None:
+        """``@Tidings ...`` in a channel or thread."""
+        if is_from_person(event) and not event.get("edited"):
+            await self.answer(Asked.from_event(event))
+
+    async def direct_message(self, event: Mapping[str, Any]) -> None:
+        """A message in the bot's DM; other message events (channels, edits, bots) are ignored."""
+        if event.get("channel_type") == "im" and is_from_person(event):
+            await self.answer(Asked.from_event(event, is_direct=True))
+
+    async def answer(self, asked: Asked) -> None:
+        # A mention in a DM can arrive both as app_mention and as message.im: answer once.
+        if not await self.first_time(asked.key):
+            return
+        self._track()
+        await self.react(asked.channel, asked.ts)
+        reply = StreamingReply(
+            self.platform, asked.channel, asked.reply_thread, interval=self.settings.stream_interval_s, clock=self.clock
+        )
+        self.replies[asked.key] = reply
+        pending = {"platform": "slack", "channel": asked.channel, "thread_ts": asked.reply_thread, "user": asked.user}
+        await asyncio.to_thread(self.services.state.question_started, asked.key, pending)
+        failed = False
+        try:
+            channel = await self.platform.channel_ref(asked.channel, thread=asked.reply_thread)
+            try:
+                await self._answer(asked, channel, reply)
+            except UserFacingError as error:
+                await reply.finish([notice_message(error.user_message)])
+        except Exception:
+            failed = True  # the error hook finds the reply in self.replies and apologises in it
+            raise
+        finally:
+            if not failed:
+                self.replies.pop(asked.key, None)
+            await asyncio.to_thread(self.services.state.question_finished, asked.key)
+
+    async def _answer(self, asked: Asked, channel: ChannelRef, reply: StreamingReply) -> None:
+        self.services.gatekeeper.check(user=asked.user, channel=channel)
+        text = extract_question(asked.text, self.platform.bot_user_id, self.platform.names)
+        if not text:
+            raise EmptyQuestion(EMPTY_QUESTION)
+        window = summarize_request(text)
+        if window is not None and self.services.summarizer is not None:
+            await self._summarize_for(asked, channel, window, reply)
+            return
+        turns = await self._thread_context(asked)
+        question = self._question_for(asked, text, channel, turns)
+        answer = await self.services.answerer.answer(question, on_text=reply.on_text, on_queued=reply.on_queued)
+        answer_id = await self._remember(answer, channel, asked.user)
+        await reply.finish(answer_messages(answer, actions=feedback_buttons(answer_id)))
+
+    async def _thread_context(self, asked: Asked) -> Sequence[Any]:
+        if not asked.thread_ts:
+            return ()
+        messages = await self.platform.thread_messages(asked.channel, asked.thread_ts)
+        await self.platform.resolve_names({str(m["user"]) for m in messages if m.get("user")})
+        return thread_turns(
+            messages,
+            before_ts=asked.ts,
+            bot_user_id=self.platform.bot_user_id,
+            names=self.platform.names,
+            limit=self.settings.thread_context_messages,
+        )
+
+    # -- summaries ----------------------------------------------------------------------------
+
+    async def _summarize_for(self, asked: Asked, channel: ChannelRef, window: str, reply: StreamingReply) -> None:
+        """"@Tidings summarize" in a thread summarises the thread; in a channel, the window named."""
+        if asked.thread_ts and not window:
+            raw = await self.platform.thread_messages(asked.channel, asked.thread_ts)
+            raw = [m for m in raw if float(m["ts"]) < float(asked.ts)]
+            messages = await self.platform.to_messages(raw, channel)
+            digest = await self._summarize(messages, channel, None, reply.on_queued)
+        else:
+            digest = await self.summarize_window(channel, window, asked.user, on_queued=reply.on_queued)
+        if digest.is_empty:
+            raise UserFacingError(NOTHING_TO_SUMMARIZE)
+        await reply.finish(digest_messages(digest))
+
+    async def _summarize(self, messages: Sequence[Any], channel: ChannelRef, window: Any, on_queued: Any) -> Digest:
+        if self.services.summarizer is None:
+            raise UserFacingError(NO_SUMMARIES)
+        return await self.services.summarizer.summarize(messages, channel=channel, window=window, on_queued=on_queued)
+
+    async def summarize_window(
+        self, channel: ChannelRef, phrase: str, user: str, *, on_queued: Any = None
+    ) -> Digest:
+        zone = await self.platform.user_timezone(user)
+        start, end = parse_window(phrase, now=datetime.now(UTC), tz=zone)
+        try:
+            messages = await self.platform.fetch_history(channel, start, end)
+        except SlackApiError as error:
+            if error.response.get("error") in {"not_in_channel", "channel_not_found"}:
+                raise UserFacingError(NOT_IN_CHANNEL) from error
+            raise
+        return await self._summarize(messages, replace(channel, thread=None), (start, end), on_queued)
+
+    async def summarize_command(self, command: Mapping[str, Any], respond: Respond) -> None:
+        """``/summarize [today|yesterday|6h]``: the summary is posted in the channel for all."""
+        self._track()
+        channel = await self.platform.channel_ref(str(command.get("channel_id")))
+        user = str(command.get("user_id") or "")
+        try:
+            self.services.gatekeeper.check(user=user, channel=channel)
+
+            async def queued(position: int) -> None:
+                await respond(text=queued_message(position).text, response_type="ephemeral")
+
+            digest = await self.summarize_window(channel, str(command.get("text") or ""), user, on_queued=queued)
+            if digest.is_empty:
+                raise UserFacingError(NOTHING_TO_SUMMARIZE)
+            try:
+                await self.platform.post_all(channel.channel, digest_messages(digest))
+            except SlackApiError as error:
+                if error.response.get("error") == "not_in_channel":
+                    raise UserFacingError(NOT_IN_CHANNEL) from error
+                raise
+        except UserFacingError as error:
+            await respond(text=error.user_message, response_type="ephemeral")
+
+    # -- /ask, sharing and feedback -----------------------------------------------------------
+
+    async def ask_command(self, command: Mapping[str, Any], respond: Respond) -> None:
+        """``/ask question``: answered privately to the asker, with a button to share it."""
+        self._track()
+        user = str(command.get("user_id") or "")
+        channel = await self.platform.channel_ref(str(command.get("channel_id")))
+        asked = Asked(channel.channel, f"{time.time():.6f}", user, "", None)
+        try:
+            self.services.gatekeeper.check(user=user, channel=channel)
+            text = extract_question(str(command.get("text") or ""), self.platform.bot_user_id, self.platform.names)
+            if not text:
+                raise EmptyQuestion("Type your question after the command, for example: /ask how do I reset my password?")
+            question = self._question_for(asked, text, channel, ())
+
+            async def queued(position: int) -> None:
+                await respond(text=queued_message(position).text, response_type="ephemeral", replace_original=True)
+
+            answer = await self.services.answerer.answer(question, on_queued=queued)
+            answer_id = await self._remember(answer, channel, user)
+            message = answer_messages(answer, actions=share_button(answer_id))[0]
+            await respond(text=message.text, blocks=list(message.blocks), response_type="ephemeral", replace_original=True)
+        except UserFacingError as error:
+            await respond(text=error.user_message, response_type="ephemeral", replace_original=True)
+
+    async def share(self, body: Mapping[str, Any], respond: Respond) -> None:
+        """The "Share in channel" button of an /ask answer: post it for everyone, with 👍/👎."""
+        answer_id = str(body["actions"][0]["value"])
+        remembered = await asyncio.to_thread(self.services.state.recall_answer, answer_id)
+        if remembered is None:
+            await respond(text="That answer is too old to share; please ask again.", response_type="ephemeral")
+            return
+        user = str((body.get("user") or {}).get("id") or "")
+        name = await self.platform.user_name(user)
+        answer = answer_from_memory(remembered)
+        messages = answer_messages(answer, actions=feedback_buttons(answer_id))
+        intro = notice_message(f"{name} asked: {answer.question}")
+        channel = str((body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id"))
+        await self.platform.post_all(channel, [intro, *messages])
+        await respond(delete_original=True)
+
+    async def feedback(self, body: Mapping[str, Any], rating: int, respond: Respond) -> None:
+        action = body["actions"][0]
+        user = str((body.get("user") or {}).get("id") or "")
+        channel = str((body.get("channel") or {}).get("id") or "")
+        await asyncio.to_thread(
+            self.services.state.record_feedback,
+            answer_id=str(action["value"]),
+            platform="slack",
+            channel=channel_scope("slack", self.platform.team_id, channel),
+            user=user,
+            rating=rating,
+        )
+        await respond(text=FEEDBACK_THANKS, response_type="ephemeral", replace_original=False)
+
+    # -- the error hook's half ---------------------------------------------------------------
+
+    async def apologise(self, body: Mapping[str, Any], error: BaseException, respond: Respond | None) -> None:
+        """Tell the asker one polite sentence where they asked."""
+        sentence = error.user_message if isinstance(error, UserFacingError) else GENERIC_APOLOGY
+        event = body.get("event") or {}
+        if event:
+            asked = Asked.from_event(event, is_direct=event.get("channel_type") == "im")
+            reply = self.replies.pop(asked.key, None)
+            if reply is not None:
+                await reply.finish([notice_message(sentence)])
+            elif asked.channel:
+                await self.platform.post_message(asked.channel, notice_message(sentence), thread_ts=asked.reply_thread)
+        elif respond is not None and body.get("response_url"):
+            await respond(text=sentence, response_type="ephemeral")
+
+    # -- after a restart -----------------------------------------------------------------------
+
+    async def tell_unfinished(self, entries: Sequence[Mapping[str, Any]]) -> int:
+        """Questions a previous process accepted and never answered: say so where they were asked."""
+        told = 0
+        for entry in entries:
+            if entry.get("platform") != "slack" or not entry.get("channel"):
+                continue
+            note = notice_message("Sorry, I restarted before I could answer this. Please ask again.")
+            await self.platform.post_message(str(entry["channel"]), note, thread_ts=entry.get("thread_ts"))
+            told += 1
+        return told
+
+
+def answer_from_memory(remembered: Mapping[str, Any]) -> Answer:
+    """An answer as ``remember_answer`` stored it, to post it again (the share button)."""
+    citations = tuple(
+        Citation(
+            n=int(c.get("n", i + 1)),
+            source=str(c.get("source", "")),
+            title=str(c.get("title", "")),
+            snippet=str(c.get("snippet", "")),
+            score=float(c.get("score", 0.0)),
+            url=c.get("url"),
+        )
+        for i, c in enumerate(remembered.get("citations") or ())
+    )
+    return Answer(
+        question=str(remembered.get("question", "")),
+        text=str(remembered.get("answer", "")),
+        grounded=bool(remembered.get("grounded", True)),
+        citations=citations,
+    )

@@ -1,0 +1,117 @@
+"""Ack latency of the Slack bot while the model is busy.
+
+Starts the real Slack bot in HTTP mode against the local mock Slack Web API, with the real
+services (packaged models, a knowledge base in a temp folder). One question is put to the
+model; while it is generating, N signed @mentions arrive at once. Prints how long each took
+to be acknowledged (p50 / p99 / max; Slack's limit is 3 s, the target p99 < 0.5 s), then
+waits until every question has been answered exactly once.
+
+    .venv/bin/python bench/bench_slack_ack.py [--mentions 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from adapters.slack.bot import SlackBot  # noqa: E402
+from adapters.slack.settings import SlackSettings  # noqa: E402
+from bots.wiring import build_services  # noqa: E402
+from core.config import load_settings  # noqa: E402
+from core.types import Chunk  # noqa: E402
+from tests.slack_mock_server import MockSlack  # noqa: E402
+from tests.slack_requests import SIGNING_SECRET, event_callback, mention, send_event  # noqa: E402
+
+HANDBOOK = (
+    "How to deploy: deploys go out from the main branch. To deploy, run make deploy after two approvals. "
+    "A deploy takes about ten minutes. Rollbacks use make rollback and need one approval."
+)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def answered(slack: MockSlack, channel: str, ts: str) -> bool:
+    return any(
+        any(b.get("type") == "actions" for b in m.get("blocks") or ()) or "couldn't find" in str(m.get("text"))
+        for m in slack.posts_in_thread(channel, ts)
+    )
+
+
+async def run(mentions: int) -> int:
+    home = Path(tempfile.mkdtemp(prefix="tidings-bench-"))
+    settings = load_settings(None, home=home, environ={})
+    services = build_services(settings)
+    services.knowledge_base.replace_source(
+        "handbook.md", [Chunk(id="h1", source="handbook.md", title="Deploy handbook", text=HANDBOOK)]
+    )
+    services.answerer.model.count_tokens("warm up")  # type: ignore[attr-defined]
+    slack = await MockSlack().start()
+    bot = SlackBot(
+        settings=SlackSettings(
+            bot_token="xoxb-bench", signing_secret=SIGNING_SECRET, mode="http",
+            host="127.0.0.1", port=0, api_url=slack.api_url,
+        ),
+        services=services,
+        shutdown_grace_s=1.0,
+    )
+    await bot.start()
+    url = f"http://127.0.0.1:{bot.port}{bot.settings.path}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            # Warm the HTTP path (auth.test is cached after the first request).
+            await send_event(http, url, event_callback(mention("", channel="C0WARM")))
+            first = mention("How long does a deploy take?", channel="C0BUSY")
+            await send_event(http, url, event_callback(first))
+            deadline = time.monotonic() + 120
+            while services.worker.depth == 0 and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.3)  # well into generation
+            generating = services.worker.depth > 0
+            events = [mention(f"How do I deploy service {i}?", channel="C0LOAD") for i in range(mentions)]
+            replies = await asyncio.gather(*(send_event(http, url, event_callback(e)) for e in events))
+        acks = [r.seconds for r in replies]
+        statuses = {r.status for r in replies}
+        print(f"model generating when the mentions arrived: {generating}")
+        print(f"{mentions} concurrent signed mentions, HTTP status {sorted(statuses)}")
+        print(
+            f"ack latency: p50 {statistics.median(acks) * 1000:.0f} ms, p99 {percentile(acks, 0.99) * 1000:.0f} ms, "
+            f"max {max(acks) * 1000:.0f} ms (target p99 < 500 ms, Slack's limit 3000 ms)"
+        )
+        started = time.monotonic()
+        await slack.wait_until(lambda: all(answered(slack, "C0LOAD", e["ts"]) for e in events), timeout=600)
+        per_thread = [len(slack.posts_in_thread("C0LOAD", e["ts"])) for e in events]
+        queued = sum(1 for c in slack.calls_to("chat.postMessage") if "Queued, position" in str(c.params.get("text")))
+        print(
+            f"all {mentions} answered in {time.monotonic() - started:.1f} s after the burst; "
+            f"bot messages per thread: {sorted(set(per_thread))}; queued notices: {queued}"
+        )
+        ok = statuses == {200} and percentile(acks, 0.99) < 0.5 and set(per_thread) == {1}
+        return 0 if ok else 1
+    finally:
+        await bot.stop()
+        await slack.stop()
+        services.worker.shutdown()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mentions", type=int, default=20)
+    args = parser.parse_args()
+    raise SystemExit(asyncio.run(run(args.mentions)))
+
+
+if __name__ == "__main__":
+    main()

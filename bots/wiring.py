@@ -1,0 +1,159 @@
+"""The one place objects are built: settings in, services out.
+
+Everything is constructed here and passed in explicitly (keyword-only arguments); nothing
+else in Tidings builds a model, a knowledge base or a state store. Models load lazily, on the
+first question or ingest, so building services is cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from core.access import Gatekeeper
+from core.answering import Answerer
+from core.config import Settings
+from core.embedding import SentenceTransformerEmbedder
+from core.llm import LlamaModel
+from core.ports import ChatPlatform, LanguageModel
+from core.services import Services
+from core.state import StateStore
+from core.store import LanceKnowledgeBase
+from core.worker import ModelWorker
+
+log = logging.getLogger(__name__)
+
+PROJECT_DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def build_embedder(settings: Settings) -> SentenceTransformerEmbedder:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    return SentenceTransformerEmbedder(
+        model_path=settings.embedding.model_path, batch_size=settings.embedding.batch_size
+    )
+
+
+def build_model(settings: Settings) -> LanguageModel:
+    llm = settings.llm
+    if llm.server_url:
+        from core.remote_llm import OpenAICompatibleModel
+
+        return OpenAICompatibleModel(
+            base_url=llm.server_url,
+            model=llm.server_model,
+            n_ctx=llm.n_ctx,
+            temperature=llm.temperature,
+            api_key=os.environ.get("TIDINGS_LLM_API_KEY", ""),
+        )
+    return LlamaModel(
+        model_path=llm.model_path,
+        cache_dir=settings.model_cache,
+        n_ctx=llm.n_ctx,
+        n_threads=llm.n_threads,
+        n_batch=llm.n_batch,
+        temperature=llm.temperature,
+        repeat_penalty=llm.repeat_penalty,
+    )
+
+
+def build_knowledge_base(settings: Settings, embedder: SentenceTransformerEmbedder) -> LanceKnowledgeBase:
+    kb = settings.knowledge_base
+    retrieval = settings.retrieval
+    return LanceKnowledgeBase(
+        uri=settings.kb_uri,
+        embedder=embedder,
+        table=kb.table,
+        rrf_k=retrieval.rrf_k,
+        vector_weight=retrieval.vector_weight,
+        text_weight=retrieval.text_weight,
+        candidates=retrieval.candidates,
+        ann_min_rows=kb.ann_min_rows,
+    )
+
+
+def build_services(
+    settings: Settings,
+    *,
+    embedder: SentenceTransformerEmbedder | None = None,
+    model: LanguageModel | None = None,
+    worker: ModelWorker | None = None,
+) -> Services:
+    """Build every core service from settings. ``embedder``, ``model`` and ``worker`` may be
+    passed in to share already loaded models (tests load each model once per session; a model
+    shared by several services must share their one worker too)."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    embedder = embedder or build_embedder(settings)
+    model = model or build_model(settings)
+    worker = worker or ModelWorker()
+    knowledge_base = build_knowledge_base(settings, embedder)
+    state = StateStore(settings.state_path)
+    answerer = Answerer(
+        knowledge_base=knowledge_base,
+        model=model,
+        worker=worker,
+        retrieval=settings.retrieval,
+        answers=settings.answers,
+        llm=settings.llm,
+    )
+    summarizer = build_summarizer(settings, model=model, worker=worker, state=state, embedder=embedder)
+    services = Services(
+        settings=settings,
+        answerer=answerer,
+        knowledge_base=knowledge_base,
+        state=state,
+        gatekeeper=Gatekeeper(settings=settings.access),
+        worker=worker,
+        summarizer=summarizer,
+        embedder=embedder,
+        model=model,
+    )
+    return services
+
+
+def build_summarizer(
+    settings: Settings, *, model: LanguageModel, worker: ModelWorker, state: StateStore, embedder: Any
+) -> Any:
+    from core.summarizing import Summarizer
+
+    return Summarizer(model=model, worker=worker, state=state, settings=settings.digests)
+
+
+def ensure_default_knowledge_base(services: Services, *, docs: Path = PROJECT_DOCS) -> int:
+    """On first start, index Tidings' own documentation so the first question a newcomer asks
+    ("how do I connect Slack?") gets a grounded, cited answer. Returns chunks added."""
+    if not services.settings.knowledge_base.build_default or services.knowledge_base.count() > 0:
+        return 0
+    if not docs.is_dir():
+        return 0
+    from core.ingesting import ingest
+
+    embedder = services.embedder
+    if embedder is None:
+        return 0
+    report = ingest(
+        [docs],
+        knowledge_base=services.knowledge_base,  # type: ignore[arg-type]
+        embedder=embedder,
+        chunk_tokens=services.settings.knowledge_base.chunk_tokens,
+        overlap_sentences=services.settings.knowledge_base.overlap_sentences,
+    )
+    log.info("built the default knowledge base from %s: %d chunks", docs, report.added)
+    return report.added
+
+
+def build_platforms(settings: Settings, services: Services) -> Mapping[str, ChatPlatform]:
+    """History-and-posting ports of the platforms whose tokens are configured (for
+    ``tidings digest`` outside the running bots)."""
+    platforms: dict[str, ChatPlatform] = {}
+    from adapters.slack.settings import SlackSettings
+
+    slack = SlackSettings.from_settings(settings)
+    if slack is not None:
+        from adapters.slack.bot import make_client
+        from adapters.slack.platform import SlackPlatform
+
+        platforms["slack"] = SlackPlatform(make_client(slack))
+    return platforms

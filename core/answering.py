@@ -1,0 +1,274 @@
+"""Grounded answers: retrieve, decide whether the knowledge base covers the question, pack
+the best chunks under the token budget, let the model read and write, then check what it
+wrote against the sources.
+
+The model is a reader, not an encyclopedia: when retrieval finds nothing similar enough
+(``retrieval.min_similarity``, calibrated by ``tidings eval refusals``) the answer says the
+knowledge base does not cover the question and lists the nearest sources; the model is not
+asked. When the model's words are not supported by the sources it read (a small model
+drifting into its own memory, or looping), the answer falls back to the sentences of the best
+source that match the question (extractive), cited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from core.config import AnswerSettings, LLMSettings, RetrievalSettings
+from core.errors import EmptyQuestion, UserFacingError
+from core.ports import Generation, KnowledgeBase, LanguageModel, SearchMode
+from core.prompts import STOP_SEQUENCES, PackedPrompt, build_answer_prompt
+from core.types import Answer, Citation, Hit, Question, Timings
+from core.worker import ModelWorker
+
+log = logging.getLogger(__name__)
+OnText = Callable[[str], Awaitable[None]]
+OnQueued = Callable[[int], Awaitable[None]]
+
+MAX_QUESTION_CHARS = 16_000
+NOT_COVERED = "I couldn't find this in the knowledge base, so I won't guess."
+_CITATION = re.compile(r"\[(\d{1,2})\]")
+_WORD = re.compile(r"[A-Za-zÀ-ÿ0-9][\w'-]*")
+_STOPWORDS = frozenset(
+    ["a", "an", "and", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did", "do", "does", "for", "from", "had", "has", "have", "how", "i", "if", "in", "into", "is", "it", "its", "just", "me", "my", "no", "not", "of", "on", "or", "our", "should", "so", "such", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "to", "too", "us", "was", "we", "were", "what", "when", "where", "which", "who", "why", "will", "with", "would", "you", "your", "about", "also", "any", "more", "most", "some", "yes"]
+)
+_DONT_KNOW = re.compile(r"\b(i (do not|don't|dont) know|not (mentioned|covered|provided|stated) in the sources)\b", re.I)
+
+
+def content_words(text: str) -> list[str]:
+    return [w.lower() for w in _WORD.findall(text) if w.lower() not in _STOPWORDS and len(w) > 1]
+
+
+def support(answer: str, sources: Sequence[str]) -> float:
+    """Share of the answer's content words found in the sources (1.0 = fully supported)."""
+    words = content_words(_CITATION.sub(" ", answer))
+    if not words:
+        return 0.0
+    vocabulary = set(content_words(" ".join(sources)))
+    return sum(1 for w in words if w in vocabulary) / len(words)
+
+
+def best_sentences(text: str, question: str, *, limit: int = 2) -> str:
+    """The sentences of ``text`` sharing the most words with the question, in reading order."""
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", text) if len(s.strip()) > 3]
+    if not sentences:
+        return text.strip()
+    wanted = set(content_words(question))
+    scored = [(len(wanted & set(content_words(s))), -i, s) for i, s in enumerate(sentences)]
+    top = sorted(scored, reverse=True)[:limit]
+    if top[0][0] == 0:
+        return " ".join(sentences[:limit])
+    chosen = sorted(top, key=lambda item: -item[1])
+    return " ".join(s for _, _, s in chosen)
+
+
+def snippet(text: str, focus: str, length: int = 220) -> str:
+    picked = best_sentences(text, focus, limit=1)
+    picked = " ".join(picked.split())
+    return picked if len(picked) <= length else picked[: length - 1].rstrip() + "…"
+
+
+def clean_generation(text: str) -> str:
+    """Trim what small models add around an answer: a repeated 'Answer:' label, trailing
+    fragments, and lines repeating earlier ones."""
+    text = text.strip()
+    text = re.sub(r"^(answer|a)\s*:\s*", "", text, flags=re.I)
+    lines: list[str] = []
+    seen: set[str] = set()
+    for line in text.splitlines():
+        key = " ".join(line.split()).lower()
+        if key in seen:
+            continue
+        seen.add(key)
+        lines.append(line.rstrip())
+    text = "\n".join(lines).strip()
+    # Drop an unfinished last sentence when a finished one precedes it.
+    if text and text[-1] not in ".!?)]`\"'" and re.search(r"[.!?]\s", text):
+        text = text[: max(text.rfind(". "), text.rfind("! "), text.rfind("? ")) + 1]
+    return text.strip()
+
+
+@dataclass(frozen=True)
+class Draft:
+    packed: PackedPrompt
+    generation: Generation
+
+
+class Answerer:
+    """The ``answer_question`` use case; implements :class:`core.services.AnswersQuestions`."""
+
+    def __init__(
+        self,
+        *,
+        knowledge_base: KnowledgeBase,
+        model: LanguageModel,
+        worker: ModelWorker,
+        retrieval: RetrievalSettings,
+        answers: AnswerSettings,
+        llm: LLMSettings,
+    ) -> None:
+        self.knowledge_base = knowledge_base
+        self.model = model
+        self.worker = worker
+        self.retrieval = retrieval
+        self.settings = answers
+        self.llm = llm
+
+    # -- retrieval --------------------------------------------------------------------------
+
+    def retrieve(self, question: Question) -> list[Hit]:
+        query = question.text
+        if question.conversation:
+            # A follow-up ("and on Windows?") needs the thread's last words to find anything.
+            query = f"{question.conversation[-1].text}\n{question.text}"
+        mode: SearchMode = "hybrid"
+        if self.retrieval.mode in {"vector", "text"}:
+            mode = "vector" if self.retrieval.mode == "vector" else "text"
+        return self.knowledge_base.search(query, scopes=question.scopes, k=self.retrieval.k, mode=mode)
+
+    def is_covered(self, hits: Sequence[Hit]) -> bool:
+        best = max((h.similarity for h in hits if h.similarity is not None), default=0.0)
+        return best >= self.retrieval.min_similarity
+
+    # -- answering --------------------------------------------------------------------------
+
+    async def answer(
+        self,
+        question: Question,
+        *,
+        on_text: OnText | None = None,
+        on_queued: OnQueued | None = None,
+    ) -> Answer:
+        text = " ".join(question.text.split())
+        if not text:
+            raise EmptyQuestion("Ask me a question after the mention, for example: how do I connect Slack?")
+        if len(text) > MAX_QUESTION_CHARS:
+            raise UserFacingError(
+                f"That question is {len(text):,} characters long; please ask it in under {MAX_QUESTION_CHARS:,} characters."
+            )
+        question = Question(
+            text=text,
+            scopes=question.scopes,
+            conversation=question.conversation[-self.settings.max_conversation_turns :],
+            asker=question.asker,
+            request_id=question.request_id,
+        )
+        started = time.perf_counter()
+        hits = await asyncio.to_thread(self.retrieve, question)
+        retrieve_ms = (time.perf_counter() - started) * 1000
+        if not self.is_covered(hits):
+            return self._not_covered(question, hits, retrieve_ms)
+
+        loop = asyncio.get_running_loop()
+        pieces: asyncio.Queue[str | None] = asyncio.Queue()
+
+        def emit(piece: str) -> None:
+            loop.call_soon_threadsafe(pieces.put_nowait, piece)
+
+        def write() -> Draft:
+            packed = build_answer_prompt(
+                self.model,
+                question=question.text,
+                hits=hits,
+                conversation=question.conversation,
+                max_answer_tokens=self.llm.max_answer_tokens,
+                max_sources=self.settings.max_chunks,
+            )
+            generation = self.model.generate(
+                packed.prompt,
+                max_tokens=packed.max_answer_tokens,
+                stop=STOP_SEQUENCES,
+                on_text=emit if on_text is not None else None,
+                timeout_s=self.llm.timeout_s,
+            )
+            return Draft(packed, generation)
+
+        async def relay() -> None:
+            written = ""
+            while (piece := await pieces.get()) is not None:
+                written += piece
+                shown = clean_generation(written)
+                if on_text is not None and shown:
+                    try:
+                        await on_text(shown)
+                    except Exception:  # a failed preview must not lose the answer
+                        log.warning("could not show the answer in progress", exc_info=True)
+
+        relay_task = asyncio.create_task(relay())
+        queued_at = time.perf_counter()
+        try:
+            draft = await self.worker.run(write, on_queued=on_queued)
+        finally:
+            pieces.put_nowait(None)
+            await relay_task
+        generate_ms = draft.generation.seconds * 1000
+        queued_ms = max(0.0, (time.perf_counter() - queued_at) * 1000 - generate_ms)
+        timings = Timings(
+            retrieve_ms=retrieve_ms,
+            generate_ms=generate_ms,
+            prompt_tokens=draft.generation.prompt_tokens,
+            completion_tokens=draft.generation.completion_tokens,
+            queued_ms=queued_ms,
+        )
+        return self._finish(question, draft, timings)
+
+    def _not_covered(self, question: Question, hits: Sequence[Hit], retrieve_ms: float) -> Answer:
+        nearest = tuple(self._citation(i, hit, question.text) for i, hit in enumerate(hits[:3], start=1))
+        text = NOT_COVERED
+        if nearest:
+            text += " The nearest sources I have are listed below."
+        return Answer(
+            question=question.text,
+            text=text,
+            grounded=False,
+            citations=nearest,
+            timings=Timings(retrieve_ms=retrieve_ms),
+        )
+
+    def _citation(self, n: int, hit: Hit, focus: str) -> Citation:
+        return Citation(
+            n=n,
+            source=hit.chunk.source,
+            title=hit.chunk.title,
+            snippet=snippet(hit.chunk.text, focus),
+            score=round(hit.similarity if hit.similarity is not None else hit.score, 4),
+            url=hit.chunk.url,
+            scope=hit.chunk.scope,
+        )
+
+    def _finish(self, question: Question, draft: Draft, timings: Timings) -> Answer:
+        used = draft.packed.hits
+        text = clean_generation(draft.generation.text)
+        source_texts = [h.chunk.text + " " + h.chunk.title for h in used]
+        if _DONT_KNOW.search(text) and len(content_words(text)) < 12:
+            return self._not_covered(question, used, timings.retrieve_ms)
+        if self.settings.extractive_fallback and (not text or support(text, source_texts) < 0.6):
+            text = best_sentences(used[0].chunk.text, question.text) + " [1]"
+
+        cited = sorted({int(n) for n in _CITATION.findall(text)})
+        valid = [n for n in cited if 1 <= n <= len(used)]
+        # Citations that point at nothing are removed from the text.
+        text = _CITATION.sub(lambda m: m.group(0) if 1 <= int(m.group(1)) <= len(used) else "", text).strip()
+        if not valid:
+            valid = self._attribute(text, used)
+            text = f"{text} " + "".join(f"[{n}]" for n in valid)
+        citations = tuple(self._citation(n, used[n - 1], text) for n in valid)
+        return Answer(question=question.text, text=text.strip(), grounded=True, citations=citations, timings=timings)
+
+    @staticmethod
+    def _attribute(text: str, used: Sequence[Hit]) -> list[int]:
+        """When the model cited nothing, cite the sources its words came from (best first)."""
+        words = set(content_words(text))
+        scored = []
+        for n, hit in enumerate(used, start=1):
+            overlap = len(words & set(content_words(hit.chunk.text + " " + hit.chunk.title)))
+            scored.append((overlap, -n))
+        scored.sort(reverse=True)
+        best = scored[0][0] if scored else 0
+        chosen = [-n for overlap, n in scored if best and overlap >= max(1, 0.6 * best)][:2]
+        return sorted(chosen) or [1]

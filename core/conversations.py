@@ -1,0 +1,97 @@
+"""Group chat messages into conversations: a thread, a reply chain, or a run of messages
+close together in time.
+
+Both the knowledge base (a chat export is indexed one conversation per chunk group) and the
+digest (conversations are the unit packed into model calls) use the same grouping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from core.types import ChannelMessage, ChannelRef
+
+NOISE_KINDS = frozenset({"join", "leave", "topic", "purpose", "pin", "system", "bot", "edit", "delete"})
+
+
+@dataclass(frozen=True)
+class Conversation:
+    messages: tuple[ChannelMessage, ...]
+
+    @property
+    def channel(self) -> ChannelRef:
+        return self.messages[0].channel
+
+    @property
+    def id(self) -> str:
+        first = self.messages[0]
+        return first.thread_id or first.id
+
+    @property
+    def start(self) -> datetime:
+        return self.messages[0].timestamp
+
+    @property
+    def end(self) -> datetime:
+        return self.messages[-1].timestamp
+
+
+def is_noise(message: ChannelMessage) -> bool:
+    """Joins, bot posts, system events and empty messages carry nothing worth keeping."""
+    return message.kind != "message" or message.author.is_bot or not message.text.strip()
+
+
+def meaningful(messages: Iterable[ChannelMessage]) -> list[ChannelMessage]:
+    return [m for m in messages if not is_noise(m)]
+
+
+def group_conversations(
+    messages: Sequence[ChannelMessage],
+    *,
+    gap: timedelta = timedelta(minutes=30),
+    max_messages: int = 12,
+) -> list[Conversation]:
+    """Threads stay whole (split only past ``max_messages``); other messages join the
+    conversation of the message they reply to, or the running conversation of their channel
+    when they follow it within ``gap``. Conversations come back ordered by start time."""
+    ordered = sorted(meaningful(messages), key=lambda m: (m.timestamp, m.id))
+    by_key: dict[str, list[ChannelMessage]] = {}
+    message_key: dict[str, str] = {}
+    running: dict[str, tuple[str, datetime]] = {}
+    order: list[str] = []
+
+    for message in ordered:
+        channel = message.channel.scope
+        key: str | None = None
+        if message.thread_id:
+            key = f"thread:{channel}:{message.thread_id}"
+        elif message.reply_to and message.reply_to in message_key:
+            key = message_key[message.reply_to]
+        else:
+            current = running.get(channel)
+            if current and message.timestamp - current[1] <= gap and not current[0].startswith("thread:"):
+                key = current[0]
+        if key is None or key not in by_key:
+            key = key or f"run:{channel}:{message.id}"
+            by_key[key] = []
+            order.append(key)
+        by_key[key].append(message)
+        message_key[message.id] = key
+        if not message.thread_id:
+            running[channel] = (key, message.timestamp)
+
+    conversations: list[Conversation] = []
+    for key in order:
+        group = by_key[key]
+        for start in range(0, len(group), max(1, max_messages)):
+            conversations.append(Conversation(tuple(group[start : start + max_messages])))
+    conversations.sort(key=lambda c: (c.start, c.id))
+    return conversations
+
+
+def render_message(message: ChannelMessage) -> str:
+    """One line per message, as the model and the knowledge base read it."""
+    when = message.timestamp.strftime("%Y-%m-%d %H:%M")
+    return f"[{when}] {message.author.name}: {message.text.strip()}"

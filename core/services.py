@@ -1,0 +1,60 @@
+"""The use cases the adapters call, bundled so they can be passed in as one argument.
+
+This is a plain container built once in ``bots/wiring.py`` and handed to each adapter's
+constructor; nothing looks services up globally. The Protocols say exactly what an adapter
+may ask of the core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from core.access import Gatekeeper
+from core.config import Settings
+from core.ports import Embedder, KnowledgeBase, LanguageModel
+from core.state import StateStore
+from core.types import Answer, ChannelMessage, ChannelRef, Digest, Question
+from core.worker import ModelWorker
+
+OnText = Callable[[str], Awaitable[None]]
+"""Called with the answer text written so far, as the model writes it."""
+
+OnQueued = Callable[[int], Awaitable[None]]
+"""Called with the question's position in the model queue when it has to wait."""
+
+
+class AnswersQuestions(Protocol):
+    async def answer(
+        self,
+        question: Question,
+        *,
+        on_text: OnText | None = None,
+        on_queued: OnQueued | None = None,
+    ) -> Answer: ...
+
+
+class SummarizesChannels(Protocol):
+    async def summarize(
+        self,
+        messages: Sequence[ChannelMessage],
+        *,
+        channel: ChannelRef | None = None,
+        window: tuple[datetime, datetime] | None = None,
+        on_queued: OnQueued | None = None,
+    ) -> Digest: ...
+
+
+@dataclass
+class Services:
+    settings: Settings
+    answerer: AnswersQuestions
+    knowledge_base: KnowledgeBase
+    state: StateStore
+    gatekeeper: Gatekeeper
+    worker: ModelWorker
+    summarizer: SummarizesChannels | None = None
+    embedder: Embedder | None = None
+    model: LanguageModel | None = None

@@ -1,0 +1,340 @@
+"""The knowledge base: one LanceDB table of chunks with a vector and a full-text index.
+
+- Hybrid retrieval: a vector search and a BM25 full-text search, each filtered by scope
+  *before* ranking (``prefilter=True``), fused with reciprocal rank fusion. Every hit also
+  carries its cosine similarity to the query, the calibrated number the refusal threshold uses.
+- Writes are per source and idempotent: unchanged chunks (same id) are left alone, new ones
+  are merged in by id, stale ones deleted. Each LanceDB write is atomic, and an interrupted
+  ingest leaves at worst an old and a new version of one source side by side, which the next
+  run of the same ingest resolves.
+- The URI may be a local folder or object storage (``s3://bucket/kb``); LanceDB handles both.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+
+from core.chunking import embedding_text
+from core.errors import KnowledgeBaseError
+from core.ports import Embedder, SearchMode, SourceChange, SourceInfo
+from core.types import Chunk, Hit
+
+_COLUMNS = ["id", "source", "doc_key", "title", "text", "scope", "url", "position", "content_hash", "kind"]
+
+
+def sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def scope_filter(scopes: Iterable[str]) -> str:
+    values = sorted(set(scopes))
+    if not values:
+        return "false"
+    return "scope IN (" + ", ".join(sql_string(s) for s in values) + ")"
+
+
+def reciprocal_rank_fusion(
+    rankings: Sequence[tuple[Sequence[str], float]], *, k: int = 60
+) -> dict[str, float]:
+    """Fuse ranked id lists: score(id) = sum(weight / (k + rank)), rank starting at 1."""
+    scores: dict[str, float] = {}
+    for ids, weight in rankings:
+        for rank, identifier in enumerate(ids, start=1):
+            scores[identifier] = scores.get(identifier, 0.0) + weight / (k + rank)
+    return scores
+
+
+def _chunk_from_row(row: dict[str, Any]) -> Chunk:
+    return Chunk(
+        id=row["id"],
+        source=row["source"],
+        title=row["title"],
+        text=row["text"],
+        scope=row["scope"],
+        url=row.get("url") or None,
+        position=int(row.get("position") or 0),
+        doc_key=row.get("doc_key") or "",
+        content_hash=row.get("content_hash") or "",
+        kind=row.get("kind") or "document",
+    )
+
+
+class LanceKnowledgeBase:
+    """A :class:`core.ports.KnowledgeBase` on LanceDB."""
+
+    def __init__(
+        self,
+        *,
+        uri: str,
+        embedder: Embedder,
+        table: str = "chunks",
+        rrf_k: int = 60,
+        vector_weight: float = 1.0,
+        text_weight: float = 1.0,
+        candidates: int = 30,
+        ann_min_rows: int = 50_000,
+    ) -> None:
+        self.uri = uri
+        self.embedder = embedder
+        self.table_name = table
+        self.rrf_k = rrf_k
+        self.vector_weight = vector_weight
+        self.text_weight = text_weight
+        self.candidates = candidates
+        self.ann_min_rows = ann_min_rows
+        self._db: Any = None
+        self._table: Any = None
+        self._fts_ready = False
+        self._lock = threading.RLock()
+
+    # -- opening ----------------------------------------------------------------------------
+
+    def _connect(self) -> Any:
+        if self._db is None:
+            import lancedb
+
+            try:
+                self._db = lancedb.connect(self.uri)
+            except Exception as error:
+                raise KnowledgeBaseError(f"Could not open the knowledge base at {self.uri}: {error}") from error
+        return self._db
+
+    def _open(self, *, create: bool = False) -> Any:
+        with self._lock:
+            if self._table is not None:
+                return self._table
+            db = self._connect()
+            names = db.list_tables().tables if hasattr(db, "list_tables") else db.table_names()
+            if self.table_name in names:
+                self._table = db.open_table(self.table_name)
+            elif create:
+                self._table = db.create_table(self.table_name, schema=self._schema(), exist_ok=True)
+            return self._table
+
+    def _schema(self) -> Any:
+        import pyarrow as pa
+
+        return pa.schema(
+            [
+                pa.field("id", pa.string()),
+                pa.field("source", pa.string()),
+                pa.field("doc_key", pa.string()),
+                pa.field("title", pa.string()),
+                pa.field("text", pa.string()),
+                pa.field("scope", pa.string()),
+                pa.field("url", pa.string()),
+                pa.field("position", pa.int32()),
+                pa.field("content_hash", pa.string()),
+                pa.field("kind", pa.string()),
+                pa.field("search_text", pa.string()),
+                pa.field("vector", pa.list_(pa.float32(), self.embedder.dimension)),
+            ]
+        )
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def ids_of(self, source: str) -> set[str]:
+        table = self._open()
+        if table is None:
+            return set()
+        rows = table.search().where(f"source = {sql_string(source)}").select(["id"]).limit(None).to_arrow()
+        return set(rows.column("id").to_pylist())
+
+    def replace_source(self, source: str, chunks: Sequence[Chunk]) -> SourceChange:
+        """Make the source's chunks exactly ``chunks``: add what is new, delete what is gone."""
+        with self._lock:
+            existing = self.ids_of(source)
+            wanted = {c.id: c for c in chunks if c.source == source}
+            new = [c for cid, c in wanted.items() if cid not in existing]
+            stale = existing - set(wanted)
+            if new:
+                vectors = self.embedder.embed([embedding_text(c.title, c.text) for c in new])
+                rows = [
+                    {
+                        "id": c.id,
+                        "source": c.source,
+                        "doc_key": c.doc_key,
+                        "title": c.title,
+                        "text": c.text,
+                        "scope": c.scope,
+                        "url": c.url or "",
+                        "position": c.position,
+                        "content_hash": c.content_hash,
+                        "kind": c.kind,
+                        "search_text": f"{c.title}\n{c.text}",
+                        "vector": vector,
+                    }
+                    for c, vector in zip(new, vectors, strict=True)
+                ]
+                table = self._open(create=True)
+                import pyarrow as pa
+
+                data = pa.Table.from_pylist(rows, schema=self._schema())
+                (table.merge_insert("id").when_not_matched_insert_all().execute(data))
+            if stale:
+                table = self._open()
+                for start in range(0, len(stale), 500):
+                    batch = sorted(stale)[start : start + 500]
+                    table.delete("id IN (" + ", ".join(sql_string(i) for i in batch) + ")")
+            return SourceChange(source=source, added=len(new), unchanged=len(wanted) - len(new), removed=len(stale))
+
+    def forget(self, source: str) -> int:
+        with self._lock:
+            table = self._open()
+            if table is None:
+                return 0
+            ids = self.ids_of(source)
+            if not ids:
+                # Accept a path relative to the current folder as the user typed it.
+                matches = [s.source for s in self.sources() if s.source.endswith(source.lstrip("./"))]
+                if len(matches) == 1:
+                    source = matches[0]
+                    ids = self.ids_of(source)
+            if ids:
+                table.delete(f"source = {sql_string(source)}")
+            return len(ids)
+
+    def refresh_indexes(self) -> None:
+        """(Re)build the full-text index, compact versions, and add an ANN index once the table
+        is large enough for exhaustive search to get slow."""
+        with self._lock:
+            table = self._open()
+            if table is None:
+                return
+            rows = table.count_rows()
+            if rows == 0:
+                return
+            table.create_fts_index("search_text", replace=True, use_tantivy=False, with_position=False)
+            self._fts_ready = True
+            if rows >= self.ann_min_rows and not self._has_vector_index(table):
+                partitions = max(16, int(rows**0.5))
+                table.create_index(
+                    metric="cosine",
+                    vector_column_name="vector",
+                    index_type="IVF_HNSW_SQ",
+                    num_partitions=partitions,
+                )
+            table.optimize(cleanup_older_than=timedelta(minutes=10))
+
+    @staticmethod
+    def _has_vector_index(table: Any) -> bool:
+        return any("vector" in (getattr(i, "columns", None) or []) for i in table.list_indices())
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def count(self) -> int:
+        table = self._open()
+        return 0 if table is None else int(table.count_rows())
+
+    def sources(self, scopes: Iterable[str] | None = None) -> list[SourceInfo]:
+        table = self._open()
+        if table is None:
+            return []
+        query = table.search()
+        if scopes is not None:
+            query = query.where(scope_filter(scopes))
+        data = query.select(["source", "scope", "title", "doc_key"]).limit(None).to_arrow().to_pylist()
+        by_source: dict[str, dict[str, Any]] = {}
+        for row in data:
+            entry = by_source.setdefault(row["source"], {"chunks": 0, "scopes": set(), "title": row["title"]})
+            entry["chunks"] += 1
+            entry["scopes"].add(row["scope"])
+        return [
+            SourceInfo(source=s, chunks=e["chunks"], scopes=tuple(sorted(e["scopes"])), title=e["title"])
+            for s, e in sorted(by_source.items())
+        ]
+
+    def _ensure_fts(self, table: Any) -> None:
+        if self._fts_ready:
+            return
+        with self._lock:
+            if not any("search_text" in (getattr(i, "columns", None) or []) for i in table.list_indices()):
+                table.create_fts_index("search_text", replace=True, use_tantivy=False, with_position=False)
+            self._fts_ready = True
+
+    def search(
+        self,
+        query: str,
+        *,
+        scopes: Iterable[str],
+        k: int = 5,
+        mode: SearchMode = "hybrid",
+    ) -> list[Hit]:
+        table = self._open()
+        query = " ".join(query.split())
+        if table is None or not query:
+            return []
+        where = scope_filter(scopes)
+        n = max(k, self.candidates)
+        columns = [*_COLUMNS, "vector"]
+        query_vector = self.embedder.embed([query])[0]
+        rows: dict[str, dict[str, Any]] = {}
+        vector_ids: list[str] = []
+        text_ids: list[str] = []
+        if mode in {"hybrid", "vector"}:
+            vector_query = (
+                table.search(query_vector, vector_column_name="vector")
+                .distance_type("cosine")
+                .where(where, prefilter=True)
+                .select([*columns, "_distance"])
+                .limit(n)
+            )
+            if self._has_vector_index_cached(table):
+                vector_query = vector_query.nprobes(24).refine_factor(5)
+            for row in vector_query.to_list():
+                rows.setdefault(row["id"], row)
+                vector_ids.append(row["id"])
+        if mode in {"hybrid", "text"}:
+            self._ensure_fts(table)
+            try:
+                text_rows = (
+                    table.search(_fts_query(query), query_type="fts", fts_columns="search_text")
+                    .where(where, prefilter=True)
+                    .select([*columns, "_score"])
+                    .limit(n)
+                    .to_list()
+                )
+            except Exception:  # a query the text parser rejects still gets vector results
+                text_rows = []
+            for row in text_rows:
+                rows.setdefault(row["id"], row)
+                text_ids.append(row["id"])
+        fused = reciprocal_rank_fusion(
+            [(vector_ids, self.vector_weight), (text_ids, self.text_weight)], k=self.rrf_k
+        )
+        ranked = sorted(fused.items(), key=lambda item: item[1], reverse=True)[:k]
+        vector_rank = {cid: r for r, cid in enumerate(vector_ids, start=1)}
+        text_rank = {cid: r for r, cid in enumerate(text_ids, start=1)}
+        hits: list[Hit] = []
+        for cid, score in ranked:
+            row = rows[cid]
+            vector = np.asarray(row["vector"], dtype=np.float32)
+            similarity = float(np.dot(vector, query_vector))
+            hits.append(
+                Hit(
+                    chunk=_chunk_from_row(row),
+                    score=score,
+                    similarity=similarity,
+                    vector_rank=vector_rank.get(cid),
+                    text_rank=text_rank.get(cid),
+                )
+            )
+        return hits
+
+    _vector_index_known: bool | None = None
+
+    def _has_vector_index_cached(self, table: Any) -> bool:
+        if self._vector_index_known is None or not self._vector_index_known:
+            self._vector_index_known = self._has_vector_index(table)
+        return bool(self._vector_index_known)
+
+
+def _fts_query(query: str) -> str:
+    """Plain words for BM25: punctuation that the query parser treats as syntax is dropped."""
+    cleaned = "".join(ch if ch.isalnum() or ch.isspace() else " " for ch in query)
+    return " ".join(cleaned.split()) or query

@@ -1,0 +1,107 @@
+"""Session-wide fixtures: the real packaged models, loaded once, and real services on a
+knowledge base in a temporary folder."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+MODEL_CACHE = Path(os.environ.get("TIDINGS_TEST_MODEL_CACHE", REPO / ".tidings" / "test-models"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real public data set beside the repository; tests using it skip elsewhere."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data not present (only in the development workspace); real-data checks skipped")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def embedder():  # type: ignore[no-untyped-def]
+    from core.embedding import SentenceTransformerEmbedder
+
+    instance = SentenceTransformerEmbedder()
+    instance.embed(["warm up"])
+    return instance
+
+
+@pytest.fixture(scope="session")
+def model_worker():  # type: ignore[no-untyped-def]
+    """One model thread for the whole session: every test shares the loaded models, so they
+    share the thread that may touch them."""
+    from core.worker import ModelWorker
+
+    worker = ModelWorker()
+    yield worker
+    worker.shutdown()
+
+
+def _llama(n_ctx: int):  # type: ignore[no-untyped-def]
+    from core.llm import LlamaModel
+
+    model = LlamaModel(cache_dir=MODEL_CACHE, n_ctx=n_ctx, n_threads=2)
+    model.count_tokens("warm up")
+    return model
+
+
+@pytest.fixture(scope="session")
+def language_model():  # type: ignore[no-untyped-def]
+    """The packaged Gemma 3 270M with a 2,048-token context."""
+    return _llama(2048)
+
+
+@pytest.fixture(scope="session")
+def small_language_model():  # type: ignore[no-untyped-def]
+    """The same model with a 512-token context, the smallest Tidings supports."""
+    return _llama(512)
+
+
+@pytest.fixture
+def tidings_home(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    home.mkdir()
+    return home
+
+
+MakeServices = Callable[..., object]
+
+
+@pytest.fixture
+def make_services(tmp_path: Path, embedder, language_model, model_worker) -> Iterator[MakeServices]:  # type: ignore[no-untyped-def]
+    """Build real services (real LanceDB in a temp dir, the session's models and worker).
+
+    ``make_services(config_text="[access]\\nquestions_per_minute = 2", environ={...}, model=...)``
+    """
+    from bots.wiring import build_services
+    from core.config import load_settings
+
+    built: list[object] = []
+
+    def factory(
+        *,
+        config_text: str = "",
+        environ: Mapping[str, str] | None = None,
+        home: Path | None = None,
+        model: object | None = None,
+    ) -> object:
+        index = len(built)
+        config = tmp_path / f"tidings-{index}.toml"
+        config.write_text(config_text, encoding="utf-8")
+        settings = load_settings(config, home=home or tmp_path / f"home-{index}", environ=dict(environ or {}))
+        services = build_services(settings, embedder=embedder, model=model or language_model, worker=model_worker)
+        built.append(services)
+        return services
+
+    yield factory
+    for services in built:
+        services.state.close()  # type: ignore[attr-defined]

@@ -1,0 +1,102 @@
+"""The Discord bot answering with the real packaged model and the real answerer, over
+simcord's in-memory Discord. Kept to a few questions: the model writes about 100 tokens a
+second on the two shared cores."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import simcord
+
+from bots.discord_bot import build_bot
+from core.answering import Answerer
+from core.errors import GENERIC_APOLOGY, KnowledgeBaseError
+from core.ingesting import ingest
+from core.services import Services
+
+pytestmark = pytest.mark.slow
+
+# simcord waits this long for the bot to finish reacting: it must cover a model answer.
+SETTLE_S = 240.0
+
+HANDBOOK = """# Backups
+
+The Komodo node backs up its wallet every night at 02:00 UTC. Backups are kept for thirty days
+in the folder /var/lib/komodo/backups. To restore one, stop the node, copy the backup file over
+wallet.dat, and start the node again.
+"""
+
+
+class BrokenKnowledgeBase:
+    def search(self, *args: Any, **kwargs: Any) -> list[Any]:
+        raise KnowledgeBaseError("the LanceDB table could not be opened")
+
+    def sources(self, scopes: Any = None) -> list[Any]:
+        raise KnowledgeBaseError("the LanceDB table could not be opened")
+
+
+@pytest.fixture
+def services(make_services: Callable[..., Services], tmp_path: Path) -> Services:
+    services = make_services()
+    handbook = tmp_path / "docs" / "backups.md"
+    handbook.parent.mkdir()
+    handbook.write_text(HANDBOOK, encoding="utf-8")
+    assert services.embedder is not None
+    ingest([handbook], knowledge_base=services.knowledge_base, embedder=services.embedder)
+    return services
+
+
+def bot_for(services: Services, tmp_path: Path) -> Any:
+    config = tmp_path / "tidings.toml"
+    config.write_text("", encoding="utf-8")
+    return build_bot(str(config), services=services, environ={"TIDINGS_HOME": str(tmp_path)})
+
+
+async def test_ask_is_deferred_then_answered_by_the_model_with_its_source(services: Services, tmp_path: Path) -> None:
+    bot = bot_for(services, tmp_path)
+    async with simcord.run(bot, settle_timeout=SETTLE_S) as env:
+        guild = env.create_guild()
+        support = guild.create_text_channel("support")
+        alice = guild.add_member(env.create_user("alice"))
+
+        result = await alice.slash(support, "ask", question="Where are the wallet backups kept?")
+
+        kinds = [e.json["type"] for e in env.http_requests if e.path.endswith("/callback") and isinstance(e.json, dict)]
+        assert kinds == [5]  # deferred before the model was asked
+        response = result.response
+        assert response is not None and response.content.strip()
+        assert "backups" in response.content.lower() or "/var/lib/komodo" in response.content
+        [embed] = response.embeds
+        assert embed.title == "Sources"
+        assert any("Backups" in (f.name or "") for f in embed.fields)
+        assert [b["emoji"]["name"] for b in response.components[0]["components"]] == ["👍", "👎"]
+
+
+async def test_the_real_answerer_failing_on_the_knowledge_base_tells_the_user_politely(
+    services: Services, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    answerer = Answerer(
+        knowledge_base=BrokenKnowledgeBase(),
+        model=services.model,  # type: ignore[arg-type]
+        worker=services.worker,
+        retrieval=services.settings.retrieval,
+        answers=services.settings.answers,
+        llm=services.settings.llm,
+    )
+    bot = bot_for(dataclasses.replace(services, answerer=answerer), tmp_path)
+    async with simcord.run(bot, settle_timeout=SETTLE_S) as env:
+        guild = env.create_guild()
+        support = guild.create_text_channel("support")
+        alice = guild.add_member(env.create_user("alice"))
+        with caplog.at_level(logging.ERROR, logger="tidings.discord"):
+            result = await alice.slash(support, "ask", question="Where are the backups?")
+        assert [type(e).__name__ for e in env.errors] == ["CommandInvokeError"]
+        [apology] = result.followups
+        assert apology.ephemeral and apology.content == GENERIC_APOLOGY
+        assert result.response is None and support.history() == []  # nothing public left behind
+        assert "could not be opened" in caplog.text and "Traceback" in caplog.text

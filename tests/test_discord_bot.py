@@ -1,0 +1,509 @@
+"""The real Discord bot (built by ``bots.discord_bot.build_bot``) driven through simcord's
+in-memory Discord: slash commands, mentions, threads, buttons, errors and history.
+
+Answers here come from ``ScriptedAnswerer``, a real implementation of the answerer port
+that runs through the real model worker: it lets these tests pin the text (a 4,000
+character answer, a slow stream) and see what the adapter passed in (scopes, thread
+context). Everything else is real: knowledge base, state, gatekeeper, worker.
+``tests/test_discord_answers.py`` asks the real model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import discord
+import pytest
+import simcord
+
+from adapters.discord.bot import FEEDBACK_THANKS, TidingsDiscordBot
+from adapters.discord.convert import MESSAGE_LIMIT
+from bots.discord_bot import build_bot, check_discord
+from core.access import Gatekeeper
+from core.config import AccessSettings
+from core.errors import GENERIC_APOLOGY, KnowledgeBaseError
+from core.services import OnQueued, OnText, Services
+from core.types import Answer, ChannelMessage, ChannelRef, Citation, Coverage, Digest, DigestBullet, DigestSection, Question
+
+SETTLE_S = 60.0
+
+
+class ScriptedAnswerer:
+    """Answers every question with ``text``, written through the real model worker in
+    ``pieces`` (as a model streams), optionally slowly; remembers each question."""
+
+    def __init__(self, services: Services, text: str, *, pieces: int = 1, delay_s: float = 0.0, citations: int = 1) -> None:
+        self.worker = services.worker
+        self.text = text
+        self.pieces = pieces
+        self.delay_s = delay_s
+        self.citations = tuple(
+            Citation(n=n, source=f"docs/guide-{n}.md", title=f"Guide {n}", snippet="How backups work.", score=0.8, url=f"https://docs.example.com/{n}")
+            for n in range(1, citations + 1)
+        )
+        self.questions: list[Question] = []
+
+    async def answer(self, question: Question, *, on_text: OnText | None = None, on_queued: OnQueued | None = None) -> Answer:
+        self.questions.append(question)
+        loop = asyncio.get_running_loop()
+        size = max(1, len(self.text) // self.pieces)
+
+        def generate() -> str:
+            for end in range(size, len(self.text) + size, size):
+                if self.delay_s:
+                    threading.Event().wait(self.delay_s)
+                if on_text is not None:
+                    asyncio.run_coroutine_threadsafe(on_text(self.text[:end]), loop).result()
+            return self.text
+
+        text = await self.worker.run(generate, on_queued=on_queued)
+        return Answer(question=question.text, text=text, grounded=True, citations=self.citations)
+
+
+class RecordingSummarizer:
+    """The summarizer port: one bullet per message it was given, linked to that message."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[list[ChannelMessage], tuple[datetime, datetime] | None]] = []
+
+    async def summarize(
+        self,
+        messages: Sequence[ChannelMessage],
+        *,
+        channel: ChannelRef | None = None,
+        window: tuple[datetime, datetime] | None = None,
+        on_queued: OnQueued | None = None,
+    ) -> Digest:
+        from core.types import MessageLink
+
+        self.calls.append((list(messages), window))
+        bullets = tuple(
+            DigestBullet(text=m.text, sources=(MessageLink(message_id=m.id, author=m.author.name, timestamp=m.timestamp, link=m.permalink),))
+            for m in messages
+        )
+        return Digest(
+            headline=f"{len(messages)} messages",
+            sections=(DigestSection(title="Everything", bullets=bullets),),
+            coverage=Coverage(messages=len(messages), conversations=1, covered_messages=len(messages)),
+            window_start=window[0] if window else None,
+            window_end=window[1] if window else None,
+            channel=channel,
+        )
+
+
+class BrokenKnowledgeBase:
+    """A knowledge base whose storage has failed."""
+
+    def sources(self, scopes: Any = None) -> list[Any]:
+        raise KnowledgeBaseError("the LanceDB table could not be opened")
+
+    def search(self, *args: Any, **kwargs: Any) -> list[Any]:
+        raise KnowledgeBaseError("the LanceDB table could not be opened")
+
+
+@pytest.fixture
+def services(make_services: Callable[..., Services]) -> Services:
+    """Real services (LanceDB in a temp folder, the session's models and model worker)."""
+    return make_services()
+
+
+def bot_for(services: Services, tmp_path: Path, toml: str = "", **replace: Any) -> TidingsDiscordBot:
+    """The bot exactly as ``tidings run`` builds it from a config file, on these services."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    config = tmp_path / "tidings.toml"
+    config.write_text(toml, encoding="utf-8")
+    bot = build_bot(str(config), services=dataclasses.replace(services, **replace) if replace else services, environ={"TIDINGS_HOME": str(tmp_path)})
+    return bot
+
+
+@asynccontextmanager
+async def discord_world(bot: discord.Client) -> AsyncIterator[tuple[simcord.Env, Any, Any, Any]]:
+    """A running simulated Discord with one server, #support and a member, alice."""
+    async with simcord.run(bot, settle_timeout=SETTLE_S) as env:
+        guild = env.create_guild(name="Komodo")
+        support = guild.create_text_channel("support")
+        alice = guild.add_member(env.create_user("alice"))
+        yield env, guild, support, alice
+
+
+def callbacks(env: simcord.Env) -> list[int]:
+    """The interaction response types the bot sent, in order (5 = deferred "thinking...")."""
+    return [entry.json["type"] for entry in env.http_requests if entry.path.endswith("/callback") and isinstance(entry.json, dict)]
+
+
+def original_edits(env: simcord.Env) -> list[str]:
+    return [
+        (entry.json or {}).get("content") or ""
+        for entry in env.http_requests
+        if entry.method == "PATCH" and entry.path.endswith("/messages/@original")
+    ]
+
+
+# -- /ask ------------------------------------------------------------------------------------
+
+
+async def test_ask_defers_then_answers_with_sources_and_feedback_buttons(services: Services, tmp_path: Path) -> None:
+    answerer = ScriptedAnswerer(services, "Backups run nightly at 02:00 [1].", citations=2)
+    bot = bot_for(services, tmp_path, answerer=answerer)
+    async with discord_world(bot) as (env, guild, support, alice):
+        result = await alice.slash(support, "ask", question="When do backups run?")
+
+        assert callbacks(env) == [5]  # deferred first, then edited
+        response = result.response
+        assert response is not None and not result.ephemeral
+        assert response.content == "Backups run nightly at 02:00 [1]."
+        [embed] = response.embeds
+        assert embed.title == "Sources" and [f.name for f in embed.fields] == ["[1] Guide 1", "[2] Guide 2"]
+        buttons = response.components[0]["components"]
+        assert [b["emoji"]["name"] for b in buttons] == ["👍", "👎"]
+
+        [question] = answerer.questions
+        assert question.scopes == {"public", f"discord:{guild.id}:{support.id}"}
+        assert question.asker == str(alice.id) and question.request_id.startswith("discord-")
+
+        click = await alice.click(response, custom_id=buttons[1]["custom_id"])
+        assert click.ephemeral and click.response is not None
+        assert click.response.content == FEEDBACK_THANKS[-1]
+        [stored] = services.state.feedback()
+        assert stored["rating"] == -1 and stored["platform"] == "discord"
+        assert stored["question"] == "When do backups run?" and stored["answer"].startswith("Backups run nightly")
+        assert stored["channel"] == f"discord:{guild.id}:{support.id}"
+
+
+async def test_feedback_buttons_survive_a_restart(services: Services, tmp_path: Path) -> None:
+    bot = bot_for(services, tmp_path, answerer=ScriptedAnswerer(services, "Yes [1]."))
+    async with discord_world(bot) as (env, _guild, support, alice):
+        result = await alice.slash(support, "ask", question="Is it on?")
+        assert result.response is not None
+        up = result.response.components[0]["components"][0]["custom_id"]
+        await env.restart_bot(bot_for(services, tmp_path / "again", answerer=ScriptedAnswerer(services, "Yes.")))
+        click = await alice.click(result.response, custom_id=up)
+        assert click.response is not None and click.response.content == FEEDBACK_THANKS[1]
+        assert [f["rating"] for f in services.state.feedback()] == [1]
+
+
+async def test_private_ask_answers_ephemerally(services: Services, tmp_path: Path) -> None:
+    bot = bot_for(services, tmp_path, answerer=ScriptedAnswerer(services, "Only you see this."))
+    async with discord_world(bot) as (env, _guild, support, alice):
+        result = await alice.slash(support, "ask", question="secret?", private=True)
+        assert result.ephemeral
+        assert result.response is not None and result.response.ephemeral
+        assert result.response.content == "Only you see this."
+        assert support.history() == []  # nothing visible to the channel
+
+
+async def test_long_answer_is_split_under_two_thousand_characters(services: Services, tmp_path: Path) -> None:
+    sentence = "Restore a snapshot from the admin console, then restart the node to pick it up. "
+    text = (sentence * 55).strip()  # about 4,500 characters
+    bot = bot_for(services, tmp_path, answerer=ScriptedAnswerer(services, text))
+    async with discord_world(bot) as (env, _guild, support, alice):
+        result = await alice.slash(support, "ask", question="How do I restore?")
+        assert result.response is not None
+        parts = [result.response, *result.followups]
+        assert len(parts) == 3
+        assert all(len(part.content) <= MESSAGE_LIMIT for part in parts)
+        assert all(part.content.endswith("pick it up.") for part in parts)
+        assert " ".join(part.content for part in parts) == text
+        # Sources and buttons sit under the last part only.
+        assert parts[-1].embeds and parts[-1].components
+        assert not parts[0].embeds and not parts[0].components
+
+
+async def test_answer_streams_with_throttled_edits(services: Services, tmp_path: Path) -> None:
+    text = "One. Two. Three. Four. Five. Six. Seven. Eight."
+    answerer = ScriptedAnswerer(services, text, pieces=8, delay_s=0.3)  # about 2.4 s of "generation"
+    bot = bot_for(services, tmp_path, "[discord]\nstream_interval_s = 1.0\n", answerer=answerer)
+    async with discord_world(bot) as (env, _guild, support, alice):
+        result = await alice.slash(support, "ask", question="Count?")
+        edits = original_edits(env)
+        streaming, final = edits[:-1], edits[-1]
+        assert final == text
+        assert 1 <= len(streaming) <= 4  # at most about one a second, never one per piece
+        assert all(edit.endswith("▌") for edit in streaming)
+        assert result.response is not None and result.response.content == text
+
+
+async def test_busy_model_shows_the_queue_position_then_the_answer(services: Services, tmp_path: Path) -> None:
+    bot = bot_for(services, tmp_path, answerer=ScriptedAnswerer(services, "Answered after the wait."))
+    release = threading.Event()
+    async with discord_world(bot) as (env, _guild, support, alice):
+        # Something else (a digest, another question) holds the model.
+        busy = asyncio.ensure_future(services.worker.run(lambda: release.wait(30)))
+        await asyncio.sleep(0.05)
+        loop = asyncio.get_running_loop()
+        loop.call_later(1.0, release.set)
+        result = await alice.slash(support, "ask", question="Anyone there?")
+        await busy
+        edits = original_edits(env)
+        assert "number" in edits[0] or "next" in edits[0]  # the queue notice came first
+        assert result.response is not None and result.response.content == "Answered after the wait."
+
+
+# -- @mentions and threads ------------------------------------------------------------------------
+
+
+async def test_mention_replies_to_the_message_without_pinging(services: Services, tmp_path: Path) -> None:
+    answerer = ScriptedAnswerer(services, "Ask @everyone? No: the docs say X [1].")
+    bot = bot_for(services, tmp_path, answerer=answerer)
+    async with discord_world(bot) as (env, _guild, support, alice):
+        asked = await alice.send(support, f"{bot.user.mention} how do backups work?")  # type: ignore[union-attr]
+        reply = support.last_message
+        assert reply is not None and reply.author.id == bot.user.id  # type: ignore[union-attr]
+        assert reply.reference is not None and reply.reference.message_id == asked.id
+        assert reply.content == "Ask @everyone? No: the docs say X [1]."
+        assert reply.embeds and reply.embeds[0].title == "Sources"
+        [question] = answerer.questions
+        assert question.text == "how do backups work?" and question.conversation == ()
+        # No answer may ping anyone: every send and edit carried allowed_mentions none.
+        for entry in env.http_requests:
+            if entry.method in {"POST", "PATCH"} and isinstance(entry.json, dict) and "content" in entry.json:
+                allowed = entry.json.get("allowed_mentions") or {}
+                assert allowed.get("parse") == [] and not allowed.get("users") and not allowed.get("roles"), entry.path
+
+
+async def test_mention_inside_a_thread_reads_the_thread_as_context(services: Services, tmp_path: Path) -> None:
+    answerer = ScriptedAnswerer(services, "Then restart the agent.")
+    bot = bot_for(services, tmp_path, answerer=answerer)
+    async with discord_world(bot) as (env, guild, support, alice):
+        bob = guild.add_member(env.create_user("bob"))
+        starter = await alice.send(support, "My node stopped syncing after the update")
+        thread_channel = env.backend.create_thread(support.id, "node sync", alice.id, message_id=starter.id)
+        thread = next(t for t in support.threads if t.id == thread_channel.id)
+        await bob.send(thread, "Which version are you on?")
+        await alice.send(thread, "0.5.9, on Ubuntu")
+        await alice.send(thread, f"{bot.user.mention} what should I do?")  # type: ignore[union-attr]
+
+        [question] = answerer.questions
+        assert question.text == "what should I do?"
+        assert [(t.author, t.text) for t in question.conversation] == [
+            ("alice", "My node stopped syncing after the update"),
+            ("bob", "Which version are you on?"),
+            ("alice", "0.5.9, on Ubuntu"),
+        ]
+        # The thread's scope is its parent channel's.
+        assert f"discord:{guild.id}:{support.id}" in question.scopes
+        assert thread.last_message is not None and thread.last_message.content == "Then restart the agent."
+
+
+async def test_empty_mention_and_refused_user_get_one_polite_sentence(services: Services, tmp_path: Path) -> None:
+    gatekeeper = Gatekeeper(settings=AccessSettings(allowed_roles=("Members",)))
+    bot = bot_for(services, tmp_path, answerer=ScriptedAnswerer(services, "never"), gatekeeper=gatekeeper)
+    async with discord_world(bot) as (env, guild, support, alice):
+        members = guild.create_role("Members")
+        bob = guild.add_member(env.create_user("bob"), roles=[members])
+        await bob.send(support, bot.user.mention)  # type: ignore[union-attr]
+        assert support.last_message is not None and "Ask me something after the mention" in support.last_message.content
+
+        result = await alice.slash(support, "ask", question="Can I?")
+        assert result.ephemeral and result.response is not None
+        assert "role" in result.response.content
+        assert callbacks(env) == [4]  # refused straight away, nothing deferred
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+async def test_a_failing_knowledge_base_gives_one_polite_ephemeral_sentence(
+    services: Services, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = bot_for(services, tmp_path, knowledge_base=BrokenKnowledgeBase())
+    async with discord_world(bot) as (env, _guild, support, alice):
+        with caplog.at_level(logging.ERROR, logger="tidings.discord"):
+            result = await alice.slash(support, "sources")
+        assert [type(e).__name__ for e in env.errors] == ["CommandInvokeError"]  # reading them acknowledges them
+        assert callbacks(env) == [5]
+        assert result.ephemeral and result.response is not None
+        assert result.response.content == GENERIC_APOLOGY and not result.response.embeds
+        assert "could not be opened" in caplog.text and "Traceback" in caplog.text
+
+
+async def test_an_answer_failing_after_defer_is_replaced_by_a_private_apology(services: Services, tmp_path: Path) -> None:
+    class FailingAnswerer:
+        async def answer(self, question: Question, **kwargs: Any) -> Answer:
+            raise KnowledgeBaseError("search failed")
+
+    bot = bot_for(services, tmp_path, answerer=FailingAnswerer())
+    async with discord_world(bot) as (env, _guild, support, alice):
+        result = await alice.slash(support, "ask", question="Anything?")
+        env.errors  # noqa: B018 - reading errors acknowledges the one we caused
+        assert callbacks(env) == [5]
+        [apology] = result.followups
+        assert apology.ephemeral and apology.content == GENERIC_APOLOGY
+        assert support.history() == []
+
+
+# -- /sources and /summarize ----------------------------------------------------------------------
+
+
+async def test_sources_lists_what_this_channel_can_see(services: Services, tmp_path: Path) -> None:
+    from core.types import Chunk
+
+    bot = bot_for(services, tmp_path)
+    async with discord_world(bot) as (_env, guild, support, alice):
+        here = f"discord:{guild.id}:{support.id}"
+        kb = services.knowledge_base
+        kb.replace_source("docs/backups.md", [Chunk(id="b1", source="docs/backups.md", title="Backups", text="Backups run nightly.")])
+        kb.replace_source("secret.md", [Chunk(id="s1", source="secret.md", title="Secret", text="x", scope="discord:9:9")])
+        kb.replace_source("support-chat", [Chunk(id="c1", source="support-chat", title="Support chat", text="y", scope=here)])
+        result = await alice.slash(support, "sources")
+        assert result.ephemeral and result.response is not None
+        text = "\n".join(e.description or "" for e in result.response.embeds)
+        assert "**Backups** — 1 chunks (public)" in text
+        assert "**Support chat** — 1 chunks (this channel)" in text
+        assert "Secret" not in text
+
+
+async def test_summarize_is_registered_only_with_a_summarizer(services: Services, tmp_path: Path) -> None:
+    without = bot_for(dataclasses.replace(services, summarizer=None), tmp_path)
+    assert sorted(c.name for c in without.tree.get_commands()) == ["ask", "sources"]
+    summarizer = RecordingSummarizer()
+    bot = bot_for(services, tmp_path / "with", summarizer=summarizer)
+    assert sorted(c.name for c in bot.tree.get_commands()) == ["ask", "sources", "summarize"]
+    async with discord_world(bot) as (env, guild, support, alice):
+        await alice.send(support, "old news")
+        await env.advance_time(7 * 3600)
+        await alice.send(support, "the deploy is stuck")
+        await env.advance_time(60)
+        result = await alice.slash(support, "summarize", since="6h")
+        [(messages, window)] = summarizer.calls
+        assert [m.text for m in messages] == ["the deploy is stuck"]
+        assert window is not None and window[1] - window[0] == timedelta(hours=6)
+        assert result.response is not None
+        [embed] = result.response.embeds
+        assert embed.title == "1 messages" and "the deploy is stuck" in (embed.description or "")
+        assert messages[0].permalink and messages[0].permalink in (embed.description or "")
+
+        bad = await alice.slash(support, "summarize", since="last tuesday")
+        assert bad.ephemeral and bad.response is not None and "6h" in bad.response.content
+
+
+# -- history and posting (the ChatPlatform port) -----------------------------------------------------
+
+
+async def test_history_between_two_times_includes_threads_links_and_names(services: Services, tmp_path: Path) -> None:
+    bot = bot_for(services, tmp_path)
+    async with discord_world(bot) as (env, guild, support, alice):
+        bob = guild.add_member(env.create_user("bob"))
+        await alice.send(support, "before the window")
+        await env.advance_time(3600)
+        start = env.now()
+        first = await alice.send(support, "in the window")
+        thread_channel = env.backend.create_thread(support.id, "follow-up", alice.id, message_id=first.id)
+        thread = next(t for t in support.threads if t.id == thread_channel.id)
+        await env.advance_time(60)
+        await bob.send(thread, "reply in the thread")
+        await bob.send(support, "<@%d> thanks" % alice.id)
+        await env.advance_time(3600)
+        end = env.now()
+        await alice.send(support, "after the window")
+
+        ref = ChannelRef(platform="discord", workspace=str(guild.id), channel=str(support.id), name="support")
+        history = await bot.platform.fetch_history(ref, start, end)
+        spoken = [m for m in history if m.kind == "message"]
+        assert [(m.author.name, m.text) for m in spoken] == [
+            ("alice", "in the window"),
+            ("bob", "reply in the thread"),
+            ("bob", "@alice thanks"),
+        ]
+        assert all(start <= m.timestamp < end for m in history)
+        assert [m.timestamp for m in history] == sorted(m.timestamp for m in history)
+        in_thread = spoken[1]
+        assert in_thread.thread_id == str(first.id) and in_thread.channel.thread == str(thread.id)
+        assert in_thread.channel.scope == ref.scope
+        assert spoken[0].thread_id == str(first.id)  # the message that started the thread is its root
+        for message in spoken:
+            assert message.permalink == f"https://discord.com/channels/{guild.id}/{message.channel.thread or support.id}/{message.id}"
+        only_thread = await bot.platform.fetch_history(dataclasses.replace(ref, thread=str(thread.id)), start, end)
+        assert [m.text for m in only_thread] == ["reply in the thread"]
+        assert await bot.platform.fetch_history(ref, end, start) == []
+
+
+async def test_post_digest_as_embeds_without_pings(services: Services, tmp_path: Path) -> None:
+    bot = bot_for(services, tmp_path)
+    async with discord_world(bot) as (env, guild, support, _alice):
+        digest = Digest(
+            headline="Two things happened @everyone",
+            sections=(DigestSection(title="Ops", bullets=(DigestBullet(text="Deploy fixed"),)),),
+        )
+        ref = ChannelRef(platform="discord", workspace=str(guild.id), channel=str(support.id), name="support")
+        posted = await bot.platform.post(ref, "fallback text", digest=digest)
+        message = support.last_message
+        assert message is not None and str(message.id) == posted
+        assert message.embeds[0].title == "Two things happened @everyone"
+        assert "Deploy fixed" in (message.embeds[0].description or "")
+        assert not message.mention_everyone
+        long_id = await bot.platform.post(ref, "word " * 900)
+        assert [len(m.content) <= MESSAGE_LIMIT for m in support.history()[-3:]] == [True, True, True]
+        assert str(support.history()[-3].id) == long_id
+
+
+# -- replaying a real support channel -----------------------------------------------------------
+
+
+@pytest.mark.shared_data
+async def test_replayed_komodo_support_channel_comes_back_as_history(
+    services: Services, tmp_path: Path, shared_data: Path
+) -> None:
+    files = sorted((shared_data / "discord").glob("komodo-support-*.csv"))[:4]
+    original = [m for path in files for m in read_komodo_csv(path)]
+    assert len(original) > 50
+    bot = bot_for(services, tmp_path)
+    async with simcord.run(bot, settle_timeout=SETTLE_S) as env:
+        guild = env.create_guild(name="Komodo")
+        support = guild.create_text_channel("support")
+        people: dict[str, Any] = {}
+        start = env.now()
+        previous = original[0].timestamp
+        for message in original:
+            # Keep the real gaps between messages on simcord's virtual clock.
+            env.backend.advance_clock(max(0.0, (message.timestamp - previous).total_seconds()))
+            previous = message.timestamp
+            if message.author.id not in people:
+                people[message.author.id] = guild.add_member(env.create_user(message.author.name.split("#")[0][:32] or "someone"))
+            await people[message.author.id].send(support, message.text[:MESSAGE_LIMIT])
+        end = env.now() + timedelta(seconds=1)
+        ref = ChannelRef(platform="discord", workspace=str(guild.id), channel=str(support.id), name="support")
+        history = await bot.platform.fetch_history(ref, start, end)
+
+    assert [m.text for m in history] == [m.text[:MESSAGE_LIMIT] for m in original]
+    assert [m.author.name for m in history] == [people[m.author.id].name for m in original]
+    gaps = [(b.timestamp - a.timestamp) for a, b in zip(original, original[1:], strict=False)]
+    replayed_gaps = [(b.timestamp - a.timestamp) for a, b in zip(history, history[1:], strict=False)]
+    assert all(abs((x - y).total_seconds()) < 1 for x, y in zip(gaps, replayed_gaps, strict=True))
+    assert all(m.permalink and m.permalink.startswith("https://discord.com/channels/") for m in history)
+
+
+def read_komodo_csv(path: Path) -> list[ChannelMessage]:
+    """The day's messages as the project's own DiscordChatExporter CSV loader reads them."""
+    from core.loaders.discord_csv import read_discord_csv
+
+    text = path.read_text(encoding="utf-8")
+    messages = read_discord_csv(path, text) if text.strip() else []
+    return [m for m in messages if m.text.strip()]
+
+
+# -- set-up helpers ------------------------------------------------------------------------------
+
+
+async def test_check_discord_without_a_token_says_how_to_set_it() -> None:
+    [problem] = await check_discord("")
+    assert "DISCORD_TOKEN" in problem and ".env" in problem
+
+
+def test_build_bot_reads_the_discord_section_and_token(services: Services, tmp_path: Path) -> None:
+    config = tmp_path / "tidings.toml"
+    config.write_text('[discord]\nsync_guild = "123456789012345678"\nmentions = false\n', encoding="utf-8")
+    bot = build_bot(str(config), services=services, environ={"DISCORD_TOKEN": "t0ken", "TIDINGS_HOME": str(tmp_path)})
+    assert bot.discord_settings.sync_guild == 123456789012345678
+    assert bot.discord_settings.token == "t0ken"
+    assert not bot.discord_settings.mentions
+    assert bot.intents.message_content and bot.allowed_mentions is not None
+    assert bot.allowed_mentions.to_dict() == {"parse": []}

@@ -1,0 +1,293 @@
+"""Pure Discord conversions: splitting, embeds within Discord's limits, mentions, settings."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlparse
+
+import discord
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from adapters.discord.convert import (
+    EMBED_DESCRIPTION_LIMIT,
+    EMBED_FIELD_NAME_LIMIT,
+    EMBED_FIELD_VALUE_LIMIT,
+    EMBED_FIELDS_LIMIT,
+    EMBED_TITLE_LIMIT,
+    EMBED_TOTAL_LIMIT,
+    EMBEDS_PER_MESSAGE,
+    MESSAGE_LIMIT,
+    OutgoingMessage,
+    answer_messages,
+    digest_messages,
+    fit_turns,
+    queued_text,
+    replace_mentions,
+    sources_list_embeds,
+    split_message,
+    stream_preview,
+    strip_bot_mention,
+    truncate,
+)
+from adapters.discord.settings import DiscordSettings, load_discord_settings
+from bots.discord_bot import bot_permissions, invite_url
+from core.errors import ConfigError
+from core.ports import SourceInfo
+from core.types import (
+    Answer,
+    ChannelRef,
+    Citation,
+    Coverage,
+    Digest,
+    DigestBullet,
+    DigestSection,
+    MessageLink,
+    Turn,
+)
+
+
+def assert_within_limits(message: OutgoingMessage) -> None:
+    assert len(message.content) <= MESSAGE_LIMIT
+    assert len(message.embeds) <= EMBEDS_PER_MESSAGE
+    assert sum(len(embed) for embed in message.embeds) <= EMBED_TOTAL_LIMIT
+    for embed in message.embeds:
+        assert len(embed.title or "") <= EMBED_TITLE_LIMIT
+        assert len(embed.description or "") <= EMBED_DESCRIPTION_LIMIT
+        assert len(embed.fields) <= EMBED_FIELDS_LIMIT
+        for embed_field in embed.fields:
+            assert 0 < len(embed_field.name or "") <= EMBED_FIELD_NAME_LIMIT
+            assert 0 < len(embed_field.value or "") <= EMBED_FIELD_VALUE_LIMIT
+
+
+# -- splitting -----------------------------------------------------------------------------
+
+
+def test_short_text_is_one_part() -> None:
+    assert split_message("Hello there.") == ["Hello there."]
+    assert split_message("   ") == []
+
+
+def test_long_answer_splits_at_sentence_boundaries() -> None:
+    sentence = "The backup runs every night at two and keeps thirty days of snapshots. "
+    text = sentence * 60  # about 4,300 characters, no line breaks
+    parts = split_message(text)
+    assert len(parts) == 3
+    assert all(len(part) <= MESSAGE_LIMIT for part in parts)
+    assert all(part.endswith("snapshots.") for part in parts)
+    assert " ".join(parts) == text.strip()
+
+
+def test_split_prefers_paragraphs_then_lines() -> None:
+    paragraph = ("word " * 150).strip()  # 749 characters
+    text = "\n\n".join([paragraph] * 4)
+    parts = split_message(text)
+    assert parts == ["\n\n".join([paragraph] * 2)] * 2
+
+
+def test_split_hard_cuts_only_a_word_longer_than_a_message() -> None:
+    text = "x" * 4500
+    parts = split_message(text)
+    assert [len(p) for p in parts] == [1996, 1996, 508]
+    assert "".join(parts) == text
+
+
+def test_split_keeps_code_blocks_rendering() -> None:
+    code = "\n".join(f"    line_{i} = {i}" for i in range(200))
+    text = f"Run this:\n```python\n{code}\n```\nThen restart."
+    parts = split_message(text)
+    assert len(parts) > 1
+    for part in parts:
+        assert len(part) <= MESSAGE_LIMIT
+        assert part.count("```") % 2 == 0, part[:80]
+    assert parts[1].startswith("```\n    line_")  # reopened, indentation kept
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab .!?\n`é🙂")), max_size=9000), st.integers(min_value=40, max_value=2000))
+def test_split_never_exceeds_the_limit_and_loses_no_words(text: str, limit: int) -> None:
+    parts = split_message(text, limit)
+    assert all(0 < len(part) <= limit for part in parts)
+    assert "".join("".join(parts).split()).replace("`", "") == "".join(text.split()).replace("`", "")
+
+
+def test_stream_preview_stays_in_one_message() -> None:
+    assert stream_preview("") == "…"
+    assert stream_preview("Hello") == "Hello ▌"
+    long = "A sentence that goes on. " * 200
+    preview = stream_preview(long)
+    assert len(preview) <= MESSAGE_LIMIT and preview.endswith("▌")
+
+
+def test_truncate_adds_an_ellipsis_at_a_word() -> None:
+    assert truncate("short", 10) == "short"
+    cut = truncate("one two three four five six", 12)
+    assert cut == "one two…" or cut == "one two thr…"
+    assert len(cut) <= 12
+
+
+def test_queued_text_says_the_position() -> None:
+    assert "next" in queued_text(1)
+    assert "number 3" in queued_text(3)
+
+
+# -- mentions ------------------------------------------------------------------------------
+
+
+def test_mentions_become_names_and_never_ping() -> None:
+    text = "<@1> and <@!2> ask <@&3> in <#4>; @everyone @here <@99>"
+    clean = replace_mentions(text, users={1: "Ann", 2: "Bo"}, roles={3: "Mods"}, channels={4: "support"})
+    assert clean.startswith("@Ann and @Bo ask @Mods in #support;")
+    assert "@everyone" not in clean and "@here" not in clean
+    assert "<@" not in clean and "@someone" in clean
+
+
+def test_strip_bot_mention_leaves_the_question() -> None:
+    assert strip_bot_mention("<@42> how do I reset?", 42) == "how do I reset?"
+    assert strip_bot_mention("hey <@!42>, what is X", 42) == "hey , what is X"
+    assert strip_bot_mention("<@43> hi", 42) == "<@43> hi"
+
+
+def test_fit_turns_keeps_the_latest_within_budget() -> None:
+    turns = [Turn(author=f"u{i}", text="x" * 100) for i in range(10)]
+    kept = fit_turns(turns, max_turns=6, max_chars=250)
+    assert [t.author for t in kept] == ["u7", "u8", "u9"]
+    assert sum(len(t.text) for t in kept) <= 250
+    assert fit_turns(turns, max_turns=0, max_chars=1000) == ()
+
+
+# -- answers -------------------------------------------------------------------------------
+
+
+def citation(n: int, *, title: str = "Guide", url: str | None = "https://docs.example.com/guide", snippet: str = "Some text.") -> Citation:
+    return Citation(n=n, source=f"docs/guide-{n}.md", title=title, snippet=snippet, score=0.8, url=url)
+
+
+def test_answer_with_sources_has_an_embed_on_the_last_part() -> None:
+    answer = Answer(question="q", text="Use the reset link [1].", grounded=True, citations=(citation(1), citation(2, url=None)))
+    [message] = answer_messages(answer)
+    assert message.content == "Use the reset link [1]."
+    [embed] = message.embeds
+    assert embed.title == "Sources"
+    assert embed.fields[0].name == "[1] Guide"
+    assert "(https://docs.example.com/guide)" in (embed.fields[0].value or "")
+    assert "`docs/guide-2.md`" in (embed.fields[1].value or "")
+
+
+def test_ungrounded_answer_says_its_sources_are_only_close() -> None:
+    answer = Answer(question="q", text="I don't know.", grounded=False, citations=(citation(1),))
+    assert answer_messages(answer)[0].embeds[0].title == "Closest sources I found"
+    assert answer_messages(Answer(question="q", text="I don't know.", grounded=False))[0].embeds == ()
+
+
+def test_huge_citations_stay_within_embed_limits() -> None:
+    citations = tuple(
+        citation(i, title="T" * 400, url="https://example.com/" + "p" * 300, snippet="s" * 5000) for i in range(1, 40)
+    )
+    answer = Answer(question="q", text="word " * 1200, grounded=True, citations=citations)
+    messages = answer_messages(answer)
+    assert len(messages) == 4
+    for message in messages:
+        assert_within_limits(message)
+    assert messages[-1].embeds and not messages[0].embeds
+
+
+# -- digests and source lists ---------------------------------------------------------------
+
+
+def digest(sections: int, bullets: int, text: str = "Something happened") -> Digest:
+    when = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
+    link = MessageLink(message_id="1", author="ann", timestamp=when, link="https://discord.com/channels/1/2/3")
+    return Digest(
+        headline="A busy day in #support",
+        sections=tuple(
+            DigestSection(title=f"Topic {s}", bullets=tuple(DigestBullet(text=f"{text} {b}", sources=(link,)) for b in range(bullets)))
+            for s in range(sections)
+        ),
+        coverage=Coverage(messages=120, conversations=9, covered_messages=100),
+        window_start=when,
+        window_end=datetime(2024, 5, 2, 9, 0, tzinfo=UTC),
+        channel=ChannelRef(platform="discord", workspace="1", channel="2", name="support"),
+    )
+
+
+def test_digest_renders_headline_sections_links_and_coverage() -> None:
+    [message] = digest_messages(digest(2, 2))
+    [embed] = message.embeds
+    assert embed.title == "A busy day in #support"
+    assert "**Topic 0**" in (embed.description or "")
+    assert "[ann 09:00](https://discord.com/channels/1/2/3)" in (embed.description or "")
+    footer = embed.footer.text or ""
+    assert "120 messages" in footer and "#support" in footer and "Covers 100 of 120" in footer
+
+
+def test_huge_digest_is_packed_into_several_messages_within_limits() -> None:
+    messages = digest_messages(digest(30, 20, text="A long bullet " * 20))
+    assert len(messages) > 1
+    for message in messages:
+        assert_within_limits(message)
+    assert messages[0].embeds[0].title
+
+
+def test_empty_digest_still_says_so() -> None:
+    empty = Digest(headline="Quiet day")
+    [message] = digest_messages(empty)
+    assert "Nothing worth summarizing" in (message.embeds[0].description or "")
+
+
+def test_sources_list_names_each_source_and_scope() -> None:
+    here = "discord:1:2"
+    infos = [
+        SourceInfo(source="docs/b.md", chunks=4, scopes=("public",), title="Billing"),
+        SourceInfo(source="chat", chunks=2, scopes=(here,), title=""),
+    ]
+    [embed] = sources_list_embeds(infos, scopes={"public", here}, here=here)
+    assert embed.title == "Knowledge base: 2 sources, 6 chunks"
+    assert (embed.description or "").splitlines() == ["• **Billing** — 4 chunks (public)", "• **chat** — 2 chunks (this channel)"]
+    many = [SourceInfo(source=f"docs/{i}.md", chunks=1, scopes=("public",), title="x" * 150) for i in range(400)]
+    embeds = sources_list_embeds(many, scopes={"public"}, here=here)
+    assert_within_limits(OutgoingMessage(embeds=tuple(embeds)))
+    assert "more sources" in (embeds[-1].description or "")
+    assert "don't hold any" in (sources_list_embeds([], scopes={"public"}, here=here)[0].description or "")
+
+
+# -- settings and set-up -----------------------------------------------------------------------
+
+
+def test_settings_parse_and_token_comes_from_the_environment() -> None:
+    parsed = load_discord_settings({"sync_guild": "123456789012345678", "stream_interval_s": 2}, {"DISCORD_TOKEN": " abc "})
+    assert parsed == DiscordSettings(token="abc", sync_guild=123456789012345678, stream_interval_s=2.0)
+    assert parsed.configured
+    assert not load_discord_settings({}, {}).configured
+    assert load_discord_settings({"sync_guild": ""}, {}).sync_guild is None
+
+
+@pytest.mark.parametrize(
+    ("section", "wanted"),
+    [
+        ({"token": "x"}, "secret"),
+        ({"sync_guild": "general"}, "server id"),
+        ({"colour": "red"}, r"Unknown setting \[discord\] colour"),
+        ({"mentions": "perhaps"}, "true or false"),
+        ({"stream_interval_s": 0}, "at least"),
+        ({"application_id": "my-app"}, "numeric id"),
+    ],
+)
+def test_bad_settings_name_the_setting(section: dict[str, object], wanted: str) -> None:
+    with pytest.raises(ConfigError, match=wanted):
+        load_discord_settings(section, {})
+
+
+def test_invite_url_has_exactly_the_scopes_and_permissions_needed() -> None:
+    url = invite_url("123456789012345678")
+    query = parse_qs(urlparse(url).query)
+    assert query["client_id"] == ["123456789012345678"]
+    assert query["scope"] == ["bot applications.commands"]
+    permissions = discord.Permissions(int(query["permissions"][0]))
+    assert permissions == bot_permissions()
+    # Discord's documented bits: add reactions, view channel, send messages, embed links,
+    # read message history, send messages in threads.
+    assert permissions.value == (1 << 6) | (1 << 10) | (1 << 11) | (1 << 14) | (1 << 16) | (1 << 38)
+    with pytest.raises(ValueError, match="Application ID"):
+        invite_url("not-a-number")

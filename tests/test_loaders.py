@@ -1,0 +1,509 @@
+"""Loaders on small files built in tmp dirs: every format, discovery, scopes, and hostile input."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fixtures_loaders import (
+    DISCORD_CSV_COMMA,
+    DISCORD_CSV_SEMICOLON,
+    FAQ_CSV,
+    GENERAL,
+    HTML,
+    MARKDOWN,
+    PRIVATE,
+    RST,
+    TEAM,
+    csv_text,
+    discord_json,
+    encrypted_pdf,
+    jsonl,
+    minimal_pdf,
+    slack_day,
+    slack_events_lines,
+    slack_export_files,
+    write_folder,
+    zip_bytes,
+)
+
+from core.errors import LoaderError
+from core.loaders import SUPPORTED, Limits, LoadedFile, SkippedFile, discover, load_file, read_messages
+from core.loaders.reading import fingerprint
+
+
+def write(folder: Path, name: str, data: bytes | str) -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    return path
+
+
+# --- documents ---------------------------------------------------------------------------
+
+
+def test_markdown_keeps_headings_and_takes_title_from_front_matter(tmp_path: Path) -> None:
+    path = write(tmp_path, "guide.md", MARKDOWN)
+    loaded = load_file(path)
+    assert loaded.source == str(path.resolve())
+    assert loaded.fingerprint == fingerprint(MARKDOWN.encode())
+    (doc,) = loaded.documents
+    assert doc.title == "Setting up Tidings"
+    assert doc.text.startswith("# Installing")
+    assert "## Connecting Slack" in doc.text
+    assert "title:" not in doc.text
+    assert (doc.scope, doc.key, doc.kind, doc.question) == ("public", "", "document", None)
+
+
+def test_markdown_title_is_first_heading_outside_code_else_file_name(tmp_path: Path) -> None:
+    fenced = "Intro line\n```\n# not a heading\n```\nSetext title\n============\n\n# Later\n"
+    assert load_file(write(tmp_path, "a.md", fenced)).documents[0].title == "Setext title"
+    assert load_file(write(tmp_path, "b.markdown", "## Deep first\ntext")).documents[0].title == "Deep first"
+    assert load_file(write(tmp_path, "release-notes.md", "no heading at all")).documents[0].title == "release-notes"
+
+
+def test_text_and_rst_titles(tmp_path: Path) -> None:
+    assert load_file(write(tmp_path, "ops.rst", RST)).documents[0].title == "Operations guide"
+    doc = load_file(write(tmp_path, "coffee.txt", "  The machine is on floor 2.\n")).documents[0]
+    assert (doc.title, doc.text) == ("coffee", "The machine is on floor 2.")
+
+
+def test_html_drops_chrome_and_marks_headings(tmp_path: Path) -> None:
+    (doc,) = load_file(write(tmp_path, "page.html", HTML)).documents
+    assert doc.title == "Support hours"
+    assert "# Support" in doc.text and "## Weekends" in doc.text
+    assert "We answer every ticket within one day." in doc.text
+    assert "Saturday: 10-14\n\nSunday: closed" in doc.text
+    for chrome in ("alert", "color: red", "Home", "About"):
+        assert chrome not in doc.text
+
+
+def test_html_title_falls_back_to_h1_then_file_name_and_honours_declared_charset(tmp_path: Path) -> None:
+    assert load_file(write(tmp_path, "x.htm", "<h1>Only heading</h1><p>x</p>")).documents[0].title == "Only heading"
+    assert load_file(write(tmp_path, "bare.html", "<p>just text</p>")).documents[0].title == "bare"
+    latin = '<html><head><meta charset="iso-8859-1"></head><body><p>Caf\xe9 cr\xe8me</p></body></html>'
+    assert "Café crème" in load_file(write(tmp_path, "latin.html", latin.encode("latin-1"))).documents[0].text
+
+
+def test_pdf_one_document_per_page_with_text(tmp_path: Path) -> None:
+    loaded = load_file(write(tmp_path, "manual.pdf", minimal_pdf(["First page", "Second (page)"], title="Manual")))
+    assert [(d.key, d.title, d.text) for d in loaded.documents] == [
+        ("page-1", "Manual, page 1", "First page"),
+        ("page-2", "Manual, page 2", "Second (page)"),
+    ]
+    single = load_file(write(tmp_path, "memo.pdf", minimal_pdf(["Only page"]))).documents
+    assert [(d.key, d.title) for d in single] == [("page-1", "memo")]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (encrypted_pdf("secret text"), "password-protected"),
+        (minimal_pdf(["x"])[:200], "not a readable PDF"),
+        (b"%PDF-1.4\n" + os.urandom(300), "not a readable PDF"),
+        (minimal_pdf([""]), "no extractable text"),
+    ],
+    ids=["encrypted", "truncated", "garbage", "no-text"],
+)
+def test_broken_pdfs_are_loader_errors(tmp_path: Path, data: bytes, message: str) -> None:
+    with pytest.raises(LoaderError, match=message):
+        load_file(write(tmp_path, "broken.pdf", data))
+
+
+def test_faq_csv_one_document_per_answered_row(tmp_path: Path) -> None:
+    docs = load_file(write(tmp_path, "faq.csv", FAQ_CSV)).documents
+    assert [(d.key, d.question, d.title, d.url, d.kind) for d in docs] == [
+        ("row-1", "How do I reset my password?", "How do I reset my password?", "https://example.com/reset", "faq"),
+        ("row-4", "Can I pay by invoice?", "Can I pay by invoice?", None, "faq"),
+    ]
+    assert docs[1].text == "Yes, for annual plans.\nAsk sales for a quote."
+    assert all(d.scope == "public" for d in docs)
+
+
+def test_faq_header_names_match_case_insensitively_and_any_delimiter(tmp_path: Path) -> None:
+    text = csv_text([["Q", "A", "URL"], ["Opening hours?", "9 to 5", "https://x.example/h"]], delimiter=";")
+    (doc,) = load_file(write(tmp_path, "short.csv", "\ufeff" + text)).documents
+    assert (doc.question, doc.text, doc.url) == ("Opening hours?", "9 to 5", "https://x.example/h")
+
+
+def test_csv_that_is_neither_faq_nor_discord_names_its_columns(tmp_path: Path) -> None:
+    with pytest.raises(LoaderError, match=r"neither an FAQ.*columns are: name, price"):
+        load_file(write(tmp_path, "prices.csv", "name,price\ntea,2\n"))
+
+
+def test_explicit_scope_overrides_public(tmp_path: Path) -> None:
+    path = write(tmp_path, "faq.csv", FAQ_CSV)
+    assert {d.scope for d in load_file(path, scope="support-docs").documents} == {"support-docs"}
+
+
+def test_empty_files_load_with_no_documents(tmp_path: Path) -> None:
+    for name in ("empty.md", "empty.csv", "empty.json", "blank.txt", "empty.zip"):
+        path = write(tmp_path, name, "  \n" if name == "blank.txt" else "")
+        assert load_file(path).documents == ()
+    assert read_messages(write(tmp_path, "day.csv", "")) == []
+
+
+# --- chat exports ------------------------------------------------------------------------
+
+
+def test_slack_export_zip_becomes_scoped_conversations(tmp_path: Path) -> None:
+    path = write(tmp_path, "export.zip", zip_bytes(slack_export_files()))
+    loaded = load_file(path)
+    assert [(d.scope, d.kind, d.title) for d in loaded.documents] == [
+        (f"slack:{TEAM}:{GENERAL}", "conversation", "#general, 2020-12-07 11:20"),
+        (f"slack:{TEAM}:{PRIVATE}", "conversation", "#secret-plans, 2020-12-08 04:00"),
+    ]
+    thread = loaded.documents[0]
+    assert thread.key == "1607340000.000100"
+    assert thread.url is None  # the export does not say the workspace's domain
+    # Display names from users.json, mentions and links readable, entities decoded, noise left out.
+    assert thread.text.splitlines() == [
+        "[2020-12-07 11:20] Alice: How do we deploy? See #general and the docs (https://docs.example)",
+        "[2020-12-07 11:21] Bob B: @Alice with `make deploy` & patience",
+    ]
+    assert loaded.fingerprint == fingerprint(path.read_bytes())
+
+
+def test_slack_export_messages_mark_noise_threads_and_bots(tmp_path: Path) -> None:
+    messages = read_messages(write(tmp_path, "export.zip", zip_bytes(slack_export_files())))
+    assert [(m.kind, m.author.name, m.thread_id, m.reply_to) for m in messages] == [
+        ("join", "Bob B", None, None),
+        ("message", "Alice", "1607340000.000100", None),
+        ("message", "Bob B", "1607340000.000100", "1607340000.000100"),
+        ("bot", "deploybot", None, None),
+        ("message", "Alice", None, None),
+    ]
+    assert messages[3].author.is_bot
+    assert messages[1].timestamp == datetime(2020, 12, 7, 11, 20, 0, 100, tzinfo=UTC)
+    assert {m.channel.name for m in messages} == {"general", "secret-plans"}
+
+
+def test_slack_export_folder_matches_zip_and_fingerprint_follows_content(tmp_path: Path) -> None:
+    files = slack_export_files()
+    folder = write_folder(tmp_path / "workspace-export", files)
+    zipped = write(tmp_path, "workspace-export.zip", zip_bytes(files))
+    from_folder, from_zip = load_file(folder), load_file(zipped)
+    assert [(d.title, d.text, d.scope, d.key) for d in from_folder.documents] == [
+        (d.title, d.text, d.scope, d.key) for d in from_zip.documents
+    ]
+    assert from_folder.source == str(folder.resolve())
+    before = from_folder.fingerprint
+    assert load_file(folder).fingerprint == before
+    (folder / "general" / "2020-12-07.json").write_bytes(slack_day())
+    assert load_file(folder).fingerprint != before
+
+
+def test_slack_export_without_team_uses_export_name_and_files_may_sit_in_a_top_folder(tmp_path: Path) -> None:
+    files = {f"Acme Slack export/{name}": data for name, data in slack_export_files(team=None).items()}
+    loaded = load_file(write(tmp_path, "Acme Slack export.zip", zip_bytes(files)))
+    assert {d.scope for d in loaded.documents} == {
+        f"slack:Acme-Slack-export:{GENERAL}",
+        f"slack:Acme-Slack-export:{PRIVATE}",
+    }
+
+
+def test_slack_permalinks_when_a_shared_file_reveals_the_domain(tmp_path: Path) -> None:
+    messages = read_messages(write(tmp_path, "e.zip", zip_bytes(slack_export_files(domain_file=True))))
+    reply = next(m for m in messages if m.reply_to)
+    assert reply.permalink == (
+        f"https://acme.slack.com/archives/{GENERAL}/p1607340060000200?thread_ts=1607340000.000100&cid={GENERAL}"
+    )
+    upload = messages[-2]
+    assert upload.text == "[file: runbook.pdf]"
+
+
+def test_zip_that_is_not_a_slack_export(tmp_path: Path) -> None:
+    with pytest.raises(LoaderError, match="not a Slack workspace export"):
+        load_file(write(tmp_path, "photos.zip", zip_bytes({"a.txt": b"hello"})))
+
+
+def test_long_thread_splits_into_documents_with_unique_keys(tmp_path: Path) -> None:
+    root = "1607340000.000100"
+    replies = [
+        {"type": "message", "user": "U1", "text": f"step {n}", "ts": f"16073400{n:02d}.000100", "thread_ts": root}
+        for n in range(1, 6)
+    ]
+    files = slack_export_files()
+    files["general/2020-12-07.json"] = slack_day(
+        {"type": "message", "user": "U1", "text": "root", "ts": root, "thread_ts": root}, *replies
+    )
+    docs = load_file(write(tmp_path, "e.zip", zip_bytes(files)), conversation_window=2).documents
+    general = [d for d in docs if d.scope.endswith(GENERAL)]
+    assert [len(d.text.splitlines()) for d in general] == [2, 2, 2]
+    assert len({d.key for d in docs}) == len(docs)
+
+
+def test_chat_documents_take_explicit_scope(tmp_path: Path) -> None:
+    docs = load_file(write(tmp_path, "e.zip", zip_bytes(slack_export_files())), scope="archive").documents
+    assert {d.scope for d in docs} == {"archive"}
+
+
+@pytest.mark.parametrize("content", [DISCORD_CSV_SEMICOLON, DISCORD_CSV_COMMA], ids=["semicolon", "comma"])
+def test_discord_csv_either_delimiter(tmp_path: Path, content: str) -> None:
+    messages = read_messages(write(tmp_path, "komodo-support-2019-Dec-06.csv", content))
+    assert messages[0].author.name == "alice" and messages[0].author.id == "111"
+    assert messages[0].channel.scope == "discord:komodo-support:komodo-support"
+    assert all(m.timestamp.tzinfo is UTC for m in messages)
+
+
+def test_discord_csv_ids_dates_attachments_and_system_lines(tmp_path: Path) -> None:
+    messages = read_messages(write(tmp_path, "komodo-support-2019-Dec-06.csv", DISCORD_CSV_SEMICOLON))
+    first = messages[0]
+    assert first.timestamp == datetime(2019, 12, 6, 4, 10, tzinfo=UTC)
+    assert first.id == f"111-{int(first.timestamp.timestamp())}-1"
+    assert messages[1].text == "Delete the blocks folder\nand restart.\n(attachment: https://cdn.example/a.png)"
+    assert [m.kind for m in messages] == ["message", "message", "pin", "message"]
+    assert read_messages(write(tmp_path, "again.csv", DISCORD_CSV_SEMICOLON))[0].id == first.id
+
+
+def test_discord_csv_conversations_split_by_gap(tmp_path: Path) -> None:
+    docs = load_file(write(tmp_path, "komodo-support-2019-Dec-06.csv", DISCORD_CSV_SEMICOLON)).documents
+    assert [d.title for d in docs] == ["#komodo-support, 2019-12-06 04:10", "#komodo-support, 2019-12-06 21:00"]
+    assert all(d.scope == "discord:komodo-support:komodo-support" and d.url is None for d in docs)
+
+
+def test_discord_csv_with_exporter_file_name_uses_guild_and_channel_id(tmp_path: Path) -> None:
+    messages = read_messages(write(tmp_path, "Komodo - Help - support [700].csv", DISCORD_CSV_COMMA))
+    assert (messages[0].channel.scope, messages[0].channel.name) == ("discord:komodo:700", "support")
+
+
+def test_discord_csv_with_unreadable_date(tmp_path: Path) -> None:
+    bad = "AuthorID,Author,Date,Content\n1,a,yesterday-ish,hello\n"
+    with pytest.raises(LoaderError, match="row 2 has a date that could not be read"):
+        read_messages(write(tmp_path, "c.csv", bad))
+
+
+def test_discord_json_messages_links_and_noise(tmp_path: Path) -> None:
+    messages = read_messages(write(tmp_path, "support.json", discord_json()))
+    assert [(m.id, m.kind, m.author.name, m.reply_to) for m in messages] == [
+        ("1001", "message", "Carol", None),
+        ("1002", "message", "dave", "1001"),
+        ("1003", "join", "erin", None),
+        ("1004", "bot", "ticketbot", None),
+    ]
+    assert messages[0].permalink == "https://discord.com/channels/900/700/1001"
+    assert messages[0].channel.scope == "discord:900:700"
+    (doc,) = load_file(write(tmp_path, "support.json", discord_json())).documents
+    assert (doc.key, doc.url, doc.title) == ("1001", messages[0].permalink, "#support, 2020-01-05 10:00")
+
+
+def test_discord_json_thread_is_scoped_to_its_parent_and_dms_link_to_me(tmp_path: Path) -> None:
+    thread = read_messages(write(tmp_path, "thread.json", discord_json(thread=True)))
+    assert {(m.channel.scope, m.channel.thread, m.thread_id) for m in thread} == {("discord:900:700", "701", "701")}
+    assert thread[0].permalink == "https://discord.com/channels/900/701/1001"
+    direct = read_messages(write(tmp_path, "dm.json", discord_json(guild_id="0")))
+    assert direct[0].permalink == "https://discord.com/channels/@me/700/1001"
+
+
+def test_json_that_is_not_a_discord_export(tmp_path: Path) -> None:
+    with pytest.raises(LoaderError, match="not a DiscordChatExporter JSON export"):
+        load_file(write(tmp_path, "package.json", '{"name": "x", "version": "1"}'))
+
+
+def test_slack_events_log_with_sibling_name_maps(tmp_path: Path) -> None:
+    write(tmp_path, "acme-channels.json", json.dumps([{"id": "C1", "name": "clojure"}]))
+    write(tmp_path, "acme-users.json", json.dumps([{"id": "U1", "name": "ann"}, {"id": "U2", "name": "ben"}]))
+    write(tmp_path, "other-users.json", json.dumps([{"id": "U1", "name": "WRONG"}]))
+    messages = read_messages(write(tmp_path, "acme-events-2018-02-01.jsonl", jsonl(slack_events_lines())))
+    by_id = {m.id: m for m in messages}
+    root, reply = by_id["1517436000.000100"], by_id["1517436060.000200"]
+    assert (root.author.name, root.channel.name, root.channel.scope) == ("ann", "clojure", f"slack:{TEAM}:C1")
+    assert (root.thread_id, reply.thread_id, reply.reply_to) == (root.id, root.id, root.id)
+    assert reply.text == "yes, @ann"
+    assert by_id["1517436100.000400"].kind == "join"
+    bot = by_id["1517436200.000500"]
+    assert (bot.kind, bot.author.is_bot, bot.text) == ("bot", True, "New issue\ncore.async leaks")
+    assert by_id["1517436300.000600"].text == "typo fixed"  # the edit applied to the original
+    assert by_id["1517436310.000700"].kind == "edit"
+    assert [m.timestamp for m in messages] == sorted(m.timestamp for m in messages)
+
+
+def test_slack_events_log_tolerates_a_cut_last_line_but_not_garbage(tmp_path: Path) -> None:
+    data = jsonl(slack_events_lines())
+    assert len(read_messages(write(tmp_path, "cut.jsonl", data[:-20]))) == len(slack_events_lines()) - 1
+    with pytest.raises(LoaderError, match="not a Slack events log"):
+        read_messages(write(tmp_path, "mixed.jsonl", data + b"nope\n" * 5))
+    with pytest.raises(LoaderError, match="no Slack message events"):
+        read_messages(write(tmp_path, "other.jsonl", b'{"type": "reaction_added"}\n'))
+
+
+def test_read_messages_refuses_documents(tmp_path: Path) -> None:
+    with pytest.raises(LoaderError, match="not a chat export"):
+        read_messages(write(tmp_path, "guide.md", MARKDOWN))
+    with pytest.raises(LoaderError, match="not a DiscordChatExporter CSV"):
+        read_messages(write(tmp_path, "faq.csv", FAQ_CSV))
+    with pytest.raises(LoaderError, match="not a Slack export"):
+        read_messages(tmp_path)
+
+
+# --- discovery ---------------------------------------------------------------------------
+
+
+def test_discover_walks_folders_and_explains_skips(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    write(docs, "guide.md", MARKDOWN)
+    write(docs, "sub/page.html", HTML)
+    write(docs, "sub/logo.png", b"\x89PNG")
+    write(docs, "README", "no suffix")
+    write(docs, "events.jsonl", b"{}\n")
+    write(docs, ".hidden.md", "secret")
+    write(docs, ".git/config", "[core]")
+    write(docs, ".venv/lib/site.md", "noise")
+    write_folder(docs / "slack-export", slack_export_files())
+    found, skipped = discover([docs, docs / "guide.md", tmp_path / "missing.md"])
+    assert [p.relative_to(docs).as_posix() for p in found] == ["guide.md", "slack-export", "sub/page.html"]
+    reasons = {Path(s.path).name: s.reason for s in skipped}
+    assert set(reasons) == {"README", "events.jsonl", "logo.png", "missing.md"}
+    assert reasons["logo.png"].startswith("Files of type .png are not supported. Tidings reads ")
+    assert "no extension" in reasons["README"]
+    assert "read for digests" in reasons["events.jsonl"]
+    assert reasons["missing.md"] == "The path does not exist."
+    assert all(isinstance(s, SkippedFile) and s.reason.endswith(".") for s in skipped)
+
+
+def test_discover_export_folder_given_directly_and_hidden_file_named_explicitly(tmp_path: Path) -> None:
+    export = write_folder(tmp_path / "export", slack_export_files())
+    hidden = write(tmp_path, ".env.md", "x")
+    found, skipped = discover([export, str(hidden)])
+    assert found == [export]
+    assert skipped == [SkippedFile(str(hidden), "Hidden files are not ingested.")]
+
+
+def test_discover_does_not_follow_symlink_loops(tmp_path: Path) -> None:
+    write(tmp_path, "a/doc.md", "# A")
+    (tmp_path / "a" / "loop").symlink_to(tmp_path, target_is_directory=True)
+    found, _ = discover([tmp_path])
+    assert [p.name for p in found] == ["doc.md"]
+
+
+def test_supported_lists_every_suffix_discover_accepts(tmp_path: Path) -> None:
+    for suffix in SUPPORTED:
+        write(tmp_path, f"x{suffix}", "x")
+    found, skipped = discover([tmp_path])
+    assert sorted(p.suffix for p in found) == sorted(SUPPORTED) and skipped == []
+
+
+# --- hostile and broken input ------------------------------------------------------------
+
+
+def test_files_over_the_size_limit_are_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "big.md", "x" * 2048)
+    with pytest.raises(LoaderError, match=r"larger than the 1\.0 KB limit"):
+        load_file(path, limits=Limits(max_file_bytes=1024))
+    assert isinstance(load_file(path), LoadedFile)
+
+
+def test_binary_data_under_a_text_suffix_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(LoaderError, match="binary file"):
+        load_file(write(tmp_path, "image.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"))
+    with pytest.raises(LoaderError, match="binary file"):
+        load_file(write(tmp_path, "image.html", b"<p>\x00\x01\x02</p>"))
+
+
+def test_wrong_encodings_are_decoded(tmp_path: Path) -> None:
+    assert load_file(write(tmp_path, "w.txt", "Café – 5€".encode("cp1252"))).documents[0].text == "Café – 5€"
+    assert load_file(write(tmp_path, "u16.md", "\ufeff# Grüße\n".encode("utf-16"))).documents[0].title == "Grüße"
+    assert load_file(write(tmp_path, "l1.txt", b"\x81\x8d caf\xe9")).documents[0].text == "\x81\x8d café"
+
+
+def test_deeply_nested_json_and_html(tmp_path: Path) -> None:
+    with pytest.raises(LoaderError, match="nested too deeply"):
+        load_file(write(tmp_path, "deep.json", "[" * 200_000 + "]" * 200_000))
+    nested = load_file(write(tmp_path, "deep.html", "<div>" * 30_000 + "bottom" + "</div>" * 30_000))
+    assert nested.documents[0].text == "bottom"
+
+
+def test_truncated_files(tmp_path: Path) -> None:
+    export = zip_bytes(slack_export_files())
+    with pytest.raises(LoaderError, match="not a readable zip"):
+        load_file(write(tmp_path, "cut.zip", export[: len(export) // 2]))
+    with pytest.raises(LoaderError, match="not valid JSON"):
+        load_file(write(tmp_path, "cut.json", discord_json()[:100]))
+
+
+def test_zip_bomb_is_refused_before_inflating(tmp_path: Path) -> None:
+    files = slack_export_files()
+    files["general/2020-12-09.json"] = b"[" + b" " * (8 * 1024 * 1024) + b"]"
+    with pytest.raises(LoaderError, match="zip bomb"):
+        load_file(write(tmp_path, "bomb.zip", zip_bytes(files)))
+
+
+def test_zip_total_size_and_member_count_are_bounded(tmp_path: Path) -> None:
+    files = slack_export_files()
+    files["general/2020-12-10.json"] = b"[" + b" " * 100_000 + b"]"
+    path = write(tmp_path, "e.zip", zip_bytes(files))
+    assert path.stat().st_size < 50_000
+    with pytest.raises(LoaderError, match=r"would inflate to 98\.7 KB"):
+        load_file(path, limits=Limits(max_export_bytes=50_000))
+    with pytest.raises(LoaderError, match="more than the limit of 3"):
+        load_file(path, limits=Limits(max_export_files=3))
+    with pytest.raises(LoaderError, match="larger than the 100 bytes limit"):
+        load_file(path, limits=Limits(max_file_bytes=100))
+
+
+@pytest.mark.parametrize("name", ["../escape.json", "/etc/evil.json", "general/../../up.json", "C:\\win.json"])
+def test_zip_with_path_traversal_is_refused_and_nothing_is_written(tmp_path: Path, name: str) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    files = slack_export_files()
+    files[name] = b"[]"
+    path = write(work, "export.zip", zip_bytes(files))
+    before = sorted(p for p in tmp_path.rglob("*"))
+    with pytest.raises(LoaderError, match="unsafe path"):
+        load_file(path)
+    assert sorted(p for p in tmp_path.rglob("*")) == before
+
+
+def test_unsupported_zip_compression_is_a_loader_error(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in slack_export_files().items():
+            archive.writestr(name, data)
+    raw = bytearray(buffer.getvalue())
+    # Claim compression method 99 (AES) in every local and central header.
+    for signature, offset in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):
+        start = 0
+        while (start := raw.find(signature, start)) != -1:
+            raw[start + offset : start + offset + 2] = (99).to_bytes(2, "little")
+            start += 4
+    with pytest.raises(LoaderError, match=r"could not be read|not a readable zip"):
+        load_file(write(tmp_path, "aes.zip", bytes(raw)))
+
+
+def test_unreadable_and_missing_paths(tmp_path: Path) -> None:
+    with pytest.raises(LoaderError, match="does not exist"):
+        load_file(tmp_path / "gone.md")
+    with pytest.raises(LoaderError, match="a folder, not a Slack export"):
+        load_file(tmp_path)
+    locked = write(tmp_path, "locked.md", "# x")
+    locked.chmod(0)
+    try:
+        if os.access(locked, os.R_OK):
+            pytest.skip("running as root: permissions do not stop reads")
+        with pytest.raises(LoaderError, match="could not be read"):
+            load_file(locked)
+    finally:
+        locked.chmod(0o644)
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("spaces.md", "# a" + " \t" * 200_000 + "#x"),
+        ("front.md", "---\ntitle: a" + " \t" * 200_000 + "b\n---\nbody"),
+        ("underline.rst", ("x" * 80 + "\n") * 50_000),
+        ("angles.html", "<p" * 200_000),
+        ("nested.md", "> " * 200_000 + "quote"),
+    ],
+    ids=["atx-heading", "front-matter", "rst", "html-brackets", "quotes"],
+)
+def test_pathological_lines_load_in_linear_time(tmp_path: Path, name: str, text: str) -> None:
+    started = time.perf_counter()
+    load_file(write(tmp_path, name, text))
+    assert time.perf_counter() - started < 3.0
