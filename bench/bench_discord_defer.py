@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import statistics
 import sys
 import tempfile
@@ -31,12 +30,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import simcord  # noqa: E402
-from simcord import interactions as simcord_interactions  # noqa: E402
-from simcord.enums import AppCommandType, InteractionType  # noqa: E402
+import simcord
+from simcord import interactions as simcord_interactions
+from simcord.backend.models import Interaction as SimulatedInteraction
+from simcord.enums import AppCommandType, InteractionType
 
-from bots.discord_bot import build_bot  # noqa: E402
-from core.ingesting import ingest  # noqa: E402
+from bots.discord_bot import build_bot
+from core.ingesting import ingest
 
 TARGET_P99_S = 0.5
 HANDBOOK = """# Backups
@@ -45,7 +45,6 @@ The node backs up its wallet every night at 02:00 UTC. Backups are kept for thir
 /var/lib/komodo/backups. To restore one, stop the node, copy the backup over wallet.dat and
 start the node again. Restores of backups older than thirty days need the archive service.
 """
-_INTERACTION_ID = re.compile(r"/interactions/(\d+)/")
 
 
 def emit_slash(env: simcord.Env, actor: Any, channel: Any, name: str, **options: Any) -> int:
@@ -55,7 +54,7 @@ def emit_slash(env: simcord.Env, actor: Any, channel: Any, name: str, **options:
     root = backend.find_command(name, channel.guild.id, type=AppCommandType.CHAT_INPUT)
     if root is None:
         raise RuntimeError(f"/{name} was never synced")
-    leaf, nesting = simcord_interactions.walk_to_subcommand(root, [])
+    leaf, _nesting = simcord_interactions.walk_to_subcommand(root, [])
     leaf_options, _resolved = simcord_interactions.build_options(actor, name, leaf, options, channel_id=channel.id)
     data = {"id": root["id"], "name": root["name"], "type": AppCommandType.CHAT_INPUT, "options": leaf_options}
     record, payload = simcord_interactions.base_payload(
@@ -97,17 +96,14 @@ async def run(rounds: int, concurrency: int) -> dict[str, Any]:
     deferred_at: dict[int, float] = {}
 
     async with simcord.run(bot, settle_timeout=600.0) as env:
-        original_request = bot.http.request
+        # Timestamp the moment simulated Discord receives each defer callback.
+        original_defer = SimulatedInteraction.defer
 
-        async def timed_request(route: Any, **kwargs: Any) -> Any:
-            response = await original_request(route, **kwargs)
-            match = _INTERACTION_ID.search(route.url)
-            body = kwargs.get("json") or {}
-            if match and route.url.endswith("/callback") and isinstance(body, dict) and body.get("type") == 5:
-                deferred_at[int(match.group(1))] = time.perf_counter()
-            return response
+        def timed_defer(record: Any, *args: Any, **kwargs: Any) -> None:
+            deferred_at.setdefault(int(record.id), time.perf_counter())
+            original_defer(record, *args, **kwargs)
 
-        bot.http.request = timed_request  # type: ignore[method-assign]
+        SimulatedInteraction.defer = timed_defer  # type: ignore[method-assign]
 
         guild = env.create_guild(name="Bench")
         support = guild.create_text_channel("support")
@@ -138,6 +134,7 @@ async def run(rounds: int, concurrency: int) -> dict[str, Any]:
             await asyncio.sleep(0.5)
 
         missing = sum(concurrency - len(r) for r in per_round)
+        SimulatedInteraction.defer = original_defer  # type: ignore[method-assign]
         # Leaving now cancels the queued answers; only the generation in progress finishes.
 
     latencies = [value for round_values in per_round for value in round_values]

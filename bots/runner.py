@@ -49,6 +49,11 @@ async def run(settings: Settings, *, connect_hint: str = "") -> int:
         await metrics.start()
         started.append(metrics)
 
+    # Questions a previous process accepted but never answered: each platform tells its askers.
+    unfinished: dict[str, list[dict[str, Any]]] = {}
+    for entry in services.state.take_unfinished_questions():
+        unfinished.setdefault(str(entry.get("platform", "")), []).append(entry)
+
     from bots.slack_bot import build_slack_bot, slack_settings
 
     if slack_settings(settings) is not None:
@@ -56,15 +61,16 @@ async def run(settings: Settings, *, connect_hint: str = "") -> int:
         await slack.start()
         started.append(slack)
         platforms["slack"] = slack.platform
-        unfinished = [e for e in services.state.take_unfinished_questions() if e.get("platform") == "slack"]
-        if unfinished:
-            await slack.tell_unfinished(unfinished)
+        if unfinished.get("slack"):
+            await slack.tell_unfinished(unfinished["slack"])
 
     from bots.discord_bot import build_bot, discord_settings
 
     discord_config = discord_settings(settings)
     if discord_config is not None:
         bot = build_bot(services=services)
+        if unfinished.get("discord"):
+            bot.tell_unfinished(unfinished["discord"])
         tasks.append(asyncio.create_task(bot.start(discord_config.token), name="discord"))
         started.append(_Closing(bot))
         platforms["discord"] = bot.platform

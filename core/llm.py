@@ -44,6 +44,26 @@ def packaged_model_path(cache_dir: Path) -> Path:
     return target
 
 
+_QUIET_LOG: Any = None
+
+
+def silence_llama_log() -> None:
+    """llama.cpp prints load details to stderr even with verbose=False; route them nowhere."""
+    global _QUIET_LOG
+    if _QUIET_LOG is not None:
+        return
+    import ctypes
+
+    import llama_cpp
+
+    @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
+    def quiet(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+        return None
+
+    _QUIET_LOG = quiet  # keep a reference: the C side holds only a pointer
+    llama_cpp.llama_log_set(quiet, ctypes.c_void_p())
+
+
 def repeats_itself(text: str) -> bool:
     """True once the text contains a non-trivial line or sentence it already said."""
     lines = [line.strip() for line in text.replace(". ", ".\n").splitlines()]
@@ -114,6 +134,8 @@ class LlamaModel:
             if self._llama is None:
                 try:
                     from llama_cpp import Llama
+
+                    silence_llama_log()
 
                     self._llama = Llama(
                         model_path=str(self.model_path),

@@ -105,3 +105,52 @@ def make_services(tmp_path: Path, embedder, language_model, model_worker) -> Ite
     yield factory
     for services in built:
         services.state.close()  # type: ignore[attr-defined]
+
+
+HANDBOOK = {
+    "onboarding.md": """# Onboarding at Acme
+
+## Laptops
+New starters receive a laptop on their first day from the IT desk on the second floor.
+Laptops are encrypted with FileVault, and the recovery key is stored by IT.
+
+## Holidays
+Every employee has 27 days of paid holiday per year. Holidays are requested in the HR portal at least two weeks ahead.
+""",
+    "expenses.md": """# Expenses policy
+
+Expenses under 50 euros need no receipt. Expenses above 50 euros need a receipt photographed in the Expenses app within 30 days.
+Travel must be booked through the travel desk. Taxi rides are reimbursed only after 10 pm.
+""",
+    "vpn.txt": """Connecting to the VPN
+
+Install the WireGuard client, then import the profile you receive from it-help@acme.example.
+The VPN is required for the staging servers and the finance systems. If the VPN drops, restart WireGuard.
+""",
+}
+
+
+@pytest.fixture(scope="session")
+def handbook_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny knowledge base the tests write themselves (no shared data needed)."""
+    folder = tmp_path_factory.mktemp("handbook")
+    for name, text in HANDBOOK.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def handbook_services(tmp_path_factory: pytest.TempPathFactory, handbook_dir: Path, embedder, language_model, model_worker):  # type: ignore[no-untyped-def]
+    """Real services whose knowledge base holds the handbook (built once per session)."""
+    from bots.wiring import build_services
+    from core.config import load_settings
+    from core.ingesting import ingest
+
+    home = tmp_path_factory.mktemp("handbook-home")
+    config = home / "tidings.toml"
+    config.write_text("", encoding="utf-8")
+    settings = load_settings(config, home=home, environ={})
+    services = build_services(settings, embedder=embedder, model=language_model, worker=model_worker)
+    ingest([handbook_dir], knowledge_base=services.knowledge_base, embedder=embedder)
+    yield services
+    services.state.close()

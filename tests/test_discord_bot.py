@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -31,7 +32,17 @@ from core.access import Gatekeeper
 from core.config import AccessSettings
 from core.errors import GENERIC_APOLOGY, KnowledgeBaseError
 from core.services import OnQueued, OnText, Services
-from core.types import Answer, ChannelMessage, ChannelRef, Citation, Coverage, Digest, DigestBullet, DigestSection, Question
+from core.types import (
+    Answer,
+    ChannelMessage,
+    ChannelRef,
+    Citation,
+    Coverage,
+    Digest,
+    DigestBullet,
+    DigestSection,
+    Question,
+)
 
 SETTLE_S = 60.0
 
@@ -192,7 +203,7 @@ async def test_feedback_buttons_survive_a_restart(services: Services, tmp_path: 
 
 async def test_private_ask_answers_ephemerally(services: Services, tmp_path: Path) -> None:
     bot = bot_for(services, tmp_path, answerer=ScriptedAnswerer(services, "Only you see this."))
-    async with discord_world(bot) as (env, _guild, support, alice):
+    async with discord_world(bot) as (_env, _guild, support, alice):
         result = await alice.slash(support, "ask", question="secret?", private=True)
         assert result.ephemeral
         assert result.response is not None and result.response.ephemeral
@@ -204,7 +215,7 @@ async def test_long_answer_is_split_under_two_thousand_characters(services: Serv
     sentence = "Restore a snapshot from the admin console, then restart the node to pick it up. "
     text = (sentence * 55).strip()  # about 4,500 characters
     bot = bot_for(services, tmp_path, answerer=ScriptedAnswerer(services, text))
-    async with discord_world(bot) as (env, _guild, support, alice):
+    async with discord_world(bot) as (_env, _guild, support, alice):
         result = await alice.slash(support, "ask", question="How do I restore?")
         assert result.response is not None
         parts = [result.response, *result.followups]
@@ -262,6 +273,11 @@ async def test_mention_replies_to_the_message_without_pinging(services: Services
         assert reply.embeds and reply.embeds[0].title == "Sources"
         [question] = answerer.questions
         assert question.text == "how do backups work?" and question.conversation == ()
+        # Seen at once with 👀, which goes away when the answer is there.
+        reactions = [(e.method, e.path) for e in env.http_requests if "/reactions/" in e.path]
+        assert [method for method, _path in reactions] == ["PUT", "DELETE"]
+        refreshed = next(m for m in support.history() if m.id == asked.id)
+        assert refreshed.reactions == []
         # No answer may ping anyone: every send and edit carried allowed_mentions none.
         for entry in env.http_requests:
             if entry.method in {"POST", "PATCH"} and isinstance(entry.json, dict) and "content" in entry.json:
@@ -367,7 +383,7 @@ async def test_summarize_is_registered_only_with_a_summarizer(services: Services
     summarizer = RecordingSummarizer()
     bot = bot_for(services, tmp_path / "with", summarizer=summarizer)
     assert sorted(c.name for c in bot.tree.get_commands()) == ["ask", "sources", "summarize"]
-    async with discord_world(bot) as (env, guild, support, alice):
+    async with discord_world(bot) as (env, _guild, support, alice):
         await alice.send(support, "old news")
         await env.advance_time(7 * 3600)
         await alice.send(support, "the deploy is stuck")
@@ -400,7 +416,7 @@ async def test_history_between_two_times_includes_threads_links_and_names(servic
         thread = next(t for t in support.threads if t.id == thread_channel.id)
         await env.advance_time(60)
         await bob.send(thread, "reply in the thread")
-        await bob.send(support, "<@%d> thanks" % alice.id)
+        await bob.send(support, f"<@{alice.id}> thanks")
         await env.advance_time(3600)
         end = env.now()
         await alice.send(support, "after the window")
@@ -428,7 +444,7 @@ async def test_history_between_two_times_includes_threads_links_and_names(servic
 
 async def test_post_digest_as_embeds_without_pings(services: Services, tmp_path: Path) -> None:
     bot = bot_for(services, tmp_path)
-    async with discord_world(bot) as (env, guild, support, _alice):
+    async with discord_world(bot) as (_env, guild, support, _alice):
         digest = Digest(
             headline="Two things happened @everyone",
             sections=(DigestSection(title="Ops", bullets=(DigestBullet(text="Deploy fixed"),)),),
@@ -475,8 +491,8 @@ async def test_replayed_komodo_support_channel_comes_back_as_history(
 
     assert [m.text for m in history] == [m.text[:MESSAGE_LIMIT] for m in original]
     assert [m.author.name for m in history] == [people[m.author.id].name for m in original]
-    gaps = [(b.timestamp - a.timestamp) for a, b in zip(original, original[1:], strict=False)]
-    replayed_gaps = [(b.timestamp - a.timestamp) for a, b in zip(history, history[1:], strict=False)]
+    gaps = [(b.timestamp - a.timestamp) for a, b in itertools.pairwise(original)]
+    replayed_gaps = [(b.timestamp - a.timestamp) for a, b in itertools.pairwise(history)]
     assert all(abs((x - y).total_seconds()) < 1 for x, y in zip(gaps, replayed_gaps, strict=True))
     assert all(m.permalink and m.permalink.startswith("https://discord.com/channels/") for m in history)
 
@@ -507,3 +523,53 @@ def test_build_bot_reads_the_discord_section_and_token(services: Services, tmp_p
     assert not bot.discord_settings.mentions
     assert bot.intents.message_content and bot.allowed_mentions is not None
     assert bot.allowed_mentions.to_dict() == {"parse": []}
+
+
+async def test_commands_sync_to_one_server_when_configured(services: Services, tmp_path: Path) -> None:
+    server_id = 123456789012345678
+    bot = bot_for(services, tmp_path, f'[discord]\nsync_guild = "{server_id}"\n')
+    env = simcord.Env(bot, settle_timeout=SETTLE_S)
+    testing = env.create_guild(name="Testing", id=server_id)  # the server must exist when the bot starts
+    await env.start()
+    try:
+        other = env.create_guild(name="Elsewhere")
+        tester = testing.add_member(env.create_user("tester"))
+        stranger = other.add_member(env.create_user("stranger"))
+        assert set(tester.available_commands(testing.create_text_channel("dev"))) >= {"ask", "sources"}
+        assert stranger.available_commands(other.create_text_channel("general")) == ()
+    finally:
+        await env.shutdown()
+
+
+async def test_questions_cut_off_by_a_restart_get_a_note_afterwards(services: Services, tmp_path: Path) -> None:
+    seen_pending: list[list[dict[str, Any]]] = []
+
+    class PeekingAnswerer(ScriptedAnswerer):
+        async def answer(self, question: Question, **kwargs: Any) -> Answer:
+            # While answering, the question is on record (taken here to look at it).
+            seen_pending.append(services.state.take_unfinished_questions())
+            return await super().answer(question, **kwargs)
+
+    bot = bot_for(services, tmp_path, answerer=PeekingAnswerer(services, "Done."))
+    async with discord_world(bot) as (env, _guild, support, alice):
+        asked = await alice.send(support, f"{bot.user.mention} is it done?")  # type: ignore[union-attr]
+        [[pending]] = seen_pending
+        assert pending["platform"] == "discord" and pending["message"] == str(asked.id)
+        assert pending["channel"] == str(support.id) and pending["asker_name"] == "alice"
+        assert services.state.take_unfinished_questions() == []  # finished once answered
+
+        # After a restart, the runner hands the bot what the old process left unanswered.
+        lost = await alice.send(support, "a question whose answer was lost")
+        restarted = bot_for(services, tmp_path / "restarted")
+        restarted.tell_unfinished(
+            [
+                {"platform": "discord", "channel": str(support.id), "message": str(lost.id), "asker": str(alice.id)},
+                {"platform": "discord", "channel": str(support.id), "message": None, "asker": str(alice.id), "asker_name": "alice"},
+                {"platform": "slack", "channel": "C1", "message": "1.2"},
+            ]
+        )
+        await env.restart_bot(restarted)
+        notes = support.history()[-2:]
+        assert notes[0].reference is not None and notes[0].reference.message_id == lost.id
+        assert "restarted" in notes[0].content
+        assert notes[1].content.endswith("(asked by alice).") and not notes[1].mentions  # named, never pinged

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlparse
 
@@ -271,7 +272,6 @@ def test_settings_parse_and_token_comes_from_the_environment() -> None:
         ({"colour": "red"}, r"Unknown setting \[discord\] colour"),
         ({"mentions": "perhaps"}, "true or false"),
         ({"stream_interval_s": 0}, "at least"),
-        ({"application_id": "my-app"}, "numeric id"),
     ],
 )
 def test_bad_settings_name_the_setting(section: dict[str, object], wanted: str) -> None:
@@ -291,3 +291,38 @@ def test_invite_url_has_exactly_the_scopes_and_permissions_needed() -> None:
     assert permissions.value == (1 << 6) | (1 << 10) | (1 << 11) | (1 << 14) | (1 << 16) | (1 << 38)
     with pytest.raises(ValueError, match="Application ID"):
         invite_url("not-a-number")
+
+
+_any_text = st.text(max_size=6000)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    text=_any_text,
+    titles=st.lists(st.text(max_size=600), max_size=30),
+    snippet=st.text(max_size=3000),
+    url=st.one_of(st.none(), st.text(min_size=1, max_size=500)),
+)
+def test_any_answer_fits_discord(text: str, titles: list[str], snippet: str, url: str | None) -> None:
+    citations = tuple(
+        Citation(n=i, source=f"s{i}", title=title, snippet=snippet, score=0.5, url=url) for i, title in enumerate(titles, 1)
+    )
+    for message in answer_messages(Answer(question="q", text=text, grounded=bool(titles), citations=citations)):
+        assert_within_limits(message)
+        assert message.content or message.embeds
+
+
+@settings(max_examples=60, deadline=None)
+@given(headline=_any_text, bullets=st.lists(st.text(max_size=2500), max_size=40), title=st.text(max_size=400))
+def test_any_digest_fits_discord(headline: str, bullets: list[str], title: str) -> None:
+    digest = Digest(headline=headline, sections=(DigestSection(title=title, bullets=tuple(DigestBullet(text=b) for b in bullets)),))
+    for message in digest_messages(digest):
+        assert_within_limits(message)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=3000))
+def test_mentions_never_survive_cleaning(text: str) -> None:
+    clean = replace_mentions(text)
+    assert "@everyone" not in clean and "@here" not in clean
+    assert not re.search(r"<@[!&]?\d+>", clean)

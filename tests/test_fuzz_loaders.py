@@ -134,7 +134,7 @@ def _mutate(data: bytes, operations: list[tuple[int, int, int, bytes]]) -> bytes
     return bytes(buffer)
 
 
-@fuzz(1000)
+@fuzz(800)
 @given(
     name=st.sampled_from(sorted(SAMPLES)),
     operations=st.lists(
@@ -164,7 +164,7 @@ JSON_VALUES = st.recursive(
 )
 
 
-@fuzz(250)
+@fuzz(150)
 @given(
     channels=JSON_VALUES,
     users=JSON_VALUES,
@@ -180,7 +180,7 @@ def test_slack_export_with_arbitrary_json(channels: Any, users: Any, day: Any, f
     in_tmp("export.zip", zip_bytes(files))
 
 
-@fuzz(200)
+@fuzz(150)
 @given(
     guild=JSON_VALUES,
     channel=st.dictionaries(st.sampled_from(KEYS), JSON_VALUES, max_size=6),
@@ -191,7 +191,7 @@ def test_discord_json_with_arbitrary_fields(guild: Any, channel: dict[str, Any],
     in_tmp("channel.json", json.dumps({"guild": guild, "channel": channel, "messages": messages}).encode())
 
 
-@fuzz(200)
+@fuzz(150)
 @given(
     events=st.lists(
         st.dictionaries(st.sampled_from(KEYS), JSON_VALUES, max_size=8).map(lambda e: {"type": "message", **e}),
@@ -224,6 +224,70 @@ CELLS = st.text(st.characters(blacklist_categories=["Cs"]), max_size=30)
 def test_csv_with_arbitrary_cells(header: list[str], rows: list[list[str]], delimiter: str) -> None:
     CASES["CSV of arbitrary cells"] += 1
     in_tmp("komodo-support-2019-Dec-06.csv", csv_text([header, *rows], delimiter).encode("utf-8", "replace"))
+
+
+MARKUP_TOKENS = st.sampled_from(
+    [
+        "<p",
+        ">",
+        "</",
+        "<!--",
+        "-->",
+        "<h1>",
+        "</h1>",
+        "<h3 class='x'>",
+        "<script>",
+        "</script>",
+        "<nav>",
+        "<br>",
+        "<title>",
+        "</title>",
+        "&amp;",
+        "&#",
+        "<![CDATA[",
+        "]]>",
+        "\n",
+        "# ",
+        "## ",
+        "---\n",
+        "title: ",
+        "===\n",
+        "```\n",
+        "    ",
+        "\t",
+        "word ",
+        "<div>",
+        "</div>",
+        "<pre>",
+        "\ufeff",
+        "\u00a0",
+        "\r\n",
+    ]
+)
+
+
+@fuzz(300)
+@given(
+    suffix=st.sampled_from([".html", ".md", ".rst", ".txt"]),
+    tokens=st.lists(MARKUP_TOKENS, max_size=60),
+    encoding=st.sampled_from(["utf-8", "utf-16", "cp1252", "latin-1"]),
+)
+def test_markup_soup(suffix: str, tokens: list[str], encoding: str) -> None:
+    CASES["markup soup (HTML, Markdown, text)"] += 1
+    in_tmp(f"page{suffix}", "".join(tokens).encode(encoding, "replace"))
+
+
+@fuzz(150)
+@given(
+    operations=st.lists(
+        st.tuples(st.integers(1, 4), st.integers(0, 1 << 20), st.integers(0, 64), st.binary(min_size=1, max_size=16)),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_mutated_pdfs(operations: list[tuple[int, int, int, bytes]]) -> None:
+    CASES["mutated PDFs"] += 1
+    in_tmp("manual.pdf", _mutate(SAMPLES["manual.pdf"], operations))
 
 
 # --- archives and trees ------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Loaders on the real exports and FAQ in ../shared/data (skipped where that folder is absent)."""
+"""Loaders on the real exports and FAQ in ../shared/data (the conftest ``shared_data`` fixture skips
+where that folder is absent)."""
 
 from __future__ import annotations
 
@@ -17,15 +18,6 @@ from core.loaders import discover, load_file, read_messages
 pytestmark = pytest.mark.shared_data
 
 SLACK_EXPORT = "slack/export-2020-12-07-to-2021-03-14.zip"
-
-
-@pytest.fixture(scope="module")
-def shared_data() -> Path:
-    # Local stand-in until tests/conftest.py provides the shared fixture of the same name.
-    path = Path(__file__).parents[2] / "shared" / "data"
-    if not path.is_dir():
-        pytest.skip("../shared/data not present (only in the development workspace)")
-    return path
 
 
 def test_slack_export_zip_loads_six_channels_with_team_scopes(shared_data: Path) -> None:

@@ -47,8 +47,6 @@ def test_select_messages_by_channel_and_day() -> None:
 
 
 def test_find_channel_by_name_or_id(tmp_path: Path) -> None:
-    settings = load_settings(write_config(tmp_path, tmp_path / "missing.gguf").as_posix().replace("missing.gguf", "x"), environ={}) if False else None
-    del settings
     config = tmp_path / "t.toml"
     config.write_text('[[digests.channels]]\nplatform = "slack"\nchannel = "C1"\nname = "general"\n', encoding="utf-8")
     settings = load_settings(config, home=tmp_path, environ={})

@@ -45,6 +45,9 @@ log = logging.getLogger("tidings.discord")
 
 Clock = Callable[[], float]
 
+WORKING_ON_IT = "👀"
+RESTARTED = "Sorry, I was restarted before I could answer this. Please ask again."
+RESTARTED_SLASH = "Sorry, I was restarted before I could answer a /ask question here. Please ask again"
 EMPTY_MENTION = "Ask me something after the mention, for example: @Tidings how do I reset my password?"
 NOT_IN_THIS_CHANNEL = "Sorry, I can't answer commands here."
 FEEDBACK_THANKS = {1: "Thanks! Glad it helped.", -1: "Thanks for telling me; this helps improve the answers."}
@@ -74,7 +77,7 @@ class FeedbackButton(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Button[Any], match: re.Match[str], /
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> FeedbackButton:
         return cls(match["rating"], match["answer"])
 
@@ -120,22 +123,22 @@ class InteractionReply:
     async def finish(self, messages: Sequence[OutgoingMessage], view: discord.ui.View | None) -> None:
         last = len(messages) - 1
         for index, message in enumerate(messages):
-            extras: dict[str, Any] = {"view": view} if index == last and view is not None else {}
+            buttons = view if index == last and view is not None else discord.utils.MISSING
             if index == 0:
                 await self.interaction.edit_original_response(
                     content=message.content or None,
                     embeds=list(message.embeds),
                     allowed_mentions=NO_MENTIONS,
-                    **extras,
+                    view=buttons if buttons is not discord.utils.MISSING else None,
                 )
             else:
                 await self.interaction.followup.send(
-                    content=message.content or None,
+                    content=message.content or discord.utils.MISSING,
                     embeds=list(message.embeds),
                     ephemeral=self.ephemeral,
                     allowed_mentions=NO_MENTIONS,
                     wait=True,
-                    **extras,
+                    view=buttons,
                 )
 
 
@@ -290,6 +293,7 @@ class TidingsDiscordBot(discord.Client):
         self.discord_settings = settings
         self.clock = clock
         self.platform = DiscordPlatform(self)
+        self._unfinished: list[dict[str, Any]] = []
         self.tree = TidingsCommandTree(self)
         for command in build_commands(summarize=services.summarizer is not None):
             self.tree.add_command(command)
@@ -311,6 +315,34 @@ class TidingsDiscordBot(discord.Client):
 
     async def on_ready(self) -> None:
         log.info("connected to Discord as %s in %d servers", self.user, len(self.guilds))
+        if self._unfinished:
+            entries, self._unfinished = self._unfinished, []
+            await self.post_unfinished(entries)
+
+    def tell_unfinished(self, entries: Sequence[dict[str, Any]]) -> None:
+        """Questions a previous process accepted but never answered (from
+        ``state.take_unfinished_questions()``): a note goes to each once connected."""
+        self._unfinished.extend(entry for entry in entries if entry.get("platform") == "discord")
+
+    async def post_unfinished(self, entries: Sequence[dict[str, Any]]) -> int:
+        """Reply to each unanswered question (or post in its channel when the question was a
+        slash command, whose reply window has closed); returns how many notes went out."""
+        posted = 0
+        for entry in entries:
+            try:
+                channel = self.get_channel(int(entry["channel"])) or await self.fetch_channel(int(entry["channel"]))
+                if not isinstance(channel, discord.abc.Messageable):
+                    continue
+                if entry.get("message"):
+                    message = await channel.fetch_message(int(entry["message"]))
+                    await message.reply(RESTARTED, mention_author=False, allowed_mentions=NO_MENTIONS)
+                else:
+                    asker = str(entry.get("asker_name") or "someone")
+                    await channel.send(f"{RESTARTED_SLASH} (asked by {asker}).", allowed_mentions=NO_MENTIONS)
+                posted += 1
+            except (discord.HTTPException, KeyError, ValueError):
+                log.warning("could not post the restart note for %s", entry.get("key", "?"))
+        return posted
 
     # -- access ------------------------------------------------------------------------
 
@@ -336,6 +368,7 @@ class TidingsDiscordBot(discord.Client):
             asker=str(interaction.user.id),
             request_id=f"discord-{interaction.id}",
             conversation=conversation,
+            asker_name=interaction.user.display_name,
         )
 
     async def on_message(self, message: discord.Message) -> None:
@@ -358,15 +391,32 @@ class TidingsDiscordBot(discord.Client):
             await message.reply(EMPTY_MENTION, mention_author=False, allowed_mentions=NO_MENTIONS)
             return
         log.info("question %s from %s in %s", f"discord-{message.id}", message.author.id, ref.scope)
-        conversation = await self._thread_context(message.channel, before=message)
-        await self._answer(
-            MessageReply(message),
-            text=text,
-            channel=ref,
-            asker=str(message.author.id),
-            request_id=f"discord-{message.id}",
-            conversation=conversation,
-        )
+        # A mention has no "thinking..." state: a 👀 reaction says at once that it was seen.
+        seen = await self._react(message, WORKING_ON_IT)
+        try:
+            conversation = await self._thread_context(message.channel, before=message)
+            await self._answer(
+                MessageReply(message),
+                text=text,
+                channel=ref,
+                asker=str(message.author.id),
+                request_id=f"discord-{message.id}",
+                conversation=conversation,
+                reply_to_id=str(message.id),
+                asker_name=message.author.display_name,
+            )
+        finally:
+            if seen and self.user is not None:
+                with contextlib.suppress(discord.HTTPException):
+                    await message.remove_reaction(WORKING_ON_IT, self.user)
+
+    @staticmethod
+    async def _react(message: discord.Message, emoji: str) -> bool:
+        try:
+            await message.add_reaction(emoji)
+            return True
+        except discord.HTTPException:  # no Add Reactions permission there: answer anyway
+            return False
 
     async def _thread_context(self, channel: Any, *, before: Any) -> tuple[Turn, ...]:
         """Earlier messages of the thread (its starter message first), newest kept when the
@@ -397,6 +447,8 @@ class TidingsDiscordBot(discord.Client):
         asker: str,
         request_id: str,
         conversation: tuple[Turn, ...] = (),
+        reply_to_id: str | None = None,
+        asker_name: str = "",
     ) -> Answer:
         question = Question(
             text=text,
@@ -405,23 +457,40 @@ class TidingsDiscordBot(discord.Client):
             asker=asker,
             request_id=request_id,
         )
-        streamer = StreamingEditor(reply, interval=self.discord_settings.stream_interval_s, clock=self.clock)
-        try:
-            answer = await self.services.answerer.answer(question, on_text=streamer.on_text, on_queued=streamer.on_queued)
-        finally:
-            await streamer.close()
+        state = self.services.state
+        # Remembered until answered, so a process killed mid-answer can say so after a restart.
         await asyncio.to_thread(
-            self.services.state.remember_answer,
+            state.question_started,
             request_id,
             {
-                "question": text,
-                "answer": answer.text,
-                "citations": citations_payload(answer.citations),
                 "platform": "discord",
-                "channel": channel.scope,
+                "channel": channel.thread or channel.channel,
+                "message": reply_to_id,
+                "asker": asker,
+                "asker_name": asker_name,
             },
         )
-        await reply.finish(answer_messages(answer), feedback_view(request_id))
+        streamer = StreamingEditor(reply, interval=self.discord_settings.stream_interval_s, clock=self.clock)
+        try:
+            try:
+                answer = await self.services.answerer.answer(question, on_text=streamer.on_text, on_queued=streamer.on_queued)
+            finally:
+                await streamer.close()
+            await asyncio.to_thread(
+                state.remember_answer,
+                request_id,
+                {
+                    "question": text,
+                    "answer": answer.text,
+                    "citations": citations_payload(answer.citations),
+                    "platform": "discord",
+                    "channel": channel.scope,
+                },
+            )
+            await reply.finish(answer_messages(answer), feedback_view(request_id))
+        finally:
+            # Answered, or failed and told through the error hook: either way not lost.
+            await asyncio.to_thread(state.question_finished, request_id)
         log.info("answered %s (grounded=%s, %d citations)", request_id, answer.grounded, len(answer.citations))
         return answer
 

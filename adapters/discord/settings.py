@@ -21,8 +21,6 @@ TOKEN_ENV = "DISCORD_TOKEN"
 class DiscordSettings:
     token: str = ""
     """From ``DISCORD_TOKEN``; empty means Discord is not configured (``tidings run`` skips it)."""
-    application_id: str = ""
-    """The application (client) id, for ``tidings discord invite-url`` without arguments."""
     sync_commands: bool = True
     """Register the slash commands with Discord at start-up."""
     sync_guild: int | None = None
@@ -86,12 +84,8 @@ def load_discord_settings(section: Mapping[str, Any], environ: Mapping[str, str]
     if unknown:
         raise ConfigError(f"Unknown setting [discord] {unknown[0]}; known settings are: {', '.join(sorted(known))}.")
     defaults = DiscordSettings()
-    application_id = str(section.get("application_id", defaults.application_id) or "").strip()
-    if application_id and not application_id.isdigit():
-        raise ConfigError(f"Setting [discord] application_id must be the application's numeric id, not {application_id!r}.")
     return DiscordSettings(
         token=env.get(TOKEN_ENV, "").strip(),
-        application_id=application_id,
         sync_commands=_as_bool("sync_commands", section.get("sync_commands", defaults.sync_commands)),
         sync_guild=_as_guild(section.get("sync_guild")),
         mentions=_as_bool("mentions", section.get("mentions", defaults.mentions)),

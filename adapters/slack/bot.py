@@ -139,6 +139,7 @@ class SlackBot:
             _done, still = await asyncio.wait(pending, timeout=self.shutdown_grace_s)
             for task in still:
                 task.cancel()
+        self.responder.close()
         session: Any = getattr(self.client, "session", None)
         if session is not None and not session.closed:
             await session.close()

@@ -9,10 +9,12 @@ module only turns their results into Slack calls.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -180,12 +182,22 @@ class SlackResponder:
         self.replies: dict[str, StreamingReply] = {}
         """Replies in progress by message key, so the error hook can turn one into an apology."""
         self.active: set[asyncio.Task[Any]] = set()
+        # State writes are short SQLite transactions, but they must not wait in the default
+        # executor behind retrieval work: the dedup check sits on the path to every ack.
+        self._state_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slack-state")
 
     # -- small helpers ------------------------------------------------------------------------
 
+    async def _state(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._state_thread, functools.partial(call, *args, **kwargs))
+
+    def close(self) -> None:
+        self._state_thread.shutdown(wait=False)
+
     async def first_time(self, key: str) -> bool:
         """True once per key, across restarts (the state store keeps processed keys a day)."""
-        return await asyncio.to_thread(self.services.state.first_time, key)
+        return bool(await self._state(self.services.state.first_time, key))
 
     def _track(self) -> None:
         task = asyncio.current_task()
@@ -229,7 +241,7 @@ class SlackResponder:
                 for c in answer.citations
             ],
         }
-        await asyncio.to_thread(self.services.state.remember_answer, answer_id, payload)
+        await self._state(self.services.state.remember_answer, answer_id, payload)
         return answer_id
 
     # -- questions by mention and DM ---------------------------------------------------------
@@ -255,7 +267,7 @@ class SlackResponder:
         )
         self.replies[asked.key] = reply
         pending = {"platform": "slack", "channel": asked.channel, "thread_ts": asked.reply_thread, "user": asked.user}
-        await asyncio.to_thread(self.services.state.question_started, asked.key, pending)
+        await self._state(self.services.state.question_started, asked.key, pending)
         failed = False
         try:
             channel = await self.platform.channel_ref(asked.channel, thread=asked.reply_thread)
@@ -269,7 +281,7 @@ class SlackResponder:
         finally:
             if not failed:
                 self.replies.pop(asked.key, None)
-            await asyncio.to_thread(self.services.state.question_finished, asked.key)
+            await self._state(self.services.state.question_finished, asked.key)
 
     async def _answer(self, asked: Asked, channel: ChannelRef, reply: StreamingReply) -> None:
         self.services.gatekeeper.check(user=asked.user, channel=channel)
@@ -383,7 +395,7 @@ class SlackResponder:
     async def share(self, body: Mapping[str, Any], respond: Respond) -> None:
         """The "Share in channel" button of an /ask answer: post it for everyone, with 👍/👎."""
         answer_id = str(body["actions"][0]["value"])
-        remembered = await asyncio.to_thread(self.services.state.recall_answer, answer_id)
+        remembered = await self._state(self.services.state.recall_answer, answer_id)
         if remembered is None:
             await respond(text="That answer is too old to share; please ask again.", response_type="ephemeral")
             return
@@ -400,7 +412,7 @@ class SlackResponder:
         action = body["actions"][0]
         user = str((body.get("user") or {}).get("id") or "")
         channel = str((body.get("channel") or {}).get("id") or "")
-        await asyncio.to_thread(
+        await self._state(
             self.services.state.record_feedback,
             answer_id=str(action["value"]),
             platform="slack",

@@ -26,7 +26,13 @@ from pathlib import Path
 from core.errors import LoaderError
 from core.loaders.archive import walk_files
 from core.loaders.chat import conversation_documents
-from core.loaders.discord_csv import is_discord_header, normalized_header, read_csv_rows, read_discord_csv
+from core.loaders.discord_csv import (
+    discord_rows,
+    is_discord_header,
+    normalized_header,
+    read_csv_rows,
+    read_discord_csv,
+)
 from core.loaders.discord_json import read_discord_json
 from core.loaders.faq_csv import faq_columns, faq_documents
 from core.loaders.html_page import decode_html, html_title_and_text
@@ -174,7 +180,7 @@ def _load_file(path: Path, scope: str | None, conversation_window: int, limits: 
         raise LoaderError(f"{path} does not exist.")
 
     suffix = path.suffix.lower()
-    if suffix in (".zip", ".json") or suffix == ".csv":
+    if suffix in (".zip", ".json", ".csv"):
         return _chat_or_table_file(path, suffix, source, scope, conversation_window, limits)
     if suffix not in SUPPORTED:
         raise LoaderError(_unsupported_reason(path) or f"{path.name} is not a supported file.")
@@ -212,7 +218,7 @@ def _read_chat(path: Path, limits: Limits) -> tuple[list[ChannelMessage], str]:
         return export.messages, export.fingerprint
     if suffix in MESSAGE_ONLY:
         data = read_bytes(path, limits)
-        return read_slack_events(path, limits), fingerprint(data)
+        return read_slack_events(path, data, limits), fingerprint(data)
     if suffix in (".csv", ".json"):
         data = read_bytes(path, limits)
         text = decode_text(data, path.name)
@@ -248,7 +254,7 @@ def _chat_or_table_file(
     rows = read_csv_rows(text, path.name)
     header = normalized_header(rows[0])
     if is_discord_header(header):
-        messages = read_discord_csv(path, text)
+        messages = discord_rows(path, header, rows[1:])
         return LoadedFile(source, conversation_documents(messages, source=source, scope=scope, window=window), digest)
     if faq_columns(header) is not None:
         return LoadedFile(source, faq_documents(header, rows[1:], source=source, scope=scope or PUBLIC_SCOPE), digest)

@@ -7,13 +7,13 @@ else the first ``<h1>``, else the file name.
 from __future__ import annotations
 
 import re
-
-from bs4 import BeautifulSoup
-from bs4.dammit import UnicodeDammit
-from bs4.element import CData, NavigableString, PageElement, Tag
-from bs4.exceptions import ParserRejectedMarkup
+from typing import TYPE_CHECKING
 
 from core.errors import LoaderError
+
+if TYPE_CHECKING:
+    from bs4 import BeautifulSoup
+    from bs4.element import PageElement
 
 _DROPPED_TAGS = frozenset(("script", "style", "nav", "noscript", "template", "svg", "iframe", "object", "head"))
 _BLOCK_TAGS = frozenset((
@@ -27,6 +27,9 @@ _BLANK_LINES = re.compile(r"\n{3,}")
 
 def decode_html(data: bytes, name: str) -> str:
     """Decode by byte-order mark, then the page's declared charset, then UTF-8 / Windows-1252."""
+    # bs4 (and lxml behind it) load on first use, keeping `tidings --help` quick.
+    from bs4.dammit import UnicodeDammit
+
     dammit = UnicodeDammit(data, is_html=True)
     text = dammit.unicode_markup
     if text is None:
@@ -37,6 +40,9 @@ def decode_html(data: bytes, name: str) -> str:
 
 
 def html_title_and_text(markup: str, fallback_title: str, name: str = "page") -> tuple[str, str]:
+    from bs4 import BeautifulSoup
+    from bs4.exceptions import ParserRejectedMarkup
+
     # lxml, not the standard library's html.parser: the latter takes quadratic time on
     # malformed markup such as a long run of unclosed "<p" (minutes for a few hundred KB).
     try:
@@ -56,6 +62,8 @@ def _readable_text(soup: BeautifulSoup) -> str:
     An explicit stack instead of recursion or tree edits: hostile pages nest tens of
     thousands of elements deep, and bs4's insert/decompose walk the tree each time.
     """
+    from bs4.element import CData, NavigableString, Tag
+
     out: list[str] = []
     heading_depth = 0
     stack: list[tuple[PageElement, bool]] = [(soup, False)]
@@ -90,6 +98,8 @@ def _readable_text(soup: BeautifulSoup) -> str:
 
 
 def _title(soup: BeautifulSoup) -> str | None:
+    from bs4.element import Tag
+
     for candidate in (soup.find("title"), soup.find("h1")):
         if isinstance(candidate, Tag):
             text = " ".join(candidate.get_text(" ").split())

@@ -30,8 +30,9 @@ log = logging.getLogger(__name__)
 _MAX_BAD_LINE_SHARE = 0.1
 
 
-def read_slack_events(path: Path, limits: Limits = DEFAULT_LIMITS) -> list[ChannelMessage]:
-    text = decode_text(read_bytes(path, limits), path.name)
+def read_slack_events(path: Path, data: bytes, limits: Limits = DEFAULT_LIMITS) -> list[ChannelMessage]:
+    """The messages of the log at ``path`` whose bytes are ``data``; ``limits`` bound the name maps."""
+    text = decode_text(data, path.name)
     events, bad_lines, lines, last_line_bad = _parse_lines(text, path.name)
     if not lines:
         return []

@@ -1,0 +1,1 @@
+"""Discord adapter: discord.py app commands, mentions and the ChatPlatform port for digests."""

@@ -1,0 +1,116 @@
+"""``tidings eval``: how good retrieval, answers, refusals and digests are, on real data,
+beside baselines measured in the same run.
+
+Everything runs on the real components built by ``bots.wiring`` from the user's settings
+(so ``TIDINGS_LLM__MODEL_PATH=... tidings eval answers`` measures another model), with
+knowledge bases and state in a temporary folder that is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import bots
+
+REPO = Path(bots.__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "data"
+DEV_VARIANTS = REPO / "bench" / "data" / "faq_variants_dev.csv"
+DEV_OFF_TOPIC = REPO / "bench" / "data" / "off_topic_dev.txt"
+CHOICES = ("retrieval", "answers", "refusals", "digests", "all")
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--chunk-sizes takes whole numbers separated by commas, not {text!r}") from None
+    if not sizes or any(not 32 <= s <= 254 for s in sizes):
+        raise argparse.ArgumentTypeError("chunk sizes must be between 32 and 254 tokens")
+    return sizes
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "eval",
+        help="measure retrieval, answers, refusals and digests on evaluation sets, beside baselines",
+        description=(
+            "Measure Tidings on real data (default: ../shared/data beside the repository, or --data DIR "
+            "laid out the same way: an FAQ CSV, a SQuAD JSON, QMSum meeting JSON files)."
+        ),
+    )
+    p.add_argument("what", nargs="?", choices=CHOICES, default="all", help="which evaluation (default: all)")
+    p.add_argument("--data", type=Path, default=None, help=f"folder of evaluation sets (default: {DEFAULT_DATA})")
+    p.add_argument("--json", action="store_true", help="print the results as one JSON object")
+    p.add_argument("--output", "-o", type=Path, default=None, help="also write the JSON results to this file")
+    p.add_argument("--plot", type=Path, default=None, metavar="DIR", help="write PNG charts into DIR")
+    p.add_argument("--limit", type=int, default=None, help="at most N questions per set and N turns per meeting (a quick slice)")
+    p.add_argument("--sample", type=int, default=None, help="answers: questions through the model (30); digests: meetings (4)")
+    p.add_argument("--chunk-sizes", type=_sizes, default=(128, 200, 254), help="chunk sizes to compare (default 128,200,254)")
+    p.add_argument("--sweep", action="store_true", help="also try fusion settings and numbers of packed chunks")
+    p.add_argument("--variants", type=Path, default=DEV_VARIANTS, help="reworded FAQ questions (CSV variant,question)")
+    p.add_argument("--off-topic", type=Path, default=DEV_OFF_TOPIC, help="off-topic questions, one a line")
+    p.set_defaults(func=cmd_eval)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from bots.cli import settings_from
+    from bots.wiring import build_embedder, build_model, build_services
+    from core.evaluation.report import render_tables, write_plots
+    from core.evaluation.runs import EVALUATIONS, EvalOptions, locate, run_evaluations
+    from core.evaluation.workbench import Workbench
+    from core.worker import ModelWorker
+
+    settings = settings_from(args)
+    data = locate(args.data or DEFAULT_DATA, variants=args.variants, off_topic=args.off_topic)
+    names = list(EVALUATIONS) if args.what == "all" else [args.what]
+    options = EvalOptions(limit=args.limit, sample=args.sample, chunk_sizes=args.chunk_sizes, sweep=args.sweep)
+    started = time.monotonic()
+
+    def progress(message: str) -> None:
+        print(f"[{time.monotonic() - started:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+    # The models load once (from the user's model cache) and serve every temporary service.
+    embedder = build_embedder(settings)
+    model = build_model(settings)
+    worker = ModelWorker()
+    with tempfile.TemporaryDirectory(prefix="tidings-eval-") as workdir:
+        bench = Workbench(
+            settings=settings,
+            build_services=lambda s: build_services(s, embedder=embedder, model=model, worker=worker),
+            workdir=Path(workdir),
+        )
+        try:
+            results = asyncio.run(run_evaluations(names, bench=bench, data=data, options=options, progress=progress))
+        finally:
+            bench.close()
+            worker.shutdown()
+    results["run"] = {
+        "data": str(data.folder),
+        "faq": str(data.faq) if data.faq else None,
+        "variants": str(data.variants) if data.variants else None,
+        "off_topic": str(data.off_topic) if data.off_topic else None,
+        "squad": str(data.squad) if data.squad else None,
+        "meetings": len(data.meetings),
+        "limit": args.limit,
+        "sample": args.sample,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    payload = json.dumps(results, ensure_ascii=False, indent=None if args.json else 2)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(payload + "\n", encoding="utf-8")
+    if args.plot:
+        for path in write_plots(results, args.plot):
+            print(f"wrote {path}", file=sys.stderr)
+    if args.json:
+        sys.stdout.write(payload + "\n")
+    else:
+        sys.stdout.write(render_tables(results))
+    return 0

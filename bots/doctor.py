@@ -1,0 +1,132 @@
+"""``tidings doctor``: check config, data directory, models, knowledge base and platform tokens,
+and say what is wrong and how to fix it, one line each."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.errors import ConfigError
+
+
+@dataclass
+class Report:
+    lines: list[tuple[bool, str]] = field(default_factory=list)
+
+    def ok(self, text: str) -> None:
+        self.lines.append((True, text))
+
+    def problem(self, text: str) -> None:
+        self.lines.append((False, text))
+
+    @property
+    def healthy(self) -> bool:
+        return all(ok for ok, _ in self.lines)
+
+    def render(self) -> str:
+        return "\n".join(f"{'ok ' if ok else 'FIX'}  {text}" for ok, text in self.lines)
+
+
+def _check(report: Report, label: str, action: Callable[[], str]) -> Any:
+    try:
+        detail = action()
+    except Exception as error:
+        report.problem(f"{label}: {error}")
+        return False
+    report.ok(f"{label}: {detail}")
+    return True
+
+
+def run_doctor(args: argparse.Namespace) -> int:
+    from core.config import load_settings
+
+    report = Report()
+    try:
+        settings = load_settings(args.config, home=args.home)
+    except ConfigError as error:
+        report.problem(f"config: {error}")
+        print(report.render())
+        return 1
+    where = settings.config_path or "built-in defaults (no config file found)"
+    report.ok(f"config: {where}")
+
+    def home() -> str:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        probe = settings.home / ".doctor-probe"
+        probe.write_text("ok")
+        probe.unlink()
+        return f"{settings.home.resolve()} is writable"
+
+    _check(report, "data directory", home)
+
+    from bots.wiring import build_embedder, build_knowledge_base, build_model
+
+    embedder = build_embedder(settings)
+
+    def embedding() -> str:
+        started = time.perf_counter()
+        dimension = embedder.dimension
+        return f"{embedder.model_path} ({dimension} dimensions, reads {embedder.max_tokens} word pieces, loaded in {time.perf_counter() - started:.1f} s)"
+
+    _check(report, "embedding model", embedding)
+
+    def language_model() -> str:
+        model = build_model(settings)
+        started = time.perf_counter()
+        tokens = model.count_tokens("Tidings doctor")
+        template = getattr(model, "has_chat_template", None)
+        kind = "chat template" if template else "completion prompt"
+        return f"{model.name} (n_ctx {model.n_ctx}, {kind}, {tokens} tokens counted in {time.perf_counter() - started:.1f} s)"
+
+    _check(report, "language model", language_model)
+
+    def knowledge_base() -> str:
+        kb = build_knowledge_base(settings, embedder)
+        count = kb.count()
+        sources = len(kb.sources()) if count else 0
+        if not count:
+            return f"{settings.kb_uri} is empty; `tidings run` indexes docs/ on first start, `tidings ingest PATH` adds yours"
+        return f"{settings.kb_uri}: {sources} source(s), {count} chunk(s)"
+
+    _check(report, "knowledge base", knowledge_base)
+
+    from bots.discord_bot import check_discord, discord_settings
+    from bots.slack_bot import check_slack, slack_settings
+
+    slack = slack_settings(settings)
+    if slack is None:
+        report.ok("slack: not configured (set SLACK_BOT_TOKEN and SLACK_APP_TOKEN to connect; docs/slack.md)")
+    elif args.offline:
+        report.ok(f"slack: tokens set ({slack.mode} mode); token check skipped (--offline)")
+    else:
+        problems = asyncio.run(check_slack(slack))
+        for problem in problems:
+            report.problem(f"slack: {problem}")
+        if not problems:
+            report.ok(f"slack: token accepted, scopes complete ({slack.mode} mode)")
+
+    discord = discord_settings(settings)
+    if discord is None:
+        report.ok("discord: not configured (set DISCORD_TOKEN to connect; docs/discord.md)")
+    elif args.offline:
+        report.ok("discord: token set; token check skipped (--offline)")
+    else:
+        problems = asyncio.run(check_discord(discord.token))
+        for problem in problems:
+            report.problem(f"discord: {problem}")
+        if not problems:
+            report.ok("discord: token accepted, Message Content intent enabled")
+
+    env_file = Path(".env")
+    if env_file.exists() and os.name == "posix" and env_file.stat().st_mode & 0o077:
+        report.problem(".env: readable by other users; run `chmod 600 .env`")
+
+    print(report.render())
+    print("All good." if report.healthy else "Some checks need attention (lines marked FIX).")
+    return 0 if report.healthy else 1

@@ -1,0 +1,178 @@
+"""The results of ``tidings eval`` as text tables and PNG charts (matplotlib, loaded lazily)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+def table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+    out = [title, line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
+    return "\n".join(out) + "\n\n"
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 100 else f"{value:.0f}"
+    return "" if value is None else str(value)
+
+
+def _numeric(text: str) -> bool:
+    return text.replace(".", "", 1).replace("-", "", 1).isdigit()
+
+
+def render_tables(results: dict[str, Any]) -> str:
+    out: list[str] = []
+    retrieval = results.get("retrieval")
+    if retrieval:
+        headers = ["set", "split", "chunk", "mode", "queries", "hit@1", "hit@5", "MRR", "p50 ms", "p95 ms"]
+        rows = [
+            [name, r["split"], r["chunk_tokens"], r["mode"], r["queries"], r["hit@1"], r["hit@5"], r["mrr"], r["p50_ms"], r["p95_ms"]]
+            for name in ("faq", "qa")
+            for r in retrieval.get(name, [])
+        ]
+        note = ""
+        if "qa_questions" in retrieval:
+            q = retrieval["qa_questions"]
+            note = f" (QA: {q['inside_one_chunk']} of {q['all']} questions whose answer lies inside one chunk)"
+        out.append(table("Retrieval" + note, headers, rows))
+        if retrieval.get("fusion"):
+            headers = ["set", "split", "rrf_k", "vector w", "text w", "hit@1", "hit@5", "MRR"]
+            rows = [
+                [r["set"], r["split"], r["rrf_k"], r["vector_weight"], r["text_weight"], r["hit@1"], r["hit@5"], r["mrr"]]
+                for r in retrieval["fusion"]
+            ]
+            out.append(table("Fusion settings (hybrid)", headers, rows))
+    answers = results.get("answers")
+    if answers:
+        headers = ["answers by", "questions", "F1", "contains gold", "citation prec.", "grounded", "s/answer"]
+        base = answers["baseline"]
+        rows = [
+            [f"{answers['model']} (max_chunks {answers['max_chunks']})", answers["questions"], answers["f1"],
+             answers["containment"], answers["citation_precision"], answers["grounded_rate"], answers["seconds_per_answer"]],
+            [base["name"], answers["questions"], base["f1"], base["containment"], None, None, None],
+        ]
+        rows += [
+            [f"max_chunks {v['max_chunks']}", v["questions"], v["f1"], v["containment"], v["citation_precision"],
+             v["grounded_rate"], v["seconds_per_answer"]]
+            for v in answers.get("max_chunks_sweep", [])
+        ]
+        out.append(table("Answers", headers, rows))
+    refusals = results.get("refusals")
+    if refusals:
+        headers = ["point", "threshold", "precision", "recall", "F1", "refused", "answered"]
+        rows = [
+            [name, p["threshold"], p["precision"], p["recall"], p["f1"], p["refused"], p["answered"]]
+            for name, p in (("configured", refusals["configured"]), ("best on this set", refusals["best"]),
+                            ("baseline: never refuse", refusals["baseline"]))
+        ]
+        out.append(table(f"Refusals ({refusals['cases']} questions, {refusals['unanswerable']} unanswerable)", headers, rows))
+        headers = ["group", "should refuse", "questions", "median similarity", "refused (configured)", "refused (best)"]
+        rows = [
+            [g["group"], "yes" if g["should_refuse"] else "no", g["questions"], g["median_similarity"],
+             g["refused_at_configured"], g["refused_at_best"]]
+            for g in refusals["groups"]
+        ]
+        out.append(table("Refusals by group", headers, rows))
+    digests = results.get("digests")
+    if digests:
+        headers = ["meeting", "turns", "R-1", "R-2", "R-L", "coverage", "lead R-1", "lead R-2", "lead R-L",
+                   "lead cov.", "tokens/input", "seconds"]
+        rows = [
+            [m["meeting"], m["turns"], m["rouge1"], m["rouge2"], m["rougeL"], m["coverage"], m["lead_rouge1"],
+             m["lead_rouge2"], m["lead_rougeL"], m["lead_coverage"], m["tokens_per_input_token"], m["seconds"]]
+            for m in digests["meetings"]
+        ]
+        mean = digests["mean"]
+        rows.append(["mean", "", mean["rouge1"], mean["rouge2"], mean["rougeL"], mean["coverage"], mean["lead_rouge1"],
+                     mean["lead_rouge2"], mean["lead_rougeL"], mean["lead_coverage"], mean["tokens_per_input_token"],
+                     mean["seconds"]])
+        out.append(table(f"Digests ({digests['model']}, n_ctx {digests['n_ctx']}) vs the lead baseline", headers, rows))
+    return "".join(out)
+
+
+def write_plots(results: dict[str, Any], folder: Path) -> list[Path]:
+    """One PNG per evaluation present in ``results``; returns the files written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+
+    def save(fig: Any, name: str) -> None:
+        path = folder / name
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+
+    retrieval = results.get("retrieval")
+    if retrieval:
+        sets = [name for name in ("faq", "qa") if retrieval.get(name)]
+        fig, axes = plt.subplots(1, len(sets), figsize=(5.5 * len(sets), 3.8), squeeze=False)
+        for ax, name in zip(axes[0], sets, strict=True):
+            rows = [r for r in retrieval[name] if r["split"] == "all"]
+            sizes = sorted({r["chunk_tokens"] for r in rows})
+            modes = ["vector", "text", "hybrid"]
+            width = 0.8 / len(modes)
+            for i, mode in enumerate(modes):
+                values = [next((r["hit@5"] for r in rows if r["mode"] == mode and r["chunk_tokens"] == s), 0.0) for s in sizes]
+                ax.bar([x + i * width for x in range(len(sizes))], values, width, label=mode)
+            ax.set_xticks([x + width for x in range(len(sizes))], [f"{s} tokens" for s in sizes])
+            ax.set_ylim(0, 1)
+            ax.set_ylabel("hit@5")
+            ax.set_title("FAQ set" if name == "faq" else "QA set (chunk holding the gold answer)")
+            ax.legend(loc="lower right")
+        save(fig, "retrieval.png")
+
+    refusals = results.get("refusals")
+    if refusals:
+        fig, ax = plt.subplots(figsize=(6, 3.8))
+        curve = refusals["curve"]
+        xs = [p["threshold"] for p in curve]
+        ax.plot(xs, [p["precision"] for p in curve], label="refusal precision")
+        ax.plot(xs, [p["recall"] for p in curve], label="refusal recall")
+        ax.axvline(refusals["configured"]["threshold"], color="grey", linestyle="--", label="configured threshold")
+        ax.axhline(0.85, color="lightgrey", linestyle=":", label="target 0.85")
+        ax.set_xlabel("best hit's cosine similarity threshold (refuse below)")
+        ax.set_ylim(0, 1.02)
+        ax.legend(loc="lower left", fontsize=8)
+        ax.set_title("Refusing questions the knowledge base does not cover")
+        save(fig, "refusals.png")
+
+    answers = results.get("answers")
+    if answers:
+        fig, ax = plt.subplots(figsize=(6, 3.6))
+        labels = ["token F1", "contains gold", "citation precision", "grounded"]
+        ours = [answers["f1"], answers["containment"], answers["citation_precision"], answers["grounded_rate"]]
+        base = [answers["baseline"]["f1"], answers["baseline"]["containment"], 0.0, 0.0]
+        ax.bar([x - 0.2 for x in range(len(labels))], ours, 0.4, label=f"Tidings ({answers['model']})")
+        ax.bar([x + 0.2 for x in range(len(labels))], base, 0.4, label="extractive baseline")
+        ax.set_xticks(range(len(labels)), labels)
+        ax.set_ylim(0, 1)
+        ax.legend()
+        ax.set_title(f"Answers on {answers['questions']} QA questions")
+        save(fig, "answers.png")
+
+    digests = results.get("digests")
+    if digests:
+        fig, ax = plt.subplots(figsize=(6, 3.6))
+        mean = digests["mean"]
+        labels = ["ROUGE-1", "ROUGE-2", "ROUGE-L", "key points"]
+        ours = [mean["rouge1"], mean["rouge2"], mean["rougeL"], mean["coverage"]]
+        lead = [mean["lead_rouge1"], mean["lead_rouge2"], mean["lead_rougeL"], mean["lead_coverage"]]
+        ax.bar([x - 0.2 for x in range(len(labels))], ours, 0.4, label="digest")
+        ax.bar([x + 0.2 for x in range(len(labels))], lead, 0.4, label="lead baseline")
+        ax.set_xticks(range(len(labels)), labels)
+        ax.set_ylim(0, max(0.5, *ours, *lead) * 1.15)
+        ax.legend()
+        ax.set_title(f"Digests of {len(digests['meetings'])} QMSum meetings")
+        save(fig, "digests.png")
+    return written

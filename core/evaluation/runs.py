@@ -1,0 +1,578 @@
+"""The four evaluations, each on real components and each beside a baseline measured in
+the same run.
+
+- retrieval: hit@1, hit@5 and MRR@10 of vector-only, full-text-only and hybrid search, per
+  chunk size, on the FAQ set (its own questions and our reworded development variants) and the
+  QA set (a hit is a chunk holding the gold answer), with the latency of each search.
+- answers: QA questions through the real Answerer (token F1, gold containment, citation
+  precision, grounded rate, seconds per answer) beside an extractive baseline (the best
+  sentences of the top chunk, no model).
+- refusals: answerable questions (each set against its own knowledge base) and unanswerable
+  ones (each set against the other's, and off-topic questions): refusal precision and recall
+  when refusing below a similarity threshold, the curve, the best and the configured point.
+- digests: QMSum meetings through the real Summarizer against the reference summary of the
+  whole meeting, beside the lead baseline (the meeting's first words, as many as the digest).
+
+Results are plain JSON-ready dictionaries; ``core.evaluation.report`` prints and plots them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from core.answering import Answerer, best_sentences
+from core.config import RetrievalSettings
+from core.evaluation import metrics
+from core.evaluation.datasets import (
+    Article,
+    EvaluationDataError,
+    FaqQuery,
+    QaQuestion,
+    faq_queries,
+    find_faq_files,
+    find_meeting_files,
+    find_squad_files,
+    meeting_messages,
+    read_faq,
+    read_lines,
+    read_meeting,
+    read_squad,
+    read_variants,
+)
+from core.evaluation.workbench import Workbench
+from core.ports import KnowledgeBase, SearchMode
+from core.types import PUBLIC_SCOPE, Digest, Hit, Question
+
+MODES: tuple[SearchMode, ...] = ("vector", "text", "hybrid")
+RANK_DEPTH = 10
+DEFAULT_ANSWER_SAMPLE = 30
+DEFAULT_DIGEST_SAMPLE = 4
+THRESHOLDS = tuple(round(0.10 + 0.01 * i, 2) for i in range(81))
+# Fusion settings tried by ``--sweep``: (rrf_k, vector_weight, text_weight).
+FUSION_VARIANTS = ((60, 1.0, 1.0), (20, 1.0, 1.0), (5, 1.0, 1.0), (60, 1.0, 0.5), (60, 0.5, 1.0), (60, 1.0, 2.0))
+PUBLIC = frozenset({PUBLIC_SCOPE})
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class EvalData:
+    folder: Path
+    faq: Path | None
+    squad: Path | None
+    meetings: tuple[Path, ...]
+    variants: Path | None
+    off_topic: Path | None
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    limit: int | None = None  # at most N questions per set (and only the articles they need), N turns per meeting
+    sample: int | None = None  # answers: questions through the model; digests: meetings
+    chunk_sizes: tuple[int, ...] = (128, 200, 254)
+    sweep: bool = False  # also try fusion settings and numbers of packed chunks
+
+
+def locate(folder: Path, *, variants: Path | None = None, off_topic: Path | None = None) -> EvalData:
+    """Find the sets under ``folder``; reworded variants and off-topic questions may also
+    come from the folder (``*variants*.csv``, ``*off_topic*.txt``)."""
+    if not folder.is_dir():
+        raise EvaluationDataError(
+            f"The evaluation data folder {folder} does not exist; pass --data DIR "
+            "(a folder laid out like ../shared/data: an FAQ CSV, a SQuAD JSON, QMSum meetings)."
+        )
+    faqs = find_faq_files(folder)
+    squads = find_squad_files(folder)
+    found_variants = sorted(folder.rglob("*variants*.csv"))
+    found_off_topic = sorted(folder.rglob("*off_topic*.txt"))
+    return EvalData(
+        folder=folder,
+        faq=faqs[0] if faqs else None,
+        squad=squads[0] if squads else None,
+        meetings=tuple(find_meeting_files(folder)),
+        variants=found_variants[0] if found_variants else variants if variants and variants.is_file() else None,
+        off_topic=found_off_topic[0] if found_off_topic else off_topic if off_topic and off_topic.is_file() else None,
+    )
+
+
+def _need(path: Path | None, what: str, data: EvalData) -> Path:
+    if path is None:
+        raise EvaluationDataError(f"No {what} found under {data.folder}.")
+    return path
+
+
+def _first(items: Sequence[Any], limit: int | None) -> list[Any]:
+    return list(items if limit is None else items[:limit])
+
+
+def _spread(items: Sequence[Any], count: int) -> list[Any]:
+    """``count`` items spread evenly over the sequence (so a sample sees many articles)."""
+    if count >= len(items):
+        return list(items)
+    step = len(items) / count
+    return [items[int(i * step)] for i in range(count)]
+
+
+# -- the sets --------------------------------------------------------------------------------
+
+
+def faq_set(data: EvalData, limit: int | None) -> tuple[Path, list[FaqQuery]]:
+    faq = _need(data.faq, "FAQ CSV (question and answer columns)", data)
+    variants = read_variants(data.variants) if data.variants else []
+    queries = faq_queries(read_faq(faq), variants)
+    own = [q for q in queries if not q.reworded]
+    reworded = [q for q in queries if q.reworded]
+    return faq, _first(own, limit) + _first(reworded, limit)
+
+
+def qa_set(data: EvalData, limit: int | None) -> tuple[list[Article], list[QaQuestion]]:
+    """Articles and questions; with a limit, the first questions and only their articles."""
+    squad = _need(data.squad, "SQuAD JSON question-answering set", data)
+    articles, questions = read_squad(squad)
+    if limit is None:
+        return articles, questions
+    chosen = questions[:limit]
+    wanted = {q.article_id for q in chosen}
+    return [a for a in articles if a.id in wanted], chosen
+
+
+# -- retrieval -------------------------------------------------------------------------------
+
+
+def _rank_queries(
+    kb: KnowledgeBase,
+    queries: Sequence[str],
+    relevant: Callable[[int, Hit], bool],
+    mode: SearchMode,
+) -> tuple[list[int | None], list[float]]:
+    ranks: list[int | None] = []
+    latencies: list[float] = []
+    for index, query in enumerate(queries):
+        started = time.perf_counter()
+        hits = kb.search(query, scopes=PUBLIC, k=RANK_DEPTH, mode=mode)
+        latencies.append((time.perf_counter() - started) * 1000)
+        ranks.append(metrics.first_relevant_rank([relevant(index, hit) for hit in hits]))
+    return ranks, latencies
+
+
+def _row(ranks: Sequence[int | None], latencies: Sequence[float], **labels: Any) -> dict[str, Any]:
+    return {
+        **labels,
+        "queries": len(ranks),
+        "hit@1": round(metrics.hit_at_k(ranks, 1), 4),
+        "hit@5": round(metrics.hit_at_k(ranks, 5), 4),
+        "mrr": round(metrics.mean_reciprocal_rank(ranks), 4),
+        "p50_ms": round(metrics.percentile(latencies, 50), 2),
+        "p95_ms": round(metrics.percentile(latencies, 95), 2),
+    }
+
+
+def _faq_rows(
+    kb: KnowledgeBase, queries: Sequence[FaqQuery], search_mode: SearchMode, **labels: Any
+) -> list[dict[str, Any]]:
+    ranks, latencies = _rank_queries(
+        kb, [q.text for q in queries], lambda i, h: h.chunk.doc_key in queries[i].keys, search_mode
+    )
+    rows = [_row(ranks, latencies, split="all", **labels)]
+    for split, reworded in (("own", False), ("reworded", True)):
+        picked = [i for i, q in enumerate(queries) if q.reworded == reworded]
+        if picked:
+            rows.append(_row([ranks[i] for i in picked], [latencies[i] for i in picked], split=split, **labels))
+    return rows
+
+
+class _AnswerChunks:
+    """Which chunks hold a question's gold answer (normalised text containment)."""
+
+    def __init__(self, bench: Workbench, name: str) -> None:
+        self.normalized = {c.id: metrics.normalize_answer(c.text) for c in bench.chunks.get(name, [])}
+        self.by_source: dict[str, list[str]] = {}
+        for chunk in bench.chunks.get(name, []):
+            self.by_source.setdefault(chunk.source.rsplit("/", 1)[-1], []).append(chunk.id)
+
+    def holds(self, chunk_id: str, golds: Sequence[str]) -> bool:
+        text = self.normalized.get(chunk_id)
+        if text is None:
+            return False
+        return any(g and g in text for g in (metrics.normalize_answer(a) for a in golds))
+
+    def answerable(self, question: QaQuestion) -> bool:
+        return any(self.holds(cid, question.answers) for cid in self.by_source.get(question.article_id, []))
+
+
+def evaluate_retrieval(bench: Workbench, data: EvalData, options: EvalOptions, progress: Progress) -> dict[str, Any]:
+    configured = bench.settings.knowledge_base.chunk_tokens
+    sizes = sorted({*options.chunk_sizes, configured})
+    result: dict[str, Any] = {"configured": {"chunk_tokens": configured, "mode": bench.settings.retrieval.mode}}
+
+    if data.faq is not None:
+        faq, queries = faq_set(data, options.limit)
+        rows: list[dict[str, Any]] = []
+        for size in sizes:
+            progress(f"retrieval: FAQ knowledge base at {size} tokens")
+            name = bench.faq_knowledge_base(faq, size)
+            kb = bench.services(name, chunk_tokens=size).knowledge_base
+            for mode in MODES:
+                rows.extend(_faq_rows(kb, queries, mode, chunk_tokens=size, mode=mode))
+        result["faq"] = rows
+
+    if data.squad is not None:
+        articles, questions = qa_set(data, options.limit)
+        names = {}
+        for size in sizes:
+            progress(f"retrieval: QA knowledge base at {size} tokens ({len(articles)} articles)")
+            names[size] = bench.articles_knowledge_base("qa", articles, size)
+        judges = {size: _AnswerChunks(bench, names[size]) for size in sizes}
+        # Judge every chunk size on the same questions: those whose answer lies inside one
+        # chunk at every size (a span cut by a chunk boundary cannot be hit whole).
+        kept = [q for q in questions if all(judges[s].answerable(q) for s in sizes)]
+        result["qa_questions"] = {"all": len(questions), "inside_one_chunk": len(kept)}
+        rows = []
+        for size in sizes:
+            kb = bench.services(names[size], chunk_tokens=size).knowledge_base
+            judge = judges[size]
+            for mode in MODES:
+                progress(f"retrieval: QA {mode} at {size} tokens")
+                ranks, latencies = _rank_queries(
+                    kb, [q.question for q in kept], lambda i, h: judge.holds(h.chunk.id, kept[i].answers), mode
+                )
+                rows.append(_row(ranks, latencies, chunk_tokens=size, mode=mode, split="all"))
+        result["qa"] = rows
+
+        if options.sweep:
+            result["fusion"] = _fusion_sweep(bench, data, options, names[configured], kept, judges[configured], progress)
+    return result
+
+
+def _fusion_sweep(
+    bench: Workbench,
+    data: EvalData,
+    options: EvalOptions,
+    qa_name: str,
+    questions: Sequence[QaQuestion],
+    judge: _AnswerChunks,
+    progress: Progress,
+) -> list[dict[str, Any]]:
+    configured = bench.settings.knowledge_base.chunk_tokens
+    rows: list[dict[str, Any]] = []
+    faq_name, faq_queries_ = (None, [])
+    if data.faq is not None:
+        faq, faq_queries_ = faq_set(data, options.limit)
+        faq_name = bench.faq_knowledge_base(faq, configured)
+    for rrf_k, vector_weight, text_weight in FUSION_VARIANTS:
+        progress(f"retrieval: fusion rrf_k={rrf_k} vector={vector_weight} text={text_weight}")
+        retrieval = replace(bench.settings.retrieval, rrf_k=rrf_k, vector_weight=vector_weight, text_weight=text_weight)
+        labels = {"rrf_k": rrf_k, "vector_weight": vector_weight, "text_weight": text_weight}
+        if faq_name is not None:
+            kb = bench.services(faq_name, retrieval=retrieval).knowledge_base
+            for row in _faq_rows(kb, faq_queries_, "hybrid", set="faq", **labels):
+                rows.append(row)
+        kb = bench.services(qa_name, retrieval=retrieval).knowledge_base
+        ranks, latencies = _rank_queries(
+            kb, [q.question for q in questions], lambda i, h: judge.holds(h.chunk.id, questions[i].answers), "hybrid"
+        )
+        rows.append(_row(ranks, latencies, set="qa", split="all", **labels))
+    return rows
+
+
+# -- answers ---------------------------------------------------------------------------------
+
+
+def _answerer(bench: Workbench, name: str, **variant: Any) -> tuple[Answerer, Any]:
+    services = bench.services(name, **variant)
+    answerer = services.answerer
+    if not isinstance(answerer, Answerer):
+        raise EvaluationDataError("The evaluation needs Tidings' own Answerer.")
+    return answerer, services
+
+
+async def _answer_sample(
+    answerer: Answerer, questions: Sequence[QaQuestion], progress: Progress, label: str
+) -> dict[str, Any]:
+    f1s: list[float] = []
+    contained: list[bool] = []
+    grounded: list[bool] = []
+    precisions: list[float] = []
+    seconds: list[float] = []
+    prompt_tokens: list[int] = []
+    completion_tokens: list[int] = []
+    baseline_f1: list[float] = []
+    baseline_contained: list[bool] = []
+    examples: list[dict[str, Any]] = []
+    for number, item in enumerate(questions, start=1):
+        progress(f"answers ({label}): {number}/{len(questions)}")
+        question = Question(text=item.question, scopes=PUBLIC)
+        hits = answerer.retrieve(question)
+        started = time.perf_counter()
+        answer = await answerer.answer(question)
+        seconds.append(time.perf_counter() - started)
+        f1s.append(metrics.best_f1(answer.text, item.answers))
+        contained.append(metrics.contains_answer(answer.text, item.answers))
+        grounded.append(answer.grounded)
+        prompt_tokens.append(answer.timings.prompt_tokens)
+        completion_tokens.append(answer.timings.completion_tokens)
+        if answer.grounded:
+            # Citation n is the n-th packed chunk; packing keeps retrieval's order.
+            cited = [hits[c.n - 1].chunk.text for c in answer.citations if 0 < c.n <= len(hits)]
+            precision = metrics.citation_precision(cited, item.answers)
+            if precision is not None:
+                precisions.append(precision)
+        extractive = best_sentences(hits[0].chunk.text, item.question) if hits else ""
+        baseline_f1.append(metrics.best_f1(extractive, item.answers))
+        baseline_contained.append(metrics.contains_answer(extractive, item.answers))
+        if len(examples) < 5:
+            examples.append({"question": item.question, "gold": item.answers[0], "answer": answer.text})
+    return {
+        "questions": len(questions),
+        "f1": round(metrics.mean(f1s), 4),
+        "containment": round(metrics.mean(float(c) for c in contained), 4),
+        "citation_precision": round(metrics.mean(precisions), 4),
+        "grounded_rate": round(metrics.mean(float(g) for g in grounded), 4),
+        "seconds_per_answer": round(metrics.mean(seconds), 2),
+        "p95_seconds": round(metrics.percentile(seconds, 95), 2),
+        "prompt_tokens": round(metrics.mean(prompt_tokens), 1),
+        "completion_tokens": round(metrics.mean(completion_tokens), 1),
+        "baseline": {
+            "name": "extractive: best sentences of the top chunk, no model",
+            "f1": round(metrics.mean(baseline_f1), 4),
+            "containment": round(metrics.mean(float(c) for c in baseline_contained), 4),
+        },
+        "examples": examples,
+    }
+
+
+async def evaluate_answers(bench: Workbench, data: EvalData, options: EvalOptions, progress: Progress) -> dict[str, Any]:
+    articles, questions = qa_set(data, options.limit)
+    size = bench.settings.knowledge_base.chunk_tokens
+    progress(f"answers: QA knowledge base at {size} tokens ({len(articles)} articles)")
+    name = bench.articles_knowledge_base("qa", articles, size)
+    sample = _spread(questions, options.sample or DEFAULT_ANSWER_SAMPLE)
+    answerer, services = _answerer(bench, name)
+    model = getattr(services.model, "name", "model")
+    result: dict[str, Any] = {
+        "model": model,
+        "n_ctx": bench.settings.llm.n_ctx,
+        "max_chunks": bench.settings.answers.max_chunks,
+        **await _answer_sample(answerer, sample, progress, "configured"),
+    }
+    if options.sweep:
+        variants = []
+        for max_chunks in sorted({1, 2, 3, 4, 6} - {bench.settings.answers.max_chunks}):
+            answers = replace(bench.settings.answers, max_chunks=max_chunks)
+            variant, _ = _answerer(bench, name, answers=answers)
+            row = await _answer_sample(variant, sample, progress, f"max_chunks={max_chunks}")
+            row.pop("examples")
+            variants.append({"max_chunks": max_chunks, **row})
+        result["max_chunks_sweep"] = variants
+    return result
+
+
+# -- refusals --------------------------------------------------------------------------------
+
+
+def _best_similarity(answerer: Answerer, text: str) -> float:
+    hits = answerer.retrieve(Question(text=text, scopes=PUBLIC))
+    return max((h.similarity for h in hits if h.similarity is not None), default=0.0)
+
+
+def evaluate_refusals(bench: Workbench, data: EvalData, options: EvalOptions, progress: Progress) -> dict[str, Any]:
+    size = bench.settings.knowledge_base.chunk_tokens
+    groups: list[tuple[str, str, list[str], bool]] = []  # (knowledge base, label, questions, should refuse)
+    off_topic = _first(read_lines(data.off_topic), options.limit) if data.off_topic else []
+    faq_name = qa_name = None
+    faq_questions: list[str] = []
+    qa_questions: list[str] = []
+    if data.faq is not None:
+        faq, queries = faq_set(data, options.limit)
+        faq_name = bench.faq_knowledge_base(faq, size)
+        faq_questions = [q.text for q in queries if not q.reworded]
+        groups.append((faq_name, "FAQ questions -> FAQ", faq_questions, False))
+        reworded = [q.text for q in queries if q.reworded]
+        if reworded:
+            groups.append((faq_name, "reworded FAQ questions -> FAQ", reworded, False))
+    if data.squad is not None:
+        articles, questions = qa_set(data, options.limit)
+        progress(f"refusals: QA knowledge base at {size} tokens ({len(articles)} articles)")
+        qa_name = bench.articles_knowledge_base("qa", articles, size)
+        qa_questions = [q.question for q in questions]
+        groups.append((qa_name, "QA questions -> articles", qa_questions, False))
+    if faq_name is not None and qa_questions:
+        groups.append((faq_name, "QA questions -> FAQ", qa_questions, True))
+    if qa_name is not None and faq_questions:
+        groups.append((qa_name, "FAQ questions -> articles", faq_questions, True))
+    for name in (faq_name, qa_name):
+        if name is not None and off_topic:
+            groups.append((name, f"off-topic -> {'FAQ' if name == faq_name else 'articles'}", off_topic, True))
+    if not groups:
+        raise EvaluationDataError(f"No FAQ CSV or SQuAD JSON found under {data.folder}.")
+
+    cases: list[metrics.RefusalCase] = []
+    by_group: list[tuple[str, list[float], bool]] = []
+    answerers: dict[str, Answerer] = {}
+    for name, label, texts, should_refuse in groups:
+        progress(f"refusals: {label} ({len(texts)})")
+        answerer = answerers.get(name) or _answerer(bench, name)[0]
+        answerers[name] = answerer
+        scores = [_best_similarity(answerer, text) for text in texts]
+        cases.extend(metrics.RefusalCase(should_refuse, s) for s in scores)
+        by_group.append((label, scores, should_refuse))
+
+    curve = metrics.threshold_curve(cases, THRESHOLDS)
+    best = metrics.choose_threshold(curve)
+    configured = metrics.refusal_point(cases, bench.settings.retrieval.min_similarity)
+
+    def point(p: metrics.RefusalPoint) -> dict[str, Any]:
+        return {
+            "threshold": p.threshold,
+            "precision": round(p.precision, 4),
+            "recall": round(p.recall, 4),
+            "f1": round(p.f1, 4),
+            "refused": p.refused,
+            "answered": p.answered,
+        }
+
+    return {
+        "cases": len(cases),
+        "unanswerable": sum(1 for c in cases if c.should_refuse),
+        "configured": point(configured),
+        "best": point(best),
+        "curve": [point(p) for p in curve],
+        "groups": [
+            {
+                "group": label,
+                "should_refuse": should_refuse,
+                "questions": len(scores),
+                "median_similarity": round(metrics.percentile(scores, 50), 4),
+                "refused_at_configured": round(metrics.mean(float(s < configured.threshold) for s in scores), 4),
+                "refused_at_best": round(metrics.mean(float(s < best.threshold) for s in scores), 4),
+            }
+            for label, scores, should_refuse in by_group
+        ],
+        "baseline": {
+            "name": "never refuse",
+            **point(metrics.refusal_point(cases, 0.0)),
+        },
+    }
+
+
+# -- digests ---------------------------------------------------------------------------------
+
+
+def digest_text(digest: Digest) -> str:
+    """The words of a digest a reader reads: its headline and its bullets."""
+    lines = [digest.headline.strip()]
+    lines += [b.text.strip() for section in digest.sections for b in section.bullets]
+    return "\n".join(line for line in lines if line)
+
+
+async def evaluate_digests(bench: Workbench, data: EvalData, options: EvalOptions, progress: Progress) -> dict[str, Any]:
+    if not data.meetings:
+        raise EvaluationDataError(f"No QMSum meetings found under {data.folder}.")
+    meetings = [read_meeting(path) for path in data.meetings]
+    meetings = [m for m in meetings if m.reference and m.turns]
+    # The shortest meetings first: each costs minutes of model time on a CPU.
+    meetings.sort(key=lambda m: (len(m.text.split()), m.name))
+    meetings = meetings[: options.sample or DEFAULT_DIGEST_SAMPLE]
+    services = bench.services("digests")
+    summarizer = services.summarizer
+    model = services.model
+    if summarizer is None or model is None:
+        raise EvaluationDataError("The digest evaluation needs the Summarizer and the language model.")
+    rows: list[dict[str, Any]] = []
+    for number, meeting in enumerate(meetings, start=1):
+        turns = meeting.turns if options.limit is None else meeting.turns[: options.limit]
+        meeting = replace(meeting, turns=tuple(turns))
+        progress(f"digests: {meeting.name} ({number}/{len(meetings)}, {len(turns)} turns)")
+        messages = meeting_messages(meeting)
+        started = time.perf_counter()
+        digest = await summarizer.summarize(messages)
+        seconds = time.perf_counter() - started
+        summary = digest_text(digest)
+        words = len(summary.split())
+        lead = metrics.lead_baseline(meeting.text, words)
+        points = metrics.key_points(meeting.reference)
+        ours = metrics.rouge(summary, meeting.reference)
+        baseline = metrics.rouge(lead, meeting.reference)
+        input_tokens = model.count_tokens("\n".join(f"{s}: {c}" for s, c in meeting.turns))
+        spent = digest.stats.prompt_tokens + digest.stats.completion_tokens
+        rows.append(
+            {
+                "meeting": meeting.name,
+                "turns": len(meeting.turns),
+                "input_tokens": input_tokens,
+                "summary_words": words,
+                "rouge1": round(ours.rouge1, 4),
+                "rouge2": round(ours.rouge2, 4),
+                "rougeL": round(ours.rougeL, 4),
+                "key_points": len(points),
+                "coverage": round(metrics.key_point_coverage(summary, points), 4),
+                "lead_rouge1": round(baseline.rouge1, 4),
+                "lead_rouge2": round(baseline.rouge2, 4),
+                "lead_rougeL": round(baseline.rougeL, 4),
+                "lead_coverage": round(metrics.key_point_coverage(lead, points), 4),
+                "model_calls": digest.stats.model_calls,
+                "model_tokens": spent,
+                "tokens_per_input_token": round(spent / input_tokens, 3) if input_tokens else 0.0,
+                "covered_messages": digest.coverage.covered_messages,
+                "messages": digest.coverage.messages,
+                "seconds": round(seconds, 1),
+                "digest": summary,
+            }
+        )
+
+    def average(key: str) -> float:
+        return round(metrics.mean(float(r[key]) for r in rows), 4)
+
+    keys = ("rouge1", "rouge2", "rougeL", "coverage", "lead_rouge1", "lead_rouge2", "lead_rougeL", "lead_coverage",
+            "tokens_per_input_token", "seconds")
+    return {
+        "model": getattr(model, "name", "model"),
+        "n_ctx": bench.settings.llm.n_ctx,
+        "meetings": rows,
+        "mean": {key: average(key) for key in keys},
+        "baseline": {"name": "lead: the meeting's first words, as many as the digest has"},
+    }
+
+
+EVALUATIONS = ("retrieval", "answers", "refusals", "digests")
+
+
+async def run_evaluations(
+    names: Sequence[str],
+    *,
+    bench: Workbench,
+    data: EvalData,
+    options: EvalOptions,
+    progress: Progress,
+) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for name in names:
+        started = time.perf_counter()
+        if name == "retrieval":
+            results[name] = evaluate_retrieval(bench, data, options, progress)
+        elif name == "answers":
+            results[name] = await evaluate_answers(bench, data, options, progress)
+        elif name == "refusals":
+            results[name] = evaluate_refusals(bench, data, options, progress)
+        elif name == "digests":
+            results[name] = await evaluate_digests(bench, data, options, progress)
+        else:
+            raise EvaluationDataError(f"Unknown evaluation {name!r}; choose from {', '.join(EVALUATIONS)}.")
+        results[name]["seconds"] = round(time.perf_counter() - started, 1)
+    return results
+
+
+def retrieval_settings_summary(settings: RetrievalSettings) -> dict[str, Any]:
+    return {
+        "k": settings.k,
+        "mode": settings.mode,
+        "rrf_k": settings.rrf_k,
+        "vector_weight": settings.vector_weight,
+        "text_weight": settings.text_weight,
+        "min_similarity": settings.min_similarity,
+        "candidates": settings.candidates,
+    }

@@ -1,0 +1,124 @@
+"""Temporary knowledge bases and services for one evaluation run, built from real parts.
+
+Every evaluation runs on what a user runs: LanceDB tables written by ``core.ingesting`` /
+``core.store`` with the real chunker and embedder, and services built by the one wiring
+function (passed in as ``build_services``, since ``core`` never imports ``bots``). Each
+knowledge base lives in its own folder under a temporary work folder and is built once per
+run; variants of retrieval settings (fusion weights, ``k``) open the same table again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from core.chunking import assign_ids, chunk_document
+from core.config import AnswerSettings, RetrievalSettings, Settings
+from core.evaluation.datasets import Article
+from core.ingesting import ingest
+from core.services import Services
+from core.types import Chunk, Document
+
+log = logging.getLogger(__name__)
+
+BuildServices = Callable[[Settings], Services]
+
+
+class Workbench:
+    def __init__(self, *, settings: Settings, build_services: BuildServices, workdir: Path) -> None:
+        self.settings = settings
+        self.build_services = build_services
+        self.workdir = workdir
+        self._built: set[str] = set()
+        self._opened: list[Services] = []
+        # The chunks written to each articles knowledge base, to judge hits by their text.
+        self.chunks: dict[str, list[Chunk]] = {}
+
+    def settings_for(
+        self,
+        name: str,
+        *,
+        chunk_tokens: int | None = None,
+        retrieval: RetrievalSettings | None = None,
+        answers: AnswerSettings | None = None,
+    ) -> Settings:
+        """The user's settings with the knowledge base and state moved into ``workdir/name``."""
+        knowledge_base = replace(
+            self.settings.knowledge_base,
+            uri="",
+            build_default=False,
+            chunk_tokens=chunk_tokens or self.settings.knowledge_base.chunk_tokens,
+        )
+        return replace(
+            self.settings,
+            home=self.workdir / name,
+            knowledge_base=knowledge_base,
+            retrieval=retrieval or self.settings.retrieval,
+            answers=answers or self.settings.answers,
+        )
+
+    def services(
+        self,
+        name: str,
+        *,
+        chunk_tokens: int | None = None,
+        retrieval: RetrievalSettings | None = None,
+        answers: AnswerSettings | None = None,
+    ) -> Services:
+        built = self.build_services(
+            self.settings_for(name, chunk_tokens=chunk_tokens, retrieval=retrieval, answers=answers)
+        )
+        self._opened.append(built)
+        return built
+
+    def faq_knowledge_base(self, faq: Path, chunk_tokens: int) -> str:
+        """Ingest the FAQ spreadsheet exactly as ``tidings ingest`` does; returns the KB's name."""
+        name = f"faq-{faq.stem}-{chunk_tokens}"
+        if name not in self._built:
+            services = self.services(name, chunk_tokens=chunk_tokens)
+            assert services.embedder is not None, "build_services always builds an embedder"
+            ingest(
+                [faq],
+                knowledge_base=services.knowledge_base,  # type: ignore[arg-type]
+                embedder=services.embedder,
+                chunk_tokens=chunk_tokens,
+                overlap_sentences=self.settings.knowledge_base.overlap_sentences,
+            )
+            self._built.add(name)
+        return name
+
+    def articles_knowledge_base(self, label: str, articles: Sequence[Article], chunk_tokens: int) -> str:
+        """Chunk and write articles with the ingest pipeline's own chunker; returns the KB's name."""
+        name = f"articles-{label}-{len(articles)}-{chunk_tokens}"
+        if name in self._built:
+            return name
+        services = self.services(name, chunk_tokens=chunk_tokens)
+        embedder = services.embedder
+        assert embedder is not None, "build_services always builds an embedder"
+        kb = services.knowledge_base
+        written: list[Chunk] = []
+        for article in articles:
+            document = Document(source=f"{label}/{article.id}", title=article.title, text=article.text)
+            chunks = chunk_document(
+                document,
+                count_tokens=embedder.count_tokens,
+                max_tokens=chunk_tokens,
+                overlap_sentences=self.settings.knowledge_base.overlap_sentences,
+            )
+            identified = assign_ids(chunks)
+            kb.replace_source(document.source, identified)
+            written.extend(identified)
+        refresh = getattr(kb, "refresh_indexes", None)
+        if refresh is not None:
+            refresh()
+        log.info("indexed %d articles into %s: %d chunks", len(articles), name, kb.count())
+        self._built.add(name)
+        self.chunks[name] = written
+        return name
+
+    def close(self) -> None:
+        for services in self._opened:
+            services.state.close()
+        self._opened.clear()

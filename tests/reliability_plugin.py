@@ -1,0 +1,223 @@
+"""The reliability suite and its report: ``pytest -m reliability --reliability-report docs/reliability.md``.
+
+Loaded from ``tests/conftest.py`` (``pytest_plugins``). It
+
+- marks every test of the trust suites (access probes, fuzzing, abuse, load, faults, secrets,
+  observability) with ``reliability``, so ``-m reliability`` selects exactly them;
+- counts the cases Hypothesis generates for each property test (the fuzz figures);
+- with ``--reliability-report PATH``, writes the figures the tests ``record`` (see
+  ``tests/reliability.py``) as Markdown tables, each row next to whether its test passed.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from collections import Counter, defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.reliability import FIGURES, current_test
+
+SUITES = (
+    "test_access_",
+    "test_fuzz_",
+    "test_abuse",
+    "test_load",
+    "test_faults",
+    "test_secrets_in_logs",
+    "test_observability",
+)
+"""Test files (by name prefix) that make up the reliability suite."""
+
+TABLE_ORDER = ("Access", "Fuzzing", "Hostile input", "Load", "Faults", "Secrets", "Observability")
+
+RERUN = "make reliability"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--reliability-report",
+        default=None,
+        metavar="PATH",
+        help="write the reliability figures (probes, fuzz cases, load, faults) as Markdown to PATH",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "reliability: part of the trust suite behind docs/reliability.md")
+    config.pluginmanager.register(ReliabilityReport(config), "tidings-reliability-report")
+
+
+def in_suite(item: pytest.Item) -> bool:
+    return Path(str(item.fspath)).name.startswith(SUITES)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # tryfirst: the marker must be on the items before ``-m`` deselects.
+    for item in items:
+        if in_suite(item):
+            item.add_marker(pytest.mark.reliability)
+
+
+class ReliabilityReport:
+    def __init__(self, config: pytest.Config) -> None:
+        self.path = config.getoption("--reliability-report")
+        self.outcomes: dict[str, str] = {}
+        self.durations: dict[str, float] = defaultdict(float)
+        self.cases: Counter[str] = Counter()
+        self.failed_cases: Counter[str] = Counter()
+        self.started = time.monotonic()
+        self._callback: Any = None
+
+    # -- collecting ------------------------------------------------------------------------
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if self.path is None:
+            return
+        try:
+            from hypothesis.internal.observability import add_observability_callback
+        except ImportError:  # an older Hypothesis: the fuzz table then shows tests, not cases
+            return
+
+        def count(observation: Any) -> None:
+            if getattr(observation, "type", "") != "test_case":
+                return
+            test = current_test()
+            self.cases[test] += 1
+            if getattr(observation, "status", "") == "failed":
+                self.failed_cases[test] += 1
+
+        self._callback = count
+        add_observability_callback(count)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.durations[report.nodeid] += report.duration
+        if report.when == "call" or report.outcome != "passed":
+            previous = self.outcomes.get(report.nodeid)
+            if previous in {"failed", "error"}:
+                return
+            outcome = report.outcome
+            if report.when != "call" and outcome == "failed":
+                outcome = "error"
+            self.outcomes[report.nodeid] = outcome
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self._callback is not None:
+            from hypothesis.internal.observability import remove_observability_callback
+
+            remove_observability_callback(self._callback)
+        if self.path is None:
+            return
+        path = Path(self.path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.render(), encoding="utf-8")
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.path is not None:
+            terminalreporter.write_line(f"reliability report written to {self.path}")
+
+    # -- rendering -------------------------------------------------------------------------
+
+    def held(self, test: str) -> str:
+        outcome = self.outcomes.get(test, "not run")
+        return {"passed": "yes", "failed": "**NO**", "error": "**NO** (error)", "skipped": "skipped"}.get(outcome, outcome)
+
+    def render(self) -> str:
+        tests = sorted(self.outcomes)
+        passed = sum(1 for t in tests if self.outcomes[t] == "passed")
+        failed = sum(1 for t in tests if self.outcomes[t] in {"failed", "error"})
+        skipped = sum(1 for t in tests if self.outcomes[t] == "skipped")
+        lines = [
+            "# Reliability: what was tried and what held",
+            "",
+            f"Generated by `{RERUN}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC "
+            f"(Python {platform.python_version()}, {platform.machine()}, {sys.platform}); "
+            f"{len(tests)} tests, {passed} passed, {failed} failed, {skipped} skipped, "
+            f"{time.monotonic() - self.started:.0f} s.",
+            "",
+            "Every figure below is measured by a test of the suite; *held* says whether that test passed.",
+            "Rerun everything with one command: `" + RERUN + "` (or `.venv/bin/python -m pytest -m reliability "
+            "--reliability-report docs/reliability.md`).",
+            "",
+        ]
+        tables: dict[str, list[Any]] = defaultdict(list)
+        for row in FIGURES.rows:
+            tables[row.table].append(row)
+        fuzz = self.fuzz_rows()
+        names = [t for t in TABLE_ORDER if t in tables or (t == "Fuzzing" and fuzz)]
+        names += sorted(set(tables) - set(TABLE_ORDER))
+        for name in names:
+            lines += [f"## {name}", ""]
+            if name == "Fuzzing":
+                lines += self.fuzz_table(fuzz)
+                if tables.get(name):
+                    lines += [""]
+            if tables.get(name):
+                lines += self.table(tables[name])
+            lines.append("")
+        lines += self.test_list()
+        return "\n".join(lines).rstrip() + "\n"
+
+    def table(self, rows: list[Any]) -> list[str]:
+        columns: list[str] = []
+        for row in rows:
+            columns += [key for key in row.values if key not in columns]
+        header = [*columns, "held"]
+        out = ["| " + " | ".join(c.replace("_", " ") for c in header) + " |", "|" + "---|" * len(header)]
+        for row in rows:
+            cells = [_cell(row.values.get(c, "")) for c in columns]
+            out.append("| " + " | ".join([*cells, self.held(row.test)]) + " |")
+        return out
+
+    def fuzz_rows(self) -> list[tuple[str, int, int, str]]:
+        rows = []
+        for test, cases in sorted(self.cases.items()):
+            if test in self.outcomes:
+                rows.append((test, cases, self.failed_cases[test], self.held(test)))
+        return rows
+
+    def fuzz_table(self, rows: list[tuple[str, int, int, str]]) -> list[str]:
+        if not rows:
+            return []
+        by_file: dict[str, list[tuple[str, int, int, str]]] = defaultdict(list)
+        for row in rows:
+            by_file[row[0].split("::", 1)[0]].append(row)
+        out = [
+            f"Hypothesis generated **{sum(r[1] for r in rows):,}** cases over {len(rows)} properties.",
+            "",
+            "| test file | properties | cases run | failing cases | all held |",
+            "|---|---|---|---|---|",
+        ]
+        for file, file_rows in sorted(by_file.items()):
+            held = "yes" if all(r[3] == "yes" for r in file_rows) else "**NO**"
+            out.append(
+                f"| `{file}` | {len(file_rows)} | {sum(r[1] for r in file_rows):,} | {sum(r[2] for r in file_rows)} | {held} |"
+            )
+        return out
+
+    def test_list(self) -> list[str]:
+        by_file: dict[str, list[str]] = defaultdict(list)
+        for test in sorted(self.outcomes):
+            by_file[test.split("::", 1)[0]].append(test)
+        out = ["## Tests in this run", "", "| test file | tests | passed | seconds |", "|---|---|---|---|"]
+        for file, tests in sorted(by_file.items()):
+            ok = sum(1 for t in tests if self.outcomes[t] == "passed")
+            seconds = sum(self.durations[t] for t in tests)
+            out.append(f"| `{file}` | {len(tests)} | {ok} | {seconds:.1f} |")
+        return out
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        text = f"{value:,.3f}".rstrip("0").rstrip(".")
+    elif isinstance(value, int) and not isinstance(value, bool):
+        text = f"{value:,}"
+    else:
+        text = str(value)
+    return text.replace("|", "\\|").replace("\n", " ")

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core.chunking import assign_ids, chunk_document, embedding_text, split_sections, split_sentences
+from core.types import Document
+
+
+def words(text: str) -> int:
+    """A stand-in tokenizer for the pure tests: one token per word plus [CLS] and [SEP]."""
+    return len(text.split()) + 2
+
+
+def test_headings_open_sections_and_travel_with_their_chunks() -> None:
+    doc = Document(source="s", title="Guide", text="# Guide\nIntro text.\n## Slack\nConnect it.\n### Tokens\nPaste them.\n## Discord\nInvite it.")
+    sections = split_sections(doc.text)
+    assert [s.heading for s in sections] == ["Guide", "Guide > Slack", "Guide > Slack > Tokens", "Guide > Discord"]
+    chunks = chunk_document(doc, count_tokens=words, max_tokens=50)
+    assert [c.title for c in chunks] == ["Guide", "Guide > Slack", "Guide > Slack > Tokens", "Guide > Discord"]
+
+
+def test_code_blocks_do_not_open_sections() -> None:
+    sections = split_sections("# A\n```\n# not a heading\n```\ntext")
+    assert len(sections) == 1 and "# not a heading" in sections[0].text
+
+
+def test_sentences_are_not_cut_in_the_middle() -> None:
+    text = " ".join(f"Sentence number {i} says something useful." for i in range(40))
+    chunks = chunk_document(Document(source="s", title="T", text=text), count_tokens=words, max_tokens=30)
+    assert len(chunks) > 3
+    for chunk in chunks:
+        assert chunk.text.startswith("Sentence number") and chunk.text.endswith("useful.")
+
+
+def test_neighbouring_chunks_overlap_by_one_sentence() -> None:
+    text = " ".join(f"Fact {i} is here." for i in range(30))
+    chunks = chunk_document(Document(source="s", title="T", text=text), count_tokens=words, max_tokens=20, overlap_sentences=1)
+    first_last = split_sentences(chunks[0].text)[-1]
+    assert split_sentences(chunks[1].text)[0] == first_last
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(min_size=0, max_size=3000), st.integers(min_value=32, max_value=254))
+def test_no_chunk_ever_exceeds_the_limit(text: str, limit: int) -> None:
+    chunks = chunk_document(Document(source="s", title="A title", text=text), count_tokens=words, max_tokens=limit)
+    for chunk in chunks:
+        assert words(embedding_text(chunk.title, chunk.text)) <= limit
+
+
+def test_no_chunk_exceeds_the_real_embedder_window(embedder) -> None:  # type: ignore[no-untyped-def]
+    monster = "Supercalifragilisticexpialidocious-" * 300  # one enormous "word"
+    prose = " ".join(f"The configuration value number {i} controls retries and timeouts." for i in range(200))
+    doc = Document(source="s", title="Reference manual", text=f"# Reference\n{prose}\n\n{monster}")
+    chunks = chunk_document(doc, count_tokens=embedder.count_tokens, max_tokens=200)
+    assert len(chunks) > 5
+    for chunk in chunks:
+        assert embedder.count_tokens(embedding_text(chunk.title, chunk.text)) <= embedder.max_tokens
+
+
+def test_faq_entries_embed_their_question_with_the_answer(embedder) -> None:  # type: ignore[no-untyped-def]
+    doc = Document(source="faq.csv", title="Can I work remotely?", text="Yes, two days a week.", question="Can I work remotely?", kind="faq", key="row-1")
+    (chunk,) = chunk_document(doc, count_tokens=embedder.count_tokens)
+    assert embedding_text(chunk.title, chunk.text) == "Can I work remotely?\nYes, two days a week."
+
+
+def test_ids_are_stable_for_unchanged_content() -> None:
+    doc = Document(source="s", title="T", text="# T\n## A\nAlpha.\n## B\nBeta.")
+    before = assign_ids(chunk_document(doc, count_tokens=words))
+    changed = Document(source="s", title="T", text="# T\n## A\nAlpha.\n## New\nInserted.\n## B\nBeta.")
+    after = assign_ids(chunk_document(changed, count_tokens=words))
+    assert {c.id for c in before} < {c.id for c in after}
+    assert len({c.id for c in after}) == len(after)

@@ -1,0 +1,91 @@
+"""The pure parts of the digest: extractive candidates, note parsing, packing."""
+
+from __future__ import annotations
+
+from core.conversations import Conversation
+from core.digest_extract import action_items, central_message, clean_text, decisions, open_questions, shorten
+from core.digest_packing import Piece, pack
+from core.digest_prompts import parse_line, parse_notes
+from tests.digest_support import message, release_day
+
+TEXTS = [
+    "The nightly build fails on ARM since yesterday, anyone know why?",
+    "It's the new openssl 3.2 release. Pin it to 3.0 in the Dockerfile for now.",
+    "Thanks, that fixed it. I'll open a PR to pin openssl.",
+]
+
+
+def test_questions_count_as_open_only_when_nobody_else_spoke_after() -> None:
+    answered = Conversation(tuple(message(i + 1, a, t) for i, (a, t) in enumerate(zip(["alice", "bob", "alice"], TEXTS, strict=True))))
+    assert open_questions(answered) == []
+    alone = Conversation((message(1, "dave", "How do I rotate the wallet backup keys? Asking for the ops team."),))
+    [question] = open_questions(alone)
+    assert question.text == "dave: How do I rotate the wallet backup keys?"
+
+
+def test_decisions_and_owners() -> None:
+    conversation = Conversation(tuple(m for m in release_day()[:5]))
+    assert [c.text for c in decisions(conversation)] == ["We decided to ship release 2.1 on Friday after the changelog review."]
+    owners = [c.text.split(":")[0] for c in action_items(conversation)]
+    assert owners == ["alice", "carol"]
+    # A question to nobody in particular is not an action item.
+    vague = Conversation((message(1, "ken", "Can you stake KMD in the Agama wallet or only in QT?"),))
+    assert action_items(vague) == []
+
+
+def test_the_central_message_shares_most_words() -> None:
+    messages = [message(1, "a", "hi all"), message(2, "b", "openssl 3.2 breaks the ARM build"), message(3, "c", "pin openssl to fix the ARM build")]
+    assert central_message(messages).id in {"m2", "m3"}
+
+
+def test_clean_text_and_shorten() -> None:
+    assert clean_text("see <https://x.io/a|the docs> and <@U123|bob>\n```\ncode\n```") == "see the docs and @bob [code]"
+    assert shorten("one two three", words=2) == "one two…"
+    assert shorten("x" * 500).endswith("…") and len(shorten("x" * 500)) <= 181
+
+
+def test_parse_notes_keeps_only_grounded_lines_with_real_message_numbers() -> None:
+    completion = (
+        " the ARM nightly build fails since the openssl release\n"
+        "Decision: pin openssl to 3.0 in the Dockerfile [M2]\n"
+        "Action: alice: open a PR to pin openssl (M3)\n"
+        "Question: why is the sky blue [M1]\n"
+        "Decision: pin openssl [M7]\n"
+        "Decision: pin openssl to 3.0 in the Dockerfile [M2]\n"
+        "[M4] bob: made up message\n"
+    )
+    notes = parse_notes(completion, texts=TEXTS)
+    assert [(n.kind, n.text, n.numbers) for n in notes] == [
+        ("topic", "The ARM nightly build fails since the openssl release", (1,)),
+        ("decision", "Pin openssl to 3.0 in the Dockerfile", (2,)),
+        ("action", "Alice: open a PR to pin openssl", (3,)),
+    ]
+
+
+def test_parse_notes_drops_an_unfinished_last_line() -> None:
+    notes = parse_notes(" the nightly build fails on ARM\nDecision: pin openssl to", texts=TEXTS, truncated=True)
+    assert [n.kind for n in notes] == ["topic"]
+
+
+def test_parse_line_wants_a_grounded_sentence() -> None:
+    topics = ["Release 2.1 ships on Friday", "The ARM nightly build fails"]
+    assert parse_line(" release 2.1 and the ARM nightly build\n", sources=topics) == "Release 2.1 and the ARM nightly build"
+    assert parse_line(" cats", sources=topics) is None
+    assert parse_line(" the weather in Paris was lovely today", sources=topics) is None
+
+
+def test_pack_splits_long_messages_at_sentences_and_keeps_everything() -> None:
+    def fits(pieces: list[Piece] | tuple[Piece, ...]) -> bool:  # a context of 30 words
+        return sum(len(p.text.split()) + 2 for p in pieces) <= 30
+
+    long_text = " ".join(f"Sentence number {i} is here." for i in range(12))
+    conversations = [
+        Conversation((message(1, "a", "short opener"), message(2, "b", long_text))),
+        Conversation((message(3, "c", "closing remark"),)),
+    ]
+    batches = pack(conversations, fits=fits, text_of=lambda m: m.text)
+    pieces = [p for b in batches for p in b.pieces]
+    assert all(fits(b.pieces) for b in batches)
+    assert " ".join(p.text for p in pieces if p.message.id == "m2") == long_text
+    assert all(p.text.endswith(".") for p in pieces if p.message.id == "m2")  # never cut mid-sentence
+    assert pieces[0].message.id == "m1" and pieces[-1].message.id == "m3"

@@ -1,0 +1,84 @@
+"""The OpenAI-compatible model client against a real OpenAI-compatible server: llama-cpp-python's
+own server, serving the packaged model on a local port."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from core.ports import Prompt
+from core.remote_llm import OpenAICompatibleModel
+
+pytest.importorskip("llama_cpp.server", reason="llama-cpp-python[server] extras not installed")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def model_server(language_model):  # type: ignore[no-untyped-def]
+    port = free_port()
+    path: Path = language_model.model_path
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(path), "--host", "127.0.0.1",
+         "--port", str(port), "--n_ctx", "1024", "--n_threads", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base}/v1/models", timeout=2):
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail("llama_cpp.server did not start within 120 s")
+    yield f"{base}/v1"
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def test_counts_tokens_exactly_through_the_server(model_server, language_model):  # type: ignore[no-untyped-def]
+    remote = OpenAICompatibleModel(base_url=model_server, n_ctx=1024)
+    text = "How do I connect Tidings to Slack?"
+    # The server counts without the leading BOS token the local count includes.
+    assert abs(remote.count_tokens(text) - language_model.count_tokens(text)) <= 1
+
+
+def test_streams_a_stopped_answer(model_server):  # type: ignore[no-untyped-def]
+    remote = OpenAICompatibleModel(base_url=model_server, n_ctx=1024)
+    seen: list[str] = []
+    prompt = Prompt("Answer using the source.", "Source: The office opens at 9 am.\n\nQuestion: When does the office open?", "Answer:")
+    generation = remote.generate(prompt, max_tokens=24, stop=["\n\n", "\nQuestion:"], on_text=seen.append)
+    assert generation.text
+    assert "".join(seen).strip().startswith(generation.text.split()[0])
+    assert generation.prompt_tokens > 10
+    assert generation.completion_tokens <= 24
+
+
+def test_refuses_a_prompt_longer_than_the_context(model_server):  # type: ignore[no-untyped-def]
+    from core.errors import ModelError
+
+    remote = OpenAICompatibleModel(base_url=model_server, n_ctx=64)
+    with pytest.raises(ModelError, match="exceeds the context"):
+        remote.generate(Prompt("x", "word " * 200, ""), max_tokens=16)
+
+
+def test_unreachable_server_is_a_clear_error():
+    from core.errors import ModelError
+
+    remote = OpenAICompatibleModel(base_url=f"http://127.0.0.1:{free_port()}/v1", n_ctx=512)
+    with pytest.raises(ModelError, match="cannot be reached"):
+        remote.generate(Prompt("x", "y", ""), max_tokens=8)

@@ -1,0 +1,98 @@
+"""The knowledge base on real LanceDB in a temporary folder, with the real embedder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.chunking import assign_ids, chunk_document
+from core.store import LanceKnowledgeBase, reciprocal_rank_fusion, scope_filter
+from core.types import Document
+
+
+@pytest.fixture
+def kb(tmp_path: Path, embedder) -> LanceKnowledgeBase:  # type: ignore[no-untyped-def]
+    return LanceKnowledgeBase(uri=str(tmp_path / "kb"), embedder=embedder)
+
+
+def chunks(embedder, source: str, text: str, scope: str = "public", title: str = "Doc"):  # type: ignore[no-untyped-def]
+    doc = Document(source=source, title=title, text=text, scope=scope)
+    return assign_ids(chunk_document(doc, count_tokens=embedder.count_tokens, max_tokens=60))
+
+
+def test_rrf_rewards_agreement() -> None:
+    fused = reciprocal_rank_fusion([(["a", "b", "c"], 1.0), (["c", "a"], 1.0)], k=60)
+    assert max(fused, key=fused.__getitem__) == "a"
+    assert fused["c"] > fused["b"]
+
+
+def test_scope_filter_quotes_values() -> None:
+    assert scope_filter(["public", "slack:T'1:C"]) == "scope IN ('public', 'slack:T''1:C')"
+    assert scope_filter([]) == "false"
+
+
+def test_scopes_filter_before_ranking(kb: LanceKnowledgeBase, embedder) -> None:  # type: ignore[no-untyped-def]
+    secret = "The acquisition of Globex closes on March 3rd; the codename is BLUEBIRD."
+    kb.replace_source("private.md", chunks(embedder, "private.md", secret, scope="slack:T1:CSECRET", title="Deal room"))
+    filler = "\n\n".join(f"Public note {i}: the cafeteria serves soup on day {i}." for i in range(30))
+    kb.replace_source("public.md", chunks(embedder, "public.md", filler))
+    kb.refresh_indexes()
+    for mode in ("hybrid", "vector", "text"):
+        outside = kb.search("When does the Globex acquisition BLUEBIRD close?", scopes={"public", "slack:T1:COTHER"}, k=10, mode=mode)  # type: ignore[arg-type]
+        assert outside or mode == "text", mode  # no public note shares the question's words
+        assert all(h.chunk.scope != "slack:T1:CSECRET" for h in outside), mode
+        inside = kb.search("When does the Globex acquisition BLUEBIRD close?", scopes={"public", "slack:T1:CSECRET"}, k=3, mode=mode)  # type: ignore[arg-type]
+        assert inside[0].chunk.source == "private.md", mode
+
+
+def test_hybrid_search_ranks_and_reports_similarity(kb: LanceKnowledgeBase, embedder) -> None:  # type: ignore[no-untyped-def]
+    kb.replace_source("vpn.md", chunks(embedder, "vpn.md", "Install WireGuard and import the VPN profile from IT.", title="VPN"))
+    kb.replace_source("food.md", chunks(embedder, "food.md", "Lunch is served at noon in the cafeteria.", title="Lunch"))
+    kb.refresh_indexes()
+    hits = kb.search("how do I set up the VPN?", scopes={"public"}, k=2)
+    assert hits[0].chunk.source == "vpn.md"
+    assert hits[0].similarity is not None and hits[0].similarity > hits[1].similarity  # type: ignore[operator]
+    assert hits[0].vector_rank == 1
+
+
+def test_rewriting_a_source_is_incremental(kb: LanceKnowledgeBase, embedder) -> None:  # type: ignore[no-untyped-def]
+    text = "# Guide\n## One\nAlpha facts here.\n## Two\nBeta facts here.\n## Three\nGamma facts here."
+    first = kb.replace_source("g.md", chunks(embedder, "g.md", text))
+    assert (first.added, first.unchanged, first.removed) == (3, 0, 0)
+    version = kb._open().version
+    again = kb.replace_source("g.md", chunks(embedder, "g.md", text))
+    assert (again.added, again.unchanged, again.removed) == (0, 3, 0)
+    assert kb._open().version == version, "an unchanged source writes nothing"
+    edited = text.replace("Beta facts here.", "Beta facts were revised.")
+    change = kb.replace_source("g.md", chunks(embedder, "g.md", edited))
+    assert (change.added, change.unchanged, change.removed) == (1, 2, 1)
+    assert kb.count() == 3
+    assert {h.chunk.text for h in kb.search("revised beta", scopes={"public"}, k=3)} >= {"Beta facts were revised."}
+
+
+def test_forget_removes_exactly_one_source(kb: LanceKnowledgeBase, embedder) -> None:  # type: ignore[no-untyped-def]
+    kb.replace_source("/docs/a.md", chunks(embedder, "/docs/a.md", "Apples are red."))
+    kb.replace_source("/docs/b.md", chunks(embedder, "/docs/b.md", "Bananas are yellow."))
+    assert kb.forget("/docs/a.md") == 1
+    assert [s.source for s in kb.sources()] == ["/docs/b.md"]
+    assert kb.forget("/docs/missing.md") == 0
+
+
+def test_sources_by_scope(kb: LanceKnowledgeBase, embedder) -> None:  # type: ignore[no-untyped-def]
+    kb.replace_source("a.md", chunks(embedder, "a.md", "Public words.", scope="public"))
+    kb.replace_source("b.md", chunks(embedder, "b.md", "Private words.", scope="discord:G:C"))
+    assert [s.source for s in kb.sources({"public"})] == ["a.md"]
+    assert {s.source for s in kb.sources()} == {"a.md", "b.md"}
+
+
+def test_empty_knowledge_base_and_empty_query(kb: LanceKnowledgeBase) -> None:
+    assert kb.search("anything", scopes={"public"}) == []
+    assert kb.count() == 0 and kb.sources() == []
+
+
+def test_punctuation_heavy_queries_do_not_break_text_search(kb: LanceKnowledgeBase, embedder) -> None:  # type: ignore[no-untyped-def]
+    kb.replace_source("a.md", chunks(embedder, "a.md", "Use the AND operator in queries (carefully)."))
+    kb.refresh_indexes()
+    for query in ['"unbalanced', "a AND OR NOT (", "*:*", "title:foo^2 ~ \\", "🙂🙂"]:
+        kb.search(query, scopes={"public"}, k=3)
