@@ -53,6 +53,27 @@ def support(answer: str, sources: Sequence[str]) -> float:
     return sum(1 for w in words if w in vocabulary) / len(words)
 
 
+_NUMBER = re.compile(r"\b(\d+(?:[.,:]\d+)*)(?:\s+([A-Za-z]+))?")
+
+
+def numbers_check_out(answer: str, sources: Sequence[str]) -> bool:
+    """Every number the answer states must appear in the sources, with the word that follows
+    it when there is one ("10 days" must be in a source, not just "10" and "days")."""
+    haystack = " ".join(" ".join(sources).lower().split())
+    for match in _NUMBER.finditer(_CITATION.sub(" ", answer)):
+        number, unit = match.group(1), match.group(2)
+        if number not in haystack:
+            return False
+        if unit and unit.lower() not in _STOPWORDS and f"{number} {unit.lower()}" not in haystack:
+            return False
+    return True
+
+
+def adds_something(answer: str, question: str) -> bool:
+    """An answer that only repeats the question's words ("When the VPN is required.") says nothing."""
+    return bool(set(content_words(_CITATION.sub(" ", answer))) - set(content_words(question)))
+
+
 def best_sentences(text: str, question: str, *, limit: int = 2) -> str:
     """The sentences of ``text`` sharing the most words with the question, in reading order."""
     sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", text) if len(s.strip()) > 3]
@@ -88,8 +109,9 @@ def clean_generation(text: str) -> str:
         lines.append(line.rstrip())
     text = "\n".join(lines).strip()
     # Drop an unfinished last sentence when a finished one precedes it.
-    if text and text[-1] not in ".!?)]`\"'" and re.search(r"[.!?]\s", text):
-        text = text[: max(text.rfind(". "), text.rfind("! "), text.rfind("? ")) + 1]
+    ends = [m.end() for m in re.finditer(r"[.!?](\s*\[\d{1,2}\])*(?=\s)", text)]
+    if text and text[-1] not in ".!?)]`\"'" and ends:
+        text = text[: ends[-1]]
     return text.strip()
 
 
@@ -125,7 +147,8 @@ class Answerer:
         query = question.text
         if question.conversation:
             # A follow-up ("and on Windows?") needs the thread's last words to find anything.
-            query = f"{question.conversation[-1].text}\n{question.text}"
+            recent = "\n".join(turn.text for turn in question.conversation[-2:])
+            query = f"{recent}\n{question.text}"
         mode: SearchMode = "hybrid"
         if self.retrieval.mode in {"vector", "text"}:
             mode = "vector" if self.retrieval.mode == "vector" else "text"
@@ -247,7 +270,13 @@ class Answerer:
         source_texts = [h.chunk.text + " " + h.chunk.title for h in used]
         if _DONT_KNOW.search(text) and len(content_words(text)) < 12:
             return self._not_covered(question, used, timings.retrieve_ms)
-        if self.settings.extractive_fallback and (not text or support(text, source_texts) < 0.6):
+        trustworthy = (
+            bool(text)
+            and support(text, source_texts) >= 0.6
+            and numbers_check_out(text, source_texts)
+            and adds_something(text, question.text)
+        )
+        if self.settings.extractive_fallback and not trustworthy:
             text = best_sentences(used[0].chunk.text, question.text) + " [1]"
 
         cited = sorted({int(n) for n in _CITATION.findall(text)})

@@ -63,7 +63,7 @@ class RetrievalSettings:
     rrf_k: int = 60
     vector_weight: float = 1.0
     text_weight: float = 1.0
-    min_similarity: float = 0.42
+    min_similarity: float = 0.25
     candidates: int = 30
 
 

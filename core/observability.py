@@ -96,6 +96,7 @@ class Metrics:
             registry=self.registry,
         )
         self.error_handler = ErrorCounter(self.errors)
+        self._watching: Services | None = None
         # Label sets exist from the start, so a dashboard shows 0 rather than no data.
         for platform in PLATFORMS:
             self.answer_seconds.labels(platform=platform)
@@ -104,8 +105,14 @@ class Metrics:
                 self.questions.labels(platform=platform, outcome=outcome)
 
     def watch(self, services: Services) -> None:
-        """Report queue depth, knowledge base size and digests posted from ``services``."""
+        """Report queue depth, knowledge base size and digests posted from ``services``
+        (once: a second call for the same services changes nothing)."""
+        if self._watching is services:
+            return
+        if self._watching is not None:
+            raise ValueError("these metrics already report another set of services")
         self.registry.register(ServicesCollector(services))
+        self._watching = services
 
     def count_errors(self, logger: logging.Logger | None = None) -> None:
         target = logger or logging.getLogger()
@@ -207,6 +214,7 @@ class MetricsServer:
         self.port = port
         self.services = services
         self.metrics = metrics or metrics_of(services)
+        self.metrics.watch(services)
         self.started_at = time.monotonic()
         self._runner: Any = None
 
@@ -223,7 +231,6 @@ class MetricsServer:
         sockets = getattr(site._server, "sockets", None) or []
         if sockets:
             self.port = int(sockets[0].getsockname()[1])
-        self.metrics.watch(self.services)
         self.metrics.count_errors()
         self.started_at = time.monotonic()
         log.info("metrics on http://%s:%s/metrics, health on /healthz", self.host, self.port)

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.reliability import FIGURES, current_test
+from tests.reliability import FIGURES, Row, current_test
 
 SUITES = (
     "test_access_",
@@ -33,6 +33,23 @@ SUITES = (
     "test_observability",
 )
 """Test files (by name prefix) that make up the reliability suite."""
+
+EXTERNAL_FAULTS = {
+    "tests/test_scheduling.py::test_a_crash_before_posting_is_retried_once_on_restart": (
+        "digest: process dies after claiming the window, before posting",
+        "posted once on restart",
+    ),
+    "tests/test_scheduling.py::test_a_crash_after_posting_is_recorded_not_reposted": (
+        "digest: process dies after the post, before recording it",
+        "the post is found in the channel and recorded, not posted again",
+    ),
+    "tests/test_scheduling.py::test_a_double_fire_and_a_second_replica_post_once": (
+        "digest: the same schedule fires twice, and a second replica runs it",
+        "posted once",
+    ),
+}
+"""Fault tests that live with the code they prove (the digest scheduler's); part of the suite
+and rows of the Faults table."""
 
 TABLE_ORDER = ("Access", "Fuzzing", "Hostile input", "Load", "Faults", "Secrets", "Observability")
 
@@ -54,7 +71,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def in_suite(item: pytest.Item) -> bool:
-    return Path(str(item.fspath)).name.startswith(SUITES)
+    return Path(str(item.fspath)).name.startswith(SUITES) or item.nodeid in EXTERNAL_FAULTS
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -149,6 +166,9 @@ class ReliabilityReport:
         tables: dict[str, list[Any]] = defaultdict(list)
         for row in FIGURES.rows:
             tables[row.table].append(row)
+        for test, (fault, outcome) in EXTERNAL_FAULTS.items():
+            if test in self.outcomes:
+                tables["Faults"].append(Row("Faults", {"fault": fault, "outcome": outcome}, test))
         fuzz = self.fuzz_rows()
         names = [t for t in TABLE_ORDER if t in tables or (t == "Fuzzing" and fuzz)]
         names += sorted(set(tables) - set(TABLE_ORDER))

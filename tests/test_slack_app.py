@@ -8,6 +8,7 @@ an answer use the real services and models from tests/conftest.py.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import re
@@ -339,7 +340,7 @@ async def test_mention_is_acked_queued_streamed_and_answered_once_in_thread(
     assert not PINGS.search(texts_of(answer))
     assert "Deploy handbook" in texts_of(answer) and "https://wiki.example/deploy" in texts_of(answer)
     updates = [c for c in slack.calls_to("chat.update") if c.params["ts"] == placeholder["ts"]]
-    gaps = [b.at - a.at for a, b in zip(updates[:-2], updates[1:-1], strict=False)]
+    gaps = [b.at - a.at for a, b in itertools.pairwise(updates[:-1])]  # the last edit is the final answer
     assert all(gap >= 0.9 for gap in gaps), gaps  # streaming edits at most ~1/s
 
     # Slack's retry of the same event, and the same event after a restart: no second answer.
@@ -399,3 +400,42 @@ async def test_mention_in_a_thread_uses_the_thread_as_conversation(
     assert replies_call.params["ts"] == root
     (answer,) = slack.posts_in_thread("C0GENERAL", root)
     assert answer["text"].strip()
+
+
+def is_digest(message: dict[str, Any]) -> bool:
+    return any(block.get("type") == "header" for block in message.get("blocks") or ())
+
+
+@pytest.mark.slow
+async def test_summarize_in_a_thread_and_the_summarize_command(
+    slack: MockSlack, http: aiohttp.ClientSession, services: Services, start_bot: StartBot
+) -> None:
+    assert services.summarizer is not None
+    bot = await start_bot(services)
+    slack.workspace.users.update(
+        {"U0ANN": {"id": "U0ANN", "name": "ann"}, "U0BOB": {"id": "U0BOB", "name": "bob"}}
+    )
+    root = next_ts()
+    lines = [
+        ("U0ANN", "The release is blocked: the payment tests fail on the new card form."),
+        ("U0BOB", "I found it, the test uses an expired card number. Fixing it now."),
+        ("U0ANN", "Thanks. Then we ship version 2.4 on Thursday instead of today."),
+        ("U0BOB", "Agreed, Thursday it is. I will tell support."),
+    ]
+    for i, (user, text) in enumerate(lines):
+        ts = root if i == 0 else next_ts()
+        slack.workspace.add_message("C0GENERAL", {"ts": ts, "user": user, "text": text, "thread_ts": root})
+
+    event = mention("summarize", thread_ts=root)
+    assert (await send_event(http, events_url(bot), event_callback(event))).status == 200
+    await slack.wait_until(lambda: any(is_digest(m) for m in slack.posts_in_thread("C0GENERAL", root)), timeout=240)
+    assert slack.calls_to("conversations.replies")[0].params["ts"] == root
+
+    reply = await send_command(http, events_url(bot), "/summarize", "6h", response_url=slack.response_url("sum"))
+    assert reply.status == 200 and reply.seconds < 3 and "Summarizing" in reply.body
+    channel_posts = lambda: [m for m in bot_posts(slack, "C0GENERAL") if not m.get("thread_ts")]  # noqa: E731
+    await slack.wait_until(lambda: any(is_digest(m) for m in channel_posts()), timeout=240)
+    (history,) = slack.calls_to("conversations.history")
+    assert float(history.params["oldest"]) <= float(root) <= float(history.params["latest"])
+    (digest,) = channel_posts()
+    assert not PINGS.search(texts_of(digest))

@@ -94,7 +94,7 @@ def test_answer_blocks_never_ping_even_when_sources_and_model_try() -> None:
         citations=(Citation(1, "handbook.md", "<!here> Handbook", "…", 0.9, url="https://x.example/h"),),
     )
     (message,) = answer_messages(answer, actions=feedback_buttons("a1"))
-    texts = all_texts(list(message.blocks)) + [message.text]
+    texts = [*all_texts(list(message.blocks)), message.text]
     assert texts
     for text in texts:
         assert not PINGS.search(text), text

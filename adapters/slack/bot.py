@@ -114,7 +114,7 @@ class SlackBot:
             ) from None
         if self.settings.mode == "socket":
             self.socket_handler = AsyncSocketModeHandler(self.app, self.settings.app_token)
-            await self.socket_handler.connect_async()
+            await self.socket_handler.connect_async()  # type: ignore[no-untyped-call]
             log.info("Slack connected over Socket Mode as %s", self.platform.bot_user_id)
         else:
             self._runner = web.AppRunner(self.app.web_app(path=self.settings.path, port=self.settings.port))
@@ -129,7 +129,7 @@ class SlackBot:
     async def stop(self) -> None:
         """Stop taking requests, give answers in progress a moment, close connections."""
         if self.socket_handler is not None:
-            await self.socket_handler.close_async()
+            await self.socket_handler.close_async()  # type: ignore[no-untyped-call]
             self.socket_handler = None
         if self._runner is not None:
             await self._runner.cleanup()

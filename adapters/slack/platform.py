@@ -210,7 +210,7 @@ class SlackPlatform:
             blocks=list(message.blocks),
             unfurl_links=False,
             unfurl_media=False,
-            **({"thread_ts": thread_ts} if thread_ts else {}),
+            thread_ts=thread_ts,
         )
         return str(response["ts"])
 

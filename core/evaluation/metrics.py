@@ -22,12 +22,13 @@ _WORD = re.compile(r"[a-z0-9]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 # Words too common to say whether a key point is covered.
-_STOPWORDS = frozenset(
+_STOPWORD_TEXT = (
     "a an and are as at be been but by can could did do does for from had has have he her his how i if in "
     "into is it its me my no not of on or our she should so than that the their them then there these they "
     "this to too us was we were what when where which who why will with would you your about also any more "
-    "most some just like very really well um uh yeah okay ok so going get got one two thing things".split()
+    "most some just like very really well um uh yeah okay ok so going get got one two thing things"
 )
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 # -- text ------------------------------------------------------------------------------------
@@ -172,7 +173,7 @@ def choose_threshold(curve: Sequence[RefusalPoint]) -> RefusalPoint:
 class Rouge:
     rouge1: float
     rouge2: float
-    rougeL: float  # noqa: N815 - the metric's own name
+    rougeL: float
 
 
 def rouge(summary: str, reference: str) -> Rouge:

@@ -203,6 +203,10 @@ class _AnswerChunks:
     def answerable(self, question: QaQuestion) -> bool:
         return any(self.holds(cid, question.answers) for cid in self.by_source.get(question.article_id, []))
 
+    def relevance(self, questions: Sequence[QaQuestion]) -> Callable[[int, Hit], bool]:
+        """Is a hit for the i-th question a chunk holding its gold answer?"""
+        return lambda i, hit: self.holds(hit.chunk.id, questions[i].answers)
+
 
 def evaluate_retrieval(bench: Workbench, data: EvalData, options: EvalOptions, progress: Progress) -> dict[str, Any]:
     configured = bench.settings.knowledge_base.chunk_tokens
@@ -234,12 +238,10 @@ def evaluate_retrieval(bench: Workbench, data: EvalData, options: EvalOptions, p
         rows = []
         for size in sizes:
             kb = bench.services(names[size], chunk_tokens=size).knowledge_base
-            judge = judges[size]
+            relevant = judges[size].relevance(kept)
             for mode in MODES:
                 progress(f"retrieval: QA {mode} at {size} tokens")
-                ranks, latencies = _rank_queries(
-                    kb, [q.question for q in kept], lambda i, h: judge.holds(h.chunk.id, kept[i].answers), mode
-                )
+                ranks, latencies = _rank_queries(kb, [q.question for q in kept], relevant, mode)
                 rows.append(_row(ranks, latencies, chunk_tokens=size, mode=mode, split="all"))
         result["qa"] = rows
 
@@ -259,7 +261,8 @@ def _fusion_sweep(
 ) -> list[dict[str, Any]]:
     configured = bench.settings.knowledge_base.chunk_tokens
     rows: list[dict[str, Any]] = []
-    faq_name, faq_queries_ = (None, [])
+    faq_name: str | None = None
+    faq_queries_: list[FaqQuery] = []
     if data.faq is not None:
         faq, faq_queries_ = faq_set(data, options.limit)
         faq_name = bench.faq_knowledge_base(faq, configured)
@@ -272,9 +275,7 @@ def _fusion_sweep(
             for row in _faq_rows(kb, faq_queries_, "hybrid", set="faq", **labels):
                 rows.append(row)
         kb = bench.services(qa_name, retrieval=retrieval).knowledge_base
-        ranks, latencies = _rank_queries(
-            kb, [q.question for q in questions], lambda i, h: judge.holds(h.chunk.id, questions[i].answers), "hybrid"
-        )
+        ranks, latencies = _rank_queries(kb, [q.question for q in questions], judge.relevance(questions), "hybrid")
         rows.append(_row(ranks, latencies, set="qa", split="all", **labels))
     return rows
 
@@ -361,7 +362,7 @@ async def evaluate_answers(bench: Workbench, data: EvalData, options: EvalOption
     }
     if options.sweep:
         variants = []
-        for max_chunks in sorted({1, 2, 3, 4, 6} - {bench.settings.answers.max_chunks}):
+        for max_chunks in sorted({2, 3, 6} - {bench.settings.answers.max_chunks}):
             answers = replace(bench.settings.answers, max_chunks=max_chunks)
             variant, _ = _answerer(bench, name, answers=answers)
             row = await _answer_sample(variant, sample, progress, f"max_chunks={max_chunks}")

@@ -1,0 +1,160 @@
+"""Grounded answers with the real embedder, the real packaged model and real LanceDB."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+from pathlib import Path
+
+import pytest
+
+from core.answering import NOT_COVERED, Answerer, best_sentences, clean_generation, support
+from core.errors import EmptyQuestion, UserFacingError
+from core.ingesting import ingest
+from core.types import Question, Turn
+
+pytestmark = pytest.mark.slow
+
+
+# -- pure helpers ---------------------------------------------------------------------------
+
+
+def test_clean_generation_drops_labels_repeats_and_fragments() -> None:
+    raw = "Answer: The VPN needs WireGuard [1].\nThe VPN needs WireGuard [1].\nIt also needs"
+    assert clean_generation(raw) == "The VPN needs WireGuard [1]."
+
+
+def test_support_measures_words_found_in_the_sources() -> None:
+    sources = ["Laptops are handed out by the IT desk on the second floor."]
+    assert support("The IT desk hands out laptops [1].", sources) >= 0.6
+    assert support("Paris is the capital of France.", sources) < 0.3
+
+
+def test_best_sentences_follow_the_question() -> None:
+    text = "Lunch is at noon. Taxi rides are reimbursed after 10 pm. Parking is free."
+    assert best_sentences(text, "when are taxi rides reimbursed?", limit=1) == "Taxi rides are reimbursed after 10 pm."
+
+
+# -- on the handbook the tests write themselves ------------------------------------------
+
+
+def ask(services, text: str, **kwargs) -> object:  # type: ignore[no-untyped-def]
+    return asyncio.run(services.answerer.answer(Question(text=text), **kwargs))
+
+
+def test_answers_are_grounded_and_cite_the_right_source(handbook_services) -> None:  # type: ignore[no-untyped-def]
+    answer = ask(handbook_services, "How many days of paid holiday do employees get?")
+    assert answer.grounded
+    assert "27" in answer.text
+    assert answer.citations and answer.citations[0].source.endswith("onboarding.md")
+    assert all(f"[{c.n}]" in answer.text for c in answer.citations)
+    assert answer.timings.prompt_tokens > 0 and answer.timings.completion_tokens > 0
+
+
+def test_unrelated_questions_are_refused_with_the_nearest_sources(handbook_services) -> None:  # type: ignore[no-untyped-def]
+    answer = ask(handbook_services, "Who won the football world cup in 1998?")
+    assert not answer.grounded
+    assert answer.text.startswith(NOT_COVERED)
+    assert answer.timings.completion_tokens == 0, "the model is not asked when nothing relevant was found"
+
+
+def test_streaming_shows_the_answer_as_it_is_written(handbook_services) -> None:  # type: ignore[no-untyped-def]
+    seen: list[str] = []
+
+    async def on_text(text: str) -> None:
+        seen.append(text)
+
+    answer = ask(handbook_services, "Which VPN client do I install?", on_text=on_text)
+    assert answer.grounded and "WireGuard" in answer.text
+    assert seen, "no partial text was shown"
+
+
+def test_conversation_context_helps_a_follow_up(handbook_services) -> None:  # type: ignore[no-untyped-def]
+    thread = (Turn("ana", "What is the expenses policy for receipts?"), Turn("Tidings", "Expenses above 50 euros need a receipt [1]."))
+    answer = asyncio.run(handbook_services.answerer.answer(Question(text="and what about taxis?", conversation=thread)))
+    assert answer.grounded
+    assert answer.citations[0].source.endswith("expenses.md")
+
+
+def test_questions_wait_in_one_queue_and_learn_their_position(handbook_services) -> None:  # type: ignore[no-untyped-def]
+    positions: list[int] = []
+
+    async def on_queued(position: int) -> None:
+        positions.append(position)
+
+    async def three() -> list[object]:
+        questions = ["Where do I get a laptop?", "Do small expenses need a receipt?", "When is the VPN required?"]
+        return await asyncio.gather(*(handbook_services.answerer.answer(Question(text=q), on_queued=on_queued) for q in questions))
+
+    answers = asyncio.run(three())
+    assert all(a.grounded for a in answers)
+    assert sorted(positions) == [1, 2]
+
+
+def test_empty_and_oversized_questions_get_a_polite_reason(handbook_services) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(EmptyQuestion):
+        ask(handbook_services, "   ")
+    with pytest.raises(UserFacingError, match="characters long"):
+        ask(handbook_services, "why " * 10_000)
+
+
+def test_a_long_question_is_budgeted_not_rejected(handbook_services) -> None:  # type: ignore[no-untyped-def]
+    question = "I have been wondering about this for a while. " * 120 + "How many holiday days do we get?"
+    answer = ask(handbook_services, question)
+    assert answer.grounded or answer.text.startswith(NOT_COVERED)
+
+
+def test_works_with_a_512_token_context(handbook_services, small_language_model) -> None:  # type: ignore[no-untyped-def]
+    answerer = Answerer(
+        knowledge_base=handbook_services.knowledge_base,
+        model=small_language_model,
+        worker=handbook_services.worker,
+        retrieval=handbook_services.settings.retrieval,
+        answers=handbook_services.settings.answers,
+        llm=handbook_services.settings.llm,
+    )
+    answer = asyncio.run(answerer.answer(Question(text="Where is the IT desk?")))
+    assert answer.grounded and answer.timings.prompt_tokens + 128 <= 512
+
+
+# -- on the real FAQ ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def faq(shared_data: Path, tmp_path_factory, embedder, language_model, model_worker):  # type: ignore[no-untyped-def]
+    from bots.wiring import build_services
+    from core.config import load_settings
+
+    home = tmp_path_factory.mktemp("faq-home")
+    (home / "t.toml").write_text("", encoding="utf-8")
+    services = build_services(load_settings(home / "t.toml", home=home, environ={}), embedder=embedder, model=language_model, worker=model_worker)
+    path = shared_data / "qa" / "covid-faq.csv"
+    ingest([path], knowledge_base=services.knowledge_base, embedder=embedder)
+    rows = [r for r in csv.DictReader(path.open(encoding="utf-8")) if r["question"].strip() and r["answer"].strip()]
+    yield services, rows
+    services.state.close()
+
+
+def test_faq_questions_find_their_own_entry_in_the_top_5(faq) -> None:  # type: ignore[no-untyped-def]
+    services, rows = faq
+    found = 0
+    for row in rows:
+        hits = services.knowledge_base.search(row["question"], scopes={"public"}, k=5)
+        found += any(h.chunk.title.strip() == row["question"].strip() for h in hits)
+    assert found / len(rows) >= 0.90, f"hit@5 = {found / len(rows):.3f}"
+
+
+@pytest.mark.parametrize("index", [0, 7, 42, 120])
+def test_faq_answers_are_grounded_and_cite_their_entry(faq, index: int) -> None:  # type: ignore[no-untyped-def]
+    services, rows = faq
+    row = rows[index]
+    answer = asyncio.run(services.answerer.answer(Question(text=row["question"])))
+    assert answer.grounded, row["question"]
+    assert any(c.title.strip() == row["question"].strip() for c in answer.citations), (row["question"], answer.citations)
+
+
+def test_faq_refuses_what_it_does_not_cover(faq) -> None:  # type: ignore[no-untyped-def]
+    services, _ = faq
+    for question in ("How do I reset my Slack password?", "What is the best recipe for lasagna?"):
+        answer = asyncio.run(services.answerer.answer(Question(text=question)))
+        assert not answer.grounded, question

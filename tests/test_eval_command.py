@@ -1,0 +1,114 @@
+"""`tidings eval` end to end: real knowledge bases, the real embedder and model, on a tiny
+folder the test writes in the real formats, and on a small slice of ../shared/data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bots.cli import main
+from tests.test_eval_datasets import write_tiny_sets
+
+
+@pytest.fixture
+def eval_args(tmp_path: Path, language_model: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Global options for an isolated run that reuses the session's assembled model file."""
+    monkeypatch.setenv("TIDINGS_LLM__MODEL_PATH", str(language_model.model_path))
+    config = tmp_path / "tidings.toml"
+    config.write_text("", encoding="utf-8")
+    return ["--home", str(tmp_path / "home"), "--config", str(config)]
+
+
+def run_eval(args: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    assert main(args) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.slow
+def test_eval_all_on_a_tiny_folder(
+    tmp_path: Path, eval_args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = write_tiny_sets(tmp_path / "data")
+    plots = tmp_path / "plots"
+    output = tmp_path / "results.json"
+    results = run_eval(
+        [*eval_args, "eval", "all", "--data", str(data), "--sample", "1", "--chunk-sizes", "64",
+         "--json", "--plot", str(plots), "--output", str(output)],
+        capsys,
+    )
+    assert json.loads(output.read_text(encoding="utf-8")) == results
+
+    retrieval = results["retrieval"]
+    faq = {(r["chunk_tokens"], r["mode"], r["split"]): r for r in retrieval["faq"]}
+    assert set(faq) == {(size, mode, split) for size in (64, 200) for mode in ("vector", "text", "hybrid")
+                        for split in ("all", "own", "reworded")}
+    assert faq[(200, "hybrid", "own")]["queries"] == 5 and faq[(200, "hybrid", "reworded")]["queries"] == 2
+    assert faq[(200, "hybrid", "own")]["hit@5"] == 1.0
+    assert retrieval["qa_questions"] == {"all": 3, "inside_one_chunk": 3}
+    assert {r["mode"] for r in retrieval["qa"]} == {"vector", "text", "hybrid"}
+    hybrid_qa = next(r for r in retrieval["qa"] if r["mode"] == "hybrid" and r["chunk_tokens"] == 200)
+    assert hybrid_qa["hit@5"] == 1.0
+    assert all(r["p50_ms"] > 0 for r in retrieval["qa"])
+
+    answers = results["answers"]
+    assert answers["questions"] == 1
+    assert 0.0 <= answers["f1"] <= 1.0 and answers["seconds_per_answer"] > 0
+    assert answers["baseline"]["f1"] >= 0.0
+
+    refusals = results["refusals"]
+    groups = {g["group"]: g for g in refusals["groups"]}
+    assert groups["FAQ questions -> FAQ"]["questions"] == 5
+    assert groups["off-topic -> FAQ"]["questions"] == 2 and groups["off-topic -> FAQ"]["should_refuse"]
+    assert groups["QA questions -> FAQ"]["should_refuse"] and not groups["QA questions -> articles"]["should_refuse"]
+    # FAQ questions asked of their own FAQ are far more similar than off-topic ones.
+    assert groups["FAQ questions -> FAQ"]["median_similarity"] > groups["off-topic -> FAQ"]["median_similarity"] + 0.2
+    assert len(refusals["curve"]) == 81 and refusals["best"]["threshold"] > 0
+
+    digests = results["digests"]
+    (meeting,) = digests["meetings"]
+    assert meeting["meeting"] == "remote" and meeting["turns"] == 6
+    assert meeting["summary_words"] > 0 and 0.0 < meeting["rougeL"] <= 1.0
+    assert 0.0 < meeting["lead_rougeL"] <= 1.0
+    assert meeting["model_tokens"] > 0 and meeting["key_points"] == 3
+
+    assert sorted(p.name for p in plots.glob("*.png")) == ["answers.png", "digests.png", "refusals.png", "retrieval.png"]
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_eval_on_a_slice_of_the_real_sets(
+    shared_data: Path, eval_args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    results = run_eval(
+        [*eval_args, "eval", "all", "--data", str(shared_data), "--limit", "3", "--sample", "1",
+         "--chunk-sizes", "200", "--json"],
+        capsys,
+    )
+    faq = {(r["mode"], r["split"]): r for r in results["retrieval"]["faq"]}
+    assert faq[("hybrid", "own")]["queries"] == 3 and faq[("hybrid", "reworded")]["queries"] == 3
+    assert faq[("hybrid", "own")]["hit@5"] == 1.0
+    assert results["retrieval"]["qa_questions"]["all"] == 3
+    assert results["answers"]["questions"] == 1
+    groups = {g["group"] for g in results["refusals"]["groups"]}
+    assert {"FAQ questions -> FAQ", "QA questions -> FAQ", "off-topic -> articles"} <= groups
+    (meeting,) = results["digests"]["meetings"]
+    assert meeting["turns"] == 3 and meeting["rouge1"] > 0
+
+
+def test_eval_says_where_the_data_is_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["--home", str(tmp_path / "home"), "eval", "retrieval", "--data", str(tmp_path / "nowhere")])
+    assert code == 1
+    assert "evaluation data folder" in capsys.readouterr().err
+
+
+def test_eval_help_lists_the_evaluations(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["eval", "--help"])
+    text = capsys.readouterr().out
+    for word in ("retrieval", "answers", "refusals", "digests", "--plot", "--json", "--limit"):
+        assert word in text

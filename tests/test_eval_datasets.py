@@ -1,0 +1,164 @@
+"""Readers of the evaluation sets, on small sets written in the real formats (and the tiny
+evaluation folder the command test uses)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from core.evaluation.datasets import (
+    faq_queries,
+    find_faq_files,
+    find_meeting_files,
+    find_squad_files,
+    meeting_messages,
+    read_faq,
+    read_lines,
+    read_meeting,
+    read_squad,
+    read_variants,
+)
+from core.evaluation.runs import locate
+
+FAQ_ROWS = [
+    ("How do I reset my password?", "Open Settings, choose Account, then Reset password. A link arrives by email."),
+    ("Which browsers are supported?", "Tidings works in current Firefox, Chrome, Safari and Edge."),
+    ("How do I export my data?", "Choose Settings, then Export. You get a ZIP file with every document."),
+    ("Can I use Tidings offline?", "Yes. Tidings runs on your own machine and needs no network connection."),
+    ("How do I reset my password?", "Ask an administrator to send you a reset link."),
+    ("Who can see my documents?", "Only people in the channels the documents were shared with."),
+]
+ARTICLES = [
+    (
+        "a1",
+        "Bees and pollination\n\nHoney bees pollinate many crops. A colony can hold 60,000 bees in summer. "
+        "The queen lays up to 2,000 eggs a day. Workers live about six weeks in the summer season.",
+        [("How many bees can a colony hold in summer?", "60,000 bees"), ("How long do workers live?", "about six weeks")],
+    ),
+    (
+        "a2",
+        "Tides\n\nTides are caused by the gravity of the Moon and the Sun. Spring tides happen at new and full moon, "
+        "when the Sun and Moon line up.",
+        [("What causes tides?", "the gravity of the Moon and the Sun")],
+    ),
+]
+MEETING_TURNS = [
+    ("Project Manager", "Welcome everyone, today we decide the remote control design."),
+    ("Industrial Designer", "I propose a rubber case with a curved shape, it feels good in the hand."),
+    ("Marketing", "Our research says young users want fancy look and feel, and a bright colour."),
+    ("User Interface", "We should keep only a few buttons: power, volume and channel."),
+    ("Project Manager", "So we agree on the curved rubber case in yellow with few buttons."),
+    ("Marketing", "I will check the price of the rubber case before the next meeting."),
+]
+MEETING_SUMMARY = (
+    "The team decided the remote control design. They chose a curved rubber case in a bright colour "
+    "with few buttons. Marketing will check the price of the rubber case."
+)
+
+
+def write_tiny_sets(folder: Path) -> Path:
+    """An evaluation folder laid out like ../shared/data, a few items per set."""
+    (folder / "qa").mkdir(parents=True)
+    (folder / "summaries" / "meetings").mkdir(parents=True)
+    with (folder / "qa" / "faq.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["question", "answer", "link"])
+        writer.writerows([(q, a, "https://example.org/faq") for q, a in FAQ_ROWS])
+    with (folder / "qa" / "faq_variants.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["variant", "question"])
+        writer.writerow(["I forgot my password, what now", "How do I reset my password?"])
+        writer.writerow(["does it work without internet", "Can I use Tidings offline?"])
+        writer.writerow(["a variant of a question the FAQ lacks", "How do I fly?"])
+    (folder / "qa" / "off_topic.txt").write_text("# off-topic\nWhat is the capital of Peru?\n\nHow do I bake bread?\n")
+    squad = {
+        "data": [
+            {
+                "paragraphs": [
+                    {
+                        "document_id": article_id,
+                        "context": context,
+                        "qas": [
+                            {"id": f"{article_id}-{n}", "question": q, "is_impossible": False,
+                             "answers": [{"text": a, "answer_start": context.index(a)}]}
+                            for n, (q, a) in enumerate(questions)
+                        ],
+                    }
+                ]
+            }
+            for article_id, context, questions in ARTICLES
+        ]
+    }
+    (folder / "qa" / "squad.json").write_text(json.dumps(squad), encoding="utf-8")
+    meeting = {
+        "topic_list": [{"topic": "Remote control design", "relevant_text_span": [["0", "5"]]}],
+        "general_query_list": [{"query": "Summarize the whole meeting", "answer": MEETING_SUMMARY}],
+        "specific_query_list": [],
+        "meeting_transcripts": [{"speaker": s, "content": c} for s, c in MEETING_TURNS],
+    }
+    (folder / "summaries" / "meetings" / "remote.json").write_text(json.dumps(meeting), encoding="utf-8")
+    return folder
+
+
+def test_sets_are_found_by_their_format(tmp_path: Path) -> None:
+    folder = write_tiny_sets(tmp_path / "data")
+    assert [p.name for p in find_faq_files(folder)] == ["faq.csv"]
+    assert [p.name for p in find_squad_files(folder)] == ["squad.json"]
+    assert [p.name for p in find_meeting_files(folder)] == ["remote.json"]
+    data = locate(folder)
+    assert data.variants is not None and data.variants.name == "faq_variants.csv"
+    assert data.off_topic is not None and read_lines(data.off_topic) == ["What is the capital of Peru?", "How do I bake bread?"]
+
+
+def test_faq_queries_join_repeated_questions_and_map_variants(tmp_path: Path) -> None:
+    folder = write_tiny_sets(tmp_path / "data")
+    entries = read_faq(folder / "qa" / "faq.csv")
+    assert [e.key for e in entries] == [f"row-{n}" for n in range(1, 7)]
+    queries = faq_queries(entries, read_variants(folder / "qa" / "faq_variants.csv"))
+    own = [q for q in queries if not q.reworded]
+    reworded = [q for q in queries if q.reworded]
+    # The repeated question is asked once, and either of its two entries answers it.
+    assert len(own) == 5
+    assert own[0].keys == frozenset({"row-1", "row-5"})
+    # The variant of a question the FAQ lacks is dropped.
+    assert [(q.text, set(q.keys)) for q in reworded] == [
+        ("I forgot my password, what now", {"row-1", "row-5"}),
+        ("does it work without internet", {"row-4"}),
+    ]
+
+
+def test_squad_articles_keep_every_gold_span(tmp_path: Path) -> None:
+    folder = write_tiny_sets(tmp_path / "data")
+    articles, questions = read_squad(folder / "qa" / "squad.json")
+    assert [(a.id, a.title) for a in articles] == [("a1", "Bees and pollination"), ("a2", "Tides")]
+    assert len(questions) == 3
+    by_id = {a.id: a for a in articles}
+    assert all(answer in by_id[q.article_id].text for q in questions for answer in q.answers)
+
+
+def test_meeting_becomes_one_message_per_turn(tmp_path: Path) -> None:
+    folder = write_tiny_sets(tmp_path / "data")
+    meeting = read_meeting(folder / "summaries" / "meetings" / "remote.json")
+    assert meeting.reference == MEETING_SUMMARY
+    messages = meeting_messages(meeting)
+    assert len(messages) == len(MEETING_TURNS)
+    assert messages[0].author.name == "Project Manager"
+    assert messages[1].timestamp > messages[0].timestamp
+    assert len({m.id for m in messages}) == len(messages)
+
+
+def test_real_sets_read(shared_data: Path) -> None:
+    entries = read_faq(shared_data / "qa" / "covid-faq.csv")
+    assert len(entries) == 213
+    articles, questions = read_squad(shared_data / "qa" / "covid-qa-squad.json")
+    assert len(articles) == 98 and len(questions) == 1380
+    by_id = {a.id: a for a in articles}
+    assert sum(1 for q in questions if q.answers[0] in by_id[q.article_id].text) == len(questions)
+    meetings = find_meeting_files(shared_data)
+    assert len(meetings) == 35
+    assert all(read_meeting(path).reference for path in meetings)
+    repo = Path(__file__).resolve().parents[1]
+    variants = read_variants(repo / "bench" / "data" / "faq_variants_dev.csv")
+    reworded = [q for q in faq_queries(entries, variants) if q.reworded]
+    assert len(reworded) == len(variants), "every dev variant must name an FAQ question exactly"

@@ -1,0 +1,178 @@
+"""Faults: the process killed mid-ingest (a real SIGKILL) and mid-answer, the Slack API
+answering 429 and 5xx. On restart nothing is lost or doubled: the knowledge base holds
+exactly the right chunks, the asker of an unfinished question is told once, and a retried
+call posts once.
+
+Digest crashes (before and after the post reached the platform, double fires, a second
+replica) are proven in ``tests/test_scheduling.py``; the report lists them beside these.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from adapters.slack.bot import SlackBot
+from core.ingesting import chunks_of_file
+from core.services import OnQueued, OnText, Services
+from core.state import StateStore
+from core.store import LanceKnowledgeBase
+from core.types import Answer, Question
+from tests.reliability import record
+from tests.trust_support import slack_world, with_handbook
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parent.parent
+FILES = 30
+
+
+def write_corpus(folder: Path) -> list[Path]:
+    folder.mkdir(parents=True)
+    paths = []
+    for n in range(FILES):
+        body = " ".join(
+            f"Section {n}.{s}: the service number {n} restarts every {s + 1} hours and logs to disk {n % 7}."
+            for s in range(40)
+        )
+        path = folder / f"runbook-{n:02d}.md"
+        path.write_text(f"# Runbook {n}\n\n{body}\n", encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def tidings(home: Path, *args: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "TIDINGS_HOME": str(home), "HF_HUB_OFFLINE": "1", "TIDINGS_CONFIG": str(home / "none.toml")}
+    (home / "none.toml").write_text("", encoding="utf-8")
+    return subprocess.Popen(
+        [sys.executable, "-m", "bots.cli", *args], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+
+def sources_written(home: Path, embedder) -> int:  # type: ignore[no-untyped-def]
+    try:
+        return len(LanceKnowledgeBase(uri=str(home / "kb"), embedder=embedder).sources())
+    except Exception:  # the table is being created or written right now
+        return 0
+
+
+def test_ingest_killed_midway_then_rerun_holds_exactly_the_right_chunks(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    paths = write_corpus(tmp_path / "docs")
+    home = tmp_path / "home"
+    home.mkdir()
+    expected: set[str] = set()
+    for path in paths:
+        _, chunks = chunks_of_file(path, embedder=embedder, scope=None, chunk_tokens=200, overlap_sentences=1, conversation_window=12)
+        expected |= {c.id for c in chunks}
+
+    process = tidings(home, "ingest", str(tmp_path / "docs"))
+    deadline = time.monotonic() + 240
+    while sources_written(home, embedder) < 3:
+        assert process.poll() is None, process.stderr.read().decode()[-2000:] if process.stderr else ""
+        assert time.monotonic() < deadline, "ingest never started writing"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait(30)
+    killed_at = sources_written(home, embedder)
+    assert process.returncode == -signal.SIGKILL and killed_at < FILES, "the kill must land mid-ingest"
+
+    rerun = tidings(home, "ingest", "--json", str(tmp_path / "docs"))
+    out, err = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, err.decode()[-2000:]
+
+    kb = LanceKnowledgeBase(uri=str(home / "kb"), embedder=embedder)
+    table = kb._open()
+    ids = table.to_arrow().column("id").to_pylist()
+    assert len(ids) == len(set(ids)), "no chunk twice"
+    assert set(ids) == expected, "exactly the chunks of a clean ingest"
+    assert len(kb.sources()) == FILES
+    hits = kb.search("which disk does service 17 log to", scopes={"public"}, k=3)
+    assert hits and hits[0].chunk.source.endswith("runbook-17.md")
+    record(
+        "Faults",
+        fault=f"SIGKILL during `tidings ingest` of {FILES} files (after {killed_at} were written), then the same ingest again",
+        outcome=f"{len(ids)} chunks = a clean ingest's, none doubled, search works",
+    )
+
+
+class HeldAnswerer:
+    """An answerer that holds the model worker until released (a long answer in progress)."""
+
+    def __init__(self, services: Services) -> None:
+        self.worker = services.worker
+        self.release = threading.Event()
+        self.started = asyncio.Event()
+
+    async def answer(self, question: Question, *, on_text: OnText | None = None, on_queued: OnQueued | None = None) -> Answer:
+        self.started.set()
+        await self.worker.run(lambda: self.release.wait(30), on_queued=on_queued)
+        return Answer(question=question.text, text="Too late.", grounded=True)
+
+
+def snapshot(state: StateStore, target: Path) -> Path:
+    """The state file exactly as a SIGKILL at this instant leaves it on disk (WAL included):
+    SQLite's online backup copies the committed state."""
+    with sqlite3.connect(target) as copy:
+        state._db.backup(copy)
+    return target
+
+
+async def test_a_crash_during_an_answer_tells_the_asker_once_after_restart(
+    make_services: Callable[..., Services], tmp_path: Path
+) -> None:
+    services = make_services()
+    held = HeldAnswerer(services)
+    services.answerer = held
+    async with slack_world(services) as world:
+        reply = await world.ask("How do I deploy?", channel="C0CRASH")
+        assert reply.status == 200
+        await asyncio.wait_for(held.started.wait(), 30)
+        crashed = snapshot(services.state, tmp_path / "crashed-state.sqlite3")
+        held.release.set()
+        await world.idle()
+
+        restarted_state = StateStore(crashed)
+        try:
+            restarted = with_handbook(make_services())
+            restarted.state = restarted_state
+            bot = SlackBot(settings=world.bot.settings, services=restarted)
+            unfinished = [e for e in restarted_state.take_unfinished_questions() if e.get("platform") == "slack"]
+            told = await bot.tell_unfinished(unfinished)
+            again = await bot.tell_unfinished(
+                [e for e in restarted_state.take_unfinished_questions() if e.get("platform") == "slack"]
+            )
+            await bot.stop()
+        finally:
+            restarted_state.close()
+        event = world.asked[0]
+        notes = [m for m in world.replies_to(event) if "restarted before I could answer" in str(m.get("text"))]
+    assert (told, again, len(notes)) == (1, 0, 1)
+    record("Faults", fault="process killed while answering (state as left on disk)", outcome="after restart the asker is told once, in the thread")
+
+
+async def test_slack_rate_limits_and_server_errors_are_retried_without_duplicates(
+    make_services: Callable[..., Services],
+) -> None:
+    services = with_handbook(make_services(config_text="[llm]\nmax_answer_tokens = 24\n"))
+    async with slack_world(services) as world:
+        world.slack.fail_next("chat.postMessage", status=429, retry_after=1)
+        world.slack.fail_next("chat.update", status=500, times=1)
+        world.slack.fail_next("reactions.add", status=503, times=1)
+        reply = await world.ask("How do I deploy?")
+        event = world.asked[0]
+        await world.wait_all_finished([event], timeout=60)
+        posts = world.replies_to(event)
+        assert reply.status == 200 and len(posts) == 1
+        assert "deploy" in str(posts[0].get("text")).lower()
+        assert len(world.slack.calls_to("chat.postMessage")) == 1
+    record("Faults", fault="Slack answers 429 (Retry-After) to chat.postMessage, 500 to chat.update, 503 to reactions.add", outcome="retried; the answer posted once")
