@@ -54,6 +54,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--sample", type=int, default=None, help="answers: questions through the model (30); digests: meetings (4)")
     p.add_argument("--chunk-sizes", type=_sizes, default=(128, 200, 254), help="chunk sizes to compare (default 128,200,254)")
     p.add_argument("--sweep", action="store_true", help="also try fusion settings and numbers of packed chunks")
+    p.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="keep the evaluation's knowledge bases in DIR and reuse them in later runs (default: a temporary folder)",
+    )
     p.add_argument("--variants", type=Path, default=DEV_VARIANTS, help="reworded FAQ questions (CSV variant,question)")
     p.add_argument("--off-topic", type=Path, default=DEV_OFF_TOPIC, help="off-topic questions, one a line")
     p.set_defaults(func=cmd_eval)
@@ -80,11 +86,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     embedder = build_embedder(settings)
     model = build_model(settings)
     worker = ModelWorker()
-    with tempfile.TemporaryDirectory(prefix="tidings-eval-") as workdir:
+    with tempfile.TemporaryDirectory(prefix="tidings-eval-") as temporary:
         bench = Workbench(
             settings=settings,
             build_services=lambda s: build_services(s, embedder=embedder, model=model, worker=worker),
-            workdir=Path(workdir),
+            workdir=args.workdir or Path(temporary),
         )
         try:
             results = asyncio.run(run_evaluations(names, bench=bench, data=data, options=options, progress=progress))

@@ -158,6 +158,13 @@ class Answerer:
         best = max((h.similarity for h in hits if h.similarity is not None), default=0.0)
         return best >= self.retrieval.min_similarity
 
+    def focus(self, hits: Sequence[Hit]) -> list[Hit]:
+        """The hits to pack, best first: only the best one when it stands out clearly."""
+        ranked = sorted(hits, key=lambda h: h.similarity or 0.0, reverse=True)
+        if len(ranked) >= 2 and (ranked[0].similarity or 0.0) - (ranked[1].similarity or 0.0) >= self.settings.focus_margin:
+            return [ranked[0]]
+        return list(hits)
+
     # -- answering --------------------------------------------------------------------------
 
     async def answer(
@@ -187,6 +194,7 @@ class Answerer:
         if not self.is_covered(hits):
             return self._not_covered(question, hits, retrieve_ms)
 
+        hits = self.focus(hits)
         loop = asyncio.get_running_loop()
         pieces: asyncio.Queue[str | None] = asyncio.Queue()
 

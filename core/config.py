@@ -70,6 +70,7 @@ class RetrievalSettings:
 @dataclass(frozen=True)
 class AnswerSettings:
     max_chunks: int = 4
+    focus_margin: float = 0.15
     max_conversation_turns: int = 6
     extractive_fallback: bool = True
 

@@ -6,7 +6,6 @@ meanwhile is still answered."""
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import time
 from collections.abc import Callable

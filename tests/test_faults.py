@@ -10,6 +10,7 @@ replica) are proven in ``tests/test_scheduling.py``; the report lists them besid
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sqlite3
@@ -89,6 +90,8 @@ def test_ingest_killed_midway_then_rerun_holds_exactly_the_right_chunks(tmp_path
     rerun = tidings(home, "ingest", "--json", str(tmp_path / "docs"))
     out, err = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, err.decode()[-2000:]
+    report = json.loads(out)
+    assert report["files"] == FILES and report["chunks"]["added"] + report["chunks"]["unchanged"] == len(expected)
 
     kb = LanceKnowledgeBase(uri=str(home / "kb"), embedder=embedder)
     table = kb._open()

@@ -109,7 +109,7 @@ def _first(items: Sequence[Any], limit: int | None) -> list[Any]:
     return list(items if limit is None else items[:limit])
 
 
-def _spread(items: Sequence[Any], count: int) -> list[Any]:
+def spread(items: Sequence[Any], count: int) -> list[Any]:
     """``count`` items spread evenly over the sequence (so a sample sees many articles)."""
     if count >= len(items):
         return list(items)
@@ -291,7 +291,7 @@ def _answerer(bench: Workbench, name: str, **variant: Any) -> tuple[Answerer, An
     return answerer, services
 
 
-async def _answer_sample(
+async def answer_sample(
     answerer: Answerer, questions: Sequence[QaQuestion], progress: Progress, label: str
 ) -> dict[str, Any]:
     f1s: list[float] = []
@@ -351,21 +351,21 @@ async def evaluate_answers(bench: Workbench, data: EvalData, options: EvalOption
     size = bench.settings.knowledge_base.chunk_tokens
     progress(f"answers: QA knowledge base at {size} tokens ({len(articles)} articles)")
     name = bench.articles_knowledge_base("qa", articles, size)
-    sample = _spread(questions, options.sample or DEFAULT_ANSWER_SAMPLE)
+    sample = spread(questions, options.sample or DEFAULT_ANSWER_SAMPLE)
     answerer, services = _answerer(bench, name)
     model = getattr(services.model, "name", "model")
     result: dict[str, Any] = {
         "model": model,
         "n_ctx": bench.settings.llm.n_ctx,
         "max_chunks": bench.settings.answers.max_chunks,
-        **await _answer_sample(answerer, sample, progress, "configured"),
+        **await answer_sample(answerer, sample, progress, "configured"),
     }
     if options.sweep:
         variants = []
         for max_chunks in sorted({2, 3, 6} - {bench.settings.answers.max_chunks}):
             answers = replace(bench.settings.answers, max_chunks=max_chunks)
             variant, _ = _answerer(bench, name, answers=answers)
-            row = await _answer_sample(variant, sample, progress, f"max_chunks={max_chunks}")
+            row = await answer_sample(variant, sample, progress, f"max_chunks={max_chunks}")
             row.pop("examples")
             variants.append({"max_chunks": max_chunks, **row})
         result["max_chunks_sweep"] = variants
@@ -478,7 +478,9 @@ async def evaluate_digests(bench: Workbench, data: EvalData, options: EvalOption
     # The shortest meetings first: each costs minutes of model time on a CPU.
     meetings.sort(key=lambda m: (len(m.text.split()), m.name))
     meetings = meetings[: options.sample or DEFAULT_DIGEST_SAMPLE]
-    services = bench.services("digests")
+    # A fresh state store each run: the Summarizer caches notes, and a reused cache would
+    # hide the model's cost.
+    services = bench.services(f"digests-{time.time_ns()}")
     summarizer = services.summarizer
     model = services.model
     if summarizer is None or model is None:

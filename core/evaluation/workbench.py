@@ -5,6 +5,8 @@ Every evaluation runs on what a user runs: LanceDB tables written by ``core.inge
 function (passed in as ``build_services``, since ``core`` never imports ``bots``). Each
 knowledge base lives in its own folder under a temporary work folder and is built once per
 run; variants of retrieval settings (fusion weights, ``k``) open the same table again.
+Writes are idempotent, so a kept work folder (``tidings eval --workdir``) makes a later run
+skip the embedding of everything already indexed.
 """
 
 from __future__ import annotations
@@ -99,6 +101,7 @@ class Workbench:
         assert embedder is not None, "build_services always builds an embedder"
         kb = services.knowledge_base
         written: list[Chunk] = []
+        changed = False
         for article in articles:
             document = Document(source=f"{label}/{article.id}", title=article.title, text=article.text)
             chunks = chunk_document(
@@ -108,10 +111,11 @@ class Workbench:
                 overlap_sentences=self.settings.knowledge_base.overlap_sentences,
             )
             identified = assign_ids(chunks)
-            kb.replace_source(document.source, identified)
+            change = kb.replace_source(document.source, identified)
+            changed = changed or bool(change.added or change.removed)
             written.extend(identified)
         refresh = getattr(kb, "refresh_indexes", None)
-        if refresh is not None:
+        if changed and refresh is not None:
             refresh()
         log.info("indexed %d articles into %s: %d chunks", len(articles), name, kb.count())
         self._built.add(name)
