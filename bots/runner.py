@@ -26,14 +26,19 @@ async def run(settings: Settings, *, connect_hint: str = "") -> int:
     from core.logs import configure
 
     configure(level=settings.observability.log_level, json_lines=settings.observability.log_json)
-    services = build_services(settings)
-    await asyncio.to_thread(ensure_default_knowledge_base, services)
-
+    # Signals first: a SIGTERM during start-up is a clean stop too.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+
+    services = build_services(settings)
+    await asyncio.to_thread(ensure_default_knowledge_base, services, cancelled=stop.is_set)
+    if stop.is_set():
+        services.worker.shutdown()
+        services.state.close()
+        return 0
 
     started: list[Any] = []  # things with an async stop/close, stopped in reverse order
     tasks: list[asyncio.Task[Any]] = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +121,9 @@ def build_summarizer(
     return Summarizer(model=model, worker=worker, state=state, settings=settings.digests)
 
 
-def ensure_default_knowledge_base(services: Services, *, docs: Path = PROJECT_DOCS) -> int:
+def ensure_default_knowledge_base(
+    services: Services, *, docs: Path = PROJECT_DOCS, cancelled: Callable[[], bool] | None = None
+) -> int:
     """On first start, index Tidings' own documentation so the first question a newcomer asks
     ("how do I connect Slack?") gets a grounded, cited answer. Returns chunks added."""
     if not services.settings.knowledge_base.build_default or services.knowledge_base.count() > 0:
@@ -139,6 +141,7 @@ def ensure_default_knowledge_base(services: Services, *, docs: Path = PROJECT_DO
         embedder=embedder,
         chunk_tokens=services.settings.knowledge_base.chunk_tokens,
         overlap_sentences=services.settings.knowledge_base.overlap_sentences,
+        cancelled=cancelled,
     )
     log.info("built the default knowledge base from %s: %d chunks", docs, report.added)
     return report.added

@@ -43,6 +43,7 @@ class IngestReport:
     removed: int = 0
     changes: list[SourceChange] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
+    interrupted: bool = False
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -53,6 +54,7 @@ class IngestReport:
                 for c in self.changes
             ],
             "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
+            "interrupted": self.interrupted,
         }
 
 
@@ -89,10 +91,16 @@ def ingest(
     overlap_sentences: int = 1,
     conversation_window: int = 12,
     progress: Progress | None = None,
+    cancelled: Callable[[], bool] | None = None,
 ) -> IngestReport:
+    """Ingest ``paths``. ``cancelled`` is checked between files: a shutdown stops after the
+    file in hand, leaving the knowledge base consistent and the rest for the next run."""
     files, skipped = discover(paths)
     report = IngestReport(skipped=list(skipped))
     for done, path in enumerate(files):
+        if cancelled is not None and cancelled():
+            report.interrupted = True
+            break
         if progress is not None:
             progress(str(path), done, len(files))
         try:

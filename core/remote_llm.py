@@ -19,7 +19,6 @@ from core.errors import ModelError
 from core.llm import drop_repeats, repeats_itself
 from core.ports import Generation, Prompt
 
-
 _TOKENIZERS: dict[str, tuple[str, Callable[[str, str], dict[str, Any]]]] = {
     # llama.cpp's own server
     "llama.cpp": ("/tokenize", lambda text, model: {"content": text, "add_special": True}),
@@ -70,7 +69,7 @@ class OpenAICompatibleModel:
             headers={"Content-Type": "application/json", **self._auth()},
             method="POST",
         )
-        return urllib.request.urlopen(request, timeout=timeout or self.timeout_s)  # noqa: S310 - configured URL
+        return urllib.request.urlopen(request, timeout=timeout or self.timeout_s)
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
