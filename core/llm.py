@@ -14,9 +14,9 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from core.errors import ModelError
 from core.ports import Generation, Prompt
@@ -88,6 +88,41 @@ def drop_repeats(text: str) -> str:
         seen.add(key)
         out.append(line)
     return "\n".join(out).strip()
+
+
+FinishReason = Literal["stop", "length", "timeout"]
+
+
+def collect_stream(
+    events: Iterable[dict[str, Any]],
+    *,
+    on_text: Callable[[str], None] | None,
+    started: float,
+    timeout_s: float | None,
+) -> tuple[str, int, FinishReason]:
+    """Read OpenAI-style completion chunks (llama-cpp-python and model servers speak the same
+    shape) until the model stops, starts repeating itself, or runs out of time."""
+    text = ""
+    pieces = 0
+    finish: FinishReason = "length"
+    for event in events:
+        choice = (event.get("choices") or [{}])[0]
+        piece = choice.get("text") or ""
+        pieces += 1
+        if piece:
+            text += piece
+            if on_text is not None:
+                on_text(piece)
+        if choice.get("finish_reason"):
+            finish = "stop" if choice["finish_reason"] == "stop" else "length"
+            break
+        if repeats_itself(text):
+            finish = "stop"
+            break
+        if timeout_s is not None and time.perf_counter() - started > timeout_s:
+            finish = "timeout"
+            break
+    return text, pieces, finish
 
 
 class LlamaModel:
@@ -229,9 +264,6 @@ class LlamaModel:
                 f"Prompt of {prompt_tokens} tokens plus {max_tokens} answer tokens exceeds the context of {self._n_ctx}."
             )
         started = time.perf_counter()
-        text = ""
-        completion_tokens = 0
-        finish: Any = "length"
         stream = llama.create_completion(
             prompt=rendered,
             max_tokens=max_tokens,
@@ -243,27 +275,13 @@ class LlamaModel:
             seed=self._seed,
             stream=True,
         )
-        for part in stream:
-            choice = part["choices"][0]
-            piece = choice.get("text") or ""
-            completion_tokens += 1
-            if piece:
-                text += piece
-                if on_text is not None:
-                    on_text(piece)
-            if choice.get("finish_reason"):
-                finish = "stop" if choice["finish_reason"] == "stop" else "length"
-                break
-            if repeats_itself(text):
-                finish = "stop"
-                break
-            if timeout_s is not None and time.perf_counter() - started > timeout_s:
-                finish = "timeout"
-                break
-        # Closing the generator frees llama.cpp's sampling state before the next call.
-        close = getattr(stream, "close", None)
-        if close is not None:
-            close()
+        try:
+            text, completion_tokens, finish = collect_stream(stream, on_text=on_text, started=started, timeout_s=timeout_s)
+        finally:
+            # Closing the generator frees llama.cpp's sampling state before the next call.
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
         return Generation(
             text=drop_repeats(text),
             prompt_tokens=prompt_tokens,

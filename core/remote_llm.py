@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from core.errors import ModelError
-from core.llm import drop_repeats, repeats_itself
+from core.llm import collect_stream, drop_repeats
 from core.ports import Generation, Prompt
 
 _TOKENIZERS: dict[str, tuple[str, Callable[[str, str], dict[str, Any]]]] = {
@@ -134,26 +134,7 @@ class OpenAICompatibleModel:
         if self.model:
             payload["model"] = self.model
         started = time.perf_counter()
-        text = ""
-        pieces = 0
-        finish: Any = "length"
-        for event in self._stream(payload):
-            choice = (event.get("choices") or [{}])[0]
-            piece = choice.get("text") or ""
-            if piece:
-                pieces += 1
-                text += piece
-                if on_text is not None:
-                    on_text(piece)
-            if choice.get("finish_reason"):
-                finish = "stop" if choice["finish_reason"] == "stop" else "length"
-                break
-            if repeats_itself(text):
-                finish = "stop"
-                break
-            if timeout_s is not None and time.perf_counter() - started > timeout_s:
-                finish = "timeout"
-                break
+        text, pieces, finish = collect_stream(self._stream(payload), on_text=on_text, started=started, timeout_s=timeout_s)
         # Stops beyond the first four are applied here.
         for marker in stop:
             if marker in text:
