@@ -8,13 +8,14 @@ handbook) is ingested; then for each question, in turn:
   B. ``llama_cpp.Llama.create_completion`` on exactly the prompt A rendered, asked for exactly
      as many tokens as A generated, with the same sampling settings (temperature 0).
 
-A and B run interleaved (A, B, A, B, ...) so that noise from other processes hits both. Each
+A and B run interleaved (A, B, B, A, A, B, ...: who goes first alternates by question and
+round) so that noise from other processes hits both. Each
 side has its own ``Llama`` instance of the same GGUF file with the same n_ctx, threads and
 batch, so each keeps its own prompt cache and both reuse the shared instructions prefix alike.
 Only questions that reach the model count (a question the knowledge base does not cover is
 answered without it). Target: overhead at most 10%.
 
-    .venv/bin/python bench/bench_answer_overhead.py [--questions 8] [--faq 60] [--rounds 1] [--json]
+    .venv/bin/python bench/bench_answer_overhead.py [--questions 8] [--faq 60] [--rounds 2] [--json]
 """
 
 from __future__ import annotations
@@ -26,7 +27,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import base_parser, emit, faq_entries, load_embedder, machine, packaged_model_file, settings_for, write_faq_csv
+from common import (
+    base_parser,
+    emit,
+    faq_entries,
+    load_embedder,
+    machine,
+    packaged_model_file,
+    settings_for,
+    write_faq_csv,
+)
 
 TARGET_OVERHEAD_PCT = 10.0
 
@@ -101,26 +111,38 @@ async def run(*, questions: int, faq: int, rounds: int) -> dict[str, Any]:
         )
         return time.perf_counter() - started, int(result["usage"]["completion_tokens"])
 
-    asked = pick_questions(entries, questions)
-    # Warm both sides (first-call allocations, the instructions prefix in each prompt cache).
-    warm = await answerer.answer(Question(text=asked[0]))
-    raw_completion(rebuild_prompt(asked[0])[0], max(1, warm.timings.completion_tokens))
+    # Planning pass (untimed): which questions reach the model, how many tokens each answer
+    # takes, and the prompt it was written from. It also warms both sides.
+    planned: dict[str, tuple[str, int]] = {}
+    skipped: list[str] = []
+    for text in pick_questions(entries, questions):
+        answer = await answerer.answer(Question(text=text))
+        if answer.timings.generate_ms <= 0:
+            skipped.append(text)
+            continue
+        prompt = rebuild_prompt(text)[0]
+        planned[text] = (prompt, answer.timings.completion_tokens)
+        raw_completion(prompt, answer.timings.completion_tokens)
 
     samples: list[dict[str, Any]] = []
-    skipped: list[str] = []
-    for _ in range(rounds):
-        for text in asked:
+    for round_number in range(rounds):
+        for position, (text, (prompt, tokens)) in enumerate(planned.items()):
+            # Alternate who goes first, so a systematic order effect cancels out.
+            raw_first = (position + round_number) % 2 == 1
+            raw_s, raw_tokens = 0.0, -1
+            if raw_first:
+                raw_s, raw_tokens = raw_completion(prompt, tokens)
             started = time.perf_counter()
             answer = await answerer.answer(Question(text=text))
             total_s = time.perf_counter() - started
-            if answer.timings.generate_ms <= 0:
-                skipped.append(text)
-                continue
-            prompt, packing_s = rebuild_prompt(text)
-            raw_s, raw_tokens = raw_completion(prompt, answer.timings.completion_tokens)
+            if not raw_first or answer.timings.completion_tokens != raw_tokens:
+                raw_first = False
+                raw_s, raw_tokens = raw_completion(prompt, answer.timings.completion_tokens)
+            packing_s = rebuild_prompt(text)[1]
             samples.append(
                 {
                     "question": text,
+                    "order": "BA" if raw_first else "AB",
                     "total_ms": total_s * 1000,
                     "retrieve_ms": answer.timings.retrieve_ms,
                     "prompt_ms": packing_s * 1000,
@@ -177,7 +199,7 @@ def main() -> int:
     parser = base_parser(__doc__ or "")
     parser.add_argument("--questions", type=int, default=8, help="questions asked per round")
     parser.add_argument("--faq", type=int, default=60, help="FAQ entries in the knowledge base")
-    parser.add_argument("--rounds", type=int, default=1, help="times each question is asked")
+    parser.add_argument("--rounds", type=int, default=2, help="timed rounds (each alternates who goes first)")
     args = parser.parse_args()
     result = asyncio.run(run(questions=args.questions, faq=args.faq, rounds=args.rounds))
     if "error" in result:

@@ -51,7 +51,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--output", "-o", type=Path, default=None, help="also write the JSON results to this file")
     p.add_argument("--plot", type=Path, default=None, metavar="DIR", help="write PNG charts into DIR")
     p.add_argument("--limit", type=int, default=None, help="at most N questions per set and N turns per meeting (a quick slice)")
-    p.add_argument("--sample", type=int, default=None, help="answers: questions through the model (30); digests: meetings (4)")
+    p.add_argument(
+        "--sample",
+        type=int,
+        default=None,
+        help="answers: questions through the model (30); digests: meetings (4); retrieval, refusals: QA questions (all)",
+    )
     p.add_argument("--chunk-sizes", type=_sizes, default=(128, 200, 254), help="chunk sizes to compare (default 128,200,254)")
     p.add_argument("--sweep", action="store_true", help="also try fusion settings and numbers of packed chunks")
     p.add_argument(

@@ -213,7 +213,7 @@ class Answerer:
             generation = self.model.generate(
                 packed.prompt,
                 max_tokens=packed.max_answer_tokens,
-                stop=STOP_SEQUENCES,
+                stop=(*STOP_SEQUENCES, *self.llm.stop),
                 on_text=emit if on_text is not None else None,
                 timeout_s=self.llm.timeout_s,
             )

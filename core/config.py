@@ -35,6 +35,7 @@ class LLMSettings:
     temperature: float = 0.0
     repeat_penalty: float = 1.15
     timeout_s: float = 90.0
+    stop: tuple[str, ...] = ()
     server_url: str = ""
     server_model: str = ""
 

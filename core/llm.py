@@ -227,7 +227,11 @@ class LlamaModel:
             {"role": "system", "content": prompt.instructions},
             {"role": "user", "content": prompt.body},
         ]
-        rendered = self._formatter(messages=messages).prompt
+        rendered = str(self._formatter(messages=messages).prompt)
+        # The tokenizer adds BOS itself; a template that writes it too would double it.
+        bos = self._formatter.bos_token
+        if bos and rendered.startswith(bos):
+            rendered = rendered[len(bos) :]
         return f"{rendered}{prompt.answer_prefix}"
 
     def count_tokens(self, text: str) -> int:

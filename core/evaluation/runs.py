@@ -72,7 +72,9 @@ class EvalData:
 @dataclass(frozen=True)
 class EvalOptions:
     limit: int | None = None  # at most N questions per set (and only the articles they need), N turns per meeting
-    sample: int | None = None  # answers: questions through the model; digests: meetings
+    # answers: questions through the model (default 30); digests: meetings (default 4);
+    # retrieval and refusals: QA questions spread over the set (default all)
+    sample: int | None = None
     chunk_sizes: tuple[int, ...] = (128, 200, 254)
     sweep: bool = False  # also try fusion settings and numbers of packed chunks
 
@@ -235,6 +237,9 @@ def evaluate_retrieval(bench: Workbench, data: EvalData, options: EvalOptions, p
         # chunk at every size (a span cut by a chunk boundary cannot be hit whole).
         kept = [q for q in questions if all(judges[s].answerable(q) for s in sizes)]
         result["qa_questions"] = {"all": len(questions), "inside_one_chunk": len(kept)}
+        if options.sample:
+            kept = spread(kept, options.sample)
+            result["qa_questions"]["evaluated"] = len(kept)
         rows = []
         for size in sizes:
             kb = bench.services(names[size], chunk_tokens=size).knowledge_base
@@ -399,7 +404,7 @@ def evaluate_refusals(bench: Workbench, data: EvalData, options: EvalOptions, pr
         articles, questions = qa_set(data, options.limit)
         progress(f"refusals: QA knowledge base at {size} tokens ({len(articles)} articles)")
         qa_name = bench.articles_knowledge_base("qa", articles, size)
-        qa_questions = [q.question for q in questions]
+        qa_questions = [q.question for q in (spread(questions, options.sample) if options.sample else questions)]
         groups.append((qa_name, "QA questions -> articles", qa_questions, False))
     if faq_name is not None and qa_questions:
         groups.append((faq_name, "QA questions -> FAQ", qa_questions, True))
