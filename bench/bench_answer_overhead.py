@@ -9,9 +9,9 @@ handbook) is ingested; then for each question, in turn:
      as many tokens as A generated, with the same sampling settings (temperature 0).
 
 A and B run interleaved (A, B, B, A, A, B, ...: who goes first alternates by question and
-round) so that noise from other processes hits both. Each
-side has its own ``Llama`` instance of the same GGUF file with the same n_ctx, threads and
-batch, so each keeps its own prompt cache and both reuse the shared instructions prefix alike.
+round) so that noise from other processes hits both. Both drive the same ``Llama`` object
+(same GGUF file, n_ctx, threads, batch), and its prompt cache is reset before every timed
+call, so neither side gets the other's prompt evaluated for free.
 Only questions that reach the model count (a question the knowledge base does not cover is
 answered without it). Target: overhead at most 10%.
 
@@ -49,23 +49,6 @@ def pick_questions(entries: list[tuple[str, str]], count: int) -> list[str]:
     return [entries[i][0] for i in range(0, len(entries), step)][:count]
 
 
-def raw_llama(model: Any) -> Any:
-    """A second ``Llama`` of the same file with the settings ``LlamaModel`` used."""
-    from llama_cpp import Llama
-
-    from core.llm import silence_llama_log
-
-    silence_llama_log()
-    return Llama(
-        model_path=str(model.model_path),
-        n_ctx=model.n_ctx,
-        n_threads=model._n_threads,
-        n_batch=model._n_batch,
-        seed=model._seed,
-        verbose=False,
-    )
-
-
 async def run(*, questions: int, faq: int, rounds: int) -> dict[str, Any]:
     from bots.wiring import build_services
     from core.ingesting import ingest
@@ -82,7 +65,8 @@ async def run(*, questions: int, faq: int, rounds: int) -> dict[str, Any]:
     kb_file = write_faq_csv(home / "faq.csv", entries)
     ingest([kb_file], knowledge_base=services.knowledge_base, embedder=embedder)
     model.count_tokens("load the model")
-    raw = raw_llama(model)
+    # B drives the very ``Llama`` object A uses: same file, settings and weights in memory.
+    raw = model._load()
     stops = [*STOP_SEQUENCES, *model.stop_sequences()]
     llm = settings.llm
 
@@ -98,6 +82,7 @@ async def run(*, questions: int, faq: int, rounds: int) -> dict[str, Any]:
         return model.render(packed.prompt), packing_s
 
     def raw_completion(prompt: str, tokens: int) -> tuple[float, int]:
+        raw.reset()
         started = time.perf_counter()
         result = raw.create_completion(
             prompt=prompt,
@@ -132,6 +117,7 @@ async def run(*, questions: int, faq: int, rounds: int) -> dict[str, Any]:
             raw_s, raw_tokens = 0.0, -1
             if raw_first:
                 raw_s, raw_tokens = raw_completion(prompt, tokens)
+            raw.reset()
             started = time.perf_counter()
             answer = await answerer.answer(Question(text=text))
             total_s = time.perf_counter() - started

@@ -24,7 +24,7 @@ from typing import Any
 
 from common import REPO, base_parser, emit, machine, packaged_model_file
 
-TARGET_MB = 1536.0
+TARGET_MB = 1500.0
 QUESTION = "How do I connect Tidings to Slack?"
 BATCH = (
     "How do I connect Tidings to Slack?",

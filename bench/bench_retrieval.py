@@ -161,7 +161,7 @@ def exhaustive_ids(table: Any, vector: np.ndarray, where: str, k: int) -> list[s
         .distance_type("cosine")
         .where(where, prefilter=True)
         .bypass_vector_index()
-        .select(["id"])
+        .select(["id", "_distance"])
         .limit(k)
         .to_list()
     )

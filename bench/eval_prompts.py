@@ -51,6 +51,7 @@ async def main() -> None:
     parser.add_argument("--sample", type=int, default=15)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--workdir", type=Path, default=None, help="reuse knowledge bases kept by `tidings eval --workdir`")
     args = parser.parse_args()
     settings = load_settings()
     embedder, model, worker = build_embedder(settings), build_model(settings), ModelWorker()
@@ -60,7 +61,7 @@ async def main() -> None:
         bench = Workbench(
             settings=settings,
             build_services=lambda s: build_services(s, embedder=embedder, model=model, worker=worker),
-            workdir=Path(workdir),
+            workdir=args.workdir or Path(workdir),
         )
         articles, questions = qa_set(data, None)
         name = bench.articles_knowledge_base("qa", articles, settings.knowledge_base.chunk_tokens)

@@ -45,10 +45,11 @@ def settings_from(args: argparse.Namespace) -> Any:
     return load_settings(args.config, home=args.home)
 
 
-def services_from(args: argparse.Namespace) -> Any:
-    from bots.wiring import build_services
+def services_from(args: argparse.Namespace, *, bulk: bool = False) -> Any:
+    from bots.wiring import build_embedder, build_services
 
-    return build_services(settings_from(args))
+    settings = settings_from(args)
+    return build_services(settings, embedder=build_embedder(settings, bulk=bulk))
 
 
 def queries(argument: str | None, stream: TextIO) -> Iterator[str]:
@@ -100,7 +101,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     from core.ingesting import ingest
 
-    services = services_from(args)
+    services = services_from(args, bulk=True)
     kb_settings = services.settings.knowledge_base
     console = Console(stderr=True)
     show_progress = not args.json and console.is_terminal

@@ -29,10 +29,12 @@ log = logging.getLogger(__name__)
 PROJECT_DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
-def build_embedder(settings: Settings) -> SentenceTransformerEmbedder:
+def build_embedder(settings: Settings, *, bulk: bool = False) -> SentenceTransformerEmbedder:
+    """``bulk``: embedding is the only work (``tidings ingest``), so it may use every core."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    threads = settings.embedding.threads or ((os.cpu_count() or 1) if bulk else 1)
     return SentenceTransformerEmbedder(
-        model_path=settings.embedding.model_path, batch_size=settings.embedding.batch_size
+        model_path=settings.embedding.model_path, batch_size=settings.embedding.batch_size, threads=threads
     )
 
 

@@ -2,8 +2,8 @@
 the best chunks under the token budget, let the model read and write, then check what it
 wrote against the sources.
 
-The model is a reader, not an encyclopedia: when retrieval finds nothing similar enough
-(``retrieval.min_similarity``, calibrated by ``tidings eval refusals``) the answer says the
+The model is a reader, not an encyclopedia: when retrieval finds nothing relevant enough
+(``retrieval.min_relevance``, calibrated by ``tidings eval refusals``) the answer says the
 knowledge base does not cover the question and lists the nearest sources; the model is not
 asked. When the model's words are not supported by the sources it read (a small model
 drifting into its own memory, or looping), the answer falls back to the sentences of the best
@@ -40,8 +40,34 @@ _STOPWORDS = frozenset(
 _DONT_KNOW = re.compile(r"\b(i (do not|don't|dont) know|not (mentioned|covered|provided|stated) in the sources)\b", re.I)
 
 
+_QUESTION_WORDS = frozenset(["get", "got", "tell", "know", "want", "please", "need", "much", "many", "does", "did", "done", "really"])
+
+
+def _stem(word: str) -> str:
+    """A crude plural/ending fold so "taxis" meets "taxi" and "laptops" meets "laptop"."""
+    for ending in ("ies", "es", "s"):
+        if word.endswith(ending) and len(word) - len(ending) >= 3:
+            return word[: -len(ending)] + ("y" if ending == "ies" else "")
+    return word
+
+
 def content_words(text: str) -> list[str]:
-    return [w.lower() for w in _WORD.findall(text) if w.lower() not in _STOPWORDS and len(w) > 1]
+    return [
+        _stem(w.lower())
+        for w in _WORD.findall(text)
+        if w.lower() not in _STOPWORDS and w.lower() not in _QUESTION_WORDS and len(w) > 1
+    ]
+
+
+def coverage(query: str, hits: Sequence[Hit]) -> float:
+    """The largest share of the query's content words that one retrieved chunk contains."""
+    words = set(content_words(query))
+    if not words:
+        return 0.0
+    return max(
+        (len(words & set(content_words(f"{h.chunk.title} {h.chunk.text}"))) / len(words) for h in hits),
+        default=0.0,
+    )
 
 
 def support(answer: str, sources: Sequence[str]) -> float:
@@ -143,20 +169,32 @@ class Answerer:
 
     # -- retrieval --------------------------------------------------------------------------
 
+    @staticmethod
+    def search_query(question: Question) -> str:
+        if not question.conversation:
+            return question.text
+        # A follow-up ("and on Windows?") needs the thread's last words to find anything.
+        recent = "\n".join(turn.text for turn in question.conversation[-2:])
+        return f"{recent}\n{question.text}"
+
     def retrieve(self, question: Question) -> list[Hit]:
-        query = question.text
-        if question.conversation:
-            # A follow-up ("and on Windows?") needs the thread's last words to find anything.
-            recent = "\n".join(turn.text for turn in question.conversation[-2:])
-            query = f"{recent}\n{question.text}"
+        query = self.search_query(question)
         mode: SearchMode = "hybrid"
         if self.retrieval.mode in {"vector", "text"}:
             mode = "vector" if self.retrieval.mode == "vector" else "text"
         return self.knowledge_base.search(query, scopes=question.scopes, k=self.retrieval.k, mode=mode)
 
-    def is_covered(self, hits: Sequence[Hit]) -> bool:
+    @staticmethod
+    def relevance(query: str, hits: Sequence[Hit]) -> float:
+        """How well the knowledge base covers a query: the mean of the best chunk's cosine
+        similarity and the largest share of the query's words one chunk holds. Either alone
+        misjudges: embeddings find a topic match for off-topic questions about a near
+        subject, words alone miss paraphrases (docs/quality.md, Refusals)."""
         best = max((h.similarity for h in hits if h.similarity is not None), default=0.0)
-        return best >= self.retrieval.min_similarity
+        return (best + coverage(query, hits)) / 2
+
+    def is_covered(self, question: Question, hits: Sequence[Hit]) -> bool:
+        return self.relevance(self.search_query(question), hits) >= self.retrieval.min_relevance
 
     def focus(self, hits: Sequence[Hit]) -> list[Hit]:
         """The hits to pack, best first: only the best one when it stands out clearly."""
@@ -191,7 +229,7 @@ class Answerer:
         started = time.perf_counter()
         hits = await asyncio.to_thread(self.retrieve, question)
         retrieve_ms = (time.perf_counter() - started) * 1000
-        if not self.is_covered(hits):
+        if not self.is_covered(question, hits):
             return self._not_covered(question, hits, retrieve_ms)
 
         hits = self.focus(hits)

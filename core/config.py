@@ -44,6 +44,7 @@ class LLMSettings:
 class EmbeddingSettings:
     model_path: str = ""
     batch_size: int = 32
+    threads: int = 0
 
 
 @dataclass(frozen=True)
@@ -61,10 +62,10 @@ class KnowledgeBaseSettings:
 class RetrievalSettings:
     k: int = 5
     mode: str = "hybrid"
-    rrf_k: int = 60
+    rrf_k: int = 5
     vector_weight: float = 1.0
     text_weight: float = 1.0
-    min_similarity: float = 0.25
+    min_relevance: float = 0.45
     candidates: int = 30
 
 
@@ -304,8 +305,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"Setting [llm] model_path points at {settings.llm.model_path}, which is not a file.")
     if settings.retrieval.mode not in {"hybrid", "vector", "text"}:
         raise ConfigError("Setting [retrieval] mode must be hybrid, vector or text.")
-    if not 0.0 <= settings.retrieval.min_similarity <= 1.0:
-        raise ConfigError("Setting [retrieval] min_similarity must be between 0 and 1.")
+    if not 0.0 <= settings.retrieval.min_relevance <= 1.0:
+        raise ConfigError("Setting [retrieval] min_relevance must be between 0 and 1.")
     if settings.retrieval.k < 1:
         raise ConfigError("Setting [retrieval] k must be at least 1.")
     if not 32 <= settings.knowledge_base.chunk_tokens <= 254:

@@ -31,8 +31,9 @@ def packaged_embedder_path() -> str:
 class SentenceTransformerEmbedder:
     """An :class:`core.ports.Embedder` over sentence-transformers, loaded lazily, thread safe."""
 
-    def __init__(self, *, model_path: str = "", batch_size: int = 32, device: str = "cpu") -> None:
+    def __init__(self, *, model_path: str = "", batch_size: int = 32, device: str = "cpu", threads: int = 0) -> None:
         self._model_path = model_path
+        self._threads = threads
         self._batch_size = batch_size
         self._device = device
         self._model: Any = None
@@ -57,6 +58,12 @@ class SentenceTransformerEmbedder:
                 except ImportError:  # pragma: no cover - transformers always comes with sentence-transformers
                     pass
                 try:
+                    if self._threads > 0:
+                        import torch
+
+                        # torch and llama.cpp each start one thread per core; side by side on a
+                        # small machine they slow each other down many times over.
+                        torch.set_num_threads(self._threads)
                     from sentence_transformers import SentenceTransformer
 
                     self._model = SentenceTransformer(self.model_path, device=self._device)

@@ -47,7 +47,8 @@ def test_eval_all_on_a_tiny_folder(
                         for split in ("all", "own", "reworded")}
     assert faq[(200, "hybrid", "own")]["queries"] == 5 and faq[(200, "hybrid", "reworded")]["queries"] == 2
     assert faq[(200, "hybrid", "own")]["hit@5"] == 1.0
-    assert retrieval["qa_questions"] == {"all": 3, "inside_one_chunk": 3}
+    # --sample also spreads the QA questions retrieval and refusals ask: one of the three here.
+    assert retrieval["qa_questions"] == {"all": 3, "inside_one_chunk": 3, "evaluated": 1}
     assert {r["mode"] for r in retrieval["qa"]} == {"vector", "text", "hybrid"}
     hybrid_qa = next(r for r in retrieval["qa"] if r["mode"] == "hybrid" and r["chunk_tokens"] == 200)
     assert hybrid_qa["hit@5"] == 1.0
@@ -64,8 +65,10 @@ def test_eval_all_on_a_tiny_folder(
     assert groups["off-topic -> FAQ"]["questions"] == 2 and groups["off-topic -> FAQ"]["should_refuse"]
     assert groups["QA questions -> FAQ"]["should_refuse"] and not groups["QA questions -> articles"]["should_refuse"]
     # FAQ questions asked of their own FAQ are far more similar than off-topic ones.
-    assert groups["FAQ questions -> FAQ"]["median_similarity"] > groups["off-topic -> FAQ"]["median_similarity"] + 0.2
+    assert groups["FAQ questions -> FAQ"]["median_relevance"] > groups["off-topic -> FAQ"]["median_relevance"] + 0.2
     assert len(refusals["curve"]) == 81 and refusals["best"]["threshold"] > 0
+    assert groups["QA questions -> articles"]["questions"] == 1
+    assert refusals["clean"]["unanswerable"] == 4 and refusals["candidate_signal"]["best"]["threshold"] > 0
 
     digests = results["digests"]
     (meeting,) = digests["meetings"]
@@ -95,7 +98,9 @@ def test_eval_on_a_slice_of_the_real_sets(
     groups = {g["group"] for g in results["refusals"]["groups"]}
     assert {"FAQ questions -> FAQ", "QA questions -> FAQ", "off-topic -> articles"} <= groups
     (meeting,) = results["digests"]["meetings"]
-    assert meeting["turns"] == 3 and meeting["rouge1"] > 0
+    # Three turns of a meeting say little, so only the digest's shape is checked here.
+    assert meeting["turns"] == 3 and meeting["summary_words"] > 0 and meeting["input_tokens"] > 0
+    assert 0.0 <= meeting["rougeL"] <= 1.0 and meeting["key_points"] > 0
 
 
 def test_eval_says_where_the_data_is_missing(

@@ -162,3 +162,10 @@ def test_real_sets_read(shared_data: Path) -> None:
     variants = read_variants(repo / "bench" / "data" / "faq_variants_dev.csv")
     reworded = [q for q in faq_queries(entries, variants) if q.reworded]
     assert len(reworded) == len(variants), "every dev variant must name an FAQ question exactly"
+
+
+def test_transcript_marks_are_not_words() -> None:
+    from core.evaluation.datasets import spoken_text
+
+    assert spoken_text("{vocalsound} Okay , we 're on . {disfmarker}") == "Okay, we're on."
+    assert spoken_text("{vocalsound} {gap}") == ""

@@ -25,6 +25,8 @@ from core.types import Answer, ChannelRef, Citation, Coverage, Digest, DigestBul
 from tests.reliability import record
 
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+FEWER = settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
+"""For the digest properties, whose every case renders dozens of bullets."""
 
 # Text that looks like what chat platforms send: mention and link tokens, markup, entities,
 # zero-width and right-to-left characters, emoji, control characters.
@@ -199,7 +201,7 @@ def test_slack_answers_stay_within_block_kit_limits_and_ping_nobody(answer: Answ
     assert sc.FEEDBACK_UP in json.dumps(messages[-1].blocks)
 
 
-@FUZZ
+@FEWER
 @given(digest=DIGESTS)
 def test_slack_digests_stay_within_block_kit_limits_and_ping_nobody(digest: Digest) -> None:
     messages = sc.digest_messages(digest)
@@ -229,7 +231,7 @@ def test_discord_answers_stay_within_limits(answer: Answer) -> None:
         assert_discord_limits(message)
 
 
-@FUZZ
+@FEWER
 @given(digest=DIGESTS)
 def test_discord_digests_stay_within_limits(digest: Digest) -> None:
     for message in dc.digest_messages(digest):

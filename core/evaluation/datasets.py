@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,10 @@ from core.loaders.faq_csv import faq_columns
 from core.types import Author, ChannelMessage, ChannelRef
 
 WHOLE_MEETING_QUERY = "summarize the whole meeting"
+# QMSum's transcription marks ({vocalsound}, {disfmarker}, {gap} ...) are not words anyone
+# typed; a chat channel has none, so neither does a meeting read as one.
+_TRANSCRIPT_MARK = re.compile(r"\{\s*[a-z_]+\s*\}", re.IGNORECASE)
+_SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([,.?!;:'])")
 # Seconds between two turns of a meeting turned into chat messages: close enough that the
 # whole meeting is one conversation, the way a busy channel looks.
 TURN_SECONDS = 20
@@ -221,11 +226,18 @@ def read_meeting(path: Path) -> Meeting:
     if reference is None:
         reference = data["general_query_list"][0]["answer"] if data["general_query_list"] else ""
     turns = tuple(
-        (str(t.get("speaker", "")), " ".join(str(t.get("content", "")).split()))
+        (str(t.get("speaker", "")), text)
         for t in data["meeting_transcripts"]
-        if str(t.get("content", "")).strip()
+        if (text := spoken_text(str(t.get("content", ""))))
     )
     return Meeting(path.stem, turns, str(reference).strip())
+
+
+def spoken_text(content: str) -> str:
+    """A transcript turn as someone would type it: marks removed, spacing normalised."""
+    text = _TRANSCRIPT_MARK.sub(" ", content)
+    text = _SPACE_BEFORE_PUNCTUATION.sub(r"\1", " ".join(text.split()))
+    return text if any(ch.isalnum() for ch in text) else ""
 
 
 def meeting_messages(meeting: Meeting, *, start: datetime | None = None) -> list[ChannelMessage]:

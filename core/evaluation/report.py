@@ -72,9 +72,25 @@ def render_tables(results: dict[str, Any]) -> str:
                             ("baseline: never refuse", refusals["baseline"]))
         ]
         out.append(table(f"Refusals ({refusals['cases']} questions, {refusals['unanswerable']} unanswerable)", headers, rows))
-        headers = ["group", "should refuse", "questions", "median similarity", "refused (configured)", "refused (best)"]
+        clean = refusals.get("clean")
+        if clean and clean.get("best"):
+            rows = [
+                [name, p["threshold"], p["precision"], p["recall"], p["f1"], p["refused"], p["answered"]]
+                for name, p in (("configured", clean["configured"]), ("best on this set", clean["best"]))
+            ]
+            title = f"Refusals, answerable vs off-topic only ({clean['cases']} questions, {clean['unanswerable']} off-topic)"
+            out.append(table(title, headers, rows))
+        candidate = refusals.get("candidate_signal")
+        if candidate:
+            rows = [
+                [name, p["threshold"], p["precision"], p["recall"], p["f1"], p["refused"], p["answered"]]
+                for name, p in (("all groups", candidate["best"]), ("vs off-topic only", candidate.get("clean_best")))
+                if p
+            ]
+            out.append(table(f"Comparison signal: {candidate['name']}", headers, rows))
+        headers = ["group", "should refuse", "questions", "median relevance", "refused (configured)", "refused (best)"]
         rows = [
-            [g["group"], "yes" if g["should_refuse"] else "no", g["questions"], g["median_similarity"],
+            [g["group"], "yes" if g["should_refuse"] else "no", g["questions"], g["median_relevance"],
              g["refused_at_configured"], g["refused_at_best"]]
             for g in refusals["groups"]
         ]
@@ -139,6 +155,10 @@ def write_plots(results: dict[str, Any], folder: Path) -> list[Path]:
         xs = [p["threshold"] for p in curve]
         ax.plot(xs, [p["precision"] for p in curve], label="refusal precision")
         ax.plot(xs, [p["recall"] for p in curve], label="refusal recall")
+        clean = refusals.get("clean") or {}
+        if clean.get("curve"):
+            ax.plot(xs, [p["precision"] for p in clean["curve"]], linestyle="-.", label="precision, vs off-topic only")
+            ax.plot(xs, [p["recall"] for p in clean["curve"]], linestyle="-.", label="recall, vs off-topic only")
         ax.axvline(refusals["configured"]["threshold"], color="grey", linestyle="--", label="configured threshold")
         ax.axhline(0.85, color="lightgrey", linestyle=":", label="target 0.85")
         ax.set_xlabel("best hit's cosine similarity threshold (refuse below)")
