@@ -65,7 +65,7 @@ class RetrievalSettings:
     rrf_k: int = 5
     vector_weight: float = 1.0
     text_weight: float = 1.0
-    min_relevance: float = 0.45
+    min_relevance: float = 0.38
     candidates: int = 30
 
 
