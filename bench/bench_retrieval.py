@@ -16,7 +16,7 @@ Recall@10 compares the store's vector search (with whatever ANN index it built) 
 exhaustive search (LanceDB ``bypass_vector_index()``) for the same query vectors and scopes.
 Target: hybrid p50 under 50 ms at 100k chunks with recall@10 at least 0.95.
 
-    .venv/bin/python bench/bench_retrieval.py [--sizes 10000 100000] [--queries 100] [--real 1000] [--json]
+    .venv/bin/python bench/bench_retrieval.py [--sizes 10000 100000] [--queries 100] [--real 1000] [--torch-threads N] [--json]
 """
 
 from __future__ import annotations
@@ -207,9 +207,13 @@ def measure(kb: Any, embedder: TimedEmbedder, queries: list[str], *, warmup: int
     return figures
 
 
-def run(*, sizes: list[int], queries: int, real: int) -> dict[str, Any]:
+def run(*, sizes: list[int], queries: int, real: int, torch_threads: int) -> dict[str, Any]:
     from core.store import LanceKnowledgeBase
 
+    if torch_threads:
+        import torch
+
+        torch.set_num_threads(torch_threads)
     embedder = TimedEmbedder(load_embedder(32))
     started = time.perf_counter()
     chunks = real_chunks(embedder.inner, real)
@@ -236,6 +240,7 @@ def run(*, sizes: list[int], queries: int, real: int) -> dict[str, Any]:
         "real_chunks": len(chunks),
         "queries": len(asked),
         "prepare_s": round(prepare_s, 1),
+        "torch_threads": torch_threads or "default",
         "sizes": results,
         "target": {"hybrid_p50_ms": TARGET_HYBRID_P50_MS, "recall_at_10": TARGET_RECALL, "at": max(sizes)},
         "met": met,
@@ -248,10 +253,13 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000], help="chunks in the table")
     parser.add_argument("--queries", type=int, default=100, help="real questions timed per size and mode")
     parser.add_argument("--real", type=int, default=1000, help="real chunks embedded (cached) to synthesise from")
+    parser.add_argument(
+        "--torch-threads", type=int, default=0, help="torch threads for the query embedding (default: torch's choice)"
+    )
     args = parser.parse_args()
-    result = run(sizes=args.sizes, queries=args.queries, real=args.real)
+    result = run(sizes=args.sizes, queries=args.queries, real=args.real, torch_threads=args.torch_threads)
     summary = [f"Retrieval through LanceKnowledgeBase.search, {result['queries']} real questions, k=5 "
-               f"({result['real_chunks']} real chunks, the rest synthesised)"]
+               f"({result['real_chunks']} real chunks, the rest synthesised; torch threads: {result['torch_threads']})"]
     for size, f in result["sizes"].items():
         for mode in ("vector", "hybrid"):
             m = f[mode]

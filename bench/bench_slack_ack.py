@@ -57,7 +57,7 @@ async def run(mentions: int) -> int:
     services.knowledge_base.replace_source(
         "handbook.md", [Chunk(id="h1", source="handbook.md", title="Deploy handbook", text=HANDBOOK)]
     )
-    services.answerer.model.count_tokens("warm up")  # type: ignore[attr-defined]
+    services.model.count_tokens("warm up")  # type: ignore[union-attr]
     slack = await MockSlack().start()
     bot = SlackBot(
         settings=SlackSettings(

@@ -18,6 +18,7 @@ from core.answering import Answerer
 from core.config import Settings
 from core.embedding import SentenceTransformerEmbedder
 from core.llm import LlamaModel
+from core.observability import InstrumentedAnswerer, Metrics
 from core.ports import ChatPlatform, LanguageModel
 from core.services import Services
 from core.state import StateStore
@@ -92,13 +93,16 @@ def build_services(
     worker = worker or ModelWorker()
     knowledge_base = build_knowledge_base(settings, embedder)
     state = StateStore(settings.state_path)
-    answerer = Answerer(
-        knowledge_base=knowledge_base,
-        model=model,
-        worker=worker,
-        retrieval=settings.retrieval,
-        answers=settings.answers,
-        llm=settings.llm,
+    answerer = InstrumentedAnswerer(
+        Answerer(
+            knowledge_base=knowledge_base,
+            model=model,
+            worker=worker,
+            retrieval=settings.retrieval,
+            answers=settings.answers,
+            llm=settings.llm,
+        ),
+        Metrics(),
     )
     summarizer = build_summarizer(settings, model=model, worker=worker, state=state, embedder=embedder)
     services = Services(

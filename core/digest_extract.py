@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from core.conversations import Conversation
@@ -37,6 +37,23 @@ _SLACK_MENTION = re.compile(r"<[@#!]([A-Z0-9]+)(?:\|([^>]+))?>")
 _CODE_BLOCK = re.compile(r"```.*?```", re.DOTALL)
 _URL = re.compile(r"https?://\S+")
 _SPACES = re.compile(r"\s+")
+# A topic line says something: "Okay." or "Big buttons, positive." does not.
+MIN_TOPIC_WORDS = 4
+# A decision, action item or question needs a few words to be one: "we'll wait outside" is not.
+MIN_ITEM_WORDS = 3
+# Centrality divides a line's summed word weights by its number of words to this power:
+# 0 would always pick the longest line, 1 the line with the heaviest average word.
+LENGTH_DAMPING = 0.5
+_EDGE_PUNCTUATION = ".,;:!?\"'()[]…-"
+_LEADING_PUNCTUATION = re.compile(r"^[,;:.…\s-]+")
+# Spoken hesitations, as speech-to-text and people typing the way they talk write them.
+_FILLERS = frozenset(["um", "umm", "uhm", "uh", "uhh", "erm", "mm", "mmm", "hmm", "hm", "mm-hmm", "uh-huh"])
+# Short lowercase words that are words, not false starts.
+_SHORT_WORDS = frozenset(
+    ["a", "i", "x", "ah", "am", "an", "as", "at", "be", "by", "do", "go", "he", "hi", "if", "in", "is", "it", "me", "my", "no", "of", "oh", "ok", "on", "or", "so", "to", "up", "us", "we", "ad", "ai", "ci", "cd", "db", "id", "js", "os", "pc", "pr", "qa", "tv", "ui", "ux", "vm", "vs"]
+)
+# Openers that carry nothing in a quoted line: "Okay, so um we'll ..." is quoted as "We'll ...".
+_OPENERS = frozenset(["okay", "ok", "so", "well", "yeah", "yes", "right", "alright", "and", "but", "oh", "then", "anyway", "now"])
 
 DECISION = re.compile(
     r"\b(we(?:'ll| will| are going to|'re going to| decided| agreed)|decided|decision|agreed|let'?s|"
@@ -54,12 +71,48 @@ ASKED_ACTION = re.compile(r"\b(can you|could you|would you|please|pls|todo|to-do
 
 
 def clean_text(text: str) -> str:
-    """Chat markup made readable: link labels, mention names, code blocks shown as [code]."""
+    """Chat markup made readable: link labels, mention names, code blocks shown as [code];
+    spoken hesitations removed (see ``tidy_speech``)."""
     text = _SLACK_LINK.sub(r"\2", text)
     text = _SLACK_BARE.sub(r"\1", text)
     text = _SLACK_MENTION.sub(lambda m: "@" + (m.group(2) or m.group(1)), text)
     text = _CODE_BLOCK.sub(" [code] ", text)
-    return _SPACES.sub(" ", text).strip()
+    return tidy_speech(_SPACES.sub(" ", text).strip())
+
+
+def _core(token: str) -> str:
+    return token.strip(_EDGE_PUNCTUATION).lower()
+
+
+def tidy_speech(text: str) -> str:
+    """Hesitations out of a line of speech or chat: fillers ("um", "uh"), a word said twice
+    ("the the"), and false starts ("th that", "the b we will"). Transcribed meetings and
+    voice notes are full of them and they are noise in a quote; the model reads fewer
+    tokens too. Conservative on purpose: only lowercase fragments count as false starts,
+    so abbreviations typed in chat ("db", "C", "ui") stay."""
+    tokens = text.split(" ")
+    kept: list[str] = []
+    for index, token in enumerate(tokens):
+        core = _core(token)
+        if not token:
+            continue
+        if core in _FILLERS:
+            tail = token.rstrip(_EDGE_PUNCTUATION.replace(",", ""))
+            ending = token[len(tail):] if tail != token else ""
+            if ending.strip(",") and kept and not kept[-1].endswith(tuple(".!?")):
+                kept[-1] = kept[-1].rstrip(",;:") + ending.strip(",")[:1]
+            continue
+        if kept and core and _core(kept[-1]) == core and not kept[-1].endswith(tuple(",;:.!?")):
+            kept[-1] = token  # "the the": say it once
+            continue
+        following = next((_core(t) for t in tokens[index + 1 :] if _core(t) not in _FILLERS and t), "")
+        fragment = token.isalpha() and token.islower() and len(token) <= 2 and token not in _SHORT_WORDS
+        if fragment and following.isalpha() and (len(token) == 1 or following.startswith(token)) and following != token:
+            continue  # a false start: "the b we will", "th that"
+        kept.append(token)
+    tidy = " ".join(kept).strip()
+    tidy = _LEADING_PUNCTUATION.sub("", tidy)
+    return tidy if tidy else text
 
 
 def keywords(text: str) -> set[str]:
@@ -93,6 +146,53 @@ class Candidate:
     messages: tuple[ChannelMessage, ...]
 
 
+def stem(word: str) -> str:
+    """A light suffix strip, so "buttons" and "button" or "designed" and "design" count as
+    one word when a conversation's frequent words are counted."""
+    for suffix in ("ations", "ation", "ings", "ing", "ions", "ion", "ies", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
+
+
+def content_words(text: str, *, names: Collection[str] = ()) -> set[str]:
+    """The stemmed keywords of ``text``, without the words of people's names (a line made of
+    who spoke says nothing about what was said)."""
+    return {stem(w) for w in keywords(text)} - set(names)
+
+
+def name_words(names: Iterable[str]) -> frozenset[str]:
+    """The content words of participants' names ("Project Manager" -> project, manag)."""
+    return frozenset(stem(w) for name in names for w in keywords(name))
+
+
+def word_weights(messages: Sequence[ChannelMessage], *, names: Collection[str] = ()) -> Counter[str]:
+    """How many of ``messages`` use each content word: what a run of messages is about."""
+    return Counter(word for m in messages for word in content_words(clean_text(m.text), names=names))
+
+
+def centrality(text: str, weights: Mapping[str, float], *, names: Collection[str] = ()) -> float:
+    """How much of what a run of messages is about ``text`` says: the weights of its content
+    words, summed, over the square root of their number (a long line scores by holding more
+    of the frequent words, not by being long)."""
+    words = content_words(text, names=names)
+    if not words:
+        return 0.0
+    return sum(weights.get(w, 0.0) for w in words) / len(words) ** LENGTH_DAMPING
+
+
+def quotable(sentence: str) -> str:
+    """A sentence as a bullet quotes it: openers ("Okay, so ...") dropped, and then the new
+    first word capitalised (what the writer capitalised, or not, is left alone)."""
+    words = sentence.split()
+    if len(words) < 2 or _core(words[0]) not in _OPENERS:
+        return sentence
+    while len(words) > 1 and _core(words[0]) in _OPENERS:
+        words = words[1:]
+    text = " ".join(words).lstrip(",;: ")
+    return text[:1].upper() + text[1:] if text else sentence
+
+
 def central_message(messages: Sequence[ChannelMessage]) -> ChannelMessage:
     """The message sharing the most keywords with the rest of the conversation: the one a
     reader would quote to say what it was about. Ties go to the earlier message."""
@@ -114,24 +214,55 @@ def central_message(messages: Sequence[ChannelMessage]) -> ChannelMessage:
     return messages[best]
 
 
-def _first_sentence_with(text: str, pattern: re.Pattern[str]) -> str | None:
+def _first_sentence_with(text: str, pattern: re.Pattern[str], *, statement: bool = False) -> str | None:
+    """The first sentence matching ``pattern`` that says something (``MIN_ITEM_WORDS``), as
+    a bullet quotes it; with ``statement``, questions do not count."""
     for sentence in sentences(text):
-        if pattern.search(sentence):
-            return sentence
+        if statement and sentence.endswith("?"):
+            continue
+        if pattern.search(sentence) and len(content_words(sentence)) >= MIN_ITEM_WORDS:
+            return quotable(sentence)
     return None
 
 
-def topic(messages: Sequence[ChannelMessage]) -> Candidate:
-    """What a run of messages was about: the central message's first sentence."""
-    center = central_message(messages)
-    text = clean_text(center.text)
-    first = sentences(text)[0] if sentences(text) else text
+def topic(
+    messages: Sequence[ChannelMessage],
+    *,
+    background: Mapping[str, float] | None = None,
+    names: Collection[str] = (),
+) -> Candidate:
+    """What a run of messages was about: its most central informative sentence.
+
+    Every sentence of at least ``MIN_TOPIC_WORDS`` content words (names not counted) is a
+    candidate, as a bullet would show it; it scores by how many of the run's frequent words
+    it holds (``centrality``), with ``background`` (the whole window's word weights, scaled
+    by the caller) breaking ties toward what the day was about. "Okay." and "Big buttons,
+    positive." are never a topic while a run has a real sentence. A run without one falls
+    back to its central message's first sentence."""
+    local = word_weights(messages, names=names)
+    weights: dict[str, float] = {w: float(n - 1) for w, n in local.items()}
+    for word, weight in (background or {}).items():
+        weights[word] = weights.get(word, 0.0) + weight
+    best: tuple[tuple[bool, float, float], str, ChannelMessage] | None = None
+    for index, message in enumerate(messages):
+        for sentence in sentences(clean_text(message.text)) or [clean_text(message.text)]:
+            text = shorten(quotable(sentence))
+            count = len(content_words(text, names=names))
+            informative = count >= MIN_TOPIC_WORDS
+            # Below the minimum, the sentence saying most stands in ("Okay." never does
+            # while anything longer was said).
+            score = (informative, centrality(text, weights, names=names) if informative else float(count), -index)
+            if best is None or score > best[0]:
+                best = (score, text, message)
+    if best is None:  # no text at all: meaningful() keeps no such message, but be safe
+        best = ((False, 0.0, 0.0), shorten(clean_text(messages[0].text)), messages[0])
+    _, text, center = best
     sources = tuple(dict.fromkeys((messages[0], center)))
-    return Candidate("topic", shorten(first), sources)
+    return Candidate("topic", text, sources)
 
 
 def _is_question(sentence: str) -> bool:
-    return sentence.endswith("?") and len(keywords(sentence)) >= 2
+    return sentence.endswith("?") and len(content_words(sentence)) >= MIN_ITEM_WORDS
 
 
 def open_questions(conversation: Conversation) -> list[Candidate]:
@@ -144,15 +275,15 @@ def open_questions(conversation: Conversation) -> list[Candidate]:
             continue
         asked = [s for s in sentences(clean_text(message.text)) if _is_question(s)]
         if asked:
-            found.append(Candidate("question", f"{message.author.name}: {shorten(asked[-1])}", (message,)))
+            found.append(Candidate("question", f"{message.author.name}: {shorten(quotable(asked[-1]))}", (message,)))
     return found
 
 
 def decisions(conversation: Conversation) -> list[Candidate]:
     found: list[Candidate] = []
     for message in conversation.messages:
-        sentence = _first_sentence_with(clean_text(message.text), DECISION)
-        if sentence and not sentence.endswith("?") and len(keywords(sentence)) >= 2:
+        sentence = _first_sentence_with(clean_text(message.text), DECISION, statement=True)
+        if sentence:
             found.append(Candidate("decision", shorten(sentence), (message,)))
     return found
 
@@ -174,8 +305,8 @@ def action_items(conversation: Conversation) -> list[Candidate]:
     for message in conversation.messages:
         text = clean_text(message.text)
         owner: str | None = None
-        sentence = _first_sentence_with(text, SELF_ACTION)
-        if sentence and not sentence.endswith("?"):
+        sentence = _first_sentence_with(text, SELF_ACTION, statement=True)
+        if sentence:
             owner = message.author.name
         else:
             sentence = _first_sentence_with(text, ASKED_ACTION)
@@ -187,8 +318,6 @@ def action_items(conversation: Conversation) -> list[Candidate]:
                 owner = replied if replied != message.author.name else None
             if owner is None and sentence.endswith("?"):
                 continue
-        if len(keywords(sentence)) < 2:
-            continue
         text_out = f"{owner}: {shorten(sentence)}" if owner else shorten(sentence)
         found.append(Candidate("action", text_out, (message,)))
     return found

@@ -25,14 +25,24 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from core.config import DigestSettings
 from core.conversations import Conversation, group_conversations, meaningful
-from core.digest_extract import Candidate, candidates, clean_text, shorten, topic
+from core.digest_extract import (
+    Candidate,
+    candidates,
+    centrality,
+    clean_text,
+    content_words,
+    name_words,
+    shorten,
+    topic,
+    word_weights,
+)
 from core.digest_packing import Batch, Piece, pack
 from core.digest_prompts import (
     LINE_STOP,
@@ -70,6 +80,13 @@ MAX_SOURCES = 3
 # A conversation can run for hours; one "conversation" for the digest is at most this many
 # messages, so its topic bullet points somewhere specific.
 MAX_CONVERSATION_MESSAGES = 40
+# How much the whole window's frequent words count beside a segment's own, in choosing the
+# segment's topic line (1.0: the window, spread over its segments, weighs as one segment).
+BACKGROUND_WEIGHT = 1.0
+# A model's line needs this many content words that are not participants' names...
+MIN_MODEL_WORDS = 4
+# ...and this share of the quoted line's centrality, to replace it.
+MODEL_CENTRALITY = 0.8
 
 
 @dataclass
@@ -99,6 +116,32 @@ def _link(message: ChannelMessage) -> MessageLink:
 def _links(messages: Sequence[ChannelMessage]) -> tuple[MessageLink, ...]:
     unique = list({m.id: m for m in messages}.values())
     return tuple(_link(m) for m in unique[:MAX_SOURCES])
+
+
+def _about_the_conversation(line: str, names: frozenset[str]) -> bool:
+    """A model's line says something about what was said, not who said it: at least
+    ``MIN_MODEL_WORDS`` content words besides participants' names, and names less than a
+    third of its content words ("The project manager has a new remote control" fails)."""
+    said = content_words(line, names=names)
+    everything = content_words(line)
+    return len(said) >= MIN_MODEL_WORDS and 3 * (len(everything) - len(said)) < len(everything)
+
+
+def _split_evenly(conversation: Conversation, most: int) -> list[Conversation]:
+    """A conversation longer than ``most`` messages as parts of nearly equal size (121
+    messages: 31, 30, 30, 30, not 40, 40, 40 and a lone "Okay.")."""
+    messages = conversation.messages
+    parts = -(-len(messages) // most)
+    if parts <= 1:
+        return [conversation]
+    size, extra = divmod(len(messages), parts)
+    result: list[Conversation] = []
+    start = 0
+    for index in range(parts):
+        end = start + size + (1 if index < extra else 0)
+        result.append(Conversation(messages[start:end]))
+        start = end
+    return result
 
 
 class Summarizer:
@@ -140,9 +183,8 @@ class Summarizer:
             channel = kept[0].channel
         if window is None and kept:
             window = (kept[0].timestamp, kept[-1].timestamp)
-        conversations = group_conversations(
-            kept, gap=timedelta(minutes=self.settings.gap_minutes), max_messages=MAX_CONVERSATION_MESSAGES
-        )
+        whole = group_conversations(kept, gap=timedelta(minutes=self.settings.gap_minutes), max_messages=len(kept))
+        conversations = [part for conversation in whole for part in _split_evenly(conversation, MAX_CONVERSATION_MESSAGES)]
         if not conversations:
             return Digest(
                 headline="No messages in this window.",
@@ -158,11 +200,13 @@ class Summarizer:
             notes = await self._notes(batch, run, on_queued)
             notes_by_batch.append([(note, batch) for note in notes])
 
-        segments, topics = self._topics(batches, notes_by_batch)
+        names = name_words(m.author.name for m in kept)
+        background = word_weights(kept, names=names)
+        segments, topics = self._topics(batches, notes_by_batch, background=background, names=names)
         sizes = [len(segment.messages) for segment in segments]
         other = self._other_bullets(conversations, notes_by_batch)
         topic_bullets = self._cap(topics, "topic", segments_size=sizes)
-        headline = await self._headline(topics, sizes, conversations, kept, run, on_queued)
+        headline = await self._headline(topics, sizes, conversations, kept, run, on_queued, background=background, names=names)
 
         sections = (
             DigestSection(SECTION_TITLES["topic"], topic_bullets),
@@ -262,39 +306,71 @@ class Summarizer:
     # -- reduce -------------------------------------------------------------------------
 
     def _topics(
-        self, batches: Sequence[Batch], notes_by_batch: Sequence[Sequence[tuple[ModelNote, Batch]]]
+        self,
+        batches: Sequence[Batch],
+        notes_by_batch: Sequence[Sequence[tuple[ModelNote, Batch]]],
+        *,
+        background: Counter[str],
+        names: frozenset[str],
     ) -> tuple[list[_Segment], list[DigestBullet]]:
-        """One topic bullet per conversation segment (a conversation's part in one chunk):
-        the model's topic line citing that segment if one is valid, else its central message."""
-        segments: list[_Segment] = []
-        bullets: list[DigestBullet] = []
-        seen: dict[str, int] = {}
+        """One topic bullet per conversation: its most central sentence, or a model's topic
+        line citing part of it when that line says as much (``_model_says_enough``). A
+        conversation read in several chunks is still one bullet, so the tail of a chunk
+        ("Okay.") never becomes a topic of its own."""
+        parts: dict[int, dict[str, ChannelMessage]] = defaultdict(dict)
+        written: dict[int, list[tuple[str, list[ChannelMessage]]]] = defaultdict(list)
         for batch, notes in zip(batches, notes_by_batch, strict=True):
             for group in batch.conversations:
-                messages = tuple({p.message.id: p.message for p in group}.values())
-                ids = {m.id for m in messages}
-                written = None
+                conversation = group[0].conversation
+                ids = {p.message.id for p in group}
+                parts[conversation].update((p.message.id, p.message) for p in group)
                 for note, _ in notes:
                     cited = [batch.pieces[n - 1].message for n in note.numbers]
                     if note.kind == "topic" and cited and all(m.id in ids for m in cited):
-                        written = (note.text, cited)
+                        written[conversation].append((note.text, cited))
                         break
-                fallback = topic(messages)
-                text, cited_messages = written if written else (fallback.text, list(fallback.messages))
-                sources = _links([messages[0], *cited_messages])
-                key = normalized(text)
-                if key in seen:
-                    # The same topic twice (a long conversation in several chunks, or a
-                    # model that repeats itself): one bullet, more sources.
-                    index = seen[key]
-                    merged = tuple({s.message_id: s for s in (*bullets[index].sources, *sources)}.values())
-                    bullets[index] = DigestBullet(bullets[index].text, merged[: MAX_SOURCES + 2])
-                    segments[index] = _Segment(segments[index].conversation, segments[index].messages + messages)
-                    continue
-                seen[key] = len(bullets)
-                segments.append(_Segment(group[0].conversation, messages))
-                bullets.append(DigestBullet(text, sources))
+        # The whole window's frequent words break ties between a conversation's sentences,
+        # so topic lines lean toward what the day was about rather than a side remark.
+        scale = BACKGROUND_WEIGHT / max(1, len(parts))
+        weighted = {word: count * scale for word, count in background.items()}
+        segments: list[_Segment] = []
+        bullets: list[DigestBullet] = []
+        seen: dict[str, int] = {}
+        for conversation in sorted(parts):
+            messages = tuple(parts[conversation].values())
+            quoted = topic(messages, background=weighted, names=names)
+            text, cited_messages = quoted.text, list(quoted.messages)
+            for line, cited in written[conversation]:
+                if self._model_says_enough(line, quoted.text, messages, weighted, names):
+                    text, cited_messages = line, cited
+                    break
+            sources = _links([messages[0], *cited_messages])
+            key = normalized(text)
+            if key in seen:
+                # The same line for two conversations (a model that repeats itself): one
+                # bullet, more sources.
+                index = seen[key]
+                merged = tuple({s.message_id: s for s in (*bullets[index].sources, *sources)}.values())
+                bullets[index] = DigestBullet(bullets[index].text, merged[: MAX_SOURCES + 2])
+                segments[index] = _Segment(segments[index].conversation, segments[index].messages + messages)
+                continue
+            seen[key] = len(bullets)
+            segments.append(_Segment(conversation, messages))
+            bullets.append(DigestBullet(text, sources))
         return segments, bullets
+
+    @staticmethod
+    def _model_says_enough(
+        written: str, quoted: str, messages: Sequence[ChannelMessage], background: Mapping[str, float], names: frozenset[str]
+    ) -> bool:
+        """A model's topic line replaces the quoted one only if it is about the conversation,
+        not about who spoke ("The project manager is a good person"), and holds at least
+        ``MODEL_CENTRALITY`` of the quoted line's share of the conversation's frequent words."""
+        if not _about_the_conversation(written, names):
+            return False
+        local = word_weights(messages, names=names)
+        weights = {w: n - 1 + background.get(w, 0.0) for w, n in local.items()}
+        return centrality(written, weights, names=names) >= MODEL_CENTRALITY * centrality(quoted, weights, names=names)
 
     def _other_bullets(
         self, conversations: Sequence[Conversation], notes_by_batch: Sequence[Sequence[tuple[ModelNote, Batch]]]
@@ -346,14 +422,19 @@ class Summarizer:
         messages: Sequence[ChannelMessage],
         run: _Run,
         on_queued: OnQueued | None,
+        *,
+        background: Counter[str],
+        names: frozenset[str],
     ) -> str:
         """The reduce step: topic lines merged (recursively while they do not fit one
-        prompt) into a one-line headline; an extractive headline when the model's is not valid."""
+        prompt) into a one-line headline; when the model's is not valid, or is about who
+        spoke rather than what was said, the window's most central sentence."""
         order = sorted(range(len(topics)), key=lambda i: -sizes[i])
         lines = [topics[i].text for i in order]
+        central = topic(messages, names=names).text if messages else "nothing"
         fallback = (
             f"{len(messages)} messages in {len(conversations)} conversation{'s' if len(conversations) != 1 else ''}; "
-            f"most discussed: {shorten(lines[0], words=14) if lines else 'nothing'}"
+            f"mostly: {shorten(central, words=20)}"
         )
         while len(lines) > 1 and not self._fits(headline_prompt(lines), self.line_tokens):
             merged: list[str] = []
@@ -377,7 +458,10 @@ class Summarizer:
         )
         if generation is None:
             return fallback
-        return parse_line(generation.text, sources=lines) or fallback
+        written = parse_line(generation.text, sources=lines)
+        if written is None or not _about_the_conversation(written, names):
+            return fallback
+        return written
 
     async def _merge(self, group: Sequence[str], run: _Run, on_queued: OnQueued | None) -> str:
         generation = await self._generate(merge_prompt(group), max_tokens=self.line_tokens, stop=LINE_STOP, run=run, on_queued=on_queued)

@@ -24,16 +24,11 @@ import pytest
 
 from tests.reliability import FIGURES, Row
 
-SUITES = (
-    "test_access_",
-    "test_fuzz_",
-    "test_abuse",
-    "test_load",
-    "test_faults",
-    "test_secrets_in_logs",
-    "test_observability",
+SUITE_PREFIXES = ("test_access_", "test_fuzz_")
+SUITE_FILES = frozenset(
+    {"test_abuse.py", "test_load.py", "test_faults.py", "test_secrets_in_logs.py", "test_observability.py"}
 )
-"""Test files (by name prefix) that make up the reliability suite."""
+"""Test files (by name prefix, or exact name) that make up the reliability suite."""
 
 EXTERNAL_FAULTS = {
     "tests/test_scheduling.py::test_a_crash_before_posting_is_retried_once_on_restart": (
@@ -56,6 +51,15 @@ TABLE_ORDER = ("Access", "Fuzzing", "Hostile input", "Load", "Faults", "Secrets"
 
 RERUN = "make reliability"
 
+KNOWN_GAPS = (
+    "Access probes run against the core services (search, ask, thread context, grants, allow-lists) and the "
+    "Slack/Discord renderers; end-to-end probes through the Discord bot on simcord are not in this suite yet.",
+    "Discord API 429/5xx retries are left to discord.py's own rate-limit handling and are not injected here.",
+    "The process-kill-during-an-answer fault restarts from the state file as it stood mid-answer (an SQLite "
+    "online backup), not from a SIGKILLed bot process.",
+)
+"""What the suite does not prove yet, printed under the tables so the page never overclaims."""
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
@@ -72,7 +76,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def in_suite(item: pytest.Item) -> bool:
-    return Path(str(item.fspath)).name.startswith(SUITES) or item.nodeid in EXTERNAL_FAULTS
+    name = Path(str(item.fspath)).name
+    return name.startswith(SUITE_PREFIXES) or name in SUITE_FILES or item.nodeid in EXTERNAL_FAULTS
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -191,6 +196,7 @@ class ReliabilityReport:
             if tables.get(name):
                 lines += self.table(tables[name])
             lines.append("")
+        lines += ["## Not covered yet", "", *(f"- {gap}" for gap in KNOWN_GAPS), ""]
         lines += self.test_list()
         return "\n".join(lines).rstrip() + "\n"
 

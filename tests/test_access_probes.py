@@ -219,7 +219,7 @@ async def test_thread_context_cannot_pull_in_another_channel(probed: Services) -
         conversation=conversation,
         request_id="slack-thread-probe",
     )
-    hits = probed.answerer.retrieve(question)  # type: ignore[attr-defined]
+    hits = probed.answerer.inner.retrieve(question)  # type: ignore[attr-defined]
     answer = await probed.answerer.answer(question)
     citations = [t for c in answer.citations for t in (c.source, c.title, c.snippet, c.url)]
     assert not leaks(hit_texts(hits)) and not leaks(citations)

@@ -41,8 +41,11 @@ Event = Mapping[str, Any]
 
 
 def ts_to_datetime(ts: str) -> datetime:
-    """Slack's ``"1517436010.000936"`` as an aware UTC datetime."""
-    return datetime.fromtimestamp(float(ts), tz=UTC)
+    """Slack's ``"1517436010.000936"`` as an aware UTC datetime (ValueError for anything else)."""
+    try:
+        return datetime.fromtimestamp(float(ts), tz=UTC)
+    except (OverflowError, OSError) as error:
+        raise ValueError(f"{ts!r} is not a Slack timestamp") from error
 
 
 def datetime_to_ts(moment: datetime) -> str:
@@ -211,7 +214,10 @@ def is_from_person(event: Event) -> bool:
 def attachment_text(event: Event) -> str:
     """Text that bots and integrations put in attachments instead of ``text``."""
     parts: list[str] = []
-    for attachment in event.get("attachments") or ():
+    attachments = event.get("attachments")
+    if not isinstance(attachments, list | tuple):
+        return ""
+    for attachment in attachments:
         if isinstance(attachment, Mapping):
             for key in ("pretext", "title", "text"):
                 value = attachment.get(key)
@@ -223,12 +229,13 @@ def attachment_text(event: Event) -> str:
 def author_of(event: Event, names: Mapping[str, str]) -> Author:
     user = str(event.get("user") or event.get("bot_id") or "")
     profile = event.get("user_profile") if isinstance(event.get("user_profile"), Mapping) else {}
+    bot_profile = event.get("bot_profile") if isinstance(event.get("bot_profile"), Mapping) else {}
     name = (
         names.get(user)
         or str(event.get("username") or "")
         or str((profile or {}).get("display_name") or "")
         or str((profile or {}).get("real_name") or "")
-        or str((event.get("bot_profile") or {}).get("name") or "")
+        or str((bot_profile or {}).get("name") or "")
         or user
     )
     return Author(id=user, name=name, is_bot=bool(event.get("bot_id")) or event.get("subtype") == "bot_message")

@@ -290,7 +290,8 @@ def _fusion_sweep(
 
 def _answerer(bench: Workbench, name: str, **variant: Any) -> tuple[Answerer, Any]:
     services = bench.services(name, **variant)
-    answerer = services.answerer
+    # Services wrap the Answerer to count and time answers; the evaluation reads its parts.
+    answerer = getattr(services.answerer, "inner", services.answerer)
     if not isinstance(answerer, Answerer):
         raise EvaluationDataError("The evaluation needs Tidings' own Answerer.")
     return answerer, services
