@@ -21,6 +21,7 @@ answered without it). Target: overhead at most 10%.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import statistics
 import tempfile
 import time
@@ -59,7 +60,8 @@ async def run(*, questions: int, faq: int, rounds: int) -> dict[str, Any]:
     settings = settings_for(home, llm={"model_path": str(packaged_model_file())})
     embedder = load_embedder(settings.embedding.batch_size)
     services = build_services(settings, embedder=embedder)
-    answerer: Any = services.answerer
+    answerer: Any = services.answerer  # what users get: the Answerer inside its metrics wrapper
+    inner: Any = services.answerer.inner  # type: ignore[attr-defined]
     model: Any = services.model
     entries = faq_entries(faq)
     kb_file = write_faq_csv(home / "faq.csv", entries)
@@ -73,7 +75,7 @@ async def run(*, questions: int, faq: int, rounds: int) -> dict[str, Any]:
     def rebuild_prompt(text: str) -> tuple[str, float]:
         """The prompt A rendered for ``text`` (retrieval is deterministic), and the time packing took."""
         question = Question(text=text)
-        hits = answerer.focus(answerer.retrieve(question))
+        hits = inner.focus(inner.retrieve(question))
         started = time.perf_counter()
         packed = build_answer_prompt(
             model, question=text, hits=hits, max_answer_tokens=llm.max_answer_tokens, max_sources=settings.answers.max_chunks
@@ -140,6 +142,7 @@ async def run(*, questions: int, faq: int, rounds: int) -> dict[str, Any]:
                 }
             )
     services.worker.shutdown()
+    shutil.rmtree(home, ignore_errors=True)
     return summarize(samples, skipped, kb_entries=len(entries))
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -75,6 +76,7 @@ def run() -> dict[str, Any]:
     ingest = tidings(["ingest", str(REPO / "docs"), "--json"], home=home)
     ask = tidings(["ask", QUESTION, "--json"], home=home)
     batch = tidings(["ask", "--json"], home=home, stdin="\n".join(BATCH) + "\n")
+    shutil.rmtree(home, ignore_errors=True)
     answers = [json.loads(line) for line in batch["stdout"].splitlines() if line.strip().startswith("{")]
     try:
         single = json.loads(ask["stdout"])

@@ -39,11 +39,12 @@ _URL = re.compile(r"https?://\S+")
 _SPACES = re.compile(r"\s+")
 # A topic line says something: "Okay." or "Big buttons, positive." does not.
 MIN_TOPIC_WORDS = 4
-# A decision, action item or question needs a few words to be one: "we'll wait outside" is not.
+# A decision, action item or question needs a few words to be one: "we'll wait outside" is
+# not; "I'll open a PR to pin it properly" is.
 MIN_ITEM_WORDS = 3
 # Centrality divides a line's summed word weights by its number of words to this power:
 # 0 would always pick the longest line, 1 the line with the heaviest average word.
-LENGTH_DAMPING = 0.5
+LENGTH_DAMPING = 0.7
 _EDGE_PUNCTUATION = ".,;:!?\"'()[]…-"
 _LEADING_PUNCTUATION = re.compile(r"^[,;:.…\s-]+")
 # Spoken hesitations, as speech-to-text and people typing the way they talk write them.
@@ -173,12 +174,14 @@ def word_weights(messages: Sequence[ChannelMessage], *, names: Collection[str] =
 
 def centrality(text: str, weights: Mapping[str, float], *, names: Collection[str] = ()) -> float:
     """How much of what a run of messages is about ``text`` says: the weights of its content
-    words, summed, over the square root of their number (a long line scores by holding more
-    of the frequent words, not by being long)."""
+    words, summed, over their number to the power ``LENGTH_DAMPING`` (a long line scores by
+    holding more of the frequent words, not by being long)."""
     words = content_words(text, names=names)
     if not words:
         return 0.0
-    return sum(weights.get(w, 0.0) for w in words) / len(words) ** LENGTH_DAMPING
+    total: float = sum(weights.get(w, 0.0) for w in words)
+    damping: float = len(words) ** LENGTH_DAMPING
+    return total / damping
 
 
 def quotable(sentence: str) -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from core.digest_extract import keywords
 from core.ports import Prompt
 
-PROMPT_VERSION = "digest-notes-v2"
+PROMPT_VERSION = "digest-notes-v3"
 
 NOTE_KINDS = {"topic": "topic", "decision": "decision", "action": "action", "question": "question"}
 

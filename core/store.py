@@ -209,7 +209,9 @@ class LanceKnowledgeBase:
             rows = table.count_rows()
             if rows == 0:
                 return
-            table.create_fts_index("search_text", replace=True, use_tantivy=False, with_position=False)
+            if not self._has_index_on(table, "search_text"):
+                table.create_fts_index("search_text", replace=True, use_tantivy=False, with_position=False)
+            # An existing full-text index is brought up to date by optimize() below, incrementally.
             self._fts_ready = True
             if rows >= self.ann_min_rows and not self._has_vector_index(table):
                 partitions = max(16, int(rows**0.5))
@@ -297,7 +299,10 @@ class LanceKnowledgeBase:
                 .limit(n)
             )
             if self._has_vector_index_cached(table):
-                vector_query = vector_query.nprobes(24).refine_factor(5)
+                # The index stores quantized vectors; re-ranking 10x the candidates on the full
+                # vectors is what keeps recall@10 near 1 (at 100k chunks: refine 5 gave 0.95-0.985
+                # depending on the build, 10 gave 0.998 for +1.5 ms; nprobes 12-48 changed nothing).
+                vector_query = vector_query.nprobes(24).refine_factor(10)
             for row in vector_query.to_list():
                 rows.setdefault(row["id"], row)
                 vector_ids.append(row["id"])

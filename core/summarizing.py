@@ -210,7 +210,14 @@ class Summarizer:
 
         sections = (
             DigestSection(SECTION_TITLES["topic"], topic_bullets),
-            *(DigestSection(SECTION_TITLES[kind], self._cap(other[kind], kind)) for kind in ("decision", "action", "question")),
+            *(
+                DigestSection(
+                    SECTION_TITLES[kind],
+                    # Beyond max_bullets, the items most about what the day was about are shown.
+                    self._cap(other[kind], kind, segments_size=[centrality(b.text, background, names=names) for b in other[kind]]),
+                )
+                for kind in ("decision", "action", "question")
+            ),
         )
         covered = len({m.id for m in kept} & run.read) if run.out_of_time else len(kept)
         return Digest(
@@ -396,9 +403,11 @@ class Summarizer:
             result[kind] = list(unique.values())
         return result
 
-    def _cap(self, bullets: Sequence[DigestBullet], kind: str, *, segments_size: Sequence[int] | None = None) -> tuple[DigestBullet, ...]:
-        """At most ``max_bullets`` bullets (the largest conversations first for topics), then
-        one bullet that says how many more there were and links to them: nothing vanishes."""
+    def _cap(self, bullets: Sequence[DigestBullet], kind: str, *, segments_size: Sequence[float] | None = None) -> tuple[DigestBullet, ...]:
+        """At most ``max_bullets`` bullets (those ranking highest in ``segments_size`` first:
+        the largest conversations for topics, the most central items for the other sections),
+        in time order, then one bullet that says how many more there were and links to them:
+        nothing vanishes."""
         limit = max(1, self.settings.max_bullets)
         order = list(range(len(bullets)))
         if segments_size is not None:

@@ -96,3 +96,40 @@ def test_punctuation_heavy_queries_do_not_break_text_search(kb: LanceKnowledgeBa
     kb.refresh_indexes()
     for query in ['"unbalanced', "a AND OR NOT (", "*:*", "title:foo^2 ~ \\", "🙂🙂"]:
         kb.search(query, scopes={"public"}, k=3)
+
+
+def test_large_tables_get_an_ann_and_a_scope_index_that_keep_scopes_and_recall(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    """The index path, on a table past ``ann_min_rows``: rows are written straight to LanceDB
+    with random unit vectors (embedding thousands of texts would take minutes on a CPU)."""
+    import numpy as np
+    import pyarrow as pa
+
+    kb = LanceKnowledgeBase(uri=str(tmp_path / "kb"), embedder=embedder, ann_min_rows=2000)
+    kb.replace_source("seed.md", chunks(embedder, "seed.md", "The seed document."))
+    rng = np.random.default_rng(7)
+    vectors = rng.normal(size=(2400, embedder.dimension)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    rows = [
+        {
+            "id": f"r{i}", "source": f"bulk-{i % 40}.md", "doc_key": "", "title": f"Bulk {i}", "text": f"Bulk note {i} about topic {i % 97}.",
+            "scope": "public" if i % 2 else "slack:T1:CPRIVATE", "url": "", "position": 0, "content_hash": f"h{i}", "kind": "document",
+            "search_text": f"Bulk {i}\nBulk note {i} about topic {i % 97}.", "vector": vectors[i],
+        }
+        for i in range(2400)
+    ]
+    kb._open().add(pa.Table.from_pylist(rows, schema=kb._schema()))
+    kb.refresh_indexes()
+    table = kb._open()
+    assert kb._has_index_on(table, "vector") and kb._has_index_on(table, "scope")
+
+    for topic in (3, 41, 88):
+        hits = kb.search(f"bulk note about topic {topic}", scopes={"public"}, k=10)
+        assert hits and all(h.chunk.scope == "public" for h in hits)
+
+    # Recall@10 of the index against exhaustive search, on the same prefiltered scope.
+    query = embedder.embed(["bulk note about topic 12"])[0]
+    def top(bypass: bool) -> list[str]:
+        q = table.search(query, vector_column_name="vector").distance_type("cosine").where("scope IN ('public')", prefilter=True)
+        q = q.bypass_vector_index() if bypass else q.nprobes(24).refine_factor(10)
+        return [r["id"] for r in q.limit(10).select(["id"]).to_list()]
+    assert len(set(top(False)) & set(top(True))) >= 9
