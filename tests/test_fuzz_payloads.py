@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import discord
-import pytest
 import simcord
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st

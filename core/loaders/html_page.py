@@ -28,8 +28,15 @@ _BLANK_LINES = re.compile(r"\n{3,}")
 def decode_html(data: bytes, name: str) -> str:
     """Decode by byte-order mark, then the page's declared charset, then UTF-8 / Windows-1252."""
     # bs4 (and lxml behind it) load on first use, keeping `tidings --help` quick.
+    import codecs
+
     from bs4.dammit import UnicodeDammit
 
+    # NUL bytes without a UTF-16/32 byte-order mark mean binary data; left to the encoding
+    # detector, they can pass for UTF-16 and come out as CJK-looking noise.
+    boms = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)
+    if b"\x00" in data and not data.startswith(boms):
+        raise LoaderError(f"{name} looks like a binary file, not HTML (it contains NUL bytes).")
     dammit = UnicodeDammit(data, is_html=True)
     text = dammit.unicode_markup
     if text is None:
