@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import sys
 from typing import Any
@@ -122,8 +121,7 @@ async def run(settings: Settings, *, connect_hint: str = "") -> int:
             await task
     services.worker.shutdown()
     services.state.close()
-    if os.environ.get("TIDINGS_DEBUG_SHUTDOWN"):
-        log.info("shutdown complete")
+    log.info("shutdown complete")
     return exit_code
 
 

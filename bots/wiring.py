@@ -104,7 +104,7 @@ def build_services(
         ),
         Metrics(),
     )
-    summarizer = build_summarizer(settings, model=model, worker=worker, state=state, embedder=embedder)
+    summarizer = build_summarizer(settings, model=model, worker=worker, state=state)
     services = Services(
         settings=settings,
         answerer=answerer,
@@ -119,9 +119,7 @@ def build_services(
     return services
 
 
-def build_summarizer(
-    settings: Settings, *, model: LanguageModel, worker: ModelWorker, state: StateStore, embedder: Any
-) -> Any:
+def build_summarizer(settings: Settings, *, model: LanguageModel, worker: ModelWorker, state: StateStore) -> Any:
     from core.summarizing import Summarizer
 
     return Summarizer(model=model, worker=worker, state=state, settings=settings.digests)

@@ -166,18 +166,6 @@ _SECTIONS: dict[str, type] = {
 }
 
 
-def default_home() -> Path:
-    return Path(os.environ.get("TIDINGS_HOME") or ".tidings")
-
-
-def default_config_path() -> Path | None:
-    env = os.environ.get("TIDINGS_CONFIG")
-    if env:
-        return Path(env)
-    local = Path("config/tidings.toml")
-    return local if local.is_file() else None
-
-
 def _parse_env_value(value: str) -> Any:
     try:
         return tomllib.loads(f"v = {value}")["v"]

@@ -64,6 +64,14 @@ def silence_llama_log() -> None:
     llama_cpp.llama_log_set(quiet, ctypes.c_void_p())
 
 
+def check_fits(prompt_tokens: int, max_tokens: int, n_ctx: int) -> None:
+    """Refuse a prompt that would not leave ``max_tokens`` free in the context."""
+    if prompt_tokens + max_tokens > n_ctx:
+        raise ModelError(
+            f"Prompt of {prompt_tokens} tokens plus {max_tokens} answer tokens exceeds the context of {n_ctx}."
+        )
+
+
 def repeats_itself(text: str) -> bool:
     """True once the text contains a non-trivial line or sentence it already said."""
     lines = [line.strip() for line in text.replace(". ", ".\n").splitlines()]
@@ -263,10 +271,7 @@ class LlamaModel:
         llama = self._load()
         rendered = self.render(prompt)
         prompt_tokens = self.count_tokens(rendered)
-        if prompt_tokens + max_tokens > self._n_ctx:
-            raise ModelError(
-                f"Prompt of {prompt_tokens} tokens plus {max_tokens} answer tokens exceeds the context of {self._n_ctx}."
-            )
+        check_fits(prompt_tokens, max_tokens, self._n_ctx)
         started = time.perf_counter()
         stream = llama.create_completion(
             prompt=rendered,

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from core.errors import ModelError
-from core.llm import collect_stream, drop_repeats
+from core.llm import check_fits, collect_stream, drop_repeats
 from core.ports import Generation, Prompt
 
 _TOKENIZERS: dict[str, tuple[str, Callable[[str, str], dict[str, Any]]]] = {
@@ -120,10 +120,7 @@ class OpenAICompatibleModel:
     ) -> Generation:
         rendered = self.render(prompt)
         prompt_tokens = self.count_tokens(rendered)
-        if prompt_tokens + max_tokens > self._n_ctx:
-            raise ModelError(
-                f"Prompt of {prompt_tokens} tokens plus {max_tokens} answer tokens exceeds the context of {self._n_ctx}."
-            )
+        check_fits(prompt_tokens, max_tokens, self._n_ctx)
         payload: dict[str, Any] = {
             "prompt": rendered,
             "max_tokens": max_tokens,
