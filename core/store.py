@@ -90,6 +90,7 @@ class LanceKnowledgeBase:
         self._db: Any = None
         self._table: Any = None
         self._fts_ready = False
+        self._vector_index = False  # known at open and after each index refresh, not per query
         self._lock = threading.RLock()
 
     # -- opening ----------------------------------------------------------------------------
@@ -99,7 +100,9 @@ class LanceKnowledgeBase:
             import lancedb
 
             try:
-                self._db = lancedb.connect(self.uri)
+                # A running bot must see what a separate `tidings ingest` process writes:
+                # re-check the table's latest version at most every few seconds.
+                self._db = lancedb.connect(self.uri, read_consistency_interval=timedelta(seconds=5))
             except Exception as error:
                 raise KnowledgeBaseError(f"Could not open the knowledge base at {self.uri}: {error}") from error
         return self._db
@@ -112,6 +115,7 @@ class LanceKnowledgeBase:
             names = db.list_tables().tables if hasattr(db, "list_tables") else db.table_names()
             if self.table_name in names:
                 self._table = db.open_table(self.table_name)
+                self._vector_index = self._has_vector_index(self._table)
             elif create:
                 self._table = db.create_table(self.table_name, schema=self._schema(), exist_ok=True)
             return self._table
@@ -230,6 +234,7 @@ class LanceKnowledgeBase:
 
                 table.create_index("scope", config=Bitmap(), replace=True)
             table.optimize(cleanup_older_than=timedelta(minutes=10))
+            self._vector_index = self._has_vector_index(table)
 
     @staticmethod
     def _has_vector_index(table: Any) -> bool:
@@ -298,7 +303,7 @@ class LanceKnowledgeBase:
                 .select([*columns, "_distance"])
                 .limit(n)
             )
-            if self._has_vector_index_cached(table):
+            if self._vector_index:
                 # The index stores quantized vectors; re-ranking 10x the candidates on the full
                 # vectors is what keeps recall@10 near 1 (at 100k chunks: refine 5 gave 0.95-0.985
                 # depending on the build, 10 gave 0.998 for +1.5 ms; nprobes 12-48 changed nothing).
@@ -343,12 +348,6 @@ class LanceKnowledgeBase:
             )
         return hits
 
-    _vector_index_known: bool | None = None
-
-    def _has_vector_index_cached(self, table: Any) -> bool:
-        if self._vector_index_known is None or not self._vector_index_known:
-            self._vector_index_known = self._has_vector_index(table)
-        return bool(self._vector_index_known)
 
 
 def _fts_query(query: str) -> str:

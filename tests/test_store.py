@@ -133,3 +133,18 @@ def test_large_tables_get_an_ann_and_a_scope_index_that_keep_scopes_and_recall(t
         q = q.bypass_vector_index() if bypass else q.nprobes(24).refine_factor(10)
         return [r["id"] for r in q.limit(10).select(["id"]).to_list()]
     assert len(set(top(False)) & set(top(True))) >= 9
+
+
+def test_a_running_reader_sees_what_another_process_ingests(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    """The bot's knowledge base object and a separate `tidings ingest` share one folder."""
+    import time
+
+    bot = LanceKnowledgeBase(uri=str(tmp_path / "kb"), embedder=embedder)
+    writer = LanceKnowledgeBase(uri=str(tmp_path / "kb"), embedder=embedder)
+    writer.replace_source("a.md", chunks(embedder, "a.md", "Apples grow in the north orchard."))
+    assert bot.count() == 1
+    writer.replace_source("b.md", chunks(embedder, "b.md", "Bananas ripen in the greenhouse."))
+    deadline = time.time() + 15
+    while bot.count() < 2 and time.time() < deadline:
+        time.sleep(0.5)
+    assert bot.count() == 2
