@@ -173,18 +173,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
-def render_answer_text(answer: Any) -> str:
-    lines = [answer.text]
-    if answer.citations:
-        lines.append("")
-        lines.append("Sources:" if answer.grounded else "Nearest sources:")
-        for c in answer.citations:
-            where = c.url or c.source
-            lines.append(f"  [{c.n}] {c.title} - {where}")
-    return "\n".join(lines)
-
-
 def cmd_ask(args: argparse.Namespace) -> int:
+    from adapters.console.chat import format_answer
     from core.types import Question
 
     services = services_from(args)
@@ -204,7 +194,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
             if args.json or batch:
                 print_json(answer_payload(answer))
             else:
-                print(render_answer_text(answer))
+                print(format_answer(answer))
 
     asyncio.run(run())
     return 0
