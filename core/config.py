@@ -20,6 +20,7 @@ from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.errors import ConfigError
+from core.types import channel_scope
 
 ENV_PREFIX = "TIDINGS_"
 T = TypeVar("T")
@@ -276,6 +277,26 @@ def _digest_channel(entry: Any, index: int) -> DigestChannel:
     return channel
 
 
+def digest_target_problem(channel: DigestChannel, grants: Mapping[str, tuple[str, ...]]) -> str | None:
+    """Why ``channel``'s digest may not be posted in its ``target_channel``, or None when it may.
+
+    A digest carries the channel's content, so it follows the same rule as retrieval: it may
+    only be posted where a question could see that channel's scope, which for another channel
+    means an explicit grant in ``[access.grants]``.
+    """
+    if not channel.target_channel or channel.target_channel == channel.channel:
+        return None
+    source = channel_scope(channel.platform, channel.workspace, channel.channel)
+    target = channel_scope(channel.platform, channel.workspace, channel.target_channel)
+    if source in set(grants.get(target, ())) | set(grants.get(channel.target_channel, ())):
+        return None
+    label = f"#{channel.name}" if channel.name else channel.channel
+    return (
+        f"The digest of {label} would be posted in {channel.target_channel}, which may not see {label}'s content. "
+        f'Grant it in [access.grants] ("{target}" = ["{source}"]) or leave target_channel empty.'
+    )
+
+
 def _validate_cron(expression: str, where: str) -> None:
     parts = expression.split()
     if len(parts) != 5:
@@ -303,6 +324,10 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("Setting [answers] max_chunks must be at least 1.")
     if settings.access.questions_per_minute < 0:
         raise ConfigError("Setting [access] questions_per_minute must be 0 (no limit) or more.")
+    for channel in settings.digests.channels:
+        problem = digest_target_problem(channel, settings.access.grants)
+        if problem:
+            raise ConfigError(problem)
 
 
 def load_settings(

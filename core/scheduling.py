@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from core.config import DigestChannel, Settings
+from core.config import DigestChannel, Settings, digest_target_problem
 from core.conversations import meaningful
 from core.digest_format import digest_to_markdown, window_text
 from core.errors import ConfigError
@@ -216,6 +216,9 @@ class DigestScheduler:
     ) -> Digest | None:
         """Summarise and post one window of ``channel``; None when nothing was posted (the
         window is already posted or in progress elsewhere, or the channel was quiet)."""
+        problem = digest_target_problem(channel, self.settings.access.grants)
+        if problem:
+            raise ConfigError(problem)
         lock = self._locks.setdefault(channel.job_id, asyncio.Lock())
         async with lock:
             await self._resolve_stale_claims(channel)

@@ -52,7 +52,7 @@ TABLE_ORDER = ("Access", "Fuzzing", "Hostile input", "Load", "Faults", "Secrets"
 RERUN = "make reliability"
 
 KNOWN_GAPS = (
-    "Access probes run against the core services (search, ask, thread context, grants, allow-lists) and the "
+    "Access probes run against the core services (search, ask, thread context, grants, allow-lists), Slack digests and summaries, and the "
     "Slack/Discord renderers; end-to-end probes through the Discord bot on simcord are not in this suite yet.",
     "Discord API 429/5xx retries are left to discord.py's own rate-limit handling and are not injected here.",
     "The process-kill-during-an-answer fault restarts from the state file as it stood mid-answer (an SQLite "

@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from core.config import DigestChannel, DigestSettings, Settings
+from core.config import AccessSettings, DigestChannel, DigestSettings, Settings
 from core.scheduling import DigestScheduler, cron_trigger, latest_fire_time, record_channel
 from core.state import StateStore
 from core.summarizing import Summarizer
-from core.types import ChannelRef
+from core.types import ChannelRef, channel_scope
 from core.worker import ModelWorker
 from tests.digest_support import MemoryPlatform, WordModel, message
 
@@ -45,7 +45,9 @@ def make(
     channels: tuple[DigestChannel, ...] = (GENERAL,),
     state: StateStore | None = None,
 ) -> tuple[DigestScheduler, MemoryPlatform, StateStore]:
-    settings = Settings(home=home, digests=DigestSettings(channels=channels))
+    # A digest posted in another channel needs that channel granted the source's scope.
+    grants = {channel_scope("slack", c.workspace, c.target_channel): (channel_scope("slack", c.workspace, c.channel),) for c in channels if c.target_channel}
+    settings = Settings(home=home, digests=DigestSettings(channels=channels), access=AccessSettings(grants=grants))
     state = state or StateStore(settings.state_path)
     platform = platform or MemoryPlatform(clock=clock)
     summarizer = Summarizer(model=WordModel(), worker=ModelWorker(), state=state, settings=settings.digests)
