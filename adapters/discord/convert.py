@@ -200,14 +200,16 @@ def _mention_names(message: discord.Message) -> dict[str, dict[int, str]]:
 
 def message_text(message: discord.Message, *, without_mention_of: int | None = None) -> str:
     """The message as people read it: mentions as names, attachments named, embeds' text
-    kept (bots and link previews carry their content there)."""
+    kept (bots and link previews carry their content there), footers included: a Tidings
+    digest says its window only in its footer, and the scheduler finds a digest it posted
+    before a crash by that window (``core.scheduling``, ``window_text``)."""
     content = message.content or ""
     if without_mention_of is not None:
         content = strip_bot_mention(content, without_mention_of)
     text = replace_mentions(content, **_mention_names(message)).strip()
     extras: list[str] = []
     for embed in message.embeds:
-        piece = " ".join(part for part in (embed.title, embed.description) if part)
+        piece = " ".join(part for part in (embed.title, embed.description, embed.footer.text) if part)
         if piece:
             extras.append(replace_mentions(piece))
     for attachment in message.attachments:

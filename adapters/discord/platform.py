@@ -7,6 +7,7 @@ activity in the window; every message carries its jump URL and its author's disp
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import datetime
 from typing import Any
@@ -28,6 +29,31 @@ log = logging.getLogger("tidings.discord")
 
 NO_MENTIONS = discord.AllowedMentions.none()
 _DISCORD_EPOCH_MS = 1420070400000
+
+
+def digest_nonce(channel: ChannelRef, digest: Digest, part: int, *, form: str = "embeds") -> str | None:
+    """A nonce that is the same every time this digest part is posted to ``channel``: the
+    digest's key (its channel and window), the target and the part's number, hashed to
+    Discord's 25 characters. Sent with ``enforce_nonce``, Discord returns the message it
+    already created for that nonce (within a few minutes) instead of creating a second one,
+    so a post retried after a 5xx that Discord had in fact applied is not doubled. None
+    for a digest without a window (nothing identifies it)."""
+    if digest.window_start is None or digest.window_end is None:
+        return None
+    source = digest.channel.scope if digest.channel is not None else ""
+    key = "|".join(
+        (
+            "tidings-digest",
+            source,
+            channel.scope,
+            channel.thread or "",
+            digest.window_start.isoformat(),
+            digest.window_end.isoformat(),
+            form,
+            str(part),
+        )
+    )
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:25]
 
 
 def _first_id_at(moment: datetime) -> int:
@@ -117,17 +143,25 @@ class DiscordPlatform:
         first posted message's id. If the bot may not embed links there, the text goes out
         instead, so the digest is not lost to a missing permission."""
         target = await self._resolve(channel.thread or channel.channel)
+        texts = [OutgoingMessage(content=part) for part in split_message(text, MESSAGE_LIMIT)]
         if digest is not None:
+            embeds = digest_messages(digest)
             try:
-                return await self._send_all(target, digest_messages(digest))
+                return await self._send_all(target, embeds, [digest_nonce(channel, digest, n) for n in range(len(embeds))])
             except discord.Forbidden:
                 log.warning("cannot post embeds in channel %s; posting the digest as text", channel.channel)
-        return await self._send_all(target, [OutgoingMessage(content=part) for part in split_message(text, MESSAGE_LIMIT)])
+            return await self._send_all(target, texts, [digest_nonce(channel, digest, n, form="text") for n in range(len(texts))])
+        return await self._send_all(target, texts, [None] * len(texts))
 
-    async def _send_all(self, target: Any, messages: list[OutgoingMessage]) -> str:
+    async def _send_all(self, target: Any, messages: list[OutgoingMessage], nonces: list[str | None]) -> str:
+        """Send each message; a message with a nonce is sent with ``enforce_nonce`` (discord.py
+        sets it whenever a nonce is given), one without gets discord.py's random nonce, which
+        still dedupes discord.py's own retries of that one send."""
         first: str | None = None
-        for message in messages:
-            sent = await target.send(content=message.content or None, embeds=list(message.embeds), allowed_mentions=NO_MENTIONS)
+        for message, nonce in zip(messages, nonces, strict=True):
+            sent = await target.send(
+                content=message.content or None, embeds=list(message.embeds), allowed_mentions=NO_MENTIONS, nonce=nonce
+            )
             first = first or str(sent.id)
         if first is None:
             raise ValueError("nothing to post")

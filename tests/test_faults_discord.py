@@ -1,0 +1,406 @@
+"""Faults: the Discord API answering 429 and 5xx, through discord.py's real HTTP client.
+
+simcord replaces discord.py's ``HTTPClient.request``, so its retry loop never runs there.
+Here discord.py talks real HTTP to a small local aiohttp server that imitates the few REST
+routes Tidings uses (log in, read a channel, create and edit a message, react), the way
+``tests/slack_mock_server.py`` imitates Slack. The server can answer the next calls to a
+route with a 429 (Discord's body and headers, ``Via`` included: discord.py treats a 429
+without it as a Cloudflare ban) or a 5xx, and can apply a request *before* failing it (the
+case where Discord created the message but the answer was lost on the way back).
+
+Like Discord, the server honours ``enforce_nonce``: a message created with the same nonce
+(by the same bot, in the same channel) is returned instead of created again. discord.py
+2.7 sends a nonce with ``enforce_nonce`` on every message it creates (a random one unless
+given), so its own retries of one send cannot double a message; Tidings' digest posts use
+a nonce derived from the digest's key, so a *second* post of the same digest (the caller
+retrying after an error) is not doubled either.
+
+The last test is the crash between posting a digest and recording it: the scheduler then
+finds the post by its window in the channel history, which on Discord lives in an embed
+footer (on simcord: history is not about HTTP).
+
+What discord.py retries (``HTTPClient.request``): a 429 after the body's ``retry_after``;
+500, 502, 504 and 524 after 1, 3, 5, 7 s; five tries in all. Other statuses (403, 404, 503)
+raise at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import json
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import discord
+import discord.http
+import pytest
+import simcord
+from aiohttp import web
+
+from adapters.discord.bot import TidingsDiscordBot
+from adapters.discord.convert import digest_messages
+from adapters.discord.platform import DiscordPlatform
+from bots.discord_bot import build_bot
+from core.digest_format import window_text
+from core.services import Services
+from core.types import ChannelRef, Digest, DigestBullet, DigestSection
+from tests.reliability import record
+from tests.trust_support import with_handbook
+
+pytestmark = pytest.mark.slow
+
+GUILD = 880000000000000001
+CHANNEL = 880000000000000002
+BOT = {"id": "880000000000000003", "username": "tidings", "discriminator": "0", "global_name": None, "avatar": None, "bot": True}
+ALICE = {"id": "880000000000000004", "username": "alice", "discriminator": "0", "global_name": None, "avatar": None}
+DISCORD_EPOCH_MS = 1420070400000
+
+
+@dataclass
+class Planned:
+    status: int
+    applied: bool = False  # do the work, then fail (the response was lost, not the request)
+    retry_after: float = 0.2
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    body: Any
+    status: int
+
+
+@dataclass
+class FakeDiscord:
+    """The Discord REST API as far as Tidings uses it, with injectable failures."""
+
+    channel: int = CHANNEL
+    messages: dict[int, dict[str, Any]] = field(default_factory=dict)
+    calls: list[Call] = field(default_factory=list)
+    plans: dict[tuple[str, str], list[Planned]] = field(default_factory=dict)
+    by_nonce: dict[tuple[int, str, str], int] = field(default_factory=dict)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def fail_next(self, method: str, route: str, *plans: Planned) -> None:
+        """The next calls to ``route`` (``messages`` or ``message``) answer these statuses."""
+        self.plans.setdefault((method, route), []).extend(plans)
+
+    def snowflake(self) -> int:
+        return ((int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22) + next(self._ids)
+
+    def calls_to(self, method: str, route: str) -> list[Call]:
+        pattern = ROUTES[route]
+        return [c for c in self.calls if c.method == method and pattern.fullmatch(c.path)]
+
+    def posted_by_bot(self) -> list[dict[str, Any]]:
+        return [m for m in self.messages.values() if m["author"]["id"] == BOT["id"]]
+
+    # -- payloads ---------------------------------------------------------------------
+
+    def message(self, *, author: dict[str, Any], body: dict[str, Any], channel: int) -> dict[str, Any]:
+        reference = body.get("message_reference")
+        message = {
+            "id": str(self.snowflake()),
+            "channel_id": str(channel),
+            "guild_id": str(GUILD),
+            "author": author,
+            "content": body.get("content") or "",
+            "timestamp": datetime.now(UTC).isoformat(),
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "attachments": [],
+            "embeds": body.get("embeds") or [],
+            "components": body.get("components") or [],
+            "pinned": False,
+            "type": 19 if reference else 0,
+            "flags": 0,
+        }
+        if body.get("nonce") is not None:
+            message["nonce"] = body["nonce"]
+        if reference:
+            ids = {key: str(value) for key, value in reference.items() if key.endswith("_id") and value is not None}
+            message["message_reference"] = {**reference, **ids, "channel_id": str(channel), "guild_id": str(GUILD)}
+        self.messages[int(message["id"])] = message
+        return message
+
+    def said_by_alice(self, content: str) -> dict[str, Any]:
+        return self.message(author=ALICE, body={"content": content}, channel=self.channel)
+
+    # -- the server ---------------------------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        path = request.path.removeprefix("/api/v10")
+        body = await request.json() if request.can_read_body and request.content_type == "application/json" else None
+        route = next((name for name, pattern in ROUTES.items() if pattern.fullmatch(path)), "")
+        plans = self.plans.get((request.method, route)) or []
+        plan = plans.pop(0) if plans else None
+        if plan is not None and plan.status < 300:
+            plan = None  # this call goes through
+        status = plan.status if plan is not None else 200
+        self.calls.append(Call(request.method, path, body, status))
+        if plan is not None and not plan.applied:
+            return failure(plan)
+        response = self.apply(request.method, route, path, body)
+        return failure(plan) if plan is not None else response
+
+    def apply(self, method: str, route: str, path: str, body: Any) -> web.StreamResponse:
+        match = ROUTES[route].fullmatch(path) if route else None
+        if method == "GET" and route == "me":
+            return ok(BOT)
+        if method == "GET" and route == "app":
+            return ok({"id": BOT["id"], "name": "Tidings", "description": "", "icon": None, "bot_public": False,
+                       "bot_require_code_grant": False, "owner": ALICE, "verify_key": "00", "flags": 0})
+        if method == "GET" and route == "channel" and match is not None:
+            return ok({"id": match["channel"], "type": 0, "guild_id": str(GUILD), "name": "general", "position": 0,
+                       "permission_overwrites": [], "nsfw": False, "parent_id": None, "topic": None,
+                       "last_message_id": None, "rate_limit_per_user": 0})
+        if method == "POST" and route == "messages" and match is not None:
+            channel = int(match["channel"])
+            nonce = body.get("nonce") if body.get("enforce_nonce") else None
+            key = (channel, BOT["id"], str(nonce))
+            if nonce is not None and key in self.by_nonce:
+                return ok(self.messages[self.by_nonce[key]])  # Discord's answer to a repeated nonce
+            created = self.message(author=BOT, body=body, channel=channel)
+            if nonce is not None:
+                self.by_nonce[key] = int(created["id"])
+            return ok(created)
+        if method == "PATCH" and route == "message" and match is not None:
+            message = self.messages[int(match["message"])]
+            for name in ("content", "embeds", "components"):
+                if name in body:
+                    message[name] = body[name] if body[name] is not None else ("" if name == "content" else [])
+            message["edited_timestamp"] = datetime.now(UTC).isoformat()
+            return ok(message)
+        if route == "reaction":
+            return web.Response(status=204, headers=RATE_HEADERS)
+        return as_json({"message": "404: Not Found", "code": 0}, status=404)
+
+
+ROUTES = {
+    "me": re.compile(r"/users/@me"),
+    "app": re.compile(r"/oauth2/applications/@me"),
+    "channel": re.compile(r"/channels/(?P<channel>\d+)"),
+    "messages": re.compile(r"/channels/(?P<channel>\d+)/messages"),
+    "message": re.compile(r"/channels/(?P<channel>\d+)/messages/(?P<message>\d+)"),
+    "reaction": re.compile(r"/channels/\d+/messages/\d+/reactions/[^/]+/@me"),
+}
+RATE_HEADERS = {
+    "X-RateLimit-Limit": "5",
+    "X-RateLimit-Remaining": "4",
+    "X-RateLimit-Reset-After": "1.000",
+    "X-RateLimit-Bucket": "80c17d2f203122d936070c88c8d10f33",
+}
+
+
+def as_json(payload: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    # Discord's exact content type: discord.py parses a body as JSON only for this one.
+    return web.Response(status=status, body=json.dumps(payload).encode(), headers={**(headers or {}), "Content-Type": "application/json"})
+
+
+def ok(payload: Any) -> web.Response:
+    return as_json(payload, headers={**RATE_HEADERS, "X-RateLimit-Reset": f"{time.time() + 1:.3f}"})
+
+
+def failure(plan: Planned) -> web.Response:
+    if plan.status == 429:
+        return as_json(
+            {"message": "You are being rate limited.", "retry_after": plan.retry_after, "global": False},
+            status=429,
+            headers={
+                **RATE_HEADERS,
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": f"{time.time() + plan.retry_after:.3f}",
+                "X-RateLimit-Reset-After": f"{plan.retry_after:.3f}",
+                "X-RateLimit-Scope": "user",
+                "Retry-After": str(max(1, round(plan.retry_after))),
+                "Via": "1.1 google",
+            },
+        )
+    if plan.status in {502, 503, 504}:  # what Cloudflare answers for Discord: an HTML page
+        return web.Response(status=plan.status, text=f"<html><body>{plan.status} Bad Gateway</body></html>", content_type="text/html")
+    return as_json({"message": f"{plan.status}: Internal Server Error", "code": 0}, status=plan.status)
+
+
+@asynccontextmanager
+async def fake_discord(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
+    """The fake Discord on a free local port; discord.py's routes point at it."""
+    server = FakeDiscord()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", server.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    monkeypatch.setattr(discord.http.Route, "BASE", f"http://127.0.0.1:{port}/api/v10")
+    try:
+        yield server
+    finally:
+        await runner.cleanup()
+
+
+@asynccontextmanager
+async def logged_in(client: discord.Client) -> AsyncIterator[discord.Client]:
+    """``client`` logged in with a made-up token over real HTTP (no gateway: nothing here needs
+    events); closed afterwards."""
+    try:
+        await client.login("fake-token.for.the-local-server")
+        yield client
+    finally:
+        await client.close()
+
+
+def window_digest(*, bullets: int = 2, long: bool = False) -> Digest:
+    start = datetime(2024, 5, 1, 9, tzinfo=UTC)
+    text = "The release train left on time and the dashboards stayed green all day long. " * (12 if long else 1)
+    return Digest(
+        headline="What happened in #general",
+        sections=(DigestSection(title="Releases", bullets=tuple(DigestBullet(text=f"{n}. {text}") for n in range(bullets))),),
+        window_start=start,
+        window_end=start + timedelta(days=1),
+        channel=ChannelRef("discord", str(GUILD), str(CHANNEL), "general"),
+    )
+
+
+TARGET = ChannelRef("discord", str(GUILD), str(CHANNEL), "general")
+
+
+async def test_a_digest_post_rate_limited_then_failing_is_retried_and_posted_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    async with fake_discord(monkeypatch) as server, logged_in(discord.Client(intents=discord.Intents.default())) as client:
+        server.fail_next("POST", "messages", Planned(429, retry_after=0.2), Planned(500))
+        started = time.monotonic()
+        posted = await asyncio.wait_for(DiscordPlatform(client).post(TARGET, "fallback", digest=window_digest()), 30)
+        took = time.monotonic() - started
+
+    [message] = server.posted_by_bot()
+    assert posted == message["id"]  # Tidings got the id of the message Discord kept
+    assert message["embeds"][0]["title"] == "What happened in #general"
+    attempts = server.calls_to("POST", "messages")
+    assert [c.status for c in attempts] == [429, 500, 200]
+    # The same request each time: one nonce, enforced, derived from the digest (not random).
+    assert len({c.body["nonce"] for c in attempts}) == 1 and all(c.body["enforce_nonce"] for c in attempts)
+    assert took >= 0.2 + 3.0  # discord.py waited as told: retry_after, then 1 + 2 s for the 500
+    record(
+        "Faults",
+        fault="Discord answers 429 (retry_after 0.2 s, X-RateLimit-*, Retry-After) then 500 to a digest post (real discord.py HTTP client)",
+        outcome=f"retried {len(attempts) - 1} times after {took:.1f} s; posted once, its id returned",
+    )
+
+
+async def test_a_5xx_after_discord_created_the_digest_leaves_one_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lost-response case: Discord created the message, then the answer was a 5xx.
+    discord.py retries a 502 with the same nonce; a 503 it does not retry but raises, and the
+    caller posting the digest again sends the same nonces (derived from the digest's key),
+    so Discord returns what it already has: nothing is doubled."""
+    digest = window_digest(bullets=12, long=True)
+    parts = len(digest_messages(digest))
+    assert parts >= 2  # several messages, each with its own nonce
+    next_day = dataclasses.replace(digest, window_start=digest.window_end, window_end=digest.window_end + timedelta(days=1))  # type: ignore[operator]
+    async with fake_discord(monkeypatch) as server, logged_in(discord.Client(intents=discord.Intents.default())) as client:
+        platform = DiscordPlatform(client)
+        server.fail_next("POST", "messages", Planned(502, applied=True))
+        first = await asyncio.wait_for(platform.post(TARGET, "fallback", digest=digest), 30)
+        assert len(server.posted_by_bot()) == parts
+        assert [c.status for c in server.calls_to("POST", "messages")][:2] == [502, 200]
+
+        # The next day's digest: its second part is created, but the answer is a 503, which
+        # discord.py does not retry: the post fails after two messages went out.
+        server.fail_next("POST", "messages", Planned(200), Planned(503, applied=True))
+        with pytest.raises(discord.DiscordServerError):
+            await asyncio.wait_for(platform.post(TARGET, "fallback", digest=next_day), 30)
+        assert len(server.posted_by_bot()) == parts + 2
+        # Whoever posts that digest again gets the two messages back and adds the rest.
+        second = await asyncio.wait_for(platform.post(TARGET, "fallback", digest=next_day), 30)
+
+    bot_messages = server.posted_by_bot()
+    assert len(bot_messages) == 2 * parts, [m["id"] for m in bot_messages]
+    assert first == bot_messages[0]["id"] and second == bot_messages[parts]["id"]
+    nonces = [c.body["nonce"] for c in server.calls_to("POST", "messages")]
+    assert len(set(nonces)) == 2 * parts
+    record(
+        "Faults",
+        fault="Discord creates a digest message but answers 502 (retried by discord.py) or 503 (raised; the digest is posted again)",
+        outcome=f"{parts} messages, each once: the digest's nonces (enforce_nonce) make Discord return the existing message",
+    )
+
+
+async def test_an_answer_to_a_mention_survives_429_and_5xx_without_duplicates(
+    make_services: Callable[..., Services], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer path: the real bot (real answerer and model) gets a mention as the gateway
+    would deliver it and replies through discord.py's real HTTP client. The reply's POST is
+    rate limited and then fails with a 502 after Discord created it; the edit fails once
+    with a 500. One reply, edited to the full answer."""
+    services = with_handbook(make_services(config_text="[llm]\nmax_answer_tokens = 24\n"))
+    config = tmp_path / "tidings.toml"
+    config.write_text("[discord]\nsync_commands = false\n", encoding="utf-8")
+    async with fake_discord(monkeypatch) as server:
+        bot = build_bot(str(config), services=services, environ={"TIDINGS_HOME": str(tmp_path)})
+        assert isinstance(bot, TidingsDiscordBot)
+        async with logged_in(bot):
+            channel = await bot.fetch_channel(CHANNEL)
+            asked = server.said_by_alice(f"<@{BOT['id']}> How do I deploy?")
+            message = discord.Message(state=bot._connection, channel=channel, data=asked)  # type: ignore[arg-type]
+            server.fail_next("POST", "messages", Planned(429, retry_after=0.2), Planned(502, applied=True))
+            server.fail_next("PATCH", "message", Planned(500))
+            await asyncio.wait_for(bot.on_message(message), 60)
+
+    [reply] = server.posted_by_bot()
+    assert reply["message_reference"]["message_id"] == asked["id"]
+    posts = server.calls_to("POST", "messages")
+    assert [c.status for c in posts] == [429, 502, 200] and len({c.body["nonce"] for c in posts}) == 1
+    edits = server.calls_to("PATCH", "message")
+    assert edits and edits[0].status == 500 and edits[-1].status == 200
+    assert all(c.path.endswith(f"/messages/{reply['id']}") for c in edits)  # the id came back to the bot
+    final = str(edits[-1].body["content"])
+    assert reply["content"] == final and not final.endswith("▌") and "deploy" in final.lower()
+    assert reply["embeds"] and reply["embeds"][0]["title"] == "Sources"
+    assert services.state.take_unfinished_questions() == []  # answered, not left for a restart
+    record(
+        "Faults",
+        fault="Discord answers 429, then 502 after creating the reply, to a mention's answer; 500 to its edit",
+        outcome=f"retried ({len(posts) - 1} + {len(edits) - 1} times); one reply, edited to the full answer",
+    )
+
+
+def test_the_fake_discord_routes_match_only_what_they_name() -> None:
+    """A route table mistake would let a test pass for the wrong reason."""
+    assert ROUTES["messages"].fullmatch("/channels/1/messages") and not ROUTES["messages"].fullmatch("/channels/1/messages/2")
+    assert ROUTES["message"].fullmatch("/channels/1/messages/2") and not ROUTES["channel"].fullmatch("/channels/1/messages")
+
+
+async def test_a_posted_digest_is_recognised_in_the_channel_history_after_a_crash() -> None:
+    """After a crash between posting a digest and recording it, the scheduler looks for the
+    digest's window (``window_text``) in the target channel's history and records it instead
+    of posting again (``Scheduler._find_post``). On Discord the digest is embeds, and the
+    window is only in the last embed's footer: the history must carry it."""
+    intents = discord.Intents.default()
+    intents.message_content = True
+    client = discord.Client(intents=intents)
+    digest = window_digest(bullets=12, long=True)
+    async with simcord.run(client, settle_timeout=30) as env:
+        guild = env.create_guild(name="Acme")
+        general = guild.create_text_channel("general")
+        target = ChannelRef("discord", str(guild.id), str(general.id), "general")
+        platform = DiscordPlatform(client)
+        posted = await platform.post(target, "fallback", digest=dataclasses.replace(digest, channel=target))
+        history = await platform.fetch_history(target, env.now() - timedelta(minutes=5), env.now() + timedelta(minutes=1))
+    assert window_text(digest.window_start, digest.window_end) in "\n".join(m.text for m in history)  # type: ignore[arg-type]
+    assert history[0].id == posted
+    record(
+        "Faults",
+        fault="digest posted to Discord as embeds, then the process dies before recording it",
+        outcome="the post's window is found in the channel history (the scheduler records it, does not post again)",
+    )
