@@ -84,7 +84,7 @@ class SlackWorld:
             return False
         last = posts[-1]
         text = str(last.get("text") or "")
-        return "▍" not in json.dumps(last.get("blocks")) and not text.startswith("Queued")
+        return "▍" not in json.dumps(last.get("blocks"), ensure_ascii=False) and not text.startswith("Queued")
 
     async def wait_all_finished(self, events: Sequence[dict[str, Any]], *, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
