@@ -65,6 +65,16 @@ SELF_ACTION = re.compile(
     r"\b(i'?ll|i will|i'?m going to|i am going to|i can take|i'?ll take|will do|on it|i'?ll handle)\b",
     re.IGNORECASE,
 )
+# Talk about the conversation itself, not an outcome: "let's start", "let's see what's next",
+# "I'll see you in half an hour", "I'll save it now". Neither a decision nor an action item
+# anyone has to follow up on (what happens "now" happens in the conversation itself).
+PROCEDURE = re.compile(
+    r"\blet'?s (?:just |now |then )?(?:start|begin|see|talk|discuss|look|have a look|move on|continue|wait|"
+    r"go ahead|get started|wrap|go on|go through|go back)\b|"
+    r"\b(?:see you|in a (?:second|sec|minute|moment|bit)|half an hour|"
+    r"(?:do|say|show|tell you|explain|draw) (?:it |this |that )?now|now\W*$)",
+    re.IGNORECASE,
+)
 # "Can you stake KMD in this wallet?" is a question about the world, not a request: an asked
 # action counts only when someone is named (or replied to), or when it is not a question.
 ASKED_ACTION = re.compile(r"\b(can you|could you|would you|please|pls|todo|to-do|action item)\b", re.IGNORECASE)
@@ -222,6 +232,8 @@ def _first_sentence_with(text: str, pattern: re.Pattern[str], *, statement: bool
     a bullet quotes it; with ``statement``, questions do not count."""
     for sentence in sentences(text):
         if statement and sentence.endswith("?"):
+            continue
+        if PROCEDURE.search(sentence):
             continue
         if pattern.search(sentence) and len(content_words(sentence)) >= MIN_ITEM_WORDS:
             return quotable(sentence)

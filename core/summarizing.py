@@ -418,7 +418,7 @@ class Summarizer:
         rest = sorted(order[len(shown) :])
         noun = {"topic": "conversations", "decision": "decisions", "action": "action items", "question": "questions"}[kind]
         more = DigestBullet(
-            f"{len(rest)} more {noun}: " + "; ".join(shorten(bullets[i].text, words=8) for i in rest[:3]) + ("…" if len(rest) > 3 else ""),
+            f"{len(rest)} more {noun}, linked here",
             tuple(bullets[i].sources[0] for i in rest if bullets[i].sources),
         )
         return (*(bullets[i] for i in shown), more)

@@ -33,6 +33,20 @@ def test_decisions_and_owners() -> None:
     assert action_items(vague) == []
 
 
+def test_talk_about_the_meeting_itself_is_neither_a_decision_nor_an_action_item() -> None:
+    said = [
+        "Let's see what's next in the presentation slides.",
+        "Okay, I'll see you all in half an hour then.",
+        "Let's talk about the remote control budget.",
+        "I'll show the battery drawing now.",
+        "Let's go with the rubber case and the yellow buttons.",
+        "I'll send the battery cost table to the finance team by Friday.",
+    ]
+    conversation = Conversation(tuple(message(i + 1, "ann" if i % 2 else "bob", text) for i, text in enumerate(said)))
+    assert [c.text for c in decisions(conversation)] == ["Let's go with the rubber case and the yellow buttons."]
+    assert [c.text for c in action_items(conversation)] == ["ann: I'll send the battery cost table to the finance team by Friday."]
+
+
 def test_the_central_message_shares_most_words() -> None:
     messages = [message(1, "a", "hi all"), message(2, "b", "openssl 3.2 breaks the ARM build"), message(3, "c", "pin openssl to fix the ARM build")]
     assert central_message(messages).id in {"m2", "m3"}

@@ -191,3 +191,18 @@ async def test_window_and_channel_are_kept() -> None:
     digest = await summarizer(WordModel()).summarize(release_day(), window=window)
     assert (digest.window_start, digest.window_end) == window
     assert digest.channel is not None and digest.channel.name == "general"
+
+
+async def test_beyond_max_bullets_one_last_bullet_counts_and_links_the_rest() -> None:
+    topics = ("database migration plan", "release notes draft", "office move schedule", "printer toner order", "team offsite venue")
+    messages = [
+        message(n, "alice" if n % 2 else "bob", f"Update on the {topics[n // 2 % 5]}: step {n} of the {topics[n // 2 % 5]} is done.", minute=90 * (n // 2))
+        for n in range(10)
+    ]
+    digest = await summarizer(WordModel(reply=lambda prompt: "banana"), max_bullets=3).summarize(messages)
+    shown = section(digest, "Topics")
+    assert len(shown) == 3 and shown[-1] == "3 more conversations, linked here"
+    [more] = [b for s in digest.sections if s.title == "Topics" for b in s.bullets][-1:]
+    linked = {link.message_id for link in more.sources}
+    visible = {link.message_id for s in digest.sections if s.title == "Topics" for b in s.bullets[:-1] for link in b.sources}
+    assert len(linked) == 3 and not linked & visible  # each hidden conversation is one link away
