@@ -170,9 +170,25 @@ def run_digest_now(args: argparse.Namespace) -> int:
     if services.summarizer is None:  # pragma: no cover - wiring always builds one
         print("Digests are not available in this build.", file=sys.stderr)
         return 1
-    scheduler = DigestScheduler(settings=settings, state=services.state, summarizer=services.summarizer, platforms=platforms)
+    summarizer = services.summarizer
+
+    async def run() -> Digest | None:
+        if channel.platform != "discord" or "discord" in platforms:
+            scheduler = DigestScheduler(settings=settings, state=services.state, summarizer=summarizer, platforms=platforms)
+            return await scheduler.run_digest(channel, since=since)
+        from bots.discord_bot import discord_over_rest
+
+        async with discord_over_rest(settings) as discord_platform:
+            scheduler = DigestScheduler(
+                settings=settings, state=services.state, summarizer=summarizer, platforms={**platforms, "discord": discord_platform}
+            )
+            return await scheduler.run_digest(channel, since=since)
+
     try:
-        digest = asyncio.run(scheduler.run_digest(channel, since=since))
+        digest = asyncio.run(run())
+    except UserFacingError as error:
+        print(error.user_message, file=sys.stderr)
+        return 2
     finally:
         services.worker.shutdown()
     if digest is None:

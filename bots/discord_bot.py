@@ -8,14 +8,17 @@ bot; ``check_discord`` is what ``tidings doctor`` asks about the token.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 
 import aiohttp
 import discord
 
 from adapters.discord.bot import TidingsDiscordBot
+from adapters.discord.platform import DiscordPlatform
 from adapters.discord.settings import TOKEN_ENV, DiscordSettings, load_discord_settings
 from core.config import Settings, load_settings
+from core.errors import UserFacingError
 from core.services import Services
 
 SCOPES = ("bot", "applications.commands")
@@ -101,3 +104,24 @@ async def check_discord(token: str | None) -> list[str]:
     finally:
         await client.close()
     return problems
+
+
+@asynccontextmanager
+async def discord_over_rest(settings: Settings, environ: Mapping[str, str] | None = None) -> AsyncIterator[DiscordPlatform]:
+    """Discord's history and posting for ``tidings digest run`` outside the running bot: the
+    bot token logs in over the REST API only (no gateway connection, so nothing else of the
+    bot starts), and the session is closed afterwards."""
+    parsed = load_discord_settings(settings.section("discord"), os.environ if environ is None else environ)
+    if not parsed.token:
+        raise UserFacingError(f"{TOKEN_ENV} is not set: copy the bot token from the Developer Portal into .env.")
+    client = discord.Client(intents=discord.Intents.none())
+    try:
+        try:
+            await client.login(parsed.token)
+        except discord.LoginFailure:
+            raise UserFacingError(f"Discord rejected {TOKEN_ENV}: reset the token in the Developer Portal and update .env.") from None
+        except (aiohttp.ClientError, OSError, TimeoutError) as error:
+            raise UserFacingError(f"Could not reach Discord ({type(error).__name__}).") from None
+        yield DiscordPlatform(client)
+    finally:
+        await client.close()

@@ -120,6 +120,13 @@ class DiscordPlatform:
         if not hasattr(channel, "threads"):
             return []
         threads: dict[int, discord.Thread] = {t.id: t for t in channel.threads}
+        if not self.client.is_ready() and getattr(channel, "guild", None) is not None:
+            # Logged in over REST only (``tidings digest run``): no gateway filled the
+            # cache, so the active threads come from the API.
+            try:
+                threads.update((t.id, t) for t in await channel.guild.active_threads() if t.parent_id == channel.id)
+            except discord.HTTPException:
+                log.info("cannot list active threads of channel %s; reading archived threads only", channel.id)
         try:
             async for thread in channel.archived_threads(limit=None):
                 archived_at = thread.archive_timestamp
