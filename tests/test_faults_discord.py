@@ -15,6 +15,11 @@ given), so its own retries of one send cannot double a message; Tidings' digest 
 a nonce derived from the digest's key, so a *second* post of the same digest (the caller
 retrying after an error) is not doubled either.
 
+``/ask`` answers through the interaction routes (the callback that defers, then edits of
+the response and follow-ups), which discord.py sends through its webhook adapter, with a
+retry loop of its own; the server imitates them too, Discord's 3 second window for the
+first response and its refusal of a second one (40060) included.
+
 The last test is the crash between posting a digest and recording it: the scheduler then
 finds the post by its window in the channel history, which on Discord lives in an embed
 footer (on simcord: history is not about HTTP).
@@ -69,6 +74,19 @@ class Planned:
     status: int
     applied: bool = False  # do the work, then fail (the response was lost, not the request)
     retry_after: float = 0.2
+    when: Callable[[Any], bool] | None = None  # only a call whose JSON body passes (others go through)
+
+
+@dataclass
+class Slash:
+    """One slash command as Discord holds it: the token answers for 15 minutes, but the
+    callback (the first response, e.g. the defer) must come within 3 seconds and only once."""
+
+    id: int
+    created: float = field(default_factory=time.monotonic)
+    acknowledged: bool = False
+    original: int | None = None  # the response message ("thinking...", then the answer)
+    followups: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -88,6 +106,7 @@ class FakeDiscord:
     calls: list[Call] = field(default_factory=list)
     plans: dict[tuple[str, str], list[Planned]] = field(default_factory=dict)
     by_nonce: dict[tuple[int, str, str], int] = field(default_factory=dict)
+    slashes: dict[str, Slash] = field(default_factory=dict)  # by interaction token
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def fail_next(self, method: str, route: str, *plans: Planned) -> None:
@@ -138,6 +157,41 @@ class FakeDiscord:
     def said_by_alice(self, content: str) -> dict[str, Any]:
         return self.message(author=ALICE, body={"content": content}, channel=self.channel)
 
+    def alice_asks(self, question: str) -> dict[str, Any]:
+        """The gateway's INTERACTION_CREATE for alice's ``/ask question:...`` in the channel."""
+        interaction = self.snowflake()
+        token = f"aW50ZXJhY3Rpb24.{interaction}"
+        self.slashes[token] = Slash(interaction)
+        return {
+            "id": str(interaction),
+            "application_id": BOT["id"],
+            "type": 2,
+            "token": token,
+            "version": 1,
+            "guild_id": str(GUILD),
+            "channel_id": str(self.channel),
+            "channel": {"id": str(self.channel), "type": 0, "guild_id": str(GUILD), "name": "general", "position": 0,
+                        "permission_overwrites": [], "nsfw": False, "parent_id": None, "topic": None,
+                        "last_message_id": None, "rate_limit_per_user": 0, "permissions": "2248473465835073"},
+            "member": {"user": ALICE, "roles": [], "joined_at": datetime.now(UTC).isoformat(), "deaf": False, "mute": False,
+                       "flags": 0, "pending": False, "nick": None, "avatar": None, "permissions": "2248473465835073"},
+            "data": {"id": "880000000000000009", "name": "ask", "type": 1,
+                     "options": [{"name": "question", "type": 3, "value": question}]},
+            "app_permissions": "2248473465835073",
+            "locale": "en-US",
+            "guild_locale": "en-US",
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": str(GUILD)},
+            "context": 0,
+            "attachment_size_limit": 10485760,
+        }
+
+    def answers_to(self, interaction: dict[str, Any]) -> list[dict[str, Any]]:
+        """What the asker sees: the response message, then the follow-ups."""
+        slash = self.slashes[interaction["token"]]
+        ids = ([slash.original] if slash.original is not None else []) + slash.followups
+        return [self.messages[i] for i in ids if i in self.messages]
+
     # -- the server ---------------------------------------------------------------------
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -145,15 +199,16 @@ class FakeDiscord:
         body = await request.json() if request.can_read_body and request.content_type == "application/json" else None
         route = next((name for name, pattern in ROUTES.items() if pattern.fullmatch(path)), "")
         plans = self.plans.get((request.method, route)) or []
-        plan = plans.pop(0) if plans else None
+        plan = plans.pop(0) if plans and (plans[0].when is None or plans[0].when(body)) else None
         if plan is not None and plan.status < 300:
             plan = None  # this call goes through
-        status = plan.status if plan is not None else 200
-        self.calls.append(Call(request.method, path, body, status))
         if plan is not None and not plan.applied:
-            return failure(plan)
-        response = self.apply(request.method, route, path, body)
-        return failure(plan) if plan is not None else response
+            response = failure(plan)
+        else:
+            applied = self.apply(request.method, route, path, body)
+            response = failure(plan) if plan is not None else applied
+        self.calls.append(Call(request.method, path, body, response.status))
+        return response
 
     def apply(self, method: str, route: str, path: str, body: Any) -> web.StreamResponse:
         match = ROUTES[route].fullmatch(path) if route else None
@@ -177,15 +232,58 @@ class FakeDiscord:
                 self.by_nonce[key] = int(created["id"])
             return ok(created)
         if method == "PATCH" and route == "message" and match is not None:
-            message = self.messages[int(match["message"])]
-            for name in ("content", "embeds", "components"):
-                if name in body:
-                    message[name] = body[name] if body[name] is not None else ("" if name == "content" else [])
-            message["edited_timestamp"] = datetime.now(UTC).isoformat()
-            return ok(message)
+            return ok(edited(self.messages[int(match["message"])], body))
         if route == "reaction":
             return web.Response(status=204, headers=RATE_HEADERS)
+        if route in {"callback", "original", "webhook"} and match is not None:
+            return self.interaction(method, route, match["token"], body)
         return as_json({"message": "404: Not Found", "code": 0}, status=404)
+
+    def interaction(self, method: str, route: str, token: str, body: Any) -> web.StreamResponse:
+        """The interaction routes, served by discord.py's webhook adapter (not ``HTTPClient``)."""
+        slash = self.slashes.get(token)
+        if slash is None or (route == "callback" and not slash.acknowledged and time.monotonic() - slash.created > 3.0):
+            return as_json({"message": "Unknown interaction", "code": 10062}, status=404)
+        if route == "callback":
+            if slash.acknowledged:
+                return as_json({"message": "Interaction has already been acknowledged.", "code": 40060}, status=400)
+            slash.acknowledged = True
+            data = body.get("data") or {}
+            loading = 128 if body["type"] == 5 else 0
+            created = self.message(author=BOT, body=data, channel=self.channel)
+            created["flags"] = (data.get("flags") or 0) | loading
+            slash.original = int(created["id"])
+            return ok({
+                "interaction": {"id": str(slash.id), "type": 2, "response_message_id": created["id"],
+                                "response_message_loading": bool(loading), "response_message_ephemeral": bool(created["flags"] & 64)},
+                "resource": {"type": body["type"], "message": created},
+            })
+        original = self.messages.get(slash.original) if slash.original is not None else None
+        if method == "POST" and route == "webhook" and slash.acknowledged:
+            if original is not None and original["flags"] & 128:  # the first follow-up to "thinking..." becomes it
+                original["flags"] &= ~128
+                return ok(edited(original, body))
+            created = self.message(author=BOT, body=body, channel=self.channel)
+            created["flags"] = body.get("flags") or 0
+            slash.followups.append(int(created["id"]))
+            return ok(created)
+        if original is None or route != "original":
+            return as_json({"message": "Unknown Message", "code": 10008}, status=404)
+        if method == "PATCH":
+            original["flags"] &= ~128
+            return ok(edited(original, body))
+        if method == "DELETE":
+            del self.messages[int(original["id"])]
+            return web.Response(status=204, headers=RATE_HEADERS)
+        return as_json({"message": "405: Method Not Allowed", "code": 0}, status=405)
+
+
+def edited(message: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    for name in ("content", "embeds", "components"):
+        if name in body:
+            message[name] = body[name] if body[name] is not None else ("" if name == "content" else [])
+    message["edited_timestamp"] = datetime.now(UTC).isoformat()
+    return message
 
 
 ROUTES = {
@@ -195,6 +293,10 @@ ROUTES = {
     "messages": re.compile(r"/channels/(?P<channel>\d+)/messages"),
     "message": re.compile(r"/channels/(?P<channel>\d+)/messages/(?P<message>\d+)"),
     "reaction": re.compile(r"/channels/\d+/messages/\d+/reactions/[^/]+/@me"),
+    # discord.py's webhook adapter (discord/webhook/async_.py) sends these, also under Route.BASE.
+    "callback": re.compile(r"/interactions/(?P<interaction>\d+)/(?P<token>[^/]+)/callback"),
+    "original": re.compile(r"/webhooks/(?P<application>\d+)/(?P<token>[^/]+)/messages/@original"),
+    "webhook": re.compile(r"/webhooks/(?P<application>\d+)/(?P<token>[^/]+)"),
 }
 RATE_HEADERS = {
     "X-RateLimit-Limit": "5",
@@ -372,6 +474,149 @@ async def test_an_answer_to_a_mention_survives_429_and_5xx_without_duplicates(
         "Faults",
         fault="Discord answers 429, then 502 after creating the reply, to a mention's answer; 500 to its edit",
         outcome=f"retried ({len(posts) - 1} + {len(edits) - 1} times); one reply, edited to the full answer",
+    )
+
+
+# -- /ask: the interaction callback and the response edits, through the webhook adapter --------
+#
+# The slash-command path does not go through ``HTTPClient.request`` but through discord.py's
+# ``AsyncWebhookAdapter.request`` (discord/webhook/async_.py), with its own loop: a 429 (with
+# ``Via``) after ``retry_after``; *any* status >= 500 (503 included) after 1, 3, 5, 7 s; five
+# tries in all. Its URLs are built from ``Route.BASE`` too, so they reach the fake server.
+
+
+def answering_bot(make_services: Callable[..., Services], tmp_path: Path) -> tuple[TidingsDiscordBot, Services]:
+    """The real bot (real answerer, real model, 24 answer tokens) as ``tidings run`` builds it."""
+    services = with_handbook(make_services(config_text="[llm]\nmax_answer_tokens = 24\n"))
+    config = tmp_path / "tidings.toml"
+    config.write_text("[discord]\nsync_commands = false\n", encoding="utf-8")
+    bot = build_bot(str(config), services=services, environ={"TIDINGS_HOME": str(tmp_path)})
+    assert isinstance(bot, TidingsDiscordBot)
+    return bot, services
+
+
+async def slash_over_the_gateway(bot: discord.Client, payload: dict[str, Any]) -> None:
+    """Hand ``payload`` to discord.py's INTERACTION_CREATE parser, as its gateway does, and wait
+    for the command tree's task (the command and, on failure, the error hook) to end."""
+    before = asyncio.all_tasks()
+    bot._connection.parsers["INTERACTION_CREATE"](payload)
+    [invoker] = [t for t in asyncio.all_tasks() - before if t.get_name() == "CommandTree-invoker"]
+    await asyncio.wait_for(invoker, 60)
+
+
+def final_answer(body: Any) -> bool:
+    """The answer's last edit: the one that carries the sources embed."""
+    return isinstance(body, dict) and bool(body.get("embeds"))
+
+
+async def test_an_ask_answer_survives_429_and_a_5xx_after_discord_applied_the_edit(
+    make_services: Callable[..., Services], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``/ask`` defers ("thinking..."), streams into the response and finally edits it to the
+    answer with its sources. That final edit is rate limited, then applied by Discord but
+    answered with a 500: discord.py's webhook adapter retries both, and an edit is idempotent,
+    so the asker sees one response holding the whole answer once."""
+    bot, services = answering_bot(make_services, tmp_path)
+    async with fake_discord(monkeypatch) as server, logged_in(bot):
+        asked = server.alice_asks("How do I deploy?")
+        server.fail_next("PATCH", "original", Planned(429, retry_after=0.2, when=final_answer), Planned(500, applied=True, when=final_answer))
+        started = time.monotonic()
+        await slash_over_the_gateway(bot, asked)
+        took = time.monotonic() - started
+
+    assert [(c.status, c.body["type"]) for c in server.calls_to("POST", "callback")] == [(200, 5)]  # deferred once
+    [response] = server.answers_to(asked)  # no follow-up: the answer is the response itself
+    finals = [c for c in server.calls_to("PATCH", "original") if final_answer(c.body)]
+    assert [c.status for c in finals] == [429, 500, 200]
+    assert len({json.dumps(c.body, sort_keys=True) for c in finals}) == 1  # the same edit each time
+    assert response["content"] == finals[-1].body["content"] and "deploy" in response["content"].lower()
+    assert not response["content"].endswith("▌") and not response["flags"] & 128  # no longer "thinking..."
+    assert response["embeds"][0]["title"] == "Sources" and "handbook" in json.dumps(response["embeds"]).lower()
+    assert response["components"]  # the 👍/👎 buttons
+    assert server.calls_to("POST", "webhook") == []  # nothing was sent twice as a follow-up
+    assert services.state.take_unfinished_questions() == []
+    assert took >= 0.2 + 1.0  # retry_after, then 1 s for the 500
+    record(
+        "Faults",
+        fault="/ask: Discord answers 429 (Via, retry_after 0.2 s), then 500 after applying it, to the final edit of the response (discord.py webhook adapter)",
+        outcome=f"retried {len(finals) - 1} times; one response, holding the answer and its sources once",
+    )
+
+
+async def test_an_ask_whose_defer_fails_with_a_5xx_is_retried_and_answered(
+    make_services: Callable[..., Services], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The defer itself gets a 502 (Cloudflare's HTML page) before Discord saw it: the webhook
+    adapter retries it after 1 s, inside Discord's 3 second window, and the answer follows."""
+    bot, services = answering_bot(make_services, tmp_path)
+    async with fake_discord(monkeypatch) as server, logged_in(bot):
+        asked = server.alice_asks("How do I deploy?")
+        server.fail_next("POST", "callback", Planned(502))
+        await slash_over_the_gateway(bot, asked)
+
+    assert [c.status for c in server.calls_to("POST", "callback")] == [502, 200]
+    [response] = server.answers_to(asked)
+    assert "deploy" in response["content"].lower() and response["embeds"][0]["title"] == "Sources"
+    assert services.state.take_unfinished_questions() == []
+    record(
+        "Faults",
+        fault="/ask: the defer (interaction callback) answered 502 before Discord applied it",
+        outcome="retried once after 1 s (inside the 3 s window); one response with the answer",
+    )
+
+
+async def test_an_ask_whose_defer_was_applied_but_answered_5xx_is_still_answered(
+    make_services: Callable[..., Services], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lost-response case for the defer: Discord showed "thinking..." but answered 500.
+    discord.py's retry is refused (400, 40060: already acknowledged). The bot goes on as
+    deferred and edits the response to the answer (it used to treat the refusal as a failure,
+    and its apology was refused the same way: the asker was left with "thinking...")."""
+    bot, services = answering_bot(make_services, tmp_path)
+    async with fake_discord(monkeypatch) as server, logged_in(bot):
+        asked = server.alice_asks("How do I deploy?")
+        server.fail_next("POST", "callback", Planned(500, applied=True))
+        await slash_over_the_gateway(bot, asked)
+
+    assert [c.status for c in server.calls_to("POST", "callback")] == [500, 400]  # one retry, refused
+    [response] = server.answers_to(asked)
+    assert "deploy" in response["content"].lower() and response["embeds"][0]["title"] == "Sources"
+    assert not response["flags"] & 128
+    assert server.calls_to("POST", "webhook") == []
+    assert services.state.take_unfinished_questions() == []
+    record(
+        "Faults",
+        fault="/ask: Discord applies the defer (\"thinking...\") but answers 500; discord.py's retry gets 400 already acknowledged",
+        outcome="the bot goes on as deferred; one response with the answer (before the fix: \"thinking...\" forever)",
+    )
+
+
+async def test_an_ask_whose_defer_keeps_failing_past_the_3_second_window_does_not_crash_the_bot(
+    make_services: Callable[..., Services], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two 503s: discord.py's next try comes after 1 + 3 s, past Discord's 3 second window,
+    and Discord no longer knows the interaction (404, 10062). Nothing can reach the asker
+    through it any more (Discord shows them "The application did not respond"); the bot
+    logs the failure, sends nothing else, and answers the next /ask."""
+    bot, services = answering_bot(make_services, tmp_path)
+    async with fake_discord(monkeypatch) as server, logged_in(bot):
+        lost = server.alice_asks("How do I deploy?")
+        server.fail_next("POST", "callback", Planned(503), Planned(503))
+        await slash_over_the_gateway(bot, lost)
+        statuses = [c.status for c in server.calls_to("POST", "callback")]
+        assert server.answers_to(lost) == [] and not server.calls_to("PATCH", "original")
+        assert "command ask failed" in caplog.text and "could not tell the user" in caplog.text
+        assert services.state.take_unfinished_questions() == []  # nothing to tell after a restart either
+        asked = server.alice_asks("How do I deploy?")
+        await slash_over_the_gateway(bot, asked)
+
+    assert statuses == [503, 503, 404, 404]  # the defer and its retries, then the apology, refused
+    [response] = server.answers_to(asked)
+    assert "deploy" in response["content"].lower() and response["embeds"][0]["title"] == "Sources"
+    record(
+        "Faults",
+        fault="/ask: the defer answered 503 twice, so discord.py's next try is past Discord's 3 s window (404 unknown interaction)",
+        outcome="logged; no message (Discord tells the asker the app did not respond); the bot answers the next /ask",
     )
 
 

@@ -51,6 +51,7 @@ RESTARTED_SLASH = "Sorry, I was restarted before I could answer a /ask question 
 EMPTY_MENTION = "Ask me something after the mention, for example: @Tidings how do I reset my password?"
 NOT_IN_THIS_CHANNEL = "Sorry, I can't answer commands here."
 FEEDBACK_THANKS = {1: "Thanks! Glad it helped.", -1: "Thanks for telling me; this helps improve the answers."}
+ALREADY_ACKNOWLEDGED = 40060  # Discord's error code for a second response to one interaction
 
 
 # -- feedback buttons ----------------------------------------------------------------------
@@ -351,13 +352,27 @@ class TidingsDiscordBot(discord.Client):
 
     # -- /ask and @mentions ------------------------------------------------------------
 
+    @staticmethod
+    async def _defer(interaction: discord.Interaction[Any], *, ephemeral: bool) -> None:
+        """Show "thinking..." at once. discord.py retries a defer answered with a 5xx; when
+        Discord had applied the first try and only its answer was lost, the retry is refused
+        as already acknowledged: the "thinking..." response exists, so carry on as deferred
+        (the answer and any apology then edit it) instead of leaving the asker waiting."""
+        try:
+            await interaction.response.defer(ephemeral=ephemeral, thinking=True)
+        except discord.HTTPException as error:
+            if error.code != ALREADY_ACKNOWLEDGED:
+                raise
+            log.warning("the defer of interaction %s was applied but its answer lost; going on", interaction.id)
+            interaction.extras["deferred"] = True
+
     async def ask(self, interaction: discord.Interaction[Any], question: str, *, private: bool) -> None:
         if interaction.channel is None:
             raise UserFacingError(NOT_IN_THIS_CHANNEL)
         ref = channel_ref(interaction.channel)
         self._check_access(interaction.user, ref)
         # Acknowledge before any slow work: Discord drops interactions not answered in 3 s.
-        await interaction.response.defer(ephemeral=private, thinking=True)
+        await self._defer(interaction, ephemeral=private)
         interaction.extras["private"] = private
         log.info("question %s from %s in %s", f"discord-{interaction.id}", interaction.user.id, ref.scope)
         conversation = await self._thread_context(interaction.channel, before=interaction.created_at)
@@ -504,7 +519,7 @@ class TidingsDiscordBot(discord.Client):
         self._check_access(interaction.user, ref)
         # "now" as Discord saw the command, so the window matches the channel's clock.
         start, end = parse_window(since, now=interaction.created_at)
-        await interaction.response.defer(thinking=True)
+        await self._defer(interaction, ephemeral=False)
         messages = await self.platform.fetch_history(ref, start, end)
         reply = InteractionReply(interaction, ephemeral=False)
 
@@ -521,7 +536,7 @@ class TidingsDiscordBot(discord.Client):
             raise UserFacingError(NOT_IN_THIS_CHANNEL)
         ref = channel_ref(interaction.channel)
         self._check_access(interaction.user, ref)
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await self._defer(interaction, ephemeral=True)
         interaction.extras["private"] = True
         scopes = self.services.gatekeeper.scopes(ref)
         infos = await asyncio.to_thread(self.services.knowledge_base.sources, scopes)
@@ -578,7 +593,7 @@ class TidingsDiscordBot(discord.Client):
 
     async def _tell_privately(self, interaction: discord.Interaction[Any], sentence: str) -> None:
         try:
-            if not interaction.response.is_done():
+            if not interaction.response.is_done() and not interaction.extras.get("deferred"):
                 await interaction.response.send_message(sentence, ephemeral=True, allowed_mentions=NO_MENTIONS)
                 return
             if interaction.extras.get("private"):
