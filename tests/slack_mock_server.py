@@ -57,6 +57,14 @@ class SlackWorkspace:
         stored = {"type": "message", **message}
         self.messages.setdefault(channel, []).append(stored)
         self.messages[channel].sort(key=lambda m: float(m["ts"]))
+        parent_ts = stored.get("thread_ts")
+        parent = self.find(channel, str(parent_ts)) if parent_ts and parent_ts != stored["ts"] else None
+        if parent is not None:  # like Slack, a thread's parent knows its replies' count and latest
+            parent["thread_ts"] = parent["ts"]
+            parent["reply_count"] = max(int(parent.get("reply_count") or 0), sum(
+                1 for m in self.messages[channel] if m.get("thread_ts") == parent["ts"] and m["ts"] != parent["ts"]
+            ))
+            parent["latest_reply"] = max(str(parent.get("latest_reply") or "0"), str(stored["ts"]), key=float)
         return stored
 
     def find(self, channel: str, ts: str) -> dict[str, Any] | None:

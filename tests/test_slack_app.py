@@ -435,7 +435,8 @@ async def test_summarize_in_a_thread_and_the_summarize_command(
     assert reply.status == 200 and reply.seconds < 3 and "Summarizing" in reply.body
     channel_posts = lambda: [m for m in bot_posts(slack, "C0GENERAL") if not m.get("thread_ts")]  # noqa: E731
     await slack.wait_until(lambda: any(is_digest(m) for m in channel_posts()), timeout=240)
-    (history,) = slack.calls_to("conversations.history")
-    assert float(history.params["oldest"]) <= float(root) <= float(history.params["latest"])
+    window, week_before = slack.calls_to("conversations.history")  # the window, then older threads
+    assert float(window.params["oldest"]) <= float(root) <= float(window.params["latest"])
+    assert week_before.params["latest"] == window.params["oldest"]
     (digest,) = channel_posts()
     assert not PINGS.search(texts_of(digest))

@@ -73,7 +73,8 @@ async def test_history_pages_through_channel_and_threads(slack: MockSlack) -> No
     assert len(messages) == 250 + 5 * 130 + 2
     assert [m.timestamp for m in messages] == sorted(m.timestamp for m in messages)
     assert all(START <= m.timestamp < START + timedelta(days=1) for m in messages)
-    assert len(slack.calls_to("conversations.history")) == 3  # 253 roots, pages of 100
+    # 253 roots in pages of 100, then the week before the window for older threads.
+    assert len(slack.calls_to("conversations.history")) == 3 + 1
     assert len(slack.calls_to("conversations.replies")) == 5 * 2  # 131 messages a thread, pages of 100
 
     replies = [m for m in messages if m.reply_to]
@@ -90,6 +91,21 @@ async def test_history_pages_through_channel_and_threads(slack: MockSlack) -> No
     conversations = group_conversations(messages)
     assert sum(len(c.messages) for c in conversations) == 900
     assert await platform.user_timezone("U1") != UTC
+
+
+async def test_replies_in_the_window_to_an_older_thread_are_included(slack: MockSlack) -> None:
+    ws = slack.workspace
+    old_parent = ws.add_message("C1", {"ts": ts(-3 * 24 * 60), "user": "U1", "text": "three days ago: is the ARM build broken?"})
+    ws.add_message("C1", {"ts": ts(-3 * 24 * 60 + 5), "user": "U2", "text": "looking into it", "thread_ts": old_parent["ts"]})
+    ws.add_message("C1", {"ts": ts(30), "user": "U2", "text": "fixed today: pinned openssl", "thread_ts": old_parent["ts"]})
+    quiet_parent = ws.add_message("C1", {"ts": ts(-2 * 24 * 60), "user": "U1", "text": "an old thread nobody answered today"})
+    ws.add_message("C1", {"ts": ts(-2 * 24 * 60 + 1), "user": "U2", "text": "old reply", "thread_ts": quiet_parent["ts"]})
+    ws.add_message("C1", {"ts": ts(10), "user": "U1", "text": "good morning"})
+    platform = platform_for(slack)
+    messages = await platform.fetch_history(CHANNEL, START, START + timedelta(days=1))
+    assert [m.text for m in messages] == ["good morning", "fixed today: pinned openssl"]
+    assert messages[1].thread_id == old_parent["ts"]  # still known as part of its thread
+    assert [c.params["ts"] for c in slack.calls_to("conversations.replies")] == [old_parent["ts"]]
 
 
 async def test_history_survives_a_rate_limit_without_duplicates(slack: MockSlack) -> None:

@@ -14,7 +14,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 _MENTIONED = re.compile(r"<@([UW][A-Z0-9]+)")
 
 PAGE_SIZE = 200
+THREAD_LOOKBACK = timedelta(days=7)
+"""How far before a window to look for threads that got replies inside it: Slack lists a
+thread only at its parent, in the history of the day the thread started."""
 """Messages asked for per page; Slack recommends no more than 200."""
 
 
@@ -168,10 +171,16 @@ class SlackPlatform:
             collected[str(message["ts"])] = message
             if message.get("reply_count") and message.get("thread_ts") == message.get("ts"):
                 threads.append(str(message["ts"]))
+        low, high = float(oldest), float(latest)
+        async for parent in self._pages(
+            self.client.conversations_history, channel=channel, oldest=datetime_to_ts(since - THREAD_LOOKBACK), latest=oldest
+        ):
+            # An older thread with a reply since the window opened (``latest_reply``).
+            if parent.get("reply_count") and parent.get("thread_ts") == parent.get("ts") and float(parent.get("latest_reply") or 0) >= low:
+                threads.append(str(parent["ts"]))
         for thread_ts in threads:
             for reply in await self.thread_messages(channel, thread_ts):
                 collected.setdefault(str(reply["ts"]), reply)
-        low, high = float(oldest), float(latest)
         return sorted(
             (m for m in collected.values() if low <= float(m["ts"]) < high),
             key=lambda m: float(m["ts"]),
