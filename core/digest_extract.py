@@ -75,6 +75,12 @@ PROCEDURE = re.compile(
     r"(?:do|say|show|tell you|explain|draw) (?:it |this |that )?now|now\W*$)",
     re.IGNORECASE,
 )
+# A hedge makes a sentence a proposal or a guess, not a decision or a commitment: "I think
+# we'll start with ...", "maybe I'll look at it", "we'll probably use ...".
+HEDGE = re.compile(
+    r"\b(i think|i guess|i suppose|i don'?t know|not sure|maybe|perhaps|probably|might)\b",
+    re.IGNORECASE,
+)
 # "Can you stake KMD in this wallet?" is a question about the world, not a request: an asked
 # action counts only when someone is named (or replied to), or when it is not a question.
 ASKED_ACTION = re.compile(r"\b(can you|could you|would you|please|pls|todo|to-do|action item)\b", re.IGNORECASE)
@@ -229,11 +235,14 @@ def central_message(messages: Sequence[ChannelMessage]) -> ChannelMessage:
 
 def _first_sentence_with(text: str, pattern: re.Pattern[str], *, statement: bool = False) -> str | None:
     """The first sentence matching ``pattern`` that says something (``MIN_ITEM_WORDS``), as
-    a bullet quotes it; with ``statement``, questions do not count."""
+    a bullet quotes it; talk about the conversation itself never counts, and with
+    ``statement`` (a decision or a commitment) neither do questions and hedged guesses."""
     for sentence in sentences(text):
         if statement and sentence.endswith("?"):
             continue
         if PROCEDURE.search(sentence):
+            continue
+        if statement and HEDGE.search(sentence):
             continue
         if pattern.search(sentence) and len(content_words(sentence)) >= MIN_ITEM_WORDS:
             return quotable(sentence)

@@ -33,7 +33,7 @@ def test_decisions_and_owners() -> None:
     assert action_items(vague) == []
 
 
-def test_talk_about_the_meeting_itself_is_neither_a_decision_nor_an_action_item() -> None:
+def test_procedure_and_hedged_guesses_are_neither_decisions_nor_action_items() -> None:
     said = [
         "Let's see what's next in the presentation slides.",
         "Okay, I'll see you all in half an hour then.",
@@ -41,6 +41,8 @@ def test_talk_about_the_meeting_itself_is_neither_a_decision_nor_an_action_item(
         "I'll show the battery drawing now.",
         "Let's go with the rubber case and the yellow buttons.",
         "I'll send the battery cost table to the finance team by Friday.",
+        "I think we'll start with the functional design of the case.",
+        "Maybe I'll look at the battery supplier list later.",
     ]
     conversation = Conversation(tuple(message(i + 1, "ann" if i % 2 else "bob", text) for i, text in enumerate(said)))
     assert [c.text for c in decisions(conversation)] == ["Let's go with the rubber case and the yellow buttons."]
