@@ -211,21 +211,26 @@ async def test_private_ask_answers_ephemerally(services: Services, tmp_path: Pat
         assert support.history() == []  # nothing visible to the channel
 
 
-async def test_long_answer_is_split_under_two_thousand_characters(services: Services, tmp_path: Path) -> None:
+@pytest.mark.parametrize("private", [False, True], ids=["public", "private"])
+async def test_a_long_answer_is_one_response_with_the_rest_in_embeds(services: Services, tmp_path: Path, private: bool) -> None:
+    """An answer over 2,000 characters is still one message, the edited response: part one
+    in its content, the rest in embeds, then the sources and the buttons. No follow-up (a
+    webhook message, which discord.py may send twice after a 5xx)."""
     sentence = "Restore a snapshot from the admin console, then restart the node to pick it up. "
     text = (sentence * 55).strip()  # about 4,500 characters
-    bot = bot_for(services, tmp_path, answerer=ScriptedAnswerer(services, text))
-    async with discord_world(bot) as (_env, _guild, support, alice):
-        result = await alice.slash(support, "ask", question="How do I restore?")
-        assert result.response is not None
-        parts = [result.response, *result.followups]
-        assert len(parts) == 3
-        assert all(len(part.content) <= MESSAGE_LIMIT for part in parts)
-        assert all(part.content.endswith("pick it up.") for part in parts)
-        assert " ".join(part.content for part in parts) == text
-        # Sources and buttons sit under the last part only.
-        assert parts[-1].embeds and parts[-1].components
-        assert not parts[0].embeds and not parts[0].components
+    bot = bot_for(services, tmp_path, answerer=ScriptedAnswerer(services, text, citations=3))
+    async with discord_world(bot) as (env, _guild, support, alice):
+        result = await alice.slash(support, "ask", question="How do I restore?", private=private)
+        response = result.response
+        assert response is not None and result.followups == []
+        assert response.ephemeral == private and bool(support.history()) == (not private)
+        assert not [e for e in env.http_requests if e.method == "POST" and "/webhooks/" in e.path]
+        assert 0 < len(response.content) <= MESSAGE_LIMIT and response.content.endswith("pick it up.")
+        *rest, sources = response.embeds
+        assert rest and all(embed.description and embed.description.endswith("pick it up.") for embed in rest)
+        assert " ".join([response.content, *(embed.description or "" for embed in rest)]) == text
+        assert sources.title == "Sources" and [f.name for f in sources.fields] == ["[1] Guide 1", "[2] Guide 2", "[3] Guide 3"]
+        assert [b["emoji"]["name"] for b in response.components[0]["components"]] == ["👍", "👎"]
 
 
 async def test_answer_streams_with_throttled_edits(services: Services, tmp_path: Path) -> None:
@@ -341,7 +346,10 @@ async def test_a_failing_knowledge_base_gives_one_polite_ephemeral_sentence(
         assert "could not be opened" in caplog.text and "Traceback" in caplog.text
 
 
-async def test_an_answer_failing_after_defer_is_replaced_by_a_private_apology(services: Services, tmp_path: Path) -> None:
+async def test_an_answer_failing_after_defer_is_replaced_by_an_apology(services: Services, tmp_path: Path) -> None:
+    """The "thinking..." response is edited to the apology (an edit discord.py may retry
+    safely): no follow-up, nothing left saying "thinking..."."""
+
     class FailingAnswerer:
         async def answer(self, question: Question, **kwargs: Any) -> Answer:
             raise KnowledgeBaseError("search failed")
@@ -351,9 +359,14 @@ async def test_an_answer_failing_after_defer_is_replaced_by_a_private_apology(se
         result = await alice.slash(support, "ask", question="Anything?")
         env.errors  # noqa: B018 - reading errors acknowledges the one we caused
         assert callbacks(env) == [5]
-        [apology] = result.followups
-        assert apology.ephemeral and apology.content == GENERIC_APOLOGY
-        assert support.history() == []
+        assert result.followups == [] and result.response is not None
+        assert result.response.content == GENERIC_APOLOGY
+        assert not result.response.embeds and not result.response.components
+        assert original_edits(env) == [GENERIC_APOLOGY]
+        private = await alice.slash(support, "ask", question="Anything?", private=True)
+        env.errors  # noqa: B018
+        assert private.followups == [] and private.response is not None and private.response.ephemeral
+        assert private.response.content == GENERIC_APOLOGY
 
 
 # -- /sources and /summarize ----------------------------------------------------------------------

@@ -22,10 +22,12 @@ from adapters.discord.convert import (
     MESSAGE_LIMIT,
     OutgoingMessage,
     answer_messages,
+    answer_response,
     digest_messages,
     fit_turns,
     queued_text,
     replace_mentions,
+    sources_embed,
     sources_list_embeds,
     split_message,
     stream_preview,
@@ -194,6 +196,59 @@ def test_huge_citations_stay_within_embed_limits() -> None:
     assert messages[-1].embeds and not messages[0].embeds
 
 
+def response_text(messages: list[OutgoingMessage]) -> str:
+    """The answer text as a reader sees it: each message's content, then its text embeds."""
+    pieces = [piece for m in messages for piece in (m.content, *(e.description or "" for e in m.embeds if not e.fields))]
+    return " ".join(piece for piece in pieces if piece)
+
+
+def test_an_ask_answer_up_to_about_6500_characters_is_one_message_with_sources_last() -> None:
+    """``/ask`` edits one response (retried safely after a 5xx) instead of sending
+    follow-ups: the text fills the content, goes on in embeds, the sources come last."""
+    citations = tuple(citation(n, title=f"Guide {n}", snippet="How backups work. " * 30) for n in range(1, 5))
+    sentence = "Restore a snapshot from the admin console, then restart the node to pick it up. "
+    for repeats in (1, 30, 80):  # 80, 2,400, 6,400 characters
+        text = (sentence * repeats).strip()
+        [message] = answer_response(Answer(question="q", text=text, grounded=True, citations=citations))
+        assert_within_limits(message)
+        *parts, sources = message.embeds
+        assert sources.title == "Sources" and len(sources.fields) == 4 and "backups" in (sources.fields[0].value or "")
+        assert message.content.endswith("pick it up.") and all((e.description or "").endswith("pick it up.") for e in parts)
+        assert response_text([message]) == text
+        assert bool(parts) == (len(text) > MESSAGE_LIMIT)
+
+
+def test_a_longer_ask_answer_drops_the_snippets_before_spilling_into_a_second_message() -> None:
+    citations = tuple(citation(n, snippet="How backups work. " * 30) for n in range(1, 5))
+    full = sources_embed(Answer(question="q", text="x", grounded=True, citations=citations))
+    assert full is not None
+    text = ("A sentence about restoring backups from the console. " * 140).strip()  # about 7,400 characters
+    assert len(text) > MESSAGE_LIMIT + EMBED_TOTAL_LIMIT - len(full)
+    [message] = answer_response(Answer(question="q", text=text, grounded=True, citations=citations))
+    assert_within_limits(message)
+    sources = message.embeds[-1]
+    assert [f.name for f in sources.fields] == [f"[{n}] Guide" for n in range(1, 5)] and all("backups" not in (f.value or "") for f in sources.fields)
+    assert all("(https://docs.example.com/guide)" in (f.value or "") for f in sources.fields)
+    assert response_text([message]) == text
+
+
+def test_an_ask_answer_beyond_one_message_goes_on_in_more_with_the_sources_on_the_last() -> None:
+    text = ("Restore a snapshot from the admin console, then restart the node to pick it up. " * 250).strip()
+    messages = answer_response(Answer(question="q", text=text, grounded=True, citations=(citation(1),)))
+    assert len(messages) == 3  # 20,000 characters; one message holds about 7,900
+    for message in messages:
+        assert_within_limits(message)
+        assert message.content
+    assert messages[-1].embeds[-1].title == "Sources" and not any(e.fields for m in messages[:-1] for e in m.embeds)
+    assert response_text(messages) == text
+
+
+def test_an_ask_answer_without_sources_or_text_still_says_something() -> None:
+    assert answer_response(Answer(question="q", text="  ", grounded=False)) == [OutgoingMessage(content="(no answer)")]
+    [message] = answer_response(Answer(question="q", text="word " * 1000, grounded=False))
+    assert len(message.embeds) == 1 and not message.embeds[0].title  # the text goes on, no sources embed
+
+
 # -- digests and source lists ---------------------------------------------------------------
 
 
@@ -307,9 +362,15 @@ def test_any_answer_fits_discord(text: str, titles: list[str], snippet: str, url
     citations = tuple(
         Citation(n=i, source=f"s{i}", title=title, snippet=snippet, score=0.5, url=url) for i, title in enumerate(titles, 1)
     )
-    for message in answer_messages(Answer(question="q", text=text, grounded=bool(titles), citations=citations)):
+    answer = Answer(question="q", text=text, grounded=bool(titles), citations=citations)
+    for message in [*answer_messages(answer), *answer_response(answer)]:
         assert_within_limits(message)
         assert message.content or message.embeds
+    response = answer_response(answer)
+    if text.strip():  # no word lost (code fences may be closed and reopened)
+        assert "".join(response_text(response).split()).replace("`", "") == "".join(text.split()).replace("`", "")
+    if len(text.strip()) <= MESSAGE_LIMIT:
+        assert len(response) == 1
 
 
 @settings(max_examples=60, deadline=None)

@@ -55,8 +55,9 @@ from adapters.discord.convert import digest_messages
 from adapters.discord.platform import DiscordPlatform
 from bots.discord_bot import build_bot
 from core.digest_format import window_text
+from core.errors import GENERIC_APOLOGY, KnowledgeBaseError
 from core.services import Services
-from core.types import ChannelRef, Digest, DigestBullet, DigestSection
+from core.types import Answer, ChannelRef, Citation, Digest, DigestBullet, DigestSection, Question
 from tests.reliability import record
 from tests.trust_support import with_handbook
 
@@ -157,7 +158,7 @@ class FakeDiscord:
     def said_by_alice(self, content: str) -> dict[str, Any]:
         return self.message(author=ALICE, body={"content": content}, channel=self.channel)
 
-    def alice_asks(self, question: str) -> dict[str, Any]:
+    def alice_asks(self, question: str, *, private: bool = False) -> dict[str, Any]:
         """The gateway's INTERACTION_CREATE for alice's ``/ask question:...`` in the channel."""
         interaction = self.snowflake()
         token = f"aW50ZXJhY3Rpb24.{interaction}"
@@ -176,7 +177,8 @@ class FakeDiscord:
             "member": {"user": ALICE, "roles": [], "joined_at": datetime.now(UTC).isoformat(), "deaf": False, "mute": False,
                        "flags": 0, "pending": False, "nick": None, "avatar": None, "permissions": "2248473465835073"},
             "data": {"id": "880000000000000009", "name": "ask", "type": 1,
-                     "options": [{"name": "question", "type": 3, "value": question}]},
+                     "options": [{"name": "question", "type": 3, "value": question}]
+                     + ([{"name": "private", "type": 5, "value": True}] if private else [])},
             "app_permissions": "2248473465835073",
             "locale": "en-US",
             "guild_locale": "en-US",
@@ -485,9 +487,14 @@ async def test_an_answer_to_a_mention_survives_429_and_5xx_without_duplicates(
 # tries in all. Its URLs are built from ``Route.BASE`` too, so they reach the fake server.
 
 
-def answering_bot(make_services: Callable[..., Services], tmp_path: Path) -> tuple[TidingsDiscordBot, Services]:
-    """The real bot (real answerer, real model, 24 answer tokens) as ``tidings run`` builds it."""
+def answering_bot(
+    make_services: Callable[..., Services], tmp_path: Path, *, answerer: Any = None
+) -> tuple[TidingsDiscordBot, Services]:
+    """The real bot (real answerer, real model, 24 answer tokens; or ``answerer``) as
+    ``tidings run`` builds it."""
     services = with_handbook(make_services(config_text="[llm]\nmax_answer_tokens = 24\n"))
+    if answerer is not None:
+        services = dataclasses.replace(services, answerer=answerer)
     config = tmp_path / "tidings.toml"
     config.write_text("[discord]\nsync_commands = false\n", encoding="utf-8")
     bot = build_bot(str(config), services=services, environ={"TIDINGS_HOME": str(tmp_path)})
@@ -540,6 +547,92 @@ async def test_an_ask_answer_survives_429_and_a_5xx_after_discord_applied_the_ed
         "Faults",
         fault="/ask: Discord answers 429 (Via, retry_after 0.2 s), then 500 after applying it, to the final edit of the response (discord.py webhook adapter)",
         outcome=f"retried {len(finals) - 1} times; one response, holding the answer and its sources once",
+    )
+
+
+LONG_ANSWER = ("Restore a snapshot from the admin console, then restart the node to pick it up. " * 55).strip()
+
+
+class LongAnswerer:
+    """The answerer port giving a 4,400 character answer with three cited sources (what
+    ``max_answer_tokens = 1024`` allows at the default n_ctx; the real model here writes 24
+    tokens), streamed once before the end as a model would."""
+
+    async def answer(self, question: Question, *, on_text: Any = None, on_queued: Any = None) -> Answer:
+        if on_text is not None:
+            await on_text(LONG_ANSWER[:1500])
+        citations = tuple(
+            Citation(n=n, source=f"docs/restore-{n}.md", title=f"Restore guide {n}", snippet="Snapshots are kept for 30 days.",
+                     score=0.8, url=f"https://docs.example.com/restore/{n}")
+            for n in range(1, 4)
+        )
+        return Answer(question=question.text, text=LONG_ANSWER, grounded=True, citations=citations)
+
+
+class FailingAnswerer:
+    async def answer(self, question: Question, **kwargs: Any) -> Answer:
+        raise KnowledgeBaseError("search failed")
+
+
+@pytest.mark.parametrize("private", [False, True], ids=["public", "private"])
+async def test_a_long_ask_answer_is_one_response_so_a_5xx_after_discord_applied_it_doubles_nothing(
+    make_services: Callable[..., Services], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, private: bool
+) -> None:
+    """An answer over 2,000 characters used to go out as the response plus follow-ups, and
+    a follow-up (a webhook message: no nonce) that Discord created but answered with a 5xx
+    was sent again by discord.py. Now it is one message, the edited response: the text,
+    its continuation in embeds, the sources and the buttons. Discord applies that edit and
+    answers 500; any follow-up would be created and answered 500 too. The asker ends with
+    one message holding the whole answer once."""
+    bot, services = answering_bot(make_services, tmp_path, answerer=LongAnswerer())
+    async with fake_discord(monkeypatch) as server, logged_in(bot):
+        asked = server.alice_asks("How do I restore?", private=private)
+        server.fail_next("PATCH", "original", Planned(500, applied=True, when=final_answer))
+        server.fail_next("POST", "webhook", Planned(500, applied=True))
+        await slash_over_the_gateway(bot, asked)
+
+    [response] = server.answers_to(asked)  # no follow-up
+    assert server.calls_to("POST", "webhook") == []
+    finals = [c for c in server.calls_to("PATCH", "original") if final_answer(c.body)]
+    assert [c.status for c in finals] == [500, 200] and finals[0].body == finals[1].body
+    assert bool(response["flags"] & 64) == private and not response["flags"] & 128
+    *continued, sources = response["embeds"]
+    assert len(response["content"]) <= 2000 and continued
+    assert " ".join([response["content"], *(e["description"] for e in continued)]) == LONG_ANSWER
+    assert sources["title"] == "Sources" and [f["name"] for f in sources["fields"]] == [f"[{n}] Restore guide {n}" for n in (1, 2, 3)]
+    assert [b["custom_id"].split(":")[2] for b in response["components"][0]["components"]] == ["up", "down"]
+    assert services.state.take_unfinished_questions() == []
+    record(
+        "Faults",
+        fault=f"/ask ({'private' if private else 'public'}): a {len(LONG_ANSWER):,} character answer; Discord applies the final edit of the response but answers 500",
+        outcome=f"retried once; one message: {len(response['content']):,} characters of content, {len(continued)} text embed(s), the sources and the buttons; no follow-up to double",
+    )
+
+
+async def test_an_ask_apology_is_an_edit_of_the_response_so_a_5xx_after_discord_applied_it_doubles_nothing(
+    make_services: Callable[..., Services], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer fails after the defer: "thinking..." is edited to the apology (it used to
+    be deleted and the apology sent as a private follow-up, which a 5xx after Discord
+    created it doubled). Discord applies the edit and answers 500; any follow-up would be
+    created and answered 500 too. One message, the apology, once."""
+    bot, services = answering_bot(make_services, tmp_path, answerer=FailingAnswerer())
+    async with fake_discord(monkeypatch) as server, logged_in(bot):
+        asked = server.alice_asks("How do I restore?")
+        server.fail_next("PATCH", "original", Planned(500, applied=True, when=lambda body: body.get("content") == GENERIC_APOLOGY))
+        server.fail_next("POST", "webhook", Planned(500, applied=True))
+        await slash_over_the_gateway(bot, asked)
+
+    [response] = server.answers_to(asked)
+    assert response["content"] == GENERIC_APOLOGY and not response["flags"] & 128
+    assert response["embeds"] == [] and response["components"] == []
+    assert [c.status for c in server.calls_to("PATCH", "original")] == [500, 200]
+    assert server.calls_to("POST", "webhook") == [] and server.calls_to("DELETE", "original") == []
+    assert services.state.take_unfinished_questions() == []
+    record(
+        "Faults",
+        fault="/ask: the answer fails after the defer; Discord applies the apology's edit of the response but answers 500",
+        outcome="retried once; one message, the apology, in place of \"thinking...\"; no follow-up to double",
     )
 
 

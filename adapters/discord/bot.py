@@ -24,6 +24,7 @@ from discord import app_commands
 from adapters.discord.convert import (
     OutgoingMessage,
     answer_messages,
+    answer_response,
     channel_ref,
     citations_payload,
     digest_messages,
@@ -102,6 +103,9 @@ def feedback_view(answer_id: str) -> discord.ui.View:
 class Reply(Protocol):
     """Where an answer appears: a deferred slash command or a reply to a message."""
 
+    def layout(self, answer: Answer) -> list[OutgoingMessage]:
+        """The answer as the messages this place shows it in."""
+
     async def show(self, text: str) -> None:
         """Put ``text`` in the first message of the answer (creating it if needed)."""
 
@@ -111,12 +115,22 @@ class Reply(Protocol):
 
 
 class InteractionReply:
-    """The answer to a deferred slash command: the "thinking..." response is edited, further
-    parts are follow-ups with the same visibility."""
+    """The answer to a deferred slash command: the "thinking..." response is edited to it.
+
+    An answer is one message whenever Discord's limits allow (``answer_response``: about
+    6,500 to 7,700 characters with four cited sources), so it takes no follow-up: an edit of the response can be
+    retried by discord.py after a 5xx without showing anything twice, while a follow-up (a
+    webhook message, which takes no nonce) that Discord created but answered with a 5xx
+    would be retried and shown twice. Only what does not fit one message (an answer beyond
+    that, a digest of more than 10 embeds or 6,000 characters) goes on in follow-ups with
+    the same visibility."""
 
     def __init__(self, interaction: discord.Interaction[Any], *, ephemeral: bool) -> None:
         self.interaction = interaction
         self.ephemeral = ephemeral
+
+    def layout(self, answer: Answer) -> list[OutgoingMessage]:
+        return answer_response(answer)
 
     async def show(self, text: str) -> None:
         await self.interaction.edit_original_response(content=text, allowed_mentions=NO_MENTIONS)
@@ -132,6 +146,8 @@ class InteractionReply:
                     allowed_mentions=NO_MENTIONS,
                     view=buttons if buttons is not discord.utils.MISSING else None,
                 )
+                # The response holds the answer now: a later failure must not replace it.
+                self.interaction.extras["answered"] = True
             else:
                 await self.interaction.followup.send(
                     content=message.content or discord.utils.MISSING,
@@ -150,6 +166,9 @@ class MessageReply:
     def __init__(self, message: discord.Message) -> None:
         self.message = message
         self.sent: discord.Message | None = None
+
+    def layout(self, answer: Answer) -> list[OutgoingMessage]:
+        return answer_messages(answer)
 
     async def show(self, text: str) -> None:
         if self.sent is None:
@@ -502,7 +521,7 @@ class TidingsDiscordBot(discord.Client):
                     "channel": channel.scope,
                 },
             )
-            await reply.finish(answer_messages(answer), feedback_view(request_id))
+            await reply.finish(reply.layout(answer), feedback_view(request_id))
         finally:
             # Answered, or failed and told through the error hook: either way not lost.
             await asyncio.to_thread(state.question_finished, request_id)
@@ -567,13 +586,14 @@ class TidingsDiscordBot(discord.Client):
 
     async def refusing_politely(self, interaction: discord.Interaction[Any], work: Awaitable[None]) -> None:
         """Run a command; a refusal (not allowed, rate limited, a window not understood) is an
-        answer, not a failure: the user sees its sentence privately and nothing is logged as
-        an error. Anything else goes on to the tree's error hook."""
+        answer, not a failure: the user sees its sentence (privately when it comes before
+        the defer, as the access checks do; see ``_tell``) and nothing is logged as an error. Anything else
+        goes on to the tree's error hook."""
         try:
             await work
         except UserFacingError as refusal:
             log.info("told %s: %s", interaction.user.id, refusal.user_message)
-            await self._tell_privately(interaction, refusal.user_message)
+            await self._tell(interaction, refusal.user_message)
 
     async def report_interaction_error(self, interaction: discord.Interaction[Any], error: BaseException) -> None:
         """The one hook for command and button failures: a user-facing refusal is shown as
@@ -589,23 +609,30 @@ class TidingsDiscordBot(discord.Client):
                 exc_info=(type(original), original, original.__traceback__),
             )
             sentence = GENERIC_APOLOGY
-        await self._tell_privately(interaction, sentence)
+        await self._tell(interaction, sentence)
 
-    async def _tell_privately(self, interaction: discord.Interaction[Any], sentence: str) -> None:
+    async def _tell(self, interaction: discord.Interaction[Any], sentence: str) -> None:
+        """Tell the asker ``sentence`` where they are looking, by requests discord.py can
+        retry after a 5xx without doubling anything.
+
+        Before any response it *is* the response, private (ephemeral): a retry that Discord
+        had applied is refused as already acknowledged. After the defer it replaces the
+        "thinking..." response by an edit (idempotent), so it has that response's
+        visibility: private for ``/ask private:true`` and ``/sources``, public otherwise.
+        Keeping it private after a public defer would take a follow-up, a webhook message
+        that takes no nonce, so a 5xx after Discord created it shows it twice; and the
+        public "thinking..." would first have to be deleted, a third request that can leave
+        the asker with nothing. The sentence is short and says nothing private: the generic
+        apology or a refusal about the question itself. A response that already holds the
+        answer is left as it is (the failure came after it, and is logged)."""
         try:
             if not interaction.response.is_done() and not interaction.extras.get("deferred"):
                 await interaction.response.send_message(sentence, ephemeral=True, allowed_mentions=NO_MENTIONS)
                 return
-            if interaction.extras.get("private"):
-                await interaction.edit_original_response(content=sentence, embeds=[], view=None, allowed_mentions=NO_MENTIONS)
+            if interaction.extras.get("answered"):
+                log.warning("interaction %s failed after its answer was shown; the answer stays", interaction.id)
                 return
-            # The public "thinking..." message must go: the first follow-up to a deferred
-            # response would otherwise *become* it (and be public). Completing it with an edit
-            # lets it be deleted and the sentence follow privately.
-            with contextlib.suppress(discord.HTTPException):
-                await interaction.edit_original_response(content=sentence, embeds=[], view=None, allowed_mentions=NO_MENTIONS)
-                await interaction.delete_original_response()
-            await interaction.followup.send(sentence, ephemeral=True, allowed_mentions=NO_MENTIONS)
+            await interaction.edit_original_response(content=sentence, embeds=[], view=None, allowed_mentions=NO_MENTIONS)
         except discord.HTTPException:
             log.exception("could not tell the user about the failure")
 

@@ -8,7 +8,7 @@ to Discord's limits, so a send can never be rejected for length.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -103,27 +103,35 @@ def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     or word boundaries (mid-word only for a word longer than ``limit``). A code block cut in
     two is closed at the end of one part and reopened at the start of the next, so both
     render as code."""
-    fence = "```"
-    reserve = len(fence) + 1
-    if limit <= 2 * reserve:
+    if limit <= 2 * _FENCE_RESERVE:
         raise ValueError("limit is too small to split messages")
+    return _split(text, lambda parts: limit)
+
+
+_FENCE = "```"
+_FENCE_RESERVE = len(_FENCE) + 1
+
+
+def _split(text: str, limit_of: Callable[[Sequence[str]], int]) -> list[str]:
+    """``split_message`` with a limit per part: ``limit_of(parts so far)`` gives the next
+    part's (always more than ``2 * _FENCE_RESERVE``)."""
     parts: list[str] = []
     rest = text.strip()
     reopen = ""
     while rest:
-        room = limit - len(reopen)
-        if len(rest) <= room and (reopen + rest).count(fence) % 2 == 0:
+        room = limit_of(parts) - len(reopen)
+        if len(rest) <= room and (reopen + rest).count(_FENCE) % 2 == 0:
             parts.append(reopen + rest)
             break
-        budget = room - reserve
+        budget = room - _FENCE_RESERVE
         cut = _best_cut(rest, budget) if len(rest) > budget else len(rest)
         part = (reopen + rest[:cut]).rstrip()
         rest = rest[cut:]
-        if part.count(fence) % 2 == 1:
+        if part.count(_FENCE) % 2 == 1:
             # The cut fell inside a code block: close it here, reopen it in the next part
             # (keeping the next line's indentation, which matters in code).
-            part += "\n" + fence
-            reopen = fence + "\n"
+            part += "\n" + _FENCE
+            reopen = _FENCE + "\n"
             rest = rest.lstrip("\n")
         else:
             reopen = ""
@@ -316,26 +324,26 @@ def fit_turns(turns: Sequence[Turn], *, max_turns: int, max_chars: int) -> tuple
 # -- answers out ---------------------------------------------------------------------------
 
 
-def _citation_field(citation: Citation) -> tuple[str, str]:
+def _citation_field(citation: Citation, *, snippet: bool = True) -> tuple[str, str]:
     title = citation.title.strip() or citation.source
     name = truncate(f"[{citation.n}] {title}", EMBED_FIELD_NAME_LIMIT)
-    snippet = " ".join(citation.snippet.split())
+    text = " ".join(citation.snippet.split()) if snippet else ""
     link = f"[{truncate(citation.source, 200)}]({citation.url})" if citation.url else f"`{truncate(citation.source, 200)}`"
     room = EMBED_FIELD_VALUE_LIMIT - len(link) - 1
-    value = link + ("\n" + truncate(snippet, min(room, 300)) if snippet and room > 20 else "")
+    value = link + ("\n" + truncate(text, min(room, 300)) if text and room > 20 else "")
     return name, value or "—"
 
 
-def sources_embed(answer: Answer, *, max_citations: int = 10) -> discord.Embed | None:
+def sources_embed(answer: Answer, *, max_citations: int = 10, snippets: bool = True) -> discord.Embed | None:
     """The cited sources of an answer as one embed: a field per source with its title,
-    its link (or file name) and a snippet; None when nothing was cited."""
+    its link (or file name) and, unless ``snippets`` is false, a snippet; None when nothing
+    was cited."""
     if not answer.citations:
         return None
     title = "Sources" if answer.grounded else "Closest sources I found"
-    colour = ANSWER_COLOUR if answer.grounded else UNGROUNDED_COLOUR
-    embed = discord.Embed(title=title, colour=colour)
+    embed = discord.Embed(title=title, colour=_answer_colour(answer))
     for citation in answer.citations[: min(max_citations, EMBED_FIELDS_LIMIT)]:
-        name, value = _citation_field(citation)
+        name, value = _citation_field(citation, snippet=snippets)
         embed.add_field(name=name, value=value, inline=False)
         if len(embed) > EMBED_TOTAL_LIMIT:
             embed.remove_field(-1)
@@ -343,15 +351,91 @@ def sources_embed(answer: Answer, *, max_citations: int = 10) -> discord.Embed |
     return embed
 
 
+def _answer_colour(answer: Answer) -> discord.Colour:
+    return ANSWER_COLOUR if answer.grounded else UNGROUNDED_COLOUR
+
+
+NO_ANSWER = "(no answer)"
+
+
 def answer_messages(answer: Answer) -> list[OutgoingMessage]:
-    """The answer as messages: the text split under 2,000 characters, and the sources embed
-    on the last part (so it sits next to the 👍/👎 buttons)."""
-    parts = split_message(answer.text) or ["(no answer)"]
+    """The answer as channel messages (an @mention's reply and what follows it): the text
+    split under 2,000 characters, and the sources embed on the last part (so it sits next to
+    the 👍/👎 buttons). Each is a channel message with a nonce (``enforce_nonce``), so a
+    retried send cannot double it; and text stays in ``content``, which needs no Embed
+    Links permission."""
+    parts = split_message(answer.text) or [NO_ANSWER]
     embed = sources_embed(answer)
     messages = [OutgoingMessage(content=part) for part in parts]
     if embed is not None:
         messages[-1] = OutgoingMessage(content=messages[-1].content, embeds=(embed,))
     return messages
+
+
+# An embed holding less than this is not worth opening in a full message: the text goes on
+# in the next message instead of in a sliver.
+_MIN_EMBED_PART = 200
+
+
+def answer_response(answer: Answer) -> list[OutgoingMessage]:
+    """The answer to ``/ask``: one message whenever Discord's limits allow, because it is
+    shown by *editing* the interaction's response, which discord.py may retry on a 5xx
+    without doubling anything. A follow-up (a webhook message) takes no nonce, so a retried
+    one that Discord had created shows twice: follow-ups are left for answers beyond one
+    message.
+
+    One message holds 2,000 characters of ``content`` and at most 10 embeds of 6,000
+    characters together (an embed description at most 4,096). The text fills ``content``,
+    goes on in description-only embeds, and the sources embed comes last, beside the
+    buttons: about ``2,000 + 6,000 - len(sources embed)`` characters of answer, a little
+    less where the cuts fall on paragraph or sentence boundaries. When the text does not
+    fit beside the full sources embed, the sources give up their snippets (titles and links
+    stay) before the answer spills over. With four cited sources that is about 6,500
+    characters, 7,700 without snippets (docs/discord.md compares it with the longest answer
+    ``[llm] max_answer_tokens`` allows); beyond that the rest goes into further messages of
+    the same shape and the sources embed sits on the last one."""
+    text = answer.text.strip() or NO_ANSWER
+    sources = sources_embed(answer)
+    layout = _answer_layout(text, reserve=sources)
+    if len(layout) > 1 and sources is not None:
+        compact = sources_embed(answer, snippets=False)
+        shorter = _answer_layout(text, reserve=compact)
+        if len(shorter) < len(layout):
+            layout, sources = shorter, compact
+    colour = _answer_colour(answer)
+    messages = [
+        OutgoingMessage(content=content, embeds=tuple(discord.Embed(description=part, colour=colour) for part in parts))
+        for content, parts in layout
+    ]
+    if sources is not None:
+        messages[-1] = OutgoingMessage(content=messages[-1].content, embeds=(*messages[-1].embeds, sources))
+    return messages
+
+
+def _answer_layout(text: str, *, reserve: discord.Embed | None) -> list[tuple[str, list[str]]]:
+    """``text`` as messages of (content, embed descriptions), each leaving room for
+    ``reserve`` (the sources embed) within the per-message embed limits."""
+    budget = EMBED_TOTAL_LIMIT - (len(reserve) if reserve is not None else 0)
+    slots = EMBEDS_PER_MESSAGE - (1 if reserve is not None else 0)
+    opens: list[bool] = []  # per part: does it start a message (as its content)?
+
+    def limit_of(parts: Sequence[str]) -> int:
+        del opens[len(parts) :]  # a part the splitter planned but dropped (only whitespace)
+        used = count = 0
+        for starts, part in zip(opens, parts, strict=True):
+            used, count = (0, 0) if starts else (used + len(part), count + 1)
+        room = min(EMBED_DESCRIPTION_LIMIT, budget - used)
+        starts = not parts or count >= slots or room < _MIN_EMBED_PART
+        opens.append(starts)
+        return MESSAGE_LIMIT if starts else room
+
+    layout: list[tuple[str, list[str]]] = []
+    for starts, part in zip(opens, _split(text, limit_of), strict=False):
+        if starts:
+            layout.append((part, []))
+        else:
+            layout[-1][1].append(part)
+    return layout
 
 
 def citations_payload(citations: Iterable[Citation]) -> list[dict[str, Any]]:
