@@ -61,8 +61,10 @@ DECISION = re.compile(
     r"going (?:to go )?with|settled on|we should go with|conclusion)\b",
     re.IGNORECASE,
 )
+# "I'll ..." commits to doing something; "I'll be late" and "I'm going to be sick" say how
+# someone will be, which is nothing to follow up on.
 SELF_ACTION = re.compile(
-    r"\b(i'?ll|i will|i'?m going to|i am going to|i can take|i'?ll take|will do|on it|i'?ll handle)\b",
+    r"\b(i'?ll(?! be\b)|i will(?! be\b)|i'?m going to(?! be\b)|i am going to(?! be\b)|i can take|will do|on it|i'?ll handle)\b",
     re.IGNORECASE,
 )
 # Talk about the conversation itself, not an outcome: "let's start", "let's see what's next",

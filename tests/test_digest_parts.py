@@ -33,7 +33,7 @@ def test_decisions_and_owners() -> None:
     assert action_items(vague) == []
 
 
-def test_procedure_and_hedged_guesses_are_neither_decisions_nor_action_items() -> None:
+def test_procedure_hedged_guesses_and_states_are_neither_decisions_nor_action_items() -> None:
     said = [
         "Let's see what's next in the presentation slides.",
         "Okay, I'll see you all in half an hour then.",
@@ -43,6 +43,7 @@ def test_procedure_and_hedged_guesses_are_neither_decisions_nor_action_items() -
         "I'll send the battery cost table to the finance team by Friday.",
         "I think we'll start with the functional design of the case.",
         "Maybe I'll look at the battery supplier list later.",
+        "Sorry, I'm going to be late for the design review tomorrow.",
     ]
     conversation = Conversation(tuple(message(i + 1, "ann" if i % 2 else "bob", text) for i, text in enumerate(said)))
     assert [c.text for c in decisions(conversation)] == ["Let's go with the rubber case and the yellow buttons."]
