@@ -61,10 +61,13 @@ DECISION = re.compile(
     r"going (?:to go )?with|settled on|we should go with|conclusion)\b",
     re.IGNORECASE,
 )
-# "I'll ..." commits to doing something; "I'll be late" and "I'm going to be sick" say how
-# someone will be, which is nothing to follow up on.
+# "I'll ..." commits to doing something, and so do "I'll be working on ..." and "I'll be
+# responsible for ..."; "I'll be late" and "I'm going to be sick" say how someone will be,
+# which is nothing to follow up on.
+_NOT_A_STATE = r"(?! be\b(?! (?:\w+ing|responsible|in charge)\b))"
 SELF_ACTION = re.compile(
-    r"\b(i'?ll(?! be\b)|i will(?! be\b)|i'?m going to(?! be\b)|i am going to(?! be\b)|i can take|will do|on it|i'?ll handle)\b",
+    rf"\b(i'?ll{_NOT_A_STATE}|i will{_NOT_A_STATE}|i'?m going to{_NOT_A_STATE}|i am going to{_NOT_A_STATE}|"
+    r"i can take|will do|on it|i'?ll handle)\b",
     re.IGNORECASE,
 )
 # Talk about the conversation itself, not an outcome: "let's start", "let's see what's next",

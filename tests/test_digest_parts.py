@@ -44,10 +44,14 @@ def test_procedure_hedged_guesses_and_states_are_neither_decisions_nor_action_it
         "I think we'll start with the functional design of the case.",
         "Maybe I'll look at the battery supplier list later.",
         "Sorry, I'm going to be late for the design review tomorrow.",
+        "I will be responsible for the supplier contract review.",
     ]
     conversation = Conversation(tuple(message(i + 1, "ann" if i % 2 else "bob", text) for i, text in enumerate(said)))
     assert [c.text for c in decisions(conversation)] == ["Let's go with the rubber case and the yellow buttons."]
-    assert [c.text for c in action_items(conversation)] == ["ann: I'll send the battery cost table to the finance team by Friday."]
+    assert [c.text for c in action_items(conversation)] == [
+        "ann: I'll send the battery cost table to the finance team by Friday.",
+        "ann: I will be responsible for the supplier contract review.",
+    ]
 
 
 def test_the_central_message_shares_most_words() -> None:
