@@ -59,7 +59,8 @@ class SlackWorkspace:
         self.messages[channel].sort(key=lambda m: float(m["ts"]))
         parent_ts = stored.get("thread_ts")
         parent = self.find(channel, str(parent_ts)) if parent_ts and parent_ts != stored["ts"] else None
-        if parent is not None:  # like Slack, a thread's parent knows its replies' count and latest
+        if parent is not None and parent.get("thread_ts") in (None, parent["ts"]):
+            # Like Slack, a thread's parent knows its replies' count and latest.
             parent["thread_ts"] = parent["ts"]
             parent["reply_count"] = max(int(parent.get("reply_count") or 0), sum(
                 1 for m in self.messages[channel] if m.get("thread_ts") == parent["ts"] and m["ts"] != parent["ts"]
@@ -222,7 +223,8 @@ class MockSlack:
     # -- methods ----------------------------------------------------------------------------
 
     def _next_ts(self) -> str:
-        return f"{int(time.time())}.{next(self._ts):06d}"
+        # The upper half of the fraction: never the ts of an event the tests make (slack_requests.next_ts).
+        return f"{int(time.time())}.{500000 + next(self._ts):06d}"
 
     def _auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
         return {
