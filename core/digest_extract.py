@@ -54,6 +54,7 @@ _SHORT_WORDS = frozenset(
     ["a", "i", "x", "ah", "am", "an", "as", "at", "be", "by", "do", "go", "he", "hi", "if", "in", "is", "it", "me", "my", "no", "of", "oh", "ok", "on", "or", "so", "to", "up", "us", "we", "ad", "ai", "ci", "cd", "db", "id", "js", "os", "pc", "pr", "qa", "tv", "ui", "ux", "vm", "vs"]
 )
 # Openers that carry nothing in a quoted line: "Okay, so um we'll ..." is quoted as "We'll ...".
+_ARTICLES = frozenset(["the", "a", "an"])
 _OPENERS = frozenset(["okay", "ok", "so", "well", "yeah", "yes", "right", "alright", "and", "but", "oh", "then", "anyway", "now"])
 
 DECISION = re.compile(
@@ -114,6 +115,7 @@ def tidy_speech(text: str) -> str:
     so abbreviations typed in chat ("db", "C", "ui") stay."""
     tokens = text.split(" ")
     kept: list[str] = []
+    capitalize = False
     for index, token in enumerate(tokens):
         core = _core(token)
         if not token:
@@ -130,7 +132,16 @@ def tidy_speech(text: str) -> str:
         following = next((_core(t) for t in tokens[index + 1 :] if _core(t) not in _FILLERS and t), "")
         fragment = token.isalpha() and token.islower() and len(token) <= 2 and token not in _SHORT_WORDS
         if fragment and following.isalpha() and (len(token) == 1 or following.startswith(token)) and following != token:
-            continue  # a false start: "the b we will", "th that"
+            # A false start: "th that", "the b we will". An article before a one-letter start
+            # of something else began the abandoned phrase, so it goes too ("The b we will" ->
+            # "We will"); before a restart of the same word it stays ("the b build" -> "the build").
+            if len(token) == 1 and not following.startswith(token) and kept and _core(kept[-1]) in _ARTICLES:
+                capitalize = capitalize or (len(kept) == 1 and kept[0][:1].isupper())
+                kept.pop()
+            continue
+        if capitalize and not kept:
+            token = token[:1].upper() + token[1:]
+        capitalize = False
         kept.append(token)
     tidy = " ".join(kept).strip()
     tidy = _LEADING_PUNCTUATION.sub("", tidy)

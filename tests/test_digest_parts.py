@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from core.conversations import Conversation
-from core.digest_extract import action_items, central_message, clean_text, decisions, open_questions, shorten
+from core.digest_extract import (
+    action_items,
+    central_message,
+    clean_text,
+    decisions,
+    open_questions,
+    shorten,
+    tidy_speech,
+)
 from core.digest_packing import Piece, pack
 from core.digest_prompts import parse_line, parse_notes
 from tests.digest_support import message, release_day
@@ -52,6 +60,15 @@ def test_procedure_hedged_guesses_and_states_are_neither_decisions_nor_action_it
         "ann: I'll send the battery cost table to the finance team by Friday.",
         "ann: I will be responsible for the supplier contract review.",
     ]
+
+
+def test_quotes_lose_hesitations_and_abandoned_starts_but_not_chat_abbreviations() -> None:
+    assert tidy_speech("Um, so we'll we'll uh ship it on Friday.") == "so we'll ship it on Friday."
+    assert tidy_speech("The b Uh we will sell the t at twenty five Euros.") == "We will sell at twenty five Euros."
+    assert tidy_speech("Check the b build logs first") == "Check the build logs first"
+    assert tidy_speech("I think th that button is too small") == "I think that button is too small"
+    for typed in ("The db is down again", "Use a C compiler", "Restart the ui service"):
+        assert tidy_speech(typed) == typed
 
 
 def test_the_central_message_shares_most_words() -> None:
