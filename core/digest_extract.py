@@ -53,8 +53,9 @@ _FILLERS = frozenset(["um", "umm", "uhm", "uh", "uhh", "erm", "mm", "mmm", "hmm"
 _SHORT_WORDS = frozenset(
     ["a", "i", "x", "ah", "am", "an", "as", "at", "be", "by", "do", "go", "he", "hi", "if", "in", "is", "it", "me", "my", "no", "of", "oh", "ok", "on", "or", "so", "to", "up", "us", "we", "ad", "ai", "ci", "cd", "db", "id", "js", "os", "pc", "pr", "qa", "tv", "ui", "ux", "vm", "vs"]
 )
-# Openers that carry nothing in a quoted line: "Okay, so um we'll ..." is quoted as "We'll ...".
+# Articles: one left before an abandoned start goes with it ("The b, uh, we will" -> "We will").
 _ARTICLES = frozenset(["the", "a", "an"])
+# Openers that carry nothing in a quoted line: "Okay, so um we'll ..." is quoted as "We'll ...".
 _OPENERS = frozenset(["okay", "ok", "so", "well", "yeah", "yes", "right", "alright", "and", "but", "oh", "then", "anyway", "now"])
 
 DECISION = re.compile(

@@ -118,12 +118,12 @@ class InteractionReply:
     """The answer to a deferred slash command: the "thinking..." response is edited to it.
 
     An answer is one message whenever Discord's limits allow (``answer_response``: about
-    6,500 to 7,700 characters with four cited sources), so it takes no follow-up: an edit of the response can be
-    retried by discord.py after a 5xx without showing anything twice, while a follow-up (a
-    webhook message, which takes no nonce) that Discord created but answered with a 5xx
-    would be retried and shown twice. Only what does not fit one message (an answer beyond
-    that, a digest of more than 10 embeds or 6,000 characters) goes on in follow-ups with
-    the same visibility."""
+    6,500 to 7,700 characters with four cited sources), so it takes no follow-up: an edit of
+    the response can be retried by discord.py after a 5xx without showing anything twice,
+    while a follow-up (a webhook message, which takes no nonce) that Discord created but
+    answered with a 5xx would be retried and shown twice. Only what does not fit one message
+    (an answer beyond that, a digest of more than 10 embeds or 6,000 characters) goes on in
+    follow-ups with the same visibility."""
 
     def __init__(self, interaction: discord.Interaction[Any], *, ephemeral: bool) -> None:
         self.interaction = interaction
@@ -587,8 +587,8 @@ class TidingsDiscordBot(discord.Client):
     async def refusing_politely(self, interaction: discord.Interaction[Any], work: Awaitable[None]) -> None:
         """Run a command; a refusal (not allowed, rate limited, a window not understood) is an
         answer, not a failure: the user sees its sentence (privately when it comes before
-        the defer, as the access checks do; see ``_tell``) and nothing is logged as an error. Anything else
-        goes on to the tree's error hook."""
+        the defer, as the access checks do; see ``_tell``) and nothing is logged as an error.
+        Anything else goes on to the tree's error hook."""
         try:
             await work
         except UserFacingError as refusal:

@@ -35,10 +35,10 @@ log = logging.getLogger(__name__)
 _MENTIONED = re.compile(r"<@([UW][A-Z0-9]+)")
 
 PAGE_SIZE = 200
+"""Messages asked for per page; Slack recommends no more than 200."""
 THREAD_LOOKBACK = timedelta(days=7)
 """How far before a window to look for threads that got replies inside it: Slack lists a
 thread only at its parent, in the history of the day the thread started."""
-"""Messages asked for per page; Slack recommends no more than 200."""
 
 
 def _zone(name: str) -> tzinfo:
