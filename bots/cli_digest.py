@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -173,15 +174,13 @@ def run_digest_now(args: argparse.Namespace) -> int:
     summarizer = services.summarizer
 
     async def run() -> Digest | None:
-        if channel.platform != "discord" or "discord" in platforms:
-            scheduler = DigestScheduler(settings=settings, state=services.state, summarizer=summarizer, platforms=platforms)
-            return await scheduler.run_digest(channel, since=since)
-        from bots.discord_bot import discord_over_rest
+        async with contextlib.AsyncExitStack() as connections:
+            connected = dict(platforms)
+            if channel.platform == "discord" and "discord" not in connected:
+                from bots.discord_bot import discord_over_rest
 
-        async with discord_over_rest(settings) as discord_platform:
-            scheduler = DigestScheduler(
-                settings=settings, state=services.state, summarizer=summarizer, platforms={**platforms, "discord": discord_platform}
-            )
+                connected["discord"] = await connections.enter_async_context(discord_over_rest(settings))
+            scheduler = DigestScheduler(settings=settings, state=services.state, summarizer=summarizer, platforms=connected)
             return await scheduler.run_digest(channel, since=since)
 
     try:

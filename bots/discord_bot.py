@@ -22,6 +22,8 @@ from core.errors import UserFacingError
 from core.services import Services
 
 SCOPES = ("bot", "applications.commands")
+NO_TOKEN = f"{TOKEN_ENV} is not set: copy the bot token from the Developer Portal (Bot > Reset Token) into .env."
+TOKEN_REJECTED = f"Discord rejected {TOKEN_ENV}: reset the token in the Developer Portal and update .env."
 
 
 def bot_permissions() -> discord.Permissions:
@@ -83,7 +85,7 @@ async def check_discord(token: str | None) -> list[str]:
     logs in and the Message Content intent is enabled. The token itself never appears in
     what this returns."""
     if not token:
-        return [f"{TOKEN_ENV} is not set: copy the bot token from the Developer Portal (Bot > Reset Token) into .env."]
+        return [NO_TOKEN]
     client = discord.Client(intents=discord.Intents.none())
     problems: list[str] = []
     try:
@@ -96,7 +98,7 @@ async def check_discord(token: str | None) -> list[str]:
                 "Privileged Gateway Intents > Message Content Intent. Without it @mentions and digests see no text."
             )
     except discord.LoginFailure:
-        problems.append(f"Discord rejected {TOKEN_ENV}: reset the token in the Developer Portal and update .env.")
+        problems.append(TOKEN_REJECTED)
     except discord.HTTPException as error:
         problems.append(f"Discord answered with an error ({error.status}) while checking the token.")
     except (aiohttp.ClientError, OSError, TimeoutError) as error:
@@ -113,13 +115,13 @@ async def discord_over_rest(settings: Settings, environ: Mapping[str, str] | Non
     bot starts), and the session is closed afterwards."""
     parsed = load_discord_settings(settings.section("discord"), os.environ if environ is None else environ)
     if not parsed.token:
-        raise UserFacingError(f"{TOKEN_ENV} is not set: copy the bot token from the Developer Portal into .env.")
+        raise UserFacingError(NO_TOKEN)
     client = discord.Client(intents=discord.Intents.none())
     try:
         try:
             await client.login(parsed.token)
         except discord.LoginFailure:
-            raise UserFacingError(f"Discord rejected {TOKEN_ENV}: reset the token in the Developer Portal and update .env.") from None
+            raise UserFacingError(TOKEN_REJECTED) from None
         except (aiohttp.ClientError, OSError, TimeoutError) as error:
             raise UserFacingError(f"Could not reach Discord ({type(error).__name__}).") from None
         yield DiscordPlatform(client)
