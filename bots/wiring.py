@@ -94,14 +94,7 @@ def build_services(
     knowledge_base = build_knowledge_base(settings, embedder)
     state = StateStore(settings.state_path)
     answerer = InstrumentedAnswerer(
-        Answerer(
-            knowledge_base=knowledge_base,
-            model=model,
-            worker=worker,
-            retrieval=settings.retrieval,
-            answers=settings.answers,
-            llm=settings.llm,
-        ),
+        Answerer.from_settings(settings, knowledge_base=knowledge_base, model=model, worker=worker),
         Metrics(),
     )
     summarizer = build_summarizer(settings, model=model, worker=worker, state=state)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from core.config import AnswerSettings, LLMSettings, RetrievalSettings
+from core.config import AnswerSettings, LLMSettings, RetrievalSettings, Settings
 from core.errors import EmptyQuestion, UserFacingError
 from core.ports import Generation, KnowledgeBase, LanguageModel, SearchMode
 from core.prompts import STOP_SEQUENCES, PackedPrompt, build_answer_prompt
@@ -166,6 +166,20 @@ class Answerer:
         self.retrieval = retrieval
         self.settings = answers
         self.llm = llm
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, knowledge_base: KnowledgeBase, model: LanguageModel, worker: ModelWorker
+    ) -> Answerer:
+        """An answerer reading ``settings``' retrieval, answer and model sections."""
+        return cls(
+            knowledge_base=knowledge_base,
+            model=model,
+            worker=worker,
+            retrieval=settings.retrieval,
+            answers=settings.answers,
+            llm=settings.llm,
+        )
 
     # -- retrieval --------------------------------------------------------------------------
 

@@ -105,13 +105,11 @@ def test_a_long_question_is_budgeted_not_rejected(handbook_services) -> None:  #
 
 
 def test_works_with_a_512_token_context(handbook_services, small_language_model) -> None:  # type: ignore[no-untyped-def]
-    answerer = Answerer(
+    answerer = Answerer.from_settings(
+        handbook_services.settings,
         knowledge_base=handbook_services.knowledge_base,
         model=small_language_model,
         worker=handbook_services.worker,
-        retrieval=handbook_services.settings.retrieval,
-        answers=handbook_services.settings.answers,
-        llm=handbook_services.settings.llm,
     )
     answer = asyncio.run(answerer.answer(Question(text="Where is the IT desk?")))
     assert answer.grounded and answer.timings.prompt_tokens + 128 <= 512

@@ -64,13 +64,11 @@ def test_a_templated_model_answers_within_budget(templated_model: LlamaModel, ha
     hits = handbook_services.knowledge_base.search("Which VPN client do I install?", scopes={"public"}, k=4)
     packed = build_answer_prompt(templated_model, question="Which VPN client do I install?", hits=hits)
     assert templated_model.count_tokens(templated_model.render(packed.prompt)) + packed.max_answer_tokens <= 512
-    answerer = Answerer(
+    answerer = Answerer.from_settings(
+        handbook_services.settings,
         knowledge_base=handbook_services.knowledge_base,
         model=templated_model,
         worker=handbook_services.worker,
-        retrieval=handbook_services.settings.retrieval,
-        answers=handbook_services.settings.answers,
-        llm=handbook_services.settings.llm,
     )
     answer = asyncio.run(answerer.answer(Question(text="Which VPN client do I install?")))
     assert answer.grounded and "WireGuard" in answer.text

@@ -80,13 +80,11 @@ async def test_ask_is_deferred_then_answered_by_the_model_with_its_source(servic
 async def test_the_real_answerer_failing_on_the_knowledge_base_tells_the_user_politely(
     services: Services, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    answerer = Answerer(
+    answerer = Answerer.from_settings(
+        services.settings,
         knowledge_base=BrokenKnowledgeBase(),
         model=services.model,  # type: ignore[arg-type]
         worker=services.worker,
-        retrieval=services.settings.retrieval,
-        answers=services.settings.answers,
-        llm=services.settings.llm,
     )
     bot = bot_for(dataclasses.replace(services, answerer=answerer), tmp_path)
     async with simcord.run(bot, settle_timeout=SETTLE_S) as env:
