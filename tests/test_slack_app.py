@@ -26,7 +26,6 @@ from slack_sdk.signature import SignatureVerifier
 from adapters.slack.bot import SlackBot
 from adapters.slack.convert import FEEDBACK_UP, SHARE_ANSWER
 from adapters.slack.replies import EMPTY_QUESTION
-from adapters.slack.settings import SlackSettings
 from core.errors import GENERIC_APOLOGY
 from core.services import Services
 from core.state import StateStore
@@ -42,6 +41,7 @@ from tests.slack_requests import (
     send_event,
     sign,
 )
+from tests.trust_support import http_settings
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -85,16 +85,7 @@ async def start_bot(slack: MockSlack) -> AsyncIterator[StartBot]:
     bots: list[SlackBot] = []
 
     async def start(services: Services, **overrides: Any) -> SlackBot:
-        settings = SlackSettings(
-            bot_token="xoxb-test-token",
-            signing_secret=SIGNING_SECRET,
-            mode="http",
-            host="127.0.0.1",
-            port=0,
-            api_url=slack.api_url,
-            stream_interval_s=1.0,
-        )
-        bot = SlackBot(settings=replace(settings, **overrides), services=services)
+        bot = SlackBot(settings=http_settings(slack, bot_token="xoxb-test-token", **overrides), services=services)
         await bot.start()
         bots.append(bot)
         return bot

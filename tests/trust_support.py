@@ -9,7 +9,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aiohttp
@@ -101,12 +101,10 @@ class SlackWorld:
             await asyncio.sleep(0.05)
 
 
-@asynccontextmanager
-async def slack_world(services: Services, **overrides: Any) -> AsyncIterator[SlackWorld]:
-    """The bot as ``tidings run`` builds it in HTTP mode, talking to a fresh mock Slack."""
-    slack = await MockSlack().start()
+def http_settings(slack: MockSlack, *, bot_token: str = BOT_TOKEN, **overrides: Any) -> SlackSettings:
+    """The Slack settings of a bot in HTTP mode on a free local port, talking to ``slack``."""
     settings = SlackSettings(
-        bot_token=BOT_TOKEN,
+        bot_token=bot_token,
         signing_secret=SIGNING_SECRET,
         mode="http",
         host="127.0.0.1",
@@ -114,9 +112,14 @@ async def slack_world(services: Services, **overrides: Any) -> AsyncIterator[Sla
         api_url=slack.api_url,
         stream_interval_s=1.0,
     )
-    from dataclasses import replace
+    return replace(settings, **overrides)
 
-    bot = SlackBot(settings=replace(settings, **overrides), services=services)
+
+@asynccontextmanager
+async def slack_world(services: Services, **overrides: Any) -> AsyncIterator[SlackWorld]:
+    """The bot as ``tidings run`` builds it in HTTP mode, talking to a fresh mock Slack."""
+    slack = await MockSlack().start()
+    bot = SlackBot(settings=http_settings(slack, **overrides), services=services)
     await bot.start()
     try:
         async with aiohttp.ClientSession() as http:
@@ -126,4 +129,4 @@ async def slack_world(services: Services, **overrides: Any) -> AsyncIterator[Sla
         await slack.stop()
 
 
-__all__ = ["BOT_TOKEN", "BOT_USER_ID", "SlackWorld", "percentile", "rss_mb", "slack_world", "with_handbook"]
+__all__ = ["BOT_TOKEN", "BOT_USER_ID", "SlackWorld", "http_settings", "percentile", "rss_mb", "slack_world", "with_handbook"]
