@@ -88,6 +88,16 @@ HEDGE = re.compile(
     r"\b(i think|i guess|i suppose|i don'?t know|not sure|maybe|perhaps|probably|might)\b",
     re.IGNORECASE,
 )
+# "We'll ..." and "I'll ..." decide or commit only in a main clause: at the start of a
+# sentence or clause, or after a word that opens one ("so we'll ship it", "okay, I'll
+# open a PR"). After anything else they describe something instead: "the tools that we'll
+# be using", "this tool we're going to design", "if I'll have a look", "what I'm going to
+# design".
+_SPEAKER_LED = re.compile(r"^(?:we|i)\b", re.IGNORECASE)
+_CLAUSE_OPENERS = frozenset(
+    ["and", "so", "but", "then", "now", "also", "ok", "okay", "alright", "right", "yes", "yeah", "yep", "yup",
+     "well", "oh", "sure", "fine", "good", "great", "cool", "first", "next", "finally", "today", "tomorrow"]
+)
 # "Can you stake KMD in this wallet?" is a question about the world, not a request: an asked
 # action counts only when someone is named (or replied to), or when it is not a question.
 ASKED_ACTION = re.compile(r"\b(can you|could you|would you|please|pls|todo|to-do|action item)\b", re.IGNORECASE)
@@ -261,9 +271,24 @@ def _first_sentence_with(text: str, pattern: re.Pattern[str], *, statement: bool
             continue
         if statement and HEDGE.search(sentence):
             continue
-        if pattern.search(sentence) and len(content_words(sentence)) >= MIN_ITEM_WORDS:
+        if _says(sentence, pattern) and len(content_words(sentence)) >= MIN_ITEM_WORDS:
             return quotable(sentence)
     return None
+
+
+def _says(sentence: str, pattern: re.Pattern[str]) -> bool:
+    """``pattern`` occurs in ``sentence`` as something said, not described: a "we'll" or
+    "I'll" counts only where a clause starts (``_SPEAKER_LED``, ``_CLAUSE_OPENERS``)."""
+    for match in pattern.finditer(sentence):
+        said = match.group(0)
+        if not _SPEAKER_LED.match(said) or pattern.search(_SPEAKER_LED.sub("", said)):
+            return True  # not led by "we"/"I", or still a match without it ("we decided")
+        before = sentence[: match.start()].rstrip()
+        if not before or before[-1] in ",;:.!?()\"'-–—…":
+            return True
+        if _core(before.split()[-1]) in _CLAUSE_OPENERS:
+            return True
+    return False
 
 
 def topic(

@@ -41,6 +41,25 @@ def test_decisions_and_owners() -> None:
     assert action_items(vague) == []
 
 
+def test_we_will_and_i_will_decide_or_commit_only_where_a_clause_starts() -> None:
+    said = [
+        "Here are the tools that we'll be using for the battery design.",
+        "This is the remote control we're going to design for children.",
+        "That is the part I'm going to draw on the whiteboard.",
+        "After lunch we decided to ship the yellow case on Friday.",
+        "Okay, so we'll ship the yellow case on Friday.",
+        "Fine, I'll write the battery cost table tonight.",
+        "The budget. we will sell the remote at twenty five Euros.",
+    ]
+    conversation = Conversation(tuple(message(i + 1, "ann" if i % 2 else "bob", text) for i, text in enumerate(said)))
+    assert [c.text for c in decisions(conversation)] == [
+        "After lunch we decided to ship the yellow case on Friday.",
+        "We'll ship the yellow case on Friday.",
+        "The budget. we will sell the remote at twenty five Euros.",
+    ]
+    assert [c.text for c in action_items(conversation)] == ["ann: Fine, I'll write the battery cost table tonight."]
+
+
 def test_procedure_hedged_guesses_and_states_are_neither_decisions_nor_action_items() -> None:
     said = [
         "Let's see what's next in the presentation slides.",
