@@ -154,9 +154,25 @@ def tidy_speech(text: str) -> str:
             token = token[:1].upper() + token[1:]
         capitalize = False
         kept.append(token)
-    tidy = " ".join(kept).strip()
+    tidy = " ".join(_said_once(kept)).strip()
     tidy = _LEADING_PUNCTUATION.sub("", tidy)
     return tidy if tidy else text
+
+
+def _said_once(tokens: list[str]) -> list[str]:
+    """A two- or three-word phrase said twice in a row is said once: "you can you can ask"
+    -> "you can ask" (a restart, which also made "can you" out of "you can")."""
+    result: list[str] = []
+    for token in tokens:
+        result.append(token)
+        for size in (3, 2):
+            if len(result) >= 2 * size:
+                first = result[-2 * size : -size]
+                second = result[-size:]
+                if [_core(t) for t in first] == [_core(t) for t in second] and not first[-1].endswith(tuple(",;:.!?")):
+                    del result[-size:]
+                    break
+    return result
 
 
 def keywords(text: str) -> set[str]:
@@ -382,8 +398,8 @@ def action_items(conversation: Conversation) -> list[Candidate]:
             if owner is None and message.reply_to in by_id:
                 replied = by_id[message.reply_to].author.name
                 owner = replied if replied != message.author.name else None
-            if owner is None and sentence.endswith("?"):
-                continue
+            if owner is None and (sentence.endswith("?") or HEDGE.search(sentence)):
+                continue  # asked of nobody: a question about the world, or a passing idea
         text_out = f"{owner}: {shorten(sentence)}" if owner else shorten(sentence)
         found.append(Candidate("action", text_out, (message,)))
     return found

@@ -168,7 +168,7 @@ def parse_notes(
     return notes
 
 
-def parse_line(completion: str, *, sources: Sequence[str], max_words: int = 25) -> str | None:
+def parse_line(completion: str, *, sources: Sequence[str], max_words: int = 25, share: float = 0.5) -> str | None:
     """A headline or merged topic: the first line, if it is a sensible length, grounded in
     the topic lines it was made from, and not one of the prompt's own words echoed back."""
     line = completion.strip().splitlines()[0] if completion.strip() else ""
@@ -178,6 +178,6 @@ def parse_line(completion: str, *, sources: Sequence[str], max_words: int = 25) 
         return None
     if normalized(line) in {normalized(HEADLINE_INSTRUCTIONS), normalized(MERGE_INSTRUCTIONS)}:
         return None
-    if not grounded(line, sources, share=0.5):
+    if not grounded(line, sources, share=share):
         return None
     return line[0].upper() + line[1:]

@@ -87,6 +87,10 @@ BACKGROUND_WEIGHT = 1.0
 MIN_MODEL_WORDS = 4
 # ...and this share of the quoted line's centrality, to replace it.
 MODEL_CENTRALITY = 0.8
+# A headline is a title: three content words are enough ("The design of a remote
+# control"), but with so few, at least two thirds of them must come from the topic lines.
+MIN_HEADLINE_WORDS = 3
+HEADLINE_GROUNDING = 2 / 3
 
 
 @dataclass
@@ -118,13 +122,13 @@ def _links(messages: Sequence[ChannelMessage]) -> tuple[MessageLink, ...]:
     return tuple(_link(m) for m in unique[:MAX_SOURCES])
 
 
-def _about_the_conversation(line: str, names: frozenset[str]) -> bool:
+def _about_the_conversation(line: str, names: frozenset[str], *, least: int = MIN_MODEL_WORDS) -> bool:
     """A model's line says something about what was said, not who said it: at least
-    ``MIN_MODEL_WORDS`` content words besides participants' names, and names less than a
-    third of its content words ("The project manager has a new remote control" fails)."""
+    ``least`` content words besides participants' names, and names less than a third of
+    its content words ("The project manager has a new remote control" fails)."""
     said = content_words(line, names=names)
     everything = content_words(line)
-    return len(said) >= MIN_MODEL_WORDS and 3 * (len(everything) - len(said)) < len(everything)
+    return len(said) >= least and 3 * (len(everything) - len(said)) < len(everything)
 
 
 def _split_evenly(conversation: Conversation, most: int) -> list[Conversation]:
@@ -467,8 +471,8 @@ class Summarizer:
         )
         if generation is None:
             return fallback
-        written = parse_line(generation.text, sources=lines)
-        if written is None or not _about_the_conversation(written, names):
+        written = parse_line(generation.text, sources=lines, share=HEADLINE_GROUNDING)
+        if written is None or not _about_the_conversation(written, names, least=MIN_HEADLINE_WORDS):
             return fallback
         return written
 

@@ -39,6 +39,10 @@ def test_decisions_and_owners() -> None:
     # A question to nobody in particular is not an action item.
     vague = Conversation((message(1, "ken", "Can you stake KMD in the Agama wallet or only in QT?"),))
     assert action_items(vague) == []
+    musing = Conversation((message(1, "ken", "Maybe we could ask the supplier for titanium panels, please."),))
+    assert action_items(musing) == []  # a passing idea, asked of nobody
+    restart = Conversation((message(1, "ken", "That's the marketing research you can you can ask about."),))
+    assert action_items(restart) == []  # "you can you can" is no "can you"
 
 
 def test_we_will_and_i_will_decide_or_commit_only_where_a_clause_starts() -> None:
@@ -86,6 +90,9 @@ def test_quotes_lose_hesitations_and_abandoned_starts_but_not_chat_abbreviations
     assert tidy_speech("The b Uh we will sell the t at twenty five Euros.") == "We will sell at twenty five Euros."
     assert tidy_speech("Check the b build logs first") == "Check the build logs first"
     assert tidy_speech("I think th that button is too small") == "I think that button is too small"
+    assert tidy_speech("you can you can ask marketing") == "you can ask marketing"
+    assert tidy_speech("It has to it has to fit the television") == "It has to fit the television"
+    assert tidy_speech("We will. We will.") == "We will. We will."  # said twice, on purpose
     for typed in ("The db is down again", "Use a C compiler", "Restart the ui service"):
         assert tidy_speech(typed) == typed
 

@@ -91,6 +91,24 @@ async def test_valid_model_notes_replace_the_extractive_wording() -> None:
     assert [link.message_id for link in decision.sources] == ["m2"]
 
 
+@pytest.mark.parametrize(
+    ("written", "kept"),
+    [
+        (" the ARM nightly build\n", True),  # a short title is a headline
+        (" the ARM nightly banana\n", True),  # two of its three words are the day's
+        (" the ARM banana split\n", False),  # two of three made up
+        (" the build\n", False),  # too little to say anything
+    ],
+)
+async def test_a_short_headline_is_kept_only_when_its_words_come_from_the_topics(written: str, kept: bool) -> None:
+    model = WordModel(reply=lambda prompt: written if prompt.answer_prefix == HEADLINE_PREFIX else "")
+    digest = await summarizer(model).summarize(release_day())
+    title = written.strip()
+    assert (digest.headline == title[0].upper() + title[1:]) is kept
+    if not kept:
+        assert digest.headline.startswith("7 messages in 2 conversations")
+
+
 @pytest.mark.parametrize("n_ctx", [256, 512, 2048])
 async def test_no_prompt_overflows_and_nothing_is_dropped(n_ctx: int) -> None:
     long_message = " ".join(f"Sentence {i} explains one more detail about the database migration plan." for i in range(120))
