@@ -161,7 +161,8 @@ def tidy_speech(text: str) -> str:
 
 def _said_once(tokens: list[str]) -> list[str]:
     """A two- or three-word phrase said twice in a row is said once: "you can you can ask"
-    -> "you can ask" (a restart, which also made "can you" out of "you can")."""
+    -> "you can ask" (a restart, which also made "can you" out of "you can"). The second
+    saying's closing punctuation stays ("We can we can." -> "We can.")."""
     result: list[str] = []
     for token in tokens:
         result.append(token)
@@ -170,7 +171,9 @@ def _said_once(tokens: list[str]) -> list[str]:
                 first = result[-2 * size : -size]
                 second = result[-size:]
                 if [_core(t) for t in first] == [_core(t) for t in second] and not first[-1].endswith(tuple(",;:.!?")):
+                    closing = second[-1][len(second[-1].rstrip(",;:.!?…")) :]
                     del result[-size:]
+                    result[-1] += closing
                     break
     return result
 

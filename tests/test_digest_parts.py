@@ -92,6 +92,7 @@ def test_quotes_lose_hesitations_and_abandoned_starts_but_not_chat_abbreviations
     assert tidy_speech("I think th that button is too small") == "I think that button is too small"
     assert tidy_speech("you can you can ask marketing") == "you can ask marketing"
     assert tidy_speech("It has to it has to fit the television") == "It has to fit the television"
+    assert tidy_speech("Fine, we can we can. Next slide") == "Fine, we can. Next slide"
     assert tidy_speech("We will. We will.") == "We will. We will."  # said twice, on purpose
     for typed in ("The db is down again", "Use a C compiler", "Restart the ui service"):
         assert tidy_speech(typed) == typed
