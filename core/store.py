@@ -7,13 +7,17 @@
   are merged in by id, stale ones deleted. Each LanceDB write is atomic, and an interrupted
   ingest leaves at worst an old and a new version of one source side by side, which the next
   run of the same ingest resolves.
+- Building an index never fails a write: an index that cannot be built is logged and left
+  out, and search works without it (exhaustive vector search, a scan for scopes) until the
+  next refresh builds it.
 - The URI may be a local folder or object storage (``s3://bucket/kb``); LanceDB handles both.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -23,6 +27,8 @@ from core.chunking import embedding_text
 from core.errors import KnowledgeBaseError
 from core.ports import Embedder, SearchMode, SourceChange, SourceInfo
 from core.types import Chunk, Hit
+
+log = logging.getLogger(__name__)
 
 _COLUMNS = ["id", "source", "doc_key", "title", "text", "scope", "url", "position", "content_hash", "kind"]
 
@@ -213,18 +219,18 @@ class LanceKnowledgeBase:
             rows = table.count_rows()
             if rows == 0:
                 return
-            if not self._has_index_on(table, "search_text"):
-                table.create_fts_index("search_text", replace=True, use_tantivy=False, with_position=False)
-            # An existing full-text index is brought up to date by optimize() below, incrementally.
-            self._fts_ready = True
-            if rows >= self.ann_min_rows and not self._has_vector_index(table):
-                partitions = max(16, int(rows**0.5))
-                table.create_index(
-                    metric="cosine",
-                    vector_column_name="vector",
-                    index_type="IVF_HNSW_SQ",
-                    num_partitions=partitions,
+            if self._has_index_on(table, "search_text"):
+                # An existing full-text index is brought up to date by optimize() below, incrementally.
+                self._fts_ready = True
+            else:
+                self._fts_ready = _built(
+                    "full-text index",
+                    lambda: table.create_fts_index(
+                        "search_text", replace=True, use_tantivy=False, with_position=False
+                    ),
                 )
+            if rows >= self.ann_min_rows and not self._has_vector_index(table):
+                self._build_vector_index(table, rows)
             if rows >= self.ann_min_rows and not self._has_index_on(table, "scope"):
                 # Every search filters by scope before ranking. Without an index that filter
                 # scans the whole scope column on each leg of each query: at 100k chunks a
@@ -232,9 +238,28 @@ class LanceKnowledgeBase:
                 # optimize() below keeps it current as rows are added.
                 from lancedb.index import Bitmap
 
-                table.create_index("scope", config=Bitmap(), replace=True)
-            table.optimize(cleanup_older_than=timedelta(minutes=10))
+                _built("scope index", lambda: table.create_index("scope", config=Bitmap(), replace=True))
+            _built("compaction", lambda: table.optimize(cleanup_older_than=timedelta(minutes=10)))
             self._vector_index = self._has_vector_index(table)
+
+    def _build_vector_index(self, table: Any, rows: int) -> None:
+        """An IVF index with about sqrt(rows) partitions, but never more than the table has
+        distinct vectors: k-means cannot split identical vectors, and above 256 partitions
+        LanceDB's k-means fails outright when it cannot fill them (100,000 copies of one FAQ
+        row and 316 partitions failed every ingest after). When it still cannot be built
+        (vectors it cannot train on, near-duplicates), search stays exhaustive."""
+        wanted = max(16, int(rows**0.5))
+        distinct = _distinct_vectors(table, stop_at=wanted)
+        partitions = max(1, min(wanted, distinct))
+        built = _built(
+            "vector index",
+            lambda: table.create_index(
+                metric="cosine", vector_column_name="vector", index_type="IVF_HNSW_SQ", num_partitions=partitions
+            ),
+        )
+        if built:
+            counted = f"{distinct}" if distinct < wanted else f"at least {distinct}"
+            log.info("built a vector index of %d partitions over %d rows (%s distinct vectors)", partitions, rows, counted)
 
     @staticmethod
     def _has_vector_index(table: Any) -> bool:
@@ -272,8 +297,13 @@ class LanceKnowledgeBase:
         if self._fts_ready:
             return
         with self._lock:
-            if not any("search_text" in (getattr(i, "columns", None) or []) for i in table.list_indices()):
-                table.create_fts_index("search_text", replace=True, use_tantivy=False, with_position=False)
+            if not self._has_index_on(table, "search_text"):
+                # Tried once per process: if it cannot be built, text search finds nothing (the
+                # query below fails and is caught) and vector search answers alone.
+                _built(
+                    "full-text index",
+                    lambda: table.create_fts_index("search_text", replace=True, use_tantivy=False, with_position=False),
+                )
             self._fts_ready = True
 
     def search(
@@ -348,6 +378,40 @@ class LanceKnowledgeBase:
             )
         return hits
 
+
+
+def _built(what: str, build: Callable[[], object]) -> bool:
+    """Run one index build, logging instead of raising: the rows are already written, and a
+    knowledge base without this index is slower, not wrong. The next refresh tries again."""
+    try:
+        build()
+    except Exception as error:
+        log.warning(
+            "The knowledge base's %s could not be built, so searches go on without it: %s",
+            what,
+            " ".join(str(error).split())[:500],
+        )
+        return False
+    return True
+
+
+def _distinct_vectors(table: Any, *, stop_at: int) -> int:
+    """How many distinct vectors the table holds, counting up to ``stop_at``. Vectors are
+    compared rounded to 3 decimals, so near-copies (the same text embedded twice with float
+    noise) count once, as k-means sees them; the column is streamed, never loaded whole."""
+    seen: set[bytes] = set()
+    reader = table.search().select(["vector"]).limit(None).to_batches(batch_size=8192)
+    for batch in reader:
+        column = batch.column("vector")
+        if len(column) == 0:
+            continue
+        vectors = np.asarray(column.flatten().to_numpy(zero_copy_only=False), dtype=np.float32)
+        vectors = np.round(vectors.reshape(len(column), -1), 3) + np.float32(0.0)  # + 0.0 makes -0.0 equal 0.0
+        rows = np.ascontiguousarray(vectors).view(np.dtype((np.void, vectors.dtype.itemsize * vectors.shape[1])))
+        seen.update(row.tobytes() for row in np.unique(rows))
+        if len(seen) >= stop_at:
+            return len(seen)
+    return len(seen)
 
 
 def _fts_query(query: str) -> str:

@@ -148,3 +148,93 @@ def test_a_running_reader_sees_what_another_process_ingests(tmp_path: Path, embe
     while bot.count() < 2 and time.time() < deadline:
         time.sleep(0.5)
     assert bot.count() == 2
+
+
+class EightDimensions:
+    """An :class:`core.ports.Embedder` of 8 dimensions, the same vector for the same text. The
+    partition failure needs a table past 66,000 rows (257 partitions and more): at MiniLM's 384
+    dimensions that is 100 MB of vectors and a 10 s index build, at 8 it is 2 MB and 3 s."""
+
+    dimension = 8
+    max_tokens = 256
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def embed(self, texts):  # type: ignore[no-untyped-def]
+        import hashlib
+
+        import numpy as np
+
+        rows = [np.frombuffer(hashlib.sha256(t.encode()).digest()[:8], dtype=np.uint8).astype(np.float32) - 127.5 for t in texts]
+        vectors = np.array(rows, dtype=np.float32).reshape(len(texts), 8)
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def bulk_rows(vectors, texts, scope: str = "public"):  # type: ignore[no-untyped-def]
+    """Rows written straight to the table, as if ``len(texts)`` chunks had been ingested."""
+    return [
+        {
+            "id": f"r{i}", "source": f"faq-{i // 1000}.csv", "doc_key": f"row-{i}", "title": text, "text": text, "scope": scope,
+            "url": "", "position": 0, "content_hash": f"h{i}", "kind": "faq", "search_text": text, "vector": vector,
+        }
+        for i, (vector, text) in enumerate(zip(vectors, texts, strict=True))
+    ]  # fmt: skip
+
+
+def test_a_duplicate_heavy_table_gets_an_index_with_a_partition_per_distinct_vector(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    """Three FAQ rows repeated 70,000 times: sqrt(rows) asks for 264 partitions, which LanceDB's
+    k-means cannot form from 3 distinct vectors, and every ingest into the folder failed after."""
+    import logging
+
+    import pyarrow as pa
+
+    embedder = EightDimensions()
+    kb = LanceKnowledgeBase(uri=str(tmp_path / "kb"), embedder=embedder)
+    answers = ["Reset your password at id.acme.example.", "Lunch is served at noon.", "The VPN profile comes from IT."]
+    texts = [answers[i % 3] for i in range(70_000)]
+    kb._open(create=True).add(pa.Table.from_pylist(bulk_rows(embedder.embed(answers)[[i % 3 for i in range(70_000)]], texts), schema=kb._schema()))
+    with caplog.at_level(logging.INFO, logger="core.store"):
+        kb.refresh_indexes()
+    assert kb._has_vector_index(kb._open()) and kb._vector_index
+    assert "built a vector index of 3 partitions over 70000 rows (3 distinct vectors)" in caplog.text
+    assert kb.search("Lunch is served at noon.", scopes={"public"}, k=3, mode="vector")[0].chunk.text == "Lunch is served at noon."
+
+    # The next ingest into the same folder writes, refreshes and finds its rows.
+    later = LanceKnowledgeBase(uri=str(tmp_path / "kb"), embedder=embedder)
+    later.replace_source("parking.md", chunks(embedder, "parking.md", "Visitors park in bay 4.", title="Parking"))
+    later.refresh_indexes()
+    assert later.search("Visitors park in bay 4.", scopes={"public"}, k=1)[0].chunk.source == "parking.md"
+
+
+def test_an_index_that_cannot_be_built_is_logged_and_search_and_later_ingests_go_on(tmp_path: Path, embedder, caplog) -> None:  # type: ignore[no-untyped-def]
+    """All-zero vectors (what a broken embedder writes) leave cosine k-means nothing to train on:
+    LanceDB refuses the index. The rows are written already; search goes on exhaustively."""
+    import logging
+
+    import numpy as np
+    import pyarrow as pa
+
+    from core.ingesting import ingest
+
+    kb = LanceKnowledgeBase(uri=str(tmp_path / "kb"), embedder=embedder, ann_min_rows=2000)
+    texts = [f"Archived note {i} about the old wiki." for i in range(2400)]
+    kb._open(create=True).add(pa.Table.from_pylist(bulk_rows(np.zeros((2400, embedder.dimension), np.float32), texts), schema=kb._schema()))
+    with caplog.at_level(logging.WARNING, logger="core.store"):
+        kb.refresh_indexes()  # before the fix: RuntimeError out of create_index, and the ingest exited 1
+    assert "vector index could not be built, so searches go on without it" in caplog.text
+    table = kb._open()
+    assert not kb._has_vector_index(table) and not kb._vector_index
+    assert kb._has_index_on(table, "scope") and kb._has_index_on(table, "search_text"), "the other indexes are still built"
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "parking.md").write_text("# Parking\nVisitors park in bay 4 behind the warehouse.", encoding="utf-8")
+    (folder / "lunch.md").write_text("# Lunch\nThe canteen serves lunch from noon to two.", encoding="utf-8")
+    # This ingest and the next into the same folder, each adding rows (so each refreshes the indexes).
+    for name, question in (("parking.md", "where do visitors park?"), ("lunch.md", "when is lunch served?")):
+        later = LanceKnowledgeBase(uri=str(tmp_path / "kb"), embedder=embedder, ann_min_rows=2000)
+        report = ingest([folder / name], knowledge_base=later, embedder=embedder)
+        assert report.files == 1 and report.added == 1 and not report.skipped
+        hits = later.search(question, scopes={"public"}, k=3, mode="vector")
+        assert hits[0].chunk.source.endswith(name)
