@@ -69,8 +69,44 @@ def scopes_for_cli(services: Any, scope: str | None) -> frozenset[str]:
     return scopes_for_scope(scope or PUBLIC_SCOPE, services.settings.access.grants)
 
 
+def printable(text: str) -> str:
+    """``text`` with every character a terminal would act on or hide (control codes, escape
+    sequences, bidi overrides, zero-width marks, bytes that are not UTF-8) written as its
+    backslash escape: a file name must not be able to rewrite the line that reports it."""
+    from core.loaders import valid_text
+
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in valid_text(text))
+
+
+def print_ingest_report(report: Any, console: Any) -> None:
+    """The plain ingest report. Paths and reasons go out as rich ``Text``, never as markup:
+    a file named ``[/] a.md`` or ``:smile:.md`` is printed as it is named."""
+    from rich.text import Text
+
+    # soft_wrap: one line per entry, and a path is copied and pasted, so it is never broken over lines.
+    console.print(
+        f"Ingested {report.files} file(s): {report.added} chunk(s) added, "
+        f"{report.unchanged} unchanged, {report.removed} removed.",
+        soft_wrap=True,
+    )
+    for skipped in report.skipped:
+        line = Text.assemble(("Skipped", "yellow"), f" {printable(skipped.path)}: {printable(skipped.reason)}")
+        console.print(line, soft_wrap=True)
+    for part in report.left_out:
+        line = Text.assemble(("Left out", "yellow"), f" of {printable(part.path)}: {printable(part.reason)}")
+        console.print(line, soft_wrap=True)
+
+
 def print_json(payload: Any) -> None:
-    sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
+    text = json.dumps(payload, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A path whose name is not UTF-8 holds lone surrogates, which no UTF-8 stream can carry;
+        # as \u escapes they can, and json.loads then gives back the very path os.fsencode maps
+        # to the file's bytes.
+        text = json.dumps(payload)
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
 
@@ -110,7 +146,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         console=console,
         disable=not show_progress,
         transient=True,
@@ -118,7 +154,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         task = bar.add_task("", total=None)
 
         def progress(current: str, done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total, description=Path(current).name if current else "")
+            name = printable(Path(current).name) if current else ""
+            bar.update(task, completed=done, total=total, description=name)
 
         report = ingest(
             args.paths,
@@ -133,13 +170,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if args.json:
         print_json(report.as_dict())
     else:
-        out = Console()
-        out.print(
-            f"Ingested {report.files} file(s): {report.added} chunk(s) added, "
-            f"{report.unchanged} unchanged, {report.removed} removed."
-        )
-        for skipped in report.skipped:
-            out.print(f"[yellow]Skipped[/] {skipped.path}: {skipped.reason}")
+        print_ingest_report(report, Console())
     return 0
 
 

@@ -1,7 +1,8 @@
 """The ``ingest`` use case: files and folders in, chunks in the knowledge base out.
 
 Each file is loaded, chunked and written as one source; a file that cannot be read is
-reported with the reason and skipped while the rest ingests. Writes are per source and
+reported with the reason and skipped while the rest ingests, and so is a part of a file (a
+CSV row) that cannot be read while the rest of the file can. Writes are per source and
 idempotent (see :mod:`core.store`), so an interrupted ingest is completed by running it again.
 """
 
@@ -15,7 +16,7 @@ from typing import Protocol
 
 from core.chunking import assign_ids, chunk_document
 from core.errors import LoaderError
-from core.loaders import SkippedFile, discover, load_file
+from core.loaders import LoadedFile, SkippedFile, discover, load_file
 from core.ports import SourceChange
 from core.types import Chunk
 
@@ -43,6 +44,8 @@ class IngestReport:
     removed: int = 0
     changes: list[SourceChange] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
+    left_out: list[SkippedFile] = field(default_factory=list)
+    """Parts of ingested files that could not be read (a CSV row), with the reason."""
     interrupted: bool = False
 
     def as_dict(self) -> dict[str, object]:
@@ -54,6 +57,7 @@ class IngestReport:
                 for c in self.changes
             ],
             "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
+            "left_out": [{"path": s.path, "reason": s.reason} for s in self.left_out],
             "interrupted": self.interrupted,
         }
 
@@ -68,6 +72,14 @@ def chunks_of_file(
     conversation_window: int,
 ) -> tuple[str, list[Chunk]]:
     loaded = load_file(path, scope=scope, conversation_window=conversation_window)
+    return loaded.source, chunks_of_loaded(
+        loaded, embedder=embedder, chunk_tokens=chunk_tokens, overlap_sentences=overlap_sentences
+    )
+
+
+def chunks_of_loaded(
+    loaded: LoadedFile, *, embedder: CountsTokens, chunk_tokens: int, overlap_sentences: int
+) -> list[Chunk]:
     chunks = [
         chunk
         for document in loaded.documents
@@ -78,7 +90,7 @@ def chunks_of_file(
             overlap_sentences=overlap_sentences,
         )
     ]
-    return loaded.source, assign_ids(chunks)
+    return assign_ids(chunks)
 
 
 def ingest(
@@ -104,22 +116,30 @@ def ingest(
         if progress is not None:
             progress(str(path), done, len(files))
         try:
-            source, chunks = chunks_of_file(
-                path,
-                embedder=embedder,
-                scope=scope,
-                chunk_tokens=chunk_tokens,
-                overlap_sentences=overlap_sentences,
-                conversation_window=conversation_window,
+            loaded = load_file(path, scope=scope, conversation_window=conversation_window)
+            chunks = chunks_of_loaded(
+                loaded, embedder=embedder, chunk_tokens=chunk_tokens, overlap_sentences=overlap_sentences
             )
         except LoaderError as error:
             report.skipped.append(SkippedFile(str(path), str(error)))
             log.warning("skipped %s: %s", path, error)
             continue
+        except Exception as error:
+            # Loaders promise LoaderError only, and the fuzz tests hold them to it; a file that
+            # still finds a bug must not cost the user every file after it. The traceback goes
+            # to the log for the bug report.
+            log.exception("skipped %s after an unexpected error", path)
+            detail = str(error)[:200]
+            reason = f"{path.name} could not be read ({type(error).__name__}: {detail}); the log has the details."
+            report.skipped.append(SkippedFile(str(path), reason))
+            continue
+        for part in loaded.left_out:
+            report.left_out.append(SkippedFile(str(path), part))
+            log.warning("left out of %s: %s", path, part)
         if not chunks:
             report.skipped.append(SkippedFile(str(path), "The file holds no text to index."))
             continue
-        change = knowledge_base.replace_source(source, chunks)
+        change = knowledge_base.replace_source(loaded.source, chunks)
         report.files += 1
         report.added += change.added
         report.unchanged += change.unchanged

@@ -121,3 +121,84 @@ def test_chat_exports_ingest_with_their_channel_scopes(shared_data: Path, kb, em
     assert "discord:komodo-support:komodo-support" in scopes
     # A question asked elsewhere sees none of it.
     assert kb.search("wallet", scopes={"public", "slack:T0:COTHER"}, k=5) == []
+
+
+OVERFLOWING_DATE = "0001-01-01T00:00:00+14:00"  # a valid date whose UTC time is before year 1
+"""DiscordChatExporter writes local times with their offset; this one overflows on conversion to UTC."""
+
+
+def discord_json_export(*timestamps_and_texts: tuple[str, str]) -> str:
+    messages = [
+        {"id": str(100 + i), "type": "Default", "timestamp": when, "content": text, "author": {"id": "7", "name": "ana"}}
+        for i, (when, text) in enumerate(timestamps_and_texts)
+    ]
+    return json.dumps({"guild": {"id": "1", "name": "Acme"}, "channel": {"id": "2", "name": "help"}, "messages": messages})
+
+
+def test_a_symlink_loop_and_an_overflowing_date_cost_only_themselves(tmp_path: Path, kb, embedder) -> None:  # type: ignore[no-untyped-def]
+    """Before: the loop's RuntimeError (Path.resolve) or the date's OverflowError ended the ingest
+    with a traceback, and every file after it was lost."""
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "a-parking.md").write_text("# Parking\nVisitors park in bay 4.", encoding="utf-8")
+    (folder / "b-help.csv").write_text(
+        f"AuthorID,Author,Date,Content\n7,ana,{OVERFLOWING_DATE},From before time.\n"
+        "7,ana,2024-03-01T09:00:00+01:00,The printer on floor 2 takes A3 paper.\n",
+        encoding="utf-8",
+    )
+    (folder / "c-help.json").write_text(
+        discord_json_export((OVERFLOWING_DATE, "From before time."), ("2024-03-01T10:00:00+00:00", "The lift is serviced on Mondays.")),
+        encoding="utf-8",
+    )
+    (folder / "d-loop.md").symlink_to("d-loop.md")
+    (folder / "e-lunch.md").write_text("# Lunch\nThe canteen serves lunch from noon.", encoding="utf-8")
+
+    report = ingest([folder, folder / "d-loop.md"], knowledge_base=kb, embedder=embedder)
+
+    assert {Path(c.source).name for c in report.changes} == {"a-parking.md", "b-help.csv", "c-help.json", "e-lunch.md"}
+    assert [(Path(s.path).name, s.reason) for s in report.skipped] == [
+        ("d-loop.md", "The path is a symbolic link to nothing: its target is missing, or it loops back on itself."),
+        ("d-loop.md", "d-loop.md is a symbolic link that loops back on itself."),
+    ]  # named on the command line, then met in the folder
+    assert [(Path(s.path).name, s.reason) for s in report.left_out] == [
+        ("b-help.csv", f"Row 2 was left out: its date could not be read: {OVERFLOWING_DATE!r}.")
+    ]
+    texts = " ".join(h.chunk.text for h in kb.search("printer paper lift serviced", scopes={"discord:b-help:b-help", "discord:1:2"}, k=5))
+    assert "A3 paper" in texts and "serviced on Mondays" in texts and "before time" not in texts
+
+
+def test_a_file_whose_name_is_not_utf8_is_ingested_under_a_readable_name(tmp_path: Path, kb, embedder) -> None:  # type: ignore[no-untyped-def]
+    """Latin-1 names from an old disk or a zip: Python reads the bytes as lone surrogates, which
+    could not be hashed or stored, so the file was reported as an error and lost."""
+    folder = tmp_path / "old"
+    folder.mkdir()
+    name = os.fsdecode(b"caf\xe9.md")
+    (folder / name).write_text("# Opening hours\nThe cafe opens at nine.", encoding="utf-8")
+    report = ingest([folder], knowledge_base=kb, embedder=embedder)
+    assert report.files == 1 and not report.skipped
+    (source,) = [s.source for s in kb.sources()]
+    assert source == str(folder.resolve() / "caf\\xe9.md")
+    again = ingest([folder], knowledge_base=kb, embedder=embedder)
+    assert (again.added, again.unchanged) == (0, report.added), "the same name every time, so a re-ingest changes nothing"
+
+
+def test_the_plain_report_prints_markup_in_file_names_as_they_are_named(tmp_path: Path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The issue's reproduction: ``mkdir -p 'n/['; echo x > 'n/[/] a.xyz'; tidings ingest n``
+    crashed on rich's markup parser (no embedding is needed for it, so no model loads)."""
+    from bots.cli import main
+
+    (tmp_path / "n" / "[").mkdir(parents=True)
+    (tmp_path / "n" / "[" / "] a.xyz").write_text("x\n", encoding="utf-8")
+    (tmp_path / "n" / ":smile: [bold]b.xyz").write_text("x\n", encoding="utf-8")
+    (tmp_path / "n" / "\x1b[2Jwipe.xyz").write_text("x\n", encoding="utf-8")
+    config = tmp_path / "tidings.toml"
+    config.write_text("[knowledge_base]\nbuild_default = false\n", encoding="utf-8")
+    monkeypatch.setenv("TIDINGS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TIDINGS_CONFIG", str(config))
+    monkeypatch.chdir(tmp_path)
+
+    assert main(["ingest", "n"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Ingested 0 file(s): 0 chunk(s) added, 0 unchanged, 0 removed."
+    skipped = sorted(line.split(": Files of type")[0] for line in lines[1:])
+    assert skipped == ["Skipped n/:smile: [bold]b.xyz", "Skipped n/[/] a.xyz", "Skipped n/\\x1b[2Jwipe.xyz"]

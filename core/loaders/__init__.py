@@ -17,10 +17,11 @@ sentence fit for an ingest report; no other exception escapes ``load_file`` or
 
 from __future__ import annotations
 
+import errno
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from core.errors import LoaderError
@@ -85,6 +86,8 @@ class LoadedFile:
     source: str
     documents: tuple[Document, ...]
     fingerprint: str
+    left_out: tuple[str, ...] = ()
+    """Parts of the file that could not be read while the rest was (a CSV row), one sentence each."""
 
 
 def supported_formats_sentence() -> str:
@@ -110,27 +113,37 @@ def discover(paths: Sequence[str | Path]) -> tuple[list[Path], list[SkippedFile]
             found.append(path)
 
     for given in paths:
-        path = Path(given)
-        if not path.exists():
-            skipped.append(SkippedFile(str(given), "The path does not exist."))
-        elif path.is_dir():
-            if is_slack_export_folder(path):
-                add(path)
-                continue
-            for item, reason in _search_folder(path):
-                if reason is None:
-                    add(item)
-                else:
-                    skipped.append(SkippedFile(str(item), reason))
-        elif path.name.startswith("."):
-            skipped.append(SkippedFile(str(given), "Hidden files are not ingested."))
-        else:
-            reason = _unsupported_reason(path)
-            if reason is None:
-                add(path)
-            else:
-                skipped.append(SkippedFile(str(given), reason))
+        try:
+            _discover_one(Path(given), str(given), add, skipped)
+        except OSError as exc:  # one path the system refuses (permissions) is skipped, not the whole ingest
+            skipped.append(SkippedFile(str(given), f"The path could not be read: {exc.strerror or exc}."))
     return found, skipped
+
+
+def _discover_one(path: Path, given: str, add: Callable[[Path], None], skipped: list[SkippedFile]) -> None:
+    """``given`` is the path as the user wrote it, which is how a skipped path is reported."""
+    if not path.exists():
+        reason = "The path does not exist."
+        if path.is_symlink():
+            reason = "The path is a symbolic link to nothing: its target is missing, or it loops back on itself."
+        skipped.append(SkippedFile(given, reason))
+    elif path.is_dir():
+        if is_slack_export_folder(path):
+            add(path)
+            return
+        for item, reason_or_none in _search_folder(path):
+            if reason_or_none is None:
+                add(item)
+            else:
+                skipped.append(SkippedFile(str(item), reason_or_none))
+    elif path.name.startswith("."):
+        skipped.append(SkippedFile(given, "Hidden files are not ingested."))
+    else:
+        unsupported = _unsupported_reason(path)
+        if unsupported is None:
+            add(path)
+        else:
+            skipped.append(SkippedFile(given, unsupported))
 
 
 def load_file(
@@ -147,7 +160,8 @@ def load_file(
     """
     path = Path(path)
     with _as_loader_errors(path):
-        return _load_file(path, scope, conversation_window, limits)
+        loaded = _load_file(path, scope, conversation_window, limits)
+    return _in_valid_text(loaded)
 
 
 def read_messages(path: Path, *, limits: Limits = DEFAULT_LIMITS) -> list[ChannelMessage]:
@@ -170,13 +184,60 @@ def _as_loader_errors(path: Path) -> Iterator[None]:
         raise LoaderError(f"{path.name or path} is nested too deeply to read.") from exc
 
 
+def valid_text(value: str) -> str:
+    """``value`` as text that can be written as UTF-8. A file name whose bytes are not UTF-8
+    reaches Python with each such byte as a lone surrogate (``caf\udce9.md``), and a JSON
+    ``\ud800`` escape gives one too; neither can be hashed, embedded or stored, so each
+    becomes its backslash escape (``caf\xe9.md``), the same every time the file is read."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:  # surrogates that are not escaped bytes
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
+def _in_valid_text(loaded: LoadedFile) -> LoadedFile:
+    def document(doc: Document) -> Document:
+        changes: dict[str, str] = {}
+        for field in fields(doc):
+            value = getattr(doc, field.name)
+            if isinstance(value, str) and (text := valid_text(value)) is not value:
+                changes[field.name] = text
+        return replace(doc, **changes) if changes else doc
+
+    return replace(
+        loaded,
+        source=valid_text(loaded.source),
+        documents=tuple(document(doc) for doc in loaded.documents),
+        left_out=tuple(valid_text(note) for note in loaded.left_out),
+    )
+
+
+def _resolved(path: Path) -> Path:
+    """The absolute path with symlinks followed. A link that loops back on itself raises
+    RuntimeError from Path.resolve up to Python 3.12 and OSError (ELOOP) from 3.13."""
+    try:
+        return path.resolve()
+    except RuntimeError as exc:
+        raise LoaderError(f"{path.name or path} is a symbolic link that loops back on itself.") from exc
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise LoaderError(f"{path.name or path} is a symbolic link that loops back on itself.") from exc
+        raise
+
+
 def _load_file(path: Path, scope: str | None, conversation_window: int, limits: Limits) -> LoadedFile:
-    source = str(path.resolve())
+    source = str(_resolved(path))
     if path.is_dir():
         if not is_slack_export_folder(path):
             raise LoaderError(f"{path.name} is a folder, not a Slack export; ingest the files inside it instead.")
         return _chat_file(path, source, scope, conversation_window, limits)
     if not path.exists():
+        if path.is_symlink():
+            raise LoaderError(f"{path.name} is a symbolic link to a file that does not exist.")
         raise LoaderError(f"{path} does not exist.")
 
     suffix = path.suffix.lower()
@@ -251,13 +312,15 @@ def _chat_or_table_file(
     text = decode_text(data, path.name)
     if not text.strip():
         return LoadedFile(source, (), digest)
-    rows = read_csv_rows(text, path.name)
+    rows, left_out = read_csv_rows(text, path.name)
     header = normalized_header(rows[0])
     if is_discord_header(header):
-        messages = discord_rows(path, header, rows[1:])
-        return LoadedFile(source, conversation_documents(messages, source=source, scope=scope, window=window), digest)
+        messages, unreadable = discord_rows(path, header, rows[1:])
+        documents = conversation_documents(messages, source=source, scope=scope, window=window)
+        return LoadedFile(source, documents, digest, (*left_out, *unreadable))
     if faq_columns(header) is not None:
-        return LoadedFile(source, faq_documents(header, rows[1:], source=source, scope=scope or PUBLIC_SCOPE), digest)
+        documents = faq_documents(header, rows[1:], source=source, scope=scope or PUBLIC_SCOPE)
+        return LoadedFile(source, documents, digest, tuple(left_out))
     shown = ", ".join(cell for cell in header[:8] if cell) or "none"
     raise LoaderError(
         f"{path.name} is neither an FAQ (question and answer columns) nor a DiscordChatExporter CSV "
@@ -287,7 +350,12 @@ def _search_folder(folder: Path) -> list[tuple[Path, str | None]]:
         if any(root in file.parents for root in export_roots):
             continue
         parent = file.parent
-        if parent != folder and file.name == "channels.json" and is_slack_export_folder(parent):
+        try:
+            is_export = parent != folder and file.name == "channels.json" and is_slack_export_folder(parent)
+        except OSError as exc:  # a folder that refuses to be listed is one skipped item, not a failed ingest
+            results.append((parent, f"The folder could not be read: {exc.strerror or exc}."))
+            continue
+        if is_export:
             export_roots.append(parent)
             results.append((parent, None))
             continue
@@ -309,7 +377,9 @@ def _unsupported_reason(path: Path) -> str | None:
 
 
 def _identity(path: Path) -> str:
+    """One key per file, so a file reached twice (named and inside a named folder, or through a
+    symlink) is loaded once. Strict: links to a missing target keep their own keys, each reported."""
     try:
-        return str(path.resolve())
+        return str(path.resolve(strict=True))
     except (OSError, RuntimeError):
         return os.path.abspath(path)

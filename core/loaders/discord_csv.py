@@ -28,6 +28,11 @@ from core.types import Author, ChannelMessage, ChannelRef
 
 DISCORD_COLUMNS = ("authorid", "author", "date", "content")
 
+MAX_CELL_CHARS = 131_072
+"""The most characters one CSV cell may hold (the csv module's default field limit). A longer
+cell is a paste gone wrong (an image as text, a log) or a quote left open, never one question,
+answer or chat message: its row is left out, not the file."""
+
 _DATE_FORMATS = (
     "%d-%b-%y %I:%M %p",
     "%d-%b-%Y %I:%M %p",
@@ -53,13 +58,37 @@ def sniff_delimiter(header_line: str) -> str:
     return max(";,\t", key=lambda d: len(next(csv.reader([header_line], delimiter=d), [])))
 
 
-def read_csv_rows(text: str, name: str) -> list[list[str]]:
+def read_csv_rows(text: str, name: str) -> tuple[list[list[str]], list[str]]:
+    """(rows, what was left out): a row with a cell over ``MAX_CELL_CHARS`` becomes an empty
+    row, which every reader skips, so the rows after it keep their numbers (an FAQ row's
+    document key) and the file its other rows. ``name`` names the file in errors."""
     header_line = text.split("\n", 1)[0]
     delimiter = sniff_delimiter(header_line)
+    # The csv module stops at a field over its process-wide limit (128 KiB) by raising in the
+    # middle of a record; reading on from there would take the rest of a quoted cell for rows
+    # of its own. No field is longer than the text, which the caller already holds (within
+    # Limits.max_file_bytes), so the limit is raised to that and oversized cells judged below.
+    if csv.field_size_limit() < len(text):
+        csv.field_size_limit(len(text))
     try:
-        return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     except csv.Error as exc:
         raise LoaderError(f"{name} is not a readable CSV file: {exc}.") from exc
+    left_out: list[str] = []
+    for index, row in enumerate(rows):
+        longest = max((len(cell) for cell in row), default=0)
+        if longest > MAX_CELL_CHARS:
+            if index == 0:  # without its header no row can be told apart from another
+                raise LoaderError(
+                    f"{name} could not be read: a cell of its header row holds {longest:,} characters, "
+                    f"more than the {MAX_CELL_CHARS:,} a cell may hold."
+                )
+            rows[index] = []
+            left_out.append(
+                f"Row {index + 1} was left out: one of its cells holds {longest:,} characters, "
+                f"more than the {MAX_CELL_CHARS:,} a cell may hold."
+            )
+    return rows, left_out
 
 
 def normalized_header(row: list[str]) -> list[str]:
@@ -86,7 +115,12 @@ def parse_date(value: str) -> datetime | None:
                 continue
     if parsed is None:
         return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+14:00 is a valid date whose UTC time is not
+        return None
 
 
 def channel_from_file_name(path: Path) -> ChannelRef:
@@ -106,19 +140,25 @@ def channel_from_file_name(path: Path) -> ChannelRef:
 def read_discord_csv(path: Path, text: str) -> list[ChannelMessage]:
     if not text.strip():
         return []
-    rows = read_csv_rows(text, path.name)
+    rows, _ = read_csv_rows(text, path.name)
     header = normalized_header(rows[0])
     if not is_discord_header(header):
         raise LoaderError(
             f"{path.name} is not a DiscordChatExporter CSV: it lacks the AuthorID, Author, Date and Content columns."
         )
-    return discord_rows(path, header, rows[1:])
+    messages, _ = discord_rows(path, header, rows[1:])
+    return messages
 
 
-def discord_rows(path: Path, header: list[str], rows: list[list[str]]) -> list[ChannelMessage]:
+def discord_rows(path: Path, header: list[str], rows: list[list[str]]) -> tuple[list[ChannelMessage], list[str]]:
+    """(messages, rows left out). A row whose date cannot be read is left out and said so;
+    when no row's date can be read the dates are in a format this reader does not know,
+    and the file is refused with the first row's."""
     column = {name: header.index(name) for name in (*DISCORD_COLUMNS, "attachments") if name in header}
     channel = channel_from_file_name(path)
     messages: list[ChannelMessage] = []
+    left_out: list[str] = []
+    first_unreadable = ""
     for row_number, row in enumerate(rows, start=1):
         if not any(cell.strip() for cell in row):
             continue
@@ -129,7 +169,11 @@ def discord_rows(path: Path, header: list[str], rows: list[list[str]]) -> list[C
 
         when = parse_date(cell("date"))
         if when is None:
-            raise LoaderError(f"{path.name} row {row_number + 1} has a date that could not be read: {cell('date')!r}.")
+            # Row numbers count the header as row 1, as a spreadsheet shows them.
+            date = cell("date")[:60]
+            left_out.append(f"Row {row_number + 1} was left out: its date could not be read: {date!r}.")
+            first_unreadable = first_unreadable or f"row {row_number + 1} has a date that could not be read: {date!r}."
+            continue
         author_id = cell("authorid").strip()
         content = cell("content").strip()
         attachments = [url for url in re.split(r"[,\s]+", cell("attachments")) if url.startswith("http")]
@@ -144,7 +188,9 @@ def discord_rows(path: Path, header: list[str], rows: list[list[str]]) -> list[C
                 kind=_SYSTEM_CONTENT.get(content, "message"),
             )
         )
-    return messages
+    if first_unreadable and not messages:
+        raise LoaderError(f"{path.name} {first_unreadable}")
+    return messages, left_out
 
 
 def _scope_safe(text: str) -> str:
