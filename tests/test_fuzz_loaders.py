@@ -110,7 +110,7 @@ def in_tmp(name: str, data: bytes, check: Callable[[Path], None] = only_loader_e
 # --- bytes -------------------------------------------------------------------------------
 
 
-@fuzz(500)
+@fuzz(1000)
 @given(suffix=st.sampled_from(SUFFIXES), data=st.binary(max_size=4096))
 def test_random_bytes_under_every_suffix(suffix: str, data: bytes) -> None:
     CASES["random bytes"] += 1
@@ -134,7 +134,7 @@ def _mutate(data: bytes, operations: list[tuple[int, int, int, bytes]]) -> bytes
     return bytes(buffer)
 
 
-@fuzz(800)
+@fuzz(1200)
 @given(
     name=st.sampled_from(sorted(SAMPLES)),
     operations=st.lists(
@@ -208,7 +208,7 @@ def test_slack_events_log_with_arbitrary_events(events: list[dict[str, Any]], ju
 CELLS = st.text(st.characters(blacklist_categories=["Cs"]), max_size=30)
 
 
-@fuzz(200)
+@fuzz(600)
 @given(
     header=st.sampled_from(
         [
@@ -266,7 +266,7 @@ MARKUP_TOKENS = st.sampled_from(
 )
 
 
-@fuzz(300)
+@fuzz(800)
 @given(
     suffix=st.sampled_from([".html", ".md", ".rst", ".txt"]),
     tokens=st.lists(MARKUP_TOKENS, max_size=60),
@@ -277,7 +277,7 @@ def test_markup_soup(suffix: str, tokens: list[str], encoding: str) -> None:
     in_tmp(f"page{suffix}", "".join(tokens).encode(encoding, "replace"))
 
 
-@fuzz(150)
+@fuzz(300)
 @given(
     operations=st.lists(
         st.tuples(st.integers(1, 4), st.integers(0, 1 << 20), st.integers(0, 64), st.binary(min_size=1, max_size=16)),
@@ -293,25 +293,22 @@ def test_mutated_pdfs(operations: list[tuple[int, int, int, bytes]]) -> None:
 # --- archives and trees ------------------------------------------------------------------
 
 MEMBER_NAMES = st.one_of(
-    st.text(max_size=20),
+    # zipfile cuts a name at its first NUL and cannot write an empty one.
+    st.text(min_size=1, max_size=20).filter(lambda name: name.split("\x00", 1)[0] != ""),
     st.sampled_from(["../x.json", "/abs.json", "a/../../b.json", "C:\\x", "general/../../up", "./channels.json"]),
     st.builds(lambda a, b: f"{a}/{b}.json", st.sampled_from(["general", "..", "", "."]), st.text(max_size=8)),
 )
 
 
-@fuzz(150)
+@fuzz(300)
 @given(
     members=st.dictionaries(MEMBER_NAMES, st.binary(max_size=256), max_size=6),
     compression=st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA]),
 )
 def test_zip_with_arbitrary_members(members: dict[str, bytes], compression: int) -> None:
     CASES["zips of arbitrary members"] += 1
-    files = {**slack_export_files(), **members}
-    try:
-        data = zip_bytes(files, compression=compression)
-    except (ValueError, OSError, IndexError):
-        return  # zipfile itself refuses to write some names (empty, ...); nothing to load then
-    in_tmp("export.zip", data)
+    # Every drawn archive is written and loaded: a skipped draw would still count as a case.
+    in_tmp("export.zip", zip_bytes({**slack_export_files(), **members}, compression=compression))
 
 
 TREE_NAMES = st.sampled_from(
