@@ -1,9 +1,13 @@
 """The files of a chat export, from a zip archive or a folder, read with bounds.
 
 A zip is never extracted: members are read into memory one at a time, after the archive
-as a whole passed the checks that stop zip bombs (member count, total declared size,
-compression ratio) and path traversal (absolute names, ``..``). The declared sizes are not
-trusted either: reading a member stops one byte past the per-file limit.
+as a whole passed the checks that stop zip bombs and path traversal (absolute names, ``..``):
+member count, total declared size, compression ratio of each large member and of the archive
+as a whole (declared sizes against the bytes actually on disk, so many small members or
+members sharing one compressed stream cannot add up to a bomb), and compression methods
+whose output can be bounded while inflating. The declared sizes are not trusted either:
+members are inflated block by block, and reading stops once a member passes the per-file
+limit or everything read from the archive passes the per-export limit.
 """
 
 from __future__ import annotations
@@ -25,6 +29,14 @@ from core.loaders.reading import DEFAULT_LIMITS, Limits, describe_size, read_byt
 # Ratios this high appear in honest archives only for tiny members, which cost nothing to
 # inflate; past this size a suspicious ratio is treated as a bomb.
 _RATIO_CHECK_FROM_BYTES = 1024 * 1024
+# How much of a member is inflated at a time. zipfile asks zlib for at most this much output
+# per call, so a block of compressed input can never become more than this in memory.
+_BLOCK_BYTES = 1024 * 1024
+# zipfile inflates bzip2 and LZMA members a whole compressed block at a time, with no bound
+# on the output: 4 KB of bzip2 can become gigabytes before any size check runs. Exports are
+# stored or deflated (Slack's, and every common zip tool's default).
+_READABLE_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
+_UNBOUNDED_METHODS = {zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "LZMA"}
 
 # Everything zipfile and its decompressors raise on a damaged or hostile archive.
 ZIP_ERRORS: tuple[type[BaseException], ...] = (
@@ -80,7 +92,8 @@ class ZipExport:
         self.name = path.name
         self.path = path
         self.limits = limits
-        self._digest = _hash_file(path, limits)
+        self._digest, self._archive_bytes = _hash_file(path, limits)
+        self._inflated = 0  # bytes read out of the archive so far, across members
         try:
             self._zip = zipfile.ZipFile(path)
             infos = self._zip.infolist()
@@ -96,12 +109,16 @@ class ZipExport:
             )
         members: dict[str, zipfile.ZipInfo] = {}
         total = 0
+        compressed = 0
         for info in infos:
             if unsafe_member_name(info.filename):
                 raise LoaderError(f"{self.name} contains an unsafe path ({info.filename!r}); it was not read.")
             if info.is_dir() or is_ignored(info.filename):
                 continue
+            if info.compress_type not in _READABLE_METHODS:
+                raise LoaderError(f"{info.filename!r} in {self.name} could not be read: {_method_reason(info)}")
             total += info.file_size
+            compressed += info.compress_size
             if info.file_size >= _RATIO_CHECK_FROM_BYTES and (
                 info.compress_size <= 0 or info.file_size / info.compress_size > limits.max_compression_ratio
             ):
@@ -115,6 +132,15 @@ class ZipExport:
                 f"{self.name} would inflate to {describe_size(total)}, more than the "
                 f"{describe_size(limits.max_export_bytes)} limit for an export."
             )
+        # The whole archive's ratio, against the smaller of what its members declare and what
+        # is really on disk: a thousand members just under the per-member check, or members
+        # declaring big compressed sizes they do not have, still add up here.
+        packed = max(1, min(compressed, self._archive_bytes))
+        if total >= _RATIO_CHECK_FROM_BYTES and total / packed > limits.max_compression_ratio:
+            raise LoaderError(
+                f"{self.name} looks like a zip bomb: its {len(members)} files would inflate to "
+                f"{describe_size(total)} from {describe_size(packed)}."
+            )
         return members
 
     def names(self) -> list[str]:
@@ -125,14 +151,26 @@ class ZipExport:
         limit = self.limits.max_file_bytes
         if info.file_size > limit:
             raise LoaderError(f"{name} in {self.name} is larger than the {describe_size(limit)} limit for one file.")
+        blocks: list[bytes] = []
+        size = 0
         try:
             with self._zip.open(info) as member:
-                data = member.read(limit + 1)
+                while block := member.read(_BLOCK_BYTES):
+                    size += len(block)
+                    self._inflated += len(block)
+                    if size > limit:
+                        raise LoaderError(
+                            f"{name} in {self.name} is larger than the {describe_size(limit)} limit for one file."
+                        )
+                    if self._inflated > self.limits.max_export_bytes:
+                        raise LoaderError(
+                            f"{self.name} inflates to more than the {describe_size(self.limits.max_export_bytes)} "
+                            "limit for an export."
+                        )
+                    blocks.append(block)
         except ZIP_ERRORS as exc:
             raise LoaderError(f"{name} in {self.name} could not be read ({_reason(exc)}).") from exc
-        if len(data) > limit:
-            raise LoaderError(f"{name} in {self.name} is larger than the {describe_size(limit)} limit for one file.")
-        return data
+        return b"".join(blocks)
 
     def fingerprint(self) -> str:
         return self._digest
@@ -197,7 +235,8 @@ def walk_files(root: Path) -> Iterator[Path]:
             yield Path(folder) / file
 
 
-def _hash_file(path: Path, limits: Limits) -> str:
+def _hash_file(path: Path, limits: Limits) -> tuple[str, int]:
+    """(sha256, size) of the file, read once: the size on disk is the one size that cannot lie."""
     digest = hashlib.sha256()
     size = 0
     try:
@@ -211,7 +250,17 @@ def _hash_file(path: Path, limits: Limits) -> str:
                 digest.update(block)
     except OSError as exc:
         raise LoaderError(f"{path.name} could not be read: {exc.strerror or exc}.") from exc
-    return digest.hexdigest()
+    return digest.hexdigest(), size
+
+
+def _method_reason(info: zipfile.ZipInfo) -> str:
+    method = _UNBOUNDED_METHODS.get(info.compress_type)
+    if method:
+        return (
+            f"it is compressed with {method}, which can inflate without bound before any size check; "
+            "zip the export again with the usual deflate."
+        )
+    return f"it uses compression method {info.compress_type}, which Tidings does not read."
 
 
 def _reason(exc: BaseException) -> str:

@@ -23,6 +23,9 @@ def conversation_documents(
 ) -> tuple[Document, ...]:
     documents: list[Document] = []
     used_keys: set[str] = set()
+    # The next suffix worth trying per base key: every smaller one is taken already, and
+    # keys are never given back, so a thread split into n windows costs n tries, not n²/2.
+    next_suffix: dict[str, int] = {}
     for conversation in group_conversations(messages, max_messages=max(1, window)):
         channel = conversation.channel
         # A long thread is split into several conversations sharing the thread's id, and two
@@ -30,11 +33,13 @@ def conversation_documents(
         key = conversation.id
         if key in used_keys:
             key = f"{channel.channel}:{conversation.id}"
-        suffix = 2
-        base = key
-        while key in used_keys:
+        if key in used_keys:
+            base = key
+            suffix = next_suffix.get(base, 2)
+            while f"{base}-{suffix}" in used_keys:
+                suffix += 1
             key = f"{base}-{suffix}"
-            suffix += 1
+            next_suffix[base] = suffix + 1
         used_keys.add(key)
         first = conversation.messages[0]
         documents.append(

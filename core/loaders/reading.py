@@ -24,12 +24,15 @@ class Limits:
 
     ``max_file_bytes`` bounds every single file and every member of an archive;
     ``max_export_bytes`` and ``max_export_files`` bound a whole chat export (zip or folder);
-    ``max_compression_ratio`` rejects zip members that inflate suspiciously (zip bombs).
+    ``max_export_messages`` bounds the messages read from one export, which is what its memory
+    grows with (a message costs far more as an object than as JSON);
+    ``max_compression_ratio`` rejects zip archives and members that inflate suspiciously (zip bombs).
     """
 
     max_file_bytes: int = 50 * MIB
     max_export_bytes: int = 1024 * MIB
     max_export_files: int = 100_000
+    max_export_messages: int = 2_000_000
     max_compression_ratio: float = 200.0
 
 

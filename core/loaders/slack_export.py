@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from core.errors import LoaderError
 from core.loaders.archive import ExportFiles, FolderExport, ZipExport, is_ignored
 from core.loaders.reading import DEFAULT_LIMITS, Limits, decode_text, parse_json
-from core.loaders.shapes import as_str, dicts
-from core.loaders.slack_messages import SlackDirectory, find_domain, slack_message, user_name
+from core.loaders.shapes import as_dict, as_str, dicts
+from core.loaders.slack_messages import SlackDirectory, find_domain, permalink, slack_message, user_name
 from core.types import ChannelMessage, ChannelRef
 
 _DAY_FILE = re.compile(r"^\d{4}-\d{2}-\d{2}\.json$")
@@ -98,7 +98,18 @@ def _read(files: ExportFiles, limits: Limits) -> SlackExport:
             folder = channel_name if listing != "dms.json" and channel_name else channel_id
             folders[folder] = (channel_id, channel_name or channel_id)
 
-    raw_by_folder: dict[str, list[dict[str, Any]]] = {}
+    # Each day file becomes messages as soon as it is parsed, and its raw objects are let go:
+    # only one day's raw JSON is ever in memory. What needs every message (the team id when
+    # users.json names none, the domain that permalinks need) is counted on the way and
+    # applied at the end. The workspace is the team most users belong to, else the one most
+    # messages name.
+    team_from_users = _most_common_safe(Counter(as_str(user.get("team_id")) for user in users_raw))
+    workspace = provisional = team_from_users or workspace_label(files.name)
+    directory = SlackDirectory(users=users, channels={channel_id: name for channel_id, name in folders.values()})
+    teams: Counter[str] = Counter()
+    domains: Counter[str] = Counter()
+    by_folder: dict[str, list[ChannelMessage]] = {}
+    count = 0
     for name in names:
         parts = PurePosixPath(name).parts[len(PurePosixPath(root).parts) if root else 0 :]
         if len(parts) != 2 or not _DAY_FILE.match(parts[1]):
@@ -106,27 +117,49 @@ def _read(files: ExportFiles, limits: Limits) -> SlackExport:
         day = parse_json(decode_text(files.read(name), name), name)
         if not isinstance(day, list):
             raise LoaderError(f"{name} in {files.name} should hold a list of messages.")
-        raw_by_folder.setdefault(parts[0], []).extend(item for item in day if isinstance(item, dict))
-
-    all_raw = [raw for raws in raw_by_folder.values() for raw in raws]
-    workspace = _team_id(users_raw, all_raw) or workspace_label(files.name)
-    directory = SlackDirectory(
-        users=users,
-        channels={channel_id: name for channel_id, name in folders.values()},
-        domain=find_domain(all_raw),
-    )
-    channels: dict[str, ChannelRef] = {}
-    messages: list[ChannelMessage] = []
-    for folder, raws in sorted(raw_by_folder.items()):
-        channel_id, channel_name = folders.get(folder, (folder, folder))
-        channel = ChannelRef(platform="slack", workspace=workspace, channel=channel_id, name=channel_name)
-        channels[channel_id] = channel
-        for raw in raws:
+        read_here = by_folder.setdefault(parts[0], [])
+        channel = _channel(parts[0], folders, workspace)
+        for raw in day:
+            if not isinstance(raw, dict):
+                continue
+            teams[as_str(raw.get("team"))] += 1
+            if "file" in raw or "files" in raw:
+                for file in [as_dict(raw.get("file")), *dicts(raw.get("files"))]:
+                    domains[find_domain(({"file": file},)) or ""] += 1
             message = slack_message(raw, channel, directory)
             if message is not None:
-                messages.append(message)
+                read_here.append(message)
+                count += 1
+                if count > limits.max_export_messages:
+                    raise LoaderError(
+                        f"{files.name} holds more than {limits.max_export_messages:,} messages, "
+                        "the limit for one export; export fewer channels or a shorter period."
+                    )
+        del day
+
+    domains.pop("", None)
+    domain = domains.most_common(1)[0][0] if domains else None
+    if not team_from_users:
+        workspace = _most_common_safe(teams) or workspace
+    channels: dict[str, ChannelRef] = {}
+    messages: list[ChannelMessage] = []
+    for folder_name, folder_messages in sorted(by_folder.items()):
+        channel = _channel(folder_name, folders, workspace)
+        channels[channel.channel] = channel
+        if domain or workspace != provisional:
+            # One message at a time, in place: a copy of the list would double the peak.
+            for index, message in enumerate(folder_messages):
+                link = permalink(domain, channel.channel, message.id, message.thread_id)
+                folder_messages[index] = replace(message, channel=channel, permalink=link)
+        messages.extend(folder_messages)
+        folder_messages.clear()
     messages.sort(key=lambda m: (m.timestamp, m.channel.channel, m.id))
     return SlackExport(messages=messages, fingerprint=files.fingerprint(), workspace=workspace, channels=channels)
+
+
+def _channel(folder: str, folders: dict[str, tuple[str, str]], workspace: str) -> ChannelRef:
+    channel_id, channel_name = folders.get(folder, (folder, folder))
+    return ChannelRef(platform="slack", workspace=workspace, channel=channel_id, name=channel_name)
 
 
 def _root(export_name: str, names: list[str]) -> str:
@@ -141,13 +174,11 @@ def _root(export_name: str, names: list[str]) -> str:
     return "" if parent == "." else parent
 
 
-def _team_id(users: list[dict[str, Any]], raws: list[dict[str, Any]]) -> str | None:
-    """The workspace's team id: the one most users belong to, else the one most messages name."""
-    for records, key in ((users, "team_id"), (raws, "team")):
-        seen = Counter(as_str(record.get(key)) for record in records)
-        seen.pop("", None)
-        if seen:
-            team = seen.most_common(1)[0][0]
-            if not _UNSAFE_SCOPE_CHARS.search(team):
-                return team
+def _most_common_safe(seen: Counter[str]) -> str | None:
+    """The team id most records name (the first seen among equals), if it is safe in a scope."""
+    seen.pop("", None)
+    if seen:
+        team = seen.most_common(1)[0][0]
+        if not _UNSAFE_SCOPE_CHARS.search(team):
+            return team
     return None
