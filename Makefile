@@ -28,7 +28,7 @@ $(TORCH): | $(PY)
 
 # pip's wheel cache keeps the compiled llama-cpp-python, so a fresh venv does not rebuild it.
 $(STAMP): pyproject.toml $(TORCH)
-	$(PIP) install -e ".[test]"
+	$(PIP) install -e ".[test,eval]"
 	touch $@
 
 run: install

@@ -33,14 +33,14 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from core.config import DigestSettings  # noqa: E402
-from core.conversations import meaningful, render_message  # noqa: E402
-from core.digest_format import digest_to_markdown  # noqa: E402
-from core.llm import LlamaModel  # noqa: E402
-from core.loaders import read_messages  # noqa: E402
+from core.digests.conversations import meaningful, render_message  # noqa: E402
+from core.digests.format import digest_to_markdown  # noqa: E402
+from core.digests.summarizing import Summarizer  # noqa: E402
+from core.knowledge.loaders import read_messages  # noqa: E402
+from core.model.local import LlamaModel  # noqa: E402
+from core.model.worker import ModelWorker  # noqa: E402
 from core.ports import Prompt  # noqa: E402
-from core.summarizing import Summarizer  # noqa: E402
 from core.types import Author, ChannelMessage, ChannelRef, Digest  # noqa: E402
-from core.worker import ModelWorker  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
 

@@ -1,7 +1,7 @@
 """Compare wordings of the answer prompt on a sample of the QA set, with the real Answerer.
 
 The wording matters most for models without a chat template (the default Gemma 3 270M GGUF
-is prompted as plain text). Each variant replaces ``core.prompts.ANSWER_INSTRUCTIONS`` and
+is prompted as plain text). Each variant replaces ``core.answers.prompts.ANSWER_INSTRUCTIONS`` and
 ``ANSWER_PREFIX`` for its turn; everything else (retrieval, packing, checks) is Tidings' own.
 Results go to docs/quality.md.
 
@@ -23,11 +23,11 @@ sys.path.insert(0, str(REPO))
 
 from bots.cli_eval import DEFAULT_DATA  # noqa: E402
 from bots.wiring import build_embedder, build_model, build_services  # noqa: E402
-from core import prompts  # noqa: E402
+from core.answers import prompts  # noqa: E402
 from core.config import load_settings  # noqa: E402
 from core.evaluation.runs import answer_sample, locate, qa_set, spread  # noqa: E402
 from core.evaluation.workbench import Workbench  # noqa: E402
-from core.worker import ModelWorker  # noqa: E402
+from core.model.worker import ModelWorker  # noqa: E402
 
 VARIANTS: dict[str, tuple[str, str]] = {
     "answer-v1 (before)": (prompts.ANSWER_INSTRUCTIONS, prompts.ANSWER_PREFIX),

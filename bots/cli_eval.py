@@ -70,13 +70,36 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=cmd_eval)
 
 
+EVAL_EXTRA = ("rouge_score", "matplotlib")
+"""What ``tidings[eval]`` brings: scoring and charts, which the bot itself never needs."""
+
+
+def missing_eval_extra() -> list[str]:
+    """The evaluation extra's modules that cannot be imported here."""
+    missing = []
+    for name in EVAL_EXTRA:
+        try:
+            __import__(name)
+        except ImportError:
+            missing.append(name)
+    return missing
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
+    missing = missing_eval_extra()
+    if missing:
+        print(
+            f"tidings eval needs the evaluation extra ({', '.join(missing)} not installed): "
+            "run `make eval`, or `pip install 'tidings[eval]'` in Tidings' environment.",
+            file=sys.stderr,
+        )
+        return 2
     from bots.cli import settings_from
     from bots.wiring import build_embedder, build_model, build_services
     from core.evaluation.report import render_tables, write_plots
     from core.evaluation.runs import EVALUATIONS, EvalOptions, locate, run_evaluations
     from core.evaluation.workbench import Workbench
-    from core.worker import ModelWorker
+    from core.model.worker import ModelWorker
 
     settings = settings_from(args)
     data = locate(args.data or DEFAULT_DATA, variants=args.variants, off_topic=args.off_topic)

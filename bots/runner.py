@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 async def run(settings: Settings, *, connect_hint: str = "") -> int:
     from bots.wiring import build_services, ensure_default_knowledge_base
-    from core.logs import configure
+    from core.runtime.logs import configure
 
     configure(level=settings.observability.log_level, json_lines=settings.observability.log_json)
     # Signals first: a SIGTERM during start-up is a clean stop too.
@@ -45,7 +45,7 @@ async def run(settings: Settings, *, connect_hint: str = "") -> int:
 
     metrics = None
     if settings.observability.metrics_port:
-        from core.observability import MetricsServer
+        from core.runtime.observability import MetricsServer
 
         metrics = MetricsServer(
             host=settings.observability.metrics_host, port=settings.observability.metrics_port, services=services
@@ -92,7 +92,7 @@ async def run(settings: Settings, *, connect_hint: str = "") -> int:
 
     scheduler = None
     if settings.digests.enabled and settings.digests.channels and services.summarizer is not None:
-        from core.scheduling import DigestScheduler
+        from core.digests.scheduling import DigestScheduler
 
         scheduler = DigestScheduler(
             settings=settings, state=services.state, summarizer=services.summarizer, platforms=platforms

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from core.access import Gatekeeper
+from core.answers.access import Gatekeeper
 from core.config import Settings
+from core.model.worker import ModelWorker
 from core.ports import Embedder, KnowledgeBase, LanguageModel
-from core.state import StateStore
+from core.runtime.state import StateStore
 from core.types import Answer, ChannelMessage, ChannelRef, Digest, Question
-from core.worker import ModelWorker
 
 OnText = Callable[[str], Awaitable[None]]
 """Called with the answer text written so far, as the model writes it."""

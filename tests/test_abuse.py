@@ -13,7 +13,7 @@ from collections.abc import Callable
 import pytest
 
 from adapters.slack.replies import EMPTY_QUESTION
-from core.answering import NOT_COVERED
+from core.answers.answering import NOT_COVERED
 from core.services import Services
 from tests.reliability import record
 from tests.trust_support import slack_world, with_handbook

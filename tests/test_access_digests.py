@@ -25,8 +25,8 @@ import pytest
 from adapters.slack.bot import make_client
 from adapters.slack.platform import SlackPlatform
 from core.config import DigestChannel, load_settings
+from core.digests.scheduling import DigestScheduler
 from core.errors import ConfigError
-from core.scheduling import DigestScheduler
 from core.services import Services
 from core.types import channel_scope
 from tests.reliability import record

@@ -28,7 +28,7 @@ import simcord
 
 from adapters.discord.bot import TidingsDiscordBot
 from bots.discord_bot import build_bot
-from core.ingesting import ingest
+from core.knowledge.ingesting import ingest
 from core.services import Services
 from core.types import channel_scope
 from tests.reliability import record

@@ -19,10 +19,10 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import pytest
 
-from core.access import Gatekeeper, scopes_for, scopes_for_scope
+from core.answers.access import Gatekeeper, scopes_for, scopes_for_scope
 from core.config import AccessSettings
 from core.errors import NotAllowed
-from core.ingesting import ingest
+from core.knowledge.ingesting import ingest
 from core.services import Services
 from core.types import Answer, ChannelRef, Hit, Question, Turn
 from tests.reliability import record
@@ -110,7 +110,7 @@ GRANTS_TOML = '[access.grants]\n"slack:T1:CS" = ["support-docs"]\n'
 def probed(tmp_path_factory: pytest.TempPathFactory, embedder, language_model, model_worker) -> Iterator[Services]:  # type: ignore[no-untyped-def]
     """Real services (built as ``make_services`` builds them, once for this module) whose
     knowledge base holds A's secret, B's notes, support docs, a public guide and a public
-    document carrying prompt injection, ingested as files with ``core.ingesting.ingest``."""
+    document carrying prompt injection, ingested as files with ``core.knowledge.ingesting.ingest``."""
     from bots.wiring import build_services
     from core.config import load_settings
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from core.ingesting import ingest
+from core.knowledge.ingesting import ingest
 from core.services import Services
 from core.types import channel_scope
 from tests.reliability import record

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from core.answering import NOT_COVERED, Answerer, best_sentences, clean_generation, support
+from core.answers.answering import NOT_COVERED, Answerer, best_sentences, clean_generation, support
 from core.errors import EmptyQuestion, UserFacingError
-from core.ingesting import ingest
+from core.knowledge.ingesting import ingest
 from core.types import Question, Turn
 
 pytestmark = pytest.mark.slow

@@ -28,7 +28,7 @@ import simcord
 from adapters.discord.bot import FEEDBACK_THANKS, TidingsDiscordBot
 from adapters.discord.convert import MESSAGE_LIMIT
 from bots.discord_bot import build_bot, check_discord
-from core.access import Gatekeeper
+from core.answers.access import Gatekeeper
 from core.config import AccessSettings
 from core.errors import GENERIC_APOLOGY, KnowledgeBaseError
 from core.services import OnQueued, OnText, Services
@@ -512,7 +512,7 @@ async def test_replayed_komodo_support_channel_comes_back_as_history(
 
 def read_komodo_csv(path: Path) -> list[ChannelMessage]:
     """The day's messages as the project's own DiscordChatExporter CSV loader reads them."""
-    from core.loaders.discord_csv import read_discord_csv
+    from core.knowledge.loaders.discord_csv import read_discord_csv
 
     text = path.read_text(encoding="utf-8")
     messages = read_discord_csv(path, text) if text.strip() else []

@@ -117,3 +117,29 @@ def test_eval_help_lists_the_evaluations(capsys: pytest.CaptureFixture[str]) -> 
     text = capsys.readouterr().out
     for word in ("retrieval", "answers", "refusals", "digests", "--plot", "--json", "--limit"):
         assert word in text
+
+
+@pytest.mark.parametrize("module", ["rouge_score", "matplotlib"])
+def test_eval_without_the_eval_extra_says_how_to_install_it(
+    module: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A None entry in sys.modules makes `import module` raise ImportError, as if it were not installed.
+    monkeypatch.setitem(__import__("sys").modules, module, None)
+    code = main(["--home", str(tmp_path / "home"), "eval", "retrieval", "--data", str(tmp_path / "nowhere")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert module in err and "tidings[eval]" in err and "make eval" in err
+
+
+def test_the_bot_itself_never_imports_the_eval_extra() -> None:
+    import subprocess
+    import sys
+
+    # Importing every bot module and building the CLI must not pull in scoring or charts.
+    code = (
+        "import sys, bots.cli, bots.wiring, bots.runner, core.services\n"
+        "bots.cli.build_parser()\n"
+        "print(','.join(m for m in ('rouge_score', 'matplotlib') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == ""

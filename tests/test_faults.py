@@ -24,10 +24,10 @@ from pathlib import Path
 import pytest
 
 from adapters.slack.bot import SlackBot
-from core.ingesting import chunks_of_file
+from core.knowledge.ingesting import chunks_of_file
+from core.knowledge.knowledge_base import LanceKnowledgeBase
+from core.runtime.state import StateStore
 from core.services import OnQueued, OnText, Services
-from core.state import StateStore
-from core.store import LanceKnowledgeBase
 from core.types import Answer, Question
 from tests.reliability import record
 from tests.trust_support import slack_world, with_handbook

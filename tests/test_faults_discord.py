@@ -54,7 +54,7 @@ from adapters.discord.bot import TidingsDiscordBot
 from adapters.discord.convert import digest_messages
 from adapters.discord.platform import DiscordPlatform
 from bots.discord_bot import build_bot
-from core.digest_format import window_text
+from core.digests.format import window_text
 from core.errors import GENERIC_APOLOGY, KnowledgeBaseError
 from core.services import Services
 from core.types import Answer, ChannelRef, Citation, Digest, DigestBullet, DigestSection, Question

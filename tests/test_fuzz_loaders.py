@@ -34,7 +34,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.errors import LoaderError
-from core.loaders import SUPPORTED, Limits, discover, load_file, read_messages
+from core.knowledge.loaders import SUPPORTED, Limits, discover, load_file, read_messages
 
 CASES: Counter[str] = Counter()
 OUTCOMES: Counter[str] = Counter()  # loader calls that returned vs. raised LoaderError

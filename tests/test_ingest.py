@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from core.ingesting import ingest
-from core.store import LanceKnowledgeBase
+from core.knowledge.ingesting import ingest
+from core.knowledge.knowledge_base import LanceKnowledgeBase
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -15,11 +15,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from core.config import AccessSettings, DigestChannel, DigestSettings, Settings
-from core.scheduling import DigestScheduler, cron_trigger, latest_fire_time, record_channel
-from core.state import StateStore
-from core.summarizing import Summarizer
+from core.digests.scheduling import DigestScheduler, cron_trigger, latest_fire_time, record_channel
+from core.digests.summarizing import Summarizer
+from core.model.worker import ModelWorker
+from core.runtime.state import StateStore
 from core.types import ChannelRef, channel_scope
-from core.worker import ModelWorker
 from tests.digest_support import MemoryPlatform, WordModel, message
 
 BERLIN = ZoneInfo("Europe/Berlin")

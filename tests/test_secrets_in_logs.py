@@ -13,7 +13,7 @@ import pytest
 
 from adapters.slack.bot import SlackBot
 from core.errors import ConfigError
-from core.logs import RedactingFilter, configure, redact
+from core.runtime.logs import RedactingFilter, configure, redact
 from core.services import OnQueued, OnText, Services
 from core.types import Answer, Question
 from tests.reliability import record

@@ -27,8 +27,8 @@ from adapters.slack.bot import SlackBot
 from adapters.slack.convert import FEEDBACK_UP, SHARE_ANSWER
 from adapters.slack.replies import EMPTY_QUESTION
 from core.errors import GENERIC_APOLOGY
+from core.runtime.state import StateStore
 from core.services import Services
-from core.state import StateStore
 from core.types import Chunk
 from tests.slack_mock_server import BOT_ID, BOT_USER_ID, TEAM_ID, MockSlack
 from tests.slack_requests import (

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from core.chunking import assign_ids, chunk_document
-from core.store import LanceKnowledgeBase, reciprocal_rank_fusion, scope_filter
+from core.knowledge.chunking import assign_ids, chunk_document
+from core.knowledge.knowledge_base import LanceKnowledgeBase, reciprocal_rank_fusion, scope_filter
 from core.types import Document
 
 

@@ -10,7 +10,7 @@ import asyncio
 from typing import TextIO
 
 from adapters.console.platform import ConsolePlatform
-from core.access import scopes_for_scope
+from core.answers.access import scopes_for_scope
 from core.errors import GENERIC_APOLOGY, UserFacingError
 from core.services import Services
 from core.types import PUBLIC_SCOPE, Answer, Question, Turn

@@ -37,10 +37,10 @@ from adapters.discord.convert import (
 )
 from adapters.discord.platform import NO_MENTIONS, DiscordPlatform
 from adapters.discord.settings import DiscordSettings
+from core.digests.windows import parse_window
 from core.errors import GENERIC_APOLOGY, UserFacingError
 from core.services import Services
 from core.types import Answer, ChannelRef, Question, Turn
-from core.windows import parse_window
 
 log = logging.getLogger("tidings.discord")
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import discord
 
-from core.digest_format import bullet_to_markdown, coverage_note, window_label
+from core.digests.format import bullet_to_markdown, coverage_note, window_label
 from core.types import PUBLIC_SCOPE, Answer, Author, ChannelMessage, ChannelRef, Citation, Digest, Turn
 
 PLATFORM = "discord"
@@ -210,7 +210,7 @@ def message_text(message: discord.Message, *, without_mention_of: int | None = N
     """The message as people read it: mentions as names, attachments named, embeds' text
     kept (bots and link previews carry their content there), footers included: a Tidings
     digest says its window only in its footer, and the scheduler finds a digest it posted
-    before a crash by that window (``core.scheduling``, ``window_text``)."""
+    before a crash by that window (``core.digests.scheduling``, ``window_text``)."""
     content = message.content or ""
     if without_mention_of is not None:
         content = strip_bot_mention(content, without_mention_of)

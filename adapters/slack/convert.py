@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
-from core.digest_format import coverage_note, window_label
+from core.digests.format import coverage_note, window_label
 from core.types import Answer, Author, ChannelMessage, ChannelRef, Citation, Digest, MessageLink, Turn
 
 SECTION_LIMIT = 3000

@@ -37,10 +37,10 @@ from adapters.slack.convert import (
 from adapters.slack.convert import question_text as extract_question
 from adapters.slack.platform import SlackPlatform
 from adapters.slack.settings import SlackSettings
+from core.digests.windows import parse_window
 from core.errors import GENERIC_APOLOGY, EmptyQuestion, UserFacingError
 from core.services import Services
 from core.types import Answer, ChannelRef, Citation, Digest, Question, channel_scope
-from core.windows import parse_window
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from typing import Any
 
 from core.errors import TidingsError
 from core.evaluation.metrics import normalize_answer
-from core.loaders import load_file
-from core.loaders.faq_csv import faq_columns
+from core.knowledge.loaders import load_file
+from core.knowledge.loaders.faq_csv import faq_columns
 from core.types import Author, ChannelMessage, ChannelRef
 
 WHOLE_MEETING_QUERY = "summarize the whole meeting"

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from core.answering import Answerer, best_sentences
+from core.answers.answering import Answerer, best_sentences
 from core.config import RetrievalSettings
 from core.evaluation import metrics
 from core.evaluation.datasets import (

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from core.budget import answer_reserve, shorten_to_fit
+from core.answers.budget import answer_reserve, shorten_to_fit
 from core.ports import LanguageModel, Prompt
 from core.types import Hit, Turn
 

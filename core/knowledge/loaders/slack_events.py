@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import LoaderError
-from core.loaders.reading import DEFAULT_LIMITS, Limits, decode_text, parse_json, read_bytes
-from core.loaders.shapes import as_dict, as_str
-from core.loaders.slack_messages import SlackDirectory, find_domain, slack_message, user_name
+from core.knowledge.loaders.reading import DEFAULT_LIMITS, Limits, decode_text, parse_json, read_bytes
+from core.knowledge.loaders.shapes import as_dict, as_str
+from core.knowledge.loaders.slack_messages import SlackDirectory, find_domain, slack_message, user_name
 from core.types import ChannelMessage, ChannelRef
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from core.errors import LoaderError
-from core.loaders.reading import DEFAULT_LIMITS, Limits, describe_size, read_bytes
+from core.knowledge.loaders.reading import DEFAULT_LIMITS, Limits, describe_size, read_bytes
 
 # Ratios this high appear in honest archives only for tiny members, which cost nothing to
 # inflate; past this size a suspicious ratio is treated as a bomb.

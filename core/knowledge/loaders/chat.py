@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from core.conversations import group_conversations, render_message
+from core.digests.conversations import group_conversations, render_message
 from core.types import ChannelMessage, Document
 
 

@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from core.chunking import embedding_text
+from core.config import KnowledgeBaseSettings, RetrievalSettings
 from core.errors import KnowledgeBaseError
+from core.knowledge.chunking import embedding_text
 from core.ports import Embedder, SearchMode, SourceChange, SourceInfo
 from core.types import Chunk, Hit
 
@@ -73,11 +74,11 @@ class LanceKnowledgeBase:
         uri: str,
         embedder: Embedder,
         table: str = "chunks",
-        rrf_k: int = 60,
-        vector_weight: float = 1.0,
-        text_weight: float = 1.0,
-        candidates: int = 30,
-        ann_min_rows: int = 50_000,
+        rrf_k: int = RetrievalSettings.rrf_k,
+        vector_weight: float = RetrievalSettings.vector_weight,
+        text_weight: float = RetrievalSettings.text_weight,
+        candidates: int = RetrievalSettings.candidates,
+        ann_min_rows: int = KnowledgeBaseSettings.ann_min_rows,
     ) -> None:
         self.uri = uri
         self.embedder = embedder

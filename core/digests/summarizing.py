@@ -5,10 +5,10 @@ call per chunk writes short notes citing numbered messages -> reduce: the notes 
 bullets, topic lines are merged (recursively while they do not fit one prompt) into a
 headline -> Digest.
 
-The model is never trusted alone. Extractive candidates (``core/digest_extract.py``) give
+The model is never trusted alone. Extractive candidates (``core/digests/extract.py``) give
 every conversation a topic and find unanswered questions, decisions and action items by
 their wording; the model's notes replace a candidate's wording, or add a bullet, only when
-they pass the checks in ``core/digest_prompts.py``. With the weakest model the digest is
+they pass the checks in ``core/digests/prompts.py``. With the weakest model the digest is
 mostly extractive; with a better one, mostly written by the model. Every bullet links to
 the messages it came from either way.
 
@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from core.config import DigestSettings
-from core.conversations import Conversation, group_conversations, meaningful
-from core.digest_extract import (
+from core.digests.conversations import Conversation, group_conversations, meaningful
+from core.digests.extract import (
     Candidate,
     candidates,
     centrality,
@@ -43,8 +43,8 @@ from core.digest_extract import (
     topic,
     word_weights,
 )
-from core.digest_packing import Batch, Piece, pack
-from core.digest_prompts import (
+from core.digests.packing import Batch, Piece, pack
+from core.digests.prompts import (
     LINE_STOP,
     NOTES_STOP,
     PROMPT_VERSION,
@@ -57,8 +57,9 @@ from core.digest_prompts import (
     parse_line,
     parse_notes,
 )
+from core.model.worker import ModelWorker
 from core.ports import Generation, LanguageModel, Prompt
-from core.state import StateStore
+from core.runtime.state import StateStore
 from core.types import (
     ChannelMessage,
     ChannelRef,
@@ -69,7 +70,6 @@ from core.types import (
     DigestStats,
     MessageLink,
 )
-from core.worker import ModelWorker
 
 log = logging.getLogger(__name__)
 

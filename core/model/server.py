@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from core.errors import ModelError
-from core.llm import check_fits, collect_stream, drop_repeats
+from core.model.local import check_fits, collect_stream, drop_repeats
 from core.ports import Generation, Prompt
 
 _TOKENIZERS: dict[str, tuple[str, Callable[[str, str], dict[str, Any]]]] = {

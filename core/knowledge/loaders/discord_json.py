@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import LoaderError
-from core.loaders.discord_csv import parse_date
-from core.loaders.shapes import as_dict, as_str, dicts
+from core.knowledge.loaders.discord_csv import parse_date
+from core.knowledge.loaders.shapes import as_dict, as_str, dicts
 from core.types import Author, ChannelMessage, ChannelRef
 
 # DiscordChatExporter message types that are something a person said.

@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from core.digest_extract import keywords
+from core.digests.extract import keywords
 from core.ports import Prompt
 
 PROMPT_VERSION = "digest-notes-v3"

@@ -137,7 +137,7 @@ class LlamaModel:
     """A :class:`core.ports.LanguageModel` over llama-cpp-python, loaded on first use.
 
     Not thread safe (llama.cpp contexts are not): run every call through the one
-    :class:`core.worker.ModelWorker`.
+    :class:`core.model.worker.ModelWorker`.
     """
 
     def __init__(

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from core.conversations import Conversation
+from core.digests.conversations import Conversation
 from core.errors import TidingsError
 from core.types import ChannelMessage
 

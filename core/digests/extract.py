@@ -3,7 +3,7 @@
 A 270M-parameter base model cannot be trusted to find the decisions in a day of chat, but
 plain patterns can: a question nobody answered ends with "?", a decision says "we'll" or
 "agreed", an action item says "I'll" or "can you". These candidates are always available;
-the model's notes replace their wording when they are valid (see ``core/summarizing.py``),
+the model's notes replace their wording when they are valid (see ``core/digests/summarizing.py``),
 so a better model simply makes better digests.
 """
 
@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from core.conversations import Conversation
+from core.digests.conversations import Conversation
 from core.types import ChannelMessage
 
 _STOPWORD_TEXT = (

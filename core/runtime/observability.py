@@ -24,7 +24,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
 from core.errors import UserFacingError
-from core.logs import request_id
+from core.runtime.logs import request_id
 from core.services import AnswersQuestions, OnQueued, OnText, Services
 from core.types import PUBLIC_SCOPE, Answer, Question
 

@@ -20,10 +20,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from core.errors import LoaderError
-from core.loaders.archive import ExportFiles, FolderExport, ZipExport, is_ignored
-from core.loaders.reading import DEFAULT_LIMITS, Limits, decode_text, parse_json
-from core.loaders.shapes import as_str, dicts
-from core.loaders.slack_messages import SlackDirectory, find_domain, slack_message, user_name
+from core.knowledge.loaders.archive import ExportFiles, FolderExport, ZipExport, is_ignored
+from core.knowledge.loaders.reading import DEFAULT_LIMITS, Limits, decode_text, parse_json
+from core.knowledge.loaders.shapes import as_str, dicts
+from core.knowledge.loaders.slack_messages import SlackDirectory, find_domain, slack_message, user_name
 from core.types import ChannelMessage, ChannelRef
 
 _DAY_FILE = re.compile(r"^\d{4}-\d{2}-\d{2}\.json$")

@@ -19,12 +19,12 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from core.answers.prompts import STOP_SEQUENCES, PackedPrompt, build_answer_prompt
 from core.config import AnswerSettings, LLMSettings, RetrievalSettings, Settings
 from core.errors import EmptyQuestion, UserFacingError
+from core.model.worker import ModelWorker
 from core.ports import Generation, KnowledgeBase, LanguageModel, SearchMode
-from core.prompts import STOP_SEQUENCES, PackedPrompt, build_answer_prompt
 from core.types import Answer, Citation, Hit, Question, Timings
-from core.worker import ModelWorker
 
 log = logging.getLogger(__name__)
 OnText = Callable[[str], Awaitable[None]]

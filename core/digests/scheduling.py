@@ -35,12 +35,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from core.config import DigestChannel, Settings, digest_target_problem
-from core.conversations import meaningful
-from core.digest_format import digest_to_markdown, window_text
+from core.digests.conversations import meaningful
+from core.digests.format import digest_to_markdown, window_text
 from core.errors import ConfigError
 from core.ports import ChatPlatform
+from core.runtime.state import DigestRecord, StateStore
 from core.services import SummarizesChannels
-from core.state import DigestRecord, StateStore
 from core.types import ChannelRef, Digest
 
 log = logging.getLogger(__name__)

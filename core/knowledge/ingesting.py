@@ -2,7 +2,7 @@
 
 Each file is loaded, chunked and written as one source; a file that cannot be read is
 reported with the reason and skipped while the rest ingests. Writes are per source and
-idempotent (see :mod:`core.store`), so an interrupted ingest is completed by running it again.
+idempotent (see :mod:`core.knowledge.knowledge_base`), so an interrupted ingest is completed by running it again.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from core.chunking import assign_ids, chunk_document
 from core.errors import LoaderError
-from core.loaders import SkippedFile, discover, load_file
+from core.knowledge.chunking import assign_ids, chunk_document
+from core.knowledge.loaders import SkippedFile, discover, load_file
 from core.ports import SourceChange
 from core.types import Chunk
 

@@ -24,24 +24,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import LoaderError
-from core.loaders.archive import walk_files
-from core.loaders.chat import conversation_documents
-from core.loaders.discord_csv import (
+from core.knowledge.loaders.archive import walk_files
+from core.knowledge.loaders.chat import conversation_documents
+from core.knowledge.loaders.discord_csv import (
     discord_rows,
     is_discord_header,
     normalized_header,
     read_csv_rows,
     read_discord_csv,
 )
-from core.loaders.discord_json import read_discord_json
-from core.loaders.faq_csv import faq_columns, faq_documents
-from core.loaders.html_page import decode_html, html_title_and_text
-from core.loaders.markdown import markdown_title_and_text
-from core.loaders.pdf import pdf_pages
-from core.loaders.plain_text import text_title_and_text
-from core.loaders.reading import DEFAULT_LIMITS, Limits, decode_text, fingerprint, parse_json, read_bytes
-from core.loaders.slack_events import read_slack_events
-from core.loaders.slack_export import is_slack_export_folder, read_slack_export
+from core.knowledge.loaders.discord_json import read_discord_json
+from core.knowledge.loaders.faq_csv import faq_columns, faq_documents
+from core.knowledge.loaders.html_page import decode_html, html_title_and_text
+from core.knowledge.loaders.markdown import markdown_title_and_text
+from core.knowledge.loaders.pdf import pdf_pages
+from core.knowledge.loaders.plain_text import text_title_and_text
+from core.knowledge.loaders.reading import DEFAULT_LIMITS, Limits, decode_text, fingerprint, parse_json, read_bytes
+from core.knowledge.loaders.slack_events import read_slack_events
+from core.knowledge.loaders.slack_export import is_slack_export_folder, read_slack_export
 from core.types import PUBLIC_SCOPE, ChannelMessage, Document
 
 __all__ = [

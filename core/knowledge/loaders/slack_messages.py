@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from core.loaders.shapes import as_dict, as_str, dicts
+from core.knowledge.loaders.shapes import as_dict, as_str, dicts
 from core.types import Author, ChannelMessage, ChannelRef
 
 # Subtypes that are something a person said; every other subtype is an event around the
