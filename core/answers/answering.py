@@ -24,6 +24,7 @@ from core.config import AnswerSettings, LLMSettings, RetrievalSettings, Settings
 from core.errors import EmptyQuestion, UserFacingError
 from core.model.worker import ModelWorker
 from core.ports import Generation, KnowledgeBase, LanguageModel, SearchMode
+from core.text import FUNCTION_WORDS, QUESTION_WORDS, SENTENCE_BREAK, fold_plural, meaningful_words
 from core.types import Answer, Citation, Hit, Question, Timings
 
 log = logging.getLogger(__name__)
@@ -33,53 +34,36 @@ OnQueued = Callable[[int], Awaitable[None]]
 MAX_QUESTION_CHARS = 16_000
 NOT_COVERED = "I couldn't find this in the knowledge base, so I won't guess."
 _CITATION = re.compile(r"\[(\d{1,2})\]")
-_WORD = re.compile(r"[A-Za-zÀ-ÿ0-9][\w'-]*")
-_STOPWORDS = frozenset(
-    ["a", "an", "and", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did", "do", "does", "for", "from", "had", "has", "have", "how", "i", "if", "in", "into", "is", "it", "its", "just", "me", "my", "no", "not", "of", "on", "or", "our", "should", "so", "such", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "to", "too", "us", "was", "we", "were", "what", "when", "where", "which", "who", "why", "will", "with", "would", "you", "your", "about", "also", "any", "more", "most", "some", "yes"]
-)
 _DONT_KNOW = re.compile(r"\b(i (do not|don't|dont) know|not (mentioned|covered|provided|stated) in the sources)\b", re.I)
+_NUMBER = re.compile(r"\b(\d+(?:[.,:]\d+)*)(?:\s+([A-Za-z]+))?")
+# A question's words and an answer's are compared with plurals folded and nothing else
+# stemmed, and two-letter words ("vm", "hr") count.
+_IGNORED = FUNCTION_WORDS | QUESTION_WORDS
 
 
-_QUESTION_WORDS = frozenset(["get", "got", "tell", "know", "want", "please", "need", "much", "many", "does", "did", "done", "really"])
-
-
-def _stem(word: str) -> str:
-    """A crude plural/ending fold so "taxis" meets "taxi" and "laptops" meets "laptop"."""
-    for ending in ("ies", "es", "s"):
-        if word.endswith(ending) and len(word) - len(ending) >= 3:
-            return word[: -len(ending)] + ("y" if ending == "ies" else "")
-    return word
-
-
-def content_words(text: str) -> list[str]:
-    return [
-        _stem(w.lower())
-        for w in _WORD.findall(text)
-        if w.lower() not in _STOPWORDS and w.lower() not in _QUESTION_WORDS and len(w) > 1
-    ]
+def _words(text: str) -> list[str]:
+    """The words of ``text`` a question, an answer and a source are compared on."""
+    return meaningful_words(text, stopwords=_IGNORED, stemmer=fold_plural, shortest=2)
 
 
 def coverage(query: str, hits: Sequence[Hit]) -> float:
     """The largest share of the query's content words that one retrieved chunk contains."""
-    words = set(content_words(query))
+    words = set(_words(query))
     if not words:
         return 0.0
     return max(
-        (len(words & set(content_words(f"{h.chunk.title} {h.chunk.text}"))) / len(words) for h in hits),
+        (len(words & set(_words(f"{h.chunk.title} {h.chunk.text}"))) / len(words) for h in hits),
         default=0.0,
     )
 
 
 def support(answer: str, sources: Sequence[str]) -> float:
     """Share of the answer's content words found in the sources (1.0 = fully supported)."""
-    words = content_words(_CITATION.sub(" ", answer))
+    words = _words(_CITATION.sub(" ", answer))
     if not words:
         return 0.0
-    vocabulary = set(content_words(" ".join(sources)))
+    vocabulary = set(_words(" ".join(sources)))
     return sum(1 for w in words if w in vocabulary) / len(words)
-
-
-_NUMBER = re.compile(r"\b(\d+(?:[.,:]\d+)*)(?:\s+([A-Za-z]+))?")
 
 
 def numbers_check_out(answer: str, sources: Sequence[str]) -> bool:
@@ -90,23 +74,23 @@ def numbers_check_out(answer: str, sources: Sequence[str]) -> bool:
         number, unit = match.group(1), match.group(2)
         if number not in haystack:
             return False
-        if unit and unit.lower() not in _STOPWORDS and f"{number} {unit.lower()}" not in haystack:
+        if unit and unit.lower() not in FUNCTION_WORDS and f"{number} {unit.lower()}" not in haystack:
             return False
     return True
 
 
 def adds_something(answer: str, question: str) -> bool:
     """An answer that only repeats the question's words ("When the VPN is required.") says nothing."""
-    return bool(set(content_words(_CITATION.sub(" ", answer))) - set(content_words(question)))
+    return bool(set(_words(_CITATION.sub(" ", answer))) - set(_words(question)))
 
 
 def best_sentences(text: str, question: str, *, limit: int = 2) -> str:
     """The sentences of ``text`` sharing the most words with the question, in reading order."""
-    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", text) if len(s.strip()) > 3]
+    sentences = [s.strip() for s in SENTENCE_BREAK.split(text) if len(s.strip()) > 3]
     if not sentences:
         return text.strip()
-    wanted = set(content_words(question))
-    scored = [(len(wanted & set(content_words(s))), -i, s) for i, s in enumerate(sentences)]
+    wanted = set(_words(question))
+    scored = [(len(wanted & set(_words(s))), -i, s) for i, s in enumerate(sentences)]
     top = sorted(scored, reverse=True)[:limit]
     if top[0][0] == 0:
         return " ".join(sentences[:limit])
@@ -328,7 +312,7 @@ class Answerer:
         used = draft.packed.hits
         text = clean_generation(draft.generation.text)
         source_texts = [h.chunk.text + " " + h.chunk.title for h in used]
-        if _DONT_KNOW.search(text) and len(content_words(text)) < 12:
+        if _DONT_KNOW.search(text) and len(_words(text)) < 12:
             return self._not_covered(question, used, timings.retrieve_ms)
         trustworthy = (
             bool(text)
@@ -352,10 +336,10 @@ class Answerer:
     @staticmethod
     def _attribute(text: str, used: Sequence[Hit]) -> list[int]:
         """When the model cited nothing, cite the sources its words came from (best first)."""
-        words = set(content_words(text))
+        words = set(_words(text))
         scored = []
         for n, hit in enumerate(used, start=1):
-            overlap = len(words & set(content_words(hit.chunk.text + " " + hit.chunk.title)))
+            overlap = len(words & set(_words(hit.chunk.text + " " + hit.chunk.title)))
             scored.append((overlap, -n))
         scored.sort(reverse=True)
         best = scored[0][0] if scored else 0

@@ -8,14 +8,12 @@ text that must shrink is shortened at sentence boundaries, and callers learn wha
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from core.text import SENTENCE_BREAK
+
 Counter = Callable[[str], int]
-
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
-
 
 def answer_reserve(n_ctx: int, max_answer_tokens: int) -> int:
     """Tokens kept free for the answer: the configured maximum, at most a quarter of a small
@@ -38,7 +36,7 @@ def shorten_to_fit(text: str, limit: int, count: Counter, *, keep_end: bool = Fa
         return Fitted(text, tokens, False)
     if limit <= 0:
         return Fitted("", 0, True)
-    pieces = [p for p in _SENTENCE.split(text) if p.strip()]
+    pieces = [p for p in SENTENCE_BREAK.split(text) if p.strip()]
     if keep_end:
         pieces.reverse()
     kept: list[str] = []

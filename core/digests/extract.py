@@ -15,27 +15,13 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from core.digests.conversations import Conversation
+from core.text import content_words, keywords, sentences
 from core.types import ChannelMessage
 
-_STOPWORD_TEXT = (
-    """a about above after again against all also am an and any are as at be because been before being
-    below between both but by can could did do does doing down during each few for from further had has
-    have having he her here hers him his how i if in into is it its itself just let me more most my no nor
-    not now of off on once only or other our ours out over own same she should so some such than that the
-    their theirs them then there these they this those through to too under until up very was we were what
-    when where which while who whom why will with would you your yours yes yeah ok okay thanks thank please
-    hi hello hey get got one like know think want need use using used still really well there's it's i'm
-    i'll don't can't that's what's you're we're they're didn't doesn't isn't"""
-)
-STOPWORDS = frozenset(_STOPWORD_TEXT.split())
-
-_WORD = re.compile(r"[a-z0-9][a-z0-9_+#./-]*[a-z0-9+#]|[a-z0-9]", re.IGNORECASE)
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9@\"'(\[])|\n+")
 _SLACK_LINK = re.compile(r"<(https?://[^|>]+)\|([^>]+)>")
 _SLACK_BARE = re.compile(r"<(https?://[^>]+)>")
 _SLACK_MENTION = re.compile(r"<[@#!]([A-Z0-9]+)(?:\|([^>]+))?>")
 _CODE_BLOCK = re.compile(r"```.*?```", re.DOTALL)
-_URL = re.compile(r"https?://\S+")
 _SPACES = re.compile(r"\s+")
 # A topic line says something: "Okay." or "Big buttons, positive." does not.
 MIN_TOPIC_WORDS = 4
@@ -178,14 +164,6 @@ def _said_once(tokens: list[str]) -> list[str]:
     return result
 
 
-def keywords(text: str) -> set[str]:
-    return {w.lower() for w in _WORD.findall(_URL.sub(" ", text)) if w.lower() not in STOPWORDS and len(w) > 2}
-
-
-def sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
-
-
 def shorten(text: str, *, words: int = 24, chars: int = 180) -> str:
     """At most ``words`` words and about ``chars`` characters, with an ellipsis when cut
     (display only: what the model reads is never cut). A pasted error line has few spaces,
@@ -209,24 +187,9 @@ class Candidate:
     messages: tuple[ChannelMessage, ...]
 
 
-def stem(word: str) -> str:
-    """A light suffix strip, so "buttons" and "button" or "designed" and "design" count as
-    one word when a conversation's frequent words are counted."""
-    for suffix in ("ations", "ation", "ings", "ing", "ions", "ion", "ies", "ed", "es", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
-            return word[: -len(suffix)]
-    return word
-
-
-def content_words(text: str, *, names: Collection[str] = ()) -> set[str]:
-    """The stemmed keywords of ``text``, without the words of people's names (a line made of
-    who spoke says nothing about what was said)."""
-    return {stem(w) for w in keywords(text)} - set(names)
-
-
 def name_words(names: Iterable[str]) -> frozenset[str]:
     """The content words of participants' names ("Project Manager" -> project, manag)."""
-    return frozenset(stem(w) for name in names for w in keywords(name))
+    return frozenset(word for name in names for word in content_words(name))
 
 
 def word_weights(messages: Sequence[ChannelMessage], *, names: Collection[str] = ()) -> Counter[str]:

@@ -17,9 +17,8 @@ from dataclasses import dataclass
 
 from core.digests.conversations import Conversation
 from core.errors import TidingsError
+from core.text import SENTENCE_BREAK
 from core.types import ChannelMessage
-
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
 @dataclass(frozen=True)
@@ -68,7 +67,7 @@ def _split_text(text: str, pattern: re.Pattern[str] | None) -> list[str]:
 def _split_piece(piece: Piece, fits: Fits) -> list[Piece]:
     """Parts of one message, each fitting a chunk alone: sentences grouped while they fit;
     a sentence too long for a chunk is split by words, a word by characters."""
-    for pattern in (_SENTENCE, None):
+    for pattern in (SENTENCE_BREAK, None):
         units = _split_text(piece.text, pattern)
         if len(units) < 2:
             continue

@@ -15,8 +15,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from core.digests.extract import keywords
 from core.ports import Prompt
+from core.text import keywords, words
 
 PROMPT_VERSION = "digest-notes-v3"
 
@@ -44,7 +44,6 @@ _CITATION = re.compile(r"\[\s*(M\s*\d+(?:\s*[,;/ ]\s*M?\s*\d+)*)\s*\]|\(\s*(M\s*
 _BARE_CITATION = re.compile(r"\bM\s*(\d+)\b")
 _NUMBER = re.compile(r"\d+")
 _SPACES = re.compile(r"\s+")
-_WORDS = re.compile(r"\w+")
 
 
 def numbered_line(number: int, author: str, text: str) -> str:
@@ -86,7 +85,7 @@ class ModelNote:
 
 def normalized(text: str) -> str:
     """What makes two lines the same line: their words, ignoring case and punctuation."""
-    return " ".join(_WORDS.findall(text.lower()))
+    return " ".join(words(text))
 
 
 def _clean_note_text(text: str) -> str:

@@ -37,7 +37,6 @@ from core.digests.extract import (
     candidates,
     centrality,
     clean_text,
-    content_words,
     name_words,
     shorten,
     topic,
@@ -60,6 +59,7 @@ from core.digests.prompts import (
 from core.model.worker import ModelWorker
 from core.ports import Generation, LanguageModel, Prompt
 from core.runtime.state import StateStore
+from core.text import content_words
 from core.types import (
     ChannelMessage,
     ChannelRef,

@@ -14,13 +14,13 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from core.text import DOCUMENT_SENTENCE_END
 from core.types import Chunk, Document
 
 TokenCounter = Callable[[str], int]
 """Counts the embedder's tokens of a text, special tokens included."""
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+(?=[\"'(\[]?[A-Z0-9À-ÖØ-Þ])|\n+")
 SPECIAL_TOKENS = 2  # [CLS] and [SEP]
 
 
@@ -64,7 +64,7 @@ def split_sentences(text: str) -> list[str]:
         paragraph = paragraph.strip()
         if not paragraph:
             continue
-        for piece in _SENTENCE_END.split(paragraph):
+        for piece in DOCUMENT_SENTENCE_END.split(paragraph):
             piece = piece.strip()
             if piece:
                 sentences.append(piece)
