@@ -55,7 +55,15 @@ def register(subparsers: Any) -> None:
         "--sample",
         type=int,
         default=None,
-        help="answers: questions through the model (30); digests: meetings (4); retrieval, refusals: QA questions (all)",
+        help="answers: questions through the model (30); digests: meetings, shortest first (all of the split); "
+        "retrieval, refusals: QA questions (all)",
+    )
+    p.add_argument(
+        "--split",
+        choices=("tune", "check", "all"),
+        default="check",
+        help="digests: which half of the QMSum meetings, split by a hash of the file name: check (held out, "
+        "the default), tune (the half changes are tuned on), or all (in-sample)",
     )
     p.add_argument("--chunk-sizes", type=_sizes, default=(128, 200, 254), help="chunk sizes to compare (default 128,200,254)")
     p.add_argument("--sweep", action="store_true", help="also try fusion settings and numbers of packed chunks")
@@ -85,6 +93,23 @@ def missing_eval_extra() -> list[str]:
     return missing
 
 
+def command_line(args: argparse.Namespace) -> str:
+    """The run's options as one ``tidings eval`` command (what a figure on docs/quality.md cites)."""
+    parts = ["tidings", "eval", args.what]
+    if args.data is not None:
+        parts += ["--data", str(args.data)]
+    for flag, value in (("--limit", args.limit), ("--sample", args.sample)):
+        if value is not None:
+            parts += [flag, str(value)]
+    if args.what in ("retrieval", "all"):
+        parts += ["--chunk-sizes", ",".join(str(size) for size in args.chunk_sizes)]
+    if args.what in ("digests", "all"):
+        parts += ["--split", args.split]
+    if args.sweep:
+        parts.append("--sweep")
+    return " ".join(parts)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     missing = missing_eval_extra()
     if missing:
@@ -104,7 +129,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     data = locate(args.data or DEFAULT_DATA, variants=args.variants, off_topic=args.off_topic)
     names = list(EVALUATIONS) if args.what == "all" else [args.what]
-    options = EvalOptions(limit=args.limit, sample=args.sample, chunk_sizes=args.chunk_sizes, sweep=args.sweep)
+    options = EvalOptions(
+        limit=args.limit, sample=args.sample, chunk_sizes=args.chunk_sizes, sweep=args.sweep, meeting_split=args.split
+    )
     started = time.monotonic()
 
     def progress(message: str) -> None:
@@ -134,6 +161,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         "meetings": len(data.meetings),
         "limit": args.limit,
         "sample": args.sample,
+        "meeting_split": args.split,
+        "command": command_line(args),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "seconds": round(time.monotonic() - started, 1),
     }
     payload = json.dumps(results, ensure_ascii=False, indent=None if args.json else 2)
