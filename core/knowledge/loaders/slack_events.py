@@ -20,7 +20,7 @@ from typing import Any
 from core.errors import LoaderError
 from core.knowledge.loaders.reading import DEFAULT_LIMITS, Limits, decode_text, parse_json, read_bytes
 from core.knowledge.loaders.shapes import as_dict, as_str
-from core.knowledge.loaders.slack_messages import SlackDirectory, find_domain, slack_message, user_name
+from core.knowledge.loaders.slack_messages import SlackDirectory, find_workspace_url, slack_message, user_name
 from core.types import ChannelMessage, ChannelRef
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ def read_slack_events(path: Path, data: bytes, limits: Limits = DEFAULT_LIMITS) 
     directory = SlackDirectory(
         users=_sibling_names(path, "users.json", limits),
         channels=_sibling_names(path, "channels.json", limits),
-        domain=find_domain(events),
+        workspace_url=find_workspace_url(events),
     )
     default_team = _most_common_team(events)
     messages: list[ChannelMessage] = []

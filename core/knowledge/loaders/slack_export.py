@@ -23,7 +23,7 @@ from core.errors import LoaderError
 from core.knowledge.loaders.archive import ExportFiles, FolderExport, ZipExport, is_ignored
 from core.knowledge.loaders.reading import DEFAULT_LIMITS, Limits, decode_text, parse_json
 from core.knowledge.loaders.shapes import as_str, dicts
-from core.knowledge.loaders.slack_messages import SlackDirectory, find_domain, slack_message, user_name
+from core.knowledge.loaders.slack_messages import SlackDirectory, find_workspace_url, slack_message, user_name
 from core.types import ChannelMessage, ChannelRef
 
 _DAY_FILE = re.compile(r"^\d{4}-\d{2}-\d{2}\.json$")
@@ -113,7 +113,7 @@ def _read(files: ExportFiles, limits: Limits) -> SlackExport:
     directory = SlackDirectory(
         users=users,
         channels={channel_id: name for channel_id, name in folders.values()},
-        domain=find_domain(all_raw),
+        workspace_url=find_workspace_url(all_raw),
     )
     channels: dict[str, ChannelRef] = {}
     messages: list[ChannelMessage] = []
