@@ -12,7 +12,10 @@ def table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
     widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
     line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
     out = [title, line, "  ".join("-" * w for w in widths)]
-    out += ["  ".join(c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
+    out += [
+        "  ".join(c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+        for r in cells
+    ]
     return "\n".join(out) + "\n\n"
 
 
@@ -36,12 +39,16 @@ def _signed(value: float) -> str:
     return f"{value:+.3f}"
 
 
+def _p_value(p: float) -> str:
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def comparison_table(result: dict[str, Any]) -> str:
     """The paired differences from the baseline, each with its 95% bootstrap interval."""
     rows = [
         [c["comparison"], c["set"], c["metric"], c["split"], c["items"], c["ours"], c["baseline"],
          _signed(c["difference"]), f"{_signed(c['ci95'][0])} to {_signed(c['ci95'][1])}",
-         f"{c['wins']}/{c['losses']}/{c['ties']}", c["sign_test_p"], c["verdict"]]
+         f"{c['wins']}/{c['losses']}/{c['ties']}", _p_value(c["sign_test_p"]), c["verdict"]]
         for c in result.get("comparisons", [])
     ]
     if not rows:

@@ -118,7 +118,7 @@ class PairedComparison:
             "wins": self.wins,
             "losses": self.losses,
             "ties": self.ties,
-            "sign_test_p": round(self.sign_test_p, 4),
+            "sign_test_p": float(f"{self.sign_test_p:.3g}"),
             "verdict": self.verdict(held_out=held_out),
         }
 
