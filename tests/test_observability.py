@@ -140,3 +140,64 @@ def test_two_metrics_objects_never_share_counters() -> None:
     one, two = Metrics(), Metrics()
     one.questions.labels(platform="slack", outcome="answered").inc()
     assert one.total() == 1 and two.total() == 0
+
+
+MALFORMED_HTTP = {
+    "control byte in a header": b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Any: \x01\r\n\r\n",
+    "header line of 20 KB": b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Any: " + b"a" * 20_000 + b"\r\n\r\n",
+    "broken request line": b"GET /metrics HTTP/9\x00\r\n\r\n",
+    "not HTTP at all": b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(range(256)),
+    "bad content length": b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+    "a second request that is garbage": b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE \x01\r\n\r\n",
+}
+
+
+async def test_malformed_requests_to_the_metrics_port_are_one_line_each_and_count_no_error(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Whoever can reach the metrics port can send it anything. aiohttp logged each request its
+    parser refused at ERROR with a traceback, which also counted in tidings_errors: now one
+    WARNING line each (no bytes, no traceback), no error counted, and the port keeps serving."""
+    server = MetricsServer(host="127.0.0.1", port=0, services=services)
+    await server.start()
+    caplog.set_level(logging.INFO)  # (at DEBUG aiohttp itself keeps a traceback of non-HTTP traffic)
+    errors_before = samples(server.metrics.exposition().decode()).get(("tidings_errors_total", (("component", "libraries"),)), 0.0)
+    answers = {}
+    try:
+        for name, raw in MALFORMED_HTTP.items():
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(raw)
+            await writer.drain()
+            answers[name] = await asyncio.wait_for(reader.read(), 10)
+            writer.close()
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{server.port}/metrics") as response:
+            assert response.status == 200
+            metrics = samples(await response.text())
+    finally:
+        await server.stop()
+    for name, answer in answers.items():
+        assert answer == b"" or answer[:12] in {b"HTTP/1.0 400", b"HTTP/1.1 400", b"HTTP/1.1 200"}, (name, answer[:80])
+        assert b"Traceback" not in answer
+    assert [r.getMessage() for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR] == []
+    refused = [r for r in caplog.records if r.name == "aiohttp.server" and r.levelno == logging.WARNING]
+    assert 1 <= len(refused) <= len(MALFORMED_HTTP)
+    assert all("\\x" not in r.getMessage() and "GARBAGE" not in r.getMessage() for r in refused)
+    assert metrics.get(("tidings_errors_total", (("component", "libraries"),)), 0.0) == errors_before
+    record("Observability", endpoint="metrics port, malformed HTTP", checked=f"{len(MALFORMED_HTTP)} kinds: 400 or closed, one line each, no error counted")
+
+
+async def test_metrics_are_still_served_when_the_state_store_breaks(services: Services, caplog: pytest.LogCaptureFixture) -> None:
+    class BrokenState:
+        def digests(self) -> list[object]:
+            raise OSError("database gone")
+
+    state, services.state = services.state, BrokenState()  # type: ignore[assignment]
+    server = MetricsServer(host="127.0.0.1", port=0, services=services)
+    caplog.set_level(logging.WARNING)
+    try:
+        exposition = samples(server.metrics.exposition().decode())
+    finally:
+        services.state = state
+    assert ("tidings_queue_depth", ()) in exposition and ("tidings_knowledge_base_chunks", ()) in exposition
+    assert not any(name.startswith("tidings_digests_posted") for name, _ in exposition)
+    assert [r.levelno for r in caplog.records if r.name == "core.observability"] == [logging.WARNING]

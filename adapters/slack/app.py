@@ -4,7 +4,8 @@ Bolt acknowledges Events API requests before a listener runs; commands and butto
 ``ack()`` first thing. All work happens after the ack, so Slack always hears back within its
 3 seconds whatever the model is doing. One middleware drops Slack's retries of an event
 already seen (kept in the state store, so also across restarts); one error hook logs the
-traceback and tells the user one polite sentence.
+traceback and tells the user one polite sentence, for verified requests only (see
+``adapters.slack.endpoint``: an unverified body names no one to tell).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.convert import FEEDBACK_DOWN, FEEDBACK_UP, SHARE_ANSWER
+from adapters.slack.endpoint import is_verified
 from adapters.slack.replies import SlackResponder
 from adapters.slack.settings import SlackSettings
 
@@ -79,7 +81,12 @@ def build_app(*, settings: SlackSettings, client: AsyncWebClient, responder: Sla
         await responder.share(body, respond)
 
     @app.error
-    async def on_error(error: Exception, body: dict[str, Any], respond: Any) -> None:
+    async def on_error(error: Exception, body: dict[str, Any], respond: Any, request: Any) -> None:
+        if not is_verified(request):
+            # Defence in depth: the endpoint never dispatches an unverified request, but if one
+            # ever got here, its body says nothing trustworthy: no channel, no response_url.
+            log.warning("Ignored a failure of an unverified Slack request: %s", type(error).__name__)
+            return
         log.error("Slack request failed: %s", type(error).__name__, exc_info=error)
         try:
             await responder.apologise(body, error, respond)

@@ -26,10 +26,12 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.app import build_app
+from adapters.slack.endpoint import SlackEndpoint
 from adapters.slack.platform import SlackPlatform
 from adapters.slack.replies import SlackResponder
 from adapters.slack.settings import SlackSettings
 from core.errors import ConfigError
+from core.observability import HttpServerLog
 from core.services import Services
 
 log = logging.getLogger(__name__)
@@ -117,7 +119,9 @@ class SlackBot:
             await self.socket_handler.connect_async()  # type: ignore[no-untyped-call]
             log.info("Slack connected over Socket Mode as %s", self.platform.bot_user_id)
         else:
-            self._runner = web.AppRunner(self.app.web_app(path=self.settings.path, port=self.settings.port))
+            # Our endpoint, not bolt's web_app: it verifies each request before bolt sees it.
+            endpoint = SlackEndpoint(self.app, signing_secret=self.settings.signing_secret)
+            self._runner = web.AppRunner(endpoint.web_app(self.settings.path), logger=HttpServerLog())
             await self._runner.setup()
             site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
             await site.start()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -63,6 +64,33 @@ class ErrorCounter(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.counter.labels(component=component_of(record.name)).inc()
+
+
+class HttpServerLog(logging.LoggerAdapter[logging.Logger]):
+    """The logger for aiohttp's server side of our HTTP ports (Slack's endpoint, this metrics port).
+
+    aiohttp logs a request its HTTP parser refuses (a control byte in a header, a line too long,
+    not HTTP at all) at ERROR, with a traceback. Such a request is anyone's noise and says
+    nothing about Tidings: it becomes one WARNING line, naming neither its bytes nor a traceback,
+    so it neither floods the log nor counts in ``tidings_errors``. A failure inside a handler
+    (a 500) keeps its ERROR and traceback."""
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        super().__init__(logger or logging.getLogger("aiohttp.server"), {})
+
+    def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
+        error = exc_info if isinstance(exc_info, BaseException) else sys.exc_info()[1]
+        status = getattr(error, "code", None)
+        if error is not None and _is_refused_by_parser(error) and isinstance(status, int) and 400 <= status < 500:
+            self.warning(f"{msg}: %s (HTTP %d)", *args, type(error).__name__, status)
+            return
+        self.error(msg, *args, exc_info=exc_info, **kwargs)
+
+
+def _is_refused_by_parser(error: BaseException) -> bool:
+    from aiohttp.http_exceptions import HttpProcessingError
+
+    return isinstance(error, HttpProcessingError)
 
 
 class Metrics:
@@ -158,9 +186,13 @@ class ServicesCollector(Collector):
             "tidings_digests_posted", "Digests posted (kept in the state store, so it survives restarts).", labels=["platform"]
         )
         counts: dict[str, int] = {}
-        for record in self.services.state.digests():
-            if record.status == "posted":
-                counts[record.platform] = counts.get(record.platform, 0) + 1
+        try:
+            for record in self.services.state.digests():
+                if record.status == "posted":
+                    counts[record.platform] = counts.get(record.platform, 0) + 1
+        except Exception:  # a broken state store costs this sample, not the whole scrape
+            log.warning("could not count the digests posted for /metrics", exc_info=True)
+            return
         for platform, count in sorted(counts.items()):
             posted.add_metric([platform], float(count))
         yield posted
@@ -224,7 +256,7 @@ class MetricsServer:
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, logger=HttpServerLog())
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
