@@ -200,4 +200,4 @@ async def test_metrics_are_still_served_when_the_state_store_breaks(services: Se
         services.state = state
     assert ("tidings_queue_depth", ()) in exposition and ("tidings_knowledge_base_chunks", ()) in exposition
     assert not any(name.startswith("tidings_digests_posted") for name, _ in exposition)
-    assert [r.levelno for r in caplog.records if r.name == "core.observability"] == [logging.WARNING]
+    assert [r.levelno for r in caplog.records if r.name == "core.runtime.observability"] == [logging.WARNING]
