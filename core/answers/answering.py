@@ -13,6 +13,7 @@ source that match the question (extractive), cited.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import time
@@ -131,6 +132,35 @@ class Draft:
     generation: Generation
 
 
+class _Preview:
+    """The answer as the model writes it, shown to the asker: pieces arrive on the model
+    thread and are shown on the event loop, cleaned the way the final answer will be."""
+
+    def __init__(self, on_text: OnText) -> None:
+        self._on_text = on_text
+        self._loop = asyncio.get_running_loop()
+        self._pieces: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def emit(self, piece: str) -> None:
+        """Called on the model thread for every piece generated."""
+        self._loop.call_soon_threadsafe(self._pieces.put_nowait, piece)
+
+    def close(self) -> None:
+        self._pieces.put_nowait(None)
+
+    async def relay(self) -> None:
+        written = ""
+        while (piece := await self._pieces.get()) is not None:
+            written += piece
+            shown = clean_generation(written)
+            if not shown:
+                continue
+            try:
+                await self._on_text(shown)
+            except Exception:  # a failed preview must not lose the answer
+                log.warning("could not show the answer in progress", exc_info=True)
+
+
 class Answerer:
     """The ``answer_question`` use case; implements :class:`core.services.AnswersQuestions`."""
 
@@ -210,6 +240,27 @@ class Answerer:
         on_text: OnText | None = None,
         on_queued: OnQueued | None = None,
     ) -> Answer:
+        question = self._admit(question)
+        started = time.perf_counter()
+        hits = await asyncio.to_thread(self.retrieve, question)
+        retrieve_ms = (time.perf_counter() - started) * 1000
+        if not self.is_covered(question, hits):
+            return self._not_covered(question, hits, retrieve_ms)
+        queued_at = time.perf_counter()
+        draft = await self._draft(question, self.focus(hits), on_text=on_text, on_queued=on_queued)
+        generate_ms = draft.generation.seconds * 1000
+        timings = Timings(
+            retrieve_ms=retrieve_ms,
+            generate_ms=generate_ms,
+            prompt_tokens=draft.generation.prompt_tokens,
+            completion_tokens=draft.generation.completion_tokens,
+            queued_ms=max(0.0, (time.perf_counter() - queued_at) * 1000 - generate_ms),
+        )
+        return self._finish(question, draft, timings)
+
+    def _admit(self, question: Question) -> Question:
+        """The question as it will be answered: spaces collapsed, the thread cut to the turns
+        the prompt keeps; an empty or oversized question is refused with a reason."""
         text = " ".join(question.text.split())
         if not text:
             raise EmptyQuestion("Ask me a question after the mention, for example: how do I connect Slack?")
@@ -217,72 +268,47 @@ class Answerer:
             raise UserFacingError(
                 f"That question is {len(text):,} characters long; please ask it in under {MAX_QUESTION_CHARS:,} characters."
             )
-        question = Question(
+        return Question(
             text=text,
             scopes=question.scopes,
             conversation=question.conversation[-self.settings.max_conversation_turns :],
             asker=question.asker,
             request_id=question.request_id,
         )
-        started = time.perf_counter()
-        hits = await asyncio.to_thread(self.retrieve, question)
-        retrieve_ms = (time.perf_counter() - started) * 1000
-        if not self.is_covered(question, hits):
-            return self._not_covered(question, hits, retrieve_ms)
 
-        hits = self.focus(hits)
-        loop = asyncio.get_running_loop()
-        pieces: asyncio.Queue[str | None] = asyncio.Queue()
-
-        def emit(piece: str) -> None:
-            loop.call_soon_threadsafe(pieces.put_nowait, piece)
-
-        def write() -> Draft:
-            packed = build_answer_prompt(
-                self.model,
-                question=question.text,
-                hits=hits,
-                conversation=question.conversation,
-                max_answer_tokens=self.llm.max_answer_tokens,
-                max_sources=self.settings.max_chunks,
-            )
-            generation = self.model.generate(
-                packed.prompt,
-                max_tokens=packed.max_answer_tokens,
-                stop=(*STOP_SEQUENCES, *self.llm.stop),
-                on_text=emit if on_text is not None else None,
-                timeout_s=self.llm.timeout_s,
-            )
-            return Draft(packed, generation)
-
-        async def relay() -> None:
-            written = ""
-            while (piece := await pieces.get()) is not None:
-                written += piece
-                shown = clean_generation(written)
-                if on_text is not None and shown:
-                    try:
-                        await on_text(shown)
-                    except Exception:  # a failed preview must not lose the answer
-                        log.warning("could not show the answer in progress", exc_info=True)
-
-        relay_task = asyncio.create_task(relay())
-        queued_at = time.perf_counter()
+    async def _draft(
+        self, question: Question, hits: Sequence[Hit], *, on_text: OnText | None, on_queued: OnQueued | None
+    ) -> Draft:
+        """The model's draft, written on the model worker; with ``on_text`` the asker sees it
+        as it is written."""
+        if on_text is None:
+            return await self.worker.run(functools.partial(self._write, question, hits, None), on_queued=on_queued)
+        preview = _Preview(on_text)
+        relay = asyncio.create_task(preview.relay())
         try:
-            draft = await self.worker.run(write, on_queued=on_queued)
+            return await self.worker.run(functools.partial(self._write, question, hits, preview.emit), on_queued=on_queued)
         finally:
-            pieces.put_nowait(None)
-            await relay_task
-        generate_ms = draft.generation.seconds * 1000
-        queued_ms = max(0.0, (time.perf_counter() - queued_at) * 1000 - generate_ms)
-        timings = Timings(
-            retrieve_ms=retrieve_ms,
-            generate_ms=generate_ms,
-            prompt_tokens=draft.generation.prompt_tokens,
-            completion_tokens=draft.generation.completion_tokens,
-            queued_ms=queued_ms,
+            preview.close()
+            await relay
+
+    def _write(self, question: Question, hits: Sequence[Hit], on_piece: Callable[[str], None] | None) -> Draft:
+        """Pack the prompt and generate (on the model thread: both call the model)."""
+        packed = build_answer_prompt(
+            self.model,
+            question=question.text,
+            hits=hits,
+            conversation=question.conversation,
+            max_answer_tokens=self.llm.max_answer_tokens,
+            max_sources=self.settings.max_chunks,
         )
-        return self._finish(question, draft, timings)
+        generation = self.model.generate(
+            packed.prompt,
+            max_tokens=packed.max_answer_tokens,
+            stop=(*STOP_SEQUENCES, *self.llm.stop),
+            on_text=on_piece,
+            timeout_s=self.llm.timeout_s,
+        )
+        return Draft(packed, generation)
 
     def _not_covered(self, question: Question, hits: Sequence[Hit], retrieve_ms: float) -> Answer:
         nearest = tuple(self._citation(i, hit, question.text) for i, hit in enumerate(hits[:3], start=1))
@@ -311,27 +337,37 @@ class Answerer:
     def _finish(self, question: Question, draft: Draft, timings: Timings) -> Answer:
         used = draft.packed.hits
         text = clean_generation(draft.generation.text)
-        source_texts = [h.chunk.text + " " + h.chunk.title for h in used]
         if _DONT_KNOW.search(text) and len(_words(text)) < 12:
             return self._not_covered(question, used, timings.retrieve_ms)
-        trustworthy = (
+        if self.settings.extractive_fallback and not self._trustworthy(text, question, used):
+            text = best_sentences(used[0].chunk.text, question.text) + " [1]"
+        text, cited = self._cite(text, used)
+        citations = tuple(self._citation(n, used[n - 1], text) for n in cited)
+        return Answer(question=question.text, text=text.strip(), grounded=True, citations=citations, timings=timings)
+
+    @staticmethod
+    def _trustworthy(text: str, question: Question, used: Sequence[Hit]) -> bool:
+        """The model's words are the sources' words, its numbers are theirs, and it says more
+        than the question did."""
+        source_texts = [h.chunk.text + " " + h.chunk.title for h in used]
+        return (
             bool(text)
             and support(text, source_texts) >= 0.6
             and numbers_check_out(text, source_texts)
             and adds_something(text, question.text)
         )
-        if self.settings.extractive_fallback and not trustworthy:
-            text = best_sentences(used[0].chunk.text, question.text) + " [1]"
 
+    @classmethod
+    def _cite(cls, text: str, used: Sequence[Hit]) -> tuple[str, list[int]]:
+        """The text with only citations that point at a source it used, and those sources'
+        numbers; a text citing nothing cites where its words came from."""
         cited = sorted({int(n) for n in _CITATION.findall(text)})
         valid = [n for n in cited if 1 <= n <= len(used)]
-        # Citations that point at nothing are removed from the text.
         text = _CITATION.sub(lambda m: m.group(0) if 1 <= int(m.group(1)) <= len(used) else "", text).strip()
         if not valid:
-            valid = self._attribute(text, used)
+            valid = cls._attribute(text, used)
             text = f"{text} " + "".join(f"[{n}]" for n in valid)
-        citations = tuple(self._citation(n, used[n - 1], text) for n in valid)
-        return Answer(question=question.text, text=text.strip(), grounded=True, citations=citations, timings=timings)
+        return text, valid
 
     @staticmethod
     def _attribute(text: str, used: Sequence[Hit]) -> list[int]:
