@@ -228,8 +228,7 @@ class LanceKnowledgeBase:
                 )
             if rows >= self.ann_min_rows and not self._has_index_on(table, "scope"):
                 # Every search filters by scope before ranking. Without an index that filter
-                # scans the whole scope column on each leg of each query: at 100k chunks a
-                # bitmap index cut the p50 of a hybrid search from 41 to 27 ms (bench/bench_retrieval.py).
+                # scans the whole scope column on each leg of each query (docs/benchmarks.md).
                 # optimize() below keeps it current as rows are added.
                 from lancedb.index import Bitmap
 
@@ -306,8 +305,8 @@ class LanceKnowledgeBase:
             )
             if self._vector_index:
                 # The index stores quantized vectors; re-ranking 10x the candidates on the full
-                # vectors is what keeps recall@10 near 1 (at 100k chunks: refine 5 gave 0.95-0.985
-                # depending on the build, 10 gave 0.998 for +1.5 ms; nprobes 12-48 changed nothing).
+                # vectors is what keeps recall close to an exhaustive search's, and more probes
+                # add nothing (docs/benchmarks.md, the 100k-chunk runs).
                 vector_query = vector_query.nprobes(24).refine_factor(10)
             for row in vector_query.to_list():
                 rows.setdefault(row["id"], row)
