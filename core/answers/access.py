@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from core.config import AccessSettings
 from core.errors import NotAllowed, RateLimited
+from core.ports import Clock
 from core.types import PUBLIC_SCOPE, ChannelRef
-
-Clock = Callable[[], float]
 
 
 def scopes_for(channel: ChannelRef | None, grants: Mapping[str, Iterable[str]]) -> frozenset[str]:

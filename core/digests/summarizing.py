@@ -26,7 +26,7 @@ import hashlib
 import logging
 import time
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -57,7 +57,7 @@ from core.digests.prompts import (
     parse_notes,
 )
 from core.model.worker import ModelWorker
-from core.ports import Generation, LanguageModel, Prompt
+from core.ports import Clock, Generation, LanguageModel, OnQueued, Prompt
 from core.runtime.state import StateStore
 from core.text import content_words
 from core.types import (
@@ -72,8 +72,6 @@ from core.types import (
 )
 
 log = logging.getLogger(__name__)
-
-OnQueued = Callable[[int], Awaitable[None]]
 
 SECTION_TITLES = {"topic": "Topics", "decision": "Decisions", "action": "Action items", "question": "Open questions"}
 MAX_SOURCES = 3
@@ -158,7 +156,7 @@ class Summarizer:
         worker: ModelWorker,
         state: StateStore | None,
         settings: DigestSettings,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = time.monotonic,
     ) -> None:
         self.model = model
         self.worker = worker

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from core.ports import OnQueued
+
 T = TypeVar("T")
 log = logging.getLogger(__name__)
-OnQueued = Callable[[int], Awaitable[None]]
 
 
 class ModelWorker:

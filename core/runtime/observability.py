@@ -25,8 +25,9 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
 from core.errors import UserFacingError
+from core.ports import OnQueued, OnText
 from core.runtime.logs import request_id
-from core.services import AnswersQuestions, OnQueued, OnText, Services
+from core.services import AnswersQuestions, Services
 from core.types import PUBLIC_SCOPE, Answer, Question
 
 log = logging.getLogger(__name__)
