@@ -41,7 +41,7 @@ from core.errors import ConfigError
 from core.ports import ChatPlatform
 from core.runtime.state import DigestRecord, StateStore
 from core.services import SummarizesChannels
-from core.types import ChannelRef, Digest
+from core.types import Digest
 
 log = logging.getLogger(__name__)
 
@@ -65,17 +65,6 @@ async def fire_digest(store: str, job_id: str) -> None:
 def record_channel(channel: DigestChannel) -> str:
     """The channel key digest records are stored under (unique across workspaces)."""
     return f"{channel.workspace}:{channel.channel}" if channel.workspace else channel.channel
-
-
-def channel_ref(channel: DigestChannel) -> ChannelRef:
-    return ChannelRef(channel.platform, channel.workspace, channel.channel, name=channel.name)
-
-
-def target_ref(channel: DigestChannel) -> ChannelRef:
-    """Where the digest is posted: the configured digest channel, or the channel itself."""
-    if channel.target_channel:
-        return ChannelRef(channel.platform, channel.workspace, channel.target_channel)
-    return channel_ref(channel)
 
 
 def cron_trigger(channel: DigestChannel) -> Any:
@@ -242,19 +231,19 @@ class DigestScheduler:
         key = record_channel(channel)
         platform = self._platform(channel)
         try:
-            messages = await platform.fetch_history(channel_ref(channel), since, until)
+            messages = await platform.fetch_history(channel.ref, since, until)
             kept = meaningful(messages)
             if len(kept) < channel.min_messages:
                 await self._quiet(channel, since, until, len(kept))
                 return None
-            digest = await self.summarizer.summarize(messages, channel=channel_ref(channel), window=(since, until))
+            digest = await self.summarizer.summarize(messages, channel=channel.ref, window=(since, until))
         except BaseException:
             # Nothing reached the platform: give the window back so the next run covers it.
             self.state.release_digest(channel.platform, key, since, until)
             raise
         # From here on a failure may have posted: the claim stays, and goes stale, and is
         # resolved by looking for the post (see the module docstring).
-        message_id = await platform.post(target_ref(channel), digest_to_markdown(digest), digest=digest)
+        message_id = await platform.post(channel.target, digest_to_markdown(digest), digest=digest)
         self.state.finish_digest(channel.platform, key, since, until, message_id=message_id)
         log.info("posted digest of %s for %s..%s as %s", key, since, until, message_id)
         return digest
@@ -266,8 +255,8 @@ class DigestScheduler:
             self.state.release_digest(channel.platform, key, since, until)
             return None
         plural = "message" if count == 1 else "messages"
-        note = f"A quiet day in {channel_ref(channel).label}: {count} {plural} ({window_text(since, until)})."
-        message_id = await self._platform(channel).post(target_ref(channel), note)
+        note = f"A quiet day in {channel.ref.label}: {count} {plural} ({window_text(since, until)})."
+        message_id = await self._platform(channel).post(channel.target, note)
         self.state.finish_digest(channel.platform, key, since, until, message_id=message_id)
         return None
 
@@ -306,7 +295,7 @@ class DigestScheduler:
         marker = window_text(record.window_start.astimezone(zone), record.window_end.astimezone(zone))
         platform = self._platform(channel)
         try:
-            history = await platform.fetch_history(target_ref(channel), record.window_end, self.clock() + timedelta(minutes=1))
+            history = await platform.fetch_history(channel.target, record.window_end, self.clock() + timedelta(minutes=1))
         except Exception:
             log.exception("could not check %s for an earlier digest post; assuming none", channel.channel)
             return None
