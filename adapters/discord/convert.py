@@ -16,6 +16,7 @@ from typing import Any
 import discord
 
 from core.digests.format import bullet_to_markdown, coverage_note, window_label
+from core.knowledge.loaders.discord_messages import message_kind, type_name
 from core.types import PUBLIC_SCOPE, Answer, Author, ChannelMessage, ChannelRef, Citation, Digest, Turn
 
 PLATFORM = "discord"
@@ -35,13 +36,6 @@ ELLIPSIS = "…"
 CURSOR = " ▌"
 ANSWER_COLOUR = discord.Colour.blurple()
 UNGROUNDED_COLOUR = discord.Colour.light_grey()
-
-# System events that say nothing worth summarizing or answering from.
-_JOIN_TYPES = {discord.MessageType.new_member, discord.MessageType.recipient_add}
-_LEAVE_TYPES = {discord.MessageType.recipient_remove}
-_PIN_TYPES = {discord.MessageType.pins_add}
-_SPOKEN_TYPES = {discord.MessageType.default, discord.MessageType.reply, discord.MessageType.thread_starter_message}
-_BOT_TYPES = {discord.MessageType.chat_input_command, discord.MessageType.context_menu_command}
 
 _USER_MENTION = re.compile(r"<@!?(\d+)>")
 _ROLE_MENTION = re.compile(r"<@&(\d+)>")
@@ -225,19 +219,9 @@ def message_text(message: discord.Message, *, without_mention_of: int | None = N
     return "\n".join(part for part in (text, *extras) if part)
 
 
-def message_kind(message: discord.Message) -> str:
-    """``message`` for something a person said; otherwise what kind of noise it is."""
-    if message.type in _JOIN_TYPES:
-        return "join"
-    if message.type in _LEAVE_TYPES:
-        return "leave"
-    if message.type in _PIN_TYPES:
-        return "pin"
-    if message.author.bot or message.webhook_id is not None or message.type in _BOT_TYPES:
-        return "bot"
-    if message.type not in _SPOKEN_TYPES:
-        return "system"
-    return "message"
+def _kind(message: discord.Message) -> str:
+    """What the message is (``core.knowledge.loaders.discord_messages``, as for exports)."""
+    return message_kind(type_name(message.type.value), is_bot=bool(message.author.bot) or message.webhook_id is not None)
 
 
 def channel_ref(channel: Any) -> ChannelRef:
@@ -291,7 +275,7 @@ def to_channel_message(message: discord.Message) -> ChannelMessage:
         thread_id=thread_root_id(message),
         reply_to=reply_to,
         permalink=message.jump_url,
-        kind=message_kind(message),
+        kind=_kind(message),
     )
 
 
@@ -300,7 +284,7 @@ def to_turn(message: discord.Message, *, bot_id: int, bot_name: str = "Tidings")
     if message.author.id == bot_id:
         text = message.content.strip()
         return Turn(author=bot_name, text=text) if text else None
-    if message_kind(message) not in {"message", "bot"}:
+    if _kind(message) not in {"message", "bot"}:
         return None
     text = message_text(message, without_mention_of=bot_id)
     return Turn(author=message.author.display_name, text=text) if text else None

@@ -16,18 +16,9 @@ from typing import Any
 
 from core.errors import LoaderError
 from core.knowledge.loaders.discord_csv import parse_date
+from core.knowledge.loaders.discord_messages import message_kind
 from core.knowledge.loaders.shapes import as_dict, as_str, dicts
 from core.types import Author, ChannelMessage, ChannelRef
-
-# DiscordChatExporter message types that are something a person said.
-_SPOKEN_TYPES = frozenset({"", "Default", "Reply", "ThreadStarterMessage", "ChatInputCommand", "ContextMenuCommand"})
-_TYPE_KINDS = {
-    "GuildMemberJoin": "join",
-    "RecipientAdd": "join",
-    "RecipientRemove": "leave",
-    "ChannelPinnedMessage": "pin",
-    "ChannelNameChange": "topic",
-}
 
 
 def is_discord_export(data: Any) -> bool:
@@ -54,10 +45,7 @@ def read_discord_json(path: Path, data: Any) -> list[ChannelMessage]:
             continue
         author = as_dict(raw.get("author"))
         is_bot = author.get("isBot") is True
-        message_type = as_str(raw.get("type"))
-        kind = _TYPE_KINDS.get(message_type) or ("message" if message_type in _SPOKEN_TYPES else "system")
-        if is_bot and kind == "message":
-            kind = "bot"
+        kind = message_kind(as_str(raw.get("type")), is_bot=is_bot)
         attachments = [as_str(a.get("url")) for a in dicts(raw.get("attachments")) if as_str(a.get("url"))]
         text = "\n".join([as_str(raw.get("content")).strip(), *(f"(attachment: {url})" for url in attachments)])
         messages.append(
