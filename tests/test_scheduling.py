@@ -180,9 +180,11 @@ async def test_a_crash_before_posting_is_retried_once_on_restart(tmp_path: Path)
     clock = Clock(at(2, 17))
     scheduler, platform, state = make(tmp_path, clock=clock)
     ids = chat(platform, at(2, 9), 4)
-    platform.fail_next_post = ConnectionError("network down while posting")
-    with pytest.raises(ConnectionError):
+    down = ConnectionError("network down while posting")
+    platform.fail_next_post = down
+    with pytest.raises(ConnectionError) as raised:
         await scheduler.run_scheduled(GENERAL.job_id)
+    assert raised.value is down and platform.faults_fired == [down]  # the injected crash, nothing else
     assert platform.posts == []
     assert [r.status for r in state.digests()] == ["claimed"]
 
@@ -203,9 +205,11 @@ async def test_a_crash_after_posting_is_recorded_not_reposted(tmp_path: Path) ->
     clock = Clock(at(2, 17))
     scheduler, platform, state = make(tmp_path, clock=clock)
     chat(platform, at(2, 9), 4)
-    platform.crash_after_next_post = ConnectionError("reply lost after Slack accepted the post")
-    with pytest.raises(ConnectionError):
+    lost = ConnectionError("reply lost after Slack accepted the post")
+    platform.crash_after_next_post = lost
+    with pytest.raises(ConnectionError) as raised:
         await scheduler.run_scheduled(GENERAL.job_id)
+    assert raised.value is lost and platform.faults_fired == [lost]  # the injected crash, nothing else
     assert len(platform.posts) == 1
 
     clock.now = at(2, 17, 30)
