@@ -15,6 +15,7 @@ from typing import Any
 
 import discord
 
+from core.answers.questions import truncate
 from core.digests.format import bullet_to_markdown, coverage_note, window_label
 from core.knowledge.loaders.discord_messages import message_kind, type_name
 from core.types import PUBLIC_SCOPE, Answer, Author, ChannelMessage, ChannelRef, Citation, Digest, Turn
@@ -32,7 +33,6 @@ EMBED_FOOTER_LIMIT = 2048
 EMBED_TOTAL_LIMIT = 6000
 EMBEDS_PER_MESSAGE = 10
 
-ELLIPSIS = "…"
 CURSOR = " ▌"
 ANSWER_COLOUR = discord.Colour.blurple()
 UNGROUNDED_COLOUR = discord.Colour.light_grey()
@@ -52,19 +52,6 @@ class OutgoingMessage:
 
 
 # -- text ----------------------------------------------------------------------------------
-
-
-def truncate(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters, at a word boundary when one is close, with an ellipsis."""
-    if len(text) <= limit:
-        return text
-    if limit <= len(ELLIPSIS):
-        return text[:limit]
-    head = text[: limit - len(ELLIPSIS)]
-    space = head.rfind(" ")
-    if space >= len(head) * 0.8:
-        head = head[:space]
-    return head.rstrip() + ELLIPSIS
 
 
 _SENTENCE_END = re.compile(r"[.!?…][\"')\]]*\s+")
@@ -290,21 +277,6 @@ def to_turn(message: discord.Message, *, bot_id: int, bot_name: str = "Tidings")
     return Turn(author=message.author.display_name, text=text) if text else None
 
 
-def fit_turns(turns: Sequence[Turn], *, max_turns: int, max_chars: int) -> tuple[Turn, ...]:
-    """The most recent turns that fit both budgets, oldest first. Each kept turn is cut to
-    the remaining character budget rather than dropped whole, so a long question in the
-    thread still leaves a trace."""
-    kept: list[Turn] = []
-    room = max_chars
-    for turn in reversed(turns[-max_turns:] if max_turns > 0 else []):
-        if room <= 0:
-            break
-        text = truncate(turn.text, room)
-        kept.append(Turn(author=turn.author, text=text))
-        room -= len(text) + len(turn.author) + 2
-    return tuple(reversed(kept))
-
-
 # -- answers out ---------------------------------------------------------------------------
 
 
@@ -420,14 +392,6 @@ def _answer_layout(text: str, *, reserve: discord.Embed | None) -> list[tuple[st
         else:
             layout[-1][1].append(part)
     return layout
-
-
-def citations_payload(citations: Iterable[Citation]) -> list[dict[str, Any]]:
-    """Citations as stored with feedback (the same shape the other adapters store)."""
-    return [
-        {"n": c.n, "source": c.source, "title": c.title, "url": c.url, "scope": c.scope, "score": round(c.score, 4)}
-        for c in citations
-    ]
 
 
 # -- digests and source lists out ----------------------------------------------------------

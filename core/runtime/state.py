@@ -1,14 +1,17 @@
 """Small durable state in one SQLite file under ``TIDINGS_HOME``.
 
 - processed platform events (so a retried Slack event is answered once, across restarts);
-- feedback on answers (👍/👎 with question, answer and citations, exportable as JSONL);
+- questions being answered (so a restart can tell their askers) and the answers given;
+- feedback on answers (👍/👎 with question, answer and citations, exportable as JSONL, the
+  same fields whatever the platform: ``FeedbackRecord``);
 - digests: recorded under (platform, channel, window) *before* posting and marked with the
   posted message id *after*, so a restart, a double fire or a second replica never posts the
   same window twice;
 - cached partial digest notes, keyed by the content they summarise.
 
 SQLite in WAL mode lets several processes on one machine share the file safely; every
-method is one short transaction.
+method is one short transaction. The schema is ``SCHEMA`` plus ``MIGRATIONS`` in order; the
+file's ``user_version`` says how many have run.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -71,6 +74,43 @@ CREATE TABLE IF NOT EXISTS pending_questions (
 );
 """
 
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1: feedback says who asked and whether the answer was grounded, on every platform.
+    (
+        "ALTER TABLE feedback ADD COLUMN asker TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE feedback ADD COLUMN grounded INTEGER",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class FeedbackRecord:
+    """One 👍/👎 on an answer, as ``tidings feedback export`` writes it: the same fields
+    whatever the platform it was given on."""
+
+    created_at: str
+    platform: str
+    channel: str
+    """The scope of the channel the answer was asked in (``slack:T:C``, ``discord:G:C``)."""
+    user: str
+    """Who rated it."""
+    rating: int
+    """+1 or -1."""
+    question: str
+    answer: str
+    citations: list[dict[str, Any]]
+    answer_id: str
+    asker: str = ""
+    """Who asked the question ("" when not remembered)."""
+    grounded: bool | None = None
+    """Whether the answer came from the knowledge base (None when not remembered)."""
+
+    def row(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+FEEDBACK_COLUMNS = tuple(f.name for f in fields(FeedbackRecord))
+
 
 @dataclass(frozen=True)
 class DigestRecord:
@@ -104,10 +144,20 @@ class StateStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=30000")
         self._db.executescript(SCHEMA)
+        self._migrate()
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def _migrate(self) -> None:
+        """Run the migrations this file has not had yet, once even with several processes."""
+        with self._transaction() as db:
+            done = int(db.execute("PRAGMA user_version").fetchone()[0])
+            for version, statements in enumerate(MIGRATIONS[done:], start=done + 1):
+                for statement in statements:
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {version:d}")
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -161,15 +211,18 @@ class StateStore:
         answer: str = "",
         citations: list[dict[str, Any]] | None = None,
     ) -> None:
-        """Store a 👍 (+1) or 👎 (-1). A user's second click on the same answer replaces the first."""
+        """Store a 👍 (+1) or 👎 (-1) with what was asked and answered (from the remembered
+        answer unless given). A user's second click on the same answer replaces the first."""
         remembered = self.recall_answer(answer_id) or {}
         question = question or str(remembered.get("question", ""))
         answer = answer or str(remembered.get("answer", ""))
         cited = citations if citations is not None else remembered.get("citations", [])
+        grounded = remembered.get("grounded")
         with self._transaction() as db:
             db.execute(
-                """INSERT INTO feedback (created_at, platform, channel, user, rating, question, answer, citations, answer_id)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """INSERT INTO feedback
+                       (created_at, platform, channel, user, rating, question, answer, citations, answer_id, asker, grounded)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT (answer_id, user) DO UPDATE SET rating = excluded.rating, created_at = excluded.created_at""",
                 (
                     datetime.now(UTC).isoformat(),
@@ -181,28 +234,37 @@ class StateStore:
                     answer,
                     json.dumps(cited),
                     answer_id,
+                    str(remembered.get("asker") or ""),
+                    None if grounded is None else int(bool(grounded)),
                 ),
             )
 
-    def feedback(self) -> list[dict[str, Any]]:
+    def feedback_records(self) -> list[FeedbackRecord]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT created_at, platform, channel, user, rating, question, answer, citations, answer_id FROM feedback ORDER BY id"
+                "SELECT created_at, platform, channel, user, rating, question, answer, citations, answer_id, asker, grounded"
+                " FROM feedback ORDER BY id"
             ).fetchall()
         return [
-            {
-                "created_at": r[0],
-                "platform": r[1],
-                "channel": r[2],
-                "user": r[3],
-                "rating": r[4],
-                "question": r[5],
-                "answer": r[6],
-                "citations": json.loads(r[7]),
-                "answer_id": r[8],
-            }
+            FeedbackRecord(
+                created_at=r[0],
+                platform=r[1],
+                channel=r[2],
+                user=r[3],
+                rating=r[4],
+                question=r[5],
+                answer=r[6],
+                citations=json.loads(r[7]),
+                answer_id=r[8],
+                asker=r[9],
+                grounded=None if r[10] is None else bool(r[10]),
+            )
             for r in rows
         ]
+
+    def feedback(self) -> list[dict[str, Any]]:
+        """Every feedback record as a row of ``FEEDBACK_COLUMNS`` (``tidings feedback export``)."""
+        return [record.row() for record in self.feedback_records()]
 
     # -- questions in flight (answered or told after a crash) ---------------------------
 
