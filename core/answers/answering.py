@@ -17,20 +17,19 @@ import functools
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from core.answers.prompts import STOP_SEQUENCES, PackedPrompt, build_answer_prompt
+from core.answers.questions import too_long
 from core.config import AnswerSettings, LLMSettings, RetrievalSettings, Settings
-from core.errors import EmptyQuestion, UserFacingError
+from core.errors import EmptyQuestion, QuestionTooLong
 from core.model.worker import ModelWorker
-from core.ports import Generation, KnowledgeBase, LanguageModel, SearchMode
+from core.ports import Generation, KnowledgeBase, LanguageModel, OnQueued, OnText, SearchMode
 from core.text import FUNCTION_WORDS, QUESTION_WORDS, SENTENCE_BREAK, fold_plural, meaningful_words
 from core.types import Answer, Citation, Hit, Question, Timings
 
 log = logging.getLogger(__name__)
-OnText = Callable[[str], Awaitable[None]]
-OnQueued = Callable[[int], Awaitable[None]]
 
 MAX_QUESTION_CHARS = 16_000
 NOT_COVERED = "I couldn't find this in the knowledge base, so I won't guess."
@@ -265,9 +264,8 @@ class Answerer:
         if not text:
             raise EmptyQuestion("Ask me a question after the mention, for example: how do I connect Slack?")
         if len(text) > MAX_QUESTION_CHARS:
-            raise UserFacingError(
-                f"That question is {len(text):,} characters long; please ask it in under {MAX_QUESTION_CHARS:,} characters."
-            )
+            # The platforms refuse at [access] max_question_chars first; this guards every other caller.
+            raise QuestionTooLong(too_long(len(text), MAX_QUESTION_CHARS))
         return Question(
             text=text,
             scopes=question.scopes,
