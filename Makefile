@@ -26,9 +26,13 @@ $(TORCH): | $(PY)
 	$(PIP) install "torch==2.13.0"
 	touch $@
 
-# pip's wheel cache keeps the compiled llama-cpp-python, so a fresh venv does not rebuild it.
+# llama.cpp is compiled for AVX2, not -march=native: on CPUs with AMX its native build crashes
+# in the AMX matrix kernel where the kernel does not grant AMX to the process. Override with
+# LLAMA_CMAKE_ARGS. pip's wheel cache keeps the compiled wheel, so a fresh venv does not rebuild it.
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+
 $(STAMP): pyproject.toml $(TORCH)
-	$(PIP) install -e ".[test]"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install -e ".[test,eval]"
 	touch $@
 
 run: install

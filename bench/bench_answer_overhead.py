@@ -52,8 +52,8 @@ def pick_questions(entries: list[tuple[str, str]], count: int) -> list[str]:
 
 async def run(*, questions: int, faq: int, rounds: int) -> dict[str, Any]:
     from bots.wiring import build_services
-    from core.ingesting import ingest
-    from core.prompts import STOP_SEQUENCES, build_answer_prompt
+    from core.answers.prompts import STOP_SEQUENCES, build_answer_prompt
+    from core.knowledge.ingesting import ingest
     from core.types import Question
 
     home = Path(tempfile.mkdtemp(prefix="tidings-bench-answer-"))

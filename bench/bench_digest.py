@@ -1,26 +1,29 @@
-"""Digest benchmarks: model cost, wall time, quality, and what a digest does to questions.
+"""Digest benchmark: model cost, wall time, and what a digest does to questions.
 
-    .venv/bin/python bench/bench_digest.py [--meetings N] [--n-ctx 512 2048] [--skip-quality]
+    .venv/bin/python bench/bench_digest.py [--n-ctx 2048] [--day busiest|synthetic] [--json]
 
-1. The busiest channel-day in ../shared/data (Discord support days and Clojurians Slack
-   channel-days): tokens the model processes (prompt + completion) per input token (the
-   day's messages rendered one per line; target at most 1.3) and wall time, per n_ctx.
-2. Quality: ROUGE-L F1 of digests of QMSum validation meetings against their reference
-   summary ("Summarize the whole meeting"), beside a baseline measured in the same run: the
-   first sentences of the meeting, as many words as the reference.
-3. Question wait: while the busiest day is being digested, a question-sized model call is
-   submitted; its wait is compared with the longest single digest call (target: at most one
-   call).
+The busiest channel-day in ../shared/data (Discord support days and Clojurians Slack
+channel-days), or, where that folder is absent (or with ``--day synthetic``), a synthetic
+channel-day kept in this file (72 messages in six conversations):
 
-Prints one JSON object per measurement and a summary table (Markdown) at the end.
+1. Cost: tokens the model processes (prompt + completion) per input token (the day's
+   messages rendered one per line; target at most 1.3), model calls and wall time, per n_ctx.
+2. Question wait: while the day is being digested, a question-sized model call is submitted;
+   its wait is compared with the longest single digest call (target: at most one call).
+
+The default (one n_ctx, 2048) fits in ``bench/run_all.py``'s time limit on a loaded 2-core
+machine; ``--n-ctx 512 2048`` reproduces the table in docs/benchmarks.md. Digest *quality*
+(ROUGE against QMSum references, beside the lead baseline, with intervals and a held-out
+split) is measured by ``tidings eval digests`` (docs/quality.md), not here.
+
+Prints a summary table (Markdown), or one JSON object with ``--json``.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import os
+import random
 import sys
 import time
 from collections import defaultdict
@@ -30,54 +33,98 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from common import SHARED_DATA, base_parser, emit, machine  # noqa: E402
 
 from core.config import DigestSettings  # noqa: E402
-from core.conversations import meaningful, render_message  # noqa: E402
-from core.digest_format import digest_to_markdown  # noqa: E402
-from core.llm import LlamaModel  # noqa: E402
-from core.loaders import read_messages  # noqa: E402
+from core.digests.conversations import meaningful, render_message  # noqa: E402
+from core.digests.format import digest_to_markdown  # noqa: E402
+from core.digests.summarizing import Summarizer  # noqa: E402
+from core.knowledge.loaders import read_messages  # noqa: E402
+from core.model.local import LlamaModel  # noqa: E402
+from core.model.worker import ModelWorker  # noqa: E402
 from core.ports import Prompt  # noqa: E402
-from core.summarizing import Summarizer  # noqa: E402
-from core.types import Author, ChannelMessage, ChannelRef, Digest  # noqa: E402
-from core.worker import ModelWorker  # noqa: E402
+from core.types import Author, ChannelMessage, ChannelRef  # noqa: E402
 
-DATA = REPO.parent / "shared" / "data"
+SYNTHETIC_DAY = "synthetic #release-team 2024-05-01"
+# Six conversations of a release team's day: (opening question, replies, closing line).
+_CONVERSATIONS = (
+    ("When do we cut release 2.4? The changelog still misses the storage fixes.",
+     ["The storage fixes landed yesterday, I can add them to the changelog this morning.",
+      "QA signed off on the Linux builds, Windows is still running the upgrade tests.",
+      "Let's cut 2.4 on Thursday if the Windows upgrade tests pass by Wednesday evening.",
+      "Agreed, Thursday it is. I'll announce the date in the release channel."],
+     "We decided to cut release 2.4 on Thursday after the Windows upgrade tests."),
+    ("Does anyone know why the ARM nightly build fails with openssl errors?",
+     ["The ARM runner image was updated on Monday and ships a newer libssl.",
+      "Pinning the runner image to last week's version makes the nightly pass again.",
+      "We should rebuild the image with the old libssl instead of pinning it forever.",
+      "I can open a PR to pin the image today and file a ticket for the rebuild."],
+     "I'll open a PR to pin the ARM runner image and file a ticket for the rebuild."),
+    ("Customer Nordwind reports that exports over 2 GB stop at 99 percent.",
+     ["The export worker holds the whole archive in memory before the upload.",
+      "Streaming the archive to object storage would fix it and use less memory.",
+      "That is a bigger change, can we raise the worker memory limit for now?",
+      "Raising the limit to 4 GB works for Nordwind's export in staging."],
+     "Can you raise the export worker memory limit in production today, Priya?"),
+    ("Who reviews the new onboarding guide before it goes on the website?",
+     ["I read the first half, the screenshots still show the old settings page.",
+      "The section on single sign-on needs a note about the SAML certificate rotation.",
+      "I'll update the screenshots tomorrow and ping you for a second review."],
+     "The onboarding guide goes live once the screenshots and the SSO note are fixed."),
+    ("The staging database ran out of disk space again last night.",
+     ["Old audit logs take 60 percent of the volume, nobody reads logs older than 90 days.",
+      "We could move audit logs older than 90 days to cold storage every week.",
+      "Legal asked us to keep audit logs for a year, so cold storage is fine but deletion is not."],
+     "We agreed to move audit logs older than 90 days to cold storage every Sunday."),
+    ("Is the team lunch on Friday still happening?",
+     ["Yes, at the Italian place near the station at half past twelve.",
+      "Can someone book a table for ten people?"],
+     "I booked a table for ten at 12:30."),
+)
+_PEOPLE = ("alice", "bob", "carol", "dave", "erin", "priya", "tomas", "yuki")
+_FILLERS = ("thanks", "makes sense", "+1", "good point", "ok, I'll look at it after lunch",
+            "sorry, was in a meeting", "can you share the link?", "that matches what I saw")
+
+
+def synthetic_day() -> list[ChannelMessage]:
+    """A channel-day that needs no data folder: six conversations an hour and a half apart,
+    each an opening question, replies with short reactions between them, and a closing
+    decision or request (72 messages)."""
+    rng = random.Random(2024)
+    channel = ChannelRef("slack", "T0BENCH", "C0RELEASE", name="release-team")
+    start = datetime(2024, 5, 1, 8, tzinfo=UTC)
+    messages: list[ChannelMessage] = []
+    for number, (opening, replies, closing) in enumerate(_CONVERSATIONS):
+        moment = start + timedelta(hours=1.5 * number)
+        lines = [opening]
+        for reply in replies:
+            lines += [reply, *rng.sample(_FILLERS, 2)]
+        for text in [*lines, closing]:
+            moment += timedelta(seconds=rng.randint(20, 140))
+            person = rng.choice(_PEOPLE)
+            messages.append(ChannelMessage(f"s{len(messages)}", channel, Author(person, person), text, moment))
+    return messages
 
 
 def channel_days() -> dict[str, list[ChannelMessage]]:
     days: dict[str, list[ChannelMessage]] = defaultdict(list)
-    sources = sorted((DATA / "discord").glob("*.csv")) + sorted((DATA / "slack").glob("clojurians-events-*.jsonl"))
+    sources = sorted((SHARED_DATA / "discord").glob("*.csv")) + sorted(
+        (SHARED_DATA / "slack").glob("clojurians-events-*.jsonl")
+    )
     for path in sources:
         for message in meaningful(read_messages(path)):
             days[f"{message.channel.name or message.channel.channel} {message.timestamp:%Y-%m-%d}"].append(message)
     return days
 
 
-def meeting(path: Path) -> tuple[list[ChannelMessage], str]:
-    data = json.loads(path.read_text(encoding="utf-8"))
-    ref = ChannelRef("export", "qmsum", path.stem, name=path.stem)
-    start = datetime(2024, 1, 1, 10, tzinfo=UTC)
-    messages = [
-        ChannelMessage(f"{path.stem}-{i}", ref, Author(t["speaker"], t["speaker"]), t["content"], start + timedelta(seconds=20 * i))
-        for i, t in enumerate(data["meeting_transcripts"])
-    ]
-    reference = next(q["answer"] for q in data["general_query_list"] if "whole meeting" in q["query"].lower())
-    return messages, reference
-
-
-def digest_text(digest: Digest) -> str:
-    """What ROUGE reads: headline and bullet texts, no links or markup."""
-    return "\n".join([digest.headline, *(b.text for s in digest.sections for b in s.bullets)])
-
-
-def lead_baseline(messages: list[ChannelMessage], words: int) -> str:
-    out: list[str] = []
-    for message in messages:
-        out.extend(message.text.split())
-        if len(out) >= words:
-            break
-    return " ".join(out[:words])
+def pick_day(which: str) -> tuple[str, list[ChannelMessage]]:
+    """The busiest real channel-day, or the synthetic one when asked or without the data folder."""
+    days = channel_days() if which == "busiest" else {}
+    if not days:
+        return SYNTHETIC_DAY, synthetic_day()
+    busiest = max(days, key=lambda key: len(days[key]))
+    return busiest, days[busiest]
 
 
 def model_for(n_ctx: int) -> LlamaModel:
@@ -134,63 +181,36 @@ async def cost_and_wait(model: LlamaModel, name: str, messages: list[ChannelMess
     }
 
 
-async def quality(model: LlamaModel, paths: list[Path]) -> dict[str, Any]:
-    from rouge_score import rouge_scorer
-
-    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
-    worker = ModelWorker()
-    summarizer = Summarizer(model=model, worker=worker, state=None, settings=DigestSettings(time_budget_s=3600))
-    ours: list[float] = []
-    baseline: list[float] = []
-    seconds: list[float] = []
-    for path in paths:
-        messages, reference = meeting(path)
-        started = time.perf_counter()
-        digest = await summarizer.summarize(messages)
-        seconds.append(time.perf_counter() - started)
-        ours.append(scorer.score(reference, digest_text(digest))["rougeL"].fmeasure)
-        baseline.append(scorer.score(reference, lead_baseline(messages, len(reference.split())))["rougeL"].fmeasure)
-        print(json.dumps({"measure": "meeting", "meeting": path.stem, "n_ctx": model.n_ctx, "rougeL": round(ours[-1], 4), "baseline_rougeL": round(baseline[-1], 4), "seconds": round(seconds[-1], 1)}), flush=True)
-    worker.shutdown()
-    return {
-        "measure": "quality",
-        "n_ctx": model.n_ctx,
-        "meetings": len(paths),
-        "rougeL_f1": round(sum(ours) / len(ours), 4),
-        "baseline_rougeL_f1": round(sum(baseline) / len(baseline), 4),
-        "mean_seconds_per_meeting": round(sum(seconds) / len(seconds), 1),
-    }
+async def run(n_ctxs: list[int], which: str) -> dict[str, Any]:
+    name, messages = pick_day(which)
+    runs: list[dict[str, Any]] = []
+    for n_ctx in n_ctxs:
+        result = await cost_and_wait(model_for(n_ctx), name, messages)
+        print(result.pop("digest"), file=sys.stderr)
+        runs.append(result)
+    return {"benchmark": "digest", "machine": machine(), "day": name, "runs": runs}
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n-ctx", type=int, nargs="+", default=[512, 2048])
-    parser.add_argument("--meetings", type=int, default=5, help="QMSum validation meetings to score")
-    parser.add_argument("--skip-quality", action="store_true")
+def main() -> None:
+    parser = base_parser(__doc__ or "")
+    parser.add_argument("--n-ctx", type=int, nargs="+", default=[2048], help="model context sizes to measure (default 2048)")
+    parser.add_argument(
+        "--day",
+        choices=("busiest", "synthetic"),
+        default="busiest",
+        help="the busiest channel-day in ../shared/data (the synthetic day where it is absent), or the synthetic day",
+    )
     args = parser.parse_args()
-    days = channel_days()
-    busiest = max(days, key=lambda key: len(days[key]))
-    results: list[dict[str, Any]] = []
-    for n_ctx in args.n_ctx:
-        model = model_for(n_ctx)
-        result = await cost_and_wait(model, busiest, days[busiest])
-        print(json.dumps({k: v for k, v in result.items() if k != "digest"}), flush=True)
-        print(result["digest"], file=sys.stderr)
-        results.append(result)
-        if not args.skip_quality:
-            paths = sorted((DATA / "summaries" / "qmsum-val").glob("*.json"))[: args.meetings]
-            quality_result = await quality(model, paths)
-            print(json.dumps(quality_result), flush=True)
-            results.append(quality_result)
-    print("\n| measure | n_ctx | figure |\n| --- | --- | --- |")
-    for r in results:
-        if r["measure"] == "cost":
-            print(f"| busiest day ({r['day']}, {r['messages']} msgs) model tokens / input token | {r['n_ctx']} | {r['model_tokens_per_input_token']} |")
-            print(f"| busiest day wall time | {r['n_ctx']} | {r['wall_s']} s ({r['model_calls']} calls) |")
-            print(f"| question wait during digest / longest digest call | {r['n_ctx']} | {r['question_wait_s']} s / {r['longest_digest_call_s']} s |")
-        else:
-            print(f"| QMSum ROUGE-L F1 ({r['meetings']} meetings), digest vs lead baseline | {r['n_ctx']} | {r['rougeL_f1']} vs {r['baseline_rougeL_f1']} |")
+    result = asyncio.run(run(args.n_ctx, args.day))
+    summary = ["| n_ctx | messages | model calls | model tokens / input token (target <= 1.3) | wall time | question wait / longest call |",
+               "| --- | --- | --- | --- | --- | --- |"]
+    summary += [
+        f"| {r['n_ctx']} | {r['messages']} | {r['model_calls']} | {r['model_tokens_per_input_token']} | {r['wall_s']} s "
+        f"| {r['question_wait_s']} s / {r['longest_digest_call_s']} s |"
+        for r in result["runs"]
+    ]
+    emit(result, [f"Digest of {result['day']}", *summary], as_json=args.json)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

@@ -36,7 +36,7 @@ from simcord.backend.models import Interaction as SimulatedInteraction
 from simcord.enums import AppCommandType, InteractionType
 
 from bots.discord_bot import build_bot
-from core.ingesting import ingest
+from core.knowledge.ingesting import ingest
 
 TARGET_P99_S = 0.5
 HANDBOOK = """# Backups

@@ -1,4 +1,4 @@
-"""Ingest throughput: ``core.ingesting.ingest`` against raw ``SentenceTransformer.encode``.
+"""Ingest throughput: ``core.knowledge.ingesting.ingest`` against raw ``SentenceTransformer.encode``.
 
 A corpus of Markdown files (the real COVID-QA research articles when ``../shared/data`` is
 present, else a built-in handbook) is ingested into a fresh knowledge base: loading, chunking
@@ -83,9 +83,9 @@ class TimedKnowledgeBase:
 
 def chunk_texts(paths: Sequence[Path], embedder: Any) -> list[str]:
     """Exactly the texts ingest embeds, in the same order."""
-    from core.chunking import embedding_text
     from core.config import KnowledgeBaseSettings
-    from core.ingesting import chunks_of_file
+    from core.knowledge.chunking import embedding_text
+    from core.knowledge.ingesting import chunks_of_file
 
     kb = KnowledgeBaseSettings()
     texts: list[str] = []
@@ -103,8 +103,8 @@ def chunk_texts(paths: Sequence[Path], embedder: Any) -> list[str]:
 
 
 def timed_ingest(folder: Path, embedder: Any, workdir: Path, *, profile: bool) -> dict[str, Any]:
-    from core.ingesting import ingest
-    from core.store import LanceKnowledgeBase
+    from core.knowledge.ingesting import ingest
+    from core.knowledge.knowledge_base import LanceKnowledgeBase
 
     timed_embedder = TimedEmbedder(embedder)
     uri = workdir / f"kb-{time.monotonic_ns()}"

@@ -198,13 +198,13 @@ class PeakRss(threading.Thread):
 
 
 def measure(series: str, path: Path) -> dict[str, Any]:
-    from core.chunking import chunk_document
     from core.errors import LoaderError
-    from core.loaders import load_file
+    from core.knowledge.chunking import chunk_document
+    from core.knowledge.loaders import load_file
 
     counter: CountingTokens | None = None
     if not path.name.endswith(".zip"):
-        from core.embedding import SentenceTransformerEmbedder
+        from core.knowledge.embedding import SentenceTransformerEmbedder
 
         embedder = SentenceTransformerEmbedder()
         embedder.count_tokens("warm up")

@@ -72,7 +72,7 @@ class TimedEmbedder:
 
 def real_chunks(embedder: Any, limit: int) -> list[tuple[str, str]]:
     """(title, text) of real chunks, cut the way ingest cuts them."""
-    from core.chunking import chunk_document
+    from core.knowledge.chunking import chunk_document
     from core.types import Document
 
     chunks: list[tuple[str, str]] = [(q, a) for q, a in faq_entries()]
@@ -86,7 +86,7 @@ def real_chunks(embedder: Any, limit: int) -> list[tuple[str, str]]:
 
 def real_vectors(embedder: Any, chunks: list[tuple[str, str]]) -> np.ndarray:
     """Embeddings of the real chunks, cached between runs (keyed by the texts and the model)."""
-    from core.chunking import embedding_text
+    from core.knowledge.chunking import embedding_text
 
     texts = [embedding_text(title, text) for title, text in chunks]
     key = hashlib.sha256(("\0".join(texts) + embedder.model_path).encode()).hexdigest()[:16]
@@ -103,7 +103,7 @@ def synthetic_rows(
     chunks: list[tuple[str, str]], vectors: np.ndarray, count: int, *, seed: int = 7
 ) -> tuple[list[tuple[str, str]], np.ndarray]:
     """``count`` rows: the real ones first, then recombinations of them."""
-    from core.chunking import split_sentences
+    from core.knowledge.chunking import split_sentences
 
     rng = np.random.default_rng(seed)
     pick = random.Random(seed)
@@ -169,7 +169,7 @@ def exhaustive_ids(table: Any, vector: np.ndarray, where: str, k: int) -> list[s
 
 
 def measure(kb: Any, embedder: TimedEmbedder, queries: list[str], *, warmup: int = 5) -> dict[str, Any]:
-    from core.store import scope_filter
+    from core.knowledge.knowledge_base import scope_filter
 
     scopes = frozenset({"public", PRIVATE_SCOPES[0]})
     for query in queries[:warmup]:
@@ -208,7 +208,7 @@ def measure(kb: Any, embedder: TimedEmbedder, queries: list[str], *, warmup: int
 
 
 def run(*, sizes: list[int], queries: int, real: int, torch_threads: int) -> dict[str, Any]:
-    from core.store import LanceKnowledgeBase
+    from core.knowledge.knowledge_base import LanceKnowledgeBase
 
     if torch_threads:
         import torch

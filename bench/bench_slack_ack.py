@@ -6,13 +6,14 @@ model; while it is generating, N signed @mentions arrive at once. Prints how lon
 to be acknowledged (p50 / p99 / max; Slack's limit is 3 s, the target p99 < 0.5 s), then
 waits until every question has been answered exactly once.
 
-    .venv/bin/python bench/bench_slack_ack.py [--mentions 20]
+    .venv/bin/python bench/bench_slack_ack.py [--mentions 20] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import sys
 import tempfile
@@ -50,7 +51,9 @@ def answered(slack: MockSlack, channel: str, ts: str) -> bool:
     )
 
 
-async def run(mentions: int) -> int:
+async def run(mentions: int, *, as_json: bool = False) -> int:
+    # With --json the one JSON object is the only thing on stdout; the narration goes to stderr.
+    out = sys.stderr if as_json else sys.stdout
     home = Path(tempfile.mkdtemp(prefix="tidings-bench-"))
     settings = load_settings(None, home=home, environ={})
     services = build_services(settings)
@@ -85,24 +88,43 @@ async def run(mentions: int) -> int:
             replies = await asyncio.gather(*(send_event(http, url, event_callback(e)) for e in events))
         acks = [r.seconds for r in replies]
         statuses = {r.status for r in replies}
-        print(f"model generating when the mentions arrived: {generating}")
-        print(f"{mentions} concurrent signed mentions, HTTP status {sorted(statuses)}")
+        print(f"model generating when the mentions arrived: {generating}", file=out)
+        print(f"{mentions} concurrent signed mentions, HTTP status {sorted(statuses)}", file=out)
         print(
             f"ack latency: p50 {statistics.median(acks) * 1000:.0f} ms, p99 {percentile(acks, 0.99) * 1000:.0f} ms, "
-            f"max {max(acks) * 1000:.0f} ms (target p99 < 500 ms, Slack's limit 3000 ms)"
+            f"max {max(acks) * 1000:.0f} ms (target p99 < 500 ms, Slack's limit 3000 ms)",
+            file=out,
         )
         started = time.monotonic()
         while not all(answered(slack, "C0LOAD", e["ts"]) for e in events):
             await asyncio.sleep(2)
             done = sum(answered(slack, "C0LOAD", e["ts"]) for e in events)
-            print(f"  {time.monotonic() - started:.0f} s: {done}/{mentions} answered, model queue {services.worker.depth}", flush=True)
+            print(f"  {time.monotonic() - started:.0f} s: {done}/{mentions} answered, model queue {services.worker.depth}",
+                  file=out, flush=True)
         per_thread = [len(slack.posts_in_thread("C0LOAD", e["ts"])) for e in events]
         queued = sum(1 for c in slack.calls_to("chat.postMessage") if "Queued, position" in str(c.params.get("text")))
+        answered_s = time.monotonic() - started
         print(
-            f"all {mentions} answered in {time.monotonic() - started:.1f} s after the burst; "
-            f"bot messages per thread: {sorted(set(per_thread))}; queued notices: {queued}"
+            f"all {mentions} answered in {answered_s:.1f} s after the burst; "
+            f"bot messages per thread: {sorted(set(per_thread))}; queued notices: {queued}",
+            file=out,
         )
         ok = statuses == {200} and percentile(acks, 0.99) < 0.5 and set(per_thread) == {1}
+        if as_json:
+            print(json.dumps({
+                "benchmark": "slack_ack",
+                "mentions": mentions,
+                "model_generating": generating,
+                "http_status": sorted(statuses),
+                "p50_ms": round(statistics.median(acks) * 1000, 1),
+                "p99_ms": round(percentile(acks, 0.99) * 1000, 1),
+                "max_ms": round(max(acks) * 1000, 1),
+                "target_p99_ms": 500,
+                "answered_s": round(answered_s, 1),
+                "bot_messages_per_thread": sorted(set(per_thread)),
+                "queued_notices": queued,
+                "passed": ok,
+            }))
         return 0 if ok else 1
     finally:
         await bot.stop()
@@ -113,8 +135,9 @@ async def run(mentions: int) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mentions", type=int, default=20)
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a summary")
     args = parser.parse_args()
-    raise SystemExit(asyncio.run(run(args.mentions)))
+    raise SystemExit(asyncio.run(run(args.mentions, as_json=args.json)))
 
 
 if __name__ == "__main__":

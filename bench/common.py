@@ -160,7 +160,7 @@ def write_articles(folder: Path, articles: Sequence[tuple[str, str]]) -> list[Pa
 
 
 def load_embedder(batch_size: int = 32) -> Any:
-    from core.embedding import SentenceTransformerEmbedder
+    from core.knowledge.embedding import SentenceTransformerEmbedder
 
     embedder = SentenceTransformerEmbedder(batch_size=batch_size)
     embedder.embed(["warm up"])
@@ -168,7 +168,7 @@ def load_embedder(batch_size: int = 32) -> Any:
 
 
 def packaged_model_file() -> Path:
-    from core.llm import packaged_model_path
+    from core.model.local import packaged_model_path
 
     return packaged_model_path(MODEL_CACHE)
 

@@ -3,7 +3,8 @@
 Each runs in its own process (so each loads its models afresh and one crash cannot take the
 rest down); its output is shown as it arrives and kept in ``bench/results/<name>.txt``. A
 benchmark that fails or misses its target does not stop the others; the summary at the end
-says which did what, and the exit status is non-zero if any did not pass.
+says which did what, and the exit status is non-zero if any did not pass. With ``--json`` each
+benchmark runs with ``--json`` too, and the summary holds the JSON object each one printed.
 
     .venv/bin/python bench/run_all.py [--only ingest retrieval] [--timeout 900] [--json]
 """
@@ -29,12 +30,24 @@ def benchmarks(only: list[str]) -> list[Path]:
     return found
 
 
-def run_one(path: Path, timeout: float) -> dict[str, object]:
+def last_json_object(lines: list[str]) -> object:
+    """The last line of a benchmark's output that is a JSON object (its ``--json`` result)."""
+    for line in reversed(lines):
+        text = line.strip()
+        if text.startswith("{"):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError:
+                continue
+    return None
+
+
+def run_one(path: Path, timeout: float, *, as_json: bool = False) -> dict[str, object]:
     print(f"\n=== {path.stem} ===", flush=True)
     started = time.perf_counter()
     lines: list[str] = []
     child = subprocess.Popen(
-        [sys.executable, str(path)],
+        [sys.executable, str(path), *(["--json"] if as_json else [])],
         cwd=BENCH.parent,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -61,7 +74,10 @@ def run_one(path: Path, timeout: float) -> dict[str, object]:
     seconds = time.perf_counter() - started
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{path.stem}.txt").write_text("".join(lines), encoding="utf-8")
-    return {"benchmark": path.stem, "status": status, "seconds": round(seconds, 1)}
+    result: dict[str, object] = {"benchmark": path.stem, "status": status, "seconds": round(seconds, 1)}
+    if as_json:
+        result["result"] = last_json_object(lines)
+    return result
 
 
 def main() -> int:
@@ -70,7 +86,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per benchmark")
     parser.add_argument("--json", action="store_true", help="end with the summary as one JSON object")
     args = parser.parse_args()
-    results = [run_one(path, args.timeout) for path in benchmarks(args.only)]
+    results = [run_one(path, args.timeout, as_json=args.json) for path in benchmarks(args.only)]
     print("\n=== summary ===")
     for r in results:
         print(f"  {r['benchmark']:28} {r['status']:28} {r['seconds']:7.1f} s")

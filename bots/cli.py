@@ -63,7 +63,7 @@ def queries(argument: str | None, stream: TextIO) -> Iterator[str]:
 
 
 def scopes_for_cli(services: Any, scope: str | None) -> frozenset[str]:
-    from core.access import scopes_for_scope
+    from core.answers.access import scopes_for_scope
     from core.types import PUBLIC_SCOPE
 
     return scopes_for_scope(scope or PUBLIC_SCOPE, services.settings.access.grants)
@@ -73,7 +73,7 @@ def printable(text: str) -> str:
     """``text`` with every character a terminal would act on or hide (control codes, escape
     sequences, bidi overrides, zero-width marks, bytes that are not UTF-8) written as its
     backslash escape: a file name must not be able to rewrite the line that reports it."""
-    from core.loaders import valid_text
+    from core.knowledge.loaders import valid_text
 
     return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in valid_text(text))
 
@@ -135,7 +135,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from core.ingesting import ingest
+    from core.knowledge.ingesting import ingest
 
     services = services_from(args, bulk=True)
     kb_settings = services.settings.knowledge_base
@@ -286,7 +286,7 @@ def cmd_kb_forget(args: argparse.Namespace) -> int:
 
 def cmd_feedback_export(args: argparse.Namespace) -> int:
     from core.config import load_settings
-    from core.state import StateStore
+    from core.runtime.state import StateStore
 
     settings = load_settings(args.config, home=args.home)
     rows = StateStore(settings.state_path).feedback()
@@ -399,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def configure_logging(verbose: bool) -> None:
-    from core.logs import configure
+    from core.runtime.logs import configure
 
     configure(level="DEBUG" if verbose else os.environ.get("TIDINGS_OBSERVABILITY__LOG_LEVEL", "WARNING"))
 

@@ -65,7 +65,7 @@ def select_messages(
     messages: Sequence[ChannelMessage], *, channel: str | None, day: str | None, now: datetime | None = None
 ) -> tuple[dict[str, list[ChannelMessage]], tuple[datetime, datetime] | None]:
     """Messages grouped per channel, narrowed to ``channel`` and ``day`` when given."""
-    from core.windows import parse_window
+    from core.digests.windows import parse_window
 
     window = parse_window(day, now=now or datetime.now(UTC)) if day else None
     groups: dict[str, list[ChannelMessage]] = {}
@@ -80,7 +80,7 @@ def select_messages(
 
 
 def run_summarize(args: argparse.Namespace) -> int:
-    from core.loaders import read_messages
+    from core.knowledge.loaders import read_messages
 
     messages = read_messages(args.file)
     groups, window = select_messages(messages, channel=args.channel, day=args.day)
@@ -104,7 +104,7 @@ def run_summarize(args: argparse.Namespace) -> int:
         digests = asyncio.run(summarize_all())
     finally:
         services.worker.shutdown()
-    from core.digest_format import digest_to_dict, digest_to_markdown
+    from core.digests.format import digest_to_dict, digest_to_markdown
 
     for index, digest in enumerate(digests):
         if args.json:
@@ -129,8 +129,8 @@ def find_channel(settings: Settings, wanted: str) -> DigestChannel:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from core.scheduling import cron_trigger, record_channel
-    from core.state import StateStore
+    from core.digests.scheduling import cron_trigger, record_channel
+    from core.runtime.state import StateStore
 
     settings = _settings(args)
     if not settings.digests.channels:
@@ -153,9 +153,9 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_digest_now(args: argparse.Namespace) -> int:
     from bots.wiring import build_platforms, build_services
-    from core.digest_format import digest_to_markdown
-    from core.scheduling import DigestScheduler
-    from core.windows import parse_window
+    from core.digests.format import digest_to_markdown
+    from core.digests.scheduling import DigestScheduler
+    from core.digests.windows import parse_window
 
     settings = _settings(args)
     try:

@@ -55,7 +55,15 @@ def register(subparsers: Any) -> None:
         "--sample",
         type=int,
         default=None,
-        help="answers: questions through the model (30); digests: meetings (4); retrieval, refusals: QA questions (all)",
+        help="answers: questions through the model (30); digests: meetings, shortest first (all of the split); "
+        "retrieval, refusals: QA questions (all)",
+    )
+    p.add_argument(
+        "--split",
+        choices=("tune", "check", "all"),
+        default="check",
+        help="digests: which half of the QMSum meetings, split by a hash of the file name: check (held out, "
+        "the default), tune (the half changes are tuned on), or all (in-sample)",
     )
     p.add_argument("--chunk-sizes", type=_sizes, default=(128, 200, 254), help="chunk sizes to compare (default 128,200,254)")
     p.add_argument("--sweep", action="store_true", help="also try fusion settings and numbers of packed chunks")
@@ -70,18 +78,60 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=cmd_eval)
 
 
+EVAL_EXTRA = ("rouge_score", "matplotlib")
+"""What ``tidings[eval]`` brings: scoring and charts, which the bot itself never needs."""
+
+
+def missing_eval_extra() -> list[str]:
+    """The evaluation extra's modules that cannot be imported here."""
+    missing = []
+    for name in EVAL_EXTRA:
+        try:
+            __import__(name)
+        except ImportError:
+            missing.append(name)
+    return missing
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The run's options as one ``tidings eval`` command (what a figure on docs/quality.md cites)."""
+    parts = ["tidings", "eval", args.what]
+    if args.data is not None:
+        parts += ["--data", str(args.data)]
+    for flag, value in (("--limit", args.limit), ("--sample", args.sample)):
+        if value is not None:
+            parts += [flag, str(value)]
+    if args.what in ("retrieval", "all"):
+        parts += ["--chunk-sizes", ",".join(str(size) for size in args.chunk_sizes)]
+    if args.what in ("digests", "all"):
+        parts += ["--split", args.split]
+    if args.sweep:
+        parts.append("--sweep")
+    return " ".join(parts)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
+    missing = missing_eval_extra()
+    if missing:
+        print(
+            f"tidings eval needs the evaluation extra ({', '.join(missing)} not installed): "
+            "run `make eval`, or `pip install 'tidings[eval]'` in Tidings' environment.",
+            file=sys.stderr,
+        )
+        return 2
     from bots.cli import settings_from
     from bots.wiring import build_embedder, build_model, build_services
     from core.evaluation.report import render_tables, write_plots
     from core.evaluation.runs import EVALUATIONS, EvalOptions, locate, run_evaluations
     from core.evaluation.workbench import Workbench
-    from core.worker import ModelWorker
+    from core.model.worker import ModelWorker
 
     settings = settings_from(args)
     data = locate(args.data or DEFAULT_DATA, variants=args.variants, off_topic=args.off_topic)
     names = list(EVALUATIONS) if args.what == "all" else [args.what]
-    options = EvalOptions(limit=args.limit, sample=args.sample, chunk_sizes=args.chunk_sizes, sweep=args.sweep)
+    options = EvalOptions(
+        limit=args.limit, sample=args.sample, chunk_sizes=args.chunk_sizes, sweep=args.sweep, meeting_split=args.split
+    )
     started = time.monotonic()
 
     def progress(message: str) -> None:
@@ -111,6 +161,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         "meetings": len(data.meetings),
         "limit": args.limit,
         "sample": args.sample,
+        "meeting_split": args.split,
+        "command": command_line(args),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "seconds": round(time.monotonic() - started, 1),
     }
     payload = json.dumps(results, ensure_ascii=False, indent=None if args.json else 2)

@@ -9,10 +9,15 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from core.config import Settings
+    from core.knowledge.embedding import SentenceTransformerEmbedder
 
 
 @dataclass
@@ -53,56 +58,67 @@ def run_doctor(args: argparse.Namespace) -> int:
         report.problem(f"config: {error}")
         print(report.render())
         return 1
-    where = settings.config_path or "built-in defaults (no config file found)"
-    report.ok(f"config: {where}")
+    report.ok(f"config: {settings.config_path or 'built-in defaults (no config file found)'}")
+    _check(report, "data directory", partial(_data_directory, settings))
 
-    def home() -> str:
-        settings.home.mkdir(parents=True, exist_ok=True)
-        probe = settings.home / ".doctor-probe"
-        probe.write_text("ok")
-        probe.unlink()
-        return f"{settings.home.resolve()} is writable"
-
-    _check(report, "data directory", home)
-
-    from bots.wiring import build_embedder, build_knowledge_base, build_model
+    from bots.wiring import build_embedder
 
     embedder = build_embedder(settings)
+    _check(report, "embedding model", partial(_embedding_model, embedder))
+    _check(report, "language model", partial(_language_model, settings))
+    _check(report, "knowledge base", partial(_knowledge_base, settings, embedder))
+    _check_slack(report, settings, offline=args.offline)
+    _check_discord(report, settings, offline=args.offline)
+    _check_env_file(report)
 
-    def embedding() -> str:
-        started = time.perf_counter()
-        dimension = embedder.dimension
-        return f"{embedder.model_path} ({dimension} dimensions, reads {embedder.max_tokens} word pieces, loaded in {time.perf_counter() - started:.1f} s)"
+    print(report.render())
+    print("All good." if report.healthy else "Some checks need attention (lines marked FIX).")
+    return 0 if report.healthy else 1
 
-    _check(report, "embedding model", embedding)
 
-    def language_model() -> str:
-        model = build_model(settings)
-        started = time.perf_counter()
-        tokens = model.count_tokens("Tidings doctor")
-        template = getattr(model, "has_chat_template", None)
-        kind = "chat template" if template else "completion prompt"
-        return f"{model.name} (n_ctx {model.n_ctx}, {kind}, {tokens} tokens counted in {time.perf_counter() - started:.1f} s)"
+def _data_directory(settings: Settings) -> str:
+    settings.home.mkdir(parents=True, exist_ok=True)
+    probe = settings.home / ".doctor-probe"
+    probe.write_text("ok")
+    probe.unlink()
+    return f"{settings.home.resolve()} is writable"
 
-    _check(report, "language model", language_model)
 
-    def knowledge_base() -> str:
-        kb = build_knowledge_base(settings, embedder)
-        count = kb.count()
-        sources = len(kb.sources()) if count else 0
-        if not count:
-            return f"{settings.kb_uri} is empty; `tidings run` indexes docs/ on first start, `tidings ingest PATH` adds yours"
-        return f"{settings.kb_uri}: {sources} source(s), {count} chunk(s)"
+def _embedding_model(embedder: SentenceTransformerEmbedder) -> str:
+    started = time.perf_counter()
+    dimension = embedder.dimension
+    return f"{embedder.model_path} ({dimension} dimensions, reads {embedder.max_tokens} word pieces, loaded in {time.perf_counter() - started:.1f} s)"
 
-    _check(report, "knowledge base", knowledge_base)
 
-    from bots.discord_bot import check_discord, discord_settings
+def _language_model(settings: Settings) -> str:
+    from bots.wiring import build_model
+
+    model = build_model(settings)
+    started = time.perf_counter()
+    tokens = model.count_tokens("Tidings doctor")
+    template = getattr(model, "has_chat_template", None)
+    kind = "chat template" if template else "completion prompt"
+    return f"{model.name} (n_ctx {model.n_ctx}, {kind}, {tokens} tokens counted in {time.perf_counter() - started:.1f} s)"
+
+
+def _knowledge_base(settings: Settings, embedder: SentenceTransformerEmbedder) -> str:
+    from bots.wiring import build_knowledge_base
+
+    kb = build_knowledge_base(settings, embedder)
+    count = kb.count()
+    sources = len(kb.sources()) if count else 0
+    if not count:
+        return f"{settings.kb_uri} is empty; `tidings run` indexes docs/ on first start, `tidings ingest PATH` adds yours"
+    return f"{settings.kb_uri}: {sources} source(s), {count} chunk(s)"
+
+
+def _check_slack(report: Report, settings: Settings, *, offline: bool) -> None:
     from bots.slack_bot import check_slack, slack_settings
 
     slack = slack_settings(settings)
     if slack is None:
         report.ok("slack: not configured (set SLACK_BOT_TOKEN and SLACK_APP_TOKEN to connect; docs/slack.md)")
-    elif args.offline:
+    elif offline:
         report.ok(f"slack: tokens set ({slack.mode} mode); token check skipped (--offline)")
     else:
         problems = asyncio.run(check_slack(slack))
@@ -111,10 +127,14 @@ def run_doctor(args: argparse.Namespace) -> int:
         if not problems:
             report.ok(f"slack: token accepted, scopes complete ({slack.mode} mode)")
 
+
+def _check_discord(report: Report, settings: Settings, *, offline: bool) -> None:
+    from bots.discord_bot import check_discord, discord_settings
+
     discord = discord_settings(settings)
     if discord is None:
         report.ok("discord: not configured (set DISCORD_TOKEN to connect; docs/discord.md)")
-    elif args.offline:
+    elif offline:
         report.ok("discord: token set; token check skipped (--offline)")
     else:
         problems = asyncio.run(check_discord(discord.token))
@@ -123,10 +143,8 @@ def run_doctor(args: argparse.Namespace) -> int:
         if not problems:
             report.ok("discord: token accepted, Message Content intent enabled")
 
+
+def _check_env_file(report: Report) -> None:
     env_file = Path(".env")
     if env_file.exists() and os.name == "posix" and env_file.stat().st_mode & 0o077:
         report.problem(".env: readable by other users; run `chmod 600 .env`")
-
-    print(report.render())
-    print("All good." if report.healthy else "Some checks need attention (lines marked FIX).")
-    return 0 if report.healthy else 1

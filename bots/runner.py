@@ -12,117 +12,164 @@ import contextlib
 import logging
 import signal
 import sys
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from core.config import Settings
 from core.ports import ChatPlatform
+
+if TYPE_CHECKING:
+    from core.services import Services
 
 log = logging.getLogger(__name__)
 
 
 async def run(settings: Settings, *, connect_hint: str = "") -> int:
     from bots.wiring import build_services, ensure_default_knowledge_base
-    from core.logs import configure
+    from core.runtime.logs import configure
 
     configure(level=settings.observability.log_level, json_lines=settings.observability.log_json)
     # Signals first: a SIGTERM during start-up is a clean stop too.
+    stop = _stop_on_signals()
+    services = build_services(settings)
+    await asyncio.to_thread(ensure_default_knowledge_base, services, cancelled=stop.is_set)
+    if stop.is_set():
+        _close(services)
+        return 0
+    running = _Running(settings=settings, services=services)
+    await running.start(connect_hint)
+    exit_code = await running.wait(stop)
+    await running.stop()
+    _close(services)
+    log.info("shutdown complete")
+    return exit_code
+
+
+def _stop_on_signals() -> asyncio.Event:
+    """An event SIGINT and SIGTERM set (where the loop can handle signals)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    return stop
 
-    services = build_services(settings)
-    await asyncio.to_thread(ensure_default_knowledge_base, services, cancelled=stop.is_set)
-    if stop.is_set():
-        services.worker.shutdown()
-        services.state.close()
-        return 0
 
-    started: list[Any] = []  # things with an async stop/close, stopped in reverse order
-    tasks: list[asyncio.Task[Any]] = []
-    platforms: dict[str, ChatPlatform] = {}
+def _close(services: Services) -> None:
+    services.worker.shutdown()
+    services.state.close()
 
-    metrics = None
-    if settings.observability.metrics_port:
-        from core.observability import MetricsServer
 
-        metrics = MetricsServer(
-            host=settings.observability.metrics_host, port=settings.observability.metrics_port, services=services
-        )
+@dataclass
+class _Running:
+    """What ``tidings run`` started: components with an async ``stop()`` (stopped in reverse
+    order), the platforms' tasks, and the console chat when no platform is configured."""
+
+    settings: Settings
+    services: Services
+    started: list[Any] = field(default_factory=list)
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    platforms: dict[str, ChatPlatform] = field(default_factory=dict)
+    console: asyncio.Task[Any] | None = None
+
+    async def start(self, connect_hint: str) -> None:
+        await self._start_metrics()
+        unfinished = self._unfinished_questions()
+        await self._start_slack(unfinished.get("slack", []))
+        self._start_discord(unfinished.get("discord", []))
+        if not self.platforms:
+            self._start_console(connect_hint)
+        await self._start_scheduler()
+
+    async def _start_metrics(self) -> None:
+        observability = self.settings.observability
+        if not observability.metrics_port:
+            return
+        from core.runtime.observability import MetricsServer
+
+        metrics = MetricsServer(host=observability.metrics_host, port=observability.metrics_port, services=self.services)
         await metrics.start()
-        started.append(metrics)
+        self.started.append(metrics)
 
-    # Questions a previous process accepted but never answered: each platform tells its askers.
-    unfinished: dict[str, list[dict[str, Any]]] = {}
-    for entry in services.state.take_unfinished_questions():
-        unfinished.setdefault(str(entry.get("platform", "")), []).append(entry)
+    def _unfinished_questions(self) -> dict[str, list[dict[str, Any]]]:
+        """Questions a previous process accepted but never answered, by platform: each
+        platform tells its askers."""
+        unfinished: dict[str, list[dict[str, Any]]] = {}
+        for entry in self.services.state.take_unfinished_questions():
+            unfinished.setdefault(str(entry.get("platform", "")), []).append(entry)
+        return unfinished
 
-    from bots.slack_bot import build_slack_bot, slack_settings
+    async def _start_slack(self, unfinished: list[dict[str, Any]]) -> None:
+        from bots.slack_bot import build_slack_bot, slack_settings
 
-    if slack_settings(settings) is not None:
-        slack = build_slack_bot(services=services)
+        if slack_settings(self.settings) is None:
+            return
+        slack = build_slack_bot(services=self.services)
         await slack.start()
-        started.append(slack)
-        platforms["slack"] = slack.platform
-        if unfinished.get("slack"):
-            await slack.tell_unfinished(unfinished["slack"])
+        self.started.append(slack)
+        self.platforms["slack"] = slack.platform
+        if unfinished:
+            await slack.tell_unfinished(unfinished)
 
-    from bots.discord_bot import build_bot, discord_settings
+    def _start_discord(self, unfinished: list[dict[str, Any]]) -> None:
+        from bots.discord_bot import build_bot, discord_settings
 
-    discord_config = discord_settings(settings)
-    if discord_config is not None:
-        bot = build_bot(services=services)
-        if unfinished.get("discord"):
-            bot.tell_unfinished(unfinished["discord"])
-        tasks.append(asyncio.create_task(bot.start(discord_config.token), name="discord"))
-        started.append(_Closing(bot))
-        platforms["discord"] = bot.platform
+        config = discord_settings(self.settings)
+        if config is None:
+            return
+        bot = build_bot(services=self.services)
+        if unfinished:
+            bot.tell_unfinished(unfinished)
+        self.tasks.append(asyncio.create_task(bot.start(config.token), name="discord"))
+        self.started.append(_Closing(bot))
+        self.platforms["discord"] = bot.platform
 
-    console_task: asyncio.Task[Any] | None = None
-    if not platforms:
+    def _start_console(self, connect_hint: str) -> None:
         from adapters.console.chat import ConsoleChat
         from adapters.console.platform import ConsolePlatform
 
         print(connect_hint, file=sys.stderr)
         console = ConsolePlatform(stdout=sys.stdout)
-        platforms["console"] = console
-        chat = ConsoleChat(services=services, stdin=sys.stdin, stdout=sys.stdout, platform=console)
-        console_task = asyncio.create_task(chat.run(), name="console")
+        self.platforms["console"] = console
+        chat = ConsoleChat(services=self.services, stdin=sys.stdin, stdout=sys.stdout, platform=console)
+        self.console = asyncio.create_task(chat.run(), name="console")
 
-    scheduler = None
-    if settings.digests.enabled and settings.digests.channels and services.summarizer is not None:
-        from core.scheduling import DigestScheduler
+    async def _start_scheduler(self) -> None:
+        digests = self.settings.digests
+        if not (digests.enabled and digests.channels and self.services.summarizer is not None):
+            return
+        from core.digests.scheduling import DigestScheduler
 
         scheduler = DigestScheduler(
-            settings=settings, state=services.state, summarizer=services.summarizer, platforms=platforms
+            settings=self.settings, state=self.services.state, summarizer=self.services.summarizer, platforms=self.platforms
         )
         await scheduler.start()
-        started.append(scheduler)
+        self.started.append(scheduler)
 
-    waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait()), *tasks]
-    if console_task is not None:
-        waiters.append(console_task)
-    done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    exit_code = 0
-    for finished in done:
-        if finished is not console_task and finished.done() and not finished.cancelled() and finished.exception():
-            log.error("a platform stopped: %s", finished.exception(), exc_info=finished.exception())
-            exit_code = 1
+    async def wait(self, stop: asyncio.Event) -> int:
+        """Until a signal, the console chat ending or a platform stopping: 1 when a platform
+        stopped with an error, else 0."""
+        waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait()), *self.tasks]
+        if self.console is not None:
+            waiters.append(self.console)
+        done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        exit_code = 0
+        for finished in done:
+            if finished is not self.console and not finished.cancelled() and finished.exception():
+                log.error("a platform stopped: %s", finished.exception(), exc_info=finished.exception())
+                exit_code = 1
+        return exit_code
 
-    for component in reversed(started):
-        try:
-            await asyncio.wait_for(component.stop(), timeout=15)
-        except Exception:
-            log.exception("error while stopping %s", type(component).__name__)
-    for task in [*tasks, *( [console_task] if console_task else [])]:
-        task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
-    services.worker.shutdown()
-    services.state.close()
-    log.info("shutdown complete")
-    return exit_code
+    async def stop(self) -> None:
+        for component in reversed(self.started):
+            try:
+                await asyncio.wait_for(component.stop(), timeout=15)
+            except Exception:
+                log.exception("error while stopping %s", type(component).__name__)
+        for task in [*self.tasks, *([self.console] if self.console else [])]:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
 
 
 class _Closing:

@@ -13,17 +13,17 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from core.access import Gatekeeper
-from core.answering import Answerer
+from core.answers.access import Gatekeeper
+from core.answers.answering import Answerer
 from core.config import Settings
-from core.embedding import SentenceTransformerEmbedder
-from core.llm import LlamaModel
-from core.observability import InstrumentedAnswerer, Metrics
+from core.knowledge.embedding import SentenceTransformerEmbedder
+from core.knowledge.knowledge_base import LanceKnowledgeBase
+from core.model.local import LlamaModel
+from core.model.worker import ModelWorker
 from core.ports import ChatPlatform, LanguageModel
+from core.runtime.observability import InstrumentedAnswerer, Metrics
+from core.runtime.state import StateStore
 from core.services import Services
-from core.state import StateStore
-from core.store import LanceKnowledgeBase
-from core.worker import ModelWorker
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def build_embedder(settings: Settings, *, bulk: bool = False) -> SentenceTransfo
 def build_model(settings: Settings) -> LanguageModel:
     llm = settings.llm
     if llm.server_url:
-        from core.remote_llm import OpenAICompatibleModel
+        from core.model.server import OpenAICompatibleModel
 
         return OpenAICompatibleModel(
             base_url=llm.server_url,
@@ -113,7 +113,7 @@ def build_services(
 
 
 def build_summarizer(settings: Settings, *, model: LanguageModel, worker: ModelWorker, state: StateStore) -> Any:
-    from core.summarizing import Summarizer
+    from core.digests.summarizing import Summarizer
 
     return Summarizer(model=model, worker=worker, state=state, settings=settings.digests)
 
@@ -127,7 +127,7 @@ def ensure_default_knowledge_base(
         return 0
     if not docs.is_dir():
         return 0
-    from core.ingesting import ingest
+    from core.knowledge.ingesting import ingest
 
     embedder = services.embedder
     if embedder is None:

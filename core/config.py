@@ -20,7 +20,7 @@ from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.errors import ConfigError
-from core.types import channel_scope
+from core.types import ChannelRef, channel_scope
 
 ENV_PREFIX = "TIDINGS_"
 T = TypeVar("T")
@@ -93,6 +93,18 @@ class DigestChannel:
     @property
     def job_id(self) -> str:
         return f"digest:{self.platform}:{self.workspace}:{self.channel}"
+
+    @property
+    def ref(self) -> ChannelRef:
+        """The channel summarised."""
+        return ChannelRef(self.platform, self.workspace, self.channel, name=self.name)
+
+    @property
+    def target(self) -> ChannelRef:
+        """Where the digest is posted: the configured digest channel, or the channel itself."""
+        if self.target_channel:
+            return ChannelRef(self.platform, self.workspace, self.target_channel)
+        return self.ref
 
 
 @dataclass(frozen=True)

@@ -47,4 +47,8 @@ class EmptyQuestion(UserFacingError):
     """Nothing left to answer once mentions and whitespace are removed."""
 
 
+class QuestionTooLong(UserFacingError):
+    """The question is longer than ``[access] max_question_chars``."""
+
+
 GENERIC_APOLOGY = "Sorry, something went wrong while answering. The details are in the bot's log."

@@ -6,7 +6,7 @@ real implementations of these protocols.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
@@ -18,6 +18,15 @@ from core.types import ChannelMessage, ChannelRef, Chunk, Digest, Hit
 
 Vectors = npt.NDArray[np.float32]
 SearchMode = Literal["hybrid", "vector", "text"]
+
+Clock = Callable[[], float]
+"""Seconds from some fixed point (``time.monotonic``); tests pass their own."""
+
+OnText = Callable[[str], Awaitable[None]]
+"""Called with the answer text written so far, as the model writes it."""
+
+OnQueued = Callable[[int], Awaitable[None]]
+"""Called with the position of a model call in the queue when it has to wait (1: next)."""
 
 
 @runtime_checkable

@@ -7,23 +7,19 @@ may ask of the core.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from core.access import Gatekeeper
+from core.answers.access import Gatekeeper
 from core.config import Settings
+from core.model.worker import ModelWorker
 from core.ports import Embedder, KnowledgeBase, LanguageModel
-from core.state import StateStore
+from core.ports import OnQueued as OnQueued
+from core.ports import OnText as OnText
+from core.runtime.state import StateStore
 from core.types import Answer, ChannelMessage, ChannelRef, Digest, Question
-from core.worker import ModelWorker
-
-OnText = Callable[[str], Awaitable[None]]
-"""Called with the answer text written so far, as the model writes it."""
-
-OnQueued = Callable[[int], Awaitable[None]]
-"""Called with the question's position in the model queue when it has to wait."""
 
 
 class AnswersQuestions(Protocol):

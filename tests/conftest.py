@@ -28,7 +28,7 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def embedder():  # type: ignore[no-untyped-def]
-    from core.embedding import SentenceTransformerEmbedder
+    from core.knowledge.embedding import SentenceTransformerEmbedder
 
     instance = SentenceTransformerEmbedder()
     instance.embed(["warm up"])
@@ -39,7 +39,7 @@ def embedder():  # type: ignore[no-untyped-def]
 def model_worker():  # type: ignore[no-untyped-def]
     """One model thread for the whole session: every test shares the loaded models, so they
     share the thread that may touch them."""
-    from core.worker import ModelWorker
+    from core.model.worker import ModelWorker
 
     worker = ModelWorker()
     yield worker
@@ -47,7 +47,7 @@ def model_worker():  # type: ignore[no-untyped-def]
 
 
 def _llama(n_ctx: int):  # type: ignore[no-untyped-def]
-    from core.llm import LlamaModel
+    from core.model.local import LlamaModel
 
     model = LlamaModel(cache_dir=MODEL_CACHE, n_ctx=n_ctx, n_threads=2)
     model.count_tokens("warm up")
@@ -144,7 +144,7 @@ def handbook_services(tmp_path_factory: pytest.TempPathFactory, handbook_dir: Pa
     """Real services whose knowledge base holds the handbook (built once per session)."""
     from bots.wiring import build_services
     from core.config import load_settings
-    from core.ingesting import ingest
+    from core.knowledge.ingesting import ingest
 
     home = tmp_path_factory.mktemp("handbook-home")
     config = home / "tidings.toml"

@@ -127,6 +127,7 @@ class MemoryPlatform:
         self.fetches: list[tuple[str, datetime, datetime]] = []
         self.fail_next_post: BaseException | None = None
         self.crash_after_next_post: BaseException | None = None
+        self.faults_fired: list[BaseException] = []  # the injected failures above that were raised
         self._ids = itertools.count(1)
 
     def add(self, *messages: ChannelMessage) -> None:
@@ -141,6 +142,7 @@ class MemoryPlatform:
     async def post(self, channel: ChannelRef, text: str, *, digest: Digest | None = None) -> str:
         if self.fail_next_post is not None:
             error, self.fail_next_post = self.fail_next_post, None
+            self.faults_fired.append(error)
             raise error
         post_id = f"post-{next(self._ids)}"
         self.posts.append(Post(channel, text, digest, post_id))
@@ -156,5 +158,6 @@ class MemoryPlatform:
         )
         if self.crash_after_next_post is not None:
             error, self.crash_after_next_post = self.crash_after_next_post, None
+            self.faults_fired.append(error)
             raise error
         return post_id

@@ -1,12 +1,20 @@
 """The reliability suite and its report: ``pytest -m reliability --reliability-report docs/reliability.md``.
 
-Loaded from ``tests/conftest.py`` (``pytest_plugins``). It
+Loaded by ``addopts`` in ``pyproject.toml`` (``-p tests.reliability_plugin``). It
 
 - marks every test of the trust suites (access probes, fuzzing, abuse, load, faults, secrets,
   observability) with ``reliability``, so ``-m reliability`` selects exactly them;
-- counts the cases Hypothesis runs for each property test (the fuzz figures);
+- counts the cases Hypothesis runs for each property test (the fuzz figures): a case is an
+  example that ran the property to its end, passing or failing; a draw thrown away with
+  ``assume``/``reject`` (or cut short because the data ran out) checked nothing and is not one;
+- at the end of the session, reports those counts (in the terminal, and in the report) rather
+  than having a test print them: a summary is not a test that can fail;
 - with ``--reliability-report PATH``, writes the figures the tests ``record`` (see
   ``tests/reliability.py``) as Markdown tables, each row next to whether its test passed.
+
+A property must not ``return`` early on some inputs (that example would be counted, yet checked
+nothing): generate only the inputs it can judge, or ``reject()`` the rest.
+``tests/test_reliability_plugin.py`` holds the counting and the test files to these rules.
 """
 
 from __future__ import annotations
@@ -16,11 +24,13 @@ import platform
 import sys
 import time
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis.errors import UnsatisfiedAssumption
 
 from tests.reliability import FIGURES, Row
 
@@ -96,40 +106,85 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.reliability)
 
 
+@dataclass(frozen=True)
+class FuzzRow:
+    test: str
+    cases: int
+    rejected: int
+    failed: int
+    held: str
+
+
+class FuzzCounts:
+    """The examples Hypothesis runs for each property, counted by wrapping its inner test (the
+    hook Hypothesis offers for this; its own observability mode would count them too, at many
+    times the cost).
+
+    A *case* is an example that ran the property to its end: it returned (passed) or raised
+    (a failing case). An example thrown away by ``assume``/``reject`` (``UnsatisfiedAssumption``)
+    checked nothing: it is counted as *rejected*, never as a case nor a failure. One cut short
+    because its data ran out (Hypothesis' ``StopTest``, a ``BaseException``) is not counted."""
+
+    def __init__(self) -> None:
+        self.properties: set[str] = set()
+        self.cases: Counter[str] = Counter()
+        self.failed: Counter[str] = Counter()
+        self.rejected: Counter[str] = Counter()
+        self.running: str | None = None  # the test being run (pytest_runtest_logstart)
+
+    def instrument(self, item: pytest.Item) -> bool:
+        """Count the examples of ``item``'s property (once per function: the items of a
+        parametrized property share it, and each example counts for the item running it)."""
+        handle = getattr(getattr(item, "obj", None), "hypothesis", None)
+        if handle is None or not hasattr(handle, "inner_test"):
+            return False
+        self.properties.add(item.nodeid)
+        if not getattr(handle.inner_test, "counted_by_reliability_plugin", False):
+            handle.inner_test = self.counting(item.nodeid, handle.inner_test)
+        return True
+
+    def counting(self, test: str, inner: Any) -> Any:
+        """``inner`` wrapped to count its examples for the running test (else for ``test``)."""
+
+        @functools.wraps(inner)
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            key = self.running or test
+            try:
+                result = inner(*args, **kwargs)
+            except UnsatisfiedAssumption:  # assume()/reject(): a draw thrown away, nothing checked
+                self.rejected[key] += 1
+                raise
+            except Exception:
+                self.cases[key] += 1
+                self.failed[key] += 1
+                raise
+            self.cases[key] += 1
+            return result
+
+        counted.counted_by_reliability_plugin = True  # type: ignore[attr-defined]
+        return counted
+
+
 class ReliabilityReport:
     def __init__(self, config: pytest.Config) -> None:
         self.path = config.getoption("--reliability-report")
         self.outcomes: dict[str, str] = {}
         self.durations: dict[str, float] = defaultdict(float)
-        self.cases: Counter[str] = Counter()
-        self.failed_cases: Counter[str] = Counter()
+        self.fuzz = FuzzCounts()
         self.started = time.monotonic()
 
     # -- collecting ------------------------------------------------------------------------
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        """Count the cases each property test runs by wrapping its inner test (the hook
-        Hypothesis offers for this; Hypothesis' own observability mode would count them
-        too, at many times the cost)."""
-        if self.path is None:
-            return
         for item in items:
-            handle = getattr(getattr(item, "obj", None), "hypothesis", None)
-            if handle is not None and hasattr(handle, "inner_test"):
-                handle.inner_test = self._counting(item.nodeid, handle.inner_test)
+            self.fuzz.instrument(item)
 
-    def _counting(self, test: str, inner: Any) -> Any:
-        @functools.wraps(inner)
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            self.cases[test] += 1
-            try:
-                return inner(*args, **kwargs)
-            except Exception:
-                self.failed_cases[test] += 1
-                raise
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        self.fuzz.running = nodeid
 
-        return counted
+    def pytest_runtest_logfinish(self) -> None:
+        self.fuzz.running = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.durations[report.nodeid] += report.duration
@@ -152,6 +207,11 @@ class ReliabilityReport:
         path.write_text(self.render(), encoding="utf-8")
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        rows = self.fuzz_rows()
+        if rows:
+            terminalreporter.write_sep("-", "fuzz cases (Hypothesis examples run to the end)")
+            for line in self.fuzz_summary(rows):
+                terminalreporter.write_line(line)
         if self.path is not None:
             terminalreporter.write_line(f"reliability report written to {self.path}")
 
@@ -219,32 +279,47 @@ class ReliabilityReport:
             out.append("| " + " | ".join([*cells, self.held(row.test)]) + " |")
         return out
 
-    def fuzz_rows(self) -> list[tuple[str, int, int, str]]:
-        rows = []
-        for test, cases in sorted(self.cases.items()):
-            if test in self.outcomes:
-                rows.append((test, cases, self.failed_cases[test], self.held(test)))
-        return rows
+    def fuzz_rows(self) -> list[FuzzRow]:
+        return [
+            FuzzRow(test, self.fuzz.cases[test], self.fuzz.rejected[test], self.fuzz.failed[test], self.held(test))
+            for test in sorted(self.fuzz.properties)
+            if test in self.outcomes
+        ]
 
-    def fuzz_table(self, rows: list[tuple[str, int, int, str]]) -> list[str]:
+    @staticmethod
+    def by_file(rows: list[FuzzRow]) -> dict[str, list[FuzzRow]]:
+        files: dict[str, list[FuzzRow]] = defaultdict(list)
+        for row in rows:
+            files[row.test.split("::", 1)[0]].append(row)
+        return dict(sorted(files.items()))
+
+    def fuzz_summary(self, rows: list[FuzzRow]) -> list[str]:
+        lines = [
+            f"{file}: {sum(r.cases for r in file_rows):,} cases over {len(file_rows)} properties, "
+            f"{sum(r.failed for r in file_rows)} failing; {sum(r.rejected for r in file_rows):,} draws rejected (not cases)"
+            for file, file_rows in self.by_file(rows).items()
+        ]
+        return [*lines, f"total: {sum(r.cases for r in rows):,} cases over {len(rows)} properties"]
+
+    def fuzz_table(self, rows: list[FuzzRow]) -> list[str]:
         if not rows:
             return []
-        by_file: dict[str, list[tuple[str, int, int, str]]] = defaultdict(list)
-        for row in rows:
-            by_file[row[0].split("::", 1)[0]].append(row)
         out = [
-            f"Hypothesis generated **{sum(r[1] for r in rows):,}** cases over {len(rows)} properties.",
+            f"Hypothesis generated **{sum(r.cases for r in rows):,}** cases over {len(rows)} properties. "
+            "A case is an example that ran its property to the end; draws rejected by `assume`/`reject` "
+            "checked nothing and are counted apart.",
             "",
-            "| test file | properties | cases run | failing cases | all held |",
-            "|---|---|---|---|---|",
+            "| test file | properties | cases run | failing cases | draws rejected | all held |",
+            "|---|---|---|---|---|---|",
         ]
-        for file, file_rows in sorted(by_file.items()):
-            known = sum(1 for r in file_rows if r[3] == "known bug (xfail)")
-            held = "yes" if all(r[3] == "yes" for r in file_rows) else "**NO**"
-            if known and all(r[3] in {"yes", "known bug (xfail)"} for r in file_rows):
+        for file, file_rows in self.by_file(rows).items():
+            known = sum(1 for r in file_rows if r.held == "known bug (xfail)")
+            held = "yes" if all(r.held == "yes" for r in file_rows) else "**NO**"
+            if known and all(r.held in {"yes", "known bug (xfail)"} for r in file_rows):
                 held = f"yes, except {known} known bug(s) (xfail)"
             out.append(
-                f"| `{file}` | {len(file_rows)} | {sum(r[1] for r in file_rows):,} | {sum(r[2] for r in file_rows)} | {held} |"
+                f"| `{file}` | {len(file_rows)} | {sum(r.cases for r in file_rows):,} | {sum(r.failed for r in file_rows)} "
+                f"| {sum(r.rejected for r in file_rows):,} | {held} |"
             )
         return out
 

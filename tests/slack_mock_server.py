@@ -4,7 +4,9 @@ The bot talks to it over real HTTP exactly as it talks to slack.com: the bot's
 ``AsyncWebClient`` simply gets this server's URL as its ``base_url`` (the way bolt-python's
 own ``tests/mock_web_api_server`` works). It keeps a small in-memory workspace (channels,
 messages, threads, users), records every call, and can be told to answer the next calls of a
-method with HTTP 429 + ``Retry-After`` or a 5xx, to prove retries post nothing twice.
+method with HTTP 429 + ``Retry-After`` or a 5xx, to prove retries post nothing twice. A call it
+failed on purpose is recorded apart (``failed``, with its status), so a test can show that the
+fault it injected fired.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class Call:
     params: dict[str, Any]
     token: str
     at: float
+    status: int = 200  # what the mock answered (a failed call's status)
 
 
 @dataclass
@@ -77,7 +80,8 @@ class MockSlack:
 
     def __init__(self, *, scopes: str = FULL_SCOPES) -> None:
         self.workspace = SlackWorkspace()
-        self.calls: list[Call] = []
+        self.calls: list[Call] = []  # the calls it served
+        self.failed: list[Call] = []  # the calls it failed on purpose (``fail_next``)
         self.responses: list[dict[str, Any]] = []  # what bolt's respond() sent to response_url
         self.socket_acks: list[dict[str, Any]] = []
         self.scopes = scopes
@@ -128,7 +132,16 @@ class MockSlack:
         self._faults.setdefault(method, []).append(Fault(status, retry_after if status == 429 else None, times))
 
     def calls_to(self, method: str) -> list[Call]:
+        """The calls of ``method`` the mock served (not those it failed on purpose)."""
         return [c for c in self.calls if c.method == method]
+
+    def failed_calls_to(self, method: str) -> list[Call]:
+        """The calls of ``method`` answered with an injected fault (``fail_next``), in order."""
+        return [c for c in self.failed if c.method == method]
+
+    def faults_pending(self) -> dict[str, int]:
+        """Injected failures that have not fired yet, by method."""
+        return {method: sum(f.times for f in faults) for method, faults in self._faults.items() if faults}
 
     def posts_in_thread(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
         """Messages the bot posted into a thread (chat.postMessage calls that reached the workspace)."""
@@ -179,6 +192,7 @@ class MockSlack:
         method = request.match_info["method"]
         params = await self._params(request)
         faults = self._faults.get(method)
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         if faults:
             fault = faults[0]
             fault.times -= 1
@@ -186,8 +200,10 @@ class MockSlack:
                 faults.pop(0)
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
             body = {"ok": False, "error": "ratelimited" if fault.status == 429 else "internal_error"}
+            async with self._changed:
+                self.failed.append(Call(method, params, token, time.monotonic(), fault.status))
+                self._changed.notify_all()
             return web.json_response(body, status=fault.status, headers=headers)
-        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         body = handler(params) if handler else {"ok": True}
         headers = {"x-oauth-scopes": self.scopes} if method == "auth.test" else {}

@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 import pytest
 
-from adapters.slack.replies import EMPTY_QUESTION
-from core.answering import NOT_COVERED
+from core.answers.answering import NOT_COVERED
+from core.answers.questions import EMPTY_MENTION
 from core.services import Services
 from tests.reliability import record
 from tests.trust_support import slack_world, with_handbook
@@ -35,8 +35,8 @@ def services(make_services: Callable[..., Services]) -> Services:
 async def test_odd_questions_get_one_clear_reply_each(services: Services) -> None:
     cases = {
         "huge": ("how do I deploy? " * 2000, "characters long"),
-        "empty": ("", EMPTY_QUESTION.split(",")[0]),
-        "whitespace": (" \n\t  ", EMPTY_QUESTION.split(",")[0]),
+        "empty": ("", EMPTY_MENTION.split(",")[0]),
+        "whitespace": (" \n\t  ", EMPTY_MENTION.split(",")[0]),
         "only mentions": ("<@U0ALICE> <@U0BOB|bob> <!channel> <!here>", NOT_COVERED.split(",")[0]),
         "only emoji": ("🙂🙂🎉🔥 👍🏽", NOT_COVERED.split(",")[0]),
         "control characters": ("\x00\x01\x02 \u202e\u200b", None),

@@ -25,8 +25,8 @@ import pytest
 from adapters.slack.bot import make_client
 from adapters.slack.platform import SlackPlatform
 from core.config import DigestChannel, load_settings
+from core.digests.scheduling import DigestScheduler
 from core.errors import ConfigError
-from core.scheduling import DigestScheduler
 from core.services import Services
 from core.types import channel_scope
 from tests.reliability import record
@@ -124,7 +124,7 @@ async def test_real_slack_digests_and_summaries_keep_to_their_channel(
     make_services: Callable[..., Services], tmp_path: Path
 ) -> None:
     services = make_services(config_text=CONFIG + GRANT)
-    probes = 0
+    found: list[list[str]] = []  # per probe: A's markers in what it made the bot post
     async with slack_world(services) as world:
         slack = world.slack
         chat(slack, A, A_CHAT)
@@ -145,8 +145,7 @@ async def test_real_slack_digests_and_summaries_keep_to_their_channel(
         assert await scheduler.run_digest(general, since=since, until=until) is not None
         in_b = posted_text(slack, B)
         assert "lunch" in in_b.lower() or "deploy" in in_b.lower()
-        assert leaks(in_b) == []
-        probes += 1
+        found.append(leaks(in_b))
 
         # "@Tidings summarize" in B, for the channel and inside a thread of B.
         for text, thread in (("summarize today", None), ("summarize", thread_ts)):
@@ -157,14 +156,12 @@ async def test_real_slack_digests_and_summaries_keep_to_their_channel(
             await world.wait_all_finished([event], timeout=180)
             summary = world.text_of(event)
             assert "lunch" in summary.lower() or "deploy" in summary.lower(), summary[:300]
-            assert leaks(summary) == []
-            probes += 1
-        assert leaks(posted_text(slack, B)) == []
+            found.append(leaks(summary) + leaks(posted_text(slack, B)))
 
         # Positive control: A's digest goes to the granted digest channel and carries A.
         assert await scheduler.run_digest(board, since=since, until=until) is not None
         assert leaks(posted_text(slack, DIGESTS)), "A's digest should carry A's content (the markers can fail)"
-        assert leaks(posted_text(slack, B)) == []
+        in_b_after_a = posted_text(slack, B)
 
         # Settings built in code skip the config check; the scheduler still refuses.
         ungranted = DigestChannel(platform="slack", workspace=TEAM_ID, channel=A, name="board", min_messages=2, target_channel=B)
@@ -172,12 +169,12 @@ async def test_real_slack_digests_and_summaries_keep_to_their_channel(
         with pytest.raises(ConfigError, match="may not see #board's content"):
             await scheduler.run_digest(ungranted, since=since, until=until)
         assert len(slack.calls_to("chat.postMessage")) == before
-        assert leaks(posted_text(slack, B)) == []
-        probes += 1
+        found.append(leaks(in_b_after_a) + leaks(posted_text(slack, B)))
     record(
         "Access",
         surface="Slack digests and summaries (real HTTP, packaged model)",
         probe="digest of B, summarize in B and in a thread of B, a digest of A aimed at B without a grant",
-        probes=probes,
-        leaks=0,
+        probes=len(found),
+        leaks=sum(map(bool, found)),
     )
+    assert found == [[]] * 4, found

@@ -28,7 +28,7 @@ import simcord
 
 from adapters.discord.bot import TidingsDiscordBot
 from bots.discord_bot import build_bot
-from core.ingesting import ingest
+from core.knowledge.ingesting import ingest
 from core.services import Services
 from core.types import channel_scope
 from tests.reliability import record
@@ -186,16 +186,19 @@ async def test_ask_in_the_secret_channel_finds_it(services: Services, tmp_path: 
 async def test_slash_ask_probes_from_another_channel_leak_nothing(services: Services, tmp_path: Path) -> None:
     async with board_world(services, tmp_path) as world:
         counts: dict[str, list[int]] = {}
+        leaked = []
         for kind, question in _probes():
             mark = world.mark()
             result = await world.mallory.slash(world.random, "ask", question=question)
             _answered(result)
             found = world.leaked_since(mark, asked=question)
-            assert not found, (question, found, world.sent_since(mark))
+            if found:
+                leaked.append((question, found, world.sent_since(mark)))
             counts.setdefault(kind, []).append(len(found))
     for kind, found in counts.items():
         record("Access", surface="Discord bot on simcord: /ask (answer, sources embed, edits)", probe=kind, probes=len(found), leaks=sum(map(bool, found)))
     assert sum(len(f) for f in counts.values()) == sum(len(q) for q in PROBES.values())
+    assert leaked == []
 
 
 async def test_mention_probes_from_another_channel_leak_nothing(services: Services, tmp_path: Path) -> None:
@@ -203,6 +206,7 @@ async def test_mention_probes_from_another_channel_leak_nothing(services: Servic
         me = world.bot.user
         assert me is not None
         counts: dict[str, list[int]] = {}
+        leaked = []
         for kind, question in _probes():
             mark = world.mark()
             asked = await world.mallory.send(world.random, f"{me.mention} {question}")
@@ -210,11 +214,13 @@ async def test_mention_probes_from_another_channel_leak_nothing(services: Servic
             assert reply is not None and reply.author.id == me.id and reply.reference.message_id == asked.id
             assert reply.content.strip()
             found = world.leaked_since(mark, asked=question)
-            assert not found, (question, found, world.sent_since(mark))
+            if found:
+                leaked.append((question, found, world.sent_since(mark)))
             counts.setdefault(kind, []).append(len(found))
     for kind, found in counts.items():
         record("Access", surface="Discord bot on simcord: @mention replies", probe=kind, probes=len(found), leaks=sum(map(bool, found)))
     assert sum(len(f) for f in counts.values()) == sum(len(q) for q in PROBES.values())
+    assert leaked == []
 
 
 async def test_a_thread_quoting_the_secret_cannot_pull_in_its_channel(services: Services, tmp_path: Path) -> None:
@@ -234,8 +240,9 @@ async def test_a_thread_quoting_the_secret_cannot_pull_in_its_channel(services: 
         assert reply is not None and reply.author.id == me.id and reply.content.strip()
         said = f"{question} Project Nightingale BLUEFIN-7731 board notes"
         found = world.leaked_since(mark, asked=said)
-        assert not found, (found, world.sent_since(mark))
-    record("Access", surface="Discord bot on simcord: thread context", probe="thread quoting the secret's name", probes=1, leaks=0)
+        sent = world.sent_since(mark)
+    record("Access", surface="Discord bot on simcord: thread context", probe="thread quoting the secret's name", probes=1, leaks=int(bool(found)))
+    assert not found, (found, sent)
 
 
 async def test_sources_and_summarize_in_another_channel_show_nothing_of_it(services: Services, tmp_path: Path) -> None:
@@ -245,19 +252,21 @@ async def test_sources_and_summarize_in_another_channel_show_nothing_of_it(servi
         assert listed.response is not None
         shown = json.dumps([e.to_dict() for e in listed.response.embeds])
         assert "Office guide" in shown and "Random channel notes" in shown  # it did list B and public
-        assert not world.leaked_since(mark), shown
+        listed_leaks = world.leaked_since(mark)
 
         mark = world.mark()
         summary = await world.mallory.slash(world.random, "summarize", since="1h")
         assert summary.response is not None
         text = json.dumps([summary.response.content, *[e.to_dict() for e in summary.response.embeds]])
         assert str(world.random.id) in text  # the digest links B's messages ...
-        assert not world.leaked_since(mark), text  # ... and none of A's
+        summary_leaks = world.leaked_since(mark)  # ... and none of A's
 
         # The positive control: the same command in A summarizes A, linking A's messages.
         mark = world.mark()
         control = await world.ceo.slash(world.board, "summarize", since="1h")
         assert control.response is not None
         assert world.leaked_since(mark)
-    record("Access", surface="Discord bot on simcord: /sources listing", probe="sources of another channel", probes=1, leaks=0)
-    record("Access", surface="Discord bot on simcord: /summarize", probe="digest of B next to A's secret (and injection)", probes=1, leaks=0)
+    record("Access", surface="Discord bot on simcord: /sources listing", probe="sources of another channel", probes=1, leaks=int(bool(listed_leaks)))
+    record("Access", surface="Discord bot on simcord: /summarize", probe="digest of B next to A's secret (and injection)", probes=1, leaks=int(bool(summary_leaks)))
+    assert listed_leaks == [], shown
+    assert summary_leaks == [], text

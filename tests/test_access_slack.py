@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from core.ingesting import ingest
+from core.knowledge.ingesting import ingest
 from core.services import Services
 from core.types import channel_scope
 from tests.reliability import record
@@ -115,5 +115,6 @@ async def test_mentions_and_ask_in_another_channel_leak_nothing_of_a(
             tried += 1
             if found:
                 leaked.append((f"/ask {question}", found))
-    assert leaked == [], leaked
     record("Access", surface="Slack bot over HTTP (@mention, thread, /ask)", probe="all kinds, from channel B", probes=tried, leaks=len(leaked))
+    assert tried == sum(len(q) for q in PROBES.values()) + 1 + len(PROBES["direct"])
+    assert leaked == [], leaked

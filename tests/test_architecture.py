@@ -74,3 +74,11 @@ def test_help_is_light() -> None:
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+def test_core_top_holds_only_the_shared_language() -> None:
+    # Everything else lives in a folder named for what it does (knowledge, answers, digests, ...).
+    top = {p.stem for p in (REPO / "core").glob("*.py")} - {"__init__"}
+    assert top <= {"types", "ports", "errors", "config", "services", "text"}, sorted(top)
+    folders = {p.name for p in (REPO / "core").iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert folders == {"knowledge", "answers", "digests", "model", "runtime", "evaluation"}, sorted(folders)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.budget import answer_reserve, shorten_to_fit
-from core.prompts import build_answer_prompt
+from core.answers.budget import answer_reserve, shorten_to_fit
+from core.answers.prompts import build_answer_prompt
 from core.types import Chunk, Hit, Turn
 
 

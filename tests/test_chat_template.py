@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from core.llm import LlamaModel
+from core.answers.prompts import build_answer_prompt
+from core.model.local import LlamaModel
 from core.ports import Prompt
-from core.prompts import build_answer_prompt
 from tests.conftest import MODEL_CACHE
 
 pytestmark = pytest.mark.slow
@@ -58,7 +58,7 @@ def test_the_template_renders_the_prompt(templated_model: LlamaModel) -> None:
 
 
 def test_a_templated_model_answers_within_budget(templated_model: LlamaModel, handbook_services) -> None:  # type: ignore[no-untyped-def]
-    from core.answering import Answerer
+    from core.answers.answering import Answerer
     from core.types import Question
 
     hits = handbook_services.knowledge_base.search("Which VPN client do I install?", scopes={"public"}, k=4)

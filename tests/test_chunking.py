@@ -3,7 +3,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.chunking import assign_ids, chunk_document, embedding_text, split_sections, split_sentences
+from core.knowledge.chunking import assign_ids, chunk_document, embedding_text, split_sections, split_sentences
 from core.types import Document
 
 

@@ -82,7 +82,7 @@ def test_chat_reads_questions_from_stdin(cli_env: Path, handbook_dir: Path, caps
 
 
 def test_feedback_export_writes_jsonl(cli_env: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    from core.state import StateStore
+    from core.runtime.state import StateStore
 
     cli_env.mkdir(parents=True, exist_ok=True)
     state = StateStore(cli_env / "state.sqlite3")

@@ -94,3 +94,15 @@ def test_grants_and_digest_channels_parse(tmp_path: Path) -> None:
     (channel,) = settings.digests.channels
     assert channel.cron == "0 17 * * *" and channel.timezone == "Europe/Berlin"
     assert channel.job_id == "digest:slack:T1:C1"
+
+
+def test_the_knowledge_base_and_the_config_share_one_fusion_default(tmp_path: Path) -> None:
+    from core.config import KnowledgeBaseSettings, RetrievalSettings
+    from core.knowledge.knowledge_base import LanceKnowledgeBase
+
+    kb = LanceKnowledgeBase(uri=str(tmp_path / "kb"), embedder=None)  # type: ignore[arg-type]
+    defaults = RetrievalSettings()
+    assert (kb.rrf_k, kb.vector_weight, kb.text_weight, kb.candidates) == (
+        defaults.rrf_k, defaults.vector_weight, defaults.text_weight, defaults.candidates
+    )
+    assert kb.ann_min_rows == KnowledgeBaseSettings().ann_min_rows

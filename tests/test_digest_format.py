@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from core.digest_format import digest_to_dict, digest_to_markdown
+from core.digests.format import digest_to_dict, digest_to_markdown
 from core.types import ChannelRef, Coverage, Digest, DigestBullet, DigestSection, DigestStats, MessageLink
 
 WHEN = datetime(2024, 5, 1, 9, 14, tzinfo=UTC)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.conversations import Conversation
-from core.digest_extract import (
+from core.digests.conversations import Conversation
+from core.digests.extract import (
     action_items,
     central_message,
     clean_text,
@@ -12,8 +12,8 @@ from core.digest_extract import (
     shorten,
     tidy_speech,
 )
-from core.digest_packing import Piece, pack
-from core.digest_prompts import parse_line, parse_notes
+from core.digests.packing import Piece, pack
+from core.digests.prompts import parse_line, parse_notes
 from tests.digest_support import message, release_day
 
 TEXTS = [

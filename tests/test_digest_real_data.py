@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from core.config import DigestSettings
-from core.conversations import meaningful
-from core.loaders import read_messages
+from core.digests.conversations import meaningful
+from core.digests.summarizing import Summarizer
+from core.knowledge.loaders import read_messages
 from core.ports import Generation, LanguageModel, Prompt
-from core.summarizing import Summarizer
 from core.types import Author, ChannelMessage, ChannelRef, Digest
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared_data]

@@ -14,13 +14,13 @@ from datetime import timedelta
 import pytest
 
 from core.config import DigestSettings
-from core.digest_format import digest_to_markdown
-from core.digest_prompts import HEADLINE_PREFIX, NOTES_PREFIX
+from core.digests.format import digest_to_markdown
+from core.digests.prompts import HEADLINE_PREFIX, NOTES_PREFIX
+from core.digests.summarizing import Summarizer
+from core.model.worker import ModelWorker
 from core.ports import Prompt
-from core.state import StateStore
-from core.summarizing import Summarizer
+from core.runtime.state import StateStore
 from core.types import Digest
-from core.worker import ModelWorker
 from tests.digest_support import START, WordModel, message, release_day
 
 

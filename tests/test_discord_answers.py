@@ -14,9 +14,9 @@ import pytest
 import simcord
 
 from bots.discord_bot import build_bot
-from core.answering import Answerer
+from core.answers.answering import Answerer
 from core.errors import GENERIC_APOLOGY, KnowledgeBaseError
-from core.ingesting import ingest
+from core.knowledge.ingesting import ingest
 from core.services import Services
 
 pytestmark = pytest.mark.slow

@@ -25,10 +25,12 @@ import discord
 import pytest
 import simcord
 
-from adapters.discord.bot import FEEDBACK_THANKS, TidingsDiscordBot
+from adapters.discord.bot import TidingsDiscordBot
 from adapters.discord.convert import MESSAGE_LIMIT
 from bots.discord_bot import build_bot, check_discord
-from core.access import Gatekeeper
+from core.answers.access import Gatekeeper
+from core.answers.questions import EMPTY_MENTION
+from core.answers.records import FEEDBACK_THANKS
 from core.config import AccessSettings
 from core.errors import GENERIC_APOLOGY, KnowledgeBaseError
 from core.services import OnQueued, OnText, Services
@@ -321,7 +323,7 @@ async def test_empty_mention_and_refused_user_get_one_polite_sentence(services: 
         members = guild.create_role("Members")
         bob = guild.add_member(env.create_user("bob"), roles=[members])
         await bob.send(support, bot.user.mention)  # type: ignore[union-attr]
-        assert support.last_message is not None and "Ask me something after the mention" in support.last_message.content
+        assert support.last_message is not None and support.last_message.content == EMPTY_MENTION
 
         result = await alice.slash(support, "ask", question="Can I?")
         assert result.ephemeral and result.response is not None
@@ -512,7 +514,7 @@ async def test_replayed_komodo_support_channel_comes_back_as_history(
 
 def read_komodo_csv(path: Path) -> list[ChannelMessage]:
     """The day's messages as the project's own DiscordChatExporter CSV loader reads them."""
-    from core.loaders.discord_csv import read_discord_csv
+    from core.knowledge.loaders.discord_csv import read_discord_csv
 
     text = path.read_text(encoding="utf-8")
     messages = read_discord_csv(path, text) if text.strip() else []

@@ -24,7 +24,6 @@ from adapters.discord.convert import (
     answer_messages,
     answer_response,
     digest_messages,
-    fit_turns,
     queued_text,
     replace_mentions,
     sources_embed,
@@ -47,7 +46,6 @@ from core.types import (
     DigestBullet,
     DigestSection,
     MessageLink,
-    Turn,
 )
 
 
@@ -150,14 +148,6 @@ def test_strip_bot_mention_leaves_the_question() -> None:
     assert strip_bot_mention("<@42> how do I reset?", 42) == "how do I reset?"
     assert strip_bot_mention("hey <@!42>, what is X", 42) == "hey , what is X"
     assert strip_bot_mention("<@43> hi", 42) == "<@43> hi"
-
-
-def test_fit_turns_keeps_the_latest_within_budget() -> None:
-    turns = [Turn(author=f"u{i}", text="x" * 100) for i in range(10)]
-    kept = fit_turns(turns, max_turns=6, max_chars=250)
-    assert [t.author for t in kept] == ["u7", "u8", "u9"]
-    assert sum(len(t.text) for t in kept) <= 250
-    assert fit_turns(turns, max_turns=0, max_chars=1000) == ()
 
 
 # -- answers -------------------------------------------------------------------------------

@@ -22,8 +22,8 @@ from simcord.http.client import FakeHTTPClient
 
 from bots.discord_bot import build_bot, discord_over_rest
 from core.config import DigestChannel
+from core.digests.scheduling import DigestScheduler
 from core.errors import UserFacingError
-from core.scheduling import DigestScheduler
 from core.services import Services
 
 pytestmark = pytest.mark.slow

@@ -53,11 +53,24 @@ def test_eval_all_on_a_tiny_folder(
     hybrid_qa = next(r for r in retrieval["qa"] if r["mode"] == "hybrid" and r["chunk_tokens"] == 200)
     assert hybrid_qa["hit@5"] == 1.0
     assert all(r["p50_ms"] > 0 for r in retrieval["qa"])
+    # Every evaluation names its split, and hybrid is compared with each single search, query by query.
+    assert retrieval["split"]["name"] == "dev (tuned on)" and not retrieval["split"]["held_out"]
+    compared = {(c["comparison"], c["set"], c["metric"]) for c in retrieval["comparisons"]}
+    assert ("hybrid vs vector-only baseline", "FAQ, all 7 questions", "MRR@10") in compared
+    assert ("hybrid vs full-text-only (BM25) baseline", "QA, 1 questions", "hit@5") in compared
+    assert ("hybrid vs vector-only baseline", "FAQ, 2 reworded (dev set)", "hit@5") in compared
+    for c in retrieval["comparisons"]:
+        assert c["ci95"][0] <= c["difference"] <= c["ci95"][1] and c["split"] == "dev (tuned on)"
+        assert "beats" not in c["verdict"]  # tuned-on figures never beat anything
 
     answers = results["answers"]
     assert answers["questions"] == 1
     assert 0.0 <= answers["f1"] <= 1.0 and answers["seconds_per_answer"] > 0
     assert answers["baseline"]["f1"] >= 0.0
+    assert answers["split"]["name"] == "QA sample"
+    assert [c["metric"] for c in answers["comparisons"]] == ["token F1", "contains gold"]
+    f1 = answers["comparisons"][0]
+    assert f1["items"] == 1 and f1["difference"] == pytest.approx(answers["f1"] - answers["baseline"]["f1"], abs=1e-3)
 
     refusals = results["refusals"]
     groups = {g["group"]: g for g in refusals["groups"]}
@@ -69,15 +82,39 @@ def test_eval_all_on_a_tiny_folder(
     assert len(refusals["curve"]) == 81 and refusals["best"]["threshold"] > 0
     assert groups["QA questions -> articles"]["questions"] == 1
     assert refusals["clean"]["unanswerable"] == 4 and refusals["candidate_signal"]["best"]["threshold"] > 0
+    assert refusals["split"]["name"] == "dev (tuned on)"
 
     digests = results["digests"]
     (meeting,) = digests["meetings"]
-    assert meeting["meeting"] == "remote" and meeting["turns"] == 6
+    # The default split is the checking half: the stand-up meeting is in the tuning half.
+    assert meeting["meeting"] == "remote-kickoff" and meeting["turns"] == 6
+    split = digests["split"]
+    assert split["name"] == "checking half (held out)" and split["held_out"]
+    assert split["meetings_in_split"] == 1 and split["meetings_in_data"] == 2 and split["sample"] is None
+    assert {c["metric"] for c in digests["comparisons"]} == {"ROUGE-L", "ROUGE-1", "ROUGE-2", "key points covered"}
+    rouge_l = next(c for c in digests["comparisons"] if c["metric"] == "ROUGE-L")
+    # One meeting: the interval has no width, and one meeting decides nothing in the sign test.
+    assert rouge_l["ci95"] == [rouge_l["difference"]] * 2 and rouge_l["sign_test_p"] == 1.0
+    assert results["run"]["command"] == "tidings eval all --data " + str(data) + " --sample 1 --chunk-sizes 64 --split check"
     assert meeting["summary_words"] > 0 and 0.0 < meeting["rougeL"] <= 1.0
     assert 0.0 < meeting["lead_rougeL"] <= 1.0
     assert meeting["model_tokens"] > 0 and meeting["key_points"] == 3
 
     assert sorted(p.name for p in plots.glob("*.png")) == ["answers.png", "digests.png", "refusals.png", "retrieval.png"]
+
+
+@pytest.mark.slow
+def test_eval_digests_on_the_tuning_half_say_so(
+    tmp_path: Path, eval_args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = write_tiny_sets(tmp_path / "data")
+    assert main([*eval_args, "eval", "digests", "--data", str(data), "--split", "tune"]) == 0
+    text = capsys.readouterr().out
+    # The text report names the split in the title and in every paired comparison.
+    assert "[split: tuning half (tuned on)]" in text
+    assert "Paired differences from the baseline" in text and "95% interval" in text
+    assert "standup" in text and "remote-kickoff" not in text
+    assert "beats the baseline" not in text
 
 
 @pytest.mark.slow
@@ -98,6 +135,8 @@ def test_eval_on_a_slice_of_the_real_sets(
     groups = {g["group"] for g in results["refusals"]["groups"]}
     assert {"FAQ questions -> FAQ", "QA questions -> FAQ", "off-topic -> articles"} <= groups
     (meeting,) = results["digests"]["meetings"]
+    assert results["digests"]["split"]["meetings_in_split"] == 19  # the checking half, by default
+    assert results["digests"]["split"]["sample"] == "the 1 shortest of the split"
     # Three turns of a meeting say little, so only the digest's shape is checked here.
     assert meeting["turns"] == 3 and meeting["summary_words"] > 0 and meeting["input_tokens"] > 0
     assert 0.0 <= meeting["rougeL"] <= 1.0 and meeting["key_points"] > 0
@@ -117,3 +156,29 @@ def test_eval_help_lists_the_evaluations(capsys: pytest.CaptureFixture[str]) -> 
     text = capsys.readouterr().out
     for word in ("retrieval", "answers", "refusals", "digests", "--plot", "--json", "--limit"):
         assert word in text
+
+
+@pytest.mark.parametrize("module", ["rouge_score", "matplotlib"])
+def test_eval_without_the_eval_extra_says_how_to_install_it(
+    module: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A None entry in sys.modules makes `import module` raise ImportError, as if it were not installed.
+    monkeypatch.setitem(__import__("sys").modules, module, None)
+    code = main(["--home", str(tmp_path / "home"), "eval", "retrieval", "--data", str(tmp_path / "nowhere")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert module in err and "tidings[eval]" in err and "make eval" in err
+
+
+def test_the_bot_itself_never_imports_the_eval_extra() -> None:
+    import subprocess
+    import sys
+
+    # Importing every bot module and building the CLI must not pull in scoring or charts.
+    code = (
+        "import sys, bots.cli, bots.wiring, bots.runner, core.services\n"
+        "bots.cli.build_parser()\n"
+        "print(','.join(m for m in ('rouge_score', 'matplotlib') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == ""

@@ -7,17 +7,22 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
+
 from core.evaluation.datasets import (
+    EvaluationDataError,
     faq_queries,
     find_faq_files,
     find_meeting_files,
     find_squad_files,
+    meeting_half,
     meeting_messages,
     read_faq,
     read_lines,
     read_meeting,
     read_squad,
     read_variants,
+    split_meetings,
 )
 from core.evaluation.runs import locate
 
@@ -97,7 +102,17 @@ def write_tiny_sets(folder: Path) -> Path:
         "specific_query_list": [],
         "meeting_transcripts": [{"speaker": s, "content": c} for s, c in MEETING_TURNS],
     }
-    (folder / "summaries" / "meetings" / "remote.json").write_text(json.dumps(meeting), encoding="utf-8")
+    meetings = folder / "summaries" / "meetings"
+    # One meeting in each half of the split (by the hash of the file name): the remote control
+    # meeting is checked, the stand-up is for tuning.
+    (meetings / "remote-kickoff.json").write_text(json.dumps(meeting), encoding="utf-8")
+    standup = {
+        **meeting,
+        "general_query_list": [{"query": "Summarize the whole meeting", "answer": "The team shared what they did."}],
+        "meeting_transcripts": [{"speaker": "Lead", "content": "Quick stand-up: what did everyone do yesterday?"},
+                                {"speaker": "Dev", "content": "I fixed the login bug and reviewed two pull requests."}],
+    }
+    (meetings / "standup.json").write_text(json.dumps(standup), encoding="utf-8")
     return folder
 
 
@@ -105,7 +120,7 @@ def test_sets_are_found_by_their_format(tmp_path: Path) -> None:
     folder = write_tiny_sets(tmp_path / "data")
     assert [p.name for p in find_faq_files(folder)] == ["faq.csv"]
     assert [p.name for p in find_squad_files(folder)] == ["squad.json"]
-    assert [p.name for p in find_meeting_files(folder)] == ["remote.json"]
+    assert [p.name for p in find_meeting_files(folder)] == ["remote-kickoff.json", "standup.json"]
     data = locate(folder)
     assert data.variants is not None and data.variants.name == "faq_variants.csv"
     assert data.off_topic is not None and read_lines(data.off_topic) == ["What is the capital of Peru?", "How do I bake bread?"]
@@ -139,13 +154,31 @@ def test_squad_articles_keep_every_gold_span(tmp_path: Path) -> None:
 
 def test_meeting_becomes_one_message_per_turn(tmp_path: Path) -> None:
     folder = write_tiny_sets(tmp_path / "data")
-    meeting = read_meeting(folder / "summaries" / "meetings" / "remote.json")
+    meeting = read_meeting(folder / "summaries" / "meetings" / "remote-kickoff.json")
     assert meeting.reference == MEETING_SUMMARY
     messages = meeting_messages(meeting)
     assert len(messages) == len(MEETING_TURNS)
     assert messages[0].author.name == "Project Manager"
     assert messages[1].timestamp > messages[0].timestamp
     assert len({m.id for m in messages}) == len(messages)
+
+
+def test_meetings_split_into_a_tuning_and_a_checking_half_by_file_name(tmp_path: Path) -> None:
+    folder = write_tiny_sets(tmp_path / "data")
+    paths = find_meeting_files(folder)
+    assert [p.name for p in split_meetings(paths, "check")] == ["remote-kickoff.json"]
+    assert [p.name for p in split_meetings(paths, "tune")] == ["standup.json"]
+    assert split_meetings(paths, "all") == paths
+    # The half depends on the file name alone: not on the folder, the content or the other files.
+    assert meeting_half(Path("/elsewhere/remote-kickoff.json")) == "check"
+    names = [Path(f"meeting-{n}.json") for n in range(400)]
+    halves = [meeting_half(p) for p in names]
+    assert 160 < halves.count("check") < 240  # about half each
+    assert [p.name for p in split_meetings(names[:100], "check")] == [
+        p.name for p in split_meetings(names, "check")[: halves[:100].count("check")]
+    ]  # more meetings move none of the earlier ones
+    with pytest.raises(EvaluationDataError):
+        split_meetings(paths, "test")  # type: ignore[arg-type]
 
 
 def test_real_sets_read(shared_data: Path) -> None:
@@ -158,6 +191,9 @@ def test_real_sets_read(shared_data: Path) -> None:
     meetings = find_meeting_files(shared_data)
     assert len(meetings) == 35
     assert all(read_meeting(path).reference for path in meetings)
+    # The checking half is fixed: a change of the rule would silently mix tuned-on meetings in.
+    check = [p.stem for p in split_meetings(meetings, "check")]
+    assert len(check) == 19 and {"Bed002", "IS1006a", "TS3010a", "education_10"} <= set(check)
     repo = Path(__file__).resolve().parents[1]
     variants = read_variants(repo / "bench" / "data" / "faq_variants_dev.csv")
     reworded = [q for q in faq_queries(entries, variants) if q.reworded]

@@ -24,10 +24,10 @@ from pathlib import Path
 import pytest
 
 from adapters.slack.bot import SlackBot
-from core.ingesting import chunks_of_file
+from core.knowledge.ingesting import chunks_of_file
+from core.knowledge.knowledge_base import LanceKnowledgeBase
+from core.runtime.state import StateStore
 from core.services import OnQueued, OnText, Services
-from core.state import StateStore
-from core.store import LanceKnowledgeBase
 from core.types import Answer, Question
 from tests.reliability import record
 from tests.trust_support import slack_world, with_handbook
@@ -175,7 +175,18 @@ async def test_slack_rate_limits_and_server_errors_are_retried_without_duplicate
         event = world.asked[0]
         await world.wait_all_finished([event], timeout=60)
         posts = world.replies_to(event)
-        assert reply.status == 200 and len(posts) == 1
-        assert "deploy" in str(posts[0].get("text")).lower()
-        assert len(world.slack.calls_to("chat.postMessage")) == 1
-    record("Faults", fault="Slack answers 429 (Retry-After) to chat.postMessage, 500 to chat.update, 503 to reactions.add", outcome="retried; the answer posted once")
+        slack = world.slack
+    # Each injected fault fired once, and its call was made again and went through.
+    injected = {"chat.postMessage": 429, "chat.update": 500, "reactions.add": 503}
+    assert {m: [c.status for c in slack.failed_calls_to(m)] for m in injected} == {m: [s] for m, s in injected.items()}
+    assert slack.faults_pending() == {}
+    retried = {m: slack.calls_to(m)[0].at > slack.failed_calls_to(m)[0].at for m in injected}
+    assert retried == dict.fromkeys(injected, True)
+    assert reply.status == 200 and len(posts) == 1
+    assert "deploy" in str(posts[0].get("text")).lower()
+    assert len(slack.calls_to("chat.postMessage")) == 1
+    record(
+        "Faults",
+        fault="Slack answers 429 (Retry-After) to chat.postMessage, 500 to chat.update, 503 to reactions.add",
+        outcome=f"each fault fired once ({len(slack.failed)} failed calls) and was retried; the answer posted once",
+    )

@@ -54,7 +54,7 @@ from adapters.discord.bot import TidingsDiscordBot
 from adapters.discord.convert import digest_messages
 from adapters.discord.platform import DiscordPlatform
 from bots.discord_bot import build_bot
-from core.digest_format import window_text
+from core.digests.format import window_text
 from core.errors import GENERIC_APOLOGY, KnowledgeBaseError
 from core.services import Services
 from core.types import Answer, ChannelRef, Citation, Digest, DigestBullet, DigestSection, Question
@@ -424,6 +424,7 @@ async def test_a_5xx_after_discord_created_the_digest_leaves_one_message(monkeyp
         server.fail_next("POST", "messages", Planned(200), Planned(503, applied=True))
         with pytest.raises(discord.DiscordServerError):
             await asyncio.wait_for(platform.post(TARGET, "fallback", digest=next_day), 30)
+        assert [c.status for c in server.calls_to("POST", "messages")][-2:] == [200, 503]  # the 503 fired
         assert len(server.posted_by_bot()) == parts + 2
         # Whoever posts that digest again gets the two messages back and adds the rest.
         second = await asyncio.wait_for(platform.post(TARGET, "fallback", digest=next_day), 30)

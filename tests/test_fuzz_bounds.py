@@ -33,11 +33,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from zip_forge import Member, Packed, forge, pack
 
-from core.chunking import SPECIAL_TOKENS, _heading, _Notes, _split_long, chunk_document
-from core.conversations import group_conversations
+from core.digests.conversations import group_conversations
 from core.errors import LoaderError
-from core.loaders import Limits, load_file
-from core.loaders.chat import conversation_documents
+from core.knowledge.chunking import SPECIAL_TOKENS, _heading, _Notes, _split_long, chunk_document
+from core.knowledge.loaders import Limits, load_file
+from core.knowledge.loaders.chat import conversation_documents
 from core.types import Author, ChannelMessage, ChannelRef, Document
 
 MIB = 1024 * 1024

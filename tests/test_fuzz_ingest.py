@@ -28,9 +28,9 @@ from rich.console import Console
 
 from bots.cli import print_ingest_report, printable
 from core.errors import LoaderError
-from core.ingesting import IngestReport, ingest
-from core.loaders import SkippedFile, load_file, read_messages, valid_text
-from core.loaders.discord_csv import MAX_CELL_CHARS, parse_date
+from core.knowledge.ingesting import IngestReport, ingest
+from core.knowledge.loaders import SkippedFile, load_file, read_messages, valid_text
+from core.knowledge.loaders.discord_csv import MAX_CELL_CHARS, parse_date
 from core.ports import SourceChange
 from core.types import Chunk
 
@@ -46,7 +46,7 @@ def fuzz(max_examples: int) -> settings:
 
 @dataclass
 class RecordingKnowledgeBase:
-    """A :class:`core.ingesting.WritesSources` keeping what it is given, checked as LanceDB
+    """A :class:`core.knowledge.ingesting.WritesSources` keeping what it is given, checked as LanceDB
     would check it (every string valid UTF-8). The real write path is ``test_ingest.py``'s;
     here the ingest's bookkeeping runs hundreds of times a second."""
 

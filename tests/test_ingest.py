@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from core.ingesting import ingest
-from core.store import LanceKnowledgeBase
+from core.knowledge.ingesting import ingest
+from core.knowledge.knowledge_base import LanceKnowledgeBase
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -202,3 +202,18 @@ def test_the_plain_report_prints_markup_in_file_names_as_they_are_named(tmp_path
     assert lines[0] == "Ingested 0 file(s): 0 chunk(s) added, 0 unchanged, 0 removed."
     skipped = sorted(line.split(": Files of type")[0] for line in lines[1:])
     assert skipped == ["Skipped n/:smile: [bold]b.xyz", "Skipped n/[/] a.xyz", "Skipped n/\\x1b[2Jwipe.xyz"]
+
+
+def test_encoded_data_left_out_by_chunking_is_said_in_the_report(tmp_path: Path, kb) -> None:  # type: ignore[no-untyped-def]
+    """A Markdown file with an inline image: the text is indexed, the image's base64 is not,
+    and the report says so for that file (before, only the log did)."""
+    image = "iVBORw0KGgo" + "AAAAB3NzaC1yc2E" * 2_000
+    page = tmp_path / "uptime.md"
+    page.write_text(f"# Uptime\n\nThe chart shows uptime.\n\n![chart](data:image/png;base64,{image})\n\nThe end.\n", encoding="utf-8")
+    report = ingest([page], knowledge_base=kb, embedder=kb.embedder)
+    assert report.files == 1 and not report.skipped
+    reasons = [(Path(part.path).name, part.reason) for part in report.left_out]
+    assert len(reasons) == 1 and reasons[0][0] == "uptime.md" and "data URI" in reasons[0][1], reasons
+    assert str(report.as_dict()["left_out"]).count("uptime.md") == 1
+    texts = " ".join(h.chunk.text for h in kb.search("chart uptime", scopes={"public"}, k=3))
+    assert "The chart shows uptime." in texts and "AAAAB3NzaC1yc2E" not in texts

@@ -23,11 +23,11 @@ import pytest
 from fixtures_loaders import slack_export_files, zip_bytes
 from zip_forge import Member, forge, pack
 
-from core.chunking import chunk_document, embedding_text, split_sections
 from core.errors import LoaderError
-from core.loaders import Limits, load_file, read_messages
-from core.loaders.chat import conversation_documents
-from core.loaders.reading import decode_text, parse_json
+from core.knowledge.chunking import chunk_document, embedding_text, split_sections
+from core.knowledge.loaders import Limits, load_file, read_messages
+from core.knowledge.loaders.chat import conversation_documents
+from core.knowledge.loaders.reading import decode_text, parse_json
 from core.types import Author, ChannelMessage, ChannelRef, Document
 
 MIB = 1024 * 1024

@@ -34,8 +34,8 @@ from fixtures_loaders import (
 )
 
 from core.errors import LoaderError
-from core.loaders import SUPPORTED, Limits, LoadedFile, SkippedFile, discover, load_file, read_messages
-from core.loaders.reading import fingerprint
+from core.knowledge.loaders import SUPPORTED, Limits, LoadedFile, SkippedFile, discover, load_file, read_messages
+from core.knowledge.loaders.reading import fingerprint
 
 
 def write(folder: Path, name: str, data: bytes | str) -> Path:

@@ -9,8 +9,8 @@ import pytest
 from fixtures_loaders import csv_text
 
 from core.errors import LoaderError
-from core.loaders import load_file, read_messages
-from core.loaders.discord_csv import MAX_CELL_CHARS, parse_date
+from core.knowledge.loaders import load_file, read_messages
+from core.knowledge.loaders.discord_csv import MAX_CELL_CHARS, parse_date
 
 HUGE = "A pasted log line, over and over. " * (MAX_CELL_CHARS // 30)
 

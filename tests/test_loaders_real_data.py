@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from core.conversations import NOISE_KINDS
-from core.loaders import discover, load_file, read_messages
+from core.digests.conversations import NOISE_KINDS
+from core.knowledge.loaders import discover, load_file, read_messages
 
 pytestmark = pytest.mark.shared_data
 

@@ -16,8 +16,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from core.errors import EmptyQuestion
-from core.logs import RedactingFilter, configure
-from core.observability import InstrumentedAnswerer, Metrics, MetricsServer, platform_of
+from core.runtime.logs import RedactingFilter, configure
+from core.runtime.observability import InstrumentedAnswerer, Metrics, MetricsServer, platform_of
 from core.services import OnQueued, OnText, Services
 from core.types import Answer, Chunk, Question
 from tests.reliability import record
@@ -29,7 +29,7 @@ class FailingAnswerer:
     """An answerer whose model crashed (a real implementation of the port, raising)."""
 
     async def answer(self, question: Question, *, on_text: OnText | None = None, on_queued: OnQueued | None = None) -> Answer:
-        logging.getLogger("core.answering").error("the model crashed")
+        logging.getLogger("core.answers.answering").error("the model crashed")
         raise RuntimeError("model crashed")
 
 
@@ -131,7 +131,7 @@ async def test_each_question_logs_with_its_request_id(services: Services) -> Non
     finally:
         logging.getLogger().removeHandler(handler)
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
-    mine = [line for line in lines if line["logger"] == "core.observability"]
+    mine = [line for line in lines if line["logger"] == "core.runtime.observability"]
     assert mine and all(line["request_id"] == "slack-C9-42.1" for line in mine)
     assert any(f.__class__ is RedactingFilter for f in handler.filters)
 
@@ -200,4 +200,4 @@ async def test_metrics_are_still_served_when_the_state_store_breaks(services: Se
         services.state = state
     assert ("tidings_queue_depth", ()) in exposition and ("tidings_knowledge_base_chunks", ()) in exposition
     assert not any(name.startswith("tidings_digests_posted") for name, _ in exposition)
-    assert [r.levelno for r in caplog.records if r.name == "core.observability"] == [logging.WARNING]
+    assert [r.levelno for r in caplog.records if r.name == "core.runtime.observability"] == [logging.WARNING]

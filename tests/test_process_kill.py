@@ -25,8 +25,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from core.ingesting import ingest
-from core.store import LanceKnowledgeBase
+from core.knowledge.ingesting import ingest
+from core.knowledge.knowledge_base import LanceKnowledgeBase
 from tests.conftest import MODEL_CACHE
 from tests.reliability import record
 from tests.slack_mock_server import MockSlack

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from core.model.server import OpenAICompatibleModel
 from core.ports import Prompt
-from core.remote_llm import OpenAICompatibleModel
 
 pytest.importorskip("llama_cpp.server", reason="llama-cpp-python[server] extras not installed")
 

@@ -15,11 +15,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from core.config import AccessSettings, DigestChannel, DigestSettings, Settings
-from core.scheduling import DigestScheduler, cron_trigger, latest_fire_time, record_channel
-from core.state import StateStore
-from core.summarizing import Summarizer
+from core.digests.scheduling import DigestScheduler, cron_trigger, latest_fire_time, record_channel
+from core.digests.summarizing import Summarizer
+from core.model.worker import ModelWorker
+from core.runtime.state import StateStore
 from core.types import ChannelRef, channel_scope
-from core.worker import ModelWorker
 from tests.digest_support import MemoryPlatform, WordModel, message
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -180,9 +180,11 @@ async def test_a_crash_before_posting_is_retried_once_on_restart(tmp_path: Path)
     clock = Clock(at(2, 17))
     scheduler, platform, state = make(tmp_path, clock=clock)
     ids = chat(platform, at(2, 9), 4)
-    platform.fail_next_post = ConnectionError("network down while posting")
-    with pytest.raises(ConnectionError):
+    down = ConnectionError("network down while posting")
+    platform.fail_next_post = down
+    with pytest.raises(ConnectionError) as raised:
         await scheduler.run_scheduled(GENERAL.job_id)
+    assert raised.value is down and platform.faults_fired == [down]  # the injected crash, nothing else
     assert platform.posts == []
     assert [r.status for r in state.digests()] == ["claimed"]
 
@@ -203,9 +205,11 @@ async def test_a_crash_after_posting_is_recorded_not_reposted(tmp_path: Path) ->
     clock = Clock(at(2, 17))
     scheduler, platform, state = make(tmp_path, clock=clock)
     chat(platform, at(2, 9), 4)
-    platform.crash_after_next_post = ConnectionError("reply lost after Slack accepted the post")
-    with pytest.raises(ConnectionError):
+    lost = ConnectionError("reply lost after Slack accepted the post")
+    platform.crash_after_next_post = lost
+    with pytest.raises(ConnectionError) as raised:
         await scheduler.run_scheduled(GENERAL.job_id)
+    assert raised.value is lost and platform.faults_fired == [lost]  # the injected crash, nothing else
     assert len(platform.posts) == 1
 
     clock.now = at(2, 17, 30)

@@ -13,7 +13,7 @@ import pytest
 
 from adapters.slack.bot import SlackBot
 from core.errors import ConfigError
-from core.logs import RedactingFilter, configure, redact
+from core.runtime.logs import RedactingFilter, configure, redact
 from core.services import OnQueued, OnText, Services
 from core.types import Answer, Question
 from tests.reliability import record
@@ -73,6 +73,8 @@ async def test_a_full_run_with_errors_writes_no_secret(
                 await rejected.start()
             errors.append(str(refused.value))
             await rejected.stop()
+            # the 429 and the rejected token were really answered (their retries and errors are logged)
+            assert [(c.method, c.status) for c in world.slack.failed] == [("chat.postMessage", 429), ("auth.test", 200)]
         logging.getLogger("tests.secrets").error("a library logs a header: Authorization: Bearer %s", BOT_TOKEN)
         logging.getLogger("tests.secrets").exception("with a traceback", exc_info=RuntimeError(f"token {DISCORD_TOKEN}"))
     finally:
@@ -81,8 +83,6 @@ async def test_a_full_run_with_errors_writes_no_secret(
     lines = text.splitlines()
     assert len(lines) > 50 and "Traceback" in text and "[redacted]" in text
     found = [s[:10] for s in SECRETS if any(s in line for line in lines)] + [s[:10] for s in SECRETS if any(s in e for e in errors)]
-    assert not found, f"secrets in the logs: {found}"
-    assert any(f.__class__ is RedactingFilter for f in handler.filters)
     record(
         "Secrets",
         run="Slack over HTTP at DEBUG: answer with 429 retry, forged request, crashing answer, rejected token at start-up",
@@ -90,3 +90,5 @@ async def test_a_full_run_with_errors_writes_no_secret(
         secrets_looked_for=len(SECRETS),
         secrets_found=len(found),
     )
+    assert not found, f"secrets in the logs: {found}"
+    assert any(f.__class__ is RedactingFilter for f in handler.filters)

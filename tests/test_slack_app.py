@@ -25,10 +25,10 @@ from slack_sdk.signature import SignatureVerifier
 
 from adapters.slack.bot import SlackBot
 from adapters.slack.convert import FEEDBACK_UP, SHARE_ANSWER
-from adapters.slack.replies import EMPTY_QUESTION
+from core.answers.questions import EMPTY_MENTION
 from core.errors import GENERIC_APOLOGY
+from core.runtime.state import StateStore
 from core.services import Services
-from core.state import StateStore
 from core.types import Chunk
 from tests.slack_mock_server import BOT_ID, BOT_USER_ID, TEAM_ID, MockSlack
 from tests.slack_requests import (
@@ -210,7 +210,7 @@ async def test_empty_mention_gets_a_hint_even_through_a_rate_limit(
     assert len(slack.calls_to("chat.postMessage")) == 1  # the 429 was retried, not doubled
     (reaction,) = slack.calls_to("reactions.add")
     assert reaction.params == {"channel": "C0GENERAL", "timestamp": event["ts"], "name": "eyes"}
-    assert EMPTY_QUESTION.startswith("Ask me")
+    assert EMPTY_MENTION.startswith("Ask me")
 
 
 async def test_channels_off_the_allow_list_get_a_polite_no(

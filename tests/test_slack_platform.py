@@ -14,7 +14,7 @@ from adapters.slack.bot import make_client
 from adapters.slack.convert import datetime_to_ts
 from adapters.slack.platform import SlackPlatform
 from adapters.slack.settings import SlackSettings
-from core.conversations import group_conversations, is_noise
+from core.digests.conversations import group_conversations, is_noise
 from core.ports import ChatPlatform
 from core.types import ChannelRef, Coverage, Digest, DigestBullet, DigestSection, MessageLink
 from tests.slack_mock_server import TEAM_ID, WORKSPACE_URL, MockSlack

@@ -5,8 +5,8 @@ import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from core.state import StateStore
-from core.worker import ModelWorker
+from core.model.worker import ModelWorker
+from core.runtime.state import StateStore
 
 
 def test_first_time_is_true_once_even_across_restarts(tmp_path: Path) -> None:

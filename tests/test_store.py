@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from core.chunking import assign_ids, chunk_document
-from core.store import LanceKnowledgeBase, reciprocal_rank_fusion, scope_filter
+from core.knowledge.chunking import assign_ids, chunk_document
+from core.knowledge.knowledge_base import LanceKnowledgeBase, reciprocal_rank_fusion, scope_filter
 from core.types import Document
 
 
@@ -194,7 +194,7 @@ def test_a_duplicate_heavy_table_gets_an_index_with_a_partition_per_distinct_vec
     answers = ["Reset your password at id.acme.example.", "Lunch is served at noon.", "The VPN profile comes from IT."]
     texts = [answers[i % 3] for i in range(70_000)]
     kb._open(create=True).add(pa.Table.from_pylist(bulk_rows(embedder.embed(answers)[[i % 3 for i in range(70_000)]], texts), schema=kb._schema()))
-    with caplog.at_level(logging.INFO, logger="core.store"):
+    with caplog.at_level(logging.INFO, logger="core.knowledge.knowledge_base"):
         kb.refresh_indexes()
     assert kb._has_vector_index(kb._open()) and kb._vector_index
     assert "built a vector index of 3 partitions over 70000 rows (3 distinct vectors)" in caplog.text
@@ -215,12 +215,12 @@ def test_an_index_that_cannot_be_built_is_logged_and_search_and_later_ingests_go
     import numpy as np
     import pyarrow as pa
 
-    from core.ingesting import ingest
+    from core.knowledge.ingesting import ingest
 
     kb = LanceKnowledgeBase(uri=str(tmp_path / "kb"), embedder=embedder, ann_min_rows=2000)
     texts = [f"Archived note {i} about the old wiki." for i in range(2400)]
     kb._open(create=True).add(pa.Table.from_pylist(bulk_rows(np.zeros((2400, embedder.dimension), np.float32), texts), schema=kb._schema()))
-    with caplog.at_level(logging.WARNING, logger="core.store"):
+    with caplog.at_level(logging.WARNING, logger="core.knowledge.knowledge_base"):
         kb.refresh_indexes()  # before the fix: RuntimeError out of create_index, and the ingest exited 1
     assert "vector index could not be built, so searches go on without it" in caplog.text
     table = kb._open()

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from core.digests.windows import WINDOW_USAGE, day_window, parse_window
 from core.errors import UserFacingError
-from core.windows import WINDOW_USAGE, day_window, parse_window
 
 NOW = datetime(2024, 5, 2, 15, 30, tzinfo=UTC)
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -10,7 +10,8 @@ import asyncio
 from typing import TextIO
 
 from adapters.console.platform import ConsolePlatform
-from core.access import scopes_for_scope
+from core.answers.access import scopes_for_scope
+from core.answers.questions import ThreadContext
 from core.errors import GENERIC_APOLOGY, UserFacingError
 from core.services import Services
 from core.types import PUBLIC_SCOPE, Answer, Question, Turn
@@ -44,6 +45,8 @@ class ConsoleChat:
         self.scopes = scopes_for_scope(scope or PUBLIC_SCOPE, services.settings.access.grants)
         self.interactive = bool(getattr(stdin, "isatty", lambda: False)())
         self.history: list[Turn] = []
+        # The chat so far is this conversation's thread, kept within the same limits.
+        self.thread_context = ThreadContext.limits(services.settings.answers)
 
     def write(self, text: str) -> None:
         self.stdout.write(text)
@@ -82,7 +85,7 @@ class ConsoleChat:
 
         if self.platform is not None:
             self.platform.record("you", text)
-        question = Question(text=text, scopes=self.scopes, conversation=tuple(self.history[-6:]), asker="console")
+        question = Question(text=text, scopes=self.scopes, conversation=self.thread_context.fit(self.history), asker="console")
         try:
             answer = await self.services.answerer.answer(question, on_text=stream, on_queued=queued)
         except UserFacingError as error:

@@ -7,7 +7,7 @@ import itertools
 from datetime import UTC, datetime
 from typing import TextIO
 
-from core.digest_format import digest_to_markdown
+from core.digests.format import digest_to_markdown
 from core.types import Author, ChannelMessage, ChannelRef, Digest
 
 CONSOLE_CHANNEL = ChannelRef(platform="console", workspace="local", channel="console", name="console")

@@ -2,7 +2,9 @@
 
 Listeners only translate: they check access, acknowledge Discord (defer within its 3 second
 window) and hand the question to ``services.answerer``; what they show comes from
-``convert``. Every failure ends in one of two hooks (``tree.on_error`` for commands,
+``convert``. What every platform does around an answer (reading the question, the streaming
+throttle, questions in flight, remembered answers, feedback, restart notes) is the core's
+(``core.answers``). Every failure ends in one of two hooks (``tree.on_error`` for commands,
 ``on_error`` for events) that log the traceback and tell the user one polite sentence.
 """
 
@@ -10,12 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import logging
 import re
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any, Protocol
 
 import discord
@@ -26,9 +27,7 @@ from adapters.discord.convert import (
     answer_messages,
     answer_response,
     channel_ref,
-    citations_payload,
     digest_messages,
-    fit_turns,
     message_text,
     queued_text,
     sources_list_embeds,
@@ -37,21 +36,19 @@ from adapters.discord.convert import (
 )
 from adapters.discord.platform import NO_MENTIONS, DiscordPlatform
 from adapters.discord.settings import DiscordSettings
+from core.answers.questions import EMPTY_COMMAND, EMPTY_MENTION, ThreadContext, read_question
+from core.answers.records import AnswerRecords, PendingQuestion, restart_note, unfinished_on
+from core.answers.streaming import StreamingEdits
+from core.digests.windows import parse_window
 from core.errors import GENERIC_APOLOGY, UserFacingError
+from core.ports import Clock
 from core.services import Services
 from core.types import Answer, ChannelRef, Question, Turn
-from core.windows import parse_window
 
 log = logging.getLogger("tidings.discord")
 
-Clock = Callable[[], float]
-
 WORKING_ON_IT = "👀"
-RESTARTED = "Sorry, I was restarted before I could answer this. Please ask again."
-RESTARTED_SLASH = "Sorry, I was restarted before I could answer a /ask question here. Please ask again"
-EMPTY_MENTION = "Ask me something after the mention, for example: @Tidings how do I reset my password?"
 NOT_IN_THIS_CHANNEL = "Sorry, I can't answer commands here."
-FEEDBACK_THANKS = {1: "Thanks! Glad it helped.", -1: "Thanks for telling me; this helps improve the answers."}
 ALREADY_ACKNOWLEDGED = 40060  # Discord's error code for a second response to one interaction
 
 
@@ -198,53 +195,6 @@ class MessageReply:
                 )
 
 
-class StreamingEditor:
-    """Shows the answer as the model writes it, at most one edit per ``interval`` seconds
-    and never two edits at once: Discord rate-limits edits, and the model must never wait
-    for Discord. The final edit (``Reply.finish``) always shows the whole answer."""
-
-    def __init__(self, reply: Reply, *, interval: float, clock: Clock = time.monotonic) -> None:
-        self.reply = reply
-        self.interval = interval
-        self.clock = clock
-        self._last = float("-inf")
-        self._in_flight: asyncio.Task[None] | None = None
-        self._has_text = False
-        self.edits = 0
-        # The model calls on_text from wherever it streams (possibly a task started from its
-        # thread); edits run in the context of the command that created this editor.
-        self._context = contextvars.copy_context()
-
-    async def on_queued(self, position: int) -> None:
-        if not self._has_text:
-            await self._show(queued_text(position))
-
-    async def on_text(self, text: str) -> None:
-        if not text.strip():
-            return
-        self._has_text = True
-        if self._in_flight is not None and not self._in_flight.done():
-            return
-        now = self.clock()
-        if now - self._last < self.interval:
-            return
-        self._last = now
-        self._in_flight = asyncio.get_running_loop().create_task(
-            self._show(stream_preview(text)), name="tidings-discord-stream-edit", context=self._context
-        )
-
-    async def _show(self, text: str) -> None:
-        try:
-            await self.reply.show(text)
-            self.edits += 1
-        except discord.HTTPException as error:  # a lost progress edit must not lose the answer
-            log.warning("streaming edit failed (%s); the final answer will still be posted", error)
-
-    async def close(self) -> None:
-        if self._in_flight is not None:
-            await self._in_flight
-
-
 # -- the command tree ----------------------------------------------------------------------
 
 
@@ -313,7 +263,11 @@ class TidingsDiscordBot(discord.Client):
         self.discord_settings = settings
         self.clock = clock
         self.platform = DiscordPlatform(self)
-        self._unfinished: list[dict[str, Any]] = []
+        self.records = AnswerRecords(state=services.state)
+        self.thread_context = ThreadContext.limits(
+            services.settings.answers, messages=settings.context_messages, chars=settings.context_chars
+        )
+        self._unfinished: list[PendingQuestion] = []
         self.tree = TidingsCommandTree(self)
         for command in build_commands(summarize=services.summarizer is not None):
             self.tree.add_command(command)
@@ -342,26 +296,26 @@ class TidingsDiscordBot(discord.Client):
     def tell_unfinished(self, entries: Sequence[dict[str, Any]]) -> None:
         """Questions a previous process accepted but never answered (from
         ``state.take_unfinished_questions()``): a note goes to each once connected."""
-        self._unfinished.extend(entry for entry in entries if entry.get("platform") == "discord")
+        self._unfinished.extend(unfinished_on("discord", entries))
 
-    async def post_unfinished(self, entries: Sequence[dict[str, Any]]) -> int:
+    async def post_unfinished(self, questions: Sequence[PendingQuestion]) -> int:
         """Reply to each unanswered question (or post in its channel when the question was a
         slash command, whose reply window has closed); returns how many notes went out."""
         posted = 0
-        for entry in entries:
+        for question in questions:
             try:
-                channel = self.get_channel(int(entry["channel"])) or await self.fetch_channel(int(entry["channel"]))
+                channel = self.get_channel(int(question.channel)) or await self.fetch_channel(int(question.channel))
                 if not isinstance(channel, discord.abc.Messageable):
                     continue
-                if entry.get("message"):
-                    message = await channel.fetch_message(int(entry["message"]))
-                    await message.reply(RESTARTED, mention_author=False, allowed_mentions=NO_MENTIONS)
+                note = restart_note(question)
+                if question.message:
+                    message = await channel.fetch_message(int(question.message))
+                    await message.reply(note, mention_author=False, allowed_mentions=NO_MENTIONS)
                 else:
-                    asker = str(entry.get("asker_name") or "someone")
-                    await channel.send(f"{RESTARTED_SLASH} (asked by {asker}).", allowed_mentions=NO_MENTIONS)
+                    await channel.send(note, allowed_mentions=NO_MENTIONS)
                 posted += 1
-            except (discord.HTTPException, KeyError, ValueError):
-                log.warning("could not post the restart note for %s", entry.get("key", "?"))
+            except (discord.HTTPException, ValueError):
+                log.warning("could not post the restart note for %s", question.key or "?")
         return posted
 
     # -- access ------------------------------------------------------------------------
@@ -390,6 +344,7 @@ class TidingsDiscordBot(discord.Client):
             raise UserFacingError(NOT_IN_THIS_CHANNEL)
         ref = channel_ref(interaction.channel)
         self._check_access(interaction.user, ref)
+        question = self._read_question(question, empty=EMPTY_COMMAND)
         # Acknowledge before any slow work: Discord drops interactions not answered in 3 s.
         await self._defer(interaction, ephemeral=private)
         interaction.extras["private"] = private
@@ -412,7 +367,7 @@ class TidingsDiscordBot(discord.Client):
         if message.author.bot or message.author.id == me.id or me.id not in message.raw_mentions:
             return
         # Discord may deliver an event twice across a reconnect; answer it once.
-        if not self.services.state.first_time(f"discord:message:{message.id}"):
+        if not await self.records.first_time(f"discord:message:{message.id}"):
             return
         ref = channel_ref(message.channel)
         try:
@@ -420,9 +375,10 @@ class TidingsDiscordBot(discord.Client):
         except UserFacingError as refusal:
             await message.reply(refusal.user_message, mention_author=False, allowed_mentions=NO_MENTIONS)
             return
-        text = message_text(message, without_mention_of=me.id)
-        if not text:
-            await message.reply(EMPTY_MENTION, mention_author=False, allowed_mentions=NO_MENTIONS)
+        try:
+            text = self._read_question(message_text(message, without_mention_of=me.id), empty=EMPTY_MENTION)
+        except UserFacingError as refusal:
+            await message.reply(refusal.user_message, mention_author=False, allowed_mentions=NO_MENTIONS)
             return
         log.info("question %s from %s in %s", f"discord-{message.id}", message.author.id, ref.scope)
         # A mention has no "thinking..." state: a 👀 reaction says at once that it was seen.
@@ -452,10 +408,14 @@ class TidingsDiscordBot(discord.Client):
         except discord.HTTPException:  # no Add Reactions permission there: answer anyway
             return False
 
+    def _read_question(self, text: str, *, empty: str) -> str:
+        """The question, checked the way every platform checks it."""
+        return read_question(text, max_chars=self.services.settings.access.max_question_chars, empty=empty)
+
     async def _thread_context(self, channel: Any, *, before: Any) -> tuple[Turn, ...]:
         """Earlier messages of the thread (its starter message first), newest kept when the
         budget is short. Outside a thread there is no conversation."""
-        limit = self.discord_settings.context_messages
+        limit = self.thread_context.messages
         if not isinstance(channel, discord.Thread) or limit <= 0 or self.user is None:
             return ()
         earlier = [m async for m in channel.history(limit=limit, before=before, oldest_first=False)]
@@ -466,11 +426,7 @@ class TidingsDiscordBot(discord.Client):
                 earlier.insert(0, await channel.parent.fetch_message(channel.id))  # type: ignore[union-attr]
         bot_name = self.user.display_name
         turns = [turn for m in earlier if (turn := to_turn(m, bot_id=self.user.id, bot_name=bot_name)) is not None]
-        return fit_turns(
-            turns,
-            max_turns=self.services.settings.answers.max_conversation_turns,
-            max_chars=self.discord_settings.context_chars,
-        )
+        return self.thread_context.fit(turns)
 
     async def _answer(
         self,
@@ -491,40 +447,35 @@ class TidingsDiscordBot(discord.Client):
             asker=asker,
             request_id=request_id,
         )
-        state = self.services.state
         # Remembered until answered, so a process killed mid-answer can say so after a restart.
-        await asyncio.to_thread(
-            state.question_started,
-            request_id,
-            {
-                "platform": "discord",
-                "channel": channel.thread or channel.channel,
-                "message": reply_to_id,
-                "asker": asker,
-                "asker_name": asker_name,
-            },
+        pending = PendingQuestion(
+            platform="discord",
+            channel=channel.thread or channel.channel,
+            message=reply_to_id,
+            asker=asker,
+            asker_name=asker_name,
         )
-        streamer = StreamingEditor(reply, interval=self.discord_settings.stream_interval_s, clock=self.clock)
+        await self.records.question_started(request_id, pending)
+
+        async def show_queued(position: int) -> None:
+            await reply.show(queued_text(position))
+
+        async def show_text(text_so_far: str) -> None:
+            await reply.show(stream_preview(text_so_far))
+
+        edits = StreamingEdits(
+            show_queued=show_queued, show_text=show_text, interval=self.discord_settings.stream_interval_s, clock=self.clock
+        )
         try:
             try:
-                answer = await self.services.answerer.answer(question, on_text=streamer.on_text, on_queued=streamer.on_queued)
+                answer = await self.services.answerer.answer(question, on_text=edits.on_text, on_queued=edits.on_queued)
             finally:
-                await streamer.close()
-            await asyncio.to_thread(
-                state.remember_answer,
-                request_id,
-                {
-                    "question": text,
-                    "answer": answer.text,
-                    "citations": citations_payload(answer.citations),
-                    "platform": "discord",
-                    "channel": channel.scope,
-                },
-            )
-            await reply.finish(reply.layout(answer), feedback_view(request_id))
+                await edits.close()  # no progress edit may land after the answer, or the apology
+            await self.records.remember(request_id, answer, platform="discord", channel=channel, asker=asker)
+            await edits.finish(lambda: reply.finish(reply.layout(answer), feedback_view(request_id)))
         finally:
             # Answered, or failed and told through the error hook: either way not lost.
-            await asyncio.to_thread(state.question_finished, request_id)
+            await self.records.question_finished(request_id)
         log.info("answered %s (grounded=%s, %d citations)", request_id, answer.grounded, len(answer.citations))
         return answer
 
@@ -572,15 +523,15 @@ class TidingsDiscordBot(discord.Client):
             await self.report_interaction_error(interaction, error)
 
     async def _store_feedback(self, interaction: discord.Interaction[Any], *, answer_id: str, rating: int) -> None:
-        remembered = await asyncio.to_thread(self.services.state.recall_answer, answer_id) or {}
-        channel = str(remembered.get("channel", "")) or (channel_ref(interaction.channel).scope if interaction.channel else "")
-        await asyncio.to_thread(
-            lambda: self.services.state.record_feedback(
-                answer_id=answer_id, platform="discord", channel=channel, user=str(interaction.user.id), rating=rating
-            )
+        thanks = await self.records.record_feedback(
+            answer_id=answer_id,
+            platform="discord",
+            user=str(interaction.user.id),
+            rating=rating,
+            clicked_in=channel_ref(interaction.channel).scope if interaction.channel else "",
         )
         log.info("feedback %+d on %s", rating, answer_id)
-        await interaction.response.send_message(FEEDBACK_THANKS[1 if rating > 0 else -1], ephemeral=True)
+        await interaction.response.send_message(thanks, ephemeral=True)
 
     # -- the error hooks ------------------------------------------------------------------
 

@@ -15,7 +15,9 @@ from typing import Any
 
 import discord
 
-from core.digest_format import bullet_to_markdown, coverage_note, window_label
+from core.answers.questions import truncate
+from core.digests.format import bullet_to_markdown, coverage_note, window_label
+from core.knowledge.loaders.discord_messages import message_kind, type_name
 from core.types import PUBLIC_SCOPE, Answer, Author, ChannelMessage, ChannelRef, Citation, Digest, Turn
 
 PLATFORM = "discord"
@@ -31,17 +33,9 @@ EMBED_FOOTER_LIMIT = 2048
 EMBED_TOTAL_LIMIT = 6000
 EMBEDS_PER_MESSAGE = 10
 
-ELLIPSIS = "…"
 CURSOR = " ▌"
 ANSWER_COLOUR = discord.Colour.blurple()
 UNGROUNDED_COLOUR = discord.Colour.light_grey()
-
-# System events that say nothing worth summarizing or answering from.
-_JOIN_TYPES = {discord.MessageType.new_member, discord.MessageType.recipient_add}
-_LEAVE_TYPES = {discord.MessageType.recipient_remove}
-_PIN_TYPES = {discord.MessageType.pins_add}
-_SPOKEN_TYPES = {discord.MessageType.default, discord.MessageType.reply, discord.MessageType.thread_starter_message}
-_BOT_TYPES = {discord.MessageType.chat_input_command, discord.MessageType.context_menu_command}
 
 _USER_MENTION = re.compile(r"<@!?(\d+)>")
 _ROLE_MENTION = re.compile(r"<@&(\d+)>")
@@ -58,19 +52,6 @@ class OutgoingMessage:
 
 
 # -- text ----------------------------------------------------------------------------------
-
-
-def truncate(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters, at a word boundary when one is close, with an ellipsis."""
-    if len(text) <= limit:
-        return text
-    if limit <= len(ELLIPSIS):
-        return text[:limit]
-    head = text[: limit - len(ELLIPSIS)]
-    space = head.rfind(" ")
-    if space >= len(head) * 0.8:
-        head = head[:space]
-    return head.rstrip() + ELLIPSIS
 
 
 _SENTENCE_END = re.compile(r"[.!?…][\"')\]]*\s+")
@@ -210,7 +191,7 @@ def message_text(message: discord.Message, *, without_mention_of: int | None = N
     """The message as people read it: mentions as names, attachments named, embeds' text
     kept (bots and link previews carry their content there), footers included: a Tidings
     digest says its window only in its footer, and the scheduler finds a digest it posted
-    before a crash by that window (``core.scheduling``, ``window_text``)."""
+    before a crash by that window (``core.digests.scheduling``, ``window_text``)."""
     content = message.content or ""
     if without_mention_of is not None:
         content = strip_bot_mention(content, without_mention_of)
@@ -225,19 +206,9 @@ def message_text(message: discord.Message, *, without_mention_of: int | None = N
     return "\n".join(part for part in (text, *extras) if part)
 
 
-def message_kind(message: discord.Message) -> str:
-    """``message`` for something a person said; otherwise what kind of noise it is."""
-    if message.type in _JOIN_TYPES:
-        return "join"
-    if message.type in _LEAVE_TYPES:
-        return "leave"
-    if message.type in _PIN_TYPES:
-        return "pin"
-    if message.author.bot or message.webhook_id is not None or message.type in _BOT_TYPES:
-        return "bot"
-    if message.type not in _SPOKEN_TYPES:
-        return "system"
-    return "message"
+def _kind(message: discord.Message) -> str:
+    """What the message is (``core.knowledge.loaders.discord_messages``, as for exports)."""
+    return message_kind(type_name(message.type.value), is_bot=bool(message.author.bot) or message.webhook_id is not None)
 
 
 def channel_ref(channel: Any) -> ChannelRef:
@@ -291,7 +262,7 @@ def to_channel_message(message: discord.Message) -> ChannelMessage:
         thread_id=thread_root_id(message),
         reply_to=reply_to,
         permalink=message.jump_url,
-        kind=message_kind(message),
+        kind=_kind(message),
     )
 
 
@@ -300,25 +271,10 @@ def to_turn(message: discord.Message, *, bot_id: int, bot_name: str = "Tidings")
     if message.author.id == bot_id:
         text = message.content.strip()
         return Turn(author=bot_name, text=text) if text else None
-    if message_kind(message) not in {"message", "bot"}:
+    if _kind(message) not in {"message", "bot"}:
         return None
     text = message_text(message, without_mention_of=bot_id)
     return Turn(author=message.author.display_name, text=text) if text else None
-
-
-def fit_turns(turns: Sequence[Turn], *, max_turns: int, max_chars: int) -> tuple[Turn, ...]:
-    """The most recent turns that fit both budgets, oldest first. Each kept turn is cut to
-    the remaining character budget rather than dropped whole, so a long question in the
-    thread still leaves a trace."""
-    kept: list[Turn] = []
-    room = max_chars
-    for turn in reversed(turns[-max_turns:] if max_turns > 0 else []):
-        if room <= 0:
-            break
-        text = truncate(turn.text, room)
-        kept.append(Turn(author=turn.author, text=text))
-        room -= len(text) + len(turn.author) + 2
-    return tuple(reversed(kept))
 
 
 # -- answers out ---------------------------------------------------------------------------
@@ -436,14 +392,6 @@ def _answer_layout(text: str, *, reserve: discord.Embed | None) -> list[tuple[st
         else:
             layout[-1][1].append(part)
     return layout
-
-
-def citations_payload(citations: Iterable[Citation]) -> list[dict[str, Any]]:
-    """Citations as stored with feedback (the same shape the other adapters store)."""
-    return [
-        {"n": c.n, "source": c.source, "title": c.title, "url": c.url, "scope": c.scope, "score": round(c.score, 4)}
-        for c in citations
-    ]
 
 
 # -- digests and source lists out ----------------------------------------------------------

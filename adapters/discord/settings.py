@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from core.answers.questions import THREAD_CHARS, THREAD_MESSAGES
 from core.errors import ConfigError
 
 TOKEN_ENV = "DISCORD_TOKEN"
@@ -30,10 +31,11 @@ class DiscordSettings:
     """Answer ``@Tidings <question>`` messages (needs the Message Content intent)."""
     stream_interval_s: float = 1.0
     """Least time between two edits of a streaming answer (Discord rate-limits edits)."""
-    context_messages: int = 20
+    context_messages: int = THREAD_MESSAGES
     """How many earlier thread messages are read as conversation context."""
-    context_chars: int = 1500
-    """Character budget for that context before the answerer's own token budget applies."""
+    context_chars: int = THREAD_CHARS
+    """Character budget for that context before the answerer's own token budget applies
+    (``core.answers.questions.ThreadContext``)."""
 
     @property
     def configured(self) -> bool:

@@ -31,7 +31,7 @@ from adapters.slack.platform import SlackPlatform
 from adapters.slack.replies import SlackResponder
 from adapters.slack.settings import SlackSettings
 from core.errors import ConfigError
-from core.observability import HttpServerLog
+from core.runtime.observability import HttpServerLog
 from core.services import Services
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,13 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
-from core.digest_format import coverage_note, window_label
-from core.types import Answer, Author, ChannelMessage, ChannelRef, Citation, Digest, MessageLink, Turn
+from core.digests.format import coverage_note, window_label
+from core.knowledge.loaders.slack_messages import SlackDirectory, author_of, slack_message, slack_text, slack_time
+from core.knowledge.loaders.slack_messages import attachment_text as attachment_text
+from core.knowledge.loaders.slack_messages import is_from_person as is_from_person
+from core.knowledge.loaders.slack_messages import message_kind as message_kind
+from core.knowledge.loaders.slack_messages import permalink as permalink
+from core.types import Answer, ChannelMessage, ChannelRef, Citation, Digest, MessageLink, Turn
 
 SECTION_LIMIT = 3000
 """Characters of text Slack accepts in one section block."""
@@ -42,10 +47,10 @@ Event = Mapping[str, Any]
 
 def ts_to_datetime(ts: str) -> datetime:
     """Slack's ``"1517436010.000936"`` as an aware UTC datetime (ValueError for anything else)."""
-    try:
-        return datetime.fromtimestamp(float(ts), tz=UTC)
-    except (OverflowError, OSError) as error:
-        raise ValueError(f"{ts!r} is not a Slack timestamp") from error
+    moment = slack_time(ts)
+    if moment is None:
+        raise ValueError(f"{ts!r} is not a Slack timestamp")
+    return moment
 
 
 def datetime_to_ts(moment: datetime) -> str:
@@ -56,19 +61,6 @@ def datetime_to_ts(moment: datetime) -> str:
     # make an inclusive bound exclusive.
     seconds = Decimal(int(moment.timestamp())) + Decimal(moment.microsecond) / Decimal(1_000_000)
     return f"{seconds:.6f}"
-
-
-def permalink(workspace_url: str, channel: str, ts: str, *, thread_ts: str | None = None) -> str:
-    """The link Slack's "Copy link" gives, built without an API call.
-
-    ``workspace_url`` is ``auth.test``'s ``url`` (``https://acme.slack.com/``). Replies carry
-    ``thread_ts`` and ``cid`` so Slack opens them inside their thread.
-    """
-    base = workspace_url.rstrip("/")
-    link = f"{base}/archives/{channel}/p{ts.replace('.', '')}"
-    if thread_ts and thread_ts != ts:
-        link += f"?thread_ts={thread_ts}&cid={channel}"
-    return link
 
 
 # -- escaping and neutralising ------------------------------------------------------------
@@ -128,33 +120,11 @@ def markdown_to_mrkdwn(text: str) -> str:
 
 # -- incoming text --------------------------------------------------------------------------
 
-_USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^>]*))?>")
-_CHANNEL_MENTION = re.compile(r"<#([CG][A-Z0-9]+)(?:\|([^>]*))?>")
-_SPECIAL = re.compile(r"<!(channel|here|everyone)(?:\|[^>]*)?>")
-_SUBTEAM = re.compile(r"<!subteam\^[A-Z0-9]+(?:\|([^>]*))?>")
-_DATE = re.compile(r"<!date\^[^|>]*\|([^>]*)>")
-_LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|([^>]*))?>")
-
 
 def plain_text(text: str, names: Mapping[str, str] | None = None) -> str:
-    """Slack's wire text as a person reads it: ``<@U1>`` -> ``@alice``, ``<#C1|general>`` ->
-    ``#general``, links -> ``label (url)``, entities unescaped. Broadcasts lose their ``<!``
-    so the text can be quoted back without pinging anyone."""
-    names = names or {}
-    text = _USER_MENTION.sub(lambda m: "@" + (m.group(2) or names.get(m.group(1)) or m.group(1)), text)
-    text = _CHANNEL_MENTION.sub(lambda m: "#" + (m.group(2) or m.group(1)), text)
-    text = _SPECIAL.sub(lambda m: "@" + m.group(1), text)
-    text = _SUBTEAM.sub(lambda m: m.group(1) or "@group", text)
-    text = _DATE.sub(lambda m: m.group(1), text)
-
-    def readable_link(m: re.Match[str]) -> str:
-        url, label = m.group(1), m.group(2)
-        if url.startswith("mailto:"):
-            return label or url[len("mailto:") :]
-        return f"{label} ({url})" if label and label != url else url
-
-    text = _LINK.sub(readable_link, text)
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    """Slack's wire text as a person reads it (``<@U1>`` -> ``@alice``, links -> ``label (url)``,
+    broadcasts without their ``<!``): the core's Slack message model renders it."""
+    return slack_text(text, SlackDirectory(users=names or {}))
 
 
 def question_text(text: str, bot_user_id: str, names: Mapping[str, str] | None = None) -> str:
@@ -175,70 +145,10 @@ def summarize_request(question: str) -> str | None:
 
 # -- events -> core types -------------------------------------------------------------------
 
-_KINDS = {
-    "channel_join": "join",
-    "group_join": "join",
-    "member_joined_channel": "join",
-    "channel_leave": "leave",
-    "group_leave": "leave",
-    "channel_topic": "topic",
-    "group_topic": "topic",
-    "channel_purpose": "purpose",
-    "group_purpose": "purpose",
-    "channel_name": "system",
-    "channel_archive": "system",
-    "channel_unarchive": "system",
-    "pinned_item": "pin",
-    "unpinned_item": "pin",
-    "bot_message": "bot",
-    "message_changed": "edit",
-    "message_deleted": "delete",
-    "message_replied": "edit",
-}
-_PERSON_SUBTYPES = frozenset({"", "thread_broadcast", "file_share", "me_message"})
-
-
-def message_kind(event: Event) -> str:
-    """``"message"`` for something a person said; otherwise what kind of noise it is."""
-    subtype = str(event.get("subtype") or "")
-    if subtype in _PERSON_SUBTYPES:
-        return "bot" if event.get("bot_id") else "message"
-    return _KINDS.get(subtype, "system")
-
-
-def is_from_person(event: Event) -> bool:
-    """True for a new message a person wrote: not a bot's, not an edit, deletion or join."""
-    return message_kind(event) == "message" and not event.get("hidden") and bool(event.get("user"))
-
-
-def attachment_text(event: Event) -> str:
-    """Text that bots and integrations put in attachments instead of ``text``."""
-    parts: list[str] = []
-    attachments = event.get("attachments")
-    if not isinstance(attachments, list | tuple):
-        return ""
-    for attachment in attachments:
-        if isinstance(attachment, Mapping):
-            for key in ("pretext", "title", "text"):
-                value = attachment.get(key)
-                if isinstance(value, str) and value.strip():
-                    parts.append(value.strip())
-    return "\n".join(parts)
-
-
-def author_of(event: Event, names: Mapping[str, str]) -> Author:
-    user = str(event.get("user") or event.get("bot_id") or "")
-    profile = event.get("user_profile") if isinstance(event.get("user_profile"), Mapping) else {}
-    bot_profile = event.get("bot_profile") if isinstance(event.get("bot_profile"), Mapping) else {}
-    name = (
-        names.get(user)
-        or str(event.get("username") or "")
-        or str((profile or {}).get("display_name") or "")
-        or str((profile or {}).get("real_name") or "")
-        or str((bot_profile or {}).get("name") or "")
-        or user
-    )
-    return Author(id=user, name=name, is_bot=bool(event.get("bot_id")) or event.get("subtype") == "bot_message")
+# Kind, author, thread and text of an incoming message are the core's Slack message model
+# (core.knowledge.loaders.slack_messages), shared with the export and events-log loaders so
+# that a message reads the same in the knowledge base and in a digest. ``is_from_person``,
+# ``message_kind``, ``attachment_text`` and ``author_of`` are re-exported from there.
 
 
 def to_channel_message(
@@ -247,28 +157,15 @@ def to_channel_message(
     *,
     names: Mapping[str, str] | None = None,
     workspace_url: str = "",
+    channel_names: Mapping[str, str] | None = None,
 ) -> ChannelMessage:
-    """One Slack message (an Events API ``message`` or a ``conversations.history`` item)."""
-    names = names or {}
-    ts = str(event.get("ts") or event.get("event_ts") or "0")
-    thread_ts = event.get("thread_ts")
-    kind = message_kind(event)
-    text = plain_text(str(event.get("text") or ""), names)
-    if not text.strip():
-        text = plain_text(attachment_text(event), names)
-    has_replies = bool(event.get("reply_count")) or bool(event.get("replies"))
-    thread_id = str(thread_ts) if thread_ts and (thread_ts != ts or has_replies) else None
-    return ChannelMessage(
-        id=ts,
-        channel=ChannelRef(channel.platform, channel.workspace, channel.channel, channel.name),
-        author=author_of(event, names),
-        text=text,
-        timestamp=ts_to_datetime(ts),
-        thread_id=thread_id,
-        reply_to=str(thread_ts) if thread_ts and thread_ts != ts else None,
-        permalink=permalink(workspace_url, channel.channel, ts, thread_ts=thread_id) if workspace_url else None,
-        kind=kind,
-    )
+    """One Slack message (an Events API ``message`` or a ``conversations.history`` item);
+    ValueError when it has no usable timestamp."""
+    directory = SlackDirectory(users=names or {}, channels=channel_names or {}, workspace_url=workspace_url)
+    message = slack_message(event, channel, directory)
+    if message is None:
+        raise ValueError(f"{event.get('ts')!r} is not a Slack timestamp")
+    return message
 
 
 def thread_turns(
@@ -298,7 +195,7 @@ def thread_turns(
         text = question_text(str(message.get("text") or ""), bot_user_id, names)
         if not text:
             continue
-        author = bot_name if is_own else (names.get(str(message.get("user"))) or str(message.get("user")))
+        author = bot_name if is_own else author_of(message, SlackDirectory(users=names)).name
         turns.append(Turn(author=author, text=text))
     return tuple(turns[-limit:])
 

@@ -2,14 +2,15 @@
 
 React with 👀 at once; say "queued, position N" when the model is busy; stream the answer
 into one message (``chat.update`` at most about once a second); finish it with sources and
-👍/👎 buttons. The use cases (answering, summarising, access checks) live in the core; this
-module only turns their results into Slack calls.
+👍/👎 buttons. The use cases (answering, summarising, access checks) and what every platform
+does around them (reading the question, the streaming throttle, questions in flight,
+remembered answers, feedback, restart notes) live in the core; this module only turns
+their results into Slack calls.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 import uuid
@@ -37,29 +38,28 @@ from adapters.slack.convert import (
 from adapters.slack.convert import question_text as extract_question
 from adapters.slack.platform import SlackPlatform
 from adapters.slack.settings import SlackSettings
-from core.errors import GENERIC_APOLOGY, EmptyQuestion, UserFacingError
+from core.answers.questions import EMPTY_COMMAND, EMPTY_MENTION, ThreadContext, read_question
+from core.answers.records import AnswerRecords, PendingQuestion, restart_note, unfinished_on
+from core.answers.streaming import StreamingEdits
+from core.digests.windows import parse_window
+from core.errors import GENERIC_APOLOGY, UserFacingError
+from core.ports import Clock
 from core.services import Services
-from core.types import Answer, ChannelRef, Citation, Digest, Question, channel_scope
-from core.windows import parse_window
+from core.types import Answer, ChannelRef, Digest, Question, channel_scope
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], float]
 Respond = Callable[..., Any]
 
-EMPTY_QUESTION = "Ask me a question after the mention, for example: @Tidings how do I reset my password?"
 NO_SUMMARIES = "Summaries aren't switched on for this bot yet."
 NOT_IN_CHANNEL = "I can't read or post in this channel yet; invite me with /invite @Tidings and try again."
 NOTHING_TO_SUMMARIZE = "There's nothing to summarize in that window."
-FEEDBACK_THANKS = "Thanks, your feedback helps improve the answers."
 
 
 class StreamingReply:
     """One bot message in a thread that shows, in turn, the queue position, the answer as the
-    model writes it, and the finished answer.
-
-    Edits are throttled to one per ``interval`` seconds and never overlap; the finished answer
-    always wins over a streaming edit still in flight.
+    model writes it, and the finished answer: posted the first time, ``chat.update``d after.
+    When to edit is ``core.answers.streaming.StreamingEdits``'s business.
     """
 
     def __init__(
@@ -74,58 +74,34 @@ class StreamingReply:
         self.platform = platform
         self.channel = channel
         self.thread_ts = thread_ts
-        self.interval = interval
-        self.clock = clock
         self.ts: str | None = None
-        self.edits = 0
-        self._lock = asyncio.Lock()
-        self._last = float("-inf")
-        self._in_flight: asyncio.Task[None] | None = None
-        self._closing = False
-
-    async def _show(self, message: SlackMessage) -> None:
-        async with self._lock:
-            if self._closing:
-                return
-            await self._put(message)
+        self.edits = StreamingEdits(show_queued=self._show_queued, show_text=self._show_text, interval=interval, clock=clock)
+        self.on_queued = self.edits.on_queued
+        self.on_text = self.edits.on_text
 
     async def _put(self, message: SlackMessage) -> None:
         if self.ts is None:
             self.ts = await self.platform.post_message(self.channel, message, thread_ts=self.thread_ts)
         else:
             await self.platform.update_message(self.channel, self.ts, message)
-            self.edits += 1
 
-    async def on_queued(self, position: int) -> None:
-        self._last = self.clock()
-        await self._show(queued_message(position))
+    async def _show_queued(self, position: int) -> None:
+        await self._put(queued_message(position))
 
-    async def on_text(self, text_so_far: str) -> None:
-        """Called for every piece the model writes; shows it when an edit is due."""
-        if self._closing or not text_so_far.strip():
-            return
-        if self._in_flight is not None and not self._in_flight.done():
-            return
-        now = self.clock()
-        if now - self._last < self.interval:
-            return
-        self._last = now
-        self._in_flight = asyncio.create_task(self._show(streaming_message(text_so_far)))
+    async def _show_text(self, text_so_far: str) -> None:
+        await self._put(streaming_message(text_so_far))
 
     async def finish(self, messages: Sequence[SlackMessage]) -> str:
         """Replace whatever is shown with ``messages[0]`` and post the rest after it."""
-        self._closing = True
-        if self._in_flight is not None:
-            try:
-                await self._in_flight
-            except Exception:  # a failed streaming edit is replaced by the final one
-                log.warning("A streaming edit failed; posting the final answer instead", exc_info=True)
-        async with self._lock:
+
+        async def show() -> str:
             await self._put(messages[0])
             for extra in messages[1:]:
                 await self.platform.post_message(self.channel, extra, thread_ts=self.thread_ts)
-        assert self.ts is not None
-        return self.ts
+            assert self.ts is not None
+            return self.ts
+
+        return await self.edits.finish(show)
 
 
 @dataclass(frozen=True)
@@ -185,19 +161,17 @@ class SlackResponder:
         # State writes are short SQLite transactions, but they must not wait in the default
         # executor behind retrieval work: the dedup check sits on the path to every ack.
         self._state_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slack-state")
+        self.records = AnswerRecords(state=services.state, executor=self._state_thread)
+        self.thread_context = ThreadContext.limits(services.settings.answers, messages=settings.thread_context_messages)
 
     # -- small helpers ------------------------------------------------------------------------
-
-    async def _state(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._state_thread, functools.partial(call, *args, **kwargs))
 
     def close(self) -> None:
         self._state_thread.shutdown(wait=False)
 
     async def first_time(self, key: str) -> bool:
         """True once per key, across restarts (the state store keeps processed keys a day)."""
-        return bool(await self._state(self.services.state.first_time, key))
+        return await self.records.first_time(key)
 
     def _track(self) -> None:
         task = asyncio.current_task()
@@ -212,13 +186,12 @@ class SlackResponder:
             # "already_reacted" on a retry, or no reactions:write scope: the answer matters more.
             log.info("reactions.add failed: %s", error.response.get("error"))
 
+    def _read_question(self, text: str, *, empty: str) -> str:
+        """The question in a mention or command, checked the way every platform checks it."""
+        extracted = extract_question(text, self.platform.bot_user_id, self.platform.names)
+        return read_question(extracted, max_chars=self.services.settings.access.max_question_chars, empty=empty)
+
     def _question_for(self, asked: Asked, text: str, channel: ChannelRef, turns: Sequence[Any]) -> Question:
-        limit = self.services.settings.access.max_question_chars
-        if len(text) > limit:
-            raise UserFacingError(
-                f"That question is {len(text):,} characters long; I read questions of up to {limit:,}. "
-                "Please shorten it and ask again."
-            )
         return Question(
             text=text,
             scopes=self.services.gatekeeper.scopes(channel),
@@ -229,19 +202,7 @@ class SlackResponder:
 
     async def _remember(self, answer: Answer, channel: ChannelRef, asked_by: str) -> str:
         answer_id = uuid.uuid4().hex
-        payload = {
-            "platform": "slack",
-            "channel": channel.scope,
-            "asker": asked_by,
-            "question": answer.question,
-            "answer": answer.text,
-            "grounded": answer.grounded,
-            "citations": [
-                {"n": c.n, "source": c.source, "title": c.title, "url": c.url, "score": c.score, "snippet": c.snippet}
-                for c in answer.citations
-            ],
-        }
-        await self._state(self.services.state.remember_answer, answer_id, payload)
+        await self.records.remember(answer_id, answer, platform="slack", channel=channel, asker=asked_by)
         return answer_id
 
     # -- questions by mention and DM ---------------------------------------------------------
@@ -266,8 +227,10 @@ class SlackResponder:
             self.platform, asked.channel, asked.reply_thread, interval=self.settings.stream_interval_s, clock=self.clock
         )
         self.replies[asked.key] = reply
-        pending = {"platform": "slack", "channel": asked.channel, "thread_ts": asked.reply_thread, "user": asked.user}
-        await self._state(self.services.state.question_started, asked.key, pending)
+        pending = PendingQuestion(
+            platform="slack", channel=asked.channel, thread=asked.reply_thread, message=asked.ts, asker=asked.user
+        )
+        await self.records.question_started(asked.key, pending)
         failed = False
         try:
             channel = await self.platform.channel_ref(asked.channel, thread=asked.reply_thread)
@@ -281,13 +244,11 @@ class SlackResponder:
         finally:
             if not failed:
                 self.replies.pop(asked.key, None)
-            await self._state(self.services.state.question_finished, asked.key)
+            await self.records.question_finished(asked.key)
 
     async def _answer(self, asked: Asked, channel: ChannelRef, reply: StreamingReply) -> None:
         self.services.gatekeeper.check(user=asked.user, channel=channel)
-        text = extract_question(asked.text, self.platform.bot_user_id, self.platform.names)
-        if not text:
-            raise EmptyQuestion(EMPTY_QUESTION)
+        text = self._read_question(asked.text, empty=EMPTY_MENTION)
         window = summarize_request(text)
         if window is not None and self.services.summarizer is not None:
             await self._summarize_for(asked, channel, window, reply)
@@ -303,13 +264,14 @@ class SlackResponder:
             return ()
         messages = await self.platform.thread_messages(asked.channel, asked.thread_ts)
         await self.platform.resolve_names({str(m["user"]) for m in messages if m.get("user")})
-        return thread_turns(
+        turns = thread_turns(
             messages,
             before_ts=asked.ts,
             bot_user_id=self.platform.bot_user_id,
             names=self.platform.names,
-            limit=self.settings.thread_context_messages,
+            limit=self.thread_context.messages,
         )
+        return self.thread_context.fit(turns)
 
     # -- summaries ----------------------------------------------------------------------------
 
@@ -377,9 +339,7 @@ class SlackResponder:
         asked = Asked(channel.channel, f"{time.time():.6f}", user, "", None)
         try:
             self.services.gatekeeper.check(user=user, channel=channel)
-            text = extract_question(str(command.get("text") or ""), self.platform.bot_user_id, self.platform.names)
-            if not text:
-                raise EmptyQuestion("Type your question after the command, for example: /ask how do I reset my password?")
+            text = self._read_question(str(command.get("text") or ""), empty=EMPTY_COMMAND)
             question = self._question_for(asked, text, channel, ())
 
             async def queued(position: int) -> None:
@@ -395,13 +355,12 @@ class SlackResponder:
     async def share(self, body: Mapping[str, Any], respond: Respond) -> None:
         """The "Share in channel" button of an /ask answer: post it for everyone, with 👍/👎."""
         answer_id = str(body["actions"][0]["value"])
-        remembered = await self._state(self.services.state.recall_answer, answer_id)
-        if remembered is None:
+        answer = await self.records.recall(answer_id)
+        if answer is None:
             await respond(text="That answer is too old to share; please ask again.", response_type="ephemeral")
             return
         user = str((body.get("user") or {}).get("id") or "")
         name = await self.platform.user_name(user)
-        answer = answer_from_memory(remembered)
         messages = answer_messages(answer, actions=feedback_buttons(answer_id))
         intro = notice_message(f"{name} asked: {answer.question}")
         channel = str((body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id"))
@@ -412,15 +371,14 @@ class SlackResponder:
         action = body["actions"][0]
         user = str((body.get("user") or {}).get("id") or "")
         channel = str((body.get("channel") or {}).get("id") or "")
-        await self._state(
-            self.services.state.record_feedback,
+        thanks = await self.records.record_feedback(
             answer_id=str(action["value"]),
             platform="slack",
-            channel=channel_scope("slack", self.platform.team_id, channel),
             user=user,
             rating=rating,
+            clicked_in=channel_scope("slack", self.platform.team_id, channel),
         )
-        await respond(text=FEEDBACK_THANKS, response_type="ephemeral", replace_original=False)
+        await respond(text=thanks, response_type="ephemeral", replace_original=False)
 
     # -- the error hook's half ---------------------------------------------------------------
 
@@ -443,31 +401,8 @@ class SlackResponder:
     async def tell_unfinished(self, entries: Sequence[Mapping[str, Any]]) -> int:
         """Questions a previous process accepted and never answered: say so where they were asked."""
         told = 0
-        for entry in entries:
-            if entry.get("platform") != "slack" or not entry.get("channel"):
-                continue
-            note = notice_message("Sorry, I restarted before I could answer this. Please ask again.")
-            await self.platform.post_message(str(entry["channel"]), note, thread_ts=entry.get("thread_ts"))
+        for pending in unfinished_on("slack", entries):
+            note = notice_message(restart_note(pending))
+            await self.platform.post_message(pending.channel, note, thread_ts=pending.thread)
             told += 1
         return told
-
-
-def answer_from_memory(remembered: Mapping[str, Any]) -> Answer:
-    """An answer as ``remember_answer`` stored it, to post it again (the share button)."""
-    citations = tuple(
-        Citation(
-            n=int(c.get("n", i + 1)),
-            source=str(c.get("source", "")),
-            title=str(c.get("title", "")),
-            snippet=str(c.get("snippet", "")),
-            score=float(c.get("score", 0.0)),
-            url=c.get("url"),
-        )
-        for i, c in enumerate(remembered.get("citations") or ())
-    )
-    return Answer(
-        question=str(remembered.get("question", "")),
-        text=str(remembered.get("answer", "")),
-        grounded=bool(remembered.get("grounded", True)),
-        citations=citations,
-    )

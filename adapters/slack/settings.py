@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.answers.questions import THREAD_MESSAGES
 from core.config import Settings
 from core.errors import ConfigError
 
@@ -32,8 +33,9 @@ class SlackSettings:
     api_url: str = DEFAULT_API_URL
     stream_interval_s: float = 1.0
     """Seconds between two edits of an answer while it streams (Slack allows about one a second)."""
-    thread_context_messages: int = 20
-    """Earlier thread messages read as conversation context (the answerer trims to its token budget)."""
+    thread_context_messages: int = THREAD_MESSAGES
+    """Earlier thread messages read as conversation context; the turns and characters kept
+    of them are the same on every platform (``core.answers.questions.ThreadContext``)."""
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -111,7 +113,7 @@ def parse_slack_settings(table: Mapping[str, Any], environ: Mapping[str, str]) -
         path=path,
         api_url=api_url if api_url.endswith("/") else api_url + "/",
         stream_interval_s=_number(table, "stream_interval_s", 1.0, float),
-        thread_context_messages=_number(table, "thread_context_messages", 20, int),
+        thread_context_messages=_number(table, "thread_context_messages", THREAD_MESSAGES, int),
     )
 
 

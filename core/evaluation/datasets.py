@@ -5,7 +5,8 @@
 - Reworded FAQ questions (a development split we write ourselves): CSV ``variant,question``,
   ``question`` being the FAQ entry's own question.
 - A SQuAD v1 JSON file: articles with questions and gold answer spans.
-- QMSum JSON meetings: speaker turns and the reference answer to "Summarize the whole meeting".
+- QMSum JSON meetings: speaker turns and the reference answer to "Summarize the whole meeting",
+  split into a tuning half and a checking half (``meeting_half``).
 - Off-topic questions: a text file, one question a line.
 
 A data folder is searched recursively, so any folder laid out like ``../shared/data`` (or
@@ -15,18 +16,19 @@ holding just some of the sets) can be evaluated.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from core.errors import TidingsError
 from core.evaluation.metrics import normalize_answer
-from core.loaders import load_file
-from core.loaders.faq_csv import faq_columns
+from core.knowledge.loaders import load_file
+from core.knowledge.loaders.faq_csv import faq_columns
 from core.types import Author, ChannelMessage, ChannelRef
 
 WHOLE_MEETING_QUERY = "summarize the whole meeting"
@@ -213,6 +215,24 @@ def read_squad(path: Path) -> tuple[list[Article], list[QaQuestion]]:
 
 
 # -- QMSum -----------------------------------------------------------------------------------
+
+MeetingSplit = Literal["tune", "check", "all"]
+MEETING_SPLITS: tuple[MeetingSplit, ...] = ("tune", "check", "all")
+
+
+def meeting_half(path: Path) -> Literal["tune", "check"]:
+    """The half a meeting file belongs to, from the SHA-256 of its file name (first byte odd:
+    checking half). The rule reads nothing but the name, so adding or removing meetings never
+    moves another one, and a new meeting lands in a fixed half."""
+    return "check" if hashlib.sha256(path.name.encode("utf-8")).digest()[0] % 2 else "tune"
+
+
+def split_meetings(paths: Sequence[Path], split: MeetingSplit) -> list[Path]:
+    """The meeting files of one half (``all``: every file)."""
+    if split not in MEETING_SPLITS:
+        raise EvaluationDataError(f"Unknown meeting split {split!r}; choose from {', '.join(MEETING_SPLITS)}.")
+    return [path for path in paths if split == "all" or meeting_half(path) == split]
+
 
 
 def read_meeting(path: Path) -> Meeting:

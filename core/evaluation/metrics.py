@@ -16,19 +16,11 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from core.text import content_words
+
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = frozenset(string.punctuation)
-_WORD = re.compile(r"[a-z0-9]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-
-# Words too common to say whether a key point is covered.
-_STOPWORD_TEXT = (
-    "a an and are as at be been but by can could did do does for from had has have he her his how i if in "
-    "into is it its me my no not of on or our she should so than that the their them then there these they "
-    "this to too us was we were what when where which who why will with would you your about also any more "
-    "most some just like very really well um uh yeah okay ok so going get got one two thing things"
-)
-_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 # -- text ------------------------------------------------------------------------------------
@@ -183,18 +175,6 @@ def rouge(summary: str, reference: str) -> Rouge:
     scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
     scores = scorer.score(reference, summary)
     return Rouge(scores["rouge1"].fmeasure, scores["rouge2"].fmeasure, scores["rougeL"].fmeasure)
-
-
-def content_words(text: str) -> set[str]:
-    return {_stem(w) for w in _WORD.findall(text.lower()) if w not in _STOPWORDS and len(w) > 2}
-
-
-def _stem(word: str) -> str:
-    """A light suffix strip, so "decided" and "decision" or "designs" and "design" meet."""
-    for suffix in ("ations", "ation", "ings", "ing", "ions", "ion", "ies", "ed", "es", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
-            return word[: -len(suffix)]
-    return word
 
 
 def key_points(reference: str) -> list[str]:

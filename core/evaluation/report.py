@@ -12,7 +12,10 @@ def table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
     widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
     line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
     out = [title, line, "  ".join("-" * w for w in widths)]
-    out += ["  ".join(c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
+    out += [
+        "  ".join(c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+        for r in cells
+    ]
     return "\n".join(out) + "\n\n"
 
 
@@ -23,7 +26,36 @@ def _cell(value: Any) -> str:
 
 
 def _numeric(text: str) -> bool:
-    return text.replace(".", "", 1).replace("-", "", 1).isdigit()
+    return text.lstrip("+-").replace(".", "", 1).isdigit()
+
+
+def _split(result: dict[str, Any]) -> str:
+    """A table title's note of the split its figures come from."""
+    split = result.get("split")
+    return f" [split: {split['name']}]" if split else ""
+
+
+def _signed(value: float) -> str:
+    return f"{value:+.3f}"
+
+
+def _p_value(p: float) -> str:
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def comparison_table(result: dict[str, Any]) -> str:
+    """The paired differences from the baseline, each with its 95% bootstrap interval."""
+    rows = [
+        [c["comparison"], c["set"], c["metric"], c["split"], c["items"], c["ours"], c["baseline"],
+         _signed(c["difference"]), f"{_signed(c['ci95'][0])} to {_signed(c['ci95'][1])}",
+         f"{c['wins']}/{c['losses']}/{c['ties']}", _p_value(c["sign_test_p"]), c["verdict"]]
+        for c in result.get("comparisons", [])
+    ]
+    if not rows:
+        return ""
+    headers = ["comparison", "set", "metric", "split", "n", "ours", "baseline", "difference", "95% interval",
+               "won/lost/tied", "sign test p", "verdict"]
+    return table("Paired differences from the baseline (ours minus baseline, per item)", headers, rows)
 
 
 def render_tables(results: dict[str, Any]) -> str:
@@ -40,14 +72,15 @@ def render_tables(results: dict[str, Any]) -> str:
         if "qa_questions" in retrieval:
             q = retrieval["qa_questions"]
             note = f" (QA: {q['inside_one_chunk']} of {q['all']} questions whose answer lies inside one chunk)"
-        out.append(table("Retrieval" + note, headers, rows))
+        out.append(table("Retrieval" + note + _split(retrieval), headers, rows))
         if retrieval.get("fusion"):
             headers = ["set", "split", "rrf_k", "vector w", "text w", "hit@1", "hit@5", "MRR"]
             rows = [
                 [r["set"], r["split"], r["rrf_k"], r["vector_weight"], r["text_weight"], r["hit@1"], r["hit@5"], r["mrr"]]
                 for r in retrieval["fusion"]
             ]
-            out.append(table("Fusion settings (hybrid)", headers, rows))
+            out.append(table("Fusion settings (hybrid)" + _split(retrieval), headers, rows))
+        out.append(comparison_table(retrieval))
     answers = results.get("answers")
     if answers:
         headers = ["answers by", "questions", "F1", "contains gold", "citation prec.", "grounded", "s/answer"]
@@ -62,7 +95,8 @@ def render_tables(results: dict[str, Any]) -> str:
              v["grounded_rate"], v["seconds_per_answer"]]
             for v in answers.get("max_chunks_sweep", [])
         ]
-        out.append(table("Answers", headers, rows))
+        out.append(table("Answers" + _split(answers), headers, rows))
+        out.append(comparison_table(answers))
     refusals = results.get("refusals")
     if refusals:
         headers = ["point", "threshold", "precision", "recall", "F1", "refused", "answered"]
@@ -71,7 +105,8 @@ def render_tables(results: dict[str, Any]) -> str:
             for name, p in (("configured", refusals["configured"]), ("best on this set", refusals["best"]),
                             ("baseline: never refuse", refusals["baseline"]))
         ]
-        out.append(table(f"Refusals ({refusals['cases']} questions, {refusals['unanswerable']} unanswerable)", headers, rows))
+        title = f"Refusals ({refusals['cases']} questions, {refusals['unanswerable']} unanswerable){_split(refusals)}"
+        out.append(table(title, headers, rows))
         clean = refusals.get("clean")
         if clean and clean.get("best"):
             rows = [
@@ -108,7 +143,11 @@ def render_tables(results: dict[str, Any]) -> str:
         rows.append(["mean", "", mean["rouge1"], mean["rouge2"], mean["rougeL"], mean["coverage"], mean["lead_rouge1"],
                      mean["lead_rouge2"], mean["lead_rougeL"], mean["lead_coverage"], mean["tokens_per_input_token"],
                      mean["seconds"]])
-        out.append(table(f"Digests ({digests['model']}, n_ctx {digests['n_ctx']}) vs the lead baseline", headers, rows))
+        split = digests.get("split") or {}
+        of = f", {len(digests['meetings'])} of {split['meetings_in_split']} meetings" if split else ""
+        title = f"Digests ({digests['model']}, n_ctx {digests['n_ctx']}{of}) vs the lead baseline{_split(digests)}"
+        out.append(table(title, headers, rows))
+        out.append(comparison_table(digests))
     return "".join(out)
 
 

@@ -13,6 +13,12 @@ the same run.
 - digests: QMSum meetings through the real Summarizer against the reference summary of the
   whole meeting, beside the lead baseline (the meeting's first words, as many as the digest).
 
+Every evaluation names its split (``split``: which data, and whether anything was tuned on it)
+and compares itself with its baseline item by item (``comparisons``: the paired difference
+with its 95% bootstrap interval, ``core.evaluation.stats``). Only a held-out split can say a
+difference "beats the baseline"; the digests run on the checking half of the QMSum meetings
+unless told otherwise.
+
 Results are plain JSON-ready dictionaries; ``core.evaluation.report`` prints and plots them.
 """
 
@@ -24,13 +30,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from core.answering import Answerer, best_sentences
+from core.answers.answering import Answerer, best_sentences
 from core.config import RetrievalSettings
 from core.evaluation import metrics
 from core.evaluation.datasets import (
     Article,
     EvaluationDataError,
     FaqQuery,
+    MeetingSplit,
     QaQuestion,
     faq_queries,
     find_faq_files,
@@ -42,7 +49,9 @@ from core.evaluation.datasets import (
     read_meeting,
     read_squad,
     read_variants,
+    split_meetings,
 )
+from core.evaluation.stats import compare_paired
 from core.evaluation.workbench import Workbench
 from core.ports import KnowledgeBase, SearchMode
 from core.types import PUBLIC_SCOPE, Digest, Hit, Question
@@ -50,7 +59,6 @@ from core.types import PUBLIC_SCOPE, Digest, Hit, Question
 MODES: tuple[SearchMode, ...] = ("vector", "text", "hybrid")
 RANK_DEPTH = 10
 DEFAULT_ANSWER_SAMPLE = 30
-DEFAULT_DIGEST_SAMPLE = 4
 THRESHOLDS = tuple(round(0.10 + 0.01 * i, 2) for i in range(81))
 # Fusion settings tried by ``--sweep``: (rrf_k, vector_weight, text_weight).
 FUSION_VARIANTS = ((60, 1.0, 1.0), (20, 1.0, 1.0), (5, 1.0, 1.0), (60, 1.0, 0.5), (60, 0.5, 1.0), (60, 1.0, 2.0))
@@ -72,11 +80,87 @@ class EvalData:
 @dataclass(frozen=True)
 class EvalOptions:
     limit: int | None = None  # at most N questions per set (and only the articles they need), N turns per meeting
-    # answers: questions through the model (default 30); digests: meetings (default 4);
-    # retrieval and refusals: QA questions spread over the set (default all)
+    # answers: questions through the model (default 30); digests: meetings, the shortest of the
+    # split first (default all of the split); retrieval and refusals: QA questions spread over the set (default all)
     sample: int | None = None
     chunk_sizes: tuple[int, ...] = (128, 200, 254)
     sweep: bool = False  # also try fusion settings and numbers of packed chunks
+    meeting_split: MeetingSplit = "check"  # digests: which half of the meetings
+
+
+@dataclass(frozen=True)
+class Split:
+    """Which data a figure was measured on, and whether anything was tuned on it."""
+
+    name: str
+    held_out: bool
+    note: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "held_out": self.held_out, "note": self.note}
+
+
+RETRIEVAL_SPLIT = Split(
+    "dev (tuned on)",
+    False,
+    "the fusion setting (rrf_k) and the chunk size were chosen on these FAQ and QA questions, and the reworded "
+    "FAQ questions are the development set bench/data/faq_variants_dev.csv: in-sample figures",
+)
+REFUSALS_SPLIT = Split(
+    "dev (tuned on)",
+    False,
+    "the refusal threshold (retrieval.min_relevance) was chosen on these questions, and the off-topic questions "
+    "are the development set bench/data/off_topic_dev.txt: in-sample figures",
+)
+ANSWERS_SPLIT = Split(
+    "QA sample",
+    False,
+    "COVID-QA questions spread over the set; the prompt wording and answers.max_chunks were chosen on a "
+    "10-question spread of the same set (part of the default 30): not held out",
+)
+MEETING_SPLIT_LABELS: dict[str, Split] = {
+    "check": Split(
+        "checking half (held out)",
+        True,
+        "QMSum validation meetings whose file name's SHA-256 starts with an odd byte; digest changes are tuned on "
+        "the other half only (changes before the split, up to Change 6 in docs/quality-log.md, looked at all 35)",
+    ),
+    "tune": Split(
+        "tuning half (tuned on)",
+        False,
+        "QMSum validation meetings whose file name's SHA-256 starts with an even byte: the half digest changes are "
+        "tuned on, so in-sample figures",
+    ),
+    "all": Split(
+        "all meetings (in-sample)",
+        False,
+        "every QMSum validation meeting, the tuning half included: in-sample figures",
+    ),
+}
+
+
+def comparison_rows(
+    split: Split, versus: str, subset: str, pairs: Sequence[tuple[str, Sequence[float], Sequence[float]]]
+) -> list[dict[str, Any]]:
+    """Ours against a baseline item by item, per metric: (metric, ours, baseline) per entry."""
+    return [
+        {
+            "comparison": versus,
+            "set": subset,
+            "split": split.name,
+            **compare_paired(metric, ours, baseline).as_dict(held_out=split.held_out),
+        }
+        for metric, ours, baseline in pairs
+        if ours
+    ]
+
+
+def _reciprocal(ranks: Sequence[int | None]) -> list[float]:
+    return [1.0 / r if r is not None else 0.0 for r in ranks]
+
+
+def _hits(ranks: Sequence[int | None], k: int) -> list[float]:
+    return [1.0 if r is not None and r <= k else 0.0 for r in ranks]
 
 
 def locate(folder: Path, *, variants: Path | None = None, off_topic: Path | None = None) -> EvalData:
@@ -175,7 +259,8 @@ def _row(ranks: Sequence[int | None], latencies: Sequence[float], **labels: Any)
 
 def _faq_rows(
     kb: KnowledgeBase, queries: Sequence[FaqQuery], search_mode: SearchMode, **labels: Any
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], list[int | None]]:
+    """The rows for all, own and reworded questions, and each query's rank."""
     ranks, latencies = _rank_queries(
         kb, [q.text for q in queries], lambda i, h: h.chunk.doc_key in queries[i].keys, search_mode
     )
@@ -184,7 +269,28 @@ def _faq_rows(
         picked = [i for i, q in enumerate(queries) if q.reworded == reworded]
         if picked:
             rows.append(_row([ranks[i] for i in picked], [latencies[i] for i in picked], split=split, **labels))
+    return rows, ranks
+
+
+def _mode_comparisons(configured: str, ranks: dict[SearchMode, list[int | None]], subset: str) -> list[dict[str, Any]]:
+    """The configured search against each single search on the same queries: MRR@10 and hit@5."""
+    rows: list[dict[str, Any]] = []
+    ours = next((found for mode, found in ranks.items() if mode == configured), None)
+    if ours is None:
+        return rows
+    for mode, theirs in ranks.items():
+        if mode == configured:
+            continue
+        rows += comparison_rows(
+            RETRIEVAL_SPLIT,
+            f"{configured} vs {_MODE_NAMES[mode]} baseline",
+            subset,
+            [("MRR@10", _reciprocal(ours), _reciprocal(theirs)), ("hit@5", _hits(ours, 5), _hits(theirs, 5))],
+        )
     return rows
+
+
+_MODE_NAMES = {"vector": "vector-only", "text": "full-text-only (BM25)", "hybrid": "hybrid"}
 
 
 class _AnswerChunks:
@@ -212,19 +318,33 @@ class _AnswerChunks:
 
 def evaluate_retrieval(bench: Workbench, data: EvalData, options: EvalOptions, progress: Progress) -> dict[str, Any]:
     configured = bench.settings.knowledge_base.chunk_tokens
+    configured_mode = bench.settings.retrieval.mode
     sizes = sorted({*options.chunk_sizes, configured})
-    result: dict[str, Any] = {"configured": {"chunk_tokens": configured, "mode": bench.settings.retrieval.mode}}
+    result: dict[str, Any] = {
+        "configured": {"chunk_tokens": configured, "mode": configured_mode},
+        "split": RETRIEVAL_SPLIT.as_dict(),
+    }
+    comparisons: list[dict[str, Any]] = []
 
     if data.faq is not None:
         faq, queries = faq_set(data, options.limit)
         rows: list[dict[str, Any]] = []
+        faq_ranks: dict[SearchMode, list[int | None]] = {}
         for size in sizes:
             progress(f"retrieval: FAQ knowledge base at {size} tokens")
             name = bench.faq_knowledge_base(faq, size)
             kb = bench.services(name, chunk_tokens=size).knowledge_base
             for mode in MODES:
-                rows.extend(_faq_rows(kb, queries, mode, chunk_tokens=size, mode=mode))
+                mode_rows, ranks = _faq_rows(kb, queries, mode, chunk_tokens=size, mode=mode)
+                rows.extend(mode_rows)
+                if size == configured:
+                    faq_ranks[mode] = ranks
         result["faq"] = rows
+        comparisons += _mode_comparisons(configured_mode, faq_ranks, f"FAQ, all {len(queries)} questions")
+        reworded = [i for i, q in enumerate(queries) if q.reworded]
+        if reworded:
+            picked = {mode: [ranks[i] for i in reworded] for mode, ranks in faq_ranks.items()}
+            comparisons += _mode_comparisons(configured_mode, picked, f"FAQ, {len(reworded)} reworded (dev set)")
 
     if data.squad is not None:
         articles, questions = qa_set(data, options.limit)
@@ -241,6 +361,7 @@ def evaluate_retrieval(bench: Workbench, data: EvalData, options: EvalOptions, p
             kept = spread(kept, options.sample)
             result["qa_questions"]["evaluated"] = len(kept)
         rows = []
+        qa_ranks: dict[SearchMode, list[int | None]] = {}
         for size in sizes:
             kb = bench.services(names[size], chunk_tokens=size).knowledge_base
             relevant = judges[size].relevance(kept)
@@ -248,10 +369,14 @@ def evaluate_retrieval(bench: Workbench, data: EvalData, options: EvalOptions, p
                 progress(f"retrieval: QA {mode} at {size} tokens")
                 ranks, latencies = _rank_queries(kb, [q.question for q in kept], relevant, mode)
                 rows.append(_row(ranks, latencies, chunk_tokens=size, mode=mode, split="all"))
+                if size == configured:
+                    qa_ranks[mode] = ranks
         result["qa"] = rows
+        comparisons += _mode_comparisons(configured_mode, qa_ranks, f"QA, {len(kept)} questions")
 
         if options.sweep:
             result["fusion"] = _fusion_sweep(bench, data, options, names[configured], kept, judges[configured], progress)
+    result["comparisons"] = comparisons
     return result
 
 
@@ -277,8 +402,7 @@ def _fusion_sweep(
         labels = {"rrf_k": rrf_k, "vector_weight": vector_weight, "text_weight": text_weight}
         if faq_name is not None:
             kb = bench.services(faq_name, retrieval=retrieval).knowledge_base
-            for row in _faq_rows(kb, faq_queries_, "hybrid", set="faq", **labels):
-                rows.append(row)
+            rows.extend(_faq_rows(kb, faq_queries_, "hybrid", set="faq", **labels)[0])
         kb = bench.services(qa_name, retrieval=retrieval).knowledge_base
         ranks, latencies = _rank_queries(kb, [q.question for q in questions], judge.relevance(questions), "hybrid")
         rows.append(_row(ranks, latencies, set="qa", split="all", **labels))
@@ -288,7 +412,7 @@ def _fusion_sweep(
 # -- answers ---------------------------------------------------------------------------------
 
 
-def _answerer(bench: Workbench, name: str, **variant: Any) -> tuple[Answerer, Any]:
+def answerer_for(bench: Workbench, name: str, **variant: Any) -> tuple[Answerer, Any]:
     services = bench.services(name, **variant)
     # Services wrap the Answerer to count and time answers; the evaluation reads its parts.
     answerer = getattr(services.answerer, "inner", services.answerer)
@@ -333,6 +457,13 @@ async def answer_sample(
         baseline_contained.append(metrics.contains_answer(extractive, item.answers))
         if len(examples) < 5:
             examples.append({"question": item.question, "gold": item.answers[0], "answer": answer.text})
+    comparisons = comparison_rows(
+        ANSWERS_SPLIT,
+        "answers vs extractive baseline",
+        f"QA, {len(questions)} questions",
+        [("token F1", f1s, baseline_f1), ("contains gold", [float(c) for c in contained],
+                                           [float(c) for c in baseline_contained])],
+    )
     return {
         "questions": len(questions),
         "f1": round(metrics.mean(f1s), 4),
@@ -348,6 +479,7 @@ async def answer_sample(
             "f1": round(metrics.mean(baseline_f1), 4),
             "containment": round(metrics.mean(float(c) for c in baseline_contained), 4),
         },
+        "comparisons": comparisons,
         "examples": examples,
     }
 
@@ -358,21 +490,23 @@ async def evaluate_answers(bench: Workbench, data: EvalData, options: EvalOption
     progress(f"answers: QA knowledge base at {size} tokens ({len(articles)} articles)")
     name = bench.articles_knowledge_base("qa", articles, size)
     sample = spread(questions, options.sample or DEFAULT_ANSWER_SAMPLE)
-    answerer, services = _answerer(bench, name)
+    answerer, services = answerer_for(bench, name)
     model = getattr(services.model, "name", "model")
     result: dict[str, Any] = {
         "model": model,
         "n_ctx": bench.settings.llm.n_ctx,
         "max_chunks": bench.settings.answers.max_chunks,
+        "split": ANSWERS_SPLIT.as_dict(),
         **await answer_sample(answerer, sample, progress, "configured"),
     }
     if options.sweep:
         variants = []
         for max_chunks in sorted({2, 3, 6} - {bench.settings.answers.max_chunks}):
             answers = replace(bench.settings.answers, max_chunks=max_chunks)
-            variant, _ = _answerer(bench, name, answers=answers)
+            variant, _ = answerer_for(bench, name, answers=answers)
             row = await answer_sample(variant, sample, progress, f"max_chunks={max_chunks}")
             row.pop("examples")
+            row.pop("comparisons")
             variants.append({"max_chunks": max_chunks, **row})
         result["max_chunks_sweep"] = variants
     return result
@@ -427,7 +561,7 @@ def evaluate_refusals(bench: Workbench, data: EvalData, options: EvalOptions, pr
     answerers: dict[str, Answerer] = {}
     for name, label, texts, should_refuse in groups:
         progress(f"refusals: {label} ({len(texts)})")
-        answerer = answerers.get(name) or _answerer(bench, name)[0]
+        answerer = answerers.get(name) or answerer_for(bench, name)[0]
         answerers[name] = answerer
         signals = [_refusal_signals(answerer, text) for text in texts]
         scores = [relevance for relevance, _ in signals]
@@ -467,6 +601,7 @@ def evaluate_refusals(bench: Workbench, data: EvalData, options: EvalOptions, pr
         }
 
     return {
+        "split": REFUSALS_SPLIT.as_dict(),
         "cases": len(cases),
         "unanswerable": sum(1 for c in cases if c.should_refuse),
         "configured": point(configured),
@@ -517,11 +652,15 @@ def digest_text(digest: Digest) -> str:
 async def evaluate_digests(bench: Workbench, data: EvalData, options: EvalOptions, progress: Progress) -> dict[str, Any]:
     if not data.meetings:
         raise EvaluationDataError(f"No QMSum meetings found under {data.folder}.")
-    meetings = [read_meeting(path) for path in data.meetings]
+    split = MEETING_SPLIT_LABELS[options.meeting_split]
+    in_split = split_meetings(data.meetings, options.meeting_split)
+    if not in_split:
+        raise EvaluationDataError(f"No QMSum meetings of the {split.name} under {data.folder}.")
+    meetings = [read_meeting(path) for path in in_split]
     meetings = [m for m in meetings if m.reference and m.turns]
-    # The shortest meetings first: each costs minutes of model time on a CPU.
+    # With --sample, the shortest meetings first: each costs minutes of model time on a CPU.
     meetings.sort(key=lambda m: (len(m.text.split()), m.name))
-    meetings = meetings[: options.sample or DEFAULT_DIGEST_SAMPLE]
+    meetings = meetings[: options.sample or len(meetings)]
     # A fresh state store each run: the Summarizer caches notes, and a reused cache would
     # hide the model's cost.
     services = bench.services(f"digests-{time.time_ns()}")
@@ -530,6 +669,10 @@ async def evaluate_digests(bench: Workbench, data: EvalData, options: EvalOption
     if summarizer is None or model is None:
         raise EvaluationDataError("The digest evaluation needs the Summarizer and the language model.")
     rows: list[dict[str, Any]] = []
+    # Unrounded per-meeting scores, for the paired comparison with the lead baseline.
+    scores: dict[str, tuple[list[float], list[float]]] = {
+        name: ([], []) for name in ("ROUGE-L", "ROUGE-1", "ROUGE-2", "key points covered")
+    }
     for number, meeting in enumerate(meetings, start=1):
         turns = meeting.turns if options.limit is None else meeting.turns[: options.limit]
         meeting = replace(meeting, turns=tuple(turns))
@@ -544,6 +687,16 @@ async def evaluate_digests(bench: Workbench, data: EvalData, options: EvalOption
         points = metrics.key_points(meeting.reference)
         ours = metrics.rouge(summary, meeting.reference)
         baseline = metrics.rouge(lead, meeting.reference)
+        coverage = metrics.key_point_coverage(summary, points)
+        lead_coverage = metrics.key_point_coverage(lead, points)
+        for name, mine, theirs in (
+            ("ROUGE-L", ours.rougeL, baseline.rougeL),
+            ("ROUGE-1", ours.rouge1, baseline.rouge1),
+            ("ROUGE-2", ours.rouge2, baseline.rouge2),
+            ("key points covered", coverage, lead_coverage),
+        ):
+            scores[name][0].append(mine)
+            scores[name][1].append(theirs)
         input_tokens = model.count_tokens("\n".join(f"{s}: {c}" for s, c in meeting.turns))
         spent = digest.stats.prompt_tokens + digest.stats.completion_tokens
         rows.append(
@@ -556,11 +709,11 @@ async def evaluate_digests(bench: Workbench, data: EvalData, options: EvalOption
                 "rouge2": round(ours.rouge2, 4),
                 "rougeL": round(ours.rougeL, 4),
                 "key_points": len(points),
-                "coverage": round(metrics.key_point_coverage(summary, points), 4),
+                "coverage": round(coverage, 4),
                 "lead_rouge1": round(baseline.rouge1, 4),
                 "lead_rouge2": round(baseline.rouge2, 4),
                 "lead_rougeL": round(baseline.rougeL, 4),
-                "lead_coverage": round(metrics.key_point_coverage(lead, points), 4),
+                "lead_coverage": round(lead_coverage, 4),
                 "model_calls": digest.stats.model_calls,
                 "model_tokens": spent,
                 "tokens_per_input_token": round(spent / input_tokens, 3) if input_tokens else 0.0,
@@ -576,12 +729,26 @@ async def evaluate_digests(bench: Workbench, data: EvalData, options: EvalOption
 
     keys = ("rouge1", "rouge2", "rougeL", "coverage", "lead_rouge1", "lead_rouge2", "lead_rougeL", "lead_coverage",
             "tokens_per_input_token", "seconds")
+    sampled = len(rows) < len(in_split)
     return {
         "model": getattr(model, "name", "model"),
         "n_ctx": bench.settings.llm.n_ctx,
+        "split": {
+            **split.as_dict(),
+            "meetings_in_split": len(in_split),
+            "meetings_in_data": len(data.meetings),
+            "sample": f"the {len(rows)} shortest of the split" if sampled else None,
+            "turns_limit": options.limit,
+        },
         "meetings": rows,
         "mean": {key: average(key) for key in keys},
         "baseline": {"name": "lead: the meeting's first words, as many as the digest has"},
+        "comparisons": comparison_rows(
+            split,
+            "digests vs lead baseline",
+            f"QMSum, {len(rows)} meetings",
+            [(name, mine, theirs) for name, (mine, theirs) in scores.items()],
+        ),
     }
 
 

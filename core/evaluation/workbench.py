@@ -1,7 +1,7 @@
 """Temporary knowledge bases and services for one evaluation run, built from real parts.
 
-Every evaluation runs on what a user runs: LanceDB tables written by ``core.ingesting`` /
-``core.store`` with the real chunker and embedder, and services built by the one wiring
+Every evaluation runs on what a user runs: LanceDB tables written by ``core.knowledge.ingesting`` /
+``core.knowledge.knowledge_base`` with the real chunker and embedder, and services built by the one wiring
 function (passed in as ``build_services``, since ``core`` never imports ``bots``). Each
 knowledge base lives in its own folder under a temporary work folder and is built once per
 run; variants of retrieval settings (fusion weights, ``k``) open the same table again.
@@ -16,10 +16,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from core.chunking import assign_ids, chunk_document
 from core.config import AnswerSettings, RetrievalSettings, Settings
 from core.evaluation.datasets import Article
-from core.ingesting import ingest
+from core.knowledge.chunking import assign_ids, chunk_document
+from core.knowledge.ingesting import ingest
 from core.services import Services
 from core.types import Chunk, Document
 

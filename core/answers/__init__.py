@@ -1,0 +1,1 @@
+"""Grounded answers: who may ask, what fits the model's context, the prompt, the answer itself."""

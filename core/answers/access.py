@@ -1,0 +1,88 @@
+"""Who may ask, what they may see, and how often.
+
+Scopes decide what a question can retrieve: ``public``, the channel's own scope, and the
+scopes the config grants that channel. Allow-lists (empty = everyone) decide who may use the
+bot at all, and a per-user rate limit keeps one person from starving the rest.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from core.config import AccessSettings
+from core.errors import NotAllowed, RateLimited
+from core.ports import Clock
+from core.types import PUBLIC_SCOPE, ChannelRef
+
+
+def scopes_for(channel: ChannelRef | None, grants: Mapping[str, Iterable[str]]) -> frozenset[str]:
+    """The scopes a question asked in ``channel`` may see (``None``: public only)."""
+    if channel is None:
+        return frozenset({PUBLIC_SCOPE})
+    scope = channel.scope
+    granted = set(grants.get(scope, ())) | set(grants.get(channel.channel, ()))
+    return frozenset({PUBLIC_SCOPE, scope, *granted})
+
+
+def scopes_for_scope(scope: str, grants: Mapping[str, Iterable[str]]) -> frozenset[str]:
+    """Same as :func:`scopes_for` for a scope string given on the command line."""
+    if scope == PUBLIC_SCOPE:
+        return frozenset({PUBLIC_SCOPE, *grants.get(PUBLIC_SCOPE, ())})
+    channel = scope.rsplit(":", 1)[-1]
+    return frozenset({PUBLIC_SCOPE, scope, *grants.get(scope, ()), *grants.get(channel, ())})
+
+
+@dataclass
+class RateLimiter:
+    """A sliding one-minute window per user."""
+
+    per_minute: int
+    clock: Clock = field(default_factory=lambda: time.monotonic)
+    _calls: dict[str, deque[float]] = field(default_factory=dict)
+
+    def allow(self, user: str) -> bool:
+        if self.per_minute <= 0:
+            return True
+        now = self.clock()
+        calls = self._calls.setdefault(user, deque())
+        while calls and now - calls[0] >= 60.0:
+            calls.popleft()
+        if len(calls) >= self.per_minute:
+            return False
+        calls.append(now)
+        if len(self._calls) > 10_000:  # forget idle users so memory stays flat
+            for key in [k for k, v in self._calls.items() if not v or now - v[-1] >= 60.0]:
+                del self._calls[key]
+        return True
+
+
+
+class Gatekeeper:
+    """Checks a question against allow-lists and the rate limit; raises a polite error."""
+
+    def __init__(self, *, settings: AccessSettings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.limiter = RateLimiter(settings.questions_per_minute, clock or time.monotonic)
+
+    def scopes(self, channel: ChannelRef | None) -> frozenset[str]:
+        return scopes_for(channel, self.settings.grants)
+
+    def check(self, *, user: str, channel: ChannelRef | None, roles: Iterable[str] = ()) -> None:
+        s = self.settings
+        if s.allowed_users and user not in s.allowed_users:
+            raise NotAllowed("Sorry, I'm not set up to answer your questions here. Ask an admin to add you.")
+        if s.allowed_roles and not (set(roles) & set(s.allowed_roles)) and user not in s.allowed_users:
+            raise NotAllowed("Sorry, your role isn't on the list of roles I answer. Ask an admin to add it.")
+        if s.allowed_channels and channel is not None:
+            names = {channel.channel, channel.scope, channel.name, f"#{channel.name}"}
+            if not names & set(s.allowed_channels):
+                raise NotAllowed("Sorry, I'm not enabled in this channel. Ask an admin to add it to the allow-list.")
+        if not self.limiter.allow(user):
+            raise RateLimited(
+                f"You're asking faster than I can keep up (limit: {s.questions_per_minute} questions a minute). "
+                "Please try again in a minute."
+            )
+

@@ -1,0 +1,381 @@
+"""Grounded answers: retrieve, decide whether the knowledge base covers the question, pack
+the best chunks under the token budget, let the model read and write, then check what it
+wrote against the sources.
+
+The model is a reader, not an encyclopedia: when retrieval finds nothing relevant enough
+(``retrieval.min_relevance``, calibrated by ``tidings eval refusals``) the answer says the
+knowledge base does not cover the question and lists the nearest sources; the model is not
+asked. When the model's words are not supported by the sources it read (a small model
+drifting into its own memory, or looping), the answer falls back to the sentences of the best
+source that match the question (extractive), cited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from core.answers.prompts import STOP_SEQUENCES, PackedPrompt, build_answer_prompt
+from core.answers.questions import too_long
+from core.config import AnswerSettings, LLMSettings, RetrievalSettings, Settings
+from core.errors import EmptyQuestion, QuestionTooLong
+from core.model.worker import ModelWorker
+from core.ports import Generation, KnowledgeBase, LanguageModel, OnQueued, OnText, SearchMode
+from core.text import FUNCTION_WORDS, QUESTION_WORDS, SENTENCE_BREAK, fold_plural, meaningful_words
+from core.types import Answer, Citation, Hit, Question, Timings
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 16_000
+NOT_COVERED = "I couldn't find this in the knowledge base, so I won't guess."
+_CITATION = re.compile(r"\[(\d{1,2})\]")
+_DONT_KNOW = re.compile(r"\b(i (do not|don't|dont) know|not (mentioned|covered|provided|stated) in the sources)\b", re.I)
+_NUMBER = re.compile(r"\b(\d+(?:[.,:]\d+)*)(?:\s+([A-Za-z]+))?")
+# A question's words and an answer's are compared with plurals folded and nothing else
+# stemmed, and two-letter words ("vm", "hr") count.
+_IGNORED = FUNCTION_WORDS | QUESTION_WORDS
+
+
+def _words(text: str) -> list[str]:
+    """The words of ``text`` a question, an answer and a source are compared on."""
+    return meaningful_words(text, stopwords=_IGNORED, stemmer=fold_plural, shortest=2)
+
+
+def coverage(query: str, hits: Sequence[Hit]) -> float:
+    """The largest share of the query's content words that one retrieved chunk contains."""
+    words = set(_words(query))
+    if not words:
+        return 0.0
+    return max(
+        (len(words & set(_words(f"{h.chunk.title} {h.chunk.text}"))) / len(words) for h in hits),
+        default=0.0,
+    )
+
+
+def support(answer: str, sources: Sequence[str]) -> float:
+    """Share of the answer's content words found in the sources (1.0 = fully supported)."""
+    words = _words(_CITATION.sub(" ", answer))
+    if not words:
+        return 0.0
+    vocabulary = set(_words(" ".join(sources)))
+    return sum(1 for w in words if w in vocabulary) / len(words)
+
+
+def numbers_check_out(answer: str, sources: Sequence[str]) -> bool:
+    """Every number the answer states must appear in the sources, with the word that follows
+    it when there is one ("10 days" must be in a source, not just "10" and "days")."""
+    haystack = " ".join(" ".join(sources).lower().split())
+    for match in _NUMBER.finditer(_CITATION.sub(" ", answer)):
+        number, unit = match.group(1), match.group(2)
+        if number not in haystack:
+            return False
+        if unit and unit.lower() not in FUNCTION_WORDS and f"{number} {unit.lower()}" not in haystack:
+            return False
+    return True
+
+
+def adds_something(answer: str, question: str) -> bool:
+    """An answer that only repeats the question's words ("When the VPN is required.") says nothing."""
+    return bool(set(_words(_CITATION.sub(" ", answer))) - set(_words(question)))
+
+
+def best_sentences(text: str, question: str, *, limit: int = 2) -> str:
+    """The sentences of ``text`` sharing the most words with the question, in reading order."""
+    sentences = [s.strip() for s in SENTENCE_BREAK.split(text) if len(s.strip()) > 3]
+    if not sentences:
+        return text.strip()
+    wanted = set(_words(question))
+    scored = [(len(wanted & set(_words(s))), -i, s) for i, s in enumerate(sentences)]
+    top = sorted(scored, reverse=True)[:limit]
+    if top[0][0] == 0:
+        return " ".join(sentences[:limit])
+    chosen = sorted(top, key=lambda item: -item[1])
+    return " ".join(s for _, _, s in chosen)
+
+
+def snippet(text: str, focus: str, length: int = 220) -> str:
+    picked = best_sentences(text, focus, limit=1)
+    picked = " ".join(picked.split())
+    return picked if len(picked) <= length else picked[: length - 1].rstrip() + "…"
+
+
+def clean_generation(text: str) -> str:
+    """Trim what small models add around an answer: a repeated 'Answer:' label, trailing
+    fragments, and lines repeating earlier ones."""
+    text = text.strip()
+    text = re.sub(r"^(answer|a)\s*:\s*", "", text, flags=re.I)
+    lines: list[str] = []
+    seen: set[str] = set()
+    for line in text.splitlines():
+        key = " ".join(line.split()).lower()
+        if key in seen:
+            continue
+        seen.add(key)
+        lines.append(line.rstrip())
+    text = "\n".join(lines).strip()
+    # Drop an unfinished last sentence when a finished one precedes it.
+    ends = [m.end() for m in re.finditer(r"[.!?](\s*\[\d{1,2}\])*(?=\s)", text)]
+    if text and text[-1] not in ".!?)]`\"'" and ends:
+        text = text[: ends[-1]]
+    return text.strip()
+
+
+@dataclass(frozen=True)
+class Draft:
+    packed: PackedPrompt
+    generation: Generation
+
+
+class _Preview:
+    """The answer as the model writes it, shown to the asker: pieces arrive on the model
+    thread and are shown on the event loop, cleaned the way the final answer will be."""
+
+    def __init__(self, on_text: OnText) -> None:
+        self._on_text = on_text
+        self._loop = asyncio.get_running_loop()
+        self._pieces: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def emit(self, piece: str) -> None:
+        """Called on the model thread for every piece generated."""
+        self._loop.call_soon_threadsafe(self._pieces.put_nowait, piece)
+
+    def close(self) -> None:
+        self._pieces.put_nowait(None)
+
+    async def relay(self) -> None:
+        written = ""
+        while (piece := await self._pieces.get()) is not None:
+            written += piece
+            shown = clean_generation(written)
+            if not shown:
+                continue
+            try:
+                await self._on_text(shown)
+            except Exception:  # a failed preview must not lose the answer
+                log.warning("could not show the answer in progress", exc_info=True)
+
+
+class Answerer:
+    """The ``answer_question`` use case; implements :class:`core.services.AnswersQuestions`."""
+
+    def __init__(
+        self,
+        *,
+        knowledge_base: KnowledgeBase,
+        model: LanguageModel,
+        worker: ModelWorker,
+        retrieval: RetrievalSettings,
+        answers: AnswerSettings,
+        llm: LLMSettings,
+    ) -> None:
+        self.knowledge_base = knowledge_base
+        self.model = model
+        self.worker = worker
+        self.retrieval = retrieval
+        self.settings = answers
+        self.llm = llm
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, knowledge_base: KnowledgeBase, model: LanguageModel, worker: ModelWorker
+    ) -> Answerer:
+        """An answerer reading ``settings``' retrieval, answer and model sections."""
+        return cls(
+            knowledge_base=knowledge_base,
+            model=model,
+            worker=worker,
+            retrieval=settings.retrieval,
+            answers=settings.answers,
+            llm=settings.llm,
+        )
+
+    # -- retrieval --------------------------------------------------------------------------
+
+    @staticmethod
+    def search_query(question: Question) -> str:
+        if not question.conversation:
+            return question.text
+        # A follow-up ("and on Windows?") needs the thread's last words to find anything.
+        recent = "\n".join(turn.text for turn in question.conversation[-2:])
+        return f"{recent}\n{question.text}"
+
+    def retrieve(self, question: Question) -> list[Hit]:
+        query = self.search_query(question)
+        mode: SearchMode = "hybrid"
+        if self.retrieval.mode in {"vector", "text"}:
+            mode = "vector" if self.retrieval.mode == "vector" else "text"
+        return self.knowledge_base.search(query, scopes=question.scopes, k=self.retrieval.k, mode=mode)
+
+    @staticmethod
+    def relevance(query: str, hits: Sequence[Hit]) -> float:
+        """How well the knowledge base covers a query: the mean of the best chunk's cosine
+        similarity and the largest share of the query's words one chunk holds. Either alone
+        misjudges: embeddings find a topic match for off-topic questions about a near
+        subject, words alone miss paraphrases (docs/quality.md, Refusals)."""
+        best = max((h.similarity for h in hits if h.similarity is not None), default=0.0)
+        return (best + coverage(query, hits)) / 2
+
+    def is_covered(self, question: Question, hits: Sequence[Hit]) -> bool:
+        return self.relevance(self.search_query(question), hits) >= self.retrieval.min_relevance
+
+    def focus(self, hits: Sequence[Hit]) -> list[Hit]:
+        """The hits to pack, best first: only the best one when it stands out clearly."""
+        ranked = sorted(hits, key=lambda h: h.similarity or 0.0, reverse=True)
+        if len(ranked) >= 2 and (ranked[0].similarity or 0.0) - (ranked[1].similarity or 0.0) >= self.settings.focus_margin:
+            return [ranked[0]]
+        return list(hits)
+
+    # -- answering --------------------------------------------------------------------------
+
+    async def answer(
+        self,
+        question: Question,
+        *,
+        on_text: OnText | None = None,
+        on_queued: OnQueued | None = None,
+    ) -> Answer:
+        question = self._admit(question)
+        started = time.perf_counter()
+        hits = await asyncio.to_thread(self.retrieve, question)
+        retrieve_ms = (time.perf_counter() - started) * 1000
+        if not self.is_covered(question, hits):
+            return self._not_covered(question, hits, retrieve_ms)
+        queued_at = time.perf_counter()
+        draft = await self._draft(question, self.focus(hits), on_text=on_text, on_queued=on_queued)
+        generate_ms = draft.generation.seconds * 1000
+        timings = Timings(
+            retrieve_ms=retrieve_ms,
+            generate_ms=generate_ms,
+            prompt_tokens=draft.generation.prompt_tokens,
+            completion_tokens=draft.generation.completion_tokens,
+            queued_ms=max(0.0, (time.perf_counter() - queued_at) * 1000 - generate_ms),
+        )
+        return self._finish(question, draft, timings)
+
+    def _admit(self, question: Question) -> Question:
+        """The question as it will be answered: spaces collapsed, the thread cut to the turns
+        the prompt keeps; an empty or oversized question is refused with a reason."""
+        text = " ".join(question.text.split())
+        if not text:
+            raise EmptyQuestion("Ask me a question after the mention, for example: how do I connect Slack?")
+        if len(text) > MAX_QUESTION_CHARS:
+            # The platforms refuse at [access] max_question_chars first; this guards every other caller.
+            raise QuestionTooLong(too_long(len(text), MAX_QUESTION_CHARS))
+        return Question(
+            text=text,
+            scopes=question.scopes,
+            conversation=question.conversation[-self.settings.max_conversation_turns :],
+            asker=question.asker,
+            request_id=question.request_id,
+        )
+
+    async def _draft(
+        self, question: Question, hits: Sequence[Hit], *, on_text: OnText | None, on_queued: OnQueued | None
+    ) -> Draft:
+        """The model's draft, written on the model worker; with ``on_text`` the asker sees it
+        as it is written."""
+        if on_text is None:
+            return await self.worker.run(functools.partial(self._write, question, hits, None), on_queued=on_queued)
+        preview = _Preview(on_text)
+        relay = asyncio.create_task(preview.relay())
+        try:
+            return await self.worker.run(functools.partial(self._write, question, hits, preview.emit), on_queued=on_queued)
+        finally:
+            preview.close()
+            await relay
+
+    def _write(self, question: Question, hits: Sequence[Hit], on_piece: Callable[[str], None] | None) -> Draft:
+        """Pack the prompt and generate (on the model thread: both call the model)."""
+        packed = build_answer_prompt(
+            self.model,
+            question=question.text,
+            hits=hits,
+            conversation=question.conversation,
+            max_answer_tokens=self.llm.max_answer_tokens,
+            max_sources=self.settings.max_chunks,
+        )
+        generation = self.model.generate(
+            packed.prompt,
+            max_tokens=packed.max_answer_tokens,
+            stop=(*STOP_SEQUENCES, *self.llm.stop),
+            on_text=on_piece,
+            timeout_s=self.llm.timeout_s,
+        )
+        return Draft(packed, generation)
+
+    def _not_covered(self, question: Question, hits: Sequence[Hit], retrieve_ms: float) -> Answer:
+        nearest = tuple(self._citation(i, hit, question.text) for i, hit in enumerate(hits[:3], start=1))
+        text = NOT_COVERED
+        if nearest:
+            text += " The nearest sources I have are listed below."
+        return Answer(
+            question=question.text,
+            text=text,
+            grounded=False,
+            citations=nearest,
+            timings=Timings(retrieve_ms=retrieve_ms),
+        )
+
+    def _citation(self, n: int, hit: Hit, focus: str) -> Citation:
+        return Citation(
+            n=n,
+            source=hit.chunk.source,
+            title=hit.chunk.title,
+            snippet=snippet(hit.chunk.text, focus),
+            score=round(hit.similarity if hit.similarity is not None else hit.score, 4),
+            url=hit.chunk.url,
+            scope=hit.chunk.scope,
+        )
+
+    def _finish(self, question: Question, draft: Draft, timings: Timings) -> Answer:
+        used = draft.packed.hits
+        text = clean_generation(draft.generation.text)
+        if _DONT_KNOW.search(text) and len(_words(text)) < 12:
+            return self._not_covered(question, used, timings.retrieve_ms)
+        if self.settings.extractive_fallback and not self._trustworthy(text, question, used):
+            text = best_sentences(used[0].chunk.text, question.text) + " [1]"
+        text, cited = self._cite(text, used)
+        citations = tuple(self._citation(n, used[n - 1], text) for n in cited)
+        return Answer(question=question.text, text=text.strip(), grounded=True, citations=citations, timings=timings)
+
+    @staticmethod
+    def _trustworthy(text: str, question: Question, used: Sequence[Hit]) -> bool:
+        """The model's words are the sources' words, its numbers are theirs, and it says more
+        than the question did."""
+        source_texts = [h.chunk.text + " " + h.chunk.title for h in used]
+        return (
+            bool(text)
+            and support(text, source_texts) >= 0.6
+            and numbers_check_out(text, source_texts)
+            and adds_something(text, question.text)
+        )
+
+    @classmethod
+    def _cite(cls, text: str, used: Sequence[Hit]) -> tuple[str, list[int]]:
+        """The text with only citations that point at a source it used, and those sources'
+        numbers; a text citing nothing cites where its words came from."""
+        cited = sorted({int(n) for n in _CITATION.findall(text)})
+        valid = [n for n in cited if 1 <= n <= len(used)]
+        text = _CITATION.sub(lambda m: m.group(0) if 1 <= int(m.group(1)) <= len(used) else "", text).strip()
+        if not valid:
+            valid = cls._attribute(text, used)
+            text = f"{text} " + "".join(f"[{n}]" for n in valid)
+        return text, valid
+
+    @staticmethod
+    def _attribute(text: str, used: Sequence[Hit]) -> list[int]:
+        """When the model cited nothing, cite the sources its words came from (best first)."""
+        words = set(_words(text))
+        scored = []
+        for n, hit in enumerate(used, start=1):
+            overlap = len(words & set(_words(hit.chunk.text + " " + hit.chunk.title)))
+            scored.append((overlap, -n))
+        scored.sort(reverse=True)
+        best = scored[0][0] if scored else 0
+        chosen = [-n for overlap, n in scored if best and overlap >= max(1, 0.6 * best)][:2]
+        return sorted(chosen) or [1]

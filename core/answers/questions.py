@@ -1,0 +1,92 @@
+"""What a chat message must be to be answered, and how much of its thread comes with it.
+
+Every platform reads a question the same way: the text left once the bot's mention is
+removed must not be empty, and must not be longer than ``[access] max_question_chars``; a
+question asked in a thread brings its most recent earlier turns, within a number of
+messages read, of turns kept and of characters. The sentences a refused asker sees are the
+same on every platform.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from core.config import AnswerSettings
+from core.errors import EmptyQuestion, QuestionTooLong
+from core.types import Turn
+
+EMPTY_MENTION = "Ask me a question after the mention, for example: @Tidings how do I reset my password?"
+EMPTY_COMMAND = "Type your question after the command, for example: /ask how do I reset my password?"
+
+THREAD_MESSAGES = 20
+"""Earlier thread messages read by default (the platforms' settings may change it)."""
+THREAD_CHARS = 1500
+"""Character budget of the thread's turns by default, before the answerer's token budget."""
+
+_ELLIPSIS = "…"
+
+
+def too_long(length: int, limit: int) -> str:
+    """The sentence an asker sees when the question is longer than ``limit`` characters."""
+    return f"That question is {length:,} characters long; I read questions of up to {limit:,}. Please shorten it and ask again."
+
+
+def read_question(text: str, *, max_chars: int, empty: str = EMPTY_MENTION) -> str:
+    """``text`` (the message without the bot's mention) as a question, or the reason it is
+    not one: ``EmptyQuestion`` with ``empty`` (which says how to ask where it was asked), or
+    ``QuestionTooLong``."""
+    question = text.strip()
+    if not question:
+        raise EmptyQuestion(empty)
+    if max_chars > 0 and len(question) > max_chars:
+        raise QuestionTooLong(too_long(len(question), max_chars))
+    return question
+
+
+def truncate(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, at a word boundary when one is close, with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    if limit <= len(_ELLIPSIS):
+        return text[:limit]
+    head = text[: limit - len(_ELLIPSIS)]
+    space = head.rfind(" ")
+    if space >= len(head) * 0.8:
+        head = head[:space]
+    return head.rstrip() + _ELLIPSIS
+
+
+def fit_turns(turns: Sequence[Turn], *, max_turns: int, max_chars: int) -> tuple[Turn, ...]:
+    """The most recent turns that fit both budgets, oldest first. Each kept turn is cut to
+    the remaining character budget rather than dropped whole, so a long question in the
+    thread still leaves a trace."""
+    kept: list[Turn] = []
+    room = max_chars
+    for turn in reversed(turns[-max_turns:] if max_turns > 0 else []):
+        if room <= 0:
+            break
+        text = truncate(turn.text, room)
+        kept.append(Turn(author=turn.author, text=text))
+        room -= len(text) + len(turn.author) + 2
+    return tuple(reversed(kept))
+
+
+@dataclass(frozen=True)
+class ThreadContext:
+    """How much of a thread a question brings as conversation: the adapter reads the last
+    ``messages`` earlier messages and turns them into ``Turn``s; ``fit`` keeps the most
+    recent ``turns`` of them within ``chars`` characters."""
+
+    messages: int = THREAD_MESSAGES
+    turns: int = AnswerSettings.max_conversation_turns
+    chars: int = THREAD_CHARS
+
+    @classmethod
+    def limits(cls, answers: AnswerSettings, *, messages: int = THREAD_MESSAGES, chars: int = THREAD_CHARS) -> ThreadContext:
+        """The limits for a platform: the messages and characters its settings read, the
+        turns ``[answers] max_conversation_turns`` keeps."""
+        return cls(messages=messages, turns=answers.max_conversation_turns, chars=chars)
+
+    def fit(self, turns: Sequence[Turn]) -> tuple[Turn, ...]:
+        return fit_turns(turns, max_turns=self.turns, max_chars=self.chars)

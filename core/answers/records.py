@@ -1,0 +1,197 @@
+"""What Tidings keeps about questions and answers, the same way on every platform.
+
+- A question is on record from the moment it is accepted until it is answered (or its
+  asker told why not), so a process killed mid-answer can leave a note after a restart.
+- An answer is remembered with what was asked, who asked, where, and its sources, so a
+  later 👍/👎 (or Slack's "Share in channel") finds it, after a restart too.
+- Feedback is stored with the remembered answer: ``tidings feedback export`` rows have the
+  same fields whatever the platform (``core.runtime.state.FeedbackRecord``).
+
+The state store is blocking (short SQLite transactions); ``AnswerRecords`` runs its calls
+off the event loop. The adapters only say where a question was and render the notes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from core.runtime.state import StateStore
+from core.types import PUBLIC_SCOPE, Answer, ChannelRef, Citation
+
+T = TypeVar("T")
+
+RESTARTED = "Sorry, I was restarted before I could answer this. Please ask again."
+"""The note under a question a restart cut off."""
+RESTARTED_COMMAND = "Sorry, I was restarted before I could answer a /ask question here. Please ask again"
+"""The same in the channel, when there is no message to reply under (a slash command)."""
+
+FEEDBACK_THANKS = {1: "Thanks! Glad it helped.", -1: "Thanks for telling me; this helps improve the answers."}
+
+
+def feedback_thanks(rating: int) -> str:
+    """What the person who clicked 👍 (+1) or 👎 (-1) sees."""
+    return FEEDBACK_THANKS[1 if rating > 0 else -1]
+
+
+# -- questions in flight ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PendingQuestion:
+    """A question being answered, as kept until it is: enough to find the asker again."""
+
+    platform: str
+    channel: str
+    """Where the question was asked (on Discord a thread is a channel of its own)."""
+    thread: str | None = None
+    """The thread the answer goes into, where threads are not channels (Slack's ``thread_ts``)."""
+    message: str | None = None
+    """The asking message, to reply under; None for a slash command."""
+    asker: str = ""
+    asker_name: str = ""
+    key: str = ""
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "platform": self.platform,
+            "channel": self.channel,
+            "thread": self.thread,
+            "message": self.message,
+            "asker": self.asker,
+            "asker_name": self.asker_name,
+        }
+
+    @classmethod
+    def from_entry(cls, entry: Mapping[str, Any]) -> PendingQuestion:
+        """An entry of ``StateStore.take_unfinished_questions()`` (older Slack entries named
+        the thread ``thread_ts`` and the asker ``user``)."""
+
+        def text(*names: str) -> str:
+            return next((str(entry[name]) for name in names if entry.get(name)), "")
+
+        return cls(
+            platform=text("platform"),
+            channel=text("channel"),
+            thread=text("thread", "thread_ts") or None,
+            message=text("message") or None,
+            asker=text("asker", "user"),
+            asker_name=text("asker_name"),
+            key=text("key"),
+        )
+
+
+def unfinished_on(platform: str, entries: Iterable[Mapping[str, Any]]) -> list[PendingQuestion]:
+    """The questions a previous process accepted on ``platform`` and never answered."""
+    pending = (PendingQuestion.from_entry(entry) for entry in entries)
+    return [question for question in pending if question.platform == platform and question.channel]
+
+
+def restart_note(question: PendingQuestion) -> str:
+    """What the asker of a question cut off by a restart is told: under the question when
+    there is one to reply to, else in the channel, naming (never mentioning) the asker."""
+    if question.message or question.thread:
+        return RESTARTED
+    return f"{RESTARTED_COMMAND} (asked by {question.asker_name or 'someone'})."
+
+
+# -- answers -----------------------------------------------------------------------------------
+
+
+def citation_record(citation: Citation) -> dict[str, Any]:
+    return {
+        "n": citation.n,
+        "source": citation.source,
+        "title": citation.title,
+        "url": citation.url,
+        "scope": citation.scope,
+        "score": round(citation.score, 4),
+        "snippet": citation.snippet,
+    }
+
+
+def answer_record(answer: Answer, *, platform: str, channel: ChannelRef, asker: str) -> dict[str, Any]:
+    """An answer as remembered (and copied into its feedback): the same fields on every platform."""
+    return {
+        "platform": platform,
+        "channel": channel.scope,
+        "asker": asker,
+        "question": answer.question,
+        "answer": answer.text,
+        "grounded": answer.grounded,
+        "citations": [citation_record(c) for c in answer.citations],
+    }
+
+
+def answer_from_record(record: Mapping[str, Any]) -> Answer:
+    """An answer as ``answer_record`` stored it, to show it again."""
+    citations = tuple(
+        Citation(
+            n=int(c.get("n", i + 1)),
+            source=str(c.get("source", "")),
+            title=str(c.get("title", "")),
+            snippet=str(c.get("snippet", "")),
+            score=float(c.get("score", 0.0)),
+            url=c.get("url"),
+            scope=str(c.get("scope") or PUBLIC_SCOPE),
+        )
+        for i, c in enumerate(record.get("citations") or ())
+    )
+    return Answer(
+        question=str(record.get("question", "")),
+        text=str(record.get("answer", "")),
+        grounded=bool(record.get("grounded", True)),
+        citations=citations,
+    )
+
+
+class AnswerRecords:
+    """The state an answering adapter keeps, reached without blocking the event loop.
+
+    ``executor`` runs the state calls (default: the loop's default executor); an adapter
+    whose acknowledgements wait on the state store passes a thread of its own, so they
+    never queue behind retrieval work."""
+
+    def __init__(self, *, state: StateStore, executor: Executor | None = None) -> None:
+        self.state = state
+        self.executor = executor
+
+    async def _call(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        context = contextvars.copy_context()
+        return await loop.run_in_executor(self.executor, functools.partial(context.run, call, *args, **kwargs))
+
+    async def first_time(self, key: str) -> bool:
+        """True once per key, across restarts (the state store keeps processed keys a day)."""
+        return await self._call(self.state.first_time, key)
+
+    async def question_started(self, key: str, question: PendingQuestion) -> None:
+        await self._call(self.state.question_started, key, question.payload())
+
+    async def question_finished(self, key: str) -> None:
+        await self._call(self.state.question_finished, key)
+
+    async def remember(self, answer_id: str, answer: Answer, *, platform: str, channel: ChannelRef, asker: str) -> None:
+        await self._call(self.state.remember_answer, answer_id, answer_record(answer, platform=platform, channel=channel, asker=asker))
+
+    async def recall(self, answer_id: str) -> Answer | None:
+        record = await self._call(self.state.recall_answer, answer_id)
+        return None if record is None else answer_from_record(record)
+
+    async def record_feedback(self, *, answer_id: str, platform: str, user: str, rating: int, clicked_in: str = "") -> str:
+        """Store a 👍/👎 on a remembered answer; returns what to thank the user with. The
+        record names the channel the answer was asked in, or ``clicked_in`` (a scope) when
+        the answer is no longer remembered."""
+
+        def record() -> None:
+            remembered = self.state.recall_answer(answer_id) or {}
+            channel = str(remembered.get("channel") or "") or clicked_in
+            self.state.record_feedback(answer_id=answer_id, platform=platform, channel=channel, user=user, rating=rating)
+
+        await self._call(record)
+        return feedback_thanks(rating)

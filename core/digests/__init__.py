@@ -1,0 +1,1 @@
+"""Digests and summaries: conversations in a window, candidates, packing, the model's notes, the text."""

@@ -1,0 +1,376 @@
+"""Extractive digest candidates: picked from what people wrote, with no model at all.
+
+A 270M-parameter base model cannot be trusted to find the decisions in a day of chat, but
+plain patterns can: a question nobody answered ends with "?", a decision says "we'll" or
+"agreed", an action item says "I'll" or "can you". These candidates are always available;
+the model's notes replace their wording when they are valid (see ``core/digests/summarizing.py``),
+so a better model simply makes better digests.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from core.digests.conversations import Conversation
+from core.text import content_words, keywords, sentences
+from core.types import ChannelMessage
+
+_SLACK_LINK = re.compile(r"<(https?://[^|>]+)\|([^>]+)>")
+_SLACK_BARE = re.compile(r"<(https?://[^>]+)>")
+_SLACK_MENTION = re.compile(r"<[@#!]([A-Z0-9]+)(?:\|([^>]+))?>")
+_CODE_BLOCK = re.compile(r"```.*?```", re.DOTALL)
+_SPACES = re.compile(r"\s+")
+# A topic line says something: "Okay." or "Big buttons, positive." does not.
+MIN_TOPIC_WORDS = 4
+# A decision, action item or question needs a few words to be one: "we'll wait outside" is
+# not; "I'll open a PR to pin it properly" is.
+MIN_ITEM_WORDS = 3
+# Centrality divides a line's summed word weights by its number of words to this power:
+# 0 would always pick the longest line, 1 the line with the heaviest average word.
+LENGTH_DAMPING = 0.7
+_EDGE_PUNCTUATION = ".,;:!?\"'()[]…-"
+_LEADING_PUNCTUATION = re.compile(r"^[,;:.…\s-]+")
+# Spoken hesitations, as speech-to-text and people typing the way they talk write them.
+_FILLERS = frozenset(["um", "umm", "uhm", "uh", "uhh", "erm", "mm", "mmm", "hmm", "hm", "mm-hmm", "uh-huh"])
+# Short lowercase words that are words, not false starts.
+_SHORT_WORDS = frozenset(
+    ["a", "i", "x", "ah", "am", "an", "as", "at", "be", "by", "do", "go", "he", "hi", "if", "in", "is", "it", "me", "my", "no", "of", "oh", "ok", "on", "or", "so", "to", "up", "us", "we", "ad", "ai", "ci", "cd", "db", "id", "js", "os", "pc", "pr", "qa", "tv", "ui", "ux", "vm", "vs"]
+)
+# Articles: one left before an abandoned start goes with it ("The b, uh, we will" -> "We will").
+_ARTICLES = frozenset(["the", "a", "an"])
+# Openers that carry nothing in a quoted line: "Okay, so um we'll ..." is quoted as "We'll ...".
+_OPENERS = frozenset(["okay", "ok", "so", "well", "yeah", "yes", "right", "alright", "and", "but", "oh", "then", "anyway", "now"])
+
+DECISION = re.compile(
+    r"\b(we(?:'ll| will| are going to|'re going to| decided| agreed)|decided|decision|agreed|let'?s|"
+    r"going (?:to go )?with|settled on|we should go with|conclusion)\b",
+    re.IGNORECASE,
+)
+# "I'll ..." commits to doing something, and so do "I'll be working on ..." and "I'll be
+# responsible for ..."; "I'll be late" and "I'm going to be sick" say how someone will be,
+# which is nothing to follow up on.
+_NOT_A_STATE = r"(?! be\b(?! (?:\w+ing|responsible|in charge)\b))"
+SELF_ACTION = re.compile(
+    rf"\b(i'?ll{_NOT_A_STATE}|i will{_NOT_A_STATE}|i'?m going to{_NOT_A_STATE}|i am going to{_NOT_A_STATE}|"
+    r"i can take|will do|on it|i'?ll handle)\b",
+    re.IGNORECASE,
+)
+# Talk about the conversation itself, not an outcome: "let's start", "let's see what's next",
+# "I'll see you in half an hour", "I'll save it now". Neither a decision nor an action item
+# anyone has to follow up on (what happens "now" happens in the conversation itself).
+PROCEDURE = re.compile(
+    r"\blet'?s (?:just |now |then )?(?:start|begin|see|talk|discuss|look|have a look|move on|continue|wait|"
+    r"go ahead|get started|wrap|go on|go through|go back)\b|"
+    r"\b(?:see you|in a (?:second|sec|minute|moment|bit)|half an hour|"
+    r"(?:do|say|show|tell you|explain|draw) (?:it |this |that )?now|now\W*$)",
+    re.IGNORECASE,
+)
+# A hedge makes a sentence a proposal or a guess, not a decision or a commitment: "I think
+# we'll start with ...", "maybe I'll look at it", "we'll probably use ...".
+HEDGE = re.compile(
+    r"\b(i think|i guess|i suppose|i don'?t know|not sure|maybe|perhaps|probably|might)\b",
+    re.IGNORECASE,
+)
+# "We'll ..." and "I'll ..." decide or commit only in a main clause: at the start of a
+# sentence or clause, or after a word that opens one ("so we'll ship it", "okay, I'll
+# open a PR"). After anything else they describe something instead: "the tools that we'll
+# be using", "this tool we're going to design", "if I'll have a look", "what I'm going to
+# design".
+_SPEAKER_LED = re.compile(r"^(?:we|i)\b", re.IGNORECASE)
+_CLAUSE_OPENERS = frozenset(
+    ["and", "so", "but", "then", "now", "also", "ok", "okay", "alright", "right", "yes", "yeah", "yep", "yup",
+     "well", "oh", "sure", "fine", "good", "great", "cool", "first", "next", "finally", "today", "tomorrow"]
+)
+# "Can you stake KMD in this wallet?" is a question about the world, not a request: an asked
+# action counts only when someone is named (or replied to), or when it is not a question.
+ASKED_ACTION = re.compile(r"\b(can you|could you|would you|please|pls|todo|to-do|action item)\b", re.IGNORECASE)
+
+
+
+def clean_text(text: str) -> str:
+    """Chat markup made readable: link labels, mention names, code blocks shown as [code];
+    spoken hesitations removed (see ``tidy_speech``)."""
+    text = _SLACK_LINK.sub(r"\2", text)
+    text = _SLACK_BARE.sub(r"\1", text)
+    text = _SLACK_MENTION.sub(lambda m: "@" + (m.group(2) or m.group(1)), text)
+    text = _CODE_BLOCK.sub(" [code] ", text)
+    return tidy_speech(_SPACES.sub(" ", text).strip())
+
+
+def _core(token: str) -> str:
+    return token.strip(_EDGE_PUNCTUATION).lower()
+
+
+def tidy_speech(text: str) -> str:
+    """Hesitations out of a line of speech or chat: fillers ("um", "uh"), a word said twice
+    ("the the"), and false starts ("th that", "the b we will"). Transcribed meetings and
+    voice notes are full of them and they are noise in a quote; the model reads fewer
+    tokens too. Conservative on purpose: only lowercase fragments count as false starts,
+    so abbreviations typed in chat ("db", "C", "ui") stay."""
+    tokens = text.split(" ")
+    kept: list[str] = []
+    capitalize = False
+    for index, token in enumerate(tokens):
+        core = _core(token)
+        if not token:
+            continue
+        if core in _FILLERS:
+            tail = token.rstrip(_EDGE_PUNCTUATION.replace(",", ""))
+            ending = token[len(tail):] if tail != token else ""
+            if ending.strip(",") and kept and not kept[-1].endswith(tuple(".!?")):
+                kept[-1] = kept[-1].rstrip(",;:") + ending.strip(",")[:1]
+            continue
+        if kept and core and _core(kept[-1]) == core and not kept[-1].endswith(tuple(",;:.!?")):
+            kept[-1] = token  # "the the": say it once
+            continue
+        following = next((_core(t) for t in tokens[index + 1 :] if _core(t) not in _FILLERS and t), "")
+        fragment = token.isalpha() and token.islower() and len(token) <= 2 and token not in _SHORT_WORDS
+        if fragment and following.isalpha() and (len(token) == 1 or following.startswith(token)) and following != token:
+            # A false start: "th that", "the b we will". An article before a one-letter start
+            # of something else began the abandoned phrase, so it goes too ("The b we will" ->
+            # "We will"); before a restart of the same word it stays ("the b build" -> "the build").
+            if len(token) == 1 and not following.startswith(token) and kept and _core(kept[-1]) in _ARTICLES:
+                capitalize = capitalize or (len(kept) == 1 and kept[0][:1].isupper())
+                kept.pop()
+            continue
+        if capitalize and not kept:
+            token = token[:1].upper() + token[1:]
+        capitalize = False
+        kept.append(token)
+    tidy = " ".join(_said_once(kept)).strip()
+    tidy = _LEADING_PUNCTUATION.sub("", tidy)
+    return tidy if tidy else text
+
+
+def _said_once(tokens: list[str]) -> list[str]:
+    """A two- or three-word phrase said twice in a row is said once: "you can you can ask"
+    -> "you can ask" (a restart, which also made "can you" out of "you can"). The second
+    saying's closing punctuation stays ("We can we can." -> "We can.")."""
+    result: list[str] = []
+    for token in tokens:
+        result.append(token)
+        for size in (3, 2):
+            if len(result) >= 2 * size:
+                first = result[-2 * size : -size]
+                second = result[-size:]
+                if [_core(t) for t in first] == [_core(t) for t in second] and not first[-1].endswith(tuple(",;:.!?")):
+                    closing = second[-1][len(second[-1].rstrip(",;:.!?…")) :]
+                    del result[-size:]
+                    result[-1] += closing
+                    break
+    return result
+
+
+def shorten(text: str, *, words: int = 24, chars: int = 180) -> str:
+    """At most ``words`` words and about ``chars`` characters, with an ellipsis when cut
+    (display only: what the model reads is never cut). A pasted error line has few spaces,
+    so the character limit is what keeps it a bullet and not a wall."""
+    parts = text.split()
+    short = " ".join(parts[:words])
+    if len(short) > chars:
+        cut = short.rfind(" ", 0, chars)
+        short = short[: cut if cut > chars // 2 else chars]
+    if short == " ".join(parts):
+        return text
+    return short.rstrip(",;: ") + "…"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A bullet picked from the messages: its kind, its text and the messages behind it."""
+
+    kind: str  # "topic" | "decision" | "action" | "question"
+    text: str
+    messages: tuple[ChannelMessage, ...]
+
+
+def name_words(names: Iterable[str]) -> frozenset[str]:
+    """The content words of participants' names ("Project Manager" -> project, manag)."""
+    return frozenset(word for name in names for word in content_words(name))
+
+
+def word_weights(messages: Sequence[ChannelMessage], *, names: Collection[str] = ()) -> Counter[str]:
+    """How many of ``messages`` use each content word: what a run of messages is about."""
+    return Counter(word for m in messages for word in content_words(clean_text(m.text), names=names))
+
+
+def centrality(text: str, weights: Mapping[str, float], *, names: Collection[str] = ()) -> float:
+    """How much of what a run of messages is about ``text`` says: the weights of its content
+    words, summed, over their number to the power ``LENGTH_DAMPING`` (a long line scores by
+    holding more of the frequent words, not by being long)."""
+    words = content_words(text, names=names)
+    if not words:
+        return 0.0
+    total: float = sum(weights.get(w, 0.0) for w in words)
+    damping: float = len(words) ** LENGTH_DAMPING
+    return total / damping
+
+
+def quotable(sentence: str) -> str:
+    """A sentence as a bullet quotes it: openers ("Okay, so ...") dropped, and then the new
+    first word capitalised (what the writer capitalised, or not, is left alone)."""
+    words = sentence.split()
+    if len(words) < 2 or _core(words[0]) not in _OPENERS:
+        return sentence
+    while len(words) > 1 and _core(words[0]) in _OPENERS:
+        words = words[1:]
+    text = " ".join(words).lstrip(",;: ")
+    return text[:1].upper() + text[1:] if text else sentence
+
+
+def central_message(messages: Sequence[ChannelMessage]) -> ChannelMessage:
+    """The message sharing the most keywords with the rest of the conversation: the one a
+    reader would quote to say what it was about. Ties go to the earlier message."""
+    bags = [keywords(clean_text(m.text)) for m in messages]
+    if len(messages) == 1:
+        return messages[0]
+    totals: Counter[str] = Counter(word for bag in bags for word in bag)
+
+    def score(index: int) -> float:
+        bag = bags[index]
+        if len(bag) < 2:
+            return -1.0
+        shared = sum(totals[word] - 1 for word in bag)
+        # Questions that open a conversation are usually what it is about.
+        bonus = 1.5 if index == 0 and "?" in messages[0].text else 1.0
+        return float(bonus * shared / (len(bag) ** 0.5))
+
+    best = max(range(len(messages)), key=lambda i: (score(i), -i))
+    return messages[best]
+
+
+def _first_sentence_with(text: str, pattern: re.Pattern[str], *, statement: bool = False) -> str | None:
+    """The first sentence matching ``pattern`` that says something (``MIN_ITEM_WORDS``), as
+    a bullet quotes it; talk about the conversation itself never counts, and with
+    ``statement`` (a decision or a commitment) neither do questions and hedged guesses."""
+    for sentence in sentences(text):
+        if statement and sentence.endswith("?"):
+            continue
+        if PROCEDURE.search(sentence):
+            continue
+        if statement and HEDGE.search(sentence):
+            continue
+        if _says(sentence, pattern) and len(content_words(sentence)) >= MIN_ITEM_WORDS:
+            return quotable(sentence)
+    return None
+
+
+def _says(sentence: str, pattern: re.Pattern[str]) -> bool:
+    """``pattern`` occurs in ``sentence`` as something said, not described: a "we'll" or
+    "I'll" counts only where a clause starts (``_SPEAKER_LED``, ``_CLAUSE_OPENERS``)."""
+    for match in pattern.finditer(sentence):
+        said = match.group(0)
+        if not _SPEAKER_LED.match(said) or pattern.search(_SPEAKER_LED.sub("", said)):
+            return True  # not led by "we"/"I", or still a match without it ("we decided")
+        before = sentence[: match.start()].rstrip()
+        if not before or before[-1] in ",;:.!?()\"'-–—…":
+            return True
+        if _core(before.split()[-1]) in _CLAUSE_OPENERS:
+            return True
+    return False
+
+
+def topic(
+    messages: Sequence[ChannelMessage],
+    *,
+    background: Mapping[str, float] | None = None,
+    names: Collection[str] = (),
+) -> Candidate:
+    """What a run of messages was about: its most central informative sentence.
+
+    Every sentence of at least ``MIN_TOPIC_WORDS`` content words (names not counted) is a
+    candidate, as a bullet would show it; it scores by how many of the run's frequent words
+    it holds (``centrality``), with ``background`` (the whole window's word weights, scaled
+    by the caller) breaking ties toward what the day was about. "Okay." and "Big buttons,
+    positive." are never a topic while a run has a real sentence. A run without one falls
+    back to its central message's first sentence."""
+    local = word_weights(messages, names=names)
+    weights: dict[str, float] = {w: float(n - 1) for w, n in local.items()}
+    for word, weight in (background or {}).items():
+        weights[word] = weights.get(word, 0.0) + weight
+    best: tuple[tuple[bool, float, float], str, ChannelMessage] | None = None
+    for index, message in enumerate(messages):
+        for sentence in sentences(clean_text(message.text)) or [clean_text(message.text)]:
+            text = shorten(quotable(sentence))
+            count = len(content_words(text, names=names))
+            informative = count >= MIN_TOPIC_WORDS
+            # Below the minimum, the sentence saying most stands in ("Okay." never does
+            # while anything longer was said).
+            score = (informative, centrality(text, weights, names=names) if informative else float(count), -index)
+            if best is None or score > best[0]:
+                best = (score, text, message)
+    if best is None:  # no text at all: meaningful() keeps no such message, but be safe
+        best = ((False, 0.0, 0.0), shorten(clean_text(messages[0].text)), messages[0])
+    _, text, center = best
+    sources = tuple(dict.fromkeys((messages[0], center)))
+    return Candidate("topic", text, sources)
+
+
+def _is_question(sentence: str) -> bool:
+    return sentence.endswith("?") and len(content_words(sentence)) >= MIN_ITEM_WORDS
+
+
+def open_questions(conversation: Conversation) -> list[Candidate]:
+    """Questions nobody else spoke after: the last word in the conversation was the asker's."""
+    found: list[Candidate] = []
+    messages = conversation.messages
+    for index, message in enumerate(messages):
+        answered = any(later.author.id != message.author.id for later in messages[index + 1 :])
+        if answered:
+            continue
+        asked = [s for s in sentences(clean_text(message.text)) if _is_question(s)]
+        if asked:
+            found.append(Candidate("question", f"{message.author.name}: {shorten(quotable(asked[-1]))}", (message,)))
+    return found
+
+
+def decisions(conversation: Conversation) -> list[Candidate]:
+    found: list[Candidate] = []
+    for message in conversation.messages:
+        sentence = _first_sentence_with(clean_text(message.text), DECISION, statement=True)
+        if sentence:
+            found.append(Candidate("decision", shorten(sentence), (message,)))
+    return found
+
+
+def _named_participant(text: str, participants: Iterable[str], speaker: str) -> str | None:
+    lowered = text.lower()
+    for name in participants:
+        if name and name != speaker and re.search(rf"(?<![\w]){re.escape(name.lower())}(?![\w])", lowered):
+            return name
+    return None
+
+
+def action_items(conversation: Conversation) -> list[Candidate]:
+    """"I'll ..." is owned by the speaker; "can you ..." by whoever is named or replied to;
+    with nobody named the item has no owner rather than a guessed one."""
+    found: list[Candidate] = []
+    by_id = {m.id: m for m in conversation.messages}
+    participants = sorted({m.author.name for m in conversation.messages}, key=len, reverse=True)
+    for message in conversation.messages:
+        text = clean_text(message.text)
+        owner: str | None = None
+        sentence = _first_sentence_with(text, SELF_ACTION, statement=True)
+        if sentence:
+            owner = message.author.name
+        else:
+            sentence = _first_sentence_with(text, ASKED_ACTION)
+            if sentence is None:
+                continue
+            owner = _named_participant(sentence, participants, message.author.name)
+            if owner is None and message.reply_to in by_id:
+                replied = by_id[message.reply_to].author.name
+                owner = replied if replied != message.author.name else None
+            if owner is None and (sentence.endswith("?") or HEDGE.search(sentence)):
+                continue  # asked of nobody: a question about the world, or a passing idea
+        text_out = f"{owner}: {shorten(sentence)}" if owner else shorten(sentence)
+        found.append(Candidate("action", text_out, (message,)))
+    return found
+
+
+def candidates(conversation: Conversation) -> list[Candidate]:
+    """Every extractive candidate of a conversation except its topic."""
+    return [*decisions(conversation), *action_items(conversation), *open_questions(conversation)]

@@ -1,0 +1,305 @@
+"""Daily digests on a schedule: APScheduler in the bot's own event loop, idempotent posting.
+
+Each ``[[digests.channels]]`` entry is one cron job in a persistent SQLite job store under
+``TIDINGS_HOME`` (coalesced, with a misfire grace time, at most one instance), so a bot that
+was down at 17:00 still runs the missed digest once when it comes back within the grace time.
+
+A digest covers "since the last digest of this channel" (first run: the last 24 hours) until
+the time the job was scheduled for, so a late run or a missed day leaves no gap and no
+overlap. Posting is idempotent through ``StateStore``: the window is claimed under
+(platform, channel, window) before anything is summarised, and marked posted with the
+message id after. Two fires of the same schedule compute the same window, so only one claim
+wins - in one process, across a restart, or across replicas sharing the state file.
+
+The one gap a record cannot close is a crash after the platform accepted the post and before
+the post was recorded. A claim left unfinished for longer than a digest can take is resolved
+by asking the platform: the target channel's recent history is searched for a digest of that
+window (its text names the window); if found it is recorded as posted, otherwise that window
+is summarised and posted again (a stale claim is retried). This happens at start-up and
+before every run of the channel. That search needs the adapter's
+``fetch_history`` to return the bot's own posts (as noise-marked messages); where it cannot,
+the trade-off is one possible duplicate rather than a lost digest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+import weakref
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from core.config import DigestChannel, Settings, digest_target_problem
+from core.digests.conversations import meaningful
+from core.digests.format import digest_to_markdown, window_text
+from core.errors import ConfigError
+from core.ports import ChatPlatform
+from core.runtime.state import DigestRecord, StateStore
+from core.services import SummarizesChannels
+from core.types import Digest
+
+log = logging.getLogger(__name__)
+
+FIRST_WINDOW = timedelta(hours=24)
+
+# APScheduler's persistent job store keeps a textual reference to the job function and its
+# arguments, never a live object; a fired job finds the DigestScheduler of this process by
+# the job store path it was given. Weak, so a stopped scheduler is not kept alive.
+_RUNNING: weakref.WeakValueDictionary[str, DigestScheduler] = weakref.WeakValueDictionary()
+
+
+async def fire_digest(store: str, job_id: str) -> None:
+    """The job function APScheduler calls (by reference) at each scheduled time."""
+    scheduler = _RUNNING.get(store)
+    if scheduler is None:
+        log.warning("digest job %s fired with no running scheduler for %s", job_id, store)
+        return
+    await scheduler.run_scheduled(job_id)
+
+
+def record_channel(channel: DigestChannel) -> str:
+    """The channel key digest records are stored under (unique across workspaces)."""
+    return f"{channel.workspace}:{channel.channel}" if channel.workspace else channel.channel
+
+
+def cron_trigger(channel: DigestChannel) -> Any:
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        return CronTrigger.from_crontab(channel.cron, timezone=ZoneInfo(channel.timezone))
+    except ValueError as error:
+        raise ConfigError(f"[[digests.channels]] {channel.channel}: cron {channel.cron!r} is not valid: {error}") from None
+
+
+def latest_fire_time(trigger: Any, now: datetime) -> datetime | None:
+    """The last time at or before ``now`` the trigger fired: the end of a scheduled window,
+    the same for every fire of one schedule however late it runs."""
+    for lookback in (timedelta(hours=2), timedelta(days=2), timedelta(days=9), timedelta(days=32), timedelta(days=367)):
+        moment = trigger.get_next_fire_time(None, now - lookback)
+        if moment is None or moment > now:
+            continue
+        while True:
+            following = trigger.get_next_fire_time(moment, moment + timedelta(seconds=1))
+            if following is None or following > now:
+                return moment  # type: ignore[no-any-return]
+            moment = following
+    return None
+
+
+class DigestScheduler:
+    """Schedules, runs and posts the configured channel digests."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        state: StateStore,
+        summarizer: SummarizesChannels,
+        platforms: Mapping[str, ChatPlatform],
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.state = state
+        self.summarizer = summarizer
+        self.platforms = platforms
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.channels = {channel.job_id: channel for channel in settings.digests.channels}
+        self.store_path = settings.home / "jobs.sqlite3"
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # A claim older than this belongs to a process that died: a digest never takes longer
+        # than its time budget, plus time to fetch and post.
+        self.stale_after_s = settings.digests.time_budget_s + 600
+        self._scheduler: Any = None
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the job store, bring its jobs in line with the config, resolve digests a
+        crashed process left half done, then start firing."""
+        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+        self.store_path.parent.mkdir(parents=True, exist_ok=True)
+        scheduler = AsyncIOScheduler(
+            jobstores={"default": SQLAlchemyJobStore(url=f"sqlite:///{self.store_path}")},
+            job_defaults={
+                "coalesce": True,
+                "misfire_grace_time": self.settings.digests.misfire_grace_s,
+                "max_instances": 1,
+            },
+            timezone=UTC,
+        )
+        _RUNNING[str(self.store_path)] = self
+        # Paused: the job store is open (so jobs can be compared) but nothing fires yet.
+        scheduler.start(paused=True)
+        self._scheduler = scheduler
+        self._sync_jobs()
+        for channel in self.channels.values():
+            await self._resolve_stale_claims(channel)
+        scheduler.resume()
+
+    async def stop(self) -> None:
+        if self._scheduler is not None:
+            scheduler, self._scheduler = self._scheduler, None
+            scheduler.shutdown(wait=False)
+            # AsyncIOScheduler shuts down in a loop callback; until it has, it may still
+            # wake up and fire jobs from the shared store, so wait for it.
+            while scheduler.running:
+                await asyncio.sleep(0)
+        _RUNNING.pop(str(self.store_path), None)
+
+    def _sync_jobs(self) -> None:
+        """Keep stored jobs whose schedule is unchanged (their next run time, possibly in the
+        past after downtime, is what makes a missed run fire); replace changed ones; remove
+        jobs of channels no longer configured."""
+        scheduler = self._scheduler
+        for job in scheduler.get_jobs():
+            if job.id.startswith("digest:") and job.id not in self.channels:
+                log.info("removing digest job %s: no longer configured", job.id)
+                scheduler.remove_job(job.id)
+        for job_id, channel in self.channels.items():
+            trigger = cron_trigger(channel)
+            existing = scheduler.get_job(job_id)
+            args = [str(self.store_path), job_id]
+            if existing is not None and repr(existing.trigger) == repr(trigger) and list(existing.args) == args:
+                continue
+            scheduler.add_job(
+                fire_digest,
+                trigger=trigger,
+                args=args,
+                id=job_id,
+                name=f"digest of {channel.name or channel.channel}",
+                replace_existing=True,
+            )
+
+    def jobs(self) -> list[tuple[DigestChannel, datetime | None]]:
+        """Each configured channel with its next run time (from the job store when started)."""
+        result: list[tuple[DigestChannel, datetime | None]] = []
+        now = self.clock()
+        for job_id, channel in self.channels.items():
+            job = self._scheduler.get_job(job_id) if self._scheduler is not None else None
+            if job is not None:
+                result.append((channel, job.next_run_time))
+            else:
+                result.append((channel, cron_trigger(channel).get_next_fire_time(None, now)))
+        return result
+
+    # -- running digests ----------------------------------------------------------------
+
+    async def run_scheduled(self, job_id: str) -> Digest | None:
+        channel = self.channels.get(job_id)
+        if channel is None:
+            log.warning("digest job %s is not configured any more", job_id)
+            return None
+        until = latest_fire_time(cron_trigger(channel), self.clock()) or self.clock()
+        return await self.run_digest(channel, until=until)
+
+    async def run_digest(
+        self, channel: DigestChannel, *, since: datetime | None = None, until: datetime | None = None
+    ) -> Digest | None:
+        """Summarise and post one window of ``channel``; None when nothing was posted (the
+        window is already posted or in progress elsewhere, or the channel was quiet)."""
+        problem = digest_target_problem(channel, self.settings.access.grants)
+        if problem:
+            raise ConfigError(problem)
+        lock = self._locks.setdefault(channel.job_id, asyncio.Lock())
+        async with lock:
+            await self._resolve_stale_claims(channel)
+            zone = ZoneInfo(channel.timezone)
+            until = (until or self.clock()).astimezone(zone)
+            key = record_channel(channel)
+            if since is None:
+                last = self.state.last_digest_end(channel.platform, key)
+                since = last if last is not None else until - FIRST_WINDOW
+            since = since.astimezone(zone)
+            if since >= until:
+                return None
+            if self.state.claim_digest(
+                channel.platform, key, since, until, owner=self.owner, stale_after_s=self.stale_after_s
+            ) is None:
+                log.info("digest of %s for %s..%s is already posted or in progress", key, since, until)
+                return None
+            return await self._summarize_and_post(channel, since, until)
+
+    async def _summarize_and_post(self, channel: DigestChannel, since: datetime, until: datetime) -> Digest | None:
+        key = record_channel(channel)
+        platform = self._platform(channel)
+        try:
+            messages = await platform.fetch_history(channel.ref, since, until)
+            kept = meaningful(messages)
+            if len(kept) < channel.min_messages:
+                await self._quiet(channel, since, until, len(kept))
+                return None
+            digest = await self.summarizer.summarize(messages, channel=channel.ref, window=(since, until))
+        except BaseException:
+            # Nothing reached the platform: give the window back so the next run covers it.
+            self.state.release_digest(channel.platform, key, since, until)
+            raise
+        # From here on a failure may have posted: the claim stays, and goes stale, and is
+        # resolved by looking for the post (see the module docstring).
+        message_id = await platform.post(channel.target, digest_to_markdown(digest), digest=digest)
+        self.state.finish_digest(channel.platform, key, since, until, message_id=message_id)
+        log.info("posted digest of %s for %s..%s as %s", key, since, until, message_id)
+        return digest
+
+    async def _quiet(self, channel: DigestChannel, since: datetime, until: datetime, count: int) -> None:
+        key = record_channel(channel)
+        if not channel.quiet_note:
+            # Nothing posted and nothing recorded: the few messages roll into the next digest.
+            self.state.release_digest(channel.platform, key, since, until)
+            return None
+        plural = "message" if count == 1 else "messages"
+        note = f"A quiet day in {channel.ref.label}: {count} {plural} ({window_text(since, until)})."
+        message_id = await self._platform(channel).post(channel.target, note)
+        self.state.finish_digest(channel.platform, key, since, until, message_id=message_id)
+        return None
+
+    def _platform(self, channel: DigestChannel) -> ChatPlatform:
+        platform = self.platforms.get(channel.platform)
+        if platform is None:
+            raise ConfigError(
+                f"A digest is configured for {channel.platform} channel {channel.channel}, but {channel.platform} is not connected."
+            )
+        return platform
+
+    async def _resolve_stale_claims(self, channel: DigestChannel) -> None:
+        """Claims a dead process left behind: recorded as posted when the platform shows the
+        post, otherwise that same window is summarised and posted now (late, but no gap:
+        later digests may already have started after it)."""
+        key = record_channel(channel)
+        zone = ZoneInfo(channel.timezone)
+        for record in self.state.digests(channel.platform, key):
+            if record.status != "claimed":
+                continue
+            taken = self.state.claim_digest(
+                channel.platform, key, record.window_start, record.window_end, owner=self.owner, stale_after_s=self.stale_after_s
+            )
+            if taken is None:
+                continue  # still fresh: its owner may be alive and posting
+            posted = await self._find_post(channel, record)
+            if posted is not None:
+                log.info("digest of %s for %s..%s was posted as %s before a crash", key, record.window_start, record.window_end, posted)
+                self.state.finish_digest(channel.platform, key, record.window_start, record.window_end, message_id=posted)
+            else:
+                log.info("retrying the digest of %s for %s..%s left unfinished by a crash", key, record.window_start, record.window_end)
+                await self._summarize_and_post(channel, record.window_start.astimezone(zone), record.window_end.astimezone(zone))
+
+    async def _find_post(self, channel: DigestChannel, record: DigestRecord) -> str | None:
+        zone = ZoneInfo(channel.timezone)
+        marker = window_text(record.window_start.astimezone(zone), record.window_end.astimezone(zone))
+        platform = self._platform(channel)
+        try:
+            history = await platform.fetch_history(channel.target, record.window_end, self.clock() + timedelta(minutes=1))
+        except Exception:
+            log.exception("could not check %s for an earlier digest post; assuming none", channel.channel)
+            return None
+        for message in history:
+            if marker in message.text:
+                return message.id
+        return None

@@ -1,0 +1,480 @@
+"""Summarise a channel's window into a Digest: map-reduce under the model's context.
+
+messages -> drop noise -> conversations -> chunks that fit the context -> map: one model
+call per chunk writes short notes citing numbered messages -> reduce: the notes become
+bullets, topic lines are merged (recursively while they do not fit one prompt) into a
+headline -> Digest.
+
+The model is never trusted alone. Extractive candidates (``core/digests/extract.py``) give
+every conversation a topic and find unanswered questions, decisions and action items by
+their wording; the model's notes replace a candidate's wording, or add a bullet, only when
+they pass the checks in ``core/digests/prompts.py``. With the weakest model the digest is
+mostly extractive; with a better one, mostly written by the model. Every bullet links to
+the messages it came from either way.
+
+Every model call goes through the model worker, one call per map or reduce step, so a
+question asked while a digest runs waits for at most one call. Notes of each chunk are
+cached in the state store by content, model and prompt version, so a re-run or an
+on-demand summary of the same window reuses them. When the time budget runs out the
+remaining chunks are not sent to the model; the digest still lists them from their own
+words and its coverage says how many messages the model read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from core.config import DigestSettings
+from core.digests.conversations import Conversation, group_conversations, meaningful
+from core.digests.extract import (
+    Candidate,
+    candidates,
+    centrality,
+    clean_text,
+    name_words,
+    shorten,
+    topic,
+    word_weights,
+)
+from core.digests.packing import Batch, Piece, pack
+from core.digests.prompts import (
+    LINE_STOP,
+    NOTES_STOP,
+    PROMPT_VERSION,
+    ModelNote,
+    headline_prompt,
+    merge_prompt,
+    normalized,
+    notes_prompt,
+    numbered_line,
+    parse_line,
+    parse_notes,
+)
+from core.model.worker import ModelWorker
+from core.ports import Clock, Generation, LanguageModel, OnQueued, Prompt
+from core.runtime.state import StateStore
+from core.text import content_words
+from core.types import (
+    ChannelMessage,
+    ChannelRef,
+    Coverage,
+    Digest,
+    DigestBullet,
+    DigestSection,
+    DigestStats,
+    MessageLink,
+)
+
+log = logging.getLogger(__name__)
+
+SECTION_TITLES = {"topic": "Topics", "decision": "Decisions", "action": "Action items", "question": "Open questions"}
+MAX_SOURCES = 3
+# A conversation can run for hours; one "conversation" for the digest is at most this many
+# messages, so its topic bullet points somewhere specific.
+MAX_CONVERSATION_MESSAGES = 40
+# How much the whole window's frequent words count beside a segment's own, in choosing the
+# segment's topic line (1.0: the window, spread over its segments, weighs as one segment).
+BACKGROUND_WEIGHT = 1.0
+# A model's line needs this many content words that are not participants' names...
+MIN_MODEL_WORDS = 4
+# ...and this share of the quoted line's centrality, to replace it.
+MODEL_CENTRALITY = 0.8
+# A headline is a title: three content words are enough ("The design of a remote
+# control"), but with so few, at least two thirds of them must come from the topic lines.
+MIN_HEADLINE_WORDS = 3
+HEADLINE_GROUNDING = 2 / 3
+
+
+@dataclass
+class _Run:
+    """Bookkeeping of one summarize() call."""
+
+    started: float
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    out_of_time: bool = False
+    read: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class _Segment:
+    """The part of one conversation read in one chunk: the unit a topic bullet describes."""
+
+    conversation: int
+    messages: tuple[ChannelMessage, ...]
+
+
+def _link(message: ChannelMessage) -> MessageLink:
+    return MessageLink(message.id, message.author.name, message.timestamp, message.permalink)
+
+
+def _links(messages: Sequence[ChannelMessage]) -> tuple[MessageLink, ...]:
+    unique = list({m.id: m for m in messages}.values())
+    return tuple(_link(m) for m in unique[:MAX_SOURCES])
+
+
+def _about_the_conversation(line: str, names: frozenset[str], *, least: int = MIN_MODEL_WORDS) -> bool:
+    """A model's line says something about what was said, not who said it: at least
+    ``least`` content words besides participants' names, and names less than a third of
+    its content words ("The project manager has a new remote control" fails)."""
+    said = content_words(line, names=names)
+    everything = content_words(line)
+    return len(said) >= least and 3 * (len(everything) - len(said)) < len(everything)
+
+
+def _split_evenly(conversation: Conversation, most: int) -> list[Conversation]:
+    """A conversation longer than ``most`` messages as parts of nearly equal size (121
+    messages: 31, 30, 30, 30, not 40, 40, 40 and a lone "Okay.")."""
+    messages = conversation.messages
+    parts = -(-len(messages) // most)
+    if parts <= 1:
+        return [conversation]
+    size, extra = divmod(len(messages), parts)
+    result: list[Conversation] = []
+    start = 0
+    for index in range(parts):
+        end = start + size + (1 if index < extra else 0)
+        result.append(Conversation(messages[start:end]))
+        start = end
+    return result
+
+
+class Summarizer:
+    """Implements ``core.services.SummarizesChannels``."""
+
+    def __init__(
+        self,
+        *,
+        model: LanguageModel,
+        worker: ModelWorker,
+        state: StateStore | None,
+        settings: DigestSettings,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.model = model
+        self.worker = worker
+        self.state = state
+        self.settings = settings
+        self.clock = clock
+        n_ctx = model.n_ctx
+        # Small outputs keep a weak model from looping and keep the model's reading
+        # (prompt + output) close to the size of the chat itself.
+        self.notes_tokens = max(24, min(96, n_ctx // 12))
+        self.line_tokens = 32
+
+    # -- public -------------------------------------------------------------------------
+
+    async def summarize(
+        self,
+        messages: Sequence[ChannelMessage],
+        *,
+        channel: ChannelRef | None = None,
+        window: tuple[datetime, datetime] | None = None,
+        on_queued: OnQueued | None = None,
+    ) -> Digest:
+        run = _Run(started=self.clock())
+        kept = sorted(meaningful(messages), key=lambda m: (m.timestamp, m.id))
+        if channel is None and kept:
+            channel = kept[0].channel
+        if window is None and kept:
+            window = (kept[0].timestamp, kept[-1].timestamp)
+        whole = group_conversations(kept, gap=timedelta(minutes=self.settings.gap_minutes), max_messages=len(kept))
+        conversations = [part for conversation in whole for part in _split_evenly(conversation, MAX_CONVERSATION_MESSAGES)]
+        if not conversations:
+            return Digest(
+                headline="No messages in this window.",
+                sections=tuple(DigestSection(title) for title in SECTION_TITLES.values()),
+                window_start=window[0] if window else None,
+                window_end=window[1] if window else None,
+                channel=channel,
+            )
+
+        batches = pack(conversations, fits=self._notes_fit, text_of=lambda m: clean_text(m.text))
+        notes_by_batch: list[list[tuple[ModelNote, Batch]]] = []
+        for batch in batches:
+            notes = await self._notes(batch, run, on_queued)
+            notes_by_batch.append([(note, batch) for note in notes])
+
+        names = name_words(m.author.name for m in kept)
+        background = word_weights(kept, names=names)
+        segments, topics = self._topics(batches, notes_by_batch, background=background, names=names)
+        sizes = [len(segment.messages) for segment in segments]
+        other = self._other_bullets(conversations, notes_by_batch)
+        topic_bullets = self._cap(topics, "topic", segments_size=sizes)
+        headline = await self._headline(topics, sizes, conversations, kept, run, on_queued, background=background, names=names)
+
+        sections = (
+            DigestSection(SECTION_TITLES["topic"], topic_bullets),
+            *(
+                DigestSection(
+                    SECTION_TITLES[kind],
+                    # Beyond max_bullets, the items most about what the day was about are shown.
+                    self._cap(other[kind], kind, segments_size=[centrality(b.text, background, names=names) for b in other[kind]]),
+                )
+                for kind in ("decision", "action", "question")
+            ),
+        )
+        covered = len({m.id for m in kept} & run.read) if run.out_of_time else len(kept)
+        return Digest(
+            headline=headline,
+            sections=sections,
+            coverage=Coverage(messages=len(kept), conversations=len(conversations), covered_messages=covered),
+            stats=DigestStats(
+                model_calls=run.calls,
+                prompt_tokens=run.prompt_tokens,
+                completion_tokens=run.completion_tokens,
+                seconds=self.clock() - run.started,
+            ),
+            window_start=window[0] if window else None,
+            window_end=window[1] if window else None,
+            channel=channel,
+        )
+
+    # -- prompts that fit ---------------------------------------------------------------
+
+    def notes_prompt_for(self, pieces: Sequence[Piece]) -> Prompt:
+        groups: list[list[str]] = []
+        last = None
+        for number, piece in enumerate(pieces, start=1):
+            if piece.conversation != last:
+                groups.append([])
+                last = piece.conversation
+            groups[-1].append(numbered_line(number, piece.message.author.name, piece.text))
+        return notes_prompt(groups)
+
+    def prompt_tokens(self, prompt: Prompt) -> int:
+        return self.model.count_tokens(self.model.render(prompt))
+
+    def _fits(self, prompt: Prompt, max_tokens: int) -> bool:
+        return self.prompt_tokens(prompt) + max_tokens <= self.model.n_ctx
+
+    def _notes_fit(self, pieces: Sequence[Piece]) -> bool:
+        return self._fits(self.notes_prompt_for(pieces), self.notes_tokens)
+
+    # -- model calls --------------------------------------------------------------------
+
+    def _time_left(self, run: _Run) -> float:
+        return self.settings.time_budget_s - (self.clock() - run.started)
+
+    async def _generate(
+        self, prompt: Prompt, *, max_tokens: int, stop: Sequence[str], run: _Run, on_queued: OnQueued | None
+    ) -> Generation | None:
+        left = self._time_left(run)
+        if left <= 0:
+            run.out_of_time = True
+            return None
+        try:
+            generation = await self.worker.run(
+                lambda: self.model.generate(prompt, max_tokens=max_tokens, stop=stop, timeout_s=left),
+                on_queued=on_queued,
+            )
+        except Exception:
+            # A failed call costs this step its wording, not the digest: the extractive
+            # candidates stand in for it.
+            log.exception("digest model call failed; using extractive notes for this step")
+            return None
+        run.calls += 1
+        run.prompt_tokens += generation.prompt_tokens
+        run.completion_tokens += generation.completion_tokens
+        if generation.finish_reason == "timeout":
+            run.out_of_time = True
+        return generation
+
+    def cache_key(self, prompt: Prompt) -> str:
+        digest = hashlib.sha256()
+        for part in (PROMPT_VERSION, self.model.name, str(self.notes_tokens), self.model.render(prompt)):
+            digest.update(part.encode("utf-8"))
+            digest.update(b"\0")
+        return "digest-notes:" + digest.hexdigest()
+
+    async def _notes(self, batch: Batch, run: _Run, on_queued: OnQueued | None) -> list[ModelNote]:
+        prompt = self.notes_prompt_for(batch.pieces)
+        key = self.cache_key(prompt)
+        texts = [p.text for p in batch.pieces]
+        if self.state is not None:
+            cached = self.state.cached_notes(key)
+            if isinstance(cached, list):
+                run.read.update(m.id for m in batch.messages)
+                return [ModelNote(str(n["kind"]), str(n["text"]), tuple(int(x) for x in n["numbers"])) for n in cached]
+        generation = await self._generate(prompt, max_tokens=self.notes_tokens, stop=NOTES_STOP, run=run, on_queued=on_queued)
+        if generation is None:
+            return []
+        run.read.update(m.id for m in batch.messages)
+        notes = parse_notes(generation.text, texts=texts, truncated=generation.finish_reason == "length")
+        if self.state is not None and generation.finish_reason != "timeout":
+            self.state.cache_notes(key, [{"kind": n.kind, "text": n.text, "numbers": list(n.numbers)} for n in notes])
+        return notes
+
+    # -- reduce -------------------------------------------------------------------------
+
+    def _topics(
+        self,
+        batches: Sequence[Batch],
+        notes_by_batch: Sequence[Sequence[tuple[ModelNote, Batch]]],
+        *,
+        background: Counter[str],
+        names: frozenset[str],
+    ) -> tuple[list[_Segment], list[DigestBullet]]:
+        """One topic bullet per conversation: its most central sentence, or a model's topic
+        line citing part of it when that line says as much (``_model_says_enough``). A
+        conversation read in several chunks is still one bullet, so the tail of a chunk
+        ("Okay.") never becomes a topic of its own."""
+        parts: dict[int, dict[str, ChannelMessage]] = defaultdict(dict)
+        written: dict[int, list[tuple[str, list[ChannelMessage]]]] = defaultdict(list)
+        for batch, notes in zip(batches, notes_by_batch, strict=True):
+            for group in batch.conversations:
+                conversation = group[0].conversation
+                ids = {p.message.id for p in group}
+                parts[conversation].update((p.message.id, p.message) for p in group)
+                for note, _ in notes:
+                    cited = [batch.pieces[n - 1].message for n in note.numbers]
+                    if note.kind == "topic" and cited and all(m.id in ids for m in cited):
+                        written[conversation].append((note.text, cited))
+                        break
+        # The whole window's frequent words break ties between a conversation's sentences,
+        # so topic lines lean toward what the day was about rather than a side remark.
+        scale = BACKGROUND_WEIGHT / max(1, len(parts))
+        weighted = {word: count * scale for word, count in background.items()}
+        segments: list[_Segment] = []
+        bullets: list[DigestBullet] = []
+        seen: dict[str, int] = {}
+        for conversation in sorted(parts):
+            messages = tuple(parts[conversation].values())
+            quoted = topic(messages, background=weighted, names=names)
+            text, cited_messages = quoted.text, list(quoted.messages)
+            for line, cited in written[conversation]:
+                if self._model_says_enough(line, quoted.text, messages, weighted, names):
+                    text, cited_messages = line, cited
+                    break
+            sources = _links([messages[0], *cited_messages])
+            key = normalized(text)
+            if key in seen:
+                # The same line for two conversations (a model that repeats itself): one
+                # bullet, more sources.
+                index = seen[key]
+                merged = tuple({s.message_id: s for s in (*bullets[index].sources, *sources)}.values())
+                bullets[index] = DigestBullet(bullets[index].text, merged[: MAX_SOURCES + 2])
+                segments[index] = _Segment(segments[index].conversation, segments[index].messages + messages)
+                continue
+            seen[key] = len(bullets)
+            segments.append(_Segment(conversation, messages))
+            bullets.append(DigestBullet(text, sources))
+        return segments, bullets
+
+    @staticmethod
+    def _model_says_enough(
+        written: str, quoted: str, messages: Sequence[ChannelMessage], background: Mapping[str, float], names: frozenset[str]
+    ) -> bool:
+        """A model's topic line replaces the quoted one only if it is about the conversation,
+        not about who spoke ("The project manager is a good person"), and holds at least
+        ``MODEL_CENTRALITY`` of the quoted line's share of the conversation's frequent words."""
+        if not _about_the_conversation(written, names):
+            return False
+        local = word_weights(messages, names=names)
+        weights = {w: n - 1 + background.get(w, 0.0) for w, n in local.items()}
+        return centrality(written, weights, names=names) >= MODEL_CENTRALITY * centrality(quoted, weights, names=names)
+
+    def _other_bullets(
+        self, conversations: Sequence[Conversation], notes_by_batch: Sequence[Sequence[tuple[ModelNote, Batch]]]
+    ) -> dict[str, list[DigestBullet]]:
+        """Decisions, action items and open questions: extractive candidates, with the
+        model's wording where it wrote a valid note citing the same message."""
+        chosen: dict[str, dict[str, tuple[str, tuple[ChannelMessage, ...]]]] = defaultdict(dict)
+        found: list[Candidate] = [c for conversation in conversations for c in candidates(conversation)]
+        for candidate in found:
+            chosen[candidate.kind].setdefault(candidate.messages[0].id, (candidate.text, candidate.messages))
+        for notes in notes_by_batch:
+            for note, batch in notes:
+                if note.kind == "topic":
+                    continue
+                cited = tuple({batch.pieces[n - 1].message.id: batch.pieces[n - 1].message for n in note.numbers}.values())
+                chosen[note.kind][cited[0].id] = (note.text, cited)
+        result: dict[str, list[DigestBullet]] = {}
+        for kind in ("decision", "action", "question"):
+            entries = sorted(chosen[kind].values(), key=lambda entry: entry[1][0].timestamp)
+            unique: dict[str, DigestBullet] = {}
+            for text, messages in entries:
+                unique.setdefault(kind + normalized(text), DigestBullet(text, _links(messages)))
+            result[kind] = list(unique.values())
+        return result
+
+    def _cap(self, bullets: Sequence[DigestBullet], kind: str, *, segments_size: Sequence[float] | None = None) -> tuple[DigestBullet, ...]:
+        """At most ``max_bullets`` bullets (those ranking highest in ``segments_size`` first:
+        the largest conversations for topics, the most central items for the other sections),
+        in time order, then one bullet that says how many more there were and links to them:
+        nothing vanishes."""
+        limit = max(1, self.settings.max_bullets)
+        order = list(range(len(bullets)))
+        if segments_size is not None:
+            order.sort(key=lambda i: -segments_size[i])
+        if len(bullets) <= limit:
+            return tuple(bullets[i] for i in sorted(order[:limit]))
+        shown = sorted(order[: limit - 1]) if limit > 1 else []
+        rest = sorted(order[len(shown) :])
+        noun = {"topic": "conversations", "decision": "decisions", "action": "action items", "question": "questions"}[kind]
+        more = DigestBullet(
+            f"{len(rest)} more {noun}, linked here",
+            tuple(bullets[i].sources[0] for i in rest if bullets[i].sources),
+        )
+        return (*(bullets[i] for i in shown), more)
+
+    async def _headline(
+        self,
+        topics: Sequence[DigestBullet],
+        sizes: Sequence[int],
+        conversations: Sequence[Conversation],
+        messages: Sequence[ChannelMessage],
+        run: _Run,
+        on_queued: OnQueued | None,
+        *,
+        background: Counter[str],
+        names: frozenset[str],
+    ) -> str:
+        """The reduce step: topic lines merged (recursively while they do not fit one
+        prompt) into a one-line headline; when the model's is not valid, or is about who
+        spoke rather than what was said, the window's most central sentence."""
+        order = sorted(range(len(topics)), key=lambda i: -sizes[i])
+        lines = [topics[i].text for i in order]
+        central = topic(messages, names=names).text if messages else "nothing"
+        fallback = (
+            f"{len(messages)} messages in {len(conversations)} conversation{'s' if len(conversations) != 1 else ''}; "
+            f"mostly: {shorten(central, words=20)}"
+        )
+        while len(lines) > 1 and not self._fits(headline_prompt(lines), self.line_tokens):
+            merged: list[str] = []
+            group: list[str] = []
+            for line in lines:
+                if group and not self._fits(merge_prompt([*group, line]), self.line_tokens):
+                    merged.append(await self._merge(group, run, on_queued))
+                    group = []
+                group.append(line)
+            if group:
+                merged.append(await self._merge(group, run, on_queued) if len(group) > 1 else group[0])
+            if len(merged) >= len(lines):
+                # Nothing merged (each line needs a prompt of its own): the headline only
+                # needs the gist, so the largest topics that fit are enough.
+                merged = merged[: max(1, len(merged) // 2)]
+            lines = merged
+        if not lines or not self._fits(headline_prompt(lines), self.line_tokens):
+            return fallback
+        generation = await self._generate(
+            headline_prompt(lines), max_tokens=self.line_tokens, stop=LINE_STOP, run=run, on_queued=on_queued
+        )
+        if generation is None:
+            return fallback
+        written = parse_line(generation.text, sources=lines, share=HEADLINE_GROUNDING)
+        if written is None or not _about_the_conversation(written, names, least=MIN_HEADLINE_WORDS):
+            return fallback
+        return written
+
+    async def _merge(self, group: Sequence[str], run: _Run, on_queued: OnQueued | None) -> str:
+        generation = await self._generate(merge_prompt(group), max_tokens=self.line_tokens, stop=LINE_STOP, run=run, on_queued=on_queued)
+        written = parse_line(generation.text, sources=group) if generation else None
+        return written or group[0]

@@ -1,0 +1,1 @@
+"""The knowledge base: loading files, chunking, embedding, storing and searching them."""

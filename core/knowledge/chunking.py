@@ -1,0 +1,425 @@
+"""Split documents into chunks the embedder reads whole.
+
+Chunks follow the document's structure: Markdown headings start new sections (the heading
+trail travels with every chunk of the section), paragraphs and sentences are never cut in
+the middle unless a single sentence is itself longer than a chunk. Sizes are counted in the
+embedding model's own word pieces, including the title line that is embedded with the chunk,
+so no chunk is silently truncated by the embedder.
+
+Work and memory are linear in the text whatever it holds: a document is read up to
+``MAX_DOCUMENT_CHARS``, encoded data (``data:`` URIs, base64 blobs) is left out, and a long
+sentence or unbroken run is cut with a handful of token counts per piece, never by counting
+the whole remainder again. What is left out is said in ``left_out`` sentences for the ingest
+report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+
+from core.text import DOCUMENT_SENTENCE_END
+from core.types import Chunk, Document
+
+log = logging.getLogger(__name__)
+
+TokenCounter = Callable[[str], int]
+"""Counts the embedder's tokens of a text, special tokens included."""
+
+SPECIAL_TOKENS = 2  # [CLS] and [SEP]
+
+MAX_DOCUMENT_CHARS = 10_000_000
+"""Characters of one document that are chunked (about 12,000 chunks); the rest is left out
+and reported. Bounds the memory and the embedding time one file can take."""
+
+# Titles and headings longer than this are not titles; cut, they cannot make every chunk's
+# title (hashed and counted once per chunk) as long as the document.
+_MAX_TITLE_CHARS = 1_000
+# A sentence longer than this goes straight to the splitter instead of being counted whole
+# (the tokenizer's output for a 50 MB string alone takes gigabytes); none that long fits a chunk.
+_COUNT_WHOLE_CHARS = 100_000
+# An unbroken "word" up to this long is cut exactly as it always was (ids stay stable for
+# long URLs); longer ones are cut piece by piece with a bounded search.
+_LONG_WORD_CHARS = 2_048
+# Encoded data: a data URI with a long payload, or a long run of the base64 alphabet (the
+# lookbehind starts a match only where a run starts, so a short run is scanned once).
+_DATA_URI = re.compile(r"data:(?:[\w.+-]+/[\w.+-]+)?(?:;[\w.+-]+(?:=[\w.+-]*)?)*,[^\s)\"'<>\]]{1024,}")
+_BASE64_RUN = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{1024,}={0,2}")
+_WORD = re.compile(r"\S+")
+
+
+@dataclass(frozen=True)
+class Section:
+    heading: str
+    text: str
+
+
+def split_sections(text: str) -> list[Section]:
+    """Markdown headings open sections; the heading trail ("Setup > Slack") names each."""
+    sections: list[Section] = []
+    trail: list[str] = []
+    lines: list[str] = []
+    in_code = False
+
+    def flush() -> None:
+        body = "\n".join(lines).strip()
+        if body:
+            sections.append(Section(" > ".join(trail), body))
+        lines.clear()
+
+    for line in text.splitlines():
+        if line.strip().startswith("```"):
+            in_code = not in_code
+        heading = None if in_code else _heading(line)
+        if heading is not None:
+            flush()
+            level, title = heading
+            trail[:] = [*trail[: level - 1], title[:_MAX_TITLE_CHARS]]
+            continue
+        lines.append(line)
+    flush()
+    return sections
+
+
+def _heading(line: str) -> tuple[int, str] | None:
+    """(level, title) of an ATX heading line, else None.
+
+    What ``^(#{1,6})\\s+(.+?)\\s*#*\\s*$`` matched (title stripped), found without it: that
+    pattern backtracks cubically on a heading followed by a long run of spaces (a 4,000-space
+    line took minutes). The title is the shortest non-empty text before trailing spaces and
+    closing hashes.
+    """
+    level = len(line) - len(line.lstrip("#"))
+    if not 1 <= level <= 6 or level == len(line) or not line[level].isspace():
+        return None
+    rest = line[level:]
+    text = rest.lstrip()
+    if not text:
+        # The pattern's lazy group needs one character: it takes the last space, if there are two.
+        return (level, "") if len(rest) >= 2 else None
+    end = len(text.rstrip().rstrip("#").rstrip())
+    return level, text[: max(end, 1)].strip()
+
+
+def split_sentences(text: str) -> list[str]:
+    """Paragraphs, then sentences; list items and code lines stay whole lines."""
+    sentences: list[str] = []
+    for paragraph in re.split(r"\n\s*\n", text):
+        paragraph = paragraph.strip()
+        if not paragraph:
+            continue
+        for piece in DOCUMENT_SENTENCE_END.split(paragraph):
+            piece = piece.strip()
+            if piece:
+                sentences.append(piece)
+    return sentences
+
+
+def _largest_fitting(upper: int, fits: Callable[[int], bool], guess: int) -> int:
+    """The largest n in 1..upper with ``fits(n)``, searched from ``guess``: probe the guess and
+    its neighbour, gallop away from it, then bisect. For ``fits`` monotone (a longer prefix
+    never has fewer tokens) that is what growing the piece one unit at a time finds, in a few
+    calls instead of one per unit. 1 is taken even when it does not fit: a piece holds at
+    least one unit. Whatever ``fits`` does, the answer (other than 1) was seen to fit."""
+    lo, hi = 1, upper + 1  # fits(lo) holds (or lo == 1); fits(hi) fails (or hi is past upper)
+    probe = min(max(guess, 1), upper)
+    step = 1
+    if probe > 1 and not fits(probe):
+        hi = probe
+        while True:
+            probe = max(1, hi - step)
+            if probe == 1 or fits(probe):
+                lo = probe
+                break
+            hi, step = probe, step * 2
+    else:
+        lo = probe
+        while lo < upper:
+            probe = min(upper, lo + step)
+            if not fits(probe):
+                hi = probe
+                break
+            lo, step = probe, step * 2
+    while hi - lo > 1:
+        middle = (lo + hi) // 2
+        if fits(middle):
+            lo = middle
+        else:
+            hi = middle
+    return lo
+
+
+class _Counted:
+    """Token counts of the prefixes of one piece being sized, so no prefix is counted twice."""
+
+    def __init__(self, count: TokenCounter, limit: int, text_of: Callable[[int], str]) -> None:
+        self.count, self.limit, self.text_of = count, limit, text_of
+        self.sizes: dict[int, int] = {}
+
+    def size(self, n: int) -> int:
+        if n not in self.sizes:
+            self.sizes[n] = self.count(self.text_of(n)) - SPECIAL_TOKENS
+        return self.sizes[n]
+
+    def fits(self, n: int) -> bool:
+        return self.size(n) <= self.limit
+
+
+def _split_long(sentence: str, limit: int, count: TokenCounter, notes: _Notes) -> Iterator[tuple[str, int]]:
+    """A sentence longer than a chunk, split at word boundaries into pieces that fit, with
+    their token counts.
+
+    Each piece is the longest run of words that fits, as when words were added one at a
+    time, but found with a few counts of about a piece's length (see ``_largest_fitting``),
+    so the work is linear in the sentence; words are read lazily, a piece's worth at a time.
+    """
+    words = _WORD.finditer(sentence)
+    ahead: list[str] = []
+    # No piece can hold more words than it has tokens, bar words the tokenizer drops entirely.
+    most_words = 4 * limit + 64
+    guess = 1
+    while True:
+        # Reading stops after a word too long to be a word: it is cut on its own (below), and
+        # never joins a piece, where a tokenizer that makes one unknown token of it would let
+        # a megabyte through as "one token".
+        while len(ahead) <= most_words and not (ahead and len(ahead[-1]) > _LONG_WORD_CHARS):
+            match = next(words, None)
+            if match is None:
+                break
+            ahead.append(match.group())
+        if not ahead:
+            return
+        if len(ahead[0]) > _LONG_WORD_CHARS:
+            yield from _cut_word(ahead.pop(0), limit, count, notes)
+            continue
+        usable = len(ahead) - 1 if len(ahead[-1]) > _LONG_WORD_CHARS else len(ahead)
+        sized = _Counted(count, limit, partial(_joined, ahead))
+        taken = _largest_fitting(min(usable, most_words), sized.fits, guess)
+        guess = taken
+        if taken == 1 and not sized.fits(1):
+            yield from _cut_word(ahead[0], limit, count, notes)
+        else:
+            yield " ".join(ahead[:taken]), sized.size(taken)
+        del ahead[:taken]
+
+
+def _joined(words: list[str], n: int) -> str:
+    return " ".join(words[:n])
+
+
+def _sliced(text: str, start: int, n: int) -> str:
+    return text[start : start + n]
+
+
+def _cut_word(word: str, limit: int, count: TokenCounter, notes: _Notes) -> Iterator[tuple[str, int]]:
+    """A single "word" (a URL, a hash) longer than the limit, or longer than any word, cut
+    by characters."""
+    if len(word) <= _LONG_WORD_CHARS:
+        # As it always was, so the chunks of an ordinary long URL keep their ids; the loop
+        # recounts the rest of the word per cut, which stays cheap at this length.
+        piece = word
+        while count(piece) - SPECIAL_TOKENS > limit and len(piece) > 1:
+            cut = max(1, len(piece) * limit // max(1, count(piece)))
+            yield piece[:cut], count(piece[:cut]) - SPECIAL_TOKENS
+            piece = piece[cut:]
+        yield piece, count(piece) - SPECIAL_TOKENS
+        return
+    # Longer runs (minified code, "a,a,a,..." by the megabyte) are cut into the longest
+    # prefixes that fit, each found by a bounded search: linear, and no piece is an absurd
+    # number of characters even where the tokenizer makes one unknown token of a long run.
+    # One token under the budget, since _pack counts one more per sentence: a piece that
+    # fills the whole budget makes a chunk one token over (kept above for stable ids).
+    notes.add("cut", len(word))
+    most_chars = 16 * limit + 64
+    start, guess = 0, 4 * limit
+    while start < len(word):
+        sized = _Counted(count, max(1, limit - 1), partial(_sliced, word, start))
+        taken = _largest_fitting(min(len(word) - start, most_chars), sized.fits, guess)
+        yield word[start : start + taken], sized.size(taken)
+        start, guess = start + taken, taken
+
+
+def embedding_text(title: str, text: str, question: str | None = None) -> str:
+    """What the embedder reads for a chunk: its title line (or FAQ question) and its text."""
+    head = question or title
+    return f"{head}\n{text}" if head else text
+
+
+def content_hash(*parts: str | None) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update((part or "").encode("utf-8"))
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+@dataclass
+class _Notes:
+    """What chunking one document left out or cut, added up by kind for one report line each."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    chars: dict[str, int] = field(default_factory=dict)
+
+    def add(self, kind: str, chars: int) -> None:
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        self.chars[kind] = self.chars.get(kind, 0) + chars
+
+    def sentences(self, title: str, max_chars: int) -> list[str]:
+        name = title if len(title) <= 80 else title[:77] + "..."
+        said = {
+            "data URI": "embedded data URI(s) ({chars}) left out: encoded files, not text",
+            "base64": "run(s) of base64 or other letters and digits without a space ({chars}) left out: encoded data, not text",
+            "cut": "unbroken run(s) without a space ({chars}) cut into chunk-sized pieces",
+            "beyond": "only the first {limit} characters indexed; the remaining {chars} were left out",
+        }
+        out = []
+        for kind, template in said.items():
+            if kind in self.counts:
+                chars = f"{self.chars[kind]:,} characters"
+                what = template.format(chars=chars, limit=f"{max_chars:,}")
+                number = "" if kind == "beyond" else f"{self.counts[kind]:,} "
+                out.append(f"{name}: {number}{what}.")
+        return out
+
+
+def _drop_encoded_data(text: str, notes: _Notes) -> str:
+    """The text without data URIs and base64 blobs: thousands of chunks of noise otherwise."""
+
+    def drop(kind: str) -> Callable[[re.Match[str]], str]:
+        def replace(match: re.Match[str]) -> str:
+            notes.add(kind, len(match.group()))
+            return ""
+
+        return replace
+
+    if "data:" in text:
+        text = _DATA_URI.sub(drop("data URI"), text)
+    return _BASE64_RUN.sub(drop("base64"), text)
+
+
+def chunk_document(
+    document: Document,
+    *,
+    count_tokens: TokenCounter,
+    max_tokens: int = 200,
+    overlap_sentences: int = 1,
+    max_chars: int = MAX_DOCUMENT_CHARS,
+    left_out: list[str] | None = None,
+) -> list[Chunk]:
+    """Chunks of one document; ids are stable for unchanged content (see ``chunk_id``).
+
+    What was left out (encoded data, text past ``max_chars``) or cut (runs without a space)
+    is appended to ``left_out`` as one sentence per kind, or logged when it is None.
+    """
+    notes = _Notes()
+    body = document.text
+    if len(body) > max_chars:
+        notes.add("beyond", len(body) - max_chars)
+        body = body[:max_chars]
+    body = _drop_encoded_data(body, notes)
+    document_title = document.title[:_MAX_TITLE_CHARS]
+    question = document.question[:_MAX_TITLE_CHARS] if document.question else document.question
+    pieces: list[tuple[str, str]] = []  # (title, text)
+    if document.kind in {"faq", "conversation"}:
+        sections = [Section("", body.strip())]
+    else:
+        sections = split_sections(body) or [Section("", body.strip())]
+    for section in sections:
+        title = _section_title(document_title, section.heading)[:_MAX_TITLE_CHARS]
+        head = question or title
+        budget = max_tokens - (count_tokens(head) - SPECIAL_TOKENS) - 1
+        budget = max(16, budget)
+        sentences: list[tuple[str, int]] = []
+        for sentence in split_sentences(section.text):
+            size = count_tokens(sentence) - SPECIAL_TOKENS if len(sentence) <= _COUNT_WHOLE_CHARS else budget + 1
+            if size > budget:
+                sentences.extend(_split_long(sentence, budget, count_tokens, notes))
+            else:
+                sentences.append((sentence, size))
+        pieces.extend((title, text) for text in _pack(sentences, budget, overlap_sentences))
+    chunks: list[Chunk] = []
+    for position, (title, text) in enumerate(pieces):
+        if not text.strip():
+            continue
+        digest = content_hash(document.scope, title, text, document.url, question)
+        chunks.append(
+            Chunk(
+                id="",
+                source=document.source,
+                title=title,
+                text=text,
+                scope=document.scope,
+                url=document.url,
+                position=position,
+                doc_key=document.key,
+                content_hash=digest,
+                kind=document.kind,
+            )
+        )
+    for sentence in notes.sentences(document_title, max_chars):
+        if left_out is None:
+            log.warning("%s: %s", document.source, sentence)
+        else:
+            left_out.append(sentence)
+    return chunks
+
+
+def _section_title(document_title: str, heading: str) -> str:
+    parts = [part for part in heading.split(" > ") if part]
+    if parts and parts[0] == document_title:
+        parts = parts[1:]
+    return " > ".join([document_title, *parts]) if parts else document_title
+
+
+def _pack(sentences: Sequence[tuple[str, int]], budget: int, overlap: int) -> list[str]:
+    chunks: list[str] = []
+    current: list[tuple[str, int]] = []
+    size = 0
+    for sentence, tokens in sentences:
+        if current and size + tokens + 1 > budget:
+            chunks.append("\n".join(s for s, _ in current) if _is_listy(current) else " ".join(s for s, _ in current))
+            kept = list(current[-overlap:]) if overlap else []
+            while kept and sum(t for _, t in kept) + tokens + len(kept) > budget // 2:
+                kept.pop(0)
+            current, size = kept, sum(t for _, t in kept) + len(kept)
+        current.append((sentence, tokens))
+        size += tokens + 1
+    if current:
+        chunks.append("\n".join(s for s, _ in current) if _is_listy(current) else " ".join(s for s, _ in current))
+    return chunks
+
+
+def _is_listy(sentences: Sequence[tuple[str, int]]) -> bool:
+    """Keep line breaks for lists, tables and chat lines; join prose with spaces."""
+    return any(s.lstrip().startswith(("-", "*", "|", "[", "1.", "`")) for s, _ in sentences)
+
+
+def assign_ids(chunks: Iterable[Chunk]) -> list[Chunk]:
+    """Stable ids: source + document key + content hash + occurrence, so an unchanged chunk
+    keeps its id when chunks around it change."""
+    seen: dict[tuple[str, str, str], int] = {}
+    out: list[Chunk] = []
+    for chunk in chunks:
+        key = (chunk.source, chunk.doc_key, chunk.content_hash)
+        occurrence = seen.get(key, 0)
+        seen[key] = occurrence + 1
+        identifier = content_hash(chunk.source, chunk.doc_key, chunk.content_hash, str(occurrence))[:32]
+        out.append(
+            Chunk(
+                id=identifier,
+                source=chunk.source,
+                title=chunk.title,
+                text=chunk.text,
+                scope=chunk.scope,
+                url=chunk.url,
+                position=chunk.position,
+                doc_key=chunk.doc_key,
+                content_hash=chunk.content_hash,
+                kind=chunk.kind,
+            )
+        )
+    return out

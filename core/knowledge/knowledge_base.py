@@ -1,0 +1,420 @@
+"""The knowledge base: one LanceDB table of chunks with a vector and a full-text index.
+
+- Hybrid retrieval: a vector search and a BM25 full-text search, each filtered by scope
+  *before* ranking (``prefilter=True``), fused with reciprocal rank fusion. Every hit also
+  carries its cosine similarity to the query, the calibrated number the refusal threshold uses.
+- Writes are per source and idempotent: unchanged chunks (same id) are left alone, new ones
+  are merged in by id, stale ones deleted. Each LanceDB write is atomic, and an interrupted
+  ingest leaves at worst an old and a new version of one source side by side, which the next
+  run of the same ingest resolves.
+- Building an index never fails a write: an index that cannot be built is logged and left
+  out, and search works without it (exhaustive vector search, a scan for scopes) until the
+  next refresh builds it.
+- The URI may be a local folder or object storage (``s3://bucket/kb``); LanceDB handles both.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+
+from core.config import KnowledgeBaseSettings, RetrievalSettings
+from core.errors import KnowledgeBaseError
+from core.knowledge.chunking import embedding_text
+from core.ports import Embedder, SearchMode, SourceChange, SourceInfo
+from core.types import Chunk, Hit
+
+log = logging.getLogger(__name__)
+
+_COLUMNS = ["id", "source", "doc_key", "title", "text", "scope", "url", "position", "content_hash", "kind"]
+
+
+def sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def scope_filter(scopes: Iterable[str]) -> str:
+    values = sorted(set(scopes))
+    if not values:
+        return "false"
+    return "scope IN (" + ", ".join(sql_string(s) for s in values) + ")"
+
+
+def reciprocal_rank_fusion(
+    rankings: Sequence[tuple[Sequence[str], float]], *, k: int = 60
+) -> dict[str, float]:
+    """Fuse ranked id lists: score(id) = sum(weight / (k + rank)), rank starting at 1."""
+    scores: dict[str, float] = {}
+    for ids, weight in rankings:
+        for rank, identifier in enumerate(ids, start=1):
+            scores[identifier] = scores.get(identifier, 0.0) + weight / (k + rank)
+    return scores
+
+
+def _chunk_from_row(row: dict[str, Any]) -> Chunk:
+    return Chunk(
+        id=row["id"],
+        source=row["source"],
+        title=row["title"],
+        text=row["text"],
+        scope=row["scope"],
+        url=row.get("url") or None,
+        position=int(row.get("position") or 0),
+        doc_key=row.get("doc_key") or "",
+        content_hash=row.get("content_hash") or "",
+        kind=row.get("kind") or "document",
+    )
+
+
+class LanceKnowledgeBase:
+    """A :class:`core.ports.KnowledgeBase` on LanceDB."""
+
+    def __init__(
+        self,
+        *,
+        uri: str,
+        embedder: Embedder,
+        table: str = "chunks",
+        rrf_k: int = RetrievalSettings.rrf_k,
+        vector_weight: float = RetrievalSettings.vector_weight,
+        text_weight: float = RetrievalSettings.text_weight,
+        candidates: int = RetrievalSettings.candidates,
+        ann_min_rows: int = KnowledgeBaseSettings.ann_min_rows,
+    ) -> None:
+        self.uri = uri
+        self.embedder = embedder
+        self.table_name = table
+        self.rrf_k = rrf_k
+        self.vector_weight = vector_weight
+        self.text_weight = text_weight
+        self.candidates = candidates
+        self.ann_min_rows = ann_min_rows
+        self._db: Any = None
+        self._table: Any = None
+        self._fts_ready = False
+        self._vector_index = False  # known at open and after each index refresh, not per query
+        self._lock = threading.RLock()
+
+    # -- opening ----------------------------------------------------------------------------
+
+    def _connect(self) -> Any:
+        if self._db is None:
+            import lancedb
+
+            try:
+                # A running bot must see what a separate `tidings ingest` process writes:
+                # re-check the table's latest version at most every few seconds.
+                self._db = lancedb.connect(self.uri, read_consistency_interval=timedelta(seconds=5))
+            except Exception as error:
+                raise KnowledgeBaseError(f"Could not open the knowledge base at {self.uri}: {error}") from error
+        return self._db
+
+    def _open(self, *, create: bool = False) -> Any:
+        with self._lock:
+            if self._table is not None:
+                return self._table
+            db = self._connect()
+            names = db.list_tables().tables if hasattr(db, "list_tables") else db.table_names()
+            if self.table_name in names:
+                self._table = db.open_table(self.table_name)
+                self._vector_index = self._has_vector_index(self._table)
+            elif create:
+                self._table = db.create_table(self.table_name, schema=self._schema(), exist_ok=True)
+            return self._table
+
+    def _schema(self) -> Any:
+        import pyarrow as pa
+
+        return pa.schema(
+            [
+                pa.field("id", pa.string()),
+                pa.field("source", pa.string()),
+                pa.field("doc_key", pa.string()),
+                pa.field("title", pa.string()),
+                pa.field("text", pa.string()),
+                pa.field("scope", pa.string()),
+                pa.field("url", pa.string()),
+                pa.field("position", pa.int32()),
+                pa.field("content_hash", pa.string()),
+                pa.field("kind", pa.string()),
+                pa.field("search_text", pa.string()),
+                pa.field("vector", pa.list_(pa.float32(), self.embedder.dimension)),
+            ]
+        )
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def ids_of(self, source: str) -> set[str]:
+        table = self._open()
+        if table is None:
+            return set()
+        rows = table.search().where(f"source = {sql_string(source)}").select(["id"]).limit(None).to_arrow()
+        return set(rows.column("id").to_pylist())
+
+    def replace_source(self, source: str, chunks: Sequence[Chunk]) -> SourceChange:
+        """Make the source's chunks exactly ``chunks``: add what is new, delete what is gone."""
+        with self._lock:
+            existing = self.ids_of(source)
+            wanted = {c.id: c for c in chunks if c.source == source}
+            new = [c for cid, c in wanted.items() if cid not in existing]
+            stale = existing - set(wanted)
+            if new:
+                vectors = self.embedder.embed([embedding_text(c.title, c.text) for c in new])
+                rows = [
+                    {
+                        "id": c.id,
+                        "source": c.source,
+                        "doc_key": c.doc_key,
+                        "title": c.title,
+                        "text": c.text,
+                        "scope": c.scope,
+                        "url": c.url or "",
+                        "position": c.position,
+                        "content_hash": c.content_hash,
+                        "kind": c.kind,
+                        "search_text": f"{c.title}\n{c.text}",
+                        "vector": vector,
+                    }
+                    for c, vector in zip(new, vectors, strict=True)
+                ]
+                table = self._open(create=True)
+                import pyarrow as pa
+
+                data = pa.Table.from_pylist(rows, schema=self._schema())
+                (table.merge_insert("id").when_not_matched_insert_all().execute(data))
+            if stale:
+                table = self._open()
+                for start in range(0, len(stale), 500):
+                    batch = sorted(stale)[start : start + 500]
+                    table.delete("id IN (" + ", ".join(sql_string(i) for i in batch) + ")")
+            return SourceChange(source=source, added=len(new), unchanged=len(wanted) - len(new), removed=len(stale))
+
+    def forget(self, source: str) -> int:
+        with self._lock:
+            table = self._open()
+            if table is None:
+                return 0
+            ids = self.ids_of(source)
+            if not ids:
+                # Accept a path relative to the current folder as the user typed it.
+                matches = [s.source for s in self.sources() if s.source.endswith(source.lstrip("./"))]
+                if len(matches) == 1:
+                    source = matches[0]
+                    ids = self.ids_of(source)
+            if ids:
+                table.delete(f"source = {sql_string(source)}")
+            return len(ids)
+
+    def refresh_indexes(self) -> None:
+        """(Re)build the full-text index, compact versions, and add an ANN index once the table
+        is large enough for exhaustive search to get slow."""
+        with self._lock:
+            table = self._open()
+            if table is None:
+                return
+            rows = table.count_rows()
+            if rows == 0:
+                return
+            if self._has_index_on(table, "search_text"):
+                # An existing full-text index is brought up to date by optimize() below, incrementally.
+                self._fts_ready = True
+            else:
+                self._fts_ready = _built(
+                    "full-text index",
+                    lambda: table.create_fts_index(
+                        "search_text", replace=True, use_tantivy=False, with_position=False
+                    ),
+                )
+            if rows >= self.ann_min_rows and not self._has_vector_index(table):
+                self._build_vector_index(table, rows)
+            if rows >= self.ann_min_rows and not self._has_index_on(table, "scope"):
+                # Every search filters by scope before ranking. Without an index that filter
+                # scans the whole scope column on each leg of each query (docs/benchmarks.md).
+                # optimize() below keeps it current as rows are added.
+                from lancedb.index import Bitmap
+
+                _built("scope index", lambda: table.create_index("scope", config=Bitmap(), replace=True))
+            _built("compaction", lambda: table.optimize(cleanup_older_than=timedelta(minutes=10)))
+            self._vector_index = self._has_vector_index(table)
+
+    def _build_vector_index(self, table: Any, rows: int) -> None:
+        """An IVF index with about sqrt(rows) partitions, but never more than the table has
+        distinct vectors: k-means cannot split identical vectors, and above 256 partitions
+        LanceDB's k-means fails outright when it cannot fill them (100,000 copies of one FAQ
+        row and 316 partitions failed every ingest after). When it still cannot be built
+        (vectors it cannot train on, near-duplicates), search stays exhaustive."""
+        wanted = max(16, int(rows**0.5))
+        distinct = _distinct_vectors(table, stop_at=wanted)
+        partitions = max(1, min(wanted, distinct))
+        built = _built(
+            "vector index",
+            lambda: table.create_index(
+                metric="cosine", vector_column_name="vector", index_type="IVF_HNSW_SQ", num_partitions=partitions
+            ),
+        )
+        if built:
+            counted = f"{distinct}" if distinct < wanted else f"at least {distinct}"
+            log.info("built a vector index of %d partitions over %d rows (%s distinct vectors)", partitions, rows, counted)
+
+    @staticmethod
+    def _has_vector_index(table: Any) -> bool:
+        return LanceKnowledgeBase._has_index_on(table, "vector")
+
+    @staticmethod
+    def _has_index_on(table: Any, column: str) -> bool:
+        return any(column in (getattr(i, "columns", None) or []) for i in table.list_indices())
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def count(self) -> int:
+        table = self._open()
+        return 0 if table is None else int(table.count_rows())
+
+    def sources(self, scopes: Iterable[str] | None = None) -> list[SourceInfo]:
+        table = self._open()
+        if table is None:
+            return []
+        query = table.search()
+        if scopes is not None:
+            query = query.where(scope_filter(scopes))
+        data = query.select(["source", "scope", "title", "doc_key"]).limit(None).to_arrow().to_pylist()
+        by_source: dict[str, dict[str, Any]] = {}
+        for row in data:
+            entry = by_source.setdefault(row["source"], {"chunks": 0, "scopes": set(), "title": row["title"]})
+            entry["chunks"] += 1
+            entry["scopes"].add(row["scope"])
+        return [
+            SourceInfo(source=s, chunks=e["chunks"], scopes=tuple(sorted(e["scopes"])), title=e["title"])
+            for s, e in sorted(by_source.items())
+        ]
+
+    def _ensure_fts(self, table: Any) -> None:
+        if self._fts_ready:
+            return
+        with self._lock:
+            if not self._has_index_on(table, "search_text"):
+                # Tried once per process: if it cannot be built, text search finds nothing (the
+                # query below fails and is caught) and vector search answers alone.
+                _built(
+                    "full-text index",
+                    lambda: table.create_fts_index("search_text", replace=True, use_tantivy=False, with_position=False),
+                )
+            self._fts_ready = True
+
+    def search(
+        self,
+        query: str,
+        *,
+        scopes: Iterable[str],
+        k: int = 5,
+        mode: SearchMode = "hybrid",
+    ) -> list[Hit]:
+        table = self._open()
+        query = " ".join(query.split())
+        if table is None or not query:
+            return []
+        where = scope_filter(scopes)
+        n = max(k, self.candidates)
+        columns = [*_COLUMNS, "vector"]
+        query_vector = self.embedder.embed([query])[0]
+        rows: dict[str, dict[str, Any]] = {}
+        vector_ids: list[str] = []
+        text_ids: list[str] = []
+        if mode in {"hybrid", "vector"}:
+            vector_query = (
+                table.search(query_vector, vector_column_name="vector")
+                .distance_type("cosine")
+                .where(where, prefilter=True)
+                .select([*columns, "_distance"])
+                .limit(n)
+            )
+            if self._vector_index:
+                # The index stores quantized vectors; re-ranking 10x the candidates on the full
+                # vectors is what keeps recall close to an exhaustive search's, and more probes
+                # add nothing (docs/benchmarks.md, the 100k-chunk runs).
+                vector_query = vector_query.nprobes(24).refine_factor(10)
+            for row in vector_query.to_list():
+                rows.setdefault(row["id"], row)
+                vector_ids.append(row["id"])
+        if mode in {"hybrid", "text"}:
+            self._ensure_fts(table)
+            try:
+                text_rows = (
+                    table.search(_fts_query(query), query_type="fts", fts_columns="search_text")
+                    .where(where, prefilter=True)
+                    .select([*columns, "_score"])
+                    .limit(n)
+                    .to_list()
+                )
+            except Exception:  # a query the text parser rejects still gets vector results
+                text_rows = []
+            for row in text_rows:
+                rows.setdefault(row["id"], row)
+                text_ids.append(row["id"])
+        fused = reciprocal_rank_fusion(
+            [(vector_ids, self.vector_weight), (text_ids, self.text_weight)], k=self.rrf_k
+        )
+        ranked = sorted(fused.items(), key=lambda item: item[1], reverse=True)[:k]
+        vector_rank = {cid: r for r, cid in enumerate(vector_ids, start=1)}
+        text_rank = {cid: r for r, cid in enumerate(text_ids, start=1)}
+        hits: list[Hit] = []
+        for cid, score in ranked:
+            row = rows[cid]
+            vector = np.asarray(row["vector"], dtype=np.float32)
+            similarity = float(np.dot(vector, query_vector))
+            hits.append(
+                Hit(
+                    chunk=_chunk_from_row(row),
+                    score=score,
+                    similarity=similarity,
+                    vector_rank=vector_rank.get(cid),
+                    text_rank=text_rank.get(cid),
+                )
+            )
+        return hits
+
+
+
+def _built(what: str, build: Callable[[], object]) -> bool:
+    """Run one index build, logging instead of raising: the rows are already written, and a
+    knowledge base without this index is slower, not wrong. The next refresh tries again."""
+    try:
+        build()
+    except Exception as error:
+        log.warning(
+            "The knowledge base's %s could not be built, so searches go on without it: %s",
+            what,
+            " ".join(str(error).split())[:500],
+        )
+        return False
+    return True
+
+
+def _distinct_vectors(table: Any, *, stop_at: int) -> int:
+    """How many distinct vectors the table holds, counting up to ``stop_at``. Vectors are
+    compared rounded to 3 decimals, so near-copies (the same text embedded twice with float
+    noise) count once, as k-means sees them; the column is streamed, never loaded whole."""
+    seen: set[bytes] = set()
+    reader = table.search().select(["vector"]).limit(None).to_batches(batch_size=8192)
+    for batch in reader:
+        column = batch.column("vector")
+        if len(column) == 0:
+            continue
+        vectors = np.asarray(column.flatten().to_numpy(zero_copy_only=False), dtype=np.float32)
+        vectors = np.round(vectors.reshape(len(column), -1), 3) + np.float32(0.0)  # + 0.0 makes -0.0 equal 0.0
+        rows = np.ascontiguousarray(vectors).view(np.dtype((np.void, vectors.dtype.itemsize * vectors.shape[1])))
+        seen.update(row.tobytes() for row in np.unique(rows))
+        if len(seen) >= stop_at:
+            return len(seen)
+    return len(seen)
+
+
+def _fts_query(query: str) -> str:
+    """Plain words for BM25: punctuation that the query parser treats as syntax is dropped."""
+    cleaned = "".join(ch if ch.isalnum() or ch.isspace() else " " for ch in query)
+    return " ".join(cleaned.split()) or query

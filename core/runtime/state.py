@@ -1,0 +1,384 @@
+"""Small durable state in one SQLite file under ``TIDINGS_HOME``.
+
+- processed platform events (so a retried Slack event is answered once, across restarts);
+- questions being answered (so a restart can tell their askers) and the answers given;
+- feedback on answers (👍/👎 with question, answer and citations, exportable as JSONL, the
+  same fields whatever the platform: ``FeedbackRecord``);
+- digests: recorded under (platform, channel, window) *before* posting and marked with the
+  posted message id *after*, so a restart, a double fire or a second replica never posts the
+  same window twice;
+- cached partial digest notes, keyed by the content they summarise.
+
+SQLite in WAL mode lets several processes on one machine share the file safely; every
+method is one short transaction. The schema is ``SCHEMA`` plus ``MIGRATIONS`` in order; the
+file's ``user_version`` says how many have run.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS seen_events (
+    key TEXT PRIMARY KEY,
+    expires_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS feedback (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at TEXT NOT NULL,
+    platform TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    user TEXT NOT NULL,
+    rating INTEGER NOT NULL,
+    question TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    citations TEXT NOT NULL,
+    answer_id TEXT NOT NULL DEFAULT '',
+    UNIQUE (answer_id, user)
+);
+CREATE TABLE IF NOT EXISTS answers (
+    answer_id TEXT PRIMARY KEY,
+    created_at REAL NOT NULL,
+    payload TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS digests (
+    platform TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    window_start TEXT NOT NULL,
+    window_end TEXT NOT NULL,
+    status TEXT NOT NULL,
+    claimed_at REAL NOT NULL,
+    owner TEXT NOT NULL DEFAULT '',
+    message_id TEXT,
+    posted_at TEXT,
+    PRIMARY KEY (platform, channel, window_start, window_end)
+);
+CREATE TABLE IF NOT EXISTS notes_cache (
+    key TEXT PRIMARY KEY,
+    created_at REAL NOT NULL,
+    payload TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pending_questions (
+    key TEXT PRIMARY KEY,
+    created_at REAL NOT NULL,
+    payload TEXT NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1: feedback says who asked and whether the answer was grounded, on every platform.
+    (
+        "ALTER TABLE feedback ADD COLUMN asker TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE feedback ADD COLUMN grounded INTEGER",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class FeedbackRecord:
+    """One 👍/👎 on an answer, as ``tidings feedback export`` writes it: the same fields
+    whatever the platform it was given on."""
+
+    created_at: str
+    platform: str
+    channel: str
+    """The scope of the channel the answer was asked in (``slack:T:C``, ``discord:G:C``)."""
+    user: str
+    """Who rated it."""
+    rating: int
+    """+1 or -1."""
+    question: str
+    answer: str
+    citations: list[dict[str, Any]]
+    answer_id: str
+    asker: str = ""
+    """Who asked the question ("" when not remembered)."""
+    grounded: bool | None = None
+    """Whether the answer came from the knowledge base (None when not remembered)."""
+
+    def row(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+FEEDBACK_COLUMNS = tuple(f.name for f in fields(FeedbackRecord))
+
+
+@dataclass(frozen=True)
+class DigestRecord:
+    platform: str
+    channel: str
+    window_start: datetime
+    window_end: datetime
+    status: str  # "claimed" | "posted" | "skipped"
+    message_id: str | None = None
+
+
+def _iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat()
+
+
+def _from_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+class StateStore:
+    """The SQLite state. Safe to share between threads of one process and between
+    processes on one machine."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA busy_timeout=30000")
+        self._db.executescript(SCHEMA)
+        self._migrate()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _migrate(self) -> None:
+        """Run the migrations this file has not had yet, once even with several processes."""
+        with self._transaction() as db:
+            done = int(db.execute("PRAGMA user_version").fetchone()[0])
+            for version, statements in enumerate(MIGRATIONS[done:], start=done + 1):
+                for statement in statements:
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {version:d}")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+
+    # -- processed events ---------------------------------------------------------------
+
+    def first_time(self, key: str, *, ttl_s: float = 24 * 3600, now: float | None = None) -> bool:
+        """Record ``key`` as processed; True only for the first caller (atomic)."""
+        moment = time.time() if now is None else now
+        with self._transaction() as db:
+            db.execute("DELETE FROM seen_events WHERE expires_at < ?", (moment,))
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO seen_events (key, expires_at) VALUES (?, ?)",
+                (key, moment + ttl_s),
+            )
+            return cursor.rowcount == 1
+
+    # -- answers and feedback -----------------------------------------------------------
+
+    def remember_answer(self, answer_id: str, payload: dict[str, Any]) -> None:
+        """Keep what was answered so a later 👍/👎 can be stored with it."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO answers (answer_id, created_at, payload) VALUES (?, ?, ?)",
+                (answer_id, time.time(), json.dumps(payload)),
+            )
+
+    def recall_answer(self, answer_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute("SELECT payload FROM answers WHERE answer_id = ?", (answer_id,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def record_feedback(
+        self,
+        *,
+        answer_id: str,
+        platform: str,
+        channel: str,
+        user: str,
+        rating: int,
+        question: str = "",
+        answer: str = "",
+        citations: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Store a 👍 (+1) or 👎 (-1) with what was asked and answered (from the remembered
+        answer unless given). A user's second click on the same answer replaces the first."""
+        remembered = self.recall_answer(answer_id) or {}
+        question = question or str(remembered.get("question", ""))
+        answer = answer or str(remembered.get("answer", ""))
+        cited = citations if citations is not None else remembered.get("citations", [])
+        grounded = remembered.get("grounded")
+        with self._transaction() as db:
+            db.execute(
+                """INSERT INTO feedback
+                       (created_at, platform, channel, user, rating, question, answer, citations, answer_id, asker, grounded)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (answer_id, user) DO UPDATE SET rating = excluded.rating, created_at = excluded.created_at""",
+                (
+                    datetime.now(UTC).isoformat(),
+                    platform,
+                    channel,
+                    user,
+                    1 if rating > 0 else -1,
+                    question,
+                    answer,
+                    json.dumps(cited),
+                    answer_id,
+                    str(remembered.get("asker") or ""),
+                    None if grounded is None else int(bool(grounded)),
+                ),
+            )
+
+    def feedback_records(self) -> list[FeedbackRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT created_at, platform, channel, user, rating, question, answer, citations, answer_id, asker, grounded"
+                " FROM feedback ORDER BY id"
+            ).fetchall()
+        return [
+            FeedbackRecord(
+                created_at=r[0],
+                platform=r[1],
+                channel=r[2],
+                user=r[3],
+                rating=r[4],
+                question=r[5],
+                answer=r[6],
+                citations=json.loads(r[7]),
+                answer_id=r[8],
+                asker=r[9],
+                grounded=None if r[10] is None else bool(r[10]),
+            )
+            for r in rows
+        ]
+
+    def feedback(self) -> list[dict[str, Any]]:
+        """Every feedback record as a row of ``FEEDBACK_COLUMNS`` (``tidings feedback export``)."""
+        return [record.row() for record in self.feedback_records()]
+
+    # -- questions in flight (answered or told after a crash) ---------------------------
+
+    def question_started(self, key: str, payload: dict[str, Any]) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO pending_questions (key, created_at, payload) VALUES (?, ?, ?)",
+                (key, time.time(), json.dumps(payload)),
+            )
+
+    def question_finished(self, key: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM pending_questions WHERE key = ?", (key,))
+
+    def take_unfinished_questions(self) -> list[dict[str, Any]]:
+        """Questions a previous process accepted but never answered; removed as they are taken."""
+        with self._transaction() as db:
+            rows = db.execute("SELECT key, payload FROM pending_questions ORDER BY created_at").fetchall()
+            db.execute("DELETE FROM pending_questions")
+        return [{"key": key, **json.loads(payload)} for key, payload in rows]
+
+    # -- digests ------------------------------------------------------------------------
+
+    def claim_digest(
+        self,
+        platform: str,
+        channel: str,
+        window_start: datetime,
+        window_end: datetime,
+        *,
+        owner: str = "",
+        stale_after_s: float = 3600,
+    ) -> DigestRecord | None:
+        """Record the intent to post a window. Returns the record when this caller now owns
+        it, None when the window is already posted or another live caller holds it."""
+        key = (platform, channel, _iso(window_start), _iso(window_end))
+        now = time.time()
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT status, claimed_at, message_id FROM digests WHERE platform=? AND channel=? AND window_start=? AND window_end=?",
+                key,
+            ).fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO digests (platform, channel, window_start, window_end, status, claimed_at, owner) VALUES (?, ?, ?, ?, 'claimed', ?, ?)",
+                    (*key, now, owner),
+                )
+            elif row[0] != "claimed" or now - row[1] < stale_after_s:
+                return None
+            else:
+                db.execute(
+                    "UPDATE digests SET claimed_at=?, owner=? WHERE platform=? AND channel=? AND window_start=? AND window_end=?",
+                    (now, owner, *key),
+                )
+        return DigestRecord(platform, channel, window_start, window_end, "claimed")
+
+    def finish_digest(
+        self,
+        platform: str,
+        channel: str,
+        window_start: datetime,
+        window_end: datetime,
+        *,
+        message_id: str | None,
+        status: str = "posted",
+    ) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE digests SET status=?, message_id=?, posted_at=? WHERE platform=? AND channel=? AND window_start=? AND window_end=?",
+                (status, message_id, datetime.now(UTC).isoformat(), platform, channel, _iso(window_start), _iso(window_end)),
+            )
+
+    def release_digest(self, platform: str, channel: str, window_start: datetime, window_end: datetime) -> None:
+        """Give a claimed window up (the post failed before anything reached the platform)."""
+        with self._transaction() as db:
+            db.execute(
+                "DELETE FROM digests WHERE platform=? AND channel=? AND window_start=? AND window_end=? AND status='claimed'",
+                (platform, channel, _iso(window_start), _iso(window_end)),
+            )
+
+    def digests(self, platform: str | None = None, channel: str | None = None) -> list[DigestRecord]:
+        query = "SELECT platform, channel, window_start, window_end, status, message_id FROM digests"
+        clauses, params = [], []
+        if platform is not None:
+            clauses.append("platform = ?")
+            params.append(platform)
+        if channel is not None:
+            clauses.append("channel = ?")
+            params.append(channel)
+        if clauses:
+            query += " WHERE " + " AND ".join(clauses)
+        query += " ORDER BY window_end"
+        with self._lock:
+            rows = self._db.execute(query, params).fetchall()
+        return [DigestRecord(r[0], r[1], _from_iso(r[2]), _from_iso(r[3]), r[4], r[5]) for r in rows]
+
+    def last_digest_end(self, platform: str, channel: str) -> datetime | None:
+        """End of the latest window recorded for the channel (posted, skipped or claimed)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT MAX(window_end) FROM digests WHERE platform=? AND channel=?", (platform, channel)
+            ).fetchone()
+        return _from_iso(row[0]) if row and row[0] else None
+
+    # -- cached partial notes -----------------------------------------------------------
+
+    def cached_notes(self, key: str) -> Any | None:
+        with self._lock:
+            row = self._db.execute("SELECT payload FROM notes_cache WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def cache_notes(self, key: str, payload: Any) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO notes_cache (key, created_at, payload) VALUES (?, ?, ?)",
+                (key, time.time(), json.dumps(payload)),
+            )

@@ -1,0 +1,109 @@
+"""Words, stems and sentences: how Tidings reads text, defined once.
+
+An answer is checked by comparing its words with its sources' words, a digest finds what a
+conversation is about by counting its words, and the evaluation asks which of a reference's
+points a summary holds. All of them read words with ``WORD``, fold endings with one family of
+suffix strippers, and ignore the words listed here. Where two callers need different word
+sets (a question's "tell me" says nothing, a chat's "thanks" neither) they pass a parameter
+rather than keep a copy.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection
+
+# A word: letters and digits, with the marks a technical term keeps inside it ("node.js",
+# "c++", "c#", "covid-19", "snake_case", "3.2"). A slash or an apostrophe separates words:
+# "school/childcare" is two words a source may use alone, and "don't" is "don" and "t".
+WORD = re.compile(r"[^\W_](?:[\w+#.-]*(?:[^\W_]|[+#]))?")
+LINK = re.compile(r"https?://\S+")
+
+# Words that say nothing about what a text is about, in any text. "ll", "re" and "ve" are
+# what is left of "we'll", "you're" and "I've" once the apostrophe splits them.
+_FUNCTION_WORD_TEXT = """
+    a about also an and any are as at be been but by can could did do does for from had has have
+    how i if in into is it its just ll me more most my no not of on or our re should so some such
+    than that the their them then there these they this to too us ve was we were what when where
+    which who why will with would yes you your"""
+FUNCTION_WORDS = frozenset(_FUNCTION_WORD_TEXT.split())
+# Words a question is asked with rather than about ("tell me how much ...").
+_QUESTION_WORD_TEXT = "get got tell know want please need much many does did done really"
+QUESTION_WORDS = frozenset(_QUESTION_WORD_TEXT.split())
+# What chat and speech add around what they say: greetings, fillers, "I think", "use".
+_CHAT_WORD_TEXT = """
+    above after again against all am because before being below between both doing down during each
+    few further having he her here hers him his itself let nor now off once only other ours out over
+    own same she theirs those through under until up very while whom yours yeah ok okay thanks thank
+    please hi hello hey get got one like know think want need use using used still really well"""
+STOPWORDS = FUNCTION_WORDS | frozenset(_CHAT_WORD_TEXT.split())
+
+# Endings stripped by ``stem``, longest first; at least four letters stay, so "need" and "bus"
+# stay whole.
+_SUFFIXES = tuple((suffix, "") for suffix in ("ations", "ation", "ings", "ing", "ions", "ion", "ies", "ed", "es", "s"))
+# Endings folded by ``fold_plural``: plurals only; at least three letters stay.
+_PLURALS = (("ies", "y"), ("es", ""), ("s", ""))
+
+# Where text may be cut between sentences when it must shrink: after ". ", "! " or "? ", or at
+# a line break. A cut after "e.g." costs nothing there.
+SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+")
+# Where a chat message's sentence ends: the next one starts as a sentence does, with a capital,
+# a digit, a mention, a quote or a bracket ("[code]" stands for a code block), or on a new line.
+CHAT_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9@\"'(\[])|\n+")
+# Where a document's sentence ends: the next starts with a capital or a digit, perhaps after a
+# quote or bracket; CJK full stops count. A bracket alone does not start one, so "PATH...
+# [--json]" and "the review. (bob 09:02)" stay whole.
+DOCUMENT_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+(?=[\"'(\[]?[A-Z0-9À-ÖØ-Þ])|\n+")
+
+
+def words(text: str) -> list[str]:
+    """Every word of ``text``, lower-cased, in reading order."""
+    return [word.lower() for word in WORD.findall(text)]
+
+
+def _strip_ending(word: str, endings: tuple[tuple[str, str], ...], keep: int) -> str:
+    for ending, replacement in endings:
+        if word.endswith(ending) and len(word) - len(ending) >= keep:
+            return word[: -len(ending)] + replacement
+    return word
+
+
+def stem(word: str) -> str:
+    """A light suffix strip: "designs", "designed" and "design" meet, and so do "meetings" and
+    "meeting"."""
+    return _strip_ending(word, _SUFFIXES, 4)
+
+
+def fold_plural(word: str) -> str:
+    """Plurals folded, nothing else: "taxis" meets "taxi" and "policies" meets "policy", while
+    "reimbursed" stays apart from "reimburse" (an answer's check must not let different words
+    meet)."""
+    return _strip_ending(word, _PLURALS, 3)
+
+
+def meaningful_words(
+    text: str,
+    *,
+    stopwords: Collection[str] = STOPWORDS,
+    stemmer: Callable[[str], str] = stem,
+    shortest: int = 3,
+) -> list[str]:
+    """The words of ``text`` that say something, stemmed, in reading order, repeats kept:
+    what a share of words is counted over."""
+    return [stemmer(word) for word in words(text) if len(word) >= shortest and word not in stopwords]
+
+
+def keywords(text: str) -> set[str]:
+    """The words of ``text`` that say something, lower-cased but not stemmed (links left out)."""
+    return set(meaningful_words(LINK.sub(" ", text), stemmer=str))
+
+
+def content_words(text: str, *, names: Collection[str] = ()) -> set[str]:
+    """The stemmed keywords of ``text``, without ``names`` (stemmed words of people's names:
+    a line made of who spoke says nothing about what was said)."""
+    return {stem(word) for word in keywords(text)} - set(names)
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of a chat message (``CHAT_SENTENCE_END``)."""
+    return [sentence.strip() for sentence in CHAT_SENTENCE_END.split(text) if sentence and sentence.strip()]

@@ -1,0 +1,48 @@
+"""`tidings doctor`: one line per check, what is wrong and how to fix it."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from bots.doctor import run_doctor
+from tests.conftest import MODEL_CACHE
+
+pytestmark = pytest.mark.slow
+
+
+def home_with_models(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    (home / "models").mkdir(parents=True)
+    for model in MODEL_CACHE.glob("*.gguf"):
+        (home / "models" / model.name).symlink_to(model)
+    return home
+
+
+def test_a_missing_config_file_is_the_only_line(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    code = run_doctor(argparse.Namespace(config=tmp_path / "missing.toml", home=tmp_path, offline=True))
+    out = capsys.readouterr().out
+    assert code == 1
+    assert out.splitlines() == [f"FIX  config: Config file {tmp_path / 'missing.toml'} does not exist (set TIDINGS_CONFIG or --config)."]
+
+
+def test_every_check_reports_and_a_readable_env_file_needs_a_fix(tmp_path: Path, language_model, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "DISCORD_TOKEN", "TIDINGS_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    home = home_with_models(tmp_path)
+    args = argparse.Namespace(config=None, home=home, offline=True)
+    assert run_doctor(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    labels = [line[5:].split(":")[0] for line in lines[:-1]]
+    assert labels == ["config", "data directory", "embedding model", "language model", "knowledge base", "slack", "discord"]
+    assert all(line.startswith("ok ") for line in lines[:-1]) and lines[-1] == "All good."
+    assert "is empty; `tidings run` indexes docs/ on first start" in lines[4]
+    (tmp_path / ".env").write_text("# secrets live here\n", encoding="utf-8")
+    (tmp_path / ".env").chmod(0o644)
+    assert run_doctor(args) == 1
+    out = capsys.readouterr().out
+    assert "FIX  .env: readable by other users; run `chmod 600 .env`" in out
+    assert out.rstrip().endswith("Some checks need attention (lines marked FIX).")

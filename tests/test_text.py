@@ -1,0 +1,134 @@
+"""Words, stems and sentences, on lines people wrote (a Discord support channel, a Clojure
+Slack, the handbook the answering tests use)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from core.answers.answering import best_sentences, coverage, support
+from core.digests.extract import name_words
+from core.text import (
+    DOCUMENT_SENTENCE_END,
+    FUNCTION_WORDS,
+    QUESTION_WORDS,
+    SENTENCE_BREAK,
+    content_words,
+    fold_plural,
+    keywords,
+    meaningful_words,
+    sentences,
+    stem,
+    words,
+)
+from core.types import Chunk, Hit
+
+
+def test_a_word_keeps_the_marks_a_technical_term_has_inside() -> None:
+    line = "Is there a way to use Chrome, like one would with node.js? Version 3.2 of C++ and C#, COVID-19."
+    assert words(line) == [
+        "is", "there", "a", "way", "to", "use", "chrome", "like", "one", "would", "with", "node.js",
+        "version", "3.2", "of", "c++", "and", "c#", "covid-19",
+    ]  # fmt: skip
+
+
+def test_slashes_and_apostrophes_separate_words() -> None:
+    assert words("Is my school/childcare program closed? I don't know") == [
+        "is", "my", "school", "childcare", "program", "closed", "i", "don", "t", "know",
+    ]  # fmt: skip
+    assert words("Latest v05.9-2") == ["latest", "v05.9-2"]
+
+
+def test_letters_beyond_ascii_are_letters() -> None:
+    assert words("Siân Gwenllian, Glyndŵr, café, что вы используете") == [
+        "siân", "gwenllian", "glyndŵr", "café", "что", "вы", "используете",
+    ]  # fmt: skip
+
+
+def test_stem_strips_common_endings_but_leaves_four_letters() -> None:
+    assert {stem(w) for w in ("designs", "designed", "design")} == {"design"}
+    assert stem("meetings") == stem("meeting") == "meet"
+    assert stem("need") == "need" and stem("bus") == "bus"  # "-ed" and "-s" would leave too little
+
+
+def test_fold_plural_only_folds_plurals() -> None:
+    assert fold_plural("taxis") == "taxi"
+    assert fold_plural("policies") == "policy"
+    assert fold_plural("laptops") == "laptop"
+    assert fold_plural("reimbursed") == "reimbursed"
+    assert fold_plural("gas") == "gas"
+
+
+def test_keywords_leave_out_links_function_words_and_short_words() -> None:
+    line = "you can get direct support from the Verus Coin team here: https://discord.gg/7FY4cG"
+    assert keywords(line) == {"direct", "support", "verus", "coin", "team"}
+
+
+def test_content_words_are_stemmed_and_leave_out_names() -> None:
+    line = "The Project Manager wants the buttons designed before the meetings"
+    assert content_words(line) == {"project", "manager", "want", "button", "design", "meet"}
+    assert content_words(line, names=name_words(["Project Manager"])) == {"want", "button", "design", "meet"}
+
+
+def test_question_words_are_ignored_when_a_question_is_compared() -> None:
+    question = "Can you tell me how many days of paid holiday employees get?"
+    compared = meaningful_words(question, stopwords=FUNCTION_WORDS | QUESTION_WORDS, stemmer=fold_plural, shortest=2)
+    assert compared == ["day", "paid", "holiday", "employe"]  # "-es" goes, like "-s"
+    # The default, for chat, keeps "tell" and "many" but drops "get" and words under three letters.
+    assert meaningful_words(question) == ["tell", "many", "days", "paid", "holiday", "employe"]
+
+
+def test_chat_sentences_end_where_the_next_one_starts() -> None:
+    message = "Thanks, that fixed it. I'll open a PR to pin openssl. e.g. the 3.0 one\n@bob can you review? [code]"
+    assert sentences(message) == [
+        "Thanks, that fixed it.",
+        "I'll open a PR to pin openssl. e.g. the 3.0 one",
+        "@bob can you review?",
+        "[code]",
+    ]
+
+
+def test_document_sentences_keep_a_bracket_with_the_sentence_before() -> None:
+    text = "tidings ingest PATH... [--scope SCOPE] [--json]\nWe decided to ship. (bob 09:02) Then we left. 次に。次"
+    assert DOCUMENT_SENTENCE_END.split(text) == [
+        "tidings ingest PATH... [--scope SCOPE] [--json]",
+        "We decided to ship. (bob 09:02) Then we left. 次に。次",
+    ]
+    assert DOCUMENT_SENTENCE_END.split("Lunch is at noon. «Parking» is free. Éric pays.") == [
+        "Lunch is at noon. «Parking» is free.",
+        "Éric pays.",
+    ]
+
+
+def test_a_sentence_break_is_any_full_stop_and_space() -> None:
+    assert SENTENCE_BREAK.split("Use e.g. WireGuard. then reboot\nDone") == [
+        "Use e.g.",
+        "WireGuard.",
+        "then reboot",
+        "Done",
+    ]
+
+
+def test_answers_are_checked_on_the_same_words() -> None:
+    source = "Taxi rides are reimbursed after 10 pm. Laptops are handed out by the IT desk on the second floor."
+    hit = Hit(chunk=Chunk(id="1", source="expenses.md", title="Expenses", text=source), score=1.0, similarity=0.5)
+    # "taxis" meets "Taxi" (plural folded); "when", "are", "me" and "tell" are not asked about.
+    assert coverage("Tell me when are taxis reimbursed?", [hit]) == 1.0
+    assert coverage("What's the Wi-Fi password?", [hit]) == 0.0
+    assert support("The IT desk hands out laptops.", [source]) == 0.75  # "hands" is not in the source
+    assert best_sentences(source, "where do I get a laptop?", limit=1).startswith("Laptops are handed out")
+
+
+def test_real_chat_words_are_in_their_lines(shared_data: Path) -> None:
+    """Every keyword of a real support channel's message is in the message as written, and
+    every content word is one of its keywords, stemmed."""
+    seen = 0
+    for path in sorted((shared_data / "discord").glob("komodo-support-*.csv"))[:5]:
+        with path.open(encoding="utf-8") as file:
+            for row in csv.DictReader(file, delimiter=";"):
+                text = row["Content"]
+                found = keywords(text)
+                assert all(word in text.lower() for word in found), (text, found)
+                assert content_words(text) == {stem(word) for word in found}
+                seen += bool(found)
+    assert seen > 50
