@@ -154,7 +154,7 @@ def test_eval_help_lists_the_evaluations(capsys: pytest.CaptureFixture[str]) -> 
     with pytest.raises(SystemExit):
         main(["eval", "--help"])
     text = capsys.readouterr().out
-    for word in ("retrieval", "answers", "refusals", "digests", "--plot", "--json", "--limit"):
+    for word in ("retrieval", "answers", "refusals", "digests", "--plot", "--json", "--limit", "--split"):
         assert word in text
 
 
