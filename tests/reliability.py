@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from hypothesis import HealthCheck, settings
+
 
 @dataclass
 class Row:
@@ -35,3 +37,14 @@ def current_test() -> str:
 
 def record(table: str, **values: Any) -> None:
     FIGURES.rows.append(Row(table, dict(values), current_test()))
+
+
+def fuzz(max_examples: int) -> settings:
+    """Settings of a fuzz property: no deadline (the machine is shared), no example database
+    (the checkout stays clean), and large generated inputs allowed."""
+    return settings(
+        max_examples=max_examples,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )

@@ -29,7 +29,7 @@ from types import FrameType
 from typing import Any
 
 from fixtures_loaders import slack_export_files, zip_bytes
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 from zip_forge import Member, Packed, forge, pack
 
@@ -39,17 +39,10 @@ from core.knowledge.chunking import SPECIAL_TOKENS, _heading, _Notes, _split_lon
 from core.knowledge.loaders import Limits, load_file
 from core.knowledge.loaders.chat import conversation_documents
 from core.types import Author, ChannelMessage, ChannelRef, Document
+from tests.reliability import fuzz
 
 MIB = 1024 * 1024
 
-
-def fuzz(max_examples: int) -> settings:
-    return settings(
-        max_examples=max_examples,
-        deadline=None,
-        database=None,  # keep the checkout clean: no .hypothesis folder
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
 
 
 def traced(call: Callable[[], Any]) -> tuple[Any, int]:

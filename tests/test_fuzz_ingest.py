@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from fixtures_loaders import csv_text
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
 
@@ -33,15 +33,7 @@ from core.knowledge.loaders import SkippedFile, load_file, read_messages, valid_
 from core.knowledge.loaders.discord_csv import MAX_CELL_CHARS, parse_date
 from core.ports import SourceChange
 from core.types import Chunk
-
-
-def fuzz(max_examples: int) -> settings:
-    return settings(
-        max_examples=max_examples,
-        deadline=None,
-        database=None,  # keep the checkout clean: no .hypothesis folder
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
+from tests.reliability import fuzz
 
 
 @dataclass

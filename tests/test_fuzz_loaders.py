@@ -28,21 +28,12 @@ from fixtures_loaders import (
     valid_samples,
     zip_bytes,
 )
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from core.errors import LoaderError
 from core.knowledge.loaders import SUPPORTED, Limits, discover, load_file, read_messages
-
-
-def fuzz(max_examples: int) -> settings:
-    return settings(
-        max_examples=max_examples,
-        deadline=None,
-        database=None,  # keep the checkout clean: no .hypothesis folder
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
-
+from tests.reliability import fuzz
 
 # Small limits so the size checks are exercised too, not only the parsers.
 SMALL = Limits(max_file_bytes=64 * 1024, max_export_bytes=256 * 1024, max_export_files=64)
