@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -523,9 +523,47 @@ def _refusal_signals(answerer: Answerer, text: str) -> tuple[float, float]:
     return answerer.relevance(text, hits), similarity
 
 
+@dataclass(frozen=True)
+class _RefusalGroup:
+    """Questions asked of one knowledge base, all of which should be answered or all refused."""
+
+    knowledge_base: str
+    label: str
+    questions: list[str]
+    should_refuse: bool
+
+
+@dataclass
+class _RefusalScores:
+    """Each group's questions scored by both signals: the relevance the answerer decides on, and
+    the best chunk's similarity alone (the signal before relevance)."""
+
+    relevance: list[tuple[str, list[float], bool]] = field(default_factory=list)
+    similarity: list[tuple[str, list[float], bool]] = field(default_factory=list)
+
+    def cases(self, *, clean: bool = False, signal: str = "relevance") -> list[metrics.RefusalCase]:
+        # The cross-set questions are all about COVID-19 and some are in fact covered by the
+        # other knowledge base; answerable questions against off-topic ones have no such noise.
+        groups = self.relevance if signal == "relevance" else self.similarity
+        return [
+            metrics.RefusalCase(should_refuse, score)
+            for label, scores, should_refuse in groups
+            if not clean or not should_refuse or label.startswith("off-topic")
+            for score in scores
+        ]
+
+
 def evaluate_refusals(bench: Workbench, data: EvalData, options: EvalOptions, progress: Progress) -> dict[str, Any]:
+    groups = _refusal_groups(bench, data, options, progress)
+    scores = _score_refusals(bench, groups, progress)
+    return _refusal_report(scores, bench.settings.retrieval.min_relevance)
+
+
+def _refusal_groups(bench: Workbench, data: EvalData, options: EvalOptions, progress: Progress) -> list[_RefusalGroup]:
+    """Answerable questions against their own knowledge base; the other set's and off-topic
+    questions against a knowledge base that does not hold them."""
     size = bench.settings.knowledge_base.chunk_tokens
-    groups: list[tuple[str, str, list[str], bool]] = []  # (knowledge base, label, questions, should refuse)
+    groups: list[_RefusalGroup] = []
     off_topic = _first(read_lines(data.off_topic), options.limit) if data.off_topic else []
     faq_name = qa_name = None
     faq_questions: list[str] = []
@@ -534,72 +572,63 @@ def evaluate_refusals(bench: Workbench, data: EvalData, options: EvalOptions, pr
         faq, queries = faq_set(data, options.limit)
         faq_name = bench.faq_knowledge_base(faq, size)
         faq_questions = [q.text for q in queries if not q.reworded]
-        groups.append((faq_name, "FAQ questions -> FAQ", faq_questions, False))
+        groups.append(_RefusalGroup(faq_name, "FAQ questions -> FAQ", faq_questions, False))
         reworded = [q.text for q in queries if q.reworded]
         if reworded:
-            groups.append((faq_name, "reworded FAQ questions -> FAQ", reworded, False))
+            groups.append(_RefusalGroup(faq_name, "reworded FAQ questions -> FAQ", reworded, False))
     if data.squad is not None:
         articles, questions = qa_set(data, options.limit)
         progress(f"refusals: QA knowledge base at {size} tokens ({len(articles)} articles)")
         qa_name = bench.articles_knowledge_base("qa", articles, size)
         qa_questions = [q.question for q in (spread(questions, options.sample) if options.sample else questions)]
-        groups.append((qa_name, "QA questions -> articles", qa_questions, False))
+        groups.append(_RefusalGroup(qa_name, "QA questions -> articles", qa_questions, False))
     if faq_name is not None and qa_questions:
-        groups.append((faq_name, "QA questions -> FAQ", qa_questions, True))
+        groups.append(_RefusalGroup(faq_name, "QA questions -> FAQ", qa_questions, True))
     if qa_name is not None and faq_questions:
-        groups.append((qa_name, "FAQ questions -> articles", faq_questions, True))
+        groups.append(_RefusalGroup(qa_name, "FAQ questions -> articles", faq_questions, True))
     for name in (faq_name, qa_name):
         if name is not None and off_topic:
-            groups.append((name, f"off-topic -> {'FAQ' if name == faq_name else 'articles'}", off_topic, True))
+            where = "FAQ" if name == faq_name else "articles"
+            groups.append(_RefusalGroup(name, f"off-topic -> {where}", off_topic, True))
     if not groups:
         raise EvaluationDataError(f"No FAQ CSV or SQuAD JSON found under {data.folder}.")
+    return groups
 
-    cases: list[metrics.RefusalCase] = []
-    combined: list[metrics.RefusalCase] = []
-    by_group: list[tuple[str, list[float], bool]] = []
-    combined_by_group: list[tuple[str, list[float], bool]] = []
+
+def _score_refusals(bench: Workbench, groups: list[_RefusalGroup], progress: Progress) -> _RefusalScores:
+    scores = _RefusalScores()
     answerers: dict[str, Answerer] = {}
-    for name, label, texts, should_refuse in groups:
-        progress(f"refusals: {label} ({len(texts)})")
-        answerer = answerers.get(name) or answerer_for(bench, name)[0]
-        answerers[name] = answerer
-        signals = [_refusal_signals(answerer, text) for text in texts]
-        scores = [relevance for relevance, _ in signals]
-        cases.extend(metrics.RefusalCase(should_refuse, s) for s in scores)
-        by_group.append((label, scores, should_refuse))
-        mixed = [similarity for _, similarity in signals]
-        combined.extend(metrics.RefusalCase(should_refuse, s) for s in mixed)
-        combined_by_group.append((label, mixed, should_refuse))
+    for group in groups:
+        progress(f"refusals: {group.label} ({len(group.questions)})")
+        answerer = answerers.get(group.knowledge_base) or answerer_for(bench, group.knowledge_base)[0]
+        answerers[group.knowledge_base] = answerer
+        signals = [_refusal_signals(answerer, text) for text in group.questions]
+        scores.relevance.append((group.label, [relevance for relevance, _ in signals], group.should_refuse))
+        scores.similarity.append((group.label, [similarity for _, similarity in signals], group.should_refuse))
+    return scores
 
+
+def _refusal_point(p: metrics.RefusalPoint) -> dict[str, Any]:
+    return {
+        "threshold": p.threshold,
+        "precision": round(p.precision, 4),
+        "recall": round(p.recall, 4),
+        "f1": round(p.f1, 4),
+        "refused": p.refused,
+        "answered": p.answered,
+    }
+
+
+def _refusal_report(scores: _RefusalScores, min_relevance: float) -> dict[str, Any]:
+    point = _refusal_point
+    cases = scores.cases()
+    clean = scores.cases(clean=True)
+    combined = scores.cases(signal="similarity")
+    combined_clean = scores.cases(clean=True, signal="similarity")
     curve = metrics.threshold_curve(cases, THRESHOLDS)
     best = metrics.choose_threshold(curve)
-    configured = metrics.refusal_point(cases, bench.settings.retrieval.min_relevance)
-    # The cross-set questions are all about COVID-19 and some are in fact covered by the
-    # other knowledge base; answerable questions against off-topic ones have no such noise.
-    clean = [
-        metrics.RefusalCase(should_refuse, score)
-        for label, scores, should_refuse in by_group
-        if not should_refuse or label.startswith("off-topic")
-        for score in scores
-    ]
+    configured = metrics.refusal_point(cases, min_relevance)
     clean_curve = metrics.threshold_curve(clean, THRESHOLDS)
-    combined_clean = [
-        metrics.RefusalCase(should_refuse, score)
-        for label, scores, should_refuse in combined_by_group
-        if not should_refuse or label.startswith("off-topic")
-        for score in scores
-    ]
-
-    def point(p: metrics.RefusalPoint) -> dict[str, Any]:
-        return {
-            "threshold": p.threshold,
-            "precision": round(p.precision, 4),
-            "recall": round(p.recall, 4),
-            "f1": round(p.f1, 4),
-            "refused": p.refused,
-            "answered": p.answered,
-        }
-
     return {
         "split": REFUSALS_SPLIT.as_dict(),
         "cases": len(cases),
@@ -625,12 +654,12 @@ def evaluate_refusals(bench: Workbench, data: EvalData, options: EvalOptions, pr
             {
                 "group": label,
                 "should_refuse": should_refuse,
-                "questions": len(scores),
-                "median_relevance": round(metrics.percentile(scores, 50), 4),
-                "refused_at_configured": round(metrics.mean(float(s < configured.threshold) for s in scores), 4),
-                "refused_at_best": round(metrics.mean(float(s < best.threshold) for s in scores), 4),
+                "questions": len(group_scores),
+                "median_relevance": round(metrics.percentile(group_scores, 50), 4),
+                "refused_at_configured": round(metrics.mean(float(s < configured.threshold) for s in group_scores), 4),
+                "refused_at_best": round(metrics.mean(float(s < best.threshold) for s in group_scores), 4),
             }
-            for label, scores, should_refuse in by_group
+            for label, group_scores, should_refuse in scores.relevance
         ],
         "baseline": {
             "name": "never refuse",
