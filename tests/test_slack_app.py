@@ -208,6 +208,9 @@ async def test_empty_mention_gets_a_hint_even_through_a_rate_limit(
     (posted,) = slack.posts_in_thread("C0GENERAL", event["ts"])
     assert "Ask me a question after the mention" in posted["text"]
     assert len(slack.calls_to("chat.postMessage")) == 1  # the 429 was retried, not doubled
+    assert [c.status for c in slack.failed_calls_to("chat.postMessage")] == [429]  # the fault fired
+    assert [c.status for c in slack.failed_calls_to("reactions.add")] == [429]
+    assert slack.faults_pending() == {}
     (reaction,) = slack.calls_to("reactions.add")
     assert reaction.params == {"channel": "C0GENERAL", "timestamp": event["ts"], "name": "eyes"}
     assert EMPTY_MENTION.startswith("Ask me")
@@ -236,6 +239,7 @@ async def test_an_unexpected_failure_is_logged_and_the_user_gets_one_polite_sent
     await slack.wait_for("chat.postMessage")
     (posted,) = slack.posts_in_thread("C0GENERAL", root)
     assert posted["text"] == GENERIC_APOLOGY
+    assert slack.failed_calls_to("conversations.replies")  # the thread really could not be read
     failures = [r for r in caplog.records if r.name == "adapters.slack.app"]
     assert failures and failures[0].exc_info is not None
     assert "xoxb-test-token" not in caplog.text and SIGNING_SECRET not in caplog.text

@@ -115,6 +115,10 @@ async def test_history_survives_a_rate_limit_without_duplicates(slack: MockSlack
     slack.fail_next("conversations.replies", status=503)
     messages = await platform.fetch_history(CHANNEL, START, START + timedelta(days=1))
     assert len(messages) == len({m.id for m in messages}) == 902
+    # Both faults fired, and each call was then served.
+    assert [c.status for c in slack.failed_calls_to("conversations.history")] == [429]
+    assert [c.status for c in slack.failed_calls_to("conversations.replies")] == [503]
+    assert slack.faults_pending() == {}
 
 
 async def test_permalinks_come_from_the_api_when_the_workspace_url_is_unknown(slack: MockSlack) -> None:
