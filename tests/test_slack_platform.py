@@ -194,3 +194,12 @@ async def test_real_clojurians_channel_through_history(slack: MockSlack, shared_
             assert message.thread_id == event["thread_ts"]
     assert any(m.kind == "join" for m in messages)
     assert group_conversations(messages)
+
+
+async def test_a_channel_mention_without_a_label_reads_as_the_channel_name_it_knows(slack: MockSlack) -> None:
+    slack.workspace.channels["C2"] = {"id": "C2", "name": "releases"}
+    slack.workspace.add_message("C1", {"ts": ts(1), "user": "U1", "text": "moved to <#C2|>"})
+    platform = platform_for(slack)
+    assert await platform.channel_name("C2") == "releases"
+    (message,) = await platform.fetch_history(CHANNEL, START, START + timedelta(hours=1))
+    assert message.text == "moved to #releases"

@@ -191,7 +191,10 @@ class SlackPlatform:
         users = {str(m["user"]) for m in raw if m.get("user")}
         users |= {found for m in raw for found in _MENTIONED.findall(str(m.get("text") or ""))}
         await self.resolve_names(users)
-        messages = [to_channel_message(m, channel, names=self._names, workspace_url=self.workspace_url) for m in raw]
+        messages = [
+            to_channel_message(m, channel, names=self._names, workspace_url=self.workspace_url, channel_names=self._channel_names)
+            for m in raw
+        ]
         if self.workspace_url:
             return messages
         return [await self._with_api_permalink(m) for m in messages]
