@@ -154,3 +154,16 @@ def handbook_services(tmp_path_factory: pytest.TempPathFactory, handbook_dir: Pa
     ingest([handbook_dir], knowledge_base=services.knowledge_base, embedder=embedder)
     yield services
     services.state.close()
+
+
+@pytest.fixture(autouse=True)
+def _tidings_log_handlers_end_with_their_test() -> Iterator[None]:
+    """A test that runs `tidings` in-process installs its log handler on the stderr pytest
+    captured for that test; a server thread of a later test would then log into a closed file."""
+    import logging
+
+    yield
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_tidings", False):
+            root.removeHandler(handler)
