@@ -74,9 +74,10 @@ class _Running:
 
     async def start(self, connect_hint: str) -> None:
         await self._start_metrics()
-        unfinished = self._unfinished_questions()
-        await self._start_slack(unfinished.get("slack", []))
-        self._start_discord(unfinished.get("discord", []))
+        # Questions a previous process accepted but never answered: each platform tells its own askers.
+        unfinished = self.services.state.take_unfinished_questions()
+        await self._start_slack(unfinished)
+        self._start_discord(unfinished)
         if not self.platforms:
             self._start_console(connect_hint)
         await self._start_scheduler()
@@ -90,14 +91,6 @@ class _Running:
         metrics = MetricsServer(host=observability.metrics_host, port=observability.metrics_port, services=self.services)
         await metrics.start()
         self.started.append(metrics)
-
-    def _unfinished_questions(self) -> dict[str, list[dict[str, Any]]]:
-        """Questions a previous process accepted but never answered, by platform: each
-        platform tells its askers."""
-        unfinished: dict[str, list[dict[str, Any]]] = {}
-        for entry in self.services.state.take_unfinished_questions():
-            unfinished.setdefault(str(entry.get("platform", "")), []).append(entry)
-        return unfinished
 
     async def _start_slack(self, unfinished: list[dict[str, Any]]) -> None:
         from bots.slack_bot import build_slack_bot, slack_settings

@@ -101,7 +101,7 @@ def keywords(text: str) -> set[str]:
 def content_words(text: str, *, names: Collection[str] = ()) -> set[str]:
     """The stemmed keywords of ``text``, without ``names`` (stemmed words of people's names:
     a line made of who spoke says nothing about what was said)."""
-    return {stem(word) for word in keywords(text)} - set(names)
+    return set(meaningful_words(LINK.sub(" ", text))) - set(names)
 
 
 def sentences(text: str) -> list[str]:

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from adapters.discord import convert as dc
 from adapters.slack import convert as sc
+from core.knowledge.loaders.slack_messages import attachment_text
 from core.types import Answer, ChannelRef, Citation, Coverage, Digest, DigestBullet, DigestSection, MessageLink
 from tests.reliability import record
 
@@ -115,7 +116,7 @@ def test_slack_events_convert_without_raising(event: dict[str, Any], names: dict
     assert message.id == event["ts"] and message.channel.scope == CHANNEL.scope
     assert isinstance(message.text, str) and message.kind
     sc.is_from_person(event)
-    sc.attachment_text(event)
+    attachment_text(event)
 
 
 @FUZZ

@@ -22,16 +22,14 @@ from adapters.slack.convert import (
     feedback_buttons,
     is_from_person,
     markdown_to_mrkdwn,
-    message_kind,
-    permalink,
     plain_text,
     question_text,
     split_text,
     summarize_request,
     thread_turns,
     to_channel_message,
-    ts_to_datetime,
 )
+from core.knowledge.loaders.slack_messages import message_kind, permalink, slack_time
 from core.types import (
     Answer,
     ChannelRef,
@@ -202,7 +200,7 @@ def test_bot_attachment_text_is_kept_for_bot_messages() -> None:
 def test_timestamps_round_trip_to_the_microsecond() -> None:
     moment = datetime(2024, 5, 1, 9, 30, 0, 1, tzinfo=UTC)
     assert datetime_to_ts(moment) == "1714555800.000001"
-    assert ts_to_datetime(datetime_to_ts(moment)) == moment
+    assert slack_time(datetime_to_ts(moment)) == moment
     assert permalink("https://a.slack.com", "C1", "1.000002") == "https://a.slack.com/archives/C1/p1000002"
 
 

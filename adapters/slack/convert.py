@@ -18,11 +18,8 @@ from typing import Any
 from urllib.parse import quote
 
 from core.digests.format import coverage_note, window_label
-from core.knowledge.loaders.slack_messages import SlackDirectory, author_of, slack_message, slack_text, slack_time
-from core.knowledge.loaders.slack_messages import attachment_text as attachment_text
+from core.knowledge.loaders.slack_messages import SlackDirectory, author_of, slack_message, slack_text
 from core.knowledge.loaders.slack_messages import is_from_person as is_from_person
-from core.knowledge.loaders.slack_messages import message_kind as message_kind
-from core.knowledge.loaders.slack_messages import permalink as permalink
 from core.types import Answer, ChannelMessage, ChannelRef, Citation, Digest, MessageLink, Turn
 
 SECTION_LIMIT = 3000
@@ -43,14 +40,6 @@ SHARE_ANSWER = "tidings_share_answer"
 Event = Mapping[str, Any]
 
 # -- timestamps and links -----------------------------------------------------------------
-
-
-def ts_to_datetime(ts: str) -> datetime:
-    """Slack's ``"1517436010.000936"`` as an aware UTC datetime (ValueError for anything else)."""
-    moment = slack_time(ts)
-    if moment is None:
-        raise ValueError(f"{ts!r} is not a Slack timestamp")
-    return moment
 
 
 def datetime_to_ts(moment: datetime) -> str:
@@ -183,7 +172,7 @@ def thread_turns(
     name; other bots, joins and edits are dropped. Only the last ``limit`` are kept; the
     answerer trims further to its token budget.
     """
-    names = names or {}
+    directory = SlackDirectory(users=names or {})
     turns: list[Turn] = []
     for message in messages:
         ts = str(message.get("ts") or "")
@@ -192,10 +181,10 @@ def thread_turns(
         is_own = bool(bot_user_id) and message.get("user") == bot_user_id
         if not is_own and not is_from_person(message):
             continue
-        text = question_text(str(message.get("text") or ""), bot_user_id, names)
+        text = question_text(str(message.get("text") or ""), bot_user_id, directory.users)
         if not text:
             continue
-        author = bot_name if is_own else author_of(message, SlackDirectory(users=names)).name
+        author = bot_name if is_own else author_of(message, directory).name
         turns.append(Turn(author=author, text=text))
     return tuple(turns[-limit:])
 

@@ -187,11 +187,7 @@ class AnswerRecords:
         """Store a 👍/👎 on a remembered answer; returns what to thank the user with. The
         record names the channel the answer was asked in, or ``clicked_in`` (a scope) when
         the answer is no longer remembered."""
-
-        def record() -> None:
-            remembered = self.state.recall_answer(answer_id) or {}
-            channel = str(remembered.get("channel") or "") or clicked_in
-            self.state.record_feedback(answer_id=answer_id, platform=platform, channel=channel, user=user, rating=rating)
-
-        await self._call(record)
+        await self._call(
+            self.state.record_feedback, answer_id=answer_id, platform=platform, channel=clicked_in, user=user, rating=rating
+        )
         return feedback_thanks(rating)

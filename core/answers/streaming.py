@@ -17,14 +17,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from core.ports import Clock
+from core.ports import Clock, OnQueued, OnText
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+V = TypeVar("V")
 
-ShowQueued = Callable[[int], Awaitable[None]]
-ShowText = Callable[[str], Awaitable[None]]
 
 
 class StreamingEdits:
@@ -39,8 +38,8 @@ class StreamingEdits:
     def __init__(
         self,
         *,
-        show_queued: ShowQueued,
-        show_text: ShowText,
+        show_queued: OnQueued,
+        show_text: OnText,
         interval: float = 1.0,
         clock: Clock = time.monotonic,
     ) -> None:
@@ -64,7 +63,7 @@ class StreamingEdits:
         if self._has_text or self._closing:
             return
         self._last = self.clock()
-        await self._show(self.show_queued(position))
+        await self._show(self.show_queued, position)
 
     async def on_text(self, text_so_far: str) -> None:
         """Called for every piece the model writes; shows it when an edit is due and none
@@ -79,17 +78,15 @@ class StreamingEdits:
             return
         self._last = now
         self._in_flight = asyncio.get_running_loop().create_task(
-            self._show(self.show_text(text_so_far)), name="tidings-streaming-edit", context=self._context
+            self._show(self.show_text, text_so_far), name="tidings-streaming-edit", context=self._context
         )
 
-    async def _show(self, edit: Awaitable[None]) -> None:
+    async def _show(self, show: Callable[[V], Awaitable[None]], value: V) -> None:
         async with self._lock:
             if self._closing:
-                if asyncio.iscoroutine(edit):
-                    edit.close()  # never started: the finished answer replaces it anyway
-                return
+                return  # the finished answer replaces it anyway
             try:
-                await edit
+                await show(value)
                 self.edits += 1
             except Exception:  # a lost progress edit must not lose the answer
                 log.warning("A progress edit failed; the finished answer will still be shown", exc_info=True)

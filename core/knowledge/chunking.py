@@ -222,11 +222,11 @@ def _cut_word(word: str, limit: int, count: TokenCounter, notes: _Notes) -> Iter
         # As it always was, so the chunks of an ordinary long URL keep their ids; the loop
         # recounts the rest of the word per cut, which stays cheap at this length.
         piece = word
-        while count(piece) - SPECIAL_TOKENS > limit and len(piece) > 1:
-            cut = max(1, len(piece) * limit // max(1, count(piece)))
+        while (tokens := count(piece)) - SPECIAL_TOKENS > limit and len(piece) > 1:
+            cut = max(1, len(piece) * limit // max(1, tokens))
             yield piece[:cut], count(piece[:cut]) - SPECIAL_TOKENS
             piece = piece[cut:]
-        yield piece, count(piece) - SPECIAL_TOKENS
+        yield piece, tokens - SPECIAL_TOKENS
         return
     # Longer runs (minified code, "a,a,a,..." by the megabyte) are cut into the longest
     # prefixes that fit, each found by a bounded search: linear, and no piece is an absurd

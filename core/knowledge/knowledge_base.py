@@ -224,12 +224,7 @@ class LanceKnowledgeBase:
                 # An existing full-text index is brought up to date by optimize() below, incrementally.
                 self._fts_ready = True
             else:
-                self._fts_ready = _built(
-                    "full-text index",
-                    lambda: table.create_fts_index(
-                        "search_text", replace=True, use_tantivy=False, with_position=False
-                    ),
-                )
+                self._fts_ready = _build_full_text_index(table)
             if rows >= self.ann_min_rows and not self._has_vector_index(table):
                 self._build_vector_index(table, rows)
             if rows >= self.ann_min_rows and not self._has_index_on(table, "scope"):
@@ -300,10 +295,7 @@ class LanceKnowledgeBase:
             if not self._has_index_on(table, "search_text"):
                 # Tried once per process: if it cannot be built, text search finds nothing (the
                 # query below fails and is caught) and vector search answers alone.
-                _built(
-                    "full-text index",
-                    lambda: table.create_fts_index("search_text", replace=True, use_tantivy=False, with_position=False),
-                )
+                _build_full_text_index(table)
             self._fts_ready = True
 
     def search(
@@ -378,6 +370,14 @@ class LanceKnowledgeBase:
             )
         return hits
 
+
+
+def _build_full_text_index(table: Any) -> bool:
+    """The BM25 index over each chunk's search text; False (logged) when LanceDB refuses it."""
+    return _built(
+        "full-text index",
+        lambda: table.create_fts_index("search_text", replace=True, use_tantivy=False, with_position=False),
+    )
 
 
 def _built(what: str, build: Callable[[], object]) -> bool:

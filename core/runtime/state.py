@@ -212,8 +212,10 @@ class StateStore:
         citations: list[dict[str, Any]] | None = None,
     ) -> None:
         """Store a 👍 (+1) or 👎 (-1) with what was asked and answered (from the remembered
-        answer unless given). A user's second click on the same answer replaces the first."""
+        answer unless given) and the channel it was asked in (``channel`` when the answer is
+        no longer remembered). A user's second click on the same answer replaces the first."""
         remembered = self.recall_answer(answer_id) or {}
+        channel = str(remembered.get("channel") or "") or channel
         question = question or str(remembered.get("question", ""))
         answer = answer or str(remembered.get("answer", ""))
         cited = citations if citations is not None else remembered.get("citations", [])

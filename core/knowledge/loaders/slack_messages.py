@@ -33,7 +33,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -288,7 +288,8 @@ def slack_message(raw: Message, channel: ChannelRef, directory: SlackDirectory |
     return ChannelMessage(
         id=ts,
         # The message's channel is the channel; its thread is said by thread_id.
-        channel=ChannelRef(channel.platform, channel.workspace, channel.channel, channel.name),
+        # One shared reference for every message of a channel (an export holds millions).
+        channel=channel if channel.thread is None else replace(channel, thread=None),
         author=author_of(raw, directory),
         text=message_text(raw, directory),
         timestamp=when,
