@@ -129,7 +129,11 @@ class LanguageModel(Protocol):
         stop: Sequence[str] = (),
         on_text: Callable[[str], None] | None = None,
         timeout_s: float | None = None,
-    ) -> Generation: ...
+        grammar: str | None = None,
+    ) -> Generation:
+        """Complete ``prompt``. With ``grammar`` (GBNF, llama.cpp's grammar format) the model
+        can only write text the grammar accepts: it chooses, it does not write freely."""
+        ...
 
 
 @runtime_checkable

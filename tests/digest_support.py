@@ -90,6 +90,7 @@ class WordModel:
         stop: Sequence[str] = (),
         on_text: Callable[[str], None] | None = None,
         timeout_s: float | None = None,
+        grammar: str | None = None,
     ) -> Generation:
         tokens = self.count_tokens(self.render(prompt))
         with self._lock:

@@ -54,9 +54,12 @@ class RecordingModel:
         stop: Sequence[str] = (),
         on_text: Callable[[str], None] | None = None,
         timeout_s: float | None = None,
+        grammar: str | None = None,
     ) -> Generation:
         self.calls.append((self.inner.count_tokens(self.inner.render(prompt)), max_tokens))
-        return self.inner.generate(prompt, max_tokens=max_tokens, stop=stop, on_text=on_text, timeout_s=timeout_s)
+        return self.inner.generate(
+            prompt, max_tokens=max_tokens, stop=stop, on_text=on_text, timeout_s=timeout_s, grammar=grammar
+        )
 
 
 def meeting(path: Path, turns: int) -> list[ChannelMessage]:

@@ -11,6 +11,7 @@ the first repeated line, and callers get short, stopped generations.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -96,6 +97,17 @@ def drop_repeats(text: str) -> str:
         seen.add(key)
         out.append(line)
     return "\n".join(out).strip()
+
+
+@functools.lru_cache(maxsize=64)
+def compile_grammar(gbnf: str) -> Any:
+    """A llama.cpp grammar from GBNF text, compiled once per distinct grammar."""
+    from llama_cpp import LlamaGrammar
+
+    try:
+        return LlamaGrammar.from_string(gbnf, verbose=False)
+    except Exception as error:  # llama.cpp reports a parse error as a ValueError or a crash message
+        raise ModelError(f"The grammar could not be parsed: {error}") from error
 
 
 FinishReason = Literal["stop", "length", "timeout"]
@@ -267,6 +279,7 @@ class LlamaModel:
         stop: Sequence[str] = (),
         on_text: Callable[[str], None] | None = None,
         timeout_s: float | None = None,
+        grammar: str | None = None,
     ) -> Generation:
         llama = self._load()
         rendered = self.render(prompt)
@@ -278,7 +291,9 @@ class LlamaModel:
             max_tokens=max_tokens,
             stop=[*stop, *self.stop_sequences()] or None,
             temperature=self._temperature,
-            repeat_penalty=self._repeat_penalty,
+            # A choice under a grammar repeats its symbols (digits, commas) by design.
+            repeat_penalty=1.0 if grammar else self._repeat_penalty,
+            grammar=compile_grammar(grammar) if grammar else None,
             top_k=40,
             top_p=0.95,
             seed=self._seed,

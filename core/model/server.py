@@ -117,6 +117,7 @@ class OpenAICompatibleModel:
         stop: Sequence[str] = (),
         on_text: Callable[[str], None] | None = None,
         timeout_s: float | None = None,
+        grammar: str | None = None,
     ) -> Generation:
         rendered = self.render(prompt)
         prompt_tokens = self.count_tokens(rendered)
@@ -130,6 +131,9 @@ class OpenAICompatibleModel:
         }
         if self.model:
             payload["model"] = self.model
+        if grammar:
+            # llama.cpp's server and llama-cpp-python's both read a GBNF ``grammar`` field.
+            payload["grammar"] = grammar
         started = time.perf_counter()
         text, pieces, finish = collect_stream(self._stream(payload), on_text=on_text, started=started, timeout_s=timeout_s)
         # Stops beyond the first four are applied here.
