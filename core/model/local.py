@@ -102,7 +102,7 @@ def drop_repeats(text: str) -> str:
 @functools.lru_cache(maxsize=64)
 def compile_grammar(gbnf: str) -> Any:
     """A llama.cpp grammar from GBNF text, compiled once per distinct grammar."""
-    from llama_cpp import LlamaGrammar
+    from llama_cpp.llama_grammar import LlamaGrammar
 
     try:
         return LlamaGrammar.from_string(gbnf, verbose=False)
