@@ -24,6 +24,7 @@ from core.ports import ChatPlatform, LanguageModel
 from core.runtime.observability import InstrumentedAnswerer, Metrics
 from core.runtime.state import StateStore
 from core.services import Services
+from core.types import DOCS_SCOPE, PUBLIC_SCOPE
 
 log = logging.getLogger(__name__)
 
@@ -118,11 +119,47 @@ def build_summarizer(settings: Settings, *, model: LanguageModel, worker: ModelW
     return Summarizer(model=model, worker=worker, state=state, settings=settings.digests)
 
 
+BUNDLED_DOCS_SCOPED = "knowledge-base:bundled-docs-in-tidings-docs-scope"
+"""The state's milestone once the bundled docs are in their own scope (``DOCS_SCOPE``)."""
+
+
+def bundled_doc_sources(services: Services, docs: Path = PROJECT_DOCS) -> list[str]:
+    """The sources in the knowledge base that are Tidings' bundled docs: this install's docs
+    folder, or the same files under a ``docs/`` folder where an earlier install lived."""
+    from core.knowledge.loaders import discover
+
+    files, _skipped = discover([docs]) if docs.is_dir() else ([], [])
+    here = {str(path.resolve()) for path in files}
+    tails = {"/docs/" + path.resolve().relative_to(docs.resolve()).as_posix() for path in files}
+    known = services.knowledge_base.sources([PUBLIC_SCOPE])
+    return [s.source for s in known if s.source in here or any(s.source.endswith(tail) for tail in tails)]
+
+
+def scope_bundled_docs(services: Services, *, docs: Path = PROJECT_DOCS) -> int:
+    """A knowledge base built by an earlier version holds the bundled docs as ``public``, so
+    real users on Slack or Discord would be answered from them: move them to ``DOCS_SCOPE``,
+    once per deployment, without embedding anything again. Returns the chunks moved."""
+    state = services.state
+    if state.milestone_reached(BUNDLED_DOCS_SCOPED):
+        return 0
+    moved = 0
+    rescope = getattr(services.knowledge_base, "rescope", None)
+    if rescope is not None and services.knowledge_base.count() > 0:
+        moved = int(rescope(bundled_doc_sources(services, docs), from_scope=PUBLIC_SCOPE, to_scope=DOCS_SCOPE))
+    if moved:
+        log.info("moved %d chunks of the bundled docs from scope %s to %s", moved, PUBLIC_SCOPE, DOCS_SCOPE)
+    state.reach_milestone(BUNDLED_DOCS_SCOPED)
+    return moved
+
+
 def ensure_default_knowledge_base(
     services: Services, *, docs: Path = PROJECT_DOCS, cancelled: Callable[[], bool] | None = None
 ) -> int:
-    """On first start, index Tidings' own documentation so the first question a newcomer asks
-    ("how do I connect Slack?") gets a grounded, cited answer. Returns chunks added."""
+    """On first start, index Tidings' own documentation (scope ``DOCS_SCOPE``: the console
+    chat sees it, Slack and Discord channels only when granted) so the first question a
+    newcomer asks in the terminal ("how do I connect Slack?") gets a grounded, cited answer.
+    A knowledge base an earlier version built is re-scoped instead. Returns chunks added."""
+    scope_bundled_docs(services, docs=docs)
     if not services.settings.knowledge_base.build_default or services.knowledge_base.count() > 0:
         return 0
     if not docs.is_dir():
@@ -136,6 +173,7 @@ def ensure_default_knowledge_base(
         [docs],
         knowledge_base=services.knowledge_base,  # type: ignore[arg-type]
         embedder=embedder,
+        scope=DOCS_SCOPE,
         chunk_tokens=services.settings.knowledge_base.chunk_tokens,
         overlap_sentences=services.settings.knowledge_base.overlap_sentences,
         cancelled=cancelled,

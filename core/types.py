@@ -11,6 +11,9 @@ from datetime import datetime
 from typing import Literal
 
 PUBLIC_SCOPE = "public"
+DOCS_SCOPE = "tidings:docs"
+"""Tidings' own bundled documentation, the console demo's knowledge base: the console chat
+sees it; a Slack or Discord channel only when ``[access.grants]`` grants it."""
 
 Platform = Literal["slack", "discord", "console", "export"]
 

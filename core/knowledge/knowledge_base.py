@@ -194,6 +194,21 @@ class LanceKnowledgeBase:
                     table.delete("id IN (" + ", ".join(sql_string(i) for i in batch) + ")")
             return SourceChange(source=source, added=len(new), unchanged=len(wanted) - len(new), removed=len(stale))
 
+    def rescope(self, sources: Iterable[str], *, from_scope: str, to_scope: str) -> int:
+        """Move the chunks of ``sources`` that are in ``from_scope`` to ``to_scope``: one
+        update of the scope column, so nothing is embedded again (chunk ids do not depend on
+        the scope). Returns the number of chunks moved."""
+        names = sorted(set(sources))
+        if not names:
+            return 0
+        with self._lock:
+            table = self._open()
+            if table is None:
+                return 0
+            where = f"scope = {sql_string(from_scope)} AND source IN (" + ", ".join(sql_string(n) for n in names) + ")"
+            result = table.update(where=where, values={"scope": to_scope})
+            return int(getattr(result, "rows_updated", 0) or 0)
+
     def forget(self, source: str) -> int:
         with self._lock:
             table = self._open()

@@ -80,6 +80,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE feedback ADD COLUMN asker TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE feedback ADD COLUMN grounded INTEGER",
     ),
+    # 2: one-off upgrades done to this deployment (the bundled docs moved to their own scope).
+    (
+        "CREATE TABLE IF NOT EXISTS milestones (key TEXT PRIMARY KEY, done_at TEXT NOT NULL)",
+    ),
 )
 
 
@@ -183,6 +187,19 @@ class StateStore:
                 (key, moment + ttl_s),
             )
             return cursor.rowcount == 1
+
+    # -- one-off upgrades -------------------------------------------------------------------
+
+    def milestone_reached(self, key: str) -> bool:
+        """Whether the one-off upgrade ``key`` has been done on this deployment."""
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM milestones WHERE key = ?", (key,)).fetchone() is not None
+
+    def reach_milestone(self, key: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO milestones (key, done_at) VALUES (?, ?)", (key, datetime.now(UTC).isoformat())
+            )
 
     # -- answers and feedback -----------------------------------------------------------
 

@@ -1,0 +1,87 @@
+"""Tidings' bundled docs are the console demo's knowledge base, in their own scope: a real
+team's Slack or Discord channels are never answered from them unless the config says so, and
+a knowledge base an earlier version built with them as ``public`` is moved over once, on
+start, without embedding anything again. Real LanceDB, real embedder, real state file."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from adapters.console.chat import ConsoleChat
+from bots.wiring import ensure_default_knowledge_base
+from core.knowledge.ingesting import ingest
+from core.services import Services
+from core.types import DOCS_SCOPE, PUBLIC_SCOPE, ChannelRef
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def bundled(tmp_path: Path) -> Path:
+    docs = tmp_path / "install" / "docs"
+    docs.mkdir(parents=True)
+    (docs / "slack.md").write_text("# Connecting Slack\n\nCreate a Slack app from the manifest and set SLACK_BOT_TOKEN.\n")
+    (docs / "digests.md").write_text("# Digests\n\nA digest summarises a channel every evening at five.\n")
+    return docs
+
+
+def vectors(services: Services) -> dict[str, tuple[str, list[float]]]:
+    table = services.knowledge_base._open()  # type: ignore[attr-defined]
+    rows = table.search().select(["id", "scope", "vector"]).limit(None).to_arrow().to_pylist()
+    return {row["id"]: (row["scope"], list(row["vector"])) for row in rows}
+
+
+def test_a_new_default_knowledge_base_is_in_the_docs_scope(make_services: Callable[..., Services], bundled: Path) -> None:
+    services = make_services()
+    added = ensure_default_knowledge_base(services, docs=bundled)
+    assert added > 0
+    assert {scope for scope, _ in vectors(services).values()} == {DOCS_SCOPE}
+    slack_channel = ChannelRef(platform="slack", workspace="T1", channel="C1")
+    assert services.knowledge_base.search("connect Slack", scopes=services.gatekeeper.scopes(slack_channel)) == []
+    console = ConsoleChat(services=services, stdin=io.StringIO(""), stdout=io.StringIO())
+    hits = services.knowledge_base.search("connect Slack", scopes=console.scopes)
+    assert hits and hits[0].chunk.source.endswith("slack.md")
+
+
+def test_an_earlier_public_build_is_rescoped_once_without_embedding_again(
+    make_services: Callable[..., Services], bundled: Path, tmp_path: Path
+) -> None:
+    services = make_services()
+    assert services.embedder is not None
+    # As an earlier version built it: the bundled docs as public, next to the team's own file.
+    ingest([bundled], knowledge_base=services.knowledge_base, embedder=services.embedder)
+    own = tmp_path / "handbook.md"
+    own.write_text("# Holidays\n\nEveryone has 27 days of paid holiday.\n")
+    ingest([own], knowledge_base=services.knowledge_base, embedder=services.embedder)
+    before = vectors(services)
+    assert {scope for scope, _ in before.values()} == {PUBLIC_SCOPE}
+
+    assert ensure_default_knowledge_base(services, docs=bundled) == 0  # nothing built: it was not empty
+    after = vectors(services)
+    assert after.keys() == before.keys()
+    for chunk_id, (_scope, vector) in before.items():
+        assert np.allclose(after[chunk_id][1], vector)  # the same vectors: nothing embedded again
+    by_source = {s.source: s.scopes for s in services.knowledge_base.sources()}
+    assert by_source[str(own.resolve())] == (PUBLIC_SCOPE,)
+    assert {scopes for source, scopes in by_source.items() if source != str(own.resolve())} == {(DOCS_SCOPE,)}
+
+    # Once: a team that later ingests the docs as public on purpose keeps them public.
+    ingest([bundled / "slack.md"], knowledge_base=services.knowledge_base, embedder=services.embedder, scope=PUBLIC_SCOPE)
+    services.knowledge_base.forget(str((bundled / "slack.md").resolve()))
+    ingest([bundled / "slack.md"], knowledge_base=services.knowledge_base, embedder=services.embedder, scope=PUBLIC_SCOPE)
+    ensure_default_knowledge_base(services, docs=bundled)
+    assert {s.source: s.scopes for s in services.knowledge_base.sources()}[str((bundled / "slack.md").resolve())] == (PUBLIC_SCOPE,)
+
+
+def test_a_channel_sees_the_docs_only_when_granted(make_services: Callable[..., Services], bundled: Path) -> None:
+    services = make_services(config_text=f'[access.grants]\n"slack:T1:C1" = ["{DOCS_SCOPE}"]\n')
+    ensure_default_knowledge_base(services, docs=bundled)
+    granted = ChannelRef(platform="slack", workspace="T1", channel="C1")
+    other = ChannelRef(platform="slack", workspace="T1", channel="C2")
+    assert services.knowledge_base.search("connect Slack", scopes=services.gatekeeper.scopes(granted))
+    assert services.knowledge_base.search("connect Slack", scopes=services.gatekeeper.scopes(other)) == []
