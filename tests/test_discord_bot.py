@@ -588,3 +588,78 @@ async def test_questions_cut_off_by_a_restart_get_a_note_afterwards(services: Se
         assert notes[0].reference is not None and notes[0].reference.message_id == lost.id
         assert "restarted" in notes[0].content
         assert notes[1].content.endswith("(asked by alice).") and not notes[1].mentions  # named, never pinged
+
+
+# -- late and interrupted answers --------------------------------------------------------------
+
+
+class LateAnswerer(ScriptedAnswerer):
+    """Answers only after Discord's 15 minute interaction window: while it works, simcord's
+    clock is moved past the token's expiry (the queue was that long)."""
+
+    env: simcord.Env | None = None
+
+    async def answer(self, question: Question, **kwargs: Any) -> Answer:
+        assert self.env is not None
+        self.env.backend.advance_clock(16 * 60)
+        return await super().answer(question, **kwargs)
+
+
+async def test_an_answer_finished_after_the_token_expired_is_posted_in_the_channel_for_the_asker(
+    services: Services, tmp_path: Path
+) -> None:
+    answerer = LateAnswerer(services, "Backups run nightly at 02:00 [1].", pieces=3)
+    bot = bot_for(services, tmp_path, answerer=answerer)
+    async with discord_world(bot) as (env, _guild, support, alice):
+        answerer.env = env
+        result = await alice.slash(support, "ask", question="When do backups run?")
+        assert callbacks(env) == [5]
+        # The response could not be edited any more (Discord: Unknown Webhook); nothing was lost.
+        [late] = [m for m in support.history() if m.author.id == bot.user.id and "02:00" in m.content]  # type: ignore[union-attr]
+        assert late.content.startswith(f"<@{alice.id}>") and "Backups run nightly at 02:00" in late.content
+        assert [u.id for u in late.mentions] == [alice.id]
+        assert late.embeds and late.embeds[0].title == "Sources"
+        assert [b["emoji"]["name"] for b in late.components[0].to_dict()["components"]] == ["👍", "👎"]
+        assert env.errors == [] and services.state.take_unfinished_questions() == []
+        assert result.response is None or "02:00" not in (result.response.content or "")
+
+
+async def test_a_private_answer_after_the_token_expired_goes_to_the_asker_not_the_channel(
+    services: Services, tmp_path: Path
+) -> None:
+    answerer = LateAnswerer(services, "Your salary review is in May.")
+    bot = bot_for(services, tmp_path, answerer=answerer)
+    async with discord_world(bot) as (env, _guild, support, alice):
+        answerer.env = env
+        await alice.slash(support, "ask", question="When is my review?", private=True)
+        assert not any("May" in m.content for m in support.history())
+        [late] = [m for m in alice.user.dm_channel.history() if "May" in m.content]
+        assert late.content.startswith(f"<@{alice.id}>")
+        assert env.errors == []
+
+
+async def test_a_half_written_mention_reply_becomes_the_restart_note(services: Services, tmp_path: Path) -> None:
+    seen_pending: list[list[dict[str, Any]]] = []
+
+    class CutOffAnswerer(ScriptedAnswerer):
+        async def answer(self, question: Question, *, on_text: OnText | None = None, **kwargs: Any) -> Answer:
+            assert on_text is not None
+            await on_text("Backups run nightly")  # shown: the reply is posted half-written
+            await asyncio.sleep(0.2)  # the edit in flight lands
+            seen_pending.append(services.state.take_unfinished_questions())  # what a crash here leaves
+            return await super().answer(question, on_text=on_text, **kwargs)
+
+    bot = bot_for(services, tmp_path, answerer=CutOffAnswerer(services, "Backups run nightly at 02:00."))
+    async with discord_world(bot) as (env, _guild, support, alice):
+        asked = await alice.send(support, f"{bot.user.mention} when do backups run?")  # type: ignore[union-attr]
+        [[pending]] = seen_pending
+        half = next(m for m in support.history() if m.reference is not None and m.reference.message_id == asked.id)
+        assert pending["reply"] == str(half.id) and pending["message"] == str(asked.id)
+        # Pretend the process died with the reply half-written: show it so, then restart.
+        await half.edit(content="Backups run nightly")
+        restarted = bot_for(services, tmp_path / "restarted")
+        restarted.tell_unfinished([pending])
+        await env.restart_bot(restarted)
+        edited = next(m for m in support.history() if m.id == half.id)
+        assert "restarted" in edited.content and "Backups run nightly" not in edited.content
+        assert len([m for m in support.history() if "restarted" in m.content]) == 1  # edited, not a new reply

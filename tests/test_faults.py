@@ -163,6 +163,54 @@ async def test_a_crash_during_an_answer_tells_the_asker_once_after_restart(
     record("Faults", fault="process killed while answering (state as left on disk)", outcome="after restart the asker is told once, in the thread")
 
 
+class HalfWrittenAnswerer(HeldAnswerer):
+    """Shows part of its answer, then holds the worker (the process dies mid-answer)."""
+
+    async def answer(self, question: Question, *, on_text: OnText | None = None, on_queued: OnQueued | None = None) -> Answer:
+        assert on_text is not None
+        await on_text("To deploy, run")
+        return await super().answer(question, on_text=on_text, on_queued=on_queued)
+
+
+async def test_a_crash_mid_stream_edits_the_half_written_reply_into_the_restart_note(
+    make_services: Callable[..., Services], tmp_path: Path
+) -> None:
+    services = make_services()
+    held = HalfWrittenAnswerer(services)
+    services.answerer = held
+    async with slack_world(services) as world:
+        await world.ask("How do I deploy?", channel="C0CRASH")
+        await asyncio.wait_for(held.started.wait(), 30)
+        event = world.asked[0]
+        await world.slack.wait_until(lambda: any("To deploy" in str(m.get("blocks")) for m in world.replies_to(event)))
+        [half] = world.replies_to(event)
+        for _ in range(100):  # the reply's ts is written to the question's record right after the post
+            if any(e.get("reply") for e in services.state.unfinished_questions()):
+                break
+            await asyncio.sleep(0.05)
+        crashed = snapshot(services.state, tmp_path / "crashed-state.sqlite3")
+        held.release.set()
+        await world.idle()
+        # As the crash left it: the reply half-written.
+        world.slack.workspace.find(event["channel"], half["ts"])["text"] = "To deploy, run"  # type: ignore[index]
+
+        restarted_state = StateStore(crashed)
+        try:
+            [entry] = [e for e in restarted_state.take_unfinished_questions() if e.get("platform") == "slack"]
+            assert entry["reply"] == half["ts"]
+            restarted = with_handbook(make_services())
+            restarted.state = restarted_state
+            bot = SlackBot(settings=world.bot.settings, services=restarted)
+            told = await bot.tell_unfinished([entry])
+            await bot.stop()
+        finally:
+            restarted_state.close()
+        replies = world.replies_to(event)
+    assert told == 1 and [m["ts"] for m in replies] == [half["ts"]]  # edited, no second reply
+    assert "restarted before I could answer" in replies[0]["text"]
+    record("Faults", fault="process killed while streaming an answer", outcome="after restart the half-written reply is edited into the restart note")
+
+
 async def test_slack_rate_limits_and_server_errors_are_retried_without_duplicates(
     make_services: Callable[..., Services],
 ) -> None:

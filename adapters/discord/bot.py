@@ -16,13 +16,14 @@ import logging
 import re
 import sys
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 import discord
 from discord import app_commands
 
 from adapters.discord.convert import (
+    MESSAGE_LIMIT,
     OutgoingMessage,
     answer_messages,
     answer_response,
@@ -111,6 +112,17 @@ class Reply(Protocol):
         one carries the embeds and the buttons."""
 
 
+EXPIRED_TOKEN_CODES = frozenset({10015, 50027})
+"""Discord's "Unknown Webhook" and "Invalid Webhook Token": the interaction's token (valid 15
+minutes) has expired, so its response can no longer be edited nor followed up."""
+
+INTERACTION_TOKEN_S = 15 * 60
+
+
+def token_expired(error: BaseException) -> bool:
+    return isinstance(error, discord.HTTPException) and error.code in EXPIRED_TOKEN_CODES
+
+
 class InteractionReply:
     """The answer to a deferred slash command: the "thinking..." response is edited to it.
 
@@ -120,19 +132,43 @@ class InteractionReply:
     while a follow-up (a webhook message, which takes no nonce) that Discord created but
     answered with a 5xx would be retried and shown twice. Only what does not fit one message
     (an answer beyond that, a digest of more than 10 embeds or 6,000 characters) goes on in
-    follow-ups with the same visibility."""
+    follow-ups with the same visibility.
+
+    An answer finished after the interaction's token expired (15 minutes: a long queue) can
+    no longer go there: it is posted in the channel as a message that mentions the asker
+    (or, for a private answer, sent to the asker directly), never lost (``deliver_late``)."""
 
     def __init__(self, interaction: discord.Interaction[Any], *, ephemeral: bool) -> None:
         self.interaction = interaction
         self.ephemeral = ephemeral
+        self.expired = False
 
     def layout(self, answer: Answer) -> list[OutgoingMessage]:
         return answer_response(answer)
 
     async def show(self, text: str) -> None:
-        await self.interaction.edit_original_response(content=text, allowed_mentions=NO_MENTIONS)
+        if self.expired:
+            return  # progress has nowhere to go; the finished answer will be delivered late
+        try:
+            await self.interaction.edit_original_response(content=text, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as error:
+            if not token_expired(error):
+                raise
+            self.expired = True
 
     async def finish(self, messages: Sequence[OutgoingMessage], view: discord.ui.View | None) -> None:
+        if not self.expired:
+            try:
+                await self._finish_in_response(messages, view)
+                return
+            except discord.HTTPException as error:
+                if not token_expired(error) or self.interaction.extras.get("answered"):
+                    raise
+                self.expired = True
+        await deliver_late(self.interaction, messages, view, private=self.ephemeral)
+        self.interaction.extras["answered"] = True
+
+    async def _finish_in_response(self, messages: Sequence[OutgoingMessage], view: discord.ui.View | None) -> None:
         last = len(messages) - 1
         for index, message in enumerate(messages):
             buttons = view if index == last and view is not None else discord.utils.MISSING
@@ -156,6 +192,42 @@ class InteractionReply:
                 )
 
 
+async def deliver_late(
+    interaction: discord.Interaction[Any],
+    messages: Sequence[OutgoingMessage],
+    view: discord.ui.View | None,
+    *,
+    private: bool,
+) -> None:
+    """What a command's expired token can no longer show: in the channel as messages whose
+    first one mentions the asker (only the asker: ``AllowedMentions(users=[asker])``), or to
+    the asker directly when the answer was private, so a private answer never reaches the
+    channel. The bot's own messages, so no token is needed."""
+    asker = interaction.user
+    target: Any = await asker.create_dm() if private else interaction.channel
+    if target is None:
+        raise UserFacingError(NOT_IN_THIS_CHANNEL)
+    command = interaction.command.qualified_name if interaction.command else "ask"
+    mention = f"{asker.mention}, about your /{command} (it took longer than Discord keeps a command open):"
+    pings = discord.AllowedMentions(everyone=False, roles=False, users=[asker])
+    outgoing = list(messages)
+    first = outgoing[0] if outgoing else OutgoingMessage()
+    if len(mention) + 1 + len(first.content) <= MESSAGE_LIMIT:
+        outgoing[0:1] = [OutgoingMessage(content=f"{mention}\n{first.content}".rstrip(), embeds=first.embeds)]
+    else:
+        outgoing.insert(0, OutgoingMessage(content=mention))
+    last = len(outgoing) - 1
+    for index, message in enumerate(outgoing):
+        extras: dict[str, Any] = {"view": view} if index == last and view is not None else {}
+        await target.send(
+            content=message.content or None,
+            embeds=list(message.embeds),
+            allowed_mentions=pings if index == 0 else NO_MENTIONS,
+            **extras,
+        )
+    log.info("interaction %s answered after its token expired: posted %s", interaction.id, "to the asker" if private else "in the channel")
+
+
 class MessageReply:
     """The answer to an @mention: a reply to the asking message (which does not ping its
     author), created at the first thing worth showing and edited from then on."""
@@ -163,6 +235,12 @@ class MessageReply:
     def __init__(self, message: discord.Message) -> None:
         self.message = message
         self.sent: discord.Message | None = None
+        self.on_posted: Callable[[str], Awaitable[None]] | None = None
+        """Told the reply's id once it is posted (the question's pending record keeps it)."""
+
+    async def _posted(self) -> None:
+        if self.on_posted is not None and self.sent is not None:
+            await self.on_posted(str(self.sent.id))
 
     def layout(self, answer: Answer) -> list[OutgoingMessage]:
         return answer_messages(answer)
@@ -170,6 +248,7 @@ class MessageReply:
     async def show(self, text: str) -> None:
         if self.sent is None:
             self.sent = await self.message.reply(text, mention_author=False, allowed_mentions=NO_MENTIONS)
+            await self._posted()
         else:
             self.sent = await self.sent.edit(content=text, allowed_mentions=NO_MENTIONS)
 
@@ -308,6 +387,9 @@ class TidingsDiscordBot(discord.Client):
                 if not isinstance(channel, discord.abc.Messageable):
                     continue
                 note = restart_note(question)
+                if question.reply and await self._edit_own(channel, question.reply, note):
+                    posted += 1
+                    continue
                 if question.message:
                     message = await channel.fetch_message(int(question.message))
                     await message.reply(note, mention_author=False, allowed_mentions=NO_MENTIONS)
@@ -317,6 +399,17 @@ class TidingsDiscordBot(discord.Client):
             except (discord.HTTPException, ValueError):
                 log.warning("could not post the restart note for %s", question.key or "?")
         return posted
+
+    @staticmethod
+    async def _edit_own(channel: discord.abc.Messageable, message_id: str, text: str) -> bool:
+        """Edit the bot's own message (a half-written answer) to ``text``; False when it is gone."""
+        try:
+            message = await channel.fetch_message(int(message_id))
+            await message.edit(content=text, embeds=[], view=None, allowed_mentions=NO_MENTIONS)
+            return True
+        except (discord.HTTPException, ValueError):
+            log.info("could not edit the unfinished reply %s; replying instead", message_id)
+            return False
 
     # -- access ------------------------------------------------------------------------
 
@@ -456,6 +549,12 @@ class TidingsDiscordBot(discord.Client):
             asker_name=asker_name,
         )
         await self.records.question_started(request_id, pending)
+        if isinstance(reply, MessageReply):
+
+            async def posted(reply_id: str) -> None:
+                await self.records.reply_shown(request_id, pending, reply_id)
+
+            reply.on_posted = posted
 
         async def show_queued(position: int) -> None:
             await reply.show(queued_text(position))
@@ -583,7 +682,15 @@ class TidingsDiscordBot(discord.Client):
             if interaction.extras.get("answered"):
                 log.warning("interaction %s failed after its answer was shown; the answer stays", interaction.id)
                 return
-            await interaction.edit_original_response(content=sentence, embeds=[], view=None, allowed_mentions=NO_MENTIONS)
+            try:
+                await interaction.edit_original_response(content=sentence, embeds=[], view=None, allowed_mentions=NO_MENTIONS)
+            except discord.HTTPException as error:
+                if not token_expired(error):
+                    raise
+                # The token expired while the command worked: the sentence goes where a late answer would.
+                await deliver_late(
+                    interaction, [OutgoingMessage(content=sentence)], None, private=bool(interaction.extras.get("private"))
+                )
         except discord.HTTPException:
             log.exception("could not tell the user about the failure")
 

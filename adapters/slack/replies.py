@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -75,6 +75,8 @@ class StreamingReply:
         self.channel = channel
         self.thread_ts = thread_ts
         self.ts: str | None = None
+        self.on_posted: Callable[[str], Awaitable[None]] | None = None
+        """Told the reply's ts once it is posted (the question's pending record keeps it)."""
         self.edits = StreamingEdits(show_queued=self._show_queued, show_text=self._show_text, interval=interval, clock=clock)
         self.on_queued = self.edits.on_queued
         self.on_text = self.edits.on_text
@@ -82,6 +84,8 @@ class StreamingReply:
     async def _put(self, message: SlackMessage) -> None:
         if self.ts is None:
             self.ts = await self.platform.post_message(self.channel, message, thread_ts=self.thread_ts)
+            if self.on_posted is not None:
+                await self.on_posted(self.ts)
         else:
             await self.platform.update_message(self.channel, self.ts, message)
 
@@ -231,6 +235,11 @@ class SlackResponder:
             platform="slack", channel=asked.channel, thread=asked.reply_thread, message=asked.ts, asker=asked.user
         )
         await self.records.question_started(asked.key, pending)
+
+        async def posted(ts: str) -> None:
+            await self.records.reply_shown(asked.key, pending, ts)
+
+        reply.on_posted = posted
         failed = False
         try:
             channel = await self.platform.channel_ref(asked.channel, thread=asked.reply_thread)
@@ -403,6 +412,14 @@ class SlackResponder:
         told = 0
         for pending in unfinished_on("slack", entries):
             note = notice_message(restart_note(pending))
+            if pending.reply:
+                # The half-written answer becomes the note, rather than staying frozen mid-sentence.
+                try:
+                    await self.platform.update_message(pending.channel, pending.reply, note)
+                    told += 1
+                    continue
+                except SlackApiError as error:
+                    log.info("could not edit the unfinished reply %s: %s", pending.reply, error.response.get("error"))
             await self.platform.post_message(pending.channel, note, thread_ts=pending.thread)
             told += 1
         return told

@@ -18,7 +18,7 @@ import contextvars
 import functools
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from core.runtime.state import StateStore
@@ -56,6 +56,9 @@ class PendingQuestion:
     asker: str = ""
     asker_name: str = ""
     key: str = ""
+    reply: str | None = None
+    """The bot's reply showing the answer as it is written, once posted: after a restart it is
+    edited into the restart note instead of being left half-written."""
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -65,6 +68,7 @@ class PendingQuestion:
             "message": self.message,
             "asker": self.asker,
             "asker_name": self.asker_name,
+            "reply": self.reply,
         }
 
     @classmethod
@@ -83,6 +87,7 @@ class PendingQuestion:
             asker=text("asker", "user"),
             asker_name=text("asker_name"),
             key=text("key"),
+            reply=text("reply") or None,
         )
 
 
@@ -93,9 +98,10 @@ def unfinished_on(platform: str, entries: Iterable[Mapping[str, Any]]) -> list[P
 
 
 def restart_note(question: PendingQuestion) -> str:
-    """What the asker of a question cut off by a restart is told: under the question when
-    there is one to reply to, else in the channel, naming (never mentioning) the asker."""
-    if question.message or question.thread:
+    """What the asker of a question cut off by a restart is told: in place of the half-written
+    reply when there is one, under the question when there is one to reply to, else in the
+    channel, naming (never mentioning) the asker."""
+    if question.reply or question.message or question.thread:
         return RESTARTED
     return f"{RESTARTED_COMMAND} (asked by {question.asker_name or 'someone'})."
 
@@ -172,6 +178,11 @@ class AnswerRecords:
 
     async def question_started(self, key: str, question: PendingQuestion) -> None:
         await self._call(self.state.question_started, key, question.payload())
+
+    async def reply_shown(self, key: str, question: PendingQuestion, reply: str) -> None:
+        """The reply that shows the answer as it is written was posted: keep its id with the
+        question, so a restart can edit it into the restart note."""
+        await self._call(self.state.question_started, key, replace(question, reply=reply).payload())
 
     async def question_finished(self, key: str) -> None:
         await self._call(self.state.question_finished, key)

@@ -298,6 +298,12 @@ class StateStore:
         with self._transaction() as db:
             db.execute("DELETE FROM pending_questions WHERE key = ?", (key,))
 
+    def unfinished_questions(self) -> list[dict[str, Any]]:
+        """The questions in flight now, left in place."""
+        with self._lock:
+            rows = self._db.execute("SELECT key, payload FROM pending_questions ORDER BY created_at").fetchall()
+        return [{"key": key, **json.loads(payload)} for key, payload in rows]
+
     def take_unfinished_questions(self) -> list[dict[str, Any]]:
         """Questions a previous process accepted but never answered; removed as they are taken."""
         with self._transaction() as db:
