@@ -42,7 +42,12 @@ def register(subparsers: Any) -> None:
 
     digest = subparsers.add_parser("digest", help="scheduled channel digests: list jobs, run one now")
     actions = digest.add_subparsers(dest="digest_command", required=True)
-    listing = actions.add_parser("list", help="each configured digest with its next run time")
+    listing = actions.add_parser("list", help="each digest (config file and chat) with its next and last run")
+    listing.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON list of objects: platform, workspace, channel, cron, timezone, source, next_run, last_run, last_result",
+    )
     listing.set_defaults(func=run_list)
     run = actions.add_parser("run", help="summarize and post one channel's digest now")
     run.add_argument("channel", help="the channel's name, id or job id as configured in [[digests.channels]]")
@@ -129,25 +134,34 @@ def find_channel(settings: Settings, wanted: str) -> DigestChannel:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from core.digests.scheduling import cron_trigger, record_channel
+    from core.digests.scheduling import digest_listing
     from core.runtime.state import StateStore
 
     settings = _settings(args)
-    if not settings.digests.channels:
-        print("No digests configured; add [[digests.channels]] entries to the config file.")
-        return 0
     state = StateStore(settings.state_path)
-    now = datetime.now(UTC)
-    for channel in settings.digests.channels:
+    try:
+        listing = digest_listing(settings, state, now=datetime.now(UTC))
+    finally:
+        state.close()
+    if getattr(args, "json", False):
+        print(json.dumps([entry.as_dict() for entry in listing], ensure_ascii=False))
+        return 0
+    if not listing:
+        print("No digests yet: add [[digests.channels]] entries to the config file, or type /tidings digest on in a channel.")
+        return 0
+    for entry in listing:
+        channel = entry.channel
         zone = ZoneInfo(channel.timezone)
-        next_run = cron_trigger(channel).get_next_fire_time(None, now)
-        last = state.last_digest_end(channel.platform, record_channel(channel))
         label = f"{channel.platform} #{channel.name or channel.channel}"
         target = f" -> {channel.target_channel}" if channel.target_channel else ""
-        next_text = next_run.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if next_run else "never"
-        last_text = last.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if last else "none yet"
-        print(f"{label}{target}  cron '{channel.cron}' ({channel.timezone})  next: {next_text}  last digest up to: {last_text}")
-    state.close()
+        next_text = entry.next_run.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if entry.next_run else "never"
+        last_text = (
+            f"{entry.last_run.astimezone(zone).strftime('%Y-%m-%d %H:%M %Z')}: {entry.last_result}" if entry.last_run else "none yet"
+        )
+        print(
+            f"{label}{target}  cron '{channel.cron}' ({channel.timezone}, from the {entry.source})  "
+            f"next: {next_text}  last run: {last_text}"
+        )
     return 0
 
 

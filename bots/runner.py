@@ -129,7 +129,8 @@ class _Running:
 
     async def _start_scheduler(self) -> None:
         digests = self.settings.digests
-        if not (digests.enabled and digests.channels and self.services.summarizer is not None):
+        # Started whenever digests are on: a digest may be switched on from the chat at any time.
+        if not (digests.enabled and self.services.summarizer is not None):
             return
         from core.digests.scheduling import DigestScheduler
 

@@ -114,6 +114,9 @@ class DigestSettings:
     time_budget_s: float = 600.0
     max_bullets: int = 5
     gap_minutes: int = 30
+    admin_channel: str = ""
+    """Where a failed scheduled digest is reported: a channel scope (``slack:T0123:C0OPS``) or a
+    channel id on the digest's own platform and workspace; empty: the digest's channel."""
     channels: tuple[DigestChannel, ...] = ()
 
 
@@ -124,6 +127,9 @@ class AccessSettings:
     allowed_roles: tuple[str, ...] = ()
     questions_per_minute: int = 6
     max_question_chars: int = 2000
+    admins: tuple[str, ...] = ()
+    """User ids that may change digests from the chat, besides Slack workspace admins and
+    owners and Discord members with Manage Channels."""
     grants: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 

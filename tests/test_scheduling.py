@@ -182,8 +182,8 @@ async def test_a_crash_before_posting_is_retried_once_on_restart(tmp_path: Path)
     ids = chat(platform, at(2, 9), 4)
     down = ConnectionError("network down while posting")
     platform.fail_next_post = down
-    with pytest.raises(ConnectionError) as raised:
-        await scheduler.run_scheduled(GENERAL.job_id)
+    with pytest.raises(ConnectionError) as raised:  # the process dies here (a scheduled run would report it)
+        await scheduler.run_digest(GENERAL, until=at(2, 17))
     assert raised.value is down and platform.faults_fired == [down]  # the injected crash, nothing else
     assert platform.posts == []
     assert [r.status for r in state.digests()] == ["claimed"]
@@ -207,8 +207,8 @@ async def test_a_crash_after_posting_is_recorded_not_reposted(tmp_path: Path) ->
     chat(platform, at(2, 9), 4)
     lost = ConnectionError("reply lost after Slack accepted the post")
     platform.crash_after_next_post = lost
-    with pytest.raises(ConnectionError) as raised:
-        await scheduler.run_scheduled(GENERAL.job_id)
+    with pytest.raises(ConnectionError) as raised:  # the process dies here
+        await scheduler.run_digest(GENERAL, until=at(2, 17))
     assert raised.value is lost and platform.faults_fired == [lost]  # the injected crash, nothing else
     assert len(platform.posts) == 1
 

@@ -30,6 +30,7 @@ import socket
 import uuid
 import weakref
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,11 +38,11 @@ from zoneinfo import ZoneInfo
 from core.config import DigestChannel, Settings, digest_target_problem
 from core.digests.conversations import meaningful
 from core.digests.format import digest_to_markdown, window_text
-from core.errors import ConfigError
+from core.errors import ConfigError, UserFacingError
 from core.ports import ChatPlatform
-from core.runtime.state import DigestRecord, StateStore
+from core.runtime.state import DigestRecord, DigestSubscription, StateStore
 from core.services import SummarizesChannels
-from core.types import Digest
+from core.types import ChannelRef, Digest
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +92,110 @@ def latest_fire_time(trigger: Any, now: datetime) -> datetime | None:
     return None
 
 
+def subscription_channel(subscription: DigestSubscription) -> DigestChannel:
+    """A digest switched on from the chat, as the scheduler runs it (posted in its channel)."""
+    return DigestChannel(
+        platform=subscription.platform,
+        channel=subscription.channel,
+        workspace=subscription.workspace,
+        name=subscription.name,
+        cron=subscription.cron,
+        timezone=subscription.timezone,
+    )
+
+
+@dataclass(frozen=True)
+class DigestListing:
+    """One digest as ``tidings digest list --json``, ``/tidings digest list`` and the Slack
+    App Home show it."""
+
+    channel: DigestChannel
+    source: str
+    """``config`` (``[[digests.channels]]``) or ``chat`` (``/tidings digest on``)."""
+    next_run: datetime | None
+    last_run: datetime | None
+    last_result: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "platform": self.channel.platform,
+            "workspace": self.channel.workspace,
+            "channel": self.channel.channel,
+            "name": self.channel.name,
+            "cron": self.channel.cron,
+            "timezone": self.channel.timezone,
+            "source": self.source,
+            "next_run": self.next_run.isoformat() if self.next_run else None,
+            "last_run": self.last_run.isoformat() if self.last_run else None,
+            "last_result": self.last_result,
+        }
+
+
+def all_digests(settings: Settings, state: StateStore) -> dict[str, tuple[DigestChannel, str]]:
+    """Every digest by job id with its source: the config file's, then the chat's (a channel
+    the config file already covers keeps the config's schedule)."""
+    found: dict[str, tuple[DigestChannel, str]] = {c.job_id: (c, "config") for c in settings.digests.channels}
+    for subscription in state.digest_subscriptions():
+        channel = subscription_channel(subscription)
+        found.setdefault(channel.job_id, (channel, "chat"))
+    return found
+
+
+def digest_listing(
+    settings: Settings,
+    state: StateStore,
+    *,
+    now: datetime,
+    platform: str | None = None,
+    workspace: str | None = None,
+    next_runs: Mapping[str, datetime | None] | None = None,
+) -> list[DigestListing]:
+    """Each digest (of one platform and workspace when given) with its next run (from
+    ``next_runs`` when the running scheduler knows it, else from its schedule) and how its
+    latest run went."""
+    runs = state.digest_runs()
+    listing = []
+    for job_id, (channel, source) in all_digests(settings, state).items():
+        if platform is not None and channel.platform != platform:
+            continue
+        if workspace is not None and channel.workspace != workspace:
+            continue
+        if next_runs is not None and job_id in next_runs:
+            next_run = next_runs[job_id]
+        else:
+            next_run = cron_trigger(channel).get_next_fire_time(None, now)
+        run = runs.get(job_id)
+        listing.append(
+            DigestListing(
+                channel=channel,
+                source=source,
+                next_run=next_run,
+                last_run=run.last_run if run else None,
+                last_result=run.last_result if run else None,
+            )
+        )
+    return listing
+
+
+def failure_reason(error: BaseException) -> str:
+    """A failure in a few words a channel may read (never a traceback or a token)."""
+    if isinstance(error, UserFacingError):
+        return error.user_message
+    if isinstance(error, ConfigError):
+        return str(error)
+    reason = getattr(error, "response", None)
+    code = reason.get("error") if isinstance(reason, Mapping) else None
+    if code is None and reason is not None:
+        try:
+            code = reason.get("error")
+        except Exception:
+            code = None
+    return f"{type(error).__name__}{f' ({code})' if code else ''}"
+
+
 class DigestScheduler:
-    """Schedules, runs and posts the configured channel digests."""
+    """Schedules, runs and posts the configured channel digests and those switched on from
+    the chat (``StateStore.digest_subscriptions``), which ``reload()`` applies at once."""
 
     def __init__(
         self,
@@ -108,7 +211,9 @@ class DigestScheduler:
         self.summarizer = summarizer
         self.platforms = platforms
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.channels = {channel.job_id: channel for channel in settings.digests.channels}
+        self.channels: dict[str, DigestChannel] = {}
+        self.sources: dict[str, str] = {}
+        self._load_channels()
         self.store_path = settings.home / "jobs.sqlite3"
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         # A claim older than this belongs to a process that died: a digest never takes longer
@@ -116,6 +221,25 @@ class DigestScheduler:
         self.stale_after_s = settings.digests.time_budget_s + 600
         self._scheduler: Any = None
         self._locks: dict[str, asyncio.Lock] = {}
+        self._outcomes: dict[str, str] = {}
+
+    def _load_channels(self) -> None:
+        found = all_digests(self.settings, self.state)
+        self.channels = {job_id: channel for job_id, (channel, _source) in found.items()}
+        self.sources = {job_id: source for job_id, (_channel, source) in found.items()}
+
+    def reload(self) -> None:
+        """Apply the chat's digests as the state store has them now: new ones scheduled,
+        changed ones rescheduled, switched-off ones removed."""
+        self._load_channels()
+        if self._scheduler is not None:
+            self._sync_jobs()
+
+    def listing(self, *, platform: str | None = None, workspace: str | None = None) -> list[DigestListing]:
+        next_runs = {channel.job_id: when for channel, when in self.jobs()} if self._scheduler is not None else None
+        return digest_listing(
+            self.settings, self.state, now=self.clock(), platform=platform, workspace=workspace, next_runs=next_runs
+        )
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -193,12 +317,49 @@ class DigestScheduler:
     # -- running digests ----------------------------------------------------------------
 
     async def run_scheduled(self, job_id: str) -> Digest | None:
+        """One scheduled run. A failure is recorded (``tidings digest list``, ``/metrics``)
+        and reported in one short notice in the channel, or in ``[digests] admin_channel``."""
         channel = self.channels.get(job_id)
+        if channel is None:
+            self._load_channels()  # switched on from the chat in another replica
+            channel = self.channels.get(job_id)
         if channel is None:
             log.warning("digest job %s is not configured any more", job_id)
             return None
         until = latest_fire_time(cron_trigger(channel), self.clock()) or self.clock()
-        return await self.run_digest(channel, until=until)
+        self._outcomes.pop(job_id, None)
+        try:
+            digest = await self.run_digest(channel, until=until)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.exception("the scheduled digest of %s failed", channel.ref.label)
+            reason = failure_reason(error)
+            self.state.record_digest_run(job_id, platform=channel.platform, result=f"failed: {reason}", failed=True, at=self.clock())
+            await self._report_failure(channel, reason)
+            return None
+        result = "posted" if digest is not None else self._outcomes.get(job_id, "nothing new")
+        self.state.record_digest_run(job_id, platform=channel.platform, result=result, at=self.clock())
+        return digest
+
+    def admin_target(self, channel: DigestChannel) -> ChannelRef:
+        """Where a failure of ``channel``'s digest is reported."""
+        admin = self.settings.digests.admin_channel.strip()
+        if not admin:
+            return channel.target
+        parts = admin.split(":")
+        if len(parts) == 3:
+            return ChannelRef(parts[0], parts[1], parts[2])
+        return ChannelRef(channel.platform, channel.workspace, admin.lstrip("#"))
+
+    async def _report_failure(self, channel: DigestChannel, reason: str) -> None:
+        target = self.admin_target(channel)
+        note = f"⚠️ Today's digest of {channel.ref.label} could not be made: {reason}. The details are in Tidings' log."
+        try:
+            platform = self._platform(target)
+            await platform.post(target, note)
+        except Exception:
+            log.exception("could not post the notice about the failed digest of %s in %s", channel.ref.label, target.channel)
 
     async def run_digest(
         self, channel: DigestChannel, *, since: datetime | None = None, until: datetime | None = None
@@ -219,10 +380,12 @@ class DigestScheduler:
                 since = last if last is not None else until - FIRST_WINDOW
             since = since.astimezone(zone)
             if since >= until:
+                self._outcomes[channel.job_id] = "nothing new"
                 return None
             if self.state.claim_digest(
                 channel.platform, key, since, until, owner=self.owner, stale_after_s=self.stale_after_s
             ) is None:
+                self._outcomes[channel.job_id] = "already posted"
                 log.info("digest of %s for %s..%s is already posted or in progress", key, since, until)
                 return None
             return await self._summarize_and_post(channel, since, until)
@@ -250,6 +413,7 @@ class DigestScheduler:
 
     async def _quiet(self, channel: DigestChannel, since: datetime, until: datetime, count: int) -> None:
         key = record_channel(channel)
+        self._outcomes[channel.job_id] = f"quiet ({count} messages)"
         if not channel.quiet_note:
             # Nothing posted and nothing recorded: the few messages roll into the next digest.
             self.state.release_digest(channel.platform, key, since, until)
@@ -260,11 +424,11 @@ class DigestScheduler:
         self.state.finish_digest(channel.platform, key, since, until, message_id=message_id)
         return None
 
-    def _platform(self, channel: DigestChannel) -> ChatPlatform:
+    def _platform(self, channel: DigestChannel | ChannelRef) -> ChatPlatform:
         platform = self.platforms.get(channel.platform)
         if platform is None:
             raise ConfigError(
-                f"A digest is configured for {channel.platform} channel {channel.channel}, but {channel.platform} is not connected."
+                f"A digest is set for {channel.platform} channel {channel.channel}, but {channel.platform} is not connected."
             )
         return platform
 

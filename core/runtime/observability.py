@@ -197,6 +197,21 @@ class ServicesCollector(Collector):
         for platform, count in sorted(counts.items()):
             posted.add_metric([platform], float(count))
         yield posted
+        failed = CounterMetricFamily(
+            "tidings_digests_failed",
+            "Scheduled digest runs that failed (kept in the state store, so it survives restarts).",
+            labels=["platform"],
+        )
+        failures: dict[str, int] = {}
+        try:
+            for run in self.services.state.digest_runs().values():
+                failures[run.platform] = failures.get(run.platform, 0) + run.failures
+        except Exception:
+            log.warning("could not count the failed digests for /metrics", exc_info=True)
+            return
+        for platform, count in sorted(failures.items()):
+            failed.add_metric([platform], float(count))
+        yield failed
 
 
 class InstrumentedAnswerer:

@@ -84,6 +84,27 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         "CREATE TABLE IF NOT EXISTS milestones (key TEXT PRIMARY KEY, done_at TEXT NOT NULL)",
     ),
+    # 3: digests switched on from the chat (/tidings digest on), and each digest's last run.
+    (
+        """CREATE TABLE IF NOT EXISTS digest_subscriptions (
+            platform TEXT NOT NULL,
+            workspace TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            name TEXT NOT NULL DEFAULT '',
+            cron TEXT NOT NULL,
+            timezone TEXT NOT NULL,
+            created_by TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (platform, workspace, channel)
+        )""",
+        """CREATE TABLE IF NOT EXISTS digest_runs (
+            job_id TEXT PRIMARY KEY,
+            platform TEXT NOT NULL,
+            last_run TEXT NOT NULL,
+            last_result TEXT NOT NULL,
+            failures INTEGER NOT NULL DEFAULT 0
+        )""",
+    ),
 )
 
 
@@ -124,6 +145,32 @@ class DigestRecord:
     window_end: datetime
     status: str  # "claimed" | "posted" | "skipped"
     message_id: str | None = None
+
+
+@dataclass(frozen=True)
+class DigestSubscription:
+    """A daily digest switched on from the chat (``/tidings digest on``)."""
+
+    platform: str
+    workspace: str
+    channel: str
+    cron: str
+    timezone: str
+    name: str = ""
+    created_by: str = ""
+    created_at: str = ""
+
+
+@dataclass(frozen=True)
+class DigestRun:
+    """How a digest's latest scheduled run went: ``posted``, ``quiet``, ``nothing new`` or
+    ``failed: <reason>``; ``failures`` counts every failed run so far."""
+
+    job_id: str
+    platform: str
+    last_run: datetime
+    last_result: str
+    failures: int = 0
 
 
 def _iso(moment: datetime) -> str:
@@ -393,6 +440,70 @@ class StateStore:
                 "SELECT MAX(window_end) FROM digests WHERE platform=? AND channel=?", (platform, channel)
             ).fetchone()
         return _from_iso(row[0]) if row and row[0] else None
+
+    # -- digests switched on from the chat, and how each digest's runs went ----------------
+
+    def subscribe_digest(self, subscription: DigestSubscription) -> None:
+        """Add or change the chat digest of a channel."""
+        created = subscription.created_at or datetime.now(UTC).isoformat()
+        with self._transaction() as db:
+            db.execute(
+                """INSERT INTO digest_subscriptions (platform, workspace, channel, name, cron, timezone, created_by, created_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (platform, workspace, channel) DO UPDATE SET
+                       name = excluded.name, cron = excluded.cron, timezone = excluded.timezone,
+                       created_by = excluded.created_by, created_at = excluded.created_at""",
+                (
+                    subscription.platform,
+                    subscription.workspace,
+                    subscription.channel,
+                    subscription.name,
+                    subscription.cron,
+                    subscription.timezone,
+                    subscription.created_by,
+                    created,
+                ),
+            )
+
+    def unsubscribe_digest(self, platform: str, workspace: str, channel: str) -> bool:
+        """Switch a channel's chat digest off; False when it had none."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "DELETE FROM digest_subscriptions WHERE platform = ? AND workspace = ? AND channel = ?",
+                (platform, workspace, channel),
+            )
+            return cursor.rowcount > 0
+
+    def digest_subscriptions(self, platform: str | None = None, workspace: str | None = None) -> list[DigestSubscription]:
+        query = "SELECT platform, workspace, channel, cron, timezone, name, created_by, created_at FROM digest_subscriptions"
+        clauses, params = [], []
+        if platform is not None:
+            clauses.append("platform = ?")
+            params.append(platform)
+        if workspace is not None:
+            clauses.append("workspace = ?")
+            params.append(workspace)
+        if clauses:
+            query += " WHERE " + " AND ".join(clauses)
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY platform, workspace, channel", params).fetchall()
+        return [DigestSubscription(*row) for row in rows]
+
+    def record_digest_run(self, job_id: str, *, platform: str, result: str, failed: bool = False, at: datetime | None = None) -> None:
+        """Note how a scheduled digest run went (a failure also counts, for ``/metrics``)."""
+        moment = _iso(at or datetime.now(UTC))
+        with self._transaction() as db:
+            db.execute(
+                """INSERT INTO digest_runs (job_id, platform, last_run, last_result, failures) VALUES (?, ?, ?, ?, ?)
+                   ON CONFLICT (job_id) DO UPDATE SET last_run = excluded.last_run, last_result = excluded.last_result,
+                       failures = digest_runs.failures + excluded.failures""",
+                (job_id, platform, moment, result, 1 if failed else 0),
+            )
+
+    def digest_runs(self) -> dict[str, DigestRun]:
+        with self._lock:
+            rows = self._db.execute("SELECT job_id, platform, last_run, last_result, failures FROM digest_runs").fetchall()
+        return {r[0]: DigestRun(r[0], r[1], _from_iso(r[2]), r[3], int(r[4])) for r in rows}
 
     # -- cached partial notes -----------------------------------------------------------
 
