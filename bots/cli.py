@@ -284,6 +284,31 @@ def cmd_kb_forget(args: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_forget(args: argparse.Namespace) -> int:
+    """``tidings forget --user ID``: what ``/tidings forget me confirm`` does, from the shell."""
+    from core.config import load_settings
+    from core.runtime.state import StateStore
+
+    user = (args.user or "").strip()
+    if not user:
+        print("Give the user id to forget: tidings forget --user U0123ABCD (Slack) or a Discord user id.", file=sys.stderr)
+        return 2
+    settings = load_settings(args.config, home=args.home)
+    state = StateStore(settings.state_path)
+    try:
+        removed = state.forget_user(user)
+    finally:
+        state.close()
+    if args.json:
+        print(json.dumps({"user": user, **removed}))
+    else:
+        print(
+            f"Deleted what was stored about {user}: {removed['answers']} questions with their answers, "
+            f"{removed['feedback']} feedback records, {removed['pending']} questions in progress."
+        )
+    return 0
+
+
 def cmd_feedback_export(args: argparse.Namespace) -> int:
     from core.config import load_settings
     from core.runtime.state import StateStore
@@ -370,6 +395,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = kb_sub.add_parser("forget", help="remove a source")
     p.add_argument("source")
     p.set_defaults(func=cmd_kb_forget)
+
+    p = sub.add_parser("forget", help="delete everything stored about one user (their questions, answers, feedback)")
+    p.add_argument("--user", required=True, help="the Slack or Discord user id")
+    p.add_argument("--json", action="store_true", help="print the counts as JSON")
+    p.set_defaults(func=cmd_forget)
 
     fb = sub.add_parser("feedback", help="answers rated with 👍/👎")
     fb_sub = fb.add_subparsers(dest="feedback_command", metavar="FEEDBACK_COMMAND", required=True)

@@ -81,6 +81,7 @@ class _Running:
         if not self.platforms:
             self._start_console(connect_hint)
         await self._start_scheduler()
+        await self._start_pruning()
 
     async def _start_metrics(self) -> None:
         observability = self.settings.observability
@@ -138,7 +139,15 @@ class _Running:
             settings=self.settings, state=self.services.state, summarizer=self.services.summarizer, platforms=self.platforms
         )
         await scheduler.start()
+        self.services.digest_listeners.append(scheduler.reload)  # /tidings digest on|off applies at once
         self.started.append(scheduler)
+
+    async def _start_pruning(self) -> None:
+        from core.runtime.retention import DailyPruning
+
+        pruning = DailyPruning(state=self.services.state, keep_days=self.settings.state.keep_days)
+        await pruning.start()
+        self.started.append(pruning)
 
     async def wait(self, stop: asyncio.Event) -> int:
         """Until a signal, the console chat ending or a platform stopping: 1 when a platform

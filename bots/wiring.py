@@ -110,6 +110,16 @@ def build_services(
         embedder=embedder,
         model=model,
     )
+    from core.commands.tidings import TidingsCommands
+
+    services.commands = TidingsCommands(
+        settings=settings,
+        state=state,
+        knowledge_base=knowledge_base,
+        gatekeeper=services.gatekeeper,
+        digests_available=settings.digests.enabled and summarizer is not None,
+        on_digests_changed=services.digest_listeners,
+    )
     return services
 
 

@@ -134,6 +134,13 @@ class AccessSettings:
 
 
 @dataclass(frozen=True)
+class StateSettings:
+    keep_days: int = 90
+    """Stored answers, feedback text, digest notes and questions in progress older than this
+    are pruned daily (0: kept forever)."""
+
+
+@dataclass(frozen=True)
 class ObservabilitySettings:
     metrics_port: int = 0
     metrics_host: str = "127.0.0.1"
@@ -151,6 +158,7 @@ class Settings:
     answers: AnswerSettings = field(default_factory=AnswerSettings)
     digests: DigestSettings = field(default_factory=DigestSettings)
     access: AccessSettings = field(default_factory=AccessSettings)
+    state: StateSettings = field(default_factory=StateSettings)
     observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
     raw: Mapping[str, Any] = field(default_factory=dict)
     config_path: Path | None = None
@@ -181,6 +189,7 @@ _SECTIONS: dict[str, type] = {
     "answers": AnswerSettings,
     "digests": DigestSettings,
     "access": AccessSettings,
+    "state": StateSettings,
     "observability": ObservabilitySettings,
 }
 

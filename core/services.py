@@ -7,10 +7,10 @@ may ask of the core.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from core.answers.access import Gatekeeper
 from core.config import Settings
@@ -20,6 +20,9 @@ from core.ports import OnQueued as OnQueued
 from core.ports import OnText as OnText
 from core.runtime.state import StateStore
 from core.types import Answer, ChannelMessage, ChannelRef, Digest, Question
+
+if TYPE_CHECKING:
+    from core.commands.tidings import TidingsCommands
 
 
 class AnswersQuestions(Protocol):
@@ -54,3 +57,8 @@ class Services:
     summarizer: SummarizesChannels | None = None
     embedder: Embedder | None = None
     model: LanguageModel | None = None
+    commands: TidingsCommands | None = None
+    """``/tidings`` (built with the services; None only in tests that do not need it)."""
+    digest_listeners: list[Callable[[], None]] = field(default_factory=list)
+    """Called when a digest is switched on or off from the chat: the running scheduler's
+    ``reload`` is added here when it starts."""

@@ -55,6 +55,10 @@ class SlackWorkspace:
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    not_member: set[str] = field(default_factory=set)
+    """Channels the bot is not in: reading their history answers ``not_in_channel``."""
+    needs_scope: dict[str, str] = field(default_factory=dict)
+    """Channels whose history needs a scope the token lacks: ``missing_scope`` naming it."""
 
     def add_message(self, channel: str, message: dict[str, Any]) -> dict[str, Any]:
         stored = {"type": "message", **message}
@@ -329,6 +333,10 @@ class MockSlack:
 
     def _conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = str(params["channel"])
+        if channel in self.workspace.not_member:
+            return {"ok": False, "error": "not_in_channel"}
+        if channel in self.workspace.needs_scope:
+            return {"ok": False, "error": "missing_scope", "needed": self.workspace.needs_scope[channel], "provided": self.scopes}
         # Like Slack: newest first, thread replies left out (unless broadcast to the channel).
         roots = [
             m

@@ -81,4 +81,4 @@ def test_core_top_holds_only_the_shared_language() -> None:
     top = {p.stem for p in (REPO / "core").glob("*.py")} - {"__init__"}
     assert top <= {"types", "ports", "errors", "config", "services", "text"}, sorted(top)
     folders = {p.name for p in (REPO / "core").iterdir() if p.is_dir() and (p / "__init__.py").exists()}
-    assert folders == {"knowledge", "answers", "digests", "model", "runtime", "evaluation"}, sorted(folders)
+    assert folders == {"knowledge", "answers", "digests", "model", "runtime", "evaluation", "commands"}, sorted(folders)

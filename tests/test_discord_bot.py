@@ -663,3 +663,62 @@ async def test_a_half_written_mention_reply_becomes_the_restart_note(services: S
         edited = next(m for m in support.history() if m.id == half.id)
         assert "restarted" in edited.content and "Backups run nightly" not in edited.content
         assert len([m for m in support.history() if "restarted" in m.content]) == 1  # edited, not a new reply
+
+
+# -- /tidings ------------------------------------------------------------------------------------
+
+
+async def test_tidings_group_digest_on_list_off_sources_and_forget(services: Services, tmp_path: Path) -> None:
+    from core.digests.scheduling import DigestScheduler
+
+    bot = bot_for(services, tmp_path)
+    assert services.summarizer is not None
+    async with discord_world(bot) as (env, guild, support, alice):
+        scheduler = DigestScheduler(
+            settings=services.settings, state=services.state, summarizer=services.summarizer, platforms={"discord": bot.platform}
+        )
+        await scheduler.start()
+        services.digest_listeners.append(scheduler.reload)
+        try:
+            moderators = guild.create_role("moderators", permissions=discord.Permissions(manage_channels=True))
+            mod = guild.add_member(env.create_user("mod"), roles=[moderators])
+            job = f"digest:discord:{guild.id}:{support.id}"
+
+            refused = await alice.slash(support, "tidings digest", action="on")
+            assert "Only workspace admins" in (refused.response.content or "")  # type: ignore[union-attr]
+            assert services.state.digest_subscriptions() == []
+
+            bad = await mod.slash(support, "tidings digest", action="on", time="25:99", timezone="Mars/Olympus")
+            assert "25:99 is not a time of day" in (bad.response.content or "")  # type: ignore[union-attr]
+            assert services.state.digest_subscriptions() == []
+
+            on = await mod.slash(support, "tidings digest", action="on", time="08:30", timezone="Asia/Tokyo")
+            assert on.response is not None and on.response.flags.ephemeral
+            assert "on, at 08:30 Asia/Tokyo" in on.response.content
+            assert scheduler._scheduler.get_job(job) is not None
+
+            listed = await alice.slash(support, "tidings digest", action="list")
+            assert "#support" in (listed.response.content or "") and "from the chat" in (listed.response.content or "")  # type: ignore[union-attr]
+
+            off = await mod.slash(support, "tidings digest", action="off")
+            assert "switched off" in (off.response.content or "")  # type: ignore[union-attr]
+            assert scheduler._scheduler.get_job(job) is None
+
+            hidden = guild.create_text_channel(
+                "hidden", overwrites={bot.user: discord.PermissionOverwrite(read_message_history=False)}  # type: ignore[dict-item]
+            )
+            blind = await mod.slash(hidden, "tidings digest", action="on")
+            assert "`Read Message History`" in (blind.response.content or "")  # type: ignore[union-attr]
+            assert services.state.digest_subscriptions() == []
+
+            assert "/tidings digest on" in ((await alice.slash(support, "tidings help")).response.content or "")  # type: ignore[union-attr]
+            assert "`public`" in ((await alice.slash(support, "tidings sources")).response.content or "")  # type: ignore[union-attr]
+            services.state.remember_answer("x1", {"asker": str(alice.id), "question": "q", "answer": "a"})
+            ask_first = await alice.slash(support, "tidings forget")
+            assert "/tidings forget me confirm" in (ask_first.response.content or "")  # type: ignore[union-attr]
+            assert services.state.recall_answer("x1") is not None
+            await alice.slash(support, "tidings forget", confirm=True)
+            assert services.state.recall_answer("x1") is None
+            assert env.errors == []
+        finally:
+            await scheduler.stop()

@@ -40,6 +40,7 @@ from adapters.discord.settings import DiscordSettings
 from core.answers.questions import EMPTY_COMMAND, EMPTY_MENTION, ThreadContext, read_question
 from core.answers.records import AnswerRecords, PendingQuestion, restart_note, unfinished_on
 from core.answers.streaming import StreamingEdits
+from core.commands.tidings import Asker, MissingPermission, NotInChannel
 from core.digests.windows import parse_window
 from core.errors import GENERIC_APOLOGY, UserFacingError
 from core.ports import Clock
@@ -289,7 +290,38 @@ def _bot(interaction: discord.Interaction[Any]) -> TidingsDiscordBot:
     return client
 
 
-def build_commands(*, summarize: bool) -> list[app_commands.Command[Any, Any, None]]:
+def tidings_group() -> app_commands.Group:
+    """``/tidings``: a command group whose options are turned back into the text Slack's
+    ``/tidings`` takes, so the core reads both the same way (``core.commands.tidings``)."""
+    group = app_commands.Group(name="tidings", description="Set Tidings up for this channel: digests, sources, your data.")
+
+    @group.command(name="digest", description="A daily digest of this channel: on, off, or list this server's digests.")
+    @app_commands.describe(
+        action="on, off or list",
+        time="HH:MM, 24-hour (default 17:00)",
+        timezone="Area/City, for example Europe/Berlin (default UTC)",
+    )
+    @app_commands.choices(action=[app_commands.Choice(name=name, value=name) for name in ("on", "off", "list")])
+    async def digest(interaction: discord.Interaction[Any], action: str, time: str = "", timezone: str = "") -> None:
+        await _bot(interaction).run_tidings(interaction, " ".join(("digest", action, time, timezone)))
+
+    @group.command(name="sources", description="What answers in this channel may read.")
+    async def sources(interaction: discord.Interaction[Any]) -> None:
+        await _bot(interaction).run_tidings(interaction, "sources")
+
+    @group.command(name="help", description="What /tidings can do.")
+    async def help_command(interaction: discord.Interaction[Any]) -> None:
+        await _bot(interaction).run_tidings(interaction, "help")
+
+    @group.command(name="forget", description="Delete everything Tidings stored about you (asks first).")
+    @app_commands.describe(confirm="True to delete for good (first run it without, to see what I hold)")
+    async def forget(interaction: discord.Interaction[Any], confirm: bool = False) -> None:
+        await _bot(interaction).run_tidings(interaction, "forget me confirm" if confirm else "forget me")
+
+    return group
+
+
+def build_commands(*, summarize: bool) -> list[app_commands.Command[Any, Any, None] | app_commands.Group]:
     """The slash commands; ``/summarize`` only when a summarizer is configured."""
 
     @app_commands.command(name="ask", description="Ask a question; I answer from the knowledge base, with sources.")
@@ -303,7 +335,7 @@ def build_commands(*, summarize: bool) -> list[app_commands.Command[Any, Any, No
         bot = _bot(interaction)
         await bot.refusing_politely(interaction, bot.list_sources(interaction))
 
-    commands: list[app_commands.Command[Any, Any, None]] = [ask, sources]
+    commands: list[app_commands.Command[Any, Any, None] | app_commands.Group] = [ask, sources, tidings_group()]
     if summarize:
 
         @app_commands.command(name="summarize", description="Summarize this channel's recent messages.")
@@ -611,6 +643,36 @@ class TidingsDiscordBot(discord.Client):
         infos = await asyncio.to_thread(self.services.knowledge_base.sources, scopes)
         embeds = sources_list_embeds(infos, scopes=scopes, here=ref.scope)
         await interaction.edit_original_response(embeds=embeds, allowed_mentions=NO_MENTIONS)
+
+    # -- /tidings ------------------------------------------------------------------------
+
+    async def run_tidings(self, interaction: discord.Interaction[Any], text: str) -> None:
+        """``/tidings ...``: the core reads and runs it; this says who asked, whether Discord
+        lets them manage this channel, and how to check that the bot can read it."""
+        commands = self.services.commands
+        channel = interaction.channel
+        if commands is None or channel is None:
+            raise UserFacingError(NOT_IN_THIS_CHANNEL)
+        await self._defer(interaction, ephemeral=True)
+        interaction.extras["private"] = True
+        asker = Asker(
+            user=str(interaction.user.id),
+            channel=channel_ref(channel),
+            may_manage=bool(interaction.permissions.manage_channels),
+        )
+
+        async def probe() -> None:
+            me = getattr(channel, "guild", None) and channel.guild.me  # type: ignore[union-attr]
+            permissions = channel.permissions_for(me) if me is not None and hasattr(channel, "permissions_for") else None
+            if permissions is None or not permissions.view_channel:
+                raise NotInChannel(str(channel.id))
+            if not permissions.read_message_history:
+                raise MissingPermission("Read Message History", kind="channel permission")
+            if not permissions.send_messages:
+                raise MissingPermission("Send Messages", kind="channel permission")
+
+        reply = await commands.run(text.strip(), asker, probe=probe)
+        await interaction.edit_original_response(content=reply.text, allowed_mentions=NO_MENTIONS)
 
     # -- feedback -----------------------------------------------------------------------
 

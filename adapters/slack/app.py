@@ -65,6 +65,11 @@ def build_app(*, settings: SlackSettings, client: AsyncWebClient, responder: Sla
             await ack(text="Summarizing… I'll post it here when it's ready.", response_type="ephemeral")
             await responder.summarize_command(command, respond)
 
+    @app.command("/tidings")
+    async def on_tidings(ack: Any, command: dict[str, Any], respond: Any) -> None:
+        await ack()
+        await responder.tidings_command(command, respond)
+
     @app.action(FEEDBACK_UP)
     async def on_thumbs_up(ack: Any, body: dict[str, Any], respond: Any) -> None:
         await ack()

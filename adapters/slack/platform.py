@@ -110,6 +110,17 @@ class SlackPlatform:
                 self._names[user] = user
         return self._names[user]
 
+    async def user_profile(self, user: str) -> Mapping[str, Any]:
+        """``users.info``'s user (is_admin, is_owner, tz), fetched each time: who may change
+        digests must not come from a stale cache."""
+        response = await self.client.users_info(user=user)
+        return dict(response.get("user") or {})
+
+    async def probe_history(self, channel: str) -> None:
+        """Read one message of ``channel``: raises ``SlackApiError`` (``not_in_channel``,
+        ``channel_not_found``, ``missing_scope``) when a digest could not read it."""
+        await self.client.conversations_history(channel=channel, limit=1)
+
     async def user_timezone(self, user: str) -> tzinfo:
         """The time zone set in the user's Slack profile (UTC when unknown), so "today" means
         the asker's today."""

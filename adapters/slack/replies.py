@@ -41,6 +41,7 @@ from adapters.slack.settings import SlackSettings
 from core.answers.questions import EMPTY_COMMAND, EMPTY_MENTION, ThreadContext, read_question
 from core.answers.records import AnswerRecords, PendingQuestion, restart_note, unfinished_on
 from core.answers.streaming import StreamingEdits
+from core.commands.tidings import Asker, MissingPermission, NotInChannel
 from core.digests.windows import parse_window
 from core.errors import GENERIC_APOLOGY, UserFacingError
 from core.ports import Clock
@@ -388,6 +389,48 @@ class SlackResponder:
             clicked_in=channel_scope("slack", self.platform.team_id, channel),
         )
         await respond(text=thanks, response_type="ephemeral", replace_original=False)
+
+    # -- /tidings ----------------------------------------------------------------------------
+
+    async def tidings_command(self, command: Mapping[str, Any], respond: Respond) -> None:
+        """``/tidings ...``: read by the core (``core.commands.tidings``); this only says who
+        asked, whether Slack calls them a workspace admin or owner, their time zone, and how
+        to check that the bot can read the channel."""
+        commands = self.services.commands
+        if commands is None:
+            await respond(text=GENERIC_APOLOGY, response_type="ephemeral")
+            return
+        user = str(command.get("user_id") or "")
+        channel_id = str(command.get("channel_id") or "")
+        channel = await self.platform.channel_ref(channel_id)
+        try:
+            profile = await self.platform.user_profile(user)
+        except SlackApiError as error:
+            if error.response.get("error") == "missing_scope":
+                profile = {}
+            else:
+                raise
+        asker = Asker(
+            user=user,
+            channel=channel,
+            may_manage=bool(profile.get("is_admin") or profile.get("is_owner") or profile.get("is_primary_owner")),
+            timezone=str(profile.get("tz") or ""),
+        )
+
+        async def probe() -> None:
+            try:
+                await self.platform.probe_history(channel_id)
+            except SlackApiError as error:
+                code = error.response.get("error")
+                if code == "missing_scope":
+                    needed = str(error.response.get("needed") or "channels:history")
+                    raise MissingPermission(needed.split(",")[0]) from None
+                if code in {"not_in_channel", "channel_not_found"}:
+                    raise NotInChannel(channel_id) from None
+                raise
+
+        reply = await commands.run(str(command.get("text") or ""), asker, probe=probe)
+        await respond(text=reply.text, response_type="ephemeral")
 
     # -- the error hook's half ---------------------------------------------------------------
 

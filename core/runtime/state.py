@@ -173,6 +173,14 @@ class DigestRun:
     failures: int = 0
 
 
+ABOUT_USER: dict[str, str] = {
+    "answers": "FROM answers WHERE json_extract(payload, '$.asker') = :user",
+    "feedback": "FROM feedback WHERE user = :user OR asker = :user",
+    "pending": "FROM pending_questions WHERE json_extract(payload, '$.asker') = :user OR json_extract(payload, '$.user') = :user",
+}
+"""Where a person is named, by kind of record (``about_user``, ``forget_user``)."""
+
+
 def _iso(moment: datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
@@ -331,6 +339,48 @@ class StateStore:
     def feedback(self) -> list[dict[str, Any]]:
         """Every feedback record as a row of ``FEEDBACK_COLUMNS`` (``tidings feedback export``)."""
         return [record.row() for record in self.feedback_records()]
+
+    # -- what is stored about one person ------------------------------------------------------
+
+    def about_user(self, user: str) -> dict[str, int]:
+        """How many records name ``user``: questions with their answers, feedback (given on
+        or about their answers) and questions in progress."""
+        with self._lock:
+            return {
+                name: int(self._db.execute(f"SELECT COUNT(*) {where}", {"user": user}).fetchone()[0])
+                for name, where in ABOUT_USER.items()
+            }
+
+    def forget_user(self, user: str) -> dict[str, int]:
+        """Delete everything stored about ``user`` (``/tidings forget me``, ``tidings forget
+        --user``); the digests they switched on stay, without their name. Returns the counts."""
+        if not user:
+            raise ValueError("forget_user needs a user id")
+        removed: dict[str, int] = {}
+        with self._transaction() as db:
+            for name, where in ABOUT_USER.items():
+                removed[name] = db.execute(f"DELETE {where}", {"user": user}).rowcount
+            db.execute("UPDATE digest_subscriptions SET created_by = '' WHERE created_by = ?", (user,))
+        return removed
+
+    # -- retention ------------------------------------------------------------------------
+
+    def prune(self, *, older_than: datetime) -> dict[str, int]:
+        """Forget what is older than ``older_than``: remembered answers, the question and
+        answer text of feedback (the rating stays, for the counts), cached digest notes and
+        questions in progress. Returns how many records each lost."""
+        cutoff = older_than.timestamp()
+        with self._transaction() as db:
+            return {
+                "answers": db.execute("DELETE FROM answers WHERE created_at < ?", (cutoff,)).rowcount,
+                "feedback": db.execute(
+                    "UPDATE feedback SET question = '', answer = '', citations = '[]'"
+                    " WHERE created_at < ? AND (question != '' OR answer != '' OR citations != '[]')",
+                    (_iso(older_than),),
+                ).rowcount,
+                "notes": db.execute("DELETE FROM notes_cache WHERE created_at < ?", (cutoff,)).rowcount,
+                "pending": db.execute("DELETE FROM pending_questions WHERE created_at < ?", (cutoff,)).rowcount,
+            }
 
     # -- questions in flight (answered or told after a crash) ---------------------------
 
