@@ -55,6 +55,8 @@ class SlackWorkspace:
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    home_tabs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The Home tab each user was last shown (``views.publish``)."""
     not_member: set[str] = field(default_factory=set)
     """Channels the bot is not in: reading their history answers ``not_in_channel``."""
     needs_scope: dict[str, str] = field(default_factory=dict)
@@ -79,6 +81,27 @@ class SlackWorkspace:
         return next((m for m in self.messages.get(channel, []) if m["ts"] == ts), None)
 
 
+def block_kit_problem(view: dict[str, Any]) -> str | None:
+    """Why Slack would refuse ``view``: more than 100 blocks, a header over 150 characters,
+    section or context text over 3,000, more than 10 context elements; None when it is fine."""
+    blocks = view.get("blocks") or []
+    if view.get("type") not in {"home", "modal"}:
+        return f"view type {view.get('type')!r}"
+    if len(blocks) > 100:
+        return f"{len(blocks)} blocks (at most 100)"
+    for n, block in enumerate(blocks):
+        kind = block.get("type")
+        if kind == "header" and len(block["text"]["text"]) > 150:
+            return f"block {n}: header over 150 characters"
+        if kind == "section" and not 0 < len(block["text"]["text"]) <= 3000:
+            return f"block {n}: section text of {len(block['text']['text'])} characters"
+        if kind == "context":
+            elements = block.get("elements") or []
+            if not 0 < len(elements) <= 10 or any(len(e.get("text", "")) > 3000 for e in elements):
+                return f"block {n}: context elements"
+    return None
+
+
 class MockSlack:
     """Start with ``await MockSlack().start()``; ``api_url`` is what the bot's client uses."""
 
@@ -90,6 +113,7 @@ class MockSlack:
         self.socket_acks: list[dict[str, Any]] = []
         self.scopes = scopes
         self.page_size = 100  # the most items one history/replies page returns
+        self.oauth_grants: dict[str, dict[str, Any]] = {}  # oauth.v2.access answers by code
         self.workspace_url = WORKSPACE_URL  # "" makes the bot fall back to chat.getPermalink
         self._faults: dict[str, list[Fault]] = {}
         self._ts = itertools.count(1)
@@ -286,6 +310,27 @@ class MockSlack:
         message["text"] = params.get("text", message.get("text", ""))
         message["blocks"] = params.get("blocks", message.get("blocks", []))
         return {"ok": True, "channel": channel, "ts": ts, "text": message["text"]}
+
+    def _views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Like Slack, a view over Block Kit's limits is refused (``invalid_blocks``), so a
+        test sees what a real workspace would; a good one becomes the user's Home tab."""
+        view = params.get("view")
+        if isinstance(view, str):
+            view = json.loads(view)
+        problem = block_kit_problem(view or {})
+        if problem:
+            return {"ok": False, "error": "invalid_blocks", "response_metadata": {"messages": [problem]}}
+        self.workspace.home_tabs[str(params.get("user_id"))] = view
+        return {"ok": True, "view": {"id": "V1", **view}}
+
+    def _oauth_v2_access(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.oauth_answer(params)
+
+    def oauth_answer(self, params: dict[str, Any]) -> dict[str, Any]:
+        grant = self.oauth_grants.get(str(params.get("code")))
+        if grant is None:
+            return {"ok": False, "error": "invalid_code"}
+        return {"ok": True, **grant}
 
     def _reactions_add(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True}

@@ -394,10 +394,10 @@ async def test_sources_lists_what_this_channel_can_see(services: Services, tmp_p
 
 async def test_summarize_is_registered_only_with_a_summarizer(services: Services, tmp_path: Path) -> None:
     without = bot_for(dataclasses.replace(services, summarizer=None), tmp_path)
-    assert sorted(c.name for c in without.tree.get_commands()) == ["ask", "sources"]
+    assert sorted(c.name for c in without.tree.get_commands()) == ["ask", "sources", "tidings"]
     summarizer = RecordingSummarizer()
     bot = bot_for(services, tmp_path / "with", summarizer=summarizer)
-    assert sorted(c.name for c in bot.tree.get_commands()) == ["ask", "sources", "summarize"]
+    assert sorted(c.name for c in bot.tree.get_commands()) == ["ask", "sources", "summarize", "tidings"]
     async with discord_world(bot) as (env, _guild, support, alice):
         await alice.send(support, "old news")
         await env.advance_time(7 * 3600)

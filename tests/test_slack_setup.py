@@ -33,7 +33,8 @@ async def test_manifest_asks_for_exactly_the_scopes_and_events_the_bot_needs() -
     manifest = yaml.safe_load((REPO / "config" / "slack-app-manifest.yml").read_text(encoding="utf-8"))
     assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == sorted(REQUIRED_SCOPES)
     assert sorted(manifest["settings"]["event_subscriptions"]["bot_events"]) == sorted(BOT_EVENTS)
-    assert {c["command"] for c in manifest["features"]["slash_commands"]} == {"/ask", "/summarize"}
+    assert {c["command"] for c in manifest["features"]["slash_commands"]} == {"/ask", "/summarize", "/tidings"}
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert sorted(FULL_SCOPES.split(",")) == sorted(REQUIRED_SCOPES)
     guide = (REPO / "docs" / "slack.md").read_text(encoding="utf-8")

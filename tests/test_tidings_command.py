@@ -5,6 +5,7 @@ database and the real APScheduler, which takes a digest switched on or off at on
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -197,3 +198,64 @@ async def test_help_sources_and_forget_me_with_a_confirmation(
     assert done.startswith("Done: I deleted 1 questions")
     assert state.about_user(MEMBER) == {"answers": 0, "feedback": 0, "pending": 0}
     assert state.recall_answer("a2") is not None and state.recall_answer("a1") is None  # the admin's own answer stays
+
+
+# -- the App Home tab ----------------------------------------------------------------------------
+
+
+async def open_home(http: aiohttp.ClientSession, slack: MockSlack, world: Running, user: str) -> dict[str, Any]:
+    from tests.slack_requests import event_callback, send_event
+
+    before = len(slack.calls_to("views.publish"))
+    url = f"http://127.0.0.1:{world.bot.port}{world.bot.settings.path}"
+    event = {"type": "app_home_opened", "user": user, "channel": "D0HOME", "tab": "home", "event_ts": "1.1"}
+    reply = await send_event(http, url, event_callback(event))
+    assert reply.status == 200
+    await slack.wait_for("views.publish", before + 1)
+    call = slack.calls_to("views.publish")[before]
+    assert call.params["user_id"] == user
+    view = call.params["view"]
+    return json.loads(view) if isinstance(view, str) else view  # type: ignore[no-any-return]
+
+
+async def test_the_home_tab_shows_the_knowledge_base_digests_and_this_weeks_answers_within_block_kit_limits(
+    slack: MockSlack, http: aiohttp.ClientSession, running: Callable[[], Awaitable[Running]], make_services: Callable[..., Services]
+) -> None:
+    from core.runtime.state import DigestSubscription
+    from core.types import Chunk
+    from tests.slack_mock_server import block_kit_problem
+
+    config = f'[[digests.channels]]\nplatform = "slack"\nworkspace = "{TEAM_ID}"\nchannel = "C0CONFIG"\nname = "ops"\n'
+    services = make_services(config_text=config)
+    for n in range(40):  # more documents than one list shows
+        services.knowledge_base.replace_source(
+            f"doc-{n}.md", [Chunk(id=f"d{n}", source=f"doc-{n}.md", title=f"Runbook {n} " + "x" * 200, text=f"Step {n}.")]
+        )
+    services.knowledge_base.replace_source(
+        "secret.md", [Chunk(id="s1", source="secret.md", title="Layoff plan", text="Private.", scope=f"slack:{TEAM_ID}:C0BOARD")]
+    )
+    state = services.state
+    state.subscribe_digest(DigestSubscription("slack", TEAM_ID, "C0GENERAL", cron="0 17 * * *", timezone="Europe/Berlin", name="general"))
+    state.subscribe_digest(DigestSubscription("slack", "T0OTHER", "C9", cron="0 9 * * *", timezone="UTC", name="elsewhere"))
+    state.record_digest_run(f"digest:slack:{TEAM_ID}:C0CONFIG", platform="slack", result="failed: not_in_channel", failed=True)
+    for n in range(60):  # many long refused and 👎-rated questions
+        answer_id = f"a{n}"
+        question = f"Question {n}: " + "why " * 900
+        state.remember_answer(answer_id, {"asker": MEMBER, "question": question, "answer": "…", "grounded": n % 2 == 0, "channel": f"slack:{TEAM_ID}:C0GENERAL"})
+        state.record_feedback(answer_id=answer_id, platform="slack", channel="", user=ADMIN, rating=1 if n % 3 else -1)
+    state.remember_answer("other", {"asker": MEMBER, "question": "elsewhere", "answer": "…", "grounded": False, "channel": "slack:T0OTHER:C9"})
+    world = await running(services)
+
+    for user in (ADMIN, MEMBER):
+        view = await open_home(http, slack, world, user)
+        assert block_kit_problem(view) is None and len(view["blocks"]) <= 100
+        assert slack.workspace.home_tabs[user] == view  # Slack accepted it
+        text = json.dumps(view, ensure_ascii=False)
+        assert "*41* sources, *41* chunks; last ingest:" in text and "last ingest: never" not in text
+        assert "Runbook 0" in text and "and 25 more documents" in text and "Layoff plan" not in text
+        assert "#general (chat): next" in text and "#ops (config): next" in text and "failed: not_in_channel" in text
+        assert "#elsewhere" not in text  # another workspace's digests
+        assert "*60* answers (30 said they didn't know); 👍 40  👎 20" in text
+        assert ("Questions I could not answer" in text) == (user == ADMIN)
+        assert ("Questions whose answers got 👎" in text) == (user == ADMIN)
+        assert "elsewhere" not in text.replace("#elsewhere", "")

@@ -65,6 +65,10 @@ def build_app(*, settings: SlackSettings, client: AsyncWebClient, responder: Sla
             await ack(text="Summarizing… I'll post it here when it's ready.", response_type="ephemeral")
             await responder.summarize_command(command, respond)
 
+    @app.event("app_home_opened")
+    async def on_home_opened(event: dict[str, Any]) -> None:
+        await responder.publish_home(event)
+
     @app.command("/tidings")
     async def on_tidings(ack: Any, command: dict[str, Any], respond: Any) -> None:
         await ack()

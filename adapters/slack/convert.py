@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
+from core.commands.home import WorkspaceOverview
 from core.digests.format import coverage_note, window_label
 from core.knowledge.loaders.slack_messages import SlackDirectory, author_of, slack_message, slack_text
 from core.knowledge.loaders.slack_messages import is_from_person as is_from_person
@@ -376,3 +377,67 @@ def digest_messages(digest: Digest) -> list[SlackMessage]:
     note = coverage_note(digest)
     tail = context([f"_{escape_mrkdwn(note)}_"]) if note else []
     return paginate(blocks, fallback_text(f"{header}: {digest.headline}"), tail=tail)
+
+
+# -- the App Home tab ----------------------------------------------------------------------------
+
+VIEW_BLOCKS_LIMIT = 100
+"""Blocks Slack accepts in one view (a Home tab)."""
+HOME_LIST_LIMIT = 15
+"""Lines one list of the Home tab shows; the rest is counted."""
+
+
+def _when(moment: datetime | None, zone: Any = None) -> str:
+    if moment is None:
+        return "never"
+    shown = moment.astimezone(zone) if zone is not None else moment
+    return shown.strftime("%a %d %b %H:%M %Z")
+
+
+def _bullets(lines: Sequence[str], *, more: str) -> list[Block]:
+    shown = [f"• {escape_mrkdwn(line)}" for line in lines[:HOME_LIST_LIMIT]]
+    if len(lines) > HOME_LIST_LIMIT:
+        shown.append(f"… and {len(lines) - HOME_LIST_LIMIT} {more}")
+    return sections("\n".join(shown)) if shown else []
+
+
+def home_view(overview: WorkspaceOverview) -> dict[str, Any]:
+    """The Home tab as a ``views.publish`` view, within Block Kit's limits: at most 100
+    blocks, headers under 150 characters, section text under 3,000 (long lists are cut to
+    ``HOME_LIST_LIMIT`` lines and counted)."""
+    from zoneinfo import ZoneInfo
+
+    blocks: list[Block] = [{"type": "header", "text": {"type": "plain_text", "text": "Tidings"[:HEADER_LIMIT]}}]
+    blocks.append({"type": "header", "text": {"type": "plain_text", "text": "Knowledge base"}})
+    blocks += sections(
+        f"*{overview.sources:,}* sources, *{overview.chunks:,}* chunks; last ingest: {_when(overview.last_ingest)}."
+    )
+    blocks += _bullets(list(overview.public_sources), more="more documents everyone may read")
+    blocks.append({"type": "divider"})
+    blocks.append({"type": "header", "text": {"type": "plain_text", "text": "Digests in this workspace"}})
+    if overview.digests:
+        lines = []
+        for entry in overview.digests:
+            channel = entry.channel
+            zone = ZoneInfo(channel.timezone)
+            label = f"#{channel.name}" if channel.name else channel.channel
+            last = f"{_when(entry.last_run, zone)}: {entry.last_result}" if entry.last_run else "none yet"
+            lines.append(f"{label} ({entry.source}): next {_when(entry.next_run, zone)}; last {last}")
+        blocks += _bullets(lines, more="more digests (`tidings digest list`)")
+    else:
+        blocks += sections("None yet. Type `/tidings digest on` in a channel to start one.")
+    blocks.append({"type": "divider"})
+    blocks.append({"type": "header", "text": {"type": "plain_text", "text": "This week"}})
+    blocks += sections(
+        f"*{overview.answers:,}* answers ({overview.refusals:,} said they didn't know); "
+        f"👍 {overview.up:,}  👎 {overview.down:,}"
+    )
+    if overview.is_admin:
+        if overview.refused_questions:
+            blocks += sections("*Questions I could not answer* (admins only)")
+            blocks += _bullets(list(overview.refused_questions), more="more")
+        if overview.down_questions:
+            blocks += sections("*Questions whose answers got 👎* (admins only)")
+            blocks += _bullets(list(overview.down_questions), more="more")
+    blocks += context(["`/tidings help` shows what you can set up from Slack."])
+    return {"type": "home", "blocks": blocks[:VIEW_BLOCKS_LIMIT]}

@@ -28,6 +28,7 @@ REQUIRED_SCOPES: dict[str, str] = {
 BOT_EVENTS: dict[str, str] = {
     "app_mention": "someone wrote @Tidings in a channel or thread",
     "message.im": "someone wrote to the bot in a direct message",
+    "app_home_opened": "publish the Home tab when someone opens it",
 }
 
 

@@ -27,6 +27,7 @@ from adapters.slack.convert import (
     answer_messages,
     digest_messages,
     feedback_buttons,
+    home_view,
     is_from_person,
     notice_message,
     queued_message,
@@ -41,6 +42,7 @@ from adapters.slack.settings import SlackSettings
 from core.answers.questions import EMPTY_COMMAND, EMPTY_MENTION, ThreadContext, read_question
 from core.answers.records import AnswerRecords, PendingQuestion, restart_note, unfinished_on
 from core.answers.streaming import StreamingEdits
+from core.commands.home import workspace_overview
 from core.commands.tidings import Asker, MissingPermission, NotInChannel
 from core.digests.windows import parse_window
 from core.errors import GENERIC_APOLOGY, UserFacingError
@@ -431,6 +433,32 @@ class SlackResponder:
 
         reply = await commands.run(str(command.get("text") or ""), asker, probe=probe)
         await respond(text=reply.text, response_type="ephemeral")
+
+    # -- the App Home tab -------------------------------------------------------------------
+
+    async def publish_home(self, event: Mapping[str, Any]) -> None:
+        """``app_home_opened`` on the Home tab: ``views.publish`` what the core gathers."""
+        if event.get("tab") not in (None, "home"):
+            return
+        user = str(event.get("user") or "")
+        if not user:
+            return
+        try:
+            profile = await self.platform.user_profile(user)
+        except SlackApiError:
+            profile = {}
+        is_admin = bool(profile.get("is_admin") or profile.get("is_owner")) or user in self.services.settings.access.admins
+        overview = await asyncio.to_thread(
+            workspace_overview,
+            settings=self.services.settings,
+            state=self.services.state,
+            knowledge_base=self.services.knowledge_base,
+            platform="slack",
+            workspace=self.platform.team_id,
+            is_admin=is_admin,
+            now=datetime.now(UTC),
+        )
+        await self.platform.client.views_publish(user_id=user, view=home_view(overview))
 
     # -- the error hook's half ---------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -284,6 +284,19 @@ class LanceKnowledgeBase:
     def count(self) -> int:
         table = self._open()
         return 0 if table is None else int(table.count_rows())
+
+    def last_changed(self) -> datetime | None:
+        """When the table last changed (the latest ingest or forget), from LanceDB's versions."""
+        table = self._open()
+        if table is None:
+            return None
+        versions = table.list_versions()
+        if not versions:
+            return None
+        moment = versions[-1].get("timestamp") if isinstance(versions[-1], dict) else getattr(versions[-1], "timestamp", None)
+        if not isinstance(moment, datetime):
+            return None
+        return moment if moment.tzinfo is not None else moment.astimezone(UTC)
 
     def sources(self, scopes: Iterable[str] | None = None) -> list[SourceInfo]:
         table = self._open()

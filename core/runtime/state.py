@@ -340,6 +340,37 @@ class StateStore:
         """Every feedback record as a row of ``FEEDBACK_COLUMNS`` (``tidings feedback export``)."""
         return [record.row() for record in self.feedback_records()]
 
+    # -- what was answered lately -------------------------------------------------------------
+
+    def answer_activity(self, *, since: datetime, scope_prefix: str = "", limit: int = 5) -> dict[str, Any]:
+        """Answers remembered since ``since`` in channels whose scope starts with
+        ``scope_prefix`` (``slack:T0123:`` for one workspace): how many, how many were refusals
+        (not grounded), the 👍/👎 given on them, and up to ``limit`` refused and 👎-rated
+        questions, newest first."""
+        pattern = scope_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT answer_id, payload FROM answers WHERE created_at >= ?"
+                " AND json_extract(payload, '$.channel') LIKE ? ESCAPE '\\' ORDER BY created_at DESC",
+                (since.timestamp(), pattern),
+            ).fetchall()
+            votes = self._db.execute(
+                "SELECT rating, question, answer_id FROM feedback WHERE created_at >= ? AND channel LIKE ? ESCAPE '\\'"
+                " ORDER BY created_at DESC",
+                (_iso(since), pattern),
+            ).fetchall()
+        answers = [json.loads(payload) for _id, payload in rows]
+        refused = [str(a.get("question", "")) for a in answers if a.get("grounded") is False]
+        down = [str(question) for rating, question, _id in votes if rating < 0 and question]
+        return {
+            "answers": len(answers),
+            "refusals": len(refused),
+            "up": sum(1 for rating, _q, _id in votes if rating > 0),
+            "down": sum(1 for rating, _q, _id in votes if rating < 0),
+            "refused_questions": refused[:limit],
+            "down_questions": down[:limit],
+        }
+
     # -- what is stored about one person ------------------------------------------------------
 
     def about_user(self, user: str) -> dict[str, int]:
