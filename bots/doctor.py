@@ -120,6 +120,8 @@ def _check_slack(report: Report, settings: Settings, *, offline: bool) -> None:
         report.ok("slack: not configured (set SLACK_BOT_TOKEN and SLACK_APP_TOKEN to connect; docs/slack.md)")
     elif offline:
         report.ok(f"slack: tokens set ({slack.mode} mode); token check skipped (--offline)")
+    elif slack.oauth and not slack.bot_token:
+        report.ok(f"slack: OAuth installs on (SLACK_CLIENT_ID); workspaces install at {slack.install_path}")
     else:
         problems = asyncio.run(check_slack(slack))
         for problem in problems:

@@ -101,7 +101,7 @@ class _Running:
         slack = build_slack_bot(services=self.services)
         await slack.start()
         self.started.append(slack)
-        self.platforms["slack"] = slack.platform
+        self.platforms["slack"] = slack.chat_platform
         if unfinished:
             await slack.tell_unfinished(unfinished)
 

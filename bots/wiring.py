@@ -203,5 +203,16 @@ def build_platforms(settings: Settings, services: Services) -> Mapping[str, Chat
         from adapters.slack.bot import make_client
         from adapters.slack.platform import SlackPlatform
 
-        platforms["slack"] = SlackPlatform(make_client(slack))
+        if slack.oauth:
+            # Each channel through its own installed workspace's token (the state database).
+            from adapters.slack.installations import StateInstallationStore
+            from adapters.slack.workspaces import SlackWorkspaces, WorkspacesPlatform
+
+            platforms["slack"] = WorkspacesPlatform(
+                SlackWorkspaces(
+                    services=services, settings=slack, default=None, store=StateInstallationStore(services.state), make_client=make_client
+                )
+            )
+        else:
+            platforms["slack"] = SlackPlatform(make_client(slack))
     return platforms

@@ -114,6 +114,10 @@ class MockSlack:
         self.scopes = scopes
         self.page_size = 100  # the most items one history/replies page returns
         self.oauth_grants: dict[str, dict[str, Any]] = {}  # oauth.v2.access answers by code
+        self.teams_by_token: dict[str, dict[str, str]] = {}  # auth.test for another workspace's bot token
+        self.current_token = ""
+        self.current_authorization = ""
+        self.oauth_client: tuple[str, str] = ("", "")  # the app's client id and secret oauth.v2.access accepts
         self.workspace_url = WORKSPACE_URL  # "" makes the bot fall back to chat.getPermalink
         self._faults: dict[str, list[Fault]] = {}
         self._ts = itertools.count(1)
@@ -233,6 +237,8 @@ class MockSlack:
                 self._changed.notify_all()
             return web.json_response(body, status=fault.status, headers=headers)
         handler = getattr(self, "_" + method.replace(".", "_"), None)
+        self.current_token = token
+        self.current_authorization = request.headers.get("Authorization", "")
         body = handler(params) if handler else {"ok": True}
         headers = {"x-oauth-scopes": self.scopes} if method == "auth.test" else {}
         async with self._changed:
@@ -271,7 +277,7 @@ class MockSlack:
         return f"{int(time.time())}.{500000 + next(self._ts):06d}"
 
     def _auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {
+        answer = {
             "ok": True,
             "url": self.workspace_url,
             "team": "Tidings Test",
@@ -281,6 +287,8 @@ class MockSlack:
             "bot_id": BOT_ID,
             "is_enterprise_install": False,
         }
+        token = str(params.get("token") or self.current_token)
+        return {**answer, **self.teams_by_token.get(token, {})}
 
     def _apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"}
@@ -327,7 +335,14 @@ class MockSlack:
         return self.oauth_answer(params)
 
     def oauth_answer(self, params: dict[str, Any]) -> dict[str, Any]:
-        grant = self.oauth_grants.get(str(params.get("code")))
+        """Like Slack: the app authenticates with HTTP Basic (client id and secret), and each
+        code works once."""
+        import base64
+
+        expected = "Basic " + base64.b64encode(":".join(self.oauth_client).encode()).decode()
+        if not self.oauth_client[0] or self.current_authorization != expected:
+            return {"ok": False, "error": "invalid_client_id"}
+        grant = self.oauth_grants.pop(str(params.get("code")), None)
         if grant is None:
             return {"ok": False, "error": "invalid_code"}
         return {"ok": True, **grant}

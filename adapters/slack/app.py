@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -21,11 +22,21 @@ from adapters.slack.convert import FEEDBACK_DOWN, FEEDBACK_UP, SHARE_ANSWER
 from adapters.slack.endpoint import is_verified
 from adapters.slack.replies import SlackResponder
 from adapters.slack.settings import SlackSettings
+from adapters.slack.workspaces import SlackWorkspaces
 
 log = logging.getLogger(__name__)
 
 
-def build_app(*, settings: SlackSettings, client: AsyncWebClient, responder: SlackResponder) -> AsyncApp:
+def build_app(
+    *,
+    settings: SlackSettings,
+    client: AsyncWebClient,
+    workspaces: SlackWorkspaces,
+    oauth_flow: AsyncOAuthFlow | None = None,
+) -> AsyncApp:
+    """The bolt app. With ``oauth_flow`` (``SLACK_CLIENT_ID`` / ``SLACK_CLIENT_SECRET``) bolt
+    authorises each request with its workspace's installation; every listener then works
+    through that workspace's responder (``workspaces``)."""
     app = AsyncApp(
         client=client,
         # Socket Mode requests are authenticated by the app token; HTTP requests by this secret.
@@ -33,64 +44,68 @@ def build_app(*, settings: SlackSettings, client: AsyncWebClient, responder: Sla
         request_verification_enabled=settings.mode == "http",
         logger=logging.getLogger("adapters.slack.bolt"),
         name="tidings",
+        oauth_flow=oauth_flow,
     )
+
+    async def responder_for(context: Any) -> SlackResponder:
+        return await workspaces.responder_for(context.get("team_id"), bot_token=context.get("bot_token"))
 
     @app.middleware
     async def answer_each_event_once(body: dict[str, Any], next: Any) -> BoltResponse | None:
         # Slack resends an event (X-Slack-Retry-Num) when it did not see the ack in time;
         # the same event_id must never produce a second answer.
         event_id = body.get("event_id")
-        if body.get("type") == "event_callback" and event_id and not await responder.first_time(f"slack:event:{event_id}"):
+        if body.get("type") == "event_callback" and event_id and not await workspaces.first_time(f"slack:event:{event_id}"):
             log.info("Ignoring a repeated delivery of event %s", event_id)
             return BoltResponse(status=200, body="")
         return await next()  # type: ignore[no-any-return]
 
     @app.event("app_mention")
-    async def on_mention(event: dict[str, Any]) -> None:
-        await responder.mention(event)
+    async def on_mention(event: dict[str, Any], context: Any) -> None:
+        await (await responder_for(context)).mention(event)
 
     @app.event("message")
-    async def on_message(event: dict[str, Any]) -> None:
-        await responder.direct_message(event)
+    async def on_message(event: dict[str, Any], context: Any) -> None:
+        await (await responder_for(context)).direct_message(event)
 
     @app.command("/ask")
-    async def on_ask(ack: Any, command: dict[str, Any], respond: Any) -> None:
+    async def on_ask(ack: Any, command: dict[str, Any], respond: Any, context: Any) -> None:
         await ack()
-        await responder.ask_command(command, respond)
+        await (await responder_for(context)).ask_command(command, respond)
 
-    if responder.services.summarizer is not None:
+    if workspaces.services.summarizer is not None:
 
         @app.command("/summarize")
-        async def on_summarize(ack: Any, command: dict[str, Any], respond: Any) -> None:
+        async def on_summarize(ack: Any, command: dict[str, Any], respond: Any, context: Any) -> None:
             await ack(text="Summarizing… I'll post it here when it's ready.", response_type="ephemeral")
-            await responder.summarize_command(command, respond)
+            await (await responder_for(context)).summarize_command(command, respond)
 
     @app.event("app_home_opened")
-    async def on_home_opened(event: dict[str, Any]) -> None:
-        await responder.publish_home(event)
+    async def on_home_opened(event: dict[str, Any], context: Any) -> None:
+        await (await responder_for(context)).publish_home(event)
 
     @app.command("/tidings")
-    async def on_tidings(ack: Any, command: dict[str, Any], respond: Any) -> None:
+    async def on_tidings(ack: Any, command: dict[str, Any], respond: Any, context: Any) -> None:
         await ack()
-        await responder.tidings_command(command, respond)
+        await (await responder_for(context)).tidings_command(command, respond)
 
     @app.action(FEEDBACK_UP)
-    async def on_thumbs_up(ack: Any, body: dict[str, Any], respond: Any) -> None:
+    async def on_thumbs_up(ack: Any, body: dict[str, Any], respond: Any, context: Any) -> None:
         await ack()
-        await responder.feedback(body, +1, respond)
+        await (await responder_for(context)).feedback(body, +1, respond)
 
     @app.action(FEEDBACK_DOWN)
-    async def on_thumbs_down(ack: Any, body: dict[str, Any], respond: Any) -> None:
+    async def on_thumbs_down(ack: Any, body: dict[str, Any], respond: Any, context: Any) -> None:
         await ack()
-        await responder.feedback(body, -1, respond)
+        await (await responder_for(context)).feedback(body, -1, respond)
 
     @app.action(SHARE_ANSWER)
-    async def on_share(ack: Any, body: dict[str, Any], respond: Any) -> None:
+    async def on_share(ack: Any, body: dict[str, Any], respond: Any, context: Any) -> None:
         await ack()
-        await responder.share(body, respond)
+        await (await responder_for(context)).share(body, respond)
 
     @app.error
-    async def on_error(error: Exception, body: dict[str, Any], respond: Any, request: Any) -> None:
+    async def on_error(error: Exception, body: dict[str, Any], respond: Any, request: Any, context: Any) -> None:
         if not is_verified(request):
             # Defence in depth: the endpoint never dispatches an unverified request, but if one
             # ever got here, its body says nothing trustworthy: no channel, no response_url.
@@ -98,6 +113,7 @@ def build_app(*, settings: SlackSettings, client: AsyncWebClient, responder: Sla
             return
         log.error("Slack request failed: %s", type(error).__name__, exc_info=error)
         try:
+            responder = await responder_for(context)
             await responder.apologise(body, error, respond)
         except Exception:
             log.exception("Could not tell the user about the error")

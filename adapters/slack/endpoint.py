@@ -251,6 +251,26 @@ class SlackEndpoint:
         application.router.add_post(path, self.handle)
         return application
 
+    def add_oauth_routes(self, application: web.Application, *, install_path: str, redirect_path: str) -> None:
+        """``GET install_path`` starts bolt's OAuth flow (a redirect to Slack with a one-time
+        state); ``GET redirect_path`` is where Slack sends the installer back with a code.
+        Browser requests, unsigned by nature: the flow's state (issued once, consumed once,
+        bound to a cookie) is what authenticates them, and bolt checks it."""
+        flow = self.app.oauth_flow
+        if flow is None:
+            raise ValueError("the Slack app has no OAuth flow")
+
+        async def install(request: web.Request) -> web.StreamResponse:
+            bolt_request = AsyncBoltRequest(body="", query=request.query_string, headers=dict(request.headers))
+            return await to_aiohttp_response(await flow.handle_installation(bolt_request))
+
+        async def redirect(request: web.Request) -> web.StreamResponse:
+            bolt_request = AsyncBoltRequest(body="", query=request.query_string, headers=dict(request.headers))
+            return await to_aiohttp_response(await flow.handle_callback(bolt_request))
+
+        application.router.add_get(install_path, install)
+        application.router.add_get(redirect_path, redirect)
+
     async def handle(self, request: web.Request) -> web.StreamResponse:
         try:
             body = await request.read()

@@ -235,7 +235,12 @@ class SlackResponder:
         )
         self.replies[asked.key] = reply
         pending = PendingQuestion(
-            platform="slack", channel=asked.channel, thread=asked.reply_thread, message=asked.ts, asker=asked.user
+            platform="slack",
+            channel=asked.channel,
+            thread=asked.reply_thread,
+            message=asked.ts,
+            asker=asked.user,
+            workspace=self.platform.team_id,
         )
         await self.records.question_started(asked.key, pending)
 

@@ -36,11 +36,23 @@ class SlackSettings:
     thread_context_messages: int = THREAD_MESSAGES
     """Earlier thread messages read as conversation context; the turns and characters kept
     of them are the same on every platform (``core.answers.questions.ThreadContext``)."""
+    client_id: str = ""
+    client_secret: str = field(default="", repr=False)
+    """``SLACK_CLIENT_ID`` / ``SLACK_CLIENT_SECRET``: with both, workspaces install Tidings
+    through the OAuth flow (``install_path``, ``redirect_path``), several from one deployment."""
+    install_path: str = "/slack/install"
+    redirect_path: str = "/slack/oauth_redirect"
+    redirect_uri: str = ""
+    """The full redirect URL registered with Slack (needed when the app lists several)."""
+
+    @property
+    def oauth(self) -> bool:
+        return bool(self.client_id and self.client_secret)
 
     @property
     def secrets(self) -> tuple[str, ...]:
         """Every secret value, for scanning logs in tests and redacting."""
-        return tuple(s for s in (self.bot_token, self.app_token, self.signing_secret) if s)
+        return tuple(s for s in (self.bot_token, self.app_token, self.signing_secret, self.client_secret) if s)
 
     @classmethod
     def from_settings(cls, settings: Settings, environ: Mapping[str, str] | None = None) -> SlackSettings | None:
@@ -48,7 +60,10 @@ class SlackSettings:
         return slack_settings(settings, environ)
 
 
-_KEYS = {"mode", "host", "port", "path", "api_url", "stream_interval_s", "thread_context_messages"}
+_KEYS = {
+    "mode", "host", "port", "path", "api_url", "stream_interval_s", "thread_context_messages",
+    "install_path", "redirect_path", "redirect_uri",
+}
 
 
 def _number(table: Mapping[str, Any], key: str, default: float, kind: type) -> Any:
@@ -63,10 +78,19 @@ def _number(table: Mapping[str, Any], key: str, default: float, kind: type) -> A
 
 
 def parse_slack_settings(table: Mapping[str, Any], environ: Mapping[str, str]) -> SlackSettings | None:
-    """Settings from a raw ``[slack]`` table and the environment; None when no bot token is set."""
+    """Settings from a raw ``[slack]`` table and the environment; None when neither a bot token
+    nor OAuth credentials (``SLACK_CLIENT_ID`` and ``SLACK_CLIENT_SECRET``) are set."""
     bot_token = environ.get("SLACK_BOT_TOKEN", "").strip()
     app_token = environ.get("SLACK_APP_TOKEN", "").strip()
     signing_secret = environ.get("SLACK_SIGNING_SECRET", "").strip()
+    client_id = environ.get("SLACK_CLIENT_ID", "").strip()
+    client_secret = environ.get("SLACK_CLIENT_SECRET", "").strip()
+    if bool(client_id) != bool(client_secret):
+        raise ConfigError(
+            "Slack OAuth needs both SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (Basic Information > App Credentials); "
+            "only one is set."
+        )
+    oauth = bool(client_id)
     unknown = set(table) - _KEYS
     if unknown:
         raise ConfigError(
@@ -74,16 +98,24 @@ def parse_slack_settings(table: Mapping[str, Any], environ: Mapping[str, str]) -
             "Tokens are not settings: put them in the environment or .env as SLACK_BOT_TOKEN, "
             "SLACK_APP_TOKEN and SLACK_SIGNING_SECRET."
         )
-    if not bot_token:
+    if not bot_token and not oauth:
         if app_token or signing_secret:
             raise ConfigError(
                 "SLACK_APP_TOKEN or SLACK_SIGNING_SECRET is set but SLACK_BOT_TOKEN is not; "
                 "copy the Bot User OAuth Token (xoxb-...) from your Slack app's OAuth & Permissions page."
             )
         return None
-    mode = str(table.get("mode") or ("socket" if app_token else "http")).lower()
+    mode = str(table.get("mode") or ("socket" if app_token and not oauth else "http")).lower()
     if mode not in MODES:
         raise ConfigError(f"Setting [slack] mode must be socket or http, not {mode!r}.")
+    if oauth and mode != "http":
+        raise ConfigError(
+            "Slack OAuth installs (SLACK_CLIENT_ID / SLACK_CLIENT_SECRET) need [slack] mode = \"http\": "
+            "Slack redirects each installing workspace to this server's /slack/oauth_redirect."
+        )
+    for key in ("install_path", "redirect_path"):
+        if not str(table.get(key) or "/").startswith("/"):
+            raise ConfigError(f"Setting [slack] {key} must start with /, not {table.get(key)!r}.")
     if mode == "socket" and not app_token:
         raise ConfigError(
             "Slack Socket Mode needs SLACK_APP_TOKEN (an app-level token, xapp-..., with the "
@@ -114,9 +146,15 @@ def parse_slack_settings(table: Mapping[str, Any], environ: Mapping[str, str]) -
         api_url=api_url if api_url.endswith("/") else api_url + "/",
         stream_interval_s=_number(table, "stream_interval_s", 1.0, float),
         thread_context_messages=_number(table, "thread_context_messages", THREAD_MESSAGES, int),
+        client_id=client_id,
+        client_secret=client_secret,
+        install_path=str(table.get("install_path") or "/slack/install"),
+        redirect_path=str(table.get("redirect_path") or "/slack/oauth_redirect"),
+        redirect_uri=str(table.get("redirect_uri") or ""),
     )
 
 
 def slack_settings(settings: Settings, environ: Mapping[str, str] | None = None) -> SlackSettings | None:
-    """Slack's settings for a loaded config; None when Slack is not configured (no bot token)."""
+    """Slack's settings for a loaded config; None when Slack is not configured (no bot token,
+    no OAuth credentials)."""
     return parse_slack_settings(settings.section("slack"), os.environ if environ is None else environ)

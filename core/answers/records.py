@@ -56,6 +56,8 @@ class PendingQuestion:
     asker: str = ""
     asker_name: str = ""
     key: str = ""
+    workspace: str = ""
+    """The Slack team or Discord server, so a deployment serving several finds the right one."""
     reply: str | None = None
     """The bot's reply showing the answer as it is written, once posted: after a restart it is
     edited into the restart note instead of being left half-written."""
@@ -69,6 +71,7 @@ class PendingQuestion:
             "asker": self.asker,
             "asker_name": self.asker_name,
             "reply": self.reply,
+            "workspace": self.workspace,
         }
 
     @classmethod
@@ -88,6 +91,7 @@ class PendingQuestion:
             asker_name=text("asker_name"),
             key=text("key"),
             reply=text("reply") or None,
+            workspace=text("workspace"),
         )
 
 

@@ -105,6 +105,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             failures INTEGER NOT NULL DEFAULT 0
         )""",
     ),
+    # 4: Slack workspaces installed through the OAuth flow, and the flow's one-time states.
+    (
+        """CREATE TABLE IF NOT EXISTS slack_installations (
+            enterprise_id TEXT NOT NULL DEFAULT '',
+            team_id TEXT NOT NULL,
+            installed_at TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            PRIMARY KEY (enterprise_id, team_id)
+        )""",
+        "CREATE TABLE IF NOT EXISTS oauth_states (state TEXT PRIMARY KEY, expires_at REAL NOT NULL)",
+    ),
 )
 
 
@@ -585,6 +596,49 @@ class StateStore:
         with self._lock:
             rows = self._db.execute("SELECT job_id, platform, last_run, last_result, failures FROM digest_runs").fetchall()
         return {r[0]: DigestRun(r[0], r[1], _from_iso(r[2]), r[3], int(r[4])) for r in rows}
+
+    # -- Slack installations (OAuth) and the OAuth flow's states --------------------------
+
+    def save_slack_installation(self, *, team_id: str, enterprise_id: str = "", payload: dict[str, Any]) -> None:
+        """Keep (or replace) a workspace's installation as bolt describes it (its bot token
+        included: this database must be protected like the tokens in ``.env``)."""
+        with self._transaction() as db:
+            db.execute(
+                """INSERT INTO slack_installations (enterprise_id, team_id, installed_at, payload) VALUES (?, ?, ?, ?)
+                   ON CONFLICT (enterprise_id, team_id) DO UPDATE SET installed_at = excluded.installed_at,
+                       payload = excluded.payload""",
+                (enterprise_id, team_id, datetime.now(UTC).isoformat(), json.dumps(payload)),
+            )
+
+    def slack_installation(self, *, team_id: str, enterprise_id: str = "") -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT payload FROM slack_installations WHERE enterprise_id = ? AND team_id = ?", (enterprise_id, team_id)
+            ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def slack_installations(self) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute("SELECT payload FROM slack_installations ORDER BY installed_at").fetchall()
+        return [json.loads(row[0]) for row in rows]
+
+    def delete_slack_installation(self, *, team_id: str, enterprise_id: str = "") -> bool:
+        with self._transaction() as db:
+            cursor = db.execute(
+                "DELETE FROM slack_installations WHERE enterprise_id = ? AND team_id = ?", (enterprise_id, team_id)
+            )
+            return cursor.rowcount > 0
+
+    def issue_oauth_state(self, state: str, *, ttl_s: float) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM oauth_states WHERE expires_at < ?", (time.time(),))
+            db.execute("INSERT INTO oauth_states (state, expires_at) VALUES (?, ?)", (state, time.time() + ttl_s))
+
+    def consume_oauth_state(self, state: str) -> bool:
+        """True once for a state issued and not expired (a replayed redirect gets False)."""
+        with self._transaction() as db:
+            cursor = db.execute("DELETE FROM oauth_states WHERE state = ? AND expires_at >= ?", (state, time.time()))
+            return cursor.rowcount == 1
 
     # -- cached partial notes -----------------------------------------------------------
 
