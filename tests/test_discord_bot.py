@@ -638,7 +638,12 @@ async def test_a_private_answer_after_the_token_expired_goes_to_the_asker_not_th
         assert env.errors == []
 
 
-async def test_a_half_written_mention_reply_becomes_the_restart_note(services: Services, tmp_path: Path) -> None:
+@pytest.mark.parametrize("minutes_ago", [2, 90])
+async def test_a_half_written_mention_reply_is_answered_again_or_becomes_the_restart_note(
+    services: Services, tmp_path: Path, minutes_ago: int
+) -> None:
+    import time as clock
+
     seen_pending: list[list[dict[str, Any]]] = []
 
     class CutOffAnswerer(ScriptedAnswerer):
@@ -655,14 +660,24 @@ async def test_a_half_written_mention_reply_becomes_the_restart_note(services: S
         [[pending]] = seen_pending
         half = next(m for m in support.history() if m.reference is not None and m.reference.message_id == asked.id)
         assert pending["reply"] == str(half.id) and pending["message"] == str(asked.id)
+        assert pending["question"] == "when do backups run?"
         # Pretend the process died with the reply half-written: show it so, then restart.
         await half.edit(content="Backups run nightly")
-        restarted = bot_for(services, tmp_path / "restarted")
-        restarted.tell_unfinished([pending])
+        again = ScriptedAnswerer(services, "Backups run every night at 02:00 UTC.")
+        restarted = bot_for(services, tmp_path / "restarted", answerer=again)
+        restarted.tell_unfinished([{**pending, "asked_at": clock.time() - minutes_ago * 60}])
         await env.restart_bot(restarted)
         edited = next(m for m in support.history() if m.id == half.id)
-        assert "restarted" in edited.content and "Backups run nightly" not in edited.content
-        assert len([m for m in support.history() if "restarted" in m.content]) == 1  # edited, not a new reply
+        replies = [m for m in support.history() if m.reference is not None and m.reference.message_id == asked.id]
+        assert [m.id for m in replies] == [half.id]  # edited, never a second reply
+        if minutes_ago < 60:  # recent: answered again, in the same message
+            assert edited.content.startswith("Backups run every night at 02:00 UTC.")
+            assert [q.text for q in again.questions] == ["when do backups run?"]
+            assert services.state.take_unfinished_questions() == []
+        else:  # too old to answer now: the note, in place of the half-written text
+            assert "restarted" in edited.content and "Backups run nightly" not in edited.content
+            assert again.questions == []
+        assert env.errors == []
 
 
 # -- /tidings ------------------------------------------------------------------------------------

@@ -172,8 +172,20 @@ class HalfWrittenAnswerer(HeldAnswerer):
         return await super().answer(question, on_text=on_text, on_queued=on_queued)
 
 
-async def test_a_crash_mid_stream_edits_the_half_written_reply_into_the_restart_note(
-    make_services: Callable[..., Services], tmp_path: Path
+class QuickAnswerer:
+    """Answers at once (the process after the restart)."""
+
+    def __init__(self) -> None:
+        self.questions: list[str] = []
+
+    async def answer(self, question: Question, *, on_text: OnText | None = None, on_queued: OnQueued | None = None) -> Answer:
+        self.questions.append(question.text)
+        return Answer(question=question.text, text="Run make deploy after two approvals.", grounded=True)
+
+
+@pytest.mark.parametrize("minutes_ago", [2, 90])
+async def test_a_crash_mid_stream_answers_again_in_the_half_written_reply_or_leaves_the_note(
+    make_services: Callable[..., Services], tmp_path: Path, minutes_ago: int
 ) -> None:
     services = make_services()
     held = HalfWrittenAnswerer(services)
@@ -197,18 +209,33 @@ async def test_a_crash_mid_stream_edits_the_half_written_reply_into_the_restart_
         restarted_state = StateStore(crashed)
         try:
             [entry] = [e for e in restarted_state.take_unfinished_questions() if e.get("platform") == "slack"]
-            assert entry["reply"] == half["ts"]
-            restarted = with_handbook(make_services())
+            assert entry["reply"] == half["ts"] and "How do I deploy?" in entry["question"]
+            entry["asked_at"] = time.time() - minutes_ago * 60
+            restarted = make_services()
             restarted.state = restarted_state
+            again = QuickAnswerer()
+            restarted.answerer = again
             bot = SlackBot(settings=world.bot.settings, services=restarted)
+            await bot.start()
             told = await bot.tell_unfinished([entry])
+            await asyncio.gather(*bot.responder.resumed)
             await bot.stop()
+            left = restarted_state.take_unfinished_questions()
         finally:
             restarted_state.close()
         replies = world.replies_to(event)
     assert told == 1 and [m["ts"] for m in replies] == [half["ts"]]  # edited, no second reply
-    assert "restarted before I could answer" in replies[0]["text"]
-    record("Faults", fault="process killed while streaming an answer", outcome="after restart the half-written reply is edited into the restart note")
+    updates = [c.params.get("text", "") for c in world.slack.calls_to("chat.update") if c.params.get("ts") == half["ts"]]
+    if minutes_ago < 60:
+        assert again.questions == ["How do I deploy?"] and left == []
+        assert any("restarted while answering" in text for text in updates)  # the note came first...
+        assert "Run make deploy after two approvals." in replies[0]["text"]  # ...then the answer
+        outcome = "after restart the half-written reply says so, then is answered again in place"
+    else:
+        assert again.questions == []
+        assert "restarted before I could answer" in replies[0]["text"]
+        outcome = "after restart a stale half-written reply is edited into the restart note"
+    record("Faults", fault=f"process killed while streaming an answer (asked {minutes_ago} min before the restart)", outcome=outcome)
 
 
 async def test_slack_rate_limits_and_server_errors_are_retried_without_duplicates(

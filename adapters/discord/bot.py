@@ -38,7 +38,7 @@ from adapters.discord.convert import (
 from adapters.discord.platform import NO_MENTIONS, DiscordPlatform
 from adapters.discord.settings import DiscordSettings
 from core.answers.questions import EMPTY_COMMAND, EMPTY_MENTION, ThreadContext, read_question
-from core.answers.records import AnswerRecords, PendingQuestion, restart_note, unfinished_on
+from core.answers.records import RESUMING, AnswerRecords, PendingQuestion, restart_note, resumable, unfinished_on
 from core.answers.streaming import StreamingEdits
 from core.commands.tidings import Asker, MissingPermission, NotInChannel
 from core.digests.windows import parse_window
@@ -379,6 +379,7 @@ class TidingsDiscordBot(discord.Client):
             services.settings.answers, messages=settings.context_messages, chars=settings.context_chars
         )
         self._unfinished: list[PendingQuestion] = []
+        self._resumed: set[asyncio.Task[None]] = set()
         self.tree = TidingsCommandTree(self)
         for command in build_commands(summarize=services.summarizer is not None):
             self.tree.add_command(command)
@@ -418,6 +419,9 @@ class TidingsDiscordBot(discord.Client):
                 channel = self.get_channel(int(question.channel)) or await self.fetch_channel(int(question.channel))
                 if not isinstance(channel, discord.abc.Messageable):
                     continue
+                if resumable(question, now=time.time()) and await self._resume(channel, question):
+                    posted += 1
+                    continue
                 note = restart_note(question)
                 if question.reply and await self._edit_own(channel, question.reply, note):
                     posted += 1
@@ -431,6 +435,41 @@ class TidingsDiscordBot(discord.Client):
             except (discord.HTTPException, ValueError):
                 log.warning("could not post the restart note for %s", question.key or "?")
         return posted
+
+    async def _resume(self, channel: Any, question: PendingQuestion) -> bool:
+        """Edit the half-written reply into a note and answer the question again in it."""
+        assert question.reply is not None and question.message is not None
+        try:
+            asking = await channel.fetch_message(int(question.message))
+            half = await channel.fetch_message(int(question.reply))
+            half = await half.edit(content=RESUMING, embeds=[], view=None, allowed_mentions=NO_MENTIONS)
+        except (discord.HTTPException, ValueError):
+            log.info("could not resume question %s; telling its asker instead", question.key or "?")
+            return False
+        reply = MessageReply(asking)
+        reply.sent = half
+
+        async def answer_again() -> None:
+            try:
+                await self._answer(
+                    reply,
+                    text=question.question,
+                    channel=channel_ref(channel),
+                    asker=question.asker,
+                    request_id=question.key or f"discord-{question.message}",
+                    reply_to_id=question.message,
+                    asker_name=question.asker_name,
+                )
+            except Exception as error:
+                log.exception("answering question %s again after a restart failed", question.key or "?")
+                sentence = error.user_message if isinstance(error, UserFacingError) else GENERIC_APOLOGY
+                with contextlib.suppress(discord.HTTPException):
+                    await half.edit(content=sentence, embeds=[], view=None, allowed_mentions=NO_MENTIONS)
+
+        task = asyncio.create_task(answer_again(), name=f"tidings-resume-{question.message}")
+        self._resumed.add(task)
+        task.add_done_callback(self._resumed.discard)
+        return True
 
     @staticmethod
     async def _edit_own(channel: discord.abc.Messageable, message_id: str, text: str) -> bool:
@@ -579,6 +618,10 @@ class TidingsDiscordBot(discord.Client):
             message=reply_to_id,
             asker=asker,
             asker_name=asker_name,
+            workspace=channel.workspace,
+            question=text,
+            asked_at=time.time(),
+            reply=str(reply.sent.id) if isinstance(reply, MessageReply) and reply.sent is not None else None,
         )
         await self.records.question_started(request_id, pending)
         if isinstance(reply, MessageReply):

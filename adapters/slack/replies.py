@@ -40,7 +40,7 @@ from adapters.slack.convert import question_text as extract_question
 from adapters.slack.platform import SlackPlatform
 from adapters.slack.settings import SlackSettings
 from core.answers.questions import EMPTY_COMMAND, EMPTY_MENTION, ThreadContext, read_question
-from core.answers.records import AnswerRecords, PendingQuestion, restart_note, unfinished_on
+from core.answers.records import RESUMING, AnswerRecords, PendingQuestion, restart_note, resumable, unfinished_on
 from core.answers.streaming import StreamingEdits
 from core.commands.home import workspace_overview
 from core.commands.tidings import Asker, MissingPermission, NotInChannel
@@ -162,6 +162,8 @@ class SlackResponder:
         self.platform = platform
         self.settings = settings
         self.clock = clock
+        self.resumed: set[asyncio.Task[Any]] = set()
+        """Questions a restart cut off, being answered again."""
         self.replies: dict[str, StreamingReply] = {}
         """Replies in progress by message key, so the error hook can turn one into an apology."""
         self.active: set[asyncio.Task[Any]] = set()
@@ -224,15 +226,19 @@ class SlackResponder:
         if event.get("channel_type") == "im" and is_from_person(event):
             await self.answer(Asked.from_event(event, is_direct=True))
 
-    async def answer(self, asked: Asked) -> None:
+    async def answer(self, asked: Asked, *, resume: str | None = None) -> None:
+        """Answer ``asked``; ``resume`` is the ts of a reply a restart cut off, which the
+        answer then replaces (the question was seen and acknowledged before the restart)."""
         # A mention in a DM can arrive both as app_mention and as message.im: answer once.
-        if not await self.first_time(asked.key):
+        if resume is None and not await self.first_time(asked.key):
             return
         self._track()
-        await self.react(asked.channel, asked.ts)
+        if resume is None:
+            await self.react(asked.channel, asked.ts)
         reply = StreamingReply(
             self.platform, asked.channel, asked.reply_thread, interval=self.settings.stream_interval_s, clock=self.clock
         )
+        reply.ts = resume
         self.replies[asked.key] = reply
         pending = PendingQuestion(
             platform="slack",
@@ -241,6 +247,9 @@ class SlackResponder:
             message=asked.ts,
             asker=asked.user,
             workspace=self.platform.team_id,
+            question=asked.text,
+            asked_at=time.time(),
+            reply=resume,
         )
         await self.records.question_started(asked.key, pending)
 
@@ -483,10 +492,28 @@ class SlackResponder:
 
     # -- after a restart -----------------------------------------------------------------------
 
+    async def _resume(self, pending: PendingQuestion) -> bool:
+        """Edit the half-written reply into a note and answer the question again in it."""
+        assert pending.reply is not None and pending.message is not None
+        try:
+            await self.platform.update_message(pending.channel, pending.reply, notice_message(RESUMING))
+        except SlackApiError as error:
+            log.info("could not edit the unfinished reply %s: %s", pending.reply, error.response.get("error"))
+            return False
+        thread = pending.thread if pending.thread and pending.thread != pending.message else None
+        asked = Asked(pending.channel, pending.message, pending.asker, pending.question, thread, is_direct=pending.thread is None)
+        task = asyncio.create_task(self.answer(asked, resume=pending.reply), name=f"tidings-resume-{pending.message}")
+        self.resumed.add(task)
+        task.add_done_callback(self.resumed.discard)
+        return True
+
     async def tell_unfinished(self, entries: Sequence[Mapping[str, Any]]) -> int:
         """Questions a previous process accepted and never answered: say so where they were asked."""
         told = 0
         for pending in unfinished_on("slack", entries):
+            if resumable(pending, now=time.time()) and await self._resume(pending):
+                told += 1
+                continue
             note = notice_message(restart_note(pending))
             if pending.reply:
                 # The half-written answer becomes the note, rather than staying frozen mid-sentence.

@@ -31,6 +31,11 @@ RESTARTED = "Sorry, I was restarted before I could answer this. Please ask again
 RESTARTED_COMMAND = "Sorry, I was restarted before I could answer a /ask question here. Please ask again"
 """The same in the channel, when there is no message to reply under (a slash command)."""
 
+RESUMING = "Sorry, I was restarted while answering this; answering it again now…"
+"""What a half-written reply becomes after a restart, until the answer replaces it."""
+RESUME_WITHIN_S = 3600.0
+"""Questions cut off by a restart less than this long ago are answered again; older ones get the note."""
+
 FEEDBACK_THANKS = {1: "Thanks! Glad it helped.", -1: "Thanks for telling me; this helps improve the answers."}
 
 
@@ -56,6 +61,10 @@ class PendingQuestion:
     asker: str = ""
     asker_name: str = ""
     key: str = ""
+    question: str = ""
+    """The question as asked, so a restart can answer it again."""
+    asked_at: float = 0.0
+    """When it was asked (Unix time)."""
     workspace: str = ""
     """The Slack team or Discord server, so a deployment serving several finds the right one."""
     reply: str | None = None
@@ -72,6 +81,8 @@ class PendingQuestion:
             "asker_name": self.asker_name,
             "reply": self.reply,
             "workspace": self.workspace,
+            "question": self.question,
+            "asked_at": self.asked_at,
         }
 
     @classmethod
@@ -92,6 +103,8 @@ class PendingQuestion:
             key=text("key"),
             reply=text("reply") or None,
             workspace=text("workspace"),
+            question=text("question"),
+            asked_at=float(entry.get("asked_at") or 0.0),
         )
 
 
@@ -99,6 +112,12 @@ def unfinished_on(platform: str, entries: Iterable[Mapping[str, Any]]) -> list[P
     """The questions a previous process accepted on ``platform`` and never answered."""
     pending = (PendingQuestion.from_entry(entry) for entry in entries)
     return [question for question in pending if question.platform == platform and question.channel]
+
+
+def resumable(question: PendingQuestion, *, now: float, within_s: float = RESUME_WITHIN_S) -> bool:
+    """Whether a question cut off by a restart is answered again in its half-written reply
+    (recent, with its text and its reply on record) rather than only told to ask again."""
+    return bool(question.reply and question.question and question.message and 0 <= now - question.asked_at < within_s)
 
 
 def restart_note(question: PendingQuestion) -> str:
