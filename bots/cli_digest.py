@@ -125,12 +125,24 @@ def run_summarize(args: argparse.Namespace) -> int:
 
 
 def find_channel(settings: Settings, wanted: str) -> DigestChannel:
+    """The digest named ``wanted`` (name, channel id or job id), from the config file or
+    switched on from the chat."""
+    from core.digests.scheduling import all_digests
+    from core.runtime.state import StateStore
+
+    state = StateStore(settings.state_path)
+    try:
+        channels = [channel for channel, _source in all_digests(settings, state).values()]
+    finally:
+        state.close()
     name = wanted.lstrip("#")
-    for channel in settings.digests.channels:
+    for channel in channels:
         if name in {channel.name, channel.channel, channel.job_id}:
             return channel
-    configured = ", ".join(c.name or c.channel for c in settings.digests.channels) or "none"
-    raise UserFacingError(f"No digest is configured for {wanted} (configured: {configured}); add it under [[digests.channels]].")
+    configured = ", ".join(c.name or c.channel for c in channels) or "none"
+    raise UserFacingError(
+        f"No digest is set for {wanted} (set: {configured}); add it under [[digests.channels]] or type /tidings digest on there."
+    )
 
 
 def run_list(args: argparse.Namespace) -> int:
