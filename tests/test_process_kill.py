@@ -3,9 +3,11 @@
 The bot runs as its own process, in HTTP mode, against the mock Slack Web API of the tests
 (the only fake: Slack's side of the network). Three questions arrive; once one of their
 answer is visibly streaming into its thread (and the others wait in the queue), the process
-gets SIGKILL. Started again on the same data directory, it tells each asker whose question
-died with it, once, in the thread; a question whose answer was already final gets no note.
-Started a third time it tells nobody again, and answers a new question normally.
+gets SIGKILL. Started again on the same data directory, it picks up each question that died
+with it: a question whose reply was already showing (streaming, or "queued") has that one
+message edited to say so and then to the answer; one with nothing shown yet gets one restart
+note in its thread; a question whose answer was already final is left alone. Started a third
+time it tells nobody again, and answers a new question normally.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
 RESTART_NOTE = "restarted before I could answer"
+RESUMING_NOTE = "restarted while answering this"
 PATH = "/slack/events"
 QUESTIONS = (
     "What do new starters receive on their first day, and how are the laptops encrypted?",
@@ -147,6 +150,11 @@ def is_streaming(post: dict[str, Any] | None) -> bool:
     return post is not None and "▍" in json.dumps(post.get("blocks"), ensure_ascii=False)
 
 
+def resuming_edits(slack: MockSlack, event: dict[str, Any], reply_ts: str) -> list[dict[str, Any]]:
+    return [c.params for c in slack.calls_to("chat.update")
+            if RESUMING_NOTE in str(c.params.get("text")) and c.params.get("ts") == reply_ts]
+
+
 def restart_notes(slack: MockSlack, event: dict[str, Any]) -> list[dict[str, Any]]:
     return [c.params for c in slack.calls_to("chat.postMessage")
             if RESTART_NOTE in str(c.params.get("text")) and c.params.get("thread_ts") == event["ts"]]
@@ -187,16 +195,25 @@ async def test_sigkill_mid_answer_tells_each_asker_once_after_restart(
             assert unfinished, "the kill must leave questions unanswered"
             assert slack.calls_to("reactions.add"), "the questions were visibly taken (👀)"
 
-            # 2. Restarted on the same data: each unanswered asker is told, once, in the thread.
+            # 2. Restarted on the same data: a question with a reply showing is answered again in
+            # that reply; one with nothing shown gets one note in its thread.
+            shown = {e["ts"]: str(post["ts"]) for e, post in zip(events, at_kill, strict=True) if post is not None}
             second = BotProcess(home, config, port, tmp_path / "run-2.log")
             bots.append(second)
             await second.listening()
             await wait_until(
-                lambda: all(restart_notes(slack, e) for e in unfinished), "the restart notes", second, timeout=60
+                lambda: all(
+                    is_final_answer(last_post(slack, e)) if e["ts"] in shown else bool(restart_notes(slack, e))
+                    for e in unfinished
+                ),
+                "the unfinished questions answered again (or told)",
+                second,
+                timeout=300,
             )
             await asyncio.sleep(1.0)  # room for a duplicate to show up
             assert second.stop() == 0, second.output()
             told = {e["ts"]: len(restart_notes(slack, e)) for e in events}
+            resumed = {e["ts"]: len(resuming_edits(slack, e, shown[e["ts"]])) for e in events if e["ts"] in shown}
 
             # 3. Restarted again: nobody is told twice, and a new question is answered normally.
             third = BotProcess(home, config, port, tmp_path / "run-3.log")
@@ -219,12 +236,15 @@ async def test_sigkill_mid_answer_tells_each_asker_once_after_restart(
         notes = restart_notes(slack, event)
         if is_final_answer(post):  # answered before the kill: no note, the answer stands alone
             assert notes == [] and len(thread) == 1
-        else:  # died with the process: its one message now says so, exactly once
+        elif post is not None:  # its reply was showing: that one message said so, then became the answer
+            assert notes == [] and [m["ts"] for m in thread] == [post["ts"]], "one message per question"
+            assert resumed[event["ts"]] == 1 and is_final_answer(thread[0])
+        else:  # nothing shown yet: one note in the thread, exactly once
             assert len(notes) == 1, f"{len(notes)} restart notes for one question"
             assert sum(RESTART_NOTE in str(m.get("text")) for m in thread) == 1
-            assert not any(is_final_answer(m) for m in thread), "an answer and a restart note for one question"
     assert {e["ts"]: len(restart_notes(slack, e)) for e in events} == told, "the third start told someone again"
-    assert sum(told.values()) == len(unfinished)
+    assert {e: len(resuming_edits(slack, {}, shown[e])) for e in resumed} == resumed, "the third start resumed again"
+    assert sum(told.values()) + sum(resumed.values()) == len(unfinished)
     assert "27" in json.dumps(last_post(slack, later)) or "holiday" in json.dumps(last_post(slack, later)).lower()
     streaming = sum(is_streaming(post) for post in at_kill)
     record(
@@ -234,7 +254,8 @@ async def test_sigkill_mid_answer_tells_each_asker_once_after_restart(
             f"({streaming} streaming, {len(unfinished) - streaming} queued, {len(events) - len(unfinished)} already answered)"
         ),
         outcome=(
-            f"on restart each of the {len(unfinished)} askers told once in the thread; a second restart told nobody "
+            f"on restart {sum(resumed.values())} questions answered again in their half-shown reply and "
+            f"{sum(told.values())} askers told once in the thread; a second restart told nobody "
             f"and answered a new question ({time.perf_counter() - started:.0f} s)"
         ),
     )
