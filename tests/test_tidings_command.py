@@ -145,6 +145,14 @@ async def test_bad_input_and_people_who_may_not_get_a_clear_sentence_and_change_
     assert world.services.state.digest_subscriptions() == [] and JOB not in jobs(world)
 
 
+async def test_digests_are_for_channels_not_direct_messages(
+    slack: MockSlack, http: aiohttp.ClientSession, running: Callable[[], Awaitable[Running]]
+) -> None:
+    world = await running()
+    said = await tidings(http, slack, world, "digest on", channel="D0DIRECT")
+    assert said.startswith("Digests are for channels") and world.services.state.digest_subscriptions() == []
+
+
 async def test_a_channel_the_bot_is_not_in_or_cannot_read(
     slack: MockSlack, http: aiohttp.ClientSession, running: Callable[[], Awaitable[Running]]
 ) -> None:

@@ -702,6 +702,7 @@ class TidingsDiscordBot(discord.Client):
             user=str(interaction.user.id),
             channel=channel_ref(channel),
             may_manage=bool(interaction.permissions.manage_channels),
+            is_direct=interaction.guild is None,
         )
 
         async def probe() -> None:

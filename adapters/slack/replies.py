@@ -431,6 +431,7 @@ class SlackResponder:
             channel=channel,
             may_manage=bool(profile.get("is_admin") or profile.get("is_owner") or profile.get("is_primary_owner")),
             timezone=str(profile.get("tz") or ""),
+            is_direct=channel_id.startswith("D") or command.get("channel_name") == "directmessage",
         )
 
         async def probe() -> None:

@@ -62,6 +62,8 @@ class Asker:
     """Slack workspace admin or owner; Discord Manage Channels in this channel."""
     timezone: str = ""
     """The asker's (or workspace's) IANA time zone, "" when the platform does not say."""
+    is_direct: bool = False
+    """Asked in a direct message with the bot, where there is no channel to digest."""
 
 
 @dataclass(frozen=True)
@@ -205,6 +207,8 @@ class TidingsCommands:
             return await self._forget(asker, confirmed=command.confirmed)
         if command.name == "digest list":
             return Reply(self._digest_list(asker))
+        if asker.is_direct:
+            raise UserFacingError("Digests are for channels: type this in the channel you want a daily digest of.")
         if not self.digests_available:
             raise UserFacingError("Digests are switched off for this bot ([digests] enabled = false); nothing was changed.")
         self._check_may_change(asker)
