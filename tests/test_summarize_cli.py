@@ -52,7 +52,7 @@ def test_find_channel_by_name_or_id(tmp_path: Path) -> None:
     settings = load_settings(config, home=tmp_path, environ={})
     assert find_channel(settings, "#general").channel == "C1"
     assert find_channel(settings, "C1").name == "general"
-    with pytest.raises(UserFacingError, match="configured: general"):
+    with pytest.raises(UserFacingError, match="set: general"):
         find_channel(settings, "random")
 
 
