@@ -5,6 +5,7 @@ own channels' scopes. The single-workspace bot token keeps working beside it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -153,6 +154,38 @@ async def test_a_workspace_that_never_installed_is_not_answered(
         reply = await send_event(http, base(bot) + bot.settings.path, payload)
     assert reply.status in {200, 401}
     assert len(slack.calls_to("chat.postMessage")) == before and not any(q.text == "hello?" for q in answerer.questions)
+
+
+async def test_an_uninstalled_workspace_is_forgotten(slack: MockSlack, oauth_bot: tuple[SlackBot, RecordingAnswerer]) -> None:
+    bot, answerer = oauth_bot
+    async with aiohttp.ClientSession() as http:
+        finished = await install(http, slack, bot, code="code-3", team="T0THIRD", token="xoxb-third")
+        assert finished.status == 200 and bot.services.state.slack_installation(team_id="T0THIRD") is not None
+        await ask_in(http, bot, "T0THIRD", "<@UT0THIRD> first question")
+        await slack.wait_until(lambda: any(c.token == "xoxb-third" for c in slack.calls_to("chat.postMessage")))
+        payload = event_callback({"type": "app_uninstalled", "event_ts": "1.1"})
+        payload["team_id"] = "T0THIRD"
+        payload["authorizations"] = [{"team_id": "T0THIRD", "user_id": "UT0THIRD", "is_bot": True}]
+        assert (await send_event(http, base(bot) + bot.settings.path, payload)).status == 200
+        for _ in range(100):
+            if bot.services.state.slack_installation(team_id="T0THIRD") is None:
+                break
+            await asyncio.sleep(0.02)
+        assert bot.services.state.slack_installation(team_id="T0THIRD") is None
+        assert "T0THIRD" not in bot.workspaces.responders
+        before = len(slack.calls_to("chat.postMessage"))
+        await ask_in_unauthorised(http, bot, "T0THIRD", "<@UT0THIRD> still there?")
+    assert len(slack.calls_to("chat.postMessage")) == before
+    assert not any(q.text.endswith("still there?") for q in answerer.questions)
+
+
+async def ask_in_unauthorised(http: aiohttp.ClientSession, bot: SlackBot, team: str, text: str) -> None:
+    payload = event_callback(mention(text))
+    payload["team_id"] = team
+    payload["authorizations"] = [{"team_id": team, "user_id": f"U{team}", "is_bot": True}]
+    reply = await send_event(http, base(bot) + bot.settings.path, payload)
+    assert reply.status in {200, 401}
+    await asyncio.sleep(0.3)
 
 
 async def test_oauth_needs_both_credentials_and_http_mode() -> None:

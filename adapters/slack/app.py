@@ -84,6 +84,17 @@ def build_app(
     async def on_home_opened(event: dict[str, Any], context: Any) -> None:
         await (await responder_for(context)).publish_home(event)
 
+    if oauth_flow is not None:
+
+        @app.event("app_uninstalled")
+        async def on_uninstalled(context: Any) -> None:
+            await workspaces.uninstalled(str(context.get("team_id") or ""))
+
+        @app.event("tokens_revoked")
+        async def on_tokens_revoked(event: dict[str, Any], context: Any) -> None:
+            if (event.get("tokens") or {}).get("bot"):
+                await workspaces.uninstalled(str(context.get("team_id") or ""))
+
     @app.command("/tidings")
     async def on_tidings(ack: Any, command: dict[str, Any], respond: Any, context: Any) -> None:
         await ack()

@@ -129,7 +129,10 @@ class SlackBot:
             store=self.installations,
             make_client=make_client,
         )
-        app_client = self.client if not settings.oauth else make_client(replace(settings, bot_token=""))
+        app_client = self.client
+        if settings.oauth:
+            app_client = make_client(replace(settings, bot_token=""))
+            app_client.token = None  # each request gets its workspace's token from the installation
         self.app: AsyncApp = build_app(settings=settings, client=app_client, workspaces=self.workspaces, oauth_flow=oauth_flow)
         self.shutdown_grace_s = shutdown_grace_s
         self.socket_handler: AsyncSocketModeHandler | None = None

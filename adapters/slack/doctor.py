@@ -29,6 +29,8 @@ BOT_EVENTS: dict[str, str] = {
     "app_mention": "someone wrote @Tidings in a channel or thread",
     "message.im": "someone wrote to the bot in a direct message",
     "app_home_opened": "publish the Home tab when someone opens it",
+    "app_uninstalled": "forget a workspace's installation when it removes Tidings (OAuth installs)",
+    "tokens_revoked": "the same when a workspace revokes the bot's token (OAuth installs)",
 }
 
 

@@ -81,6 +81,20 @@ class SlackWorkspaces:
             log.info("serving Slack workspace %s", team_id)
             return responder
 
+    async def uninstalled(self, team_id: str) -> None:
+        """The workspace removed Tidings (``app_uninstalled``, ``tokens_revoked``): its
+        installation and its client go; its requests are no longer answered."""
+        async with self._lock:
+            responder = self.responders.pop(team_id, None)
+        if self.store is not None and team_id:
+            await self.store.async_delete_installation(enterprise_id=None, team_id=team_id)
+        if responder is not None:
+            responder.close()
+            session: Any = getattr(responder.platform.client, "session", None)
+            if session is not None and not session.closed:
+                await session.close()
+        log.info("Slack workspace %s removed Tidings", team_id)
+
     async def close(self) -> None:
         for responder in self.responders.values():
             responder.close()
