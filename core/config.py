@@ -114,6 +114,9 @@ class DigestSettings:
     time_budget_s: float = 600.0
     max_bullets: int = 5
     gap_minutes: int = 30
+    timezone: str = "UTC"
+    """The time zone of ``/tidings digest on`` when neither the command nor the platform gives
+    one (Discord never tells a bot its members' zones): the workspace's zone."""
     admin_channel: str = ""
     """Where a failed scheduled digest is reported: a channel scope (``slack:T0123:C0OPS``) or a
     channel id on the digest's own platform and workspace; empty: the digest's channel."""
@@ -333,6 +336,12 @@ def _validate_cron(expression: str, where: str) -> None:
 
 
 def _validate(settings: Settings) -> None:
+    try:
+        ZoneInfo(settings.digests.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"Setting [digests] timezone {settings.digests.timezone!r} is not an IANA time zone (for example Europe/Berlin)."
+        ) from None
     if settings.llm.n_ctx < 256:
         raise ConfigError("Setting [llm] n_ctx must be at least 256 tokens.")
     if settings.llm.max_answer_tokens < 16 or settings.llm.max_answer_tokens > settings.llm.n_ctx // 2:

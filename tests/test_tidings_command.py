@@ -267,3 +267,19 @@ async def test_the_home_tab_shows_the_knowledge_base_digests_and_this_weeks_answ
         assert ("Questions I could not answer" in text) == (user == ADMIN)
         assert ("Questions whose answers got 👎" in text) == (user == ADMIN)
         assert "elsewhere" not in text.replace("#elsewhere", "")
+
+
+async def test_without_a_zone_from_the_command_or_the_platform_the_configured_one_is_used(
+    slack: MockSlack, http: aiohttp.ClientSession, running: Callable[[], Awaitable[Running]], make_services: Callable[..., Services]
+) -> None:
+    from core.config import load_settings
+    from core.errors import ConfigError
+
+    slack.workspace.users["U0NOZONE"] = {"id": "U0NOZONE", "name": "zed", "is_owner": True}
+    world = await running(make_services(config_text='[digests]\ntimezone = "Asia/Tokyo"\n'))
+    assert "at 17:00 Asia/Tokyo" in await tidings(http, slack, world, "digest on", user="U0NOZONE")
+    bad = world.services.settings.config_path
+    assert bad is not None
+    bad.write_text('[digests]\ntimezone = "Mars/Olympus"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="Mars/Olympus"):
+        load_settings(bad, environ={})

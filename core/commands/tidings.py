@@ -233,7 +233,7 @@ class TidingsCommands:
             raise _not_allowed()
 
     async def _digest_on(self, command: Command, asker: Asker, probe: Probe | None) -> Reply:
-        zone = command.zone or asker.timezone or "UTC"
+        zone = command.zone or asker.timezone or self.settings.digests.timezone
         if probe is not None:
             try:
                 await probe()
