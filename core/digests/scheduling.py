@@ -148,11 +148,9 @@ def digest_listing(
     now: datetime,
     platform: str | None = None,
     workspace: str | None = None,
-    next_runs: Mapping[str, datetime | None] | None = None,
 ) -> list[DigestListing]:
-    """Each digest (of one platform and workspace when given) with its next run (from
-    ``next_runs`` when the running scheduler knows it, else from its schedule) and how its
-    latest run went."""
+    """Each digest (of one platform and workspace when given) with its next run (from its
+    schedule) and how its latest run went."""
     runs = state.digest_runs()
     listing = []
     for job_id, (channel, source) in all_digests(settings, state).items():
@@ -160,10 +158,7 @@ def digest_listing(
             continue
         if workspace is not None and channel.workspace != workspace:
             continue
-        if next_runs is not None and job_id in next_runs:
-            next_run = next_runs[job_id]
-        else:
-            next_run = cron_trigger(channel).get_next_fire_time(None, now)
+        next_run = cron_trigger(channel).get_next_fire_time(None, now)
         run = runs.get(job_id)
         listing.append(
             DigestListing(
@@ -212,7 +207,6 @@ class DigestScheduler:
         self.platforms = platforms
         self.clock = clock or (lambda: datetime.now(UTC))
         self.channels: dict[str, DigestChannel] = {}
-        self.sources: dict[str, str] = {}
         self._load_channels()
         self.store_path = settings.home / "jobs.sqlite3"
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -226,7 +220,6 @@ class DigestScheduler:
     def _load_channels(self) -> None:
         found = all_digests(self.settings, self.state)
         self.channels = {job_id: channel for job_id, (channel, _source) in found.items()}
-        self.sources = {job_id: source for job_id, (_channel, source) in found.items()}
 
     def reload(self) -> None:
         """Apply the chat's digests as the state store has them now: new ones scheduled,
@@ -234,12 +227,6 @@ class DigestScheduler:
         self._load_channels()
         if self._scheduler is not None:
             self._sync_jobs()
-
-    def listing(self, *, platform: str | None = None, workspace: str | None = None) -> list[DigestListing]:
-        next_runs = {channel.job_id: when for channel, when in self.jobs()} if self._scheduler is not None else None
-        return digest_listing(
-            self.settings, self.state, now=self.clock(), platform=platform, workspace=workspace, next_runs=next_runs
-        )
 
     # -- lifecycle ----------------------------------------------------------------------
 
