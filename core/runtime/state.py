@@ -184,12 +184,10 @@ class DigestRun:
     failures: int = 0
 
 
-ABOUT_USER: dict[str, str] = {
-    "answers": "FROM answers WHERE json_extract(payload, '$.asker') = :user",
-    "feedback": "FROM feedback WHERE user = :user OR asker = :user",
-    "pending": "FROM pending_questions WHERE json_extract(payload, '$.asker') = :user OR json_extract(payload, '$.user') = :user",
-}
-"""Where a person is named, by kind of record (``about_user``, ``forget_user``)."""
+def _names(payload: dict[str, Any], user: str) -> bool:
+    """Whether a stored answer or question in progress was asked by ``user`` (older Slack
+    entries named the asker ``user``)."""
+    return user in (str(payload.get("asker") or ""), str(payload.get("user") or ""))
 
 
 def _iso(moment: datetime) -> str:
@@ -264,7 +262,7 @@ class StateStore:
     def reach_milestone(self, key: str) -> None:
         with self._transaction() as db:
             db.execute(
-                "INSERT OR IGNORE INTO milestones (key, done_at) VALUES (?, ?)", (key, datetime.now(UTC).isoformat())
+                "INSERT INTO milestones (key, done_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING", (key, datetime.now(UTC).isoformat())
             )
 
     # -- answers and feedback -----------------------------------------------------------
@@ -357,53 +355,57 @@ class StateStore:
         """Answers remembered since ``since`` in channels whose scope starts with
         ``scope_prefix`` (``slack:T0123:`` for one workspace): how many, how many were refusals
         (not grounded), the 👍/👎 given on them, and up to ``limit`` refused and 👎-rated
-        questions, newest first."""
-        pattern = scope_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        questions, newest first. Plain SQL; the payloads are read here (no JSON operators, so
+        the same on every database)."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT answer_id, payload FROM answers WHERE created_at >= ?"
-                " AND json_extract(payload, '$.channel') LIKE ? ESCAPE '\\' ORDER BY created_at DESC",
-                (since.timestamp(), pattern),
+                "SELECT payload FROM answers WHERE created_at >= ? ORDER BY created_at DESC", (since.timestamp(),)
             ).fetchall()
             votes = self._db.execute(
-                "SELECT rating, question, answer_id FROM feedback WHERE created_at >= ? AND channel LIKE ? ESCAPE '\\'"
-                " ORDER BY created_at DESC",
-                (_iso(since), pattern),
+                "SELECT rating, question, channel FROM feedback WHERE created_at >= ? ORDER BY created_at DESC",
+                (_iso(since),),
             ).fetchall()
-        answers = [json.loads(payload) for _id, payload in rows]
+        answers = [a for a in (json.loads(row[0]) for row in rows) if str(a.get("channel") or "").startswith(scope_prefix)]
+        here = [(rating, question) for rating, question, channel in votes if str(channel).startswith(scope_prefix)]
         refused = [str(a.get("question", "")) for a in answers if a.get("grounded") is False]
-        down = [str(question) for rating, question, _id in votes if rating < 0 and question]
         return {
             "answers": len(answers),
             "refusals": len(refused),
-            "up": sum(1 for rating, _q, _id in votes if rating > 0),
-            "down": sum(1 for rating, _q, _id in votes if rating < 0),
+            "up": sum(1 for rating, _q in here if rating > 0),
+            "down": sum(1 for rating, _q in here if rating < 0),
             "refused_questions": refused[:limit],
-            "down_questions": down[:limit],
+            "down_questions": [str(q) for rating, q in here if rating < 0 and q][:limit],
         }
 
     # -- what is stored about one person ------------------------------------------------------
+
+    def _about(self, db: sqlite3.Connection, user: str) -> dict[str, list[str]]:
+        """The keys of the records that name ``user``, by kind."""
+        answers = [k for k, p in db.execute("SELECT answer_id, payload FROM answers").fetchall() if _names(json.loads(p), user)]
+        pending = [k for k, p in db.execute("SELECT key, payload FROM pending_questions").fetchall() if _names(json.loads(p), user)]
+        feedback = [
+            str(row[0]) for row in db.execute("SELECT id FROM feedback WHERE user = ? OR asker = ?", (user, user)).fetchall()
+        ]
+        return {"answers": answers, "feedback": feedback, "pending": pending}
 
     def about_user(self, user: str) -> dict[str, int]:
         """How many records name ``user``: questions with their answers, feedback (given on
         or about their answers) and questions in progress."""
         with self._lock:
-            return {
-                name: int(self._db.execute(f"SELECT COUNT(*) {where}", {"user": user}).fetchone()[0])
-                for name, where in ABOUT_USER.items()
-            }
+            return {name: len(keys) for name, keys in self._about(self._db, user).items()}
 
     def forget_user(self, user: str) -> dict[str, int]:
         """Delete everything stored about ``user`` (``/tidings forget me``, ``tidings forget
         --user``); the digests they switched on stay, without their name. Returns the counts."""
         if not user:
             raise ValueError("forget_user needs a user id")
-        removed: dict[str, int] = {}
         with self._transaction() as db:
-            for name, where in ABOUT_USER.items():
-                removed[name] = db.execute(f"DELETE {where}", {"user": user}).rowcount
+            found = self._about(db, user)
+            db.executemany("DELETE FROM answers WHERE answer_id = ?", [(k,) for k in found["answers"]])
+            db.executemany("DELETE FROM pending_questions WHERE key = ?", [(k,) for k in found["pending"]])
+            db.executemany("DELETE FROM feedback WHERE id = ?", [(int(k),) for k in found["feedback"]])
             db.execute("UPDATE digest_subscriptions SET created_by = '' WHERE created_by = ?", (user,))
-        return removed
+        return {name: len(keys) for name, keys in found.items()}
 
     # -- retention ------------------------------------------------------------------------
 
