@@ -314,7 +314,7 @@ def cmd_feedback_export(args: argparse.Namespace) -> int:
     from core.runtime.state import StateStore
 
     settings = load_settings(args.config, home=args.home)
-    rows = StateStore(settings.state_path).feedback()
+    rows = StateStore(settings.state_url, claim_lease_s=settings.state.claim_lease_s).feedback()
     out: TextIO = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
     try:
         for row in rows:
@@ -324,6 +324,27 @@ def cmd_feedback_export(args: argparse.Namespace) -> int:
             out.close()
     if args.output:
         print(f"Wrote {len(rows)} feedback record(s) to {args.output}.", file=sys.stderr)
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from sqlalchemy.engine import make_url
+
+    from core.config import load_settings
+    from core.runtime.migrations import upgrade
+    from core.runtime.state import StateStore
+
+    settings = load_settings(args.config, home=args.home)
+    store = StateStore(settings.state_url, migrate=False)
+    try:
+        before, after = upgrade(store.engine)
+    finally:
+        store.close()
+    where = make_url(store.url).render_as_string(hide_password=True)
+    if before == after:
+        print(f"{where}: schema already at {after}.")
+    else:
+        print(f"{where}: schema upgraded from {before or 'empty'} to {after}.")
     return 0
 
 
@@ -406,6 +427,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = fb_sub.add_parser("export", help="write feedback as JSONL")
     p.add_argument("--output", "-o", default=None, help="file to write (default: stdout)")
     p.set_defaults(func=cmd_feedback_export)
+
+    db = sub.add_parser("db", help="the state database (SQLite file or PostgreSQL)")
+    db_sub = db.add_subparsers(dest="db_command", metavar="DB_COMMAND", required=True)
+    p = db_sub.add_parser("upgrade", help="apply the schema migrations (also done on every start), under a database lock")
+    p.set_defaults(func=cmd_db_upgrade)
 
     p = sub.add_parser("doctor", help="check models, knowledge base, config and platform tokens")
     p.add_argument("--offline", action="store_true", help="skip the checks that call Slack or Discord")

@@ -150,7 +150,7 @@ def run_list(args: argparse.Namespace) -> int:
     from core.runtime.state import StateStore
 
     settings = _settings(args)
-    state = StateStore(settings.state_path)
+    state = StateStore(settings.state_url, claim_lease_s=settings.state.claim_lease_s)
     try:
         listing = digest_listing(settings, state, now=datetime.now(UTC))
     finally:

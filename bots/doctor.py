@@ -60,6 +60,7 @@ def run_doctor(args: argparse.Namespace) -> int:
         return 1
     report.ok(f"config: {settings.config_path or 'built-in defaults (no config file found)'}")
     _check(report, "data directory", partial(_data_directory, settings))
+    _check(report, "state database", partial(_state_database, settings))
 
     from bots.wiring import build_embedder
 
@@ -82,6 +83,29 @@ def _data_directory(settings: Settings) -> str:
     probe.write_text("ok")
     probe.unlink()
     return f"{settings.home.resolve()} is writable"
+
+
+def _state_database(settings: Settings) -> str:
+    """Reachable, and at the schema this version needs (nothing is changed: `tidings db upgrade` or a start migrates)."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from core.runtime.migrations import head_revision
+    from core.runtime.state import StateStore
+
+    store = StateStore(settings.state_url, migrate=False)
+    try:
+        started = time.perf_counter()
+        with store.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        where = make_url(store.url).render_as_string(hide_password=True)
+        revision, head = store.schema_revision(), head_revision()
+    finally:
+        store.close()
+    if revision != head:
+        raise RuntimeError(f"{where} is at schema {revision or 'none'}, this version needs {head}: run `tidings db upgrade` (or start the bot)")
+    return f"{where} ({store.dialect}, schema {revision}, answered in {elapsed_ms:.0f} ms)"
 
 
 def _embedding_model(embedder: SentenceTransformerEmbedder) -> str:

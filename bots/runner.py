@@ -71,6 +71,7 @@ class _Running:
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     platforms: dict[str, ChatPlatform] = field(default_factory=dict)
     console: asyncio.Task[Any] | None = None
+    background: list[asyncio.Task[Any]] = field(default_factory=list)
 
     async def start(self, connect_hint: str) -> None:
         await self._start_metrics()
@@ -82,6 +83,20 @@ class _Running:
             self._start_console(connect_hint)
         await self._start_scheduler()
         await self._start_pruning()
+        if getattr(self.services.state, "dialect", "sqlite") == "postgresql":
+            self.background.append(asyncio.create_task(self._tell_unfinished_after_a_lease(), name="unfinished"))
+
+    async def _tell_unfinished_after_a_lease(self) -> None:
+        """With shared state, questions whose replica may still be alive are left at start; a
+        replica killed just before this one started still holds a lease then. One lease later
+        what is still unfinished belongs to a dead replica: tell those askers."""
+        await asyncio.sleep(self.settings.state.claim_lease_s + 1)
+        unfinished = await asyncio.to_thread(self.services.state.take_unfinished_questions)
+        if not unfinished:
+            return
+        slack = next((c for c in self.started if hasattr(c, "tell_unfinished") and hasattr(c, "workspaces")), None)
+        if slack is not None:
+            await slack.tell_unfinished(unfinished)
 
     async def _start_metrics(self) -> None:
         observability = self.settings.observability
@@ -169,7 +184,7 @@ class _Running:
                 await asyncio.wait_for(component.stop(), timeout=15)
             except Exception:
                 log.exception("error while stopping %s", type(component).__name__)
-        for task in [*self.tasks, *([self.console] if self.console else [])]:
+        for task in [*self.background, *self.tasks, *([self.console] if self.console else [])]:
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task

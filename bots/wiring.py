@@ -93,7 +93,7 @@ def build_services(
     model = model or build_model(settings)
     worker = worker or ModelWorker()
     knowledge_base = build_knowledge_base(settings, embedder)
-    state = StateStore(settings.state_path)
+    state = StateStore(settings.state_url, claim_lease_s=settings.state.claim_lease_s)
     answerer = InstrumentedAnswerer(
         Answerer.from_settings(settings, knowledge_base=knowledge_base, model=model, worker=worker),
         Metrics(),
@@ -104,7 +104,7 @@ def build_services(
         answerer=answerer,
         knowledge_base=knowledge_base,
         state=state,
-        gatekeeper=Gatekeeper(settings=settings.access),
+        gatekeeper=Gatekeeper(settings=settings.access, state=state),
         worker=worker,
         summarizer=summarizer,
         embedder=embedder,

@@ -141,6 +141,10 @@ class StateSettings:
     keep_days: int = 90
     """Stored answers, feedback text, digest notes and questions in progress older than this
     are pruned daily (0: kept forever)."""
+    url: str = ""
+    """Empty: the SQLite file under TIDINGS_HOME. ``postgresql://user@host:port/db``: shared by
+    every replica (a password only from the environment: TIDINGS_STATE__URL or PGPASSWORD)."""
+    claim_lease_s: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -173,6 +177,11 @@ class Settings:
     @property
     def state_path(self) -> Path:
         return self.home / "state.sqlite3"
+
+    @property
+    def state_url(self) -> str:
+        """Where the state lives: ``[state] url``, or the SQLite file under ``home``."""
+        return self.state.url or f"sqlite:///{self.state_path}"
 
     @property
     def model_cache(self) -> Path:
@@ -360,10 +369,34 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("Setting [answers] max_chunks must be at least 1.")
     if settings.access.questions_per_minute < 0:
         raise ConfigError("Setting [access] questions_per_minute must be 0 (no limit) or more.")
+    _validate_state(settings.state)
     for channel in settings.digests.channels:
         problem = digest_target_problem(channel, settings.access.grants)
         if problem:
             raise ConfigError(problem)
+
+
+def _validate_state(state: StateSettings) -> None:
+    if state.claim_lease_s <= 0:
+        raise ConfigError("Setting [state] claim_lease_s must be more than 0 seconds.")
+    if not state.url:
+        return
+    scheme = state.url.partition("://")[0].lower()
+    if scheme not in {"postgresql", "postgres", "postgresql+psycopg", "sqlite"}:
+        raise ConfigError(
+            f"Setting [state] url must be empty (the SQLite file under TIDINGS_HOME), postgresql://user@host:port/db "
+            f"or sqlite:///path, not {scheme or state.url!r}."
+        )
+
+
+def _password_in_file(raw: Mapping[str, Any]) -> bool:
+    table = raw.get("state", {})
+    url = table.get("url", "") if isinstance(table, Mapping) else ""
+    if not isinstance(url, str) or "://" not in url:
+        return False
+    authority = url.partition("://")[2].partition("/")[0]
+    credentials = authority.rpartition("@")[0] if "@" in authority else ""
+    return ":" in credentials
 
 
 def load_settings(
@@ -390,6 +423,11 @@ def load_settings(
             raise ConfigError(f"Config file {path} does not exist (set TIDINGS_CONFIG or --config).") from None
         except tomllib.TOMLDecodeError as error:
             raise ConfigError(f"Config file {path} is not valid TOML: {error}.") from None
+    if _password_in_file(raw):
+        raise ConfigError(
+            f"Setting [state] url in {path} contains a password. Keep secrets out of the config file: "
+            "set TIDINGS_STATE__URL or PGPASSWORD in the environment (or .env) instead."
+        )
     raw = apply_env_overrides(raw, env)
     home_path = Path(home) if home is not None else Path(env.get("TIDINGS_HOME") or raw.get("home", "") or ".tidings")
     values: dict[str, Any] = {}

@@ -167,3 +167,52 @@ def _tidings_log_handlers_end_with_their_test() -> Iterator[None]:
     for handler in list(root.handlers):
         if getattr(handler, "_tidings", False):
             root.removeHandler(handler)
+
+
+# -- real database and object-store servers, one each per test session ------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A real PostgreSQL (tests/servers.py) for the session: its URL (database "tidings")."""
+    from tests.servers import start_postgres
+
+    try:
+        server = start_postgres()
+    except Exception as error:  # no binaries, or no unprivileged user to run them as under root
+        pytest.skip(f"PostgreSQL could not be started: {error}")
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str, request: pytest.FixtureRequest) -> str:
+    """A fresh, empty database on the session's PostgreSQL."""
+    import re
+    import uuid
+
+    from tests.servers import create_database
+
+    name = re.sub(r"[^a-z0-9_]", "_", request.node.name.lower())[:40] + "_" + uuid.uuid4().hex[:6]
+    return create_database(postgres_server, name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a state store lives, once per backend: the SQLite file, and a PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "state.sqlite3")
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """A real S3-compatible server (moto_server) on loopback for the session: its endpoint URL."""
+    from tests.servers import start_s3
+
+    try:
+        server = start_s3()
+    except Exception as error:
+        pytest.skip(f"moto_server could not be started: {error}")
+    yield server.url
+    server.stop()

@@ -19,7 +19,8 @@ from core.answers.records import (
     restart_note,
     unfinished_on,
 )
-from core.runtime.state import FEEDBACK_COLUMNS, MIGRATIONS, StateStore
+from core.runtime.migrations import head_revision
+from core.runtime.state import FEEDBACK_COLUMNS, StateStore
 from core.types import Answer, ChannelRef, Citation
 
 SLACK = ChannelRef("slack", "T0ACME", "C0GENERAL", "general", thread="1700000000.000100")
@@ -125,5 +126,6 @@ def test_a_state_file_from_before_the_shared_feedback_record_is_migrated(tmp_pat
         state.close()
         assert tuple(row) == FEEDBACK_COLUMNS
         assert (row["question"], row["asker"], row["grounded"]) == ("q?", "", None)
-    with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    state = StateStore(path)
+    assert state.schema_revision() == head_revision(), "adopted by Alembic and migrated to head"
+    state.close()

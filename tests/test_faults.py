@@ -125,8 +125,12 @@ class HeldAnswerer:
 def snapshot(state: StateStore, target: Path) -> Path:
     """The state file exactly as a SIGKILL at this instant leaves it on disk (WAL included):
     SQLite's online backup copies the committed state."""
-    with sqlite3.connect(target) as copy:
-        state._db.backup(copy)
+    source = state.engine.raw_connection()
+    try:
+        with sqlite3.connect(target) as copy:
+            source.driver_connection.backup(copy)  # type: ignore[union-attr]
+    finally:
+        source.close()
     return target
 
 

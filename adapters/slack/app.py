@@ -27,6 +27,12 @@ from adapters.slack.workspaces import SlackWorkspaces
 log = logging.getLogger(__name__)
 
 
+def event_key(body: dict[str, Any]) -> str:
+    """The claim key of an Events API delivery ("" for anything else)."""
+    event_id = body.get("event_id")
+    return f"slack:event:{event_id}" if body.get("type") == "event_callback" and event_id else ""
+
+
 def build_app(
     *,
     settings: SlackSettings,
@@ -52,21 +58,24 @@ def build_app(
 
     @app.middleware
     async def answer_each_event_once(body: dict[str, Any], next: Any) -> BoltResponse | None:
-        # Slack resends an event (X-Slack-Retry-Num) when it did not see the ack in time;
-        # the same event_id must never produce a second answer.
-        event_id = body.get("event_id")
-        if body.get("type") == "event_callback" and event_id and not await workspaces.first_time(f"slack:event:{event_id}"):
-            log.info("Ignoring a repeated delivery of event %s", event_id)
+        # Slack resends an event (X-Slack-Retry-Num) when it did not see the ack in time, to
+        # whichever replica its load balancer picks: the event is claimed with a lease, and
+        # a delivery finding it claimed by a live replica, or completed, is dropped.
+        key = event_key(body)
+        if key and not await workspaces.claim(key):
+            log.info("Ignoring a repeated delivery of event %s", body.get("event_id"))
             return BoltResponse(status=200, body="")
         return await next()  # type: ignore[no-any-return]
 
     @app.event("app_mention")
-    async def on_mention(event: dict[str, Any], context: Any) -> None:
-        await (await responder_for(context)).mention(event)
+    async def on_mention(event: dict[str, Any], body: dict[str, Any], context: Any) -> None:
+        async with workspaces.holding(event_key(body)):
+            await (await responder_for(context)).mention(event)
 
     @app.event("message")
-    async def on_message(event: dict[str, Any], context: Any) -> None:
-        await (await responder_for(context)).direct_message(event)
+    async def on_message(event: dict[str, Any], body: dict[str, Any], context: Any) -> None:
+        async with workspaces.holding(event_key(body)):
+            await (await responder_for(context)).direct_message(event)
 
     @app.command("/ask")
     async def on_ask(ack: Any, command: dict[str, Any], respond: Any, context: Any) -> None:

@@ -10,8 +10,9 @@ the installation, or a digest of one of its channels) and kept.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,7 @@ from adapters.slack.installations import StateInstallationStore
 from adapters.slack.platform import SlackPlatform
 from adapters.slack.replies import SlackResponder
 from adapters.slack.settings import SlackSettings
+from core.answers.records import AnswerRecords
 from core.errors import UserFacingError
 from core.services import Services
 from core.types import ChannelMessage, ChannelRef, Digest
@@ -46,12 +48,33 @@ class SlackWorkspaces:
         self.make_client = make_client
         self.responders: dict[str, SlackResponder] = {}
         self._lock = asyncio.Lock()
+        self._own_records: AnswerRecords | None = None
 
     async def first_time(self, key: str) -> bool:
         """True once per key, across restarts and workspaces (the state store keeps them a day)."""
         if self.default is not None:
             return await self.default.first_time(key)
         return await asyncio.to_thread(self.services.state.first_time, key)
+
+    async def claim(self, key: str) -> bool:
+        """Claim an event with a lease, whichever workspace it came from (``AnswerRecords.holding``)."""
+        return await self._records().claim(key)
+
+    @contextlib.asynccontextmanager
+    async def holding(self, key: str) -> AsyncIterator[None]:
+        """Renew ``key``'s claim while its listener works, complete it after ("": nothing claimed)."""
+        if not key:
+            yield
+            return
+        async with self._records().holding(key):
+            yield
+
+    def _records(self) -> AnswerRecords:
+        if self.default is not None:
+            return self.default.records
+        if self._own_records is None:
+            self._own_records = AnswerRecords(state=self.services.state)
+        return self._own_records
 
     def all(self) -> list[SlackResponder]:
         return [*([self.default] if self.default is not None else []), *self.responders.values()]

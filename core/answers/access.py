@@ -11,6 +11,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from core.config import AccessSettings
 from core.errors import NotAllowed, RateLimited
@@ -59,13 +60,35 @@ class RateLimiter:
         return True
 
 
+class SharedRateLimiter:
+    """The same sliding one-minute window, counted in the state database, so a user's limit
+    holds whichever replica gets the question."""
+
+    def __init__(self, *, per_minute: int, state: CountsQuestions) -> None:
+        self.per_minute = per_minute
+        self.state = state
+
+    def allow(self, user: str) -> bool:
+        return self.state.allow_question(user, per_minute=self.per_minute)
+
+
+class CountsQuestions(Protocol):
+    def allow_question(self, user: str, *, per_minute: int, now: float | None = None) -> bool: ...
+
 
 class Gatekeeper:
-    """Checks a question against allow-lists and the rate limit; raises a polite error."""
+    """Checks a question against allow-lists and the rate limit; raises a polite error.
 
-    def __init__(self, *, settings: AccessSettings, clock: Clock | None = None) -> None:
+    With ``state`` the rate limit is counted there (shared by every replica of the
+    database); without, in this process's memory."""
+
+    def __init__(self, *, settings: AccessSettings, clock: Clock | None = None, state: CountsQuestions | None = None) -> None:
         self.settings = settings
-        self.limiter = RateLimiter(settings.questions_per_minute, clock or time.monotonic)
+        self.limiter: RateLimiter | SharedRateLimiter
+        if state is not None and clock is None:
+            self.limiter = SharedRateLimiter(per_minute=settings.questions_per_minute, state=state)
+        else:
+            self.limiter = RateLimiter(settings.questions_per_minute, clock or time.monotonic)
 
     def scopes(self, channel: ChannelRef | None) -> frozenset[str]:
         return scopes_for(channel, self.settings.grants)

@@ -7,7 +7,12 @@
 - Feedback is stored with the remembered answer: ``tidings feedback export`` rows have the
   same fields whatever the platform (``core.runtime.state.FeedbackRecord``).
 
-The state store is blocking (short SQLite transactions); ``AnswerRecords`` runs its calls
+- A platform event or question is *claimed* before it is answered, with a lease renewed
+  while the answer is worked on (``AnswerRecords.holding``): a retry reaching any replica
+  while the holder lives is dropped, one arriving after the holder died is answered, and a
+  completed one is never answered again (docs/reliability.md, "Claims with leases").
+
+The state store is blocking (short database transactions); ``AnswerRecords`` runs its calls
 off the event loop. The adapters only say where a question was and render the notes.
 """
 
@@ -16,8 +21,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-from collections.abc import Callable, Iterable, Mapping
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from concurrent.futures import Executor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
@@ -25,6 +32,7 @@ from core.runtime.state import StateStore
 from core.types import PUBLIC_SCOPE, Answer, ChannelRef, Citation
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 RESTARTED = "Sorry, I was restarted before I could answer this. Please ask again."
 """The note under a question a restart cut off."""
@@ -198,6 +206,43 @@ class AnswerRecords:
     async def first_time(self, key: str) -> bool:
         """True once per key, across restarts (the state store keeps processed keys a day)."""
         return await self._call(self.state.first_time, key)
+
+    async def claim(self, key: str, *, take_over: bool = False) -> bool:
+        """Claim ``key`` with a lease: True when this process should answer it now
+        (``take_over``: see ``StateStore.claim``)."""
+        return await self._call(self.state.claim, key, take_over=take_over)
+
+    @asynccontextmanager
+    async def holding(self, key: str) -> AsyncIterator[None]:
+        """Keep the claim on ``key`` alive while the body runs (renewed every third of the
+        lease), and complete it after, also when the body failed (its error hook told the
+        user). A cancelled body (a shutdown) completes nothing: like a crash, its lease runs
+        out and a retry is answered elsewhere."""
+        renewer = asyncio.create_task(self._renew(key), name=f"renew {key}")
+        try:
+            yield
+        except asyncio.CancelledError:
+            raise
+        except BaseException:
+            await self._call(self.state.complete, key)
+            raise
+        else:
+            await self._call(self.state.complete, key)
+        finally:
+            renewer.cancel()
+
+    async def _renew(self, key: str) -> None:
+        interval = max(self.state.claim_lease_s / 3, 0.05)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                held = await self._call(self.state.renew, key)
+            except Exception:
+                log.warning("could not renew the claim on %s; retrying", key, exc_info=True)
+                continue
+            if not held:
+                log.warning("lost the claim on %s (its lease ran out): another replica may answer it too", key)
+                return
 
     async def question_started(self, key: str, question: PendingQuestion) -> None:
         await self._call(self.state.question_started, key, question.payload())

@@ -1,15 +1,20 @@
 """Daily digests on a schedule: APScheduler in the bot's own event loop, idempotent posting.
 
-Each ``[[digests.channels]]`` entry is one cron job in a persistent SQLite job store under
-``TIDINGS_HOME`` (coalesced, with a misfire grace time, at most one instance), so a bot that
-was down at 17:00 still runs the missed digest once when it comes back within the grace time.
+Each ``[[digests.channels]]`` entry is one cron job in a persistent job store (coalesced, with
+a misfire grace time, at most one instance), so a bot that was down at 17:00 still runs the
+missed digest once when it comes back within the grace time. The store is a SQLite file under
+``TIDINGS_HOME``, or APScheduler's ``SQLAlchemyJobStore`` in the state database when that is
+PostgreSQL (``[state] url``): replicas then share one job table, and whichever fires a job
+first claims its window.
 
 A digest covers "since the last digest of this channel" (first run: the last 24 hours) until
 the time the job was scheduled for, so a late run or a missed day leaves no gap and no
 overlap. Posting is idempotent through ``StateStore``: the window is claimed under
 (platform, channel, window) before anything is summarised, and marked posted with the
 message id after. Two fires of the same schedule compute the same window, so only one claim
-wins - in one process, across a restart, or across replicas sharing the state file.
+wins - in one process, across a restart, or across replicas sharing the state database. The
+claim is a lease (``[state] claim_lease_s``) its owner renews while it summarises and posts,
+so a replica that dies mid-digest leaves a claim that goes stale within one lease.
 
 The one gap a record cannot close is a crash after the platform accepted the post and before
 the post was recorded. A claim left unfinished for longer than a digest can take is resolved
@@ -209,10 +214,14 @@ class DigestScheduler:
         self.channels: dict[str, DigestChannel] = {}
         self._load_channels()
         self.store_path = settings.home / "jobs.sqlite3"
+        self.shared_store = getattr(state, "dialect", "sqlite") == "postgresql"
+        # The name a fired job finds this scheduler by: the same on every replica of a shared
+        # job store (the arguments stored with the job must not differ between replicas).
+        self.store_key = "state-database" if self.shared_store else str(self.store_path)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        # A claim older than this belongs to a process that died: a digest never takes longer
-        # than its time budget, plus time to fetch and post.
-        self.stale_after_s = settings.digests.time_budget_s + 600
+        # A claim not renewed for this long belongs to a process that died; a live owner
+        # renews it every third of that while it summarises and posts.
+        self.stale_after_s = settings.state.claim_lease_s
         self._scheduler: Any = None
         self._locks: dict[str, asyncio.Lock] = {}
         self._outcomes: dict[str, str] = {}
@@ -236,9 +245,13 @@ class DigestScheduler:
         from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-        self.store_path.parent.mkdir(parents=True, exist_ok=True)
+        if self.shared_store:
+            store = SQLAlchemyJobStore(engine=self.state.engine)
+        else:
+            self.store_path.parent.mkdir(parents=True, exist_ok=True)
+            store = SQLAlchemyJobStore(url=f"sqlite:///{self.store_path}")
         scheduler = AsyncIOScheduler(
-            jobstores={"default": SQLAlchemyJobStore(url=f"sqlite:///{self.store_path}")},
+            jobstores={"default": store},
             job_defaults={
                 "coalesce": True,
                 "misfire_grace_time": self.settings.digests.misfire_grace_s,
@@ -246,7 +259,7 @@ class DigestScheduler:
             },
             timezone=UTC,
         )
-        _RUNNING[str(self.store_path)] = self
+        _RUNNING[self.store_key] = self
         # Paused: the job store is open (so jobs can be compared) but nothing fires yet.
         scheduler.start(paused=True)
         self._scheduler = scheduler
@@ -263,7 +276,8 @@ class DigestScheduler:
             # wake up and fire jobs from the shared store, so wait for it.
             while scheduler.running:
                 await asyncio.sleep(0)
-        _RUNNING.pop(str(self.store_path), None)
+        if _RUNNING.get(self.store_key) is self:
+            _RUNNING.pop(self.store_key, None)
 
     def _sync_jobs(self) -> None:
         """Keep stored jobs whose schedule is unchanged (their next run time, possibly in the
@@ -277,7 +291,7 @@ class DigestScheduler:
         for job_id, channel in self.channels.items():
             trigger = cron_trigger(channel)
             existing = scheduler.get_job(job_id)
-            args = [str(self.store_path), job_id]
+            args = [self.store_key, job_id]
             if existing is not None and repr(existing.trigger) == repr(trigger) and list(existing.args) == args:
                 continue
             scheduler.add_job(
@@ -378,6 +392,28 @@ class DigestScheduler:
             return await self._summarize_and_post(channel, since, until)
 
     async def _summarize_and_post(self, channel: DigestChannel, since: datetime, until: datetime) -> Digest | None:
+        renewer = asyncio.create_task(self._renew(channel, since, until))
+        try:
+            return await self._summarize_and_post_claimed(channel, since, until)
+        finally:
+            renewer.cancel()
+
+    async def _renew(self, channel: DigestChannel, since: datetime, until: datetime) -> None:
+        """Keep this process's claim on the window alive while it works on it."""
+        key = record_channel(channel)
+        while True:
+            await asyncio.sleep(max(self.stale_after_s / 3, 0.05))
+            try:
+                held = await asyncio.to_thread(
+                    self.state.renew_digest, channel.platform, key, since, until, owner=self.owner
+                )
+            except Exception:
+                log.warning("could not renew the claim on the digest of %s; retrying", key, exc_info=True)
+                continue
+            if not held:
+                return
+
+    async def _summarize_and_post_claimed(self, channel: DigestChannel, since: datetime, until: datetime) -> Digest | None:
         key = record_channel(channel)
         platform = self._platform(channel)
         try:

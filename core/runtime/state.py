@@ -1,25 +1,35 @@
-"""Small durable state in one SQLite file under ``TIDINGS_HOME``.
+"""Durable state shared by every replica: a SQLite file under ``TIDINGS_HOME`` by default,
+or PostgreSQL (``[state] url``) when several replicas run on several machines.
 
-- processed platform events (so a retried Slack event is answered once, across restarts);
+- claims: a platform event or question is claimed by one replica with a lease it renews
+  while it works; a retry reaching any replica while the holder lives is dropped, a claim
+  whose holder died (lease expired, not completed) is taken over, a completed claim is never
+  taken again (kept a day);
 - questions being answered (so a restart can tell their askers) and the answers given;
 - feedback on answers (👍/👎 with question, answer and citations, exportable as JSONL, the
   same fields whatever the platform: ``FeedbackRecord``);
-- digests: recorded under (platform, channel, window) *before* posting and marked with the
-  posted message id *after*, so a restart, a double fire or a second replica never posts the
-  same window twice;
-- cached partial digest notes, keyed by the content they summarise.
+- digests: a window is claimed under (platform, channel, window) *before* posting, its claim
+  renewed while it is summarised, and marked with the posted message id *after*, so a
+  restart, a double fire or a second replica never posts the same window twice;
+- cached partial digest notes, keyed by the content they summarise;
+- digests switched on from the chat, how each digest's latest run went, and one-off
+  upgrades done to this deployment (milestones);
+- the per-user question rate limit, so it holds whichever replica gets the question.
 
-SQLite in WAL mode lets several processes on one machine share the file safely; every
-method is one short transaction. The schema is ``SCHEMA`` plus ``MIGRATIONS`` in order; the
-file's ``user_version`` says how many have run.
+Every table is declared once in ``core.runtime.schema`` and created or changed only by the
+Alembic migrations in ``core.runtime.migrations``, applied here on start under a database
+lock. Every method is one short transaction; on SQLite each one takes the write lock first
+(``BEGIN IMMEDIATE``), on PostgreSQL the statements are written so that concurrent callers
+on READ COMMITTED cannot both win (conditional inserts and updates, row locks).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
+import os
+import socket
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
@@ -27,96 +37,44 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS seen_events (
-    key TEXT PRIMARY KEY,
-    expires_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS feedback (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    created_at TEXT NOT NULL,
-    platform TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    user TEXT NOT NULL,
-    rating INTEGER NOT NULL,
-    question TEXT NOT NULL,
-    answer TEXT NOT NULL,
-    citations TEXT NOT NULL,
-    answer_id TEXT NOT NULL DEFAULT '',
-    UNIQUE (answer_id, user)
-);
-CREATE TABLE IF NOT EXISTS answers (
-    answer_id TEXT PRIMARY KEY,
-    created_at REAL NOT NULL,
-    payload TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS digests (
-    platform TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    window_start TEXT NOT NULL,
-    window_end TEXT NOT NULL,
-    status TEXT NOT NULL,
-    claimed_at REAL NOT NULL,
-    owner TEXT NOT NULL DEFAULT '',
-    message_id TEXT,
-    posted_at TEXT,
-    PRIMARY KEY (platform, channel, window_start, window_end)
-);
-CREATE TABLE IF NOT EXISTS notes_cache (
-    key TEXT PRIMARY KEY,
-    created_at REAL NOT NULL,
-    payload TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS pending_questions (
-    key TEXT PRIMARY KEY,
-    created_at REAL NOT NULL,
-    payload TEXT NOT NULL
-);
-"""
+from sqlalchemy import Connection, and_, create_engine, delete, event, func, insert, select, update
+from sqlalchemy.engine import make_url
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    # 1: feedback says who asked and whether the answer was grounded, on every platform.
-    (
-        "ALTER TABLE feedback ADD COLUMN asker TEXT NOT NULL DEFAULT ''",
-        "ALTER TABLE feedback ADD COLUMN grounded INTEGER",
-    ),
-    # 2: one-off upgrades done to this deployment (the bundled docs moved to their own scope).
-    (
-        "CREATE TABLE IF NOT EXISTS milestones (key TEXT PRIMARY KEY, done_at TEXT NOT NULL)",
-    ),
-    # 3: digests switched on from the chat (/tidings digest on), and each digest's last run.
-    (
-        """CREATE TABLE IF NOT EXISTS digest_subscriptions (
-            platform TEXT NOT NULL,
-            workspace TEXT NOT NULL,
-            channel TEXT NOT NULL,
-            name TEXT NOT NULL DEFAULT '',
-            cron TEXT NOT NULL,
-            timezone TEXT NOT NULL,
-            created_by TEXT NOT NULL DEFAULT '',
-            created_at TEXT NOT NULL,
-            PRIMARY KEY (platform, workspace, channel)
-        )""",
-        """CREATE TABLE IF NOT EXISTS digest_runs (
-            job_id TEXT PRIMARY KEY,
-            platform TEXT NOT NULL,
-            last_run TEXT NOT NULL,
-            last_result TEXT NOT NULL,
-            failures INTEGER NOT NULL DEFAULT 0
-        )""",
-    ),
-    # 4: Slack workspaces installed through the OAuth flow, and the flow's one-time states.
-    (
-        """CREATE TABLE IF NOT EXISTS slack_installations (
-            enterprise_id TEXT NOT NULL DEFAULT '',
-            team_id TEXT NOT NULL,
-            installed_at TEXT NOT NULL,
-            payload TEXT NOT NULL,
-            PRIMARY KEY (enterprise_id, team_id)
-        )""",
-        "CREATE TABLE IF NOT EXISTS oauth_states (state TEXT PRIMARY KEY, expires_at REAL NOT NULL)",
-    ),
+from core.runtime.schema import (
+    answers,
+    claims,
+    digest_runs,
+    digest_subscriptions,
+    digests,
+    feedback,
+    milestones,
+    notes_cache,
+    oauth_states,
+    pending_questions,
+    rate_events,
+    rate_users,
+    slack_installations,
 )
+
+DONE_TTL_S = 24 * 3600
+"""How long a completed claim is remembered (Slack retries for minutes, not days)."""
+
+
+def state_url(location: str | Path) -> str:
+    """A SQLAlchemy URL for ``location``: a URL as given, a path as a SQLite file."""
+    text_location = str(location)
+    if "://" in text_location:
+        url = make_url(text_location)
+        if url.drivername in {"postgresql", "postgres"}:
+            # psycopg 3 is the driver we ship; a password, if any, comes from the environment.
+            url = url.set(drivername="postgresql+psycopg")
+        return url.render_as_string(hide_password=False)
+    return f"sqlite:///{Path(location)}"
+
+
+def new_owner() -> str:
+    """Who holds a claim: host, process and a random part (a restarted process is someone else)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 @dataclass(frozen=True)
@@ -201,69 +159,190 @@ def _from_iso(text: str) -> datetime:
 
 
 class StateStore:
-    """The SQLite state. Safe to share between threads of one process and between
-    processes on one machine."""
+    """The state database. Safe to share between threads of one process, between processes
+    on one machine (SQLite) and between replicas on many machines (PostgreSQL)."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=30000")
-        self._db.executescript(SCHEMA)
-        self._migrate()
+    def __init__(self, location: str | Path, *, claim_lease_s: float = 30.0, owner: str | None = None, migrate: bool = True) -> None:
+        self.url = state_url(location)
+        self.claim_lease_s = float(claim_lease_s)
+        self.owner = owner or new_owner()
+        self.path: Path | None = None
+        url = make_url(self.url)
+        if url.get_backend_name() == "sqlite":
+            self.path = Path(url.database or "")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.engine = create_engine(self.url, connect_args={"check_same_thread": False, "timeout": 30})
+            event.listen(self.engine, "connect", _sqlite_connect)
+            event.listen(self.engine, "begin", _sqlite_begin)
+        else:
+            self.engine = create_engine(self.url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        if migrate:
+            from core.runtime.migrations import upgrade
+
+            upgrade(self.engine)
+
+    @property
+    def dialect(self) -> str:
+        """"sqlite" or "postgresql"."""
+        return str(self.engine.dialect.name)
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self.engine.dispose()
 
-    def _migrate(self) -> None:
-        """Run the migrations this file has not had yet, once even with several processes."""
-        with self._transaction() as db:
-            done = int(db.execute("PRAGMA user_version").fetchone()[0])
-            for version, statements in enumerate(MIGRATIONS[done:], start=done + 1):
-                for statement in statements:
-                    db.execute(statement)
-                db.execute(f"PRAGMA user_version = {version:d}")
+    def schema_revision(self) -> str | None:
+        from core.runtime.migrations import current_revision
+
+        return current_revision(self.engine)
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            else:
-                self._db.execute("COMMIT")
+    def _transaction(self) -> Iterator[Connection]:
+        with self.engine.begin() as connection:
+            yield connection
 
-    # -- processed events ---------------------------------------------------------------
+    def _insert_ignoring_conflicts(self, table: Any, values: dict[str, Any], *, keys: list[str]) -> Any:
+        """INSERT that does nothing when the row exists; it returns a row only when it inserted
+        (RETURNING, not rowcount: psycopg reports no rowcount for ON CONFLICT DO NOTHING)."""
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-    def first_time(self, key: str, *, ttl_s: float = 24 * 3600, now: float | None = None) -> bool:
-        """Record ``key`` as processed; True only for the first caller (atomic)."""
+            return pg_insert(table).values(**values).on_conflict_do_nothing(index_elements=keys).returning(table.c[keys[0]])
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table).values(**values).on_conflict_do_nothing(index_elements=keys).returning(table.c[keys[0]])
+
+    def _upsert(self, table: Any, values: dict[str, Any], *, keys: list[str], update_columns: list[str]) -> Any:
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            statement: Any = pg_insert(table).values(**values)
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            statement = sqlite_insert(table).values(**values)
+        return statement.on_conflict_do_update(
+            index_elements=keys, set_={column: statement.excluded[column] for column in update_columns}
+        )
+
+    # -- claims with leases ---------------------------------------------------------------
+
+    def claim(
+        self,
+        key: str,
+        *,
+        lease_s: float | None = None,
+        owner: str | None = None,
+        now: float | None = None,
+        take_over: bool = False,
+    ) -> bool:
+        """Claim ``key`` for ``owner`` (this store's owner by default) for ``lease_s``.
+
+        True when the caller now holds it: nobody had it, or its holder's lease ran out
+        without completing (or, with ``take_over``, whatever its lease: a question a restarted
+        process resumes, whose holder was the process before it). False while another
+        holder's lease lives, and for ever (a day) once it was completed."""
+        moment = time.time() if now is None else now
+        lease = self.claim_lease_s if lease_s is None else lease_s
+        holder = owner or self.owner
+        with self._transaction() as db:
+            db.execute(delete(claims).where(and_(claims.c.status == "done", claims.c.expires_at < moment)))
+            inserted = db.execute(
+                self._insert_ignoring_conflicts(
+                    claims,
+                    {"key": key, "owner": holder, "status": "held", "lease_until": moment + lease, "expires_at": moment + DONE_TTL_S},
+                    keys=["key"],
+                )
+            )
+            if inserted.first() is not None:
+                return True
+            # Taken over only if still unfinished and its lease ran out; the condition is
+            # re-checked under the row lock, so of two replicas at most one wins.
+            expired = [] if take_over else [claims.c.lease_until < moment]
+            taken = db.execute(
+                update(claims)
+                .where(and_(claims.c.key == key, claims.c.status == "held", *expired))
+                .values(owner=holder, lease_until=moment + lease, expires_at=moment + DONE_TTL_S)
+                .returning(claims.c.key)
+            )
+            return taken.first() is not None
+
+    def renew(self, key: str, *, lease_s: float | None = None, owner: str | None = None, now: float | None = None) -> bool:
+        """Extend a held claim's lease; False when the caller no longer holds it."""
+        moment = time.time() if now is None else now
+        lease = self.claim_lease_s if lease_s is None else lease_s
+        with self._transaction() as db:
+            renewed = db.execute(
+                update(claims)
+                .where(and_(claims.c.key == key, claims.c.owner == (owner or self.owner), claims.c.status == "held"))
+                .values(lease_until=moment + lease)
+                .returning(claims.c.key)
+            )
+            return renewed.first() is not None
+
+    def complete(self, key: str, *, now: float | None = None) -> None:
+        """Mark ``key`` done: never claimed again (for a day)."""
         moment = time.time() if now is None else now
         with self._transaction() as db:
-            db.execute("DELETE FROM seen_events WHERE expires_at < ?", (moment,))
-            cursor = db.execute(
-                "INSERT OR IGNORE INTO seen_events (key, expires_at) VALUES (?, ?)",
-                (key, moment + ttl_s),
+            db.execute(update(claims).where(claims.c.key == key).values(status="done", expires_at=moment + DONE_TTL_S))
+
+    def release(self, key: str, *, owner: str | None = None) -> None:
+        """Give a held claim up unfinished, so the next delivery is answered at once."""
+        with self._transaction() as db:
+            db.execute(
+                delete(claims).where(and_(claims.c.key == key, claims.c.owner == (owner or self.owner), claims.c.status == "held"))
             )
-            return cursor.rowcount == 1
+
+    def claim_state(self, key: str) -> tuple[str, str, float] | None:
+        """(status, owner, lease_until) of a claim, for checks and tests."""
+        with self.engine.connect() as db:
+            row = db.execute(select(claims.c.status, claims.c.owner, claims.c.lease_until).where(claims.c.key == key)).first()
+        return None if row is None else (str(row[0]), str(row[1]), float(row[2]))
+
+    def first_time(self, key: str, *, ttl_s: float = DONE_TTL_S, now: float | None = None) -> bool:
+        """Claim and complete ``key`` at once: True only for the first caller (atomic). For
+        work that cannot be half done (a Discord message handed to its handler)."""
+        moment = time.time() if now is None else now
+        with self._transaction() as db:
+            db.execute(delete(claims).where(and_(claims.c.status == "done", claims.c.expires_at < moment)))
+            inserted = db.execute(
+                self._insert_ignoring_conflicts(
+                    claims,
+                    {"key": key, "owner": self.owner, "status": "done", "lease_until": moment, "expires_at": moment + ttl_s},
+                    keys=["key"],
+                )
+            )
+            return inserted.first() is not None
 
     # -- one-off upgrades -------------------------------------------------------------------
 
     def milestone_reached(self, key: str) -> bool:
         """Whether the one-off upgrade ``key`` has been done on this deployment."""
-        with self._lock:
-            return self._db.execute("SELECT 1 FROM milestones WHERE key = ?", (key,)).fetchone() is not None
+        with self.engine.connect() as db:
+            return db.execute(select(milestones.c.key).where(milestones.c.key == key)).first() is not None
 
     def reach_milestone(self, key: str) -> None:
         with self._transaction() as db:
             db.execute(
-                "INSERT INTO milestones (key, done_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING", (key, datetime.now(UTC).isoformat())
+                self._insert_ignoring_conflicts(milestones, {"key": key, "done_at": datetime.now(UTC).isoformat()}, keys=["key"])
             )
+
+    # -- the shared rate limit ------------------------------------------------------------
+
+    def allow_question(self, user: str, *, per_minute: int, now: float | None = None) -> bool:
+        """Count a question of ``user`` against a sliding one-minute window shared by every
+        replica; False (and nothing counted) when the user already asked ``per_minute``."""
+        if per_minute <= 0:
+            return True
+        moment = time.time() if now is None else now
+        with self._transaction() as db:
+            db.execute(self._insert_ignoring_conflicts(rate_users, {"user": user}, keys=["user"]))
+            # The user's row lock serialises this user's questions across replicas.
+            db.execute(select(rate_users.c.user).where(rate_users.c.user == user).with_for_update())
+            db.execute(delete(rate_events).where(rate_events.c.at <= moment - 60.0))
+            recent = db.execute(select(func.count()).select_from(rate_events).where(rate_events.c.user == user)).scalar_one()
+            if int(recent) >= per_minute:
+                return False
+            db.execute(insert(rate_events).values(user=user, at=moment))
+            return True
 
     # -- answers and feedback -----------------------------------------------------------
 
@@ -271,13 +350,17 @@ class StateStore:
         """Keep what was answered so a later 👍/👎 can be stored with it."""
         with self._transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO answers (answer_id, created_at, payload) VALUES (?, ?, ?)",
-                (answer_id, time.time(), json.dumps(payload)),
+                self._upsert(
+                    answers,
+                    {"answer_id": answer_id, "created_at": time.time(), "payload": json.dumps(payload)},
+                    keys=["answer_id"],
+                    update_columns=["created_at", "payload"],
+                )
             )
 
     def recall_answer(self, answer_id: str) -> dict[str, Any] | None:
-        with self._lock:
-            row = self._db.execute("SELECT payload FROM answers WHERE answer_id = ?", (answer_id,)).fetchone()
+        with self.engine.connect() as db:
+            row = db.execute(select(answers.c.payload).where(answers.c.answer_id == answer_id)).first()
         return json.loads(row[0]) if row else None
 
     def record_feedback(
@@ -301,46 +384,39 @@ class StateStore:
         answer = answer or str(remembered.get("answer", ""))
         cited = citations if citations is not None else remembered.get("citations", [])
         grounded = remembered.get("grounded")
+        values = {
+            "created_at": datetime.now(UTC).isoformat(),
+            "platform": platform,
+            "channel": channel,
+            "user": user,
+            "rating": 1 if rating > 0 else -1,
+            "question": question,
+            "answer": answer,
+            "citations": json.dumps(cited),
+            "answer_id": answer_id,
+            "asker": str(remembered.get("asker") or ""),
+            "grounded": None if grounded is None else int(bool(grounded)),
+        }
         with self._transaction() as db:
-            db.execute(
-                """INSERT INTO feedback
-                       (created_at, platform, channel, user, rating, question, answer, citations, answer_id, asker, grounded)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT (answer_id, user) DO UPDATE SET rating = excluded.rating, created_at = excluded.created_at""",
-                (
-                    datetime.now(UTC).isoformat(),
-                    platform,
-                    channel,
-                    user,
-                    1 if rating > 0 else -1,
-                    question,
-                    answer,
-                    json.dumps(cited),
-                    answer_id,
-                    str(remembered.get("asker") or ""),
-                    None if grounded is None else int(bool(grounded)),
-                ),
-            )
+            db.execute(self._upsert(feedback, values, keys=["answer_id", "user"], update_columns=["rating", "created_at"]))
 
     def feedback_records(self) -> list[FeedbackRecord]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT created_at, platform, channel, user, rating, question, answer, citations, answer_id, asker, grounded"
-                " FROM feedback ORDER BY id"
-            ).fetchall()
+        columns = [feedback.c[name] for name in FEEDBACK_COLUMNS]
+        with self.engine.connect() as db:
+            rows = db.execute(select(*columns).order_by(feedback.c.id)).all()
         return [
             FeedbackRecord(
-                created_at=r[0],
-                platform=r[1],
-                channel=r[2],
-                user=r[3],
-                rating=r[4],
-                question=r[5],
-                answer=r[6],
-                citations=json.loads(r[7]),
-                answer_id=r[8],
-                asker=r[9],
-                grounded=None if r[10] is None else bool(r[10]),
+                created_at=r.created_at,
+                platform=r.platform,
+                channel=r.channel,
+                user=r.user,
+                rating=r.rating,
+                question=r.question,
+                answer=r.answer,
+                citations=json.loads(r.citations),
+                answer_id=r.answer_id,
+                asker=r.asker,
+                grounded=None if r.grounded is None else bool(r.grounded),
             )
             for r in rows
         ]
@@ -355,44 +431,50 @@ class StateStore:
         """Answers remembered since ``since`` in channels whose scope starts with
         ``scope_prefix`` (``slack:T0123:`` for one workspace): how many, how many were refusals
         (not grounded), the 👍/👎 given on them, and up to ``limit`` refused and 👎-rated
-        questions, newest first. Plain SQL; the payloads are read here (no JSON operators, so
-        the same on every database)."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT payload FROM answers WHERE created_at >= ? ORDER BY created_at DESC", (since.timestamp(),)
-            ).fetchall()
-            votes = self._db.execute(
-                "SELECT rating, question, channel FROM feedback WHERE created_at >= ? ORDER BY created_at DESC",
-                (_iso(since),),
-            ).fetchall()
-        answers = [a for a in (json.loads(row[0]) for row in rows) if str(a.get("channel") or "").startswith(scope_prefix)]
-        here = [(rating, question) for rating, question, channel in votes if str(channel).startswith(scope_prefix)]
-        refused = [str(a.get("question", "")) for a in answers if a.get("grounded") is False]
+        questions, newest first."""
+        with self.engine.connect() as db:
+            rows = db.execute(
+                select(answers.c.payload).where(answers.c.created_at >= since.timestamp()).order_by(answers.c.created_at.desc())
+            ).all()
+            votes = db.execute(
+                select(feedback.c.rating, feedback.c.question, feedback.c.channel)
+                .where(feedback.c.created_at >= _iso(since))
+                .order_by(feedback.c.created_at.desc())
+            ).all()
+        # The channel lives inside the JSON payload; filtered here, the same on both databases.
+        answered = [a for a in (json.loads(row[0]) for row in rows) if str(a.get("channel") or "").startswith(scope_prefix)]
+        rated = [(int(rating), str(question)) for rating, question, channel in votes if str(channel).startswith(scope_prefix)]
+        refused = [str(a.get("question", "")) for a in answered if a.get("grounded") is False]
+        down = [question for rating, question in rated if rating < 0 and question]
         return {
-            "answers": len(answers),
+            "answers": len(answered),
             "refusals": len(refused),
-            "up": sum(1 for rating, _q in here if rating > 0),
-            "down": sum(1 for rating, _q in here if rating < 0),
+            "up": sum(1 for rating, _q in rated if rating > 0),
+            "down": sum(1 for rating, _q in rated if rating < 0),
             "refused_questions": refused[:limit],
-            "down_questions": [str(q) for rating, q in here if rating < 0 and q][:limit],
+            "down_questions": down[:limit],
         }
 
     # -- what is stored about one person ------------------------------------------------------
 
-    def _about(self, db: sqlite3.Connection, user: str) -> dict[str, list[str]]:
-        """The keys of the records that name ``user``, by kind."""
-        answers = [k for k, p in db.execute("SELECT answer_id, payload FROM answers").fetchall() if _names(json.loads(p), user)]
-        pending = [k for k, p in db.execute("SELECT key, payload FROM pending_questions").fetchall() if _names(json.loads(p), user)]
-        feedback = [
-            str(row[0]) for row in db.execute("SELECT id FROM feedback WHERE user = ? OR asker = ?", (user, user)).fetchall()
-        ]
-        return {"answers": answers, "feedback": feedback, "pending": pending}
+    def _naming(self, db: Connection, user: str) -> dict[str, list[Any]]:
+        """The keys of the records that name ``user``, by kind (``ABOUT_USER``)."""
+        answer_rows = db.execute(select(answers.c.answer_id, answers.c.payload)).all()
+        pending_rows = db.execute(select(pending_questions.c.key, pending_questions.c.payload)).all()
+        feedback_ids = db.execute(
+            select(feedback.c.id).where((feedback.c.user == user) | (feedback.c.asker == user))
+        ).scalars().all()
+        return {
+            "answers": [key for key, payload in answer_rows if _names(json.loads(payload), user)],
+            "feedback": list(feedback_ids),
+            "pending": [key for key, payload in pending_rows if _names(json.loads(payload), user)],
+        }
 
     def about_user(self, user: str) -> dict[str, int]:
         """How many records name ``user``: questions with their answers, feedback (given on
         or about their answers) and questions in progress."""
-        with self._lock:
-            return {name: len(keys) for name, keys in self._about(self._db, user).items()}
+        with self.engine.connect() as db:
+            return {kind: len(keys) for kind, keys in self._naming(db, user).items()}
 
     def forget_user(self, user: str) -> dict[str, int]:
         """Delete everything stored about ``user`` (``/tidings forget me``, ``tidings forget
@@ -400,12 +482,15 @@ class StateStore:
         if not user:
             raise ValueError("forget_user needs a user id")
         with self._transaction() as db:
-            found = self._about(db, user)
-            db.executemany("DELETE FROM answers WHERE answer_id = ?", [(k,) for k in found["answers"]])
-            db.executemany("DELETE FROM pending_questions WHERE key = ?", [(k,) for k in found["pending"]])
-            db.executemany("DELETE FROM feedback WHERE id = ?", [(int(k),) for k in found["feedback"]])
-            db.execute("UPDATE digest_subscriptions SET created_by = '' WHERE created_by = ?", (user,))
-        return {name: len(keys) for name, keys in found.items()}
+            naming = self._naming(db, user)
+            if naming["answers"]:
+                db.execute(delete(answers).where(answers.c.answer_id.in_(naming["answers"])))
+            if naming["feedback"]:
+                db.execute(delete(feedback).where(feedback.c.id.in_(naming["feedback"])))
+            if naming["pending"]:
+                db.execute(delete(pending_questions).where(pending_questions.c.key.in_(naming["pending"])))
+            db.execute(update(digest_subscriptions).where(digest_subscriptions.c.created_by == user).values(created_by=""))
+        return {kind: len(keys) for kind, keys in naming.items()}
 
     # -- retention ------------------------------------------------------------------------
 
@@ -414,16 +499,32 @@ class StateStore:
         answer text of feedback (the rating stays, for the counts), cached digest notes and
         questions in progress. Returns how many records each lost."""
         cutoff = older_than.timestamp()
+
+        def count(result: Any) -> int:
+            return len(result.all())
+
         with self._transaction() as db:
             return {
-                "answers": db.execute("DELETE FROM answers WHERE created_at < ?", (cutoff,)).rowcount,
-                "feedback": db.execute(
-                    "UPDATE feedback SET question = '', answer = '', citations = '[]'"
-                    " WHERE created_at < ? AND (question != '' OR answer != '' OR citations != '[]')",
-                    (_iso(older_than),),
-                ).rowcount,
-                "notes": db.execute("DELETE FROM notes_cache WHERE created_at < ?", (cutoff,)).rowcount,
-                "pending": db.execute("DELETE FROM pending_questions WHERE created_at < ?", (cutoff,)).rowcount,
+                "answers": count(db.execute(delete(answers).where(answers.c.created_at < cutoff).returning(answers.c.answer_id))),
+                "feedback": count(
+                    db.execute(
+                        update(feedback)
+                        .where(
+                            and_(
+                                feedback.c.created_at < _iso(older_than),
+                                (feedback.c.question != "") | (feedback.c.answer != "") | (feedback.c.citations != "[]"),
+                            )
+                        )
+                        .values(question="", answer="", citations="[]")
+                        .returning(feedback.c.id)
+                    )
+                ),
+                "notes": count(db.execute(delete(notes_cache).where(notes_cache.c.created_at < cutoff).returning(notes_cache.c.key))),
+                "pending": count(
+                    db.execute(
+                        delete(pending_questions).where(pending_questions.c.created_at < cutoff).returning(pending_questions.c.key)
+                    )
+                ),
             }
 
     # -- questions in flight (answered or told after a crash) ---------------------------
@@ -431,28 +532,54 @@ class StateStore:
     def question_started(self, key: str, payload: dict[str, Any]) -> None:
         with self._transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO pending_questions (key, created_at, payload) VALUES (?, ?, ?)",
-                (key, time.time(), json.dumps(payload)),
+                self._upsert(
+                    pending_questions,
+                    {"key": key, "created_at": time.time(), "payload": json.dumps(payload)},
+                    keys=["key"],
+                    update_columns=["created_at", "payload"],
+                )
             )
 
     def question_finished(self, key: str) -> None:
         with self._transaction() as db:
-            db.execute("DELETE FROM pending_questions WHERE key = ?", (key,))
+            db.execute(delete(pending_questions).where(pending_questions.c.key == key))
 
     def unfinished_questions(self) -> list[dict[str, Any]]:
         """The questions in flight now, left in place."""
-        with self._lock:
-            rows = self._db.execute("SELECT key, payload FROM pending_questions ORDER BY created_at").fetchall()
+        with self.engine.connect() as db:
+            rows = db.execute(
+                select(pending_questions.c.key, pending_questions.c.payload).order_by(pending_questions.c.created_at)
+            ).all()
         return [{"key": key, **json.loads(payload)} for key, payload in rows]
 
-    def take_unfinished_questions(self) -> list[dict[str, Any]]:
-        """Questions a previous process accepted but never answered; removed as they are taken."""
+    def take_unfinished_questions(self, *, only_dead: bool | None = None, now: float | None = None) -> list[dict[str, Any]]:
+        """Questions a previous process accepted but never answered; removed as they are taken.
+
+        With ``only_dead`` (the default on PostgreSQL, where other replicas are answering
+        right now) a question whose claim is still held under a live lease is left alone:
+        its replica is alive and will answer it. On the SQLite file (one machine) every
+        entry is taken, as a restarted process is the only one answering."""
+        moment = time.time() if now is None else now
+        dead_only = self.dialect == "postgresql" if only_dead is None else only_dead
         with self._transaction() as db:
-            rows = db.execute("SELECT key, payload FROM pending_questions ORDER BY created_at").fetchall()
-            db.execute("DELETE FROM pending_questions")
+            query = select(pending_questions.c.key, pending_questions.c.payload).order_by(pending_questions.c.created_at)
+            if dead_only:
+                alive = select(claims.c.key).where(and_(claims.c.status == "held", claims.c.lease_until >= moment))
+                query = query.where(pending_questions.c.key.not_in(alive))
+            rows = db.execute(query.with_for_update(skip_locked=True)).all()
+            if rows:
+                db.execute(delete(pending_questions).where(pending_questions.c.key.in_([r.key for r in rows])))
         return [{"key": key, **json.loads(payload)} for key, payload in rows]
 
     # -- digests ------------------------------------------------------------------------
+
+    def _digest_key(self, platform: str, channel: str, window_start: datetime, window_end: datetime) -> Any:
+        return and_(
+            digests.c.platform == platform,
+            digests.c.channel == channel,
+            digests.c.window_start == _iso(window_start),
+            digests.c.window_end == _iso(window_end),
+        )
 
     def claim_digest(
         self,
@@ -462,30 +589,58 @@ class StateStore:
         window_end: datetime,
         *,
         owner: str = "",
-        stale_after_s: float = 3600,
+        stale_after_s: float | None = None,
+        now: float | None = None,
     ) -> DigestRecord | None:
-        """Record the intent to post a window. Returns the record when this caller now owns
-        it, None when the window is already posted or another live caller holds it."""
-        key = (platform, channel, _iso(window_start), _iso(window_end))
-        now = time.time()
+        """Record the intent to post a window, with a lease of ``stale_after_s`` (default:
+        the store's claim lease) that its owner renews with ``renew_digest``. Returns the
+        record when this caller now owns it, None when the window is already posted or
+        skipped, or another caller holds it under a live lease."""
+        moment = time.time() if now is None else now
+        lease = self.claim_lease_s if stale_after_s is None else stale_after_s
+        holder = owner or self.owner
+        where = self._digest_key(platform, channel, window_start, window_end)
         with self._transaction() as db:
-            row = db.execute(
-                "SELECT status, claimed_at, message_id FROM digests WHERE platform=? AND channel=? AND window_start=? AND window_end=?",
-                key,
-            ).fetchone()
-            if row is None:
-                db.execute(
-                    "INSERT INTO digests (platform, channel, window_start, window_end, status, claimed_at, owner) VALUES (?, ?, ?, ?, 'claimed', ?, ?)",
-                    (*key, now, owner),
+            inserted = db.execute(
+                self._insert_ignoring_conflicts(
+                    digests,
+                    {
+                        "platform": platform,
+                        "channel": channel,
+                        "window_start": _iso(window_start),
+                        "window_end": _iso(window_end),
+                        "status": "claimed",
+                        "claimed_at": moment,
+                        "owner": holder,
+                    },
+                    keys=["platform", "channel", "window_start", "window_end"],
                 )
-            elif row[0] != "claimed" or now - row[1] < stale_after_s:
-                return None
-            else:
-                db.execute(
-                    "UPDATE digests SET claimed_at=?, owner=? WHERE platform=? AND channel=? AND window_start=? AND window_end=?",
-                    (now, owner, *key),
+            )
+            if inserted.first() is None:
+                taken = db.execute(
+                    update(digests)
+                    .where(and_(where, digests.c.status == "claimed", digests.c.claimed_at <= moment - lease))
+                    .values(claimed_at=moment, owner=holder)
+                    .returning(digests.c.status)
                 )
+                if taken.first() is None:
+                    return None
         return DigestRecord(platform, channel, window_start, window_end, "claimed")
+
+    def renew_digest(
+        self, platform: str, channel: str, window_start: datetime, window_end: datetime, *, owner: str = "", now: float | None = None
+    ) -> bool:
+        """Keep a claimed window's lease alive; False when the caller no longer holds it."""
+        moment = time.time() if now is None else now
+        where = self._digest_key(platform, channel, window_start, window_end)
+        with self._transaction() as db:
+            renewed = db.execute(
+                update(digests)
+                .where(and_(where, digests.c.status == "claimed", digests.c.owner == (owner or self.owner)))
+                .values(claimed_at=moment)
+                .returning(digests.c.status)
+            )
+            return renewed.first() is not None
 
     def finish_digest(
         self,
@@ -499,104 +654,115 @@ class StateStore:
     ) -> None:
         with self._transaction() as db:
             db.execute(
-                "UPDATE digests SET status=?, message_id=?, posted_at=? WHERE platform=? AND channel=? AND window_start=? AND window_end=?",
-                (status, message_id, datetime.now(UTC).isoformat(), platform, channel, _iso(window_start), _iso(window_end)),
+                update(digests)
+                .where(self._digest_key(platform, channel, window_start, window_end))
+                .values(status=status, message_id=message_id, posted_at=datetime.now(UTC).isoformat())
             )
 
     def release_digest(self, platform: str, channel: str, window_start: datetime, window_end: datetime) -> None:
         """Give a claimed window up (the post failed before anything reached the platform)."""
         with self._transaction() as db:
             db.execute(
-                "DELETE FROM digests WHERE platform=? AND channel=? AND window_start=? AND window_end=? AND status='claimed'",
-                (platform, channel, _iso(window_start), _iso(window_end)),
+                delete(digests).where(and_(self._digest_key(platform, channel, window_start, window_end), digests.c.status == "claimed"))
             )
 
     def digests(self, platform: str | None = None, channel: str | None = None) -> list[DigestRecord]:
-        query = "SELECT platform, channel, window_start, window_end, status, message_id FROM digests"
-        clauses, params = [], []
+        query = select(
+            digests.c.platform, digests.c.channel, digests.c.window_start, digests.c.window_end, digests.c.status, digests.c.message_id
+        )
         if platform is not None:
-            clauses.append("platform = ?")
-            params.append(platform)
+            query = query.where(digests.c.platform == platform)
         if channel is not None:
-            clauses.append("channel = ?")
-            params.append(channel)
-        if clauses:
-            query += " WHERE " + " AND ".join(clauses)
-        query += " ORDER BY window_end"
-        with self._lock:
-            rows = self._db.execute(query, params).fetchall()
+            query = query.where(digests.c.channel == channel)
+        with self.engine.connect() as db:
+            rows = db.execute(query.order_by(digests.c.window_end)).all()
         return [DigestRecord(r[0], r[1], _from_iso(r[2]), _from_iso(r[3]), r[4], r[5]) for r in rows]
 
     def last_digest_end(self, platform: str, channel: str) -> datetime | None:
         """End of the latest window recorded for the channel (posted, skipped or claimed)."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT MAX(window_end) FROM digests WHERE platform=? AND channel=?", (platform, channel)
-            ).fetchone()
-        return _from_iso(row[0]) if row and row[0] else None
+        with self.engine.connect() as db:
+            value = db.execute(
+                select(func.max(digests.c.window_end)).where(and_(digests.c.platform == platform, digests.c.channel == channel))
+            ).scalar()
+        return _from_iso(value) if value else None
 
     # -- digests switched on from the chat, and how each digest's runs went ----------------
 
     def subscribe_digest(self, subscription: DigestSubscription) -> None:
         """Add or change the chat digest of a channel."""
-        created = subscription.created_at or datetime.now(UTC).isoformat()
+        values = {
+            "platform": subscription.platform,
+            "workspace": subscription.workspace,
+            "channel": subscription.channel,
+            "name": subscription.name,
+            "cron": subscription.cron,
+            "timezone": subscription.timezone,
+            "created_by": subscription.created_by,
+            "created_at": subscription.created_at or datetime.now(UTC).isoformat(),
+        }
         with self._transaction() as db:
             db.execute(
-                """INSERT INTO digest_subscriptions (platform, workspace, channel, name, cron, timezone, created_by, created_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT (platform, workspace, channel) DO UPDATE SET
-                       name = excluded.name, cron = excluded.cron, timezone = excluded.timezone,
-                       created_by = excluded.created_by, created_at = excluded.created_at""",
-                (
-                    subscription.platform,
-                    subscription.workspace,
-                    subscription.channel,
-                    subscription.name,
-                    subscription.cron,
-                    subscription.timezone,
-                    subscription.created_by,
-                    created,
-                ),
+                self._upsert(
+                    digest_subscriptions,
+                    values,
+                    keys=["platform", "workspace", "channel"],
+                    update_columns=["name", "cron", "timezone", "created_by", "created_at"],
+                )
             )
 
     def unsubscribe_digest(self, platform: str, workspace: str, channel: str) -> bool:
         """Switch a channel's chat digest off; False when it had none."""
+        table = digest_subscriptions
         with self._transaction() as db:
-            cursor = db.execute(
-                "DELETE FROM digest_subscriptions WHERE platform = ? AND workspace = ? AND channel = ?",
-                (platform, workspace, channel),
+            removed = db.execute(
+                delete(table)
+                .where(and_(table.c.platform == platform, table.c.workspace == workspace, table.c.channel == channel))
+                .returning(table.c.channel)
             )
-            return cursor.rowcount > 0
+            return removed.first() is not None
 
     def digest_subscriptions(self, platform: str | None = None, workspace: str | None = None) -> list[DigestSubscription]:
-        query = "SELECT platform, workspace, channel, cron, timezone, name, created_by, created_at FROM digest_subscriptions"
-        clauses, params = [], []
+        table = digest_subscriptions
+        query = select(
+            table.c.platform, table.c.workspace, table.c.channel, table.c.cron, table.c.timezone,
+            table.c.name, table.c.created_by, table.c.created_at,
+        )
         if platform is not None:
-            clauses.append("platform = ?")
-            params.append(platform)
+            query = query.where(table.c.platform == platform)
         if workspace is not None:
-            clauses.append("workspace = ?")
-            params.append(workspace)
-        if clauses:
-            query += " WHERE " + " AND ".join(clauses)
-        with self._lock:
-            rows = self._db.execute(query + " ORDER BY platform, workspace, channel", params).fetchall()
+            query = query.where(table.c.workspace == workspace)
+        with self.engine.connect() as db:
+            rows = db.execute(query.order_by(table.c.platform, table.c.workspace, table.c.channel)).all()
         return [DigestSubscription(*row) for row in rows]
 
     def record_digest_run(self, job_id: str, *, platform: str, result: str, failed: bool = False, at: datetime | None = None) -> None:
         """Note how a scheduled digest run went (a failure also counts, for ``/metrics``)."""
-        moment = _iso(at or datetime.now(UTC))
+        values = {"job_id": job_id, "platform": platform, "last_run": _iso(at or datetime.now(UTC)), "last_result": result,
+                  "failures": 1 if failed else 0}
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            statement: Any = pg_insert(digest_runs).values(**values)
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            statement = sqlite_insert(digest_runs).values(**values)
+        statement = statement.on_conflict_do_update(
+            index_elements=["job_id"],
+            set_={
+                "last_run": statement.excluded.last_run,
+                "last_result": statement.excluded.last_result,
+                "failures": digest_runs.c.failures + statement.excluded.failures,
+            },
+        )
         with self._transaction() as db:
-            db.execute(
-                """INSERT INTO digest_runs (job_id, platform, last_run, last_result, failures) VALUES (?, ?, ?, ?, ?)
-                   ON CONFLICT (job_id) DO UPDATE SET last_run = excluded.last_run, last_result = excluded.last_result,
-                       failures = digest_runs.failures + excluded.failures""",
-                (job_id, platform, moment, result, 1 if failed else 0),
-            )
+            db.execute(statement)
 
     def digest_runs(self) -> dict[str, DigestRun]:
-        with self._lock:
-            rows = self._db.execute("SELECT job_id, platform, last_run, last_result, failures FROM digest_runs").fetchall()
+        with self.engine.connect() as db:
+            rows = db.execute(
+                select(digest_runs.c.job_id, digest_runs.c.platform, digest_runs.c.last_run, digest_runs.c.last_result, digest_runs.c.failures)
+            ).all()
         return {r[0]: DigestRun(r[0], r[1], _from_iso(r[2]), r[3], int(r[4])) for r in rows}
 
     # -- Slack installations (OAuth) and the OAuth flow's states --------------------------
@@ -604,54 +770,89 @@ class StateStore:
     def save_slack_installation(self, *, team_id: str, enterprise_id: str = "", payload: dict[str, Any]) -> None:
         """Keep (or replace) a workspace's installation as bolt describes it (its bot token
         included: this database must be protected like the tokens in ``.env``)."""
+        values = {
+            "enterprise_id": enterprise_id,
+            "team_id": team_id,
+            "installed_at": datetime.now(UTC).isoformat(),
+            "payload": json.dumps(payload),
+        }
         with self._transaction() as db:
             db.execute(
-                """INSERT INTO slack_installations (enterprise_id, team_id, installed_at, payload) VALUES (?, ?, ?, ?)
-                   ON CONFLICT (enterprise_id, team_id) DO UPDATE SET installed_at = excluded.installed_at,
-                       payload = excluded.payload""",
-                (enterprise_id, team_id, datetime.now(UTC).isoformat(), json.dumps(payload)),
+                self._upsert(
+                    slack_installations, values, keys=["enterprise_id", "team_id"], update_columns=["installed_at", "payload"]
+                )
             )
 
     def slack_installation(self, *, team_id: str, enterprise_id: str = "") -> dict[str, Any] | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT payload FROM slack_installations WHERE enterprise_id = ? AND team_id = ?", (enterprise_id, team_id)
-            ).fetchone()
+        table = slack_installations
+        with self.engine.connect() as db:
+            row = db.execute(
+                select(table.c.payload).where(and_(table.c.enterprise_id == enterprise_id, table.c.team_id == team_id))
+            ).first()
         return json.loads(row[0]) if row else None
 
     def slack_installations(self) -> list[dict[str, Any]]:
-        with self._lock:
-            rows = self._db.execute("SELECT payload FROM slack_installations ORDER BY installed_at").fetchall()
+        with self.engine.connect() as db:
+            rows = db.execute(select(slack_installations.c.payload).order_by(slack_installations.c.installed_at)).all()
         return [json.loads(row[0]) for row in rows]
 
     def delete_slack_installation(self, *, team_id: str, enterprise_id: str = "") -> bool:
+        table = slack_installations
         with self._transaction() as db:
-            cursor = db.execute(
-                "DELETE FROM slack_installations WHERE enterprise_id = ? AND team_id = ?", (enterprise_id, team_id)
+            removed = db.execute(
+                delete(table)
+                .where(and_(table.c.enterprise_id == enterprise_id, table.c.team_id == team_id))
+                .returning(table.c.team_id)
             )
-            return cursor.rowcount > 0
+            return removed.first() is not None
 
     def issue_oauth_state(self, state: str, *, ttl_s: float) -> None:
+        now = time.time()
         with self._transaction() as db:
-            db.execute("DELETE FROM oauth_states WHERE expires_at < ?", (time.time(),))
-            db.execute("INSERT INTO oauth_states (state, expires_at) VALUES (?, ?)", (state, time.time() + ttl_s))
+            db.execute(delete(oauth_states).where(oauth_states.c.expires_at < now))
+            db.execute(insert(oauth_states).values(state=state, expires_at=now + ttl_s))
 
     def consume_oauth_state(self, state: str) -> bool:
         """True once for a state issued and not expired (a replayed redirect gets False)."""
         with self._transaction() as db:
-            cursor = db.execute("DELETE FROM oauth_states WHERE state = ? AND expires_at >= ?", (state, time.time()))
-            return cursor.rowcount == 1
+            removed = db.execute(
+                delete(oauth_states)
+                .where(and_(oauth_states.c.state == state, oauth_states.c.expires_at >= time.time()))
+                .returning(oauth_states.c.state)
+            )
+            return removed.first() is not None
 
     # -- cached partial notes -----------------------------------------------------------
 
     def cached_notes(self, key: str) -> Any | None:
-        with self._lock:
-            row = self._db.execute("SELECT payload FROM notes_cache WHERE key = ?", (key,)).fetchone()
+        with self.engine.connect() as db:
+            row = db.execute(select(notes_cache.c.payload).where(notes_cache.c.key == key)).first()
         return json.loads(row[0]) if row else None
 
     def cache_notes(self, key: str, payload: Any) -> None:
         with self._transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO notes_cache (key, created_at, payload) VALUES (?, ?, ?)",
-                (key, time.time(), json.dumps(payload)),
+                self._upsert(
+                    notes_cache,
+                    {"key": key, "created_at": time.time(), "payload": json.dumps(payload)},
+                    keys=["key"],
+                    update_columns=["created_at", "payload"],
+                )
             )
+
+
+def _sqlite_connect(connection: Any, _record: Any) -> None:
+    # Transactions are begun by hand (below), so sqlite3's own implicit BEGIN is turned off.
+    connection.isolation_level = None
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    # Take the write lock up front: a read that later wants to write could otherwise fail
+    # with "database is locked" when another process wrote in between.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+

@@ -1,0 +1,212 @@
+"""Real servers the tests (and ``config/deploy/local-cluster.sh``) start: PostgreSQL and an
+S3-compatible object store (moto's server mode), each a process of its own in a temporary
+folder, on a free loopback port.
+
+PostgreSQL's binaries come from the ``pgserver`` wheel (installed by ``make test``), or
+from the system (``initdb`` on PATH or ``/usr/lib/postgresql/*/bin``). PostgreSQL refuses
+to run as root, and CI runs as root: then the server runs as the unprivileged ``nobody``
+user, in a folder handed to that user.
+
+``python -m tests.servers postgres|s3 DIR`` starts one in the foreground and prints its URL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+UNPRIVILEGED_USER = "nobody"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def postgres_bin() -> Path | None:
+    """The folder holding initdb and postgres, or None when neither the wheel nor the system has them."""
+    try:
+        import pgserver  # type: ignore[import-untyped]
+
+        candidate = Path(pgserver.__file__).parent / "pginstall" / "bin"
+        if (candidate / "initdb").is_file():
+            return candidate
+    except ImportError:
+        pass
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    for folder in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        if Path(folder, "initdb").is_file():
+            return Path(folder)
+    return None
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[bytes]
+    folder: Path
+    log: Path
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _as_user() -> tuple[str | None, str]:
+    """(user to run as, why) - None when we are not root."""
+    if os.geteuid() != 0:
+        return None, ""
+    import pwd
+
+    try:
+        pwd.getpwnam(UNPRIVILEGED_USER)
+    except KeyError:
+        return None, f"running as root and there is no {UNPRIVILEGED_USER!r} user to run PostgreSQL as"
+    return UNPRIVILEGED_USER, ""
+
+
+def start_postgres(database: str = "tidings", *, timeout_s: float = 60) -> Server:
+    """initdb + postgres in a fresh temporary folder; the URL has no password (trust auth on loopback)."""
+    binaries = postgres_bin()
+    if binaries is None:
+        raise RuntimeError("no PostgreSQL server binaries: pip install pgserver (make test does), or install postgresql")
+    user, why = _as_user()
+    if why:
+        raise RuntimeError(why)
+    folder = Path(tempfile.mkdtemp(prefix="tidings-pg-"))
+    data = folder / "data"
+    log = folder / "postgres.log"
+    if user is not None:
+        import pwd
+
+        entry = pwd.getpwnam(user)
+        os.chown(folder, entry.pw_uid, entry.pw_gid)
+    # An empty environment apart from the locale: a user's PG* variables must not leak in.
+    env = {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C", "LANG": "C"}
+    subprocess.run(
+        [str(binaries / "initdb"), "-D", str(data), "-U", "tidings", "--auth=trust", "-E", "UTF8", "--no-sync"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        user=user,
+        env=env,
+        cwd=folder,
+    )
+    port = free_port()
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [
+                str(binaries / "postgres"), "-D", str(data), "-p", str(port), "-h", "127.0.0.1", "-k", str(folder),
+                "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+                "-c", "max_connections=200", "-c", "shared_buffers=32MB",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            user=user,
+            env=env,
+            cwd=folder,
+            start_new_session=True,
+        )
+    import psycopg
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with psycopg.connect(f"host=127.0.0.1 port={port} user=tidings dbname=postgres", autocommit=True) as connection:
+                connection.execute(f'CREATE DATABASE "{database}"')
+            break
+        except psycopg.OperationalError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(f"PostgreSQL did not start: {log.read_text(errors='replace')[-2000:]}") from None
+            time.sleep(0.2)
+    return Server(f"postgresql://tidings@127.0.0.1:{port}/{database}", process, folder, log, {"port": str(port)})
+
+
+def create_database(server_url: str, name: str) -> str:
+    """A fresh database on the server of ``server_url``; its URL."""
+    import psycopg
+
+    base, _, _ = server_url.rpartition("/")
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return f"{base}/{name}"
+
+
+def start_s3(*, timeout_s: float = 60) -> Server:
+    """``moto_server`` on loopback: an S3-compatible endpoint (AWS_ENDPOINT_URL) with any credentials."""
+    folder = Path(tempfile.mkdtemp(prefix="tidings-s3-"))
+    log = folder / "moto.log"
+    port = free_port()
+    executable = Path(sys.executable).parent / "moto_server"
+    command = [str(executable)] if executable.is_file() else [sys.executable, "-m", "moto.server"]
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [*command, "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=folder,
+            start_new_session=True,
+        )
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            break
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"moto_server did not start: {log.read_text(errors='replace')[-2000:]}")
+        time.sleep(0.2)
+    return Server(endpoint, process, folder, log)
+
+
+def s3_environment(endpoint: str) -> dict[str, str]:
+    """The standard AWS variables that point boto3 and LanceDB at the local server."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ALLOW_HTTP": "true",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    }
+
+
+def make_bucket(endpoint: str, name: str) -> None:
+    import boto3
+
+    client = boto3.client(
+        "s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    )
+    client.create_bucket(Bucket=name)
+
+
+if __name__ == "__main__":  # pragma: no cover - used by config/deploy/local-cluster.sh
+    kind = sys.argv[1] if len(sys.argv) > 1 else "postgres"
+    server = start_postgres() if kind == "postgres" else start_s3()
+    print(server.url, flush=True)
+    try:
+        server.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
