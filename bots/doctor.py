@@ -103,6 +103,8 @@ def _state_database(settings: Settings) -> str:
         revision, head = store.schema_revision(), head_revision()
     finally:
         store.close()
+    if revision is None:
+        return f"{where} ({store.dialect}) is reachable and empty; the first start (or `tidings db upgrade`) creates schema {head}"
     if revision != head:
         raise RuntimeError(f"{where} is at schema {revision or 'none'}, this version needs {head}: run `tidings db upgrade` (or start the bot)")
     return f"{where} ({store.dialect}, schema {revision}, answered in {elapsed_ms:.0f} ms)"

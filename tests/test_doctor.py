@@ -37,9 +37,9 @@ def test_every_check_reports_and_a_readable_env_file_needs_a_fix(tmp_path: Path,
     assert run_doctor(args) == 0
     lines = capsys.readouterr().out.splitlines()
     labels = [line[5:].split(":")[0] for line in lines[:-1]]
-    assert labels == ["config", "data directory", "embedding model", "language model", "knowledge base", "slack", "discord"]
+    assert labels == ["config", "data directory", "state database", "embedding model", "language model", "knowledge base", "slack", "discord"]
     assert all(line.startswith("ok ") for line in lines[:-1]) and lines[-1] == "All good."
-    assert "is empty; `tidings run` indexes docs/ on first start" in lines[4]
+    assert "is empty; `tidings run` indexes docs/ on first start" in lines[5]
     (tmp_path / ".env").write_text("# secrets live here\n", encoding="utf-8")
     (tmp_path / ".env").chmod(0o644)
     assert run_doctor(args) == 1

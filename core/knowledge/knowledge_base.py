@@ -15,11 +15,14 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import random
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -28,6 +31,8 @@ from core.errors import KnowledgeBaseError
 from core.knowledge.chunking import embedding_text
 from core.ports import Embedder, SearchMode, SourceChange, SourceInfo
 from core.types import Chunk, Hit
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -186,12 +191,13 @@ class LanceKnowledgeBase:
                 import pyarrow as pa
 
                 data = pa.Table.from_pylist(rows, schema=self._schema())
-                (table.merge_insert("id").when_not_matched_insert_all().execute(data))
+                retry_commit_conflicts(lambda: table.merge_insert("id").when_not_matched_insert_all().execute(data))
             if stale:
                 table = self._open()
                 for start in range(0, len(stale), 500):
                     batch = sorted(stale)[start : start + 500]
-                    table.delete("id IN (" + ", ".join(sql_string(i) for i in batch) + ")")
+                    where = "id IN (" + ", ".join(sql_string(i) for i in batch) + ")"
+                    retry_commit_conflicts(functools.partial(table.delete, where))
             return SourceChange(source=source, added=len(new), unchanged=len(wanted) - len(new), removed=len(stale))
 
     def rescope(self, sources: Iterable[str], *, from_scope: str, to_scope: str) -> int:
@@ -222,7 +228,7 @@ class LanceKnowledgeBase:
                     source = matches[0]
                     ids = self.ids_of(source)
             if ids:
-                table.delete(f"source = {sql_string(source)}")
+                retry_commit_conflicts(lambda: table.delete(f"source = {sql_string(source)}"))
             return len(ids)
 
     def refresh_indexes(self) -> None:
@@ -406,6 +412,29 @@ def _build_full_text_index(table: Any) -> bool:
         "full-text index",
         lambda: table.create_fts_index("search_text", replace=True, use_tantivy=False, with_position=False),
     )
+
+
+COMMIT_ATTEMPTS = 8
+
+
+def retry_commit_conflicts(write: Callable[[], T], *, attempts: int = COMMIT_ATTEMPTS) -> T:
+    """Run a LanceDB write, retrying when another process committed a version first.
+
+    Several writers (two `tidings ingest` runs, or a bot and an ingest, on one ``s3://``
+    table) commit by writing the next manifest only if it does not exist yet; the loser of a
+    race gets a commit conflict that LanceDB does not always resolve itself (a merge_insert
+    or delete touching rows the winner changed). The write is idempotent here (insert only
+    ids not present, delete by id), so running it again on the new version is safe."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return write()
+        except Exception as error:
+            if attempt == attempts or "conflict" not in str(error).lower():
+                raise
+            pause = min(2.0, 0.05 * 2**attempt) * (0.5 + random.random())
+            log.info("LanceDB commit conflict (attempt %d of %d), retrying in %.2f s: %s", attempt, attempts, pause, error)
+            time.sleep(pause)
+    raise AssertionError("unreachable")
 
 
 def _built(what: str, build: Callable[[], object]) -> bool:
