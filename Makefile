@@ -13,7 +13,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run test lint typecheck check bench eval reliability clean
+.PHONY: install run test lint typecheck check bench eval reliability cluster clean
 
 install: $(STAMP)
 
@@ -60,6 +60,11 @@ eval: install
 	$(EVAL) refusals --output bench/results/eval-refusals.json
 	$(EVAL) answers --output bench/results/eval-answers.json
 	$(EVAL) digests --split check --output bench/results/eval-digests-check.json
+
+# PostgreSQL, an S3 server, one model server and $(REPLICAS) replicas on consecutive ports (Ctrl-C stops all).
+REPLICAS ?= 2
+cluster: install
+	REPLICAS=$(REPLICAS) PY=$(PY) config/deploy/local-cluster.sh
 
 reliability: install
 	$(PY) -m pytest -q -p no:cacheprovider -m reliability --reliability-report docs/reliability.md

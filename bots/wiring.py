@@ -91,7 +91,7 @@ def build_services(
     settings.home.mkdir(parents=True, exist_ok=True)
     embedder = embedder or build_embedder(settings)
     model = model or build_model(settings)
-    worker = worker or ModelWorker()
+    worker = worker or ModelWorker(concurrency=settings.llm.server_concurrency if settings.llm.server_url else 1)
     knowledge_base = build_knowledge_base(settings, embedder)
     state = StateStore(settings.state_url, claim_lease_s=settings.state.claim_lease_s)
     answerer = InstrumentedAnswerer(

@@ -39,6 +39,7 @@ class LLMSettings:
     stop: tuple[str, ...] = ()
     server_url: str = ""
     server_model: str = ""
+    server_concurrency: int = 1
 
 
 @dataclass(frozen=True)
@@ -357,6 +358,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("Setting [llm] max_answer_tokens must be between 16 and half of n_ctx.")
     if settings.llm.model_path and not settings.llm.server_url and not Path(settings.llm.model_path).expanduser().is_file():
         raise ConfigError(f"Setting [llm] model_path points at {settings.llm.model_path}, which is not a file.")
+    if settings.llm.server_concurrency < 1:
+        raise ConfigError("Setting [llm] server_concurrency must be at least 1.")
     if settings.retrieval.mode not in {"hybrid", "vector", "text"}:
         raise ConfigError("Setting [retrieval] mode must be hybrid, vector or text.")
     if not 0.0 <= settings.retrieval.min_relevance <= 1.0:

@@ -266,3 +266,37 @@ def test_the_worker_runs_one_call_at_a_time_in_order_and_reports_positions() -> 
     assert sorted(positions) == [1, 2, 3, 4]
     assert worker.depth == 0
     worker.shutdown()
+
+
+def test_a_server_worker_runs_its_concurrency_at_once_and_tells_the_rest_their_position() -> None:
+    worker = ModelWorker(concurrency=2)
+    running = 0
+    peak = 0
+    lock = threading.Lock()
+    release = threading.Event()
+
+    def job(n: int) -> int:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        release.wait(5)
+        with lock:
+            running -= 1
+        return n
+
+    positions: list[int] = []
+
+    async def queued(position: int) -> None:
+        positions.append(position)
+
+    async def main() -> list[int]:
+        calls = [asyncio.ensure_future(worker.run(lambda n=n: job(n), on_queued=queued)) for n in range(5)]
+        await asyncio.sleep(0.2)
+        release.set()
+        return await asyncio.gather(*calls)
+
+    assert asyncio.run(main()) == [0, 1, 2, 3, 4]
+    assert peak == 2
+    assert sorted(positions) == [1, 2, 3], "two run at once; the other three learn their place"
+    worker.shutdown()

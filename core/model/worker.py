@@ -22,8 +22,12 @@ log = logging.getLogger(__name__)
 
 
 class ModelWorker:
-    def __init__(self, *, name: str = "tidings-model") -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+    """``concurrency`` calls run at once (1 for an in-process model; up to
+    ``[llm] server_concurrency`` when the model is a server, which has its own queue)."""
+
+    def __init__(self, *, name: str = "tidings-model", concurrency: int = 1) -> None:
+        self.concurrency = max(1, concurrency)
+        self._executor = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix=name)
         self._waiting: list[int] = []
         self._ids = itertools.count()
         self.completed = 0
@@ -34,10 +38,10 @@ class ModelWorker:
         return len(self._waiting)
 
     async def run(self, fn: Callable[[], T], *, on_queued: OnQueued | None = None) -> T:
-        """Run ``fn`` on the model thread. If other calls are ahead, ``on_queued(position)``
-        is awaited first (position 1 = next after the one running)."""
+        """Run ``fn`` on a model thread. If every slot is taken, ``on_queued(position)`` is
+        awaited first (position 1 = next after the ones running)."""
         ticket = next(self._ids)
-        ahead = len(self._waiting)
+        ahead = max(0, len(self._waiting) - self.concurrency + 1)
         self._waiting.append(ticket)
         try:
             loop = asyncio.get_running_loop()
