@@ -90,19 +90,22 @@ def build_app(
             await (await responder_for(context)).summarize_command(command, respond)
 
     @app.event("app_home_opened")
-    async def on_home_opened(event: dict[str, Any], context: Any) -> None:
-        await (await responder_for(context)).publish_home(event)
+    async def on_home_opened(event: dict[str, Any], body: dict[str, Any], context: Any) -> None:
+        async with workspaces.holding(event_key(body)):
+            await (await responder_for(context)).publish_home(event)
 
     if oauth_flow is not None:
 
         @app.event("app_uninstalled")
-        async def on_uninstalled(context: Any) -> None:
-            await workspaces.uninstalled(str(context.get("team_id") or ""))
+        async def on_uninstalled(body: dict[str, Any], context: Any) -> None:
+            async with workspaces.holding(event_key(body)):
+                await workspaces.uninstalled(str(context.get("team_id") or ""))
 
         @app.event("tokens_revoked")
-        async def on_tokens_revoked(event: dict[str, Any], context: Any) -> None:
-            if (event.get("tokens") or {}).get("bot"):
-                await workspaces.uninstalled(str(context.get("team_id") or ""))
+        async def on_tokens_revoked(event: dict[str, Any], body: dict[str, Any], context: Any) -> None:
+            async with workspaces.holding(event_key(body)):
+                if (event.get("tokens") or {}).get("bot"):
+                    await workspaces.uninstalled(str(context.get("team_id") or ""))
 
     @app.command("/tidings")
     async def on_tidings(ack: Any, command: dict[str, Any], respond: Any, context: Any) -> None:
