@@ -112,6 +112,10 @@ class SlackWorkspaces:
         if self.store is not None and team_id:
             await self.store.async_delete_installation(enterprise_id=None, team_id=team_id)
         if responder is not None:
+            # Answers it already started finish (and record that they did) before its client goes.
+            in_flight = [task for task in responder.active if task is not asyncio.current_task()]
+            if in_flight:
+                await asyncio.wait(in_flight, timeout=self.settings.stream_interval_s * 30)
             responder.close()
             session: Any = getattr(responder.platform.client, "session", None)
             if session is not None and not session.closed:
