@@ -2,8 +2,9 @@
 on the SQLite state file and on PostgreSQL, interleaved in one run so the ratio is fair.
 
 PostgreSQL is a real server started here (tests/servers.py: the pgserver wheel's binaries,
-as an unprivileged user under root) on loopback, fsync off like the test suite's; a network
-hop to a real database server adds its round trips on top.
+as an unprivileged user under root) on loopback, durable (fsync on, as in production; the
+test suite turns it off); a network hop to a real database server adds its round trips on
+top. SQLite is Tidings' default file (WAL, synchronous FULL: each commit waits for the disk).
 
     .venv/bin/python bench/bench_claims.py [--claims 300] [--rounds 5] [--json]
 """
@@ -41,7 +42,7 @@ def main() -> int:
     parser.add_argument("--claims", type=int, default=300, help="claims per backend per round")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    server = start_postgres()
+    server = start_postgres(durable=True)
     folder = Path(tempfile.mkdtemp(prefix="tidings-bench-claims-"))
     try:
         stores = {"sqlite": StateStore(folder / "state.sqlite3"), "postgresql": StateStore(server.url)}

@@ -84,8 +84,9 @@ def _as_user() -> tuple[str | None, str]:
     return UNPRIVILEGED_USER, ""
 
 
-def start_postgres(database: str = "tidings", *, timeout_s: float = 60) -> Server:
-    """initdb + postgres in a fresh temporary folder; the URL has no password (trust auth on loopback)."""
+def start_postgres(database: str = "tidings", *, timeout_s: float = 60, durable: bool = False) -> Server:
+    """initdb + postgres in a fresh temporary folder; the URL has no password (trust auth on
+    loopback). Not ``durable`` (the tests): no fsync, as nothing outlives the session."""
     binaries = postgres_bin()
     if binaries is None:
         raise RuntimeError("no PostgreSQL server binaries: pip install pgserver (make test does), or install postgresql")
@@ -113,11 +114,11 @@ def start_postgres(database: str = "tidings", *, timeout_s: float = 60) -> Serve
     )
     port = free_port()
     with open(log, "wb") as out:
+        fast = [] if durable else ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
         process = subprocess.Popen(
             [
                 str(binaries / "postgres"), "-D", str(data), "-p", str(port), "-h", "127.0.0.1", "-k", str(folder),
-                "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-                "-c", "max_connections=200", "-c", "shared_buffers=32MB",
+                *fast, "-c", "max_connections=200", "-c", "shared_buffers=32MB",
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
