@@ -201,13 +201,25 @@ def make_bucket(endpoint: str, name: str) -> None:
     client.create_bucket(Bucket=name)
 
 
-if __name__ == "__main__":  # pragma: no cover - used by config/deploy/local-cluster.sh
-    kind = sys.argv[1] if len(sys.argv) > 1 else "postgres"
+def _serve(kind: str) -> None:
+    """Run one server until SIGTERM or SIGINT, then stop it (and its folder) cleanly."""
+    import signal
+
+    def interrupt(_signal: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # Background jobs of a non-interactive shell start with SIGINT ignored: take both back.
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
     server = start_postgres() if kind == "postgres" else start_s3()
-    print(server.url, flush=True)
     try:
+        print(server.url, flush=True)
         server.process.wait()
     except KeyboardInterrupt:
         pass
     finally:
         server.stop()
+
+
+if __name__ == "__main__":  # pragma: no cover - used by config/deploy/local-cluster.sh
+    _serve(sys.argv[1] if len(sys.argv) > 1 else "postgres")
