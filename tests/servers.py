@@ -35,14 +35,14 @@ def free_port() -> int:
 
 def postgres_bin() -> Path | None:
     """The folder holding initdb and postgres, or None when neither the wheel nor the system has them."""
-    try:
-        import pgserver  # type: ignore[import-untyped]
+    import importlib.util
 
-        candidate = Path(pgserver.__file__).parent / "pginstall" / "bin"
+    # Located, not imported: importing pgserver sets up run-time folders we do not use.
+    spec = importlib.util.find_spec("pgserver")
+    if spec is not None and spec.origin:
+        candidate = Path(spec.origin).parent / "pginstall" / "bin"
         if (candidate / "initdb").is_file():
             return candidate
-    except ImportError:
-        pass
     found = shutil.which("initdb")
     if found:
         return Path(found).resolve().parent

@@ -98,5 +98,14 @@ def test_help_lists_every_command(capsys) -> None:  # type: ignore[no-untyped-de
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    for command in ("run", "chat", "ingest", "search", "ask", "kb", "feedback", "doctor", "summarize", "digest", "eval"):
+    for command in ("run", "chat", "ingest", "search", "ask", "kb", "feedback", "db", "doctor", "summarize", "digest", "eval"):
         assert command in out, command
+
+
+def test_db_upgrade_migrates_once_and_then_finds_nothing_to_do(cli_env: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from core.runtime.migrations import head_revision
+
+    code, out = run(["db", "upgrade"], capsys)
+    assert code == 0 and f"schema upgraded from empty to {head_revision()}" in out
+    code, out = run(["db", "upgrade"], capsys)
+    assert code == 0 and f"schema already at {head_revision()}" in out

@@ -69,6 +69,10 @@ def test_home_comes_from_argument_then_environment(tmp_path: Path) -> None:
         ("[[digests.channels]]\nplatform = 'slack'\nchannel = 'C1'\ntimezone = 'Mars/Olympus'\n", r"not an IANA time zone"),
         ("[[digests.channels]]\nplatform = 'slack'\nchannel = 'C1'\ncron = '17 * *'\n", r"must have five fields"),
         ("[llm\n", r"not valid TOML"),
+        ("[state]\nurl = 'postgresql://tidings:s3cret@db:5432/tidings'\n", r"contains a password.*TIDINGS_STATE__URL"),
+        ("[state]\nurl = 'mysql://db/tidings'\n", r"\[state\] url must be empty"),
+        ("[state]\nclaim_lease_s = 0\n", r"claim_lease_s must be more than 0"),
+        ("[llm]\nserver_concurrency = 0\n", r"server_concurrency must be at least 1"),
     ],
 )
 def test_a_wrong_setting_fails_with_one_clear_sentence(tmp_path: Path, text: str, message: str) -> None:
@@ -106,3 +110,12 @@ def test_the_knowledge_base_and_the_config_share_one_fusion_default(tmp_path: Pa
         defaults.rrf_k, defaults.vector_weight, defaults.text_weight, defaults.candidates
     )
     assert kb.ann_min_rows == KnowledgeBaseSettings().ann_min_rows
+
+
+def test_the_state_url_comes_from_the_environment_with_its_password(tmp_path: Path) -> None:
+    config = write(tmp_path, "[state]\nurl = 'postgresql://tidings@db:5432/tidings'\n")
+    assert load_settings(config, environ={}).state_url == "postgresql://tidings@db:5432/tidings"
+    secret = "postgresql://tidings:s3cret@db:5432/tidings"
+    settings = load_settings(config, environ={"TIDINGS_STATE__URL": secret, "TIDINGS_STATE__CLAIM_LEASE_S": "5"})
+    assert (settings.state_url, settings.state.claim_lease_s) == (secret, 5.0)
+    assert load_settings(write(tmp_path, ""), home=tmp_path, environ={}).state_url == f"sqlite:///{tmp_path / 'state.sqlite3'}"
