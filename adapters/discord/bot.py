@@ -484,8 +484,8 @@ class TidingsDiscordBot(discord.Client):
 
     # -- access ------------------------------------------------------------------------
 
-    def _check_access(self, user: discord.abc.User, channel: ChannelRef) -> None:
-        self.services.gatekeeper.check(user=str(user.id), channel=channel, roles=_roles(user))
+    async def _check_access(self, user: discord.abc.User, channel: ChannelRef) -> None:
+        await self.services.gatekeeper.admit(user=str(user.id), channel=channel, roles=_roles(user))
 
     # -- /ask and @mentions ------------------------------------------------------------
 
@@ -507,7 +507,7 @@ class TidingsDiscordBot(discord.Client):
         if interaction.channel is None:
             raise UserFacingError(NOT_IN_THIS_CHANNEL)
         ref = channel_ref(interaction.channel)
-        self._check_access(interaction.user, ref)
+        await self._check_access(interaction.user, ref)
         question = self._read_question(question, empty=EMPTY_COMMAND)
         # Acknowledge before any slow work: Discord drops interactions not answered in 3 s.
         await self._defer(interaction, ephemeral=private)
@@ -535,7 +535,7 @@ class TidingsDiscordBot(discord.Client):
             return
         ref = channel_ref(message.channel)
         try:
-            self._check_access(message.author, ref)
+            await self._check_access(message.author, ref)
         except UserFacingError as refusal:
             await message.reply(refusal.user_message, mention_author=False, allowed_mentions=NO_MENTIONS)
             return
@@ -660,7 +660,7 @@ class TidingsDiscordBot(discord.Client):
         if summarizer is None or interaction.channel is None:
             raise UserFacingError(NOT_IN_THIS_CHANNEL)
         ref = channel_ref(interaction.channel)
-        self._check_access(interaction.user, ref)
+        await self._check_access(interaction.user, ref)
         # "now" as Discord saw the command, so the window matches the channel's clock.
         start, end = parse_window(since, now=interaction.created_at)
         await self._defer(interaction, ephemeral=False)
@@ -679,7 +679,7 @@ class TidingsDiscordBot(discord.Client):
         if interaction.channel is None:
             raise UserFacingError(NOT_IN_THIS_CHANNEL)
         ref = channel_ref(interaction.channel)
-        self._check_access(interaction.user, ref)
+        await self._check_access(interaction.user, ref)
         await self._defer(interaction, ephemeral=True)
         interaction.extras["private"] = True
         scopes = self.services.gatekeeper.scopes(ref)

@@ -293,7 +293,7 @@ class SlackResponder:
             await self.records.question_finished(asked.key)
 
     async def _answer(self, asked: Asked, channel: ChannelRef, reply: StreamingReply) -> None:
-        self.services.gatekeeper.check(user=asked.user, channel=channel)
+        await self.services.gatekeeper.admit(user=asked.user, channel=channel)
         text = self._read_question(asked.text, empty=EMPTY_MENTION)
         window = summarize_request(text)
         if window is not None and self.services.summarizer is not None:
@@ -358,7 +358,7 @@ class SlackResponder:
         channel = await self.platform.channel_ref(str(command.get("channel_id")))
         user = str(command.get("user_id") or "")
         try:
-            self.services.gatekeeper.check(user=user, channel=channel)
+            await self.services.gatekeeper.admit(user=user, channel=channel)
 
             async def queued(position: int) -> None:
                 await respond(text=queued_message(position).text, response_type="ephemeral")
@@ -384,7 +384,7 @@ class SlackResponder:
         channel = await self.platform.channel_ref(str(command.get("channel_id")))
         asked = Asked(channel.channel, f"{time.time():.6f}", user, "", None)
         try:
-            self.services.gatekeeper.check(user=user, channel=channel)
+            await self.services.gatekeeper.admit(user=user, channel=channel)
             text = self._read_question(str(command.get("text") or ""), empty=EMPTY_COMMAND)
             question = self._question_for(asked, text, channel, ())
 

@@ -7,6 +7,7 @@ bot at all, and a per-user rate limit keeps one person from starving the rest.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -94,6 +95,22 @@ class Gatekeeper:
         return scopes_for(channel, self.settings.grants)
 
     def check(self, *, user: str, channel: ChannelRef | None, roles: Iterable[str] = ()) -> None:
+        self._check_lists(user=user, channel=channel, roles=roles)
+        if not self.limiter.allow(user):
+            raise self._rate_limited()
+
+    async def admit(self, *, user: str, channel: ChannelRef | None, roles: Iterable[str] = ()) -> None:
+        """``check`` for the adapters, on the event loop: the shared rate limit's database
+        transaction runs in a thread, so a slow database never holds up other requests' acks."""
+        self._check_lists(user=user, channel=channel, roles=roles)
+        if isinstance(self.limiter, SharedRateLimiter):
+            allowed = await asyncio.to_thread(self.limiter.allow, user)
+        else:
+            allowed = self.limiter.allow(user)
+        if not allowed:
+            raise self._rate_limited()
+
+    def _check_lists(self, *, user: str, channel: ChannelRef | None, roles: Iterable[str]) -> None:
         s = self.settings
         if s.allowed_users and user not in s.allowed_users:
             raise NotAllowed("Sorry, I'm not set up to answer your questions here. Ask an admin to add you.")
@@ -103,9 +120,10 @@ class Gatekeeper:
             names = {channel.channel, channel.scope, channel.name, f"#{channel.name}"}
             if not names & set(s.allowed_channels):
                 raise NotAllowed("Sorry, I'm not enabled in this channel. Ask an admin to add it to the allow-list.")
-        if not self.limiter.allow(user):
-            raise RateLimited(
-                f"You're asking faster than I can keep up (limit: {s.questions_per_minute} questions a minute). "
-                "Please try again in a minute."
-            )
+
+    def _rate_limited(self) -> RateLimited:
+        return RateLimited(
+            f"You're asking faster than I can keep up (limit: {self.settings.questions_per_minute} questions a minute). "
+            "Please try again in a minute."
+        )
 
