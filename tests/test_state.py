@@ -204,6 +204,7 @@ def test_a_migrated_database_has_exactly_the_declared_schema(state_location: str
     assert tables == set(metadata.tables)
     for name, table in metadata.tables.items():
         assert {c["name"] for c in inspector.get_columns(name)} == {c.name for c in table.columns}, name
+        assert {i["name"] for i in inspector.get_indexes(name)} >= {i.name for i in table.indexes}, name
     state.close()
 
 

@@ -27,6 +27,8 @@ claims = Table(
     Column("status", Text, nullable=False),
     Column("lease_until", Float, nullable=False),
     Column("expires_at", Float, nullable=False),
+    # Every claim first forgets the done ones past their day: found by this index, not a scan.
+    Index("ix_claims_expires_at", "expires_at"),
 )
 
 feedback = Table(
