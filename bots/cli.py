@@ -115,6 +115,7 @@ def answer_payload(answer: Any) -> dict[str, Any]:
         "question": answer.question,
         "answer": answer.text,
         "grounded": answer.grounded,
+        "style": answer.style,
         "citations": [
             {"n": c.n, "source": c.source, "title": c.title, "snippet": c.snippet, "score": c.score, "url": c.url}
             for c in answer.citations

@@ -23,6 +23,9 @@ REPO = Path(bots.__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data"
 DEV_VARIANTS = REPO / "bench" / "data" / "faq_variants_dev.csv"
 DEV_OFF_TOPIC = REPO / "bench" / "data" / "off_topic_dev.txt"
+DEV_DOCS_QUESTIONS = REPO / "bench" / "data" / "docs_questions_dev.csv"
+DEV_POLARITY = REPO / "bench" / "data" / "polarity_dev.csv"
+PROJECT_DOCS = REPO / "docs"
 CHOICES = ("retrieval", "answers", "refusals", "digests", "all")
 
 
@@ -127,7 +130,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from core.model.worker import ModelWorker
 
     settings = settings_from(args)
-    data = locate(args.data or DEFAULT_DATA, variants=args.variants, off_topic=args.off_topic)
+    data = locate(
+        args.data or DEFAULT_DATA,
+        variants=args.variants,
+        off_topic=args.off_topic,
+        docs_questions=DEV_DOCS_QUESTIONS,
+        polarity=DEV_POLARITY,
+        docs=PROJECT_DOCS,
+    )
     names = list(EVALUATIONS) if args.what == "all" else [args.what]
     options = EvalOptions(
         limit=args.limit, sample=args.sample, chunk_sizes=args.chunk_sizes, sweep=args.sweep, meeting_split=args.split

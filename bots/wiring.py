@@ -95,7 +95,7 @@ def build_services(
     knowledge_base = build_knowledge_base(settings, embedder)
     state = StateStore(settings.state_url, claim_lease_s=settings.state.claim_lease_s)
     answerer = InstrumentedAnswerer(
-        Answerer.from_settings(settings, knowledge_base=knowledge_base, model=model, worker=worker),
+        Answerer.from_settings(settings, knowledge_base=knowledge_base, model=model, worker=worker, embedder=embedder),
         Metrics(),
     )
     summarizer = build_summarizer(settings, model=model, worker=worker, state=state)

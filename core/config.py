@@ -77,6 +77,12 @@ class AnswerSettings:
     focus_margin: float = 0.15
     max_conversation_turns: int = 6
     extractive_fallback: bool = True
+    # "quote": the answer is the sources' own sentences, chosen by the model under a grammar;
+    # "generate": the model writes it; "auto": quote for small or base models (docs/asking.md).
+    style: str = "auto"
+    quote_selector: str = "model"  # who picks the quoted sentence: "model" (under a grammar) or "embedding"
+    quote_candidates: int = 4
+    quote_passages: int = 2
 
 
 @dataclass(frozen=True)
@@ -370,6 +376,12 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("Setting [knowledge_base] chunk_tokens must be between 32 and 254 (the embedder reads 256 word pieces).")
     if settings.answers.max_chunks < 1:
         raise ConfigError("Setting [answers] max_chunks must be at least 1.")
+    if settings.answers.style not in {"auto", "quote", "generate"}:
+        raise ConfigError(f"Setting [answers] style must be auto, quote or generate, not {settings.answers.style!r}.")
+    if settings.answers.quote_selector not in {"model", "embedding"}:
+        raise ConfigError("Setting [answers] quote_selector must be model or embedding.")
+    if not 1 <= settings.answers.quote_passages <= settings.answers.quote_candidates <= 9:
+        raise ConfigError("Settings [answers] quote_passages and quote_candidates need 1 <= quote_passages <= quote_candidates <= 9.")
     if settings.access.questions_per_minute < 0:
         raise ConfigError("Setting [access] questions_per_minute must be 0 (no limit) or more.")
     _validate_state(settings.state)

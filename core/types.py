@@ -176,6 +176,16 @@ class Answer:
     grounded: bool
     citations: tuple[Citation, ...] = ()
     timings: Timings = field(default_factory=Timings)
+    style: str = ""  # "quote" or "generate": how the text was made ("" for a refusal)
+    quotes: tuple[Quote, ...] = ()  # a quote answer's passages, for platforms that show quotes
+
+
+@dataclass(frozen=True)
+class Quote:
+    """One verbatim passage of a quote answer and the citation it came from."""
+
+    text: str
+    n: int
 
 
 @dataclass(frozen=True)

@@ -156,6 +156,20 @@ def handbook_services(tmp_path_factory: pytest.TempPathFactory, handbook_dir: Pa
     services.state.close()
 
 
+@pytest.fixture(scope="session")
+def generating_services(handbook_services, embedder, language_model, model_worker):  # type: ignore[no-untyped-def]
+    """The handbook's services with answers written by the model (``[answers] style = "generate"``)."""
+    from dataclasses import replace
+
+    from bots.wiring import build_services
+
+    settings = handbook_services.settings
+    settings = replace(settings, answers=replace(settings.answers, style="generate"))
+    services = build_services(settings, embedder=embedder, model=language_model, worker=model_worker)
+    yield services
+    services.state.close()
+
+
 @pytest.fixture(autouse=True)
 def _tidings_log_handlers_end_with_their_test() -> Iterator[None]:
     """A test that runs `tidings` in-process installs its log handler on the stderr pytest

@@ -59,13 +59,13 @@ def test_unrelated_questions_are_refused_with_the_nearest_sources(handbook_servi
     assert answer.timings.completion_tokens == 0, "the model is not asked when nothing relevant was found"
 
 
-def test_streaming_shows_the_answer_as_it_is_written(handbook_services) -> None:  # type: ignore[no-untyped-def]
+def test_streaming_shows_the_answer_as_it_is_written(generating_services) -> None:  # type: ignore[no-untyped-def]
     seen: list[str] = []
 
     async def on_text(text: str) -> None:
         seen.append(text)
 
-    answer = ask(handbook_services, "Which VPN client do I install?", on_text=on_text)
+    answer = ask(generating_services, "Which VPN client do I install?", on_text=on_text)
     assert answer.grounded and "WireGuard" in answer.text
     assert seen, "no partial text was shown"
 

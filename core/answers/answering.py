@@ -18,21 +18,27 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from core.answers import checks, quoting
+from core.answers.budget import shorten_to_fit
 from core.answers.prompts import STOP_SEQUENCES, PackedPrompt, build_answer_prompt
 from core.answers.questions import too_long
 from core.config import AnswerSettings, LLMSettings, RetrievalSettings, Settings
 from core.errors import EmptyQuestion, QuestionTooLong
 from core.model.worker import ModelWorker
-from core.ports import Generation, KnowledgeBase, LanguageModel, OnQueued, OnText, SearchMode
+from core.ports import Embedder, Generation, KnowledgeBase, LanguageModel, OnQueued, OnText, SearchMode
 from core.text import FUNCTION_WORDS, QUESTION_WORDS, SENTENCE_BREAK, fold_plural, meaningful_words
-from core.types import Answer, Citation, Hit, Question, Timings
+from core.types import Answer, Citation, Hit, Question, Quote, Timings
 
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 16_000
 NOT_COVERED = "I couldn't find this in the knowledge base, so I won't guess."
+EMPTY_KNOWLEDGE_BASE = (
+    "My knowledge base is empty, so I have nothing to answer from yet. Add documents with "
+    "`tidings ingest PATH` (files, folders, an FAQ spreadsheet, Slack or Discord exports), then ask again."
+)
 _CITATION = re.compile(r"\[(\d{1,2})\]")
 _DONT_KNOW = re.compile(r"\b(i (do not|don't|dont) know|not (mentioned|covered|provided|stated) in the sources)\b", re.I)
 _NUMBER = re.compile(r"\b(\d+(?:[.,:]\d+)*)(?:\s+([A-Za-z]+))?")
@@ -77,11 +83,6 @@ def numbers_check_out(answer: str, sources: Sequence[str]) -> bool:
         if unit and unit.lower() not in FUNCTION_WORDS and f"{number} {unit.lower()}" not in haystack:
             return False
     return True
-
-
-def adds_something(answer: str, question: str) -> bool:
-    """An answer that only repeats the question's words ("When the VPN is required.") says nothing."""
-    return bool(set(_words(_CITATION.sub(" ", answer))) - set(_words(question)))
 
 
 def best_sentences(text: str, question: str, *, limit: int = 2) -> str:
@@ -131,6 +132,32 @@ class Draft:
     generation: Generation
 
 
+@dataclass(frozen=True)
+class Quoted:
+    """The passages a quote answer is made of; empty when the model said ``none``."""
+
+    passages: tuple[quoting.Passage, ...]
+    seconds: float
+    prompt_tokens: int = 0
+
+
+def drop_repeated_sentences(text: str) -> str:
+    """The text with every sentence it already said removed (citations aside)."""
+    kept: list[str] = []
+    seen: set[str] = set()
+    for line in text.split("\n"):
+        parts = []
+        for sentence in re.split(r"(?<=[.!?])\s+", line):
+            key = " ".join(_CITATION.sub(" ", sentence).lower().split()).rstrip(".!? ")
+            if key and key in seen:
+                continue
+            seen.add(key)
+            parts.append(sentence)
+        if parts:
+            kept.append(" ".join(parts))
+    return "\n".join(kept).strip()
+
+
 class _Preview:
     """The answer as the model writes it, shown to the asker: pieces arrive on the model
     thread and are shown on the event loop, cleaned the way the final answer will be."""
@@ -172,6 +199,7 @@ class Answerer:
         retrieval: RetrievalSettings,
         answers: AnswerSettings,
         llm: LLMSettings,
+        embedder: Embedder | None = None,
     ) -> None:
         self.knowledge_base = knowledge_base
         self.model = model
@@ -179,10 +207,17 @@ class Answerer:
         self.retrieval = retrieval
         self.settings = answers
         self.llm = llm
+        self.embedder = embedder
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, knowledge_base: KnowledgeBase, model: LanguageModel, worker: ModelWorker
+        cls,
+        settings: Settings,
+        *,
+        knowledge_base: KnowledgeBase,
+        model: LanguageModel,
+        worker: ModelWorker,
+        embedder: Embedder | None = None,
     ) -> Answerer:
         """An answerer reading ``settings``' retrieval, answer and model sections."""
         return cls(
@@ -192,7 +227,16 @@ class Answerer:
             retrieval=settings.retrieval,
             answers=settings.answers,
             llm=settings.llm,
+            embedder=embedder,
         )
+
+    @property
+    def style(self) -> str:
+        """How answers are made: ``quote`` or ``generate`` (``auto`` asks the model whether it
+        writes well; the packaged 270M base model does not)."""
+        if self.settings.style != "auto":
+            return self.settings.style
+        return "generate" if getattr(self.model, "writes_well", False) else "quote"
 
     # -- retrieval --------------------------------------------------------------------------
 
@@ -243,8 +287,12 @@ class Answerer:
         started = time.perf_counter()
         hits = await asyncio.to_thread(self.retrieve, question)
         retrieve_ms = (time.perf_counter() - started) * 1000
+        if not hits and await asyncio.to_thread(self.knowledge_base.count) == 0:
+            return Answer(question=question.text, text=EMPTY_KNOWLEDGE_BASE, grounded=False, timings=Timings(retrieve_ms=retrieve_ms))
         if not self.is_covered(question, hits):
             return self._not_covered(question, hits, retrieve_ms)
+        if self.style == "quote":
+            return await self._quote_answer(question, hits, retrieve_ms, on_queued=on_queued)
         queued_at = time.perf_counter()
         draft = await self._draft(question, self.focus(hits), on_text=on_text, on_queued=on_queued)
         generate_ms = draft.generation.seconds * 1000
@@ -255,7 +303,76 @@ class Answerer:
             completion_tokens=draft.generation.completion_tokens,
             queued_ms=max(0.0, (time.perf_counter() - queued_at) * 1000 - generate_ms),
         )
-        return self._finish(question, draft, timings)
+        answer = self._finish(question, draft, timings)
+        if answer.style == "quote":
+            # The model's words failed a check: the answer is what the sources say, quoted.
+            return await self._quote_answer(question, hits, retrieve_ms, on_queued=on_queued, spent=timings)
+        return answer
+
+    # -- quote answers ----------------------------------------------------------------------
+
+    async def _quote_answer(
+        self,
+        question: Question,
+        hits: Sequence[Hit],
+        retrieve_ms: float,
+        *,
+        on_queued: OnQueued | None,
+        spent: Timings | None = None,
+    ) -> Answer:
+        used = self.focus(hits)[: self.settings.max_chunks]
+        queued_at = time.perf_counter()
+        quoted = await self.worker.run(functools.partial(self.quote, question.text, used), on_queued=on_queued)
+        waited = max(0.0, (time.perf_counter() - queued_at) - quoted.seconds) * 1000
+        before = spent or Timings()
+        timings = Timings(
+            retrieve_ms=retrieve_ms,
+            generate_ms=before.generate_ms + quoted.seconds * 1000,
+            prompt_tokens=before.prompt_tokens + quoted.prompt_tokens,
+            completion_tokens=before.completion_tokens + (1 if quoted.prompt_tokens else 0),
+            queued_ms=before.queued_ms + waited,
+        )
+        if not quoted.passages:
+            return replace(self._not_covered(question, hits, retrieve_ms), timings=timings)
+        passages = sorted({p.text: p for p in quoted.passages}.values(), key=lambda p: (p.source, p.order))
+        text = "\n".join(f"{p.text} [{p.source}]" for p in passages)
+        cited = sorted({p.source for p in passages})
+        citations = tuple(self._citation(n, used[n - 1], text) for n in cited)
+        return Answer(
+            question=question.text,
+            text=text,
+            grounded=True,
+            citations=citations,
+            timings=timings,
+            style="quote",
+            quotes=tuple(Quote(text=p.text, n=p.source) for p in passages),
+        )
+
+    def quote(self, question: str, hits: Sequence[Hit]) -> Quoted:
+        """The passages that answer ``question``, best first (on the model thread): ranked by
+        the embedder, the best few shown to the model, which picks one under a grammar or
+        says none; the runners-up by rank fill ``quote_passages``."""
+        started = time.perf_counter()
+        passages = quoting.passages_for(hits)
+        ranked = [p for _, p in quoting.rank(question, passages, self.embedder, [h.chunk.title for h in hits])]
+        candidates = ranked[: self.settings.quote_candidates]
+        if not candidates:
+            return Quoted((), time.perf_counter() - started)
+        prompt_tokens = 0
+        pick: int | None = 0
+        if self.settings.quote_selector == "model":
+            # A question longer than a third of the context is shown by its start.
+            shown = shorten_to_fit(question, self.model.n_ctx // 3, self.model.count_tokens, keep_end=False).text
+            prompt = quoting.choice_prompt(shown, candidates)
+            prompt_tokens = self.model.count_tokens(self.model.render(prompt))
+            if prompt_tokens + 4 <= self.model.n_ctx:
+                pick = quoting.choose(self.model, shown, candidates)
+            else:  # too long to show whole: the ranking decides
+                prompt_tokens = 0
+        if pick is None:
+            return Quoted((), time.perf_counter() - started, prompt_tokens)
+        chosen = [candidates[pick], *(p for p in ranked if p is not candidates[pick])]
+        return Quoted(tuple(chosen[: self.settings.quote_passages]), time.perf_counter() - started, prompt_tokens)
 
     def _admit(self, question: Question) -> Question:
         """The question as it will be answered: spaces collapsed, the thread cut to the turns
@@ -338,21 +455,27 @@ class Answerer:
         if _DONT_KNOW.search(text) and len(_words(text)) < 12:
             return self._not_covered(question, used, timings.retrieve_ms)
         if self.settings.extractive_fallback and not self._trustworthy(text, question, used):
-            text = best_sentences(used[0].chunk.text, question.text) + " [1]"
-        text, cited = self._cite(text, used)
+            # Signals the caller to answer with quoted sentences instead.
+            return Answer(question=question.text, text="", grounded=True, timings=timings, style="quote")
+        text, cited = self._cite(drop_repeated_sentences(text), used)
         citations = tuple(self._citation(n, used[n - 1], text) for n in cited)
-        return Answer(question=question.text, text=text.strip(), grounded=True, citations=citations, timings=timings)
+        return Answer(
+            question=question.text, text=text.strip(), grounded=True, citations=citations, timings=timings, style="generate"
+        )
 
     @staticmethod
     def _trustworthy(text: str, question: Question, used: Sequence[Hit]) -> bool:
-        """The model's words are the sources' words, its numbers are theirs, and it says more
-        than the question did."""
+        """The model's words are the sources' words, its numbers are theirs, it says yes or no
+        where they do, it states something the question did not, and none of the prompt's
+        scaffolding shows."""
         source_texts = [h.chunk.text + " " + h.chunk.title for h in used]
         return (
             bool(text)
+            and not checks.echoes_prompt(text)
             and support(text, source_texts) >= 0.6
             and numbers_check_out(text, source_texts)
-            and adds_something(text, question.text)
+            and checks.states_something(text, question.text, source_texts)
+            and checks.keeps_polarity(text, source_texts)
         )
 
     @classmethod

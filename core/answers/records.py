@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from core.runtime.state import StateStore
-from core.types import PUBLIC_SCOPE, Answer, ChannelRef, Citation
+from core.types import PUBLIC_SCOPE, Answer, ChannelRef, Citation, Quote
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -162,6 +162,8 @@ def answer_record(answer: Answer, *, platform: str, channel: ChannelRef, asker: 
         "answer": answer.text,
         "grounded": answer.grounded,
         "citations": [citation_record(c) for c in answer.citations],
+        "style": answer.style,
+        "quotes": [{"text": q.text, "n": q.n} for q in answer.quotes],
     }
 
 
@@ -184,6 +186,12 @@ def answer_from_record(record: Mapping[str, Any]) -> Answer:
         text=str(record.get("answer", "")),
         grounded=bool(record.get("grounded", True)),
         citations=citations,
+        style=str(record.get("style", "")),
+        quotes=tuple(
+            Quote(text=str(q.get("text", "")), n=int(q.get("n", 1)))
+            for q in record.get("quotes") or ()
+            if isinstance(q, Mapping)
+        ),
     )
 
 

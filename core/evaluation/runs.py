@@ -32,7 +32,7 @@ from typing import Any
 
 from core.answers.answering import Answerer, best_sentences
 from core.config import RetrievalSettings
-from core.evaluation import metrics
+from core.evaluation import answer_sets, metrics
 from core.evaluation.datasets import (
     Article,
     EvaluationDataError,
@@ -58,7 +58,7 @@ from core.types import PUBLIC_SCOPE, Digest, Hit, Question
 
 MODES: tuple[SearchMode, ...] = ("vector", "text", "hybrid")
 RANK_DEPTH = 10
-DEFAULT_ANSWER_SAMPLE = 30
+DEFAULT_ANSWER_SAMPLE = 60
 THRESHOLDS = tuple(round(0.10 + 0.01 * i, 2) for i in range(81))
 # Fusion settings tried by ``--sweep``: (rrf_k, vector_weight, text_weight).
 FUSION_VARIANTS = ((60, 1.0, 1.0), (20, 1.0, 1.0), (5, 1.0, 1.0), (60, 1.0, 0.5), (60, 0.5, 1.0), (60, 1.0, 2.0))
@@ -75,6 +75,9 @@ class EvalData:
     meetings: tuple[Path, ...]
     variants: Path | None
     off_topic: Path | None
+    docs_questions: Path | None = None  # questions about Tidings itself (CSV question,fact,source)
+    polarity: Path | None = None  # questions whose sources say no (CSV question,polarity,source,evidence)
+    docs: Path | None = None  # the folder of documents the docs questions are asked against
 
 
 @dataclass(frozen=True)
@@ -163,7 +166,15 @@ def _hits(ranks: Sequence[int | None], k: int) -> list[float]:
     return [1.0 if r is not None and r <= k else 0.0 for r in ranks]
 
 
-def locate(folder: Path, *, variants: Path | None = None, off_topic: Path | None = None) -> EvalData:
+def locate(
+    folder: Path,
+    *,
+    variants: Path | None = None,
+    off_topic: Path | None = None,
+    docs_questions: Path | None = None,
+    polarity: Path | None = None,
+    docs: Path | None = None,
+) -> EvalData:
     """Find the sets under ``folder``; reworded variants and off-topic questions may also
     come from the folder (``*variants*.csv``, ``*off_topic*.txt``)."""
     if not folder.is_dir():
@@ -182,6 +193,9 @@ def locate(folder: Path, *, variants: Path | None = None, off_topic: Path | None
         meetings=tuple(find_meeting_files(folder)),
         variants=found_variants[0] if found_variants else variants if variants and variants.is_file() else None,
         off_topic=found_off_topic[0] if found_off_topic else off_topic if off_topic and off_topic.is_file() else None,
+        docs_questions=docs_questions if docs_questions and docs_questions.is_file() else None,
+        polarity=polarity if polarity and polarity.is_file() else None,
+        docs=docs if docs and docs.is_dir() else None,
     )
 
 
@@ -471,6 +485,7 @@ async def answer_sample(
         "citation_precision": round(metrics.mean(precisions), 4),
         "grounded_rate": round(metrics.mean(float(g) for g in grounded), 4),
         "seconds_per_answer": round(metrics.mean(seconds), 2),
+        "median_seconds": round(metrics.percentile(seconds, 50), 3),
         "p95_seconds": round(metrics.percentile(seconds, 95), 2),
         "prompt_tokens": round(metrics.mean(prompt_tokens), 1),
         "completion_tokens": round(metrics.mean(completion_tokens), 1),
@@ -485,20 +500,74 @@ async def answer_sample(
 
 
 async def evaluate_answers(bench: Workbench, data: EvalData, options: EvalOptions, progress: Progress) -> dict[str, Any]:
+    """Every answer style on the QA sample, the docs questions and the polarity set, in one run."""
     articles, questions = qa_set(data, options.limit)
     size = bench.settings.knowledge_base.chunk_tokens
     progress(f"answers: QA knowledge base at {size} tokens ({len(articles)} articles)")
     name = bench.articles_knowledge_base("qa", articles, size)
     sample = spread(questions, options.sample or DEFAULT_ANSWER_SAMPLE)
-    answerer, services = answerer_for(bench, name)
+    configured, services = answerer_for(bench, name)
     model = getattr(services.model, "name", "model")
+    styles: dict[str, Any] = {}
+    for label, style, selector in answer_sets.ANSWER_STYLES:
+        answerer, _ = answerer_for(bench, name, answers=answer_sets.styled(bench.settings.answers, style, selector))
+        row = await answer_sample(answerer, sample, progress, label)
+        styles[label] = row
+    chosen = next(label for label, style, _ in answer_sets.ANSWER_STYLES if style == configured.style)
     result: dict[str, Any] = {
         "model": model,
         "n_ctx": bench.settings.llm.n_ctx,
         "max_chunks": bench.settings.answers.max_chunks,
+        "style": configured.style,
         "split": ANSWERS_SPLIT.as_dict(),
-        **await answer_sample(answerer, sample, progress, "configured"),
+        **styles[chosen],
+        "styles": {label: {k: v for k, v in row.items() if k != "examples"} for label, row in styles.items()},
     }
+    quote_s = styles["quote, model selects"]["median_seconds"]
+    generate_s = styles["generate"]["median_seconds"]
+    result["speed"] = {
+        "quote_median_s": quote_s,
+        "generate_median_s": generate_s,
+        "ratio": round(quote_s / generate_s, 3) if generate_s else None,
+    }
+    if data.docs_questions and data.docs:
+        docs_name = bench.documents_knowledge_base("docs", data.docs, size)
+        runs = [
+            (label, answerer_for(bench, docs_name, answers=answer_sets.styled(bench.settings.answers, st, sel))[0])
+            for label, st, sel in answer_sets.ANSWER_STYLES
+        ]
+        result["docs_questions"] = {
+            "set": str(data.docs_questions),
+            "split": "dev (tuned on)",
+            **await answer_sets.docs_questions_run(runs, answer_sets.read_docs_questions(data.docs_questions), progress),
+        }
+        if data.polarity and data.faq:
+            polarity = answer_sets.read_polarity(data.polarity)
+            faq_name = bench.faq_knowledge_base(data.faq, size)
+            by_set = []
+            for kb_name, items in ((faq_name, [q for q in polarity if q.from_faq]), (docs_name, [q for q in polarity if not q.from_faq])):
+                runs = [
+                    (label, answerer_for(bench, kb_name, answers=answer_sets.styled(bench.settings.answers, st, sel))[0])
+                    for label, st, sel in answer_sets.ANSWER_STYLES
+                ]
+                by_set.append(await answer_sets.polarity_run(runs, items, progress))
+            result["polarity"] = {
+                "set": str(data.polarity),
+                "split": "dev (tuned on)",
+                "questions": sum(r["questions"] for r in by_set),
+                "styles": {
+                    label: {
+                        "asserts_opposite": sum(r["styles"][label]["asserts_opposite"] for r in by_set),
+                        "contains_evidence": round(
+                            sum(r["styles"][label]["contains_evidence"] * r["questions"] for r in by_set)
+                            / max(1, sum(r["questions"] for r in by_set)),
+                            4,
+                        ),
+                        "opposite_examples": [e for r in by_set for e in r["styles"][label]["opposite_examples"]][:5],
+                    }
+                    for label, _, _ in answer_sets.ANSWER_STYLES
+                },
+            }
     if options.sweep:
         variants = []
         for max_chunks in sorted({2, 3, 6} - {bench.settings.answers.max_chunks}):

@@ -91,6 +91,22 @@ class Workbench:
             self._built.add(name)
         return name
 
+    def documents_knowledge_base(self, label: str, folder: Path, chunk_tokens: int) -> str:
+        """Ingest a folder of documents exactly as ``tidings ingest`` does; returns the KB's name."""
+        name = f"documents-{label}-{chunk_tokens}"
+        if name not in self._built:
+            services = self.services(name, chunk_tokens=chunk_tokens)
+            assert services.embedder is not None, "build_services always builds an embedder"
+            ingest(
+                [folder],
+                knowledge_base=services.knowledge_base,  # type: ignore[arg-type]
+                embedder=services.embedder,
+                chunk_tokens=chunk_tokens,
+                overlap_sentences=self.settings.knowledge_base.overlap_sentences,
+            )
+            self._built.add(name)
+        return name
+
     def articles_knowledge_base(self, label: str, articles: Sequence[Article], chunk_tokens: int) -> str:
         """Chunk and write articles with the ingest pipeline's own chunker; returns the KB's name."""
         name = f"articles-{label}-{len(articles)}-{chunk_tokens}"

@@ -36,6 +36,13 @@ T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
+# An FAQ entry is also stored as a second row whose vector and search text are its question
+# alone: reworded questions match an entry's question far better than its question and answer
+# together. The row points back at its entry, and a search returns each entry once.
+QUESTION_ROW_SUFFIX = "~question"
+QUESTION_ROW_KIND = "faq-question"
+_NOT_A_QUESTION_ROW = f"(kind IS NULL OR kind != '{QUESTION_ROW_KIND}')"
+
 _COLUMNS = ["id", "source", "doc_key", "title", "text", "scope", "url", "position", "content_hash", "kind"]
 
 
@@ -61,9 +68,36 @@ def reciprocal_rank_fusion(
     return scores
 
 
+def question_rows(chunks: Sequence[Chunk]) -> list[Chunk]:
+    """The question rows of ``chunks``: one per FAQ entry (its first chunk), titled and worded
+    by its question."""
+    return [
+        Chunk(
+            id=f"{c.id}{QUESTION_ROW_SUFFIX}",
+            source=c.source,
+            title=c.title,
+            text=c.text,
+            scope=c.scope,
+            url=c.url,
+            position=c.position,
+            doc_key=c.doc_key,
+            content_hash=c.content_hash,
+            kind=QUESTION_ROW_KIND,
+        )
+        for c in chunks
+        if c.kind == "faq" and c.position == 0 and c.title.strip()
+    ]
+
+
+def entry_id(row_id: str) -> str:
+    """The chunk a row stands for: a question row stands for its entry."""
+    return row_id.removesuffix(QUESTION_ROW_SUFFIX)
+
+
 def _chunk_from_row(row: dict[str, Any]) -> Chunk:
+    kind = row.get("kind") or "document"
     return Chunk(
-        id=row["id"],
+        id=entry_id(row["id"]),
         source=row["source"],
         title=row["title"],
         text=row["text"],
@@ -72,7 +106,7 @@ def _chunk_from_row(row: dict[str, Any]) -> Chunk:
         position=int(row.get("position") or 0),
         doc_key=row.get("doc_key") or "",
         content_hash=row.get("content_hash") or "",
-        kind=row.get("kind") or "document",
+        kind="faq" if kind == QUESTION_ROW_KIND else kind,
     )
 
 
@@ -165,11 +199,12 @@ class LanceKnowledgeBase:
         """Make the source's chunks exactly ``chunks``: add what is new, delete what is gone."""
         with self._lock:
             existing = self.ids_of(source)
-            wanted = {c.id: c for c in chunks if c.source == source}
+            own = [c for c in chunks if c.source == source]
+            wanted = {c.id: c for c in [*own, *question_rows(own)]}
             new = [c for cid, c in wanted.items() if cid not in existing]
             stale = existing - set(wanted)
             if new:
-                vectors = self.embedder.embed([embedding_text(c.title, c.text) for c in new])
+                vectors = self.embedder.embed([_embedded_text(c) for c in new])
                 rows = [
                     {
                         "id": c.id,
@@ -182,7 +217,7 @@ class LanceKnowledgeBase:
                         "position": c.position,
                         "content_hash": c.content_hash,
                         "kind": c.kind,
-                        "search_text": f"{c.title}\n{c.text}",
+                        "search_text": c.title if c.kind == QUESTION_ROW_KIND else f"{c.title}\n{c.text}",
                         "vector": vector,
                     }
                     for c, vector in zip(new, vectors, strict=True)
@@ -198,7 +233,9 @@ class LanceKnowledgeBase:
                     batch = sorted(stale)[start : start + 500]
                     where = "id IN (" + ", ".join(sql_string(i) for i in batch) + ")"
                     retry_commit_conflicts(functools.partial(table.delete, where))
-            return SourceChange(source=source, added=len(new), unchanged=len(wanted) - len(new), removed=len(stale))
+            added = sum(1 for c in new if c.kind != QUESTION_ROW_KIND)
+            removed = sum(1 for i in stale if not i.endswith(QUESTION_ROW_SUFFIX))
+            return SourceChange(source=source, added=added, unchanged=len(own) - added, removed=removed)
 
     def rescope(self, sources: Iterable[str], *, from_scope: str, to_scope: str) -> int:
         """Move the chunks of ``sources`` that are in ``from_scope`` to ``to_scope``: one
@@ -289,7 +326,7 @@ class LanceKnowledgeBase:
 
     def count(self) -> int:
         table = self._open()
-        return 0 if table is None else int(table.count_rows())
+        return 0 if table is None else int(table.count_rows(_NOT_A_QUESTION_ROW))
 
     def last_changed(self) -> datetime | None:
         """When the table last changed (the latest ingest or forget), from LanceDB's versions."""
@@ -309,8 +346,8 @@ class LanceKnowledgeBase:
         if table is None:
             return []
         query = table.search()
-        if scopes is not None:
-            query = query.where(scope_filter(scopes))
+        where = _NOT_A_QUESTION_ROW if scopes is None else f"({scope_filter(scopes)}) AND {_NOT_A_QUESTION_ROW}"
+        query = query.where(where)
         data = query.select(["source", "scope", "title", "doc_key"]).limit(None).to_arrow().to_pylist()
         by_source: dict[str, dict[str, Any]] = {}
         for row in data:
@@ -348,7 +385,7 @@ class LanceKnowledgeBase:
         n = max(k, self.candidates)
         columns = [*_COLUMNS, "vector"]
         query_vector = self.embedder.embed([query])[0]
-        rows: dict[str, dict[str, Any]] = {}
+        rows: dict[str, list[dict[str, Any]]] = {}
         vector_ids: list[str] = []
         text_ids: list[str] = []
         if mode in {"hybrid", "vector"}:
@@ -365,8 +402,7 @@ class LanceKnowledgeBase:
                 # add nothing (docs/benchmarks.md, the 100k-chunk runs).
                 vector_query = vector_query.nprobes(24).refine_factor(10)
             for row in vector_query.to_list():
-                rows.setdefault(row["id"], row)
-                vector_ids.append(row["id"])
+                _keep(rows, row, vector_ids)
         if mode in {"hybrid", "text"}:
             self._ensure_fts(table)
             try:
@@ -380,8 +416,7 @@ class LanceKnowledgeBase:
             except Exception:  # a query the text parser rejects still gets vector results
                 text_rows = []
             for row in text_rows:
-                rows.setdefault(row["id"], row)
-                text_ids.append(row["id"])
+                _keep(rows, row, text_ids)
         fused = reciprocal_rank_fusion(
             [(vector_ids, self.vector_weight), (text_ids, self.text_weight)], k=self.rrf_k
         )
@@ -390,9 +425,8 @@ class LanceKnowledgeBase:
         text_rank = {cid: r for r, cid in enumerate(text_ids, start=1)}
         hits: list[Hit] = []
         for cid, score in ranked:
-            row = rows[cid]
-            vector = np.asarray(row["vector"], dtype=np.float32)
-            similarity = float(np.dot(vector, query_vector))
+            row = rows[cid][0]
+            similarity = max(float(np.dot(np.asarray(r["vector"], dtype=np.float32), query_vector)) for r in rows[cid])
             hits.append(
                 Hit(
                     chunk=_chunk_from_row(row),
@@ -404,6 +438,22 @@ class LanceKnowledgeBase:
             )
         return hits
 
+
+
+def _embedded_text(chunk: Chunk) -> str:
+    return chunk.title if chunk.kind == QUESTION_ROW_KIND else embedding_text(chunk.title, chunk.text)
+
+
+def _keep(rows: dict[str, list[dict[str, Any]]], row: dict[str, Any], ranking: list[str]) -> None:
+    """Add a found row under its entry; an entry found by both its rows ranks by the better."""
+    entry = entry_id(row["id"])
+    found = rows.setdefault(entry, [])
+    if not found or row["kind"] != QUESTION_ROW_KIND:
+        found.insert(0, row)  # the entry's own row first: its text and metadata are the hit's
+    else:
+        found.append(row)
+    if entry not in ranking:
+        ranking.append(entry)
 
 
 def _build_full_text_index(table: Any) -> bool:

@@ -239,6 +239,17 @@ class LlamaModel:
         self._load()
         return self._formatter is not None
 
+    @property
+    def parameters(self) -> int:
+        """How many weights the model has, from the GGUF."""
+        return int(self._load()._model.n_params())
+
+    @property
+    def writes_well(self) -> bool:
+        """Whether answers may be written by this model (``[answers] style = "auto"``): a chat
+        model of 1B parameters or more. Smaller or base models choose sentences instead."""
+        return self.has_chat_template and self.parameters >= 1_000_000_000
+
     def render(self, prompt: Prompt) -> str:
         self._load()
         if self._formatter is None:

@@ -59,6 +59,12 @@ class OpenAICompatibleModel:
         return self.model or self.base_url
 
     @property
+    def writes_well(self) -> bool:
+        """A model worth a server is assumed to be a chat model that writes well; set
+        ``[answers] style = "quote"`` for a small one."""
+        return True
+
+    @property
     def server_root(self) -> str:
         return self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
 

@@ -1,0 +1,125 @@
+"""Checks that read meaning, not only words, before model-written text reaches a user.
+
+Word overlap passed "Yes, pets can transmit the virus" against a source saying there is no
+evidence they do (every word is in the source), "The answer is the same as in docs/x.md"
+(says nothing), and an answer that began with the prompt's own "Conversation so far:". Each
+check here catches one of those; a rejected line falls back to the quoted sources.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from core.text import DOCUMENT_SENTENCE_END, FUNCTION_WORDS, LINK, QUESTION_WORDS, fold_plural, meaningful_words
+
+# Words that turn a statement around. "no evidence", "not known" and "never" all say no.
+_NEGATION = re.compile(
+    r"\b(no|not|never|none|nobody|nothing|neither|nor|cannot|can't|cant|won't|don't|doesn't|didn't|isn't|"
+    r"aren't|wasn't|weren't|shouldn't|couldn't|wouldn't|haven't|hasn't|without|unlikely|n't)\b|n't\b",
+    re.IGNORECASE,
+)
+# Lines a prompt template is made of: a label at the start of a line, as the prompts write them.
+# tests/test_answer_checks.py renders every prompt template and fails if one of its labels is
+# missing here.
+SCAFFOLDING_LABELS = (
+    "Conversation so far",
+    "Question",
+    "Questions",
+    "Sources",
+    "Source",
+    "Context",
+    "Answer",
+    "Sentences",
+    "Example",
+    "Instructions",
+    "Messages",
+    "Conversation",
+    "Transcript",
+    "Notes",
+    "Summary",
+    "Candidates",
+    "Chat",
+    "Topics",
+    "Labels",
+    "Label",
+    "Topic",
+    "user",
+    "assistant",
+    "system",
+    "Tidings",
+)
+_SCAFFOLDING = re.compile(
+    r"(^|\n)\s*(" + "|".join(re.escape(label) for label in SCAFFOLDING_LABELS) + r")\s*:"
+    r"|</?source\b|<start_of_turn>|<end_of_turn>|<\|im_(start|end)\|>",
+    re.IGNORECASE,
+)
+# Phrasings that point somewhere instead of saying anything.
+_EMPTY_PHRASES = re.compile(
+    r"\b(the answer is (the same|in|as|found|given|provided|described)|"
+    r"(is|are) (a|the) (better|best|good|right|preferred) (choice|option|way|idea)|"
+    r"(see|refer to|check|read) (the )?(docs?|documentation|sources?|section)|"
+    r"as (described|mentioned|explained|stated|shown) (in|above|below))\b",
+    re.IGNORECASE,
+)
+# Words that only talk about answers and sources, never about the subject.
+_META_WORD_TEXT = """
+    answer answers question questions source sources document documents docs doc documentation same
+    different section page file information detail details mentioned described above below following
+    better best good choice option way case may might"""
+_META_WORDS = frozenset(_META_WORD_TEXT.split())
+_IGNORED = FUNCTION_WORDS | QUESTION_WORDS
+
+
+def _words(text: str) -> set[str]:
+    return set(meaningful_words(LINK.sub(" ", text), stopwords=_IGNORED, stemmer=fold_plural, shortest=2))
+
+
+def _sentences(text: str) -> list[str]:
+    return [s.strip() for s in DOCUMENT_SENTENCE_END.split(text) if s and len(s.strip()) > 3]
+
+
+def is_negative(text: str) -> bool:
+    """Whether ``text`` says no: an odd number of negations ("not unlikely" is two)."""
+    return len(_NEGATION.findall(text)) % 2 == 1
+
+
+def resting_sentence(claim: str, sources: Sequence[str]) -> str | None:
+    """The source sentence a claim rests on: the one sharing most of its words."""
+    wanted = _words(claim)
+    best: tuple[int, str] | None = None
+    for source in sources:
+        for sentence in _sentences(source):
+            shared = len(wanted & _words(sentence))
+            if shared and (best is None or shared > best[0]):
+                best = (shared, sentence)
+    return best[1] if best else None
+
+
+def keeps_polarity(answer: str, sources: Sequence[str]) -> bool:
+    """Each sentence of the answer says yes where the sentence it rests on says yes, and no
+    where it says no."""
+    for claim in _sentences(answer):
+        sentence = resting_sentence(claim, sources)
+        if sentence is not None and is_negative(claim) != is_negative(sentence):
+            return False
+    return True
+
+
+def states_something(answer: str, question: str, sources: Sequence[str]) -> bool:
+    """The answer states something from one source sentence that the question does not
+    already say: at least two subject words, not the question's, found together in one
+    sentence. Pointers ("the answer is the same as in ...") never count."""
+    if _EMPTY_PHRASES.search(answer):
+        return False
+    new = _words(answer) - _words(question) - _META_WORDS
+    if not new:
+        # "Do small expenses need a receipt?" - "Small expenses need no receipt." says no.
+        return is_negative(answer) != is_negative(question)
+    needed = min(2, len(new))
+    return any(len(new & _words(sentence)) >= needed for source in sources for sentence in _sentences(source))
+
+
+def echoes_prompt(text: str) -> bool:
+    """Whether the text carries the prompt's own scaffolding (a label line, a source tag, a turn marker)."""
+    return bool(_SCAFFOLDING.search(text))

@@ -1,0 +1,208 @@
+"""Quote-first answers: the answer is made of the sources' own sentences.
+
+A small base model reads well and writes badly: asked to write, Gemma 3 270M turned "there is
+no evidence that pets transmit the virus" into "Yes, pets can transmit the virus". Asked to
+*choose*, under a grammar that only lets it write a sentence number or ``none``, it cannot
+reverse or invent anything. So the packed sources are split into passages (a sentence, or a
+list with the line that introduces it), ranked by the embedder, and the model picks the one
+that answers; the answer is that passage verbatim, cleaned of markup and cited.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.ports import Embedder, LanguageModel, Prompt
+from core.text import DOCUMENT_SENTENCE_END, FUNCTION_WORDS, QUESTION_WORDS, fold_plural, meaningful_words
+from core.types import Hit
+
+CHOICE_INSTRUCTIONS = (
+    "Pick the sentence that answers the question. Reply with its number, "
+    "or none if no sentence answers it."
+)
+# A worked example: a base model copies a shape it is shown far better than it follows a rule.
+CHOICE_EXAMPLE = (
+    "Sentences:\n"
+    "1. Staff park in the north garage.\n"
+    "2. Visitors use bays 1 to 4 at reception.\n"
+    "3. The garage closes at 22:00.\n"
+    "Question: Where do visitors park?\n"
+    "Answer: 2"
+)
+CHOICE_PREFIX = "Answer:"
+NONE = "none"
+
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+")
+_HEADING = re.compile(r"^\s*#{1,6}\s")
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}")
+_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_EMPHASIS = re.compile(r"(\*\*|__)(.+?)\1|(?<![\w*])\*(?!\s)([^*\n]+?)\*(?![\w*])")
+_TAG = re.compile(r"</?[A-Za-z][^<>]{0,200}>")
+_IGNORED = FUNCTION_WORDS | QUESTION_WORDS
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A sentence, a list or a table row of one packed source, in reading order."""
+
+    source: int  # the source's citation number (1 = the first packed hit)
+    order: int  # position within the source
+    text: str  # cleaned, as the user will read it
+
+
+def clean(text: str) -> str:
+    """Markdown and HTML markup removed, the words kept: links become their text, emphasis and
+    heading marks go, inline code keeps its backticks (both platforms show it as code)."""
+    text = _LINK.sub(lambda m: m.group(1), text)
+    text = _EMPHASIS.sub(lambda m: m.group(2) or m.group(3) or "", text)
+    text = _TAG.sub("", text)
+    text = _HEADING.sub("", text)
+    return " ".join(text.split())
+
+
+def _split_paragraph(lines: list[str]) -> list[str]:
+    joined = " ".join(line.strip() for line in lines)
+    return [s.strip() for s in DOCUMENT_SENTENCE_END.split(joined) if s and s.strip()]
+
+
+def passages_of(text: str, source: int) -> list[Passage]:
+    """The passages of one source: sentences of its paragraphs; a list with the sentence that
+    introduces it (a list item alone rarely answers "which ..."), a table row, a code block."""
+    units: list[str] = []
+    paragraph: list[str] = []
+    items: list[str] = []
+    code: list[str] | None = None
+
+    def end_paragraph() -> None:
+        if paragraph:
+            units.extend(_split_paragraph(paragraph))
+            paragraph.clear()
+
+    def end_list() -> None:
+        if items:
+            intro = units.pop() if units and units[-1].rstrip().endswith(":") else ""
+            body = "\n".join(f"• {clean(item)}" for item in items)
+            units.append(f"{intro}\n{body}" if intro else body)
+            items.clear()
+
+    for line in text.splitlines():
+        stripped = line.strip()
+        if code is not None:
+            if stripped.startswith("```"):
+                if code:
+                    units.append("```\n" + "\n".join(code) + "\n```")
+                code = None
+            else:
+                code.append(line.rstrip())
+            continue
+        if stripped.startswith("```"):
+            end_paragraph()
+            end_list()
+            code = []
+            continue
+        if not stripped or _HEADING.match(stripped):
+            end_paragraph()
+            if not stripped and items:
+                continue  # a blank line inside a loose list keeps the list going
+            end_list()
+            continue
+        if _LIST_ITEM.match(line):
+            end_paragraph()
+            items.append(_LIST_ITEM.sub("", line, count=1))
+            continue
+        if items and line[:1].isspace():
+            items[-1] += " " + stripped  # an item's continuation line
+            continue
+        end_list()
+        if stripped.startswith("|"):
+            end_paragraph()
+            if not _TABLE_RULE.match(stripped):
+                cells = [clean(cell) for cell in stripped.strip("|").split("|")]
+                units.append(": ".join(cell for cell in cells if cell))
+            continue
+        paragraph.append(stripped)
+    end_paragraph()
+    end_list()
+    if code:
+        units.append("```\n" + "\n".join(code) + "\n```")
+    passages = []
+    for order, unit in enumerate(units):
+        shown = unit if unit.startswith("```") or "\n• " in unit or unit.startswith("• ") else clean(unit)
+        if shown.startswith("• ") or "\n• " in shown:
+            shown = "\n".join(clean(line) if not line.startswith("• ") else line for line in shown.split("\n"))
+        if len(shown.strip()) > 3:
+            passages.append(Passage(source=source, order=order, text=shown.strip()))
+    return passages
+
+
+def passages_for(hits: Sequence[Hit]) -> list[Passage]:
+    return [p for n, hit in enumerate(hits, start=1) for p in passages_of(hit.chunk.text, n)]
+
+
+def _words(text: str) -> set[str]:
+    return set(meaningful_words(text, stopwords=_IGNORED, stemmer=fold_plural, shortest=2))
+
+
+def rank(
+    question: str, passages: Sequence[Passage], embedder: Embedder | None, titles: Sequence[str] = ()
+) -> list[tuple[float, Passage]]:
+    """Passages best first, by the cosine similarity of the question and the passage read
+    under its source's title ("Tokens never go in the configuration file" says little
+    alone). Without an embedder, by the share of the question's words a passage holds.
+    Title and similarity alone ranked best on the development questions (docs/quality-log.md)."""
+    if not passages:
+        return []
+    if embedder is not None:
+        def titled(p: Passage) -> str:
+            title = titles[p.source - 1] if p.source <= len(titles) else ""
+            return f"{title}: {p.text}" if title else p.text
+
+        vectors = embedder.embed([question, *(titled(p) for p in passages)])
+        scores = [float(v) for v in np.asarray(vectors[1:]) @ np.asarray(vectors[0])]
+    else:
+        wanted = _words(question)
+        scores = [len(wanted & _words(p.text)) / len(wanted) if wanted else 0.0 for p in passages]
+    scored = [(score, -i, p) for i, (score, p) in enumerate(zip(scores, passages, strict=True))]
+    scored.sort(key=lambda item: (item[0], item[1]), reverse=True)
+    return [(score, passage) for score, _, passage in scored]
+
+
+def _shown(passage: Passage, limit: int = 400) -> str:
+    text = " ".join(passage.text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def choice_prompt(question: str, candidates: Sequence[Passage]) -> Prompt:
+    listed = "\n".join(f"{n}. {_shown(p)}" for n, p in enumerate(candidates, start=1))
+    body = f"Sentences:\n{listed}\nQuestion: {' '.join(question.split())}"
+    return Prompt(f"{CHOICE_INSTRUCTIONS}\n\n{CHOICE_EXAMPLE}", body, CHOICE_PREFIX)
+
+
+def choice_grammar(count: int, *, allow_none: bool = True) -> str:
+    """GBNF that lets the model write one of ``1..count`` (or ``none``) and nothing else."""
+    options = [f'"{n}"' for n in range(1, count + 1)]
+    if allow_none:
+        options.append(f'"{NONE}"')
+    return f'root ::= " "? ({" | ".join(options)})'
+
+
+def read_choice(text: str, count: int) -> int | None:
+    """The chosen candidate's index (0-based), or None for ``none``."""
+    picked = text.strip().lower()
+    if picked.isdigit() and 1 <= int(picked) <= count:
+        return int(picked) - 1
+    return None
+
+
+def choose(model: LanguageModel, question: str, candidates: Sequence[Passage], *, allow_none: bool = True) -> int | None:
+    """Ask the model which candidate answers (blocking: run it on the model worker)."""
+    generation = model.generate(
+        choice_prompt(question, candidates),
+        max_tokens=3,
+        grammar=choice_grammar(len(candidates), allow_none=allow_none),
+    )
+    return read_choice(generation.text, len(candidates))

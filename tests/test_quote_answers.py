@@ -1,0 +1,218 @@
+"""Quote-first answers: the model chooses under a grammar, the answer is the sources' own words;
+the checks that keep model-written text honest; FAQ entries found by their question."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import pytest
+
+from core.answers import checks, quoting
+from core.answers.answering import EMPTY_KNOWLEDGE_BASE, Answerer, drop_repeated_sentences
+from core.answers.prompts import build_answer_prompt
+from core.digests.prompts import headline_prompt, merge_prompt, notes_prompt
+from core.ports import Prompt
+from core.types import Chunk, Hit, Question, Turn
+
+# -- choosing under a grammar ----------------------------------------------------------------------
+
+
+def test_the_packaged_model_can_only_write_a_candidate_number_or_none(language_model) -> None:  # type: ignore[no-untyped-def]
+    candidates = [
+        quoting.Passage(1, 0, "The office is closed on public holidays."),
+        quoting.Passage(1, 1, "New starters receive a laptop on their first day from the IT desk."),
+        quoting.Passage(1, 2, "Parking is free for visitors."),
+    ]
+    prompt = quoting.choice_prompt("Where do new starters get a laptop?", candidates)
+    generation = language_model.generate(prompt, max_tokens=4, grammar=quoting.choice_grammar(len(candidates)))
+    assert generation.text.strip() in {"1", "2", "3", "none"}
+    assert quoting.choose(language_model, "Where do new starters get a laptop?", candidates) == 1
+
+
+def test_the_grammar_offers_exactly_the_candidates() -> None:
+    assert quoting.choice_grammar(3) == 'root ::= " "? ("1" | "2" | "3" | "none")'
+    assert "none" not in quoting.choice_grammar(2, allow_none=False)
+    assert quoting.read_choice(" 2", 3) == 1
+    assert quoting.read_choice("none", 3) is None
+    assert quoting.read_choice("7", 3) is None
+
+
+def test_passages_keep_a_list_with_its_introduction_and_drop_markup() -> None:
+    text = (
+        "# Ingesting\n\nTidings reads **many** formats, see [the list](formats.md). It skips others.\n\n"
+        "Supported formats:\n- Markdown and text\n- PDF\n- HTML\n\n"
+        "| Format | Loader |\n|---|---|\n| CSV | faq |\n\n```\ntidings ingest docs/\n```\n"
+    )
+    shown = [p.text for p in quoting.passages_of(text, 1)]
+    assert shown[0] == "Tidings reads many formats, see the list."
+    assert shown[1] == "It skips others."
+    assert shown[2] == "Supported formats:\n• Markdown and text\n• PDF\n• HTML"
+    assert "CSV: faq" in shown
+    assert shown[-1] == "```\ntidings ingest docs/\n```"
+    assert not any(mark in " ".join(shown) for mark in ("**", "](", "# "))
+
+
+# -- quote answers through the real Answerer -------------------------------------------------------
+
+
+def ask(services, text: str):  # type: ignore[no-untyped-def]
+    return asyncio.run(services.answerer.answer(Question(text=text)))
+
+
+def test_a_quote_answer_is_the_sources_own_sentences_cited(handbook_services, handbook_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    assert handbook_services.answerer.inner.style == "quote", "the packaged base model gets quote answers"
+    answer = ask(handbook_services, "How many days of paid holiday do employees get?")
+    assert answer.grounded and answer.style == "quote"
+    assert "Every employee has 27 days of paid holiday per year." in answer.text
+    sources = " ".join(p.read_text(encoding="utf-8") for p in handbook_dir.iterdir())
+    assert answer.quotes and all(q.text in " ".join(sources.split()) for q in answer.quotes), "quotes are verbatim"
+    assert all(f"[{c.n}]" in answer.text for c in answer.citations)
+    assert answer.timings.prompt_tokens > 0, "the model chose"
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+|\n", re.sub(r"\[\d+\]", "", answer.text)) if s.strip()]
+    assert len(sentences) == len({s.strip() for s in sentences}), "no sentence twice"
+
+
+def test_a_follow_up_and_an_overlong_question_still_get_quotes(handbook_services, language_model) -> None:  # type: ignore[no-untyped-def]
+    thread = (Turn("ana", "What is the expenses policy for receipts?"), Turn("Tidings", "Expenses above 50 euros need a receipt [1]."))
+    answer = asyncio.run(handbook_services.answerer.answer(Question(text="and what about taxis?", conversation=thread)))
+    assert answer.grounded and answer.citations[0].source.endswith("expenses.md")
+    long = "How many days of paid holiday does an employee get per year? " * 200
+    answer = ask(handbook_services, long)
+    assert answer.grounded and "27 days" in answer.text
+    assert 0 < answer.timings.prompt_tokens <= language_model.n_ctx
+
+
+def test_an_empty_knowledge_base_says_so_and_how_to_fill_it(make_services) -> None:  # type: ignore[no-untyped-def]
+    services = make_services(config_text="[knowledge_base]\nbuild_default = false\n")
+    answer = ask(services, "How do I connect Slack?")
+    assert not answer.grounded and answer.text == EMPTY_KNOWLEDGE_BASE
+    assert "tidings ingest" in answer.text
+
+
+def test_a_generated_answer_failing_a_check_falls_back_to_quotes(generating_services) -> None:  # type: ignore[no-untyped-def]
+    answerer: Answerer = generating_services.answerer.inner
+    question = Question(text="Do expenses under 50 euros need a receipt?")
+    hits = answerer.retrieve(question)
+    used = tuple(answerer.focus(hits))
+    assert not answerer._trustworthy("Yes, expenses under 50 euros need a receipt [1].", question, used)
+    assert answerer._trustworthy("Expenses under 50 euros need no receipt [1].", question, used)
+    answer = ask(generating_services, "Do expenses under 50 euros need a receipt?")
+    assert answer.grounded and answer.style in {"generate", "quote"}
+    if answer.style == "generate":
+        assert checks.keeps_polarity(answer.text, [h.chunk.text for h in used])
+
+
+# -- the checks --------------------------------------------------------------------------------------
+
+PETS = "There is no evidence that companion animals, including pets, can spread COVID-19 to people."
+
+
+@pytest.mark.parametrize(
+    ("answer", "keeps"),
+    [
+        ("Yes, pets can transmit the virus to humans.", False),
+        ("Pets can spread COVID-19 to people.", False),
+        ("There is no evidence that pets can spread COVID-19 to people.", True),
+        ("Pets are not known to spread COVID-19 to people.", True),
+    ],
+)
+def test_polarity_is_kept_or_the_answer_is_rejected(answer: str, keeps: bool) -> None:
+    assert checks.keeps_polarity(answer, [PETS]) is keeps
+
+
+def test_polarity_the_other_way_round() -> None:
+    source = "Laptops are encrypted with FileVault."
+    assert checks.keeps_polarity("Laptops are encrypted with FileVault.", [source])
+    assert not checks.keeps_polarity("Laptops are not encrypted.", [source])
+
+
+@pytest.mark.parametrize(
+    ("answer", "question", "states"),
+    [
+        ("The answer is the same as in [docs/ingesting.md](docs/ingesting.md).", "Which file formats can I ingest?", False),
+        ("A larger model is a better choice for the context window.", "How do I use a bigger model?", False),
+        ("Which file formats can I ingest.", "Which file formats can I ingest?", False),
+        ("Tidings ingests Markdown, PDF and HTML files.", "Which file formats can I ingest?", True),
+        ("Set llm.model_path to the GGUF file of the larger model.", "How do I use a bigger model?", True),
+    ],
+)
+def test_vacuous_answers_are_rejected(answer: str, question: str, states: bool) -> None:
+    sources = [
+        "Tidings ingests Markdown, PDF and HTML files. A larger context window costs memory.",
+        "To use a larger model, set llm.model_path to the GGUF file.",
+    ]
+    assert checks.states_something(answer, question, sources) is states
+
+
+def _label_lines(rendered: str) -> set[str]:
+    return {m.group(1) for m in re.finditer(r"(?m)^\s*([A-Za-z][A-Za-z ]{0,30}):", rendered)}
+
+
+def _every_template(language_model) -> list[Prompt]:  # type: ignore[no-untyped-def]
+    hit = Hit(Chunk(id="a", source="a.md", title="A", text="Staff park in the north garage."), score=1.0, similarity=0.9)
+    packed = build_answer_prompt(
+        language_model, question="Where do staff park?", hits=[hit], conversation=(Turn("user", "hi"), Turn("Tidings", "hello"))
+    )
+    choice = quoting.choice_prompt("Where?", [quoting.Passage(1, 0, "Staff park in the north garage.")])
+    return [
+        packed.prompt,
+        choice,
+        notes_prompt([["[M1] ana: we ship friday"]]),
+        headline_prompt(["release on friday"]),
+        merge_prompt(["release", "shipping"]),
+    ]
+
+
+def test_every_prompt_templates_scaffolding_is_caught_by_the_echo_check(language_model) -> None:  # type: ignore[no-untyped-def]
+    known = {label.lower() for label in checks.SCAFFOLDING_LABELS}
+    for prompt in _every_template(language_model):
+        rendered = language_model.render(prompt)
+        labels = _label_lines(rendered)
+        assert labels, "a template without labels would need its own echo rule"
+        for label in labels:
+            assert label.strip().lower() in known, f"the echo check does not know the prompt label {label!r}"
+            assert checks.echoes_prompt(f"Staff park there.\n{label}: something")
+    assert checks.echoes_prompt("Conversation so far:\nuser: what can you do\nTidings: ...")
+    assert checks.echoes_prompt('<source n="1">x</source>')
+    assert not checks.echoes_prompt("Staff park in the north garage [1].")
+
+
+def test_no_sentence_is_said_twice() -> None:
+    text = "Staff park north [1]. Visitors use bays 1 to 4 [1]. Staff park north [2].\nStaff park north."
+    assert drop_repeated_sentences(text) == "Staff park north [1]. Visitors use bays 1 to 4 [1]."
+
+
+# -- FAQ entries found by their question ---------------------------------------------------------------
+
+
+def test_faq_entries_are_found_by_their_question_and_returned_once(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    from core.knowledge.ingesting import ingest
+    from core.knowledge.knowledge_base import QUESTION_ROW_KIND, LanceKnowledgeBase
+
+    faq = tmp_path / "faq.csv"
+    faq.write_text(
+        "question,answer\n"
+        '"Can I catch COVID-19 from my pet?","There is no evidence that companion animals, including pets, spread the disease. '
+        'Veterinary bodies keep studying the question and will publish what they learn."\n'
+        '"How long is the incubation period?","Most estimates range from 1 to 14 days, most commonly around five days."\n'
+        '"Should I wear a mask?","Wear a mask if you are coughing or sneezing, or caring for someone who is ill."\n',
+        encoding="utf-8",
+    )
+    kb = LanceKnowledgeBase(uri=str(tmp_path / "kb"), embedder=embedder)
+    report = ingest([faq], knowledge_base=kb, embedder=embedder)
+    assert kb.count() == 3 == report.added, "question rows are not counted as chunks"
+    assert sum(s.chunks for s in kb.sources()) == 3
+    table = kb._open()
+    assert table.count_rows(f"kind = '{QUESTION_ROW_KIND}'") == 3, "each entry has a question row"
+    hits = kb.search("can my dog give me covid", scopes={"public"}, k=3)
+    assert hits[0].chunk.title == "Can I catch COVID-19 from my pet?"
+    assert hits[0].chunk.kind == "faq" and not hits[0].chunk.id.endswith("~question")
+    assert len({h.chunk.id for h in hits}) == len(hits), "each entry once"
+    question_vector = embedder.embed(["can my dog give me covid"])[0]
+    own = embedder.embed(["Can I catch COVID-19 from my pet?"])[0]
+    assert hits[0].similarity == pytest.approx(float(own @ question_vector), abs=1e-3), "the closer vector counts"
+    again = ingest([faq], knowledge_base=kb, embedder=embedder)
+    assert again.added == 0 and kb.count() == 3, "re-ingesting changes nothing"
+    assert kb.forget(str(faq)) == 6 and kb.count() == 0
