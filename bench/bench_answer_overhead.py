@@ -57,7 +57,8 @@ async def run(*, questions: int, faq: int, rounds: int) -> dict[str, Any]:
     from core.types import Question
 
     home = Path(tempfile.mkdtemp(prefix="tidings-bench-answer-"))
-    settings = settings_for(home, llm={"model_path": str(packaged_model_file())})
+    # The overhead of written answers around the model's own writing (quote answers: bench_answer_styles.py).
+    settings = settings_for(home, llm={"model_path": str(packaged_model_file())}, answers={"style": "generate"})
     embedder = load_embedder(settings.embedding.batch_size)
     services = build_services(settings, embedder=embedder)
     answerer: Any = services.answerer  # what users get: the Answerer inside its metrics wrapper

@@ -57,7 +57,7 @@ def bot_for(services: Services, tmp_path: Path) -> Any:
     return build_bot(str(config), services=services, environ={"TIDINGS_HOME": str(tmp_path)})
 
 
-async def test_ask_is_deferred_then_answered_by_the_model_with_its_source(services: Services, tmp_path: Path) -> None:
+async def test_ask_is_deferred_then_answered_with_quotes_of_its_source(services: Services, tmp_path: Path) -> None:
     bot = bot_for(services, tmp_path)
     async with simcord.run(bot, settle_timeout=SETTLE_S) as env:
         guild = env.create_guild()
@@ -69,11 +69,13 @@ async def test_ask_is_deferred_then_answered_by_the_model_with_its_source(servic
         kinds = [e.json["type"] for e in env.http_requests if e.path.endswith("/callback") and isinstance(e.json, dict)]
         assert kinds == [5]  # deferred before the model was asked
         response = result.response
-        assert response is not None and response.content.strip()
-        assert "backups" in response.content.lower() or "/var/lib/komodo" in response.content
-        [embed] = response.embeds
-        assert embed.title == "Sources"
-        assert any("Backups" in (f.name or "") for f in embed.fields)
+        assert response is not None and response.embeds
+        # A quote answer: each quoted passage is an embed titled by its source, in the source's words.
+        flat = " ".join(HANDBOOK.split())
+        for embed in response.embeds:
+            assert embed.title and embed.title.startswith("[1] ") and "Backups" in embed.title
+            assert embed.description and embed.description in flat
+        assert any("/var/lib/komodo/backups" in (e.description or "") for e in response.embeds)
         assert [b["emoji"]["name"] for b in response.components[0]["components"]] == ["👍", "👎"]
 
 

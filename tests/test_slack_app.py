@@ -435,3 +435,19 @@ async def test_summarize_in_a_thread_and_the_summarize_command(
     assert week_before.params["latest"] == window.params["oldest"]
     (digest,) = channel_posts()
     assert not PINGS.search(texts_of(digest))
+
+
+async def test_a_quote_answer_shows_its_sentences_as_a_quote_block_with_the_source_link(
+    slack: MockSlack, http: aiohttp.ClientSession, services: Services, start_bot: StartBot
+) -> None:
+    bot = await start_bot(services)
+    event = mention("How long does a deploy take?")
+    response = await send_event(http, events_url(bot), event_callback(event))
+    assert response.status == 200
+    await slack.wait_until(lambda: any(has_buttons(m) for m in slack.posts_in_thread("C0GENERAL", event["ts"])), timeout=120)
+    (answer,) = slack.posts_in_thread("C0GENERAL", event["ts"])
+    quotes = [b["text"]["text"] for b in answer["blocks"] if b["type"] == "section" and b["text"]["text"].startswith(">")]
+    assert quotes, texts_of(answer)
+    assert any("A deploy takes about ten minutes." in q for q in quotes)
+    assert all("<https://wiki.example/deploy|[1] " in q for q in quotes), quotes
+    assert not PINGS.search(texts_of(answer))

@@ -331,7 +331,7 @@ def answer_messages(answer: Answer, *, actions: Block | None = None) -> list[Sla
     """The finished answer: mrkdwn text, a context block of sources, then ``actions`` (the
     👍/👎 buttons, or the share button of an ephemeral answer). Usually one message; a very
     long answer continues in more, with sources and buttons on the last."""
-    body = sections(markdown_to_mrkdwn(answer.text.strip() or "…"))
+    body = quote_sections(answer) if answer.quotes else sections(markdown_to_mrkdwn(answer.text.strip() or "…"))
     tail: list[Block] = []
     if answer.citations:
         label = "Sources" if answer.grounded else "Closest sources (not enough to answer)"
@@ -339,6 +339,19 @@ def answer_messages(answer: Answer, *, actions: Block | None = None) -> list[Sla
     if actions is not None:
         tail.append(actions)
     return paginate(body, fallback_text(answer.text), tail=tail)
+
+
+def quote_sections(answer: Answer) -> list[Block]:
+    """A quote answer: each quoted passage as a block quote, followed by the link to the
+    source it came from."""
+    by_number = {c.n: c for c in answer.citations}
+    blocks: list[Block] = []
+    for quote in answer.quotes:
+        quoted = "\n".join(f"> {line}" if line.strip() else ">" for line in markdown_to_mrkdwn(quote.text).splitlines())
+        citation = by_number.get(quote.n)
+        cite = link(citation.url, f"[{quote.n}] {citation.title or citation.source}") if citation else f"[{quote.n}]"
+        blocks.extend(sections(f"{quoted}\n— {cite}"))
+    return blocks
 
 
 def notice_message(text: str) -> SlackMessage:
