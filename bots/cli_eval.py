@@ -58,7 +58,8 @@ def register(subparsers: Any) -> None:
         "--sample",
         type=int,
         default=None,
-        help="answers: questions through the model (30); digests: meetings, shortest first (all of the split); "
+        help="answers: QA questions through the model (60), and the docs and polarity questions spread the same "
+        "way (all); digests: meetings, shortest first (all of the split); "
         "retrieval, refusals: QA questions (all)",
     )
     p.add_argument(

@@ -69,13 +69,16 @@ async def test_ask_is_deferred_then_answered_with_quotes_of_its_source(services:
         kinds = [e.json["type"] for e in env.http_requests if e.path.endswith("/callback") and isinstance(e.json, dict)]
         assert kinds == [5]  # deferred before the model was asked
         response = result.response
-        assert response is not None and response.embeds
-        # A quote answer: each quoted passage is an embed titled by its source, in the source's words.
+        assert response is not None and response.content.startswith("> ")
+        assert "/var/lib/komodo/backups" in response.content and "[1]" in response.content
+        # The sources embed shows the source with the very passage quoted from it.
+        [embed] = response.embeds
+        assert embed.title == "Sources"
+        [field] = embed.fields
+        assert "Backups" in (field.name or "") and "/var/lib/komodo/backups" in (field.value or "")
         flat = " ".join(HANDBOOK.split())
-        for embed in response.embeds:
-            assert embed.title and embed.title.startswith("[1] ") and "Backups" in embed.title
-            assert embed.description and embed.description in flat
-        assert any("/var/lib/komodo/backups" in (e.description or "") for e in response.embeds)
+        quoted = [line[2:].removesuffix(" [1]") for line in response.content.splitlines()]
+        assert all(q in flat for q in quoted), "every quote is the source's own words"
         assert [b["emoji"]["name"] for b in response.components[0]["components"]] == ["👍", "👎"]
 
 

@@ -245,7 +245,8 @@ async def test_a_crash_mid_stream_answers_again_in_the_half_written_reply_or_lea
 async def test_slack_rate_limits_and_server_errors_are_retried_without_duplicates(
     make_services: Callable[..., Services],
 ) -> None:
-    services = with_handbook(make_services(config_text="[llm]\nmax_answer_tokens = 24\n"))
+    # A written answer: it is streamed, so the message is posted and then edited (chat.update).
+    services = with_handbook(make_services(config_text='[llm]\nmax_answer_tokens = 24\n[answers]\nstyle = "generate"\n'))
     async with slack_world(services) as world:
         world.slack.fail_next("chat.postMessage", status=429, retry_after=1)
         world.slack.fail_next("chat.update", status=500, times=1)

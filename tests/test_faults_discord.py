@@ -447,8 +447,8 @@ async def test_an_answer_to_a_mention_survives_429_and_5xx_without_duplicates(
     """The answer path: the real bot (real answerer and model) gets a mention as the gateway
     would deliver it and replies through discord.py's real HTTP client. The reply's POST is
     rate limited and then fails with a 502 after Discord created it; the edit fails once
-    with a 500. One reply, edited to the full answer."""
-    services = with_handbook(make_services(config_text="[llm]\nmax_answer_tokens = 24\n"))
+    with a 500. One reply, edited to the full answer (a written one: it is streamed, then edited)."""
+    services = with_handbook(make_services(config_text='[llm]\nmax_answer_tokens = 24\n[answers]\nstyle = "generate"\n'))
     config = tmp_path / "tidings.toml"
     config.write_text("[discord]\nsync_commands = false\n", encoding="utf-8")
     async with fake_discord(monkeypatch) as server:

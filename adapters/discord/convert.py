@@ -314,33 +314,13 @@ def _answer_colour(answer: Answer) -> discord.Colour:
 NO_ANSWER = "(no answer)"
 
 
-def quote_embeds(answer: Answer) -> list[discord.Embed]:
-    """A quote answer as embeds: one per quoted passage, titled and linked by its source."""
-    by_number = {c.n: c for c in answer.citations}
-    embeds: list[discord.Embed] = []
-    for quote in answer.quotes[: EMBEDS_PER_MESSAGE]:
-        citation = by_number.get(quote.n)
-        title = f"[{quote.n}] {(citation.title or citation.source) if citation else ''}".strip()
-        embed = discord.Embed(
-            title=truncate(title, EMBED_TITLE_LIMIT),
-            url=citation.url if citation and citation.url else None,
-            description=truncate(quote.text, EMBED_DESCRIPTION_LIMIT),
-            colour=_answer_colour(answer),
-        )
-        if citation and not citation.url:
-            embed.set_footer(text=truncate(citation.source, 200))
-        if sum(len(e) for e in embeds) + len(embed) > EMBED_TOTAL_LIMIT:
-            break
-        embeds.append(embed)
-    return embeds
-
-
-def quote_messages(answer: Answer) -> list[OutgoingMessage] | None:
-    """A quote answer as one message of quote embeds, when they fit; None otherwise."""
-    embeds = quote_embeds(answer)
-    if len(embeds) != len(answer.quotes) or not embeds:
-        return None
-    return [OutgoingMessage(content="", embeds=tuple(embeds))]
+def quoted_text(answer: Answer) -> str:
+    """A quote answer as Discord markdown: each passage a block quote followed by its citation
+    number; the sources embed below shows each source with the passage quoted from it."""
+    return "\n".join(
+        "\n".join(f"> {line}" if line.strip() else ">" for line in quote.text.splitlines()) + f" [{quote.n}]"
+        for quote in answer.quotes
+    )
 
 
 def answer_messages(answer: Answer) -> list[OutgoingMessage]:
@@ -348,11 +328,8 @@ def answer_messages(answer: Answer) -> list[OutgoingMessage]:
     split under 2,000 characters, and the sources embed on the last part (so it sits next to
     the 👍/👎 buttons). Each is a channel message with a nonce (``enforce_nonce``), so a
     retried send cannot double it; and text stays in ``content``, which needs no Embed
-    Links permission. A quote answer is its quotes, each an embed naming its source."""
-    quoted = quote_messages(answer) if answer.quotes else None
-    if quoted is not None:
-        return quoted
-    parts = split_message(answer.text) or [NO_ANSWER]
+    Links permission. A quote answer's passages are block quotes."""
+    parts = split_message(quoted_text(answer) if answer.quotes else answer.text) or [NO_ANSWER]
     embed = sources_embed(answer)
     messages = [OutgoingMessage(content=part) for part in parts]
     if embed is not None:
@@ -381,12 +358,9 @@ def answer_response(answer: Answer) -> list[OutgoingMessage]:
     stay) before the answer spills over. With four cited sources that is about 6,500
     characters, 7,700 without snippets (docs/discord.md compares it with the longest answer
     ``[llm] max_answer_tokens`` allows); beyond that the rest goes into further messages of
-    the same shape and the sources embed sits on the last one. A quote answer is its quotes,
-    each an embed naming its source."""
-    quoted = quote_messages(answer) if answer.quotes else None
-    if quoted is not None:
-        return quoted
-    text = answer.text.strip() or NO_ANSWER
+    the same shape and the sources embed sits on the last one. A quote answer's passages are
+    block quotes."""
+    text = (quoted_text(answer) if answer.quotes else answer.text).strip() or NO_ANSWER
     sources = sources_embed(answer)
     layout = _answer_layout(text, reserve=sources)
     if len(layout) > 1 and sources is not None:

@@ -346,10 +346,10 @@ def quote_sections(answer: Answer) -> list[Block]:
     source it came from."""
     by_number = {c.n: c for c in answer.citations}
     blocks: list[Block] = []
-    for quote in answer.quotes:
-        quoted = "\n".join(f"> {line}" if line.strip() else ">" for line in markdown_to_mrkdwn(quote.text).splitlines())
-        citation = by_number.get(quote.n)
-        cite = link(citation.url, f"[{quote.n}] {citation.title or citation.source}") if citation else f"[{quote.n}]"
+    for passage in answer.quotes:
+        quoted = "\n".join(f"> {line}" if line.strip() else ">" for line in markdown_to_mrkdwn(passage.text).splitlines())
+        citation = by_number.get(passage.n)
+        cite = link(citation.url, f"[{passage.n}] {citation.title or citation.source}") if citation else f"[{passage.n}]"
         blocks.extend(sections(f"{quoted}\n— {cite}"))
     return blocks
 

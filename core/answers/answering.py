@@ -337,7 +337,14 @@ class Answerer:
         passages = sorted({p.text: p for p in quoted.passages}.values(), key=lambda p: (p.source, p.order))
         text = "\n".join(f"{p.text} [{p.source}]" for p in passages)
         cited = sorted({p.source for p in passages})
-        citations = tuple(self._citation(n, used[n - 1], text) for n in cited)
+        # Each source's snippet is what was quoted from it, so a platform can show the quote with its source.
+        citations = tuple(
+            replace(
+                self._citation(n, used[n - 1], text),
+                snippet=" … ".join(" ".join(p.text.split()) for p in passages if p.source == n),
+            )
+            for n in cited
+        )
         return Answer(
             question=question.text,
             text=text,

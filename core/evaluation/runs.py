@@ -209,6 +209,12 @@ def _first(items: Sequence[Any], limit: int | None) -> list[Any]:
     return list(items if limit is None else items[:limit])
 
 
+def _sampled(items: Sequence[Any], options: EvalOptions) -> list[Any]:
+    """A development set cut as ``--limit`` and ``--sample`` cut the QA questions."""
+    chosen = _first(items, options.limit)
+    return spread(chosen, options.sample) if options.sample else chosen
+
+
 def spread(items: Sequence[Any], count: int) -> list[Any]:
     """``count`` items spread evenly over the sequence (so a sample sees many articles)."""
     if count >= len(items):
@@ -539,10 +545,12 @@ async def evaluate_answers(bench: Workbench, data: EvalData, options: EvalOption
         result["docs_questions"] = {
             "set": str(data.docs_questions),
             "split": "dev (tuned on)",
-            **await answer_sets.docs_questions_run(runs, answer_sets.read_docs_questions(data.docs_questions), progress),
+            **await answer_sets.docs_questions_run(
+                runs, _sampled(answer_sets.read_docs_questions(data.docs_questions), options), progress
+            ),
         }
         if data.polarity and data.faq:
-            polarity = answer_sets.read_polarity(data.polarity)
+            polarity = _sampled(answer_sets.read_polarity(data.polarity), options)
             faq_name = bench.faq_knowledge_base(data.faq, size)
             by_set = []
             for kb_name, items in ((faq_name, [q for q in polarity if q.from_faq]), (docs_name, [q for q in polarity if not q.from_faq])):
