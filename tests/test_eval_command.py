@@ -71,6 +71,17 @@ def test_eval_all_on_a_tiny_folder(
     assert [c["metric"] for c in answers["comparisons"]] == ["token F1", "contains gold"]
     f1 = answers["comparisons"][0]
     assert f1["items"] == 1 and f1["difference"] == pytest.approx(answers["f1"] - answers["baseline"]["f1"], abs=1e-3)
+    # Every style in the same run, on the same questions, and the development sets beside them.
+    assert answers["style"] == "quote"
+    assert set(answers["styles"]) == {"quote, model selects", "quote, embedding selects", "generate"}
+    assert all(row["questions"] == 1 for row in answers["styles"].values())
+    assert answers["speed"]["quote_median_s"] > 0 and answers["speed"]["generate_median_s"] > 0
+    docs = answers["docs_questions"]
+    assert docs["questions"] == 1 and set(docs["styles"]) == set(answers["styles"])
+    assert 0.0 <= docs["styles"]["generate"]["contains_fact"] <= 1.0
+    polarity = answers["polarity"]
+    assert polarity["questions"] == 1
+    assert all(row["asserts_opposite"] in {0, 1} for row in polarity["styles"].values())
 
     refusals = results["refusals"]
     groups = {g["group"]: g for g in refusals["groups"]}

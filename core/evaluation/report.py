@@ -85,18 +85,31 @@ def render_tables(results: dict[str, Any]) -> str:
     if answers:
         headers = ["answers by", "questions", "F1", "contains gold", "citation prec.", "grounded", "s/answer"]
         base = answers["baseline"]
+        styles = answers.get("styles") or {f"{answers['model']} (max_chunks {answers['max_chunks']})": answers}
         rows = [
-            [f"{answers['model']} (max_chunks {answers['max_chunks']})", answers["questions"], answers["f1"],
-             answers["containment"], answers["citation_precision"], answers["grounded_rate"], answers["seconds_per_answer"]],
-            [base["name"], answers["questions"], base["f1"], base["containment"], None, None, None],
+            [label, v["questions"], v["f1"], v["containment"], v["citation_precision"], v["grounded_rate"], v["seconds_per_answer"]]
+            for label, v in styles.items()
         ]
+        rows.append([base["name"], answers["questions"], base["f1"], base["containment"], None, None, None])
         rows += [
             [f"max_chunks {v['max_chunks']}", v["questions"], v["f1"], v["containment"], v["citation_precision"],
              v["grounded_rate"], v["seconds_per_answer"]]
             for v in answers.get("max_chunks_sweep", [])
         ]
         out.append(table("Answers" + _split(answers), headers, rows))
-        out.append(comparison_table(answers))
+        for label, v in (answers.get("styles") or {}).items():
+            out.append(comparison_table({**v, "comparisons": [{**c, "comparison": f"{label} vs extractive"} for c in v["comparisons"]]}))
+        if not answers.get("styles"):
+            out.append(comparison_table(answers))
+        docs = answers.get("docs_questions")
+        if docs:
+            rows = [[label, docs["questions"], v["contains_fact"], v["interval"], v["median_seconds"]] for label, v in docs["styles"].items()]
+            rows.append([docs["baseline"]["name"], docs["questions"], docs["baseline"]["contains_fact"], None, None])
+            out.append(table("Docs questions (dev)", ["answers by", "questions", "contains fact", "95% interval", "median s"], rows))
+        polarity = answers.get("polarity")
+        if polarity:
+            rows = [[label, polarity["questions"], v["asserts_opposite"], v["contains_evidence"]] for label, v in polarity["styles"].items()]
+            out.append(table("Polarity questions (dev)", ["answers by", "questions", "assert the opposite", "contain the evidence"], rows))
     refusals = results.get("refusals")
     if refusals:
         headers = ["point", "threshold", "precision", "recall", "F1", "refused", "answered"]
