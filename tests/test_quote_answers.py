@@ -36,7 +36,8 @@ def test_the_grammar_offers_exactly_the_candidates() -> None:
     assert "none" not in quoting.choice_grammar(2, allow_none=False)
     assert quoting.read_choice(" 2", 3) == 1
     assert quoting.read_choice("none", 3) is None
-    assert quoting.read_choice("7", 3) is None
+    assert quoting.read_choice("7", 3) == 0, "an answer outside the grammar falls back to the ranking"
+    assert quoting.read_choice("I think the second", 3) == 0
 
 
 def test_passages_keep_a_list_with_its_introduction_and_drop_markup() -> None:

@@ -76,6 +76,22 @@ def test_refuses_a_prompt_longer_than_the_context(model_server):  # type: ignore
         remote.generate(Prompt("x", "word " * 200, ""), max_tokens=16)
 
 
+def test_the_server_honours_a_grammar(model_server):  # type: ignore[no-untyped-def]
+    from core.answers import quoting
+
+    candidates = [
+        quoting.Passage(1, 0, "The office is closed on public holidays."),
+        quoting.Passage(1, 1, "New starters receive a laptop on their first day from the IT desk."),
+    ]
+    model = OpenAICompatibleModel(base_url=model_server, n_ctx=1024)
+    generation = model.generate(
+        quoting.choice_prompt("Where do new starters get a laptop?", candidates),
+        max_tokens=4,
+        grammar=quoting.choice_grammar(len(candidates)),
+    )
+    assert generation.text.strip() in {"1", "2", "none"}
+
+
 def test_unreachable_server_is_a_clear_error():
     from core.errors import ModelError
 

@@ -191,11 +191,14 @@ def choice_grammar(count: int, *, allow_none: bool = True) -> str:
 
 
 def read_choice(text: str, count: int) -> int | None:
-    """The chosen candidate's index (0-based), or None for ``none``."""
+    """The chosen candidate's index (0-based), or None for ``none``. Anything else (a server
+    that ignored the grammar and wrote freely) falls back to the ranking: the first candidate."""
     picked = text.strip().lower()
+    if picked == NONE:
+        return None
     if picked.isdigit() and 1 <= int(picked) <= count:
         return int(picked) - 1
-    return None
+    return 0
 
 
 def choose(model: LanguageModel, question: str, candidates: Sequence[Passage], *, allow_none: bool = True) -> int | None:
