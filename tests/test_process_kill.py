@@ -59,6 +59,8 @@ def config_for(home: Path, *, port: int, api_url: str) -> Path:
     config.write_text(
         "[llm]\nmax_answer_tokens = 400\nn_threads = 1\n"
         "[knowledge_base]\nbuild_default = false\n"
+        # Written answers: the kill must land while an answer streams into its reply.
+        '[answers]\nstyle = "generate"\n'
         "[digests]\nenabled = false\n"
         "[access]\nquestions_per_minute = 0\n"
         f'[slack]\nmode = "http"\nhost = "127.0.0.1"\nport = {port}\npath = "{PATH}"\n'
