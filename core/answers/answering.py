@@ -304,7 +304,7 @@ class Answerer:
             queued_ms=max(0.0, (time.perf_counter() - queued_at) * 1000 - generate_ms),
         )
         answer = self._finish(question, draft, timings)
-        if answer.style == "quote":
+        if answer is None:
             # The model's words failed a check: the answer is what the sources say, quoted.
             return await self._quote_answer(question, hits, retrieve_ms, on_queued=on_queued, spent=timings)
         return answer
@@ -456,14 +456,14 @@ class Answerer:
             scope=hit.chunk.scope,
         )
 
-    def _finish(self, question: Question, draft: Draft, timings: Timings) -> Answer:
+    def _finish(self, question: Question, draft: Draft, timings: Timings) -> Answer | None:
+        """The written answer, cited; None when it failed a check (the caller quotes instead)."""
         used = draft.packed.hits
         text = clean_generation(draft.generation.text)
         if _DONT_KNOW.search(text) and len(_words(text)) < 12:
             return self._not_covered(question, used, timings.retrieve_ms)
         if self.settings.extractive_fallback and not self._trustworthy(text, question, used):
-            # Signals the caller to answer with quoted sentences instead.
-            return Answer(question=question.text, text="", grounded=True, timings=timings, style="quote")
+            return None
         text, cited = self._cite(drop_repeated_sentences(text), used)
         citations = tuple(self._citation(n, used[n - 1], text) for n in cited)
         return Answer(
