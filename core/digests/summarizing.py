@@ -38,22 +38,26 @@ from core.digests.extract import (
     centrality,
     clean_text,
     name_words,
-    shorten,
     topic,
     word_weights,
 )
+from core.digests.judging import JUDGE_GRAMMAR, JUDGE_TOKENS, JUDGE_VERSION, judge_prompt, parse_judgement
+from core.digests.labels import (
+    conversation_words,
+    is_placeholder,
+    people,
+    quotable_message,
+    repeated_texts,
+    topic_label,
+)
 from core.digests.packing import Batch, Piece, pack
 from core.digests.prompts import (
-    LINE_STOP,
     NOTES_STOP,
     PROMPT_VERSION,
     ModelNote,
-    headline_prompt,
-    merge_prompt,
     normalized,
     notes_prompt,
     numbered_line,
-    parse_line,
     parse_notes,
 )
 from core.model.worker import ModelWorker
@@ -85,10 +89,8 @@ BACKGROUND_WEIGHT = 1.0
 MIN_MODEL_WORDS = 4
 # ...and this share of the quoted line's centrality, to replace it.
 MODEL_CENTRALITY = 0.8
-# A headline is a title: three content words are enough ("The design of a remote
-# control"), but with so few, at least two thirds of them must come from the topic lines.
-MIN_HEADLINE_WORDS = 3
-HEADLINE_GROUNDING = 2 / 3
+# The headline names this many of the busiest topics.
+HEADLINE_TOPICS = 3
 
 
 @dataclass
@@ -167,7 +169,6 @@ class Summarizer:
         # Small outputs keep a weak model from looping and keep the model's reading
         # (prompt + output) close to the size of the chat itself.
         self.notes_tokens = max(24, min(96, n_ctx // 12))
-        self.line_tokens = 32
 
     # -- public -------------------------------------------------------------------------
 
@@ -180,7 +181,8 @@ class Summarizer:
         on_queued: OnQueued | None = None,
     ) -> Digest:
         run = _Run(started=self.clock())
-        kept = sorted(meaningful(messages), key=lambda m: (m.timestamp, m.id))
+        # Placeholders ("[message text edited or deleted]") are not messages anyone wrote.
+        kept = sorted((m for m in meaningful(messages) if not is_placeholder(m.text)), key=lambda m: (m.timestamp, m.id))
         if channel is None and kept:
             channel = kept[0].channel
         if window is None and kept:
@@ -204,23 +206,26 @@ class Summarizer:
 
         names = name_words(m.author.name for m in kept)
         background = word_weights(kept, names=names)
-        segments, topics = self._topics(batches, notes_by_batch, background=background, names=names)
-        sizes = [len(segment.messages) for segment in segments]
-        other = self._other_bullets(conversations, notes_by_batch)
-        topic_bullets = self._cap(topics, "topic", segments_size=sizes)
-        headline = await self._headline(topics, sizes, conversations, kept, run, on_queued, background=background, names=names)
-
-        sections = (
-            DigestSection(SECTION_TITLES["topic"], topic_bullets),
-            *(
-                DigestSection(
-                    SECTION_TITLES[kind],
-                    # Beyond max_bullets, the items most about what the day was about are shown.
-                    self._cap(other[kind], kind, segments_size=[centrality(b.text, background, names=names) for b in other[kind]]),
-                )
-                for kind in ("decision", "action", "question")
-            ),
+        repeated = repeated_texts(kept)
+        quotable = frozenset(m.id for m in kept if quotable_message(m, repeated))
+        segments, topics, labels = self._topics(
+            batches, notes_by_batch, background=background, names=names, quotable=quotable, repeated=repeated
         )
+        sizes = [len(segment.messages) for segment in segments]
+        other = await self._other_bullets(conversations, notes_by_batch, quotable=quotable, run=run, on_queued=on_queued)
+        topic_bullets = self._cap(topics, "topic", segments_size=sizes)
+        headline = self._headline(labels, sizes, kept, conversations)
+
+        # No line repeats another: an item worded like a line above it is left out.
+        seen = {normalized(headline)} | {normalized(b.text) for b in topic_bullets}
+        item_sections: list[DigestSection] = []
+        for kind in ("decision", "action", "question"):
+            fresh = [b for b in other[kind] if normalized(b.text) not in seen]
+            seen |= {normalized(b.text) for b in fresh}
+            # Beyond max_bullets, the items most about what the day was about are shown.
+            weights = [centrality(b.text, background, names=names) for b in fresh]
+            item_sections.append(DigestSection(SECTION_TITLES[kind], self._cap(fresh, kind, segments_size=weights)))
+        sections = (DigestSection(SECTION_TITLES["topic"], topic_bullets), *item_sections)
         covered = len({m.id for m in kept} & run.read) if run.out_of_time else len(kept)
         return Digest(
             headline=headline,
@@ -264,7 +269,14 @@ class Summarizer:
         return self.settings.time_budget_s - (self.clock() - run.started)
 
     async def _generate(
-        self, prompt: Prompt, *, max_tokens: int, stop: Sequence[str], run: _Run, on_queued: OnQueued | None
+        self,
+        prompt: Prompt,
+        *,
+        max_tokens: int,
+        stop: Sequence[str],
+        run: _Run,
+        on_queued: OnQueued | None,
+        grammar: str | None = None,
     ) -> Generation | None:
         left = self._time_left(run)
         if left <= 0:
@@ -272,7 +284,7 @@ class Summarizer:
             return None
         try:
             generation = await self.worker.run(
-                lambda: self.model.generate(prompt, max_tokens=max_tokens, stop=stop, timeout_s=left),
+                lambda: self.model.generate(prompt, max_tokens=max_tokens, stop=stop, timeout_s=left, grammar=grammar),
                 on_queued=on_queued,
             )
         except Exception:
@@ -321,11 +333,15 @@ class Summarizer:
         *,
         background: Counter[str],
         names: frozenset[str],
-    ) -> tuple[list[_Segment], list[DigestBullet]]:
-        """One topic bullet per conversation: its most central sentence, or a model's topic
-        line citing part of it when that line says as much (``_model_says_enough``). A
-        conversation read in several chunks is still one bullet, so the tail of a chunk
-        ("Okay.") never becomes a topic of its own."""
+        quotable: frozenset[str],
+        repeated: frozenset[str],
+    ) -> tuple[list[_Segment], list[DigestBullet], list[str]]:
+        """One topic bullet per conversation: its label (``topic_label``), its most
+        informative sentence (or a model's topic line citing part of it when that line says
+        as much, ``_model_says_enough``), and who took part. A conversation read in several
+        chunks is still one bullet, so the tail of a chunk ("Okay.") never becomes a topic of
+        its own; a conversation of nothing but small talk, placeholders and repeated texts
+        gets no bullet at all. Returns the segments, the bullets and each bullet's label."""
         parts: dict[int, dict[str, ChannelMessage]] = defaultdict(dict)
         written: dict[int, list[tuple[str, list[ChannelMessage]]]] = defaultdict(list)
         for batch, notes in zip(batches, notes_by_batch, strict=True):
@@ -335,22 +351,30 @@ class Summarizer:
                 parts[conversation].update((p.message.id, p.message) for p in group)
                 for note, _ in notes:
                     cited = [batch.pieces[n - 1].message for n in note.numbers]
-                    if note.kind == "topic" and cited and all(m.id in ids for m in cited):
+                    if note.kind == "topic" and cited and all(m.id in ids and m.id in quotable for m in cited):
                         written[conversation].append((note.text, cited))
                         break
         # The whole window's frequent words break ties between a conversation's sentences,
         # so topic lines lean toward what the day was about rather than a side remark.
         scale = BACKGROUND_WEIGHT / max(1, len(parts))
         weighted = {word: count * scale for word, count in background.items()}
+        # How many conversations use each word: a label names what sets one apart.
+        frequency: Counter[str] = Counter()
+        for part in parts.values():
+            frequency.update(conversation_words(tuple(part.values()), names=names))
         segments: list[_Segment] = []
         bullets: list[DigestBullet] = []
+        labels: list[str] = []
         seen: dict[str, int] = {}
         for conversation in sorted(parts):
             messages = tuple(parts[conversation].values())
-            quoted = topic(messages, background=weighted, names=names)
+            said = tuple(m for m in messages if m.id in quotable)
+            if not said:
+                continue  # only greetings, thanks or a chorus: nothing to name
+            quoted = topic(said, background=weighted, names=names)
             text, cited_messages = quoted.text, list(quoted.messages)
             for line, cited in written[conversation]:
-                if self._model_says_enough(line, quoted.text, messages, weighted, names):
+                if self._model_says_enough(line, quoted.text, said, weighted, names):
                     text, cited_messages = line, cited
                     break
             sources = _links([messages[0], *cited_messages])
@@ -363,10 +387,18 @@ class Summarizer:
                 bullets[index] = DigestBullet(bullets[index].text, merged[: MAX_SOURCES + 2])
                 segments[index] = _Segment(segments[index].conversation, segments[index].messages + messages)
                 continue
+            label = topic_label(
+                messages, document_frequency=frequency, documents=len(parts), names=names, repeated=repeated
+            )
+            line = f"{label}: {text}" if label and normalized(label) != key else text
+            who = people(messages)
+            if who:
+                line = f"{line} — {who}"
             seen[key] = len(bullets)
             segments.append(_Segment(conversation, messages))
-            bullets.append(DigestBullet(text, sources))
-        return segments, bullets
+            bullets.append(DigestBullet(line, sources))
+            labels.append(label)
+        return segments, bullets, labels
 
     @staticmethod
     def _model_says_enough(
@@ -381,13 +413,33 @@ class Summarizer:
         weights = {w: n - 1 + background.get(w, 0.0) for w, n in local.items()}
         return centrality(written, weights, names=names) >= MODEL_CENTRALITY * centrality(quoted, weights, names=names)
 
-    def _other_bullets(
-        self, conversations: Sequence[Conversation], notes_by_batch: Sequence[Sequence[tuple[ModelNote, Batch]]]
+    async def _other_bullets(
+        self,
+        conversations: Sequence[Conversation],
+        notes_by_batch: Sequence[Sequence[tuple[ModelNote, Batch]]],
+        *,
+        quotable: frozenset[str],
+        run: _Run,
+        on_queued: OnQueued | None,
     ) -> dict[str, list[DigestBullet]]:
-        """Decisions, action items and open questions: extractive candidates, with the
-        model's wording where it wrote a valid note citing the same message."""
+        """Decisions, action items and open questions: the wording rules' candidates, each
+        then judged by the model under a grammar (``core/digests/judging.py``) when
+        ``[digests] judge_items`` is on: a candidate the model calls a plain remark is left
+        out. The model's wording replaces a candidate's where it wrote a valid note citing
+        the same message. Small talk, placeholders and repeated texts are never items."""
         chosen: dict[str, dict[str, tuple[str, tuple[ChannelMessage, ...]]]] = defaultdict(dict)
-        found: list[Candidate] = [c for conversation in conversations for c in candidates(conversation)]
+        found: list[Candidate] = [
+            c for conversation in conversations for c in candidates(conversation) if c.messages[0].id in quotable
+        ]
+        if self.settings.judge_items:
+            verdicts: dict[str, str | None] = {}
+            for candidate in found:
+                message = candidate.messages[0]
+                if message.id not in verdicts:
+                    verdicts[message.id] = await self.judge(clean_text(message.text), run=run, on_queued=on_queued)
+            # A candidate the model could not judge (out of time, a failed call) stays: the
+            # rules alone stand in, as they do for a model's notes.
+            found = [c for c in found if verdicts[c.messages[0].id] != "none"]
         for candidate in found:
             chosen[candidate.kind].setdefault(candidate.messages[0].id, (candidate.text, candidate.messages))
         for notes in notes_by_batch:
@@ -395,7 +447,8 @@ class Summarizer:
                 if note.kind == "topic":
                     continue
                 cited = tuple({batch.pieces[n - 1].message.id: batch.pieces[n - 1].message for n in note.numbers}.values())
-                chosen[note.kind][cited[0].id] = (note.text, cited)
+                if cited[0].id in quotable:
+                    chosen[note.kind][cited[0].id] = (note.text, cited)
         result: dict[str, list[DigestBullet]] = {}
         for kind in ("decision", "action", "question"):
             entries = sorted(chosen[kind].values(), key=lambda entry: entry[1][0].timestamp)
@@ -404,6 +457,31 @@ class Summarizer:
                 unique.setdefault(kind + normalized(text), DigestBullet(text, _links(messages)))
             result[kind] = list(unique.values())
         return result
+
+    async def judge(self, text: str, *, run: _Run | None = None, on_queued: OnQueued | None = None) -> str | None:
+        """What the model calls the message ``text``: "decision", "action", "question" or
+        "none"; None when it could not say (out of time, a failed call, a completion that
+        is not a label). Cached in the state store like the notes."""
+        prompt = judge_prompt(text)
+        key = "digest-judge:" + hashlib.sha256(
+            "\0".join((JUDGE_VERSION, self.model.name, self.model.render(prompt))).encode("utf-8")
+        ).hexdigest()
+        if self.state is not None:
+            cached = self.state.cached_notes(key)
+            if isinstance(cached, list) and cached and isinstance(cached[0], dict):
+                return str(cached[0].get("kind")) or None
+        generation = await self._generate(
+            prompt,
+            max_tokens=JUDGE_TOKENS,
+            stop=("\n",),
+            run=run or _Run(started=self.clock()),
+            on_queued=on_queued,
+            grammar=JUDGE_GRAMMAR,
+        )
+        kind = parse_judgement(generation.text) if generation is not None else None
+        if kind is not None and self.state is not None:
+            self.state.cache_notes(key, [{"kind": kind}])
+        return kind
 
     def _cap(self, bullets: Sequence[DigestBullet], kind: str, *, segments_size: Sequence[float] | None = None) -> tuple[DigestBullet, ...]:
         """At most ``max_bullets`` bullets (those ranking highest in ``segments_size`` first:
@@ -425,56 +503,20 @@ class Summarizer:
         )
         return (*(bullets[i] for i in shown), more)
 
-    async def _headline(
-        self,
-        topics: Sequence[DigestBullet],
-        sizes: Sequence[int],
-        conversations: Sequence[Conversation],
-        messages: Sequence[ChannelMessage],
-        run: _Run,
-        on_queued: OnQueued | None,
-        *,
-        background: Counter[str],
-        names: frozenset[str],
+    @staticmethod
+    def _headline(
+        labels: Sequence[str], sizes: Sequence[int], messages: Sequence[ChannelMessage], conversations: Sequence[Conversation]
     ) -> str:
-        """The reduce step: topic lines merged (recursively while they do not fit one
-        prompt) into a one-line headline; when the model's is not valid, or is about who
-        spoke rather than what was said, the window's most central sentence."""
-        order = sorted(range(len(topics)), key=lambda i: -sizes[i])
-        lines = [topics[i].text for i in order]
-        central = topic(messages, names=names).text if messages else "nothing"
-        fallback = (
-            f"{len(messages)} messages in {len(conversations)} conversation{'s' if len(conversations) != 1 else ''}; "
-            f"mostly: {shorten(central, words=20)}"
-        )
-        while len(lines) > 1 and not self._fits(headline_prompt(lines), self.line_tokens):
-            merged: list[str] = []
-            group: list[str] = []
-            for line in lines:
-                if group and not self._fits(merge_prompt([*group, line]), self.line_tokens):
-                    merged.append(await self._merge(group, run, on_queued))
-                    group = []
-                group.append(line)
-            if group:
-                merged.append(await self._merge(group, run, on_queued) if len(group) > 1 else group[0])
-            if len(merged) >= len(lines):
-                # Nothing merged (each line needs a prompt of its own): the headline only
-                # needs the gist, so the largest topics that fit are enough.
-                merged = merged[: max(1, len(merged) // 2)]
-            lines = merged
-        if not lines or not self._fits(headline_prompt(lines), self.line_tokens):
-            return fallback
-        generation = await self._generate(
-            headline_prompt(lines), max_tokens=self.line_tokens, stop=LINE_STOP, run=run, on_queued=on_queued
-        )
-        if generation is None:
-            return fallback
-        written = parse_line(generation.text, sources=lines, share=HEADLINE_GROUNDING)
-        if written is None or not _about_the_conversation(written, names, least=MIN_HEADLINE_WORDS):
-            return fallback
-        return written
-
-    async def _merge(self, group: Sequence[str], run: _Run, on_queued: OnQueued | None) -> str:
-        generation = await self._generate(merge_prompt(group), max_tokens=self.line_tokens, stop=LINE_STOP, run=run, on_queued=on_queued)
-        written = parse_line(generation.text, sources=group) if generation else None
-        return written or group[0]
+        """What the day was about: the labels of its busiest topics (at most
+        ``HEADLINE_TOPICS``), never a quoted message. Without a label, the counts."""
+        order = sorted(range(len(labels)), key=lambda i: (-sizes[i], i))
+        named: list[str] = []
+        for index in order:
+            if labels[index] and normalized(labels[index]) not in {normalized(n) for n in named}:
+                named.append(labels[index])
+            if len(named) >= HEADLINE_TOPICS:
+                break
+        if named:
+            return "; ".join(named)
+        plural = "s" if len(conversations) != 1 else ""
+        return f"{len(messages)} messages in {len(conversations)} conversation{plural}"

@@ -1,0 +1,205 @@
+"""What never becomes a bullet, and the few words that name a conversation.
+
+A chat day is full of lines that say nothing to someone who was not there: placeholders an
+export leaves for a deleted message ("[message text edited or deleted]"), greetings and
+thanks ("Thanks a lot @rauh!"), and the same text posted by many people (a "+1", a pasted
+announcement, spam). They stay in the conversation the model reads, but no bullet and no
+headline ever quotes them (``is_placeholder``, ``is_small_talk``, ``repeated_texts``).
+
+A topic bullet starts with a label: the conversation's key phrase, a run of one to three
+words the conversation uses often and the rest of the day does not (``topic_label``). It is
+chosen from the conversation's own words, so it can never say something nobody said.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping, Sequence
+
+from core.digests.extract import clean_text
+from core.text import LINK, STOPWORDS, WORD, stem
+from core.types import ChannelMessage
+
+# A whole message in brackets is a placeholder an export or a client left: "[message text
+# edited or deleted]", "[image]", "(attachment)", "<deleted>". "[code]" is a code block, and
+# a code block alone is no bullet either.
+_PLACEHOLDER = re.compile(r"^\s*[\[(<{][^\[\]()<>{}]{0,80}[\])>}]\s*$")
+_PLACEHOLDER_TEXTS = frozenset(
+    ["this message was deleted", "message deleted", "deleted", "message removed", "this message has been deleted"]
+)
+# Emoji codes and mentions carry no topic.
+_EMOJI = re.compile(r":[a-z0-9_+\-]+:")
+_MENTION = re.compile(r"@[\w.\-]+")
+# Words of greetings, thanks and agreement: a message made of these (and function words) is
+# small talk, however long.
+_SMALL_TALK_TEXT = """
+    hi hello hey hiya yo morning evening afternoon night good day welcome bye goodbye cya later cheers
+    thanks thank thx ty tnx thnx thankyou much lot lots appreciate appreciated great nice cool awesome
+    perfect excellent amazing wow ok okay k kk alright right sure yes yeah yep yup no nope nah agreed
+    indeed true lol haha hahaha lmao rofl heh hehe np problem worries welcome glad happy fine got
+    gotcha see understood makes sense sounds guys all everyone folks there man mate again pointers
+    help helping helpful answer answers response oh ah aha hm hmm interesting exactly absolutely
+    done works worked working +1 me too same here brb bbl afk gm gn sorry apologies congrats
+    congratulations"""
+_SMALL_TALK_WORDS = frozenset(_SMALL_TALK_TEXT.split())
+# A conversation's label: at most this many words per phrase, and two phrases at most.
+MAX_PHRASE_WORDS = 3
+MAX_LABEL_PHRASES = 2
+# Posted this many times in a window, the same text is a chorus ("+1", a pasted announcement),
+# not a topic.
+REPEATED_AT = 3
+
+
+def is_placeholder(text: str) -> bool:
+    """A message that stands for one that is not there: a bracketed note, a deletion notice,
+    or nothing but a code block."""
+    plain = text.strip()
+    if not plain:
+        return True
+    if plain.lower().strip(" .!") in _PLACEHOLDER_TEXTS:
+        return True
+    if _PLACEHOLDER.match(plain):
+        return True
+    return clean_text(plain).strip() in {"", "[code]"}
+
+
+def _said(text: str) -> list[str]:
+    """The words of ``text`` without links, emoji codes and mentions, lower-cased."""
+    text = LINK.sub(" ", text)
+    text = _EMOJI.sub(" ", text.lower())
+    text = _MENTION.sub(" ", text)
+    return [word.lower() for word in WORD.findall(text)]
+
+
+def is_small_talk(text: str) -> bool:
+    """Greetings, thanks and agreement: no word beyond function words and the small-talk
+    vocabulary, or a single such word ("Here's fine!", "Thanks a lot @rauh for the pointers!")."""
+    said = [w for w in _said(clean_text(text)) if w not in STOPWORDS and w not in _SMALL_TALK_WORDS]
+    said = [w for w in said if len(w) > 2 and not w.isdigit()]
+    return len(said) <= 1
+
+
+def normalized_text(text: str) -> str:
+    """What makes two messages the same message: their words, ignoring case and punctuation."""
+    return " ".join(WORD.findall(text.lower()))
+
+
+def repeated_texts(messages: Iterable[ChannelMessage]) -> frozenset[str]:
+    """The normalized texts posted ``REPEATED_AT`` times or more in a window."""
+    counts = Counter(normalized_text(m.text) for m in messages)
+    return frozenset(text for text, count in counts.items() if text and count >= REPEATED_AT)
+
+
+def quotable_message(message: ChannelMessage, repeated: Collection[str]) -> bool:
+    """Whether a bullet or the headline may quote ``message``."""
+    return not (
+        is_placeholder(message.text) or is_small_talk(message.text) or normalized_text(message.text) in repeated
+    )
+
+
+def _phrases(text: str) -> list[list[str]]:
+    """Runs of words that are not stopwords, as written: the places a key phrase can come from.
+    Punctuation, links, mentions, emoji and stopwords break a run."""
+    text = LINK.sub(" . ", clean_text(text))
+    text = _EMOJI.sub(" . ", text)
+    text = _MENTION.sub(" . ", text)
+    text = text.replace("[code]", " . ")
+    runs: list[list[str]] = []
+    current: list[str] = []
+    position = 0
+    for match in WORD.finditer(text):
+        gap = text[position : match.start()]
+        position = match.end()
+        word = match.group(0).strip(".-")
+        lowered = word.lower()
+        breaks = any(ch in gap for ch in ",.;:!?()[]{}\"`'") or "\n" in gap
+        if breaks and current:
+            runs.append(current)
+            current = []
+        if len(lowered) < 3 or lowered in STOPWORDS or lowered in _SMALL_TALK_WORDS or lowered.isdigit() or not word:
+            if current:
+                runs.append(current)
+            current = []
+            continue
+        current.append(word)
+    if current:
+        runs.append(current)
+    return runs
+
+
+def conversation_words(messages: Sequence[ChannelMessage], *, names: Collection[str] = ()) -> set[str]:
+    """The stemmed words a conversation's phrases are made of (for document frequencies)."""
+    return {stem(word.lower()) for m in messages for run in _phrases(m.text) for word in run} - set(names)
+
+
+def topic_label(
+    messages: Sequence[ChannelMessage],
+    *,
+    document_frequency: Mapping[str, int],
+    documents: int,
+    names: Collection[str] = (),
+    repeated: Collection[str] = (),
+) -> str:
+    """A few words that name what ``messages`` were about, or "" when they say nothing.
+
+    Each word scores by how many of the conversation's messages use it times how rare it is
+    in the rest of the window (``document_frequency`` over ``documents`` conversations); a
+    phrase (one to three adjacent words, as written) scores the sum of its words over the
+    square root of its length, so "coin config" beats "config" when both words carry. The best
+    phrase, and a second one sharing no word with it when it scores at least half as much."""
+    quoted = [m for m in messages if quotable_message(m, repeated)] or [m for m in messages if not is_placeholder(m.text)]
+    names = set(names)
+    usage: Counter[str] = Counter()
+    runs: list[list[str]] = []
+    for message in quoted:
+        message_runs = _phrases(message.text)
+        runs.extend(message_runs)
+        usage.update({stem(w.lower()) for run in message_runs for w in run})
+
+    def weight(word: str) -> float:
+        key = stem(word.lower())
+        if key in names or usage[key] == 0:
+            return 0.0
+        rarity = math.log((1 + documents) / (1 + document_frequency.get(key, 0))) + 1.0
+        return usage[key] * rarity
+
+    scored: dict[str, tuple[float, list[str]]] = {}
+    for run in runs:
+        for size in range(1, MAX_PHRASE_WORDS + 1):
+            for start in range(0, len(run) - size + 1):
+                phrase = run[start : start + size]
+                weights = [weight(w) for w in phrase]
+                if min(weights) <= 0:
+                    continue
+                score = sum(weights) / math.sqrt(size)
+                key = " ".join(stem(w.lower()) for w in phrase)
+                if key not in scored or score > scored[key][0]:
+                    scored[key] = (score, phrase)
+    if not scored:
+        return ""
+    ranked = sorted(scored.values(), key=lambda item: (-item[0], len(item[1])))
+    chosen: list[list[str]] = [ranked[0][1]]
+    used = {stem(w.lower()) for w in ranked[0][1]}
+    for score, phrase in ranked[1:]:
+        if len(chosen) >= MAX_LABEL_PHRASES or score < ranked[0][0] / 2:
+            break
+        keys = {stem(w.lower()) for w in phrase}
+        if keys & used:
+            continue
+        chosen.append(phrase)
+        used |= keys
+    label = ", ".join(" ".join(phrase) for phrase in chosen)
+    return label[:1].upper() + label[1:]
+
+
+def people(messages: Sequence[ChannelMessage], *, most: int = 3) -> str:
+    """Who took part, the most active first: "alice, bob and carol", "alice, bob, carol and 2 more"."""
+    counts = Counter(m.author.name for m in messages if m.author.name)
+    order = [name for name, _ in counts.most_common()]
+    if not order:
+        return ""
+    if len(order) <= most:
+        return order[0] if len(order) == 1 else ", ".join(order[:-1]) + " and " + order[-1]
+    return ", ".join(order[:most]) + f" and {len(order) - most} more"
