@@ -26,6 +26,7 @@ DEV_OFF_TOPIC = REPO / "bench" / "data" / "off_topic_dev.txt"
 DEV_DOCS_QUESTIONS = REPO / "bench" / "data" / "docs_questions_dev.csv"
 DEV_POLARITY = REPO / "bench" / "data" / "polarity_dev.csv"
 PROJECT_DOCS = REPO / "docs"
+DEV_DIGEST_LABELS = REPO / "bench" / "data" / "digest_labels_dev.jsonl"
 CHOICES = ("retrieval", "answers", "refusals", "digests", "all")
 
 
@@ -64,10 +65,10 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--split",
-        choices=("tune", "check", "all"),
+        choices=("tune", "check", "all", "labels"),
         default="check",
         help="digests: which half of the QMSum meetings, split by a hash of the file name: check (held out, "
-        "the default), tune (the half changes are tuned on), or all (in-sample)",
+        "the default), tune (the half changes are tuned on), or all (in-sample); labels: only the labelled chat days",
     )
     p.add_argument("--chunk-sizes", type=_sizes, default=(128, 200, 254), help="chunk sizes to compare (default 128,200,254)")
     p.add_argument("--sweep", action="store_true", help="also try fusion settings and numbers of packed chunks")
@@ -79,6 +80,12 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--variants", type=Path, default=DEV_VARIANTS, help="reworded FAQ questions (CSV variant,question)")
     p.add_argument("--off-topic", type=Path, default=DEV_OFF_TOPIC, help="off-topic questions, one a line")
+    p.add_argument(
+        "--digest-labels",
+        type=Path,
+        default=DEV_DIGEST_LABELS,
+        help="digests: hand-labelled chat days (JSONL; default bench/data/digest_labels_dev.jsonl), measured before the meetings",
+    )
     p.set_defaults(func=cmd_eval)
 
 
@@ -140,8 +147,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
         docs=PROJECT_DOCS,
     )
     names = list(EVALUATIONS) if args.what == "all" else [args.what]
+    labels = args.digest_labels if args.digest_labels and args.digest_labels.is_file() else None
+    if args.digest_labels and labels is None and args.digest_labels != DEV_DIGEST_LABELS:
+        print(f"tidings eval: {args.digest_labels} does not exist.", file=sys.stderr)
+        return 2
     options = EvalOptions(
-        limit=args.limit, sample=args.sample, chunk_sizes=args.chunk_sizes, sweep=args.sweep, meeting_split=args.split
+        limit=args.limit,
+        sample=args.sample,
+        chunk_sizes=args.chunk_sizes,
+        sweep=args.sweep,
+        meeting_split="check" if args.split == "labels" else args.split,
+        meetings=args.split != "labels",
+        digest_labels=labels,
     )
     started = time.monotonic()
 
@@ -173,6 +190,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         "limit": args.limit,
         "sample": args.sample,
         "meeting_split": args.split,
+        "digest_labels": str(labels) if labels else None,
         "command": command_line(args),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "seconds": round(time.monotonic() - started, 1),

@@ -13,7 +13,7 @@ from core.digests.extract import (
     tidy_speech,
 )
 from core.digests.packing import Piece, pack
-from core.digests.prompts import parse_line, parse_notes
+from core.digests.prompts import parse_notes
 from tests.digest_support import message, release_day
 
 TEXTS = [
@@ -131,12 +131,6 @@ def test_parse_notes_drops_an_unfinished_last_line() -> None:
     notes = parse_notes(" the nightly build fails on ARM\nDecision: pin openssl to", texts=TEXTS, truncated=True)
     assert [n.kind for n in notes] == ["topic"]
 
-
-def test_parse_line_wants_a_grounded_sentence() -> None:
-    topics = ["Release 2.1 ships on Friday", "The ARM nightly build fails"]
-    assert parse_line(" release 2.1 and the ARM nightly build\n", sources=topics) == "Release 2.1 and the ARM nightly build"
-    assert parse_line(" cats", sources=topics) is None
-    assert parse_line(" the weather in Paris was lovely today", sources=topics) is None
 
 
 def test_pack_splits_long_messages_at_sentences_and_keeps_everything() -> None:

@@ -15,7 +15,8 @@ import pytest
 
 from core.config import DigestSettings
 from core.digests.format import digest_to_markdown
-from core.digests.prompts import HEADLINE_PREFIX, NOTES_PREFIX
+from core.digests.judging import JUDGE_PREFIX
+from core.digests.prompts import NOTES_PREFIX, normalized
 from core.digests.summarizing import Summarizer
 from core.model.worker import ModelWorker
 from core.ports import Prompt
@@ -48,7 +49,7 @@ async def test_extractive_digest_when_the_model_says_nothing_useful() -> None:
         "dave: Does anyone know why the ARM nightly build fails with openssl errors?"
     ]
     assert len(section(digest, "Topics")) == 2  # two conversations, three hours apart
-    assert digest.headline.startswith("7 messages in 2 conversations")
+    assert digest.headline == "Ship release 2.1, changelog; ARM nightly build, missing libssl symbol"
     assert digest.coverage.messages == 7 and digest.coverage.covered_messages == 7
     assert digest.coverage.conversations == 2
 
@@ -76,37 +77,44 @@ async def test_valid_model_notes_replace_the_extractive_wording() -> None:
                 "Question: who invented the moon landing [M1]\n"  # not in the cited message
                 "Decision: something about M99 release [M99]\n"  # no such message
             )
-        if prompt.answer_prefix == HEADLINE_PREFIX:
-            return " release 2.1 shipping on Friday and the ARM nightly build\nmore text"
         return ""
 
     digest = await summarizer(WordModel(reply=reply)).summarize(release_day())
     topics = section(digest, "Topics")
-    assert "Release 2.1 ships on Friday after the changelog review" in topics
+    assert topics[0] == "Ship release 2.1, changelog: Release 2.1 ships on Friday after the changelog review — alice, bob and carol"
     assert section(digest, "Decisions") == ["Ship release 2.1 on Friday"]
     assert "Alice: finish the release 2.1 changelog" in section(digest, "Action items")
     assert all("moon" not in text for text in section(digest, "Open questions"))
-    assert digest.headline == "Release 2.1 shipping on Friday and the ARM nightly build"
+    assert digest.headline == "Ship release 2.1, changelog; ARM nightly build, missing libssl symbol"
     decision = next(s for s in digest.sections if s.title == "Decisions").bullets[0]
     assert [link.message_id for link in decision.sources] == ["m2"]
 
 
-@pytest.mark.parametrize(
-    ("written", "kept"),
-    [
-        (" the ARM nightly build\n", True),  # a short title is a headline
-        (" the ARM nightly banana\n", True),  # two of its three words are the day's
-        (" the ARM banana split\n", False),  # two of three made up
-        (" the build\n", False),  # too little to say anything
-    ],
-)
-async def test_a_short_headline_is_kept_only_when_its_words_come_from_the_topics(written: str, kept: bool) -> None:
-    model = WordModel(reply=lambda prompt: written if prompt.answer_prefix == HEADLINE_PREFIX else "")
+async def test_the_headline_names_the_busiest_topics_and_quotes_no_message() -> None:
+    model = WordModel(reply=lambda prompt: " release 2.1 ships on Friday after the changelog review [M2]")
     digest = await summarizer(model).summarize(release_day())
-    title = written.strip()
-    assert (digest.headline == title[0].upper() + title[1:]) is kept
-    if not kept:
-        assert digest.headline.startswith("7 messages in 2 conversations")
+    assert digest.headline == "Ship release 2.1, changelog; ARM nightly build, missing libssl symbol"
+    texts = {normalized(m.text) for m in release_day()}
+    assert normalized(digest.headline) not in texts
+    first_line = section(digest, "Topics")[0]
+    assert normalized(first_line) != normalized(digest.headline)
+
+
+async def test_the_judge_leaves_out_a_candidate_it_calls_a_remark_and_keeps_one_it_cannot_judge() -> None:
+    def reply(prompt: Prompt) -> str:
+        if prompt.answer_prefix == JUDGE_PREFIX:
+            return " remark" if "I'll finish the changelog" in prompt.body.rsplit("Chat message:", 1)[-1] else " ???"
+        return ""
+
+    model = WordModel(reply=reply)
+    digest = await summarizer(model).summarize(release_day())
+    actions = section(digest, "Action items")
+    assert not any("finish the changelog" in text for text in actions)
+    assert any("download page" in text for text in actions)  # "???" is no label: the rules stand
+    judged = [p for p, _, _ in model.prompts if p.answer_prefix == JUDGE_PREFIX]
+    assert len(judged) == 4  # one call per candidate message: a decision, two actions, a question
+    rules_only = await summarizer(model, judge_items=False).summarize(release_day())
+    assert any("finish the changelog" in text for text in section(rules_only, "Action items"))
 
 
 @pytest.mark.parametrize("n_ctx", [256, 512, 2048])
@@ -133,13 +141,13 @@ async def test_no_prompt_overflows_and_nothing_is_dropped(n_ctx: int) -> None:
 
 async def test_notes_are_cached_per_chunk_and_reused(tmp_path) -> None:  # type: ignore[no-untyped-def]
     state = StateStore(tmp_path / "state.sqlite3")
-    model = WordModel(reply=lambda prompt: " the release date of release 2.1 [M1]")
+    model = WordModel(reply=lambda prompt: " task" if prompt.answer_prefix == JUDGE_PREFIX else " the release date of release 2.1 [M1]")
     first = await summarizer(model, state=state).summarize(release_day())
     map_calls = sum(1 for prompt, _, _ in model.prompts if prompt.answer_prefix == NOTES_PREFIX)
     assert map_calls >= 1
     model.prompts.clear()
     second = await summarizer(model, state=state).summarize(release_day())
-    assert [p.answer_prefix for p, _, _ in model.prompts] == [HEADLINE_PREFIX]  # only the headline is asked again
+    assert model.prompts == []  # notes and judgements both come from the cache
     assert first.sections == second.sections
     other_model = WordModel(reply=model.reply, name="another-model")
     await summarizer(other_model, state=state).summarize(release_day())

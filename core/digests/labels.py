@@ -203,3 +203,22 @@ def people(messages: Sequence[ChannelMessage], *, most: int = 3) -> str:
     if len(order) <= most:
         return order[0] if len(order) == 1 else ", ".join(order[:-1]) + " and " + order[-1]
     return ", ".join(order[:most]) + f" and {len(order) - most} more"
+
+
+def topic_labels(
+    conversations: Sequence[Sequence[ChannelMessage]], *, names: Collection[str] = (), repeated: Collection[str] = ()
+) -> list[str]:
+    """Each conversation's label (``topic_label``), rarity counted over ``conversations``;
+    "" for a conversation nobody said anything quotable in."""
+    frequency: Counter[str] = Counter()
+    for messages in conversations:
+        frequency.update(conversation_words(messages, names=names))
+    labels: list[str] = []
+    for messages in conversations:
+        if not any(quotable_message(m, repeated) for m in messages):
+            labels.append("")
+            continue
+        labels.append(
+            topic_label(messages, document_frequency=frequency, documents=len(conversations), names=names, repeated=repeated)
+        )
+    return labels

@@ -33,12 +33,6 @@ NOTES_PREFIX = "Summary: in one sentence, the chat says that"
 # A blank line or a made-up next message ("[M9] bob: ...") means the notes are over.
 NOTES_STOP = ("\n\n", "\n[M", "\nChat", "\nSummary")
 
-HEADLINE_INSTRUCTIONS = "These are the topics of a chat channel today."
-HEADLINE_PREFIX = "In one sentence, today the channel talked about"
-MERGE_INSTRUCTIONS = "These are related topics of a chat channel."
-MERGE_PREFIX = "In one sentence, these topics are about"
-LINE_STOP = ("\n",)
-
 _NOTE = re.compile(r"^\W*(topic|decision|action(?:\s*item)?|question)s?\s*[:\-–]\s*(.+)$", re.IGNORECASE)
 _CITATION = re.compile(r"\[\s*(M\s*\d+(?:\s*[,;/ ]\s*M?\s*\d+)*)\s*\]|\(\s*(M\s*\d+(?:\s*[,;/ ]\s*M?\s*\d+)*)\s*\)")
 _BARE_CITATION = re.compile(r"\bM\s*(\d+)\b")
@@ -55,23 +49,6 @@ def notes_prompt(conversations: Sequence[Sequence[str]]) -> Prompt:
     """The map step: numbered message lines, conversations separated by a blank line."""
     body = "Chat:\n" + "\n\n".join("\n".join(lines) for lines in conversations if lines)
     return Prompt(instructions=NOTES_INSTRUCTIONS, body=body, answer_prefix=NOTES_PREFIX)
-
-
-def headline_prompt(topics: Sequence[str]) -> Prompt:
-    return Prompt(
-        instructions=HEADLINE_INSTRUCTIONS,
-        body="Topics:\n" + "\n".join(f"- {t}" for t in topics),
-        answer_prefix=HEADLINE_PREFIX,
-    )
-
-
-def merge_prompt(topics: Sequence[str]) -> Prompt:
-    """The recursive reduce step: several topic lines become one."""
-    return Prompt(
-        instructions=MERGE_INSTRUCTIONS,
-        body="Topics:\n" + "\n".join(f"- {t}" for t in topics),
-        answer_prefix=MERGE_PREFIX,
-    )
 
 
 @dataclass(frozen=True)
@@ -165,18 +142,3 @@ def parse_notes(
         seen.add(key)
         notes.append(ModelNote(kind, text[0].upper() + text[1:], numbers))
     return notes
-
-
-def parse_line(completion: str, *, sources: Sequence[str], max_words: int = 25, share: float = 0.5) -> str | None:
-    """A headline or merged topic: the first line, if it is a sensible length, grounded in
-    the topic lines it was made from, and not one of the prompt's own words echoed back."""
-    line = completion.strip().splitlines()[0] if completion.strip() else ""
-    line = _clean_note_text(line.lstrip("-*# ").strip())
-    words = line.split()
-    if len(words) < 3 or len(words) > max_words:
-        return None
-    if normalized(line) in {normalized(HEADLINE_INSTRUCTIONS), normalized(MERGE_INSTRUCTIONS)}:
-        return None
-    if not grounded(line, sources, share=share):
-        return None
-    return line[0].upper() + line[1:]

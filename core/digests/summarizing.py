@@ -43,12 +43,11 @@ from core.digests.extract import (
 )
 from core.digests.judging import JUDGE_GRAMMAR, JUDGE_TOKENS, JUDGE_VERSION, judge_prompt, parse_judgement
 from core.digests.labels import (
-    conversation_words,
     is_placeholder,
     people,
     quotable_message,
     repeated_texts,
-    topic_label,
+    topic_labels,
 )
 from core.digests.packing import Batch, Piece, pack
 from core.digests.prompts import (
@@ -358,15 +357,20 @@ class Summarizer:
         # so topic lines lean toward what the day was about rather than a side remark.
         scale = BACKGROUND_WEIGHT / max(1, len(parts))
         weighted = {word: count * scale for word, count in background.items()}
-        # How many conversations use each word: a label names what sets one apart.
-        frequency: Counter[str] = Counter()
-        for part in parts.values():
-            frequency.update(conversation_words(tuple(part.values()), names=names))
+        # A label names what sets a conversation apart from the rest of the window.
+        order = sorted(parts)
+        named = dict(
+            zip(
+                order,
+                topic_labels([tuple(parts[c].values()) for c in order], names=names, repeated=repeated),
+                strict=True,
+            )
+        )
         segments: list[_Segment] = []
         bullets: list[DigestBullet] = []
         labels: list[str] = []
         seen: dict[str, int] = {}
-        for conversation in sorted(parts):
+        for conversation in order:
             messages = tuple(parts[conversation].values())
             said = tuple(m for m in messages if m.id in quotable)
             if not said:
@@ -387,9 +391,7 @@ class Summarizer:
                 bullets[index] = DigestBullet(bullets[index].text, merged[: MAX_SOURCES + 2])
                 segments[index] = _Segment(segments[index].conversation, segments[index].messages + messages)
                 continue
-            label = topic_label(
-                messages, document_frequency=frequency, documents=len(parts), names=names, repeated=repeated
-            )
+            label = named[conversation]
             line = f"{label}: {text}" if label and normalized(label) != key else text
             who = people(messages)
             if who:

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from core.evaluation.digest_labels import label_table_rows
+
 
 def table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [[_cell(v) for v in row] for row in rows]
@@ -144,7 +146,29 @@ def render_tables(results: dict[str, Any]) -> str:
         ]
         out.append(table("Refusals by group", headers, rows))
     digests = results.get("digests")
-    if digests:
+    labelled = (digests or {}).get("labelled_days")
+    if labelled:
+        true = labelled["true_labels"]
+        title = (
+            f"Digest labels on {len(labelled['days'])} labelled chat days ({labelled['messages']} messages: "
+            + ", ".join(f"{true.get(k, 0)} {k}" for k in ("decision", "action", "question", "none"))
+            + f") [split: {labelled['split']['name']}]"
+        )
+        out.append(table(title, ["method", "label", "precision", "recall", "predicted", "correct", "true"],
+                         list(label_table_rows(labelled))))
+        topics = labelled["topics"]
+        out.append(table(
+            "Topic labels against the labelled topics",
+            ["conversations", "label shares a content word", "mean content-word F1", "no bullet expected / none given"],
+            [[topics["conversations"], topics["agreement"], topics["mean_f1"],
+              f"{topics['no_bullet_expected']} / {topics['no_bullet_given']}"]],
+        ))
+        out.append(table(
+            "Digests of the labelled days",
+            ["day", "messages", "conversations", "placeholder, small-talk or repeated lines", "headline"],
+            [[d["day"], d["messages"], d["conversations"], d["bad_lines"], d["headline"]] for d in labelled["days"]],
+        ))
+    if digests and "meetings" in digests:
         headers = ["meeting", "turns", "R-1", "R-2", "R-L", "coverage", "lead R-1", "lead R-2", "lead R-L",
                    "lead cov.", "tokens/input", "seconds"]
         rows = [
@@ -234,7 +258,7 @@ def write_plots(results: dict[str, Any], folder: Path) -> list[Path]:
         save(fig, "answers.png")
 
     digests = results.get("digests")
-    if digests:
+    if digests and "meetings" in digests:
         fig, ax = plt.subplots(figsize=(6, 3.6))
         mean = digests["mean"]
         labels = ["ROUGE-1", "ROUGE-2", "ROUGE-L", "key points"]

@@ -32,6 +32,7 @@ from typing import Any
 
 from core.answers.answering import Answerer, best_sentences
 from core.config import RetrievalSettings
+from core.digests.summarizing import Summarizer
 from core.evaluation import answer_sets, metrics
 from core.evaluation.datasets import (
     Article,
@@ -51,6 +52,7 @@ from core.evaluation.datasets import (
     read_variants,
     split_meetings,
 )
+from core.evaluation.digest_labels import evaluate_labelled_days
 from core.evaluation.stats import compare_paired
 from core.evaluation.workbench import Workbench
 from core.ports import KnowledgeBase, SearchMode
@@ -89,6 +91,8 @@ class EvalOptions:
     chunk_sizes: tuple[int, ...] = (128, 200, 254)
     sweep: bool = False  # also try fusion settings and numbers of packed chunks
     meeting_split: MeetingSplit = "check"  # digests: which half of the meetings
+    meetings: bool = True  # digests: the QMSum meetings too, not only the labelled chat days
+    digest_labels: Path | None = None  # digests: the hand-labelled chat days (bench/data/digest_labels_dev.jsonl)
 
 
 @dataclass(frozen=True)
@@ -756,6 +760,20 @@ def digest_text(digest: Digest) -> str:
 
 
 async def evaluate_digests(bench: Workbench, data: EvalData, options: EvalOptions, progress: Progress) -> dict[str, Any]:
+    labelled: dict[str, Any] | None = None
+    if options.digest_labels is not None:
+        if not options.digest_labels.is_file():
+            raise EvaluationDataError(f"The labelled chat days file {options.digest_labels} does not exist.")
+        services = bench.services(f"digest-labels-{time.time_ns()}")
+        if not isinstance(services.summarizer, Summarizer):
+            raise EvaluationDataError("The digest evaluation needs the Summarizer and the language model.")
+        labelled = await evaluate_labelled_days(
+            services.summarizer, options.digest_labels, data.folder, progress, gap_minutes=bench.settings.digests.gap_minutes
+        )
+    if not options.meetings:
+        if labelled is None:
+            raise EvaluationDataError("Nothing to measure: no labelled chat days and no meetings.")
+        return {"labelled_days": labelled}
     if not data.meetings:
         raise EvaluationDataError(f"No QMSum meetings found under {data.folder}.")
     split = MEETING_SPLIT_LABELS[options.meeting_split]
@@ -837,6 +855,7 @@ async def evaluate_digests(bench: Workbench, data: EvalData, options: EvalOption
             "tokens_per_input_token", "seconds")
     sampled = len(rows) < len(in_split)
     return {
+        **({"labelled_days": labelled} if labelled is not None else {}),
         "model": getattr(model, "name", "model"),
         "n_ctx": bench.settings.llm.n_ctx,
         "split": {

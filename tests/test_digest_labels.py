@@ -1,0 +1,225 @@
+"""Topics that are named, lines worth reading, and the model as a judge under a grammar.
+
+- What never becomes a bullet or the headline: placeholders, greetings and thanks, a text many
+  people post; checked on fixtures, on fuzzed days (Hypothesis) and on every labelled chat day
+  of ``bench/data/digest_labels_dev.jsonl`` with the real packaged model.
+- Topic labels come from the conversation's own words and name what sets it apart.
+- The judge's prompt, grammar and parsing; the real model answers with a label.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from core.config import DigestSettings
+from core.digests.judging import JUDGE_GRAMMAR, JUDGE_PREFIX, LABELS, judge_prompt, parse_judgement
+from core.digests.labels import is_placeholder, is_small_talk, people, repeated_texts, topic_labels
+from core.digests.prompts import NOTES_PREFIX, normalized
+from core.digests.summarizing import Summarizer
+from core.evaluation.digest_labels import bad_lines, day_messages, read_labelled_days
+from core.model.worker import ModelWorker
+from core.ports import Prompt
+from core.types import Digest
+from tests.digest_support import WordModel, message, release_day
+from tests.reliability import fuzz
+
+REPO = Path(__file__).resolve().parent.parent
+DEV_LABELS = REPO / "bench" / "data" / "digest_labels_dev.jsonl"
+
+PLACEHOLDERS = ["[message text edited or deleted]", "[image]", "(attachment)", "This message was deleted", "```x = 1```"]
+SMALL_TALK = ["hello there", "Thanks a lot @rauh for the pointers!", "ok thx", "Here's fine!", "cool :thumbsup:", "gm everyone",
+              "haha yes", "Thank you!", "+1"]
+REAL = [
+    "The ARM nightly build fails since the openssl 3.2 update landed on Monday.",
+    "Pinning the runner image to last week's version makes the nightly pass again.",
+    "We decided to cut release 2.4 on Thursday after the Windows upgrade tests.",
+    "I'll write the migration guide for the storage format this week.",
+    "Does anyone know how to rotate the wallet backup keys without downtime?",
+    "The datomic client api supports pull, but pull-many is a shim on query plus pull.",
+]
+
+
+def lines(digest: Digest) -> list[str]:
+    return [digest.headline] + [b.text for s in digest.sections for b in s.bullets]
+
+
+def summarizer(model: WordModel, **settings: object) -> Summarizer:
+    return Summarizer(model=model, worker=ModelWorker(), state=None, settings=DigestSettings(**settings))  # type: ignore[arg-type]
+
+
+# -- what never becomes a line ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", PLACEHOLDERS)
+def test_placeholders_are_recognised(text: str) -> None:
+    assert is_placeholder(text)
+
+
+@pytest.mark.parametrize("text", SMALL_TALK)
+def test_small_talk_is_recognised(text: str) -> None:
+    assert is_small_talk(text)
+
+
+@pytest.mark.parametrize("text", [*REAL, "[code] fails with a NullPointerException in the reducer"])
+def test_real_messages_are_neither(text: str) -> None:
+    assert not is_placeholder(text) and not is_small_talk(text)
+
+
+def test_a_text_posted_three_times_is_a_chorus() -> None:
+    day = [message(n, f"user{n}", "Join the giveaway at example.com now!!") for n in range(3)]
+    day.append(message(9, "alice", "Join the giveaway at example.com now"))
+    assert repeated_texts(day) == {"join the giveaway at example.com now"}
+    assert repeated_texts(day[:2]) == frozenset()
+
+
+async def test_placeholders_small_talk_and_a_chorus_never_become_lines() -> None:
+    day = [
+        message(1, "alice", "[message text edited or deleted]"),
+        message(2, "bob", "[message text edited or deleted]"),
+        message(3, "carol", "[message text edited or deleted]"),
+        message(4, "dave", "hello there"),
+        message(5, "erin", "Thanks a lot @dave!"),
+        *[message(10 + n, f"spam{n}", "Free tokens for everyone who joins our channel today, we decided!") for n in range(4)],
+        message(20, "alice", "The ARM nightly build fails since the openssl 3.2 update landed on Monday."),
+        message(21, "bob", "Pinning the runner image to last week's openssl makes the ARM nightly pass again."),
+        message(22, "alice", "Thanks!"),
+    ]
+    # A model that tries to make a greeting and the chorus the topic.
+    digest = await summarizer(WordModel(reply=lambda p: " hello there [M1]" if p.answer_prefix == NOTES_PREFIX else "")).summarize(day)
+    assert bad_lines(digest) == []
+    text = "\n".join(lines(digest)).lower()
+    assert "deleted" not in text and "hello" not in text and "free tokens" not in text and "thanks" not in text
+    assert "openssl" in digest.headline.lower() or "arm" in digest.headline.lower()
+    assert digest.coverage.messages == 9  # placeholders are not messages; the rest still count
+
+
+async def test_a_day_of_small_talk_has_no_topics_and_a_headline_that_counts() -> None:
+    day = [message(1, "alice", "hello there"), message(2, "bob", "hi!"), message(3, "carol", "good morning everyone")]
+    digest = await summarizer(WordModel()).summarize(day)
+    assert all(not s.bullets for s in digest.sections)
+    assert digest.headline == "3 messages in 1 conversation"
+
+
+# -- topic labels ------------------------------------------------------------------------------
+
+
+def test_a_label_is_made_of_the_conversations_own_distinctive_words() -> None:
+    release = release_day()[:5]
+    arm = [
+        message(20, "dave", "Does anyone know why the ARM nightly build fails with openssl errors?"),
+        message(21, "erin", "The ARM runner image ships a newer openssl since Monday."),
+        message(22, "dave", "Pinning the ARM runner image fixed the nightly build."),
+    ]
+    labels = topic_labels([tuple(release), tuple(arm)])
+    assert labels[1].lower().startswith("arm") and "runner image" in labels[1].lower()
+    said = normalized(" ".join(m.text for m in arm))
+    for phrase in labels[1].split(", "):
+        assert normalized(phrase) in said  # words as written, adjacent, in the conversation
+    assert "release 2.1" in labels[0].lower()
+
+
+def test_people_are_named_most_active_first() -> None:
+    day = [message(1, "bob", "a"), message(2, "alice", "b"), message(3, "bob", "c"), message(4, "carol", "d"),
+           message(5, "dave", "e"), message(6, "erin", "f")]
+    assert people(day[:3]) == "bob and alice"
+    assert people(day) == "bob, alice, carol and 2 more"
+
+
+async def test_a_topic_bullet_is_label_quote_and_people() -> None:
+    digest = await summarizer(WordModel()).summarize(release_day())
+    first = digest.sections[0].bullets[0].text
+    label, rest = first.split(": ", 1)
+    assert label == "Ship release 2.1, changelog"
+    assert rest.endswith(" — alice, bob and carol")
+
+
+# -- the judge ---------------------------------------------------------------------------------
+
+
+def test_the_judges_labels_parse_and_nothing_else_does() -> None:
+    for kind, word in LABELS.items():
+        assert parse_judgement(f" {word}") == kind
+        assert f'" {word}"' in JUDGE_GRAMMAR
+    assert parse_judgement(" banana") is None and parse_judgement("") is None
+    prompt = judge_prompt('He said "ship it" ' + "word " * 200)
+    assert prompt.answer_prefix == JUDGE_PREFIX
+    assert prompt.body.endswith('..."') and "'ship it'" in prompt.body
+
+
+def test_the_real_model_judges_under_the_grammar(language_model, model_worker) -> None:  # type: ignore[no-untyped-def]
+    judge = Summarizer(model=language_model, worker=model_worker, state=None, settings=DigestSettings())
+    for text in ("We decided to ship release 2.4 on Thursday.", "Does anyone know how to rotate the backup keys?", "haha nice"):
+        assert asyncio.run(judge.judge(text)) in LABELS
+
+
+# -- fuzzed days ---------------------------------------------------------------------------------
+
+
+_TEXTS = st.sampled_from(PLACEHOLDERS + SMALL_TALK + REAL + ["Join the giveaway now!", "I'll try that, thanks!"])
+
+
+@fuzz(60)
+@given(
+    texts=st.lists(_TEXTS, min_size=1, max_size=30),
+    authors=st.lists(st.sampled_from(["alice", "bob", "carol", "dave"]), min_size=30, max_size=30),
+    gaps=st.lists(st.integers(min_value=0, max_value=90), min_size=30, max_size=30),
+    note=st.integers(min_value=1, max_value=30),
+)
+def test_fuzzed_days_never_show_placeholders_small_talk_or_repeats(
+    texts: list[str], authors: list[str], gaps: list[int], note: int
+) -> None:
+    minute = 0
+    day = []
+    for n, text in enumerate(texts):
+        minute += gaps[n]
+        day.append(message(n, authors[n], text, minute=minute))
+
+    def reply(prompt: Prompt) -> str:
+        # A model that quotes whichever message it is pointed at, small talk included.
+        if prompt.answer_prefix == NOTES_PREFIX:
+            return f" hello there thanks [M{note}]\nDecision: thanks a lot [M{note}]"
+        return " task"
+
+    digest = asyncio.run(summarizer(WordModel(reply=reply)).summarize(day))
+    assert bad_lines(digest) == []
+    assert normalized(digest.headline) not in {normalized(t) for t in texts}
+
+
+# -- every labelled chat day, with the real model -----------------------------------------------
+
+
+@pytest.mark.parametrize("number", range(5))
+def test_labelled_days_have_no_placeholder_small_talk_or_repeated_line(
+    number: int, shared_data: Path, language_model, model_worker  # type: ignore[no-untyped-def]
+) -> None:
+    days = read_labelled_days(DEV_LABELS)
+    assert len(days) >= 4
+    if number >= len(days):
+        pytest.skip("fewer labelled days")
+    day = days[number]
+    messages = day_messages(day, shared_data)
+    summarize = Summarizer(model=language_model, worker=model_worker, state=None, settings=DigestSettings())
+    digest = asyncio.run(summarize.summarize(messages))
+    assert bad_lines(digest) == []
+    whole = {normalized(m.text) for m in messages}
+    assert normalized(digest.headline) not in whole
+    assert all(normalized(line) != normalized(digest.headline) for line in lines(digest)[1:])
+    assert digest.sections[0].bullets  # every labelled day has something to say
+    # Authors by name where the export or log names them, never a Slack user id.
+    authors = {link.author for s in digest.sections for b in s.bullets for link in b.sources}
+    assert not any(author[:1] in "UW" and author[1:].isalnum() and author.isupper() and len(author) >= 9 for author in authors)
+
+
+def test_labelled_days_file_is_well_formed() -> None:
+    days = read_labelled_days(DEV_LABELS)
+    assert len(days) >= 4
+    assert {d.source.split("/")[0] for d in days} == {"slack", "discord"}
+    kinds = {label for d in days for label in d.labels.values()}
+    assert kinds == {"decision", "action", "question", "none"}
+    assert all(d.topics for d in days)
+
