@@ -132,6 +132,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 2
     from bots.cli import settings_from
     from bots.wiring import build_embedder, build_model, build_services
+    from core.evaluation.digest_labels import sources_present
     from core.evaluation.report import render_tables, write_plots
     from core.evaluation.runs import EVALUATIONS, EvalOptions, locate, run_evaluations
     from core.evaluation.workbench import Workbench
@@ -147,9 +148,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
         docs=PROJECT_DOCS,
     )
     names = list(EVALUATIONS) if args.what == "all" else [args.what]
-    labels = args.digest_labels if args.digest_labels and args.digest_labels.is_file() else None
-    if args.digest_labels and labels is None and args.digest_labels != DEV_DIGEST_LABELS:
-        print(f"tidings eval: {args.digest_labels} does not exist.", file=sys.stderr)
+    # The labelled chat days: an explicit file must be there; the default one is measured when
+    # its chat days are under --data and no --limit asks for a quick slice.
+    labels: Path | None = None
+    if args.digest_labels != DEV_DIGEST_LABELS:
+        if not args.digest_labels.is_file():
+            print(f"tidings eval: the labelled chat days file {args.digest_labels} does not exist.", file=sys.stderr)
+            return 2
+        labels = args.digest_labels
+    elif args.limit is None and sources_present(DEV_DIGEST_LABELS, args.data or DEFAULT_DATA):
+        labels = DEV_DIGEST_LABELS
+    if args.split == "labels" and labels is None:
+        print("tidings eval: --split labels needs the labelled chat days and their files under --data.", file=sys.stderr)
         return 2
     options = EvalOptions(
         limit=args.limit,

@@ -127,7 +127,7 @@ class DigestSettings:
     admin_channel: str = ""
     """Where a failed scheduled digest is reported: a channel scope (``slack:T0123:C0OPS``) or a
     channel id on the digest's own platform and workspace; empty: the digest's channel."""
-    judge_items: bool = True
+    judge_items: bool = False
     channels: tuple[DigestChannel, ...] = ()
 
 

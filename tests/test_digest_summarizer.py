@@ -107,13 +107,15 @@ async def test_the_judge_leaves_out_a_candidate_it_calls_a_remark_and_keeps_one_
         return ""
 
     model = WordModel(reply=reply)
-    digest = await summarizer(model).summarize(release_day())
+    digest = await summarizer(model, judge_items=True).summarize(release_day())
     actions = section(digest, "Action items")
     assert not any("finish the changelog" in text for text in actions)
     assert any("download page" in text for text in actions)  # "???" is no label: the rules stand
     judged = [p for p, _, _ in model.prompts if p.answer_prefix == JUDGE_PREFIX]
     assert len(judged) == 4  # one call per candidate message: a decision, two actions, a question
-    rules_only = await summarizer(model, judge_items=False).summarize(release_day())
+    model.prompts.clear()
+    rules_only = await summarizer(model).summarize(release_day())  # the default: the rules alone
+    assert not any(p.answer_prefix == JUDGE_PREFIX for p, _, _ in model.prompts)
     assert any("finish the changelog" in text for text in section(rules_only, "Action items"))
 
 

@@ -59,11 +59,12 @@ SELF_ACTION = re.compile(
     re.IGNORECASE,
 )
 # Talk about the conversation itself, not an outcome: "let's start", "let's see what's next",
-# "I'll see you in half an hour", "I'll save it now". Neither a decision nor an action item
+# "I'll see you in half an hour", "I'll save it now"; and a supposition ("let's say I have
+# some code that ...") sets up a question, it decides nothing. Neither a decision nor an action item
 # anyone has to follow up on (what happens "now" happens in the conversation itself).
 PROCEDURE = re.compile(
     r"\blet'?s (?:just |now |then )?(?:start|begin|see|talk|discuss|look|have a look|move on|continue|wait|"
-    r"go ahead|get started|wrap|go on|go through|go back)\b|"
+    r"go ahead|get started|wrap|go on|go through|go back|say|assume|suppose|imagine|pretend)\b|"
     r"\b(?:see you|in a (?:second|sec|minute|moment|bit)|half an hour|"
     r"(?:do|say|show|tell you|explain|draw) (?:it |this |that )?now|now\W*$)",
     re.IGNORECASE,
@@ -86,6 +87,8 @@ _CLAUSE_OPENERS = frozenset(
 )
 # "Can you stake KMD in this wallet?" is a question about the world, not a request: an asked
 # action counts only when someone is named (or replied to), or when it is not a question.
+# A sentence opening with one of these quotes someone else.
+_QUOTE_MARKS = frozenset("\"“„«>")
 ASKED_ACTION = re.compile(r"\b(can you|could you|would you|please|pls|todo|to-do|action item)\b", re.IGNORECASE)
 
 
@@ -246,6 +249,8 @@ def _first_sentence_with(text: str, pattern: re.Pattern[str], *, statement: bool
     """The first sentence matching ``pattern`` that says something (``MIN_ITEM_WORDS``), as
     a bullet quotes it; talk about the conversation itself never counts, and with
     ``statement`` (a decision or a commitment) neither do questions and hedged guesses."""
+    if statement and text.lstrip()[:1] in _QUOTE_MARKS:
+        return None  # a message that opens with a quote quotes someone ("A function provides ... I will provide ...")
     for sentence in sentences(text):
         if statement and sentence.endswith("?"):
             continue

@@ -74,6 +74,14 @@ def read_labelled_days(path: Path) -> list[LabelledDay]:
     return days
 
 
+def sources_present(path: Path, folder: Path) -> bool:
+    """Whether every labelled day's file is under ``folder`` (a tiny test folder has none)."""
+    try:
+        return all((folder / day.source).is_file() for day in read_labelled_days(path))
+    except (OSError, EvaluationDataError):
+        return False
+
+
 def day_messages(day: LabelledDay, folder: Path) -> list[ChannelMessage]:
     path = folder / day.source
     if not path.is_file():
