@@ -193,3 +193,35 @@ def test_the_bot_itself_never_imports_the_eval_extra() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""
+
+
+def test_eval_digests_refuses_a_labels_file_that_is_not_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--home", str(tmp_path / "home"), "eval", "digests", "--data", str(tmp_path)]
+    assert main([*args, "--digest-labels", str(tmp_path / "missing.jsonl")]) == 2
+    assert "missing.jsonl does not exist" in capsys.readouterr().err
+    # --split labels without the labelled days' files under --data: nothing to measure.
+    assert main([*args, "--split", "labels"]) == 2
+    assert "--split labels needs the labelled chat days" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_eval_digests_on_the_labelled_chat_days(
+    tmp_path: Path, shared_data: Path, eval_args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # One labelled day (the smallest) keeps it short; the real file's format and sources.
+    days = (Path(__file__).resolve().parent.parent / "bench" / "data" / "digest_labels_dev.jsonl").read_text().splitlines()
+    smallest = min(days, key=lambda line: len(json.loads(line)["messages"]))
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text(smallest + "\n", encoding="utf-8")
+    results = run_eval(
+        [*eval_args, "eval", "digests", "--data", str(shared_data), "--split", "labels", "--digest-labels", str(labels), "--json"],
+        capsys,
+    )
+    labelled = results["digests"]["labelled_days"]
+    assert labelled["messages"] == len(json.loads(smallest)["messages"])
+    assert set(labelled["labels"]) == {"rules", "model", "both", "both, model names the rule's kind"}
+    assert labelled["split"]["name"] == "dev (tuned on)" and labelled["bad_lines"] == []
+    assert "meetings" not in results["digests"]
