@@ -12,7 +12,8 @@ import pytest
 from core.answers import checks, quoting
 from core.answers.answering import EMPTY_KNOWLEDGE_BASE, Answerer, drop_repeated_sentences
 from core.answers.prompts import build_answer_prompt
-from core.digests.prompts import headline_prompt, merge_prompt, notes_prompt
+from core.digests.judging import judge_prompt
+from core.digests.prompts import notes_prompt
 from core.ports import Prompt
 from core.types import Chunk, Hit, Question, Turn
 
@@ -161,8 +162,7 @@ def _every_template(language_model) -> list[Prompt]:  # type: ignore[no-untyped-
         packed.prompt,
         choice,
         notes_prompt([["[M1] ana: we ship friday"]]),
-        headline_prompt(["release on friday"]),
-        merge_prompt(["release", "shipping"]),
+        judge_prompt("We ship on friday."),
     ]
 
 

@@ -40,6 +40,8 @@ SCAFFOLDING_LABELS = (
     "Summary",
     "Candidates",
     "Chat",
+    "Chat message",
+    "Kind",
     "Topics",
     "Labels",
     "Label",
