@@ -124,6 +124,16 @@ def test_polarity_is_kept_or_the_answer_is_rejected(answer: str, keeps: bool) ->
     assert checks.keeps_polarity(answer, [PETS]) is keeps
 
 
+def test_a_yes_is_rejected_when_any_sentence_it_rests_on_says_no() -> None:
+    sources = [
+        "The virus can survive on frozen food packaging for a while.",
+        "There has been no report of transmission of COVID-19 via frozen food, so there is no evidence it spreads that way.",
+    ]
+    assert not checks.keeps_polarity("Yes, you can catch COVID-19 from frozen food.", sources)
+    assert checks.keeps_polarity("There is no evidence COVID-19 spreads through frozen food.", sources)
+    assert checks.is_negative("There has been no report, so there is no evidence."), "two negations still say no"
+
+
 def test_polarity_the_other_way_round() -> None:
     source = "Laptops are encrypted with FileVault."
     assert checks.keeps_polarity("Laptops are encrypted with FileVault.", [source])

@@ -82,28 +82,38 @@ def _sentences(text: str) -> list[str]:
 
 
 def is_negative(text: str) -> bool:
-    """Whether ``text`` says no: an odd number of negations ("not unlikely" is two)."""
-    return len(_NEGATION.findall(text)) % 2 == 1
+    """Whether ``text`` says no. "There has been no report ... so there is no evidence" says
+    no twice, which is still no: any negation counts, not their parity."""
+    return bool(_NEGATION.search(text))
 
 
-def resting_sentence(claim: str, sources: Sequence[str]) -> str | None:
-    """The source sentence a claim rests on: the one sharing most of its words."""
+def resting_sentences(claim: str, sources: Sequence[str]) -> list[str]:
+    """The source sentences a claim may rest on: those sharing at least 60% as many of its
+    words as the closest one does."""
     wanted = _words(claim)
-    best: tuple[int, str] | None = None
-    for source in sources:
-        for sentence in _sentences(source):
-            shared = len(wanted & _words(sentence))
-            if shared and (best is None or shared > best[0]):
-                best = (shared, sentence)
-    return best[1] if best else None
+    scored = [
+        (len(wanted & _words(sentence)), sentence) for source in sources for sentence in _sentences(source)
+    ]
+    best = max((shared for shared, _ in scored), default=0)
+    if not best:
+        return []
+    return [sentence for shared, sentence in scored if shared >= max(1, 0.6 * best)]
 
 
 def keeps_polarity(answer: str, sources: Sequence[str]) -> bool:
-    """Each sentence of the answer says yes where the sentence it rests on says yes, and no
-    where it says no."""
+    """Each sentence of the answer says no where a sentence it may rest on says no, and says
+    no only where one does. Strict on purpose: a rejected answer is replaced by quotes, which
+    cannot turn a source around ("Yes, you can catch it from frozen food" beside "there is no
+    evidence of transmission through food" is rejected even when another sentence about
+    frozen food says yes)."""
     for claim in _sentences(answer):
-        sentence = resting_sentence(claim, sources)
-        if sentence is not None and is_negative(claim) != is_negative(sentence):
+        resting = resting_sentences(claim, sources)
+        if not resting:
+            continue
+        negative = [is_negative(sentence) for sentence in resting]
+        if is_negative(claim) and not any(negative):
+            return False
+        if not is_negative(claim) and any(negative):
             return False
     return True
 
