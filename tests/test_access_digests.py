@@ -148,7 +148,8 @@ async def test_real_slack_digests_and_summaries_keep_to_their_channel(
         found.append(leaks(in_b))
 
         # "@Tidings summarize" in B, for the channel and inside a thread of B.
-        for text, thread in (("summarize today", None), ("summarize", thread_ts)):
+        # "2h", not "today": the chat spans the last hour, which crosses midnight in the hour after it.
+        for text, thread in (("summarize 2h", None), ("summarize", thread_ts)):
             event_count = len(world.asked)
             reply = await world.ask(text, channel=B, thread_ts=thread)
             assert reply.status == 200
