@@ -93,6 +93,13 @@ def meaningful_words(
     return [stemmer(word) for word in words(text) if len(word) >= shortest and word not in stopwords]
 
 
+def answer_words(text: str) -> list[str]:
+    """The words a question, an answer and a source are compared on: plurals folded and
+    nothing else stemmed ("reimbursed" must not meet "reimburse"), two-letter words ("vm",
+    "hr") kept, question phrasing ("tell me how much") ignored."""
+    return meaningful_words(text, stopwords=FUNCTION_WORDS | QUESTION_WORDS, stemmer=fold_plural, shortest=2)
+
+
 def keywords(text: str) -> set[str]:
     """The words of ``text`` that say something, lower-cased but not stemmed (links left out)."""
     return set(meaningful_words(LINK.sub(" ", text), stemmer=str))

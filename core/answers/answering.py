@@ -28,7 +28,7 @@ from core.config import AnswerSettings, LLMSettings, RetrievalSettings, Settings
 from core.errors import EmptyQuestion, QuestionTooLong
 from core.model.worker import ModelWorker
 from core.ports import Embedder, Generation, KnowledgeBase, LanguageModel, OnQueued, OnText, SearchMode
-from core.text import FUNCTION_WORDS, QUESTION_WORDS, SENTENCE_BREAK, fold_plural, meaningful_words
+from core.text import FUNCTION_WORDS, SENTENCE_BREAK, answer_words
 from core.types import Answer, Citation, Hit, Question, Quote, Timings
 
 log = logging.getLogger(__name__)
@@ -42,33 +42,25 @@ EMPTY_KNOWLEDGE_BASE = (
 _CITATION = re.compile(r"\[(\d{1,2})\]")
 _DONT_KNOW = re.compile(r"\b(i (do not|don't|dont) know|not (mentioned|covered|provided|stated) in the sources)\b", re.I)
 _NUMBER = re.compile(r"\b(\d+(?:[.,:]\d+)*)(?:\s+([A-Za-z]+))?")
-# A question's words and an answer's are compared with plurals folded and nothing else
-# stemmed, and two-letter words ("vm", "hr") count.
-_IGNORED = FUNCTION_WORDS | QUESTION_WORDS
-
-
-def _words(text: str) -> list[str]:
-    """The words of ``text`` a question, an answer and a source are compared on."""
-    return meaningful_words(text, stopwords=_IGNORED, stemmer=fold_plural, shortest=2)
 
 
 def coverage(query: str, hits: Sequence[Hit]) -> float:
     """The largest share of the query's content words that one retrieved chunk contains."""
-    words = set(_words(query))
+    words = set(answer_words(query))
     if not words:
         return 0.0
     return max(
-        (len(words & set(_words(f"{h.chunk.title} {h.chunk.text}"))) / len(words) for h in hits),
+        (len(words & set(answer_words(f"{h.chunk.title} {h.chunk.text}"))) / len(words) for h in hits),
         default=0.0,
     )
 
 
 def support(answer: str, sources: Sequence[str]) -> float:
     """Share of the answer's content words found in the sources (1.0 = fully supported)."""
-    words = _words(_CITATION.sub(" ", answer))
+    words = answer_words(_CITATION.sub(" ", answer))
     if not words:
         return 0.0
-    vocabulary = set(_words(" ".join(sources)))
+    vocabulary = set(answer_words(" ".join(sources)))
     return sum(1 for w in words if w in vocabulary) / len(words)
 
 
@@ -90,8 +82,8 @@ def best_sentences(text: str, question: str, *, limit: int = 2) -> str:
     sentences = [s.strip() for s in SENTENCE_BREAK.split(text) if len(s.strip()) > 3]
     if not sentences:
         return text.strip()
-    wanted = set(_words(question))
-    scored = [(len(wanted & set(_words(s))), -i, s) for i, s in enumerate(sentences)]
+    wanted = set(answer_words(question))
+    scored = [(len(wanted & set(answer_words(s))), -i, s) for i, s in enumerate(sentences)]
     top = sorted(scored, reverse=True)[:limit]
     if top[0][0] == 0:
         return " ".join(sentences[:limit])
@@ -460,7 +452,7 @@ class Answerer:
         """The written answer, cited; None when it failed a check (the caller quotes instead)."""
         used = draft.packed.hits
         text = clean_generation(draft.generation.text)
-        if _DONT_KNOW.search(text) and len(_words(text)) < 12:
+        if _DONT_KNOW.search(text) and len(answer_words(text)) < 12:
             return self._not_covered(question, used, timings.retrieve_ms)
         if self.settings.extractive_fallback and not self._trustworthy(text, question, used):
             return None
@@ -500,10 +492,10 @@ class Answerer:
     @staticmethod
     def _attribute(text: str, used: Sequence[Hit]) -> list[int]:
         """When the model cited nothing, cite the sources its words came from (best first)."""
-        words = set(_words(text))
+        words = set(answer_words(text))
         scored = []
         for n, hit in enumerate(used, start=1):
-            overlap = len(words & set(_words(hit.chunk.text + " " + hit.chunk.title)))
+            overlap = len(words & set(answer_words(hit.chunk.text + " " + hit.chunk.title)))
             scored.append((overlap, -n))
         scored.sort(reverse=True)
         best = scored[0][0] if scored else 0

@@ -11,7 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from core.text import DOCUMENT_SENTENCE_END, FUNCTION_WORDS, LINK, QUESTION_WORDS, fold_plural, meaningful_words
+from core.text import (
+    DOCUMENT_SENTENCE_END,
+    LINK,
+    answer_words,
+)
 
 # Words that turn a statement around. "no evidence", "not known" and "never" all say no.
 _NEGATION = re.compile(
@@ -70,11 +74,8 @@ _META_WORD_TEXT = """
     different section page file information detail details mentioned described above below following
     better best good choice option way case may might"""
 _META_WORDS = frozenset(_META_WORD_TEXT.split())
-_IGNORED = FUNCTION_WORDS | QUESTION_WORDS
-
-
 def _words(text: str) -> set[str]:
-    return set(meaningful_words(LINK.sub(" ", text), stopwords=_IGNORED, stemmer=fold_plural, shortest=2))
+    return set(answer_words(LINK.sub(" ", text)))
 
 
 def _sentences(text: str) -> list[str]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.ports import Embedder, LanguageModel, Prompt
-from core.text import DOCUMENT_SENTENCE_END, FUNCTION_WORDS, QUESTION_WORDS, fold_plural, meaningful_words
+from core.text import DOCUMENT_SENTENCE_END, answer_words
 from core.types import Hit
 
 CHOICE_INSTRUCTIONS = (
@@ -42,7 +42,6 @@ _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}")
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _EMPHASIS = re.compile(r"(\*\*|__)(.+?)\1|(?<![\w*])\*(?!\s)([^*\n]+?)\*(?![\w*])")
 _TAG = re.compile(r"</?[A-Za-z][^<>]{0,200}>")
-_IGNORED = FUNCTION_WORDS | QUESTION_WORDS
 
 
 @dataclass(frozen=True)
@@ -144,7 +143,7 @@ def passages_for(hits: Sequence[Hit]) -> list[Passage]:
 
 
 def _words(text: str) -> set[str]:
-    return set(meaningful_words(text, stopwords=_IGNORED, stemmer=fold_plural, shortest=2))
+    return set(answer_words(text))
 
 
 def rank(
