@@ -187,10 +187,12 @@ class QuickAnswerer:
         return Answer(question=question.text, text="Run make deploy after two approvals.", grounded=True)
 
 
-@pytest.mark.parametrize("minutes_ago", [2, 90])
+@pytest.mark.parametrize(("minutes_ago", "reply_recorded"), [(2, True), (90, True), (2, False)])
 async def test_a_crash_mid_stream_answers_again_in_the_half_written_reply_or_leaves_the_note(
-    make_services: Callable[..., Services], tmp_path: Path, minutes_ago: int
+    make_services: Callable[..., Services], tmp_path: Path, minutes_ago: int, reply_recorded: bool
 ) -> None:
+    """``reply_recorded=False``: killed after the reply was posted but before its ts was written
+    to the question's record; the restart finds the reply in the thread rather than posting a second."""
     services = make_services()
     held = HalfWrittenAnswerer(services)
     services.answerer = held
@@ -215,6 +217,8 @@ async def test_a_crash_mid_stream_answers_again_in_the_half_written_reply_or_lea
             [entry] = [e for e in restarted_state.take_unfinished_questions() if e.get("platform") == "slack"]
             assert entry["reply"] == half["ts"] and "How do I deploy?" in entry["question"]
             entry["asked_at"] = time.time() - minutes_ago * 60
+            if not reply_recorded:
+                entry["reply"] = None
             restarted = make_services()
             restarted.state = restarted_state
             again = QuickAnswerer()
@@ -239,7 +243,8 @@ async def test_a_crash_mid_stream_answers_again_in_the_half_written_reply_or_lea
         assert again.questions == []
         assert "restarted before I could answer" in replies[0]["text"]
         outcome = "after restart a stale half-written reply is edited into the restart note"
-    record("Faults", fault=f"process killed while streaming an answer (asked {minutes_ago} min before the restart)", outcome=outcome)
+    when = "" if reply_recorded else ", after posting its reply and before recording it"
+    record("Faults", fault=f"process killed while streaming an answer{when} (asked {minutes_ago} min before the restart)", outcome=outcome)
 
 
 async def test_slack_rate_limits_and_server_errors_are_retried_without_duplicates(

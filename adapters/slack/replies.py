@@ -168,9 +168,10 @@ class SlackResponder:
         self.replies: dict[str, StreamingReply] = {}
         """Replies in progress by message key, so the error hook can turn one into an apology."""
         self.active: set[asyncio.Task[Any]] = set()
-        # State writes are short SQLite transactions, but they must not wait in the default
-        # executor behind retrieval work: the dedup check sits on the path to every ack.
-        self._state_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slack-state")
+        # State writes are short transactions; they must not wait in the default executor behind
+        # retrieval work. SQLite takes one writer at a time; PostgreSQL serves several at once.
+        writers = 4 if getattr(services.state, "dialect", "sqlite") == "postgresql" else 1
+        self._state_thread = ThreadPoolExecutor(max_workers=writers, thread_name_prefix="slack-state")
         self.records = AnswerRecords(state=services.state, executor=self._state_thread)
         self.thread_context = ThreadContext.limits(services.settings.answers, messages=settings.thread_context_messages)
 
@@ -528,11 +529,34 @@ class SlackResponder:
         task.add_done_callback(self.resumed.discard)
         return True
 
+    async def _with_shown_reply(self, pending: PendingQuestion) -> PendingQuestion:
+        """A process killed between posting its reply and recording it left a reply on record
+        as none: it is the bot's first message in the thread after the question, so that
+        message is edited rather than a second one posted beside it."""
+        if pending.reply or not pending.message or not pending.thread:
+            return pending
+        try:
+            thread = await self.platform.thread_messages(pending.channel, pending.thread)
+        except SlackApiError as error:
+            log.info("could not read the thread of an unfinished question: %s", error.response.get("error"))
+            return pending
+        own = (
+            str(m["ts"])
+            for m in thread
+            if float(m.get("ts") or 0) > float(pending.message)
+            and ((self.platform.bot_user_id and m.get("user") == self.platform.bot_user_id)
+                 or (self.platform.bot_id and m.get("bot_id") == self.platform.bot_id))
+        )
+        shown = next(own, None)
+        return pending if shown is None else replace(pending, reply=shown)
+
     async def tell_unfinished(self, entries: Sequence[Mapping[str, Any]]) -> int:
         """Questions a previous process accepted and never answered: say so where they were asked."""
         told = 0
         for pending in unfinished_on("slack", entries):
-            if resumable(pending, now=time.time()) and await self._resume(pending):
+            pending = await self._with_shown_reply(pending)
+            # A mention's reply only: a command's answer went to its response_url, not a message.
+            if pending.message and resumable(pending, now=time.time()) and await self._resume(pending):
                 told += 1
                 continue
             note = notice_message(restart_note(pending))
