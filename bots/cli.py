@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import json
 import logging
 import os
@@ -246,6 +247,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from bots.runner import run
 
+    # A crash in native code (llama.cpp, LanceDB, torch) leaves the Python stack in the log.
+    faulthandler.enable()
     return asyncio.run(run(settings_from(args), connect_hint=CONNECT_HINT))
 
 

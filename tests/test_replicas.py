@@ -179,6 +179,15 @@ async def cluster(
         model_process.wait(30)
 
 
+@pytest.fixture(autouse=True)
+def replicas_that_died(cluster: Cluster) -> Any:
+    """After each case, a replica that exited shows its exit code and log (only B is killed, in case 5)."""
+    yield
+    for name, bot in (("A", cluster.a), ("B", cluster.b)):
+        if bot.process.poll() is not None and bot.process.returncode != -9:
+            print(f"replica {name} exited with {bot.process.returncode}:\n{bot.output()}")
+
+
 async def wait_for(condition: Any, what: str, cluster: Cluster, *, timeout: float = 180.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
