@@ -2,8 +2,9 @@
 
 Bolt acknowledges Events API requests before a listener runs; commands and buttons call
 ``ack()`` first thing. All work happens after the ack, so Slack always hears back within its
-3 seconds whatever the model is doing. One middleware drops Slack's retries of an event
-already seen (kept in the state store, so also across restarts); one error hook logs the
+3 seconds whatever the model or the database is doing. Each event listener first claims its
+event (kept in the state store, so across restarts and replicas) and drops a retry of one
+already claimed or handled; one error hook logs the
 traceback and tells the user one polite sentence, for verified requests only (see
 ``adapters.slack.endpoint``: an unverified body names no one to tell).
 """
@@ -15,7 +16,6 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
-from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.convert import FEEDBACK_DOWN, FEEDBACK_UP, SHARE_ANSWER
@@ -56,26 +56,21 @@ def build_app(
     async def responder_for(context: Any) -> SlackResponder:
         return await workspaces.responder_for(context.get("team_id"), bot_token=context.get("bot_token"))
 
-    @app.middleware
-    async def answer_each_event_once(body: dict[str, Any], next: Any) -> BoltResponse | None:
-        # Slack resends an event (X-Slack-Retry-Num) when it did not see the ack in time, to
-        # whichever replica its load balancer picks: the event is claimed with a lease, and
-        # a delivery finding it claimed by a live replica, or completed, is dropped.
-        key = event_key(body)
-        if key and not await workspaces.claim(key):
-            log.info("Ignoring a repeated delivery of event %s", body.get("event_id"))
-            return BoltResponse(status=200, body="")
-        return await next()  # type: ignore[no-any-return]
-
+    # Slack resends an event (X-Slack-Retry-Num) when it did not see the ack in time, to
+    # whichever replica its load balancer picks: each event listener first claims the event
+    # with a lease (``workspaces.handling``), and a delivery finding it claimed by a live
+    # replica, or completed, is dropped.
     @app.event("app_mention")
     async def on_mention(event: dict[str, Any], body: dict[str, Any], context: Any) -> None:
-        async with workspaces.holding(event_key(body)):
-            await (await responder_for(context)).mention(event)
+        async with workspaces.handling(event_key(body)) as mine:
+            if mine:
+                await (await responder_for(context)).mention(event)
 
     @app.event("message")
     async def on_message(event: dict[str, Any], body: dict[str, Any], context: Any) -> None:
-        async with workspaces.holding(event_key(body)):
-            await (await responder_for(context)).direct_message(event)
+        async with workspaces.handling(event_key(body)) as mine:
+            if mine:
+                await (await responder_for(context)).direct_message(event)
 
     @app.command("/ask")
     async def on_ask(ack: Any, command: dict[str, Any], respond: Any, context: Any) -> None:
@@ -91,20 +86,22 @@ def build_app(
 
     @app.event("app_home_opened")
     async def on_home_opened(event: dict[str, Any], body: dict[str, Any], context: Any) -> None:
-        async with workspaces.holding(event_key(body)):
-            await (await responder_for(context)).publish_home(event)
+        async with workspaces.handling(event_key(body)) as mine:
+            if mine:
+                await (await responder_for(context)).publish_home(event)
 
     if oauth_flow is not None:
 
         @app.event("app_uninstalled")
         async def on_uninstalled(body: dict[str, Any], context: Any) -> None:
-            async with workspaces.holding(event_key(body)):
-                await workspaces.uninstalled(str(context.get("team_id") or ""))
+            async with workspaces.handling(event_key(body)) as mine:
+                if mine:
+                    await workspaces.uninstalled(str(context.get("team_id") or ""))
 
         @app.event("tokens_revoked")
         async def on_tokens_revoked(event: dict[str, Any], body: dict[str, Any], context: Any) -> None:
-            async with workspaces.holding(event_key(body)):
-                if (event.get("tokens") or {}).get("bot"):
+            async with workspaces.handling(event_key(body)) as mine:
+                if mine and (event.get("tokens") or {}).get("bot"):
                     await workspaces.uninstalled(str(context.get("team_id") or ""))
 
     @app.command("/tidings")

@@ -61,13 +61,20 @@ class SlackWorkspaces:
         return await self._records().claim(key)
 
     @contextlib.asynccontextmanager
-    async def holding(self, key: str) -> AsyncIterator[None]:
-        """Renew ``key``'s claim while its listener works, complete it after ("": nothing claimed)."""
+    async def handling(self, key: str) -> AsyncIterator[bool]:
+        """Claim an event for its listener (True: this replica handles it; False: a live replica
+        holds it or it was handled, so drop it), renew the claim while the listener works and
+        complete it after ("": nothing to claim, always handled). Listeners run after bolt's
+        ack, so the claim's database round trip is never on the path to Slack's 3 seconds."""
         if not key:
-            yield
+            yield True
+            return
+        if not await self.claim(key):
+            log.info("Ignoring a repeated delivery of %s", key)
+            yield False
             return
         async with self._records().holding(key):
-            yield
+            yield True
 
     def _records(self) -> AnswerRecords:
         if self.default is not None:
