@@ -30,7 +30,7 @@ from adapters.discord.convert import MESSAGE_LIMIT
 from bots.discord_bot import build_bot, check_discord
 from core.answers.access import Gatekeeper
 from core.answers.questions import EMPTY_MENTION
-from core.answers.records import FEEDBACK_THANKS
+from core.answers.records import FEEDBACK_THANKS, RESTARTED_COMMAND
 from core.config import AccessSettings
 from core.errors import GENERIC_APOLOGY, KnowledgeBaseError
 from core.services import OnQueued, OnText, Services
@@ -678,6 +678,43 @@ async def test_a_half_written_mention_reply_is_answered_again_or_becomes_the_res
             assert "restarted" in edited.content and "Backups run nightly" not in edited.content
             assert again.questions == []
         assert env.errors == []
+
+
+async def test_a_half_written_ask_response_is_answered_again_in_place_after_a_restart(services: Services, tmp_path: Path) -> None:
+    """A /ask response cut off by a restart: the interaction's token died with the process, so
+    the restarted bot edits the response as its own message, first into the note, then into
+    the answer; a private /ask keeps no message id (the bot could not edit it) and gets the note."""
+    seen_pending: list[list[dict[str, Any]]] = []
+
+    class CutOffAnswerer(ScriptedAnswerer):
+        async def answer(self, question: Question, *, on_text: OnText | None = None, **kwargs: Any) -> Answer:
+            assert on_text is not None
+            await on_text("Backups run nightly")
+            await asyncio.sleep(0.2)
+            seen_pending.append(services.state.take_unfinished_questions())  # what a crash here leaves
+            return await super().answer(question, on_text=on_text, **kwargs)
+
+    bot = bot_for(services, tmp_path, answerer=CutOffAnswerer(services, "Backups run nightly at 02:00."))
+    async with discord_world(bot) as (env, _guild, support, alice):
+        result = await alice.slash(support, "ask", question="When do backups run?")
+        await alice.slash(support, "ask", question="When is my review?", private=True)
+        [[pending], [private]] = seen_pending
+        response = result.response
+        assert response is not None and pending["reply"] == str(response.id) and pending["message"] is None
+        assert private["reply"] is None
+        half = next(m for m in support.history() if m.id == response.id)
+        await half.edit(content="Backups run nightly")  # as the crash left it
+        before = len(support.history())
+        again = ScriptedAnswerer(services, "Backups run every night at 02:00 UTC.")
+        restarted = bot_for(services, tmp_path / "restarted", answerer=again)
+        restarted.tell_unfinished([pending, private])
+        await env.restart_bot(restarted)
+        edited = next(m for m in support.history() if m.id == response.id)
+        assert edited.content.startswith("Backups run every night at 02:00 UTC.")
+        assert edited.embeds and [q.text for q in again.questions] == ["When do backups run?"]
+        added = support.history()[before:]
+        assert [m.content for m in added] == [f"{RESTARTED_COMMAND} (asked by alice)."]  # the private one: a note
+        assert services.state.take_unfinished_questions() == [] and env.errors == []
 
 
 # -- /tidings ------------------------------------------------------------------------------------

@@ -112,6 +112,11 @@ class Reply(Protocol):
         """The final answer: the first message becomes part one, the rest follow; the last
         one carries the embeds and the buttons."""
 
+    @property
+    def shown_id(self) -> str | None:
+        """The message showing the answer as it is written, once there is one that the bot
+        can edit after a restart (kept in the question's pending record)."""
+
 
 EXPIRED_TOKEN_CODES = frozenset({10015, 50027})
 """Discord's "Unknown Webhook" and "Invalid Webhook Token": the interaction's token (valid 15
@@ -139,10 +144,17 @@ class InteractionReply:
     no longer go there: it is posted in the channel as a message that mentions the asker
     (or, for a private answer, sent to the asker directly), never lost (``deliver_late``)."""
 
-    def __init__(self, interaction: discord.Interaction[Any], *, ephemeral: bool) -> None:
+    def __init__(self, interaction: discord.Interaction[Any], *, ephemeral: bool, message_id: int | None = None) -> None:
         self.interaction = interaction
         self.ephemeral = ephemeral
         self.expired = False
+        self.message_id = message_id
+        """The response's message ("thinking…", then the answer), as the defer reported it."""
+
+    @property
+    def shown_id(self) -> str | None:
+        # A private response is not the bot's to edit outside the interaction (nor after a restart).
+        return None if self.ephemeral or self.message_id is None else str(self.message_id)
 
     def layout(self, answer: Answer) -> list[OutgoingMessage]:
         return answer_response(answer)
@@ -238,6 +250,10 @@ class MessageReply:
         self.sent: discord.Message | None = None
         self.on_posted: Callable[[str], Awaitable[None]] | None = None
         """Told the reply's id once it is posted (the question's pending record keeps it)."""
+
+    @property
+    def shown_id(self) -> str | None:
+        return None if self.sent is None else str(self.sent.id)
 
     async def _posted(self) -> None:
         if self.on_posted is not None and self.sent is not None:
@@ -437,16 +453,18 @@ class TidingsDiscordBot(discord.Client):
         return posted
 
     async def _resume(self, channel: Any, question: PendingQuestion) -> bool:
-        """Edit the half-written reply into a note and answer the question again in it."""
-        assert question.reply is not None and question.message is not None
+        """Edit the half-written reply into a note and answer the question again in it (a
+        mention's reply, or a /ask response, which the bot edits as its own message: the
+        interaction's token died with the process)."""
+        assert question.reply is not None
         try:
-            asking = await channel.fetch_message(int(question.message))
+            asking = await channel.fetch_message(int(question.message)) if question.message else None
             half = await channel.fetch_message(int(question.reply))
             half = await half.edit(content=RESUMING, embeds=[], view=None, allowed_mentions=NO_MENTIONS)
         except (discord.HTTPException, ValueError):
             log.info("could not resume question %s; telling its asker instead", question.key or "?")
             return False
-        reply = MessageReply(asking)
+        reply = MessageReply(asking or half)  # for /ask, any further part follows the response itself
         reply.sent = half
 
         async def answer_again() -> None:
@@ -490,18 +508,21 @@ class TidingsDiscordBot(discord.Client):
     # -- /ask and @mentions ------------------------------------------------------------
 
     @staticmethod
-    async def _defer(interaction: discord.Interaction[Any], *, ephemeral: bool) -> None:
-        """Show "thinking..." at once. discord.py retries a defer answered with a 5xx; when
-        Discord had applied the first try and only its answer was lost, the retry is refused
-        as already acknowledged: the "thinking..." response exists, so carry on as deferred
-        (the answer and any apology then edit it) instead of leaving the asker waiting."""
+    async def _defer(interaction: discord.Interaction[Any], *, ephemeral: bool) -> int | None:
+        """Show "thinking..." at once; returns that response's message id when Discord said it.
+        discord.py retries a defer answered with a 5xx; when Discord had applied the first try
+        and only its answer was lost, the retry is refused as already acknowledged: the
+        "thinking..." response exists, so carry on as deferred (the answer and any apology then
+        edit it) instead of leaving the asker waiting."""
         try:
-            await interaction.response.defer(ephemeral=ephemeral, thinking=True)
+            callback = await interaction.response.defer(ephemeral=ephemeral, thinking=True)
         except discord.HTTPException as error:
             if error.code != ALREADY_ACKNOWLEDGED:
                 raise
             log.warning("the defer of interaction %s was applied but its answer lost; going on", interaction.id)
             interaction.extras["deferred"] = True
+            return None
+        return None if callback is None else callback.message_id
 
     async def ask(self, interaction: discord.Interaction[Any], question: str, *, private: bool) -> None:
         if interaction.channel is None:
@@ -510,12 +531,12 @@ class TidingsDiscordBot(discord.Client):
         await self._check_access(interaction.user, ref)
         question = self._read_question(question, empty=EMPTY_COMMAND)
         # Acknowledge before any slow work: Discord drops interactions not answered in 3 s.
-        await self._defer(interaction, ephemeral=private)
+        shown = await self._defer(interaction, ephemeral=private)
         interaction.extras["private"] = private
         log.info("question %s from %s in %s", f"discord-{interaction.id}", interaction.user.id, ref.scope)
         conversation = await self._thread_context(interaction.channel, before=interaction.created_at)
         await self._answer(
-            InteractionReply(interaction, ephemeral=private),
+            InteractionReply(interaction, ephemeral=private, message_id=shown),
             text=question,
             channel=ref,
             asker=str(interaction.user.id),
@@ -621,7 +642,7 @@ class TidingsDiscordBot(discord.Client):
             workspace=channel.workspace,
             question=text,
             asked_at=time.time(),
-            reply=str(reply.sent.id) if isinstance(reply, MessageReply) and reply.sent is not None else None,
+            reply=reply.shown_id,
         )
         await self.records.question_started(request_id, pending)
         if isinstance(reply, MessageReply):

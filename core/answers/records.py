@@ -125,7 +125,7 @@ def unfinished_on(platform: str, entries: Iterable[Mapping[str, Any]]) -> list[P
 def resumable(question: PendingQuestion, *, now: float, within_s: float = RESUME_WITHIN_S) -> bool:
     """Whether a question cut off by a restart is answered again in its half-written reply
     (recent, with its text and its reply on record) rather than only told to ask again."""
-    return bool(question.reply and question.question and question.message and 0 <= now - question.asked_at < within_s)
+    return bool(question.reply and question.question and 0 <= now - question.asked_at < within_s)
 
 
 def restart_note(question: PendingQuestion) -> str:
