@@ -32,11 +32,11 @@ from core.knowledge.ingesting import ingest
 from core.knowledge.knowledge_base import LanceKnowledgeBase
 from core.model.local import packaged_model_path
 from tests.conftest import MODEL_CACHE as TEST_MODEL_CACHE
-from tests.servers import create_database, make_bucket, s3_environment, start_postgres, start_s3
+from tests.servers import create_database, make_bucket, s3_environment, start_model_server, start_postgres, start_s3
 from tests.slack_mock_server import MockSlack
 from tests.slack_requests import event_callback, mention, send_event
 from tests.test_process_kill import is_final_answer, last_post
-from tests.test_replicas import start_model_server, start_replica
+from tests.test_replicas import start_replica
 
 QUESTIONS = [question for question, _answer in HANDBOOK]
 

@@ -201,6 +201,30 @@ def make_bucket(endpoint: str, name: str) -> None:
     client.create_bucket(Bucket=name)
 
 
+def start_model_server(model_path: Path, *, n_ctx: int = 2048, timeout_s: float = 120) -> tuple[subprocess.Popen[bytes], str]:
+    """``python -m llama_cpp.server`` with ``model_path`` on a free loopback port; returns the
+    process and its OpenAI-compatible base URL (``.../v1``) once it answers."""
+    import urllib.request
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path), "--host", "127.0.0.1",
+         "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base}/v1/models", timeout=2):
+                return process, f"{base}/v1"
+        except OSError:
+            time.sleep(0.5)
+    process.kill()
+    raise RuntimeError(f"llama_cpp.server did not start within {timeout_s:.0f} s")
+
+
 def _serve(kind: str) -> None:
     """Run one server until SIGTERM or SIGINT, then stop it (and its folder) cleanly."""
     import signal

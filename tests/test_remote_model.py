@@ -3,49 +3,19 @@ own server, serving the packaged model on a local port."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
-
 import pytest
 
 from core.model.server import OpenAICompatibleModel
 from core.ports import Prompt
+from tests.servers import free_port, start_model_server
 
 pytest.importorskip("llama_cpp.server", reason="llama-cpp-python[server] extras not installed")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def model_server(language_model):  # type: ignore[no-untyped-def]
-    port = free_port()
-    path: Path = language_model.model_path
-    process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(path), "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "1024", "--n_threads", "2"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(f"{base}/v1/models", timeout=2):
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        process.kill()
-        pytest.fail("llama_cpp.server did not start within 120 s")
-    yield f"{base}/v1"
+    process, url = start_model_server(language_model.model_path, n_ctx=1024)
+    yield url
     process.terminate()
     process.wait(timeout=30)
 

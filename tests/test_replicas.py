@@ -21,7 +21,6 @@ import json
 import re
 import sys
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -39,7 +38,7 @@ from core.runtime.migrations import head_revision
 from core.runtime.state import StateStore
 from tests.conftest import MODEL_CACHE
 from tests.reliability import record
-from tests.servers import create_database, free_port, make_bucket, s3_environment
+from tests.servers import create_database, free_port, make_bucket, s3_environment, start_model_server
 from tests.slack_mock_server import MockSlack
 from tests.slack_requests import event_callback, mention, send_event
 from tests.test_process_kill import PATH, BotProcess, environment, is_final_answer, last_post
@@ -50,28 +49,6 @@ pytest.importorskip("llama_cpp.server", reason="llama-cpp-python[server] extras 
 LEASE_S = 3.0
 PER_MINUTE = 2
 RATE_LIMITED = "faster than I can keep up"
-
-
-def start_model_server(model_path: Path) -> tuple[Any, str]:
-    import subprocess
-
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path), "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "2048", "--n_threads", "2"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(f"{base}/v1/models", timeout=2):
-                return process, f"{base}/v1"
-        except OSError:
-            time.sleep(0.5)
-    process.kill()
-    pytest.fail("llama_cpp.server did not start within 120 s")
 
 
 def replica_environment(*, state_url: str, kb_uri: str, model_url: str, port: int, aws: dict[str, str]) -> dict[str, str]:
