@@ -299,3 +299,43 @@ async def test_a_missing_platform_is_a_config_error(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="discord is not connected"):
         await scheduler.run_digest(discord_channel)
+
+
+def test_replicas_opening_the_shared_job_store_at_once_create_its_table_once(postgres_server: str) -> None:
+    """Replicas start together: each opens APScheduler's job store on the shared PostgreSQL at
+    the same moment. Before the table was created under the database lock, APScheduler's
+    check-then-create let two of them both create it, and one replica died of DuplicateTable."""
+    import threading
+    import uuid
+    from types import SimpleNamespace
+
+    from core.digests.scheduling import shared_job_store
+    from tests.servers import create_database
+
+    url = create_database(postgres_server, f"jobs_{uuid.uuid4().hex[:8]}")
+    stores = [StateStore(url) for _ in range(6)]
+    ready = threading.Barrier(len(stores))
+    failures: list[BaseException] = []
+
+    def open_store(state: StateStore) -> None:
+        try:
+            ready.wait(10)
+            store = shared_job_store(state.engine)
+            store.start(SimpleNamespace(), "default")  # APScheduler's own start: its check-then-create
+        except BaseException as error:  # collected: a thread's exception would otherwise vanish
+            failures.append(error)
+
+    threads = [threading.Thread(target=open_store, args=(state,)) for state in stores]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert failures == []
+        with stores[0].engine.connect() as db:
+            from sqlalchemy import text
+
+            assert db.execute(text("SELECT count(*) FROM apscheduler_jobs")).scalar() == 0
+    finally:
+        for state in stores:
+            state.close()

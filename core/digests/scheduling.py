@@ -193,6 +193,23 @@ def failure_reason(error: BaseException) -> str:
     return f"{type(error).__name__}{f' ({code})' if code else ''}"
 
 
+def shared_job_store(engine: Any) -> Any:
+    """APScheduler's job store in the shared state database, its table created once.
+
+    APScheduler creates its table on start after checking that it is missing; two replicas
+    starting together both find it missing, both create it, and one dies of DuplicateTable
+    (a replica that had already begun answering stopped mid-burst). The table is created here
+    under the database lock the migrations take, so APScheduler's own check then finds it."""
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+    from core.runtime.migrations import database_lock
+
+    store = SQLAlchemyJobStore(engine=engine)
+    with database_lock(engine):
+        store.jobs_t.create(engine, checkfirst=True)
+    return store
+
+
 class DigestScheduler:
     """Schedules, runs and posts the configured channel digests and those switched on from
     the chat (``StateStore.digest_subscriptions``), which ``reload()`` applies at once."""
@@ -246,7 +263,7 @@ class DigestScheduler:
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
         if self.shared_store:
-            store = SQLAlchemyJobStore(engine=self.state.engine)
+            store = shared_job_store(self.state.engine)
         else:
             self.store_path.parent.mkdir(parents=True, exist_ok=True)
             store = SQLAlchemyJobStore(url=f"sqlite:///{self.store_path}")
