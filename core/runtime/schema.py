@@ -7,7 +7,8 @@ migration that creates it; ``tests/test_state.py`` checks that a database migrat
 has exactly these tables and columns.
 
 APScheduler's job table (``apscheduler_jobs``) shares the database but belongs to
-APScheduler, which creates it itself.
+APScheduler: its own definition is created under the migrations' database lock
+(``core.digests.scheduling.shared_job_store``), so replicas starting together create it once.
 """
 
 from __future__ import annotations
