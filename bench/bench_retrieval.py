@@ -1,4 +1,5 @@
-"""Retrieval latency at 10k and 100k chunks, vector-only and hybrid, and ANN recall.
+"""Retrieval latency at 10k, 100k and 1M chunks, vector-only, text-only and hybrid, and ANN recall,
+on a local folder or (``--s3 moto|s3rver``) on a local S3-compatible server (see ``LocalS3``).
 
 Every query goes through ``LanceKnowledgeBase.search`` exactly as a question does (query
 embedding, scope prefilter, vector and BM25 legs, rank fusion), so the latency includes the
@@ -13,17 +14,26 @@ Rows are written straight into the store's table (its own schema), then ``refres
 builds the full-text index and, from ``ann_min_rows`` (50k) on, the ANN vector index.
 
 Recall@10 compares the store's vector search (with whatever ANN index it built) against
-exhaustive search (LanceDB ``bypass_vector_index()``) for the same query vectors and scopes.
-Target: hybrid p50 under 50 ms at 100k chunks with recall@10 at least 0.95.
+exhaustive search (exact cosine over every row the scopes allow, in memory) for the same
+query vectors and scopes.
+Where the time goes: each query is timed in three modes, one after the other (vector, text,
+hybrid), and each mode's query embedding is timed inside it; hybrid is embedding + vector leg +
+text leg + fusion.
+
+Targets: hybrid p50 under 50 ms at 100k chunks (a local folder) and at most 100 ms at 1M chunks
+(on S3), with recall@10 at least 0.95.
 
     .venv/bin/python bench/bench_retrieval.py [--sizes 10000 100000] [--queries 100] [--real 1000] [--torch-threads N] [--json]
+    .venv/bin/python bench/bench_retrieval.py --s3 s3rver --sizes 1000000 --torch-threads 1
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -43,7 +53,8 @@ from common import (
     qa_questions,
 )
 
-TARGET_HYBRID_P50_MS = 50.0
+TARGET_HYBRID_P50_MS = {100_000: 50.0, 1_000_000: 100.0}
+"""The hybrid p50 goal by table size (the smallest entry at or above the largest size run)."""
 TARGET_RECALL = 0.95
 PRIVATE_SCOPES = ("slack:T0BENCH:C01", "slack:T0BENCH:C02", "discord:1:2")
 
@@ -138,8 +149,7 @@ def build_table(kb: Any, rows: list[tuple[str, str]], vectors: np.ndarray) -> fl
             "doc_key": [""] * len(part),
             "title": [title for title, _ in part],
             "text": [text for _, text in part],
-            # One row in ten is private to a channel, so the scope prefilter has work to do.
-            "scope": ["public" if (start + i) % 10 else PRIVATE_SCOPES[(start + i) % 3] for i in range(len(part))],
+            "scope": [row_scope(start + i) for i in range(len(part))],
             "url": [""] * len(part),
             "position": [(start + i) % 20 for i in range(len(part))],
             "content_hash": [""] * len(part),
@@ -155,49 +165,50 @@ def build_table(kb: Any, rows: list[tuple[str, str]], vectors: np.ndarray) -> fl
     return time.perf_counter() - started
 
 
-def exhaustive_ids(table: Any, vector: np.ndarray, where: str, k: int) -> list[str]:
-    rows = (
-        table.search(vector, vector_column_name="vector")
-        .distance_type("cosine")
-        .where(where, prefilter=True)
-        .bypass_vector_index()
-        .select(["id", "_distance"])
-        .limit(k)
-        .to_list()
-    )
-    return [row["id"] for row in rows]
+def row_scope(i: int) -> str:
+    """One row in ten is private to a channel, so the scope prefilter has work to do."""
+    return "public" if i % 10 else PRIVATE_SCOPES[i % 3]
 
 
-def measure(kb: Any, embedder: TimedEmbedder, queries: list[str], *, warmup: int = 5) -> dict[str, Any]:
-    from core.knowledge.knowledge_base import scope_filter
+def exhaustive_ids(vectors: np.ndarray, allowed: np.ndarray, vector: np.ndarray, k: int) -> list[str]:
+    """The exact top ``k`` by cosine among the allowed rows, computed in memory: on S3 an
+    exhaustive LanceDB query would read every vector of the table back for each question."""
+    similarity = vectors @ (vector / np.linalg.norm(vector))
+    similarity[~allowed] = -np.inf
+    top = np.argpartition(-similarity, k)[:k]
+    return [f"bench-{i}" for i in top[np.argsort(-similarity[top])]]
 
+
+def measure(kb: Any, embedder: TimedEmbedder, queries: list[str], vectors: np.ndarray, *, warmup: int = 5) -> dict[str, Any]:
     scopes = frozenset({"public", PRIVATE_SCOPES[0]})
     for query in queries[:warmup]:
         kb.search(query, scopes=scopes, k=5, mode="hybrid")
         kb.search(query, scopes=scopes, k=5, mode="vector")
     figures: dict[str, Any] = {}
-    # Alternate the modes query by query, so that load from other processes hits both alike.
-    totals: dict[str, list[float]] = {"vector": [], "hybrid": []}
-    embeds: dict[str, list[float]] = {"vector": [], "hybrid": []}
+    # Alternate the modes query by query, so that load from other processes hits all alike.
+    modes = ("vector", "text", "hybrid")
+    totals: dict[str, list[float]] = {mode: [] for mode in modes}
+    embeds: dict[str, list[float]] = {mode: [] for mode in modes}
     for query in queries:
-        for mode in ("vector", "hybrid"):
+        for mode in modes:
             embedder.calls.clear()
             started = time.perf_counter()
             kb.search(query, scopes=scopes, k=5, mode=mode)
             totals[mode].append(time.perf_counter() - started)
             embeds[mode].append(sum(embedder.calls))
-    for mode in ("vector", "hybrid"):
+    for mode in modes:
         figures[mode] = {
             **latency_ms(totals[mode]),
             "query_embedding": latency_ms(embeds[mode]),
             "without_embedding": latency_ms([t - e for t, e in zip(totals[mode], embeds[mode], strict=True)]),
         }
     table = kb._open()
-    where = scope_filter(scopes)
+    vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    allowed = np.fromiter((row_scope(i) in scopes for i in range(len(vectors))), dtype=bool, count=len(vectors))
     recalls = []
     for query in queries:
         vector = embedder.inner.embed([query])[0]
-        exact = exhaustive_ids(table, vector, where, 10)
+        exact = exhaustive_ids(vectors, allowed, vector, 10)
         found = [hit.chunk.id for hit in kb.search(query, scopes=scopes, k=10, mode="vector")]
         recalls.append(len(set(found) & set(exact)) / max(1, len(exact)))
     figures["recall_at_10"] = round(float(np.mean(recalls)), 4)
@@ -207,7 +218,89 @@ def measure(kb: Any, embedder: TimedEmbedder, queries: list[str], *, warmup: int
     return figures
 
 
-def run(*, sizes: list[int], queries: int, real: int, torch_threads: int) -> dict[str, Any]:
+def target_ms(size: int) -> float:
+    return next((ms for at, ms in sorted(TARGET_HYBRID_P50_MS.items()) if size <= at), max(TARGET_HYBRID_P50_MS.values()))
+
+
+class LocalS3:
+    """A local S3-compatible server in a temporary folder with one bucket, and the standard AWS
+    environment pointing at it.
+
+    ``moto``: moto_server, as the test suite uses. It answers every ranged GET by copying the
+    whole object in memory, so on a 1M-row table each read of a data or index file costs about a
+    second, whatever the range (measured: compaction issued one request a second). ``s3rver``
+    (npm, installed once under the bench cache) serves ranges from files on disk, as S3 does."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def __enter__(self) -> str:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        from tests.servers import make_bucket, s3_environment, start_s3
+
+        if self.kind == "moto":
+            self.server: Any = start_s3()
+            endpoint = self.server.url
+            environment = s3_environment(endpoint)
+        else:
+            endpoint = self._start_s3rver()
+            environment = {**s3_environment(endpoint), "AWS_ACCESS_KEY_ID": "S3RVER", "AWS_SECRET_ACCESS_KEY": "S3RVER"}
+        self.saved = {key: os.environ.get(key) for key in environment}
+        os.environ.update(environment)
+        if self.kind == "moto":
+            make_bucket(endpoint, "tidings-bench")
+        else:
+            import boto3
+
+            boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket="tidings-bench")
+        return "s3://tidings-bench"
+
+    def _start_s3rver(self) -> str:
+        import subprocess
+
+        from tests.servers import free_port
+
+        home = BENCH_CACHE / "s3rver"
+        binary = home / "node_modules" / ".bin" / "s3rver"
+        if not binary.exists():
+            home.mkdir(parents=True, exist_ok=True)
+            subprocess.run(["npm", "install", "--silent", "--prefix", str(home), "s3rver@3"], check=True)
+        self.folder = Path(tempfile.mkdtemp(prefix="tidings-s3rver-"))
+        port = free_port()
+        self.server = subprocess.Popen(
+            [str(binary), "-d", str(self.folder), "-a", "127.0.0.1", "-p", str(port), "--silent"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        import socket
+
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return f"http://127.0.0.1:{port}"
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("s3rver did not start within 30 s") from None
+                time.sleep(0.2)
+
+    def __exit__(self, *_: object) -> None:
+        for key, value in self.saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        if self.kind == "moto":
+            self.server.stop()
+        else:
+            self.server.terminate()
+            self.server.wait(30)
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def run(*, sizes: list[int], queries: int, real: int, torch_threads: int, s3: str = "") -> dict[str, Any]:
+    from contextlib import nullcontext
+
     from core.knowledge.knowledge_base import LanceKnowledgeBase
 
     if torch_threads:
@@ -224,25 +317,32 @@ def run(*, sizes: list[int], queries: int, real: int, torch_threads: int) -> dic
     workdir = Path(tempfile.mkdtemp(prefix="tidings-bench-retrieval-"))
     results: dict[str, Any] = {}
     try:
-        for size in sizes:
-            rows, row_vectors = synthetic_rows(chunks, vectors, size)
-            kb = LanceKnowledgeBase(uri=str(workdir / f"kb-{size}"), embedder=embedder)
-            index_s = build_table(kb, rows, row_vectors)
-            figures = measure(kb, embedder, asked)
-            figures["index_build_s"] = round(index_s, 1)
-            results[str(size)] = figures
+        with LocalS3(s3) if s3 else nullcontext(str(workdir)) as base:
+            for size in sizes:
+                rows, row_vectors = synthetic_rows(chunks, vectors, size)
+                kb = LanceKnowledgeBase(uri=f"{base}/kb-{size}", embedder=embedder)
+                started = time.perf_counter()
+                index_s = build_table(kb, rows, row_vectors)
+                write_s = time.perf_counter() - started - index_s
+                del rows
+                figures = measure(kb, embedder, asked, row_vectors)
+                figures["write_s"] = round(write_s, 1)
+                figures["index_build_s"] = round(index_s, 1)
+                results[str(size)] = figures
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     largest = results[str(max(sizes))]
-    met = largest["hybrid"]["p50_ms"] < TARGET_HYBRID_P50_MS and largest["recall_at_10"] >= TARGET_RECALL
+    goal_ms = target_ms(max(sizes))
+    met = largest["hybrid"]["p50_ms"] <= goal_ms and largest["recall_at_10"] >= TARGET_RECALL
     return {
         "benchmark": "retrieval",
+        "storage": f"local S3 server ({s3})" if s3 else "local folder",
         "real_chunks": len(chunks),
         "queries": len(asked),
         "prepare_s": round(prepare_s, 1),
         "torch_threads": torch_threads or "default",
         "sizes": results,
-        "target": {"hybrid_p50_ms": TARGET_HYBRID_P50_MS, "recall_at_10": TARGET_RECALL, "at": max(sizes)},
+        "target": {"hybrid_p50_ms": goal_ms, "recall_at_10": TARGET_RECALL, "at": max(sizes)},
         "met": met,
         "machine": machine(),
     }
@@ -256,12 +356,15 @@ def main() -> int:
     parser.add_argument(
         "--torch-threads", type=int, default=0, help="torch threads for the query embedding (default: torch's choice)"
     )
+    parser.add_argument(
+        "--s3", choices=["moto", "s3rver"], default="", help="the knowledge base on a local S3 server (see LocalS3)"
+    )
     args = parser.parse_args()
-    result = run(sizes=args.sizes, queries=args.queries, real=args.real, torch_threads=args.torch_threads)
-    summary = [f"Retrieval through LanceKnowledgeBase.search, {result['queries']} real questions, k=5 "
+    result = run(sizes=args.sizes, queries=args.queries, real=args.real, torch_threads=args.torch_threads, s3=args.s3)
+    summary = [f"Retrieval through LanceKnowledgeBase.search on a {result['storage']}, {result['queries']} real questions, k=5 "
                f"({result['real_chunks']} real chunks, the rest synthesised; torch threads: {result['torch_threads']})"]
     for size, f in result["sizes"].items():
-        for mode in ("vector", "hybrid"):
+        for mode in ("vector", "text", "hybrid"):
             m = f[mode]
             summary.append(
                 f"  {int(size):>7,} {mode:6}  p50 {m['p50_ms']:7.1f} ms  p95 {m['p95_ms']:7.1f} ms   "
@@ -270,10 +373,10 @@ def main() -> int:
             )
         summary.append(
             f"  {int(size):>7,} recall@10 {f['recall_at_10']:.3f} vs exhaustive; vector index: {', '.join(f['vector_index'])}; "
-            f"index refresh {f['index_build_s']} s"
+            f"writing {f['write_s']} s, index refresh {f['index_build_s']} s"
         )
     summary.append(
-        f"  target at {result['target']['at']:,}: hybrid p50 < {TARGET_HYBRID_P50_MS:.0f} ms and recall@10 >= "
+        f"  target at {result['target']['at']:,}: hybrid p50 <= {result['target']['hybrid_p50_ms']:.0f} ms and recall@10 >= "
         f"{TARGET_RECALL}: {'met' if result['met'] else 'NOT met'}"
     )
     summary.append(f"  machine: {result['machine']}")
