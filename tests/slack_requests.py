@@ -28,7 +28,7 @@ def sign(body: str, timestamp: str, secret: str = SIGNING_SECRET) -> str:
 
 def next_ts() -> str:
     """A fresh message timestamp, increasing like Slack's."""
-    return f"{time.time():.0f}.{next(_ids):06d}"
+    return f"{int(time.time())}.{next(_ids):06d}"  # truncated like the mock's, so a reply's ts is always later
 
 
 def event_callback(event: dict[str, Any], *, event_id: str | None = None) -> dict[str, Any]:

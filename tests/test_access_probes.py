@@ -15,6 +15,7 @@ returns B's best chunk.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator, Sequence
 
 import pytest
@@ -81,13 +82,15 @@ PROBES: dict[str, tuple[str, ...]] = {
 
 def leaks(texts: Iterable[str | None], markers: Sequence[str] = SECRET_MARKERS, *, asked: str = "") -> list[str]:
     """A's markers found in ``texts``; a marker the question itself contains is not a leak
-    when the answer repeats it (the model may echo the question), so it is not looked for."""
+    when the answer repeats it (the model may echo the question), so it is not looked for.
+    A marker counts as a whole word: "7731" inside a snowflake id such as 1456077310... is not
+    the secret's codename."""
     found = []
     for text in texts:
         for marker in markers:
             if marker.lower() in asked.lower():
                 continue
-            if text and marker.lower() in text.lower():
+            if text and re.search(rf"(?<![0-9a-z]){re.escape(marker.lower())}(?![0-9a-z])", text.lower()):
                 found.append(marker)
     return found
 
