@@ -11,11 +11,10 @@ their results into Slack calls.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -184,21 +183,6 @@ class SlackResponder:
         """True once per key, across restarts (the state store keeps processed keys a day)."""
         return await self.records.first_time(key)
 
-    async def claim(self, key: str, *, take_over: bool = False) -> bool:
-        """Claim an event or question with a lease (see ``AnswerRecords.holding``);
-        ``take_over``: also from a holder whose lease may still run (a question this process
-        resumes after a restart: its holder was the process before)."""
-        return await self.records.claim(key, take_over=take_over)
-
-    @contextlib.asynccontextmanager
-    async def holding(self, key: str) -> AsyncIterator[None]:
-        """Renew ``key``'s claim while answering, complete it after ("": nothing claimed)."""
-        if not key:
-            yield
-            return
-        async with self.records.holding(key):
-            yield
-
     def _track(self) -> None:
         task = asyncio.current_task()
         if task is not None:
@@ -247,10 +231,10 @@ class SlackResponder:
         """Answer ``asked``; ``resume`` is the ts of a reply a restart cut off, which the
         answer then replaces (the question was seen and acknowledged before the restart)."""
         # A mention in a DM can arrive both as app_mention and as message.im: answer once.
-        if not await self.claim(asked.key, take_over=resume is not None):
-            return
-        async with self.holding(asked.key):
-            await self._answer_claimed(asked, resume=resume)
+        # ``take_over``: a question resumed after a restart was held by the process before.
+        async with self.records.handling(asked.key, take_over=resume is not None) as mine:
+            if mine:
+                await self._answer_claimed(asked, resume=resume)
 
     async def _answer_claimed(self, asked: Asked, *, resume: str | None) -> None:
         self._track()

@@ -56,10 +56,6 @@ class SlackWorkspaces:
             return await self.default.first_time(key)
         return await asyncio.to_thread(self.services.state.first_time, key)
 
-    async def claim(self, key: str) -> bool:
-        """Claim an event with a lease, whichever workspace it came from (``AnswerRecords.holding``)."""
-        return await self._records().claim(key)
-
     @contextlib.asynccontextmanager
     async def handling(self, key: str) -> AsyncIterator[bool]:
         """Claim an event for its listener (True: this replica handles it; False: a live replica
@@ -69,12 +65,10 @@ class SlackWorkspaces:
         if not key:
             yield True
             return
-        if not await self.claim(key):
-            log.info("Ignoring a repeated delivery of %s", key)
-            yield False
-            return
-        async with self._records().holding(key):
-            yield True
+        async with self._records().handling(key) as mine:
+            if not mine:
+                log.info("Ignoring a repeated delivery of %s", key)
+            yield mine
 
     def _records(self) -> AnswerRecords:
         if self.default is not None:

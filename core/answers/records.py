@@ -221,6 +221,16 @@ class AnswerRecords:
         return await self._call(self.state.claim, key, take_over=take_over)
 
     @asynccontextmanager
+    async def handling(self, key: str, *, take_over: bool = False) -> AsyncIterator[bool]:
+        """Claim ``key``, then hold it while the body runs (``holding``): True when this process
+        handles it, False when a live holder has it or it was handled (drop it)."""
+        if not await self.claim(key, take_over=take_over):
+            yield False
+            return
+        async with self.holding(key):
+            yield True
+
+    @asynccontextmanager
     async def holding(self, key: str) -> AsyncIterator[None]:
         """Keep the claim on ``key`` alive while the body runs (renewed every third of the
         lease), and complete it after, also when the body failed (its error hook told the
