@@ -71,3 +71,21 @@ def test_ids_are_stable_for_unchanged_content() -> None:
     after = assign_ids(chunk_document(changed, count_tokens=words))
     assert {c.id for c in before} < {c.id for c in after}
     assert len({c.id for c in after}) == len(after)
+
+
+def test_chat_lines_are_never_joined_as_wrapped_text() -> None:
+    text = "[09:00] ana: the deploy is done\n[09:01] ben: thanks\nlater we talk"
+    chunks = chunk_document(Document(source="c", title="chat", text=text, kind="conversation"), count_tokens=words, max_tokens=50)
+    assert [line for c in chunks for line in c.text.split("\n")] == text.split("\n")
+
+
+def test_wrapped_markdown_lines_are_joined_into_their_sentence() -> None:
+    text = "A sentence wrapped\nover two lines. Another one.\n\n- an item wrapped\nlazily\n- a second item"
+    chunks = chunk_document(Document(source="d.md", title="T", text=text), count_tokens=words, max_tokens=60)
+    assert split_sentences(text, unwrap=True) == [
+        "A sentence wrapped over two lines.",
+        "Another one.",
+        "- an item wrapped lazily",
+        "- a second item",
+    ]
+    assert "- an item wrapped lazily\n- a second item" in chunks[0].text

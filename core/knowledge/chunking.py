@@ -105,18 +105,51 @@ def _heading(line: str) -> tuple[int, str] | None:
     return level, text[: max(end, 1)].strip()
 
 
-def split_sentences(text: str) -> list[str]:
-    """Paragraphs, then sentences; list items and code lines stay whole lines."""
+def split_sentences(text: str, *, unwrap: bool = False) -> list[str]:
+    """Paragraphs, then sentences; list items and code lines stay whole lines.
+
+    With ``unwrap`` (Markdown and prose, not chat lines), hard-wrapped lines are joined first,
+    as Markdown reads them: a docs line cut at 100 characters is not a sentence, and a quote
+    of "compiled once during installation)." answers nothing.
+    """
     sentences: list[str] = []
     for paragraph in re.split(r"\n\s*\n", text):
         paragraph = paragraph.strip()
         if not paragraph:
             continue
-        for piece in DOCUMENT_SENTENCE_END.split(paragraph):
-            piece = piece.strip()
-            if piece:
-                sentences.append(piece)
+        for line in _unwrapped(paragraph) if unwrap else [paragraph]:
+            if unwrap and _BLOCK_LINE.match(line):
+                sentences.append(line)
+                continue
+            for piece in DOCUMENT_SENTENCE_END.split(line):
+                piece = piece.strip()
+                if piece:
+                    sentences.append(piece)
     return sentences
+
+
+# A line that opens its own block: a list item, a table row, a code fence, a quote, a heading.
+_BLOCK_LINE = re.compile(r"^\s*(?:[-*+•]\s|\d{1,3}[.)]\s|\||```|>|#)")
+
+
+def _unwrapped(paragraph: str) -> list[str]:
+    """The paragraph's lines with hard wraps undone: a line that opens no block continues the
+    line before it (Markdown's lazy continuation); code and table rows stay line by line."""
+    lines: list[str] = []
+    in_code = False
+    for line in paragraph.splitlines():
+        stripped = line.strip()
+        if not stripped:
+            continue
+        fence = stripped.startswith("```")
+        joinable = lines and not in_code and not fence and not _BLOCK_LINE.match(stripped)
+        if joinable and not lines[-1].startswith(("```", "|")):
+            lines[-1] += " " + stripped
+        else:
+            lines.append(line.rstrip() if in_code else stripped)
+        if fence:
+            in_code = not in_code
+    return lines
 
 
 def _largest_fitting(upper: int, fits: Callable[[int], bool], guess: int) -> int:
@@ -334,7 +367,7 @@ def chunk_document(
         budget = max_tokens - (count_tokens(head) - SPECIAL_TOKENS) - 1
         budget = max(16, budget)
         sentences: list[tuple[str, int]] = []
-        for sentence in split_sentences(section.text):
+        for sentence in split_sentences(section.text, unwrap=document.kind not in {"faq", "conversation"}):
             size = count_tokens(sentence) - SPECIAL_TOKENS if len(sentence) <= _COUNT_WHOLE_CHARS else budget + 1
             if size > budget:
                 sentences.extend(_split_long(sentence, budget, count_tokens, notes))
