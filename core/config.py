@@ -80,7 +80,9 @@ class AnswerSettings:
     # "quote": the answer is the sources' own sentences, chosen by the model under a grammar;
     # "generate": the model writes it; "auto": quote for small or base models (docs/asking.md).
     style: str = "auto"
-    quote_selector: str = "model"  # who picks the quoted sentence: "model" (under a grammar) or "embedding"
+    # Who picks the quoted passage: "embedding" (the ranking's best) or "model" (under a grammar,
+    # among the best few); the embedder picked better on the docs questions (docs/quality.md).
+    quote_selector: str = "embedding"
     quote_candidates: int = 4
     quote_passages: int = 2
 

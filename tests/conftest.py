@@ -170,6 +170,21 @@ def generating_services(handbook_services, embedder, language_model, model_worke
     services.state.close()
 
 
+@pytest.fixture(scope="session")
+def model_selecting_services(handbook_services, embedder, language_model, model_worker):  # type: ignore[no-untyped-def]
+    """The handbook's services with the quoted passage picked by the model under a grammar
+    (``[answers] quote_selector = "model"``; the default lets the embedder's ranking pick)."""
+    from dataclasses import replace
+
+    from bots.wiring import build_services
+
+    settings = handbook_services.settings
+    settings = replace(settings, answers=replace(settings.answers, quote_selector="model"))
+    services = build_services(settings, embedder=embedder, model=language_model, worker=model_worker)
+    yield services
+    services.state.close()
+
+
 @pytest.fixture(autouse=True)
 def _tidings_log_handlers_end_with_their_test() -> Iterator[None]:
     """A test that runs `tidings` in-process installs its log handler on the stderr pytest

@@ -56,6 +56,53 @@ def test_passages_keep_a_list_with_its_introduction_and_drop_markup() -> None:
     assert not any(mark in " ".join(shown) for mark in ("**", "](", "# "))
 
 
+def test_clean_keeps_code_spans_as_written() -> None:
+    text = "Override as `TIDINGS_<SECTION>__<KEY>`, e.g. `TIDINGS_LLM__N_CTX=512`, **not** <b>HTML</b>."
+    assert quoting.clean(text) == "Override as `TIDINGS_<SECTION>__<KEY>`, e.g. `TIDINGS_LLM__N_CTX=512`, not HTML."
+
+
+def test_a_chosen_sentence_comes_with_the_next_one_of_its_source() -> None:
+    passages = quoting.passages_of(
+        "Slash commands are synced when the bot starts. The first time, Discord can take up to an hour. "
+        "Use sync_guild to test.",
+        1,
+    ) + quoting.passages_of("Another source.", 2)
+    first, second, third, other = passages
+    assert quoting.excerpt(first, passages) == [first, second]
+    assert quoting.excerpt(third, passages) == [third], "the last sentence of a source has no next"
+    assert quoting.excerpt(other, passages) == [other]
+
+
+def test_quotes_read_in_order_neighbours_joined_and_each_sentence_once() -> None:
+    passages = [
+        quoting.Passage(2, 0, "Backups run at two."),  # also the last sentence of source 1 (chunks overlap)
+        quoting.Passage(1, 4, "They are kept for a month."),
+        quoting.Passage(1, 3, "Restores need the archive."),
+        quoting.Passage(1, 5, "Backups run at two."),
+        quoting.Passage(1, 7, "Supported:\n• tar\n• zip"),
+        quoting.Passage(1, 8, "Nothing else."),
+    ]
+    assert [(p.source, p.text) for p in quoting.in_reading_order(passages)] == [
+        (1, "Restores need the archive. They are kept for a month. Backups run at two."),
+        (1, "Supported:\n• tar\n• zip\nNothing else."),
+    ]
+
+
+def test_hard_wrapped_docs_are_quoted_as_whole_sentences_and_list_items() -> None:
+    from core.knowledge.chunking import chunk_document
+    from core.types import Document
+
+    text = (
+        "# Install\n\n- A Linux machine with Python 3.11 or newer (llama.cpp is\n  compiled once during installation).\n"
+        "- No GPU.\n\nThe first run creates a virtual\nenvironment in `.venv`. Then it starts.\n"
+    )
+    chunks = chunk_document(Document(source="install.md", title="Install", text=text), count_tokens=lambda t: len(t.split()) + 2)
+    shown = [p.text for c in chunks for p in quoting.passages_of(c.text, 1)]
+    assert "• A Linux machine with Python 3.11 or newer (llama.cpp is compiled once during installation).\n• No GPU." in shown
+    assert "The first run creates a virtual environment in `.venv`." in shown
+    assert not any(s.startswith("compiled") for s in shown)
+
+
 # -- quote answers through the real Answerer -------------------------------------------------------
 
 
@@ -63,25 +110,29 @@ def ask(services, text: str):  # type: ignore[no-untyped-def]
     return asyncio.run(services.answerer.answer(Question(text=text)))
 
 
-def test_a_quote_answer_is_the_sources_own_sentences_cited(handbook_services, handbook_dir: Path) -> None:  # type: ignore[no-untyped-def]
-    assert handbook_services.answerer.inner.style == "quote", "the packaged base model gets quote answers"
-    answer = ask(handbook_services, "How many days of paid holiday do employees get?")
+@pytest.mark.parametrize("selector", ["embedding", "model"])
+def test_a_quote_answer_is_the_sources_own_sentences_cited(selector: str, request: pytest.FixtureRequest, handbook_dir: Path) -> None:
+    services = request.getfixturevalue("handbook_services" if selector == "embedding" else "model_selecting_services")
+    assert services.answerer.inner.style == "quote", "the packaged base model gets quote answers"
+    assert services.settings.answers.quote_selector == selector
+    answer = ask(services, "How many days of paid holiday do employees get?")
     assert answer.grounded and answer.style == "quote"
     assert "Every employee has 27 days of paid holiday per year." in answer.text
     sources = " ".join(p.read_text(encoding="utf-8") for p in handbook_dir.iterdir())
     assert answer.quotes and all(q.text in " ".join(sources.split()) for q in answer.quotes), "quotes are verbatim"
     assert all(f"[{c.n}]" in answer.text for c in answer.citations)
-    assert answer.timings.prompt_tokens > 0, "the model chose"
+    assert (answer.timings.prompt_tokens > 0) == (selector == "model"), "the model chose, or no model call at all"
     sentences = [s for s in re.split(r"(?<=[.!?])\s+|\n", re.sub(r"\[\d+\]", "", answer.text)) if s.strip()]
     assert len(sentences) == len({s.strip() for s in sentences}), "no sentence twice"
 
 
-def test_a_follow_up_and_an_overlong_question_still_get_quotes(handbook_services, language_model) -> None:  # type: ignore[no-untyped-def]
+def test_a_follow_up_and_an_overlong_question_still_get_quotes(model_selecting_services, language_model) -> None:  # type: ignore[no-untyped-def]
+    services = model_selecting_services
     thread = (Turn("ana", "What is the expenses policy for receipts?"), Turn("Tidings", "Expenses above 50 euros need a receipt [1]."))
-    answer = asyncio.run(handbook_services.answerer.answer(Question(text="and what about taxis?", conversation=thread)))
+    answer = asyncio.run(services.answerer.answer(Question(text="and what about taxis?", conversation=thread)))
     assert answer.grounded and answer.citations[0].source.endswith("expenses.md")
     long = "How many days of paid holiday does an employee get per year? " * 200
-    answer = ask(handbook_services, long)
+    answer = ask(services, long)
     assert answer.grounded and "27 days" in answer.text
     assert 0 < answer.timings.prompt_tokens <= language_model.n_ctx
 

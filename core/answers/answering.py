@@ -326,7 +326,7 @@ class Answerer:
         )
         if not quoted.passages:
             return replace(self._not_covered(question, hits, retrieve_ms), timings=timings)
-        passages = sorted({p.text: p for p in quoted.passages}.values(), key=lambda p: (p.source, p.order))
+        passages = quoting.in_reading_order(quoted.passages)
         text = "\n".join(f"{p.text} [{p.source}]" for p in passages)
         cited = sorted({p.source for p in passages})
         # Each source's snippet is what was quoted from it, so a platform can show the quote with its source.
@@ -350,7 +350,8 @@ class Answerer:
     def quote(self, question: str, hits: Sequence[Hit]) -> Quoted:
         """The passages that answer ``question``, best first (on the model thread): ranked by
         the embedder, the best few shown to the model, which picks one under a grammar or
-        says none; the runners-up by rank fill ``quote_passages``."""
+        says none. The pick comes with the passage after it in its source; the runners-up by
+        rank fill ``quote_passages``."""
         started = time.perf_counter()
         passages = quoting.passages_for(hits)
         ranked = [p for _, p in quoting.rank(question, passages, self.embedder, [h.chunk.title for h in hits])]
@@ -370,8 +371,9 @@ class Answerer:
                 prompt_tokens = 0
         if pick is None:
             return Quoted((), time.perf_counter() - started, prompt_tokens)
-        chosen = [candidates[pick], *(p for p in ranked if p is not candidates[pick])]
-        return Quoted(tuple(chosen[: self.settings.quote_passages]), time.perf_counter() - started, prompt_tokens)
+        lead = quoting.excerpt(candidates[pick], passages)
+        others = [p for p in ranked if p not in lead][: self.settings.quote_passages - 1]
+        return Quoted((*lead, *others), time.perf_counter() - started, prompt_tokens)
 
     def _admit(self, question: Question) -> Question:
         """The question as it will be answered: spaces collapsed, the thread cut to the turns

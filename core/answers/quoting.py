@@ -35,6 +35,8 @@ CHOICE_EXAMPLE = (
 )
 CHOICE_PREFIX = "Answer:"
 NONE = "none"
+# How much the share of the question's words a passage holds adds to its similarity.
+WORDS_WEIGHT = 0.1
 
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+")
 _HEADING = re.compile(r"^\s*#{1,6}\s")
@@ -42,6 +44,7 @@ _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}")
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _EMPHASIS = re.compile(r"(\*\*|__)(.+?)\1|(?<![\w*])\*(?!\s)([^*\n]+?)\*(?![\w*])")
 _TAG = re.compile(r"</?[A-Za-z][^<>]{0,200}>")
+_CODE_SPAN = re.compile(r"(`[^`\n]+`)")
 
 
 @dataclass(frozen=True)
@@ -56,11 +59,12 @@ class Passage:
 def clean(text: str) -> str:
     """Markdown and HTML markup removed, the words kept: links become their text, emphasis and
     heading marks go, inline code keeps its backticks (both platforms show it as code)."""
-    text = _LINK.sub(lambda m: m.group(1), text)
-    text = _EMPHASIS.sub(lambda m: m.group(2) or m.group(3) or "", text)
-    text = _TAG.sub("", text)
-    text = _HEADING.sub("", text)
-    return " ".join(text.split())
+    text = _HEADING.sub("", _LINK.sub(lambda m: m.group(1), text))
+    # Code spans stay as written: `TIDINGS_<SECTION>__<KEY>` is neither a tag nor emphasis.
+    parts = _CODE_SPAN.split(text)
+    for i in range(0, len(parts), 2):
+        parts[i] = _TAG.sub("", _EMPHASIS.sub(lambda m: m.group(2) or m.group(3) or "", parts[i]))
+    return " ".join("".join(parts).split())
 
 
 def _split_paragraph(lines: list[str]) -> list[str]:
@@ -149,25 +153,63 @@ def _words(text: str) -> set[str]:
 def rank(
     question: str, passages: Sequence[Passage], embedder: Embedder | None, titles: Sequence[str] = ()
 ) -> list[tuple[float, Passage]]:
-    """Passages best first, by the cosine similarity of the question and the passage read
-    under its source's title ("Tokens never go in the configuration file" says little
-    alone). Without an embedder, by the share of the question's words a passage holds.
-    Title and similarity alone ranked best on the development questions (docs/quality-log.md)."""
+    """Passages best first. With an embedder: the question's cosine similarity with the passage
+    read under its source's title ("Tokens never go in the configuration file" says little
+    alone) and with the passage alone (a title can outshout a passage that answers), averaged,
+    plus a small share for the question's words the passage holds. Without an embedder, by that
+    share alone. Chosen on the development questions (docs/quality-log.md, Change 8)."""
     if not passages:
         return []
-    if embedder is not None:
-        def titled(p: Passage) -> str:
-            title = titles[p.source - 1] if p.source <= len(titles) else ""
-            return f"{title}: {p.text}" if title else p.text
 
-        vectors = embedder.embed([question, *(titled(p) for p in passages)])
-        scores = [float(v) for v in np.asarray(vectors[1:]) @ np.asarray(vectors[0])]
+    def titled(p: Passage) -> str:
+        title = titles[p.source - 1] if p.source <= len(titles) else ""
+        return f"{title}: {p.text}" if title else p.text
+
+    wanted = _words(question)
+    overlap = [len(wanted & _words(titled(p))) / len(wanted) if wanted else 0.0 for p in passages]
+    if embedder is not None:
+        vectors = np.asarray(embedder.embed([question, *(titled(p) for p in passages), *(p.text for p in passages)]))
+        similarity = vectors[1:] @ vectors[0]
+        count = len(passages)
+        scores = [
+            float(similarity[i] + similarity[count + i]) / 2 + WORDS_WEIGHT * overlap[i] for i in range(count)
+        ]
     else:
-        wanted = _words(question)
-        scores = [len(wanted & _words(p.text)) / len(wanted) if wanted else 0.0 for p in passages]
+        scores = overlap
     scored = [(score, -i, p) for i, (score, p) in enumerate(zip(scores, passages, strict=True))]
     scored.sort(key=lambda item: (item[0], item[1]), reverse=True)
     return [(score, passage) for score, _, passage in scored]
+
+
+def excerpt(chosen: Passage, passages: Sequence[Passage]) -> list[Passage]:
+    """The chosen passage and the one after it in its source: a sentence alone often leaves out
+    what the next one says ("Slash commands are registered when the bot starts." / "The first
+    time, Discord can take up to an hour to show them.")."""
+    following = [p for p in passages if p.source == chosen.source and p.order == chosen.order + 1]
+    return [chosen, *following[:1]]
+
+
+def in_reading_order(passages: Sequence[Passage]) -> list[Passage]:
+    """Passages by source and position, each once, neighbours of one source joined into one
+    quote (an excerpt reads as a paragraph, not as two quotes of the same source)."""
+    # A sentence in two overlapping chunks is quoted once.
+    unique = {p.text: p for p in sorted(passages, key=lambda p: (p.source, p.order), reverse=True)}
+    ordered = sorted(unique.values(), key=lambda p: (p.source, p.order))
+    joined: list[Passage] = []
+    last_order = -2
+    for passage in ordered:
+        previous = joined[-1] if joined else None
+        if previous is not None and previous.source == passage.source and passage.order == last_order + 1:
+            separator = "\n" if _is_block(previous.text) or _is_block(passage.text) else " "
+            joined[-1] = Passage(previous.source, previous.order, f"{previous.text}{separator}{passage.text}")
+        else:
+            joined.append(passage)
+        last_order = passage.order
+    return joined
+
+
+def _is_block(text: str) -> bool:
+    return text.startswith(("```", "• ")) or "\n" in text
 
 
 def _shown(passage: Passage, limit: int = 400) -> str:
