@@ -45,7 +45,7 @@ async def timed(answerer: Any, text: str) -> tuple[Any, float, float]:
 
 async def measure(count: int) -> dict[str, Any]:
     from bots.wiring import PROJECT_DOCS, build_services
-    from core.knowledge.ingesting import ingest
+    from core.knowledge.ingesting import bundled_docs, ingest
     from core.model.local import LlamaModel
     from core.model.worker import ModelWorker
 
@@ -64,7 +64,7 @@ async def measure(count: int) -> dict[str, Any]:
             )
             for style in ("quote", "generate")
         }
-        ingest([PROJECT_DOCS], knowledge_base=styled["quote"].knowledge_base, embedder=embedder)
+        ingest(bundled_docs(PROJECT_DOCS), knowledge_base=styled["quote"].knowledge_base, embedder=embedder)
         for style in styled:  # loads the model and the indexes outside the timings
             await timed(styled[style].answerer, questions[0])
         rows: dict[str, list[tuple[float, float]]] = {"quote": [], "generate": []}

@@ -138,6 +138,7 @@ def bundled_doc_sources(services: Services, docs: Path = PROJECT_DOCS) -> list[s
     folder, or the same files under a ``docs/`` folder where an earlier install lived."""
     from core.knowledge.loaders import discover
 
+    # Earlier versions built the default knowledge base from the docs folder alone.
     files, _skipped = discover([docs]) if docs.is_dir() else ([], [])
     here = {str(path.resolve()) for path in files}
     tails = {"/docs/" + path.resolve().relative_to(docs.resolve()).as_posix() for path in files}
@@ -165,22 +166,23 @@ def scope_bundled_docs(services: Services, *, docs: Path = PROJECT_DOCS) -> int:
 def ensure_default_knowledge_base(
     services: Services, *, docs: Path = PROJECT_DOCS, cancelled: Callable[[], bool] | None = None
 ) -> int:
-    """On first start, index Tidings' own documentation (scope ``DOCS_SCOPE``: the console
-    chat sees it, Slack and Discord channels only when granted) so the first question a
-    newcomer asks in the terminal ("how do I connect Slack?") gets a grounded, cited answer.
+    """On first start, index Tidings' own documentation, the README and ``docs/`` (scope
+    ``DOCS_SCOPE``: the console chat sees it, Slack and Discord channels only when granted) so
+    the first question a newcomer asks in the terminal ("how do I connect Slack?") gets a
+    grounded, cited answer.
     A knowledge base an earlier version built is re-scoped instead. Returns chunks added."""
     scope_bundled_docs(services, docs=docs)
     if not services.settings.knowledge_base.build_default or services.knowledge_base.count() > 0:
         return 0
     if not docs.is_dir():
         return 0
-    from core.knowledge.ingesting import ingest
+    from core.knowledge.ingesting import bundled_docs, ingest
 
     embedder = services.embedder
     if embedder is None:
         return 0
     report = ingest(
-        [docs],
+        bundled_docs(docs),
         knowledge_base=services.knowledge_base,  # type: ignore[arg-type]
         embedder=embedder,
         scope=DOCS_SCOPE,

@@ -27,6 +27,7 @@ def bundled(tmp_path: Path) -> Path:
     docs.mkdir(parents=True)
     (docs / "slack.md").write_text("# Connecting Slack\n\nCreate a Slack app from the manifest and set SLACK_BOT_TOKEN.\n")
     (docs / "digests.md").write_text("# Digests\n\nA digest summarises a channel every evening at five.\n")
+    (docs.parent / "README.md").write_text("# Tidings\n\nTidings answers your team's questions from its own documents.\n")
     return docs
 
 
@@ -46,6 +47,9 @@ def test_a_new_default_knowledge_base_is_in_the_docs_scope(make_services: Callab
     console = ConsoleChat(services=services, stdin=io.StringIO(""), stdout=io.StringIO())
     hits = services.knowledge_base.search("connect Slack", scopes=console.scopes)
     assert hits and hits[0].chunk.source.endswith("slack.md")
+    # The README beside the docs folder is the overview a newcomer asks about first.
+    hits = services.knowledge_base.search("What can Tidings do?", scopes=console.scopes)
+    assert hits and hits[0].chunk.source == str((bundled.parent / "README.md").resolve())
 
 
 def test_an_earlier_public_build_is_rescoped_once_without_embedding_again(

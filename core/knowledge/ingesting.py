@@ -62,6 +62,13 @@ class IngestReport:
         }
 
 
+def bundled_docs(docs: Path) -> list[Path]:
+    """What the default knowledge base is built from: Tidings' docs folder and the README
+    beside it (the overview a newcomer reads first: what Tidings does, the two commands)."""
+    readme = docs.parent / "README.md"
+    return [readme, docs] if readme.is_file() else [docs]
+
+
 def chunks_of_file(
     path: Path,
     *,
