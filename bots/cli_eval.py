@@ -24,6 +24,7 @@ DEFAULT_DATA = REPO.parent / "shared" / "data"
 DEV_VARIANTS = REPO / "bench" / "data" / "faq_variants_dev.csv"
 DEV_OFF_TOPIC = REPO / "bench" / "data" / "off_topic_dev.txt"
 DEV_DOCS_QUESTIONS = REPO / "bench" / "data" / "docs_questions_dev.csv"
+CHECK_DOCS_QUESTIONS = REPO / "bench" / "data" / "docs_questions_check.csv"
 DEV_POLARITY = REPO / "bench" / "data" / "polarity_dev.csv"
 PROJECT_DOCS = REPO / "docs"
 DEV_DIGEST_LABELS = REPO / "bench" / "data" / "digest_labels_dev.jsonl"
@@ -38,6 +39,10 @@ def _sizes(text: str) -> tuple[int, ...]:
     if not sizes or any(not 32 <= s <= 254 for s in sizes):
         raise argparse.ArgumentTypeError("chunk sizes must be between 32 and 254 tokens")
     return sizes
+
+
+def _styles(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 def register(subparsers: Any) -> None:
@@ -72,6 +77,12 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--chunk-sizes", type=_sizes, default=(128, 200, 254), help="chunk sizes to compare (default 128,200,254)")
     p.add_argument("--sweep", action="store_true", help="also try fusion settings and numbers of packed chunks")
+    p.add_argument(
+        "--styles",
+        type=_styles,
+        default=(),
+        help="answers: only these answer styles, separated by commas (quote-model, quote-embedding, generate; default all)",
+    )
     p.add_argument(
         "--workdir",
         type=Path,
@@ -118,6 +129,8 @@ def command_line(args: argparse.Namespace) -> str:
         parts += ["--split", args.split]
     if args.sweep:
         parts.append("--sweep")
+    if args.styles:
+        parts += ["--styles", ",".join(args.styles)]
     return " ".join(parts)
 
 
@@ -132,12 +145,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 2
     from bots.cli import settings_from
     from bots.wiring import build_embedder, build_model, build_services
+    from core.evaluation.answer_sets import STYLE_KEYS
     from core.evaluation.digest_labels import sources_present
     from core.evaluation.report import render_tables, write_plots
     from core.evaluation.runs import EVALUATIONS, EvalOptions, locate, run_evaluations
     from core.evaluation.workbench import Workbench
     from core.model.worker import ModelWorker
 
+    unknown = [style for style in args.styles if style not in STYLE_KEYS]
+    if unknown:
+        print(f"tidings eval: --styles takes some of {', '.join(STYLE_KEYS)}, separated by commas.", file=sys.stderr)
+        return 2
     settings = settings_from(args)
     data = locate(
         args.data or DEFAULT_DATA,
@@ -146,6 +164,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         docs_questions=DEV_DOCS_QUESTIONS,
         polarity=DEV_POLARITY,
         docs=PROJECT_DOCS,
+        docs_questions_check=CHECK_DOCS_QUESTIONS,
     )
     names = list(EVALUATIONS) if args.what == "all" else [args.what]
     # The labelled chat days: an explicit file must be there; the default one is measured when
@@ -169,6 +188,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         meeting_split="check" if args.split == "labels" else args.split,
         meetings=args.split != "labels",
         digest_labels=labels,
+        styles=args.styles,
     )
     started = time.monotonic()
 

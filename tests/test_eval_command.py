@@ -79,6 +79,9 @@ def test_eval_all_on_a_tiny_folder(
     docs = answers["docs_questions"]
     assert docs["questions"] == 1 and set(docs["styles"]) == set(answers["styles"])
     assert 0.0 <= docs["styles"]["generate"]["contains_fact"] <= 1.0
+    check = answers["docs_questions_check"]
+    assert check["split"] == "held out (never tuned on)" and check["set"].endswith("docs_questions_check.csv")
+    assert check["questions"] == 1 and set(check["styles"]) == set(answers["styles"])
     polarity = answers["polarity"]
     assert polarity["questions"] == 1
     assert all(row["asserts_opposite"] in {0, 1} for row in polarity["styles"].values())
@@ -112,6 +115,23 @@ def test_eval_all_on_a_tiny_folder(
     assert meeting["model_tokens"] > 0 and meeting["key_points"] == 3
 
     assert sorted(p.name for p in plots.glob("*.png")) == ["answers.png", "digests.png", "refusals.png", "retrieval.png"]
+
+
+@pytest.mark.slow
+def test_eval_answers_runs_only_the_styles_asked_for(
+    tmp_path: Path, eval_args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = write_tiny_sets(tmp_path / "data")
+    results = run_eval([*eval_args, "eval", "answers", "--data", str(data), "--sample", "1", "--styles", "quote-embedding", "--json"], capsys)
+    answers = results["answers"]
+    assert set(answers["styles"]) == {"quote, embedding selects"} and "speed" not in answers
+    assert set(answers["docs_questions"]["styles"]) == {"quote, embedding selects"}
+    assert results["run"]["command"].endswith("--styles quote-embedding")
+
+
+def test_eval_refuses_an_unknown_answer_style(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--home", str(tmp_path), "eval", "answers", "--styles", "quote,generate"]) == 2
+    assert "--styles takes some of quote-model, quote-embedding, generate" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -37,6 +37,14 @@ ANSWER_STYLES: tuple[tuple[str, str, str], ...] = (
 )
 
 
+def style_key(style: str, selector: str) -> str:
+    """The name ``tidings eval answers --styles`` knows a style by."""
+    return style if style == "generate" else f"{style}-{selector}"
+
+
+STYLE_KEYS = tuple(style_key(style, selector) for _, style, selector in ANSWER_STYLES)
+
+
 def styled(settings: AnswerSettings, style: str, selector: str) -> AnswerSettings:
     return replace(settings, style=style, quote_selector=selector)
 

@@ -103,11 +103,12 @@ def render_tables(results: dict[str, Any]) -> str:
             out.append(comparison_table({**v, "comparisons": [{**c, "comparison": f"{label} vs extractive"} for c in v["comparisons"]]}))
         if not answers.get("styles"):
             out.append(comparison_table(answers))
-        docs = answers.get("docs_questions")
-        if docs:
-            rows = [[label, docs["questions"], v["contains_fact"], v["interval"], v["median_seconds"]] for label, v in docs["styles"].items()]
-            rows.append([docs["baseline"]["name"], docs["questions"], docs["baseline"]["contains_fact"], None, None])
-            out.append(table("Docs questions (dev)", ["answers by", "questions", "contains fact", "95% interval", "median s"], rows))
+        for key, title in (("docs_questions", "Docs questions (dev)"), ("docs_questions_check", "Docs questions (held out)")):
+            docs = answers.get(key)
+            if docs:
+                rows = [[label, docs["questions"], v["contains_fact"], v["interval"], v["median_seconds"]] for label, v in docs["styles"].items()]
+                rows.append([docs["baseline"]["name"], docs["questions"], docs["baseline"]["contains_fact"], None, None])
+                out.append(table(title, ["answers by", "questions", "contains fact", "95% interval", "median s"], rows))
         polarity = answers.get("polarity")
         if polarity:
             rows = [[label, polarity["questions"], v["asserts_opposite"], v["contains_evidence"]] for label, v in polarity["styles"].items()]

@@ -55,6 +55,7 @@ from core.evaluation.datasets import (
 from core.evaluation.digest_labels import evaluate_labelled_days
 from core.evaluation.stats import compare_paired
 from core.evaluation.workbench import Workbench
+from core.knowledge.ingesting import bundled_docs
 from core.ports import KnowledgeBase, SearchMode
 from core.types import PUBLIC_SCOPE, Digest, Hit, Question
 
@@ -80,6 +81,7 @@ class EvalData:
     docs_questions: Path | None = None  # questions about Tidings itself (CSV question,fact,source)
     polarity: Path | None = None  # questions whose sources say no (CSV question,polarity,source,evidence)
     docs: Path | None = None  # the folder of documents the docs questions are asked against
+    docs_questions_check: Path | None = None  # more such questions, never tuned on (held out)
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ class EvalOptions:
     meeting_split: MeetingSplit = "check"  # digests: which half of the meetings
     meetings: bool = True  # digests: the QMSum meetings too, not only the labelled chat days
     digest_labels: Path | None = None  # digests: the hand-labelled chat days (bench/data/digest_labels_dev.jsonl)
+    styles: tuple[str, ...] = ()  # answers: the styles to run (answer_sets.STYLE_KEYS); empty means all
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,7 @@ def locate(
     docs_questions: Path | None = None,
     polarity: Path | None = None,
     docs: Path | None = None,
+    docs_questions_check: Path | None = None,
 ) -> EvalData:
     """Find the sets under ``folder``; reworded variants and off-topic questions may also
     come from the folder (``*variants*.csv``, ``*off_topic*.txt``)."""
@@ -200,6 +204,7 @@ def locate(
         docs_questions=docs_questions if docs_questions and docs_questions.is_file() else None,
         polarity=polarity if polarity and polarity.is_file() else None,
         docs=docs if docs and docs.is_dir() else None,
+        docs_questions_check=docs_questions_check if docs_questions_check and docs_questions_check.is_file() else None,
     )
 
 
@@ -518,12 +523,22 @@ async def evaluate_answers(bench: Workbench, data: EvalData, options: EvalOption
     sample = spread(questions, options.sample or DEFAULT_ANSWER_SAMPLE)
     configured, services = answerer_for(bench, name)
     model = getattr(services.model, "name", "model")
+    measured = [
+        entry for entry in answer_sets.ANSWER_STYLES
+        if not options.styles or answer_sets.style_key(entry[1], entry[2]) in options.styles
+    ]
     styles: dict[str, Any] = {}
-    for label, style, selector in answer_sets.ANSWER_STYLES:
+    for label, style, selector in measured:
         answerer, _ = answerer_for(bench, name, answers=answer_sets.styled(bench.settings.answers, style, selector))
         row = await answer_sample(answerer, sample, progress, label)
         styles[label] = row
-    chosen = next(label for label, style, _ in answer_sets.ANSWER_STYLES if style == configured.style)
+    chosen = next(
+        (
+            label for label, style, selector in measured
+            if style == configured.style and (style == "generate" or selector == configured.settings.quote_selector)
+        ),
+        measured[0][0],
+    )
     result: dict[str, Any] = {
         "model": model,
         "n_ctx": bench.settings.llm.n_ctx,
@@ -533,26 +548,36 @@ async def evaluate_answers(bench: Workbench, data: EvalData, options: EvalOption
         **styles[chosen],
         "styles": {label: {k: v for k, v in row.items() if k != "examples"} for label, row in styles.items()},
     }
-    quote_s = styles["quote, model selects"]["median_seconds"]
-    generate_s = styles["generate"]["median_seconds"]
-    result["speed"] = {
-        "quote_median_s": quote_s,
-        "generate_median_s": generate_s,
-        "ratio": round(quote_s / generate_s, 3) if generate_s else None,
-    }
+    quoted = next(
+        (label for label, style, selector in measured if style == "quote" and selector == configured.settings.quote_selector),
+        None,
+    )
+    if quoted is not None and "generate" in styles:
+        quote_s = styles[quoted]["median_seconds"]
+        generate_s = styles["generate"]["median_seconds"]
+        result["speed"] = {
+            "quote_median_s": quote_s,
+            "generate_median_s": generate_s,
+            "ratio": round(quote_s / generate_s, 3) if generate_s else None,
+        }
     if data.docs_questions and data.docs:
-        docs_name = bench.documents_knowledge_base("docs", data.docs, size)
+        docs_name = bench.documents_knowledge_base("docs", bundled_docs(data.docs), size)
         runs = [
             (label, answerer_for(bench, docs_name, answers=answer_sets.styled(bench.settings.answers, st, sel))[0])
-            for label, st, sel in answer_sets.ANSWER_STYLES
+            for label, st, sel in measured
         ]
-        result["docs_questions"] = {
-            "set": str(data.docs_questions),
-            "split": "dev (tuned on)",
-            **await answer_sets.docs_questions_run(
-                runs, _sampled(answer_sets.read_docs_questions(data.docs_questions), options), progress
-            ),
-        }
+        for key, path, split in (
+            ("docs_questions", data.docs_questions, "dev (tuned on)"),
+            ("docs_questions_check", data.docs_questions_check, "held out (never tuned on)"),
+        ):
+            if path is not None:
+                result[key] = {
+                    "set": str(path),
+                    "split": split,
+                    **await answer_sets.docs_questions_run(
+                        runs, _sampled(answer_sets.read_docs_questions(path), options), progress
+                    ),
+                }
         if data.polarity and data.faq:
             polarity = _sampled(answer_sets.read_polarity(data.polarity), options)
             faq_name = bench.faq_knowledge_base(data.faq, size)
@@ -560,7 +585,7 @@ async def evaluate_answers(bench: Workbench, data: EvalData, options: EvalOption
             for kb_name, items in ((faq_name, [q for q in polarity if q.from_faq]), (docs_name, [q for q in polarity if not q.from_faq])):
                 runs = [
                     (label, answerer_for(bench, kb_name, answers=answer_sets.styled(bench.settings.answers, st, sel))[0])
-                    for label, st, sel in answer_sets.ANSWER_STYLES
+                    for label, st, sel in measured
                 ]
                 by_set.append(await answer_sets.polarity_run(runs, items, progress))
             result["polarity"] = {
@@ -577,7 +602,7 @@ async def evaluate_answers(bench: Workbench, data: EvalData, options: EvalOption
                         ),
                         "opposite_examples": [e for r in by_set for e in r["styles"][label]["opposite_examples"]][:5],
                     }
-                    for label, _, _ in answer_sets.ANSWER_STYLES
+                    for label, _, _ in measured
                 },
             }
     if options.sweep:

@@ -77,18 +77,18 @@ class Workbench:
 
     def faq_knowledge_base(self, faq: Path, chunk_tokens: int) -> str:
         """Ingest the FAQ spreadsheet exactly as ``tidings ingest`` does; returns the KB's name."""
-        return self._ingested(f"faq-{faq.stem}-{chunk_tokens}", faq, chunk_tokens)
+        return self._ingested(f"faq-{faq.stem}-{chunk_tokens}", [faq], chunk_tokens)
 
-    def documents_knowledge_base(self, label: str, folder: Path, chunk_tokens: int) -> str:
-        """Ingest a folder of documents exactly as ``tidings ingest`` does; returns the KB's name."""
-        return self._ingested(f"documents-{label}-{chunk_tokens}", folder, chunk_tokens)
+    def documents_knowledge_base(self, label: str, paths: Sequence[Path], chunk_tokens: int) -> str:
+        """Ingest files and folders exactly as ``tidings ingest`` does; returns the KB's name."""
+        return self._ingested(f"documents-{label}-{chunk_tokens}", paths, chunk_tokens)
 
-    def _ingested(self, name: str, path: Path, chunk_tokens: int) -> str:
+    def _ingested(self, name: str, paths: Sequence[Path], chunk_tokens: int) -> str:
         if name not in self._built:
             services = self.services(name, chunk_tokens=chunk_tokens)
             assert services.embedder is not None, "build_services always builds an embedder"
             ingest(
-                [path],
+                list(paths),
                 knowledge_base=services.knowledge_base,  # type: ignore[arg-type]
                 embedder=services.embedder,
                 chunk_tokens=chunk_tokens,
