@@ -58,7 +58,7 @@ def test_eval_all_on_a_tiny_folder(
     compared = {(c["comparison"], c["set"], c["metric"]) for c in retrieval["comparisons"]}
     assert ("hybrid vs vector-only baseline", "FAQ, all 7 questions", "MRR@10") in compared
     assert ("hybrid vs full-text-only (BM25) baseline", "QA, 1 questions", "hit@5") in compared
-    assert ("hybrid vs vector-only baseline", "FAQ, 2 reworded (dev set)", "hit@5") in compared
+    assert ("hybrid vs vector-only baseline", "FAQ, 2 reworded (faq_variants.csv)", "hit@5") in compared
     for c in retrieval["comparisons"]:
         assert c["ci95"][0] <= c["difference"] <= c["ci95"][1] and c["split"] == "dev (tuned on)"
         assert "beats" not in c["verdict"]  # tuned-on figures never beat anything

@@ -373,7 +373,8 @@ def evaluate_retrieval(bench: Workbench, data: EvalData, options: EvalOptions, p
         reworded = [i for i, q in enumerate(queries) if q.reworded]
         if reworded:
             picked = {mode: [ranks[i] for i in reworded] for mode, ranks in faq_ranks.items()}
-            comparisons += _mode_comparisons(configured_mode, picked, f"FAQ, {len(reworded)} reworded (dev set)")
+            named = data.variants.name if data.variants else "reworded"
+            comparisons += _mode_comparisons(configured_mode, picked, f"FAQ, {len(reworded)} reworded ({named})")
 
     if data.squad is not None:
         articles, questions = qa_set(data, options.limit)
