@@ -135,7 +135,7 @@ _BLOCK_LINE = re.compile(r"^\s*(?:[-*+•]\s|\d{1,3}[.)]\s|\||```|>|#)")
 def _unwrapped(paragraph: str) -> list[str]:
     """The paragraph's lines with hard wraps undone: a line that opens no block continues the
     line before it (Markdown's lazy continuation); code and table rows stay line by line."""
-    lines: list[str] = []
+    lines: list[list[str]] = []  # each line's pieces, joined once (linear in the paragraph)
     in_code = False
     for line in paragraph.splitlines():
         stripped = line.strip()
@@ -143,13 +143,13 @@ def _unwrapped(paragraph: str) -> list[str]:
             continue
         fence = stripped.startswith("```")
         joinable = lines and not in_code and not fence and not _BLOCK_LINE.match(stripped)
-        if joinable and not lines[-1].startswith(("```", "|")):
-            lines[-1] += " " + stripped
+        if joinable and not lines[-1][0].startswith(("```", "|")):
+            lines[-1].append(stripped)
         else:
-            lines.append(line.rstrip() if in_code else stripped)
+            lines.append([line.rstrip() if in_code else stripped])
         if fence:
             in_code = not in_code
-    return lines
+    return [" ".join(pieces) for pieces in lines]
 
 
 def _largest_fitting(upper: int, fits: Callable[[int], bool], guess: int) -> int:
