@@ -43,8 +43,8 @@ def ask(services, text: str, **kwargs) -> object:  # type: ignore[no-untyped-def
     return asyncio.run(services.answerer.answer(Question(text=text), **kwargs))
 
 
-def test_answers_are_grounded_and_cite_the_right_source(handbook_services) -> None:  # type: ignore[no-untyped-def]
-    answer = ask(handbook_services, "How many days of paid holiday do employees get?")
+def test_answers_are_grounded_and_cite_the_right_source(model_selecting_services) -> None:  # type: ignore[no-untyped-def]
+    answer = ask(model_selecting_services, "How many days of paid holiday do employees get?")
     assert answer.grounded
     assert "27" in answer.text
     assert answer.citations and answer.citations[0].source.endswith("onboarding.md")
@@ -99,14 +99,15 @@ def test_empty_and_oversized_questions_get_a_polite_reason(handbook_services) ->
         ask(handbook_services, "why " * 10_000)
 
 
-def test_a_long_question_is_budgeted_not_rejected(handbook_services, language_model) -> None:  # type: ignore[no-untyped-def]
+def test_a_long_question_is_budgeted_not_rejected(model_selecting_services, language_model) -> None:  # type: ignore[no-untyped-def]
+    services = model_selecting_services  # the model reads the question, so it must be cut to fit
     question = "How many days of paid holiday does an employee get per year? " * 200
     # Short enough to be accepted, too long for the model's context on its own.
     assert len(question) < MAX_QUESTION_CHARS and language_model.count_tokens(question) > language_model.n_ctx
-    answer = ask(handbook_services, question)
+    answer = ask(services, question)
     assert answer.grounded, "a covered question is answered however long it is"
     assert answer.citations and answer.citations[0].source.endswith("onboarding.md")
-    reserve = answer_reserve(language_model.n_ctx, handbook_services.settings.llm.max_answer_tokens)
+    reserve = answer_reserve(language_model.n_ctx, services.settings.llm.max_answer_tokens)
     assert 0 < answer.timings.prompt_tokens <= language_model.n_ctx - reserve, "the question was cut to fit"
 
 
