@@ -57,8 +57,9 @@ bench: install
 EVAL := $(VENV)/bin/tidings eval --workdir .tidings/eval --plot bench/results/img
 eval: install
 	$(EVAL) retrieval --chunk-sizes 200 --output bench/results/eval-retrieval.json
+	$(EVAL) retrieval --chunk-sizes 200 --variants bench/data/faq_variants_check.csv --output bench/results/eval-retrieval-check.json
 	$(EVAL) refusals --output bench/results/eval-refusals.json
-	$(EVAL) answers --output bench/results/eval-answers.json
+	$(EVAL) answers --sample 60 --output bench/results/eval-answers.json
 	$(EVAL) digests --split check --output bench/results/eval-digests-check.json
 
 # PostgreSQL, an S3 server, one model server and $(REPLICAS) replicas on consecutive ports (Ctrl-C stops all).
