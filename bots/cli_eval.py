@@ -131,6 +131,8 @@ def command_line(args: argparse.Namespace) -> str:
         parts.append("--sweep")
     if args.styles:
         parts += ["--styles", ",".join(args.styles)]
+    if args.variants != DEV_VARIANTS:
+        parts += ["--variants", str(args.variants)]
     return " ".join(parts)
 
 

@@ -3,6 +3,7 @@ folder the test writes in the real formats, and on a small slice of ../shared/da
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from bots.cli import main
+from bots.cli_eval import command_line, register
 from tests.test_eval_datasets import write_tiny_sets
 
 
@@ -127,6 +129,12 @@ def test_eval_answers_runs_only_the_styles_asked_for(
     assert set(answers["styles"]) == {"quote, embedding selects"} and "speed" not in answers
     assert set(answers["docs_questions"]["styles"]) == {"quote, embedding selects"}
     assert results["run"]["command"].endswith("--styles quote-embedding")
+    other = tmp_path / "variants_check.csv"
+    other.write_text("variant,question\n", encoding="utf-8")
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["eval", "retrieval", "--variants", str(other)])
+    assert command_line(args).endswith(f"--variants {other}"), "a figure on held-out questions names them"
 
 
 def test_eval_refuses_an_unknown_answer_style(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
