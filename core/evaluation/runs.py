@@ -515,6 +515,16 @@ async def answer_sample(
     }
 
 
+def styled_answerers(
+    bench: Workbench, name: str, styles: Sequence[tuple[str, str, str]]
+) -> list[tuple[str, Answerer]]:
+    """One Answerer per (label, style, selector), all on the knowledge base ``name``."""
+    return [
+        (label, answerer_for(bench, name, answers=answer_sets.styled(bench.settings.answers, style, selector))[0])
+        for label, style, selector in styles
+    ]
+
+
 async def evaluate_answers(bench: Workbench, data: EvalData, options: EvalOptions, progress: Progress) -> dict[str, Any]:
     """Every answer style on the QA sample, the docs questions and the polarity set, in one run."""
     articles, questions = qa_set(data, options.limit)
@@ -529,17 +539,12 @@ async def evaluate_answers(bench: Workbench, data: EvalData, options: EvalOption
         if not options.styles or answer_sets.style_key(entry[1], entry[2]) in options.styles
     ]
     styles: dict[str, Any] = {}
-    for label, style, selector in measured:
-        answerer, _ = answerer_for(bench, name, answers=answer_sets.styled(bench.settings.answers, style, selector))
-        row = await answer_sample(answerer, sample, progress, label)
-        styles[label] = row
-    chosen = next(
-        (
-            label for label, style, selector in measured
-            if style == configured.style and (style == "generate" or selector == configured.settings.quote_selector)
-        ),
-        measured[0][0],
-    )
+    for label, answerer in styled_answerers(bench, name, measured):
+        styles[label] = await answer_sample(answerer, sample, progress, label)
+    # The configured style's row is the headline; its quote style is the one timed against generate.
+    by_key = {answer_sets.style_key(style, selector): label for label, style, selector in measured}
+    selector = configured.settings.quote_selector
+    chosen = by_key.get(answer_sets.style_key(configured.style, selector), measured[0][0])
     result: dict[str, Any] = {
         "model": model,
         "n_ctx": bench.settings.llm.n_ctx,
@@ -549,10 +554,7 @@ async def evaluate_answers(bench: Workbench, data: EvalData, options: EvalOption
         **styles[chosen],
         "styles": {label: {k: v for k, v in row.items() if k != "examples"} for label, row in styles.items()},
     }
-    quoted = next(
-        (label for label, style, selector in measured if style == "quote" and selector == configured.settings.quote_selector),
-        None,
-    )
+    quoted = by_key.get(answer_sets.style_key("quote", selector))
     if quoted is not None and "generate" in styles:
         quote_s = styles[quoted]["median_seconds"]
         generate_s = styles["generate"]["median_seconds"]
@@ -563,10 +565,7 @@ async def evaluate_answers(bench: Workbench, data: EvalData, options: EvalOption
         }
     if data.docs_questions and data.docs:
         docs_name = bench.documents_knowledge_base("docs", bundled_docs(data.docs), size)
-        runs = [
-            (label, answerer_for(bench, docs_name, answers=answer_sets.styled(bench.settings.answers, st, sel))[0])
-            for label, st, sel in measured
-        ]
+        runs = styled_answerers(bench, docs_name, measured)
         for key, path, split in (
             ("docs_questions", data.docs_questions, "dev (tuned on)"),
             ("docs_questions_check", data.docs_questions_check, "held out (never tuned on)"),
@@ -584,10 +583,7 @@ async def evaluate_answers(bench: Workbench, data: EvalData, options: EvalOption
             faq_name = bench.faq_knowledge_base(data.faq, size)
             by_set = []
             for kb_name, items in ((faq_name, [q for q in polarity if q.from_faq]), (docs_name, [q for q in polarity if not q.from_faq])):
-                runs = [
-                    (label, answerer_for(bench, kb_name, answers=answer_sets.styled(bench.settings.answers, st, sel))[0])
-                    for label, st, sel in measured
-                ]
+                runs = styled_answerers(bench, kb_name, measured)
                 by_set.append(await answer_sets.polarity_run(runs, items, progress))
             result["polarity"] = {
                 "set": str(data.polarity),
