@@ -165,10 +165,11 @@ def rank(
         title = titles[p.source - 1] if p.source <= len(titles) else ""
         return f"{title}: {p.text}" if title else p.text
 
+    read = [titled(p) for p in passages]
     wanted = _words(question)
-    overlap = [len(wanted & _words(titled(p))) / len(wanted) if wanted else 0.0 for p in passages]
+    overlap = [len(wanted & _words(text)) / len(wanted) if wanted else 0.0 for text in read]
     if embedder is not None:
-        vectors = np.asarray(embedder.embed([question, *(titled(p) for p in passages), *(p.text for p in passages)]))
+        vectors = np.asarray(embedder.embed([question, *read, *(p.text for p in passages)]))
         similarity = vectors[1:] @ vectors[0]
         count = len(passages)
         scores = [
