@@ -69,6 +69,7 @@ def styled_home(base: Path, kb_home: Path, style: str) -> Path:
 
 async def slack_times(home: Path, questions: list[str]) -> list[tuple[float, float]]:
     import aiohttp
+    from bench_slack_ack import answered
 
     from adapters.slack.bot import SlackBot
     from adapters.slack.settings import SlackSettings
@@ -91,20 +92,13 @@ async def slack_times(home: Path, questions: list[str]) -> list[tuple[float, flo
     times: list[tuple[float, float]] = []
 
     def replies(ts: str) -> list[Any]:
+        """The bot's posts and edits of its replies in the thread of ``ts``."""
+        shown = {m["ts"] for m in slack.posts_in_thread("C0BENCH", ts)}
         return [
             call for call in slack.calls
             if call.method in {"chat.postMessage", "chat.update"} and call.params.get("channel") == "C0BENCH"
-            and (call.params.get("thread_ts") == ts or call.params.get("ts") in reply_ts(ts))
+            and (call.params.get("thread_ts") == ts or call.params.get("ts") in shown)
         ]
-
-    def reply_ts(ts: str) -> set[str]:
-        return {m["ts"] for m in slack.posts_in_thread("C0BENCH", ts)}
-
-    def finished(ts: str) -> bool:
-        return any(
-            any(b.get("type") == "actions" for b in m.get("blocks") or ()) or "couldn't find" in str(m.get("text"))
-            for m in slack.posts_in_thread("C0BENCH", ts)
-        )
 
     try:
         async with aiohttp.ClientSession() as http:
@@ -112,7 +106,7 @@ async def slack_times(home: Path, questions: list[str]) -> list[tuple[float, flo
                 event = mention(question, channel="C0BENCH", user=f"U0BENCH{number}")
                 sent = time.monotonic()
                 await send_event(http, url, event_callback(event))
-                await slack.wait_until(lambda ts=event["ts"]: finished(ts), timeout=300)
+                await slack.wait_until(lambda ts=event["ts"]: answered(slack, "C0BENCH", ts), timeout=300)
                 calls = replies(event["ts"])
                 first = min(c.at for c in calls if str(c.params.get("text") or "").strip())
                 done = max(c.at for c in calls)
