@@ -156,16 +156,21 @@ def handbook_services(tmp_path_factory: pytest.TempPathFactory, handbook_dir: Pa
     services.state.close()
 
 
-@pytest.fixture(scope="session")
-def generating_services(handbook_services, embedder, language_model, model_worker):  # type: ignore[no-untyped-def]
-    """The handbook's services with answers written by the model (``[answers] style = "generate"``)."""
+def _handbook_services_answering(handbook_services, embedder, language_model, model_worker, **answers):  # type: ignore[no-untyped-def]
+    """The handbook's services with ``[answers]`` settings changed, sharing its models and worker."""
     from dataclasses import replace
 
     from bots.wiring import build_services
 
     settings = handbook_services.settings
-    settings = replace(settings, answers=replace(settings.answers, style="generate"))
-    services = build_services(settings, embedder=embedder, model=language_model, worker=model_worker)
+    settings = replace(settings, answers=replace(settings.answers, **answers))
+    return build_services(settings, embedder=embedder, model=language_model, worker=model_worker)
+
+
+@pytest.fixture(scope="session")
+def generating_services(handbook_services, embedder, language_model, model_worker):  # type: ignore[no-untyped-def]
+    """The handbook's services with answers written by the model (``[answers] style = "generate"``)."""
+    services = _handbook_services_answering(handbook_services, embedder, language_model, model_worker, style="generate")
     yield services
     services.state.close()
 
@@ -174,13 +179,7 @@ def generating_services(handbook_services, embedder, language_model, model_worke
 def model_selecting_services(handbook_services, embedder, language_model, model_worker):  # type: ignore[no-untyped-def]
     """The handbook's services with the quoted passage picked by the model under a grammar
     (``[answers] quote_selector = "model"``; the default lets the embedder's ranking pick)."""
-    from dataclasses import replace
-
-    from bots.wiring import build_services
-
-    settings = handbook_services.settings
-    settings = replace(settings, answers=replace(settings.answers, quote_selector="model"))
-    services = build_services(settings, embedder=embedder, model=language_model, worker=model_worker)
+    services = _handbook_services_answering(handbook_services, embedder, language_model, model_worker, quote_selector="model")
     yield services
     services.state.close()
 
