@@ -61,6 +61,7 @@ eval: install
 	$(EVAL) refusals --output bench/results/eval-refusals.json
 	$(EVAL) answers --sample 60 --output bench/results/eval-answers.json
 	$(EVAL) digests --split check --output bench/results/eval-digests-check.json
+	$(EVAL) digests --split labels --digest-labels bench/data/digest_labels_check.jsonl --output bench/results/eval-digest-labels-check.json
 
 # PostgreSQL, an S3 server, one model server and $(REPLICAS) replicas on consecutive ports (Ctrl-C stops all).
 REPLICAS ?= 2

@@ -95,7 +95,8 @@ def register(subparsers: Any) -> None:
         "--digest-labels",
         type=Path,
         default=DEV_DIGEST_LABELS,
-        help="digests: hand-labelled chat days (JSONL; default bench/data/digest_labels_dev.jsonl), measured before the meetings",
+        help="digests: hand-labelled chat days (JSONL; default bench/data/digest_labels_dev.jsonl; "
+        "bench/data/digest_labels_check.jsonl is held out), measured before the meetings",
     )
     p.set_defaults(func=cmd_eval)
 

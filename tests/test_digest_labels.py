@@ -21,7 +21,7 @@ from core.digests.judging import JUDGE_GRAMMAR, JUDGE_PREFIX, LABELS, judge_prom
 from core.digests.labels import is_placeholder, is_small_talk, people, repeated_texts, topic_labels
 from core.digests.prompts import NOTES_PREFIX, normalized
 from core.digests.summarizing import Summarizer
-from core.evaluation.digest_labels import bad_lines, day_messages, read_labelled_days
+from core.evaluation.digest_labels import bad_lines, day_messages, labels_split, read_labelled_days
 from core.model.worker import ModelWorker
 from core.ports import Prompt
 from core.types import Digest
@@ -30,6 +30,7 @@ from tests.reliability import fuzz
 
 REPO = Path(__file__).resolve().parent.parent
 DEV_LABELS = REPO / "bench" / "data" / "digest_labels_dev.jsonl"
+CHECK_LABELS = REPO / "bench" / "data" / "digest_labels_check.jsonl"
 
 PLACEHOLDERS = ["[message text edited or deleted]", "[image]", "(attachment)", "This message was deleted", "```x = 1```"]
 SMALL_TALK = ["hello there", "Thanks a lot @rauh for the pointers!", "ok thx", "Here's fine!", "cool :thumbsup:", "gm everyone",
@@ -215,11 +216,19 @@ def test_labelled_days_have_no_placeholder_small_talk_or_repeated_line(
     assert not any(author[:1] in "UW" and author[1:].isalnum() and author.isupper() and len(author) >= 9 for author in authors)
 
 
-def test_labelled_days_file_is_well_formed() -> None:
-    days = read_labelled_days(DEV_LABELS)
+@pytest.mark.parametrize("path", [DEV_LABELS, CHECK_LABELS], ids=["dev", "check"])
+def test_labelled_days_files_are_well_formed(path: Path) -> None:
+    days = read_labelled_days(path)
     assert len(days) >= 4
     assert {d.source.split("/")[0] for d in days} == {"slack", "discord"}
     kinds = {label for d in days for label in d.labels.values()}
     assert kinds == {"decision", "action", "question", "none"}
     assert all(d.topics for d in days)
+
+
+def test_the_check_days_are_other_days_and_held_out() -> None:
+    dev = {(d.source, d.channel, d.date) for d in read_labelled_days(DEV_LABELS)}
+    check = {(d.source, d.channel, d.date) for d in read_labelled_days(CHECK_LABELS)}
+    assert not dev & check
+    assert labels_split(CHECK_LABELS)["held_out"] and not labels_split(DEV_LABELS)["held_out"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.digests.conversations import Conversation
+from core.digests.conversations import Conversation, group_conversations
 from core.digests.extract import (
     action_items,
     central_message,
@@ -11,6 +11,7 @@ from core.digests.extract import (
     open_questions,
     shorten,
     tidy_speech,
+    window_candidates,
 )
 from core.digests.packing import Piece, pack
 from core.digests.prompts import parse_notes
@@ -83,6 +84,55 @@ def test_procedure_hedged_guesses_and_states_are_neither_decisions_nor_action_it
         "ann: I'll send the battery cost table to the finance team by Friday.",
         "ann: I will be responsible for the supplier contract review.",
     ]
+
+
+def test_chat_ways_of_deciding_and_committing() -> None:
+    said = [
+        "We’re definitely going to try the team approach for the staging cluster.",  # typographic apostrophe
+        "@misha Yep, that should work. I’ll add that to my notes for the expound beta.",
+        "If I get time next week I'll set up a reproducible case for the peer server.",
+        "ok, will add more details to the wallet guide",
+        "If I loosen the spec on the f arg, then instrumentation is okay, but I'll lose the free property tests.",
+        "Will it build on the ARM runners with the new openssl?",
+        "The upgrade will be fine for the staging cluster tomorrow.",
+        "@bob can you clarify what you mean by code-local nodes?",
+    ]
+    conversation = Conversation(tuple(message(i + 1, "ann" if i % 2 else "bob", text) for i, text in enumerate(said)))
+    assert [c.text for c in decisions(conversation)] == [
+        "We’re definitely going to try the team approach for the staging cluster."
+    ]
+    assert [c.text for c in action_items(conversation)] == [
+        "ann: I’ll add that to my notes for the expound beta.",
+        "bob: If I get time next week I'll set up a reproducible case for the peer server.",
+        "ann: Will add more details to the wallet guide",
+    ]
+
+
+def test_a_question_is_answered_after_a_lull_or_by_its_asker_but_not_from_another_thread() -> None:
+    asked = "How does instrumentation of function arguments work in spec?"
+    late_answer = [
+        message(1, "nate", asked, minute=0),
+        message(2, "alex", "The args spec generates inputs and the function is invoked with them.", minute=50),
+    ]
+    too_late = [late_answer[0], message(2, "alex", "Lunch is at the new ramen place today, for everyone.", minute=90)]
+    solved = [
+        message(1, "misha", "Is there a function that returns the explain-data message as a string?", minute=0),
+        message(2, "misha", "found it! expound has printer-str", minute=8),
+    ]
+    elsewhere = [
+        message(1, "nate", asked, minute=0),
+        message(2, "alex", "Deploy done for the billing service.", minute=5, thread="t9"),
+    ]
+
+    def open_ones(day: list) -> list[str]:
+        conversations = group_conversations(day, max_messages=len(day))
+        return [c.text for c in window_candidates(conversations) if c.kind == "question"]
+
+    assert len(group_conversations(late_answer)) == 2  # the lull splits the conversation
+    assert open_ones(late_answer) == []
+    assert open_ones(too_late) == [f"nate: {asked}"]
+    assert open_ones(solved) == []
+    assert open_ones(elsewhere) == [f"nate: {asked}"]
 
 
 def test_quotes_lose_hesitations_and_abandoned_starts_but_not_chat_abbreviations() -> None:

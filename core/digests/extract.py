@@ -9,10 +9,12 @@ so a better model simply makes better digests.
 
 from __future__ import annotations
 
+import bisect
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from core.digests.conversations import Conversation
 from core.text import content_words, keywords, sentences
@@ -44,18 +46,22 @@ _ARTICLES = frozenset(["the", "a", "an"])
 # Openers that carry nothing in a quoted line: "Okay, so um we'll ..." is quoted as "We'll ...".
 _OPENERS = frozenset(["okay", "ok", "so", "well", "yeah", "yes", "right", "alright", "and", "but", "oh", "then", "anyway", "now"])
 
+# An adverb may stand between "we're" and "going to": "we're definitely going to try it".
 DECISION = re.compile(
-    r"\b(we(?:'ll| will| are going to|'re going to| decided| agreed)|decided|decision|agreed|let'?s|"
+    r"\b(we(?:'ll| will|(?: are|'re)(?: \w+ly)? going to| decided| agreed)|decided|decision|agreed|let'?s|"
     r"going (?:to go )?with|settled on|we should go with|conclusion)\b",
     re.IGNORECASE,
 )
 # "I'll ..." commits to doing something, and so do "I'll be working on ..." and "I'll be
 # responsible for ..."; "I'll be late" and "I'm going to be sick" say how someone will be,
-# which is nothing to follow up on.
-_NOT_A_STATE = r"(?! be\b(?! (?:\w+ing|responsible|in charge)\b))"
+# which is nothing to follow up on; nor is "I'll lose the free tests" or "I'll need a key".
+_NOT_A_STATE = r"(?! (?:lose|need|miss)\b)(?! be\b(?! (?:\w+ing|responsible|in charge)\b))"
 SELF_ACTION = re.compile(
     rf"\b(i'?ll{_NOT_A_STATE}|i will{_NOT_A_STATE}|i'?m going to{_NOT_A_STATE}|i am going to{_NOT_A_STATE}|"
-    r"i can take|will do|on it|i'?ll handle)\b",
+    r"i can take|will do|on it|i'?ll handle)\b"
+    # Chat drops the subject: "ok, will add more details" commits as "I'll add" does; "Will it
+    # build?" and "will be fine" do not.
+    r"|(?:^|(?<=[,;:] ))will (?!(?:be|it|this|that|these|those|there|they|he|she|we|i|you|the|a|an)\b)[a-z]+\b",
     re.IGNORECASE,
 )
 # Talk about the conversation itself, not an outcome: "let's start", "let's see what's next",
@@ -81,6 +87,11 @@ HEDGE = re.compile(
 # be using", "this tool we're going to design", "if I'll have a look", "what I'm going to
 # design".
 _SPEAKER_LED = re.compile(r"^(?:we|i)\b", re.IGNORECASE)
+# A sentence that opens with a condition or a time has its main clause later: "If I get time
+# next week I'll set up something reproducible."
+_SUBORDINATE_LED = re.compile(r"^(?:if|when|once|after|as soon as|before)\b", re.IGNORECASE)
+# Typographic apostrophes ("I’ll", "we’re", as phones and Slack write them) read as plain ones.
+_APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'"})
 _CLAUSE_OPENERS = frozenset(
     ["and", "so", "but", "then", "now", "also", "ok", "okay", "alright", "right", "yes", "yeah", "yep", "yup",
      "well", "oh", "sure", "fine", "good", "great", "cool", "first", "next", "finally", "today", "tomorrow"]
@@ -90,6 +101,17 @@ _CLAUSE_OPENERS = frozenset(
 # A sentence opening with one of these quotes someone else.
 _QUOTE_MARKS = frozenset("\"“„«>")
 ASKED_ACTION = re.compile(r"\b(can you|could you|would you|please|pls|todo|to-do|action item)\b", re.IGNORECASE)
+# "Can you clarify what you mean?" asks for an answer, not for work: a question, not an item.
+ASKED_TO_EXPLAIN = re.compile(
+    r"\b(?:can|could|would) you (?:please )?(?:clarify|explain|elaborate|describe|tell (?:me|us))\b", re.IGNORECASE
+)
+# The asker closing their own question: "found it!", "never mind, figured it out".
+RESOLVED = re.compile(
+    r"\b(found it|figured it out|figured out|never ?mind|nvm|solved it|got it working|works now|sorted it)\b",
+    re.IGNORECASE,
+)
+# A reply can come after a lull long enough to start a new conversation.
+ANSWER_WINDOW = timedelta(hours=1)
 
 
 
@@ -252,13 +274,14 @@ def _first_sentence_with(text: str, pattern: re.Pattern[str], *, statement: bool
     if statement and text.lstrip()[:1] in _QUOTE_MARKS:
         return None  # a message that opens with a quote quotes someone ("A function provides ... I will provide ...")
     for sentence in sentences(text):
-        if statement and sentence.endswith("?"):
+        read = sentence.translate(_APOSTROPHES)
+        if statement and read.endswith("?"):
             continue
-        if PROCEDURE.search(sentence):
+        if PROCEDURE.search(read):
             continue
-        if statement and HEDGE.search(sentence):
+        if statement and HEDGE.search(read):
             continue
-        if _says(sentence, pattern) and len(content_words(sentence)) >= MIN_ITEM_WORDS:
+        if _says(read, pattern) and len(content_words(sentence)) >= MIN_ITEM_WORDS:
             return quotable(sentence)
     return None
 
@@ -275,6 +298,8 @@ def _says(sentence: str, pattern: re.Pattern[str]) -> bool:
             return True
         if _core(before.split()[-1]) in _CLAUSE_OPENERS:
             return True
+        if _SUBORDINATE_LED.match(before) and len(before.split()) > 2:
+            return True  # "If I get time next week I'll ...", not "if I'll have a look"
     return False
 
 
@@ -318,18 +343,24 @@ def _is_question(sentence: str) -> bool:
     return sentence.endswith("?") and len(content_words(sentence)) >= MIN_ITEM_WORDS
 
 
-def open_questions(conversation: Conversation) -> list[Candidate]:
-    """Questions nobody else spoke after: the last word in the conversation was the asker's."""
+def open_questions(conversation: Conversation, following: Sequence[ChannelMessage] = ()) -> list[Candidate]:
+    """Questions nobody answered: nobody else spoke after them in the conversation, nor within
+    ``ANSWER_WINDOW`` after it ended (``following``: its line's later messages; a reply can come
+    after a lull that splits the conversation), and the asker did not say they solved it."""
     found: list[Candidate] = []
     messages = conversation.messages
     for index, message in enumerate(messages):
-        answered = any(later.author.id != message.author.id for later in messages[index + 1 :])
-        if answered:
+        later = [*messages[index + 1 :], *(m for m in following if m.timestamp - message.timestamp <= ANSWER_WINDOW)]
+        if any(other.author.id != message.author.id or _resolves(other.text) for other in later):
             continue
         asked = [s for s in sentences(clean_text(message.text)) if _is_question(s)]
         if asked:
             found.append(Candidate("question", f"{message.author.name}: {shorten(quotable(asked[-1]))}", (message,)))
     return found
+
+
+def _resolves(text: str) -> bool:
+    return RESOLVED.search(clean_text(text).translate(_APOSTROPHES)) is not None
 
 
 def decisions(conversation: Conversation) -> list[Candidate]:
@@ -363,19 +394,41 @@ def action_items(conversation: Conversation) -> list[Candidate]:
             owner = message.author.name
         else:
             sentence = _first_sentence_with(text, ASKED_ACTION)
-            if sentence is None:
+            if sentence is None or ASKED_TO_EXPLAIN.search(sentence):
                 continue
             owner = _named_participant(sentence, participants, message.author.name)
             if owner is None and message.reply_to in by_id:
                 replied = by_id[message.reply_to].author.name
                 owner = replied if replied != message.author.name else None
-            if owner is None and (sentence.endswith("?") or HEDGE.search(sentence)):
+            if owner is None and (sentence.endswith("?") or HEDGE.search(sentence.translate(_APOSTROPHES))):
                 continue  # asked of nobody: a question about the world, or a passing idea
         text_out = f"{owner}: {shorten(sentence)}" if owner else shorten(sentence)
         found.append(Candidate("action", text_out, (message,)))
     return found
 
 
-def candidates(conversation: Conversation) -> list[Candidate]:
-    """Every extractive candidate of a conversation except its topic."""
-    return [*decisions(conversation), *action_items(conversation), *open_questions(conversation)]
+def candidates(conversation: Conversation, following: Sequence[ChannelMessage] = ()) -> list[Candidate]:
+    """Every extractive candidate of a conversation except its topic (``following``: the
+    messages after it on its line, where a late answer to its questions may be)."""
+    return [*decisions(conversation), *action_items(conversation), *open_questions(conversation, following)]
+
+
+def window_candidates(conversations: Sequence[Conversation]) -> list[Candidate]:
+    """The candidates of a window's conversations, in order. Each conversation sees the
+    messages that followed it within ``ANSWER_WINDOW`` on its line: its channel's own
+    messages, or its thread's (chatter elsewhere answers nobody's question)."""
+    lines: dict[tuple[str, str | None], list[ChannelMessage]] = defaultdict(list)
+    for conversation in conversations:
+        for message in conversation.messages:
+            lines[(message.channel.scope, message.thread_id)].append(message)
+    for line in lines.values():
+        line.sort(key=lambda m: m.timestamp)
+    found: list[Candidate] = []
+    for conversation in conversations:
+        last = conversation.messages[-1]
+        line = lines[(last.channel.scope, last.thread_id)]
+        start = bisect.bisect_right(line, last.timestamp, key=lambda m: m.timestamp)
+        end = bisect.bisect_right(line, last.timestamp + ANSWER_WINDOW, key=lambda m: m.timestamp)
+        own = {m.id for m in conversation.messages}
+        found.extend(candidates(conversation, [m for m in line[start:end] if m.id not in own]))
+    return found

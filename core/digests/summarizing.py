@@ -34,11 +34,11 @@ from core.config import DigestSettings
 from core.digests.conversations import Conversation, group_conversations, meaningful
 from core.digests.extract import (
     Candidate,
-    candidates,
     centrality,
     clean_text,
     name_words,
     topic,
+    window_candidates,
     word_weights,
 )
 from core.digests.judging import JUDGE_GRAMMAR, JUDGE_TOKENS, JUDGE_VERSION, judge_prompt, parse_judgement
@@ -430,9 +430,7 @@ class Summarizer:
         out. The model's wording replaces a candidate's where it wrote a valid note citing
         the same message. Small talk, placeholders and repeated texts are never items."""
         chosen: dict[str, dict[str, tuple[str, tuple[ChannelMessage, ...]]]] = defaultdict(dict)
-        found: list[Candidate] = [
-            c for conversation in conversations for c in candidates(conversation) if c.messages[0].id in quotable
-        ]
+        found: list[Candidate] = [c for c in window_candidates(conversations) if c.messages[0].id in quotable]
         if self.settings.judge_items:
             verdicts: dict[str, str | None] = {}
             for candidate in found:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from core.digests.conversations import group_conversations, meaningful
-from core.digests.extract import candidates, clean_text, name_words
+from core.digests.extract import clean_text, name_words, window_candidates
 from core.digests.labels import is_placeholder, is_small_talk, quotable_message, repeated_texts, topic_labels
 from core.digests.prompts import normalized
 from core.digests.summarizing import Summarizer
@@ -139,6 +139,16 @@ def bad_lines(digest: Digest) -> list[str]:
     return found
 
 
+def labels_split(path: Path) -> dict[str, Any]:
+    """A ``*_check`` file was labelled by someone who never saw the rules, and nothing is tuned
+    on it; any other labels file is a development set."""
+    if path.stem.endswith("_check"):
+        return {"name": "held out (never tuned on)", "held_out": True,
+                "note": f"{path.name}: chat days labelled blind to the rules, never tuned on"}
+    return {"name": "dev (tuned on)", "held_out": False,
+            "note": f"{path.name}: chat days labelled by the people tuning the digest"}
+
+
 async def evaluate_labelled_days(
     summarizer: Summarizer, labels_path: Path, folder: Path, progress: Progress, *, gap_minutes: int = 30
 ) -> dict[str, Any]:
@@ -158,11 +168,10 @@ async def evaluate_labelled_days(
         repeated = repeated_texts(messages)
         names = name_words(m.author.name for m in messages)
         conversations = group_conversations(messages, gap=timedelta(minutes=gap_minutes), max_messages=len(messages))
-        for conversation in conversations:
-            for candidate in candidates(conversation):
-                message = candidate.messages[0]
-                if message.id in day.labels and quotable_message(message, repeated):
-                    rules.setdefault(f"{day.name}/{message.id}", set()).add(candidate.kind)
+        for candidate in window_candidates(conversations):
+            message = candidate.messages[0]
+            if message.id in day.labels and quotable_message(message, repeated):
+                rules.setdefault(f"{day.name}/{message.id}", set()).add(candidate.kind)
         for message in messages:
             if message.id not in day.labels:
                 continue
@@ -188,8 +197,7 @@ async def evaluate_labelled_days(
     agree = {key: kinds & model.get(key, set()) for key, kinds in rules.items()}
     named = [row for row in topic_rows if row["topic"]]
     return {
-        "split": {"name": "dev (tuned on)", "held_out": False,
-                  "note": f"{labels_path.name}: chat days labelled by the people tuning the digest"},
+        "split": labels_split(labels_path),
         "days": day_rows,
         "messages": len(truth),
         "true_labels": dict(Counter(truth.values())),
