@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from core.knowledge.chunking import assign_ids, chunk_document
-from core.knowledge.knowledge_base import LanceKnowledgeBase, reciprocal_rank_fusion, scope_filter
+from core.knowledge.knowledge_base import (
+    MIN_REFINE_FACTOR,
+    LanceKnowledgeBase,
+    reciprocal_rank_fusion,
+    refine_factor,
+    scope_filter,
+)
 from core.types import Document
 
 
@@ -182,6 +188,15 @@ def bulk_rows(vectors, texts, scope: str = "public"):  # type: ignore[no-untyped
     ]  # fmt: skip
 
 
+def test_the_re_ranking_grows_with_the_table() -> None:
+    """About sqrt(rows) candidates re-ranked on full vectors, never under 10x: at 1M chunks
+    10x kept recall@10 at 0.88, and 34x (1,020 of 30 candidates) gave 0.965."""
+    assert refine_factor(0, 30) == refine_factor(50_000, 30) == MIN_REFINE_FACTOR
+    assert refine_factor(100_000, 30) == 11
+    assert refine_factor(1_000_000, 30) == 34
+    assert refine_factor(1_000_000, 0) == 1000  # no candidates asked: still a sane factor
+
+
 def test_a_duplicate_heavy_table_gets_an_index_with_a_partition_per_distinct_vector(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
     """Three FAQ rows repeated 70,000 times: sqrt(rows) asks for 264 partitions, which LanceDB's
     k-means cannot form from 3 distinct vectors, and every ingest into the folder failed after."""
@@ -196,7 +211,7 @@ def test_a_duplicate_heavy_table_gets_an_index_with_a_partition_per_distinct_vec
     kb._open(create=True).add(pa.Table.from_pylist(bulk_rows(embedder.embed(answers)[[i % 3 for i in range(70_000)]], texts), schema=kb._schema()))
     with caplog.at_level(logging.INFO, logger="core.knowledge.knowledge_base"):
         kb.refresh_indexes()
-    assert kb._has_vector_index(kb._open()) and kb._vector_index
+    assert kb._has_vector_index(kb._open()) and kb._indexed_rows == 70_000
     assert "built a vector index of 3 partitions over 70000 rows (3 distinct vectors)" in caplog.text
     assert kb.search("Lunch is served at noon.", scopes={"public"}, k=3, mode="vector")[0].chunk.text == "Lunch is served at noon."
 
