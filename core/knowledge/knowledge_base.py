@@ -22,6 +22,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -44,8 +45,12 @@ QUESTION_ROW_SUFFIX = "~question"
 QUESTION_ROW_KIND = "faq-question"
 _NOT_A_QUESTION_ROW = f"(kind IS NULL OR kind != '{QUESTION_ROW_KIND}')"
 
-# The least re-ranking on full vectors an ANN search gets (see ``refine_factor``).
-MIN_REFINE_FACTOR = 10
+# The text legs of hybrid searches, run beside their vector legs (LanceDB releases the GIL).
+_LEGS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kb-text-search")
+# An ANN search walks the HNSW graph this many times sqrt(rows) candidates wide, and re-ranks
+# this many times the candidates it returns on the full vectors (see ``search_breadth``).
+BREADTH_PER_ROOT = 1.5
+REFINE_FACTOR = 2
 _COLUMNS = ["id", "source", "doc_key", "title", "text", "scope", "url", "position", "content_hash", "kind"]
 
 
@@ -376,6 +381,38 @@ class LanceKnowledgeBase:
                 _build_full_text_index(table)
             self._fts_ready = True
 
+    def _vector_rows(self, table: Any, query_vector: Any, where: str, n: int) -> list[dict[str, Any]]:
+        vector_query = (
+            table.search(query_vector, vector_column_name="vector")
+            .distance_type("cosine")
+            .where(where, prefilter=True)
+            .select([*_COLUMNS, "vector", "_distance"])
+            .limit(n)
+        )
+        if self._vector_index:
+            # The graph search's breadth is what keeps recall close to an exhaustive search's
+            # as the table grows; the quantized distances are then corrected on the full
+            # vectors. More probes add nothing (docs/benchmarks.md).
+            vector_query = (
+                vector_query.nprobes(24)
+                .ef(search_breadth(self._indexed_rows, n * REFINE_FACTOR))
+                .refine_factor(REFINE_FACTOR)
+            )
+        return list(vector_query.to_list())
+
+    def _text_rows(self, table: Any, query: str, where: str, n: int) -> list[dict[str, Any]]:
+        self._ensure_fts(table)
+        try:
+            return list(
+                table.search(_fts_query(query), query_type="fts", fts_columns="search_text")
+                .where(where, prefilter=True)
+                .select([*_COLUMNS, "vector", "_score"])
+                .limit(n)
+                .to_list()
+            )
+        except Exception:  # a query the text parser rejects still gets vector results
+            return []
+
     def search(
         self,
         query: str,
@@ -390,39 +427,20 @@ class LanceKnowledgeBase:
             return []
         where = scope_filter(scopes)
         n = max(k, self.candidates)
-        columns = [*_COLUMNS, "vector"]
-        query_vector = self.embedder.embed([query])[0]
+        # The text leg needs no query vector: in hybrid mode it runs while the query is
+        # embedded and the vector leg runs (on object storage each leg waits on round trips).
+        text_leg: Future[list[dict[str, Any]]] | None = None
+        if mode == "hybrid":
+            text_leg = _LEGS.submit(self._text_rows, table, query, where, n)
         rows: dict[str, list[dict[str, Any]]] = {}
         vector_ids: list[str] = []
         text_ids: list[str] = []
+        query_vector = self.embedder.embed([query])[0]
         if mode in {"hybrid", "vector"}:
-            vector_query = (
-                table.search(query_vector, vector_column_name="vector")
-                .distance_type("cosine")
-                .where(where, prefilter=True)
-                .select([*columns, "_distance"])
-                .limit(n)
-            )
-            if self._vector_index:
-                # The index stores quantized vectors; re-ranking candidates on the full vectors
-                # is what keeps recall close to an exhaustive search's, and more probes add
-                # nothing (docs/benchmarks.md).
-                vector_query = vector_query.nprobes(24).refine_factor(refine_factor(self._indexed_rows, n))
-            for row in vector_query.to_list():
+            for row in self._vector_rows(table, query_vector, where, n):
                 _keep(rows, row, vector_ids)
         if mode in {"hybrid", "text"}:
-            self._ensure_fts(table)
-            try:
-                text_rows = (
-                    table.search(_fts_query(query), query_type="fts", fts_columns="search_text")
-                    .where(where, prefilter=True)
-                    .select([*columns, "_score"])
-                    .limit(n)
-                    .to_list()
-                )
-            except Exception:  # a query the text parser rejects still gets vector results
-                text_rows = []
-            for row in text_rows:
+            for row in text_leg.result() if text_leg is not None else self._text_rows(table, query, where, n):
                 _keep(rows, row, text_ids)
         fused = reciprocal_rank_fusion(
             [(vector_ids, self.vector_weight), (text_ids, self.text_weight)], k=self.rrf_k
@@ -447,11 +465,12 @@ class LanceKnowledgeBase:
 
 
 
-def refine_factor(indexed_rows: int, candidates: int) -> int:
-    """How many times ``candidates`` to re-rank on the full vectors: at least 10, and about
-    sqrt(rows) in all, so that recall@10 stays near 0.96-0.98 as the table grows (10x30 rows
-    gave 0.99 at 100k chunks but 0.88 at 1M, where 1,020 gave 0.965; docs/benchmarks.md)."""
-    return max(MIN_REFINE_FACTOR, math.ceil(math.sqrt(indexed_rows) / max(1, candidates)))
+def search_breadth(indexed_rows: int, candidates: int) -> int:
+    """How many candidates the HNSW search keeps in view (its ``ef``): about 1.5 sqrt(rows),
+    never fewer than it must return (``candidates``: the limit times the refine factor). Recall@10 at 1M chunks was 0.88 with LanceDB's default and
+    0.96 at 1,500; re-ranking more candidates on the full vectors instead cost a read of each
+    from the object store (docs/benchmarks.md)."""
+    return max(candidates, math.ceil(BREADTH_PER_ROOT * math.sqrt(indexed_rows)))
 
 
 def _indexed_rows(table: Any) -> int:
