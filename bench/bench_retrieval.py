@@ -17,8 +17,9 @@ Recall@10 compares the store's vector search (with whatever ANN index it built) 
 exhaustive search (exact cosine over every row the scopes allow, in memory) for the same
 query vectors and scopes.
 Where the time goes: each query is timed in three modes, one after the other (vector, text,
-hybrid), and each mode's query embedding is timed inside it; hybrid is embedding + vector leg +
-text leg + fusion.
+hybrid), and each mode's query embedding is timed inside it. A hybrid search runs its text leg
+beside the query embedding and the vector leg, so it takes about the longer of the two, plus
+fusion.
 
 Targets: hybrid p50 under 50 ms at 100k chunks (a local folder) and at most 100 ms at 1M chunks
 (on S3), with recall@10 at least 0.95.

@@ -252,3 +252,28 @@ def test_an_index_that_cannot_be_built_is_logged_and_search_and_later_ingests_go
         assert report.files == 1 and report.added == 1 and not report.skipped
         hits = later.search(question, scopes={"public"}, k=3, mode="vector")
         assert hits[0].chunk.source.endswith(name)
+
+
+def test_hits_are_read_whole_even_when_a_compaction_moved_their_rows(kb: LanceKnowledgeBase, embedder) -> None:  # type: ignore[no-untyped-def]
+    """A search's legs read ids and row ids only, then the hits whole by row id. Another
+    process can compact the table in between, which moves every row: the hits are then read
+    by their ids, and come back whole and right."""
+    for name, text in [("a.md", "Alpha notes about the parking garage."), ("b.md", "Bravo notes about the VPN profile."),
+                       ("c.md", "Charlie notes about lunch at noon.")]:
+        kb.replace_source(name, chunks(embedder, name, text))  # one fragment each
+    table = kb._open()
+    query = "VPN profile"
+    found = kb._vector_rows(table, embedder.embed([query])[0], scope_filter({"public"}), 10)
+    assert {"id", "kind", "_rowid"} <= found[0].keys() and "text" not in found[0]
+    before = {row["_rowid"] for row in found}
+
+    kb.forget("a.md")
+    table.optimize()  # the fragments are rewritten: row ids move
+    moved = kb._vector_rows(table, embedder.embed([query])[0], scope_filter({"public"}), 10)
+    assert {row["_rowid"] for row in moved} != before
+
+    stale = [row for row in found if row["id"] in {r["id"] for r in moved}]
+    whole = kb._full_rows(table, stale)
+    assert set(whole) == {row["id"] for row in stale}
+    assert any(row["text"] == "Bravo notes about the VPN profile." for row in whole.values())
+    assert kb.search(query, scopes={"public"}, k=1)[0].chunk.text == "Bravo notes about the VPN profile."

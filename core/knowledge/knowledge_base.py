@@ -52,6 +52,9 @@ _LEGS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kb-text-search")
 BREADTH_PER_ROOT = 1.5
 REFINE_FACTOR = 2
 _COLUMNS = ["id", "source", "doc_key", "title", "text", "scope", "url", "position", "content_hash", "kind"]
+# What a search leg reads of each candidate: on object storage every column of every candidate
+# is another ranged read, so the hits' other columns are read once, for the hits alone.
+_LEG_COLUMNS = ["id", "kind"]
 
 
 def sql_string(value: str) -> str:
@@ -386,7 +389,8 @@ class LanceKnowledgeBase:
             table.search(query_vector, vector_column_name="vector")
             .distance_type("cosine")
             .where(where, prefilter=True)
-            .select([*_COLUMNS, "vector", "_distance"])
+            .select([*_LEG_COLUMNS, "_distance"])
+            .with_row_id(True)
             .limit(n)
         )
         if self._vector_index:
@@ -406,12 +410,33 @@ class LanceKnowledgeBase:
             return list(
                 table.search(_fts_query(query), query_type="fts", fts_columns="search_text")
                 .where(where, prefilter=True)
-                .select([*_COLUMNS, "vector", "_score"])
+                .select([*_LEG_COLUMNS, "_score"])
+                .with_row_id(True)
                 .limit(n)
                 .to_list()
             )
         except Exception:  # a query the text parser rejects still gets vector results
             return []
+
+    def _full_rows(self, table: Any, found: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Every column of the rows a search kept, by id: read by row id, in one take. A row id
+        can move when another process compacts the table between the legs and the take; then
+        the rows are read by their ids instead."""
+        if not found:
+            return {}
+        wanted = {row["id"] for row in found}
+        try:
+            taken = table.take_row_ids([row["_rowid"] for row in found]).select([*_COLUMNS, "vector"]).to_list()
+        except Exception:  # a row id that no longer exists
+            taken = []
+        full = {row["id"]: row for row in taken}
+        if wanted <= full.keys():
+            return full
+        ids = ", ".join(sql_string(i) for i in sorted(wanted))
+        return {
+            row["id"]: row
+            for row in table.search().where(f"id IN ({ids})").select([*_COLUMNS, "vector"]).limit(len(wanted)).to_list()
+        }
 
     def search(
         self,
@@ -446,12 +471,16 @@ class LanceKnowledgeBase:
             [(vector_ids, self.vector_weight), (text_ids, self.text_weight)], k=self.rrf_k
         )
         ranked = sorted(fused.items(), key=lambda item: item[1], reverse=True)[:k]
+        full = self._full_rows(table, [row for cid, _ in ranked for row in rows[cid]])
         vector_rank = {cid: r for r, cid in enumerate(vector_ids, start=1)}
         text_rank = {cid: r for r, cid in enumerate(text_ids, start=1)}
         hits: list[Hit] = []
         for cid, score in ranked:
-            row = rows[cid][0]
-            similarity = max(float(np.dot(np.asarray(r["vector"], dtype=np.float32), query_vector)) for r in rows[cid])
+            entry_rows = [full[r["id"]] for r in rows[cid] if r["id"] in full]
+            if not entry_rows:
+                continue  # deleted by another process since the legs ran
+            row = entry_rows[0]
+            similarity = max(float(np.dot(np.asarray(r["vector"], dtype=np.float32), query_vector)) for r in entry_rows)
             hits.append(
                 Hit(
                     chunk=_chunk_from_row(row),
