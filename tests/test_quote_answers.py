@@ -56,6 +56,24 @@ def test_passages_keep_a_list_with_its_introduction_and_drop_markup() -> None:
     assert not any(mark in " ".join(shown) for mark in ("**", "](", "# "))
 
 
+def test_a_table_row_is_quoted_with_its_column_names() -> None:
+    """A row of three or more bare cells reads as nonsense ("Needs a public URL: no: yes"); each
+    cell is named by its column, and the row of names is no passage of its own. A table cut
+    from its header (a chunk starting mid-table) keeps its bare cells."""
+    text = (
+        "| | Socket Mode | HTTP mode |\n| --- | --- | --- |\n"
+        "| Needs a public URL | no (works behind a firewall) | yes, HTTPS |\n\n"
+        "| Scope | Why |\n|---|---|\n| `chat:write` | post answers |\n\n"
+        "| huge | That question is too long | 1 | yes |\n"
+    )
+    shown = [p.text for p in quoting.passages_of(text, 1)]
+    assert shown == [
+        "Needs a public URL — Socket Mode: no (works behind a firewall); HTTP mode: yes, HTTPS",
+        "`chat:write`: post answers",
+        "huge: That question is too long: 1: yes",
+    ]
+
+
 def test_clean_keeps_code_spans_as_written() -> None:
     text = "Override as `TIDINGS_<SECTION>__<KEY>`, e.g. `TIDINGS_LLM__N_CTX=512`, **not** <b>HTML</b>."
     assert quoting.clean(text) == "Override as `TIDINGS_<SECTION>__<KEY>`, e.g. `TIDINGS_LLM__N_CTX=512`, not HTML."

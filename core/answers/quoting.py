@@ -79,11 +79,21 @@ def passages_of(text: str, source: int) -> list[Passage]:
     paragraph: list[str] = []
     items: list[str] = []
     code: list[str] | None = None
+    # A table's first row is held until the next line says whether it names the columns.
+    table: list[list[str]] = []
+    header: list[str] = []
 
     def end_paragraph() -> None:
         if paragraph:
             units.extend(_split_paragraph(paragraph))
             paragraph.clear()
+        end_table()
+
+    def end_table() -> None:
+        nonlocal header
+        units.extend(_table_row(row, header) for row in table)
+        table.clear()
+        header = []
 
     def end_list() -> None:
         if items:
@@ -122,11 +132,18 @@ def passages_of(text: str, source: int) -> list[Passage]:
             continue
         end_list()
         if stripped.startswith("|"):
-            end_paragraph()
-            if not _TABLE_RULE.match(stripped):
-                cells = [clean(cell) for cell in stripped.strip("|").split("|")]
-                units.append(": ".join(cell for cell in cells if cell))
+            if paragraph:
+                end_paragraph()
+            cells = [clean(cell) for cell in stripped.strip("|").split("|")]
+            if _TABLE_RULE.match(stripped):
+                if len(table) == 1 and not header:
+                    header = table.pop()  # the row above the rule names the columns
+            elif header:
+                units.append(_table_row(cells, header))
+            else:
+                table.append(cells)
             continue
+        end_table()
         paragraph.append(stripped)
     end_paragraph()
     end_list()
@@ -140,6 +157,15 @@ def passages_of(text: str, source: int) -> list[Passage]:
         if len(shown.strip()) > 3:
             passages.append(Passage(source=source, order=order, text=shown.strip()))
     return passages
+
+
+def _table_row(cells: list[str], header: list[str]) -> str:
+    """A table row as a sentence. Beyond two columns each cell is named by its column ("Needs
+    a public URL — Socket Mode: no; HTTP mode: yes"): bare cells side by side read as nonsense."""
+    if len(header) <= 2 or len(cells) <= 2:
+        return ": ".join(cell for cell in cells if cell)
+    named = "; ".join(f"{name}: {cell}" if name else cell for name, cell in zip(header[1:], cells[1:], strict=False) if cell)
+    return f"{cells[0]} — {named}" if cells[0] else named
 
 
 def passages_for(hits: Sequence[Hit]) -> list[Passage]:
