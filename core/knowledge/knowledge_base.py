@@ -335,7 +335,7 @@ class LanceKnowledgeBase:
 
     @staticmethod
     def _has_index_on(table: Any, column: str) -> bool:
-        return any(column in (getattr(i, "columns", None) or []) for i in table.list_indices())
+        return _index_on(table, column) is not None
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -502,12 +502,17 @@ def search_breadth(indexed_rows: int, candidates: int) -> int:
     return max(candidates, math.ceil(BREADTH_PER_ROOT * math.sqrt(indexed_rows)))
 
 
+def _index_on(table: Any, column: str) -> Any | None:
+    """The table's index on ``column``, as LanceDB describes it; None without one."""
+    return next((i for i in table.list_indices() if column in (getattr(i, "columns", None) or [])), None)
+
+
 def _indexed_rows(table: Any) -> int:
     """How many rows the table's vector index covers; 0 without one."""
-    for index in table.list_indices():
-        if "vector" in (getattr(index, "columns", None) or []):
-            return int(getattr(index, "num_indexed_rows", 0) or 0) or int(table.count_rows())
-    return 0
+    index = _index_on(table, "vector")
+    if index is None:
+        return 0
+    return int(getattr(index, "num_indexed_rows", 0) or 0) or int(table.count_rows())
 
 
 def _embedded_text(chunk: Chunk) -> str:
