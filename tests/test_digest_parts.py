@@ -24,6 +24,11 @@ TEXTS = [
 ]
 
 
+def two_speakers(said: list[str]) -> Conversation:
+    """One conversation of ``said``, bob and ann taking turns (bob first)."""
+    return Conversation(tuple(message(i + 1, "ann" if i % 2 else "bob", text) for i, text in enumerate(said)))
+
+
 def test_questions_count_as_open_only_when_nobody_else_spoke_after() -> None:
     answered = Conversation(tuple(message(i + 1, a, t) for i, (a, t) in enumerate(zip(["alice", "bob", "alice"], TEXTS, strict=True))))
     assert open_questions(answered) == []
@@ -56,7 +61,7 @@ def test_we_will_and_i_will_decide_or_commit_only_where_a_clause_starts() -> Non
         "Fine, I'll write the battery cost table tonight.",
         "The budget. we will sell the remote at twenty five Euros.",
     ]
-    conversation = Conversation(tuple(message(i + 1, "ann" if i % 2 else "bob", text) for i, text in enumerate(said)))
+    conversation = two_speakers(said)
     assert [c.text for c in decisions(conversation)] == [
         "After lunch we decided to ship the yellow case on Friday.",
         "We'll ship the yellow case on Friday.",
@@ -78,7 +83,7 @@ def test_procedure_hedged_guesses_and_states_are_neither_decisions_nor_action_it
         "Sorry, I'm going to be late for the design review tomorrow.",
         "I will be responsible for the supplier contract review.",
     ]
-    conversation = Conversation(tuple(message(i + 1, "ann" if i % 2 else "bob", text) for i, text in enumerate(said)))
+    conversation = two_speakers(said)
     assert [c.text for c in decisions(conversation)] == ["Let's go with the rubber case and the yellow buttons."]
     assert [c.text for c in action_items(conversation)] == [
         "ann: I'll send the battery cost table to the finance team by Friday.",
@@ -97,7 +102,7 @@ def test_chat_ways_of_deciding_and_committing() -> None:
         "The upgrade will be fine for the staging cluster tomorrow.",
         "@bob can you clarify what you mean by code-local nodes?",
     ]
-    conversation = Conversation(tuple(message(i + 1, "ann" if i % 2 else "bob", text) for i, text in enumerate(said)))
+    conversation = two_speakers(said)
     assert [c.text for c in decisions(conversation)] == [
         "We’re definitely going to try the team approach for the staging cluster."
     ]
