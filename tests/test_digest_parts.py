@@ -113,6 +113,36 @@ def test_chat_ways_of_deciding_and_committing() -> None:
     ]
 
 
+def test_lines_quotes_work_under_way_promises_and_settled_outcomes() -> None:
+    said = [
+        # A line break ends a sentence: the commitment after a link is found.
+        "The paper wallet is listed on our page https://example.org/wallet.html\nI will notify our hosting team about the old link",
+        # A line quoted with ">" is someone else's; the reply under it still counts.
+        "> we will drop the legacy wallet\nbut, it will definitely support key import before the beta ends",
+        "I'm looking into the failing swaps on the ARM build servers",
+        "In summary: we have ideas for the misconfigured swaps and it will be implemented in the near future.",
+        "I think we've settled on top-level defines only for the course grammar.",
+        "I think the CLI support could be deferred to later if decided it is not needed.",
+        "Sorry to ask, I will investigate more, but is there an obvious reason I get this in lumo?:\n```No such macros namespace```",
+        "Could you give me some insight into how the address was compromised please?",
+        "I'm using the new wallet build on three laptops",
+        "Restarting it will fix the sync for most users tomorrow.",
+    ]
+    conversation = two_speakers(said)
+    assert [c.text for c in decisions(conversation)] == [
+        "I think we've settled on top-level defines only for the course grammar."
+    ]
+    assert [c.text for c in action_items(conversation)] == [
+        "bob: I will notify our hosting team about the old link",
+        "ann: It will definitely support key import before the beta ends",
+        "bob: I'm looking into the failing swaps on the ARM build servers",
+        "ann: In summary: we have ideas for the misconfigured swaps and it will be implemented in the near future.",
+    ]
+    # Asked with a pasted error after its "?": a question, not a commitment.
+    asker = Conversation((message(1, "andrea", said[6]),))
+    assert [c.kind for c in window_candidates([asker])] == ["question"]
+
+
 def test_a_question_is_answered_after_a_lull_or_by_its_asker_but_not_from_another_thread() -> None:
     asked = "How does instrumentation of function arguments work in spec?"
     late_answer = [

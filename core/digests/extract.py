@@ -48,8 +48,8 @@ _OPENERS = frozenset(["okay", "ok", "so", "well", "yeah", "yes", "right", "alrig
 
 # An adverb may stand between "we're" and "going to": "we're definitely going to try it".
 DECISION = re.compile(
-    r"\b(we(?:'ll| will|(?: are|'re)(?: \w+ly)? going to| decided| agreed)|decided|decision|agreed|let'?s|"
-    r"going (?:to go )?with|settled on|we should go with|conclusion)\b",
+    r"\b(we(?:'ll| will|(?: are|'re)(?: \w+ly)? going to|(?: are|'re)(?: not)? planning (?:on|to)| decided| agreed)|"
+    r"decided|decision|agreed|let'?s|going (?:to go )?with|settled on|we should go with|conclusion)\b",
     re.IGNORECASE,
 )
 # "I'll ..." commits to doing something, and so do "I'll be working on ..." and "I'll be
@@ -61,7 +61,17 @@ SELF_ACTION = re.compile(
     r"i can take|will do|on it|i'?ll handle)\b"
     # Chat drops the subject: "ok, will add more details" commits as "I'll add" does; "Will it
     # build?" and "will be fine" do not.
-    r"|(?:^|(?<=[,;:] ))will (?!(?:be|it|this|that|these|those|there|they|he|she|we|i|you|the|a|an)\b)[a-z]+\b",
+    r"|(?:^|(?<=[,;:] ))will (?!(?:be|it|this|that|these|those|there|they|he|she|we|i|you|the|a|an)\b)[a-z]+\b"
+    # Work already under way is owned too: "I'm looking into it", "I'm working on a fix".
+    r"|\bi'?m (?:now |currently |already )?(?:working on|looking into|investigating|fixing|adding|implementing|"
+    r"writing|updating|preparing)\b",
+    re.IGNORECASE,
+)
+# A maintainer promising what the product will do commits the team: "it will be implemented
+# in the near future", "it will definitely support WIF import before it leaves beta".
+PROMISED = re.compile(
+    r"(?:^|(?<=[,;:] )|\b(?:and|but|so) )(?:it|this|that) will (?:\w+ly )?(?:be (?:implemented|fixed|added|released|"
+    r"merged|supported|updated|shipped|included)|support|include|ship)\b",
     re.IGNORECASE,
 )
 # Talk about the conversation itself, not an outcome: "let's start", "let's see what's next",
@@ -81,6 +91,10 @@ HEDGE = re.compile(
     r"\b(i think|i guess|i suppose|i don'?t know|not sure|maybe|perhaps|probably|might)\b",
     re.IGNORECASE,
 )
+# "I think we've settled on top-level only" reports a decision politely; a settled outcome
+# outweighs "I think" (but not "maybe" or "probably").
+_SETTLED = re.compile(r"\bwe(?:'ve| have)? (?:decided|agreed|settled on)\b", re.IGNORECASE)
+_POLITE_HEDGE = re.compile(r"\bi (?:think|guess|suppose)\b", re.IGNORECASE)
 # "We'll ..." and "I'll ..." decide or commit only in a main clause: at the start of a
 # sentence or clause, or after a word that opens one ("so we'll ship it", "okay, I'll
 # open a PR"). After anything else they describe something instead: "the tools that we'll
@@ -99,11 +113,13 @@ _CLAUSE_OPENERS = frozenset(
 # "Can you stake KMD in this wallet?" is a question about the world, not a request: an asked
 # action counts only when someone is named (or replied to), or when it is not a question.
 # A sentence opening with one of these quotes someone else.
-_QUOTE_MARKS = frozenset("\"“„«>")
+_QUOTE_MARKS = frozenset("\"“„«")
 ASKED_ACTION = re.compile(r"\b(can you|could you|would you|please|pls|todo|to-do|action item)\b", re.IGNORECASE)
 # "Can you clarify what you mean?" asks for an answer, not for work: a question, not an item.
 ASKED_TO_EXPLAIN = re.compile(
-    r"\b(?:can|could|would) you (?:please )?(?:clarify|explain|elaborate|describe|tell (?:me|us))\b", re.IGNORECASE
+    r"\b(?:can|could|would) you (?:please )?(?:clarify|explain|elaborate|describe|tell (?:me|us)|"
+    r"give (?:me|us) (?:some |an? |more )?(?:insight|idea|details|info|information|explanation|hint))\b",
+    re.IGNORECASE,
 )
 # The asker closing their own question: "found it!", "never mind, figured it out".
 RESOLVED = re.compile(
@@ -267,19 +283,33 @@ def central_message(messages: Sequence[ChannelMessage]) -> ChannelMessage:
     return messages[best]
 
 
+def said_sentences(text: str) -> list[str]:
+    """A message's own sentences, cleaned (``clean_text``). A line break ends one: chat writes
+    a link, then "I will notify our host" on the next line, with no full stop between. A line
+    quoted with ">" is someone else's words, so it is left out."""
+    lines = _CODE_BLOCK.sub(" [code] ", text).splitlines()
+    return [sentence for line in lines if not line.lstrip().startswith(">") for sentence in sentences(clean_text(line))]
+
+
+def _asks(sentence: str) -> bool:
+    """A question, also when a pasted error follows its "?" ("... in lumo?: [code]")."""
+    return sentence.rstrip(" :.").removesuffix("[code]").rstrip(" :.").endswith("?")
+
+
 def _first_sentence_with(text: str, pattern: re.Pattern[str], *, statement: bool = False) -> str | None:
-    """The first sentence matching ``pattern`` that says something (``MIN_ITEM_WORDS``), as
-    a bullet quotes it; talk about the conversation itself never counts, and with
-    ``statement`` (a decision or a commitment) neither do questions and hedged guesses."""
+    """The first sentence of a message matching ``pattern`` that says something
+    (``MIN_ITEM_WORDS``), as a bullet quotes it; talk about the conversation itself never
+    counts, and with ``statement`` (a decision or a commitment) neither do questions and
+    hedged guesses."""
     if statement and text.lstrip()[:1] in _QUOTE_MARKS:
         return None  # a message that opens with a quote quotes someone ("A function provides ... I will provide ...")
-    for sentence in sentences(text):
+    for sentence in said_sentences(text):
         read = sentence.translate(_APOSTROPHES)
-        if statement and read.endswith("?"):
+        if statement and _asks(read):
             continue
         if PROCEDURE.search(read):
             continue
-        if statement and HEDGE.search(read):
+        if statement and HEDGE.search(_POLITE_HEDGE.sub("", read) if _SETTLED.search(read) else read):
             continue
         if _says(read, pattern) and len(content_words(sentence)) >= MIN_ITEM_WORDS:
             return quotable(sentence)
@@ -340,7 +370,7 @@ def topic(
 
 
 def _is_question(sentence: str) -> bool:
-    return sentence.endswith("?") and len(content_words(sentence)) >= MIN_ITEM_WORDS
+    return _asks(sentence) and len(content_words(sentence)) >= MIN_ITEM_WORDS
 
 
 def open_questions(conversation: Conversation, following: Sequence[ChannelMessage] = ()) -> list[Candidate]:
@@ -353,7 +383,7 @@ def open_questions(conversation: Conversation, following: Sequence[ChannelMessag
         later = [*messages[index + 1 :], *(m for m in following if m.timestamp - message.timestamp <= ANSWER_WINDOW)]
         if any(other.author.id != message.author.id or _resolves(other.text) for other in later):
             continue
-        asked = [s for s in sentences(clean_text(message.text)) if _is_question(s)]
+        asked = [s for s in said_sentences(message.text) if _is_question(s)]
         if asked:
             found.append(Candidate("question", f"{message.author.name}: {shorten(quotable(asked[-1]))}", (message,)))
     return found
@@ -366,7 +396,7 @@ def _resolves(text: str) -> bool:
 def decisions(conversation: Conversation) -> list[Candidate]:
     found: list[Candidate] = []
     for message in conversation.messages:
-        sentence = _first_sentence_with(clean_text(message.text), DECISION, statement=True)
+        sentence = _first_sentence_with(message.text, DECISION, statement=True)
         if sentence:
             found.append(Candidate("decision", shorten(sentence), (message,)))
     return found
@@ -387,9 +417,11 @@ def action_items(conversation: Conversation) -> list[Candidate]:
     by_id = {m.id: m for m in conversation.messages}
     participants = sorted({m.author.name for m in conversation.messages}, key=len, reverse=True)
     for message in conversation.messages:
-        text = clean_text(message.text)
+        text = message.text
         owner: str | None = None
-        sentence = _first_sentence_with(text, SELF_ACTION, statement=True)
+        sentence = _first_sentence_with(text, SELF_ACTION, statement=True) or _first_sentence_with(
+            text, PROMISED, statement=True
+        )
         if sentence:
             owner = message.author.name
         else:
