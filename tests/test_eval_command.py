@@ -12,6 +12,7 @@ import pytest
 
 from bots.cli import main
 from bots.cli_eval import command_line, register
+from core.evaluation.runs import REFUSALS_SPLIT, EvalData, refusals_split
 from tests.test_eval_datasets import write_tiny_sets
 
 
@@ -99,6 +100,9 @@ def test_eval_all_on_a_tiny_folder(
     assert groups["QA questions -> articles"]["questions"] == 1
     assert refusals["clean"]["unanswerable"] == 4 and refusals["candidate_signal"]["best"]["threshold"] > 0
     assert refusals["split"]["name"] == "dev (tuned on)"
+    configured = refusals["clean"]["configured"]
+    low, high = configured["recall_ci95"]
+    assert 0.0 <= low <= configured["recall"] <= high <= 1.0
 
     digests = results["digests"]
     (meeting,) = digests["meetings"]
@@ -253,3 +257,19 @@ def test_eval_digests_on_the_labelled_chat_days(
     assert set(labelled["labels"]) == {"rules", "model", "both", "both, model names the rule's kind"}
     assert labelled["split"]["name"] == "dev (tuned on)" and labelled["bad_lines"] == []
     assert "meetings" not in results["digests"]
+
+
+def test_refusals_with_held_out_off_topic_questions_say_which_side_is_held_out(tmp_path: Path) -> None:
+    data = EvalData(
+        folder=tmp_path,
+        faq=None,
+        squad=None,
+        meetings=(),
+        variants=Path("bench/data/faq_variants_check.csv"),
+        off_topic=Path("bench/data/off_topic_check.txt"),
+    )
+    split = refusals_split(data)
+    assert split.name == "off-topic held out" and not split.held_out
+    assert "off_topic_check.txt" in split.note and "also held out" in split.note
+    assert "a development set" in refusals_split(EvalData(tmp_path, None, None, (), None, data.off_topic)).note
+    assert refusals_split(EvalData(tmp_path, None, None, (), None, Path("bench/data/off_topic_dev.txt"))) == REFUSALS_SPLIT

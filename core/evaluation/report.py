@@ -41,6 +41,10 @@ def _signed(value: float) -> str:
     return f"{value:+.3f}"
 
 
+def _span(interval: list[float] | None) -> str | None:
+    return f"{interval[0]:.3f} to {interval[1]:.3f}" if interval else None
+
+
 def _p_value(p: float) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
@@ -126,11 +130,12 @@ def render_tables(results: dict[str, Any]) -> str:
         clean = refusals.get("clean")
         if clean and clean.get("best"):
             rows = [
-                [name, p["threshold"], p["precision"], p["recall"], p["f1"], p["refused"], p["answered"]]
+                [name, p["threshold"], p["precision"], p["recall"], p["f1"], p["refused"], p["answered"],
+                 _span(p.get("precision_ci95")), _span(p.get("recall_ci95"))]
                 for name, p in (("configured", clean["configured"]), ("best on this set", clean["best"]))
             ]
             title = f"Refusals, answerable vs off-topic only ({clean['cases']} questions, {clean['unanswerable']} off-topic)"
-            out.append(table(title, headers, rows))
+            out.append(table(title, [*headers, "precision 95%", "recall 95%"], rows))
         candidate = refusals.get("candidate_signal")
         if candidate:
             rows = [

@@ -53,7 +53,7 @@ from core.evaluation.datasets import (
     split_meetings,
 )
 from core.evaluation.digest_labels import evaluate_labelled_days
-from core.evaluation.stats import compare_paired
+from core.evaluation.stats import bootstrap_mean, compare_paired
 from core.evaluation.workbench import Workbench
 from core.knowledge.ingesting import bundled_docs
 from core.ports import KnowledgeBase, SearchMode
@@ -122,6 +122,24 @@ REFUSALS_SPLIT = Split(
     "the refusal threshold (retrieval.min_relevance) was chosen on these questions, and the off-topic questions "
     "are the development set bench/data/off_topic_dev.txt: in-sample figures",
 )
+
+
+def refusals_split(data: EvalData) -> Split:
+    """The development split, or, with held-out off-topic questions (a ``*_check`` file),
+    a split whose unanswerable side nothing was tuned on."""
+    if data.off_topic is None or not data.off_topic.stem.endswith("_check"):
+        return REFUSALS_SPLIT
+    reworded = data.variants.name if data.variants else "none"
+    held = "also held out" if data.variants and data.variants.stem.endswith("_check") else "a development set"
+    return Split(
+        "off-topic held out",
+        False,
+        f"the off-topic questions ({data.off_topic.name}) were written blind to the development list after the "
+        f"refusal threshold was chosen, and never tuned on; the reworded FAQ questions ({reworded}) are {held}; the "
+        "FAQ's own and the QA questions are those the threshold (retrieval.min_relevance) was chosen on",
+    )
+
+
 ANSWERS_SPLIT = Split(
     "QA sample",
     False,
@@ -659,7 +677,7 @@ class _RefusalScores:
 def evaluate_refusals(bench: Workbench, data: EvalData, options: EvalOptions, progress: Progress) -> dict[str, Any]:
     groups = _refusal_groups(bench, data, options, progress)
     scores = _score_refusals(bench, groups, progress)
-    return _refusal_report(scores, bench.settings.retrieval.min_relevance)
+    return _refusal_report(scores, bench.settings.retrieval.min_relevance, refusals_split(data))
 
 
 def _refusal_groups(bench: Workbench, data: EvalData, options: EvalOptions, progress: Progress) -> list[_RefusalGroup]:
@@ -722,7 +740,22 @@ def _refusal_point(p: metrics.RefusalPoint) -> dict[str, Any]:
     }
 
 
-def _refusal_report(scores: _RefusalScores, min_relevance: float) -> dict[str, Any]:
+def _refusal_intervals(cases: Sequence[metrics.RefusalCase], threshold: float) -> dict[str, list[float] | None]:
+    """95% bootstrap intervals of refusal precision (over the questions refused) and recall
+    (over the unanswerable ones): how far they could move on another set of this size."""
+
+    def interval(values: list[float]) -> list[float] | None:
+        if not values:
+            return None
+        found = bootstrap_mean(values)
+        return [round(found.low, 4), round(found.high, 4)]
+
+    refused = [float(c.should_refuse) for c in cases if c.score < threshold]
+    unanswerable = [float(c.score < threshold) for c in cases if c.should_refuse]
+    return {"precision_ci95": interval(refused), "recall_ci95": interval(unanswerable)}
+
+
+def _refusal_report(scores: _RefusalScores, min_relevance: float, split: Split = REFUSALS_SPLIT) -> dict[str, Any]:
     point = _refusal_point
     cases = scores.cases()
     clean = scores.cases(clean=True)
@@ -733,7 +766,7 @@ def _refusal_report(scores: _RefusalScores, min_relevance: float) -> dict[str, A
     configured = metrics.refusal_point(cases, min_relevance)
     clean_curve = metrics.threshold_curve(clean, THRESHOLDS)
     return {
-        "split": REFUSALS_SPLIT.as_dict(),
+        "split": split.as_dict(),
         "cases": len(cases),
         "unanswerable": sum(1 for c in cases if c.should_refuse),
         "configured": point(configured),
@@ -742,7 +775,7 @@ def _refusal_report(scores: _RefusalScores, min_relevance: float) -> dict[str, A
         "clean": {
             "cases": len(clean),
             "unanswerable": sum(1 for c in clean if c.should_refuse),
-            "configured": point(metrics.refusal_point(clean, configured.threshold)),
+            "configured": {**point(metrics.refusal_point(clean, configured.threshold)), **_refusal_intervals(clean, configured.threshold)},
             "best": point(metrics.choose_threshold(clean_curve)) if clean_curve and clean else None,
             "curve": [point(p) for p in clean_curve],
         },
