@@ -127,10 +127,13 @@ def test_lines_quotes_work_under_way_promises_and_settled_outcomes() -> None:
         "Could you give me some insight into how the address was compromised please?",
         "I'm using the new wallet build on three laptops",
         "Restarting it will fix the sync for most users tomorrow.",
+        "Okay, we're planning to move the wallet guides to the new docs site.",
+        "Yeah I don't think we're planning on doing letrec for the course.",
     ]
     conversation = two_speakers(said)
     assert [c.text for c in decisions(conversation)] == [
-        "I think we've settled on top-level defines only for the course grammar."
+        "I think we've settled on top-level defines only for the course grammar.",
+        "We're planning to move the wallet guides to the new docs site.",
     ]
     assert [c.text for c in action_items(conversation)] == [
         "bob: I will notify our hosting team about the old link",
