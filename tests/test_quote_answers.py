@@ -74,6 +74,20 @@ def test_a_table_row_is_quoted_with_its_column_names() -> None:
     ]
 
 
+def test_a_quotation_with_full_stops_inside_is_one_passage() -> None:
+    text = (
+        'A failed digest posts one notice, "Today\'s digest could not be made. The details are in the log.", '
+        'in its channel. Then it waits for the next day. A setting such as `name = "x` stays code. It ends here.'
+    )
+    shown = [p.text for p in quoting.passages_of(text, 1)]
+    assert shown == [
+        'A failed digest posts one notice, "Today\'s digest could not be made. The details are in the log.", in its channel.',
+        "Then it waits for the next day.",
+        'A setting such as `name = "x` stays code.',
+        "It ends here.",
+    ]
+
+
 def test_clean_keeps_code_spans_as_written() -> None:
     text = "Override as `TIDINGS_<SECTION>__<KEY>`, e.g. `TIDINGS_LLM__N_CTX=512`, **not** <b>HTML</b>."
     assert quoting.clean(text) == "Override as `TIDINGS_<SECTION>__<KEY>`, e.g. `TIDINGS_LLM__N_CTX=512`, not HTML."

@@ -69,7 +69,20 @@ def clean(text: str) -> str:
 
 def _split_paragraph(lines: list[str]) -> list[str]:
     joined = " ".join(line.strip() for line in lines)
-    return [s.strip() for s in DOCUMENT_SENTENCE_END.split(joined) if s and s.strip()]
+    sentences: list[str] = []
+    for piece in (s.strip() for s in DOCUMENT_SENTENCE_END.split(joined) if s and s.strip()):
+        # A quotation holds its own full stops: 'posts "It failed. The details are in the log.",
+        # then ...' is one sentence, not a quote cut open in the middle.
+        if sentences and _in_quotation(sentences[-1]):
+            sentences[-1] = f"{sentences[-1]} {piece}"
+        else:
+            sentences.append(piece)
+    return sentences
+
+
+def _in_quotation(text: str) -> bool:
+    outside_code = "".join(_CODE_SPAN.split(text)[::2])
+    return outside_code.count('"') % 2 == 1 or outside_code.count("“") > outside_code.count("”")
 
 
 def passages_of(text: str, source: int) -> list[Passage]:
