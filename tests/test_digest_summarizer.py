@@ -90,6 +90,33 @@ async def test_valid_model_notes_replace_the_extractive_wording() -> None:
     assert [link.message_id for link in decision.sources] == ["m2"]
 
 
+async def test_the_headline_leaves_out_a_passing_exchange_in_a_busy_day() -> None:
+    build = [
+        "The ARM nightly build fails since the openssl update.",
+        "Which openssl version does the ARM runner image ship?",
+        "The ARM runner image ships openssl 3.2 since Monday.",
+        "Pinning openssl to 3.0 in the runner image fixes the ARM nightly build.",
+    ]
+    day = [message(n + 1, "alice" if n % 2 else "bob", f"{build[n % 4]} (build {800 + n})", minute=n) for n in range(20)]
+    day += [
+        message(30, "sean", "We had to put our kitty to sleep today and my wife and I are pretty sad.", minute=60),
+        message(31, "dave", "My condolences, losing a loved pet is hard.", minute=61),
+    ]
+    release = [
+        "When do we ship release 2.1 with the new changelog?",
+        "Release 2.1 ships on Friday once the changelog review is done.",
+        "The changelog review for release 2.1 is booked for Thursday.",
+        "Good, then release 2.1 goes out on Friday.",
+    ]
+    day += [message(40 + n, "carol" if n % 2 else "erin", release[n], minute=120 + n) for n in range(4)]
+    digest = await summarizer(WordModel(reply=lambda prompt: "")).summarize(day)
+    headline = digest.headline.lower()
+    assert "arm" in headline or "openssl" in headline
+    assert "release" in headline or "changelog" in headline  # 4 of 26 messages: part of the day
+    assert "kitty" not in headline and "sad" not in headline and "condolences" not in headline  # 2 of 26: not
+    assert len(section(digest, "Topics")) == 3  # the exchange keeps its own bullet
+
+
 async def test_the_headline_names_the_busiest_topics_and_quotes_no_message() -> None:
     model = WordModel(reply=lambda prompt: " release 2.1 ships on Friday after the changelog review [M2]")
     digest = await summarizer(model).summarize(release_day())

@@ -88,8 +88,11 @@ BACKGROUND_WEIGHT = 1.0
 MIN_MODEL_WORDS = 4
 # ...and this share of the quoted line's centrality, to replace it.
 MODEL_CENTRALITY = 0.8
-# The headline names this many of the busiest topics.
+# The headline names this many of the busiest topics...
 HEADLINE_TOPICS = 3
+# ...each after the first only when it took this share of the day's messages: two lines of
+# condolences in a day of forty messages about builds are not what the day was about.
+HEADLINE_MIN_SHARE = 0.1
 
 
 @dataclass
@@ -508,10 +511,14 @@ class Summarizer:
         labels: Sequence[str], sizes: Sequence[int], messages: Sequence[ChannelMessage], conversations: Sequence[Conversation]
     ) -> str:
         """What the day was about: the labels of its busiest topics (at most
-        ``HEADLINE_TOPICS``), never a quoted message. Without a label, the counts."""
+        ``HEADLINE_TOPICS``; after the first, only those holding ``HEADLINE_MIN_SHARE`` of the
+        messages), never a quoted message. Without a label, the counts."""
         order = sorted(range(len(labels)), key=lambda i: (-sizes[i], i))
+        total = sum(sizes)
         named: list[str] = []
         for index in order:
+            if named and sizes[index] < HEADLINE_MIN_SHARE * total:
+                break  # busiest first: every topic after this one is smaller still
             if labels[index] and normalized(labels[index]) not in {normalized(n) for n in named}:
                 named.append(labels[index])
             if len(named) >= HEADLINE_TOPICS:
