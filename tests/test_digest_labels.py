@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from core.config import DigestSettings
 from core.digests.judging import JUDGE_GRAMMAR, JUDGE_PREFIX, LABELS, judge_prompt, parse_judgement
-from core.digests.labels import is_placeholder, is_small_talk, people, repeated_texts, topic_labels
+from core.digests.labels import conversation_words, is_placeholder, is_small_talk, people, repeated_texts, topic_labels
 from core.digests.prompts import NOTES_PREFIX, normalized
 from core.digests.summarizing import Summarizer
 from core.evaluation.digest_labels import bad_lines, day_messages, labels_split, read_labelled_days
@@ -122,6 +122,17 @@ def test_a_label_is_made_of_the_conversations_own_distinctive_words() -> None:
     for phrase in labels[1].split(", "):
         assert normalized(phrase) in said  # words as written, adjacent, in the conversation
     assert "release 2.1" in labels[0].lower()
+
+
+def test_an_ellipsis_ends_a_phrase_like_a_full_stop() -> None:
+    folder = [
+        message(30, "kim", "My wallet folder is 6gb...Moved it to another drive and the wallet syncs again."),
+        message(31, "lee", "Moving the wallet folder to another drive… the wallet syncs again for me too."),
+    ]
+    label = topic_labels([tuple(release_day()[:5]), tuple(folder)])[1]
+    assert label and all("." not in phrase and "…" not in phrase for phrase in label.split(", "))
+    words = conversation_words(folder)
+    assert {"6gb", "drive", "wallet"} <= words and not any("." in word for word in words)
 
 
 def test_people_are_named_most_active_first() -> None:

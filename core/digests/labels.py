@@ -32,6 +32,8 @@ _PLACEHOLDER_TEXTS = frozenset(
 # Emoji codes and mentions carry no topic.
 _EMOJI = re.compile(r":[a-z0-9_+\-]+:")
 _MENTION = re.compile(r"@[\w.\-]+")
+# An ellipsis joins words without a space ("6gb...I clicked"); it ends a phrase all the same.
+_ELLIPSIS = re.compile(r"\.{2,}|…")
 # Words of greetings, thanks and agreement: a message made of these (and function words) is
 # small talk, however long.
 _SMALL_TALK_TEXT = """
@@ -105,6 +107,7 @@ def _phrases(text: str) -> list[list[str]]:
     text = LINK.sub(" . ", clean_text(text))
     text = _EMOJI.sub(" . ", text)
     text = _MENTION.sub(" . ", text)
+    text = _ELLIPSIS.sub(" . ", text)
     text = text.replace("[code]", " . ")
     runs: list[list[str]] = []
     current: list[str] = []
