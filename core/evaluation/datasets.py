@@ -181,6 +181,12 @@ def read_variants(path: Path) -> list[tuple[str, str]]:
     return [(v, q) for v, q in pairs if v and q]
 
 
+def held_out_set(path: Path | None) -> bool:
+    """Whether a set is one of the held-out ones: by the house rule, a ``*_check`` file in
+    ``bench/data`` was written blind to the tuning and nothing is tuned on it."""
+    return path is not None and path.stem.endswith("_check")
+
+
 def read_lines(path: Path) -> list[str]:
     lines = path.read_text(encoding="utf-8").splitlines()
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]

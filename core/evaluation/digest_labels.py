@@ -31,7 +31,7 @@ from core.digests.extract import clean_text, name_words, window_candidates
 from core.digests.labels import is_placeholder, is_small_talk, quotable_message, repeated_texts, topic_labels
 from core.digests.prompts import normalized
 from core.digests.summarizing import Summarizer
-from core.evaluation.datasets import EvaluationDataError
+from core.evaluation.datasets import EvaluationDataError, held_out_set
 from core.knowledge.loaders import read_messages
 from core.text import content_words
 from core.types import ChannelMessage, Digest
@@ -142,7 +142,7 @@ def bad_lines(digest: Digest) -> list[str]:
 def labels_split(path: Path) -> dict[str, Any]:
     """A ``*_check`` file was labelled by someone who never saw the rules, and nothing is tuned
     on it; any other labels file is a development set."""
-    if path.stem.endswith("_check"):
+    if held_out_set(path):
         return {"name": "held out (never tuned on)", "held_out": True,
                 "note": f"{path.name}: chat days labelled blind to the rules, never tuned on"}
     return {"name": "dev (tuned on)", "held_out": False,

@@ -44,6 +44,7 @@ from core.evaluation.datasets import (
     find_faq_files,
     find_meeting_files,
     find_squad_files,
+    held_out_set,
     meeting_messages,
     read_faq,
     read_lines,
@@ -127,10 +128,10 @@ REFUSALS_SPLIT = Split(
 def refusals_split(data: EvalData) -> Split:
     """The development split, or, with held-out off-topic questions (a ``*_check`` file),
     a split whose unanswerable side nothing was tuned on."""
-    if data.off_topic is None or not data.off_topic.stem.endswith("_check"):
+    if data.off_topic is None or not held_out_set(data.off_topic):
         return REFUSALS_SPLIT
     reworded = data.variants.name if data.variants else "none"
-    held = "also held out" if data.variants and data.variants.stem.endswith("_check") else "a development set"
+    held = "also held out" if held_out_set(data.variants) else "a development set"
     return Split(
         "off-topic held out",
         False,
