@@ -67,7 +67,7 @@ class RetrievalSettings:
     rrf_k: int = 5
     vector_weight: float = 1.0
     text_weight: float = 1.0
-    min_relevance: float = 0.38
+    min_relevance: float = 0.345
     candidates: int = 30
 
 

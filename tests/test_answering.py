@@ -8,7 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from core.answers.answering import MAX_QUESTION_CHARS, NOT_COVERED, Answerer, best_sentences, clean_generation, support
+from core.answers import quoting
+from core.answers.answering import (
+    MAX_QUESTION_CHARS,
+    NOT_COVERED,
+    Answerer,
+    Relevance,
+    best_sentences,
+    clean_generation,
+    support,
+)
 from core.answers.budget import answer_reserve
 from core.errors import EmptyQuestion, UserFacingError
 from core.knowledge.ingesting import ingest
@@ -57,6 +66,30 @@ def test_unrelated_questions_are_refused_with_the_nearest_sources(handbook_servi
     assert not answer.grounded
     assert answer.text.startswith(NOT_COVERED)
     assert answer.timings.completion_tokens == 0, "the model is not asked when nothing relevant was found"
+
+
+def test_a_question_one_sentence_answers_is_answered_in_other_words(handbook_services) -> None:  # type: ignore[no-untyped-def]
+    # One sentence of the expenses page answers it, in other words than the question's; the
+    # page as a whole is about receipts. Chunk similarity and shared words alone refused it.
+    answer = ask(handbook_services, "Can I book my own travel?")
+    assert answer.grounded
+    assert "Travel must be booked through the travel desk." in answer.text
+
+
+def test_relevance_is_the_mean_of_chunk_sentence_and_words(handbook_services, embedder) -> None:  # type: ignore[no-untyped-def]
+    answerer = handbook_services.answerer.inner
+    question = "How many days of paid holiday do employees get?"
+    hits = answerer.retrieve(Question(text=question))
+    relevance = answerer.relevance(question, hits)
+    passages = quoting.passages_for(answerer.quoted_from(hits))
+    best = max(zip(quoting.similarities(question, passages, embedder), passages, strict=True), key=lambda pair: pair[0])
+    assert best[1].text.startswith("Every employee has 27 days of paid holiday")
+    assert relevance.passage == pytest.approx(best[0], abs=1e-4)
+    assert relevance.chunk == max(h.similarity for h in hits if h.similarity is not None)
+    assert relevance.score == pytest.approx((relevance.chunk + relevance.passage + relevance.words) / 3)
+    # Without an embedder of its own the answerer counts the chunk's similarity twice.
+    alone = Relevance.of(question, hits, None)
+    assert alone.passage == alone.chunk and alone.words == relevance.words
 
 
 def test_streaming_shows_the_answer_as_it_is_written(generating_services) -> None:  # type: ignore[no-untyped-def]

@@ -179,6 +179,32 @@ class _Preview:
                 log.warning("could not show the answer in progress", exc_info=True)
 
 
+@dataclass(frozen=True)
+class Relevance:
+    """How well the knowledge base covers a question: the mean of the best chunk's cosine
+    similarity, the best similarity of one passage an answer would quote, and the largest
+    share of the question's words one chunk holds. Each alone misjudges: a chunk on a near
+    subject matches an off-topic question's topic, a research chunk holds the everyday words
+    of "How far is the moon?", and words alone miss paraphrases; a question the knowledge
+    base answers is matched by one of its sentences (docs/quality.md, Refusals)."""
+
+    chunk: float
+    passage: float
+    words: float
+    passage_similarities: tuple[float, ...] = ()
+
+    @property
+    def score(self) -> float:
+        return (self.chunk + self.passage + self.words) / 3
+
+    @classmethod
+    def of(cls, query: str, hits: Sequence[Hit], passage_similarities: Sequence[float] | None) -> Relevance:
+        chunk = max((h.similarity for h in hits if h.similarity is not None), default=0.0)
+        # Without an embedder of its own the answerer has only the chunks' similarity to go on.
+        passage = max(passage_similarities, default=0.0) if passage_similarities is not None else chunk
+        return cls(chunk, passage, coverage(query, hits), tuple(passage_similarities or ()))
+
+
 class Answerer:
     """The ``answer_question`` use case; implements :class:`core.services.AnswersQuestions`."""
 
@@ -247,17 +273,18 @@ class Answerer:
             mode = "vector" if self.retrieval.mode == "vector" else "text"
         return self.knowledge_base.search(query, scopes=question.scopes, k=self.retrieval.k, mode=mode)
 
-    @staticmethod
-    def relevance(query: str, hits: Sequence[Hit]) -> float:
-        """How well the knowledge base covers a query: the mean of the best chunk's cosine
-        similarity and the largest share of the query's words one chunk holds. Either alone
-        misjudges: embeddings find a topic match for off-topic questions about a near
-        subject, words alone miss paraphrases (docs/quality.md, Refusals)."""
-        best = max((h.similarity for h in hits if h.similarity is not None), default=0.0)
-        return (best + coverage(query, hits)) / 2
+    def quoted_from(self, hits: Sequence[Hit]) -> list[Hit]:
+        """The hits an answer quotes from: the focused hits, as many as ``max_chunks``."""
+        return self.focus(hits)[: self.settings.max_chunks]
 
-    def is_covered(self, question: Question, hits: Sequence[Hit]) -> bool:
-        return self.relevance(self.search_query(question), hits) >= self.retrieval.min_relevance
+    def relevance(self, query: str, hits: Sequence[Hit]) -> Relevance:
+        """How well the knowledge base covers a query (blocking: it embeds the passages)."""
+        passages = quoting.passages_for(self.quoted_from(hits))
+        alone = quoting.similarities(query, passages, self.embedder) if self.embedder is not None else None
+        return Relevance.of(query, hits, alone)
+
+    def is_covered(self, relevance: Relevance) -> bool:
+        return relevance.score >= self.retrieval.min_relevance
 
     def focus(self, hits: Sequence[Hit]) -> list[Hit]:
         """The hits to pack, best first: only the best one when it stands out clearly."""
@@ -281,10 +308,14 @@ class Answerer:
         retrieve_ms = (time.perf_counter() - started) * 1000
         if not hits and await asyncio.to_thread(self.knowledge_base.count) == 0:
             return Answer(question=question.text, text=EMPTY_KNOWLEDGE_BASE, grounded=False, timings=Timings(retrieve_ms=retrieve_ms))
-        if not self.is_covered(question, hits):
+        query = self.search_query(question)
+        relevance = await asyncio.to_thread(self.relevance, query, hits)
+        if not self.is_covered(relevance):
             return self._not_covered(question, hits, retrieve_ms)
+        # The quote ranking reuses the passages' similarities when it ranks for the same words.
+        alone = relevance.passage_similarities if query == question.text else None
         if self.style == "quote":
-            return await self._quote_answer(question, hits, retrieve_ms, on_queued=on_queued)
+            return await self._quote_answer(question, hits, retrieve_ms, on_queued=on_queued, alone=alone)
         queued_at = time.perf_counter()
         draft = await self._draft(question, self.focus(hits), on_text=on_text, on_queued=on_queued)
         generate_ms = draft.generation.seconds * 1000
@@ -298,7 +329,7 @@ class Answerer:
         answer = self._finish(question, draft, timings)
         if answer is None:
             # The model's words failed a check: the answer is what the sources say, quoted.
-            return await self._quote_answer(question, hits, retrieve_ms, on_queued=on_queued, spent=timings)
+            return await self._quote_answer(question, hits, retrieve_ms, on_queued=on_queued, spent=timings, alone=alone)
         return answer
 
     # -- quote answers ----------------------------------------------------------------------
@@ -311,10 +342,11 @@ class Answerer:
         *,
         on_queued: OnQueued | None,
         spent: Timings | None = None,
+        alone: Sequence[float] | None = None,
     ) -> Answer:
-        used = self.focus(hits)[: self.settings.max_chunks]
+        used = self.quoted_from(hits)
         queued_at = time.perf_counter()
-        quoted = await self.worker.run(functools.partial(self.quote, question.text, used), on_queued=on_queued)
+        quoted = await self.worker.run(functools.partial(self.quote, question.text, used, alone=alone), on_queued=on_queued)
         waited = max(0.0, (time.perf_counter() - queued_at) - quoted.seconds) * 1000
         before = spent or Timings()
         timings = Timings(
@@ -347,14 +379,15 @@ class Answerer:
             quotes=tuple(Quote(text=p.text, n=p.source) for p in passages),
         )
 
-    def quote(self, question: str, hits: Sequence[Hit]) -> Quoted:
+    def quote(self, question: str, hits: Sequence[Hit], *, alone: Sequence[float] | None = None) -> Quoted:
         """The passages that answer ``question``, best first (on the model thread): ranked by
         the embedder, the best few shown to the model, which picks one under a grammar or
         says none. The pick comes with the passage after it in its source; the runners-up by
-        rank fill ``quote_passages``."""
+        rank fill ``quote_passages``. ``alone``: the passages' similarities, if measured."""
         started = time.perf_counter()
         passages = quoting.passages_for(hits)
-        ranked = [p for _, p in quoting.rank(question, passages, self.embedder, [h.chunk.title for h in hits])]
+        titles = [h.chunk.title for h in hits]
+        ranked = [p for _, p in quoting.rank(question, passages, self.embedder, titles, alone=alone)]
         candidates = ranked[: self.settings.quote_candidates]
         if not candidates:
             return Quoted((), time.perf_counter() - started)

@@ -189,14 +189,28 @@ def _words(text: str) -> set[str]:
     return set(answer_words(text))
 
 
+def similarities(question: str, passages: Sequence[Passage], embedder: Embedder) -> list[float]:
+    """The question's cosine similarity with each passage read alone."""
+    if not passages:
+        return []
+    vectors = np.asarray(embedder.embed([question, *(p.text for p in passages)]))
+    return [float(value) for value in vectors[1:] @ vectors[0]]
+
+
 def rank(
-    question: str, passages: Sequence[Passage], embedder: Embedder | None, titles: Sequence[str] = ()
+    question: str,
+    passages: Sequence[Passage],
+    embedder: Embedder | None,
+    titles: Sequence[str] = (),
+    *,
+    alone: Sequence[float] | None = None,
 ) -> list[tuple[float, Passage]]:
     """Passages best first. With an embedder: the question's cosine similarity with the passage
     read under its source's title ("Tokens never go in the configuration file" says little
     alone) and with the passage alone (a title can outshout a passage that answers), averaged,
     plus a small share for the question's words the passage holds. Without an embedder, by that
-    share alone. Chosen on the development questions (docs/quality-log.md, Change 8)."""
+    share alone. Chosen on the development questions (docs/quality-log.md, Change 8).
+    ``alone``: the similarities with the passages alone, when already measured (``similarities``)."""
     if not passages:
         return []
 
@@ -208,12 +222,11 @@ def rank(
     wanted = _words(question)
     overlap = [len(wanted & _words(text)) / len(wanted) if wanted else 0.0 for text in read]
     if embedder is not None:
-        vectors = np.asarray(embedder.embed([question, *read, *(p.text for p in passages)]))
-        similarity = vectors[1:] @ vectors[0]
-        count = len(passages)
-        scores = [
-            float(similarity[i] + similarity[count + i]) / 2 + WORDS_WEIGHT * overlap[i] for i in range(count)
-        ]
+        if alone is None or len(alone) != len(passages):
+            alone = similarities(question, passages, embedder)
+        vectors = np.asarray(embedder.embed([question, *read]))
+        mixed = (vectors[1:] @ vectors[0] + np.asarray(alone)) / 2
+        scores = [float(mixed[i]) + WORDS_WEIGHT * overlap[i] for i in range(len(passages))]
     else:
         scores = overlap
     scored = [(score, -i, p) for i, (score, p) in enumerate(zip(scores, passages, strict=True))]

@@ -642,7 +642,7 @@ def _refusal_signals(answerer: Answerer, text: str) -> tuple[float, float]:
     earlier signal, kept for comparison)."""
     hits = answerer.retrieve(Question(text=text, scopes=PUBLIC))
     similarity = max((h.similarity for h in hits if h.similarity is not None), default=0.0)
-    return answerer.relevance(text, hits), similarity
+    return answerer.relevance(text, hits).score, similarity
 
 
 @dataclass(frozen=True)
