@@ -96,7 +96,7 @@ def test_eval_all_on_a_tiny_folder(
     assert groups["QA questions -> FAQ"]["should_refuse"] and not groups["QA questions -> articles"]["should_refuse"]
     # FAQ questions asked of their own FAQ are far more similar than off-topic ones.
     assert groups["FAQ questions -> FAQ"]["median_relevance"] > groups["off-topic -> FAQ"]["median_relevance"] + 0.2
-    assert len(refusals["curve"]) == 81 and refusals["best"]["threshold"] > 0
+    assert len(refusals["curve"]) == 161 and refusals["best"]["threshold"] > 0
     assert groups["QA questions -> articles"]["questions"] == 1
     assert refusals["clean"]["unanswerable"] == 4 and refusals["candidate_signal"]["best"]["threshold"] > 0
     assert refusals["split"]["name"] == "dev (tuned on)"

@@ -63,7 +63,8 @@ from core.types import PUBLIC_SCOPE, Digest, Hit, Question
 MODES: tuple[SearchMode, ...] = ("vector", "text", "hybrid")
 RANK_DEPTH = 10
 DEFAULT_ANSWER_SAMPLE = 60
-THRESHOLDS = tuple(round(0.10 + 0.01 * i, 2) for i in range(81))
+# Refusal thresholds swept, in steps fine enough to reproduce the configured 0.345.
+THRESHOLDS = tuple(round(0.10 + 0.005 * i, 3) for i in range(161))
 # Fusion settings tried by ``--sweep``: (rrf_k, vector_weight, text_weight).
 FUSION_VARIANTS = ((60, 1.0, 1.0), (20, 1.0, 1.0), (5, 1.0, 1.0), (60, 1.0, 0.5), (60, 0.5, 1.0), (60, 1.0, 2.0))
 PUBLIC = frozenset({PUBLIC_SCOPE})
