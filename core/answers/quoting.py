@@ -222,10 +222,13 @@ def rank(
     wanted = _words(question)
     overlap = [len(wanted & _words(text)) / len(wanted) if wanted else 0.0 for text in read]
     if embedder is not None:
-        if alone is None or len(alone) != len(passages):
-            alone = similarities(question, passages, embedder)
-        vectors = np.asarray(embedder.embed([question, *read]))
-        mixed = (vectors[1:] @ vectors[0] + np.asarray(alone)) / 2
+        measured = alone is not None and len(alone) == len(passages)
+        # One batch: the question, the titled passages and, unless measured, the plain ones.
+        texts = [question, *read] if measured else [question, *read, *(p.text for p in passages)]
+        vectors = np.asarray(embedder.embed(texts))
+        similar = vectors[1:] @ vectors[0]
+        plain = np.asarray(alone) if measured else similar[len(passages):]
+        mixed = (similar[: len(passages)] + plain) / 2
         scores = [float(mixed[i]) + WORDS_WEIGHT * overlap[i] for i in range(len(passages))]
     else:
         scores = overlap
