@@ -132,17 +132,20 @@ def build_summarizer(settings: Settings, *, model: LanguageModel, worker: ModelW
 BUNDLED_DOCS_SCOPED = "knowledge-base:bundled-docs-in-tidings-docs-scope"
 """The state's milestone once the bundled docs are in their own scope (``DOCS_SCOPE``)."""
 
+REPORTS_LEFT_OUT = "knowledge-base:bundled-measurement-reports-left-out"
+"""The state's milestone once the docs' measurement reports are out of the default knowledge base."""
 
-def bundled_doc_sources(services: Services, docs: Path = PROJECT_DOCS) -> list[str]:
-    """The sources in the knowledge base that are Tidings' bundled docs: this install's docs
-    folder, or the same files under a ``docs/`` folder where an earlier install lived."""
+
+def bundled_doc_sources(services: Services, docs: Path = PROJECT_DOCS, *, scope: str = PUBLIC_SCOPE) -> list[str]:
+    """The sources in ``scope`` that are Tidings' bundled docs: this install's docs folder, or
+    the same files under a ``docs/`` folder where an earlier install lived."""
     from core.knowledge.loaders import discover
 
     # Earlier versions built the default knowledge base from the docs folder alone.
     files, _skipped = discover([docs]) if docs.is_dir() else ([], [])
     here = {str(path.resolve()) for path in files}
     tails = {"/docs/" + path.resolve().relative_to(docs.resolve()).as_posix() for path in files}
-    known = services.knowledge_base.sources([PUBLIC_SCOPE])
+    known = services.knowledge_base.sources([scope])
     return [s.source for s in known if s.source in here or any(s.source.endswith(tail) for tail in tails)]
 
 
@@ -163,15 +166,34 @@ def scope_bundled_docs(services: Services, *, docs: Path = PROJECT_DOCS) -> int:
     return moved
 
 
+def leave_out_measurement_reports(services: Services, *, docs: Path = PROJECT_DOCS) -> int:
+    """A default knowledge base built by an earlier version holds the docs' measurement reports
+    (``MEASUREMENT_REPORTS``), which outrank the guide: forget them, once per deployment.
+    Returns the chunks forgotten."""
+    from core.knowledge.ingesting import MEASUREMENT_REPORTS
+
+    state = services.state
+    if state.milestone_reached(REPORTS_LEFT_OUT):
+        return 0
+    reports = [s for s in bundled_doc_sources(services, docs, scope=DOCS_SCOPE) if Path(s).name in MEASUREMENT_REPORTS]
+    forgotten = sum(services.knowledge_base.forget(source) for source in reports)
+    if forgotten:
+        log.info("left %d chunks of the docs' measurement reports out of the default knowledge base", forgotten)
+    state.reach_milestone(REPORTS_LEFT_OUT)
+    return forgotten
+
+
 def ensure_default_knowledge_base(
     services: Services, *, docs: Path = PROJECT_DOCS, cancelled: Callable[[], bool] | None = None
 ) -> int:
-    """On first start, index Tidings' own documentation, the README and ``docs/`` (scope
-    ``DOCS_SCOPE``: the console chat sees it, Slack and Discord channels only when granted) so
-    the first question a newcomer asks in the terminal ("how do I connect Slack?") gets a
-    grounded, cited answer.
-    A knowledge base an earlier version built is re-scoped instead. Returns chunks added."""
+    """On first start, index Tidings' own documentation, the README and the guide in ``docs/``
+    (scope ``DOCS_SCOPE``: the console chat sees it, Slack and Discord channels only when
+    granted) so the first question a newcomer asks in the terminal ("how do I connect Slack?")
+    gets a grounded, cited answer.
+    A knowledge base an earlier version built is re-scoped and its measurement reports left out
+    instead. Returns chunks added."""
     scope_bundled_docs(services, docs=docs)
+    leave_out_measurement_reports(services, docs=docs)
     if not services.settings.knowledge_base.build_default or services.knowledge_base.count() > 0:
         return 0
     if not docs.is_dir():

@@ -1,7 +1,8 @@
 """Tidings' bundled docs are the console demo's knowledge base, in their own scope: a real
 team's Slack or Discord channels are never answered from them unless the config says so, and
 a knowledge base an earlier version built with them as ``public`` is moved over once, on
-start, without embedding anything again. Real LanceDB, real embedder, real state file."""
+start, without embedding anything again. The docs' measurement reports stay out of it. Real
+LanceDB, real embedder, real state file."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 
 from adapters.console.chat import ConsoleChat
 from bots.wiring import ensure_default_knowledge_base
-from core.knowledge.ingesting import ingest
+from core.knowledge.ingesting import bundled_docs, ingest
 from core.services import Services
 from core.types import DOCS_SCOPE, PUBLIC_SCOPE, ChannelRef
 
@@ -28,7 +29,16 @@ def bundled(tmp_path: Path) -> Path:
     (docs / "slack.md").write_text("# Connecting Slack\n\nCreate a Slack app from the manifest and set SLACK_BOT_TOKEN.\n")
     (docs / "digests.md").write_text("# Digests\n\nA digest summarises a channel every evening at five.\n")
     (docs.parent / "README.md").write_text("# Tidings\n\nTidings answers your team's questions from its own documents.\n")
+    # A measurement report that quotes the questions it measured, as docs/quality.md does.
+    (docs / "quality.md").write_text("# Quality\n\nAsked how to connect Slack, 0.45 of answers held the fact.\n")
     return docs
+
+
+def test_the_default_knowledge_base_is_the_readme_and_the_guide_without_reports(bundled: Path) -> None:
+    assert bundled_docs(bundled) == [bundled.parent / "README.md", bundled / "digests.md", bundled / "slack.md"]
+    (bundled.parent / "README.md").unlink()
+    assert bundled_docs(bundled) == [bundled / "digests.md", bundled / "slack.md"]
+    assert bundled_docs(bundled / "missing") == []
 
 
 def vectors(services: Services) -> dict[str, tuple[str, list[float]]]:
@@ -50,6 +60,37 @@ def test_a_new_default_knowledge_base_is_in_the_docs_scope(make_services: Callab
     # The README beside the docs folder is the overview a newcomer asks about first.
     hits = services.knowledge_base.search("What can Tidings do?", scopes=console.scopes)
     assert hits and hits[0].chunk.source == str((bundled.parent / "README.md").resolve())
+    assert not [s for s in services.knowledge_base.sources() if s.source.endswith("quality.md")]
+
+
+def test_reports_an_earlier_version_indexed_are_left_out_once(
+    make_services: Callable[..., Services], bundled: Path, tmp_path: Path
+) -> None:
+    services = make_services()
+    assert services.embedder is not None
+    # As an earlier version built it: the whole docs folder in the docs scope, beside the team's own file.
+    ingest([bundled.parent / "README.md", bundled], knowledge_base=services.knowledge_base, embedder=services.embedder,
+           scope=DOCS_SCOPE)
+    own = tmp_path / "quality.md"
+    own.write_text("# Quality\n\nOur own quality handbook: every order is checked twice.\n")
+    ingest([own], knowledge_base=services.knowledge_base, embedder=services.embedder)
+    report = str((bundled / "quality.md").resolve())
+    before = vectors(services)
+
+    assert ensure_default_knowledge_base(services, docs=bundled) == 0  # nothing built: it was not empty
+    after = vectors(services)
+    sources = {s.source for s in services.knowledge_base.sources()}
+    assert report not in sources
+    assert sources == {str((bundled.parent / "README.md").resolve()), str((bundled / "slack.md").resolve()),
+                       str((bundled / "digests.md").resolve()), str(own.resolve())}
+    assert set(after) < set(before)
+    for chunk_id, (_scope, vector) in after.items():
+        assert np.allclose(before[chunk_id][1], vector)  # the guide and the team's file untouched
+
+    # Once: a report the team indexes again on purpose stays.
+    ingest([bundled / "quality.md"], knowledge_base=services.knowledge_base, embedder=services.embedder, scope=DOCS_SCOPE)
+    ensure_default_knowledge_base(services, docs=bundled)
+    assert report in {s.source for s in services.knowledge_base.sources()}
 
 
 def test_an_earlier_public_build_is_rescoped_once_without_embedding_again(
@@ -57,6 +98,7 @@ def test_an_earlier_public_build_is_rescoped_once_without_embedding_again(
 ) -> None:
     services = make_services()
     assert services.embedder is not None
+    (bundled / "quality.md").unlink()  # reports leaving have a test of their own
     # As an earlier version built it: the bundled docs as public, next to the team's own file.
     ingest([bundled], knowledge_base=services.knowledge_base, embedder=services.embedder)
     own = tmp_path / "handbook.md"

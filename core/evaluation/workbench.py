@@ -11,6 +11,7 @@ skip the embedding of everything already indexed.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -81,7 +82,9 @@ class Workbench:
 
     def documents_knowledge_base(self, label: str, paths: Sequence[Path], chunk_tokens: int) -> str:
         """Ingest files and folders exactly as ``tidings ingest`` does; returns the KB's name."""
-        return self._ingested(f"documents-{label}-{chunk_tokens}", paths, chunk_tokens)
+        # Named by what it holds: a knowledge base kept in --workdir from another file list is not reused.
+        listed = hashlib.sha256("\n".join(sorted(str(Path(p).resolve()) for p in paths)).encode()).hexdigest()[:8]
+        return self._ingested(f"documents-{label}-{chunk_tokens}-{listed}", paths, chunk_tokens)
 
     def _ingested(self, name: str, paths: Sequence[Path], chunk_tokens: int) -> str:
         if name not in self._built:

@@ -62,11 +62,21 @@ class IngestReport:
         }
 
 
+MEASUREMENT_REPORTS = frozenset({"benchmarks.md", "quality.md", "quality-log.md", "reliability.md"})
+"""Pages of ``docs/`` that report measurements to whoever develops or evaluates Tidings. They
+are left out of the default knowledge base: twice the size of the guide and full of figure
+tables and of the very questions they measured, they outranked the page that answers a user's
+"how do I ..."."""
+
+
 def bundled_docs(docs: Path) -> list[Path]:
-    """What the default knowledge base is built from: Tidings' docs folder and the README
-    beside it (the overview a newcomer reads first: what Tidings does, the two commands)."""
+    """What the default knowledge base is built from: the README beside the docs folder (the
+    overview a newcomer reads first: what Tidings does, the two commands) and the guide in
+    ``docs/``, without its measurement reports."""
     readme = docs.parent / "README.md"
-    return [readme, docs] if readme.is_file() else [docs]
+    found, _unreadable = discover([docs]) if docs.is_dir() else ([], [])
+    guide = [path for path in found if path.name not in MEASUREMENT_REPORTS]
+    return [readme, *guide] if readme.is_file() else guide
 
 
 def chunks_of_file(
