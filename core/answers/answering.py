@@ -26,6 +26,7 @@ from core.answers.prompts import STOP_SEQUENCES, PackedPrompt, build_answer_prom
 from core.answers.questions import too_long
 from core.config import AnswerSettings, LLMSettings, RetrievalSettings, Settings
 from core.errors import EmptyQuestion, QuestionTooLong
+from core.knowledge.embedding_cache import RememberingEmbedder
 from core.model.worker import ModelWorker
 from core.ports import Embedder, Generation, KnowledgeBase, LanguageModel, OnQueued, OnText, SearchMode
 from core.text import FUNCTION_WORDS, SENTENCE_BREAK, answer_words
@@ -225,7 +226,8 @@ class Answerer:
         self.retrieval = retrieval
         self.settings = answers
         self.llm = llm
-        self.embedder = embedder
+        # The chunks found come back question after question: their passages are embedded once.
+        self.embedder = RememberingEmbedder(embedder) if embedder is not None else None
 
     @classmethod
     def from_settings(
