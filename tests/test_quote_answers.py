@@ -105,6 +105,22 @@ def test_a_chosen_sentence_comes_with_the_next_one_of_its_source() -> None:
     assert quoting.excerpt(other, passages) == [other]
 
 
+def test_a_sentence_that_points_back_comes_with_the_sentence_before_it_in_its_paragraph() -> None:
+    passages = quoting.passages_of(
+        "# Configuration\n\nTidings reads one TOML file. That file lists every setting. Secrets stay out of it.\n\n"
+        "It reads the environment too.\n\n- model_path: any GGUF file.\n- This list is short.\n",
+        1,
+    )
+    reads, that, secrets, environment, items = passages
+    assert quoting.excerpt(that, passages) == [reads, that, secrets]
+    assert quoting.excerpt(secrets, passages) == [secrets, environment], "it does not point back: no sentence before"
+    # A paragraph's first sentence, a list: nothing from the block before.
+    assert quoting.excerpt(environment, passages) == [environment, items]
+    assert quoting.excerpt(items, passages) == [items]
+    joined = quoting.in_reading_order(quoting.excerpt(that, passages))
+    assert [p.text for p in joined] == ["Tidings reads one TOML file. That file lists every setting. Secrets stay out of it."]
+
+
 def test_quotes_read_in_order_neighbours_joined_and_each_sentence_once() -> None:
     passages = [
         quoting.Passage(2, 0, "Backups run at two."),  # also the last sentence of source 1 (chunks overlap)

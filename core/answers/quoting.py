@@ -45,6 +45,8 @@ _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _EMPHASIS = re.compile(r"(\*\*|__)(.+?)\1|(?<![\w*])\*(?!\s)([^*\n]+?)\*(?![\w*])")
 _TAG = re.compile(r"</?[A-Za-z][^<>]{0,200}>")
 _CODE_SPAN = re.compile(r"(`[^`\n]+`)")
+# A sentence that opens by pointing back at the one before it reads as nonsense alone.
+_POINTS_BACK = re.compile(r"^(?:This|That|These|Those|It|Its|They|Their|Them|Such|Both|Otherwise|Instead|However|Also|Then)\b")
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class Passage:
     source: int  # the source's citation number (1 = the first packed hit)
     order: int  # position within the source
     text: str  # cleaned, as the user will read it
+    block: int = -1  # the paragraph, list, table row or code block it is part of (-1: not known)
 
 
 def clean(text: str) -> str:
@@ -89,6 +92,7 @@ def passages_of(text: str, source: int) -> list[Passage]:
     """The passages of one source: sentences of its paragraphs; a list with the sentence that
     introduces it (a list item alone rarely answers "which ..."), a table row, a code block."""
     units: list[str] = []
+    blocks: list[int] = []  # each unit's block: a paragraph's sentences share one
     paragraph: list[str] = []
     items: list[str] = []
     code: list[str] | None = None
@@ -96,23 +100,34 @@ def passages_of(text: str, source: int) -> list[Passage]:
     table: list[list[str]] = []
     header: list[str] = []
 
+    def add(unit: str, block: int | None = None) -> None:
+        units.append(unit)
+        blocks.append(block if block is not None else (blocks[-1] + 1 if blocks else 0))
+
     def end_paragraph() -> None:
         if paragraph:
-            units.extend(_split_paragraph(paragraph))
+            sentences = _split_paragraph(paragraph)
+            block = blocks[-1] + 1 if blocks else 0
+            for sentence in sentences:
+                add(sentence, block)
             paragraph.clear()
         end_table()
 
     def end_table() -> None:
         nonlocal header
-        units.extend(_table_row(row, header) for row in table)
+        for row in table:
+            add(_table_row(row, header))
         table.clear()
         header = []
 
     def end_list() -> None:
         if items:
-            intro = units.pop() if units and units[-1].rstrip().endswith(":") else ""
+            intro = ""
+            if units and units[-1].rstrip().endswith(":"):
+                intro = units.pop()
+                blocks.pop()
             body = "\n".join(f"• {clean(item)}" for item in items)
-            units.append(f"{intro}\n{body}" if intro else body)
+            add(f"{intro}\n{body}" if intro else body)
             items.clear()
 
     for line in text.splitlines():
@@ -120,7 +135,7 @@ def passages_of(text: str, source: int) -> list[Passage]:
         if code is not None:
             if stripped.startswith("```"):
                 if code:
-                    units.append("```\n" + "\n".join(code) + "\n```")
+                    add("```\n" + "\n".join(code) + "\n```")
                 code = None
             else:
                 code.append(line.rstrip())
@@ -152,7 +167,7 @@ def passages_of(text: str, source: int) -> list[Passage]:
                 if len(table) == 1 and not header:
                     header = table.pop()  # the row above the rule names the columns
             elif header:
-                units.append(_table_row(cells, header))
+                add(_table_row(cells, header))
             else:
                 table.append(cells)
             continue
@@ -161,14 +176,14 @@ def passages_of(text: str, source: int) -> list[Passage]:
     end_paragraph()
     end_list()
     if code:
-        units.append("```\n" + "\n".join(code) + "\n```")
+        add("```\n" + "\n".join(code) + "\n```")
     passages = []
-    for order, unit in enumerate(units):
+    for order, (unit, block) in enumerate(zip(units, blocks, strict=True)):
         shown = unit if unit.startswith("```") or "\n• " in unit or unit.startswith("• ") else clean(unit)
         if shown.startswith("• ") or "\n• " in shown:
             shown = "\n".join(clean(line) if not line.startswith("• ") else line for line in shown.split("\n"))
         if len(shown.strip()) > 3:
-            passages.append(Passage(source=source, order=order, text=shown.strip()))
+            passages.append(Passage(source=source, order=order, text=shown.strip(), block=block))
     return passages
 
 
@@ -240,9 +255,12 @@ def rank(
 def excerpt(chosen: Passage, passages: Sequence[Passage]) -> list[Passage]:
     """The chosen passage and the one after it in its source: a sentence alone often leaves out
     what the next one says ("Slash commands are registered when the bot starts." / "The first
-    time, Discord can take up to an hour to show them.")."""
-    following = [p for p in passages if p.source == chosen.source and p.order == chosen.order + 1]
-    return [chosen, *following[:1]]
+    time, Discord can take up to an hour to show them."). A sentence that points back ("That
+    file lists every setting.") comes with the sentence of its paragraph it points to."""
+    same = [p for p in passages if p.source == chosen.source]
+    before = [p for p in same if p.order == chosen.order - 1 and p.block == chosen.block >= 0]
+    following = [p for p in same if p.order == chosen.order + 1]
+    return [*(before[:1] if _POINTS_BACK.match(chosen.text) else []), chosen, *following[:1]]
 
 
 def in_reading_order(passages: Sequence[Passage]) -> list[Passage]:
@@ -257,7 +275,7 @@ def in_reading_order(passages: Sequence[Passage]) -> list[Passage]:
         previous = joined[-1] if joined else None
         if previous is not None and previous.source == passage.source and passage.order == last_order + 1:
             separator = "\n" if _is_block(previous.text) or _is_block(passage.text) else " "
-            joined[-1] = Passage(previous.source, previous.order, f"{previous.text}{separator}{passage.text}")
+            joined[-1] = Passage(previous.source, previous.order, f"{previous.text}{separator}{passage.text}", previous.block)
         else:
             joined.append(passage)
         last_order = passage.order
