@@ -176,7 +176,7 @@ class Answer:
     grounded: bool
     citations: tuple[Citation, ...] = ()
     timings: Timings = field(default_factory=Timings)
-    style: str = ""  # "quote" or "generate": how the text was made ("" for a refusal)
+    style: str = ""  # "quote", "generate" or "introduction": how the text was made ("" for a refusal)
     quotes: tuple[Quote, ...] = ()  # a quote answer's passages, for platforms that show quotes
 
 

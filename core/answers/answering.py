@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from core.answers import checks, quoting
+from core.answers import checks, introduction, quoting
 from core.answers.budget import shorten_to_fit
 from core.answers.prompts import STOP_SEQUENCES, PackedPrompt, build_answer_prompt
 from core.answers.questions import too_long
@@ -305,6 +305,8 @@ class Answerer:
         on_queued: OnQueued | None = None,
     ) -> Answer:
         question = self._admit(question)
+        if introduction.is_about_the_bot(question.text):
+            return Answer(question=question.text, text=introduction.INTRODUCTION, grounded=False, style=introduction.STYLE)
         started = time.perf_counter()
         hits = await asyncio.to_thread(self.retrieve, question)
         retrieve_ms = (time.perf_counter() - started) * 1000

@@ -24,6 +24,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
+from core.answers import introduction
 from core.errors import UserFacingError
 from core.ports import OnQueued, OnText
 from core.runtime.logs import request_id
@@ -240,7 +241,8 @@ class InstrumentedAnswerer:
         outcome = "failed"
         try:
             answer = await self.inner.answer(question, on_text=on_text, on_queued=queued)
-            outcome = "answered" if answer.grounded else "not_covered"
+            # An introduction ("what can you do?") is an answer, not a gap in the knowledge base.
+            outcome = "answered" if answer.grounded or answer.style == introduction.STYLE else "not_covered"
             return answer
         except UserFacingError:
             outcome = "refused"
