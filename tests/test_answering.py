@@ -20,6 +20,7 @@ from core.answers.answering import (
     support,
 )
 from core.answers.budget import answer_reserve
+from core.answers.questions import reads_as_follow_up
 from core.errors import EmptyQuestion, UserFacingError
 from core.knowledge.ingesting import ingest
 from core.types import Question, Turn
@@ -109,6 +110,50 @@ def test_conversation_context_helps_a_follow_up(handbook_services) -> None:  # t
     answer = asyncio.run(handbook_services.answerer.answer(Question(text="and what about taxis?", conversation=thread)))
     assert answer.grounded
     assert answer.citations[0].source.endswith("expenses.md")
+
+
+def test_a_new_question_in_a_thread_is_not_answered_from_the_threads_topic(handbook_services) -> None:  # type: ignore[no-untyped-def]
+    # The console chat is one long thread: the answer before must not drown the next question.
+    thread = (
+        Turn("ana", "How do I connect to the VPN?"),
+        Turn("Tidings", "Install the WireGuard client, then import the profile you receive from it-help@acme.example. [1]\n"
+                        "The VPN is required for the staging servers and the finance systems. If the VPN drops, restart WireGuard. [1]"),
+    )
+    question = Question(text="How many days of paid holiday does an employee get per year?", conversation=thread)
+    answer = asyncio.run(handbook_services.answerer.answer(question))
+    assert answer.grounded and "27 days" in answer.text
+    assert all(c.source.endswith("onboarding.md") for c in answer.citations)
+
+
+def test_a_follow_up_not_covered_alone_is_searched_with_its_thread(handbook_services) -> None:  # type: ignore[no-untyped-def]
+    answerer = handbook_services.answerer
+    thread = (
+        Turn("ana", "Do I need a receipt for expenses?"),
+        Turn("Tidings", "Expenses above 50 euros need a receipt photographed in the Expenses app within 30 days. [1]"),
+    )
+    alone = asyncio.run(answerer.answer(Question(text="and what about the smaller ones?")))
+    assert not alone.grounded
+    answer = asyncio.run(answerer.answer(Question(text="and what about the smaller ones?", conversation=thread)))
+    assert answer.grounded and answer.citations[0].source.endswith("expenses.md")
+    # A new question the knowledge base does not cover is refused, not answered from the thread.
+    weather = asyncio.run(answerer.answer(Question(text="Will the weather be sunny in Lisbon tomorrow?", conversation=thread)))
+    assert not weather.grounded
+
+
+@pytest.mark.parametrize(
+    ("question", "follow_up"),
+    [
+        ("and on Windows?", True),
+        ("What about taxis?", True),
+        ("how do I renew it?", True),
+        ("Are those private?", True),
+        ("How many days of paid holiday do I get?", False),
+        ("Is there a size limit for uploads?", False),
+        ("Which file formats can I ingest?", False),
+    ],
+)
+def test_what_reads_as_a_follow_up(question: str, follow_up: bool) -> None:
+    assert reads_as_follow_up(question) is follow_up
 
 
 def test_questions_wait_in_one_queue_and_learn_their_position(handbook_services) -> None:  # type: ignore[no-untyped-def]

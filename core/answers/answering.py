@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from core.answers import checks, introduction, quoting
 from core.answers.budget import shorten_to_fit
 from core.answers.prompts import STOP_SEQUENCES, PackedPrompt, build_answer_prompt
-from core.answers.questions import too_long
+from core.answers.questions import reads_as_follow_up, too_long
 from core.config import AnswerSettings, LLMSettings, RetrievalSettings, Settings
 from core.errors import EmptyQuestion, QuestionTooLong
 from core.knowledge.embedding_cache import RememberingEmbedder
@@ -275,6 +275,21 @@ class Answerer:
             mode = "vector" if self.retrieval.mode == "vector" else "text"
         return self.knowledge_base.search(query, scopes=question.scopes, k=self.retrieval.k, mode=mode)
 
+    def find(self, question: Question) -> tuple[list[Hit], str, Relevance]:
+        """The hits that answer a question, the words that found them and how well they cover
+        it (blocking). A question the knowledge base covers on its own is searched on its own:
+        in a thread, and the console chat is one, the answer before would otherwise drown a new
+        question in the last topic. A follow-up that is not covered alone ("and on Windows?")
+        is searched with the thread's last words; a new question that is not covered is refused,
+        not answered from the thread's topic."""
+        hits = self.retrieve(replace(question, conversation=()))
+        relevance = self.relevance(question.text, hits)
+        if not question.conversation or self.is_covered(relevance) or not reads_as_follow_up(question.text):
+            return hits, question.text, relevance
+        query = self.search_query(question)
+        hits = self.retrieve(question)
+        return hits, query, self.relevance(query, hits)
+
     def quoted_from(self, hits: Sequence[Hit]) -> list[Hit]:
         """The hits an answer quotes from: the focused hits, as many as ``max_chunks``."""
         return self.focus(hits)[: self.settings.max_chunks]
@@ -308,12 +323,10 @@ class Answerer:
         if introduction.is_about_the_bot(question.text):
             return Answer(question=question.text, text=introduction.INTRODUCTION, grounded=False, style=introduction.STYLE)
         started = time.perf_counter()
-        hits = await asyncio.to_thread(self.retrieve, question)
+        hits, query, relevance = await asyncio.to_thread(self.find, question)
         retrieve_ms = (time.perf_counter() - started) * 1000
         if not hits and await asyncio.to_thread(self.knowledge_base.count) == 0:
             return Answer(question=question.text, text=EMPTY_KNOWLEDGE_BASE, grounded=False, timings=Timings(retrieve_ms=retrieve_ms))
-        query = self.search_query(question)
-        relevance = await asyncio.to_thread(self.relevance, query, hits)
         if not self.is_covered(relevance):
             return self._not_covered(question, hits, retrieve_ms)
         # The quote ranking reuses the passages' similarities when it ranks for the same words.

@@ -9,6 +9,7 @@ same on every platform.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -25,6 +26,19 @@ THREAD_CHARS = 1500
 """Character budget of the thread's turns by default, before the answerer's token budget."""
 
 _ELLIPSIS = "…"
+# A follow-up leans on the turn before it: it opens with a connective ("and on Windows?", "what
+# about taxis?") or points back with a pronoun ("how do I renew it?", "are those private?").
+_FOLLOW_UP = re.compile(
+    r"^\W*(?:and|or|but|also|so|then|what about|how about|what if|same)\b"
+    r"|\b(?:it|its|they|them|their|these|those|ones)\b",
+    re.IGNORECASE,
+)
+
+
+def reads_as_follow_up(text: str) -> bool:
+    """True when a question reads as a follow-up of the turn before it rather than as a new
+    question: only such a question is searched with its thread's words."""
+    return _FOLLOW_UP.search(text) is not None
 
 
 def too_long(length: int, limit: int) -> str:
