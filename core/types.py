@@ -133,6 +133,7 @@ class Turn:
 
     author: str
     text: str
+    by_bot: bool = False  # the bot's own answer: context for the model, not words to search for
 
 
 @dataclass(frozen=True)

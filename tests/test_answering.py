@@ -106,7 +106,7 @@ def test_streaming_shows_the_answer_as_it_is_written(generating_services) -> Non
 
 
 def test_conversation_context_helps_a_follow_up(handbook_services) -> None:  # type: ignore[no-untyped-def]
-    thread = (Turn("ana", "What is the expenses policy for receipts?"), Turn("Tidings", "Expenses above 50 euros need a receipt [1]."))
+    thread = (Turn("ana", "What is the expenses policy for receipts?"), Turn("Tidings", "Expenses above 50 euros need a receipt [1].", by_bot=True))
     answer = asyncio.run(handbook_services.answerer.answer(Question(text="and what about taxis?", conversation=thread)))
     assert answer.grounded
     assert answer.citations[0].source.endswith("expenses.md")
@@ -117,7 +117,8 @@ def test_a_new_question_in_a_thread_is_not_answered_from_the_threads_topic(handb
     thread = (
         Turn("ana", "How do I connect to the VPN?"),
         Turn("Tidings", "Install the WireGuard client, then import the profile you receive from it-help@acme.example. [1]\n"
-                        "The VPN is required for the staging servers and the finance systems. If the VPN drops, restart WireGuard. [1]"),
+                        "The VPN is required for the staging servers and the finance systems. If the VPN drops, restart WireGuard. [1]",
+             by_bot=True),
     )
     question = Question(text="How many days of paid holiday does an employee get per year?", conversation=thread)
     answer = asyncio.run(handbook_services.answerer.answer(question))
@@ -129,7 +130,7 @@ def test_a_follow_up_not_covered_alone_is_searched_with_its_thread(handbook_serv
     answerer = handbook_services.answerer
     thread = (
         Turn("ana", "Do I need a receipt for expenses?"),
-        Turn("Tidings", "Expenses above 50 euros need a receipt photographed in the Expenses app within 30 days. [1]"),
+        Turn("Tidings", "Expenses above 50 euros need a receipt photographed in the Expenses app within 30 days. [1]", by_bot=True),
     )
     alone = asyncio.run(answerer.answer(Question(text="and what about the smaller ones?")))
     assert not alone.grounded
@@ -138,6 +139,15 @@ def test_a_follow_up_not_covered_alone_is_searched_with_its_thread(handbook_serv
     # A new question the knowledge base does not cover is refused, not answered from the thread.
     weather = asyncio.run(answerer.answer(Question(text="Will the weather be sunny in Lisbon tomorrow?", conversation=thread)))
     assert not weather.grounded
+
+
+def test_a_follow_up_is_searched_with_what_a_person_said_last_not_the_bots_answer() -> None:
+    thread = (
+        Turn("ana", "How do I connect to the VPN?"),
+        Turn("Tidings", "Install the WireGuard client, then import the profile. [1]", by_bot=True),
+    )
+    assert Answerer.search_query(Question(text="and on Windows?", conversation=thread)) == "How do I connect to the VPN?\nand on Windows?"
+    assert Answerer.search_query(Question(text="and on Windows?")) == "and on Windows?"
 
 
 @pytest.mark.parametrize(

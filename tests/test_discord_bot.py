@@ -314,6 +314,13 @@ async def test_mention_inside_a_thread_reads_the_thread_as_context(services: Ser
         # The thread's scope is its parent channel's.
         assert f"discord:{guild.id}:{support.id}" in question.scopes
         assert thread.last_message is not None and thread.last_message.content == "Then restart the agent."
+        # The bot's own answer is context too, marked as the bot's (a follow-up is searched with people's words).
+        await alice.send(thread, f"{bot.user.mention} and if that fails?")  # type: ignore[union-attr]
+        follow_up = answerer.questions[-1]
+        assert [(t.text, t.by_bot) for t in follow_up.conversation[-2:]] == [
+            ("what should I do?", False),
+            ("Then restart the agent.", True),
+        ]
 
 
 async def test_empty_mention_and_refused_user_get_one_polite_sentence(services: Services, tmp_path: Path) -> None:

@@ -176,7 +176,7 @@ def test_a_quote_answer_is_the_sources_own_sentences_cited(selector: str, reques
 
 def test_a_follow_up_and_an_overlong_question_still_get_quotes(model_selecting_services, language_model) -> None:  # type: ignore[no-untyped-def]
     services = model_selecting_services
-    thread = (Turn("ana", "What is the expenses policy for receipts?"), Turn("Tidings", "Expenses above 50 euros need a receipt [1]."))
+    thread = (Turn("ana", "What is the expenses policy for receipts?"), Turn("Tidings", "Expenses above 50 euros need a receipt [1].", by_bot=True))
     answer = asyncio.run(services.answerer.answer(Question(text="and what about taxis?", conversation=thread)))
     assert answer.grounded and answer.citations[0].source.endswith("expenses.md")
     long = "How many days of paid holiday does an employee get per year? " * 200

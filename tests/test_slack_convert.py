@@ -214,7 +214,7 @@ def test_thread_turns_keep_people_and_the_bot_and_drop_noise() -> None:
         {"ts": "6.0", "user": "U1", "text": "later message"},
     ]
     turns = thread_turns(thread, before_ts="5.0", bot_user_id="UBOT", names={"U1": "ann"})
-    assert [(t.author, t.text) for t in turns] == [("ann", "how do I deploy?"), ("Tidings", "Run make deploy.")]
+    assert [(t.author, t.text, t.by_bot) for t in turns] == [("ann", "how do I deploy?", False), ("Tidings", "Run make deploy.", True)]
 
 
 def test_digest_blocks_link_each_bullet_to_its_messages() -> None:

@@ -103,6 +103,6 @@ class ConsoleChat:
             self.write(full[len(streamed[0]) :] + "\n\n")
         else:
             self.write(("\n" if shown else "") + full + "\n\n")
-        self.history += [Turn("user", text), Turn("Tidings", answer.text)]
+        self.history += [Turn("user", text), Turn("Tidings", answer.text, by_bot=True)]
         if self.platform is not None:
             self.platform.record("Tidings", answer.text, is_bot=True)

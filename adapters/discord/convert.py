@@ -270,7 +270,7 @@ def to_turn(message: discord.Message, *, bot_id: int, bot_name: str = "Tidings")
     """A thread message as conversation context; None for joins, pins and empty messages."""
     if message.author.id == bot_id:
         text = message.content.strip()
-        return Turn(author=bot_name, text=text) if text else None
+        return Turn(author=bot_name, text=text, by_bot=True) if text else None
     if _kind(message) not in {"message", "bot"}:
         return None
     text = message_text(message, without_mention_of=bot_id)

@@ -186,7 +186,7 @@ def thread_turns(
         if not text:
             continue
         author = bot_name if is_own else author_of(message, directory).name
-        turns.append(Turn(author=author, text=text))
+        turns.append(Turn(author=author, text=text, by_bot=is_own))
     return tuple(turns[-limit:])
 
 

@@ -262,11 +262,11 @@ class Answerer:
 
     @staticmethod
     def search_query(question: Question) -> str:
-        if not question.conversation:
-            return question.text
-        # A follow-up ("and on Windows?") needs the thread's last words to find anything.
-        recent = "\n".join(turn.text for turn in question.conversation[-2:])
-        return f"{recent}\n{question.text}"
+        # A follow-up ("and on Windows?") needs the thread's last message to find anything: the
+        # last one a person wrote, not the bot's answer (a verbatim quote, it would match its
+        # own source whatever was asked after it).
+        said = [turn.text for turn in question.conversation if not turn.by_bot][-1:]
+        return "\n".join([*said, question.text])
 
     def retrieve(self, question: Question) -> list[Hit]:
         query = self.search_query(question)

@@ -81,7 +81,7 @@ def fit_turns(turns: Sequence[Turn], *, max_turns: int, max_chars: int) -> tuple
         if room <= 0:
             break
         text = truncate(turn.text, room)
-        kept.append(Turn(author=turn.author, text=text))
+        kept.append(Turn(author=turn.author, text=text, by_bot=turn.by_bot))
         room -= len(text) + len(turn.author) + 2
     return tuple(reversed(kept))
 
