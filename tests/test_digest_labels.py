@@ -135,6 +135,16 @@ def test_an_ellipsis_ends_a_phrase_like_a_full_stop() -> None:
     assert {"6gb", "drive", "wallet"} <= words and not any("." in word for word in words)
 
 
+def test_a_label_holds_no_preposition_or_hedge_left_hanging() -> None:
+    talk = [
+        message(40, "helio", "I want a lengthy conversation with an official developer within the community about limits."),
+        message(41, "jl", "An official developer can talk; maybe DM me about the limits across the platform."),
+    ]
+    label = topic_labels([tuple(release_day()[:5]), tuple(talk)])[1].lower()
+    assert "official developer" in label
+    assert not {"within", "across", "maybe"} & set(label.replace(",", " ").split())
+
+
 def test_people_are_named_most_active_first() -> None:
     day = [message(1, "bob", "a"), message(2, "alice", "b"), message(3, "bob", "c"), message(4, "carol", "d"),
            message(5, "dave", "e"), message(6, "erin", "f")]

@@ -46,6 +46,12 @@ _SMALL_TALK_TEXT = """
     done works worked working +1 me too same here brb bbl afk gm gn sorry apologies congrats
     congratulations"""
 _SMALL_TALK_WORDS = frozenset(_SMALL_TALK_TEXT.split())
+# Prepositions and hedges the stopwords leave in, which end a phrase in the middle of a thought
+# ("official developer within"): a topic label is made of the words around them.
+_LINKING_TEXT = """
+    within without across along around behind beyond inside outside toward towards upon via among
+    amongst despite onto unless whether maybe perhaps probably actually basically"""
+_LINKING_WORDS = frozenset(_LINKING_TEXT.split())
 # A conversation's label: at most this many words per phrase, and two phrases at most.
 MAX_PHRASE_WORDS = 3
 MAX_LABEL_PHRASES = 2
@@ -121,7 +127,14 @@ def _phrases(text: str) -> list[list[str]]:
         if breaks and current:
             runs.append(current)
             current = []
-        if len(lowered) < 3 or lowered in STOPWORDS or lowered in _SMALL_TALK_WORDS or lowered.isdigit() or not word:
+        if (
+            len(lowered) < 3
+            or lowered in STOPWORDS
+            or lowered in _SMALL_TALK_WORDS
+            or lowered in _LINKING_WORDS
+            or lowered.isdigit()
+            or not word
+        ):
             if current:
                 runs.append(current)
             current = []
