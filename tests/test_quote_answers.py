@@ -14,6 +14,7 @@ from core.answers.answering import EMPTY_KNOWLEDGE_BASE, Answerer, drop_repeated
 from core.answers.prompts import build_answer_prompt
 from core.digests.judging import judge_prompt
 from core.digests.prompts import notes_prompt
+from core.knowledge.ingesting import ingest
 from core.ports import Prompt
 from core.types import Chunk, Hit, Question, Turn
 
@@ -183,6 +184,39 @@ def test_a_follow_up_and_an_overlong_question_still_get_quotes(model_selecting_s
     answer = ask(services, long)
     assert answer.grounded and "27 days" in answer.text
     assert 0 < answer.timings.prompt_tokens <= language_model.n_ctx
+
+
+def test_a_runner_up_that_says_what_the_answer_already_says_is_left_out() -> None:
+    lead = [quoting.Passage(2, 0, "Two CPU cores and 2 GB of free memory are enough; no GPU is needed.")]
+    ranked = [
+        *lead,
+        quoting.Passage(1, 3, "Two CPU cores and 2 GB of free memory are enough."),
+        quoting.Passage(1, 4, "Compiling llama.cpp takes a few minutes the first time."),
+        quoting.Passage(3, 0, "A GPU is not needed."),
+    ]
+    assert quoting.adding(ranked, lead, 1) == [ranked[2]]
+    assert quoting.adding(ranked, lead, 3) == [ranked[2]]
+
+
+def test_a_step_worded_in_the_guide_and_in_its_common_questions_is_quoted_once(make_services, embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # Room for three passages: the lead and two runners-up, one of which repeats the lead.
+    services = make_services(config_text="[knowledge_base]\nbuild_default = false\n[answers]\nquote_passages = 3\n")
+    docs = tmp_path / "guide"
+    docs.mkdir()
+    (docs / "install.md").write_text(
+        "# Installing\n\n## What you need\n\nA Linux machine with Python 3.11 or newer and a C compiler. "
+        "Two CPU cores and 2 GB of free memory are enough.\n\n## Upgrading\n\nPull the new version and run make again.\n",
+        encoding="utf-8",
+    )
+    (docs / "faq.md").write_text(
+        "# Common questions\n\n## How much memory does it need?\n\nTwo CPU cores and 2 GB of free memory are enough "
+        "(install.md).\n\n## Does it need a GPU?\n\nNo GPU is needed.\n",
+        encoding="utf-8",
+    )
+    ingest([docs], knowledge_base=services.knowledge_base, embedder=embedder)
+    answer = ask(services, "What machine do I need?")
+    assert answer.grounded and "No GPU is needed." in answer.text
+    assert answer.text.count("2 GB of free memory") == 1, answer.text
 
 
 def test_an_empty_knowledge_base_says_so_and_how_to_fill_it(make_services) -> None:  # type: ignore[no-untyped-def]

@@ -400,7 +400,7 @@ class Answerer:
         """The passages that answer ``question``, best first (on the model thread): ranked by
         the embedder, the best few shown to the model, which picks one under a grammar or
         says none. The pick comes with the passage after it in its source; the runners-up by
-        rank fill ``quote_passages``. ``alone``: the passages' similarities, if measured."""
+        rank that say something new fill ``quote_passages``. ``alone``: the passages' similarities, if measured."""
         started = time.perf_counter()
         passages = quoting.passages_for(hits)
         titles = [h.chunk.title for h in hits]
@@ -422,7 +422,7 @@ class Answerer:
         if pick is None:
             return Quoted((), time.perf_counter() - started, prompt_tokens)
         lead = quoting.excerpt(candidates[pick], passages)
-        others = [p for p in ranked if p not in lead][: self.settings.quote_passages - 1]
+        others = quoting.adding(ranked, lead, self.settings.quote_passages - 1)
         return Quoted((*lead, *others), time.perf_counter() - started, prompt_tokens)
 
     def _admit(self, question: Question) -> Question:

@@ -37,6 +37,8 @@ CHOICE_PREFIX = "Answer:"
 NONE = "none"
 # How much the share of the question's words a passage holds adds to its similarity.
 WORDS_WEIGHT = 0.1
+# A passage this much of whose words the answer already holds says nothing new.
+REPEATED_SHARE = 0.8
 
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+")
 _HEADING = re.compile(r"^\s*#{1,6}\s")
@@ -261,6 +263,28 @@ def excerpt(chosen: Passage, passages: Sequence[Passage]) -> list[Passage]:
     before = [p for p in same if p.order == chosen.order - 1 and p.block == chosen.block >= 0]
     following = [p for p in same if p.order == chosen.order + 1]
     return [*(before[:1] if _POINTS_BACK.match(chosen.text) else []), chosen, *following[:1]]
+
+
+def adding(ranked: Sequence[Passage], chosen: Sequence[Passage], count: int) -> list[Passage]:
+    """Up to ``count`` passages of ``ranked``, in order, each saying something that ``chosen``
+    and the ones kept before it do not: a passage whose words they already hold (the same step
+    worded twice, in a guide and in its common questions) would only repeat the answer."""
+    kept = list(chosen)
+    added: list[Passage] = []
+    for passage in ranked:
+        if len(added) >= count:
+            break
+        if passage in kept or _repeats(passage, kept):
+            continue
+        added.append(passage)
+        kept.append(passage)
+    return added
+
+
+def _repeats(passage: Passage, said: Sequence[Passage]) -> bool:
+    words = _words(passage.text)
+    known = set().union(*(_words(p.text) for p in said))
+    return bool(words) and len(words & known) >= REPEATED_SHARE * len(words)
 
 
 def in_reading_order(passages: Sequence[Passage]) -> list[Passage]:
