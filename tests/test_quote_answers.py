@@ -194,7 +194,8 @@ def test_a_runner_up_that_says_what_the_answer_already_says_is_left_out() -> Non
         quoting.Passage(1, 4, "Compiling llama.cpp takes a few minutes the first time."),
         quoting.Passage(3, 0, "A GPU is not needed."),
     ]
-    assert quoting.adding(ranked, lead, 1) == [ranked[2]]
+    assert quoting.adding(ranked, lead, 1) == []  # dropped, not replaced by a lower one
+    assert quoting.adding(ranked, lead, 2) == [ranked[2]]
     assert quoting.adding(ranked, lead, 3) == [ranked[2]]
 
 

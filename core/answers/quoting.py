@@ -266,18 +266,17 @@ def excerpt(chosen: Passage, passages: Sequence[Passage]) -> list[Passage]:
 
 
 def adding(ranked: Sequence[Passage], chosen: Sequence[Passage], count: int) -> list[Passage]:
-    """Up to ``count`` passages of ``ranked``, in order, each saying something that ``chosen``
-    and the ones kept before it do not: a passage whose words they already hold (the same step
-    worded twice, in a guide and in its common questions) would only repeat the answer."""
+    """The next ``count`` passages of ``ranked`` after ``chosen``, less those whose words the
+    answer already holds (the same step worded twice, in a guide and in its common questions):
+    a repeat is dropped, not replaced by a passage ranked lower, which would cite one more
+    source that answers less well."""
+    following = [p for p in ranked if p not in chosen][:count]
     kept = list(chosen)
     added: list[Passage] = []
-    for passage in ranked:
-        if len(added) >= count:
-            break
-        if passage in kept or _repeats(passage, kept):
-            continue
-        added.append(passage)
-        kept.append(passage)
+    for passage in following:
+        if not _repeats(passage, kept):
+            added.append(passage)
+            kept.append(passage)
     return added
 
 
