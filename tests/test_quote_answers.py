@@ -197,6 +197,10 @@ def test_a_runner_up_that_says_what_the_answer_already_says_is_left_out() -> Non
     assert quoting.adding(ranked, lead, 1) == []  # dropped, not replaced by a lower one
     assert quoting.adding(ranked, lead, 2) == [ranked[2]]
     assert quoting.adding(ranked, lead, 3) == [ranked[2]]
+    # A "no" is news, however many of its words the answer holds.
+    water = [quoting.Passage(1, 0, "Water treatment removes the virus that causes COVID-19 from drinking water.")]
+    detected = quoting.Passage(2, 0, "The COVID-19 virus has not been detected in drinking water.")
+    assert quoting.adding([*water, detected], water, 1) == [detected]
 
 
 def test_a_step_worded_in_the_guide_and_in_its_common_questions_is_quoted_once(make_services, embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.answers.checks import is_negative
 from core.ports import Embedder, LanguageModel, Prompt
 from core.text import DOCUMENT_SENTENCE_END, answer_words
 from core.types import Hit
@@ -281,6 +282,10 @@ def adding(ranked: Sequence[Passage], chosen: Sequence[Passage], count: int) -> 
 
 
 def _repeats(passage: Passage, said: Sequence[Passage]) -> bool:
+    # A "no" is news however few words it adds: "has not been detected in drinking water"
+    # after a sentence on water treatment says what the question asked.
+    if is_negative(passage.text) and not any(is_negative(p.text) for p in said):
+        return False
     words = _words(passage.text)
     known = set().union(*(_words(p.text) for p in said))
     return bool(words) and len(words & known) >= REPEATED_SHARE * len(words)
