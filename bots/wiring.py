@@ -7,6 +7,7 @@ first question or ingest, so building services is cheap.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -189,22 +190,25 @@ def ensure_default_knowledge_base(
     """On first start, index Tidings' own documentation, the README and the guide in ``docs/``
     (scope ``DOCS_SCOPE``: the console chat sees it, Slack and Discord channels only when
     granted) so the first question a newcomer asks in the terminal ("how do I connect Slack?")
-    gets a grounded, cited answer.
+    gets a grounded, cited answer. After an update the docs that changed are indexed again and
+    new pages added (``docs_to_refresh``).
     A knowledge base an earlier version built is re-scoped and its measurement reports left out
-    instead. Returns chunks added."""
+    first. Returns chunks added."""
     scope_bundled_docs(services, docs=docs)
     leave_out_measurement_reports(services, docs=docs)
-    if not services.settings.knowledge_base.build_default or services.knowledge_base.count() > 0:
-        return 0
-    if not docs.is_dir():
+    embedder = services.embedder
+    if not services.settings.knowledge_base.build_default or not docs.is_dir() or embedder is None:
         return 0
     from core.knowledge.ingesting import bundled_docs, ingest
 
-    embedder = services.embedder
-    if embedder is None:
-        return 0
+    files = bundled_docs(docs)
+    version = BUNDLED_DOCS_INDEXED + _docs_version(files)
+    if services.knowledge_base.count() > 0:
+        files = docs_to_refresh(services, files, version)
+        if not files:
+            return 0
     report = ingest(
-        bundled_docs(docs),
+        files,
         knowledge_base=services.knowledge_base,  # type: ignore[arg-type]
         embedder=embedder,
         scope=DOCS_SCOPE,
@@ -212,8 +216,38 @@ def ensure_default_knowledge_base(
         overlap_sentences=services.settings.knowledge_base.overlap_sentences,
         cancelled=cancelled,
     )
-    log.info("built the default knowledge base from %s: %d chunks", docs, report.added)
+    if not (cancelled is not None and cancelled()):
+        services.state.reach_milestone(version)
+    log.info("indexed the bundled docs from %s: %d chunks added, %d unchanged", docs, report.added, report.unchanged)
     return report.added
+
+
+BUNDLED_DOCS_INDEXED = "knowledge-base:bundled-docs-indexed:"
+"""The state's milestone, with a hash of their contents, once a version of the bundled docs is indexed."""
+
+
+def _docs_version(files: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def docs_to_refresh(services: Services, files: list[Path], version: str) -> list[Path]:
+    """The bundled docs to index again in a knowledge base that is not empty: none when this
+    version of them was indexed already (the ``version`` milestone), or when none of them is
+    in ``DOCS_SCOPE`` (a team's own knowledge base, or one the demo was removed from: left
+    alone). Otherwise every file not held in another scope (a team that indexed a page as
+    ``public`` on purpose keeps it so): unchanged ones write nothing, changed ones are
+    replaced, new pages are added."""
+    if services.state.milestone_reached(version):
+        return []
+    held = {source.source: source.scopes for source in services.knowledge_base.sources()}
+    paths = {str(path.resolve()): path for path in files}
+    if not any(held.get(name) == (DOCS_SCOPE,) for name in paths):
+        return []
+    return [path for name, path in paths.items() if held.get(name, (DOCS_SCOPE,)) == (DOCS_SCOPE,)]
 
 
 def build_platforms(settings: Settings, services: Services) -> Mapping[str, ChatPlatform]:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from adapters.console.chat import ConsoleChat
-from bots.wiring import ensure_default_knowledge_base
+from bots.wiring import ensure_default_knowledge_base, scope_bundled_docs
 from core.knowledge.ingesting import bundled_docs, ingest
 from core.services import Services
 from core.types import DOCS_SCOPE, PUBLIC_SCOPE, ChannelRef
@@ -39,6 +39,10 @@ def test_the_default_knowledge_base_is_the_readme_and_the_guide_without_reports(
     (bundled.parent / "README.md").unlink()
     assert bundled_docs(bundled) == [bundled / "digests.md", bundled / "slack.md"]
     assert bundled_docs(bundled / "missing") == []
+
+
+def ids_of(services: Services, path: Path) -> set[str]:
+    return services.knowledge_base.ids_of(str(path.resolve()))  # type: ignore[attr-defined,no-any-return]
 
 
 def vectors(services: Services) -> dict[str, tuple[str, list[float]]]:
@@ -107,7 +111,7 @@ def test_an_earlier_public_build_is_rescoped_once_without_embedding_again(
     before = vectors(services)
     assert {scope for scope, _ in before.values()} == {PUBLIC_SCOPE}
 
-    assert ensure_default_knowledge_base(services, docs=bundled) == 0  # nothing built: it was not empty
+    assert scope_bundled_docs(services, docs=bundled) > 0
     after = vectors(services)
     assert after.keys() == before.keys()
     for chunk_id, (_scope, vector) in before.items():
@@ -115,6 +119,17 @@ def test_an_earlier_public_build_is_rescoped_once_without_embedding_again(
     by_source = {s.source: s.scopes for s in services.knowledge_base.sources()}
     assert by_source[str(own.resolve())] == (PUBLIC_SCOPE,)
     assert {scopes for source, scopes in by_source.items() if source != str(own.resolve())} == {(DOCS_SCOPE,)}
+    assert scope_bundled_docs(services, docs=bundled) == 0  # once
+
+    # The start then brings the docs up to date: the README, which builds of that time left
+    # out, is added; the team's own file is not touched.
+    assert ensure_default_knowledge_base(services, docs=bundled) > 0
+    by_source = {s.source: s.scopes for s in services.knowledge_base.sources()}
+    assert by_source[str((bundled.parent / "README.md").resolve())] == (DOCS_SCOPE,)
+    assert by_source[str(own.resolve())] == (PUBLIC_SCOPE,)
+    assert {cid: v for cid, v in vectors(services).items() if v[0] == PUBLIC_SCOPE}.keys() == {
+        cid for cid, v in before.items() if cid in ids_of(services, own)
+    }
 
     # Once: a team that later ingests the docs as public on purpose keeps them public.
     ingest([bundled / "slack.md"], knowledge_base=services.knowledge_base, embedder=services.embedder, scope=PUBLIC_SCOPE)
@@ -122,6 +137,53 @@ def test_an_earlier_public_build_is_rescoped_once_without_embedding_again(
     ingest([bundled / "slack.md"], knowledge_base=services.knowledge_base, embedder=services.embedder, scope=PUBLIC_SCOPE)
     ensure_default_knowledge_base(services, docs=bundled)
     assert {s.source: s.scopes for s in services.knowledge_base.sources()}[str((bundled / "slack.md").resolve())] == (PUBLIC_SCOPE,)
+
+
+def texts(services: Services) -> dict[str, str]:
+    """Each chunk's text by source and scope."""
+    table = services.knowledge_base._open()  # type: ignore[attr-defined]
+    rows = table.search().select(["source", "scope", "text"]).limit(None).to_arrow().to_pylist()
+    joined: dict[str, str] = {}
+    for row in rows:
+        key = f"{Path(row['source']).name}:{row['scope']}"
+        joined[key] = joined.get(key, "") + " " + row["text"]
+    return joined
+
+
+def test_an_update_of_the_bundled_docs_reaches_a_knowledge_base_built_before(
+    make_services: Callable[..., Services], bundled: Path, tmp_path: Path
+) -> None:
+    services = make_services()
+    assert services.embedder is not None
+    ensure_default_knowledge_base(services, docs=bundled)
+    own = tmp_path / "handbook.md"
+    own.write_text("# Holidays\n\nEveryone has 27 days of paid holiday.\n")
+    ingest([own], knowledge_base=services.knowledge_base, embedder=services.embedder)
+    unchanged = {cid: v for cid, v in vectors(services).items()}
+
+    # An update: a page reworded, a page added.
+    (bundled / "slack.md").write_text("# Connecting Slack\n\nCreate the app from the manifest, then set SLACK_APP_TOKEN too.\n")
+    (bundled / "faq.md").write_text("# Common questions\n\n## How do I back up Tidings?\n\nTo back up Tidings, copy its data folder.\n")
+    assert ensure_default_knowledge_base(services, docs=bundled) > 0
+    held = texts(services)
+    assert "SLACK_APP_TOKEN" in held[f"slack.md:{DOCS_SCOPE}"] and "SLACK_BOT_TOKEN" not in held[f"slack.md:{DOCS_SCOPE}"]
+    assert "back up Tidings" in held[f"faq.md:{DOCS_SCOPE}"]
+    assert held[f"handbook.md:{PUBLIC_SCOPE}"].strip().endswith("27 days of paid holiday.")
+    after = vectors(services)
+    for chunk_id, value in unchanged.items():
+        if chunk_id in after:
+            assert np.allclose(after[chunk_id][1], value[1])  # what did not change is not embedded again
+
+    # Once per version of the docs: a second start indexes nothing.
+    assert ensure_default_knowledge_base(services, docs=bundled) == 0
+    assert vectors(services).keys() == after.keys()
+
+    # A knowledge base the demo was removed from stays without it, whatever the docs do next.
+    for source in services.knowledge_base.sources([DOCS_SCOPE]):
+        services.knowledge_base.forget(source.source)
+    (bundled / "digests.md").write_text("# Digests\n\nA digest summarises a channel every evening at six.\n")
+    assert ensure_default_knowledge_base(services, docs=bundled) == 0
+    assert services.knowledge_base.sources([DOCS_SCOPE]) == []
 
 
 def test_a_channel_sees_the_docs_only_when_granted(make_services: Callable[..., Services], bundled: Path) -> None:

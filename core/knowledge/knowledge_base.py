@@ -250,8 +250,9 @@ class LanceKnowledgeBase:
 
     def rescope(self, sources: Iterable[str], *, from_scope: str, to_scope: str) -> int:
         """Move the chunks of ``sources`` that are in ``from_scope`` to ``to_scope``: one
-        update of the scope column, so nothing is embedded again (chunk ids do not depend on
-        the scope). Returns the number of chunks moved."""
+        update of the scope column, so nothing is embedded now. Chunk ids keep the scope they
+        were made in, so the next ingest of such a source indexes it afresh. Returns the
+        number of chunks moved."""
         names = sorted(set(sources))
         if not names:
             return 0
