@@ -1,5 +1,5 @@
 """A greeting, "help", or a question about the bot gets an introduction, not a search that
-could only refuse; every other question is searched as before."""
+could only refuse, and a thanks gets a short reply; every other question is searched as before."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from core.answers.introduction import INTRODUCTION, STYLE, is_about_the_bot
+from core.answers.introduction import INTRODUCTION, STYLE, THANKS_REPLY, is_about_the_bot, is_thanks
 from core.runtime.observability import InstrumentedAnswerer, Metrics
 from core.services import Services
 from core.types import Chunk, Question
@@ -31,6 +31,24 @@ def test_other_questions_are_not(question: str) -> None:
     assert not is_about_the_bot(question)
 
 
+@pytest.mark.parametrize(
+    "message",
+    ["thanks", "Thanks!", "thank you", "Thank you so much!", "thx", "ty", "cheers", "great, thanks",
+     "ok thanks a lot", "Perfect, thank you very much", "thanks tidings", "that helps, thanks for the help"],
+)
+def test_a_thanks_is_recognised(message: str) -> None:
+    assert is_thanks(message) and not is_about_the_bot(message)
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["", "thanks, but how do I connect Slack?", "Thanks to whom is the digest posted?", "How do I thank a colleague?",
+     "thank-you notes policy", "Do we send thank you cards to customers?"],
+)
+def test_a_question_that_mentions_thanks_is_not_a_thanks(message: str) -> None:
+    assert not is_thanks(message)
+
+
 @pytest.mark.slow
 async def test_the_bot_introduces_itself_even_with_an_empty_knowledge_base(make_services: Callable[..., Services]) -> None:
     services = make_services()
@@ -42,6 +60,9 @@ async def test_the_bot_introduces_itself_even_with_an_empty_knowledge_base(make_
     assert not introduced.grounded and not introduced.citations
     assert "/ask" in introduced.text and "summarize" in introduced.text and "/tidings help" in introduced.text
     assert metrics.total("answered") == 1 and metrics.total("not_covered") == 0
+
+    thanked = await answerer.answer(Question(text="Great, thanks!"))
+    assert thanked.text == THANKS_REPLY and thanked.style == STYLE and not thanked.citations
 
     # Anything else is a question for the knowledge base: here, an empty one says so.
     empty = await answerer.answer(Question(text="What can you do about expenses?"))

@@ -320,8 +320,9 @@ class Answerer:
         on_queued: OnQueued | None = None,
     ) -> Answer:
         question = self._admit(question)
-        if introduction.is_about_the_bot(question.text):
-            return Answer(question=question.text, text=introduction.INTRODUCTION, grounded=False, style=introduction.STYLE)
+        reply = introduction.reply_to(question.text)
+        if reply is not None:
+            return Answer(question=question.text, text=reply, grounded=False, style=introduction.STYLE)
         started = time.perf_counter()
         hits, query, relevance = await asyncio.to_thread(self.find, question)
         retrieve_ms = (time.perf_counter() - started) * 1000

@@ -1,7 +1,9 @@
-"""Questions about the bot itself ("what can you do?", "help", "hello") get an introduction.
+"""Questions about the bot itself ("what can you do?", "help", "hello") get an introduction,
+and a thanks gets a short reply.
 
 A team's knowledge base describes the team's work, not the bot that reads it, so a search for
-"what can you do?" could only refuse, and a refusal is a newcomer's worst first answer.
+"what can you do?" could only refuse, and a refusal is a newcomer's worst first answer; a search
+for "thanks!" quoted whatever sentence mentions thanking.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ INTRODUCTION = (
     "• For a summary: mention me with \"summarize\" in a Slack thread, or use /summarize in Discord.\n"
     "• For a daily digest of a channel, and what I may read there: /tidings help."
 )
+THANKS_REPLY = "You're welcome. Ask me anything else, or type /tidings help to see what I can do."
 STYLE = "introduction"
-"""The ``Answer.style`` of an introduction."""
+"""The ``Answer.style`` of an introduction, and of the reply to a thanks."""
 
 _GREETING = r"(?:hi|hello|hey|hiya)(?: there)?"
 _ABOUT_ME = re.compile(
@@ -33,3 +36,25 @@ def is_about_the_bot(question: str) -> bool:
     words = re.sub(r"[^\w\s]", " ", question.lower().replace("’", "'")).split()
     normalized = " ".join(words)
     return bool(normalized) and bool(_ABOUT_ME.match(normalized))
+
+
+_THANKS = re.compile(
+    r"^(?:(?:ok|okay|great|perfect|awesome|nice|cool|got it|that helps|that helped|that works)\s+)*"
+    r"(?:thanks|thank you|thank u|thx|ty|cheers|many thanks)"
+    r"(?:\s+(?:a lot|so much|very much|again|tidings|for the help|for your help))*$"
+)
+
+
+def is_thanks(message: str) -> bool:
+    """True for a message that only thanks the bot ("thanks!", "great, thank you so much")."""
+    words = re.sub(r"[^\w\s]", " ", message.lower().replace("’", "'")).split()
+    return bool(words) and bool(_THANKS.match(" ".join(words)))
+
+
+def reply_to(message: str) -> str | None:
+    """The introduction, the reply to a thanks, or None for a question to search for."""
+    if is_about_the_bot(message):
+        return INTRODUCTION
+    if is_thanks(message):
+        return THANKS_REPLY
+    return None
