@@ -401,7 +401,8 @@ class Answerer:
         """The passages that answer ``question``, best first (on the model thread): ranked by
         the embedder, the best few shown to the model, which picks one under a grammar or
         says none. The pick comes with the passage after it in its source; the runners-up by
-        rank fill ``quote_passages``, less those that repeat what is quoted. ``alone``: the passages' similarities, if measured."""
+        rank fill ``quote_passages``, less those that repeat what is quoted. ``alone``: the
+        passages' similarities, if measured."""
         started = time.perf_counter()
         passages = quoting.passages_for(hits)
         titles = [h.chunk.title for h in hits]
