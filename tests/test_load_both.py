@@ -14,7 +14,9 @@ from one wave to the next.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -75,6 +77,17 @@ def discord_edits(env: simcord.Env) -> list[str]:
     ]
 
 
+def slack_queue_notices(calls: Any) -> list[str]:
+    """The "Queued, position N" notices Slack askers were shown."""
+    texts = (str(c.params.get("text", "")) for c in calls if c.method in {"chat.postMessage", "chat.update"})
+    return [t for t in texts if t.startswith("Queued, position")]
+
+
+def discord_queue_notices(env: simcord.Env) -> list[str]:
+    """The queue notices Discord askers were shown."""
+    return [e for e in discord_edits(env) if any(q in e for q in DISCORD_QUEUED)]
+
+
 async def test_slack_and_discord_questions_at_once_share_one_model_worker(
     make_services: Callable[..., Services], tmp_path: Path
 ) -> None:
@@ -95,6 +108,9 @@ async def test_slack_and_discord_questions_at_once_share_one_model_worker(
         members = [guild.add_member(env.create_user(f"asker{i}")) for i in range(PER_PLATFORM)]
         results: list[tuple[Any, Any]] = []  # (Discord interaction result, its channel)
         for wave in range(WAVES):
+            # In the first wave a digest step holds the model, so askers queue however fast answers are.
+            released = threading.Event()
+            busy = asyncio.ensure_future(services.worker.run(functools.partial(released.wait, 120))) if wave == 0 else None
             slack_asks: list[asyncio.Task[Reply]] = []
             wave_results: list[tuple[Any, float, Any]] = []
             with asking_at_once(env):
@@ -123,6 +139,15 @@ async def test_slack_and_discord_questions_at_once_share_one_model_worker(
             assert all(r.status == 200 for r in replies)
             slack_acks += [r.seconds for r in replies]
 
+            if busy is not None:
+                for _ in range(1200):
+                    slack_told, discord_told = slack_queue_notices(world.slack.calls), discord_queue_notices(env)
+                    if slack_told and discord_told and len(slack_told) + len(discord_told) >= PER_PLATFORM:
+                        break
+                    await asyncio.sleep(0.05)
+                released.set()
+                await busy
+
             events = world.asked[-PER_PLATFORM:]
             await world.wait_all_finished(events, timeout=240)
             await env.settle(timeout=SETTLE_S)
@@ -143,13 +168,8 @@ async def test_slack_and_discord_questions_at_once_share_one_model_worker(
                 assert result.followups == [], "one answer per /ask, no second message"
                 results.append((result, channel))
             if wave == 0:
-                queued = [
-                    str(c.params.get("text", ""))
-                    for c in world.slack.calls
-                    if c.method in {"chat.postMessage", "chat.update"}
-                    and str(c.params.get("text", "")).startswith("Queued, position")
-                ]
-                discord_queued = [e for e in discord_edits(env) if any(q in e for q in DISCORD_QUEUED)]
+                queued = slack_queue_notices(world.slack.calls)
+                discord_queued = discord_queue_notices(env)
                 positions = {int(t.split("position ", 1)[1].split(":", 1)[0]) for t in queued}
                 positions |= {discord_position(e) for e in discord_queued}
                 assert queued, "waiting Slack askers are told their place in the queue"
