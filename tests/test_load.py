@@ -10,18 +10,15 @@ memory stays flat from one wave to the next.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
-import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
 from core.services import Services
 from tests.reliability import record
-from tests.trust_support import percentile, rss_mb, slack_world, with_handbook
+from tests.trust_support import hold_model, percentile, rss_mb, slack_queue_notices, slack_world, with_handbook
 
 pytestmark = pytest.mark.slow
 
@@ -36,13 +33,6 @@ QUESTIONS = (
 )
 
 
-def queue_notices(world: Any) -> list[Any]:
-    return [
-        c for c in world.slack.calls if c.method in {"chat.postMessage", "chat.update"}
-        and str(c.params.get("text", "")).startswith("Queued, position")
-    ]
-
-
 async def test_concurrent_questions_are_acked_fast_and_answered_once(make_services: Callable[..., Services]) -> None:
     services = with_handbook(
         make_services(config_text="[llm]\nmax_answer_tokens = 16\n[access]\nquestions_per_minute = 0\n")
@@ -53,8 +43,7 @@ async def test_concurrent_questions_are_acked_fast_and_answered_once(make_servic
     async with slack_world(services) as world:
         for wave in range(WAVES):
             # In the first wave a digest step holds the model, so askers queue however fast answers are.
-            released = threading.Event()
-            busy = asyncio.ensure_future(services.worker.run(functools.partial(released.wait, 120))) if wave == 0 else None
+            held = hold_model(services) if wave == 0 else None
             replies = await asyncio.gather(
                 *(
                     world.ask(QUESTIONS[i % len(QUESTIONS)], user=f"U0LOAD{i:02d}", channel=f"C0LOAD{i % 3}")
@@ -64,9 +53,10 @@ async def test_concurrent_questions_are_acked_fast_and_answered_once(make_servic
             assert all(r.status == 200 for r in replies)
             acks += [r.seconds for r in replies]
             events = world.asked[-CONCURRENCY:]
-            if busy is not None:
+            if held is not None:
+                released, busy = held
                 for _ in range(1200):
-                    if len(queue_notices(world)) >= CONCURRENCY // 2:
+                    if len(slack_queue_notices(world)) >= CONCURRENCY // 2:
                         break
                     await asyncio.sleep(0.05)
                 released.set()
@@ -80,9 +70,9 @@ async def test_concurrent_questions_are_acked_fast_and_answered_once(make_servic
                 assert any(b.get("type") == "actions" for b in final.get("blocks") or ()), final  # the answer, with 👍/👎
                 assert "deploy" in json.dumps(final["blocks"]).lower()
             if wave == 0:
-                queued = queue_notices(world)
+                queued = slack_queue_notices(world)
                 assert len(queued) >= CONCURRENCY // 2, "waiting askers are told their place in the queue"
-                positions = sorted({int(str(c.params["text"]).split("position ", 1)[1].split(":", 1)[0]) for c in queued})
+                positions = sorted({int(t.split("position ", 1)[1].split(":", 1)[0]) for t in queued})
         posted = len(world.slack.calls_to("chat.postMessage"))
     seconds = time.perf_counter() - started
     questions = CONCURRENCY * WAVES

@@ -14,9 +14,7 @@ from one wave to the next.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,7 +28,7 @@ from bots.discord_bot import build_bot
 from core.services import Services
 from tests.reliability import record
 from tests.slack_requests import Reply
-from tests.trust_support import percentile, rss_mb, slack_world, with_handbook
+from tests.trust_support import hold_model, percentile, rss_mb, slack_queue_notices, slack_world, with_handbook
 
 pytestmark = pytest.mark.slow
 
@@ -77,12 +75,6 @@ def discord_edits(env: simcord.Env) -> list[str]:
     ]
 
 
-def slack_queue_notices(calls: Any) -> list[str]:
-    """The "Queued, position N" notices Slack askers were shown."""
-    texts = (str(c.params.get("text", "")) for c in calls if c.method in {"chat.postMessage", "chat.update"})
-    return [t for t in texts if t.startswith("Queued, position")]
-
-
 def discord_queue_notices(env: simcord.Env) -> list[str]:
     """The queue notices Discord askers were shown."""
     return [e for e in discord_edits(env) if any(q in e for q in DISCORD_QUEUED)]
@@ -109,8 +101,7 @@ async def test_slack_and_discord_questions_at_once_share_one_model_worker(
         results: list[tuple[Any, Any]] = []  # (Discord interaction result, its channel)
         for wave in range(WAVES):
             # In the first wave a digest step holds the model, so askers queue however fast answers are.
-            released = threading.Event()
-            busy = asyncio.ensure_future(services.worker.run(functools.partial(released.wait, 120))) if wave == 0 else None
+            held = hold_model(services) if wave == 0 else None
             slack_asks: list[asyncio.Task[Reply]] = []
             wave_results: list[tuple[Any, float, Any]] = []
             with asking_at_once(env):
@@ -139,9 +130,10 @@ async def test_slack_and_discord_questions_at_once_share_one_model_worker(
             assert all(r.status == 200 for r in replies)
             slack_acks += [r.seconds for r in replies]
 
-            if busy is not None:
+            if held is not None:
+                released, busy = held
                 for _ in range(1200):
-                    slack_told, discord_told = slack_queue_notices(world.slack.calls), discord_queue_notices(env)
+                    slack_told, discord_told = slack_queue_notices(world), discord_queue_notices(env)
                     if slack_told and discord_told and len(slack_told) + len(discord_told) >= PER_PLATFORM:
                         break
                     await asyncio.sleep(0.05)
@@ -168,7 +160,7 @@ async def test_slack_and_discord_questions_at_once_share_one_model_worker(
                 assert result.followups == [], "one answer per /ask, no second message"
                 results.append((result, channel))
             if wave == 0:
-                queued = slack_queue_notices(world.slack.calls)
+                queued = slack_queue_notices(world)
                 discord_queued = discord_queue_notices(env)
                 positions = {int(t.split("position ", 1)[1].split(":", 1)[0]) for t in queued}
                 positions |= {discord_position(e) for e in discord_queued}

@@ -4,8 +4,10 @@ and what it posted where."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
+import threading
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -34,6 +36,19 @@ def with_handbook(services: Services) -> Services:
         [Chunk(id="handbook-1", source="handbook.md", title="Deploy handbook", text=HANDBOOK, url="https://wiki.example/deploy")],
     )
     return services
+
+
+def slack_queue_notices(world: SlackWorld) -> list[str]:
+    """The "Queued, position N" notices Slack askers were shown."""
+    texts = (str(c.params.get("text", "")) for c in world.slack.calls if c.method in {"chat.postMessage", "chat.update"})
+    return [t for t in texts if t.startswith("Queued, position")]
+
+
+def hold_model(services: Services) -> tuple[threading.Event, asyncio.Future[Any]]:
+    """Occupy the model worker, as a digest step would, until the event is set: askers queue
+    however fast answers are."""
+    released = threading.Event()
+    return released, asyncio.ensure_future(services.worker.run(functools.partial(released.wait, 120)))
 
 
 def rss_mb() -> float:
