@@ -31,10 +31,14 @@ _ABOUT_ME = re.compile(
 )
 
 
+def _plain(message: str) -> str:
+    """The message's words, lower case, punctuation gone: "Hi, what can you do?" -> "hi what can you do"."""
+    return " ".join(re.sub(r"[^\w\s]", " ", message.lower().replace("’", "'")).split())
+
+
 def is_about_the_bot(question: str) -> bool:
     """True for a greeting, a call for help, or a question about what the bot is or does."""
-    words = re.sub(r"[^\w\s]", " ", question.lower().replace("’", "'")).split()
-    normalized = " ".join(words)
+    normalized = _plain(question)
     return bool(normalized) and bool(_ABOUT_ME.match(normalized))
 
 
@@ -47,8 +51,8 @@ _THANKS = re.compile(
 
 def is_thanks(message: str) -> bool:
     """True for a message that only thanks the bot ("thanks!", "great, thank you so much")."""
-    words = re.sub(r"[^\w\s]", " ", message.lower().replace("’", "'")).split()
-    return bool(words) and bool(_THANKS.match(" ".join(words)))
+    normalized = _plain(message)
+    return bool(normalized) and bool(_THANKS.match(normalized))
 
 
 def reply_to(message: str) -> str | None:
