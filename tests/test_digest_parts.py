@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from core.digests.conversations import Conversation, group_conversations
 from core.digests.extract import (
     action_items,
@@ -11,10 +13,12 @@ from core.digests.extract import (
     open_questions,
     shorten,
     tidy_speech,
+    topic,
     window_candidates,
 )
 from core.digests.packing import Piece, pack
 from core.digests.prompts import parse_notes
+from core.types import Author
 from tests.digest_support import message, release_day
 
 TEXTS = [
@@ -171,6 +175,45 @@ def test_a_question_is_answered_after_a_lull_or_by_its_asker_but_not_from_anothe
     assert open_ones(too_late) == [f"nate: {asked}"]
     assert open_ones(solved) == []
     assert open_ones(elsewhere) == [f"nate: {asked}"]
+
+
+def test_a_question_answered_hours_later_is_not_open_when_the_asker_is_addressed_or_thanks() -> None:
+    asked = "Can you stake KMD in the Agama wallet, or only in the desktop wallet?"
+    reply = "KMD is not staked: rewards accrue in any wallet, claim them from Agama."
+
+    def open_ones(day: list) -> list[str]:
+        conversations = group_conversations(day, max_messages=len(day))
+        return [c.text for c in window_candidates(conversations) if c.kind == "question"]
+
+    unanswered = [message(1, "crypto", asked, minute=0), message(2, "oszy", reply, minute=130)]
+    addressed = [message(1, "crypto", asked, minute=0), message(2, "oszy", f"@crypto {reply}", minute=130)]
+    # Slack writes a mention as the user's id, which is not their name.
+    slack_asker = replace(message(1, "crypto", asked, minute=0), author=Author("U0CRYPTO", "crypto"))
+    by_id = [slack_asker, message(2, "oszy", f"<@U0CRYPTO> {reply}", minute=130)]
+    thanked = [*unanswered, message(3, "crypto", "@oszy Thanks", minute=300)]
+    in_advance = [message(1, "crypto", asked, minute=0), message(2, "crypto", "thanks in advance", minute=200)]
+    other_person = [message(1, "crypto", asked, minute=0), message(2, "oszy", f"@cryptonaut {reply}", minute=130)]
+
+    assert open_ones(unanswered) == [f"crypto: {asked}"]  # hours later, to nobody in particular
+    assert open_ones(addressed) == []
+    assert open_ones(by_id) == []
+    assert open_ones(thanked) == []
+    assert open_ones(in_advance) == [f"crypto: {asked}"]
+    assert open_ones(other_person) == [f"crypto: {asked}"]
+
+
+def test_an_error_quoted_back_does_not_become_the_topic() -> None:
+    error = r"Program: C:\Tools\wallet\bin\walletd.exe File: chain.cpp, Line 162 Expression: pindexWalk failed"
+    said = [
+        error,
+        f"> {error}\nThat assertion means the block index is corrupt: back up your wallet and resync the chain.",
+        "How do I resync the chain without losing my wallet?",
+        "Back up wallet.dat, delete the blocks folder, and start the wallet again to resync the chain.",
+    ]
+    conversation = two_speakers(said)
+    # The error is in the conversation twice only because it was quoted: its words are not
+    # what the conversation is about.
+    assert "resync the chain" in topic(conversation.messages).text
 
 
 def test_quotes_lose_hesitations_and_abandoned_starts_but_not_chat_abbreviations() -> None:

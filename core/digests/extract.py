@@ -18,7 +18,7 @@ from datetime import timedelta
 
 from core.digests.conversations import Conversation
 from core.text import content_words, keywords, sentences
-from core.types import ChannelMessage
+from core.types import Author, ChannelMessage
 
 _SLACK_LINK = re.compile(r"<(https?://[^|>]+)\|([^>]+)>")
 _SLACK_BARE = re.compile(r"<(https?://[^>]+)>")
@@ -128,6 +128,9 @@ RESOLVED = re.compile(
 )
 # A reply can come after a lull long enough to start a new conversation.
 ANSWER_WINDOW = timedelta(hours=1)
+# An asker thanking someone later got an answer, however late ("@Oszy Thanks" five hours on);
+# "thanks in advance" is said before any answer, so it does not count.
+THANKS = re.compile(r"\b(thanks|thank you|thank u|thx|thnx|tnx|ty|cheers)\b(?! in advance)", re.IGNORECASE)
 
 
 
@@ -234,8 +237,9 @@ def name_words(names: Iterable[str]) -> frozenset[str]:
 
 
 def word_weights(messages: Sequence[ChannelMessage], *, names: Collection[str] = ()) -> Counter[str]:
-    """How many of ``messages`` use each content word: what a run of messages is about."""
-    return Counter(word for m in messages for word in content_words(clean_text(m.text), names=names))
+    """How many of ``messages`` use each content word: what a run of messages is about. A line
+    quoted with ">" repeats someone's words (often a pasted error), so it does not count again."""
+    return Counter(word for m in messages for word in content_words(" ".join(said_sentences(m.text)), names=names))
 
 
 def centrality(text: str, weights: Mapping[str, float], *, names: Collection[str] = ()) -> float:
@@ -374,14 +378,16 @@ def _is_question(sentence: str) -> bool:
 
 
 def open_questions(conversation: Conversation, following: Sequence[ChannelMessage] = ()) -> list[Candidate]:
-    """Questions nobody answered: nobody else spoke after them in the conversation, nor within
-    ``ANSWER_WINDOW`` after it ended (``following``: its line's later messages; a reply can come
-    after a lull that splits the conversation), and the asker did not say they solved it."""
+    """Questions nobody answered. ``following`` are its line's messages after the conversation,
+    where a reply that came after a lull is. A question counts as answered when someone else
+    spoke after it within ``ANSWER_WINDOW``; at any later time, when someone addressed the
+    asker (a reply to them, or their @name), or the asker thanked someone or said they solved it."""
     found: list[Candidate] = []
     messages = conversation.messages
     for index, message in enumerate(messages):
-        later = [*messages[index + 1 :], *(m for m in following if m.timestamp - message.timestamp <= ANSWER_WINDOW)]
-        if any(other.author.id != message.author.id or _resolves(other.text) for other in later):
+        if any(_answers(message, other, same_conversation=True) for other in messages[index + 1 :]) or any(
+            _answers(message, other) for other in following
+        ):
             continue
         asked = [s for s in said_sentences(message.text) if _is_question(s)]
         if asked:
@@ -389,8 +395,23 @@ def open_questions(conversation: Conversation, following: Sequence[ChannelMessag
     return found
 
 
-def _resolves(text: str) -> bool:
-    return RESOLVED.search(clean_text(text).translate(_APOSTROPHES)) is not None
+def _answers(question: ChannelMessage, other: ChannelMessage, *, same_conversation: bool = False) -> bool:
+    """Whether ``other``, said after ``question``, shows that it was answered."""
+    asker = question.author
+    if other.author.id == asker.id:
+        text = clean_text(other.text).translate(_APOSTROPHES)
+        return RESOLVED.search(text) is not None or (THANKS.search(text) is not None and not _asks(text))
+    if same_conversation or other.timestamp - question.timestamp <= ANSWER_WINDOW or other.reply_to == question.id:
+        return True
+    return _addresses(other, asker)
+
+
+def _addresses(message: ChannelMessage, person: Author) -> bool:
+    """``message`` mentions ``person``: their @name as read, or their id as the platform writes it."""
+    if re.search(rf"<@!?{re.escape(person.id)}\b", message.text):
+        return True
+    name = person.name.strip().lower()
+    return bool(name) and re.search(rf"@{re.escape(name)}(?![\w-])", clean_text(message.text).lower()) is not None
 
 
 def decisions(conversation: Conversation) -> list[Candidate]:
@@ -447,8 +468,8 @@ def candidates(conversation: Conversation, following: Sequence[ChannelMessage] =
 
 def window_candidates(conversations: Sequence[Conversation]) -> list[Candidate]:
     """The candidates of a window's conversations, in order. Each conversation sees the
-    messages that followed it within ``ANSWER_WINDOW`` on its line: its channel's own
-    messages, or its thread's (chatter elsewhere answers nobody's question)."""
+    messages that followed it on its line: its channel's own messages, or its thread's
+    (chatter elsewhere answers nobody's question)."""
     lines: dict[tuple[str, str | None], list[ChannelMessage]] = defaultdict(list)
     for conversation in conversations:
         for message in conversation.messages:
@@ -460,7 +481,6 @@ def window_candidates(conversations: Sequence[Conversation]) -> list[Candidate]:
         last = conversation.messages[-1]
         line = lines[(last.channel.scope, last.thread_id)]
         start = bisect.bisect_right(line, last.timestamp, key=lambda m: m.timestamp)
-        end = bisect.bisect_right(line, last.timestamp + ANSWER_WINDOW, key=lambda m: m.timestamp)
         own = {m.id for m in conversation.messages}
-        found.extend(candidates(conversation, [m for m in line[start:end] if m.id not in own]))
+        found.extend(candidates(conversation, [m for m in line[start:] if m.id not in own]))
     return found
