@@ -150,6 +150,14 @@ def test_lines_quotes_work_under_way_promises_and_settled_outcomes() -> None:
     assert [c.kind for c in window_candidates([asker])] == ["question"]
 
 
+def test_lets_typed_for_lets_decides_only_where_a_clause_starts() -> None:
+    said = [
+        "This lets us provide an HTTP endpoint to ask the service for a graceful shutdown.",
+        "ok lets go with postgres for the job queue then",
+    ]
+    assert [c.text for c in decisions(two_speakers(said))] == ["Lets go with postgres for the job queue then"]
+
+
 def test_a_question_is_answered_after_a_lull_or_by_its_asker_but_not_from_another_thread() -> None:
     asked = "How does instrumentation of function arguments work in spec?"
     late_answer = [

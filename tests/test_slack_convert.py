@@ -197,6 +197,19 @@ def test_bot_attachment_text_is_kept_for_bot_messages() -> None:
     assert message.kind == "bot" and message.author.is_bot and message.text == "[repo] New issue\nBody"
 
 
+def test_an_old_upload_reads_as_its_comment_and_file_not_slacks_sentence_about_it() -> None:
+    file = {"title": "if-let map destructuring", "initial_comment": {"comment": "hello, why is `b` nil here?"}}
+    text = "<@U1|yvan> uploaded a file: <https://acme.slack.com/files/U1/F1/x.clj|if-let map destructuring> and commented: hello, why is `b` nil here?"
+    event = {"type": "message", "subtype": "file_share", "user": "U1", "ts": "1.000001", "text": text, "file": file}
+    message = to_channel_message(event, CHANNEL)
+    assert message.kind == "message" and message.text == "hello, why is `b` nil here?\n[file: if-let map destructuring]"
+    # Without a comment Slack's sentence is what the upload says; a person's own words stay as written.
+    bare = {**event, "text": text.split(" and commented:")[0], "file": {"title": "notes"}}
+    assert to_channel_message(bare, CHANNEL).text == "@yvan uploaded a file: if-let map destructuring (https://acme.slack.com/files/U1/F1/x.clj)"
+    said = {**event, "text": "I uploaded a file: the notes, see above"}
+    assert to_channel_message(said, CHANNEL).text == "I uploaded a file: the notes, see above"
+
+
 def test_timestamps_round_trip_to_the_microsecond() -> None:
     moment = datetime(2024, 5, 1, 9, 30, 0, 1, tzinfo=UTC)
     assert datetime_to_ts(moment) == "1714555800.000001"

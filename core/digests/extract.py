@@ -321,11 +321,13 @@ def _first_sentence_with(text: str, pattern: re.Pattern[str], *, statement: bool
 
 
 def _says(sentence: str, pattern: re.Pattern[str]) -> bool:
-    """``pattern`` occurs in ``sentence`` as something said, not described: a "we'll" or
-    "I'll" counts only where a clause starts (``_SPEAKER_LED``, ``_CLAUSE_OPENERS``)."""
+    """``pattern`` occurs in ``sentence`` as something said, not described: a "we'll",
+    "I'll" or "lets" counts only where a clause starts (``_SPEAKER_LED``, ``_CLAUSE_OPENERS``)."""
     for match in pattern.finditer(sentence):
         said = match.group(0)
-        if not _SPEAKER_LED.match(said) or pattern.search(_SPEAKER_LED.sub("", said)):
+        if said.lower() == "lets":
+            pass  # "let's" typed fast, but only where a clause starts: "this lets us ..." is the verb
+        elif not _SPEAKER_LED.match(said) or pattern.search(_SPEAKER_LED.sub("", said)):
             return True  # not led by "we"/"I", or still a match without it ("we decided")
         before = sentence[: match.start()].rstrip()
         if not before or before[-1] in ",;:.!?()\"'-–—…":

@@ -177,10 +177,19 @@ def attachment_text(message: Message, directory: SlackDirectory | None = None) -
     return slack_text("\n".join(parts), directory)
 
 
+# Slack's uploads until 2018 wrote their own sentence around the uploader's words: "<@U1|ann>
+# uploaded a file: <url|title> and commented: ...". The comment and the file say it plainly.
+# Without a comment the sentence stays: it is what the upload says ("@ann uploaded a file: ...").
+_LEGACY_UPLOAD = re.compile(r"<@[^>]+> (?:uploaded|shared) a file: <[^>]+> and commented: .*", re.DOTALL)
+
+
 def message_text(message: Message, directory: SlackDirectory | None = None) -> str:
-    """The message's text as a person reads it; for something said with no text, its
-    attachments and files."""
-    text = slack_text(as_str(message.get("text")), directory).strip()
+    """The message's text as a person reads it; for something said with no text, or an old
+    upload's comment, its attachments and files."""
+    raw = as_str(message.get("text"))
+    if _LEGACY_UPLOAD.fullmatch(raw.strip()) and (message.get("file") or message.get("files")):
+        raw = ""
+    text = slack_text(raw, directory).strip()
     if not text and message_kind(message) in SPOKEN_KINDS:
         text = attachment_text(message, directory).strip()
     return text
