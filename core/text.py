@@ -30,12 +30,15 @@ FUNCTION_WORDS = frozenset(_FUNCTION_WORD_TEXT.split())
 # Words a question is asked with rather than about ("tell me how much ...").
 _QUESTION_WORD_TEXT = "get got tell know want please need much many does did done really"
 QUESTION_WORDS = frozenset(_QUESTION_WORD_TEXT.split())
-# What chat and speech add around what they say: greetings, fillers, "I think", "use".
+# What chat and speech add around what they say: greetings, fillers, "I think", "use"; and
+# what is left of "don't", "isn't" and the like once the apostrophe splits them ("don" is no
+# topic).
 _CHAT_WORD_TEXT = """
     above after again against all am because before being below between both doing down during each
     few further having he her here hers him his itself let nor now off once only other ours out over
     own same she theirs those through under until up very while whom yours yeah ok okay thanks thank
-    please hi hello hey get got one like know think want need use using used still really well"""
+    please hi hello hey get got one like know think want need use using used still really well
+    don doesn didn isn aren wasn weren haven hasn hadn won wouldn couldn shouldn mustn ain"""
 STOPWORDS = FUNCTION_WORDS | frozenset(_CHAT_WORD_TEXT.split())
 
 # Endings stripped by ``stem``, longest first; at least four letters stay, so "need" and "bus"

@@ -145,6 +145,15 @@ def test_a_label_holds_no_preposition_or_hedge_left_hanging() -> None:
     assert not {"within", "across", "maybe"} & set(label.replace(",", " ").split())
 
 
+def test_what_is_left_of_dont_is_no_label_word() -> None:
+    talk = [
+        message(50, "ben", "I don’t use alt mappings in vim; they don't work in every terminal."),
+        message(51, "ann", "Alt mappings don’t work in my terminal vim either, I don't bother."),
+    ]
+    label = topic_labels([tuple(release_day()[:5]), tuple(talk)])[1].lower()
+    assert "alt mappings" in label and "don" not in label.replace(",", " ").split()
+
+
 def test_people_are_named_most_active_first() -> None:
     day = [message(1, "bob", "a"), message(2, "alice", "b"), message(3, "bob", "c"), message(4, "carol", "d"),
            message(5, "dave", "e"), message(6, "erin", "f")]
