@@ -203,19 +203,6 @@ def test_a_runner_up_that_says_what_the_answer_already_says_is_left_out() -> Non
     assert quoting.adding([*water, detected], water, 1) == [detected]
 
 
-def test_a_runner_up_that_says_all_the_pick_says_and_more_takes_its_place() -> None:
-    short = quoting.Passage(2, 0, "Two CPU cores and 2 GB of free memory are enough (install.md).")
-    full = quoting.Passage(1, 3, "A Linux machine with Python 3.11; two CPU cores and 2 GB of free memory are enough.")
-    other = quoting.Passage(3, 0, "Compiling llama.cpp takes a few minutes the first time.")
-    assert quoting.superseding(short, [short, full, other], 1) == full
-    assert quoting.superseding(full, [full, short, other], 1) == full  # says less: stays a runner-up
-    assert quoting.superseding(short, [short, other, full], 1) == short  # only the runners-up quoted count
-    # A fuller passage without the pick's "no" does not replace it.
-    no = quoting.Passage(2, 0, "Pets do not spread COVID-19 to people.")
-    fuller = quoting.Passage(1, 0, "Pets spread COVID-19 to people in some reports from zoos and farms.")
-    assert quoting.superseding(no, [no, fuller], 1) == no
-
-
 def test_a_step_worded_in_the_guide_and_in_its_common_questions_is_quoted_once(make_services, embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     # Room for three passages: the lead and two runners-up, one of which repeats the lead.
     services = make_services(config_text="[knowledge_base]\nbuild_default = false\n[answers]\nquote_passages = 3\n")

@@ -400,9 +400,8 @@ class Answerer:
     def quote(self, question: str, hits: Sequence[Hit], *, alone: Sequence[float] | None = None) -> Quoted:
         """The passages that answer ``question``, best first (on the model thread): ranked by
         the embedder, the best few shown to the model, which picks one under a grammar or
-        says none. A runner-up that says all the pick says and more takes its place; the pick
-        comes with the passage after it in its source; the runners-up by rank fill
-        ``quote_passages``, less those that repeat what is quoted. ``alone``: the
+        says none. The pick comes with the passage after it in its source; the runners-up by
+        rank fill ``quote_passages``, less those that repeat what is quoted. ``alone``: the
         passages' similarities, if measured."""
         started = time.perf_counter()
         passages = quoting.passages_for(hits)
@@ -424,8 +423,7 @@ class Answerer:
                 prompt_tokens = 0
         if pick is None:
             return Quoted((), time.perf_counter() - started, prompt_tokens)
-        chosen = quoting.superseding(candidates[pick], ranked, self.settings.quote_passages - 1)
-        lead = quoting.excerpt(chosen, passages)
+        lead = quoting.excerpt(candidates[pick], passages)
         others = quoting.adding(ranked, lead, self.settings.quote_passages - 1)
         return Quoted((*lead, *others), time.perf_counter() - started, prompt_tokens)
 

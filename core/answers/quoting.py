@@ -266,20 +266,6 @@ def excerpt(chosen: Passage, passages: Sequence[Passage]) -> list[Passage]:
     return [*(before[:1] if _POINTS_BACK.match(chosen.text) else []), chosen, *following[:1]]
 
 
-def superseding(chosen: Passage, ranked: Sequence[Passage], count: int) -> Passage:
-    """The passage to lead with: ``chosen``, unless one of the next ``count`` ranked passages
-    says all it says and more (a common question's short answer beside the guide's fuller
-    sentence, or the reverse): then that one, so the answer says it once, and fully. A passage
-    that drops the chosen one's "no" never replaces it."""
-    words = _words(chosen.text)
-    for passage in [p for p in ranked if p != chosen][:count]:
-        theirs = _words(passage.text)
-        fuller = len(theirs) > len(words) and len(words & theirs) >= REPEATED_SHARE * len(words)
-        if words and fuller and (is_negative(passage.text) or not is_negative(chosen.text)):
-            return passage
-    return chosen
-
-
 def adding(ranked: Sequence[Passage], chosen: Sequence[Passage], count: int) -> list[Passage]:
     """The next ``count`` passages of ``ranked`` after ``chosen``, less those whose words the
     answer already holds (the same step worded twice, in a guide and in its common questions):
