@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import threading
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from core.answers.questions import reads_as_follow_up
 from core.errors import EmptyQuestion, UserFacingError
 from core.knowledge.ingesting import ingest
 from core.types import Question, Turn
+from tests.trust_support import hold_model
 
 pytestmark = pytest.mark.slow
 
@@ -172,11 +172,9 @@ def test_questions_wait_in_one_queue_and_learn_their_position(handbook_services)
     async def on_queued(position: int) -> None:
         positions.append(position)
 
-    released = threading.Event()
-
     async def three() -> list[object]:
         # A digest step holds the model, so the three questions queue behind it however fast they are.
-        busy = asyncio.ensure_future(handbook_services.worker.run(lambda: released.wait(60)))
+        released, busy = hold_model(handbook_services, most_s=60)
         questions = ["Where do I get a laptop?", "Do small expenses need a receipt?", "When is the VPN required?"]
         asked = asyncio.gather(*(handbook_services.answerer.answer(Question(text=q), on_queued=on_queued) for q in questions))
         for _ in range(600):

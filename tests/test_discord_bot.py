@@ -45,6 +45,7 @@ from core.types import (
     DigestSection,
     Question,
 )
+from tests.trust_support import hold_model
 
 SETTLE_S = 60.0
 
@@ -251,10 +252,9 @@ async def test_answer_streams_with_throttled_edits(services: Services, tmp_path:
 
 async def test_busy_model_shows_the_queue_position_then_the_answer(services: Services, tmp_path: Path) -> None:
     bot = bot_for(services, tmp_path, answerer=ScriptedAnswerer(services, "Answered after the wait."))
-    release = threading.Event()
     async with discord_world(bot) as (env, _guild, support, alice):
         # Something else (a digest, another question) holds the model.
-        busy = asyncio.ensure_future(services.worker.run(lambda: release.wait(30)))
+        release, busy = hold_model(services, most_s=30)
         await asyncio.sleep(0.05)
         loop = asyncio.get_running_loop()
         loop.call_later(1.0, release.set)

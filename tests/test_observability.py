@@ -7,7 +7,6 @@ import asyncio
 import io
 import json
 import logging
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -21,6 +20,7 @@ from core.runtime.observability import InstrumentedAnswerer, Metrics, MetricsSer
 from core.services import OnQueued, OnText, Services
 from core.types import Answer, Chunk, Question
 from tests.reliability import record
+from tests.trust_support import hold_model
 
 pytestmark = pytest.mark.slow
 
@@ -82,8 +82,7 @@ async def test_health_and_metrics_over_http(services: Services) -> None:
         services.state.finish_digest("slack", "C1", window, window + timedelta(days=1), message_id="1.5")
         services.state.claim_digest("slack", "C2", window, window + timedelta(days=1))  # claimed, not posted
 
-        release = threading.Event()
-        busy = asyncio.ensure_future(services.worker.run(lambda: release.wait(10)))
+        release, busy = hold_model(services, most_s=10)
         await asyncio.sleep(0.05)
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{base}/healthz") as response:

@@ -12,7 +12,6 @@ import itertools
 import json
 import logging
 import re
-import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
@@ -41,7 +40,7 @@ from tests.slack_requests import (
     send_event,
     sign,
 )
-from tests.trust_support import http_settings
+from tests.trust_support import hold_model, http_settings
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -301,19 +300,12 @@ async def test_socket_mode_connects_acks_envelopes_and_answers(
 # -- answers from the real model (kept few: the model writes ~100 tokens/s) -------------------
 
 
-def block_worker(services: Services) -> tuple[threading.Event, asyncio.Future[Any]]:
-    """Occupy the model worker (as another question would) until the event is set."""
-    release = threading.Event()
-    busy = asyncio.ensure_future(services.worker.run(lambda: release.wait(30)))
-    return release, busy
-
-
 @pytest.mark.slow
 async def test_mention_is_acked_queued_streamed_and_answered_once_in_thread(
     slack: MockSlack, http: aiohttp.ClientSession, services: Services, start_bot: StartBot
 ) -> None:
     bot = await start_bot(services)
-    release, busy = block_worker(services)
+    release, busy = hold_model(services, most_s=30)
     await asyncio.sleep(0.05)
     event = mention("How do I deploy? <!here>")
     payload = event_callback(event)

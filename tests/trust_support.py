@@ -44,11 +44,11 @@ def slack_queue_notices(world: SlackWorld) -> list[str]:
     return [t for t in texts if t.startswith("Queued, position")]
 
 
-def hold_model(services: Services) -> tuple[threading.Event, asyncio.Future[Any]]:
-    """Occupy the model worker, as a digest step would, until the event is set: askers queue
-    however fast answers are."""
+def hold_model(services: Services, *, most_s: float = 120) -> tuple[threading.Event, asyncio.Future[Any]]:
+    """Occupy the model worker, as a digest step or another question would, until the event is
+    set (or ``most_s`` passed): askers queue however fast answers are."""
     released = threading.Event()
-    return released, asyncio.ensure_future(services.worker.run(functools.partial(released.wait, 120)))
+    return released, asyncio.ensure_future(services.worker.run(functools.partial(released.wait, most_s)))
 
 
 def rss_mb() -> float:
