@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from core.answers import checks, quoting
-from core.answers.answering import EMPTY_KNOWLEDGE_BASE, Answerer, drop_repeated_sentences
+from core.answers.answering import EMPTY_KNOWLEDGE_BASE, Answerer, Quoted, drop_repeated_sentences
 from core.answers.prompts import build_answer_prompt
 from core.digests.judging import judge_prompt
 from core.digests.prompts import notes_prompt
@@ -173,6 +173,48 @@ def test_a_quote_answer_is_the_sources_own_sentences_cited(selector: str, reques
     assert (answer.timings.prompt_tokens > 0) == (selector == "model"), "the model chose, or no model call at all"
     sentences = [s for s in re.split(r"(?<=[.!?])\s+|\n", re.sub(r"\[\d+\]", "", answer.text)) if s.strip()]
     assert len(sentences) == len({s.strip() for s in sentences}), "no sentence twice"
+
+
+HANDBOOK_QUESTIONS = [
+    "How many days of paid holiday do employees get?",
+    "Do small expenses need a receipt?",
+    "When is the VPN required?",
+    "Where do I get a laptop?",
+    "How do I deploy?",
+    "Can I take a taxi on expenses?",
+]
+
+
+@pytest.mark.parametrize("style", ["quote", "generate"])
+def test_citations_are_numbered_from_one_in_the_order_of_the_sources(style: str, request: pytest.FixtureRequest) -> None:
+    services = request.getfixturevalue("handbook_services" if style == "quote" else "generating_services")
+    answerer = services.answerer.inner
+    for text in HANDBOOK_QUESTIONS:
+        question = Question(text=text)
+        answer = ask(services, text)
+        if not answer.grounded:
+            continue
+        numbers = [c.n for c in answer.citations]
+        assert numbers == list(range(1, len(numbers) + 1)), (text, answer.text)
+        assert {int(n) for n in re.findall(r"\[(\d+)\]", answer.text)} == set(numbers), answer.text
+        assert all(q.n in numbers for q in answer.quotes)
+        packed = [h.chunk.id for h in answerer.quoted_from(answerer.retrieve(question))]
+        places = [packed.index(c.chunk_id) for c in answer.citations]
+        assert places == sorted(places), "numbers keep the sources' order"
+
+
+def test_an_answer_quoting_the_second_and_third_source_cites_1_and_2(handbook_services, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    answerer: Answerer = handbook_services.answerer.inner
+    question = Question(text="How do I deploy?")
+    hits = answerer.retrieve(question)[:3]
+    assert len(hits) == 3
+    quoted = (quoting.Passage(3, 0, "The third source says this."), quoting.Passage(2, 0, "The second source says that."))
+    monkeypatch.setattr(answerer, "quoted_from", lambda found: list(found))
+    monkeypatch.setattr(answerer, "quote", lambda *args, **kwargs: Quoted(quoted, 0.0))
+    answer = asyncio.run(answerer._quote_answer(question, hits, 0.0, on_queued=None))
+    assert answer.text == "The second source says that. [1]\nThe third source says this. [2]"
+    assert [(c.n, c.chunk_id) for c in answer.citations] == [(1, hits[1].chunk.id), (2, hits[2].chunk.id)]
+    assert [q.n for q in answer.quotes] == [1, 2]
 
 
 def test_a_follow_up_and_an_overlong_question_still_get_quotes(model_selecting_services, language_model) -> None:  # type: ignore[no-untyped-def]

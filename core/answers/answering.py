@@ -41,6 +41,13 @@ EMPTY_KNOWLEDGE_BASE = (
     "`tidings ingest PATH` (files, folders, an FAQ spreadsheet, Slack or Discord exports), then ask again."
 )
 _CITATION = re.compile(r"\[(\d{1,2})\]")
+
+
+def _shown_numbers(cited: Sequence[int]) -> dict[int, int]:
+    """The numbers a reader sees for the cited sources (their places among the sources
+    searched, in order): 1, 2, ... with no gaps, so an answer from the second and third
+    source cites [1] and [2], not [2] and [3] beside a list with no [1]."""
+    return {n: shown for shown, n in enumerate(sorted(cited), start=1)}
 _DONT_KNOW = re.compile(r"\b(i (do not|don't|dont) know|not (mentioned|covered|provided|stated) in the sources)\b", re.I)
 _NUMBER = re.compile(r"\b(\d+(?:[.,:]\d+)*)(?:\s+([A-Za-z]+))?")
 
@@ -377,12 +384,13 @@ class Answerer:
         if not quoted.passages:
             return replace(self._not_covered(question, hits, retrieve_ms), timings=timings)
         passages = quoting.in_reading_order(quoted.passages)
-        text = "\n".join(f"{p.text} [{p.source}]" for p in passages)
         cited = sorted({p.source for p in passages})
+        shown = _shown_numbers(cited)
+        text = "\n".join(f"{p.text} [{shown[p.source]}]" for p in passages)
         # Each source's snippet is what was quoted from it, so a platform can show the quote with its source.
         citations = tuple(
             replace(
-                self._citation(n, used[n - 1], text),
+                self._citation(shown[n], used[n - 1], text),
                 snippet=" … ".join(" ".join(p.text.split()) for p in passages if p.source == n),
             )
             for n in cited
@@ -394,7 +402,7 @@ class Answerer:
             citations=citations,
             timings=timings,
             style="quote",
-            quotes=tuple(Quote(text=p.text, n=p.source) for p in passages),
+            quotes=tuple(Quote(text=p.text, n=shown[p.source]) for p in passages),
         )
 
     def quote(self, question: str, hits: Sequence[Hit], *, alone: Sequence[float] | None = None) -> Quoted:
@@ -494,6 +502,7 @@ class Answerer:
     def _citation(self, n: int, hit: Hit, focus: str) -> Citation:
         return Citation(
             n=n,
+            chunk_id=hit.chunk.id,
             source=hit.chunk.source,
             title=hit.chunk.title,
             snippet=snippet(hit.chunk.text, focus),
@@ -511,7 +520,9 @@ class Answerer:
         if self.settings.extractive_fallback and not self._trustworthy(text, question, used):
             return None
         text, cited = self._cite(drop_repeated_sentences(text), used)
-        citations = tuple(self._citation(n, used[n - 1], text) for n in cited)
+        shown = _shown_numbers(cited)
+        text = _CITATION.sub(lambda m: f"[{shown[int(m.group(1))]}]", text)
+        citations = tuple(self._citation(shown[n], used[n - 1], text) for n in cited)
         return Answer(
             question=question.text, text=text.strip(), grounded=True, citations=citations, timings=timings, style="generate"
         )

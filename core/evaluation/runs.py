@@ -497,8 +497,8 @@ async def answer_sample(
         prompt_tokens.append(answer.timings.prompt_tokens)
         completion_tokens.append(answer.timings.completion_tokens)
         if answer.grounded:
-            # Citation n is the n-th packed chunk; packing keeps retrieval's order.
-            cited = [hits[c.n - 1].chunk.text for c in answer.citations if 0 < c.n <= len(hits)]
+            chunks = {h.chunk.id: h.chunk.text for h in hits}
+            cited = [chunks[c.chunk_id] for c in answer.citations if c.chunk_id in chunks]
             precision = metrics.citation_precision(cited, item.answers)
             if precision is not None:
                 precisions.append(precision)
