@@ -166,8 +166,10 @@ def test_eval_on_a_slice_of_the_real_sets(
     shared_data: Path, eval_args: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     results = run_eval(
+        # The default style only: every style is run on the tiny folder above, and a written
+        # answer takes seconds each on the slice's dozen questions.
         [*eval_args, "eval", "all", "--data", str(shared_data), "--limit", "3", "--sample", "1",
-         "--chunk-sizes", "200", "--json"],
+         "--chunk-sizes", "200", "--styles", "quote-embedding", "--json"],
         capsys,
     )
     faq = {(r["mode"], r["split"]): r for r in results["retrieval"]["faq"]}
