@@ -3,6 +3,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.answers import quoting
 from core.knowledge.chunking import assign_ids, chunk_document, embedding_text, split_sections, split_sentences
 from core.types import Document
 
@@ -38,6 +39,21 @@ def test_neighbouring_chunks_overlap_by_one_sentence() -> None:
     chunks = chunk_document(Document(source="s", title="T", text=text), count_tokens=words, max_tokens=20, overlap_sentences=1)
     first_last = split_sentences(chunks[0].text)[-1]
     assert split_sentences(chunks[1].text)[0] == first_last
+
+
+def test_a_table_split_across_chunks_repeats_its_header_in_each() -> None:
+    rows = "\n".join(f"| part {i} | runs on machine {i} | moves to engine {i} when shared |" for i in range(12))
+    text = f"Where each part lives:\n\n| part | one machine | many replicas |\n|---|---|---|\n{rows}\n\nNothing else changes."
+    chunks = chunk_document(Document(source="s", title="T", text=text), count_tokens=words, max_tokens=60)
+    with_rows = [c for c in chunks if "| part " in c.text]
+    assert len(with_rows) > 2
+    for chunk in with_rows:
+        lines = [line for line in chunk.text.splitlines() if line.startswith("|")]
+        assert lines[:2] == ["| part | one machine | many replicas |", "|---|---|---|"], chunk.text
+        assert words(embedding_text(chunk.title, chunk.text)) <= 60
+    # So a row from a later chunk is quoted under its column names.
+    last = quoting.passages_of(with_rows[-1].text, 1)
+    assert any(p.text.startswith("part 11 — one machine: runs on machine 11; many replicas:") for p in last)
 
 
 @settings(max_examples=60, deadline=None)

@@ -412,18 +412,33 @@ def _pack(sentences: Sequence[tuple[str, int]], budget: int, overlap: int) -> li
     chunks: list[str] = []
     current: list[tuple[str, int]] = []
     size = 0
-    for sentence, tokens in sentences:
+    header: list[tuple[str, int]] = []  # the header row and rule of the table being packed
+    for index, (sentence, tokens) in enumerate(sentences):
+        row = sentence.lstrip().startswith("|")
+        if not row:
+            header = []
+        elif index and _TABLE_RULE.match(sentence) and sentences[index - 1][0].lstrip().startswith("|"):
+            header = [sentences[index - 1], (sentence, tokens)]
         if current and size + tokens + 1 > budget:
             chunks.append("\n".join(s for s, _ in current) if _is_listy(current) else " ".join(s for s, _ in current))
             kept = list(current[-overlap:]) if overlap else []
             while kept and sum(t for _, t in kept) + tokens + len(kept) > budget // 2:
                 kept.pop(0)
+            # A table split across chunks: its later rows come with its column names again,
+            # without which a row reads as bare cells ("Slack: Socket Mode: HTTP mode ...").
+            with_header = [*header, *(k for k in kept if k not in header)]
+            if row and header and sum(t for _, t in with_header) + len(with_header) + tokens + 1 <= budget:
+                kept = with_header
             current, size = kept, sum(t for _, t in kept) + len(kept)
         current.append((sentence, tokens))
         size += tokens + 1
     if current:
         chunks.append("\n".join(s for s, _ in current) if _is_listy(current) else " ".join(s for s, _ in current))
     return chunks
+
+
+# A table's rule line, under its header row: "|---|:--:|".
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}")
 
 
 def _is_listy(sentences: Sequence[tuple[str, int]]) -> bool:
