@@ -150,12 +150,17 @@ def test_lines_quotes_work_under_way_promises_and_settled_outcomes() -> None:
     assert [c.kind for c in window_candidates([asker])] == ["question"]
 
 
-def test_lets_typed_for_lets_decides_only_where_a_clause_starts() -> None:
+def test_lets_will_do_and_on_it_count_only_where_a_clause_starts() -> None:
     said = [
         "This lets us provide an HTTP endpoint to ask the service for a graceful shutdown.",
         "ok lets go with postgres for the job queue then",
+        "There are several tools that will do the java libraries, but they miss clojars.",
+        "Right-click on it and choose Open in the wallet menu.",
+        "yeah I'm on it, fixing the ARM build tonight",
     ]
-    assert [c.text for c in decisions(two_speakers(said))] == ["Lets go with postgres for the job queue then"]
+    conversation = two_speakers(said)
+    assert [c.text for c in decisions(conversation)] == ["Lets go with postgres for the job queue then"]
+    assert [c.text for c in action_items(conversation)] == ["bob: I'm on it, fixing the ARM build tonight"]
 
 
 def test_a_question_is_answered_after_a_lull_or_by_its_asker_but_not_from_another_thread() -> None:

@@ -58,7 +58,7 @@ DECISION = re.compile(
 _NOT_A_STATE = r"(?! (?:lose|need|miss)\b)(?! be\b(?! (?:\w+ing|responsible|in charge)\b))"
 SELF_ACTION = re.compile(
     rf"\b(i'?ll{_NOT_A_STATE}|i will{_NOT_A_STATE}|i'?m going to{_NOT_A_STATE}|i am going to{_NOT_A_STATE}|"
-    r"i can take|will do|on it|i'?ll handle)\b"
+    r"i can take|will do|(?:i'?m |i am )?on it|i'?ll handle)\b"
     # Chat drops the subject: "ok, will add more details" commits as "I'll add" does; "Will it
     # build?" and "will be fine" do not.
     r"|(?:^|(?<=[,;:] ))will (?!(?:be|it|this|that|these|those|there|they|he|she|we|i|you|the|a|an)\b)[a-z]+\b"
@@ -104,6 +104,9 @@ _SPEAKER_LED = re.compile(r"^(?:we|i)\b", re.IGNORECASE)
 # A sentence that opens with a condition or a time has its main clause later: "If I get time
 # next week I'll set up something reproducible."
 _SUBORDINATE_LED = re.compile(r"^(?:if|when|once|after|as soon as|before)\b", re.IGNORECASE)
+# Said as a clause of their own or not at all: "lets" for "let's" ("this lets us ..." is the
+# verb), "will do" ("tools that will do the libraries"), "on it" ("click on it").
+_CLAUSE_LED = re.compile(r"^(?:lets|will do|(?:i'?m |i am )?on it)$", re.IGNORECASE)
 # Typographic apostrophes ("I’ll", "we’re", as phones and Slack write them) read as plain ones.
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'"})
 _CLAUSE_OPENERS = frozenset(
@@ -325,8 +328,8 @@ def _says(sentence: str, pattern: re.Pattern[str]) -> bool:
     "I'll" or "lets" counts only where a clause starts (``_SPEAKER_LED``, ``_CLAUSE_OPENERS``)."""
     for match in pattern.finditer(sentence):
         said = match.group(0)
-        if said.lower() == "lets":
-            pass  # "let's" typed fast, but only where a clause starts: "this lets us ..." is the verb
+        if _CLAUSE_LED.match(said):
+            pass  # only where a clause starts: "this lets us", "tools that will do", "click on it"
         elif not _SPEAKER_LED.match(said) or pattern.search(_SPEAKER_LED.sub("", said)):
             return True  # not led by "we"/"I", or still a match without it ("we decided")
         before = sentence[: match.start()].rstrip()
