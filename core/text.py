@@ -18,6 +18,8 @@ from collections.abc import Callable, Collection
 # "school/childcare" is two words a source may use alone, and "don't" is "don" and "t".
 WORD = re.compile(r"[^\W_](?:[\w+#.-]*(?:[^\W_]|[+#]))?")
 LINK = re.compile(r"https?://\S+")
+# A Markdown table's rule line, under its header row: "|---|:--:|".
+TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}")
 
 # Words that say nothing about what a text is about, in any text. "ll", "re" and "ve" are
 # what is left of "we'll", "you're" and "I've" once the apostrophe splits them.

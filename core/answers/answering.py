@@ -41,6 +41,8 @@ EMPTY_KNOWLEDGE_BASE = (
     "`tidings ingest PATH` (files, folders, an FAQ spreadsheet, Slack or Discord exports), then ask again."
 )
 _CITATION = re.compile(r"\[(\d{1,2})\]")
+_DONT_KNOW = re.compile(r"\b(i (do not|don't|dont) know|not (mentioned|covered|provided|stated) in the sources)\b", re.I)
+_NUMBER = re.compile(r"\b(\d+(?:[.,:]\d+)*)(?:\s+([A-Za-z]+))?")
 
 
 def _shown_numbers(cited: Sequence[int]) -> dict[int, int]:
@@ -48,8 +50,6 @@ def _shown_numbers(cited: Sequence[int]) -> dict[int, int]:
     searched, in order): 1, 2, ... with no gaps, so an answer from the second and third
     source cites [1] and [2], not [2] and [3] beside a list with no [1]."""
     return {n: shown for shown, n in enumerate(sorted(cited), start=1)}
-_DONT_KNOW = re.compile(r"\b(i (do not|don't|dont) know|not (mentioned|covered|provided|stated) in the sources)\b", re.I)
-_NUMBER = re.compile(r"\b(\d+(?:[.,:]\d+)*)(?:\s+([A-Za-z]+))?")
 
 
 def coverage(query: str, hits: Sequence[Hit]) -> float:

@@ -18,7 +18,7 @@ import numpy as np
 
 from core.answers.checks import is_negative
 from core.ports import Embedder, LanguageModel, Prompt
-from core.text import DOCUMENT_SENTENCE_END, answer_words
+from core.text import DOCUMENT_SENTENCE_END, TABLE_RULE, answer_words
 from core.types import Hit
 
 CHOICE_INSTRUCTIONS = (
@@ -43,7 +43,6 @@ REPEATED_SHARE = 0.8
 
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+")
 _HEADING = re.compile(r"^\s*#{1,6}\s")
-_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}")
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _EMPHASIS = re.compile(r"(\*\*|__)(.+?)\1|(?<![\w*])\*(?!\s)([^*\n]+?)\*(?![\w*])")
 _TAG = re.compile(r"</?[A-Za-z][^<>]{0,200}>")
@@ -166,7 +165,7 @@ def passages_of(text: str, source: int) -> list[Passage]:
             if paragraph:
                 end_paragraph()
             cells = [clean(cell) for cell in stripped.strip("|").split("|")]
-            if _TABLE_RULE.match(stripped):
+            if TABLE_RULE.match(stripped):
                 if len(table) == 1 and not header:
                     header = table.pop()  # the row above the rule names the columns
             elif header:

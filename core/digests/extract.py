@@ -324,8 +324,9 @@ def _first_sentence_with(text: str, pattern: re.Pattern[str], *, statement: bool
 
 
 def _says(sentence: str, pattern: re.Pattern[str]) -> bool:
-    """``pattern`` occurs in ``sentence`` as something said, not described: a "we'll",
-    "I'll" or "lets" counts only where a clause starts (``_SPEAKER_LED``, ``_CLAUSE_OPENERS``)."""
+    """``pattern`` occurs in ``sentence`` as something said, not described: a "we'll", an
+    "I'll" or one of ``_CLAUSE_LED`` counts only where a clause starts (``_SPEAKER_LED``,
+    ``_CLAUSE_OPENERS``)."""
     for match in pattern.finditer(sentence):
         said = match.group(0)
         if _CLAUSE_LED.match(said):

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
-from core.text import DOCUMENT_SENTENCE_END
+from core.text import DOCUMENT_SENTENCE_END, TABLE_RULE
 from core.types import Chunk, Document
 
 log = logging.getLogger(__name__)
@@ -417,7 +417,7 @@ def _pack(sentences: Sequence[tuple[str, int]], budget: int, overlap: int) -> li
         row = sentence.lstrip().startswith("|")
         if not row:
             header = []
-        elif index and _TABLE_RULE.match(sentence) and sentences[index - 1][0].lstrip().startswith("|"):
+        elif index and TABLE_RULE.match(sentence) and sentences[index - 1][0].lstrip().startswith("|"):
             header = [sentences[index - 1], (sentence, tokens)]
         if current and size + tokens + 1 > budget:
             chunks.append("\n".join(s for s, _ in current) if _is_listy(current) else " ".join(s for s, _ in current))
@@ -435,10 +435,6 @@ def _pack(sentences: Sequence[tuple[str, int]], budget: int, overlap: int) -> li
     if current:
         chunks.append("\n".join(s for s, _ in current) if _is_listy(current) else " ".join(s for s, _ in current))
     return chunks
-
-
-# A table's rule line, under its header row: "|---|:--:|".
-_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}")
 
 
 def _is_listy(sentences: Sequence[tuple[str, int]]) -> bool:
