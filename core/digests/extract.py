@@ -10,6 +10,7 @@ so a better model simply makes better digests.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -137,6 +138,9 @@ THANKS = re.compile(r"\b(thanks|thank you|thank u|thx|thnx|tnx|ty|cheers)\b(?! i
 
 
 
+# A digest reads each message's text many times (weights, topics, labels, later answers to a
+# question), and cleaning it is the costly part.
+@functools.lru_cache(maxsize=8192)
 def clean_text(text: str) -> str:
     """Chat markup made readable: link labels, mention names, code blocks shown as [code];
     spoken hesitations removed (see ``tidy_speech``)."""
@@ -391,13 +395,14 @@ def open_questions(conversation: Conversation, following: Sequence[ChannelMessag
     found: list[Candidate] = []
     messages = conversation.messages
     for index, message in enumerate(messages):
+        asked = [s for s in said_sentences(message.text) if _is_question(s)]
+        if not asked:
+            continue  # first, as most messages ask nothing: the rest of the day is read only for questions
         if any(_answers(message, other, same_conversation=True) for other in messages[index + 1 :]) or any(
             _answers(message, other) for other in following
         ):
             continue
-        asked = [s for s in said_sentences(message.text) if _is_question(s)]
-        if asked:
-            found.append(Candidate("question", f"{message.author.name}: {shorten(quotable(asked[-1]))}", (message,)))
+        found.append(Candidate("question", f"{message.author.name}: {shorten(quotable(asked[-1]))}", (message,)))
     return found
 
 
