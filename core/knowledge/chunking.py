@@ -426,9 +426,10 @@ def _pack(sentences: Sequence[tuple[str, int]], budget: int, overlap: int) -> li
                 kept.pop(0)
             # A table split across chunks: its later rows come with its column names again,
             # without which a row reads as bare cells ("Slack: Socket Mode: HTTP mode ...").
-            with_header = [*header, *(k for k in kept if k not in header)]
-            if row and header and sum(t for _, t in with_header) + len(with_header) + tokens + 1 <= budget:
-                kept = with_header
+            if row and header:
+                with_header = [*header, *(k for k in kept if k not in header)]
+                if sum(t for _, t in with_header) + len(with_header) + tokens + 1 <= budget:
+                    kept = with_header
             current, size = kept, sum(t for _, t in kept) + len(kept)
         current.append((sentence, tokens))
         size += tokens + 1
