@@ -20,6 +20,7 @@ from pathlib import Path
 from core.config import AnswerSettings, RetrievalSettings, Settings
 from core.evaluation.datasets import Article
 from core.knowledge.chunking import assign_ids, chunk_document
+from core.knowledge.embedding import every_core
 from core.knowledge.ingesting import ingest
 from core.services import Services
 from core.types import Chunk, Document
@@ -90,13 +91,14 @@ class Workbench:
         if name not in self._built:
             services = self.services(name, chunk_tokens=chunk_tokens)
             assert services.embedder is not None, "build_services always builds an embedder"
-            ingest(
-                list(paths),
-                knowledge_base=services.knowledge_base,  # type: ignore[arg-type]
-                embedder=services.embedder,
-                chunk_tokens=chunk_tokens,
-                overlap_sentences=self.settings.knowledge_base.overlap_sentences,
-            )
+            with every_core(services.embedder):  # as `tidings ingest` does
+                ingest(
+                    list(paths),
+                    knowledge_base=services.knowledge_base,  # type: ignore[arg-type]
+                    embedder=services.embedder,
+                    chunk_tokens=chunk_tokens,
+                    overlap_sentences=self.settings.knowledge_base.overlap_sentences,
+                )
             self._built.add(name)
         return name
 
@@ -111,18 +113,19 @@ class Workbench:
         kb = services.knowledge_base
         written: list[Chunk] = []
         changed = False
-        for article in articles:
-            document = Document(source=f"{label}/{article.id}", title=article.title, text=article.text)
-            chunks = chunk_document(
-                document,
-                count_tokens=embedder.count_tokens,
-                max_tokens=chunk_tokens,
-                overlap_sentences=self.settings.knowledge_base.overlap_sentences,
-            )
-            identified = assign_ids(chunks)
-            change = kb.replace_source(document.source, identified)
-            changed = changed or bool(change.added or change.removed)
-            written.extend(identified)
+        with every_core(embedder):
+            for article in articles:
+                document = Document(source=f"{label}/{article.id}", title=article.title, text=article.text)
+                chunks = chunk_document(
+                    document,
+                    count_tokens=embedder.count_tokens,
+                    max_tokens=chunk_tokens,
+                    overlap_sentences=self.settings.knowledge_base.overlap_sentences,
+                )
+                identified = assign_ids(chunks)
+                change = kb.replace_source(document.source, identified)
+                changed = changed or bool(change.added or change.removed)
+                written.extend(identified)
         refresh = getattr(kb, "refresh_indexes", None)
         if changed and refresh is not None:
             refresh()

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -58,12 +59,6 @@ class SentenceTransformerEmbedder:
                 except ImportError:  # pragma: no cover - transformers always comes with sentence-transformers
                     pass
                 try:
-                    if self._threads > 0:
-                        import torch
-
-                        # torch and llama.cpp each start one thread per core; side by side on a
-                        # small machine they slow each other down many times over.
-                        torch.set_num_threads(self._threads)
                     from sentence_transformers import SentenceTransformer
 
                     self._model = SentenceTransformer(self.model_path, device=self._device)
@@ -97,11 +92,51 @@ class SentenceTransformerEmbedder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         model = self._load()
-        vectors = model.encode(
-            list(texts),
-            batch_size=self._batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        with _torch_threads(self._threads):
+            vectors = model.encode(
+                list(texts),
+                batch_size=self._batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         return np.asarray(vectors, dtype=np.float32)
+
+    @contextmanager
+    def every_core(self) -> Iterator[None]:
+        """Embed on every core meanwhile: building a knowledge base is all the process does then."""
+        saved = self._threads
+        self._threads = os.cpu_count() or 1
+        try:
+            yield
+        finally:
+            self._threads = saved
+
+
+@contextmanager
+def _torch_threads(threads: int) -> Iterator[None]:
+    """torch's thread count is one per process: each embedder sets its own around its work and
+    puts the process's back, so one configured for the bot does not slow every other down.
+    (torch and llama.cpp each start one thread per core; side by side on a small machine they
+    slow each other down many times over, hence the bot's one thread.)"""
+    if threads <= 0:
+        yield
+        return
+    import torch
+
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
+
+
+@contextmanager
+def every_core(embedder: object) -> Iterator[None]:
+    """:meth:`SentenceTransformerEmbedder.every_core` for any embedder (others are left as they are)."""
+    if isinstance(embedder, SentenceTransformerEmbedder):
+        with embedder.every_core():
+            yield
+    else:
+        yield
