@@ -127,13 +127,14 @@ async def test_clojurians_channel_day_at_512(shared_data: Path, small_language_m
     check(digest, model, messages)
 
 
-@pytest.mark.parametrize("fixture", ["small_language_model", "language_model"])
+# Turns enough for two conversations (40 turns at most each) that no one call of that context holds.
+@pytest.mark.parametrize(("fixture", "turns"), [("small_language_model", 50), ("language_model", 70)])
 async def test_a_meeting_is_one_long_conversation_split_to_fit(
-    shared_data: Path, fixture: str, request: pytest.FixtureRequest, model_worker  # type: ignore[no-untyped-def]
+    shared_data: Path, fixture: str, turns: int, request: pytest.FixtureRequest, model_worker  # type: ignore[no-untyped-def]
 ) -> None:
     model = request.getfixturevalue(fixture)
-    messages = meeting(sorted((shared_data / "summaries" / "qmsum-val").glob("*.json"))[0], 70)
+    messages = meeting(sorted((shared_data / "summaries" / "qmsum-val").glob("*.json"))[0], turns)
     digest, recording = await summarize(model, model_worker, messages)
     check(digest, recording, messages)
-    assert digest.coverage.conversations == 2  # 70 turns, 40 a conversation at most
+    assert digest.coverage.conversations == 2
     assert len(recording.calls) >= 2
