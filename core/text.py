@@ -20,6 +20,9 @@ WORD = re.compile(r"[^\W_](?:[\w+#.-]*(?:[^\W_]|[+#]))?")
 LINK = re.compile(r"https?://\S+")
 # A Markdown table's rule line, under its header row: "|---|:--:|".
 TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}")
+# How chat says thank you: for a message that only thanks the bot, and for an asker thanking
+# whoever answered them.
+THANKS_WORDS = r"thanks|many thanks|thank you|thank u|thx|thnx|tnx|ty|cheers"
 
 # Words that say nothing about what a text is about, in any text. "ll", "re" and "ve" are
 # what is left of "we'll", "you're" and "I've" once the apostrophe splits them.

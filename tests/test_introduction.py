@@ -34,7 +34,7 @@ def test_other_questions_are_not(question: str) -> None:
 @pytest.mark.parametrize(
     "message",
     ["thanks", "Thanks!", "thank you", "Thank you so much!", "thx", "ty", "cheers", "great, thanks",
-     "ok thanks a lot", "Perfect, thank you very much", "thanks tidings", "that helps, thanks for the help"],
+     "ok thanks a lot", "Perfect, thank you very much", "thanks tidings", "that helps, thanks for the help", "thnx", "Many thanks!"],
 )
 def test_a_thanks_is_recognised(message: str) -> None:
     assert is_thanks(message) and not is_about_the_bot(message)

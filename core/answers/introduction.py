@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from core.text import THANKS_WORDS
+
 INTRODUCTION = (
     "I'm Tidings. I answer questions from this team's knowledge base, quoting the sources I used, "
     "and I say so when they don't hold the answer. I also sum up conversations.\n"
@@ -44,7 +46,7 @@ def is_about_the_bot(question: str) -> bool:
 
 _THANKS = re.compile(
     r"^(?:(?:ok|okay|great|perfect|awesome|nice|cool|got it|that helps|that helped|that works)\s+)*"
-    r"(?:thanks|thank you|thank u|thx|ty|cheers|many thanks)"
+    rf"(?:{THANKS_WORDS})"
     r"(?:\s+(?:a lot|so much|very much|again|tidings|for the help|for your help))*$"
 )
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from core.digests.conversations import Conversation
-from core.text import content_words, keywords, sentences
+from core.text import THANKS_WORDS, content_words, keywords, sentences
 from core.types import Author, ChannelMessage
 
 _SLACK_LINK = re.compile(r"<(https?://[^|>]+)\|([^>]+)>")
@@ -134,8 +134,7 @@ RESOLVED = re.compile(
 ANSWER_WINDOW = timedelta(hours=1)
 # An asker thanking someone later got an answer, however late ("@Oszy Thanks" five hours on);
 # "thanks in advance" is said before any answer, so it does not count.
-THANKS = re.compile(r"\b(thanks|thank you|thank u|thx|thnx|tnx|ty|cheers)\b(?! in advance)", re.IGNORECASE)
-
+THANKS = re.compile(rf"\b(?:{THANKS_WORDS})\b(?! in advance)", re.IGNORECASE)
 
 
 # A digest reads each message's text many times (weights, topics, labels, later answers to a
