@@ -131,14 +131,19 @@ def test_large_tables_get_an_ann_and_a_scope_index_that_keep_scopes_and_recall(t
         hits = kb.search(f"bulk note about topic {topic}", scopes={"public"}, k=10)
         assert hits and all(h.chunk.scope == "public" for h in hits)
 
-    # Recall@10 of the store's own vector search against exhaustive search, same prefiltered scope.
-    query = "bulk note about topic 12"
-    exact = (
-        table.search(embedder.embed([query])[0], vector_column_name="vector").distance_type("cosine")
-        .where("scope IN ('public')", prefilter=True).bypass_vector_index().limit(10).select(["id"]).to_list()
-    )
-    found = kb.search(query, scopes={"public"}, k=10, mode="vector")
-    assert len({h.chunk.id for h in found} & {r["id"] for r in exact}) >= 9
+    # Recall@10 of the store's own vector search against exhaustive search, same prefiltered
+    # scope, over 20 queries: LanceDB trains the index from a random sample, so one query's
+    # recall varies from build to build (8 of 10 at worst seen, 0.965 the lowest mean of 40).
+    overlaps = []
+    for topic in range(20):
+        query = f"bulk note about topic {topic}"
+        exact = (
+            table.search(embedder.embed([query])[0], vector_column_name="vector").distance_type("cosine")
+            .where("scope IN ('public')", prefilter=True).bypass_vector_index().limit(10).select(["id"]).to_list()
+        )
+        found = kb.search(query, scopes={"public"}, k=10, mode="vector")
+        overlaps.append(len({h.chunk.id for h in found} & {r["id"] for r in exact}))
+    assert sum(overlaps) / (10 * len(overlaps)) >= 0.9, overlaps
 
 
 def test_a_running_reader_sees_what_another_process_ingests(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
