@@ -17,7 +17,7 @@ from typing import Any
 from core.answers.access import Gatekeeper
 from core.answers.answering import Answerer
 from core.config import Settings
-from core.knowledge.embedding import SentenceTransformerEmbedder
+from core.knowledge.embedding import SentenceTransformerEmbedder, every_core
 from core.knowledge.knowledge_base import LanceKnowledgeBase
 from core.model.local import LlamaModel
 from core.model.worker import ModelWorker
@@ -37,7 +37,10 @@ def build_embedder(settings: Settings, *, bulk: bool = False) -> SentenceTransfo
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     threads = settings.embedding.threads or ((os.cpu_count() or 1) if bulk else 1)
     return SentenceTransformerEmbedder(
-        model_path=settings.embedding.model_path, batch_size=settings.embedding.batch_size, threads=threads
+        model_path=settings.embedding.model_path,
+        batch_size=settings.embedding.batch_size,
+        threads=threads,
+        bulk_threads=settings.embedding.threads,
     )
 
 
@@ -207,15 +210,16 @@ def ensure_default_knowledge_base(
         files = docs_to_refresh(services, files, version)
         if not files:
             return 0
-    report = ingest(
-        files,
-        knowledge_base=services.knowledge_base,  # type: ignore[arg-type]
-        embedder=embedder,
-        scope=DOCS_SCOPE,
-        chunk_tokens=services.settings.knowledge_base.chunk_tokens,
-        overlap_sentences=services.settings.knowledge_base.overlap_sentences,
-        cancelled=cancelled,
-    )
+    with every_core(embedder):  # before the bot serves anything: the build is all it does
+        report = ingest(
+            files,
+            knowledge_base=services.knowledge_base,  # type: ignore[arg-type]
+            embedder=embedder,
+            scope=DOCS_SCOPE,
+            chunk_tokens=services.settings.knowledge_base.chunk_tokens,
+            overlap_sentences=services.settings.knowledge_base.overlap_sentences,
+            cancelled=cancelled,
+        )
     if not (cancelled is not None and cancelled()):
         services.state.reach_milestone(version)
     log.info("indexed the bundled docs from %s: %d chunks added, %d unchanged", docs, report.added, report.unchanged)

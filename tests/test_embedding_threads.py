@@ -74,3 +74,18 @@ def test_an_embedder_without_a_thread_setting_leaves_the_count_alone(
     unset._model = spy
     unset.embed(["Visitors use bays 1 to 4 at reception."])
     assert spy.seen == [process_threads]
+
+
+def test_threads_set_in_the_configuration_hold_while_building_too(
+    embedder: SentenceTransformerEmbedder, process_threads: int
+) -> None:
+    from bots.wiring import build_embedder
+    from core.config import load_settings
+
+    settings = load_settings(None, home=None, environ={"TIDINGS_EMBEDDING__THREADS": "1"})
+    configured = build_embedder(settings)
+    spy = ThreadsSeen(embedder._load())
+    configured._model = spy
+    with every_core(configured):
+        configured.embed(["Staff park in the north garage."])
+    assert spy.seen == [1]

@@ -32,9 +32,14 @@ def packaged_embedder_path() -> str:
 class SentenceTransformerEmbedder:
     """An :class:`core.ports.Embedder` over sentence-transformers, loaded lazily, thread safe."""
 
-    def __init__(self, *, model_path: str = "", batch_size: int = 32, device: str = "cpu", threads: int = 0) -> None:
+    def __init__(
+        self, *, model_path: str = "", batch_size: int = 32, device: str = "cpu", threads: int = 0, bulk_threads: int = 0
+    ) -> None:
+        """``threads``: torch threads for this embedder's work (0: torch's own count).
+        ``bulk_threads``: the same while building a knowledge base (:meth:`every_core`; 0: every core)."""
         self._model_path = model_path
         self._threads = threads
+        self._bulk_threads = bulk_threads
         self._batch_size = batch_size
         self._device = device
         self._model: Any = None
@@ -104,9 +109,10 @@ class SentenceTransformerEmbedder:
 
     @contextmanager
     def every_core(self) -> Iterator[None]:
-        """Embed on every core meanwhile: building a knowledge base is all the process does then."""
+        """Embed on every core (or ``bulk_threads``) meanwhile: building a knowledge base is all
+        the process does then."""
         saved = self._threads
-        self._threads = os.cpu_count() or 1
+        self._threads = self._bulk_threads or os.cpu_count() or 1
         try:
             yield
         finally:
