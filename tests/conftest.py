@@ -27,6 +27,28 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def faq_workbench(tmp_path_factory, shared_data: Path, embedder, language_model, model_worker):  # type: ignore[no-untyped-def]
+    """The real FAQ's knowledge base, embedded once per session in a ``tidings eval --workdir``
+    folder: the FAQ answer tests read it, and the evaluation's slice finds it already indexed.
+    Yields the workbench and the knowledge base's name."""
+    from bots.wiring import build_services
+    from core.config import load_settings
+    from core.evaluation.workbench import Workbench
+
+    workdir = tmp_path_factory.mktemp("eval-workdir")
+    config = workdir / "tidings.toml"
+    config.write_text("", encoding="utf-8")
+    bench = Workbench(
+        settings=load_settings(config, home=workdir / "home", environ={}),
+        build_services=lambda s: build_services(s, embedder=embedder, model=language_model, worker=model_worker),
+        workdir=workdir,
+    )
+    name = bench.faq_knowledge_base(shared_data / "qa" / "covid-faq.csv", 200)
+    yield bench, name
+    bench.close()
+
+
+@pytest.fixture(scope="session")
 def embedder():  # type: ignore[no-untyped-def]
     from core.knowledge.embedding import SentenceTransformerEmbedder
 

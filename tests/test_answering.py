@@ -21,7 +21,6 @@ from core.answers.answering import (
 from core.answers.budget import answer_reserve
 from core.answers.questions import reads_as_follow_up
 from core.errors import EmptyQuestion, UserFacingError
-from core.knowledge.ingesting import ingest
 from core.types import Question, Turn
 from tests.trust_support import hold_model
 
@@ -224,18 +223,12 @@ def test_works_with_a_512_token_context(handbook_services, small_language_model)
 
 
 @pytest.fixture(scope="module")
-def faq(shared_data: Path, tmp_path_factory, embedder, language_model, model_worker):  # type: ignore[no-untyped-def]
-    from bots.wiring import build_services
-    from core.config import load_settings
-
-    home = tmp_path_factory.mktemp("faq-home")
-    (home / "t.toml").write_text("", encoding="utf-8")
-    services = build_services(load_settings(home / "t.toml", home=home, environ={}), embedder=embedder, model=language_model, worker=model_worker)
+def faq(shared_data: Path, faq_workbench):  # type: ignore[no-untyped-def]
+    bench, name = faq_workbench  # ingested as `tidings ingest` does, once per session
+    services = bench.services(name)
     path = shared_data / "qa" / "covid-faq.csv"
-    ingest([path], knowledge_base=services.knowledge_base, embedder=embedder)
     rows = [r for r in csv.DictReader(path.open(encoding="utf-8")) if r["question"].strip() and r["answer"].strip()]
-    yield services, rows
-    services.state.close()
+    return services, rows
 
 
 def test_faq_questions_find_their_own_entry_in_the_top_5(faq) -> None:  # type: ignore[no-untyped-def]

@@ -163,13 +163,15 @@ def test_eval_digests_on_the_tuning_half_say_so(
 @pytest.mark.slow
 @pytest.mark.shared_data
 def test_eval_on_a_slice_of_the_real_sets(
-    shared_data: Path, eval_args: list[str], capsys: pytest.CaptureFixture[str]
+    shared_data: Path, eval_args: list[str], faq_workbench: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    bench, _ = faq_workbench
     results = run_eval(
         # The default style only: every style is run on the tiny folder above, and a written
-        # answer takes seconds each on the slice's dozen questions.
+        # answer takes seconds each on the slice's dozen questions. The session's work folder
+        # already holds the FAQ's knowledge base, as a kept --workdir does.
         [*eval_args, "eval", "all", "--data", str(shared_data), "--limit", "3", "--sample", "1",
-         "--chunk-sizes", "200", "--styles", "quote-embedding", "--json"],
+         "--chunk-sizes", "200", "--styles", "quote-embedding", "--workdir", str(bench.workdir), "--json"],
         capsys,
     )
     faq = {(r["mode"], r["split"]): r for r in results["retrieval"]["faq"]}
