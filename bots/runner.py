@@ -32,17 +32,34 @@ async def run(settings: Settings, *, connect_hint: str = "") -> int:
     # Signals first: a SIGTERM during start-up is a clean stop too.
     stop = _stop_on_signals()
     services = build_services(settings)
+    # The embedder loads while the rest starts: loaded lazily, the first question after every
+    # start waited about ten seconds for sentence-transformers to import and load.
+    warming = asyncio.create_task(asyncio.to_thread(warm_up, services))
     await asyncio.to_thread(ensure_default_knowledge_base, services, cancelled=stop.is_set)
     if stop.is_set():
+        await warming
         _close(services)
         return 0
     running = _Running(settings=settings, services=services)
     await running.start(connect_hint)
     exit_code = await running.wait(stop)
     await running.stop()
+    await warming
     _close(services)
     log.info("shutdown complete")
     return exit_code
+
+
+def warm_up(services: Services) -> None:
+    """Load the embedding model now (the language model stays on its worker thread, which
+    loads it with its first job). A model that cannot load is reported here and again, with
+    the user's message, at the first question."""
+    if services.embedder is None:
+        return
+    try:
+        services.embedder.embed(["warm up"])
+    except Exception as error:
+        log.warning("the embedding model did not load at start: %s", error)
 
 
 def _stop_on_signals() -> asyncio.Event:
