@@ -46,11 +46,10 @@ def settings_from(args: argparse.Namespace) -> Any:
     return load_settings(args.config, home=args.home)
 
 
-def services_from(args: argparse.Namespace, *, bulk: bool = False) -> Any:
-    from bots.wiring import build_embedder, build_services
+def services_from(args: argparse.Namespace) -> Any:
+    from bots.wiring import build_services
 
-    settings = settings_from(args)
-    return build_services(settings, embedder=build_embedder(settings, bulk=bulk))
+    return build_services(settings_from(args))
 
 
 def queries(argument: str | None, stream: TextIO) -> Iterator[str]:
@@ -137,9 +136,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from core.knowledge.embedding import every_core
     from core.knowledge.ingesting import ingest
 
-    services = services_from(args, bulk=True)
+    services = services_from(args)
     kb_settings = services.settings.knowledge_base
     console = Console(stderr=True)
     show_progress = not args.json and console.is_terminal
@@ -159,16 +159,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             name = printable(Path(current).name) if current else ""
             bar.update(task, completed=done, total=total, description=name)
 
-        report = ingest(
-            args.paths,
-            knowledge_base=services.knowledge_base,
-            embedder=services.embedder,
-            scope=args.scope,
-            chunk_tokens=kb_settings.chunk_tokens,
-            overlap_sentences=kb_settings.overlap_sentences,
-            conversation_window=kb_settings.conversation_window,
-            progress=progress,
-        )
+        with every_core(services.embedder):  # embedding is all `tidings ingest` does
+            report = ingest(
+                args.paths,
+                knowledge_base=services.knowledge_base,
+                embedder=services.embedder,
+                scope=args.scope,
+                chunk_tokens=kb_settings.chunk_tokens,
+                overlap_sentences=kb_settings.overlap_sentences,
+                conversation_window=kb_settings.conversation_window,
+                progress=progress,
+            )
     if args.json:
         print_json(report.as_dict())
     else:

@@ -32,14 +32,14 @@ log = logging.getLogger(__name__)
 PROJECT_DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
-def build_embedder(settings: Settings, *, bulk: bool = False) -> SentenceTransformerEmbedder:
-    """``bulk``: embedding is the only work (``tidings ingest``), so it may use every core."""
+def build_embedder(settings: Settings) -> SentenceTransformerEmbedder:
+    """One thread while serving questions, beside the language model; building a knowledge
+    base (``every_core``) may use every core. ``[embedding] threads``, when set, holds for both."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    threads = settings.embedding.threads or ((os.cpu_count() or 1) if bulk else 1)
     return SentenceTransformerEmbedder(
         model_path=settings.embedding.model_path,
         batch_size=settings.embedding.batch_size,
-        threads=threads,
+        threads=settings.embedding.threads or 1,
         bulk_threads=settings.embedding.threads,
     )
 
