@@ -215,6 +215,36 @@ def test_a_question_answered_hours_later_is_not_open_when_the_asker_is_addressed
     assert open_ones(other_person) == [f"crypto: {asked}"]
 
 
+def test_asking_one_person_to_get_in_touch_is_no_open_question() -> None:
+    pings = [
+        "@Dave F. can you please DM me when you are back online?",
+        "Could someone from the core team ping me about the release?",
+        "Can you email me the invoice for December?",
+    ]
+    for text in pings:
+        assert open_questions(Conversation((message(1, "gcharang", text),))) == [], text
+    # Asking how to reach someone, or what a message means, is a question all the same.
+    for text in ("How do I message the wallet's support team directly?", "What does the DM from the release bot mean for my wallet?"):
+        [question] = open_questions(Conversation((message(1, "gcharang", text),)))
+        assert question.text == f"gcharang: {text}"
+
+
+def test_an_uploads_file_title_is_not_the_topic_when_its_comment_says_more() -> None:
+    upload = (
+        "hello, I thought that in the if-let binding, a nil would be falsey, but that block returns nil instead of the keyword."
+        "\n[file: if-let map destructuring]"
+    )
+    said = [
+        upload,
+        "Map destructuring in if-let tests the whole map, not the destructured key.",
+        "So if-let with map destructuring never sees the nil key?",
+    ]
+    # The title holds the conversation's most frequent words, yet says nothing a reader can use.
+    assert topic(two_speakers(said).messages).text != "[file: if-let map destructuring]"
+    # A conversation of nothing but the upload still gets a line.
+    assert topic(two_speakers(["[file: if-let map destructuring]"]).messages).text == "[file: if-let map destructuring]"
+
+
 def test_an_error_quoted_back_does_not_become_the_topic() -> None:
     error = r"Program: C:\Tools\wallet\bin\walletd.exe File: chain.cpp, Line 162 Expression: pindexWalk failed"
     said = [

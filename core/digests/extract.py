@@ -28,6 +28,9 @@ _CODE_BLOCK = re.compile(r"```.*?```", re.DOTALL)
 _SPACES = re.compile(r"\s+")
 # A topic line says something: "Okay." or "Big buttons, positive." does not.
 MIN_TOPIC_WORDS = 4
+# Text wholly in brackets is a note an export or a client left, not words anyone said:
+# "[message text edited or deleted]", "[image]", "(attachment)", "[file: if-let map destructuring]".
+BRACKETED_NOTE = re.compile(r"^\s*[\[(<{][^\[\]()<>{}]{0,80}[\])>}]\s*$")
 # A decision, action item or question needs a few words to be one: "we'll wait outside" is
 # not; "I'll open a PR to pin it properly" is.
 MIN_ITEM_WORDS = 3
@@ -123,6 +126,12 @@ ASKED_ACTION = re.compile(r"\b(can you|could you|would you|please|pls|todo|to-do
 ASKED_TO_EXPLAIN = re.compile(
     r"\b(?:can|could|would) you (?:please )?(?:clarify|explain|elaborate|describe|tell (?:me|us)|"
     r"give (?:me|us) (?:some |an? |more )?(?:insight|idea|details|info|information|explanation|hint))\b",
+    re.IGNORECASE,
+)
+# "Can you please DM me when you are back online?" asks one person to get in touch: nobody
+# else can answer it, so it is no open question for the channel.
+CONTACT_REQUEST = re.compile(
+    r"\b(?:dm|pm|msg|message|ping|email|e-mail|text|contact|get back to|reach out to|get in touch with) me\b",
     re.IGNORECASE,
 )
 # The asker closing their own question: "found it!", "never mind, figured it out".
@@ -369,7 +378,8 @@ def topic(
         for sentence in sentences(clean_text(message.text)) or [clean_text(message.text)]:
             text = shorten(quotable(sentence))
             count = len(content_words(text, names=names))
-            informative = count >= MIN_TOPIC_WORDS
+            # An upload's "[file: title]" holds the conversation's words, but says nothing.
+            informative = count >= MIN_TOPIC_WORDS and not BRACKETED_NOTE.match(text)
             # Below the minimum, the sentence saying most stands in ("Okay." never does
             # while anything longer was said).
             score = (informative, centrality(text, weights, names=names) if informative else float(count), -index)
@@ -383,7 +393,11 @@ def topic(
 
 
 def _is_question(sentence: str) -> bool:
-    return _asks(sentence) and len(content_words(sentence)) >= MIN_ITEM_WORDS
+    return (
+        _asks(sentence)
+        and len(content_words(sentence)) >= MIN_ITEM_WORDS
+        and not CONTACT_REQUEST.search(sentence.translate(_APOSTROPHES))
+    )
 
 
 def open_questions(conversation: Conversation, following: Sequence[ChannelMessage] = ()) -> list[Candidate]:

@@ -18,14 +18,11 @@ import re
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
-from core.digests.extract import clean_text
+from core.digests.extract import BRACKETED_NOTE, clean_text
 from core.text import LINK, STOPWORDS, WORD, stem
 from core.types import ChannelMessage
 
-# A whole message in brackets is a placeholder an export or a client left: "[message text
-# edited or deleted]", "[image]", "(attachment)", "<deleted>". "[code]" is a code block, and
-# a code block alone is no bullet either.
-_PLACEHOLDER = re.compile(r"^\s*[\[(<{][^\[\]()<>{}]{0,80}[\])>}]\s*$")
+# "[code]" is a code block, and a code block alone is no bullet either.
 _PLACEHOLDER_TEXTS = frozenset(
     ["this message was deleted", "message deleted", "deleted", "message removed", "this message has been deleted"]
 )
@@ -68,7 +65,7 @@ def is_placeholder(text: str) -> bool:
         return True
     if plain.lower().strip(" .!") in _PLACEHOLDER_TEXTS:
         return True
-    if _PLACEHOLDER.match(plain):
+    if BRACKETED_NOTE.match(plain):
         return True
     return clean_text(plain).strip() in {"", "[code]"}
 
