@@ -95,6 +95,27 @@ def test_procedure_hedged_guesses_and_states_are_neither_decisions_nor_action_it
     ]
 
 
+def test_trying_out_a_suggestion_is_no_action_item_but_taking_work_on_is() -> None:
+    said = [
+        "Run the migration with --dry-run first, then again without it.",
+        "I'll give it a try. thanks for the assistance",
+        "You could also pin the wallet to 0.4.0 until the fix lands.",
+        "Thx, appreciate your patience, will give it a go",
+        "Check the node's debug.log for the pindexWalk assertion.",
+        "@sean, thank you. i'll puzzle over this tomorrow, after some sleep",
+        "Have a look at the bootstrap docs as well.",
+        "Thanks @ann - I’ll take a look at that",
+        "The crash happens on every Windows start since the update.",
+        "I'll take a look at the crash on Windows tonight.",
+        "Thanks, that fixed it. I'll open a PR to pin openssl in the Dockerfile.",
+        "I'll see if the nightly build passes with the pin.",
+    ]
+    assert [c.text for c in action_items(two_speakers(said))] == [
+        "ann: I'll take a look at the crash on Windows tonight.",
+        "bob: I'll open a PR to pin openssl in the Dockerfile.",
+    ]
+
+
 def test_chat_ways_of_deciding_and_committing() -> None:
     said = [
         "We’re definitely going to try the team approach for the staging cluster.",  # typographic apostrophe

@@ -71,6 +71,18 @@ SELF_ACTION = re.compile(
     r"writing|updating|preparing)\b",
     re.IGNORECASE,
 )
+# Trying out what someone suggested is the speaker's own next step, nothing anyone follows up
+# on: "I'll give it a try", "i'll puzzle over this tomorrow", "I'll see if that works".
+_TRYING = (
+    r"(?:try|give (?:it|that|this|them|these) a (?:try|go|shot|whirl|spin)|puzzle over|sleep on|"
+    r"play (?:with|around)|mess (?:with|around)|tinker|experiment|wait|read up|check (?:it|that|this|them) out|"
+    r"see (?:what happens|if|whether|how))"
+)
+_I_WILL = r"(?:i'?ll|i will|i'?m going to|i am going to|(?:^|(?<=[,;:] ))will) (?:\w+ly )?(?:just )?"
+TRYING_OUT = re.compile(rf"\b{_I_WILL}{_TRYING}\b", re.IGNORECASE)
+# "Thanks @ann - I'll take a look at that" is the asker acknowledging a pointer; the same
+# words without thanks ("I'll take a look at the crash tonight") take something on.
+LOOKING = re.compile(rf"\b{_I_WILL}(?:(?:take|have) a (?:\w+ )?look|look (?:at|into) (?:it|that|this|them))\b", re.IGNORECASE)
 # A maintainer promising what the product will do commits the team: "it will be implemented
 # in the near future", "it will definitely support WIF import before it leaves beta".
 PROMISED = re.compile(
@@ -468,6 +480,9 @@ def action_items(conversation: Conversation) -> list[Candidate]:
             text, PROMISED, statement=True
         )
         if sentence:
+            read = sentence.translate(_APOSTROPHES)
+            if TRYING_OUT.search(read) or (LOOKING.search(read) and THANKS.search(text.translate(_APOSTROPHES))):
+                continue
             owner = message.author.name
         else:
             sentence = _first_sentence_with(text, ASKED_ACTION)
