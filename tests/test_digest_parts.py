@@ -116,6 +116,20 @@ def test_trying_out_a_suggestion_is_no_action_item_but_taking_work_on_is() -> No
     ]
 
 
+def test_questions_run_into_a_reply_asks_for_answers_and_states_are_no_items() -> None:
+    said = [
+        "how do you come to that conclusion wrt realization? certainly as a sequence it is pulled lazily",
+        "@bob can you vouch for using magnum with ledger, that the private keys won't leave the device?",
+        "@ann Can you be a _little_ bit more specific please?",
+        "yep, pull and build looks like it's fixed it, will know for sure in a while",
+        "Which ledger firmware did you flash? we decided to pin 1.6 for the release build.",
+    ]
+    conversation = two_speakers(said)
+    # The decision after the question still counts; the one asked about does not.
+    assert [c.text for c in decisions(conversation)] == ["we decided to pin 1.6 for the release build."]
+    assert action_items(conversation) == []
+
+
 def test_chat_ways_of_deciding_and_committing() -> None:
     said = [
         "We’re definitely going to try the team approach for the staging cluster.",  # typographic apostrophe

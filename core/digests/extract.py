@@ -58,14 +58,15 @@ DECISION = re.compile(
 )
 # "I'll ..." commits to doing something, and so do "I'll be working on ..." and "I'll be
 # responsible for ..."; "I'll be late" and "I'm going to be sick" say how someone will be,
-# which is nothing to follow up on; nor is "I'll lose the free tests" or "I'll need a key".
-_NOT_A_STATE = r"(?! (?:lose|need|miss)\b)(?! be\b(?! (?:\w+ing|responsible|in charge)\b))"
+# which is nothing to follow up on; nor is "I'll lose the free tests", "I'll need a key" or
+# "will know for sure in a while".
+_NOT_A_STATE = r"(?! (?:lose|need|miss|know)\b)(?! be\b(?! (?:\w+ing|responsible|in charge)\b))"
 SELF_ACTION = re.compile(
     rf"\b(i'?ll{_NOT_A_STATE}|i will{_NOT_A_STATE}|i'?m going to{_NOT_A_STATE}|i am going to{_NOT_A_STATE}|"
     r"i can take|will do|(?:i'?m |i am )?on it|i'?ll handle)\b"
     # Chat drops the subject: "ok, will add more details" commits as "I'll add" does; "Will it
     # build?" and "will be fine" do not.
-    r"|(?:^|(?<=[,;:] ))will (?!(?:be|it|this|that|these|those|there|they|he|she|we|i|you|the|a|an)\b)[a-z]+\b"
+    r"|(?:^|(?<=[,;:] ))will (?!(?:be|know|it|this|that|these|those|there|they|he|she|we|i|you|the|a|an)\b)[a-z]+\b"
     # Work already under way is owned too: "I'm looking into it", "I'm working on a fix".
     r"|\bi'?m (?:now |currently |already )?(?:working on|looking into|investigating|fixing|adding|implementing|"
     r"writing|updating|preparing)\b",
@@ -134,10 +135,12 @@ _CLAUSE_OPENERS = frozenset(
 # A sentence opening with one of these quotes someone else.
 _QUOTE_MARKS = frozenset("\"“„«")
 ASKED_ACTION = re.compile(r"\b(can you|could you|would you|please|pls|todo|to-do|action item)\b", re.IGNORECASE)
-# "Can you clarify what you mean?" asks for an answer, not for work: a question, not an item.
+# "Can you clarify what you mean?" asks for an answer, not for work: a question, not an item;
+# so do "can you be a little more specific?" and "can you vouch that it is safe?".
 ASKED_TO_EXPLAIN = re.compile(
     r"\b(?:can|could|would) you (?:please )?(?:clarify|explain|elaborate|describe|tell (?:me|us)|"
-    r"give (?:me|us) (?:some |an? |more )?(?:insight|idea|details|info|information|explanation|hint))\b",
+    r"give (?:me|us) (?:some |an? |more )?(?:insight|idea|details|info|information|explanation|hint)|"
+    r"vouch|be (?:\S+ ){0,3}?more (?:specific|precise|clear))\b",
     re.IGNORECASE,
 )
 # "Can you please DM me when you are back online?" asks one person to get in touch: nobody
@@ -327,6 +330,9 @@ def _asks(sentence: str) -> bool:
     return sentence.rstrip(" :.").removesuffix("[code]").rstrip(" :.").endswith("?")
 
 
+_AFTER_A_QUESTION = re.compile(r"(?<=\?)\s+(?=\w)")
+
+
 def _first_sentence_with(text: str, pattern: re.Pattern[str], *, statement: bool = False) -> str | None:
     """The first sentence of a message matching ``pattern`` that says something
     (``MIN_ITEM_WORDS``), as a bullet quotes it; talk about the conversation itself never
@@ -334,7 +340,10 @@ def _first_sentence_with(text: str, pattern: re.Pattern[str], *, statement: bool
     hedged guesses."""
     if statement and text.lstrip()[:1] in _QUOTE_MARKS:
         return None  # a message that opens with a quote quotes someone ("A function provides ... I will provide ...")
-    for sentence in said_sentences(text):
+    # Chat runs a question into what follows ("how do you come to that conclusion? certainly
+    # ..."): the question is a sentence of its own here, and never a statement.
+    parts = (part for sentence in said_sentences(text) for part in _AFTER_A_QUESTION.split(sentence))
+    for sentence in parts:
         read = sentence.translate(_APOSTROPHES)
         if statement and _asks(read):
             continue
