@@ -109,10 +109,13 @@ def test_trying_out_a_suggestion_is_no_action_item_but_taking_work_on_is() -> No
         "I'll take a look at the crash on Windows tonight.",
         "Thanks, that fixed it. I'll open a PR to pin openssl in the Dockerfile.",
         "I'll see if the nightly build passes with the pin.",
+        "I'll try those solutions that you provided.",
+        "I'll try to fix the Windows crash before the release.",
     ]
     assert [c.text for c in action_items(two_speakers(said))] == [
         "ann: I'll take a look at the crash on Windows tonight.",
         "bob: I'll open a PR to pin openssl in the Dockerfile.",
+        "ann: I'll try to fix the Windows crash before the release.",
     ]
 
 
@@ -255,6 +258,7 @@ def test_asking_one_person_to_get_in_touch_is_no_open_question() -> None:
         "@Dave F. can you please DM me when you are back online?",
         "Could someone from the core team ping me about the release?",
         "Can you email me the invoice for December?",
+        "that would be me :slightly_smiling_face: Can you send me an email?",
     ]
     for text in pings:
         assert open_questions(Conversation((message(1, "gcharang", text),))) == [], text

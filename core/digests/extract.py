@@ -73,9 +73,10 @@ SELF_ACTION = re.compile(
     re.IGNORECASE,
 )
 # Trying out what someone suggested is the speaker's own next step, nothing anyone follows up
-# on: "I'll give it a try", "i'll puzzle over this tomorrow", "I'll see if that works".
+# on: "I'll give it a try", "i'll puzzle over this tomorrow", "I'll see if that works". "I'll
+# try to fix it tonight" takes the fixing on, so "try to" is not one of them.
 _TRYING = (
-    r"(?:try|give (?:it|that|this|them|these) a (?:try|go|shot|whirl|spin)|puzzle over|sleep on|"
+    r"(?:try(?! to\b)|give (?:it|that|this|them|these) a (?:try|go|shot|whirl|spin)|puzzle over|sleep on|"
     r"play (?:with|around)|mess (?:with|around)|tinker|experiment|wait|read up|check (?:it|that|this|them) out|"
     r"see (?:what happens|if|whether|how))"
 )
@@ -146,7 +147,8 @@ ASKED_TO_EXPLAIN = re.compile(
 # "Can you please DM me when you are back online?" asks one person to get in touch: nobody
 # else can answer it, so it is no open question for the channel.
 CONTACT_REQUEST = re.compile(
-    r"\b(?:dm|pm|msg|message|ping|email|e-mail|text|contact|get back to|reach out to|get in touch with) me\b",
+    r"\b(?:(?:dm|pm|msg|message|ping|email|e-mail|text|contact|get back to|reach out to|get in touch with) me|"
+    r"(?:send|drop) me an? (?:email|e-mail|dm|pm|message|note|line))\b",
     re.IGNORECASE,
 )
 # The asker closing their own question: "found it!", "never mind, figured it out".
