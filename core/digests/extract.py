@@ -335,11 +335,13 @@ def _asks(sentence: str) -> bool:
 _AFTER_A_QUESTION = re.compile(r"(?<=\?)\s+(?=\w)")
 
 
-def _first_sentence_with(text: str, pattern: re.Pattern[str], *, statement: bool = False) -> str | None:
+def _first_sentence_with(
+    text: str, pattern: re.Pattern[str], *, statement: bool = False, skipping: Sequence[re.Pattern[str]] = ()
+) -> str | None:
     """The first sentence of a message matching ``pattern`` that says something
     (``MIN_ITEM_WORDS``), as a bullet quotes it; talk about the conversation itself never
     counts, and with ``statement`` (a decision or a commitment) neither do questions and
-    hedged guesses."""
+    hedged guesses. Nor does a sentence ``skipping`` finds in."""
     if statement and text.lstrip()[:1] in _QUOTE_MARKS:
         return None  # a message that opens with a quote quotes someone ("A function provides ... I will provide ...")
     # Chat runs a question into what follows ("how do you come to that conclusion? certainly
@@ -349,7 +351,7 @@ def _first_sentence_with(text: str, pattern: re.Pattern[str], *, statement: bool
         read = sentence.translate(_APOSTROPHES)
         if statement and _asks(read):
             continue
-        if PROCEDURE.search(read):
+        if PROCEDURE.search(read) or any(skip.search(read) for skip in skipping):
             continue
         if statement and HEDGE.search(_POLITE_HEDGE.sub("", read) if _SETTLED.search(read) else read):
             continue
@@ -419,7 +421,7 @@ def _is_question(sentence: str) -> bool:
     return (
         _asks(sentence)
         and len(content_words(sentence)) >= MIN_ITEM_WORDS
-        and not CONTACT_REQUEST.search(sentence.translate(_APOSTROPHES))
+        and not CONTACT_REQUEST.search(sentence)
     )
 
 
@@ -487,13 +489,11 @@ def action_items(conversation: Conversation) -> list[Candidate]:
     for message in conversation.messages:
         text = message.text
         owner: str | None = None
-        sentence = _first_sentence_with(text, SELF_ACTION, statement=True) or _first_sentence_with(
+        own_steps = (TRYING_OUT, LOOKING) if THANKS.search(text) else (TRYING_OUT,)
+        sentence = _first_sentence_with(text, SELF_ACTION, statement=True, skipping=own_steps) or _first_sentence_with(
             text, PROMISED, statement=True
         )
         if sentence:
-            read = sentence.translate(_APOSTROPHES)
-            if TRYING_OUT.search(read) or (LOOKING.search(read) and THANKS.search(text.translate(_APOSTROPHES))):
-                continue
             owner = message.author.name
         else:
             sentence = _first_sentence_with(text, ASKED_ACTION)
