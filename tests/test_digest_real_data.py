@@ -108,9 +108,10 @@ async def summarize(model: LanguageModel, worker, messages: Sequence[ChannelMess
 
 
 async def test_discord_support_day_at_512(shared_data: Path, small_language_model, model_worker) -> None:  # type: ignore[no-untyped-def]
-    messages = read_messages(shared_data / "discord" / "komodo-support-2019-Dec-18.csv")
+    messages = read_messages(shared_data / "discord" / "komodo-support-2019-Dec-14.csv")
     digest, model = await summarize(small_language_model, model_worker, messages)
     check(digest, model, messages)
+    assert len(model.calls) >= 2  # a small day, yet more than one call of this context holds
 
 
 async def test_discord_support_day_at_2048(shared_data: Path, language_model, model_worker) -> None:  # type: ignore[no-untyped-def]
