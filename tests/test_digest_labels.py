@@ -1,8 +1,9 @@
 """Topics that are named, lines worth reading, and the model as a judge under a grammar.
 
 - What never becomes a bullet or the headline: placeholders, greetings and thanks, a text many
-  people post; checked on fixtures, on fuzzed days (Hypothesis) and on every labelled chat day
-  of ``bench/data/digest_labels_dev.jsonl`` with the real packaged model.
+  people post; checked on fixtures, on fuzzed days (Hypothesis) and on the five smallest labelled
+  chat days of ``bench/data/digest_labels_dev.jsonl`` with the real packaged model
+  (``tidings eval digests --split labels`` checks every day).
 - Topic labels come from the conversation's own words and name what sets it apart.
 - The judge's prompt, grammar and parsing; the real model answers with a label.
 """
@@ -221,7 +222,7 @@ def test_fuzzed_days_never_show_placeholders_small_talk_or_repeats(
     assert normalized(digest.headline) not in {normalized(t) for t in texts}
 
 
-# -- every labelled chat day, with the real model -----------------------------------------------
+# -- labelled chat days, with the real model -----------------------------------------------
 
 
 @pytest.mark.parametrize("number", range(5))
