@@ -146,6 +146,19 @@ def test_a_label_holds_no_preposition_or_hedge_left_hanging() -> None:
     assert not {"within", "across", "maybe"} & set(label.replace(",", " ").split())
 
 
+def test_a_label_names_the_topic_not_a_stand_in_for_it() -> None:
+    # "something" and "anybody" are said most, yet they only point at what the talk is about.
+    talk = [
+        message(60, "kai", "Is something wrong with the reward claim? Anybody seen something like it?"),
+        message(61, "lou", "Something similar happens to me, I guess stuff is broken somewhere."),
+        message(62, "kai", "Anybody know if something changed? The reward claim shows nothing."),
+    ]
+    label = topic_labels([tuple(release_day()[:5]), tuple(talk)])[1].lower()
+    assert label.startswith("reward claim")
+    vague = {"anybody", "something", "stuff", "guess", "nothing", "happens"}
+    assert not vague & set(label.replace(",", " ").split())
+
+
 def test_what_is_left_of_dont_is_no_label_word() -> None:
     talk = [
         message(50, "ben", "I don’t use alt mappings in vim; they don't work in every terminal."),

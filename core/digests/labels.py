@@ -49,6 +49,13 @@ _LINKING_TEXT = """
     within without across along around behind beyond inside outside toward towards upon via among
     amongst despite onto unless whether maybe perhaps probably actually basically"""
 _LINKING_WORDS = frozenset(_LINKING_TEXT.split())
+# Words that point at a topic without naming one ("Shit happens, anything", "Hope, kinda losing
+# time", "SmartKom stuff, sort"): spoken fillers and stand-ins. They end a phrase as well.
+_VAGUE_TEXT = """
+    anything everything something nothing anybody everybody somebody nobody anyone someone stuff
+    thing things sort kind kinda sorta lot bit gonna wanna gotta guess hope mean meant ahead
+    happens happen happened shit crap"""
+_VAGUE_WORDS = frozenset(_VAGUE_TEXT.split())
 # A conversation's label: at most this many words per phrase, and two phrases at most.
 MAX_PHRASE_WORDS = 3
 MAX_LABEL_PHRASES = 2
@@ -129,6 +136,7 @@ def _phrases(text: str) -> list[list[str]]:
             or lowered in STOPWORDS
             or lowered in _SMALL_TALK_WORDS
             or lowered in _LINKING_WORDS
+            or lowered in _VAGUE_WORDS
             or lowered.isdigit()
             or not word
         ):
