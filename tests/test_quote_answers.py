@@ -137,6 +137,14 @@ def test_quotes_read_in_order_neighbours_joined_and_each_sentence_once() -> None
     ]
 
 
+def test_the_source_of_the_best_passage_is_quoted_first() -> None:
+    best_first = [quoting.Passage(2, 5, "PDF files are read."), quoting.Passage(1, 0, "Mentions are read."),
+                  quoting.Passage(2, 4, "Markdown files are read.")]
+    assert [p.text for p in quoting.in_reading_order(best_first)] == [
+        "Markdown files are read. PDF files are read.", "Mentions are read."
+    ]
+
+
 def test_hard_wrapped_docs_are_quoted_as_whole_sentences_and_list_items() -> None:
     from core.knowledge.chunking import chunk_document
     from core.types import Document
@@ -199,22 +207,33 @@ def test_citations_are_numbered_from_one_in_the_order_of_the_sources(style: str,
         assert numbers == list(range(1, len(numbers) + 1)), (text, answer.text)
         assert {int(n) for n in re.findall(r"\[(\d+)\]", answer.text)} == set(numbers), answer.text
         assert all(q.n in numbers for q in answer.quotes)
-        packed = [h.chunk.id for h in answerer.quoted_from(answerer.retrieve(question))]
-        places = [packed.index(c.chunk_id) for c in answer.citations]
-        assert places == sorted(places), "numbers keep the sources' order"
+        if style == "quote":
+            # The source of the best passage is quoted first and is [1]; the numbers follow the answer.
+            first_seen = list(dict.fromkeys(int(n) for n in re.findall(r"\[(\d+)\]", answer.text)))
+            assert first_seen == numbers, answer.text
+        else:
+            packed = [h.chunk.id for h in answerer.quoted_from(answerer.retrieve(question))]
+            places = [packed.index(c.chunk_id) for c in answer.citations]
+            assert places == sorted(places), "numbers keep the sources' order"
 
 
-def test_an_answer_quoting_the_second_and_third_source_cites_1_and_2(handbook_services, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_an_answer_opens_with_its_best_passage_and_cites_it_as_1(handbook_services, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    # "Can it read PDFs?" opened with a sentence on when the bot reads messages, from a source
+    # searched higher, before the one listing the formats, which the ranking had put first.
     answerer: Answerer = handbook_services.answerer.inner
     question = Question(text="How do I deploy?")
     hits = answerer.retrieve(question)[:3]
     assert len(hits) == 3
-    quoted = (quoting.Passage(3, 0, "The third source says this."), quoting.Passage(2, 0, "The second source says that."))
+    quoted = (  # best first, as ``quote`` returns them
+        quoting.Passage(3, 1, "The third source says this."),
+        quoting.Passage(3, 2, "And goes on."),
+        quoting.Passage(2, 0, "The second source says that."),
+    )
     monkeypatch.setattr(answerer, "quoted_from", lambda found: list(found))
     monkeypatch.setattr(answerer, "quote", lambda *args, **kwargs: Quoted(quoted, 0.0))
     answer = asyncio.run(answerer._quote_answer(question, hits, 0.0, on_queued=None))
-    assert answer.text == "The second source says that. [1]\nThe third source says this. [2]"
-    assert [(c.n, c.chunk_id) for c in answer.citations] == [(1, hits[1].chunk.id), (2, hits[2].chunk.id)]
+    assert answer.text == "The third source says this. And goes on. [1]\nThe second source says that. [2]"
+    assert [(c.n, c.chunk_id) for c in answer.citations] == [(1, hits[2].chunk.id), (2, hits[1].chunk.id)]
     assert [q.n for q in answer.quotes] == [1, 2]
 
 

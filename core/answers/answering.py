@@ -47,9 +47,9 @@ _NUMBER = re.compile(r"\b(\d+(?:[.,:]\d+)*)(?:\s+([A-Za-z]+))?")
 
 def _shown_numbers(cited: Sequence[int]) -> dict[int, int]:
     """The numbers a reader sees for the cited sources (their places among the sources
-    searched, in order): 1, 2, ... with no gaps, so an answer from the second and third
-    source cites [1] and [2], not [2] and [3] beside a list with no [1]."""
-    return {n: shown for shown, n in enumerate(sorted(cited), start=1)}
+    searched), in the order given: 1, 2, ... with no gaps, so an answer from the second and
+    third source cites [1] and [2], not [2] and [3] beside a list with no [1]."""
+    return {n: shown for shown, n in enumerate(cited, start=1)}
 
 
 def coverage(query: str, hits: Sequence[Hit]) -> float:
@@ -384,7 +384,7 @@ class Answerer:
         if not quoted.passages:
             return replace(self._not_covered(question, hits, retrieve_ms), timings=timings)
         passages = quoting.in_reading_order(quoted.passages)
-        cited = sorted({p.source for p in passages})
+        cited = list(dict.fromkeys(p.source for p in passages))  # as quoted: the best passage's source is [1]
         shown = _shown_numbers(cited)
         text = "\n".join(f"{p.text} [{shown[p.source]}]" for p in passages)
         # Each source's snippet is what was quoted from it, so a platform can show the quote with its source.

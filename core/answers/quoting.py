@@ -291,11 +291,16 @@ def _repeats(passage: Passage, said: Sequence[Passage]) -> bool:
 
 
 def in_reading_order(passages: Sequence[Passage]) -> list[Passage]:
-    """Passages by source and position, each once, neighbours of one source joined into one
-    quote (an excerpt reads as a paragraph, not as two quotes of the same source)."""
+    """Passages (given best first) each once, the best passage's source first and each
+    source's passages by position, neighbours of one source joined into one quote (an excerpt
+    reads as a paragraph, not as two quotes of the same source). An answer opens with what
+    answers best, not with a runner-up from a source the search ranked higher."""
+    first_seen: dict[int, int] = {}
+    for place, passage in enumerate(passages):
+        first_seen.setdefault(passage.source, place)
     # A sentence in two overlapping chunks is quoted once.
     unique = {p.text: p for p in sorted(passages, key=lambda p: (p.source, p.order), reverse=True)}
-    ordered = sorted(unique.values(), key=lambda p: (p.source, p.order))
+    ordered = sorted(unique.values(), key=lambda p: (first_seen[p.source], p.order))
     joined: list[Passage] = []
     last_order = -2
     for passage in ordered:
