@@ -159,6 +159,18 @@ def test_a_label_names_the_topic_not_a_stand_in_for_it() -> None:
     assert not vague & set(label.replace(",", " ").split())
 
 
+def test_an_everyday_word_alone_is_no_phrase_of_a_label() -> None:
+    talk = [
+        message(70, "ana", "The OSX installer fails on my laptop, any idea what to try?"),
+        message(71, "ben", "Try the OSX installer from the releases page. Or try brew."),
+        message(72, "ana", "Will try. The OSX installer from the releases page works, always did apparently."),
+    ]
+    phrases = topic_labels([tuple(release_day()[:5]), tuple(talk)])[1].lower().split(", ")
+    assert phrases[0] == "osx installer" and "try" not in phrases
+    # With nothing else said, the everyday word is the label rather than no label.
+    assert topic_labels([tuple(release_day()[:5]), (message(73, "cy", "Try, try, try again."),)])[1] == "Try"
+
+
 def test_what_is_left_of_dont_is_no_label_word() -> None:
     talk = [
         message(50, "ben", "I don’t use alt mappings in vim; they don't work in every terminal."),

@@ -56,6 +56,16 @@ _VAGUE_TEXT = """
     thing things sort kind kinda sorta lot bit gonna wanna gotta guess hope mean meant ahead
     happens happen happened shit crap"""
 _VAGUE_WORDS = frozenset(_VAGUE_TEXT.split())
+# Everyday verbs, adverbs and adjectives: inside a phrase they belong to it ("try downloading
+# params"), but alone they name nothing ("OSX, give", "Link, try", "Always, mined").
+_NOT_ALONE_TEXT = """
+    try tried trying give gave giving take took taking make made making check checked confirm
+    confirmed ask asked asking look looked looking looks forgot forget read turn apply update
+    updated wait waiting start started starting seem seems seemed work works worked anymore
+    always never usually sometimes often already recently originally easily quite pretty little
+    curious confused sad realized playing care sure new old newer older better best different whole
+    might add added adding hand second"""
+_NOT_ALONE_WORDS = frozenset(_NOT_ALONE_TEXT.split())
 # A conversation's label: at most this many words per phrase, and two phrases at most.
 MAX_PHRASE_WORDS = 3
 MAX_LABEL_PHRASES = 2
@@ -198,6 +208,8 @@ def topic_label(
                 key = " ".join(stem(w.lower()) for w in phrase)
                 if key not in scored or score > scored[key][0]:
                     scored[key] = (score, phrase)
+    naming = {key: value for key, value in scored.items() if " " in key or value[1][0].lower() not in _NOT_ALONE_WORDS}
+    scored = naming or scored  # an everyday word alone only when nothing else was said
     if not scored:
         return ""
     ranked = sorted(scored.values(), key=lambda item: (-item[0], len(item[1])))
