@@ -25,6 +25,14 @@ def eval_args(tmp_path: Path, language_model: Any, monkeypatch: pytest.MonkeyPat
     return ["--home", str(tmp_path / "home"), "--config", str(config)]
 
 
+@pytest.fixture(scope="module")
+def tiny_sets(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The tiny folder, and a work folder the runs on it share (as a kept ``--workdir`` is):
+    Tidings' own docs, which the docs questions are asked of, are embedded once."""
+    root = tmp_path_factory.mktemp("tiny-eval")
+    return write_tiny_sets(root / "data"), root / "work"
+
+
 def run_eval(args: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     assert main(args) == 0
     return json.loads(capsys.readouterr().out)
@@ -32,14 +40,14 @@ def run_eval(args: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, A
 
 @pytest.mark.slow
 def test_eval_all_on_a_tiny_folder(
-    tmp_path: Path, eval_args: list[str], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, eval_args: list[str], tiny_sets: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data = write_tiny_sets(tmp_path / "data")
+    data, workdir = tiny_sets
     plots = tmp_path / "plots"
     output = tmp_path / "results.json"
     results = run_eval(
         [*eval_args, "eval", "all", "--data", str(data), "--sample", "1", "--chunk-sizes", "64",
-         "--json", "--plot", str(plots), "--output", str(output)],
+         "--json", "--plot", str(plots), "--output", str(output), "--workdir", str(workdir)],
         capsys,
     )
     assert json.loads(output.read_text(encoding="utf-8")) == results
@@ -125,10 +133,14 @@ def test_eval_all_on_a_tiny_folder(
 
 @pytest.mark.slow
 def test_eval_answers_runs_only_the_styles_asked_for(
-    tmp_path: Path, eval_args: list[str], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, eval_args: list[str], tiny_sets: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data = write_tiny_sets(tmp_path / "data")
-    results = run_eval([*eval_args, "eval", "answers", "--data", str(data), "--sample", "1", "--styles", "quote-embedding", "--json"], capsys)
+    data, workdir = tiny_sets
+    results = run_eval(
+        [*eval_args, "eval", "answers", "--data", str(data), "--sample", "1", "--styles", "quote-embedding", "--json",
+         "--workdir", str(workdir)],
+        capsys,
+    )
     answers = results["answers"]
     assert set(answers["styles"]) == {"quote, embedding selects"} and "speed" not in answers
     assert set(answers["docs_questions"]["styles"]) == {"quote, embedding selects"}
