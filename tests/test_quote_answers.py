@@ -118,11 +118,11 @@ def test_a_sentence_that_points_back_comes_with_the_sentence_before_it_in_its_pa
     # A paragraph's first sentence, a list: nothing from the block before.
     assert quoting.excerpt(environment, passages) == [environment, items]
     assert quoting.excerpt(items, passages) == [items]
-    joined = quoting.in_reading_order(quoting.excerpt(that, passages))
+    joined = quoting.in_answer_order(quoting.excerpt(that, passages))
     assert [p.text for p in joined] == ["Tidings reads one TOML file. That file lists every setting. Secrets stay out of it."]
 
 
-def test_quotes_read_in_order_neighbours_joined_and_each_sentence_once() -> None:
+def test_a_sources_quotes_read_in_order_neighbours_joined_and_each_sentence_once() -> None:
     passages = [
         quoting.Passage(2, 0, "Backups run at two."),  # also the last sentence of source 1 (chunks overlap)
         quoting.Passage(1, 4, "They are kept for a month."),
@@ -131,7 +131,7 @@ def test_quotes_read_in_order_neighbours_joined_and_each_sentence_once() -> None
         quoting.Passage(1, 7, "Supported:\n• tar\n• zip"),
         quoting.Passage(1, 8, "Nothing else."),
     ]
-    assert [(p.source, p.text) for p in quoting.in_reading_order(passages)] == [
+    assert [(p.source, p.text) for p in quoting.in_answer_order(passages)] == [
         (1, "Restores need the archive. They are kept for a month. Backups run at two."),
         (1, "Supported:\n• tar\n• zip\nNothing else."),
     ]
@@ -140,7 +140,7 @@ def test_quotes_read_in_order_neighbours_joined_and_each_sentence_once() -> None
 def test_the_source_of_the_best_passage_is_quoted_first() -> None:
     best_first = [quoting.Passage(2, 5, "PDF files are read."), quoting.Passage(1, 0, "Mentions are read."),
                   quoting.Passage(2, 4, "Markdown files are read.")]
-    assert [p.text for p in quoting.in_reading_order(best_first)] == [
+    assert [p.text for p in quoting.in_answer_order(best_first)] == [
         "Markdown files are read. PDF files are read.", "Mentions are read."
     ]
 
@@ -194,7 +194,7 @@ HANDBOOK_QUESTIONS = [
 
 
 @pytest.mark.parametrize("style", ["quote", "generate"])
-def test_citations_are_numbered_from_one_in_the_order_of_the_sources(style: str, request: pytest.FixtureRequest) -> None:
+def test_citations_are_numbered_from_one_without_gaps(style: str, request: pytest.FixtureRequest) -> None:
     services = request.getfixturevalue("handbook_services" if style == "quote" else "generating_services")
     answerer = services.answerer.inner
     # A written answer takes seconds: two questions show its numbering, quotes are asked all six.

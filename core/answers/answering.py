@@ -383,7 +383,7 @@ class Answerer:
         )
         if not quoted.passages:
             return replace(self._not_covered(question, hits, retrieve_ms), timings=timings)
-        passages = quoting.in_reading_order(quoted.passages)
+        passages = quoting.in_answer_order(quoted.passages)
         cited = list(dict.fromkeys(p.source for p in passages))  # as quoted: the best passage's source is [1]
         shown = _shown_numbers(cited)
         text = "\n".join(f"{p.text} [{shown[p.source]}]" for p in passages)

@@ -290,7 +290,7 @@ def _repeats(passage: Passage, said: Sequence[Passage]) -> bool:
     return bool(words) and len(words & known) >= REPEATED_SHARE * len(words)
 
 
-def in_reading_order(passages: Sequence[Passage]) -> list[Passage]:
+def in_answer_order(passages: Sequence[Passage]) -> list[Passage]:
     """Passages (given best first) each once, the best passage's source first and each
     source's passages by position, neighbours of one source joined into one quote (an excerpt
     reads as a paragraph, not as two quotes of the same source). An answer opens with what

@@ -49,8 +49,8 @@ _LINKING_TEXT = """
     within without across along around behind beyond inside outside toward towards upon via among
     amongst despite onto unless whether maybe perhaps probably actually basically"""
 _LINKING_WORDS = frozenset(_LINKING_TEXT.split())
-# Words that point at a topic without naming one ("Shit happens, anything", "Hope, kinda losing
-# time", "SmartKom stuff, sort"): spoken fillers and stand-ins. They end a phrase as well.
+# Words that point at a topic without naming one ("Reward mech, something going wrong", "Chart
+# library, something", "UI-related stuff"): spoken fillers and stand-ins. They end a phrase too.
 _VAGUE_TEXT = """
     anything everything something nothing anybody everybody somebody nobody anyone someone stuff
     thing things sort kind kinda sorta lot bit gonna wanna gotta guess hope mean meant ahead
