@@ -56,6 +56,8 @@ _VAGUE_TEXT = """
     thing things sort kind kinda sorta lot bit gonna wanna gotta guess hope mean meant ahead
     happens happen happened shit crap"""
 _VAGUE_WORDS = frozenset(_VAGUE_TEXT.split())
+# Every word a key phrase stops at.
+_PHRASE_BREAKERS = STOPWORDS | _SMALL_TALK_WORDS | _LINKING_WORDS | _VAGUE_WORDS
 # Everyday verbs, adverbs and adjectives: inside a phrase they belong to it ("try downloading
 # params"), but alone they name nothing ("OSX, give", "Link, try", "Always, mined").
 _NOT_ALONE_TEXT = """
@@ -143,10 +145,7 @@ def _phrases(text: str) -> list[list[str]]:
             current = []
         if (
             len(lowered) < 3
-            or lowered in STOPWORDS
-            or lowered in _SMALL_TALK_WORDS
-            or lowered in _LINKING_WORDS
-            or lowered in _VAGUE_WORDS
+            or lowered in _PHRASE_BREAKERS
             or lowered.isdigit()
             or not word
         ):
