@@ -105,3 +105,37 @@ def test_wrapped_markdown_lines_are_joined_into_their_sentence() -> None:
         "- a second item",
     ]
     assert "- an item wrapped lazily\n- a second item" in chunks[0].text
+
+
+def test_an_indented_code_block_stays_code_and_never_runs_into_the_next_sentence() -> None:
+    """Markdown's four-space code block: unwrapped as prose, "make run # start make test You
+    need Python ..." was one sentence. A blank line inside the block keeps it one block; a
+    section may open with one (its first line keeps its indent)."""
+    text = "## Two commands\n\n    make run   # start\n    make test\n\n    make lint\n\nYou need Python 3.11. Then run it."
+    chunks = chunk_document(Document(source="r.md", title="T", text=text), count_tokens=words, max_tokens=80)
+    assert chunks[0].text == "```\nmake run   # start\nmake test\nmake lint\n```\nYou need Python 3.11.\nThen run it."
+    shown = [p.text for c in chunks for p in quoting.passages_of(c.text, 1)]
+    assert shown == ["```\nmake run   # start\nmake test\nmake lint\n```", "You need Python 3.11.", "Then run it."]
+
+
+def test_an_indented_paragraph_under_a_list_item_is_the_item_not_code() -> None:
+    text = "- install it\n\n    then start it from the shell\n\nDone."
+    assert not any(s.startswith("```") for s in split_sentences(text, unwrap=True))
+    chat = "    an indented chat line"
+    assert split_sentences(chat) == ["an indented chat line"], "chat and FAQ text are never read as Markdown"
+
+
+def test_a_code_block_cut_between_chunks_is_closed_and_opened_again() -> None:
+    """Else the next chunk's closing fence opens a block, and the prose after it is quoted as
+    code ("```\nA digest carries its channel's content ..."); code keeps its lines and indent."""
+    lines = "\n".join(f"key{i} = {i}    # comment {i}" for i in range(12))
+    text = f"# Settings\n\nSome words first. Then more.\n\n```toml\n{lines}\n  nested = true\n\n```\n\nAfter the block."
+    chunks = chunk_document(Document(source="s.md", title="T", text=text), count_tokens=words, max_tokens=40)
+    assert len(chunks) > 2
+    for chunk in chunks:
+        body = chunk.text.split("\n")
+        assert sum(line.startswith("```") for line in body) % 2 == 0, chunk.text
+        assert words(chunk.text) <= 40
+    shown = [p.text for c in chunks for p in quoting.passages_of(c.text, 1)]
+    assert "After the block." in shown
+    assert any("\n  nested = true\n" in p for p in shown), "a code line keeps its indent"

@@ -46,6 +46,7 @@ from core.types import (
     DigestBullet,
     DigestSection,
     MessageLink,
+    Quote,
 )
 
 
@@ -166,6 +167,14 @@ def test_answer_with_sources_has_an_embed_on_the_last_part() -> None:
     assert embed.fields[0].name == "[1] Guide"
     assert "(https://docs.example.com/guide)" in (embed.fields[0].value or "")
     assert "`docs/guide-2.md`" in (embed.fields[1].value or "")
+
+
+def test_a_quoted_code_block_is_closed_before_its_citation_number() -> None:
+    """"``` [1]" closes nothing: the citation would render as code with everything after it."""
+    quotes = (Quote(text="Run:\n```\nmake run\n```", n=1), Quote(text="It starts.", n=2))
+    answer = Answer(question="q", text="", grounded=True, citations=(citation(1), citation(2)), style="quote", quotes=quotes)
+    [message] = answer_messages(answer)
+    assert message.content.startswith("> Run:\n> ```\n> make run\n> ```\n> [1]\n> It starts. [2]")
 
 
 def test_ungrounded_answer_says_its_sources_are_only_close() -> None:

@@ -427,3 +427,46 @@ def test_faq_entries_are_found_by_their_question_and_returned_once(tmp_path: Pat
     again = ingest([faq], knowledge_base=kb, embedder=embedder)
     assert again.added == 0 and kb.count() == 3, "re-ingesting changes nothing"
     assert kb.forget(str(faq)) == 6 and kb.count() == 0
+
+
+def test_a_code_block_is_quoted_with_the_line_that_introduces_it() -> None:
+    passages = quoting.passages_of("Clone the repository and run:\n```\nmake run\n```\nThe first run creates `.venv`.", 1)
+    intro, code, after = passages
+    assert code.text == "```\nmake run\n```"
+    assert quoting.excerpt(code, passages) == [intro, code, after]
+    assert quoting.excerpt(intro, passages) == [intro, code]
+    lone = quoting.passages_of("```\ntidings ingest PATH\n```\nGive files or folders.", 1)
+    assert quoting.excerpt(lone[0], lone) == lone, "no introduction: the block alone, then what follows"
+    # "... the exact line to add:" quoted next to the chosen sentence, or as a runner-up, brings the line.
+    grant = quoting.passages_of("It needs a grant. Tidings names the line to add:\n```\n[access.grants]\n```", 2)
+    needs, names, line = grant
+    assert quoting.excerpt(needs, grant) == [needs, names, line]
+    assert quoting.adding([*lone, names, needs, line], lone, 1) == [names, line]
+    # The answer's text cites a code block on the line after its closing fence.
+    assert quoting.cited(line.text, 2) == "```\n[access.grants]\n```\n[2]"
+    assert quoting.cited(needs.text, 1) == "It needs a grant. [1]"
+
+
+def test_a_runner_up_that_points_back_comes_with_the_sentence_it_points_at() -> None:
+    lead = quoting.passages_of("Slack replicas sit behind a load balancer.", 1)
+    discord = quoting.passages_of(
+        "A Discord bot holds one gateway connection, so run it on one replica. It still shares the state.", 2
+    )
+    ranked = [*lead, discord[1], discord[0]]
+    assert quoting.adding(ranked, lead, 1) == [discord[0], discord[1]]
+    assert [p.text for p in quoting.in_answer_order([*lead, discord[0], discord[1]])][1] == (
+        "A Discord bot holds one gateway connection, so run it on one replica. It still shares the state."
+    )
+
+
+def test_a_table_row_and_the_sentence_after_the_table_are_quoted_on_their_own_lines() -> None:
+    passages = quoting.passages_of(
+        "| part | one machine | many |\n|---|---|---|\n| Slack | Socket Mode | HTTP mode |\n"
+        "Commands do not change; only their environment does.",
+        1,
+    )
+    row, sentence = passages
+    assert [p.text for p in quoting.in_answer_order(quoting.excerpt(row, passages))] == [
+        "Slack — one machine: Socket Mode; many: HTTP mode\nCommands do not change; only their environment does."
+    ]
+    assert sentence.block != row.block

@@ -16,6 +16,7 @@ from typing import Any
 import discord
 
 from core.answers.questions import truncate
+from core.answers.quoting import cited
 from core.digests.format import bullet_to_markdown, coverage_note, window_label
 from core.knowledge.loaders.discord_messages import message_kind, type_name
 from core.types import PUBLIC_SCOPE, Answer, Author, ChannelMessage, ChannelRef, Citation, Digest, Turn
@@ -318,7 +319,7 @@ def quoted_text(answer: Answer) -> str:
     """A quote answer as Discord markdown: each passage a block quote followed by its citation
     number; the sources embed below shows each source with the passage quoted from it."""
     return "\n".join(
-        "\n".join(f"> {line}" if line.strip() else ">" for line in quote.text.splitlines()) + f" [{quote.n}]"
+        "\n".join(f"> {line}" if line.strip() else ">" for line in cited(quote.text, quote.n).splitlines())
         for quote in answer.quotes
     )
 

@@ -386,7 +386,7 @@ class Answerer:
         passages = quoting.in_answer_order(quoted.passages)
         cited = list(dict.fromkeys(p.source for p in passages))  # as quoted: the best passage's source is [1]
         shown = _shown_numbers(cited)
-        text = "\n".join(f"{p.text} [{shown[p.source]}]" for p in passages)
+        text = "\n".join(quoting.cited(p.text, shown[p.source]) for p in passages)
         # Each source's snippet is what was quoted from it, so a platform can show the quote with its source.
         citations = tuple(
             replace(

@@ -259,10 +259,30 @@ def excerpt(chosen: Passage, passages: Sequence[Passage]) -> list[Passage]:
     what the next one says ("Slash commands are registered when the bot starts." / "The first
     time, Discord can take up to an hour to show them."). A sentence that points back ("That
     file lists every setting.") comes with the sentence of its paragraph it points to."""
-    same = [p for p in passages if p.source == chosen.source]
-    before = [p for p in same if p.order == chosen.order - 1 and p.block == chosen.block >= 0]
-    following = [p for p in same if p.order == chosen.order + 1]
-    return [*(before[:1] if _POINTS_BACK.match(chosen.text) else []), chosen, *following[:1]]
+    following = [p for p in passages if p.source == chosen.source and p.order == chosen.order + 1][:1]
+    return [*pointed_at(chosen, passages), chosen, *following, *introduced([chosen, *following][-1], passages)]
+
+
+def pointed_at(passage: Passage, passages: Sequence[Passage]) -> list[Passage]:
+    """What ``passage`` cannot be read without: the sentence before it in its paragraph when it
+    opens by pointing back ("It still shares the state ..."), the line that introduces a code
+    block ("Clone the repository and run:"); else nothing."""
+    before = [p for p in passages if p.source == passage.source and p.order == passage.order - 1][:1]
+    if not before or passage.block < 0:
+        return []
+    if passage.text.startswith("```"):
+        return before if before[0].text.endswith(":") and not _is_block(before[0].text) else []
+    return before if _POINTS_BACK.match(passage.text) and before[0].block == passage.block else []
+
+
+def introduced(passage: Passage, passages: Sequence[Passage]) -> list[Passage]:
+    """The code block ``passage`` introduces ("... the exact line to add:"), else nothing."""
+    if not passage.text.endswith(":") or _is_block(passage.text):
+        return []
+    return [
+        p for p in passages
+        if p.source == passage.source and p.order == passage.order + 1 and p.text.startswith("```")
+    ][:1]
 
 
 def adding(ranked: Sequence[Passage], chosen: Sequence[Passage], count: int) -> list[Passage]:
@@ -275,8 +295,10 @@ def adding(ranked: Sequence[Passage], chosen: Sequence[Passage], count: int) -> 
     added: list[Passage] = []
     for passage in following:
         if not _repeats(passage, kept):
-            added.append(passage)
-            kept.append(passage)
+            # A runner-up comes with what it cannot be read without, as the lead does.
+            unit = [p for p in (*pointed_at(passage, ranked), passage, *introduced(passage, ranked)) if p not in kept]
+            added.extend(unit)
+            kept.extend(unit)
     return added
 
 
@@ -302,16 +324,24 @@ def in_answer_order(passages: Sequence[Passage]) -> list[Passage]:
     unique = {p.text: p for p in sorted(passages, key=lambda p: (p.source, p.order), reverse=True)}
     ordered = sorted(unique.values(), key=lambda p: (first_seen[p.source], p.order))
     joined: list[Passage] = []
-    last_order = -2
+    last = Passage(-1, -2, "")
     for passage in ordered:
         previous = joined[-1] if joined else None
-        if previous is not None and previous.source == passage.source and passage.order == last_order + 1:
-            separator = "\n" if _is_block(previous.text) or _is_block(passage.text) else " "
+        if previous is not None and previous.source == passage.source and passage.order == last.order + 1:
+            # Sentences of one paragraph run on; a table row and the paragraph after it do not.
+            apart = _is_block(previous.text) or _is_block(passage.text) or passage.block != last.block
+            separator = "\n" if apart else " "
             joined[-1] = Passage(previous.source, previous.order, f"{previous.text}{separator}{passage.text}", previous.block)
         else:
             joined.append(passage)
-        last_order = passage.order
+        last = passage
     return joined
+
+
+def cited(text: str, number: int) -> str:
+    """A quote followed by its citation number, on a line of its own after a code block: a
+    closing fence with text after it closes nothing, and the rest renders as code."""
+    return f"{text}\n[{number}]" if text.endswith("```") else f"{text} [{number}]"
 
 
 def _is_block(text: str) -> bool:

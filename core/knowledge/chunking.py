@@ -66,8 +66,9 @@ def split_sections(text: str) -> list[Section]:
     in_code = False
 
     def flush() -> None:
-        body = "\n".join(lines).strip()
-        if body:
+        # Blank lines go, not the first line's indent: it may open an indented code block.
+        body = "\n".join(lines).strip("\n").rstrip()
+        if body.strip():
             sections.append(Section(" > ".join(trail), body))
         lines.clear()
 
@@ -113,13 +114,33 @@ def split_sentences(text: str, *, unwrap: bool = False) -> list[str]:
     of "compiled once during installation)." answers nothing.
     """
     sentences: list[str] = []
+    in_list = False  # an indented paragraph after a list item continues the item: no code
+    in_code = False  # a blank line inside an indented code block keeps it one block
+    fenced = False  # nor does one inside a ``` block
     for paragraph in re.split(r"\n\s*\n", text):
-        paragraph = paragraph.strip()
-        if not paragraph:
+        if unwrap and fenced:
+            code, paragraph = _to_closing_fence(paragraph)
+            sentences.extend(code)
+            fenced = not code or not code[-1].lstrip().startswith("```")
+            if fenced:
+                continue
+        if unwrap and not in_list and _is_indented_code(paragraph):
+            if in_code:
+                sentences.pop()  # the block's closing fence: it goes on
+            sentences.extend(_as_fenced_code(paragraph, opened=in_code))
+            in_code = True
             continue
+        in_code = False
+        if not paragraph.strip():
+            continue
+        lines = paragraph.strip("\n").splitlines()
+        in_list = bool(_LIST_LINE.match(lines[-1])) or (in_list and _CODE_INDENT.match(lines[0]) is not None)
+        paragraph = paragraph.strip()
         for line in _unwrapped(paragraph) if unwrap else [paragraph]:
-            if unwrap and _BLOCK_LINE.match(line):
+            if unwrap and (fenced or _BLOCK_LINE.match(line)):
+                # Code keeps its lines and their indent (YAML and TOML mean it).
                 sentences.append(line)
+                fenced ^= line.lstrip().startswith("```")
                 continue
             for piece in DOCUMENT_SENTENCE_END.split(line):
                 piece = piece.strip()
@@ -130,6 +151,33 @@ def split_sentences(text: str, *, unwrap: bool = False) -> list[str]:
 
 # A line that opens its own block: a list item, a table row, a code fence, a quote, a heading.
 _BLOCK_LINE = re.compile(r"^\s*(?:[-*+•]\s|\d{1,3}[.)]\s|\||```|>|#)")
+_LIST_LINE = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s")
+_CODE_INDENT = re.compile(r"^(?: {4}|\t)")
+
+
+def _to_closing_fence(paragraph: str) -> tuple[list[str], str]:
+    """The code lines of a ``` block that a blank line split, up to its closing fence, and what
+    follows that fence in the paragraph."""
+    lines = paragraph.strip("\n").splitlines()
+    for index, line in enumerate(lines):
+        if line.lstrip().startswith("```"):
+            return [code.rstrip() for code in lines[: index + 1] if code.strip()], "\n".join(lines[index + 1 :])
+    return [code.rstrip() for code in lines if code.strip()], ""
+
+
+def _is_indented_code(paragraph: str) -> bool:
+    """A Markdown indented code block: every line indented by four spaces or a tab."""
+    lines = [line for line in paragraph.splitlines() if line.strip()]
+    return bool(lines) and all(_CODE_INDENT.match(line) for line in lines)
+
+
+def _as_fenced_code(paragraph: str, *, opened: bool) -> list[str]:
+    """An indented code block as the lines of a fenced one, so it stays code. Unwrapped as
+    prose, its commands ran into the sentence after them ("make run # start make test You
+    need ..."). ``opened``: the block continues one whose fence is already open."""
+    lines = [line.rstrip().expandtabs(4) for line in paragraph.splitlines() if line.strip()]
+    indent = min(len(line) - len(line.lstrip()) for line in lines)
+    return [*([] if opened else ["```"]), *(line[indent:] for line in lines), "```"]
 
 
 def _unwrapped(paragraph: str) -> list[str]:
@@ -373,7 +421,8 @@ def chunk_document(
                 sentences.extend(_split_long(sentence, budget, count_tokens, notes))
             else:
                 sentences.append((sentence, size))
-        pieces.extend((title, text) for text in _pack(sentences, budget, overlap_sentences))
+        fence = ("```", count_tokens("```") - SPECIAL_TOKENS)
+        pieces.extend((title, text) for text in _pack(sentences, budget, overlap_sentences, fence))
     chunks: list[Chunk] = []
     for position, (title, text) in enumerate(pieces):
         if not text.strip():
@@ -408,22 +457,35 @@ def _section_title(document_title: str, heading: str) -> str:
     return " > ".join([document_title, *parts]) if parts else document_title
 
 
-def _pack(sentences: Sequence[tuple[str, int]], budget: int, overlap: int) -> list[str]:
+def _pack(
+    sentences: Sequence[tuple[str, int]], budget: int, overlap: int, fence: tuple[str, int] = ("```", 1)
+) -> list[str]:
     chunks: list[str] = []
     current: list[tuple[str, int]] = []
     size = 0
     header: list[tuple[str, int]] = []  # the header row and rule of the table being packed
+    fenced = False  # inside a ``` code block
     for index, (sentence, tokens) in enumerate(sentences):
         row = sentence.lstrip().startswith("|")
         if not row:
             header = []
         elif index and TABLE_RULE.match(sentence) and sentences[index - 1][0].lstrip().startswith("|"):
             header = [sentences[index - 1], (sentence, tokens)]
-        if current and size + tokens + 1 > budget:
-            chunks.append("\n".join(s for s, _ in current) if _is_listy(current) else " ".join(s for s, _ in current))
+        is_fence = sentence.lstrip().startswith("```")
+        # A code block cut between chunks is closed at the end of one and opened again at the
+        # start of the next (else the next chunk's closing fence opens a block around its prose),
+        # when both fences fit beside the line.
+        refence = fenced and not is_fence and tokens + 2 * (fence[1] + 1) < budget
+        reserve = fence[1] + 1 if refence else 0
+        if current and size + tokens + 1 + reserve > budget:
+            chunks.append(_joined_sentences([*current, fence] if refence else current))
             kept = list(current[-overlap:]) if overlap else []
+            if fenced or any(s.lstrip().startswith("```") for s, _ in kept):
+                kept = []  # a fence carried over would open a code block around the prose after it
             while kept and sum(t for _, t in kept) + tokens + len(kept) > budget // 2:
                 kept.pop(0)
+            if refence:
+                kept = [fence]
             # A table split across chunks: its later rows come with its column names again,
             # without which a row reads as bare cells ("Slack: Socket Mode: HTTP mode ...").
             if row and header:
@@ -433,9 +495,14 @@ def _pack(sentences: Sequence[tuple[str, int]], budget: int, overlap: int) -> li
             current, size = kept, sum(t for _, t in kept) + len(kept)
         current.append((sentence, tokens))
         size += tokens + 1
+        fenced ^= is_fence
     if current:
-        chunks.append("\n".join(s for s, _ in current) if _is_listy(current) else " ".join(s for s, _ in current))
+        chunks.append(_joined_sentences(current))
     return chunks
+
+
+def _joined_sentences(sentences: Sequence[tuple[str, int]]) -> str:
+    return "\n".join(s for s, _ in sentences) if _is_listy(sentences) else " ".join(s for s, _ in sentences)
 
 
 def _is_listy(sentences: Sequence[tuple[str, int]]) -> bool:
