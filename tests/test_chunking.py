@@ -119,8 +119,8 @@ def test_an_indented_code_block_stays_code_and_never_runs_into_the_next_sentence
 
 
 def test_an_indented_paragraph_under_a_list_item_is_the_item_not_code() -> None:
-    text = "- install it\n\n    then start it from the shell\n\nDone."
-    assert not any(s.startswith("```") for s in split_sentences(text, unwrap=True))
+    for text in ("- install it\n\n    then start it from the shell\n\nDone.", "- install it,\n  wrapped\n\n    then start it"):
+        assert not any(s.startswith("```") for s in split_sentences(text, unwrap=True))
     chat = "    an indented chat line"
     assert split_sentences(chat) == ["an indented chat line"], "chat and FAQ text are never read as Markdown"
 
@@ -130,12 +130,12 @@ def test_a_code_block_cut_between_chunks_is_closed_and_opened_again() -> None:
     code ("```\nA digest carries its channel's content ..."); code keeps its lines and indent."""
     lines = "\n".join(f"key{i} = {i}    # comment {i}" for i in range(12))
     text = f"# Settings\n\nSome words first. Then more.\n\n```toml\n{lines}\n  nested = true\n\n```\n\nAfter the block."
+    for limit in range(24, 61):  # wherever the boundaries fall
+        for chunk in chunk_document(Document(source="s.md", title="T", text=text), count_tokens=words, max_tokens=limit):
+            assert sum(line.startswith("```") for line in chunk.text.split("\n")) % 2 == 0, chunk.text
+            assert words(chunk.text) <= limit
     chunks = chunk_document(Document(source="s.md", title="T", text=text), count_tokens=words, max_tokens=40)
     assert len(chunks) > 2
-    for chunk in chunks:
-        body = chunk.text.split("\n")
-        assert sum(line.startswith("```") for line in body) % 2 == 0, chunk.text
-        assert words(chunk.text) <= 40
     shown = [p.text for c in chunks for p in quoting.passages_of(c.text, 1)]
     assert "After the block." in shown
     assert any("\n  nested = true\n" in p for p in shown), "a code line keeps its indent"

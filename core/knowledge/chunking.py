@@ -134,7 +134,7 @@ def split_sentences(text: str, *, unwrap: bool = False) -> list[str]:
         if not paragraph.strip():
             continue
         lines = paragraph.strip("\n").splitlines()
-        in_list = bool(_LIST_LINE.match(lines[-1])) or (in_list and _CODE_INDENT.match(lines[0]) is not None)
+        in_list = any(_LIST_LINE.match(line) for line in lines) or (in_list and _CODE_INDENT.match(lines[0]) is not None)
         paragraph = paragraph.strip()
         for line in _unwrapped(paragraph) if unwrap else [paragraph]:
             if unwrap and (fenced or _BLOCK_LINE.match(line)):
@@ -476,7 +476,7 @@ def _pack(
         # start of the next (else the next chunk's closing fence opens a block around its prose),
         # when both fences fit beside the line.
         refence = fenced and not is_fence and tokens + 2 * (fence[1] + 1) < budget
-        reserve = fence[1] + 1 if refence else 0
+        reserve = fence[1] + 1 if refence or (is_fence and not fenced) else 0  # room to close it
         if current and size + tokens + 1 + reserve > budget:
             chunks.append(_joined_sentences([*current, fence] if refence else current))
             kept = list(current[-overlap:]) if overlap else []
