@@ -121,6 +121,14 @@ def test_an_indented_code_block_stays_code_and_never_runs_into_the_next_sentence
 def test_an_indented_paragraph_under_a_list_item_is_the_item_not_code() -> None:
     for text in ("- install it\n\n    then start it from the shell\n\nDone.", "- install it,\n  wrapped\n\n    then start it"):
         assert not any(s.startswith("```") for s in split_sentences(text, unwrap=True))
+    # Four columns past the item's text, it is code inside the item.
+    steps = "3. Copy the token.\n4. Put it in `.env`:\n\n       TOKEN=xoxb-...\n       OTHER=1\n\n5. Start it."
+    assert split_sentences(steps, unwrap=True) == [
+        "3. Copy the token.", "4. Put it in `.env`:", "```", "TOKEN=xoxb-...", "OTHER=1", "```", "5. Start it."
+    ]
+    # A fenced block inside an item loses the item's indent, not its own.
+    fenced = "1. Put it in `.env`:\n\n   ```sh\n   TOKEN=x\n     nested\n   ```\n\n   More on it."
+    assert split_sentences(fenced, unwrap=True) == ["1. Put it in `.env`:", "```sh", "TOKEN=x", "  nested", "```", "More on it."]
     chat = "    an indented chat line"
     assert split_sentences(chat) == ["an indented chat line"], "chat and FAQ text are never read as Markdown"
 

@@ -442,6 +442,15 @@ def test_a_code_block_is_quoted_with_the_line_that_introduces_it() -> None:
     needs, names, line = grant
     assert quoting.excerpt(needs, grant) == [needs, names, line]
     assert quoting.adding([*lone, names, needs, line], lone, 1) == [names, line]
+    # A step that ends in a colon keeps its block, and the list goes on after it.
+    listed = quoting.passages_of("Connect it:\n1. Copy the *token*.\n2. Put it in `.env`:\n```\nTOKEN=x  # <yours>\n```\n3. Start it.", 1)
+    assert [p.text for p in listed] == [
+        "Connect it:\n• Copy the token.\n• Put it in `.env`:\n```\nTOKEN=x  # <yours>\n```\n• Start it."
+    ]
+    # A list whose last step ends in a colon introduces the block after it.
+    steps = [quoting.Passage(3, 0, "• Copy the token.\n• Put it in `.env`:", 0), quoting.Passage(3, 1, "```\nTOKEN=x\n```", 1)]
+    assert quoting.excerpt(steps[0], steps) == steps
+    assert quoting.excerpt(steps[1], steps) == steps
     # The answer's text cites a code block on the line after its closing fence.
     assert quoting.cited(line.text, 2) == "```\n[access.grants]\n```\n[2]"
     assert quoting.cited(needs.text, 1) == "It needs a grant. [1]"

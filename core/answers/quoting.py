@@ -98,6 +98,7 @@ def passages_of(text: str, source: int) -> list[Passage]:
     paragraph: list[str] = []
     items: list[str] = []
     code: list[str] | None = None
+    code_in_item = False  # "4. Put both in `.env`:" and the block under it are one step
     # A table's first row is held until the next line says whether it names the columns.
     table: list[list[str]] = []
     header: list[str] = []
@@ -128,7 +129,7 @@ def passages_of(text: str, source: int) -> list[Passage]:
             if units and units[-1].rstrip().endswith(":"):
                 intro = units.pop()
                 blocks.pop()
-            body = "\n".join(f"• {clean(item)}" for item in items)
+            body = "\n".join(f"• {_clean_item(item)}" for item in items)
             add(f"{intro}\n{body}" if intro else body)
             items.clear()
 
@@ -136,15 +137,19 @@ def passages_of(text: str, source: int) -> list[Passage]:
         stripped = line.strip()
         if code is not None:
             if stripped.startswith("```"):
-                if code:
+                if code and code_in_item:
+                    items[-1] += "\n```\n" + "\n".join(code) + "\n```"
+                elif code:
                     add("```\n" + "\n".join(code) + "\n```")
-                code = None
+                code, code_in_item = None, False
             else:
                 code.append(line.rstrip())
             continue
         if stripped.startswith("```"):
             end_paragraph()
-            end_list()
+            code_in_item = bool(items) and items[-1].rstrip().endswith(":")
+            if not code_in_item:
+                end_list()
             code = []
             continue
         if not stripped or _HEADING.match(stripped):
@@ -176,17 +181,36 @@ def passages_of(text: str, source: int) -> list[Passage]:
         end_table()
         paragraph.append(stripped)
     end_paragraph()
+    if code and code_in_item:
+        items[-1] += "\n```\n" + "\n".join(code) + "\n```"
     end_list()
-    if code:
+    if code and not code_in_item:
         add("```\n" + "\n".join(code) + "\n```")
     passages = []
     for order, (unit, block) in enumerate(zip(units, blocks, strict=True)):
         shown = unit if unit.startswith("```") or "\n• " in unit or unit.startswith("• ") else clean(unit)
         if shown.startswith("• ") or "\n• " in shown:
-            shown = "\n".join(clean(line) if not line.startswith("• ") else line for line in shown.split("\n"))
+            shown = _clean_list(shown)
         if len(shown.strip()) > 3:
             passages.append(Passage(source=source, order=order, text=shown.strip(), block=block))
     return passages
+
+
+def _clean_item(item: str) -> str:
+    """A list item cleaned of markup, the code block under it (if any) kept as written."""
+    words, fence, code = item.partition("\n```")
+    return clean(words) + fence + code
+
+
+def _clean_list(text: str) -> str:
+    """A list's lines: its introduction cleaned, its items (already clean) and code as they are."""
+    lines: list[str] = []
+    in_code = False
+    for line in text.split("\n"):
+        if line.startswith("```"):
+            in_code = not in_code
+        lines.append(line if in_code or line.startswith(("```", "• ")) else clean(line))
+    return "\n".join(lines)
 
 
 def _table_row(cells: list[str], header: list[str]) -> str:
@@ -271,18 +295,23 @@ def pointed_at(passage: Passage, passages: Sequence[Passage]) -> list[Passage]:
     if not before or passage.block < 0:
         return []
     if passage.text.startswith("```"):
-        return before if before[0].text.endswith(":") and not _is_block(before[0].text) else []
+        return before if _introduces(before[0]) else []
     return before if _POINTS_BACK.match(passage.text) and before[0].block == passage.block else []
 
 
 def introduced(passage: Passage, passages: Sequence[Passage]) -> list[Passage]:
     """The code block ``passage`` introduces ("... the exact line to add:"), else nothing."""
-    if not passage.text.endswith(":") or _is_block(passage.text):
+    if not _introduces(passage):
         return []
     return [
         p for p in passages
         if p.source == passage.source and p.order == passage.order + 1 and p.text.startswith("```")
     ][:1]
+
+
+def _introduces(passage: Passage) -> bool:
+    # A sentence, or a list whose last step, ends in a colon: "4. Put both in `.env`:".
+    return passage.text.endswith(":") and not passage.text.startswith("```")
 
 
 def adding(ranked: Sequence[Passage], chosen: Sequence[Passage], count: int) -> list[Passage]:

@@ -114,17 +114,20 @@ def split_sentences(text: str, *, unwrap: bool = False) -> list[str]:
     of "compiled once during installation)." answers nothing.
     """
     sentences: list[str] = []
-    in_list = False  # an indented paragraph after a list item continues the item: no code
+    # How far in a paragraph must be to be code: four spaces, or four past the text of the list
+    # item above it (less is the item's next paragraph).
+    code_indent = 4
     in_code = False  # a blank line inside an indented code block keeps it one block
     fenced = False  # nor does one inside a ``` block
+    fence_indent = 0  # the open fence's indent, which its lines share (a block inside a list item)
     for paragraph in re.split(r"\n\s*\n", text):
         if unwrap and fenced:
-            code, paragraph = _to_closing_fence(paragraph)
+            code, paragraph = _to_closing_fence(paragraph, fence_indent)
             sentences.extend(code)
             fenced = not code or not code[-1].lstrip().startswith("```")
             if fenced:
                 continue
-        if unwrap and not in_list and _is_indented_code(paragraph):
+        if unwrap and _is_indented_code(paragraph, code_indent):
             if in_code:
                 sentences.pop()  # the block's closing fence: it goes on
             sentences.extend(_as_fenced_code(paragraph, opened=in_code))
@@ -134,13 +137,20 @@ def split_sentences(text: str, *, unwrap: bool = False) -> list[str]:
         if not paragraph.strip():
             continue
         lines = paragraph.strip("\n").splitlines()
-        in_list = any(_LIST_LINE.match(line) for line in lines) or (in_list and _CODE_INDENT.match(lines[0]) is not None)
-        paragraph = paragraph.strip()
-        for line in _unwrapped(paragraph) if unwrap else [paragraph]:
+        items = [match for match in map(_LIST_LINE.match, lines) if match]
+        if items:
+            code_indent = len(items[-1].group().expandtabs(4)) + 4
+        elif not lines[0][:1].isspace():
+            code_indent = 4  # back at the margin: the list is over
+        for line in _unwrapped(paragraph.strip("\n")) if unwrap else [paragraph.strip()]:
             if unwrap and (fenced or _BLOCK_LINE.match(line)):
                 # Code keeps its lines and their indent (YAML and TOML mean it).
-                sentences.append(line)
-                fenced ^= line.lstrip().startswith("```")
+                if line.lstrip().startswith("```"):
+                    fence_indent = len(line) - len(line.lstrip())
+                    sentences.append(line.strip())
+                    fenced = not fenced
+                else:
+                    sentences.append(_outdented(line, fence_indent) if fenced else line)
                 continue
             for piece in DOCUMENT_SENTENCE_END.split(line):
                 piece = piece.strip()
@@ -151,24 +161,29 @@ def split_sentences(text: str, *, unwrap: bool = False) -> list[str]:
 
 # A line that opens its own block: a list item, a table row, a code fence, a quote, a heading.
 _BLOCK_LINE = re.compile(r"^\s*(?:[-*+•]\s|\d{1,3}[.)]\s|\||```|>|#)")
-_LIST_LINE = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s")
-_CODE_INDENT = re.compile(r"^(?: {4}|\t)")
+_LIST_LINE = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+")
 
 
-def _to_closing_fence(paragraph: str) -> tuple[list[str], str]:
+def _to_closing_fence(paragraph: str, indent: int) -> tuple[list[str], str]:
     """The code lines of a ``` block that a blank line split, up to its closing fence, and what
-    follows that fence in the paragraph."""
+    follows that fence in the paragraph. ``indent``: the opening fence's."""
     lines = paragraph.strip("\n").splitlines()
-    for index, line in enumerate(lines):
-        if line.lstrip().startswith("```"):
-            return [code.rstrip() for code in lines[: index + 1] if code.strip()], "\n".join(lines[index + 1 :])
-    return [code.rstrip() for code in lines if code.strip()], ""
+    end = next((i for i, line in enumerate(lines) if line.lstrip().startswith("```")), None)
+    code = [_outdented(line.rstrip(), indent) for line in lines[: None if end is None else end] if line.strip()]
+    if end is None:
+        return code, ""
+    return [*code, lines[end].strip()], "\n".join(lines[end + 1 :])
 
 
-def _is_indented_code(paragraph: str) -> bool:
-    """A Markdown indented code block: every line indented by four spaces or a tab."""
-    lines = [line for line in paragraph.splitlines() if line.strip()]
-    return bool(lines) and all(_CODE_INDENT.match(line) for line in lines)
+def _outdented(line: str, indent: int) -> str:
+    """A code line less the indent of its fence (up to that many spaces)."""
+    return line[min(indent, len(line) - len(line.lstrip(" "))) :]
+
+
+def _is_indented_code(paragraph: str, indent: int) -> bool:
+    """A Markdown indented code block: every line indented by at least ``indent`` columns."""
+    lines = [line.expandtabs(4) for line in paragraph.splitlines() if line.strip()]
+    return bool(lines) and all(len(line) - len(line.lstrip()) >= indent for line in lines)
 
 
 def _as_fenced_code(paragraph: str, *, opened: bool) -> list[str]:
@@ -191,10 +206,11 @@ def _unwrapped(paragraph: str) -> list[str]:
             continue
         fence = stripped.startswith("```")
         joinable = lines and not in_code and not fence and not _BLOCK_LINE.match(stripped)
-        if joinable and not lines[-1][0].startswith(("```", "|")):
+        if joinable and not lines[-1][0].lstrip().startswith(("```", "|")):
             lines[-1].append(stripped)
         else:
-            lines.append([line.rstrip() if in_code else stripped])
+            # Code and its fences keep their indent; the fence's says how much of it is the list's.
+            lines.append([line.rstrip() if in_code or fence else stripped])
         if fence:
             in_code = not in_code
     return [" ".join(pieces) for pieces in lines]
