@@ -429,37 +429,6 @@ def test_faq_entries_are_found_by_their_question_and_returned_once(tmp_path: Pat
     assert kb.forget(str(faq)) == 6 and kb.count() == 0
 
 
-def test_a_docs_section_headed_by_a_question_is_found_by_its_question(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
-    """A page of common questions is an FAQ written as Markdown: each section under a question
-    is stored a second time as that question alone, as an FAQ entry is."""
-    from core.knowledge.ingesting import ingest
-    from core.knowledge.knowledge_base import HEADING_QUESTION_KIND, LanceKnowledgeBase
-
-    page = tmp_path / "faq.md"
-    page.write_text(
-        "# Common questions\n\n## How do I limit who may use the bot, or in which channels?\n\n"
-        "Set `allowed_channels`, `allowed_users` and `allowed_roles` under `[access]`; empty means everyone.\n\n"
-        "## Backups\n\nCopy the home folder while the bot is stopped.\n\n"
-        "## Where are digests posted?\n\nIn the channel they summarise, or in `target_channel`.\n",
-        encoding="utf-8",
-    )
-    kb = LanceKnowledgeBase(uri=str(tmp_path / "kb"), embedder=embedder)
-    report = ingest([page], knowledge_base=kb, embedder=embedder)
-    assert kb.count() == 3 == report.added, "question rows are not counted as chunks"
-    table = kb._open()
-    assert table.count_rows(f"kind = '{HEADING_QUESTION_KIND}'") == 2, "one per question heading, none for 'Backups'"
-    question = "can i make it answer only in one channel"
-    hits = kb.search(question, scopes={"public"}, k=3)
-    assert hits[0].chunk.title.endswith("How do I limit who may use the bot, or in which channels?")
-    assert hits[0].chunk.kind == "document" and not hits[0].chunk.id.endswith("~question")
-    assert len({h.chunk.id for h in hits}) == len(hits), "each section once"
-    asked = embedder.embed([question])[0]
-    heading = embedder.embed(["How do I limit who may use the bot, or in which channels?"])[0]
-    assert hits[0].similarity == pytest.approx(float(heading @ asked), abs=1e-3), "its question is the closer vector"
-    assert ingest([page], knowledge_base=kb, embedder=embedder).added == 0
-    assert kb.forget(str(page)) == 5 and kb.count() == 0
-
-
 def test_a_code_block_is_quoted_with_the_line_that_introduces_it() -> None:
     passages = quoting.passages_of("Clone the repository and run:\n```\nmake run\n```\nThe first run creates `.venv`.", 1)
     intro, code, after = passages

@@ -23,7 +23,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -41,15 +40,10 @@ log = logging.getLogger(__name__)
 
 # An FAQ entry is also stored as a second row whose vector and search text are its question
 # alone: reworded questions match an entry's question far better than its question and answer
-# together. So is a document section headed by a question ("## How do I limit who may use the
-# bot?"), a page of common questions being an FAQ written as Markdown. The row points back at
-# its entry, and a search returns each entry once.
+# together. The row points back at its entry, and a search returns each entry once.
 QUESTION_ROW_SUFFIX = "~question"
 QUESTION_ROW_KIND = "faq-question"
-HEADING_QUESTION_KIND = "heading-question"
-# Each question row's kind, and the kind of the entry it stands for.
-_ENTRY_KINDS = {QUESTION_ROW_KIND: "faq", HEADING_QUESTION_KIND: "document"}
-_NOT_A_QUESTION_ROW = "(kind IS NULL OR kind NOT IN (" + ", ".join(f"'{kind}'" for kind in _ENTRY_KINDS) + "))"
+_NOT_A_QUESTION_ROW = f"(kind IS NULL OR kind != '{QUESTION_ROW_KIND}')"
 
 # The text legs of hybrid searches, run beside their vector legs (LanceDB releases the GIL).
 _LEGS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kb-text-search")
@@ -87,26 +81,23 @@ def reciprocal_rank_fusion(
 
 def question_rows(chunks: Sequence[Chunk]) -> list[Chunk]:
     """The question rows of ``chunks``: one per FAQ entry (its first chunk), titled and worded
-    by its question, and one per document section headed by a question (its first chunk)."""
-    rows: list[Chunk] = []
-    previous_title = None
-    for c in chunks:
-        if c.kind == "faq" and c.position == 0 and c.title.strip():
-            rows.append(replace(c, id=f"{c.id}{QUESTION_ROW_SUFFIX}", kind=QUESTION_ROW_KIND))
-        elif c.kind == "document" and c.title != previous_title and heading_question(c.title):
-            rows.append(replace(c, id=f"{c.id}{QUESTION_ROW_SUFFIX}", kind=HEADING_QUESTION_KIND))
-        previous_title = c.title
-    return rows
-
-
-def heading_question(title: str) -> str:
-    """The question a section's heading asks ("Common questions > How do I ...?"), or ""."""
-    heading = title.rsplit(" > ", 1)[-1].strip()
-    return heading if heading.endswith("?") and len(heading.split()) >= 3 else ""
-
-
-def is_question_row(kind: str | None) -> bool:
-    return kind in _ENTRY_KINDS
+    by its question."""
+    return [
+        Chunk(
+            id=f"{c.id}{QUESTION_ROW_SUFFIX}",
+            source=c.source,
+            title=c.title,
+            text=c.text,
+            scope=c.scope,
+            url=c.url,
+            position=c.position,
+            doc_key=c.doc_key,
+            content_hash=c.content_hash,
+            kind=QUESTION_ROW_KIND,
+        )
+        for c in chunks
+        if c.kind == "faq" and c.position == 0 and c.title.strip()
+    ]
 
 
 def entry_id(row_id: str) -> str:
@@ -126,7 +117,7 @@ def _chunk_from_row(row: dict[str, Any]) -> Chunk:
         position=int(row.get("position") or 0),
         doc_key=row.get("doc_key") or "",
         content_hash=row.get("content_hash") or "",
-        kind=_ENTRY_KINDS.get(kind, kind),
+        kind="faq" if kind == QUESTION_ROW_KIND else kind,
     )
 
 
@@ -237,7 +228,7 @@ class LanceKnowledgeBase:
                         "position": c.position,
                         "content_hash": c.content_hash,
                         "kind": c.kind,
-                        "search_text": _embedded_text(c) if is_question_row(c.kind) else f"{c.title}\n{c.text}",
+                        "search_text": c.title if c.kind == QUESTION_ROW_KIND else f"{c.title}\n{c.text}",
                         "vector": vector,
                     }
                     for c, vector in zip(new, vectors, strict=True)
@@ -253,7 +244,7 @@ class LanceKnowledgeBase:
                     batch = sorted(stale)[start : start + 500]
                     where = "id IN (" + ", ".join(sql_string(i) for i in batch) + ")"
                     retry_commit_conflicts(functools.partial(table.delete, where))
-            added = sum(1 for c in new if not is_question_row(c.kind))
+            added = sum(1 for c in new if c.kind != QUESTION_ROW_KIND)
             removed = sum(1 for i in stale if not i.endswith(QUESTION_ROW_SUFFIX))
             return SourceChange(source=source, added=added, unchanged=len(own) - added, removed=removed)
 
@@ -526,8 +517,6 @@ def _indexed_rows(table: Any) -> int:
 
 
 def _embedded_text(chunk: Chunk) -> str:
-    if chunk.kind == HEADING_QUESTION_KIND:
-        return heading_question(chunk.title)
     return chunk.title if chunk.kind == QUESTION_ROW_KIND else embedding_text(chunk.title, chunk.text)
 
 
@@ -535,7 +524,7 @@ def _keep(rows: dict[str, list[dict[str, Any]]], row: dict[str, Any], ranking: l
     """Add a found row under its entry; an entry found by both its rows ranks by the better."""
     entry = entry_id(row["id"])
     found = rows.setdefault(entry, [])
-    if not found or not is_question_row(row["kind"]):
+    if not found or row["kind"] != QUESTION_ROW_KIND:
         found.insert(0, row)  # the entry's own row first: its text and metadata are the hit's
     else:
         found.append(row)
