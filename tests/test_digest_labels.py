@@ -171,6 +171,19 @@ def test_an_everyday_word_alone_is_no_phrase_of_a_label() -> None:
     assert topic_labels([tuple(release_day()[:5]), (message(73, "cy", "Try, try, try again."),)])[1] == "Try"
 
 
+def test_a_link_typed_without_its_scheme_is_no_label_word() -> None:
+    talk = [
+        message(80, "cm", "komodod is exiting with Error: Failed to connect best block. What rev should I use?"),
+        message(81, "ch", "you should update to 0.5.0"),
+        message(82, "ch", "github.com/KomodoPlatform/komodo"),
+        message(83, "cm", "Failed to connect best block again after the wallet.dat copy, github.com/KomodoPlatform/komodo helps?"),
+    ]
+    label = topic_labels([tuple(release_day()[:5]), tuple(talk)])[1].lower()
+    assert label.startswith("failed") or "best block" in label
+    assert "github" not in label and "komodoplatform" not in label
+    assert "wallet.dat" in conversation_words(talk), "a file name is no address"
+
+
 def test_what_is_left_of_dont_is_no_label_word() -> None:
     talk = [
         message(50, "ben", "I don’t use alt mappings in vim; they don't work in every terminal."),

@@ -31,6 +31,9 @@ _EMOJI = re.compile(r":[a-z0-9_+\-]+:")
 _MENTION = re.compile(r"@[\w.\-]+")
 # An ellipsis joins words without a space ("6gb...I clicked"); it ends a phrase all the same.
 _ELLIPSIS = re.compile(r"\.{2,}|…")
+# A link typed without its scheme ("github.com/KomodoPlatform/komodo"): an address, no topic.
+# File names ("wallet.dat", "debug.log") are not addresses and stay.
+_BARE_LINK = re.compile(r"\b(?:[\w-]+\.)+(?:com|org|net|io|dev|app|gg|co|me|info|edu|gov)\b(?:/\S*)?", re.IGNORECASE)
 # Words of greetings, thanks and agreement: a message made of these (and function words) is
 # small talk, however long.
 _SMALL_TALK_TEXT = """
@@ -126,7 +129,7 @@ def quotable_message(message: ChannelMessage, repeated: Collection[str]) -> bool
 def _phrases(text: str) -> list[list[str]]:
     """Runs of words that are not stopwords, as written: the places a key phrase can come from.
     Punctuation, links, mentions, emoji and stopwords break a run."""
-    text = LINK.sub(" . ", clean_text(text))
+    text = _BARE_LINK.sub(" . ", LINK.sub(" . ", clean_text(text)))
     text = _EMOJI.sub(" . ", text)
     text = _MENTION.sub(" . ", text)
     text = _ELLIPSIS.sub(" . ", text)
