@@ -112,12 +112,15 @@ def test_trying_out_a_suggestion_is_no_action_item_but_taking_work_on_is() -> No
         "I'll try those solutions that you provided.",
         "I'll try to fix the Windows crash before the release.",
         "I'll give it a try on staging. I'll file an issue for the missing docs page.",
+        "I'll have to try it, as you said, though I can't picture how the pieces interact.",
+        "I'll have to rebuild the wallet index tonight.",
     ]
     assert [c.text for c in action_items(two_speakers(said))] == [
         "ann: I'll take a look at the crash on Windows tonight.",
         "bob: I'll open a PR to pin openssl in the Dockerfile.",
         "ann: I'll try to fix the Windows crash before the release.",
         "bob: I'll file an issue for the missing docs page.",  # the step after the trying out
+        "bob: I'll have to rebuild the wallet index tonight.",
     ]
 
 

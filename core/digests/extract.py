@@ -80,7 +80,8 @@ _TRYING = (
     r"play (?:with|around)|mess (?:with|around)|tinker|experiment|wait|read up|check (?:it|that|this|them) out|"
     r"see (?:what happens|if|whether|how))"
 )
-_I_WILL = r"(?:i'?ll|i will|i'?m going to|i am going to|(?:^|(?<=[,;:] ))will) (?:\w+ly )?(?:just )?"
+# "I'll have to try it" is still trying it out.
+_I_WILL = r"(?:i'?ll|i will|i'?m going to|i am going to|(?:^|(?<=[,;:] ))will) (?:\w+ly )?(?:just )?(?:have to )?"
 TRYING_OUT = re.compile(rf"\b{_I_WILL}{_TRYING}\b", re.IGNORECASE)
 # "Thanks @ann - I'll take a look at that" is the asker acknowledging a pointer; the same
 # words without thanks ("I'll take a look at the crash tonight") take something on.
