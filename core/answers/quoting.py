@@ -138,9 +138,9 @@ def passages_of(text: str, source: int) -> list[Passage]:
         if code is not None:
             if stripped.startswith("```"):
                 if code and code_in_item:
-                    items[-1] += "\n```\n" + "\n".join(code) + "\n```"
+                    items[-1] += "\n" + _fenced(code)
                 elif code:
-                    add("```\n" + "\n".join(code) + "\n```")
+                    add(_fenced(code))
                 code, code_in_item = None, False
             else:
                 code.append(line.rstrip())
@@ -182,10 +182,10 @@ def passages_of(text: str, source: int) -> list[Passage]:
         paragraph.append(stripped)
     end_paragraph()
     if code and code_in_item:
-        items[-1] += "\n```\n" + "\n".join(code) + "\n```"
+        items[-1] += "\n" + _fenced(code)
     end_list()
     if code and not code_in_item:
-        add("```\n" + "\n".join(code) + "\n```")
+        add(_fenced(code))
     passages = []
     for order, (unit, block) in enumerate(zip(units, blocks, strict=True)):
         shown = unit if unit.startswith("```") or "\n• " in unit or unit.startswith("• ") else clean(unit)
@@ -194,6 +194,10 @@ def passages_of(text: str, source: int) -> list[Passage]:
         if len(shown.strip()) > 3:
             passages.append(Passage(source=source, order=order, text=shown.strip(), block=block))
     return passages
+
+
+def _fenced(lines: Sequence[str]) -> str:
+    return "```\n" + "\n".join(lines) + "\n```"
 
 
 def _clean_item(item: str) -> str:
@@ -281,8 +285,9 @@ def rank(
 def excerpt(chosen: Passage, passages: Sequence[Passage]) -> list[Passage]:
     """The chosen passage and the one after it in its source: a sentence alone often leaves out
     what the next one says ("Slash commands are registered when the bot starts." / "The first
-    time, Discord can take up to an hour to show them."). A sentence that points back ("That
-    file lists every setting.") comes with the sentence of its paragraph it points to."""
+    time, Discord can take up to an hour to show them."), with what either cannot be read
+    without: the sentence a passage points back to ("That file lists every setting."), the line
+    that introduces a code block, the code block a line ending in a colon introduces."""
     following = [p for p in passages if p.source == chosen.source and p.order == chosen.order + 1][:1]
     return [*pointed_at(chosen, passages), chosen, *following, *introduced([chosen, *following][-1], passages)]
 
