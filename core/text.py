@@ -20,6 +20,8 @@ WORD = re.compile(r"[^\W_](?:[\w+#.-]*(?:[^\W_]|[+#]))?")
 LINK = re.compile(r"https?://\S+")
 # A Markdown table's rule line, under its header row: "|---|:--:|".
 TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}")
+# A Markdown list item's marker and the space after it: "- ", "* ", "• ", "3. ", "2) ".
+LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+")
 # How chat says thank you: for a message that only thanks the bot, and for an asker thanking
 # whoever answered them.
 THANKS_WORDS = r"thanks|many thanks|thank you|thank u|thx|thnx|tnx|ty|cheers"

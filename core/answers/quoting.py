@@ -18,7 +18,7 @@ import numpy as np
 
 from core.answers.checks import is_negative
 from core.ports import Embedder, LanguageModel, Prompt
-from core.text import DOCUMENT_SENTENCE_END, TABLE_RULE, answer_words
+from core.text import DOCUMENT_SENTENCE_END, LIST_ITEM, TABLE_RULE, answer_words
 from core.types import Hit
 
 CHOICE_INSTRUCTIONS = (
@@ -41,7 +41,6 @@ WORDS_WEIGHT = 0.1
 # A passage this much of whose words the answer already holds says nothing new.
 REPEATED_SHARE = 0.8
 
-_LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+")
 _HEADING = re.compile(r"^\s*#{1,6}\s")
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _EMPHASIS = re.compile(r"(\*\*|__)(.+?)\1|(?<![\w*])\*(?!\s)([^*\n]+?)\*(?![\w*])")
@@ -158,9 +157,9 @@ def passages_of(text: str, source: int) -> list[Passage]:
                 continue  # a blank line inside a loose list keeps the list going
             end_list()
             continue
-        if _LIST_ITEM.match(line):
+        if LIST_ITEM.match(line):
             end_paragraph()
-            items.append(_LIST_ITEM.sub("", line, count=1))
+            items.append(LIST_ITEM.sub("", line, count=1))
             continue
         if items and line[:1].isspace():
             items[-1] += " " + stripped  # an item's continuation line

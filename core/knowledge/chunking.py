@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
-from core.text import DOCUMENT_SENTENCE_END, TABLE_RULE
+from core.text import DOCUMENT_SENTENCE_END, LIST_ITEM, TABLE_RULE
 from core.types import Chunk, Document
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def split_sections(text: str) -> list[Section]:
         lines.clear()
 
     for line in text.splitlines():
-        if line.strip().startswith("```"):
+        if _is_fence(line):
             in_code = not in_code
         heading = None if in_code else _heading(line)
         if heading is not None:
@@ -122,9 +122,9 @@ def split_sentences(text: str, *, unwrap: bool = False) -> list[str]:
     fence_indent = 0  # the open fence's indent, which its lines share (a block inside a list item)
     for paragraph in re.split(r"\n\s*\n", text):
         if unwrap and fenced:
-            code, paragraph = _to_closing_fence(paragraph, fence_indent)
+            code, closed, paragraph = _to_closing_fence(paragraph, fence_indent)
             sentences.extend(code)
-            fenced = not code or not code[-1].lstrip().startswith("```")
+            fenced = not closed
             if fenced:
                 continue
         if unwrap and _is_indented_code(paragraph, code_indent):
@@ -137,7 +137,7 @@ def split_sentences(text: str, *, unwrap: bool = False) -> list[str]:
         if not paragraph.strip():
             continue
         lines = paragraph.strip("\n").splitlines()
-        items = [match for match in map(_LIST_LINE.match, lines) if match]
+        items = [match for match in map(LIST_ITEM.match, lines) if match]
         if items:
             code_indent = len(items[-1].group().expandtabs(4)) + 4
         elif not lines[0][:1].isspace():
@@ -145,7 +145,7 @@ def split_sentences(text: str, *, unwrap: bool = False) -> list[str]:
         for line in _unwrapped(paragraph.strip("\n")) if unwrap else [paragraph.strip()]:
             if unwrap and (fenced or _BLOCK_LINE.match(line)):
                 # Code keeps its lines and their indent (YAML and TOML mean it).
-                if line.lstrip().startswith("```"):
+                if _is_fence(line):
                     fence_indent = len(line) - len(line.lstrip())
                     sentences.append(line.strip())
                     fenced = not fenced
@@ -161,18 +161,21 @@ def split_sentences(text: str, *, unwrap: bool = False) -> list[str]:
 
 # A line that opens its own block: a list item, a table row, a code fence, a quote, a heading.
 _BLOCK_LINE = re.compile(r"^\s*(?:[-*+•]\s|\d{1,3}[.)]\s|\||```|>|#)")
-_LIST_LINE = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+")
 
 
-def _to_closing_fence(paragraph: str, indent: int) -> tuple[list[str], str]:
-    """The code lines of a ``` block that a blank line split, up to its closing fence, and what
-    follows that fence in the paragraph. ``indent``: the opening fence's."""
+def _to_closing_fence(paragraph: str, indent: int) -> tuple[list[str], bool, str]:
+    """The code lines of a ``` block that a blank line split, up to and with its closing fence;
+    whether the fence came; and what follows it in the paragraph. ``indent``: the opening fence's."""
     lines = paragraph.strip("\n").splitlines()
-    end = next((i for i, line in enumerate(lines) if line.lstrip().startswith("```")), None)
+    end = next((i for i, line in enumerate(lines) if _is_fence(line)), None)
     code = [_outdented(line.rstrip(), indent) for line in lines[: None if end is None else end] if line.strip()]
     if end is None:
-        return code, ""
-    return [*code, lines[end].strip()], "\n".join(lines[end + 1 :])
+        return code, False, ""
+    return [*code, lines[end].strip()], True, "\n".join(lines[end + 1 :])
+
+
+def _is_fence(line: str) -> bool:
+    return line.lstrip().startswith("```")
 
 
 def _outdented(line: str, indent: int) -> str:
@@ -204,7 +207,7 @@ def _unwrapped(paragraph: str) -> list[str]:
         stripped = line.strip()
         if not stripped:
             continue
-        fence = stripped.startswith("```")
+        fence = _is_fence(stripped)
         joinable = lines and not in_code and not fence and not _BLOCK_LINE.match(stripped)
         if joinable and not lines[-1][0].lstrip().startswith(("```", "|")):
             lines[-1].append(stripped)
@@ -473,9 +476,9 @@ def _section_title(document_title: str, heading: str) -> str:
     return " > ".join([document_title, *parts]) if parts else document_title
 
 
-def _pack(
-    sentences: Sequence[tuple[str, int]], budget: int, overlap: int, fence: tuple[str, int] = ("```", 1)
-) -> list[str]:
+def _pack(sentences: Sequence[tuple[str, int]], budget: int, overlap: int, fence: tuple[str, int]) -> list[str]:
+    """Sentences packed into chunks of at most ``budget`` tokens; ``fence``: a code fence line
+    and its token count, to close and reopen a code block a chunk boundary cuts."""
     chunks: list[str] = []
     current: list[tuple[str, int]] = []
     size = 0
@@ -487,7 +490,7 @@ def _pack(
             header = []
         elif index and TABLE_RULE.match(sentence) and sentences[index - 1][0].lstrip().startswith("|"):
             header = [sentences[index - 1], (sentence, tokens)]
-        is_fence = sentence.lstrip().startswith("```")
+        is_fence = _is_fence(sentence)
         # A code block cut between chunks is closed at the end of one and opened again at the
         # start of the next (else the next chunk's closing fence opens a block around its prose),
         # when both fences fit beside the line.
@@ -496,7 +499,7 @@ def _pack(
         if current and size + tokens + 1 + reserve > budget:
             chunks.append(_joined_sentences([*current, fence] if refence else current))
             kept = list(current[-overlap:]) if overlap else []
-            if fenced or any(s.lstrip().startswith("```") for s, _ in kept):
+            if fenced or any(_is_fence(s) for s, _ in kept):
                 kept = []  # a fence carried over would open a code block around the prose after it
             while kept and sum(t for _, t in kept) + tokens + len(kept) > budget // 2:
                 kept.pop(0)
