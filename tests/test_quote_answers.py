@@ -57,6 +57,20 @@ def test_passages_keep_a_list_with_its_introduction_and_drop_markup() -> None:
     assert not any(mark in " ".join(shown) for mark in ("**", "](", "# "))
 
 
+def test_numbered_steps_keep_their_numbers() -> None:
+    # Steps are followed in order, so they are quoted with their own numbers, a chunk that
+    # starts at step 3 included; bullets stay bullets.
+    text = "Set it up:\n1. Create the app.\n2) Copy the **token**.\n\n3. Start it.\n\nThen:\n- a\n* b"
+    steps, then = quoting.passages_of(text, 1)
+    assert steps.text == "Set it up:\n1. Create the app.\n2. Copy the token.\n3. Start it."
+    assert then.text == "Then:\n• a\n• b"
+    (later,) = quoting.passages_of("3. Start it.\n4. Ask it.", 1)
+    assert later.text == "3. Start it.\n4. Ask it."
+    # A numbered list is a block: the sentence after it goes on a line of its own.
+    after = quoting.passages_of("3. Start it.\n4. Ask it.\n\nThat is all.", 1)
+    assert quoting.in_answer_order(after)[0].text == "3. Start it.\n4. Ask it.\nThat is all."
+
+
 def test_a_table_row_is_quoted_with_its_column_names() -> None:
     """A row of three or more bare cells reads as nonsense ("Needs a public URL: no: yes"); each
     cell is named by its column, and the row of names is no passage of its own. A table cut
@@ -445,7 +459,7 @@ def test_a_code_block_is_quoted_with_the_line_that_introduces_it() -> None:
     # A step that ends in a colon keeps its block, and the list goes on after it.
     listed = quoting.passages_of("Connect it:\n1. Copy the *token*.\n2. Put it in `.env`:\n```\nTOKEN=x  # <yours>\n```\n3. Start it.", 1)
     assert [p.text for p in listed] == [
-        "Connect it:\n• Copy the token.\n• Put it in `.env`:\n```\nTOKEN=x  # <yours>\n```\n• Start it."
+        "Connect it:\n1. Copy the token.\n2. Put it in `.env`:\n```\nTOKEN=x  # <yours>\n```\n3. Start it."
     ]
     # A list whose last step ends in a colon introduces the block after it.
     steps = [quoting.Passage(3, 0, "• Copy the token.\n• Put it in `.env`:", 0), quoting.Passage(3, 1, "```\nTOKEN=x\n```", 1)]

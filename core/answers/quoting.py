@@ -47,6 +47,9 @@ _EMPHASIS = re.compile(r"(\*\*|__)(.+?)\1|(?<![\w*])\*(?!\s)([^*\n]+?)\*(?![\w*]
 _TAG = re.compile(r"</?[A-Za-z][^<>]{0,200}>")
 _CODE_SPAN = re.compile(r"(`[^`\n]+`)")
 # A sentence that opens by pointing back at the one before it reads as nonsense alone.
+# A list line as quoted: a bullet, or a step's own number ("3. "), since steps are followed in order.
+_ITEM_LINE = re.compile(r"^(?:• |\d{1,3}\. )")
+_STEP = re.compile(r"^\s*(\d{1,3})[.)]\s")
 _POINTS_BACK = re.compile(r"^(?:This|That|These|Those|It|Its|They|Their|Them|Such|Both|Otherwise|Instead|However|Also|Then)\b")
 
 
@@ -96,6 +99,8 @@ def passages_of(text: str, source: int) -> list[Passage]:
     blocks: list[int] = []  # each unit's block: a paragraph's sentences share one
     paragraph: list[str] = []
     items: list[str] = []
+    markers: list[str] = []  # each item's marker as shown: "• ", or a step's "3. "
+    lists: set[int] = set()  # the units that are lists
     code: list[str] | None = None
     code_in_item = False  # "4. Put both in `.env`:" and the block under it are one step
     # A table's first row is held until the next line says whether it names the columns.
@@ -128,9 +133,11 @@ def passages_of(text: str, source: int) -> list[Passage]:
             if units and units[-1].rstrip().endswith(":"):
                 intro = units.pop()
                 blocks.pop()
-            body = "\n".join(f"• {_clean_item(item)}" for item in items)
+            body = "\n".join(f"{marker}{_clean_item(item)}" for marker, item in zip(markers, items, strict=True))
             add(f"{intro}\n{body}" if intro else body)
+            lists.add(len(units) - 1)
             items.clear()
+            markers.clear()
 
     for line in text.splitlines():
         stripped = line.strip()
@@ -159,6 +166,8 @@ def passages_of(text: str, source: int) -> list[Passage]:
             continue
         if LIST_ITEM.match(line):
             end_paragraph()
+            step = _STEP.match(line)
+            markers.append(f"{step.group(1)}. " if step else "• ")
             items.append(LIST_ITEM.sub("", line, count=1))
             continue
         if items and line[:1].isspace():
@@ -187,9 +196,10 @@ def passages_of(text: str, source: int) -> list[Passage]:
         add(_fenced(code))
     passages = []
     for order, (unit, block) in enumerate(zip(units, blocks, strict=True)):
-        shown = unit if unit.startswith("```") or "\n• " in unit or unit.startswith("• ") else clean(unit)
-        if shown.startswith("• ") or "\n• " in shown:
-            shown = _clean_list(shown)
+        if order in lists:
+            shown = _clean_list(unit)
+        else:
+            shown = unit if unit.startswith("```") else clean(unit)
         if len(shown.strip()) > 3:
             passages.append(Passage(source=source, order=order, text=shown.strip(), block=block))
     return passages
@@ -212,7 +222,7 @@ def _clean_list(text: str) -> str:
     for line in text.split("\n"):
         if line.startswith("```"):
             in_code = not in_code
-        lines.append(line if in_code or line.startswith(("```", "• ")) else clean(line))
+        lines.append(line if in_code or line.startswith("```") or _ITEM_LINE.match(line) else clean(line))
     return "\n".join(lines)
 
 
@@ -378,7 +388,7 @@ def cited(text: str, number: int) -> str:
 
 
 def _is_block(text: str) -> bool:
-    return text.startswith(("```", "• ")) or "\n" in text
+    return text.startswith("```") or bool(_ITEM_LINE.match(text)) or "\n" in text
 
 
 def _shown(passage: Passage, limit: int = 400) -> str:
