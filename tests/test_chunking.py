@@ -128,9 +128,31 @@ def test_an_indented_paragraph_under_a_list_item_is_the_item_not_code() -> None:
     ]
     # A fenced block inside an item loses the item's indent, not its own.
     fenced = "1. Put it in `.env`:\n\n   ```sh\n   TOKEN=x\n     nested\n   ```\n\n   More on it."
-    assert split_sentences(fenced, unwrap=True) == ["1. Put it in `.env`:", "```sh", "TOKEN=x", "  nested", "```", "More on it."]
+    assert split_sentences(fenced, unwrap=True) == ["1. Put it in `.env`:", "```sh", "TOKEN=x", "  nested", "```", "   More on it."]
     chat = "    an indented chat line"
     assert split_sentences(chat) == ["an indented chat line"], "chat and FAQ text are never read as Markdown"
+
+
+def test_an_items_next_paragraph_stays_in_its_list() -> None:
+    """Step 3's note after its code block, then step 4: one list, quoted as one. Unindented, the
+    note ended the list and step 4 stood alone; the next chunk began mid-list on one line."""
+    text = (
+        "Set it up:\n\n1. Copy the token:\n\n   ```sh\n   TOKEN=x\n   ```\n\n   It is a *secret*. Reset it if it leaks.\n"
+        "2. Start it.\n\nThat is all."
+    )
+    assert split_sentences(text, unwrap=True) == [
+        "Set it up:", "1. Copy the token:", "```sh", "TOKEN=x", "```", "   It is a *secret*.", "   Reset it if it leaks.",
+        "2. Start it.", "That is all.",
+    ]
+    (chunk,) = chunk_document(Document(source="d.md", title="T", text=text), count_tokens=words, max_tokens=80)
+    assert [p.text for p in quoting.passages_of(chunk.text, 1)] == [
+        "Set it up:\n1. Copy the token:\n```\nTOKEN=x\n```\nIt is a secret. Reset it if it leaks.\n2. Start it.",
+        "That is all.",
+    ]
+    # A chunk that starts at a later step keeps its lines apart.
+    steps = "Intro words here. More intro words.\n\n1. One.\n2. Two.\n3. Three.\n4. Four."
+    later = chunk_document(Document(source="d.md", title="T", text=steps), count_tokens=words, max_tokens=8)
+    assert [c.text for c in later][-1] == "2. Two.\n3. Three.\n4. Four."
 
 
 def test_a_code_block_cut_between_chunks_is_closed_and_opened_again() -> None:

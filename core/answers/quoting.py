@@ -171,7 +171,8 @@ def passages_of(text: str, source: int) -> list[Passage]:
             items.append(LIST_ITEM.sub("", line, count=1))
             continue
         if items and line[:1].isspace():
-            items[-1] += " " + stripped  # an item's continuation line
+            # An item's continuation line; after the item's code block, its next paragraph.
+            items[-1] += ("\n" if items[-1].endswith("```") else " ") + stripped
             continue
         end_list()
         if stripped.startswith("|"):
@@ -198,8 +199,10 @@ def passages_of(text: str, source: int) -> list[Passage]:
     for order, (unit, block) in enumerate(zip(units, blocks, strict=True)):
         if order in lists:
             shown = _clean_list(unit)
+        elif unit.startswith("```"):
+            shown = unit
         else:
-            shown = unit if unit.startswith("```") else clean(unit)
+            shown = clean(unit)
         if len(shown.strip()) > 3:
             passages.append(Passage(source=source, order=order, text=shown.strip(), block=block))
     return passages
@@ -211,8 +214,15 @@ def _fenced(lines: Sequence[str]) -> str:
 
 def _clean_item(item: str) -> str:
     """A list item cleaned of markup, the code block under it (if any) kept as written."""
-    words, fence, code = item.partition("\n```")
-    return clean(words) + fence + code
+    lines: list[str] = []
+    in_code = False
+    for line in item.split("\n"):
+        if line.startswith("```"):
+            in_code = not in_code
+            lines.append(line)
+        else:
+            lines.append(line if in_code else clean(line))
+    return "\n".join(lines)
 
 
 def _clean_list(text: str) -> str:

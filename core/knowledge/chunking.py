@@ -138,11 +138,15 @@ def split_sentences(text: str, *, unwrap: bool = False) -> list[str]:
             continue
         lines = paragraph.strip("\n").splitlines()
         items = [match for match in map(LIST_ITEM.match, lines) if match]
+        # An item's next paragraph keeps an indent, so the quoter reads it as part of the item
+        # and the list goes on after it (step 3's note, then step 4).
+        in_item = unwrap and code_indent > 4 and lines[0][:1].isspace() and not LIST_ITEM.match(lines[0])
         if items:
             code_indent = len(items[-1].group().expandtabs(4)) + 4
         elif not lines[0][:1].isspace():
             code_indent = 4  # back at the margin: the list is over
         for line in _unwrapped(paragraph.strip("\n")) if unwrap else [paragraph.strip()]:
+            in_item = in_item and not LIST_ITEM.match(line)  # up to the next item
             if unwrap and (fenced or _BLOCK_LINE.match(line)):
                 # Code keeps its lines and their indent (YAML and TOML mean it).
                 if _is_fence(line):
@@ -155,9 +159,12 @@ def split_sentences(text: str, *, unwrap: bool = False) -> list[str]:
             for piece in DOCUMENT_SENTENCE_END.split(line):
                 piece = piece.strip()
                 if piece:
-                    sentences.append(piece)
+                    sentences.append(f"{ITEM_PARAGRAPH_INDENT}{piece}" if in_item else piece)
     return sentences
 
+
+# What a list item's next paragraph is indented by in a chunk's text.
+ITEM_PARAGRAPH_INDENT = "   "
 
 # A line that opens its own block: a list item, a table row, a code fence, a quote, a heading.
 _BLOCK_LINE = re.compile(r"^\s*(?:[-*+•]\s|\d{1,3}[.)]\s|\||```|>|#)")
@@ -526,7 +533,7 @@ def _joined_sentences(sentences: Sequence[tuple[str, int]]) -> str:
 
 def _is_listy(sentences: Sequence[tuple[str, int]]) -> bool:
     """Keep line breaks for lists, tables and chat lines; join prose with spaces."""
-    return any(s.lstrip().startswith(("-", "*", "|", "[", "1.", "`")) for s, _ in sentences)
+    return any(s.lstrip().startswith(("-", "*", "|", "[", "`")) or LIST_ITEM.match(s) for s, _ in sentences)
 
 
 def assign_ids(chunks: Iterable[Chunk]) -> list[Chunk]:
