@@ -11,6 +11,7 @@ rather than keep a copy.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Collection
 
 # A word: letters and digits, with the marks a technical term keeps inside it ("node.js",
@@ -124,3 +125,28 @@ def content_words(text: str, *, names: Collection[str] = ()) -> set[str]:
 def sentences(text: str) -> list[str]:
     """The sentences of a chat message (``CHAT_SENTENCE_END``)."""
     return [sentence.strip() for sentence in CHAT_SENTENCE_END.split(text) if sentence and sentence.strip()]
+
+
+# Emoji and pictographs, which the embedder's vocabulary lacks: each reads as an unknown token.
+_PICTOGRAPH = re.compile("[\u2600-\u27bf\U0001f000-\U0001faff]")
+# What joins or tints an emoji without being one: variation selectors, the zero-width joiner,
+# skin tones.
+_EMOJI_MARKS = re.compile("[\ufe0e\ufe0f\u200d\U0001f3fb-\U0001f3ff]")
+
+
+def emoji_as_words(text: str) -> str:
+    """``text`` with each emoji spelt as its Unicode name ("👎" -> "thumbs down"), for the
+    embedder: its vocabulary has no emoji, so "what does 👎 do" and "click 👎" would both read
+    as an unknown word, and "thumbs down" would never find "👎"."""
+    if text.isascii():
+        return text
+    text = _EMOJI_MARKS.sub("", text)
+    return _PICTOGRAPH.sub(_emoji_name, text)
+
+
+def _emoji_name(match: re.Match[str]) -> str:
+    name = unicodedata.name(match.group(), "")
+    if not name:
+        return match.group()
+    words = name.lower().removesuffix(" sign").removesuffix(" symbol")
+    return f" {words} "

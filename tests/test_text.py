@@ -14,6 +14,7 @@ from core.text import (
     QUESTION_WORDS,
     SENTENCE_BREAK,
     content_words,
+    emoji_as_words,
     fold_plural,
     keywords,
     meaningful_words,
@@ -43,6 +44,13 @@ def test_letters_beyond_ascii_are_letters() -> None:
     assert words("Siân Gwenllian, Glyndŵr, café, что вы используете") == [
         "siân", "gwenllian", "glyndŵr", "café", "что", "вы", "используете",
     ]  # fmt: skip
+
+
+def test_emoji_are_spelt_as_their_names_for_the_embedder() -> None:
+    assert emoji_as_words("click 👎, not 👍🏽 ❤️") == "click  thumbs down , not  thumbs up   heavy black heart "
+    # Plain text, and symbols that are not emoji (dashes, arrows, box drawing), stay as they are.
+    assert emoji_as_words("a — b → c │ 3°") == "a — b → c │ 3°"
+    assert emoji_as_words("plain") == "plain"
 
 
 def test_stem_strips_common_endings_but_leaves_four_letters() -> None:
@@ -115,6 +123,9 @@ def test_answers_are_checked_on_the_same_words() -> None:
     # "taxis" meets "Taxi" (plural folded); "when", "are", "me" and "tell" are not asked about.
     assert coverage("Tell me when are taxis reimbursed?", [hit]) == 1.0
     assert coverage("What's the Wi-Fi password?", [hit]) == 0.0
+    # An emoji is read by its name, as the embedder reads it.
+    rated = Hit(chunk=Chunk(id="2", source="faq.md", title="Feedback", text="Click 👎 on a wrong answer."), score=1.0)
+    assert coverage("what does thumbs down do", [rated]) == 1.0
     assert support("The IT desk hands out laptops.", [source]) == 0.75  # "hands" is not in the source
     assert best_sentences(source, "where do I get a laptop?", limit=1).startswith("Laptops are handed out")
 

@@ -29,7 +29,7 @@ from core.errors import EmptyQuestion, QuestionTooLong
 from core.knowledge.embedding_cache import RememberingEmbedder
 from core.model.worker import ModelWorker
 from core.ports import Embedder, Generation, KnowledgeBase, LanguageModel, OnQueued, OnText, SearchMode
-from core.text import FUNCTION_WORDS, SENTENCE_BREAK, answer_words
+from core.text import FUNCTION_WORDS, SENTENCE_BREAK, answer_words, emoji_as_words
 from core.types import Answer, Citation, Hit, Question, Quote, Timings
 
 log = logging.getLogger(__name__)
@@ -53,12 +53,13 @@ def _shown_numbers(cited: Sequence[int]) -> dict[int, int]:
 
 
 def coverage(query: str, hits: Sequence[Hit]) -> float:
-    """The largest share of the query's content words that one retrieved chunk contains."""
-    words = set(answer_words(query))
+    """The largest share of the query's content words that one retrieved chunk contains (its
+    emoji read as their names, as the embedder reads them: "thumbs down" is in "click 👎")."""
+    words = set(answer_words(emoji_as_words(query)))
     if not words:
         return 0.0
     return max(
-        (len(words & set(answer_words(f"{h.chunk.title} {h.chunk.text}"))) / len(words) for h in hits),
+        (len(words & set(answer_words(emoji_as_words(f"{h.chunk.title} {h.chunk.text}")))) / len(words) for h in hits),
         default=0.0,
     )
 

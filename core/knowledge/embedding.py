@@ -16,6 +16,7 @@ import numpy as np
 
 from core.errors import ModelError
 from core.ports import Vectors
+from core.text import emoji_as_words
 
 
 def packaged_embedder_path() -> str:
@@ -84,13 +85,13 @@ class SentenceTransformerEmbedder:
     def count_tokens(self, text: str) -> int:
         """Word pieces the model sees for ``text``, [CLS] and [SEP] included."""
         tokenizer = self._load().tokenizer
-        return len(tokenizer(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
+        return len(tokenizer(emoji_as_words(text), add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
 
     def count_tokens_many(self, texts: Sequence[str]) -> list[int]:
         if not texts:
             return []
         tokenizer = self._load().tokenizer
-        encoded = tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)
+        encoded = tokenizer([emoji_as_words(t) for t in texts], add_special_tokens=True, truncation=False, verbose=False)
         return [len(ids) for ids in encoded["input_ids"]]
 
     def embed(self, texts: Sequence[str]) -> Vectors:
@@ -99,7 +100,7 @@ class SentenceTransformerEmbedder:
         model = self._load()
         with _torch_threads(self._threads):
             vectors = model.encode(
-                list(texts),
+                [emoji_as_words(t) for t in texts],
                 batch_size=self._batch_size,
                 normalize_embeddings=True,
                 convert_to_numpy=True,
