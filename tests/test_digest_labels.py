@@ -171,6 +171,23 @@ def test_an_everyday_word_alone_is_no_phrase_of_a_label() -> None:
     assert topic_labels([tuple(release_day()[:5]), (message(73, "cy", "Try, try, try again."),)])[1] == "Try"
 
 
+def test_no_label_starts_or_ends_with_an_adverb() -> None:
+    # Meeting talk qualifies its topics ("already", "real quick", "technically"); the label is
+    # the topic without them, and an adverb alone is a label only when nothing else was said.
+    talk = [
+        message(90, "pm", "We have the functional design already, so real quick: the battery."),
+        message(91, "id", "The functional design already covers the battery technically."),
+        message(92, "ui", "Is the battery option technically possible? The functional design already says so."),
+    ]
+    label = topic_labels([tuple(release_day()[:5]), tuple(talk)])[1].lower()
+    phrases = label.split(", ")
+    assert "functional design" in phrases or "battery" in phrases, label
+    for phrase in phrases:
+        words = phrase.split()
+        assert not {words[0], words[-1]} & {"already", "real", "quick", "technically"}, label
+    assert topic_labels([tuple(release_day()[:5]), (message(93, "cy", "Already, already, already."),)])[1] == "Already"
+
+
 def test_a_link_typed_without_its_scheme_is_no_label_word() -> None:
     talk = [
         message(80, "cm", "komodod is exiting with Error: Failed to connect best block. What rev should I use?"),

@@ -71,6 +71,14 @@ _NOT_ALONE_TEXT = """
     curious confused sad realized playing care sure new old newer older better best different whole
     might add added adding hand second"""
 _NOT_ALONE_WORDS = frozenset(_NOT_ALONE_TEXT.split())
+# Adverbs and modals, which qualify a topic without naming it: no label starts or ends with one
+# ("Functional design already", "Real quick", "Option technically", "Television must").
+_HEDGE_TEXT = """
+    already always never usually sometimes often recently originally easily quite pretty really real
+    even rather somewhat simply totally definitely certainly obviously must quickly slowly
+    technically exactly finally eventually literally honestly seriously apparently hopefully
+    currently properly correctly directly immediately mostly nearly especially generally normally"""
+_HEDGE_WORDS = frozenset(_HEDGE_TEXT.split())
 # A conversation's label: at most this many words per phrase, and two phrases at most.
 MAX_PHRASE_WORDS = 3
 MAX_LABEL_PHRASES = 2
@@ -210,7 +218,7 @@ def topic_label(
                 key = " ".join(stem(w.lower()) for w in phrase)
                 if key not in scored or score > scored[key][0]:
                     scored[key] = (score, phrase)
-    naming = {key: value for key, value in scored.items() if " " in key or value[1][0].lower() not in _NOT_ALONE_WORDS}
+    naming = {key: value for key, value in scored.items() if _names_something(value[1])}
     scored = naming or scored  # an everyday word alone only when nothing else was said
     if not scored:
         return ""
@@ -227,6 +235,14 @@ def topic_label(
         used |= keys
     label = ", ".join(" ".join(phrase) for phrase in chosen)
     return label[:1].upper() + label[1:]
+
+
+def _names_something(phrase: Sequence[str]) -> bool:
+    """Whether a phrase can name a topic: not an everyday word alone, and no adverb at its edges."""
+    first, last = phrase[0].lower(), phrase[-1].lower()
+    if len(phrase) == 1 and first in _NOT_ALONE_WORDS:
+        return False
+    return first not in _HEDGE_WORDS and last not in _HEDGE_WORDS
 
 
 def people(messages: Sequence[ChannelMessage], *, most: int = 3) -> str:
