@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import KnowledgeBaseError
 from core.knowledge.chunking import assign_ids, chunk_document
 from core.knowledge.knowledge_base import (
     LanceKnowledgeBase,
@@ -282,3 +283,21 @@ def test_hits_are_read_whole_even_when_a_compaction_moved_their_rows(kb: LanceKn
     assert set(whole) == {row["id"] for row in stale}
     assert any(row["text"] == "Bravo notes about the VPN profile." for row in whole.values())
     assert kb.search(query, scopes={"public"}, k=1)[0].chunk.text == "Bravo notes about the VPN profile."
+
+
+def test_a_knowledge_base_another_embedding_model_wrote_is_refused_with_what_to_do(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    # A table of 16-number vectors, as a smaller model would have written it: searching it with
+    # this embedder's 384 numbers failed deep in LanceDB, and adding to it mixed two models.
+    import lancedb
+    import pyarrow as pa
+
+    uri = str(tmp_path / "kb")
+    kb = LanceKnowledgeBase(uri=uri, embedder=embedder)
+    schema = kb._schema()
+    foreign = schema.set(schema.get_field_index("vector"), pa.field("vector", pa.list_(pa.float32(), 16)))
+    lancedb.connect(uri).create_table("chunks", schema=foreign)
+    with pytest.raises(KnowledgeBaseError, match=r"vectors of 16 numbers, from another embedding model.*makes 384"):
+        kb.search("when are taxis reimbursed", scopes=["public"])
+    with pytest.raises(KnowledgeBaseError, match="ingest your documents again"):
+        LanceKnowledgeBase(uri=uri, embedder=embedder).replace_source("a.md", chunks(embedder, "a.md", "Taxis are paid back."))
+    assert lancedb.connect(uri).open_table("chunks").count_rows() == 0, "nothing was written"

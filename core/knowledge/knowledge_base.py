@@ -147,6 +147,7 @@ class LanceKnowledgeBase:
         self._db: Any = None
         self._table: Any = None
         self._fts_ready = False
+        self._vectors_checked = False
         self._indexed_rows = 0  # rows under the vector index (0: none); known at open and after each refresh
         self._lock = threading.RLock()
 
@@ -176,6 +177,20 @@ class LanceKnowledgeBase:
             elif create:
                 self._table = db.create_table(self.table_name, schema=self._schema(), exist_ok=True)
             return self._table
+
+    def _check_vectors(self, table: Any) -> None:
+        """Refuse a table whose vectors another embedding model wrote: LanceDB would fail on
+        the first search with a message about list sizes, or, at the same size, mix models."""
+        if self._vectors_checked:
+            return
+        stored = getattr(table.schema.field("vector").type, "list_size", None)
+        if stored is not None and stored != self.embedder.dimension:
+            raise KnowledgeBaseError(
+                f"The knowledge base at {self.uri} holds vectors of {stored} numbers, from another embedding model; "
+                f"the embedder in use ([embedding] model_path) makes {self.embedder.dimension}. Move the knowledge "
+                "base aside (or set [knowledge_base] uri to a new place) and ingest your documents again."
+            )
+        self._vectors_checked = True
 
     def _schema(self) -> Any:
         import pyarrow as pa
@@ -209,6 +224,9 @@ class LanceKnowledgeBase:
     def replace_source(self, source: str, chunks: Sequence[Chunk]) -> SourceChange:
         """Make the source's chunks exactly ``chunks``: add what is new, delete what is gone."""
         with self._lock:
+            opened = self._open()
+            if opened is not None:
+                self._check_vectors(opened)
             existing = self.ids_of(source)
             own = [c for c in chunks if c.source == source]
             wanted = {c.id: c for c in [*own, *question_rows(own)]}
@@ -451,6 +469,7 @@ class LanceKnowledgeBase:
         query = " ".join(query.split())
         if table is None or not query:
             return []
+        self._check_vectors(table)
         where = scope_filter(scopes)
         n = max(k, self.candidates)
         # The text leg needs no query vector: in hybrid mode it runs while the query is
