@@ -171,7 +171,7 @@ def test_an_everyday_word_alone_is_no_phrase_of_a_label() -> None:
     assert topic_labels([tuple(release_day()[:5]), (message(73, "cy", "Try, try, try again."),)])[1] == "Try"
 
 
-def test_no_label_starts_or_ends_with_an_adverb() -> None:
+def test_no_label_ends_with_an_adverb_or_starts_with_a_degree_word() -> None:
     # Meeting talk qualifies its topics ("already", "real quick", "technically"); the label is
     # the topic without them, and an adverb alone is a label only when nothing else was said.
     talk = [
@@ -186,6 +186,12 @@ def test_no_label_starts_or_ends_with_an_adverb() -> None:
         words = phrase.split()
         assert not {words[0], words[-1]} & {"already", "real", "quick", "technically"}, label
     assert topic_labels([tuple(release_day()[:5]), (message(93, "cy", "Already, already, already."),)])[1] == "Already"
+    # A time adverb before what it qualifies is part of the topic.
+    datoms = [
+        message(94, "al", "How do I read the recently transacted datoms of an attribute?"),
+        message(95, "bo", "The log holds recently transacted datoms; filter them by attribute."),
+    ]
+    assert "recently transacted datoms" in topic_labels([tuple(release_day()[:5]), tuple(datoms)])[1].lower()
 
 
 def test_a_link_typed_without_its_scheme_is_no_label_word() -> None:

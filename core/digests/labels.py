@@ -71,14 +71,17 @@ _NOT_ALONE_TEXT = """
     curious confused sad realized playing care sure new old newer older better best different whole
     might add added adding hand second"""
 _NOT_ALONE_WORDS = frozenset(_NOT_ALONE_TEXT.split())
-# Adverbs and modals, which qualify a topic without naming it: no label starts or ends with one
-# ("Functional design already", "Real quick", "Option technically", "Television must").
+# Adverbs and modals, which qualify a topic without naming it: no label ends with one
+# ("Functional design already", "Option technically", "Television must").
 _HEDGE_TEXT = """
     already always never usually sometimes often recently originally easily quite pretty really real
     even rather somewhat simply totally definitely certainly obviously must quickly slowly
     technically exactly finally eventually literally honestly seriously apparently hopefully
     currently properly correctly directly immediately mostly nearly especially generally normally"""
 _HEDGE_WORDS = frozenset(_HEDGE_TEXT.split())
+# Of those, the ones that only grade what follows never start one either ("Real quick", "Quite
+# complicated"); "recently transacted datoms" is a topic.
+_DEGREE_WORDS = frozenset(["quite", "pretty", "really", "real", "even", "rather", "somewhat", "simply", "totally", "must"])
 # A conversation's label: at most this many words per phrase, and two phrases at most.
 MAX_PHRASE_WORDS = 3
 MAX_LABEL_PHRASES = 2
@@ -238,11 +241,12 @@ def topic_label(
 
 
 def _names_something(phrase: Sequence[str]) -> bool:
-    """Whether a phrase can name a topic: not an everyday word alone, and no adverb at its edges."""
+    """Whether a phrase can name a topic: not an everyday word alone, not ending in an adverb,
+    not starting with one that only grades."""
     first, last = phrase[0].lower(), phrase[-1].lower()
     if len(phrase) == 1 and first in _NOT_ALONE_WORDS:
         return False
-    return first not in _HEDGE_WORDS and last not in _HEDGE_WORDS
+    return first not in _DEGREE_WORDS and last not in _HEDGE_WORDS
 
 
 def people(messages: Sequence[ChannelMessage], *, most: int = 3) -> str:
