@@ -153,6 +153,10 @@ def test_an_items_next_paragraph_stays_in_its_list() -> None:
     steps = "Intro words here. More intro words.\n\n1. One.\n2. Two.\n3. Three.\n4. Four."
     later = chunk_document(Document(source="d.md", title="T", text=steps), count_tokens=words, max_tokens=8)
     assert [c.text for c in later][-1] == "2. Two.\n3. Three.\n4. Four."
+    # Prose cut after "Fig." is no list: its sentences still run on.
+    cut = Document(source="a.txt", title="T", text="As shown (Fig. 4) was fitted. It held.")
+    (prose,) = chunk_document(cut, count_tokens=words)
+    assert prose.text == "As shown (Fig. 4) was fitted. It held."
 
 
 def test_a_code_block_cut_between_chunks_is_closed_and_opened_again() -> None:

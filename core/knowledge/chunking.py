@@ -163,6 +163,9 @@ def split_sentences(text: str, *, unwrap: bool = False) -> list[str]:
     return sentences
 
 
+# A later numbered step ("2. Copy the token", "3. `make run`"), not the rest of a sentence cut
+# after "Fig." ("4) was fitted with ...").
+_STEP = re.compile(r"^\s*\d{1,3}[.)]\s+[A-Z`*\[]")
 # What a list item's next paragraph is indented by in a chunk's text.
 ITEM_PARAGRAPH_INDENT = "   "
 
@@ -533,7 +536,7 @@ def _joined_sentences(sentences: Sequence[tuple[str, int]]) -> str:
 
 def _is_listy(sentences: Sequence[tuple[str, int]]) -> bool:
     """Keep line breaks for lists, tables and chat lines; join prose with spaces."""
-    return any(s.lstrip().startswith(("-", "*", "|", "[", "`")) or LIST_ITEM.match(s) for s, _ in sentences)
+    return any(s.lstrip().startswith(("-", "*", "|", "[", "1.", "`")) or _STEP.match(s) for s, _ in sentences)
 
 
 def assign_ids(chunks: Iterable[Chunk]) -> list[Chunk]:
