@@ -82,13 +82,12 @@ def test_a_question_one_sentence_answers_is_answered_in_other_words(handbook_ser
     assert "Travel must be booked through the travel desk." in answer.text
 
 
-def test_an_emoji_in_a_source_is_found_by_its_name(tmp_path: Path, embedder, language_model, model_worker) -> None:  # type: ignore[no-untyped-def]
+def test_an_emoji_in_a_source_is_found_by_its_name(make_services, embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     # The embedder's vocabulary has no emoji: "👎" read as an unknown word, so "thumbs down"
     # neither found the sentence nor shared a word with it, and the question was refused.
-    from bots.wiring import build_services
-    from core.config import load_settings
     from core.knowledge.ingesting import ingest
 
+    services = make_services(config_text="[knowledge_base]\nbuild_default = false\n")
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "feedback.md").write_text(
@@ -97,17 +96,11 @@ def test_an_emoji_in_a_source_is_found_by_its_name(tmp_path: Path, embedder, lan
         encoding="utf-8",
     )
     (docs / "holidays.md").write_text(HOLIDAYS, encoding="utf-8")
-    (tmp_path / "tidings.toml").write_text("", encoding="utf-8")
-    settings = load_settings(tmp_path / "tidings.toml", home=tmp_path, environ={})
-    services = build_services(settings, embedder=embedder, model=language_model, worker=model_worker)
-    try:
-        ingest([docs], knowledge_base=services.knowledge_base, embedder=embedder)
-        answer = ask(services, "what does the thumbs down do")
-        assert answer.grounded, answer.text
-        assert "Click 👎 when an answer is wrong" in answer.text
-        assert embedder.count_tokens("👎") > embedder.count_tokens("?"), "chunks are sized as the embedder reads them"
-    finally:
-        services.state.close()
+    ingest([docs], knowledge_base=services.knowledge_base, embedder=embedder)
+    answer = ask(services, "what does the thumbs down do")
+    assert answer.grounded, answer.text
+    assert "Click 👎 when an answer is wrong" in answer.text
+    assert embedder.count_tokens("👎") > embedder.count_tokens("?"), "chunks are sized as the embedder reads them"
 
 
 def test_relevance_is_the_mean_of_chunk_sentence_and_words(handbook_services, embedder) -> None:  # type: ignore[no-untyped-def]
