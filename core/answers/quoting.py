@@ -46,10 +46,10 @@ _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _EMPHASIS = re.compile(r"(\*\*|__)(.+?)\1|(?<![\w*])\*(?!\s)([^*\n]+?)\*(?![\w*])")
 _TAG = re.compile(r"</?[A-Za-z][^<>]{0,200}>")
 _CODE_SPAN = re.compile(r"(`[^`\n]+`)")
-# A sentence that opens by pointing back at the one before it reads as nonsense alone.
 # A list line as quoted: a bullet, or a step's own number ("3. "), since steps are followed in order.
 _ITEM_LINE = re.compile(r"^(?:• |\d{1,3}\. )")
-_STEP = re.compile(r"^\s*(\d{1,3})[.)]\s")
+_STEP_NUMBER = re.compile(r"^\s*(\d{1,3})[.)]\s")
+# A sentence that opens by pointing back at the one before it reads as nonsense alone.
 _POINTS_BACK = re.compile(r"^(?:This|That|These|Those|It|Its|They|Their|Them|Such|Both|Otherwise|Instead|However|Also|Then)\b")
 
 
@@ -166,7 +166,7 @@ def passages_of(text: str, source: int) -> list[Passage]:
             continue
         if LIST_ITEM.match(line):
             end_paragraph()
-            step = _STEP.match(line)
+            step = _STEP_NUMBER.match(line)
             markers.append(f"{step.group(1)}. " if step else "• ")
             items.append(LIST_ITEM.sub("", line, count=1))
             continue

@@ -159,7 +159,7 @@ def split_sentences(text: str, *, unwrap: bool = False) -> list[str]:
             for piece in DOCUMENT_SENTENCE_END.split(line):
                 piece = piece.strip()
                 if piece:
-                    sentences.append(f"{ITEM_PARAGRAPH_INDENT}{piece}" if in_item else piece)
+                    sentences.append(f"{_ITEM_PARAGRAPH_INDENT}{piece}" if in_item else piece)
     return sentences
 
 
@@ -167,7 +167,7 @@ def split_sentences(text: str, *, unwrap: bool = False) -> list[str]:
 # after "Fig." ("4) was fitted with ...").
 _STEP = re.compile(r"^\s*\d{1,3}[.)]\s+[A-Z`*\[]")
 # What a list item's next paragraph is indented by in a chunk's text.
-ITEM_PARAGRAPH_INDENT = "   "
+_ITEM_PARAGRAPH_INDENT = "   "
 
 # A line that opens its own block: a list item, a table row, a code fence, a quote, a heading.
 _BLOCK_LINE = re.compile(r"^\s*(?:[-*+•]\s|\d{1,3}[.)]\s|\||```|>|#)")
