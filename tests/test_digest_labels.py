@@ -231,6 +231,21 @@ async def test_a_topic_bullet_is_label_quote_and_people() -> None:
     assert rest.endswith(" — alice, bob and carol")
 
 
+async def test_a_topic_quotes_a_message_the_digest_does_not_list_as_an_item() -> None:
+    # The release talk's most central sentence is alice's "I'll finish the changelog ...": quoted
+    # as the topic and listed as an action item, the digest said it twice.
+    digest = await summarizer(WordModel()).summarize(release_day())
+    topics, *items = digest.sections
+    listed = {b.sources[0].message_id for section in items for b in section.bullets}
+    assert any(b.text.startswith("alice: I'll finish the changelog") for b in items[1].bullets)
+    for bullet in topics.bullets:
+        assert not {s.message_id for s in bullet.sources[1:]} & listed, bullet.text
+        assert "I'll finish the changelog" not in bullet.text
+    # A conversation whose only informative message is an item still gets its topic bullet.
+    (alone,) = (await summarizer(WordModel()).summarize([release_day()[2]])).sections[0].bullets
+    assert "I'll finish the changelog" in alone.text
+
+
 # -- the judge ---------------------------------------------------------------------------------
 
 

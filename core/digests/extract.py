@@ -386,8 +386,11 @@ def topic(
     *,
     background: Mapping[str, float] | None = None,
     names: Collection[str] = (),
+    avoid: Collection[str] = (),
 ) -> Candidate:
-    """What a run of messages was about: its most central informative sentence.
+    """What a run of messages was about: its most central informative sentence, from a
+    message outside ``avoid`` (ids of messages the digest lists as items) where another says
+    something.
 
     Every sentence of at least ``MIN_TOPIC_WORDS`` content words (names not counted) is a
     candidate, as a bullet would show it; it scores by how many of the run's frequent words
@@ -399,7 +402,7 @@ def topic(
     weights: dict[str, float] = {w: float(n - 1) for w, n in local.items()}
     for word, weight in (background or {}).items():
         weights[word] = weights.get(word, 0.0) + weight
-    best: tuple[tuple[bool, float, float], str, ChannelMessage] | None = None
+    best: tuple[tuple[int, float, float], str, ChannelMessage] | None = None
     for index, message in enumerate(messages):
         for sentence in sentences(clean_text(message.text)) or [clean_text(message.text)]:
             text = shorten(quotable(sentence))
@@ -407,12 +410,16 @@ def topic(
             # An upload's "[file: title]" holds the conversation's words, but says nothing.
             informative = count >= MIN_TOPIC_WORDS and not BRACKETED_NOTE.match(text)
             # Below the minimum, the sentence saying most stands in ("Okay." never does
-            # while anything longer was said).
-            score = (informative, centrality(text, weights, names=names) if informative else float(count), -index)
+            # while anything longer was said). A listed item's sentence ranks below any other
+            # that says something ("The changelog is not finished yet.").
+            says_something = count >= 2 and not BRACKETED_NOTE.match(text)
+            fresh = message.id not in avoid
+            tier = 3 if informative and fresh else 2 if fresh and says_something else 1 if informative else 0
+            score = (tier, centrality(text, weights, names=names) if informative else float(count), -index)
             if best is None or score > best[0]:
                 best = (score, text, message)
     if best is None:  # no text at all: meaningful() keeps no such message, but be safe
-        best = ((False, 0.0, 0.0), shorten(clean_text(messages[0].text)), messages[0])
+        best = ((0, 0.0, 0.0), shorten(clean_text(messages[0].text)), messages[0])
     _, text, center = best
     sources = tuple(dict.fromkeys((messages[0], center)))
     return Candidate("topic", text, sources)

@@ -210,11 +210,14 @@ class Summarizer:
         background = word_weights(kept, names=names)
         repeated = repeated_texts(kept)
         quotable = frozenset(m.id for m in kept if quotable_message(m, repeated))
+        other = await self._other_bullets(conversations, notes_by_batch, quotable=quotable, run=run, on_queued=on_queued)
+        # A topic quotes a message the digest does not already list as an item, where it can:
+        # the same open question under Topics and under Open questions says it twice.
+        itemized = frozenset(b.sources[0].message_id for bullets in other.values() for b in bullets if b.sources)
         segments, topics, labels = self._topics(
-            batches, notes_by_batch, background=background, names=names, quotable=quotable, repeated=repeated
+            batches, notes_by_batch, background=background, names=names, quotable=quotable, repeated=repeated, itemized=itemized
         )
         sizes = [len(segment.messages) for segment in segments]
-        other = await self._other_bullets(conversations, notes_by_batch, quotable=quotable, run=run, on_queued=on_queued)
         topic_bullets = self._cap(topics, "topic", segments_size=sizes)
         headline = self._headline(labels, sizes, kept, conversations)
 
@@ -337,6 +340,7 @@ class Summarizer:
         names: frozenset[str],
         quotable: frozenset[str],
         repeated: frozenset[str],
+        itemized: frozenset[str] = frozenset(),
     ) -> tuple[list[_Segment], list[DigestBullet], list[str]]:
         """One topic bullet per conversation: its label (``topic_label``), its most
         informative sentence (or a model's topic line citing part of it when that line says
@@ -378,7 +382,7 @@ class Summarizer:
             said = tuple(m for m in messages if m.id in quotable)
             if not said:
                 continue  # only greetings, thanks or a chorus: nothing to name
-            quoted = topic(said, background=weighted, names=names)
+            quoted = topic(said, background=weighted, names=names, avoid=itemized)
             text, cited_messages = quoted.text, list(quoted.messages)
             for line, cited in written[conversation]:
                 if self._model_says_enough(line, quoted.text, said, weighted, names):
