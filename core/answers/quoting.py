@@ -48,7 +48,6 @@ _TAG = re.compile(r"</?[A-Za-z][^<>]{0,200}>")
 _CODE_SPAN = re.compile(r"(`[^`\n]+`)")
 # A list line as quoted: a bullet, or a step's own number ("3. "), since steps are followed in order.
 _ITEM_LINE = re.compile(r"^(?:• |\d{1,3}\. )")
-_STEP_NUMBER = re.compile(r"^\s*(\d{1,3})[.)]\s")
 # A sentence that opens by pointing back at the one before it reads as nonsense alone.
 _POINTS_BACK = re.compile(r"^(?:This|That|These|Those|It|Its|They|Their|Them|Such|Both|Otherwise|Instead|However|Also|Then)\b")
 
@@ -164,11 +163,11 @@ def passages_of(text: str, source: int) -> list[Passage]:
                 continue  # a blank line inside a loose list keeps the list going
             end_list()
             continue
-        if LIST_ITEM.match(line):
+        if item := LIST_ITEM.match(line):
             end_paragraph()
-            step = _STEP_NUMBER.match(line)
-            markers.append(f"{step.group(1)}. " if step else "• ")
-            items.append(LIST_ITEM.sub("", line, count=1))
+            marker = item.group().strip()  # "-", "•", "3." or "2)"
+            markers.append(f"{marker[:-1]}. " if marker[0].isdigit() else "• ")
+            items.append(line[item.end() :])
             continue
         if items and line[:1].isspace():
             # An item's continuation line; after the item's code block, its next paragraph.

@@ -408,11 +408,12 @@ def topic(
             text = shorten(quotable(sentence))
             count = len(content_words(text, names=names))
             # An upload's "[file: title]" holds the conversation's words, but says nothing.
-            informative = count >= MIN_TOPIC_WORDS and not BRACKETED_NOTE.match(text)
+            note = BRACKETED_NOTE.match(text) is not None
+            informative = count >= MIN_TOPIC_WORDS and not note
             # Below the minimum, the sentence saying most stands in ("Okay." never does
             # while anything longer was said). A listed item's sentence ranks below any other
             # that says something ("The changelog is not finished yet.").
-            says_something = count >= 2 and not BRACKETED_NOTE.match(text)
+            says_something = count >= 2 and not note
             fresh = message.id not in avoid
             tier = 3 if informative and fresh else 2 if fresh and says_something else 1 if informative else 0
             score = (tier, centrality(text, weights, names=names) if informative else float(count), -index)

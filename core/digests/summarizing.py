@@ -340,7 +340,7 @@ class Summarizer:
         names: frozenset[str],
         quotable: frozenset[str],
         repeated: frozenset[str],
-        itemized: frozenset[str] = frozenset(),
+        itemized: frozenset[str],
     ) -> tuple[list[_Segment], list[DigestBullet], list[str]]:
         """One topic bullet per conversation: its label (``topic_label``), its most
         informative sentence (or a model's topic line citing part of it when that line says

@@ -179,8 +179,9 @@ class LanceKnowledgeBase:
             return self._table
 
     def _check_vectors(self, table: Any) -> None:
-        """Refuse a table whose vectors another embedding model wrote: LanceDB would fail on
-        the first search with a message about list sizes, or, at the same size, mix models."""
+        """Refuse a table whose vectors are another size than the embedder's (another model
+        wrote them): LanceDB would fail on the first search with a message about list sizes, and
+        an ingest would mix two models. A model of the same size cannot be told apart here."""
         if self._vectors_checked:
             return
         stored = getattr(table.schema.field("vector").type, "list_size", None)
