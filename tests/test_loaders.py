@@ -68,6 +68,25 @@ def test_markdown_title_is_first_heading_outside_code_else_file_name(tmp_path: P
     assert load_file(write(tmp_path, "release-notes.md", "no heading at all")).documents[0].title == "release-notes"
 
 
+def test_markdown_comment_blocks_are_not_knowledge(tmp_path: Path) -> None:
+    page = (
+        "<!-- draft: check the prices with Ana -->\n"
+        "# Pricing\n"
+        "Plans start at 10 euros.\n"
+        "  <!-- a note for writers\n"
+        "that spans lines -->\n"
+        "Teams pay per seat.\n"
+        "```html\n"
+        "<!-- kept: it is code -->\n"
+        "```\n"
+        "<!-- unclosed to the end\n"
+        "Hidden too.\n"
+    )
+    (doc,) = load_file(write(tmp_path, "pricing.md", page)).documents
+    assert doc.title == "Pricing"
+    assert doc.text == "# Pricing\nPlans start at 10 euros.\nTeams pay per seat.\n```html\n<!-- kept: it is code -->\n```"
+
+
 def test_text_and_rst_titles(tmp_path: Path) -> None:
     assert load_file(write(tmp_path, "ops.rst", RST)).documents[0].title == "Operations guide"
     doc = load_file(write(tmp_path, "coffee.txt", "  The machine is on floor 2.\n")).documents[0]

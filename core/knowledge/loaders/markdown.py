@@ -11,6 +11,9 @@ _FRONT_TITLE = re.compile(r"^title:[ \t]*(\S.*)$", re.MULTILINE)
 _ATX_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(\S.*)$")
 _SETEXT_UNDERLINE = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(```|~~~)")
+# A comment block (CommonMark's HTML block of type 2): from a line opening with "<!--" to the
+# line that holds "-->". A reader never sees it: writers' notes, to-dos, hidden metadata.
+_COMMENT_OPENS = re.compile(r"^ {0,3}<!--")
 
 
 def split_front_matter(text: str) -> tuple[str | None, str]:
@@ -52,6 +55,25 @@ def _without_closing_hashes(heading: str) -> str:
     return text
 
 
+def without_comments(text: str) -> str:
+    """The text less its comment blocks outside code fences; an unclosed comment runs to the
+    end, as it does when the page is rendered."""
+    kept: list[str] = []
+    in_fence = in_comment = False
+    for line in text.split("\n"):
+        if in_comment:
+            in_comment = "-->" not in line
+            continue
+        if _FENCE.match(line):
+            in_fence = not in_fence
+        elif not in_fence and _COMMENT_OPENS.match(line):
+            in_comment = "-->" not in line.split("<!--", 1)[1]
+            continue
+        kept.append(line)
+    return "\n".join(kept)
+
+
 def markdown_title_and_text(text: str, fallback_title: str) -> tuple[str, str]:
     front_title, body = split_front_matter(text)
+    body = without_comments(body)
     return front_title or first_heading(body) or fallback_title, body.strip()
