@@ -241,9 +241,13 @@ async def test_a_topic_quotes_a_message_the_digest_does_not_list_as_an_item() ->
     for bullet in topics.bullets:
         assert not {s.message_id for s in bullet.sources[1:]} & listed, bullet.text
         assert "I'll finish the changelog" not in bullet.text
-    # A conversation whose only informative message is an item still gets its topic bullet.
-    (alone,) = (await summarizer(WordModel()).summarize([release_day()[2]])).sections[0].bullets
-    assert "I'll finish the changelog" in alone.text
+    # A conversation whose only informative message is an item still gets its topic bullet:
+    # its label and who took part, linked to it; the item below quotes it.
+    lone = await summarizer(WordModel()).summarize([release_day()[2]])
+    (alone,) = lone.sections[0].bullets
+    assert "I'll finish the changelog" not in alone.text and alone.text.endswith(" — alice")
+    assert alone.text.split(" — ")[0] and alone.sources[0].message_id == release_day()[2].id
+    assert any("I'll finish the changelog" in b.text for s in lone.sections[1:] for b in s.bullets)
 
 
 # -- the judge ---------------------------------------------------------------------------------

@@ -388,6 +388,11 @@ class Summarizer:
                 if self._model_says_enough(line, quoted.text, said, weighted, names):
                     text, cited_messages = line, cited
                     break
+            label = named[conversation]
+            if label and text == quoted.text and quoted.messages[-1].id in itemized:
+                # Nothing but a listed item to quote: the label names the talk, and the item
+                # below says it ("Kmd node — ann" above the open question, not the question twice).
+                text = label
             sources = _links([messages[0], *cited_messages])
             key = normalized(text)
             if key in seen:
@@ -398,7 +403,6 @@ class Summarizer:
                 bullets[index] = DigestBullet(bullets[index].text, merged[: MAX_SOURCES + 2])
                 segments[index] = _Segment(segments[index].conversation, segments[index].messages + messages)
                 continue
-            label = named[conversation]
             line = f"{label}: {text}" if label and normalized(label) != key else text
             who = people(messages)
             if who:
