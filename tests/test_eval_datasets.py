@@ -205,3 +205,18 @@ def test_transcript_marks_are_not_words() -> None:
 
     assert spoken_text("{vocalsound} Okay , we 're on . {disfmarker}") == "Okay, we're on."
     assert spoken_text("{vocalsound} {gap}") == ""
+
+
+@pytest.mark.parametrize("name", ["docs_questions_dev.csv", "docs_questions_check.csv"])
+def test_every_docs_question_names_a_fact_its_page_still_says(name: str) -> None:
+    # The guide is rewritten as it grows: a fact it no longer says could never be found, and
+    # the question would count as a miss whatever Tidings answered.
+    from core.evaluation.answer_sets import contains_fact, read_docs_questions
+
+    repo = Path(__file__).resolve().parent.parent
+    with (repo / "bench" / "data" / name).open(encoding="utf-8") as rows:
+        pages = {row["question"]: row["source"] for row in csv.DictReader(rows)}
+    questions = read_docs_questions(repo / "bench" / "data" / name)
+    assert questions
+    gone = [q.question for q in questions if not contains_fact((repo / pages[q.question]).read_text(encoding="utf-8"), q.fact)]
+    assert not gone, f"facts no longer on their page: {gone}"
