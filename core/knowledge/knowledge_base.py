@@ -23,7 +23,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -41,14 +40,10 @@ log = logging.getLogger(__name__)
 
 # An FAQ entry is also stored as a second row whose vector and search text are its question
 # alone: reworded questions match an entry's question far better than its question and answer
-# together. A document section headed by a question ("How do I back up Tidings?" in a page of
-# common questions) is an entry too. The row points back at its entry, and a search returns
-# each entry once. Its kind is the entry's with QUESTION_ROW_KIND after it ("faq-question").
+# together. The row points back at its entry, and a search returns each entry once.
 QUESTION_ROW_SUFFIX = "~question"
-QUESTION_ROW_KIND = "-question"
-_NOT_A_QUESTION_ROW = f"(kind IS NULL OR kind NOT LIKE '%{QUESTION_ROW_KIND}')"
-# Where a title's heading path goes down a level: "Common questions > How do I ...?".
-_HEADING_SEPARATOR = " > "
+QUESTION_ROW_KIND = "faq-question"
+_NOT_A_QUESTION_ROW = f"(kind IS NULL OR kind != '{QUESTION_ROW_KIND}')"
 
 # The text legs of hybrid searches, run beside their vector legs (LanceDB releases the GIL).
 _LEGS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kb-text-search")
@@ -85,32 +80,24 @@ def reciprocal_rank_fusion(
 
 
 def question_rows(chunks: Sequence[Chunk]) -> list[Chunk]:
-    """The question rows of ``chunks``: one per FAQ entry (its first chunk) and one per document
-    section headed by a question (the section's first chunk), each worded by its question."""
-    rows: list[Chunk] = []
-    previous_title = None
-    for c in chunks:
-        opens_entry = c.position == 0 if c.kind == "faq" else c.title != previous_title
-        previous_title = c.title
-        if opens_entry and asked(c):
-            rows.append(replace(c, id=f"{c.id}{QUESTION_ROW_SUFFIX}", kind=f"{c.kind}{QUESTION_ROW_KIND}"))
-    return rows
-
-
-def asked(chunk: Chunk) -> str:
-    """The question an entry answers: an FAQ entry's title, a document section's heading when it
-    asks one; else empty."""
-    kind = chunk.kind.removesuffix(QUESTION_ROW_KIND)
-    if kind == "faq":
-        return chunk.title.strip()
-    if kind != "document":
-        return ""
-    heading = chunk.title.rsplit(_HEADING_SEPARATOR, 1)[-1].strip()
-    return heading if heading.endswith("?") else ""
-
-
-def is_question_row(kind: str | None) -> bool:
-    return bool(kind) and str(kind).endswith(QUESTION_ROW_KIND)
+    """The question rows of ``chunks``: one per FAQ entry (its first chunk), titled and worded
+    by its question."""
+    return [
+        Chunk(
+            id=f"{c.id}{QUESTION_ROW_SUFFIX}",
+            source=c.source,
+            title=c.title,
+            text=c.text,
+            scope=c.scope,
+            url=c.url,
+            position=c.position,
+            doc_key=c.doc_key,
+            content_hash=c.content_hash,
+            kind=QUESTION_ROW_KIND,
+        )
+        for c in chunks
+        if c.kind == "faq" and c.position == 0 and c.title.strip()
+    ]
 
 
 def entry_id(row_id: str) -> str:
@@ -130,7 +117,7 @@ def _chunk_from_row(row: dict[str, Any]) -> Chunk:
         position=int(row.get("position") or 0),
         doc_key=row.get("doc_key") or "",
         content_hash=row.get("content_hash") or "",
-        kind=kind.removesuffix(QUESTION_ROW_KIND),
+        kind="faq" if kind == QUESTION_ROW_KIND else kind,
     )
 
 
@@ -260,7 +247,7 @@ class LanceKnowledgeBase:
                         "position": c.position,
                         "content_hash": c.content_hash,
                         "kind": c.kind,
-                        "search_text": asked(c) if is_question_row(c.kind) else f"{c.title}\n{c.text}",
+                        "search_text": c.title if c.kind == QUESTION_ROW_KIND else f"{c.title}\n{c.text}",
                         "vector": vector,
                     }
                     for c, vector in zip(new, vectors, strict=True)
@@ -276,7 +263,7 @@ class LanceKnowledgeBase:
                     batch = sorted(stale)[start : start + 500]
                     where = "id IN (" + ", ".join(sql_string(i) for i in batch) + ")"
                     retry_commit_conflicts(functools.partial(table.delete, where))
-            added = sum(1 for c in new if not is_question_row(c.kind))
+            added = sum(1 for c in new if c.kind != QUESTION_ROW_KIND)
             removed = sum(1 for i in stale if not i.endswith(QUESTION_ROW_SUFFIX))
             return SourceChange(source=source, added=added, unchanged=len(own) - added, removed=removed)
 
@@ -550,14 +537,14 @@ def _indexed_rows(table: Any) -> int:
 
 
 def _embedded_text(chunk: Chunk) -> str:
-    return asked(chunk) if is_question_row(chunk.kind) else embedding_text(chunk.title, chunk.text)
+    return chunk.title if chunk.kind == QUESTION_ROW_KIND else embedding_text(chunk.title, chunk.text)
 
 
 def _keep(rows: dict[str, list[dict[str, Any]]], row: dict[str, Any], ranking: list[str]) -> None:
     """Add a found row under its entry; an entry found by both its rows ranks by the better."""
     entry = entry_id(row["id"])
     found = rows.setdefault(entry, [])
-    if not found or not is_question_row(row["kind"]):
+    if not found or row["kind"] != QUESTION_ROW_KIND:
         found.insert(0, row)  # the entry's own row first: its text and metadata are the hit's
     else:
         found.append(row)
