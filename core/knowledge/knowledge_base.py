@@ -32,6 +32,7 @@ from core.config import KnowledgeBaseSettings, RetrievalSettings
 from core.errors import KnowledgeBaseError
 from core.knowledge.chunking import embedding_text
 from core.ports import Embedder, SearchMode, SourceChange, SourceInfo
+from core.text import emoji_as_words
 from core.types import Chunk, Hit
 
 T = TypeVar("T")
@@ -247,7 +248,7 @@ class LanceKnowledgeBase:
                         "position": c.position,
                         "content_hash": c.content_hash,
                         "kind": c.kind,
-                        "search_text": c.title if c.kind == QUESTION_ROW_KIND else f"{c.title}\n{c.text}",
+                        "search_text": emoji_as_words(c.title if c.kind == QUESTION_ROW_KIND else f"{c.title}\n{c.text}"),
                         "vector": vector,
                     }
                     for c, vector in zip(new, vectors, strict=True)
@@ -618,6 +619,7 @@ def _distinct_vectors(table: Any, *, stop_at: int) -> int:
 
 
 def _fts_query(query: str) -> str:
-    """Plain words for BM25: punctuation that the query parser treats as syntax is dropped."""
-    cleaned = "".join(ch if ch.isalnum() or ch.isspace() else " " for ch in query)
+    """Plain words for BM25: punctuation that the query parser treats as syntax is dropped, and
+    emoji are spelt by name, as the search text stores them ("👎" finds "thumbs down")."""
+    cleaned = "".join(ch if ch.isalnum() or ch.isspace() else " " for ch in emoji_as_words(query))
     return " ".join(cleaned.split()) or query
