@@ -104,7 +104,6 @@ def test_punctuation_heavy_queries_do_not_break_text_search(kb: LanceKnowledgeBa
         kb.search(query, scopes={"public"}, k=3)
 
 
-
 def test_full_text_search_reads_emoji_by_name(kb: LanceKnowledgeBase, embedder) -> None:  # type: ignore[no-untyped-def]
     kb.replace_source("feedback.md", chunks(embedder, "feedback.md", "Click 👎 under an answer that was wrong."))
     kb.replace_source("other.md", chunks(embedder, "other.md", "The office opens at nine and closes at five."))
@@ -112,6 +111,7 @@ def test_full_text_search_reads_emoji_by_name(kb: LanceKnowledgeBase, embedder) 
     for query in ("what does thumbs down do", "what does 👎 do"):
         hits = kb.search(query, scopes={"public"}, k=2, mode="text")
         assert [h.chunk.source for h in hits] == ["feedback.md"], query
+
 
 def test_large_tables_get_an_ann_and_a_scope_index_that_keep_scopes_and_recall(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
     """The index path, on a table past ``ann_min_rows``: rows are written straight to LanceDB
