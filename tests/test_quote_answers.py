@@ -159,6 +159,22 @@ def test_the_source_of_the_best_passage_is_quoted_first() -> None:
     ]
 
 
+def test_a_word_few_passages_hold_outweighs_words_they_all_hold() -> None:
+    # "Which language model does it use out of the box?": every passage says "language model",
+    # one says "out of the box"; holding as many of the question's words, it is the one that answers.
+    passages = [
+        quoting.Passage(1, 0, "The language model types live in core."),
+        quoting.Passage(2, 0, "A bigger language model writes better."),
+        quoting.Passage(3, 0, "Any GGUF language model works."),
+        quoting.Passage(4, 0, "Out of the box Tidings runs Gemma 3 270M."),
+    ]
+    question = "Which language model does it use out of the box?"
+    shares = quoting.word_shares(question, [p.text for p in passages])
+    assert shares[3] > max(shares[:3]) and shares[0] == shares[1] == shares[2] > 0
+    assert quoting.word_shares(question, ["It can use any language model, out of the box."]) == [1.0]
+    assert quoting.rank(question, passages, None)[0][1] == passages[3]
+
+
 def test_hard_wrapped_docs_are_quoted_as_whole_sentences_and_list_items() -> None:
     from core.knowledge.chunking import chunk_document
     from core.types import Document

@@ -10,6 +10,7 @@ that answers; the answer is that passage verbatim, cleaned of markup and cited.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,8 +37,9 @@ CHOICE_EXAMPLE = (
 )
 CHOICE_PREFIX = "Answer:"
 NONE = "none"
-# How much the share of the question's words a passage holds adds to its similarity.
-WORDS_WEIGHT = 0.1
+# How much the share of the question's words a passage holds (``word_shares``) adds to its
+# similarity: 0.3 was best of 0.1 to 0.5 on the development sets (docs/quality-log.md, Change 23).
+WORDS_WEIGHT = 0.3
 # A passage this much of whose words the answer already holds says nothing new.
 REPEATED_SHARE = 0.8
 
@@ -271,8 +273,9 @@ def rank(
     """Passages best first. With an embedder: the question's cosine similarity with the passage
     read under its source's title ("Tokens never go in the configuration file" says little
     alone) and with the passage alone (a title can outshout a passage that answers), averaged,
-    plus a small share for the question's words the passage holds. Without an embedder, by that
-    share alone. Chosen on the development questions (docs/quality-log.md, Change 8).
+    plus a share of the question's words the passage holds, the rarer among the passages the
+    more each counts (``word_shares``). Without an embedder, by that share alone. Chosen on the
+    development questions (docs/quality-log.md, Changes 8 and 23).
     ``alone``: the similarities with the passages alone, when already measured (``similarities``)."""
     if not passages:
         return []
@@ -282,8 +285,7 @@ def rank(
         return f"{title}: {p.text}" if title else p.text
 
     read = [titled(p) for p in passages]
-    wanted = _words(question)
-    overlap = [len(wanted & _words(text)) / len(wanted) if wanted else 0.0 for text in read]
+    overlap = word_shares(question, read)
     if embedder is not None:
         measured = alone is not None and len(alone) == len(passages)
         # One batch: the question, the titled passages and, unless measured, the plain ones.
@@ -298,6 +300,21 @@ def rank(
     scored = [(score, -i, p) for i, (score, p) in enumerate(zip(scores, passages, strict=True))]
     scored.sort(key=lambda item: (item[0], item[1]), reverse=True)
     return [(score, passage) for score, _, passage in scored]
+
+
+def word_shares(question: str, texts: Sequence[str]) -> list[float]:
+    """The share of the question's words each text holds, each word weighted by how few of the
+    texts hold it: "Out of the box Tidings runs Gemma 3 270M" holds "box", which one passage
+    says, and should outweigh one that holds only "language" and "model", which many say."""
+    wanted = _words(question)
+    if not wanted:
+        return [0.0] * len(texts)
+    held = [wanted & _words(text) for text in texts]
+    count = len(texts)
+    # Smoothed inverse document frequency, as full-text search weighs a word, over these texts.
+    weight = {word: math.log((count + 1) / (sum(word in h for h in held) + 1)) + 1 for word in wanted}
+    total = sum(weight.values())
+    return [sum(weight[word] for word in h) / total for h in held]
 
 
 def excerpt(chosen: Passage, passages: Sequence[Passage]) -> list[Passage]:
