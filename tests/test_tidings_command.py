@@ -115,6 +115,21 @@ async def test_digest_on_list_off_applies_to_the_running_scheduler_and_survives_
     assert world.services.state.digest_subscriptions() == []
 
 
+async def test_digest_on_again_moves_the_digest_and_says_from_when(
+    slack: MockSlack, http: aiohttp.ClientSession, running: Callable[[], Awaitable[Running]]
+) -> None:
+    world = await running()
+    await tidings(http, slack, world, "digest on 08:30 Europe/Berlin")
+    said = await tidings(http, slack, world, "digest on 18:15 Asia/Tokyo")
+    assert said.startswith("Daily digest of #general moved to 18:15 Asia/Tokyo (was 08:30 Europe/Berlin). Next:")
+    [subscription] = world.services.state.digest_subscriptions()  # moved, not a second one
+    assert (subscription.cron, subscription.timezone) == ("15 18 * * *", "Asia/Tokyo")
+    channel, next_run = jobs(world)[JOB]
+    assert (channel.cron, next_run.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%H:%M")) == ("15 18 * * *", "18:15")
+    # The same time again changes nothing and says it is on.
+    assert (await tidings(http, slack, world, "digest on 18:15 Asia/Tokyo")).startswith("Daily digest of #general on, at 18:15")
+
+
 async def test_the_default_is_17_00_in_the_askers_time_zone(
     slack: MockSlack, http: aiohttp.ClientSession, running: Callable[[], Awaitable[Running]]
 ) -> None:

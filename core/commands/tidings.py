@@ -248,13 +248,21 @@ class TidingsCommands:
             timezone=zone,
             created_by=asker.user,
         )
+        before = await asyncio.to_thread(self._subscription, asker.channel)
         await asyncio.to_thread(self.state.subscribe_digest, subscription)
         self._changed()
         next_run = cron_trigger(subscription_channel(subscription)).get_next_fire_time(None, self.clock())
         when = next_run.strftime("%a %d %b %H:%M %Z") if next_run else "never"
-        return Reply(
-            f"Daily digest of {asker.channel.label} on, at {command.hour:02d}:{command.minute:02d} {zone}. Next: {when}."
-        )
+        at = f"{command.hour:02d}:{command.minute:02d} {zone}"
+        if before is not None and (before.cron, before.timezone) != (subscription.cron, subscription.timezone):
+            # The same command moves a digest: say so, so nobody thinks there are two now.
+            return Reply(f"Daily digest of {asker.channel.label} moved to {at} (was {_time_of(before)}). Next: {when}.")
+        return Reply(f"Daily digest of {asker.channel.label} on, at {at}. Next: {when}.")
+
+    def _subscription(self, channel: ChannelRef) -> DigestSubscription | None:
+        platform, workspace, key = _key(channel)
+        found = [s for s in self.state.digest_subscriptions(platform, workspace) if s.channel == key]
+        return found[0] if found else None
 
     def _changed(self) -> None:
         for listener in self.on_digests_changed:
@@ -302,6 +310,14 @@ class TidingsCommands:
             f"Done: I deleted {removed['answers']} questions with their answers, {removed['feedback']} feedback records "
             f"and {removed['pending']} questions in progress."
         )
+
+
+def _time_of(subscription: DigestSubscription) -> str:
+    # Chat digests are daily at one time ("M H * * *"); a cron set otherwise is shown as written.
+    minute, hour, *rest = subscription.cron.split()
+    if rest == ["*", "*", "*"] and minute.isdigit() and hour.isdigit():
+        return f"{int(hour):02d}:{int(minute):02d} {subscription.timezone}"
+    return f"`{subscription.cron}` {subscription.timezone}"
 
 
 def _key(channel: ChannelRef) -> tuple[str, str, str]:
