@@ -243,7 +243,7 @@ def test_citations_are_numbered_from_one_without_gaps(style: str, request: pytes
             assert first_seen == numbers, answer.text
         else:
             packed = [h.chunk.id for h in answerer.quoted_from(answerer.retrieve(question))]
-            places = [packed.index(c.chunk_id) for c in answer.citations]
+            places = [packed.index(c.chunk_ids[0]) for c in answer.citations]
             assert places == sorted(places), "numbers keep the sources' order"
 
 
@@ -263,8 +263,70 @@ def test_an_answer_opens_with_its_best_passage_and_cites_it_as_1(handbook_servic
     monkeypatch.setattr(answerer, "quote", lambda *args, **kwargs: Quoted(quoted, 0.0))
     answer = asyncio.run(answerer._quote_answer(question, hits, 0.0, on_queued=None))
     assert answer.text == "The third source says this. And goes on. [1]\nThe second source says that. [2]"
-    assert [(c.n, c.chunk_id) for c in answer.citations] == [(1, hits[2].chunk.id), (2, hits[1].chunk.id)]
+    assert [(c.n, c.chunk_ids) for c in answer.citations] == [(1, (hits[2].chunk.id,)), (2, (hits[1].chunk.id,))]
     assert [q.n for q in answer.quotes] == [1, 2]
+
+
+def _section_hits() -> list[Hit]:
+    """Two chunks of one section of a guide (found in the other order) around a chunk of another page."""
+
+    def hit(chunk_id: str, source: str, title: str, position: int, text: str) -> Hit:
+        chunk = Chunk(id=chunk_id, source=source, title=title, text=text, position=position, url=f"https://docs.example/{source}")
+        return Hit(chunk=chunk, score=1.0, similarity=0.6)
+
+    return [
+        hit("g4", "guide.md", "Guide › Discord command syncing", 4, "Commands sync to each server the bot joins."),
+        hit("f0", "faq.md", "Why are the commands missing?", 0, "Discord can take an hour to show new commands."),
+        hit("g3", "guide.md", "Guide › Discord command syncing", 3, "Tidings registers its commands at start."),
+    ]
+
+
+def test_two_chunks_of_one_section_are_one_source_in_reading_order(handbook_services, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    # The terminal chat listed "Discord command syncing" twice, as [1] and [2]: one section, two chunks.
+    answerer: Answerer = handbook_services.answerer.inner
+    hits = _section_hits()
+    quoted = (
+        quoting.Passage(1, 0, "Commands sync to each server the bot joins."),
+        quoting.Passage(2, 0, "Discord can take an hour to show new commands."),
+        quoting.Passage(3, 0, "Tidings registers its commands at start."),
+    )
+    monkeypatch.setattr(answerer, "quoted_from", lambda found: list(found))
+    monkeypatch.setattr(answerer, "quote", lambda *args, **kwargs: Quoted(quoted, 0.0))
+    answer = asyncio.run(answerer._quote_answer(Question(text="Why don't the commands show?"), hits, 0.0, on_queued=None))
+    assert answer.text == (
+        "Tidings registers its commands at start. [1]\n"
+        "Commands sync to each server the bot joins. [1]\n"
+        "Discord can take an hour to show new commands. [2]"
+    )
+    assert [(c.n, c.title, c.chunk_ids) for c in answer.citations] == [
+        (1, "Guide › Discord command syncing", ("g4", "g3")),
+        (2, "Why are the commands missing?", ("f0",)),
+    ]
+    assert answer.citations[0].snippet == "Tidings registers its commands at start. … Commands sync to each server the bot joins."
+    assert [q.n for q in answer.quotes] == [1, 1, 2]
+
+
+def test_a_written_answer_cites_one_section_once(generating_services) -> None:  # type: ignore[no-untyped-def]
+    from core.answers.answering import Draft
+    from core.answers.prompts import PackedPrompt
+    from core.ports import Generation
+    from core.types import Timings
+
+    answerer: Answerer = generating_services.answerer.inner
+    hits = _section_hits()
+    packed = PackedPrompt(Prompt(instructions="", body=""), tuple(hits), 0, 64, False, 0)
+    written = "Tidings registers its commands at start [3][1]. Discord can take an hour to show new commands [2]."
+    draft = Draft(packed=packed, generation=Generation(text=written, prompt_tokens=0, completion_tokens=0, seconds=0.0))
+    answer = answerer._finish(Question(text="Why don't the commands show?"), draft, Timings())
+    assert answer is not None
+    assert answer.text == "Tidings registers its commands at start [1]. Discord can take an hour to show new commands [2]."
+    assert [(c.n, c.chunk_ids) for c in answer.citations] == [(1, ("g4", "g3")), (2, ("f0",))]
+
+
+def test_the_nearest_sources_of_a_refusal_name_each_section_once(handbook_services) -> None:  # type: ignore[no-untyped-def]
+    answerer: Answerer = handbook_services.answerer.inner
+    answer = answerer._not_covered(Question(text="What is the parking policy?"), _section_hits(), 0.0)
+    assert [c.title for c in answer.citations] == ["Guide › Discord command syncing", "Why are the commands missing?"]
 
 
 def test_a_follow_up_and_an_overlong_question_still_get_quotes(model_selecting_services, language_model) -> None:  # type: ignore[no-untyped-def]

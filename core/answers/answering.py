@@ -41,8 +41,24 @@ EMPTY_KNOWLEDGE_BASE = (
     "`tidings ingest PATH` (files, folders, an FAQ spreadsheet, Slack or Discord exports), then ask again."
 )
 _CITATION = re.compile(r"\[(\d{1,2})\]")
+_CITED_AGAIN = re.compile(r"(\[\d{1,2}\])(?:\s*\1)+")  # "[1][1]" once two sources are one section
+# A passage's place in a section quoted from two of its chunks: the chunk's place, then its own.
+_CHUNK_SPAN = 100_000
 _DONT_KNOW = re.compile(r"\b(i (do not|don't|dont) know|not (mentioned|covered|provided|stated) in the sources)\b", re.I)
 _NUMBER = re.compile(r"\b(\d+(?:[.,:]\d+)*)(?:\s+([A-Za-z]+))?")
+
+
+def _sections(used: Sequence[Hit]) -> dict[int, int]:
+    """Each source's number (1 = the first packed hit) mapped to the first number of its
+    section: two chunks of one section (the same document, heading and link) are one source
+    to a reader, not two entries of the same title."""
+    first: dict[tuple[str, str, str | None, str], int] = {}
+    return {n: first.setdefault(_section_of(hit), n) for n, hit in enumerate(used, start=1)}
+
+
+def _section_of(hit: Hit) -> tuple[str, str, str | None, str]:
+    chunk = hit.chunk
+    return (chunk.source, chunk.title, chunk.url, chunk.scope)
 
 
 def _shown_numbers(cited: Sequence[int]) -> dict[int, int]:
@@ -384,14 +400,26 @@ class Answerer:
         )
         if not quoted.passages:
             return replace(self._not_covered(question, hits, retrieve_ms), timings=timings)
-        passages = quoting.in_answer_order(quoted.passages)
+        section = _sections(used)
+        # The chunks of one section are quoted as one source, in their reading order.
+        chunks_of: dict[int, list[str]] = {}
+        for p in quoted.passages:
+            ids = chunks_of.setdefault(section[p.source], [])
+            if used[p.source - 1].chunk.id not in ids:
+                ids.append(used[p.source - 1].chunk.id)
+        passages = quoting.in_answer_order(
+            [
+                replace(p, source=section[p.source], order=used[p.source - 1].chunk.position * _CHUNK_SPAN + p.order)
+                for p in quoted.passages
+            ]
+        )
         cited = list(dict.fromkeys(p.source for p in passages))  # as quoted: the best passage's source is [1]
         shown = _shown_numbers(cited)
         text = "\n".join(quoting.cited(p.text, shown[p.source]) for p in passages)
         # Each source's snippet is what was quoted from it, so a platform can show the quote with its source.
         citations = tuple(
             replace(
-                self._citation(shown[n], used[n - 1], text),
+                self._citation(shown[n], used[n - 1], text, chunk_ids=tuple(chunks_of[n])),
                 snippet=" … ".join(" ".join(p.text.split()) for p in passages if p.source == n),
             )
             for n in cited
@@ -488,7 +516,9 @@ class Answerer:
         return Draft(packed, generation)
 
     def _not_covered(self, question: Question, hits: Sequence[Hit], retrieve_ms: float) -> Answer:
-        nearest = tuple(self._citation(i, hit, question.text) for i, hit in enumerate(hits[:3], start=1))
+        section = _sections(hits)
+        distinct = [hit for n, hit in enumerate(hits, start=1) if section[n] == n][:3]
+        nearest = tuple(self._citation(i, hit, question.text) for i, hit in enumerate(distinct, start=1))
         text = NOT_COVERED
         if nearest:
             text += " The nearest sources I have are listed below."
@@ -500,10 +530,10 @@ class Answerer:
             timings=Timings(retrieve_ms=retrieve_ms),
         )
 
-    def _citation(self, n: int, hit: Hit, focus: str) -> Citation:
+    def _citation(self, n: int, hit: Hit, focus: str, *, chunk_ids: tuple[str, ...] = ()) -> Citation:
         return Citation(
             n=n,
-            chunk_id=hit.chunk.id,
+            chunk_ids=chunk_ids or (hit.chunk.id,),
             source=hit.chunk.source,
             title=hit.chunk.title,
             snippet=snippet(hit.chunk.text, focus),
@@ -521,9 +551,15 @@ class Answerer:
         if self.settings.extractive_fallback and not self._trustworthy(text, question, used):
             return None
         text, cited = self._cite(drop_repeated_sentences(text), used)
-        shown = _shown_numbers(cited)
-        text = _CITATION.sub(lambda m: f"[{shown[int(m.group(1))]}]", text)
-        citations = tuple(self._citation(shown[n], used[n - 1], text) for n in cited)
+        section = _sections(used)
+        sections = list(dict.fromkeys(section[n] for n in cited))
+        shown = _shown_numbers(sections)
+        text = _CITATION.sub(lambda m: f"[{shown[section[int(m.group(1))]]}]", text)
+        text = _CITED_AGAIN.sub(r"\1", text)
+        citations = tuple(
+            self._citation(shown[s], used[s - 1], text, chunk_ids=tuple(used[n - 1].chunk.id for n in cited if section[n] == s))
+            for s in sections
+        )
         return Answer(
             question=question.text, text=text.strip(), grounded=True, citations=citations, timings=timings, style="generate"
         )

@@ -498,7 +498,8 @@ async def answer_sample(
         completion_tokens.append(answer.timings.completion_tokens)
         if answer.grounded:
             chunks = {h.chunk.id: h.chunk.text for h in hits}
-            cited = [chunks[c.chunk_id] for c in answer.citations if c.chunk_id in chunks]
+            # Per chunk, as before sources of one section were merged: the figures stay comparable.
+            cited = [chunks[i] for c in answer.citations for i in c.chunk_ids if i in chunks]
             precision = metrics.citation_precision(cited, item.answers)
             if precision is not None:
                 precisions.append(precision)
