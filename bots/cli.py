@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -332,6 +333,36 @@ def cmd_feedback_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_feedback_unanswered(args: argparse.Namespace) -> int:
+    from core.config import load_settings
+    from core.runtime.state import StateStore
+
+    if args.days <= 0:
+        print("--days needs a whole number of days above 0, for example --days 30.", file=sys.stderr)
+        return 2
+    settings = load_settings(args.config, home=args.home)
+    state = StateStore(settings.state_url, claim_lease_s=settings.state.claim_lease_s)
+    try:
+        questions = state.unanswered_questions(since=datetime.now(UTC) - timedelta(days=args.days))
+    finally:
+        state.close()
+    if args.json:
+        for q in questions:
+            row = {"question": q.question, "times": q.times, "last_asked": q.last_asked.isoformat(), "channels": list(q.channels)}
+            print(json.dumps(row, ensure_ascii=False))
+        return 0
+    period = "the last day" if args.days == 1 else f"the last {args.days} days"
+    if not questions:
+        print(f"No question went unanswered in {period}.")
+        return 0
+    print(f"{len(questions)} question(s) Tidings could not answer from the knowledge base in {period}, most asked first:")
+    for q in questions:
+        times = f"{q.times}x" if q.times > 1 else "  "
+        print(f"  {times:>4}  {q.question}  ({q.last_asked:%Y-%m-%d %H:%M} UTC, {', '.join(q.channels)})")
+    print("Add documents that answer them with `tidings ingest PATH`, then ask again to check.")
+    return 0
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from sqlalchemy.engine import make_url
 
@@ -427,11 +458,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the counts as JSON")
     p.set_defaults(func=cmd_forget)
 
-    fb = sub.add_parser("feedback", help="answers rated with 👍/👎")
+    fb = sub.add_parser("feedback", help="answers rated with 👍/👎, and questions that went unanswered")
     fb_sub = fb.add_subparsers(dest="feedback_command", metavar="FEEDBACK_COMMAND", required=True)
     p = fb_sub.add_parser("export", help="write feedback as JSONL")
     p.add_argument("--output", "-o", default=None, help="file to write (default: stdout)")
     p.set_defaults(func=cmd_feedback_export)
+    p = fb_sub.add_parser(
+        "unanswered", help="the questions Tidings could not answer from the knowledge base: what to add to it"
+    )
+    p.add_argument("--days", type=int, default=7, help="how far back to look (default 7; answers are kept [state] keep_days)")
+    p.add_argument("--json", action="store_true", help="one JSON object per question")
+    p.set_defaults(func=cmd_feedback_unanswered)
 
     db = sub.add_parser("db", help="the state database (SQLite file or PostgreSQL)")
     db_sub = db.add_subparsers(dest="db_command", metavar="DB_COMMAND", required=True)

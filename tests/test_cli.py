@@ -94,6 +94,27 @@ def test_feedback_export_writes_jsonl(cli_env: Path, capsys) -> None:  # type: i
     assert code == 0 and row["rating"] == -1 and row["question"] == "q?" and row["citations"][0]["source"] == "s"
 
 
+def test_feedback_unanswered_lists_what_the_knowledge_base_lacks(cli_env: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from core.runtime.state import StateStore
+
+    cli_env.mkdir(parents=True, exist_ok=True)
+    code, out = run(["feedback", "unanswered"], capsys)
+    assert code == 0 and out.strip() == "No question went unanswered in the last 7 days."
+    state = StateStore(cli_env / "state.sqlite3")
+    for answer_id, question, grounded in [("a1", "What is the wifi password?", False), ("a2", "how do I connect Slack?", True), ("a3", "what is the WiFi password?", False)]:
+        state.remember_answer(answer_id, {"question": question, "answer": "x", "channel": "slack:T1:C1", "grounded": grounded, "citations": []})
+    state.close()
+    code, out = run(["feedback", "unanswered", "--days", "30"], capsys)
+    assert code == 0
+    assert "1 question(s) Tidings could not answer from the knowledge base in the last 30 days" in out
+    assert "2x  what is the WiFi password?" in out and "slack:T1:C1" in out and "connect Slack" not in out
+    assert "tidings ingest PATH" in out
+    code, out = run(["feedback", "unanswered", "--json"], capsys)
+    (row,) = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and row["question"] == "what is the WiFi password?" and row["times"] == 2 and row["channels"] == ["slack:T1:C1"]
+    assert run(["feedback", "unanswered", "--days", "0"], capsys)[0] == 2
+
+
 def test_help_lists_every_command(capsys) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(SystemExit):
         main(["--help"])

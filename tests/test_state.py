@@ -43,6 +43,30 @@ def test_feedback_keeps_the_latest_vote_per_user(state_location: str) -> None:
     state.close()
 
 
+def test_unanswered_questions_are_the_refused_ones_once_per_wording_most_asked_first(state_location: str) -> None:
+    state = StateStore(state_location)
+
+    def asked(answer_id: str, question: str, channel: str, grounded: bool) -> None:
+        state.remember_answer(answer_id, {"question": question, "answer": "x", "channel": channel, "grounded": grounded, "citations": []})
+
+    asked("1", "How do I expense a taxi?", "slack:T1:C1", False)
+    asked("2", "what is the wifi password", "slack:T1:C2", False)
+    asked("3", "how do I  expense a TAXI?", "slack:T1:C2", False)  # the same question, worded alike
+    asked("4", "How do I connect Slack?", "slack:T1:C1", True)  # answered: not a gap
+    asked("5", "where is the office?", "discord:G9:7", False)
+    asked("6", "", "slack:T1:C1", False)  # nothing asked: nothing to list
+    found = state.unanswered_questions(since=datetime.now(UTC) - timedelta(days=7))
+    assert [(q.question, q.times, q.channels) for q in found] == [
+        ("how do I expense a TAXI?", 2, ("slack:T1:C2", "slack:T1:C1")),  # most asked, as last worded
+        ("where is the office?", 1, ("discord:G9:7",)),  # then the most recent
+        ("what is the wifi password", 1, ("slack:T1:C2",)),
+    ]
+    in_workspace = state.unanswered_questions(since=datetime.now(UTC) - timedelta(days=7), scope_prefix="slack:T1:")
+    assert [q.question for q in in_workspace] == ["how do I expense a TAXI?", "what is the wifi password"]
+    assert state.unanswered_questions(since=datetime.now(UTC) + timedelta(minutes=1)) == []
+    state.close()
+
+
 def test_a_digest_window_is_claimed_once(state_location: str) -> None:
     state = StateStore(state_location)
     start = datetime(2026, 1, 1, tzinfo=UTC)

@@ -32,7 +32,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -140,6 +140,17 @@ class DigestRun:
     last_run: datetime
     last_result: str
     failures: int = 0
+
+
+@dataclass(frozen=True)
+class UnansweredQuestion:
+    """A question Tidings could not answer from its knowledge base: what the team may want to
+    add. Askings that differ only in case and spacing are one question."""
+
+    question: str
+    times: int
+    last_asked: datetime
+    channels: tuple[str, ...]
 
 
 def _names(payload: dict[str, Any], user: str) -> bool:
@@ -433,16 +444,12 @@ class StateStore:
         (not grounded), the 👍/👎 given on them, and up to ``limit`` refused and 👎-rated
         questions, newest first."""
         with self.engine.connect() as db:
-            rows = db.execute(
-                select(answers.c.payload).where(answers.c.created_at >= since.timestamp()).order_by(answers.c.created_at.desc())
-            ).all()
+            answered = [payload for _at, payload in self._answers_since(db, since, scope_prefix)]
             votes = db.execute(
                 select(feedback.c.rating, feedback.c.question, feedback.c.channel)
                 .where(feedback.c.created_at >= _iso(since))
                 .order_by(feedback.c.created_at.desc())
             ).all()
-        # The channel lives inside the JSON payload; filtered here, the same on both databases.
-        answered = [a for a in (json.loads(row[0]) for row in rows) if str(a.get("channel") or "").startswith(scope_prefix)]
         rated = [(int(rating), str(question)) for rating, question, channel in votes if str(channel).startswith(scope_prefix)]
         refused = [str(a.get("question", "")) for a in answered if a.get("grounded") is False]
         down = [question for rating, question in rated if rating < 0 and question]
@@ -454,6 +461,36 @@ class StateStore:
             "refused_questions": refused[:limit],
             "down_questions": down[:limit],
         }
+
+    def unanswered_questions(self, *, since: datetime, scope_prefix: str = "") -> list[UnansweredQuestion]:
+        """The questions refused since ``since`` (answers not from the knowledge base), in
+        channels whose scope starts with ``scope_prefix``: most asked first, then most recent."""
+        with self.engine.connect() as db:
+            refused = [(at, a) for at, a in self._answers_since(db, since, scope_prefix) if a.get("grounded") is False]
+        found: dict[str, UnansweredQuestion] = {}
+        for at, answer in refused:  # newest first: the first asking seen is the latest
+            question = " ".join(str(answer.get("question", "")).split())
+            if not question:
+                continue
+            channel = str(answer.get("channel") or "")
+            seen = found.get(question.casefold())
+            if seen is None:
+                found[question.casefold()] = UnansweredQuestion(question, 1, datetime.fromtimestamp(at, UTC), (channel,))
+            else:
+                channels = seen.channels if channel in seen.channels else (*seen.channels, channel)
+                found[question.casefold()] = replace(seen, times=seen.times + 1, channels=channels)
+        return sorted(found.values(), key=lambda q: (-q.times, -q.last_asked.timestamp()))
+
+    def _answers_since(self, db: Connection, since: datetime, scope_prefix: str) -> list[tuple[float, dict[str, Any]]]:
+        """Remembered answers since ``since`` with when each was given, newest first."""
+        rows = db.execute(
+            select(answers.c.created_at, answers.c.payload)
+            .where(answers.c.created_at >= since.timestamp())
+            .order_by(answers.c.created_at.desc())
+        ).all()
+        # The channel lives inside the JSON payload; filtered here, the same on both databases.
+        found = [(float(at), json.loads(payload)) for at, payload in rows]
+        return [(at, a) for at, a in found if str(a.get("channel") or "").startswith(scope_prefix)]
 
     # -- what is stored about one person ------------------------------------------------------
 
