@@ -772,6 +772,13 @@ async def test_tidings_group_digest_on_list_off_sources_and_forget(services: Ser
 
             assert "/tidings digest on" in ((await alice.slash(support, "tidings help")).response.content or "")  # type: ignore[union-attr]
             assert "`public`" in ((await alice.slash(support, "tidings sources")).response.content or "")  # type: ignore[union-attr]
+            here = f"discord:{guild.id}:{support.id}"
+            services.state.remember_answer("n1", {"question": "Where is the VPN guide?", "answer": "…", "channel": here, "grounded": False})
+            not_yours = await alice.slash(support, "tidings unanswered")
+            assert "Only workspace admins" in (not_yours.response.content or "")  # type: ignore[union-attr]
+            unanswered = await mod.slash(support, "tidings unanswered")
+            assert unanswered.response is not None and unanswered.response.flags.ephemeral
+            assert "• Where is the VPN guide? (asked " in unanswered.response.content
             services.state.remember_answer("x1", {"asker": str(alice.id), "question": "q", "answer": "a"})
             ask_first = await alice.slash(support, "tidings forget")
             assert "/tidings forget me confirm" in (ask_first.response.content or "")  # type: ignore[union-attr]

@@ -223,6 +223,28 @@ async def test_help_sources_and_forget_me_with_a_confirmation(
     assert state.recall_answer("a2") is not None and state.recall_answer("a1") is None  # the admin's own answer stays
 
 
+async def test_unanswered_lists_this_channels_refused_questions_to_those_who_may_manage_it(
+    slack: MockSlack, http: aiohttp.ClientSession, running: Callable[[], Awaitable[Running]]
+) -> None:
+    world = await running()
+    here = f"slack:{TEAM_ID}:C0GENERAL"
+    assert "was answered from the knowledge base" in await tidings(http, slack, world, "unanswered")
+    for answer_id, question, channel, grounded in [
+        ("u1", "What is the wifi password?", here, False),
+        ("u2", "what is the  WiFi password?", here, False),
+        ("u3", "How do I connect Slack?", here, True),  # answered
+        ("u4", "Salary bands for 2027?", f"slack:{TEAM_ID}:G0SECRET", False),  # another channel's stays there
+        ("u5", "Who is on call?", f"slack:{TEAM_ID}:C0GENERAL2", False),  # a channel whose id starts alike
+    ]:
+        world.services.state.remember_answer(answer_id, {"question": question, "answer": "…", "channel": channel, "grounded": grounded})
+    said = await tidings(http, slack, world, "unanswered")
+    assert said.startswith("Questions asked in #general in the last 7 days that the knowledge base could not answer:")
+    assert "• what is the WiFi password? (asked 2 times, last " in said
+    assert "connect Slack" not in said and "Salary" not in said and "on call" not in said
+    assert "Only workspace admins" in await tidings(http, slack, world, "unanswered", user=MEMBER)
+    assert "Type this in the channel" in await tidings(http, slack, world, "unanswered", channel="D0DIRECT")
+
+
 # -- the App Home tab ----------------------------------------------------------------------------
 
 

@@ -325,6 +325,10 @@ def tidings_group() -> app_commands.Group:
     async def sources(interaction: discord.Interaction[Any]) -> None:
         await _bot(interaction).run_tidings(interaction, "sources")
 
+    @group.command(name="unanswered", description="This week's questions here that the knowledge base could not answer.")
+    async def unanswered(interaction: discord.Interaction[Any]) -> None:
+        await _bot(interaction).run_tidings(interaction, "unanswered")
+
     @group.command(name="help", description="What /tidings can do.")
     async def help_command(interaction: discord.Interaction[Any]) -> None:
         await _bot(interaction).run_tidings(interaction, "help")

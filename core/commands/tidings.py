@@ -1,4 +1,4 @@
-"""``/tidings``: digests, sources, help and "forget me", the same on every platform.
+"""``/tidings``: digests, sources, unanswered questions, help and "forget me", the same on every platform.
 
 The adapters only translate: Slack passes the command's text as typed, Discord builds the same
 text from its command group's options; both say who asked, where, whether the platform lets
@@ -14,7 +14,7 @@ import asyncio
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.answers.access import Gatekeeper
@@ -27,6 +27,8 @@ from core.types import ChannelRef
 
 DEFAULT_TIME = (17, 0)
 COMMAND = "/tidings"
+UNANSWERED_SPAN = timedelta(days=7)
+UNANSWERED_SHOWN = 15  # a private reply stays readable; the command line lists the rest
 
 HELP = (
     "*/tidings* sets me up for this channel:\n"
@@ -34,6 +36,7 @@ HELP = (
     "• `/tidings digest off`: no more digests here\n"
     "• `/tidings digest list`: this workspace's digests with their next run\n"
     "• `/tidings sources`: what answers in this channel may read\n"
+    "• `/tidings unanswered`: this week's questions here that the knowledge base could not answer\n"
     "• `/tidings forget me`: delete everything I stored about you (asks first)\n"
     "• `/tidings help`: this message"
 )
@@ -79,7 +82,7 @@ class Reply:
 @dataclass(frozen=True)
 class Command:
     name: str
-    """``help``, ``sources``, ``digest on``, ``digest off``, ``digest list``, ``forget me``."""
+    """``help``, ``sources``, ``unanswered``, ``digest on``, ``digest off``, ``digest list``, ``forget me``."""
     hour: int = DEFAULT_TIME[0]
     minute: int = DEFAULT_TIME[1]
     zone: str = ""
@@ -118,6 +121,8 @@ def parse(text: str) -> Command:
         return Command("help")
     if lowered == ["sources"]:
         return Command("sources")
+    if lowered == ["unanswered"]:
+        return Command("unanswered")
     if lowered[:2] == ["forget", "me"] and len(words) <= 3:
         if len(words) == 2:
             return Command("forget me")
@@ -207,6 +212,8 @@ class TidingsCommands:
             return await self._forget(asker, confirmed=command.confirmed)
         if command.name == "digest list":
             return Reply(self._digest_list(asker))
+        if command.name == "unanswered":
+            return await self._unanswered(asker)
         if asker.is_direct:
             raise UserFacingError("Digests are for channels: type this in the channel you want a daily digest of.")
         if not self.digests_available:
@@ -283,6 +290,31 @@ class TidingsCommands:
             last = f"; last: {entry.last_result}" if entry.last_result else ""
             lines.append(f"• {label}: cron `{channel.cron}` ({channel.timezone}, from the {entry.source}); next {next_text}{last}")
         return "\n".join(lines)
+
+    async def _unanswered(self, asker: Asker) -> Reply:
+        """The questions asked in this channel this week that the knowledge base could not
+        answer: what to add to it. Other people's questions, so only for those who may manage
+        the channel, and only this channel's (a private channel's questions stay in it)."""
+        if asker.is_direct:
+            raise UserFacingError("Type this in the channel whose unanswered questions you want to see.")
+        if not (asker.may_manage or asker.user in self.settings.access.admins):
+            raise UserFacingError(
+                "Only workspace admins and owners (on Discord: members who may manage this channel) can see "
+                "the questions others asked here. Ask one of them, or to be added to [access] admins."
+            )
+        questions = await asyncio.to_thread(
+            self.state.unanswered_questions, since=self.clock() - UNANSWERED_SPAN, channel=asker.channel.scope
+        )
+        if not questions:
+            return Reply(f"Every question asked in {asker.channel.label} in the last 7 days was answered from the knowledge base.")
+        lines = [f"Questions asked in {asker.channel.label} in the last 7 days that the knowledge base could not answer:"]
+        for q in questions[:UNANSWERED_SHOWN]:
+            times = f"asked {q.times} times, last" if q.times > 1 else "asked"
+            lines.append(f"• {q.question} ({times} {q.last_asked.strftime('%a %d %b')})")
+        if len(questions) > UNANSWERED_SHOWN:
+            lines.append(f"… and {len(questions) - UNANSWERED_SHOWN} more (`tidings feedback unanswered` lists them all).")
+        lines.append("Adding documents that answer them (`tidings ingest PATH`) lets me answer next time.")
+        return Reply("\n".join(lines))
 
     async def _sources(self, asker: Asker) -> Reply:
         scopes = self.gatekeeper.scopes(asker.channel)

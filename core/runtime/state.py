@@ -462,22 +462,26 @@ class StateStore:
             "down_questions": down[:limit],
         }
 
-    def unanswered_questions(self, *, since: datetime, scope_prefix: str = "") -> list[UnansweredQuestion]:
+    def unanswered_questions(self, *, since: datetime, scope_prefix: str = "", channel: str = "") -> list[UnansweredQuestion]:
         """The questions refused since ``since`` (answers not from the knowledge base), in
-        channels whose scope starts with ``scope_prefix``: most asked first, then most recent."""
+        channels whose scope starts with ``scope_prefix``, or only in the one whose scope is
+        ``channel``: most asked first, then most recent."""
         with self.engine.connect() as db:
-            refused = [(at, a) for at, a in self._answers_since(db, since, scope_prefix) if a.get("grounded") is False]
+            found_since = self._answers_since(db, since, scope_prefix or channel)
+        refused = [
+            (at, a) for at, a in found_since if a.get("grounded") is False and (not channel or a.get("channel") == channel)
+        ]
         found: dict[str, UnansweredQuestion] = {}
         for at, answer in refused:  # newest first: the first asking seen is the latest
             question = " ".join(str(answer.get("question", "")).split())
             if not question:
                 continue
-            channel = str(answer.get("channel") or "")
+            where = str(answer.get("channel") or "")
             seen = found.get(question.casefold())
             if seen is None:
-                found[question.casefold()] = UnansweredQuestion(question, 1, datetime.fromtimestamp(at, UTC), (channel,))
+                found[question.casefold()] = UnansweredQuestion(question, 1, datetime.fromtimestamp(at, UTC), (where,))
             else:
-                channels = seen.channels if channel in seen.channels else (*seen.channels, channel)
+                channels = seen.channels if where in seen.channels else (*seen.channels, where)
                 found[question.casefold()] = replace(seen, times=seen.times + 1, channels=channels)
         return sorted(found.values(), key=lambda q: (-q.times, -q.last_asked.timestamp()))
 
