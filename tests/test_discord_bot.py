@@ -779,6 +779,12 @@ async def test_tidings_group_digest_on_list_off_sources_and_forget(services: Ser
             unanswered = await mod.slash(support, "tidings unanswered")
             assert unanswered.response is not None and unanswered.response.flags.ephemeral
             assert "• Where is the VPN guide? (asked " in unanswered.response.content
+            for n in range(12):  # long questions, more than the reply shows: it stays within Discord's limit
+                long_one = f"Question {n}: " + "why does the nightly export stop halfway " * 40
+                services.state.remember_answer(f"n{n + 2}", {"question": long_one, "answer": "…", "channel": here, "grounded": False})
+            crowded = await mod.slash(support, "tidings unanswered")
+            assert crowded.response is not None and len(crowded.response.content) <= 2000
+            assert "… and 3 more (`tidings feedback unanswered` lists them all)." in crowded.response.content
             services.state.remember_answer("x1", {"asker": str(alice.id), "question": "q", "answer": "a"})
             ask_first = await alice.slash(support, "tidings forget")
             assert "/tidings forget me confirm" in (ask_first.response.content or "")  # type: ignore[union-attr]

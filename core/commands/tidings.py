@@ -28,7 +28,10 @@ from core.types import ChannelRef
 DEFAULT_TIME = (17, 0)
 COMMAND = "/tidings"
 UNANSWERED_SPAN = timedelta(days=7)
-UNANSWERED_SHOWN = 15  # a private reply stays readable; the command line lists the rest
+# Ten questions of at most 120 characters keep the reply within Discord's 2,000; the
+# command line lists the rest, whole.
+UNANSWERED_SHOWN = 10
+UNANSWERED_CHARS = 120
 
 HELP = (
     "*/tidings* sets me up for this channel:\n"
@@ -308,9 +311,11 @@ class TidingsCommands:
         if not questions:
             return Reply(f"Every question asked in {asker.channel.label} in the last 7 days was answered from the knowledge base.")
         lines = [f"Questions asked in {asker.channel.label} in the last 7 days that the knowledge base could not answer:"]
+        zone = ZoneInfo(asker.timezone or self.settings.digests.timezone)
         for q in questions[:UNANSWERED_SHOWN]:
             times = f"asked {q.times} times, last" if q.times > 1 else "asked"
-            lines.append(f"• {q.question} ({times} {q.last_asked.strftime('%a %d %b')})")
+            question = q.question if len(q.question) <= UNANSWERED_CHARS else q.question[: UNANSWERED_CHARS - 1].rstrip() + "…"
+            lines.append(f"• {question} ({times} {q.last_asked.astimezone(zone).strftime('%a %d %b')})")
         if len(questions) > UNANSWERED_SHOWN:
             lines.append(f"… and {len(questions) - UNANSWERED_SHOWN} more (`tidings feedback unanswered` lists them all).")
         lines.append("Adding documents that answer them (`tidings ingest PATH`) lets me answer next time.")
