@@ -238,8 +238,12 @@ class TidingsCommands:
             return Reply(f"Daily digest of {asker.channel.label} switched off.")
         return await self._digest_on(command, asker, probe)
 
+    def _may_manage(self, asker: Asker) -> bool:
+        """Whether ``asker`` may change this channel's digest and see its unanswered questions."""
+        return asker.may_manage or asker.user in self.settings.access.admins
+
     def _check_may_change(self, asker: Asker) -> None:
-        if not (asker.may_manage or asker.user in self.settings.access.admins):
+        if not self._may_manage(asker):
             raise _not_allowed()
 
     async def _digest_on(self, command: Command, asker: Asker, probe: Probe | None) -> Reply:
@@ -300,7 +304,7 @@ class TidingsCommands:
         the channel, and only this channel's (a private channel's questions stay in it)."""
         if asker.is_direct:
             raise UserFacingError("Type this in the channel whose unanswered questions you want to see.")
-        if not (asker.may_manage or asker.user in self.settings.access.admins):
+        if not self._may_manage(asker):
             raise UserFacingError(
                 "Only workspace admins and owners (on Discord: members who may manage this channel) can see "
                 "the questions others asked here. Ask one of them, or to be added to [access] admins."
@@ -308,9 +312,10 @@ class TidingsCommands:
         questions = await asyncio.to_thread(
             self.state.unanswered_questions, since=self.clock() - UNANSWERED_SPAN, channel=asker.channel.scope
         )
+        span = f"the last {UNANSWERED_SPAN.days} days"
         if not questions:
-            return Reply(f"Every question asked in {asker.channel.label} in the last 7 days was answered from the knowledge base.")
-        lines = [f"Questions asked in {asker.channel.label} in the last 7 days that the knowledge base could not answer:"]
+            return Reply(f"Every question asked in {asker.channel.label} in {span} was answered from the knowledge base.")
+        lines = [f"Questions asked in {asker.channel.label} in {span} that the knowledge base could not answer:"]
         zone = ZoneInfo(asker.timezone or self.settings.digests.timezone)
         for q in questions[:UNANSWERED_SHOWN]:
             times = f"asked {q.times} times, last" if q.times > 1 else "asked"
