@@ -95,6 +95,32 @@ def test_procedure_hedged_guesses_and_states_are_neither_decisions_nor_action_it
     ]
 
 
+def test_running_a_meeting_is_neither_a_decision_nor_an_action_item() -> None:
+    said = [
+        "We're going to move on now to talk about the supplier contracts.",
+        "We will now proceed to statements by members.",
+        "I'm going to speak about the technical functions design.",
+        "If you're happy, we'll go straight into questions from members.",
+        "I'll show you the battery drawings from last week.",
+        "I'll be sharing my time with the member for Leeds.",
+        "We'll get your presentations on the conceptual design first.",
+        "I'll take this opportunity to welcome Dawn to the committee.",
+        "We'll go into production with the rubber case next week.",
+        "I'll speak to the supplier about the battery price.",
+        "We'll proceed with the database migration on Monday.",
+        "I'll go to the supplier's office on Tuesday to sign the contract.",
+    ]
+    conversation = two_speakers(said)
+    assert [c.text for c in decisions(conversation)] == [
+        "We'll go into production with the rubber case next week.",
+        "We'll proceed with the database migration on Monday.",
+    ]
+    assert [c.text for c in action_items(conversation)] == [
+        "ann: I'll speak to the supplier about the battery price.",
+        "ann: I'll go to the supplier's office on Tuesday to sign the contract.",
+    ]
+
+
 def test_trying_out_a_suggestion_is_no_action_item_but_taking_work_on_is() -> None:
     said = [
         "Run the migration with --dry-run first, then again without it.",

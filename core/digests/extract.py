@@ -97,7 +97,24 @@ PROMISED = re.compile(
 # "I'll see you in half an hour", "I'll save it now"; and a supposition ("let's say I have
 # some code that ...") sets up a question, it decides nothing. Neither a decision nor an action item
 # anyone has to follow up on (what happens "now" happens in the conversation itself).
+# Running the meeting, not deciding or taking anything on: "We're going to move on now to talk
+# about reform", "We will now proceed to Statements by Members", "I'm going to speak about
+# technical functions", "I'll show you the notes", "I'll be sharing my time with the member".
+_STEERING = (
+    r"\b(?:we|i)(?:'ll| will|'re| are|'m| am)?(?: going to| gonna)?(?: be)? "
+    r"(?:now |just |then |first |briefly |quickly |straight |happily )?"
+    r"(?:mov(?:e|ing) on|turn(?:ing)? (?:it )?(?:over )?to|talk(?:ing)? about|start(?:ing)? (?:with|by|off)|"
+    r"begin(?:ning)? (?:with|by)|hear(?:ing)? from|go(?:ing)? (?:on |straight |back )(?:now )?(?:in)?to|"
+    r"go(?:ing)? (?:in)?to (?:questions?|the next|item)|come (?:on)?to|proceed(?:ing)? to|carry on|"
+    r"go(?:ing)? through (?:each|every|all|your|our|the (?:agenda|presentations?|slides|minutes))|"
+    r"(?:get|look at|have) (?:your|the|our) presentations?|"
+    r"speak(?:ing)? (?:about|on)|say(?:ing)? (?:that|this|something|a few words)|tell(?:ing)? you|mention(?:ing)?|remind(?:ing)?|present(?:ing)?|"
+    r"show(?:ing)? you|explain(?:ing)?|go(?:ing)? over|sum(?:ming)? up|summari[sz](?:e|ing)|"
+    r"finish(?:ing)? (?:up|off) with|tak(?:e|ing) this opportunity|address(?:ing)? my question|"
+    r"(?:shar|split)(?:e|ing|ting)? my time|put my question|hand(?:ing)? (?:it )?over)\b"
+)
 PROCEDURE = re.compile(
+    _STEERING + r"|"
     r"\blet'?s (?:just |now |then )?(?:start|begin|see|talk|discuss|look|have a look|move on|continue|wait|"
     r"go ahead|get started|wrap|go on|go through|go back|say|assume|suppose|imagine|pretend)\b|"
     r"\b(?:see you|in a (?:second|sec|minute|moment|bit)|half an hour|"
