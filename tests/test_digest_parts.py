@@ -109,6 +109,9 @@ def test_running_a_meeting_is_neither_a_decision_nor_an_action_item() -> None:
         "I'll speak to the supplier about the battery price.",
         "We'll proceed with the database migration on Monday.",
         "I'll go to the supplier's office on Tuesday to sign the contract.",
+        "I will remind members that statements are one minute each.",
+        "I'll remind John to renew the certificate on Friday.",
+        "I'll go over the pull request for the battery module tonight.",
     ]
     conversation = two_speakers(said)
     assert [c.text for c in decisions(conversation)] == [
@@ -118,6 +121,8 @@ def test_running_a_meeting_is_neither_a_decision_nor_an_action_item() -> None:
     assert [c.text for c in action_items(conversation)] == [
         "ann: I'll speak to the supplier about the battery price.",
         "ann: I'll go to the supplier's office on Tuesday to sign the contract.",
+        "ann: I'll remind John to renew the certificate on Friday.",
+        "bob: I'll go over the pull request for the battery module tonight.",
     ]
 
 

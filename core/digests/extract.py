@@ -93,26 +93,28 @@ PROMISED = re.compile(
     r"merged|supported|updated|shipped|included)|support|include|ship)\b",
     re.IGNORECASE,
 )
-# Talk about the conversation itself, not an outcome: "let's start", "let's see what's next",
-# "I'll see you in half an hour", "I'll save it now"; and a supposition ("let's say I have
-# some code that ...") sets up a question, it decides nothing. Neither a decision nor an action item
-# anyone has to follow up on (what happens "now" happens in the conversation itself).
 # Running the meeting, not deciding or taking anything on: "We're going to move on now to talk
 # about reform", "We will now proceed to Statements by Members", "I'm going to speak about
 # technical functions", "I'll show you the notes", "I'll be sharing my time with the member".
+# Verbs that also take work on ("I'll remind John to renew it", "I'll go over the PR") count
+# only with what marks them as talk.
 _STEERING = (
     r"\b(?:we|i)(?:'ll| will|'re| are|'m| am)?(?: going to| gonna)?(?: be)? "
     r"(?:now |just |then |first |briefly |quickly |straight |happily )?"
     r"(?:mov(?:e|ing) on|turn(?:ing)? (?:it )?(?:over )?to|talk(?:ing)? about|start(?:ing)? (?:with|by|off)|"
     r"begin(?:ning)? (?:with|by)|hear(?:ing)? from|go(?:ing)? (?:on |straight |back )(?:now )?(?:in)?to|"
     r"go(?:ing)? (?:in)?to (?:questions?|the next|item)|come (?:on)?to|proceed(?:ing)? to|carry on|"
-    r"go(?:ing)? through (?:each|every|all|your|our|the (?:agenda|presentations?|slides|minutes))|"
-    r"(?:get|look at|have) (?:your|the|our) presentations?|"
-    r"speak(?:ing)? (?:about|on)|say(?:ing)? (?:that|this|something|a few words)|tell(?:ing)? you|mention(?:ing)?|remind(?:ing)?|present(?:ing)?|"
-    r"show(?:ing)? you|explain(?:ing)?|go(?:ing)? over|sum(?:ming)? up|summari[sz](?:e|ing)|"
-    r"finish(?:ing)? (?:up|off) with|tak(?:e|ing) this opportunity|address(?:ing)? my question|"
-    r"(?:shar|split)(?:e|ing|ting)? my time|put my question|hand(?:ing)? (?:it )?over)\b"
+    r"go(?:ing)? (?:through|over) (?:each|every|all|your|our|my|the (?:agenda|presentations?|slides|minutes))|"
+    r"(?:get|look at|have) (?:your|the|our) presentations?|speak(?:ing)? (?:about|on)|"
+    r"(?:say|mention|explain)(?:ing)? (?:that|this|something|a few words|why)|remind(?:ing)? (?:\w+ ){1,2}that|"
+    r"tell(?:ing)? you (?:something|about|a (?:bit|little))|show(?:ing)? you|sum(?:ming)? up|"
+    r"summari[sz](?:e|ing)|finish(?:ing)? (?:up|off) with|tak(?:e|ing) this opportunity|"
+    r"address(?:ing)? my question|(?:shar|split)(?:e|ing|ting)? my time|put my question|hand(?:ing)? (?:it )?over)\b"
 )
+# Talk about the conversation itself, not an outcome: "let's start", "let's see what's next",
+# "I'll see you in half an hour", "I'll save it now"; and a supposition ("let's say I have
+# some code that ...") sets up a question, it decides nothing. Neither a decision nor an action item
+# anyone has to follow up on (what happens "now" happens in the conversation itself).
 PROCEDURE = re.compile(
     _STEERING + r"|"
     r"\blet'?s (?:just |now |then )?(?:start|begin|see|talk|discuss|look|have a look|move on|continue|wait|"
