@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.answers.access import Gatekeeper
+from core.answers.questions import truncate
 from core.config import Settings
 from core.digests.scheduling import cron_trigger, digest_listing, subscription_channel
 from core.errors import UserFacingError
@@ -319,8 +320,7 @@ class TidingsCommands:
         zone = ZoneInfo(asker.timezone or self.settings.digests.timezone)
         for q in questions[:UNANSWERED_SHOWN]:
             times = f"asked {q.times} times, last" if q.times > 1 else "asked"
-            question = q.question if len(q.question) <= UNANSWERED_CHARS else q.question[: UNANSWERED_CHARS - 1].rstrip() + "…"
-            lines.append(f"• {question} ({times} {q.last_asked.astimezone(zone).strftime('%a %d %b')})")
+            lines.append(f"• {truncate(q.question, UNANSWERED_CHARS)} ({times} {q.last_asked.astimezone(zone).strftime('%a %d %b')})")
         if len(questions) > UNANSWERED_SHOWN:
             lines.append(f"… and {len(questions) - UNANSWERED_SHOWN} more (`tidings feedback unanswered` lists them all).")
         lines.append("Adding documents that answer them (`tidings ingest PATH`) lets me answer next time.")
