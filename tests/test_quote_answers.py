@@ -175,6 +175,19 @@ def test_a_word_few_passages_hold_outweighs_words_they_all_hold() -> None:
     assert quoting.rank(question, passages, None)[0][1] == passages[3]
 
 
+def test_the_ranking_lets_a_words_endings_meet() -> None:
+    # "What happens if I ingest the same folder twice?" is answered by "Re-ingesting an
+    # unchanged file writes nothing", which holds "ingest" as much as the other holds "same".
+    passages = [
+        quoting.Passage(1, 0, "Running the same command again completes it."),
+        quoting.Passage(1, 1, "Re-ingesting an unchanged file writes nothing."),
+    ]
+    question = "What happens if I ingest the same folder twice?"
+    shares = quoting.word_shares(question, [p.text for p in passages])
+    assert shares[1] == shares[0] > 0
+    assert quoting.word_shares("what do i need installed", ["Install Python first."]) == [1.0]
+
+
 def test_hard_wrapped_docs_are_quoted_as_whole_sentences_and_list_items() -> None:
     from core.knowledge.chunking import chunk_document
     from core.types import Document

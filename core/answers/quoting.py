@@ -19,7 +19,16 @@ import numpy as np
 
 from core.answers.checks import is_negative
 from core.ports import Embedder, LanguageModel, Prompt
-from core.text import DOCUMENT_SENTENCE_END, LIST_ITEM, TABLE_RULE, answer_words
+from core.text import (
+    DOCUMENT_SENTENCE_END,
+    FUNCTION_WORDS,
+    LIST_ITEM,
+    QUESTION_WORDS,
+    TABLE_RULE,
+    answer_words,
+    stem,
+    words,
+)
 from core.types import Hit
 
 CHOICE_INSTRUCTIONS = (
@@ -254,6 +263,17 @@ def _words(text: str) -> set[str]:
     return set(answer_words(text))
 
 
+def _stems(text: str) -> set[str]:
+    # Ranking only, so endings may meet ("ingest" finds "re-ingesting", "installed" finds
+    # "install"); the checks compare unstemmed words, where different words must not meet.
+    return {
+        stem(part)
+        for word in words(text)
+        for part in word.split("-")
+        if len(part) >= 2 and part not in FUNCTION_WORDS and part not in QUESTION_WORDS
+    }
+
+
 def similarities(question: str, passages: Sequence[Passage], embedder: Embedder) -> list[float]:
     """The question's cosine similarity with each passage read alone."""
     if not passages:
@@ -305,11 +325,12 @@ def rank(
 def word_shares(question: str, texts: Sequence[str]) -> list[float]:
     """The share of the question's words each text holds, each word weighted by how few of the
     texts hold it: "Out of the box Tidings runs Gemma 3 270M" holds "box", which one passage
-    says, and should outweigh one that holds only "language" and "model", which many say."""
-    wanted = _words(question)
+    says, and should outweigh one that holds only "language" and "model", which many say.
+    Words meet by their stems (``_stems``)."""
+    wanted = _stems(question)
     if not wanted:
         return [0.0] * len(texts)
-    held = [wanted & _words(text) for text in texts]
+    held = [wanted & _stems(text) for text in texts]
     count = len(texts)
     # Smoothed inverse document frequency, as full-text search weighs a word, over these texts.
     weight = {word: math.log((count + 1) / (sum(word in h for h in held) + 1)) + 1 for word in wanted}
