@@ -126,6 +126,24 @@ def test_running_a_meeting_is_neither_a_decision_nor_an_action_item() -> None:
     ]
 
 
+def test_naming_a_decision_is_not_taking_one() -> None:
+    said = [
+        "Ignore that if you are past that decision and want to involve the database.",
+        "Farmers are making the difficult decision to cancel their fall fairs this year.",
+        "We did agonise over the things that brought us to the conclusion where we are.",
+        "That was a paste mistake from when I was going with the old schema.",
+        "Decision: the job queue moves to Postgres next sprint.",
+        "We're going with the yellow case for the first batch.",
+        "Going with Postgres for the job queue then.",  # quoted without the "Okay,"
+    ]
+    conversation = two_speakers(said)
+    assert [c.text for c in decisions(conversation)] == [
+        "Decision: the job queue moves to Postgres next sprint.",
+        "We're going with the yellow case for the first batch.",
+        "Going with Postgres for the job queue then.",  # quoted without the "Okay,"
+    ]
+
+
 def test_trying_out_a_suggestion_is_no_action_item_but_taking_work_on_is() -> None:
     said = [
         "Run the migration with --dry-run first, then again without it.",

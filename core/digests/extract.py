@@ -51,9 +51,14 @@ _ARTICLES = frozenset(["the", "a", "an"])
 _OPENERS = frozenset(["okay", "ok", "so", "well", "yeah", "yes", "right", "alright", "and", "but", "oh", "then", "anyway", "now"])
 
 # An adverb may stand between "we're" and "going to": "we're definitely going to try it".
+# The nouns alone name a decision without taking one ("past that decision", "a political
+# decision", "brought us to the conclusion"): only a "Decision:" line counts. "Going with"
+# chooses only when someone is ("we're going with Postgres", "going with Postgres then"), not
+# in "when I was going with it".
 DECISION = re.compile(
-    r"\b(we(?:'ll| will|(?: are|'re)(?: \w+ly)? going to|(?: are|'re)(?: not)? planning (?:on|to)| decided| agreed)|"
-    r"decided|decision|agreed|let'?s|going (?:to go )?with|settled on|we should go with|conclusion)\b",
+    r"\b(?:(we(?:'ll| will|(?: are|'re)(?: \w+ly)? going to|(?: are|'re)(?: not)? planning (?:on|to)| decided| agreed)|"
+    r"decided|agreed|let'?s|(?:we|i)(?:'re|'m| are| am)(?: \w+ly)? going (?:to go )?with|(?:^|(?<=[,;:.!] ))going with|"
+    r"settled on|we should go with)\b|(?:decision|conclusion)s?:)",
     re.IGNORECASE,
 )
 # "I'll ..." commits to doing something, and so do "I'll be working on ..." and "I'll be
