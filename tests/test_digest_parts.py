@@ -112,6 +112,13 @@ def test_running_a_meeting_is_neither_a_decision_nor_an_action_item() -> None:
         "I will remind members that statements are one minute each.",
         "I'll remind John to renew the certificate on Friday.",
         "I'll go over the pull request for the battery module tonight.",
+        "Please note that today's proceedings will be televised as usual.",
+        "Minister, please keep it brief, the member has a second question.",
+        "The minister has thirty seconds or less to answer, please.",
+        "I will just repeat that the supplier has not applied for a licence.",
+        "I'll ask a question similar to the one from the member for Leeds.",
+        "I'll repeat the load test on the staging cluster tomorrow.",
+        "Please send the brief to the design agency by Friday.",
     ]
     conversation = two_speakers(said)
     assert [c.text for c in decisions(conversation)] == [
@@ -123,6 +130,8 @@ def test_running_a_meeting_is_neither_a_decision_nor_an_action_item() -> None:
         "ann: I'll go to the supplier's office on Tuesday to sign the contract.",
         "ann: I'll remind John to renew the certificate on Friday.",
         "bob: I'll go over the pull request for the battery module tonight.",
+        "bob: I'll repeat the load test on the staging cluster tomorrow.",
+        "Please send the brief to the design agency by Friday.",
     ]
 
 

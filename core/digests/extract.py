@@ -100,7 +100,8 @@ PROMISED = re.compile(
 )
 # Running the meeting, not deciding or taking anything on: "We're going to move on now to talk
 # about reform", "We will now proceed to Statements by Members", "I'm going to speak about
-# technical functions", "I'll show you the notes", "I'll be sharing my time with the member".
+# technical functions", "I'll show you the notes", "I'll be sharing my time with the member",
+# "I will just repeat that ...", "I'll ask a question similar to the last one".
 # Verbs that also take work on ("I'll remind John to renew it", "I'll go over the PR") count
 # only with what marks them as talk.
 _STEERING = (
@@ -112,6 +113,7 @@ _STEERING = (
     r"go(?:ing)? (?:through|over) (?:each|every|all|your|our|my|the (?:agenda|presentations?|slides|minutes))|"
     r"(?:get|look at|have) (?:your|the|our) presentations?|speak(?:ing)? (?:about|on)|"
     r"(?:say|mention|explain)(?:ing)? (?:that|this|something|a few words|why)|remind(?:ing)? (?:\w+ ){1,2}that|"
+    r"repeat(?:ing)? (?:that|what|myself|the question|my question)|ask(?:ing)? (?:a|my|another|one) (?:\w+ )?question|"
     r"tell(?:ing)? you (?:something|about|a (?:bit|little))|show(?:ing)? you|sum(?:ming)? up|"
     r"summari[sz](?:e|ing)|finish(?:ing)? (?:up|off) with|tak(?:e|ing) this opportunity|"
     r"address(?:ing)? my question|(?:shar|split)(?:e|ing|ting)? my time|put my question|hand(?:ing)? (?:it )?over)\b"
@@ -124,6 +126,10 @@ PROCEDURE = re.compile(
     _STEERING + r"|"
     r"\blet'?s (?:just |now |then )?(?:start|begin|see|talk|discuss|look|have a look|move on|continue|wait|"
     r"go ahead|get started|wrap|go on|go through|go back|say|assume|suppose|imagine|pretend)\b|"
+    # A notice and keeping to time ask nothing of anyone: "Please note that the sitting is
+    # televised", "Ask a brief question, please", "in 30 seconds or less".
+    r"\bplease note\b|\b(?:keep it|be|very|quite) brief(?:ly)?\b|\b(?:brief|short) (?:question|response|answer)|"
+    r"\bseconds or less\b|"
     r"\b(?:see you|in a (?:second|sec|minute|moment|bit)|half an hour|"
     r"(?:do|say|show|tell you|explain|draw) (?:it |this |that )?now|now\W*$)",
     re.IGNORECASE,
