@@ -86,6 +86,9 @@ def test_procedure_hedged_guesses_and_states_are_neither_decisions_nor_action_it
         "Maybe I'll look at the battery supplier list later.",
         "Sorry, I'm going to be late for the design review tomorrow.",
         "I will be responsible for the supplier contract review.",
+        "I'm going to say, this is how we use these battery terms.",
+        "The files are in the speech group directories, so I will",
+        "Hopefully, I'll get some good answers on the battery supplier.",
     ]
     conversation = two_speakers(said)
     assert [c.text for c in decisions(conversation)] == ["Let's go with the rubber case and the yellow buttons."]

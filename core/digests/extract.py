@@ -65,7 +65,8 @@ DECISION = re.compile(
 # responsible for ..."; "I'll be late" and "I'm going to be sick" say how someone will be,
 # which is nothing to follow up on; nor is "I'll lose the free tests", "I'll need a key" or
 # "will know for sure in a while".
-_NOT_A_STATE = r"(?! (?:lose|need|miss|know)\b)(?! be\b(?! (?:\w+ing|responsible|in charge)\b))"
+# An utterance cut off after "so I will" commits to nothing.
+_NOT_A_STATE = r"(?!\W*$)(?! (?:lose|need|miss|know)\b)(?! be\b(?! (?:\w+ing|responsible|in charge)\b))"
 SELF_ACTION = re.compile(
     rf"\b(i'?ll{_NOT_A_STATE}|i will{_NOT_A_STATE}|i'?m going to{_NOT_A_STATE}|i am going to{_NOT_A_STATE}|"
     r"i can take|will do|(?:i'?m |i am )?on it|i'?ll handle)\b"
@@ -112,7 +113,7 @@ _STEERING = (
     r"go(?:ing)? (?:in)?to (?:questions?|the next|item)|come (?:on)?to|proceed(?:ing)? to|carry on|"
     r"go(?:ing)? (?:through|over) (?:each|every|all|your|our|my|the (?:agenda|presentations?|slides|minutes))|"
     r"(?:get|look at|have) (?:your|the|our) presentations?|speak(?:ing)? (?:about|on)|"
-    r"(?:say|mention|explain)(?:ing)? (?:that|this|something|a few words|why)|remind(?:ing)? (?:\w+ ){1,2}that|"
+    r"say(?:ing)?\b|(?:mention|explain)(?:ing)? (?:that|this|something|a few words|why)|remind(?:ing)? (?:\w+ ){1,2}that|"
     r"repeat(?:ing)? (?:that|what|myself|the question|my question)|ask(?:ing)? (?:a|my|another|one) (?:\w+ )?question|"
     r"tell(?:ing)? you (?:something|about|a (?:bit|little))|show(?:ing)? you|sum(?:ming)? up|"
     r"summari[sz](?:e|ing)|finish(?:ing)? (?:up|off) with|tak(?:e|ing) this opportunity|"
@@ -135,9 +136,10 @@ PROCEDURE = re.compile(
     re.IGNORECASE,
 )
 # A hedge makes a sentence a proposal or a guess, not a decision or a commitment: "I think
-# we'll start with ...", "maybe I'll look at it", "we'll probably use ...".
+# we'll start with ...", "maybe I'll look at it", "we'll probably use ...", "hopefully I'll
+# get some answers".
 HEDGE = re.compile(
-    r"\b(i think|i guess|i suppose|i don'?t know|not sure|maybe|perhaps|probably|might)\b",
+    r"\b(i think|i guess|i suppose|i don'?t know|not sure|maybe|perhaps|probably|hopefully|might)\b",
     re.IGNORECASE,
 )
 # "I think we've settled on top-level only" reports a decision politely; a settled outcome
