@@ -175,6 +175,9 @@ def test_trying_out_a_suggestion_is_no_action_item_but_taking_work_on_is() -> No
         "I'll give it a try on staging. I'll file an issue for the missing docs page.",
         "I'll have to try it, as you said, though I can't picture how the pieces interact.",
         "I'll have to rebuild the wallet index tonight.",
+        "I will DL that version of Ocean and see what happens.",
+        "I'll upgrade the node tonight and then see if the swaps go through.",
+        "I'll rebuild the index and restart the node before the release.",
     ]
     assert [c.text for c in action_items(two_speakers(said))] == [
         "ann: I'll take a look at the crash on Windows tonight.",
@@ -182,6 +185,7 @@ def test_trying_out_a_suggestion_is_no_action_item_but_taking_work_on_is() -> No
         "ann: I'll try to fix the Windows crash before the release.",
         "bob: I'll file an issue for the missing docs page.",  # the step after the trying out
         "bob: I'll have to rebuild the wallet index tonight.",
+        "ann: I'll rebuild the index and restart the node before the release.",
     ]
 
 

@@ -86,9 +86,12 @@ _TRYING = (
     r"play (?:with|around)|mess (?:with|around)|tinker|experiment|wait|read up|check (?:it|that|this|them) out|"
     r"see (?:what happens|if|whether|how))"
 )
-# "I'll have to try it" is still trying it out.
+# "I'll have to try it" is still trying it out, and so is a step taken to see what it does:
+# "I will DL that version of Ocean and see what happens".
 _I_WILL = r"(?:i'?ll|i will|i'?m going to|i am going to|(?:^|(?<=[,;:] ))will) (?:\w+ly )?(?:just )?(?:have to )?"
-TRYING_OUT = re.compile(rf"\b{_I_WILL}{_TRYING}\b", re.IGNORECASE)
+TRYING_OUT = re.compile(
+    rf"\b{_I_WILL}(?:{_TRYING}|(?:[\w'.-]+ ){{1,8}}?and (?:then )?see (?:what happens|if|whether|how))\b", re.IGNORECASE
+)
 # "Thanks @ann - I'll take a look at that" is the asker acknowledging a pointer; the same
 # words without thanks ("I'll take a look at the crash tonight") take something on.
 LOOKING = re.compile(rf"\b{_I_WILL}(?:(?:take|have) a (?:\w+ )?look|look (?:at|into) (?:it|that|this|them))\b", re.IGNORECASE)
