@@ -81,16 +81,17 @@ SELF_ACTION = re.compile(
 # Trying out what someone suggested is the speaker's own next step, nothing anyone follows up
 # on: "I'll give it a try", "i'll puzzle over this tomorrow", "I'll see if that works". "I'll
 # try to fix it tonight" takes the fixing on, so "try to" is not one of them.
+_SEEING = r"see (?:what happens|if|whether|how)"
 _TRYING = (
     r"(?:try(?! to\b)|give (?:it|that|this|them|these) a (?:try|go|shot|whirl|spin)|puzzle over|sleep on|"
     r"play (?:with|around)|mess (?:with|around)|tinker|experiment|wait|read up|check (?:it|that|this|them) out|"
-    r"see (?:what happens|if|whether|how))"
+    rf"{_SEEING})"
 )
 # "I'll have to try it" is still trying it out, and so is a step taken to see what it does:
 # "I will DL that version of Ocean and see what happens".
 _I_WILL = r"(?:i'?ll|i will|i'?m going to|i am going to|(?:^|(?<=[,;:] ))will) (?:\w+ly )?(?:just )?(?:have to )?"
 TRYING_OUT = re.compile(
-    rf"\b{_I_WILL}(?:{_TRYING}|(?:[\w'.-]+ ){{1,8}}?and (?:then )?see (?:what happens|if|whether|how))\b", re.IGNORECASE
+    rf"\b{_I_WILL}(?:{_TRYING}|(?:[\w'.-]+ ){{1,8}}?and (?:then )?{_SEEING})\b", re.IGNORECASE
 )
 # "Thanks @ann - I'll take a look at that" is the asker acknowledging a pointer; the same
 # words without thanks ("I'll take a look at the crash tonight") take something on.
