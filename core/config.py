@@ -85,6 +85,9 @@ class AnswerSettings:
     quote_selector: str = "embedding"
     quote_candidates: int = 4
     quote_passages: int = 2
+    # A runner-up from another source is quoted only when it scores within this of the chosen
+    # passage: one that matches far worse mostly cites a source that does not answer.
+    quote_margin: float = 0.08
 
 
 @dataclass(frozen=True)
@@ -385,6 +388,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("Setting [answers] quote_selector must be model or embedding.")
     if not 1 <= settings.answers.quote_passages <= settings.answers.quote_candidates <= 9:
         raise ConfigError("Settings [answers] quote_passages and quote_candidates need 1 <= quote_passages <= quote_candidates <= 9.")
+    if not 0 <= settings.answers.quote_margin <= 2:
+        raise ConfigError("Setting [answers] quote_margin must be between 0 and 2 (2: every runner-up may be quoted).")
     if settings.access.questions_per_minute < 0:
         raise ConfigError("Setting [access] questions_per_minute must be 0 (no limit) or more.")
     _validate_state(settings.state)

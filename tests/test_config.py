@@ -73,6 +73,7 @@ def test_home_comes_from_argument_then_environment(tmp_path: Path) -> None:
         ("[state]\nurl = 'mysql://db/tidings'\n", r"\[state\] url must be empty"),
         ("[state]\nclaim_lease_s = 0\n", r"claim_lease_s must be more than 0"),
         ("[llm]\nserver_concurrency = 0\n", r"server_concurrency must be at least 1"),
+        ("[answers]\nquote_margin = -0.1\n", r"quote_margin must be between 0 and 2"),
     ],
 )
 def test_a_wrong_setting_fails_with_one_clear_sentence(tmp_path: Path, text: str, message: str) -> None:

@@ -260,6 +260,24 @@ def test_citations_are_numbered_from_one_without_gaps(style: str, request: pytes
             assert places == sorted(places), "numbers keep the sources' order"
 
 
+def test_a_runner_up_from_another_source_must_score_near_the_pick() -> None:
+    # A second source that matches the question far worse is cited without answering it.
+    pick = quoting.Passage(1, 0, "Backups run nightly at 02:00.")
+    following = quoting.Passage(1, 1, "They are kept for 30 days.")
+    near = quoting.Passage(2, 0, "A backup can also be started by hand.")
+    far = quoting.Passage(3, 0, "The office closes at six.")
+    same_source_low = quoting.Passage(1, 5, "Restores are tested monthly.")
+    scored = [(0.70, pick), (0.66, following), (0.64, near), (0.50, far), (0.30, same_source_low)]
+    allowed = quoting.runners_up(scored, [pick, following], 0.70, 0.08)
+    assert allowed == {pick, following, near, same_source_low}
+    ranked = [p for _, p in scored]
+    assert quoting.adding(ranked, [pick, following], 1, allowed=allowed) == [near]
+    assert quoting.adding(ranked, [pick, following, near], 1, allowed=allowed) == [same_source_low]
+    # With no margin left only the pick's own source may follow it; a wide one lets any in.
+    assert quoting.adding(ranked, [pick], 1, allowed=quoting.runners_up(scored, [pick], 0.70, 0.0)) == [following]
+    assert quoting.runners_up(scored, [pick], 0.70, 2.0) == {p for _, p in scored}
+
+
 def test_an_answer_opens_with_its_best_passage_and_cites_it_as_1(handbook_services, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     # "Can it read PDFs?" opened with a sentence on when the bot reads messages, from a source
     # searched higher, before the one listing the formats, which the ranking had put first.
@@ -371,8 +389,8 @@ def test_a_runner_up_that_says_what_the_answer_already_says_is_left_out() -> Non
 
 
 def test_a_step_worded_in_the_guide_and_in_its_common_questions_is_quoted_once(make_services, embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    # Room for three passages: the lead and two runners-up, one of which repeats the lead.
-    services = make_services(config_text="[knowledge_base]\nbuild_default = false\n[answers]\nquote_passages = 3\n")
+    # Room for three passages: the lead and two runners-up of any score, one of which repeats the lead.
+    services = make_services(config_text="[knowledge_base]\nbuild_default = false\n[answers]\nquote_passages = 3\nquote_margin = 2\n")
     docs = tmp_path / "guide"
     docs.mkdir()
     (docs / "install.md").write_text(

@@ -438,12 +438,14 @@ class Answerer:
         """The passages that answer ``question``, best first (on the model thread): ranked by
         the embedder, the best few shown to the model, which picks one under a grammar or
         says none. The pick comes with the passage after it in its source; the runners-up by
-        rank fill ``quote_passages``, less those that repeat what is quoted. ``alone``: the
-        passages' similarities, if measured."""
+        rank fill ``quote_passages``, less those that repeat what is quoted, and those of
+        another source only within ``quote_margin`` of the pick. ``alone``: the passages'
+        similarities, if measured."""
         started = time.perf_counter()
         passages = quoting.passages_for(hits)
         titles = [h.chunk.title for h in hits]
-        ranked = [p for _, p in quoting.rank(question, passages, self.embedder, titles, alone=alone)]
+        scored = quoting.rank(question, passages, self.embedder, titles, alone=alone)
+        ranked = [p for _, p in scored]
         candidates = ranked[: self.settings.quote_candidates]
         if not candidates:
             return Quoted((), time.perf_counter() - started)
@@ -461,7 +463,8 @@ class Answerer:
         if pick is None:
             return Quoted((), time.perf_counter() - started, prompt_tokens)
         lead = quoting.excerpt(candidates[pick], passages)
-        others = quoting.adding(ranked, lead, self.settings.quote_passages - 1)
+        allowed = quoting.runners_up(scored, lead, scored[pick][0], self.settings.quote_margin)
+        others = quoting.adding(ranked, lead, self.settings.quote_passages - 1, allowed=allowed)
         return Quoted((*lead, *others), time.perf_counter() - started, prompt_tokens)
 
     def _admit(self, question: Question) -> Question:

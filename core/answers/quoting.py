@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -375,12 +375,23 @@ def _introduces(passage: Passage) -> bool:
     return passage.text.endswith(":") and not passage.text.startswith("```")
 
 
-def adding(ranked: Sequence[Passage], chosen: Sequence[Passage], count: int) -> list[Passage]:
-    """The next ``count`` passages of ``ranked`` after ``chosen``, less those whose words the
-    answer already holds (the same step worded twice, in a guide and in its common questions):
-    a repeat is dropped, not replaced by a passage ranked lower, which would cite one more
-    source that answers less well."""
-    following = [p for p in ranked if p not in chosen][:count]
+def runners_up(scored: Sequence[tuple[float, Passage]], chosen: Sequence[Passage], best: float, margin: float) -> set[Passage]:
+    """The passages that may join the chosen ones in an answer: any of a source already
+    quoted, and those of other sources that match the question within ``margin`` of the
+    chosen passage's score ``best``. A source that matches far worse is mostly cited without
+    answering (docs/quality-log.md, Change 27)."""
+    quoted = {p.source for p in chosen}
+    return {p for score, p in scored if p.source in quoted or score >= best - margin}
+
+
+def adding(
+    ranked: Sequence[Passage], chosen: Sequence[Passage], count: int, *, allowed: Collection[Passage] | None = None
+) -> list[Passage]:
+    """The next ``count`` passages of ``ranked`` after ``chosen`` (of those ``allowed``, if
+    given), less those whose words the answer already holds (the same step worded twice, in a
+    guide and in its common questions): a repeat is dropped, not replaced by a passage ranked
+    lower, which would cite one more source that answers less well."""
+    following = [p for p in ranked if p not in chosen and (allowed is None or p in allowed)][:count]
     kept = list(chosen)
     added: list[Passage] = []
     for passage in following:
