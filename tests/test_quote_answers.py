@@ -89,6 +89,30 @@ def test_a_table_row_is_quoted_with_its_column_names() -> None:
     ]
 
 
+def test_a_sentence_that_introduces_a_table_is_quoted_with_the_whole_table() -> None:
+    # "Which permissions does the bot need?" got the introduction and the first scope only.
+    text = (
+        "The bot's permissions are these scopes.\n\n| Scope | Why |\n| --- | --- |\n"
+        "| `chat:write` | post answers |\n| `commands` | the slash commands |\n| `im:history` | read direct messages |\n\n"
+        "Reinstall the app after adding one.\n\n| Setting | Default |\n| --- | --- |\n"
+        + "".join(f"| `s{n}` | {n} |\n" for n in range(quoting.MAX_TABLE_ROWS + 1))
+    )
+    passages = quoting.passages_of(text, 1)
+    intro, *rows = passages[:4]
+    assert [r.table for r in rows] == [0, 0, 0] and intro.table == -1
+    answer = quoting.in_answer_order(quoting.excerpt(intro, passages))
+    assert [p.text for p in answer] == [
+        "The bot's permissions are these scopes.\n`chat:write`: post answers\n`commands`: the slash commands\n"
+        "`im:history`: read direct messages"
+    ]
+    # A row chosen alone comes with the next row, as any passage with the one after it.
+    assert quoting.excerpt(rows[0], passages) == rows[:2]
+    # A table too long to be an answer is not quoted whole: its introduction gets its first row.
+    reinstall = passages[4]
+    assert reinstall.text == "Reinstall the app after adding one."
+    assert [p.text for p in quoting.excerpt(reinstall, passages)] == [reinstall.text, "`s0`: 0"]
+
+
 def test_a_quotation_with_full_stops_inside_is_one_passage() -> None:
     text = (
         'A failed digest posts one notice, "Today\'s digest could not be made. The details are in the log.", '

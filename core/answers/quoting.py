@@ -51,6 +51,9 @@ NONE = "none"
 WORDS_WEIGHT = 0.3
 # A passage this much of whose words the answer already holds says nothing new.
 REPEATED_SHARE = 0.8
+# A table quoted whole after the sentence that introduces it; a longer one is a reference to
+# look things up in, not an answer.
+MAX_TABLE_ROWS = 12
 
 _HEADING = re.compile(r"^\s*#{1,6}\s")
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
@@ -71,6 +74,7 @@ class Passage:
     order: int  # position within the source
     text: str  # cleaned, as the user will read it
     block: int = -1  # the paragraph, list, table row or code block it is part of (-1: not known)
+    table: int = -1  # the table a row belongs to (-1: not a table row)
 
 
 def clean(text: str) -> str:
@@ -116,6 +120,8 @@ def passages_of(text: str, source: int) -> list[Passage]:
     # A table's first row is held until the next line says whether it names the columns.
     table: list[list[str]] = []
     header: list[str] = []
+    row_table: dict[int, int] = {}  # each table row's table, by its unit
+    tables = 0  # tables ended so far: the number of the one being read
 
     def add(unit: str, block: int | None = None) -> None:
         units.append(unit)
@@ -130,10 +136,16 @@ def passages_of(text: str, source: int) -> list[Passage]:
             paragraph.clear()
         end_table()
 
+    def add_row(cells: list[str]) -> None:
+        row_table[len(units)] = tables
+        add(_table_row(cells, header))
+
     def end_table() -> None:
-        nonlocal header
+        nonlocal header, tables
         for row in table:
-            add(_table_row(row, header))
+            add_row(row)
+        if table or header:
+            tables += 1
         table.clear()
         header = []
 
@@ -193,7 +205,7 @@ def passages_of(text: str, source: int) -> list[Passage]:
                 if len(table) == 1 and not header:
                     header = table.pop()  # the row above the rule names the columns
             elif header:
-                add(_table_row(cells, header))
+                add_row(cells)
             else:
                 table.append(cells)
             continue
@@ -214,7 +226,7 @@ def passages_of(text: str, source: int) -> list[Passage]:
         else:
             shown = clean(unit)
         if len(shown.strip()) > 3:
-            passages.append(Passage(source=source, order=order, text=shown.strip(), block=block))
+            passages.append(Passage(source=source, order=order, text=shown.strip(), block=block, table=row_table.get(order, -1)))
     return passages
 
 
@@ -344,8 +356,21 @@ def excerpt(chosen: Passage, passages: Sequence[Passage]) -> list[Passage]:
     time, Discord can take up to an hour to show them."), with what either cannot be read
     without: the sentence a passage points back to ("That file lists every setting."), the line
     that introduces a code block, the code block a line ending in a colon introduces."""
-    following = [p for p in passages if p.source == chosen.source and p.order == chosen.order + 1][:1]
+    following = tabled(chosen, passages) or [p for p in passages if p.source == chosen.source and p.order == chosen.order + 1][:1]
     return [*pointed_at(chosen, passages), chosen, *following, *introduced([chosen, *following][-1], passages)]
+
+
+def tabled(passage: Passage, passages: Sequence[Passage]) -> list[Passage]:
+    """The rows of the table right after ``passage``, which introduces it ("The bot's
+    permissions are these scopes" above a table of scopes): a row alone answers "which ..." as
+    little as a list item does. Nothing for a table of more than ``MAX_TABLE_ROWS`` rows."""
+    if passage.table >= 0:
+        return []
+    after = [p for p in passages if p.source == passage.source and p.order == passage.order + 1][:1]
+    if not after or after[0].table < 0:
+        return []
+    rows = [p for p in passages if p.source == passage.source and p.table == after[0].table]
+    return rows if len(rows) <= MAX_TABLE_ROWS else []
 
 
 def pointed_at(passage: Passage, passages: Sequence[Passage]) -> list[Passage]:
