@@ -111,6 +111,20 @@ def answer_words(text: str) -> list[str]:
     return meaningful_words(text, stopwords=FUNCTION_WORDS | QUESTION_WORDS, stemmer=fold_plural, shortest=2)
 
 
+def one_typo_apart(a: str, b: str) -> bool:
+    """Whether two different words differ by one letter added, dropped or changed, or two
+    neighbours swapped: "emphyema" and "emphysema", "downlod" and "download"."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) > len(b):
+        a, b = b, a
+    start = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), len(a))
+    if len(a) < len(b):
+        return a[start:] == b[start + 1 :]
+    swapped = start + 1 < len(a) and a[start] == b[start + 1] and a[start + 1] == b[start]
+    return a[start + 1 :] == b[start + 1 :] or (swapped and a[start + 2 :] == b[start + 2 :])
+
+
 def keywords(text: str) -> set[str]:
     """The words of ``text`` that say something, lower-cased but not stemmed (links left out)."""
     return set(meaningful_words(LINK.sub(" ", text), stemmer=str))

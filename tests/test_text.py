@@ -18,6 +18,7 @@ from core.text import (
     fold_plural,
     keywords,
     meaningful_words,
+    one_typo_apart,
     sentences,
     stem,
     words,
@@ -108,6 +109,13 @@ def test_document_sentences_keep_a_bracket_with_the_sentence_before() -> None:
     ]
 
 
+def test_one_typo_apart() -> None:
+    for typed, meant in [("emphyema", "emphysema"), ("downlod", "download"), ("recieve", "receive"), ("sumary", "summary")]:
+        assert one_typo_apart(typed, meant) and one_typo_apart(meant, typed)
+    for a, b in [("summary", "summary"), ("install", "installed"), ("abc", "bca"), ("digest", "dig")]:
+        assert not one_typo_apart(a, b)
+
+
 def test_a_sentence_break_is_any_full_stop_and_space() -> None:
     assert SENTENCE_BREAK.split("Use e.g. WireGuard. then reboot\nDone") == [
         "Use e.g.",
@@ -126,6 +134,10 @@ def test_answers_are_checked_on_the_same_words() -> None:
     # An emoji is read by its name, as the embedder reads it.
     rated = Hit(chunk=Chunk(id="2", source="faq.md", title="Feedback", text="Click 👎 on a wrong answer."), score=1.0)
     assert coverage("what does thumbs down do", [rated]) == 1.0
+    # A long word misspelt by one letter is held; a short one, or one two letters off, is not.
+    assert coverage("when are taxis reimbursd?", [hit]) == 1.0
+    assert coverage("when are taxes reimbursed?", [hit]) == 0.5
+    assert coverage("when are taxis reimbrsd?", [hit]) == 0.5
     assert support("The IT desk hands out laptops.", [source]) == 0.75  # "hands" is not in the source
     assert best_sentences(source, "where do I get a laptop?", limit=1).startswith("Laptops are handed out")
 

@@ -29,7 +29,7 @@ from core.errors import EmptyQuestion, QuestionTooLong
 from core.knowledge.embedding_cache import RememberingEmbedder
 from core.model.worker import ModelWorker
 from core.ports import Embedder, Generation, KnowledgeBase, LanguageModel, OnQueued, OnText, SearchMode
-from core.text import FUNCTION_WORDS, SENTENCE_BREAK, answer_words, emoji_as_words
+from core.text import FUNCTION_WORDS, SENTENCE_BREAK, answer_words, emoji_as_words, one_typo_apart
 from core.types import Answer, Citation, Hit, Question, Quote, Timings
 
 log = logging.getLogger(__name__)
@@ -68,16 +68,29 @@ def _shown_numbers(cited: Sequence[int]) -> dict[int, int]:
     return {n: shown for shown, n in enumerate(cited, start=1)}
 
 
+# A word this long that a chunk holds with one typo counts as held: a shorter one would meet
+# other words ("cat" and "car").
+TYPO_MIN_LETTERS = 6
+
+
 def coverage(query: str, hits: Sequence[Hit]) -> float:
     """The largest share of the query's content words that one retrieved chunk contains (its
-    emoji read as their names, as the embedder reads them: "thumbs down" is in "click 👎")."""
+    emoji read as their names, as the embedder reads them: "thumbs down" is in "click 👎";
+    a long word misspelt by one letter, "emphyema", as the word it misspells)."""
     words = set(answer_words(emoji_as_words(query)))
     if not words:
         return 0.0
-    return max(
-        (len(words & set(answer_words(emoji_as_words(f"{h.chunk.title} {h.chunk.text}")))) / len(words) for h in hits),
-        default=0.0,
-    )
+    return max((_held(words, set(answer_words(emoji_as_words(f"{h.chunk.title} {h.chunk.text}")))) / len(words) for h in hits), default=0.0)
+
+
+def _held(words: set[str], vocabulary: set[str]) -> int:
+    exact = words & vocabulary
+    long_words = [v for v in vocabulary if len(v) >= TYPO_MIN_LETTERS - 1]
+    typos = {
+        w for w in words - exact
+        if len(w) >= TYPO_MIN_LETTERS and any(one_typo_apart(w, v) for v in long_words)
+    }
+    return len(exact) + len(typos)
 
 
 def support(answer: str, sources: Sequence[str]) -> float:
