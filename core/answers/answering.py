@@ -84,6 +84,7 @@ def coverage(query: str, hits: Sequence[Hit]) -> float:
 
 
 def _held(words: set[str], vocabulary: set[str]) -> int:
+    """How many of ``words`` the ``vocabulary`` holds, as written or, for a long word, with one typo."""
     exact = words & vocabulary
     long_words = [v for v in vocabulary if len(v) >= TYPO_MIN_LETTERS - 1]
     typos = {
