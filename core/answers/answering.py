@@ -86,12 +86,11 @@ def coverage(query: str, hits: Sequence[Hit]) -> float:
 def _held(words: set[str], vocabulary: set[str]) -> int:
     """How many of ``words`` the ``vocabulary`` holds, as written or, for a long word, with one typo."""
     exact = words & vocabulary
+    missing = [w for w in words - exact if len(w) >= TYPO_MIN_LETTERS]
+    if not missing:
+        return len(exact)
     long_words = [v for v in vocabulary if len(v) >= TYPO_MIN_LETTERS - 1]
-    typos = {
-        w for w in words - exact
-        if len(w) >= TYPO_MIN_LETTERS and any(one_typo_apart(w, v) for v in long_words)
-    }
-    return len(exact) + len(typos)
+    return len(exact) + sum(any(one_typo_apart(w, v) for v in long_words) for w in missing)
 
 
 def support(answer: str, sources: Sequence[str]) -> float:

@@ -356,20 +356,20 @@ def excerpt(chosen: Passage, passages: Sequence[Passage]) -> list[Passage]:
     time, Discord can take up to an hour to show them."), with what either cannot be read
     without: the sentence a passage points back to ("That file lists every setting."), the line
     that introduces a code block, the code block a line ending in a colon introduces."""
-    following = tabled(chosen, passages) or [p for p in passages if p.source == chosen.source and p.order == chosen.order + 1][:1]
+    following = [p for p in passages if p.source == chosen.source and p.order == chosen.order + 1][:1]
+    if following:
+        following = tabled(chosen, following[0], passages) or following
     return [*pointed_at(chosen, passages), chosen, *following, *introduced([chosen, *following][-1], passages)]
 
 
-def tabled(passage: Passage, passages: Sequence[Passage]) -> list[Passage]:
-    """The rows of the table right after ``passage``, which introduces it ("The bot's
-    permissions are these scopes" above a table of scopes): a row alone answers "which ..." as
-    little as a list item does. Nothing for a table of more than ``MAX_TABLE_ROWS`` rows."""
-    if passage.table >= 0:
+def tabled(passage: Passage, after: Passage, passages: Sequence[Passage]) -> list[Passage]:
+    """The rows of the table that starts with ``after``, the passage right after ``passage``,
+    which introduces it ("The bot's permissions are these scopes" above a table of scopes): a
+    row alone answers "which ..." as little as a list item does. Nothing when ``after`` is no
+    table row, when ``passage`` is a row itself, or for a table of more than ``MAX_TABLE_ROWS`` rows."""
+    if passage.table >= 0 or after.table < 0:
         return []
-    after = [p for p in passages if p.source == passage.source and p.order == passage.order + 1][:1]
-    if not after or after[0].table < 0:
-        return []
-    rows = [p for p in passages if p.source == passage.source and p.table == after[0].table]
+    rows = [p for p in passages if p.source == passage.source and p.table == after.table]
     return rows if len(rows) <= MAX_TABLE_ROWS else []
 
 
