@@ -4,6 +4,8 @@ the checks that keep model-written text honest; FAQ entries found by their quest
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import itertools
 import re
 from pathlib import Path
 
@@ -130,6 +132,11 @@ def test_a_quotation_with_full_stops_inside_is_one_passage() -> None:
 def test_clean_keeps_code_spans_as_written() -> None:
     text = "Override as `TIDINGS_<SECTION>__<KEY>`, e.g. `TIDINGS_LLM__N_CTX=512`, **not** <b>HTML</b>."
     assert quoting.clean(text) == "Override as `TIDINGS_<SECTION>__<KEY>`, e.g. `TIDINGS_LLM__N_CTX=512`, not HTML."
+
+
+def test_clean_keeps_the_address_of_an_autolink() -> None:
+    text = "1. Open <https://api.slack.com/apps>, choose **Create New App**; mail <mailto:ops@example.com>."
+    assert quoting.clean(text) == "1. Open https://api.slack.com/apps, choose Create New App; mail mailto:ops@example.com."
 
 
 def test_a_chosen_sentence_comes_with_the_next_one_of_its_source() -> None:
@@ -431,6 +438,61 @@ def test_a_step_worded_in_the_guide_and_in_its_common_questions_is_quoted_once(m
     answer = ask(services, "What machine do I need?")
     assert answer.grounded and "No GPU is needed." in answer.text
     assert answer.text.count("2 GB of free memory") == 1, answer.text
+
+
+def _scopes_page(rows: int) -> str:
+    """A guide page whose table of scopes is too long for one chunk."""
+    table = "".join(
+        f"| `scope{n}:write` | lets the bot post, edit and pin messages of kind {n} in every channel it was invited to |\n"
+        for n in range(rows)
+    )
+    return (
+        "# Connect the bot\n\n## Scopes\n\nThe bot's permissions in the workspace are these scopes.\n\n"
+        f"| Scope | Why |\n| --- | --- |\n{table}\nReinstall the app after adding a scope.\n\n"
+        "## Tokens\n\n| Token | Where |\n| --- | --- |\n| `BOT_TOKEN` | the app's OAuth page |\n"
+    )
+
+
+@pytest.mark.parametrize("rows", [quoting.MAX_TABLE_ROWS, quoting.MAX_TABLE_ROWS + 1])
+def test_a_table_cut_by_a_chunk_boundary_is_quoted_to_its_end(rows: int, make_services, embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # "which permissions does the bot need?" got the introduction and the scopes of its chunk only.
+    services = make_services(config_text="[knowledge_base]\nbuild_default = false\n[answers]\nquote_margin = 0\n")
+    docs = tmp_path / "guide"
+    docs.mkdir()
+    (docs / "connect.md").write_text(_scopes_page(rows), encoding="utf-8")
+    ingest([docs], knowledge_base=services.knowledge_base, embedder=embedder)
+    kb = services.knowledge_base
+    first = kb.search("The bot's permissions in the workspace are these scopes", scopes=["public"], k=10)
+    chunks = sorted({h.chunk.position: h.chunk for h in first if h.chunk.title.endswith("Scopes")}.items())
+    assert chunks and chunks[0][1].text.count("| `scope") < rows, "the table must span chunks for this test"
+    answer = ask(services, "which permissions does the bot need?")
+    assert answer.grounded and answer.text.startswith("The bot's permissions in the workspace are these scopes.")
+    shown = re.findall(r"`scope(\d+):write`", answer.text)
+    if rows <= quoting.MAX_TABLE_ROWS:
+        assert shown == [str(n) for n in range(rows)], answer.text
+        assert len(answer.citations) == 1 and len(answer.citations[0].chunk_ids) >= 2
+    else:  # too long to be an answer: quoted no further than its first chunk
+        assert 0 < len(shown) < rows and shown == [str(n) for n in range(len(shown))], answer.text
+    assert "BOT_TOKEN" not in answer.text, "the next section's table is not this one"
+
+
+def test_the_chunk_after_a_chunk_is_found_only_within_its_section(make_services, embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    services = make_services(config_text="[knowledge_base]\nbuild_default = false\n")
+    docs = tmp_path / "guide"
+    docs.mkdir()
+    (docs / "connect.md").write_text(_scopes_page(quoting.MAX_TABLE_ROWS), encoding="utf-8")
+    ingest([docs], knowledge_base=services.knowledge_base, embedder=embedder)
+    kb = services.knowledge_base
+    hits = kb.search("scopes tokens permissions", scopes=["public"], k=20)
+    by_position = {h.chunk.position: h.chunk for h in hits}
+    section = [c for _, c in sorted(by_position.items()) if c.title.endswith("Scopes")]
+    assert len(section) >= 2
+    for chunk, following in itertools.pairwise(section):
+        found = kb.next_in_section(chunk)
+        assert found is not None and found.id == following.id and found.text == following.text
+    assert kb.next_in_section(section[-1]) is None, "the Tokens section is another section"
+    elsewhere = dataclasses.replace(section[0], scope="slack:T1:C1")
+    assert kb.next_in_section(elsewhere) is None, "a chunk of another scope is not read"
 
 
 def test_an_empty_knowledge_base_says_so_and_how_to_fill_it(make_services) -> None:  # type: ignore[no-untyped-def]

@@ -30,7 +30,7 @@ from core.knowledge.embedding_cache import RememberingEmbedder
 from core.model.worker import ModelWorker
 from core.ports import Embedder, Generation, KnowledgeBase, LanguageModel, OnQueued, OnText, SearchMode
 from core.text import FUNCTION_WORDS, SENTENCE_BREAK, answer_words, emoji_as_words, one_typo_apart
-from core.types import Answer, Citation, Hit, Question, Quote, Timings
+from core.types import Answer, Chunk, Citation, Hit, Question, Quote, Timings
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,9 @@ def _shown_numbers(cited: Sequence[int]) -> dict[int, int]:
     third source cites [1] and [2], not [2] and [3] beside a list with no [1]."""
     return {n: shown for shown, n in enumerate(cited, start=1)}
 
+
+# A table quoted whole is followed over at most this many chunks after its own.
+MAX_TABLE_CHUNKS = 3
 
 # A word this long that a chunk holds with one typo counts as held: a shorter one would meet
 # other words ("cat" and "car").
@@ -169,6 +172,8 @@ class Quoted:
     passages: tuple[quoting.Passage, ...]
     seconds: float
     prompt_tokens: int = 0
+    # Chunks quoted beyond the hits, by the hit whose passages they go on (a table's rest).
+    continued: tuple[tuple[int, str], ...] = ()
 
 
 def drop_repeated_sentences(text: str) -> str:
@@ -420,6 +425,9 @@ class Answerer:
             ids = chunks_of.setdefault(section[p.source], [])
             if used[p.source - 1].chunk.id not in ids:
                 ids.append(used[p.source - 1].chunk.id)
+        for n, chunk_id in quoted.continued:
+            if chunk_id not in chunks_of[section[n]]:
+                chunks_of[section[n]].append(chunk_id)
         passages = quoting.in_answer_order(
             [
                 replace(p, source=section[p.source], order=used[p.source - 1].chunk.position * _CHUNK_SPAN + p.order)
@@ -476,9 +484,42 @@ class Answerer:
         if pick is None:
             return Quoted((), time.perf_counter() - started, prompt_tokens)
         lead = quoting.excerpt(candidates[pick], passages)
+        rest, continued = self.rest_of_table(lead, passages, hits)
         allowed = quoting.runners_up(scored, lead, scored[pick][0], self.settings.quote_margin)
-        others = quoting.adding(ranked, lead, self.settings.quote_passages - 1, allowed=allowed)
-        return Quoted((*lead, *others), time.perf_counter() - started, prompt_tokens)
+        others = quoting.adding(ranked, [*lead, *rest], self.settings.quote_passages - 1, allowed=allowed)
+        return Quoted((*lead, *rest, *others), time.perf_counter() - started, prompt_tokens, continued)
+
+    def rest_of_table(
+        self, lead: Sequence[quoting.Passage], passages: Sequence[quoting.Passage], hits: Sequence[Hit]
+    ) -> tuple[list[quoting.Passage], tuple[tuple[int, str], ...]]:
+        """The rows of a table ``lead`` quotes whole that its chunk cut off, read from the next
+        chunks of the section, and those chunks (blocking): "which permissions does the bot
+        need?" wants every scope, not the four its chunk holds. Nothing when the whole table is
+        longer than ``quoting.MAX_TABLE_ROWS``: a reference to look things up in, not an answer."""
+        last = quoting.table_cut_off(lead, passages)
+        if last is None:
+            return [], ()
+        count = sum(p.source == last.source and p.table == last.table for p in lead)
+        quoted = {p.text for p in lead}
+        rows: list[quoting.Passage] = []
+        chunks: list[tuple[int, str]] = []
+        chunk: Chunk | None = hits[last.source - 1].chunk
+        for _ in range(MAX_TABLE_CHUNKS):
+            chunk = self.knowledge_base.next_in_section(chunk) if chunk is not None else None
+            if chunk is None:
+                break
+            found, goes_on = quoting.rows_going_on(chunk.text, last, quoted)
+            if found:
+                rows.extend(found)
+                chunks.append((last.source, chunk.id))
+                quoted.update(p.text for p in found)
+                last = found[-1]
+                count += len(found)
+            if count > quoting.MAX_TABLE_ROWS:
+                return [], ()
+            if not goes_on:
+                break
+        return rows, tuple(chunks)
 
     def _admit(self, question: Question) -> Question:
         """The question as it will be answered: spaces collapsed, the thread cut to the turns

@@ -10,10 +10,11 @@ that answers; the answer is that passage verbatim, cleaned of markup and cited.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -59,6 +60,8 @@ _HEADING = re.compile(r"^\s*#{1,6}\s")
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _EMPHASIS = re.compile(r"(\*\*|__)(.+?)\1|(?<![\w*])\*(?!\s)([^*\n]+?)\*(?![\w*])")
 _TAG = re.compile(r"</?[A-Za-z][^<>]{0,200}>")
+# An autolink, "<https://api.slack.com/apps>", is an address to show, not a tag to drop.
+_AUTOLINK = re.compile(r"<((?:https?|mailto):[^<>\s]+)>")
 _CODE_SPAN = re.compile(r"(`[^`\n]+`)")
 # A list line as quoted: a bullet, or a step's own number ("3. "), since steps are followed in order.
 _ITEM_LINE = re.compile(r"^(?:• |\d{1,3}\. )")
@@ -79,12 +82,13 @@ class Passage:
 
 def clean(text: str) -> str:
     """Markdown and HTML markup removed, the words kept: links become their text, emphasis and
-    heading marks go, inline code keeps its backticks (both platforms show it as code)."""
+    heading marks go, an autolink keeps its address, inline code keeps its backticks (both
+    platforms show it as code)."""
     text = _HEADING.sub("", _LINK.sub(lambda m: m.group(1), text))
     # Code spans stay as written: `TIDINGS_<SECTION>__<KEY>` is neither a tag nor emphasis.
     parts = _CODE_SPAN.split(text)
     for i in range(0, len(parts), 2):
-        parts[i] = _TAG.sub("", _EMPHASIS.sub(lambda m: m.group(2) or m.group(3) or "", parts[i]))
+        parts[i] = _TAG.sub("", _EMPHASIS.sub(lambda m: m.group(2) or m.group(3) or "", _AUTOLINK.sub(r"\1", parts[i])))
     return " ".join("".join(parts).split())
 
 
@@ -371,6 +375,32 @@ def tabled(passage: Passage, after: Passage, passages: Sequence[Passage]) -> lis
         return []
     rows = [p for p in passages if p.source == passage.source and p.table == after.table]
     return rows if len(rows) <= MAX_TABLE_ROWS else []
+
+
+def table_cut_off(lead: Sequence[Passage], passages: Sequence[Passage]) -> Passage | None:
+    """The last row of the table ``lead`` quotes whole after the sentence that introduces it
+    (``tabled``) when that row also ends its chunk: the table may go on in the section's next
+    chunk. Else None."""
+    if not lead or lead[-1].table < 0:
+        return None
+    last = lead[-1]
+    first_row = min(p.order for p in lead if p.source == last.source and p.table == last.table)
+    introduced = any(p.source == last.source and p.table < 0 and p.order == first_row - 1 for p in lead)
+    ends_chunk = all(p.order <= last.order for p in passages if p.source == last.source)
+    return last if introduced and ends_chunk else None
+
+
+def rows_going_on(text: str, last: Passage, quoted: Collection[str]) -> tuple[list[Passage], bool]:
+    """The rows at the start of the next chunk's ``text`` that go on with ``last``'s table, less
+    those already quoted (chunks overlap by a row), numbered on from ``last`` as part of its
+    source; and whether the table runs to the end of this chunk too."""
+    passages = passages_of(text, last.source)
+    leading = list(itertools.takewhile(lambda p: p.table == 0, passages))
+    new = [p for p in leading if p.text not in quoted]
+    rows = [
+        replace(p, order=last.order + i, block=last.block + i, table=last.table) for i, p in enumerate(new, start=1)
+    ]
+    return rows, bool(leading) and len(leading) == len(passages)
 
 
 def pointed_at(passage: Passage, passages: Sequence[Passage]) -> list[Passage]:

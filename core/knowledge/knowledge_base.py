@@ -395,6 +395,20 @@ class LanceKnowledgeBase:
             for s, e in sorted(by_source.items())
         ]
 
+    def next_in_section(self, chunk: Chunk) -> Chunk | None:
+        """The chunk after ``chunk`` in its document, in the same scope, when it goes on with the
+        same section: a table cut by a chunk boundary continues there. None at a section's end."""
+        table = self._open()
+        if table is None:
+            return None
+        where = (
+            f"source = {sql_string(chunk.source)} AND doc_key = {sql_string(chunk.doc_key)} "
+            f"AND position = {chunk.position + 1} AND scope = {sql_string(chunk.scope)} AND {_NOT_A_QUESTION_ROW}"
+        )
+        rows = table.search().where(where).select(_COLUMNS).limit(2).to_list()
+        following = [_chunk_from_row(row) for row in rows if row["title"] == chunk.title]
+        return following[0] if following else None
+
     def _ensure_fts(self, table: Any) -> None:
         if self._fts_ready:
             return
