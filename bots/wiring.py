@@ -21,7 +21,7 @@ from core.knowledge.embedding import SentenceTransformerEmbedder, every_core
 from core.knowledge.knowledge_base import LanceKnowledgeBase
 from core.model.local import LlamaModel
 from core.model.worker import ModelWorker
-from core.ports import ChatPlatform, LanguageModel
+from core.ports import ChatPlatform, Embedder, LanguageModel
 from core.runtime.observability import InstrumentedAnswerer, Metrics
 from core.runtime.state import StateStore
 from core.services import Services
@@ -102,7 +102,7 @@ def build_services(
         Answerer.from_settings(settings, knowledge_base=knowledge_base, model=model, worker=worker, embedder=embedder),
         Metrics(),
     )
-    summarizer = build_summarizer(settings, model=model, worker=worker, state=state)
+    summarizer = build_summarizer(settings, model=model, worker=worker, state=state, embedder=embedder)
     services = Services(
         settings=settings,
         answerer=answerer,
@@ -127,10 +127,12 @@ def build_services(
     return services
 
 
-def build_summarizer(settings: Settings, *, model: LanguageModel, worker: ModelWorker, state: StateStore) -> Any:
+def build_summarizer(
+    settings: Settings, *, model: LanguageModel, worker: ModelWorker, state: StateStore, embedder: Embedder | None = None
+) -> Any:
     from core.digests.summarizing import Summarizer
 
-    return Summarizer(model=model, worker=worker, state=state, settings=settings.digests)
+    return Summarizer(model=model, worker=worker, state=state, settings=settings.digests, embedder=embedder)
 
 
 BUNDLED_DOCS_SCOPED = "knowledge-base:bundled-docs-in-tidings-docs-scope"

@@ -125,6 +125,33 @@ def test_a_label_is_made_of_the_conversations_own_distinctive_words() -> None:
     assert "release 2.1" in labels[0].lower()
 
 
+# A phrase said in every message that names nothing the talk was about outweighs the topic by
+# its words' weight alone.
+VIBES = [
+    message(70, "ana", "Weird Tuesday vibes. My Ledger device will not pair with the wallet after the firmware update."),
+    message(71, "ben", "Weird Tuesday vibes here too. Reinstall the Ledger app, then pair the device with the wallet again."),
+    message(72, "ana", "Weird Tuesday vibes indeed: after reinstalling, the device pairs and the wallet shows my balance."),
+]
+
+
+def test_with_an_embedder_a_label_leads_with_what_the_talk_was_about(embedder) -> None:  # type: ignore[no-untyped-def]
+    day = [tuple(release_day()[:5]), tuple(VIBES)]
+    assert topic_labels(day)[1].startswith("Weird Tuesday vibes"), "by weight alone"
+    label = topic_labels(day, embedder=embedder)[1]
+    first = label.split(", ")[0].lower()
+    assert {"ledger", "device", "wallet", "pair", "pairs", "firmware"} & set(first.split()), label
+    said = normalized(" ".join(m.text for m in VIBES))
+    assert all(normalized(phrase) in said for phrase in label.split(", "))  # still the talk's own words
+
+
+def test_a_summarizer_with_an_embedder_labels_its_topics_by_meaning(embedder) -> None:  # type: ignore[no-untyped-def]
+    with_meaning = Summarizer(model=WordModel(), worker=ModelWorker(), state=None, settings=DigestSettings(), embedder=embedder)
+    digest = asyncio.run(with_meaning.summarize([*release_day()[:5], *VIBES]))
+    topics = [b.text for b in digest.sections[0].bullets]
+    assert any(t.startswith("Ledger device") for t in topics), topics
+    assert not any(t.startswith("Weird Tuesday") for t in topics), topics
+
+
 def test_an_ellipsis_ends_a_phrase_like_a_full_stop() -> None:
     folder = [
         message(30, "kim", "My wallet folder is 6gb...Moved it to another drive and the wallet syncs again."),

@@ -7,7 +7,8 @@ announcement, spam). They stay in the conversation the model reads, but no bulle
 headline ever quotes them (``is_placeholder``, ``is_small_talk``, ``repeated_texts``).
 
 A topic bullet starts with a label: the conversation's key phrase, a run of one to three
-words the conversation uses often and the rest of the day does not (``topic_label``). It is
+words the conversation uses often and the rest of the day does not (``topic_label``); with an
+embedder, the best of those phrases by how close each is in meaning to what was said. It is
 chosen from the conversation's own words, so it can never say something nobody said.
 """
 
@@ -18,7 +19,10 @@ import re
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
+import numpy as np
+
 from core.digests.extract import BRACKETED_NOTE, clean_text
+from core.ports import Embedder
 from core.text import LINK, STOPWORDS, WORD, stem
 from core.types import ChannelMessage
 
@@ -85,6 +89,17 @@ _DEGREE_WORDS = frozenset(["quite", "pretty", "really", "real", "even", "rather"
 # A conversation's label: at most this many words per phrase, and two phrases at most.
 MAX_PHRASE_WORDS = 3
 MAX_LABEL_PHRASES = 2
+# A second phrase joins the label when it scores at least this share of the first.
+SECOND_PHRASE_SHARE = 0.5
+# With an embedder, the best phrases by their words' weight are scored again by their cosine
+# similarity to the mean of the conversation's messages, plus this much of their weight as a
+# share of the best one's: on the development days "Test locally" replaced "Test, client api"
+# and "Datomic pricing model" "Assume system relates" (docs/quality-log.md, Change 28).
+LABEL_CANDIDATES = 12
+MEANING_WEIGHT_SHARE = 0.25
+SECOND_PHRASE_SHARE_BY_MEANING = 0.75
+# The messages a conversation's meaning is read from, at most.
+MEANING_MESSAGES = 40
 # Posted this many times in a window, the same text is a chorus ("+1", a pasted announcement),
 # not a topic.
 REPEATED_AT = 3
@@ -185,6 +200,7 @@ def topic_label(
     documents: int,
     names: Collection[str] = (),
     repeated: Collection[str] = (),
+    embedder: Embedder | None = None,
 ) -> str:
     """A few words that name what ``messages`` were about, or "" when they say nothing.
 
@@ -192,7 +208,8 @@ def topic_label(
     in the rest of the window (``document_frequency`` over ``documents`` conversations); a
     phrase (one to three adjacent words, as written) scores the sum of its words over the
     square root of its length, so "coin config" beats "config" when both words carry. The best
-    phrase, and a second one sharing no word with it when it scores at least half as much."""
+    phrase, and a second one sharing no word with it when it scores at least half as much.
+    With an ``embedder`` the best phrases are ranked again by meaning (``closest_in_meaning``)."""
     quoted = [m for m in messages if quotable_message(m, repeated)] or [m for m in messages if not is_placeholder(m.text)]
     names = set(names)
     usage: Counter[str] = Counter()
@@ -226,10 +243,14 @@ def topic_label(
     if not scored:
         return ""
     ranked = sorted(scored.values(), key=lambda item: (-item[0], len(item[1])))
+    second_share = SECOND_PHRASE_SHARE
+    if embedder is not None:
+        ranked = closest_in_meaning(ranked[:LABEL_CANDIDATES], quoted, embedder)
+        second_share = SECOND_PHRASE_SHARE_BY_MEANING
     chosen: list[list[str]] = [ranked[0][1]]
     used = {stem(w.lower()) for w in ranked[0][1]}
     for score, phrase in ranked[1:]:
-        if len(chosen) >= MAX_LABEL_PHRASES or score < ranked[0][0] / 2:
+        if len(chosen) >= MAX_LABEL_PHRASES or score < ranked[0][0] * second_share:
             break
         keys = {stem(w.lower()) for w in phrase}
         if keys & used:
@@ -238,6 +259,31 @@ def topic_label(
         used |= keys
     label = ", ".join(" ".join(phrase) for phrase in chosen)
     return label[:1].upper() + label[1:]
+
+
+def closest_in_meaning(
+    ranked: Sequence[tuple[float, list[str]]], messages: Sequence[ChannelMessage], embedder: Embedder
+) -> list[tuple[float, list[str]]]:
+    """``ranked`` phrases (by their words' weight, best first) scored again, best first: by
+    their cosine similarity to the mean vector of ``messages``, plus ``MEANING_WEIGHT_SHARE``
+    times their weight as a share of the best one's. A rare word someone happened to use
+    ("Assume system relates") weighs much and means little of what was talked about."""
+    texts = [clean_text(m.text) for m in messages[:MEANING_MESSAGES]]
+    if not ranked or not texts:
+        return list(ranked)
+    vectors = np.asarray(embedder.embed([*(" ".join(phrase) for _, phrase in ranked), *texts]), dtype=np.float32)
+    phrases, said = vectors[: len(ranked)], vectors[len(ranked) :]
+    centre = said.mean(axis=0)
+    length = float(np.linalg.norm(centre))
+    if length > 0:
+        centre = centre / length
+    best = ranked[0][0] or 1.0
+    scored = [
+        (float(phrases[i] @ centre) + MEANING_WEIGHT_SHARE * weight / best, i, phrase)
+        for i, (weight, phrase) in enumerate(ranked)
+    ]
+    scored.sort(key=lambda item: (-item[0], item[1]))
+    return [(score, phrase) for score, _, phrase in scored]
 
 
 def _names_something(phrase: Sequence[str]) -> bool:
@@ -261,10 +307,14 @@ def people(messages: Sequence[ChannelMessage], *, most: int = 3) -> str:
 
 
 def topic_labels(
-    conversations: Sequence[Sequence[ChannelMessage]], *, names: Collection[str] = (), repeated: Collection[str] = ()
+    conversations: Sequence[Sequence[ChannelMessage]],
+    *,
+    names: Collection[str] = (),
+    repeated: Collection[str] = (),
+    embedder: Embedder | None = None,
 ) -> list[str]:
     """Each conversation's label (``topic_label``), rarity counted over ``conversations``;
-    "" for a conversation nobody said anything quotable in."""
+    "" for a conversation nobody said anything quotable in. Blocking with an ``embedder``."""
     frequency: Counter[str] = Counter()
     for messages in conversations:
         frequency.update(conversation_words(messages, names=names))
@@ -274,6 +324,13 @@ def topic_labels(
             labels.append("")
             continue
         labels.append(
-            topic_label(messages, document_frequency=frequency, documents=len(conversations), names=names, repeated=repeated)
+            topic_label(
+                messages,
+                document_frequency=frequency,
+                documents=len(conversations),
+                names=names,
+                repeated=repeated,
+                embedder=embedder,
+            )
         )
     return labels

@@ -22,6 +22,8 @@ words and its coverage says how many messages the model read.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import logging
 import time
@@ -60,7 +62,7 @@ from core.digests.prompts import (
     parse_notes,
 )
 from core.model.worker import ModelWorker
-from core.ports import Clock, Generation, LanguageModel, OnQueued, Prompt
+from core.ports import Clock, Embedder, Generation, LanguageModel, OnQueued, Prompt
 from core.runtime.state import StateStore
 from core.text import content_words
 from core.types import (
@@ -161,8 +163,11 @@ class Summarizer:
         state: StateStore | None,
         settings: DigestSettings,
         clock: Clock = time.monotonic,
+        embedder: Embedder | None = None,
     ) -> None:
+        """``embedder``: topic labels chosen by meaning as well as by their words' weight."""
         self.model = model
+        self.embedder = embedder
         self.worker = worker
         self.state = state
         self.settings = settings
@@ -214,8 +219,18 @@ class Summarizer:
         # A topic quotes a message the digest does not already list as an item, where it can:
         # the same open question under Topics and under Open questions says it twice.
         itemized = frozenset(b.sources[0].message_id for bullets in other.values() for b in bullets if b.sources)
-        segments, topics, labels = self._topics(
-            batches, notes_by_batch, background=background, names=names, quotable=quotable, repeated=repeated, itemized=itemized
+        # Off the event loop: with an embedder, labelling embeds the day's messages.
+        segments, topics, labels = await asyncio.to_thread(
+            functools.partial(
+                self._topics,
+                batches,
+                notes_by_batch,
+                background=background,
+                names=names,
+                quotable=quotable,
+                repeated=repeated,
+                itemized=itemized,
+            )
         )
         sizes = [len(segment.messages) for segment in segments]
         topic_bullets = self._cap(topics, "topic", segments_size=sizes)
@@ -369,7 +384,7 @@ class Summarizer:
         named = dict(
             zip(
                 order,
-                topic_labels([tuple(parts[c].values()) for c in order], names=names, repeated=repeated),
+                topic_labels([tuple(parts[c].values()) for c in order], names=names, repeated=repeated, embedder=self.embedder),
                 strict=True,
             )
         )

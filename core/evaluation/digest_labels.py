@@ -179,7 +179,7 @@ async def evaluate_labelled_days(
             truth[key] = day.labels[message.id]
             kind = await summarizer.judge(clean_text(message.text)) if quotable_message(message, repeated) else "none"
             model[key] = {kind} if kind in KINDS else set()
-        ours = topic_labels([c.messages for c in conversations], names=names, repeated=repeated)
+        ours = topic_labels([c.messages for c in conversations], names=names, repeated=repeated, embedder=summarizer.embedder)
         for conversation, label in zip(conversations, ours, strict=True):
             first = conversation.messages[0].id
             if first in day.topics:
