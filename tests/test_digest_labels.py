@@ -152,6 +152,18 @@ def test_a_summarizer_with_an_embedder_labels_its_topics_by_meaning(embedder) ->
     assert not any(t.startswith("Weird Tuesday") for t in topics), topics
 
 
+def test_a_labels_second_phrase_is_not_inside_its_first() -> None:
+    # Seen on a Komodo day in neither labelled set: "0.5.0, 0.5.0-bf30f32".
+    talk = [
+        message(80, "lc", "Is 0.5.0 out? My node runs 0.5.0-bf30f32 and keeps dying."),
+        message(81, "smk", "0.5.0 is out: 0.5.0-bf30f32 was a test build, update and reindex."),
+        message(82, "lc", "Updated from 0.5.0-bf30f32 to 0.5.0, reindex running."),
+    ]
+    phrases = topic_labels([tuple(release_day()[:5]), tuple(talk)])[1].lower().split(", ")
+    assert phrases[0] == "0.5.0" and len(phrases) == 2
+    assert not any(a in b for a in phrases for b in phrases if a != b), phrases
+
+
 def test_an_ellipsis_ends_a_phrase_like_a_full_stop() -> None:
     folder = [
         message(30, "kim", "My wallet folder is 6gb...Moved it to another drive and the wallet syncs again."),

@@ -253,7 +253,8 @@ def topic_label(
         if len(chosen) >= MAX_LABEL_PHRASES or score < ranked[0][0] * second_share:
             break
         keys = {stem(w.lower()) for w in phrase}
-        if keys & used:
+        # No word twice, nor one phrase inside another's word ("0.5.0, 0.5.0-bf30f32").
+        if keys & used or any(_inside(phrase, other) or _inside(other, phrase) for other in chosen):
             continue
         chosen.append(phrase)
         used |= keys
@@ -284,6 +285,10 @@ def closest_in_meaning(
     ]
     scored.sort(key=lambda item: (-item[0], item[1]))
     return [(score, phrase) for score, _, phrase in scored]
+
+
+def _inside(phrase: Sequence[str], other: Sequence[str]) -> bool:
+    return " ".join(phrase).lower() in " ".join(other).lower()
 
 
 def _names_something(phrase: Sequence[str]) -> bool:
