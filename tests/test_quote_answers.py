@@ -476,6 +476,28 @@ def test_a_table_cut_by_a_chunk_boundary_is_quoted_to_its_end(rows: int, make_se
     assert "BOT_TOKEN" not in answer.text, "the next section's table is not this one"
 
 
+def test_a_list_cut_by_a_chunk_boundary_is_quoted_to_its_end(make_services, embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    services = make_services(config_text="[knowledge_base]\nbuild_default = false\n[answers]\nquote_margin = 0\n")
+    docs = tmp_path / "guide"
+    docs.mkdir()
+    items = "".join(
+        f"- `/cmd{n}` runs chore number {n} for the whole team and posts what it did in the channel it was typed in\n"
+        for n in range(9)
+    )
+    (docs / "commands.md").write_text(
+        f"# Commands\n\n## Chores\n\nThe bot runs these chore commands:\n\n{items}\nEach chore is logged.\n",
+        encoding="utf-8",
+    )
+    ingest([docs], knowledge_base=services.knowledge_base, embedder=embedder)
+    found = services.knowledge_base.search("The bot runs these chore commands", scopes=["public"], k=10)
+    first = min((h.chunk for h in found), key=lambda c: c.position)
+    assert first.text.count("- `/cmd") < 9, "the list must span chunks for this test"
+    answer = ask(services, "which chore commands does the bot run?")
+    assert answer.grounded and answer.text.startswith("The bot runs these chore commands:"), answer.text
+    assert re.findall(r"`/cmd(\d)`", answer.text) == [str(n) for n in range(9)], answer.text
+    assert len(answer.citations) == 1 and len(answer.citations[0].chunk_ids) >= 2
+
+
 def test_the_chunk_after_a_chunk_is_found_only_within_its_section(make_services, embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     services = make_services(config_text="[knowledge_base]\nbuild_default = false\n")
     docs = tmp_path / "guide"

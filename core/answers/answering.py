@@ -68,8 +68,8 @@ def _shown_numbers(cited: Sequence[int]) -> dict[int, int]:
     return {n: shown for shown, n in enumerate(cited, start=1)}
 
 
-# A table quoted whole is followed over at most this many chunks after its own.
-MAX_TABLE_CHUNKS = 3
+# A table or list cut by a chunk boundary is read on over at most this many chunks.
+MAX_FOLLOWING_CHUNKS = 3
 
 # A word this long that a chunk holds with one typo counts as held: a shorter one would meet
 # other words ("cat" and "car").
@@ -172,7 +172,7 @@ class Quoted:
     passages: tuple[quoting.Passage, ...]
     seconds: float
     prompt_tokens: int = 0
-    # Chunks quoted beyond the hits, by the hit whose passages they go on (a table's rest).
+    # Chunks quoted beyond the hits, by the hit whose passages they go on (a table's or list's rest).
     continued: tuple[tuple[int, str], ...] = ()
 
 
@@ -484,42 +484,44 @@ class Answerer:
         if pick is None:
             return Quoted((), time.perf_counter() - started, prompt_tokens)
         lead = quoting.excerpt(candidates[pick], passages)
-        rest, continued = self.rest_of_table(lead, passages, hits)
+        rest, continued = self.rest_cut_off(lead, passages, hits)
         allowed = quoting.runners_up(scored, lead, scored[pick][0], self.settings.quote_margin)
         others = quoting.adding(ranked, [*lead, *rest], self.settings.quote_passages - 1, allowed=allowed)
         return Quoted((*lead, *rest, *others), time.perf_counter() - started, prompt_tokens, continued)
 
-    def rest_of_table(
+    def rest_cut_off(
         self, lead: Sequence[quoting.Passage], passages: Sequence[quoting.Passage], hits: Sequence[Hit]
     ) -> tuple[list[quoting.Passage], tuple[tuple[int, str], ...]]:
-        """The rows of a table ``lead`` quotes whole that its chunk cut off, read from the next
-        chunks of the section, and those chunks (blocking): "which permissions does the bot
-        need?" wants every scope, not the four its chunk holds. Nothing when the whole table is
-        longer than ``quoting.MAX_TABLE_ROWS``: a reference to look things up in, not an answer."""
-        last = quoting.table_cut_off(lead, passages)
+        """The rows of a table ``lead`` quotes whole, or the items of a list it ends with, that
+        its chunk cut off, read from the section's next chunks, and those chunks (blocking):
+        "which permissions does the bot need?" wants every scope, not the four its chunk
+        holds. Nothing when the whole is longer than ``quoting.MAX_TABLE_ROWS``: a reference to
+        look things up in, not an answer."""
+        last = quoting.cut_off(lead, passages)
         if last is None:
             return [], ()
-        count = sum(p.source == last.source and p.table == last.table for p in lead)
-        quoted = {p.text for p in lead}
-        rows: list[quoting.Passage] = []
+        count = sum(p.source == last.source and p.table == last.table for p in lead) if last.table >= 0 else quoting.size(last)
+        quoted = {p.text for p in lead} | {item for p in lead for item in quoting.items_of(p)}
+        more: list[quoting.Passage] = []
         chunks: list[tuple[int, str]] = []
         chunk: Chunk | None = hits[last.source - 1].chunk
-        for _ in range(MAX_TABLE_CHUNKS):
+        for _ in range(MAX_FOLLOWING_CHUNKS):
             chunk = self.knowledge_base.next_in_section(chunk) if chunk is not None else None
             if chunk is None:
                 break
-            found, goes_on = quoting.rows_going_on(chunk.text, last, quoted)
+            found, goes_on = quoting.going_on(chunk.text, last, quoted)
             if found:
-                rows.extend(found)
+                more.extend(found)
                 chunks.append((last.source, chunk.id))
                 quoted.update(p.text for p in found)
+                quoted.update(item for p in found for item in quoting.items_of(p))
                 last = found[-1]
-                count += len(found)
+                count += sum(quoting.size(p) for p in found)
             if count > quoting.MAX_TABLE_ROWS:
                 return [], ()
             if not goes_on:
                 break
-        return rows, tuple(chunks)
+        return more, tuple(chunks)
 
     def _admit(self, question: Question) -> Question:
         """The question as it will be answered: spaces collapsed, the thread cut to the turns

@@ -52,8 +52,9 @@ NONE = "none"
 WORDS_WEIGHT = 0.3
 # A passage this much of whose words the answer already holds says nothing new.
 REPEATED_SHARE = 0.8
-# A table quoted whole after the sentence that introduces it; a longer one is a reference to
-# look things up in, not an answer.
+# A table quoted whole after the sentence that introduces it, or a list read on past its
+# chunk, of at most this many rows or items; a longer one is a reference to look things up in,
+# not an answer.
 MAX_TABLE_ROWS = 12
 
 _HEADING = re.compile(r"^\s*#{1,6}\s")
@@ -377,30 +378,58 @@ def tabled(passage: Passage, after: Passage, passages: Sequence[Passage]) -> lis
     return rows if len(rows) <= MAX_TABLE_ROWS else []
 
 
-def table_cut_off(lead: Sequence[Passage], passages: Sequence[Passage]) -> Passage | None:
-    """The last row of the table ``lead`` quotes whole after the sentence that introduces it
-    (``tabled``) when that row also ends its chunk: the table may go on in the section's next
-    chunk. Else None."""
-    if not lead or lead[-1].table < 0:
+def cut_off(lead: Sequence[Passage], passages: Sequence[Passage]) -> Passage | None:
+    """``lead``'s last passage when it may go on in the section's next chunk: a list, or the
+    last row of a table quoted whole after the sentence that introduces it (``tabled``), that
+    also ends its chunk. Else None."""
+    if not lead:
         return None
     last = lead[-1]
-    first_row = min(p.order for p in lead if p.source == last.source and p.table == last.table)
-    introduced = any(p.source == last.source and p.table < 0 and p.order == first_row - 1 for p in lead)
-    ends_chunk = all(p.order <= last.order for p in passages if p.source == last.source)
-    return last if introduced and ends_chunk else None
+    if any(p.order > last.order for p in passages if p.source == last.source):
+        return None
+    if last.table >= 0:
+        first_row = min(p.order for p in lead if p.source == last.source and p.table == last.table)
+        introduced = any(p.source == last.source and p.table < 0 and p.order == first_row - 1 for p in lead)
+        return last if introduced else None
+    return last if items_of(last) else None
 
 
-def rows_going_on(text: str, last: Passage, quoted: Collection[str]) -> tuple[list[Passage], bool]:
-    """The rows at the start of the next chunk's ``text`` that go on with ``last``'s table, less
-    those already quoted (chunks overlap by a row), numbered on from ``last`` as part of its
-    source; and whether the table runs to the end of this chunk too."""
+def going_on(text: str, last: Passage, quoted: Collection[str]) -> tuple[list[Passage], bool]:
+    """What goes on with ``last`` (a table row or a list) at the start of the next chunk's
+    ``text``, less what is already ``quoted`` (chunks overlap by a row or an item), numbered on
+    from ``last`` as part of its source; and whether it runs to the end of this chunk too."""
     passages = passages_of(text, last.source)
-    leading = list(itertools.takewhile(lambda p: p.table == 0, passages))
-    new = [p for p in leading if p.text not in quoted]
-    rows = [
-        replace(p, order=last.order + i, block=last.block + i, table=last.table) for i, p in enumerate(new, start=1)
-    ]
-    return rows, bool(leading) and len(leading) == len(passages)
+    if last.table >= 0:
+        leading = list(itertools.takewhile(lambda p: p.table == 0, passages))
+        new = [p for p in leading if p.text not in quoted]
+        rows = [
+            replace(p, order=last.order + i, block=last.block + i, table=last.table) for i, p in enumerate(new, start=1)
+        ]
+        return rows, bool(leading) and len(leading) == len(passages)
+    if not passages or not _ITEM_LINE.match(passages[0].text):
+        return [], False  # the list ended at the chunk boundary
+    items = [item for item in items_of(passages[0]) if item not in quoted]
+    more = [replace(passages[0], text="\n".join(items), order=last.order + 1, block=last.block + 1)] if items else []
+    return more, len(passages) == 1
+
+
+def items_of(passage: Passage) -> list[str]:
+    """A list passage's items, each with the lines under it (its code, its note), without the
+    sentence that introduces them; nothing for any other passage."""
+    if passage.table >= 0 or passage.text.startswith("```"):
+        return []
+    items: list[str] = []
+    for line in passage.text.split("\n"):
+        if _ITEM_LINE.match(line):
+            items.append(line)
+        elif items:
+            items[-1] += "\n" + line
+    return items
+
+
+def size(passage: Passage) -> int:
+    """How many rows or items a passage quotes: what ``MAX_TABLE_ROWS`` counts."""
+    return 1 if passage.table >= 0 else len(items_of(passage))
 
 
 def pointed_at(passage: Passage, passages: Sequence[Passage]) -> list[Passage]:
