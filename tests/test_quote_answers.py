@@ -476,26 +476,34 @@ def test_a_table_cut_by_a_chunk_boundary_is_quoted_to_its_end(rows: int, make_se
     assert "BOT_TOKEN" not in answer.text, "the next section's table is not this one"
 
 
-def test_a_list_cut_by_a_chunk_boundary_is_quoted_to_its_end(make_services, embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("kind", ["introduced", "steps", "bare"])
+def test_a_list_cut_by_a_chunk_boundary_is_quoted_to_its_end(kind: str, make_services, embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # A list with its introduction, and numbered steps, are read on; a bare list of bullets is a
+    # reference (a page's settings), and its other items would only add to the answer.
     services = make_services(config_text="[knowledge_base]\nbuild_default = false\n[answers]\nquote_margin = 0\n")
     docs = tmp_path / "guide"
     docs.mkdir()
+    marker = (lambda n: f"{n + 1}.") if kind == "steps" else (lambda n: "-")
+    first_does = "runs chore number 0" if kind == "introduced" else "lists which chore commands the bot runs"
     items = "".join(
-        f"- `/cmd{n}` runs chore number {n} for the whole team and posts what it did in the channel it was typed in\n"
+        f"{marker(n)} `/cmd{n}` {first_does if n == 0 else f'runs chore number {n}'} for the whole team and posts what "
+        "it did in the channel it was typed in\n"
         for n in range(9)
     )
-    (docs / "commands.md").write_text(
-        f"# Commands\n\n## Chores\n\nThe bot runs these chore commands:\n\n{items}\nEach chore is logged.\n",
-        encoding="utf-8",
-    )
+    intro = "The bot runs these chore commands:\n\n" if kind == "introduced" else ""
+    (docs / "commands.md").write_text(f"# Commands\n\n## Chores\n\n{intro}{items}\nEach chore is logged.\n", encoding="utf-8")
     ingest([docs], knowledge_base=services.knowledge_base, embedder=embedder)
-    found = services.knowledge_base.search("The bot runs these chore commands", scopes=["public"], k=10)
+    found = services.knowledge_base.search("chore commands runs chore number", scopes=["public"], k=10)
     first = min((h.chunk for h in found), key=lambda c: c.position)
-    assert first.text.count("- `/cmd") < 9, "the list must span chunks for this test"
+    assert first.text.count("`/cmd") < 9, "the list must span chunks for this test"
     answer = ask(services, "which chore commands does the bot run?")
-    assert answer.grounded and answer.text.startswith("The bot runs these chore commands:"), answer.text
-    assert re.findall(r"`/cmd(\d)`", answer.text) == [str(n) for n in range(9)], answer.text
-    assert len(answer.citations) == 1 and len(answer.citations[0].chunk_ids) >= 2
+    shown = re.findall(r"`/cmd(\d)`", answer.text)
+    assert answer.grounded and shown == [str(n) for n in range(len(shown))], answer.text
+    if kind == "bare":
+        assert len(shown) < 9, answer.text
+    else:
+        assert len(shown) == 9, answer.text
+        assert len(answer.citations) == 1 and len(answer.citations[0].chunk_ids) >= 2
 
 
 def test_the_chunk_after_a_chunk_is_found_only_within_its_section(make_services, embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -379,9 +379,11 @@ def tabled(passage: Passage, after: Passage, passages: Sequence[Passage]) -> lis
 
 
 def cut_off(lead: Sequence[Passage], passages: Sequence[Passage]) -> Passage | None:
-    """``lead``'s last passage when it may go on in the section's next chunk: a list, or the
-    last row of a table quoted whole after the sentence that introduces it (``tabled``), that
-    also ends its chunk. Else None."""
+    """``lead``'s last passage when it may go on in the section's next chunk: a list quoted
+    with the sentence that introduces it, numbered steps, or the last row of a table quoted
+    whole after the sentence that introduces it (``tabled``), that also ends its chunk. Else
+    None. A bare list of bullets is a reference (a page's settings, say): its other items would
+    only add to an answer about one of them."""
     if not lead:
         return None
     last = lead[-1]
@@ -391,7 +393,10 @@ def cut_off(lead: Sequence[Passage], passages: Sequence[Passage]) -> Passage | N
         first_row = min(p.order for p in lead if p.source == last.source and p.table == last.table)
         introduced = any(p.source == last.source and p.table < 0 and p.order == first_row - 1 for p in lead)
         return last if introduced else None
-    return last if items_of(last) else None
+    items = items_of(last)
+    introduced = bool(items) and not _ITEM_LINE.match(last.text)
+    steps = bool(items) and items[0][:1].isdigit()
+    return last if introduced or steps else None
 
 
 def going_on(text: str, last: Passage, quoted: Collection[str]) -> tuple[list[Passage], bool]:
