@@ -40,6 +40,7 @@ from core.config import DigestSettings  # noqa: E402
 from core.digests.conversations import meaningful, render_message  # noqa: E402
 from core.digests.format import digest_to_markdown  # noqa: E402
 from core.digests.summarizing import Summarizer  # noqa: E402
+from core.knowledge.embedding import SentenceTransformerEmbedder  # noqa: E402
 from core.knowledge.loaders import read_messages  # noqa: E402
 from core.model.local import LlamaModel  # noqa: E402
 from core.model.worker import ModelWorker  # noqa: E402
@@ -146,7 +147,10 @@ async def cost_and_wait(model: LlamaModel, name: str, messages: list[ChannelMess
             call_seconds.append(time.perf_counter() - started)
 
     model.generate = timed  # type: ignore[method-assign]
-    summarizer = Summarizer(model=model, worker=worker, state=None, settings=DigestSettings(time_budget_s=3600))
+    # As `tidings run` builds it: the embedder names the topics.
+    summarizer = Summarizer(
+        model=model, worker=worker, state=None, settings=DigestSettings(time_budget_s=3600), embedder=SentenceTransformerEmbedder()
+    )
     started = time.perf_counter()
     task = asyncio.create_task(summarizer.summarize(messages))
     await asyncio.sleep(2.0)
