@@ -177,3 +177,12 @@ def test_the_scope_filter_and_the_ann_index_work_on_s3(bucket_env: dict[str, str
     inside = kb.search(query, scopes=frozenset({"public", "slack:T1:CFIN"}), k=10)
     assert outside and all(hit.chunk.scope == "public" for hit in outside)
     assert inside[0].chunk.id == "s1"
+    # A table cut by a chunk boundary is read on from the bucket, within its section and scope.
+    cut = [
+        Chunk(id=f"t{n}", source="guide.md", title="Guide > Scopes", text=f"| scope{n} | why {n} |", position=n)
+        for n in range(2)
+    ]
+    kb.replace_source("guide.md", cut)
+    following = kb.next_in_section(cut[0])
+    assert following is not None and following.id == "t1" and following.text == cut[1].text
+    assert kb.next_in_section(cut[1]) is None
