@@ -193,6 +193,10 @@ def conversation_words(messages: Sequence[ChannelMessage], *, names: Collection[
     return {stem(word.lower()) for m in messages for run in _phrases(m.text) for word in run} - set(names)
 
 
+# Phrases best first, each with its score.
+Ranked = list[tuple[float, list[str]]]
+
+
 def topic_label(
     messages: Sequence[ChannelMessage],
     *,
@@ -202,19 +206,33 @@ def topic_label(
     repeated: Collection[str] = (),
     embedder: Embedder | None = None,
 ) -> str:
-    """A few words that name what ``messages`` were about, or "" when they say nothing.
+    """A few words that name what ``messages`` were about, or "" when they say nothing: the
+    best phrase by weight (``weighted_phrases``), and a second one sharing no word with it when
+    it scores at least half as much. With an ``embedder`` the best phrases are ranked again by
+    meaning (``closest_in_meaning``)."""
+    quoted = _quoted(messages, repeated)
+    ranked = weighted_phrases(quoted, document_frequency=document_frequency, documents=documents, names=names)
+    if embedder is None:
+        return label_of(ranked, SECOND_PHRASE_SHARE)
+    return label_of(closest_in_meaning([ranked[:LABEL_CANDIDATES]], [quoted], embedder)[0], SECOND_PHRASE_SHARE_BY_MEANING)
 
-    Each word scores by how many of the conversation's messages use it times how rare it is
-    in the rest of the window (``document_frequency`` over ``documents`` conversations); a
-    phrase (one to three adjacent words, as written) scores the sum of its words over the
-    square root of its length, so "coin config" beats "config" when both words carry. The best
-    phrase, and a second one sharing no word with it when it scores at least half as much.
-    With an ``embedder`` the best phrases are ranked again by meaning (``closest_in_meaning``)."""
-    quoted = [m for m in messages if quotable_message(m, repeated)] or [m for m in messages if not is_placeholder(m.text)]
+
+def _quoted(messages: Sequence[ChannelMessage], repeated: Collection[str]) -> list[ChannelMessage]:
+    return [m for m in messages if quotable_message(m, repeated)] or [m for m in messages if not is_placeholder(m.text)]
+
+
+def weighted_phrases(
+    messages: Sequence[ChannelMessage], *, document_frequency: Mapping[str, int], documents: int, names: Collection[str] = ()
+) -> Ranked:
+    """The phrases ``messages`` could be labelled with, best first. Each word scores by how
+    many of the messages use it times how rare it is in the rest of the window
+    (``document_frequency`` over ``documents`` conversations); a phrase (one to three adjacent
+    words, as written) scores the sum of its words over the square root of its length, so
+    "coin config" beats "config" when both words carry."""
     names = set(names)
     usage: Counter[str] = Counter()
     runs: list[list[str]] = []
-    for message in quoted:
+    for message in messages:
         message_runs = _phrases(message.text)
         runs.extend(message_runs)
         usage.update({stem(w.lower()) for run in message_runs for w in run})
@@ -240,13 +258,14 @@ def topic_label(
                     scored[key] = (score, phrase)
     naming = {key: value for key, value in scored.items() if _names_something(value[1])}
     scored = naming or scored  # an everyday word alone only when nothing else was said
-    if not scored:
+    return sorted(scored.values(), key=lambda item: (-item[0], len(item[1])))
+
+
+def label_of(ranked: Ranked, second_share: float) -> str:
+    """The best phrase, and the next one that scores at least ``second_share`` of it and
+    shares no word with it; "" when there is none."""
+    if not ranked:
         return ""
-    ranked = sorted(scored.values(), key=lambda item: (-item[0], len(item[1])))
-    second_share = SECOND_PHRASE_SHARE
-    if embedder is not None:
-        ranked = closest_in_meaning(ranked[:LABEL_CANDIDATES], quoted, embedder)
-        second_share = SECOND_PHRASE_SHARE_BY_MEANING
     chosen: list[list[str]] = [ranked[0][1]]
     used = {stem(w.lower()) for w in ranked[0][1]}
     for score, phrase in ranked[1:]:
@@ -263,28 +282,41 @@ def topic_label(
 
 
 def closest_in_meaning(
-    ranked: Sequence[tuple[float, list[str]]], messages: Sequence[ChannelMessage], embedder: Embedder
-) -> list[tuple[float, list[str]]]:
-    """``ranked`` phrases (by their words' weight, best first) scored again, best first: by
-    their cosine similarity to the mean vector of ``messages``, plus ``MEANING_WEIGHT_SHARE``
-    times their weight as a share of the best one's. A rare word someone happened to use
-    ("Assume system relates") weighs much and means little of what was talked about."""
-    texts = [clean_text(m.text) for m in messages[:MEANING_MESSAGES]]
-    if not ranked or not texts:
-        return list(ranked)
-    vectors = np.asarray(embedder.embed([*(" ".join(phrase) for _, phrase in ranked), *texts]), dtype=np.float32)
-    phrases, said = vectors[: len(ranked)], vectors[len(ranked) :]
-    centre = said.mean(axis=0)
-    length = float(np.linalg.norm(centre))
-    if length > 0:
-        centre = centre / length
-    best = ranked[0][0] or 1.0
-    scored = [
-        (float(phrases[i] @ centre) + MEANING_WEIGHT_SHARE * weight / best, i, phrase)
-        for i, (weight, phrase) in enumerate(ranked)
-    ]
-    scored.sort(key=lambda item: (-item[0], item[1]))
-    return [(score, phrase) for score, _, phrase in scored]
+    rankeds: Sequence[Ranked], conversations: Sequence[Sequence[ChannelMessage]], embedder: Embedder
+) -> list[Ranked]:
+    """Each conversation's ``ranked`` phrases (by their words' weight, best first) scored
+    again, best first: by their cosine similarity to the mean vector of its messages, plus
+    ``MEANING_WEIGHT_SHARE`` times their weight as a share of the best one's. A rare word
+    someone happened to use ("Assume system relates") weighs much and means little of what was
+    talked about. One embedder call for them all: its cost is mostly per call."""
+    texts: list[str] = []
+    spans: list[tuple[int, int, int]] = []
+    for ranked, messages in zip(rankeds, conversations, strict=True):
+        meaning = [clean_text(m.text) for m in messages[:MEANING_MESSAGES]] if ranked else []
+        spans.append((len(texts), len(ranked), len(meaning)))
+        texts.extend(" ".join(phrase) for _, phrase in ranked)
+        texts.extend(meaning)
+    if not texts:
+        return [list(ranked) for ranked in rankeds]
+    vectors = np.asarray(embedder.embed(texts), dtype=np.float32)
+    rescored: list[Ranked] = []
+    for ranked, (start, count, said) in zip(rankeds, spans, strict=True):
+        if not ranked or not said:
+            rescored.append(list(ranked))
+            continue
+        phrases = vectors[start : start + count]
+        centre = vectors[start + count : start + count + said].mean(axis=0)
+        length = float(np.linalg.norm(centre))
+        if length > 0:
+            centre = centre / length
+        best = ranked[0][0] or 1.0
+        scored = [
+            (float(phrases[i] @ centre) + MEANING_WEIGHT_SHARE * weight / best, i, phrase)
+            for i, (weight, phrase) in enumerate(ranked)
+        ]
+        scored.sort(key=lambda item: (-item[0], item[1]))
+        rescored.append([(score, phrase) for score, _, phrase in scored])
+    return rescored
 
 
 def _inside(phrase: Sequence[str], other: Sequence[str]) -> bool:
@@ -323,19 +355,13 @@ def topic_labels(
     frequency: Counter[str] = Counter()
     for messages in conversations:
         frequency.update(conversation_words(messages, names=names))
-    labels: list[str] = []
+    quoted: list[list[ChannelMessage]] = []
+    ranked: list[Ranked] = []
     for messages in conversations:
-        if not any(quotable_message(m, repeated) for m in messages):
-            labels.append("")
-            continue
-        labels.append(
-            topic_label(
-                messages,
-                document_frequency=frequency,
-                documents=len(conversations),
-                names=names,
-                repeated=repeated,
-                embedder=embedder,
-            )
-        )
-    return labels
+        said = _quoted(messages, repeated) if any(quotable_message(m, repeated) for m in messages) else []
+        quoted.append(said)
+        ranked.append(weighted_phrases(said, document_frequency=frequency, documents=len(conversations), names=names))
+    if embedder is None:
+        return [label_of(r, SECOND_PHRASE_SHARE) for r in ranked]
+    rescored = closest_in_meaning([r[:LABEL_CANDIDATES] for r in ranked], quoted, embedder)
+    return [label_of(r, SECOND_PHRASE_SHARE_BY_MEANING) for r in rescored]
