@@ -501,7 +501,7 @@ class Answerer:
         if last is None:
             return [], ()
         count = sum(p.source == last.source and p.table == last.table for p in lead) if last.table >= 0 else quoting.size(last)
-        quoted = {p.text for p in lead} | {item for p in lead for item in quoting.items_of(p)}
+        quoted = quoting.quoted_texts(lead)
         more: list[quoting.Passage] = []
         chunks: list[tuple[int, str]] = []
         chunk: Chunk | None = hits[last.source - 1].chunk
@@ -513,8 +513,7 @@ class Answerer:
             if found:
                 more.extend(found)
                 chunks.append((last.source, chunk.id))
-                quoted.update(p.text for p in found)
-                quoted.update(item for p in found for item in quoting.items_of(p))
+                quoted |= quoting.quoted_texts(found)
                 last = found[-1]
                 count += sum(quoting.size(p) for p in found)
             if count > quoting.MAX_TABLE_ROWS:

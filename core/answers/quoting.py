@@ -432,6 +432,11 @@ def items_of(passage: Passage) -> list[str]:
     return items
 
 
+def quoted_texts(passages: Sequence[Passage]) -> set[str]:
+    """What ``passages`` quote, as ``going_on`` compares it: each passage and each list item."""
+    return {p.text for p in passages} | {item for p in passages for item in items_of(p)}
+
+
 def size(passage: Passage) -> int:
     """How many rows or items a passage quotes: what ``MAX_TABLE_ROWS`` counts."""
     return 1 if passage.table >= 0 else len(items_of(passage))

@@ -7,7 +7,7 @@ announcement, spam). They stay in the conversation the model reads, but no bulle
 headline ever quotes them (``is_placeholder``, ``is_small_talk``, ``repeated_texts``).
 
 A topic bullet starts with a label: the conversation's key phrase, a run of one to three
-words the conversation uses often and the rest of the day does not (``topic_label``); with an
+words the conversation uses often and the rest of the day does not (``topic_labels``); with an
 embedder, the best of those phrases by how close each is in meaning to what was said. It is
 chosen from the conversation's own words, so it can never say something nobody said.
 """
@@ -197,30 +197,6 @@ def conversation_words(messages: Sequence[ChannelMessage], *, names: Collection[
 Ranked = list[tuple[float, list[str]]]
 
 
-def topic_label(
-    messages: Sequence[ChannelMessage],
-    *,
-    document_frequency: Mapping[str, int],
-    documents: int,
-    names: Collection[str] = (),
-    repeated: Collection[str] = (),
-    embedder: Embedder | None = None,
-) -> str:
-    """A few words that name what ``messages`` were about, or "" when they say nothing: the
-    best phrase by weight (``weighted_phrases``), and a second one sharing no word with it when
-    it scores at least half as much. With an ``embedder`` the best phrases are ranked again by
-    meaning (``closest_in_meaning``)."""
-    quoted = _quoted(messages, repeated)
-    ranked = weighted_phrases(quoted, document_frequency=document_frequency, documents=documents, names=names)
-    if embedder is None:
-        return label_of(ranked, SECOND_PHRASE_SHARE)
-    return label_of(closest_in_meaning([ranked[:LABEL_CANDIDATES]], [quoted], embedder)[0], SECOND_PHRASE_SHARE_BY_MEANING)
-
-
-def _quoted(messages: Sequence[ChannelMessage], repeated: Collection[str]) -> list[ChannelMessage]:
-    return [m for m in messages if quotable_message(m, repeated)] or [m for m in messages if not is_placeholder(m.text)]
-
-
 def weighted_phrases(
     messages: Sequence[ChannelMessage], *, document_frequency: Mapping[str, int], documents: int, names: Collection[str] = ()
 ) -> Ranked:
@@ -350,15 +326,18 @@ def topic_labels(
     repeated: Collection[str] = (),
     embedder: Embedder | None = None,
 ) -> list[str]:
-    """Each conversation's label (``topic_label``), rarity counted over ``conversations``;
-    "" for a conversation nobody said anything quotable in. Blocking with an ``embedder``."""
+    """A few words that name what each conversation was about, "" for one nobody said anything
+    quotable in: the best phrase by weight (``weighted_phrases``, rarity counted over
+    ``conversations``), and a second one sharing no word with it when it scores at least half as
+    much. With an ``embedder`` the best phrases are ranked again by meaning
+    (``closest_in_meaning``), for every conversation in one call (blocking)."""
     frequency: Counter[str] = Counter()
     for messages in conversations:
         frequency.update(conversation_words(messages, names=names))
     quoted: list[list[ChannelMessage]] = []
     ranked: list[Ranked] = []
     for messages in conversations:
-        said = _quoted(messages, repeated) if any(quotable_message(m, repeated) for m in messages) else []
+        said = [m for m in messages if quotable_message(m, repeated)]
         quoted.append(said)
         ranked.append(weighted_phrases(said, document_frequency=frequency, documents=len(conversations), names=names))
     if embedder is None:

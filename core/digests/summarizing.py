@@ -357,7 +357,7 @@ class Summarizer:
         repeated: frozenset[str],
         itemized: frozenset[str],
     ) -> tuple[list[_Segment], list[DigestBullet], list[str]]:
-        """One topic bullet per conversation: its label (``topic_label``), its most
+        """One topic bullet per conversation: its label (``topic_labels``), its most
         informative sentence (or a model's topic line citing part of it when that line says
         as much, ``_model_says_enough``), and who took part. A conversation read in several
         chunks is still one bullet, so the tail of a chunk ("Okay.") never becomes a topic of
