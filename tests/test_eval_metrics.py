@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.evaluation import metrics
+from core.evaluation.answer_sets import asserts_opposite, says_no
 from core.evaluation.metrics import RefusalCase
 
 
@@ -80,3 +81,25 @@ def test_key_points_and_coverage() -> None:
 def test_lead_baseline_takes_the_first_words() -> None:
     assert metrics.lead_baseline("one two  three four", 2) == "one two"
     assert metrics.lead_baseline("one two", 5) == "one two"
+
+
+@pytest.mark.parametrize(
+    ("answer", "no"),
+    [
+        ("Yes, your employer keeps paying you. Should your employer not pay, the authority pays.", False),
+        ("No. The symptoms are similar in children and adults.", True),
+        ("Not yet. There is no vaccine.", True),
+        ("There is no evidence that pets spread it.", True),
+        ("Pets can carry it.", False),
+        ("Nobody has reported it; yes, it is rare.", True),
+    ],
+)
+def test_an_answer_says_no_by_its_opening_yes_or_no_else_by_any_negation(answer: str, no: bool) -> None:
+    assert says_no(answer) is no
+
+
+def test_the_polarity_reading_used_before_counts_any_not_as_a_no() -> None:
+    answer = "Yes, your employer keeps paying you. Should your employer not pay, the authority pays."
+    assert not asserts_opposite(answer, grounded=True, negative=False)
+    assert asserts_opposite(answer, grounded=True, negative=False, any_negation=True)
+    assert not asserts_opposite("No.", grounded=False, negative=False), "a refusal asserts nothing"

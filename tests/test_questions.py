@@ -9,6 +9,7 @@ from core.answers.questions import (
     EMPTY_MENTION,
     THREAD_CHARS,
     ThreadContext,
+    asks_yes_or_no,
     fit_turns,
     read_question,
     too_long,
@@ -65,3 +66,18 @@ def test_thread_context_takes_its_turns_from_the_answer_settings() -> None:
     turns = [Turn(author="a", text="first"), Turn(author="b", text="second"), Turn(author="c", text="third")]
     assert limits.fit(turns) == (Turn(author="b", text="second"), Turn(author="c", text="third"))
     assert ThreadContext(chars=8).fit(turns) == (Turn(author="c", text="third"),)
+
+
+@pytest.mark.parametrize(
+    ("question", "yes_or_no"),
+    [
+        ("Can my dog give me covid?", True),
+        ("If I'm quarantined, do I still get paid?", True),
+        ("is there a web UI", True),
+        ("What is in a daily digest?", False),
+        ("Why does the digest fail?", False),
+        ("Who can turn digests on?", False),
+    ],
+)
+def test_a_question_a_yes_or_a_no_answers(question: str, yes_or_no: bool) -> None:
+    assert asks_yes_or_no(question) is yes_or_no

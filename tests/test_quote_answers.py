@@ -151,6 +151,60 @@ def test_a_chosen_sentence_comes_with_the_next_one_of_its_source() -> None:
     assert quoting.excerpt(other, passages) == [other]
 
 
+def test_a_bare_yes_or_no_is_kept_and_quoted_only_with_its_paragraph() -> None:
+    passages = quoting.passages_of("No. The symptoms are similar in children and adults. Vomiting was also reported.", 1)
+    no, similar, _vomiting = passages
+    assert no.text == "No." and quoting.says_only_yes_or_no(no), "a bare no is not dropped as too short"
+    assert not quoting.says_only_yes_or_no(similar)
+    assert quoting.yes_or_no(similar, passages) == [no]
+    joined = quoting.in_answer_order([*quoting.yes_or_no(similar, passages), *quoting.excerpt(similar, passages)])
+    assert [p.text for p in joined] == ["No. The symptoms are similar in children and adults. Vomiting was also reported."]
+    other = quoting.passages_of("Cases were reported in the U.S.\n\nYes. There have been cases abroad.", 1)
+    assert quoting.excerpt(other[0], other) == [other[0]], "a bare yes is not the sentence after another paragraph"
+
+
+def test_the_yes_or_no_that_opens_a_paragraph_comes_with_a_later_sentence_of_it() -> None:
+    passages = quoting.passages_of(
+        "Yes, your employer keeps paying your salary. Should your employer not pay, the authority pays. "
+        "The first six weeks are paid in full.\n\nA new paragraph. Yes, it goes on.",
+        1,
+    )
+    yes, should, six, paragraph, goes_on = passages
+    assert quoting.yes_or_no(should, passages) == [yes]
+    assert quoting.yes_or_no(six, passages) == [yes]
+    assert quoting.yes_or_no(yes, passages) == [], "the chosen passage opens its paragraph itself"
+    assert quoting.yes_or_no(goes_on, passages) == [], "only the paragraph's opening sentence is its answer"
+    assert quoting.yes_or_no(paragraph, passages) == []
+
+
+def test_a_yes_or_no_question_gets_the_yes_or_no_of_the_entry_it_is_answered_from(tmp_path: Path, embedder, make_services) -> None:  # type: ignore[no-untyped-def]
+    # Every entry is read and any runner-up quoted, to show that another entry's yes never comes with it.
+    services = make_services(
+        config_text="[knowledge_base]\nbuild_default = false\n[answers]\nquote_margin = 2\nfocus_margin = 1\n"
+    )
+    faq = tmp_path / "faq.csv"
+    faq.write_text(
+        "question,answer\n"
+        '"Will I continue to get my salary if I have been placed under quarantine?","Yes, your employer will continue to pay '
+        "your salary. Should, contrary to expectations, your employer not pay during quarantine, you are entitled to "
+        'compensation from the authority. After six weeks of quarantine, you receive what you would receive as sick pay."\n'
+        '"Should my healthy child wear a mask?","No. Healthy children do not need to wear a mask. Only people with '
+        'symptoms, or caring for someone who is ill, should wear one."\n'
+        '"Are there cases in the U.S.?","Yes. There have been cases of COVID-19 in the U.S. related to travel and '
+        'close contact, children among them."\n',
+        encoding="utf-8",
+    )
+    ingest([faq], knowledge_base=services.knowledge_base, embedder=embedder)
+    yes_or_no = ask(services, "If I'm quarantined, do I still get paid?")
+    assert yes_or_no.grounded and yes_or_no.text.startswith("Yes, your employer will continue to pay your salary."), yes_or_no.text
+    open_question = ask(services, "How long is quarantine pay the same as sick pay?")
+    assert open_question.grounded and "Yes, your employer" not in open_question.text, open_question.text
+    no = ask(services, "Do healthy children need a mask?")
+    assert no.grounded and no.text.startswith("No. Healthy children do not need to wear a mask."), no.text
+    # Another entry's bare yes answers that entry's question: never quoted after this answer.
+    assert "There have been cases" in no.text and "Yes." not in no.text, no.text
+
+
 def test_a_sentence_that_points_back_comes_with_the_sentence_before_it_in_its_paragraph() -> None:
     passages = quoting.passages_of(
         "# Configuration\n\nTidings reads one TOML file. That file lists every setting. Secrets stay out of it.\n\n"

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from core.answers import checks, introduction, quoting
 from core.answers.budget import shorten_to_fit
 from core.answers.prompts import STOP_SEQUENCES, PackedPrompt, build_answer_prompt
-from core.answers.questions import reads_as_follow_up, too_long
+from core.answers.questions import asks_yes_or_no, reads_as_follow_up, too_long
 from core.config import AnswerSettings, LLMSettings, RetrievalSettings, Settings
 from core.errors import EmptyQuestion, QuestionTooLong
 from core.knowledge.embedding_cache import RememberingEmbedder
@@ -458,7 +458,8 @@ class Answerer:
     def quote(self, question: str, hits: Sequence[Hit], *, alone: Sequence[float] | None = None) -> Quoted:
         """The passages that answer ``question``, best first (on the model thread): ranked by
         the embedder, the best few shown to the model, which picks one under a grammar or
-        says none. The pick comes with the passage after it in its source; the runners-up by
+        says none. The pick comes with the passage after it in its source, and for a yes-or-no
+        question with the yes or no its paragraph opens with; the runners-up by
         rank fill ``quote_passages``, less those that repeat what is quoted, and those of
         another source only within ``quote_margin`` of the pick. ``alone``: the passages'
         similarities, if measured."""
@@ -466,6 +467,8 @@ class Answerer:
         passages = quoting.passages_for(hits)
         titles = [h.chunk.title for h in hits]
         scored = quoting.rank(question, passages, self.embedder, titles, alone=alone)
+        # A bare "Yes." answers its source's own question, not this one (``quoting.yes_or_no``).
+        scored = [(score, p) for score, p in scored if not quoting.says_only_yes_or_no(p)]
         ranked = [p for _, p in scored]
         candidates = ranked[: self.settings.quote_candidates]
         if not candidates:
@@ -484,6 +487,8 @@ class Answerer:
         if pick is None:
             return Quoted((), time.perf_counter() - started, prompt_tokens)
         lead = quoting.excerpt(candidates[pick], passages)
+        if asks_yes_or_no(question):
+            lead = [*quoting.yes_or_no(candidates[pick], passages), *lead]
         rest, continued = self.rest_cut_off(lead, passages, hits)
         allowed = quoting.runners_up(scored, lead, scored[pick][0], self.settings.quote_margin)
         others = quoting.adding(ranked, [*lead, *rest], self.settings.quote_passages - 1, allowed=allowed)

@@ -35,6 +35,20 @@ _FOLLOW_UP = re.compile(
 )
 
 
+# A question that a yes or a no answers: one of its clauses opens with an auxiliary verb ("Can
+# pets spread it?", "If I'm quarantined, do I still get paid?").
+_YES_OR_NO = re.compile(
+    r"(?:^|[,;:]\s*)(?:can|could|do|does|did|is|are|was|were|will|would|should|shall|may|might|must"
+    r"|has|have|had|am)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_yes_or_no(text: str) -> bool:
+    """True when ``text`` reads as a question a yes or a no answers."""
+    return _YES_OR_NO.search(text.strip()) is not None
+
+
 def reads_as_follow_up(text: str) -> bool:
     """True when a question reads as a follow-up of the turn before it rather than as a new
     question: only such a question is searched with its thread's words."""

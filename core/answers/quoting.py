@@ -66,6 +66,11 @@ _AUTOLINK = re.compile(r"<((?:https?|mailto):[^<>\s]+)>")
 _CODE_SPAN = re.compile(r"(`[^`\n]+`)")
 # A list line as quoted: a bullet, or a step's own number ("3. "), since steps are followed in order.
 _ITEM_LINE = re.compile(r"^(?:• |\d{1,3}\. )")
+# A sentence that is only a yes or a no ("No. The symptoms are similar in children.") answers
+# the question its source was written for: quoted only at the head of its own paragraph.
+_BARE_YES_OR_NO = re.compile(r"^(?:yes|no|not yet)[.!]$", re.IGNORECASE)
+# A paragraph that opens with a yes or a no answers a yes-or-no question outright.
+_OPENS_YES_OR_NO = re.compile(r"^(?:yes|no|not yet)[,.!:;]", re.IGNORECASE)
 # A sentence that opens by pointing back at the one before it reads as nonsense alone.
 _POINTS_BACK = re.compile(r"^(?:This|That|These|Those|It|Its|They|Their|Them|Such|Both|Otherwise|Instead|However|Also|Then)\b")
 
@@ -230,7 +235,7 @@ def passages_of(text: str, source: int) -> list[Passage]:
             shown = unit
         else:
             shown = clean(unit)
-        if len(shown.strip()) > 3:
+        if len(shown.strip()) > 3 or _BARE_YES_OR_NO.match(shown.strip()):
             passages.append(Passage(source=source, order=order, text=shown.strip(), block=block, table=row_table.get(order, -1)))
     return passages
 
@@ -361,10 +366,38 @@ def excerpt(chosen: Passage, passages: Sequence[Passage]) -> list[Passage]:
     time, Discord can take up to an hour to show them."), with what either cannot be read
     without: the sentence a passage points back to ("That file lists every setting."), the line
     that introduces a code block, the code block a line ending in a colon introduces."""
-    following = [p for p in passages if p.source == chosen.source and p.order == chosen.order + 1][:1]
+    following = [
+        p for p in passages if p.source == chosen.source and p.order == chosen.order + 1 and not says_only_yes_or_no(p)
+    ][:1]
     if following:
         following = tabled(chosen, following[0], passages) or following
     return [*pointed_at(chosen, passages), chosen, *following, *introduced([chosen, *following][-1], passages)]
+
+
+def yes_or_no(chosen: Passage, passages: Sequence[Passage]) -> list[Passage]:
+    """The sentence that opens ``chosen``'s paragraph when it says yes or no ("Yes, your
+    employer will continue to pay your salary."): what a yes-or-no question asks first, which
+    a sentence further on may leave out or seem to turn around ("Should your employer not pay,
+    ..."). Nothing when ``chosen`` opens its paragraph itself."""
+    if chosen.block < 0:
+        return []
+    paragraph = [p for p in passages if p.source == chosen.source and p.block == chosen.block]
+    first = min(paragraph, key=lambda p: p.order, default=chosen)
+    return [first] if first.order < chosen.order and opening_yes_or_no(first.text) else []
+
+
+def opening_yes_or_no(text: str) -> str | None:
+    """"yes" or "no" when ``text`` opens with one ("No. Antibiotics do not work against
+    viruses.", "Not yet, ..."), else None."""
+    opening = _OPENS_YES_OR_NO.match(text)
+    if opening is None:
+        return None
+    return "yes" if opening.group().lower().startswith("yes") else "no"
+
+
+def says_only_yes_or_no(passage: Passage) -> bool:
+    """A passage that is a bare "Yes." or "No.": never quoted for itself (``yes_or_no``)."""
+    return _BARE_YES_OR_NO.match(passage.text) is not None
 
 
 def tabled(passage: Passage, after: Passage, passages: Sequence[Passage]) -> list[Passage]:

@@ -21,6 +21,7 @@ from typing import Any
 
 from core.answers.answering import Answerer, best_sentences
 from core.answers.checks import is_negative
+from core.answers.quoting import opening_yes_or_no
 from core.config import AnswerSettings
 from core.evaluation import metrics
 from core.evaluation.datasets import EvaluationDataError
@@ -103,9 +104,18 @@ def contains_fact(answer: str, fact: str) -> bool:
     return _plain(fact) in _plain(answer)
 
 
-def asserts_opposite(answer: str, *, grounded: bool, negative: bool) -> bool:
-    """A grounded answer whose polarity is not the source's."""
-    return grounded and is_negative(answer) != negative
+def says_no(answer: str) -> bool:
+    """Whether an answer says no: its opening yes or no when it has one ("Yes, your employer
+    keeps paying you. Should your employer not pay, ..." says yes), else any negation in it."""
+    opening = opening_yes_or_no(answer)
+    return opening == "no" if opening is not None else is_negative(answer)
+
+
+def asserts_opposite(answer: str, *, grounded: bool, negative: bool, any_negation: bool = False) -> bool:
+    """A grounded answer whose polarity is not the source's. ``any_negation``: read any "not"
+    in it as a no, the reading used until 4 December 2026 (kept to compare runs)."""
+    said_no = is_negative(answer) if any_negation else says_no(answer)
+    return grounded and said_no != negative
 
 
 async def ask(answerer: Answerer, question: str) -> tuple[Any, float]:
@@ -153,15 +163,18 @@ async def polarity_run(
     rows: dict[str, Any] = {}
     for label, answerer in answerers:
         opposite: list[dict[str, str]] = []
+        any_negation = 0
         evidence = 0
         for number, item in enumerate(questions, start=1):
             progress(f"polarity ({label}): {number}/{len(questions)}")
             answer, _ = await ask(answerer, item.question)
             if asserts_opposite(answer.text, grounded=answer.grounded, negative=item.negative):
                 opposite.append({"question": item.question, "answer": answer.text[:300], "style": answer.style})
+            any_negation += asserts_opposite(answer.text, grounded=answer.grounded, negative=item.negative, any_negation=True)
             evidence += bool(item.evidence) and contains_fact(answer.text, item.evidence)
         rows[label] = {
             "asserts_opposite": len(opposite),
+            "asserts_opposite_any_negation": any_negation,
             "contains_evidence": round(evidence / max(1, len(questions)), 4),
             "opposite_examples": opposite[:5],
         }

@@ -115,8 +115,12 @@ def render_tables(results: dict[str, Any]) -> str:
                 out.append(table(title, ["answers by", "questions", "contains fact", "95% interval", "median s"], rows))
         polarity = answers.get("polarity")
         if polarity:
-            rows = [[label, polarity["questions"], v["asserts_opposite"], v["contains_evidence"]] for label, v in polarity["styles"].items()]
-            out.append(table("Polarity questions (dev)", ["answers by", "questions", "assert the opposite", "contain the evidence"], rows))
+            rows = [
+                [label, polarity["questions"], v["asserts_opposite"], v.get("asserts_opposite_any_negation"), v["contains_evidence"]]
+                for label, v in polarity["styles"].items()
+            ]
+            headers = ["answers by", "questions", "assert the opposite", "same, any 'not' read as no", "contain the evidence"]
+            out.append(table("Polarity questions (dev)", headers, rows))
     refusals = results.get("refusals")
     if refusals:
         headers = ["point", "threshold", "precision", "recall", "F1", "refused", "answered"]

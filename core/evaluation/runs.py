@@ -613,6 +613,9 @@ async def evaluate_answers(bench: Workbench, data: EvalData, options: EvalOption
                 "styles": {
                     label: {
                         "asserts_opposite": sum(r["styles"][label]["asserts_opposite"] for r in by_set),
+                        "asserts_opposite_any_negation": sum(
+                            r["styles"][label]["asserts_opposite_any_negation"] for r in by_set
+                        ),
                         "contains_evidence": round(
                             sum(r["styles"][label]["contains_evidence"] * r["questions"] for r in by_set)
                             / max(1, sum(r["questions"] for r in by_set)),
