@@ -749,6 +749,17 @@ def test_a_code_block_is_quoted_with_the_line_that_introduces_it() -> None:
     assert quoting.cited(needs.text, 1) == "It needs a grant. [1]"
 
 
+def test_a_sentence_that_goes_on_from_a_code_block_comes_with_it() -> None:
+    passages = quoting.passages_of(
+        "Clone it and run:\n\n```\nmake run\n```\n\nwhich installs everything into `.venv`. Then ask.\n\n"
+        "```\ntidings ask hello\n```\n\nThe answer is quoted.",
+        1,
+    )
+    intro, code, which, then, _ask_code, quoted = passages
+    assert quoting.excerpt(which, passages) == [intro, code, which, then]
+    assert quoting.excerpt(quoted, passages) == [quoted], "a sentence that starts afresh stands alone"
+
+
 def test_a_runner_up_that_points_back_comes_with_the_sentence_it_points_at() -> None:
     lead = quoting.passages_of("Slack replicas sit behind a load balancer.", 1)
     discord = quoting.passages_of(

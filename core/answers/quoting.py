@@ -71,6 +71,8 @@ _ITEM_LINE = re.compile(r"^(?:• |\d{1,3}\. )")
 _BARE_YES_OR_NO = re.compile(r"^(?:yes|no|not yet)[.!]$", re.IGNORECASE)
 # A paragraph that opens with a yes or a no answers a yes-or-no question outright.
 _OPENS_YES_OR_NO = re.compile(r"^(?:yes|no|not yet)[,.!:;]", re.IGNORECASE)
+# A sentence that opens in lower case or with a bracket goes on from what is above it.
+_GOES_ON = re.compile(r"^[(a-z]")
 # A sentence that opens by pointing back at the one before it reads as nonsense alone.
 _POINTS_BACK = re.compile(r"^(?:This|That|These|Those|It|Its|They|Their|Them|Such|Both|Otherwise|Instead|However|Also|Then)\b")
 
@@ -478,12 +480,15 @@ def size(passage: Passage) -> int:
 def pointed_at(passage: Passage, passages: Sequence[Passage]) -> list[Passage]:
     """What ``passage`` cannot be read without: the sentence before it in its paragraph when it
     opens by pointing back ("It still shares the state ..."), the line that introduces a code
-    block ("Clone the repository and run:"); else nothing."""
+    block ("Clone the repository and run:"), the code block a sentence goes on from ("```make
+    run```" before "which installs everything ..."); else nothing."""
     before = [p for p in passages if p.source == passage.source and p.order == passage.order - 1][:1]
     if not before or passage.block < 0:
         return []
     if passage.text.startswith("```"):
         return before if _introduces(before[0]) else []
+    if _GOES_ON.match(passage.text) and before[0].text.startswith("```"):
+        return [*pointed_at(before[0], passages), before[0]]
     return before if _POINTS_BACK.match(passage.text) and before[0].block == passage.block else []
 
 
