@@ -159,6 +159,23 @@ def test_an_items_next_paragraph_stays_in_its_list() -> None:
     assert prose.text == "As shown (Fig. 4) was fitted. It held."
 
 
+def test_a_list_item_longer_than_a_chunk_is_cut_between_its_sentences() -> None:
+    item = "- `/tidings` is a command group. " + " ".join(f"Sentence {i} of the item says a thing." for i in range(12))
+    text = f"Commands:\n\n{item}\n- `/ask` answers.\n"
+    chunks = chunk_document(Document(source="d.md", title="T", text=text), count_tokens=words, max_tokens=40)
+    assert len(chunks) > 2
+    for chunk in chunks:
+        first = chunk.text.lstrip()
+        assert first.startswith(("Commands:", "- `/tidings`", "Sentence", "- `/ask`")), chunk.text
+        assert words(embedding_text(chunk.title, chunk.text)) <= 40
+    # Quoted, the item's later sentences still belong to it.
+    passages = quoting.passages_of(chunks[0].text, 1)
+    assert passages[0].text.startswith("Commands:\n• `/tidings` is a command group. Sentence 0 of the item")
+    # A line of one sentence too long for a chunk is still cut between words.
+    long_item = "- " + " ".join(["word"] * 100)
+    assert len(chunk_document(Document(source="d.md", title="T", text=long_item), count_tokens=words, max_tokens=40)) > 2
+
+
 def test_a_code_block_cut_between_chunks_is_closed_and_opened_again() -> None:
     """Else the next chunk's closing fence opens a block, and the prose after it is quoted as
     code ("```\nA digest carries its channel's content ..."); code keeps its lines and indent."""

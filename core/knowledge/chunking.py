@@ -446,10 +446,15 @@ def chunk_document(
         sentences: list[tuple[str, int]] = []
         for sentence in split_sentences(section.text, unwrap=document.kind not in {"faq", "conversation"}):
             size = count_tokens(sentence) - SPECIAL_TOKENS if len(sentence) <= _COUNT_WHOLE_CHARS else budget + 1
-            if size > budget:
-                sentences.extend(_split_long(sentence, budget, count_tokens, notes))
-            else:
+            if size <= budget:
                 sentences.append((sentence, size))
+                continue
+            for piece in _item_sentences(sentence):
+                size = count_tokens(piece) - SPECIAL_TOKENS if len(piece) <= _COUNT_WHOLE_CHARS else budget + 1
+                if size > budget:
+                    sentences.extend(_split_long(piece, budget, count_tokens, notes))
+                else:
+                    sentences.append((piece, size))
         fence = ("```", count_tokens("```") - SPECIAL_TOKENS)
         pieces.extend((title, text) for text in _pack(sentences, budget, overlap_sentences, fence))
     chunks: list[Chunk] = []
@@ -477,6 +482,16 @@ def chunk_document(
         else:
             left_out.append(sentence)
     return chunks
+
+
+def _item_sentences(line: str) -> list[str]:
+    """A list item too long for a chunk, by its sentences, the later ones indented as the
+    item's own lines: cut between words, the next chunk began mid-sentence ("user ids in
+    `[access] admins`, may switch ..."), a fragment quoted as it stood. Any other line whole."""
+    if not LIST_ITEM.match(line):
+        return [line]
+    first, *rest = (piece.strip() for piece in DOCUMENT_SENTENCE_END.split(line) if piece.strip())
+    return [first, *(f"{_ITEM_PARAGRAPH_INDENT}{piece}" for piece in rest)]
 
 
 def _section_title(document_title: str, heading: str) -> str:
