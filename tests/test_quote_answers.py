@@ -361,6 +361,11 @@ def test_a_runner_up_from_another_source_must_score_near_the_pick() -> None:
     # With no margin left only the pick's own source may follow it; a wide one lets any in.
     assert quoting.adding(ranked, [pick], 1, allowed=quoting.runners_up(scored, [pick], 0.70, 0.0)) == [following]
     assert quoting.runners_up(scored, [pick], 0.70, 2.0) == {p for _, p in scored}
+    # Another source's yes or no answers its own question, however near it scores.
+    yes = quoting.Passage(4, 0, "Yes, backups can be restored by anyone.")
+    own_no = quoting.Passage(1, 7, "No, restores need an admin.")
+    allowed = quoting.runners_up([*scored, (0.69, yes), (0.2, own_no)], [pick], 0.70, 2.0)
+    assert yes not in allowed and own_no in allowed
 
 
 def test_an_answer_opens_with_its_best_passage_and_cites_it_as_1(handbook_services, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]

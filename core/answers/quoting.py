@@ -511,9 +511,14 @@ def runners_up(scored: Sequence[tuple[float, Passage]], chosen: Sequence[Passage
     """The passages that may join the chosen ones in an answer: any of a source already
     quoted, and those of other sources that match the question within ``margin`` of the
     chosen passage's score ``best``. A source that matches far worse is mostly cited without
-    answering (docs/quality-log.md, Change 27)."""
+    answering (docs/quality-log.md, Change 27). Never one of another source that opens with
+    a yes or a no: it answers the question its own source was written for ("Yes, many schools
+    use e-learning" after an answer about masks reads as a yes to the asker's question)."""
     quoted = {p.source for p in chosen}
-    return {p for score, p in scored if p.source in quoted or score >= best - margin}
+    return {
+        p for score, p in scored
+        if p.source in quoted or (score >= best - margin and opening_yes_or_no(p.text) is None)
+    }
 
 
 def adding(
