@@ -445,16 +445,13 @@ def chunk_document(
         budget = max(16, budget)
         sentences: list[tuple[str, int]] = []
         for sentence in split_sentences(section.text, unwrap=document.kind not in {"faq", "conversation"}):
-            size = count_tokens(sentence) - SPECIAL_TOKENS if len(sentence) <= _COUNT_WHOLE_CHARS else budget + 1
-            if size <= budget:
-                sentences.append((sentence, size))
-                continue
-            for piece in _item_sentences(sentence):
-                size = count_tokens(piece) - SPECIAL_TOKENS if len(piece) <= _COUNT_WHOLE_CHARS else budget + 1
-                if size > budget:
+            size = _size(sentence, budget, count_tokens)
+            parts = [(sentence, size)] if size <= budget else [(p, _size(p, budget, count_tokens)) for p in _item_sentences(sentence)]
+            for piece, piece_size in parts:
+                if piece_size > budget:
                     sentences.extend(_split_long(piece, budget, count_tokens, notes))
                 else:
-                    sentences.append((piece, size))
+                    sentences.append((piece, piece_size))
         fence = ("```", count_tokens("```") - SPECIAL_TOKENS)
         pieces.extend((title, text) for text in _pack(sentences, budget, overlap_sentences, fence))
     chunks: list[Chunk] = []
@@ -482,6 +479,12 @@ def chunk_document(
         else:
             left_out.append(sentence)
     return chunks
+
+
+def _size(text: str, budget: int, count_tokens: TokenCounter) -> int:
+    """``text``'s tokens without the special ones; past ``budget`` unread for a very long text,
+    which goes to the splitter anyway."""
+    return count_tokens(text) - SPECIAL_TOKENS if len(text) <= _COUNT_WHOLE_CHARS else budget + 1
 
 
 def _item_sentences(line: str) -> list[str]:
