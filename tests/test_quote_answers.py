@@ -217,6 +217,10 @@ def test_a_sentence_that_points_back_comes_with_the_sentence_before_it_in_its_pa
     # A paragraph's first sentence, a list: nothing from the block before.
     assert quoting.excerpt(environment, passages) == [environment, items]
     assert quoting.excerpt(items, passages) == [items]
+    # A chain of sentences that point back is followed to where it starts.
+    chain = quoting.passages_of("Illness is mostly mild. However, it can be serious. It is normal to worry. Wash hands.", 1)
+    mild, however, normal, wash = chain
+    assert quoting.excerpt(normal, chain) == [mild, however, normal, wash]
     joined = quoting.in_answer_order(quoting.excerpt(that, passages))
     assert [p.text for p in joined] == ["Tidings reads one TOML file. That file lists every setting. Secrets stay out of it."]
 

@@ -479,7 +479,8 @@ def size(passage: Passage) -> int:
 
 def pointed_at(passage: Passage, passages: Sequence[Passage]) -> list[Passage]:
     """What ``passage`` cannot be read without: the sentence before it in its paragraph when it
-    opens by pointing back ("It still shares the state ..."), the line that introduces a code
+    opens by pointing back ("It still shares the state ..."), and the one before that when it
+    points back too, the line that introduces a code
     block ("Clone the repository and run:"), the code block a sentence goes on from ("```make
     run```" before "which installs everything ..."); else nothing."""
     before = [p for p in passages if p.source == passage.source and p.order == passage.order - 1][:1]
@@ -489,7 +490,10 @@ def pointed_at(passage: Passage, passages: Sequence[Passage]) -> list[Passage]:
         return before if _introduces(before[0]) else []
     if _GOES_ON.match(passage.text) and before[0].text.startswith("```"):
         return [*pointed_at(before[0], passages), before[0]]
-    return before if _POINTS_BACK.match(passage.text) and before[0].block == passage.block else []
+    if _POINTS_BACK.match(passage.text) and before[0].block == passage.block:
+        # "However, it can be serious." points back in turn: the chain goes to where it starts.
+        return [*pointed_at(before[0], passages), before[0]]
+    return []
 
 
 def introduced(passage: Passage, passages: Sequence[Passage]) -> list[Passage]:
