@@ -66,11 +66,12 @@ _AUTOLINK = re.compile(r"<((?:https?|mailto):[^<>\s]+)>")
 _CODE_SPAN = re.compile(r"(`[^`\n]+`)")
 # A list line as quoted: a bullet, or a step's own number ("3. "), since steps are followed in order.
 _ITEM_LINE = re.compile(r"^(?:• |\d{1,3}\. )")
+_YES_OR_NO_WORDS = r"(?:yes|no|not yet)"
 # A sentence that is only a yes or a no ("No. The symptoms are similar in children.") answers
 # the question its source was written for: quoted only at the head of its own paragraph.
-_BARE_YES_OR_NO = re.compile(r"^(?:yes|no|not yet)[.!]$", re.IGNORECASE)
+_BARE_YES_OR_NO = re.compile(rf"^{_YES_OR_NO_WORDS}[.!]$", re.IGNORECASE)
 # A paragraph that opens with a yes or a no answers a yes-or-no question outright.
-_OPENS_YES_OR_NO = re.compile(r"^(?:yes|no|not yet)[,.!:;]", re.IGNORECASE)
+_OPENS_YES_OR_NO = re.compile(rf"^{_YES_OR_NO_WORDS}[,.!:;]", re.IGNORECASE)
 # A sentence that opens in lower case or with a bracket goes on from what is above it.
 _GOES_ON = re.compile(r"^[(a-z]")
 # A sentence that opens by pointing back at the one before it reads as nonsense alone.
@@ -480,9 +481,9 @@ def size(passage: Passage) -> int:
 def pointed_at(passage: Passage, passages: Sequence[Passage]) -> list[Passage]:
     """What ``passage`` cannot be read without: the sentence before it in its paragraph when it
     opens by pointing back ("It still shares the state ..."), and the one before that when it
-    points back too, the line that introduces a code
-    block ("Clone the repository and run:"), the code block a sentence goes on from ("```make
-    run```" before "which installs everything ..."); else nothing."""
+    points back too; the line that introduces a code block ("Clone the repository and run:");
+    the code block a sentence goes on from ("```make run```" before "which installs everything
+    ..."); else nothing."""
     before = [p for p in passages if p.source == passage.source and p.order == passage.order - 1][:1]
     if not before or passage.block < 0:
         return []
