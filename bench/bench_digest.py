@@ -10,6 +10,9 @@ channel-day kept in this file (72 messages in six conversations):
    messages rendered one per line; target at most 1.3), model calls and wall time, per n_ctx.
 2. Question wait: while the day is being digested, a question-sized model call is submitted;
    its wait is compared with the longest single digest call (target: at most one call).
+   Beside it, a question is asked through the real Answerer (Tidings' own docs ingested in a
+   temporary folder, the default quote answer the embedder picks): its seconds to the answer,
+   which needs no model call and so does not wait for the digest's.
 
 The default (one n_ctx, 2048) fits in ``bench/run_all.py``'s time limit on a loaded 2-core
 machine; ``--n-ctx 512 2048`` reproduces the table in docs/benchmarks.md. Digest *quality*
@@ -25,6 +28,7 @@ import asyncio
 import os
 import random
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -45,7 +49,8 @@ from core.knowledge.loaders import read_messages  # noqa: E402
 from core.model.local import LlamaModel  # noqa: E402
 from core.model.worker import ModelWorker  # noqa: E402
 from core.ports import Prompt  # noqa: E402
-from core.types import Author, ChannelMessage, ChannelRef  # noqa: E402
+from core.services import Services  # noqa: E402
+from core.types import PUBLIC_SCOPE, Author, ChannelMessage, ChannelRef, Question  # noqa: E402
 
 SYNTHETIC_DAY = "synthetic #release-team 2024-05-01"
 # Six conversations of a release team's day: (opening question, replies, closing line).
@@ -147,10 +152,11 @@ async def cost_and_wait(model: LlamaModel, name: str, messages: list[ChannelMess
             call_seconds.append(time.perf_counter() - started)
 
     model.generate = timed  # type: ignore[method-assign]
-    # As `tidings run` builds it: the embedder names the topics.
-    summarizer = Summarizer(
-        model=model, worker=worker, state=None, settings=DigestSettings(time_budget_s=3600), embedder=SentenceTransformerEmbedder()
-    )
+    # As `tidings run` builds it: the embedder names the topics (and ranks the quoted passages).
+    embedder = SentenceTransformerEmbedder()
+    summarizer = Summarizer(model=model, worker=worker, state=None, settings=DigestSettings(time_budget_s=3600), embedder=embedder)
+    answering_home = tempfile.TemporaryDirectory(prefix="tidings-bench-")
+    answering = docs_answerer(model, worker, embedder, Path(answering_home.name))
     started = time.perf_counter()
     task = asyncio.create_task(summarizer.summarize(messages))
     await asyncio.sleep(2.0)
@@ -163,7 +169,10 @@ async def cost_and_wait(model: LlamaModel, name: str, messages: list[ChannelMess
         return began
 
     question_wait = await worker.run(question) - submitted
+    quote_seconds = await quote_answer_seconds(answering, task) if not task.done() else None
     digest = await task
+    answering.state.close()
+    answering_home.cleanup()
     wall = time.perf_counter() - started
     model.generate = original  # type: ignore[method-assign]
     worker.shutdown()
@@ -181,8 +190,32 @@ async def cost_and_wait(model: LlamaModel, name: str, messages: list[ChannelMess
         "wall_s": round(wall, 1),
         "question_wait_s": round(question_wait, 2),
         "longest_digest_call_s": round(max(call_seconds or [0.0]), 2),
+        "quote_answer_during_digest_s": round(quote_seconds, 2) if quote_seconds is not None else None,
         "digest": digest_to_markdown(digest),
     }
+
+
+def docs_answerer(model: LlamaModel, worker: ModelWorker, embedder: SentenceTransformerEmbedder, home: Path) -> Services:
+    """Services answering from Tidings' own docs, ingested into ``home``, sharing the digest's
+    model and worker (as `tidings run` shares them)."""
+    from bots.wiring import PROJECT_DOCS, build_services
+    from core.config import load_settings
+    from core.knowledge.ingesting import bundled_docs, ingest
+
+    services = build_services(load_settings(None, home=home, environ={}), embedder=embedder, model=model, worker=worker)
+    ingest(bundled_docs(PROJECT_DOCS), knowledge_base=services.knowledge_base, embedder=services.embedder)
+    return services
+
+
+async def quote_answer_seconds(services: Services, digest: asyncio.Task[Any]) -> float | None:
+    """Seconds to a quote answer asked while ``digest`` runs; None if the digest ended before
+    the answer came (the answer then did not run beside it)."""
+    started = time.perf_counter()
+    answer = await services.answerer.answer(Question(text="How do I connect Slack?", scopes=frozenset({PUBLIC_SCOPE})))
+    seconds = time.perf_counter() - started
+    if answer.style != "quote" or not answer.grounded:
+        raise SystemExit(f"expected a grounded quote answer, got {answer.style!r}: {answer.text[:200]!r}")
+    return None if digest.done() else seconds
 
 
 async def run(n_ctxs: list[int], which: str) -> dict[str, Any]:
@@ -206,11 +239,13 @@ def main() -> None:
     )
     args = parser.parse_args()
     result = asyncio.run(run(args.n_ctx, args.day))
-    summary = ["| n_ctx | messages | model calls | model tokens / input token (target <= 1.3) | wall time | question wait / longest call |",
-               "| --- | --- | --- | --- | --- | --- |"]
+    summary = ["| n_ctx | messages | model calls | model tokens / input token (target <= 1.3) | wall time | question wait / longest call "
+               "| quote answer during the digest |",
+               "| --- | --- | --- | --- | --- | --- | --- |"]
     summary += [
         f"| {r['n_ctx']} | {r['messages']} | {r['model_calls']} | {r['model_tokens_per_input_token']} | {r['wall_s']} s "
-        f"| {r['question_wait_s']} s / {r['longest_digest_call_s']} s |"
+        f"| {r['question_wait_s']} s / {r['longest_digest_call_s']} s "
+        f"| {'digest ended first' if r['quote_answer_during_digest_s'] is None else str(r['quote_answer_during_digest_s']) + ' s'} |"
         for r in result["runs"]
     ]
     emit(result, [f"Digest of {result['day']}", *summary], as_json=args.json)

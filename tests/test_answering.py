@@ -191,7 +191,8 @@ def test_what_reads_as_a_follow_up(question: str, follow_up: bool) -> None:
     assert reads_as_follow_up(question) is follow_up
 
 
-def test_questions_wait_in_one_queue_and_learn_their_position(handbook_services) -> None:  # type: ignore[no-untyped-def]
+def test_questions_for_the_model_wait_in_one_queue_and_learn_their_position(model_selecting_services) -> None:  # type: ignore[no-untyped-def]
+    services = model_selecting_services  # each answer asks the model to pick a passage
     positions: list[int] = []
 
     async def on_queued(position: int) -> None:
@@ -199,9 +200,9 @@ def test_questions_wait_in_one_queue_and_learn_their_position(handbook_services)
 
     async def three() -> list[object]:
         # A digest step holds the model, so the three questions queue behind it however fast they are.
-        released, busy = hold_model(handbook_services, most_s=60)
+        released, busy = hold_model(services, most_s=60)
         questions = ["Where do I get a laptop?", "Do small expenses need a receipt?", "When is the VPN required?"]
-        asked = asyncio.gather(*(handbook_services.answerer.answer(Question(text=q), on_queued=on_queued) for q in questions))
+        asked = asyncio.gather(*(services.answerer.answer(Question(text=q), on_queued=on_queued) for q in questions))
         for _ in range(600):
             if len(positions) == 3:
                 break
@@ -213,6 +214,33 @@ def test_questions_wait_in_one_queue_and_learn_their_position(handbook_services)
     answers = asyncio.run(three())
     assert all(a.grounded for a in answers)
     assert sorted(positions) == [1, 2, 3]
+
+
+def test_quote_answers_picked_by_the_embedder_do_not_wait_for_the_model(handbook_services) -> None:  # type: ignore[no-untyped-def]
+    positions: list[int] = []
+
+    async def on_queued(position: int) -> None:
+        positions.append(position)
+
+    async def while_the_model_is_busy() -> tuple[list[object], bool]:
+        # A digest step holds the model for the whole time the questions are answered.
+        released, busy = hold_model(handbook_services, most_s=60)
+        questions = ["Where do I get a laptop?", "Do small expenses need a receipt?", "When is the VPN required?"]
+        try:
+            answers = await asyncio.wait_for(
+                asyncio.gather(*(handbook_services.answerer.answer(Question(text=q), on_queued=on_queued) for q in questions)),
+                timeout=50,
+            )
+            still_held = not released.is_set() and not busy.done()
+        finally:
+            released.set()
+            await busy
+        return list(answers), still_held
+
+    answers, still_held = asyncio.run(while_the_model_is_busy())
+    assert still_held  # every answer came while the model was still taken
+    assert all(a.grounded and a.style == "quote" for a in answers)  # type: ignore[attr-defined]
+    assert positions == []  # nobody was told to wait
 
 
 def test_empty_and_oversized_questions_get_a_polite_reason(handbook_services) -> None:  # type: ignore[no-untyped-def]

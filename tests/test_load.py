@@ -1,7 +1,8 @@
 """Load, bounded and local: many people ask at once, one model worker answers them all.
 
-Real slack-bolt over real HTTP, the real answerer and the packaged model (answers capped at
-a few tokens so the run stays short; the queue is what is under test). Every request is
+Real slack-bolt over real HTTP, the real answerer and the packaged model (each answer one
+short model call, the model picking the passage to quote: the queue is what is under test;
+quote answers the embedder picks never wait for the model). Every request is
 acknowledged within Slack's 3 seconds, every question gets exactly one reply message
 (edited in place from "queued" to the answer), waiting askers are told their position, and
 memory stays flat from one wave to the next.
@@ -35,7 +36,7 @@ QUESTIONS = (
 
 async def test_concurrent_questions_are_acked_fast_and_answered_once(make_services: Callable[..., Services]) -> None:
     services = with_handbook(
-        make_services(config_text="[llm]\nmax_answer_tokens = 16\n[access]\nquestions_per_minute = 0\n")
+        make_services(config_text='[answers]\nquote_selector = "model"\n[access]\nquestions_per_minute = 0\n')
     )
     acks: list[float] = []
     memory: list[float] = []

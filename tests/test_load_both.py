@@ -3,8 +3,8 @@ Discord together.
 
 The Slack bot is real slack-bolt served over real HTTP against the mock Slack Web API; the
 Discord bot is the real discord.py bot on simcord's in-memory Discord. Both share one
-``Services`` (the real answerer and the packaged model, answers capped at a few tokens: the
-shared queue is what is under test). Each wave asks on both platforms at the same instant.
+``Services`` (the real answerer and the packaged model, each answer one short model call, the
+model picking the passage to quote: the shared queue is what is under test). Each wave asks on both platforms at the same instant.
 Every Slack request is acknowledged within Slack's 3 seconds and every Discord interaction is
 deferred within Discord's 3 seconds, every question is answered exactly once on its own
 platform, askers who wait are told their place in the queue on both, and memory stays flat
@@ -84,7 +84,7 @@ async def test_slack_and_discord_questions_at_once_share_one_model_worker(
     make_services: Callable[..., Services], tmp_path: Path
 ) -> None:
     services = with_handbook(
-        make_services(config_text="[llm]\nmax_answer_tokens = 16\n[access]\nquestions_per_minute = 0\n")
+        make_services(config_text='[answers]\nquote_selector = "model"\n[access]\nquestions_per_minute = 0\n')
     )
     config = tmp_path / "discord.toml"
     config.write_text("", encoding="utf-8")

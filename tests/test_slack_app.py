@@ -302,8 +302,10 @@ async def test_socket_mode_connects_acks_envelopes_and_answers(
 
 @pytest.mark.slow
 async def test_mention_is_acked_queued_streamed_and_answered_once_in_thread(
-    slack: MockSlack, http: aiohttp.ClientSession, services: Services, start_bot: StartBot
+    slack: MockSlack, http: aiohttp.ClientSession, make_services: Callable[..., Services], start_bot: StartBot
 ) -> None:
+    # The model picks the passage to quote, so the answer waits for the model a digest holds.
+    services = with_handbook(make_services(config_text='[answers]\nquote_selector = "model"\n'))
     bot = await start_bot(services)
     release, busy = hold_model(services, most_s=30)
     await asyncio.sleep(0.05)

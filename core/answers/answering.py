@@ -406,7 +406,12 @@ class Answerer:
     ) -> Answer:
         used = self.quoted_from(hits)
         queued_at = time.perf_counter()
-        quoted = await self.worker.run(functools.partial(self.quote, question.text, used, alone=alone), on_queued=on_queued)
+        quote = functools.partial(self.quote, question.text, used, alone=alone)
+        if self.settings.quote_selector == "model":
+            quoted = await self.worker.run(quote, on_queued=on_queued)
+        else:
+            # The embedder's ranking asks no model: it need not wait behind a digest's model call.
+            quoted = await asyncio.to_thread(quote)
         waited = max(0.0, (time.perf_counter() - queued_at) - quoted.seconds) * 1000
         before = spent or Timings()
         timings = Timings(
@@ -456,9 +461,10 @@ class Answerer:
         )
 
     def quote(self, question: str, hits: Sequence[Hit], *, alone: Sequence[float] | None = None) -> Quoted:
-        """The passages that answer ``question``, best first (on the model thread): ranked by
-        the embedder, the best few shown to the model, which picks one under a grammar or
-        says none. The pick comes with the passage after it in its source, and for a yes-or-no
+        """The passages that answer ``question``, best first (blocking; on the model thread when
+        the model picks): ranked by the embedder, the best few shown to the model, which picks
+        one under a grammar or says none (with ``quote_selector = "embedding"`` the best ranked
+        is the pick). The pick comes with the passage after it in its source, and for a yes-or-no
         question with the yes or no its paragraph opens with; the runners-up by
         rank fill ``quote_passages``, less those that repeat what is quoted, and those of
         another source only within ``quote_margin`` of the pick. ``alone``: the passages'
