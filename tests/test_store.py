@@ -113,6 +113,20 @@ def test_full_text_search_reads_emoji_by_name(kb: LanceKnowledgeBase, embedder) 
         assert [h.chunk.source for h in hits] == ["feedback.md"], query
 
 
+def test_equally_good_hits_come_in_one_order_every_time(kb: LanceKnowledgeBase, embedder) -> None:  # type: ignore[no-untyped-def]
+    """Sources that score alike (here the same words) come in the order of their ids, not in
+    whatever order the search returns them: the same question gets the same answer each time."""
+    for n in (9, 3, 7, 1, 5, 8, 2, 6, 4):
+        kb.replace_source(f"copy-{n}.md", chunks(embedder, f"copy-{n}.md", "Parking permits are renewed every January."))
+    kb.replace_source("other.md", chunks(embedder, "other.md", "The office opens at nine and closes at five."))
+    kb.refresh_indexes()
+    for mode in ("text", "vector", "hybrid"):
+        orders = {tuple(h.chunk.id for h in kb.search("When are parking permits renewed?", scopes={"public"}, k=9, mode=mode)) for _ in range(3)}  # type: ignore[arg-type]
+        assert len(orders) == 1, mode
+        (order,) = orders
+        assert list(order) == sorted(order), mode
+
+
 def test_large_tables_get_an_ann_and_a_scope_index_that_keep_scopes_and_recall(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
     """The index path, on a table past ``ann_min_rows``: rows are written straight to LanceDB
     with random unit vectors (embedding thousands of texts would take minutes on a CPU)."""

@@ -437,12 +437,13 @@ class LanceKnowledgeBase:
                 .ef(search_breadth(self._indexed_rows, n * REFINE_FACTOR))
                 .refine_factor(REFINE_FACTOR)
             )
-        return list(vector_query.to_list())
+        # Rows at the same distance (copies of a text) in the order of their ids, every time.
+        return sorted(vector_query.to_list(), key=lambda row: (row["_distance"], row["id"]))
 
     def _text_rows(self, table: Any, query: str, where: str, n: int) -> list[dict[str, Any]]:
         self._ensure_fts(table)
         try:
-            return list(
+            rows = (
                 table.search(_fts_query(query), query_type="fts", fts_columns="search_text")
                 .where(where, prefilter=True)
                 .select([*_LEG_COLUMNS, "_score"])
@@ -452,6 +453,9 @@ class LanceKnowledgeBase:
             )
         except Exception:  # a query the text parser rejects still gets vector results
             return []
+        # BM25 ties often (a question that meets only common words); LanceDB returns tied rows
+        # in no fixed order, so the same question could be answered from another source.
+        return sorted(rows, key=lambda row: (-row["_score"], row["id"]))
 
     def _full_rows(self, table: Any, found: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """Every column of the rows a search kept, by id: read by row id, in one take. A row id
