@@ -503,6 +503,34 @@ def test_a_step_worded_in_the_guide_and_in_its_common_questions_is_quoted_once(m
     assert answer.text.count("2 GB of free memory") == 1, answer.text
 
 
+def test_a_section_headed_by_the_question_asked_leads_the_answer(make_services, embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    services = make_services(config_text="[knowledge_base]\nbuild_default = false\n")
+    docs = tmp_path / "guide"
+    docs.mkdir()
+    (docs / "README.md").write_text(
+        "# Tidings\n\n## Connect Slack (a few minutes)\n\nThis is Socket Mode (no public URL needed). For HTTP mode, "
+        'set `[slack] mode = "http"` and `SLACK_SIGNING_SECRET`; see docs/slack.md.\n',
+        encoding="utf-8",
+    )
+    (docs / "faq.md").write_text(
+        "# Common questions\n\n## How do I connect Tidings to Slack?\n\nTo connect Tidings to Slack, create an app from "
+        "the manifest, install it and put its two tokens in `.env`.\n\n## How do I update Tidings?\n\nPull the new "
+        "version and run make again.\n",
+        encoding="utf-8",
+    )
+    ingest([docs], knowledge_base=services.knowledge_base, embedder=embedder)
+    answer = ask(services, "How do I connect Slack?")
+    assert answer.grounded and answer.text.startswith("To connect Tidings to Slack, create an app"), answer.text
+
+
+def test_which_heading_asks_the_question(embedder) -> None:  # type: ignore[no-untyped-def]
+    titles = ["Tidings > Connect Slack (a few minutes)", "Common questions > How do I update Tidings?", "Common questions > How do I connect Tidings to Slack?"]
+    assert quoting.asked_by_heading("how do I connect slack", titles, embedder, least=0.75) == 3
+    assert quoting.asked_by_heading("What is the weather in Lisbon?", titles, embedder, least=0.75) is None
+    assert quoting.asked_by_heading("how do I connect slack", titles[:1], embedder, least=0.0) is None  # no heading asks
+    assert quoting.asked_by_heading("how do I connect slack", titles, None, least=0.75) is None
+
+
 def _scopes_page(rows: int) -> str:
     """A guide page whose table of scopes is too long for one chunk."""
     table = "".join(

@@ -462,9 +462,9 @@ class Answerer:
 
     def quote(self, question: str, hits: Sequence[Hit], *, alone: Sequence[float] | None = None) -> Quoted:
         """The passages that answer ``question``, best first (blocking; on the model thread when
-        the model picks): ranked by the embedder, the best few shown to the model, which picks
-        one under a grammar or says none (with ``quote_selector = "embedding"`` the best ranked
-        is the pick). The pick comes with the passage after it in its source, and for a yes-or-no
+        the model picks): ranked by the embedder, the best passage of a section whose heading
+        asks the question first, the best few shown to the model, which picks one under a
+        grammar or says none (with ``quote_selector = "embedding"`` the best ranked is the pick). The pick comes with the passage after it in its source, and for a yes-or-no
         question with the yes or no its paragraph opens with; the runners-up by
         rank fill ``quote_passages``, less those that repeat what is quoted, and those of
         another source only within ``quote_margin`` of the pick. ``alone``: the passages'
@@ -475,6 +475,11 @@ class Answerer:
         scored = quoting.rank(question, passages, self.embedder, titles, alone=alone)
         # A bare "Yes." answers its source's own question, not this one (``quoting.yes_or_no``).
         scored = [(score, p) for score, p in scored if not quoting.says_only_yes_or_no(p)]
+        heading = quoting.asked_by_heading(question, titles, self.embedder, least=quoting.HEADING_MATCH)
+        if heading is not None:
+            # The section that asks the question leads with its best passage.
+            first = next((i for i, (_, p) in enumerate(scored) if p.source == heading), 0)
+            scored.insert(0, scored.pop(first))
         ranked = [p for _, p in scored]
         candidates = ranked[: self.settings.quote_candidates]
         if not candidates:
