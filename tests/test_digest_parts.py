@@ -89,6 +89,9 @@ def test_procedure_hedged_guesses_and_states_are_neither_decisions_nor_action_it
         "I'm going to say, this is how we use these battery terms.",
         "The files are in the speech group directories, so I will",
         "Hopefully, I'll get some good answers on the battery supplier.",
+        "We'll need to think carefully about the battery costs.",
+        "I'll think it over during the weekend and the supplier visit.",
+        "We'll consider the rubber case for the second batch.",
     ]
     conversation = two_speakers(said)
     assert [c.text for c in decisions(conversation)] == ["Let's go with the rubber case and the yellow buttons."]

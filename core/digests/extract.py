@@ -141,9 +141,12 @@ PROCEDURE = re.compile(
 )
 # A hedge makes a sentence a proposal or a guess, not a decision or a commitment: "I think
 # we'll start with ...", "maybe I'll look at it", "we'll probably use ...", "hopefully I'll
-# get some answers".
+# get some answers". Deliberating leaves the matter open too: "we'll need to think carefully
+# about the costs", "I'll think it over", "we'll consider the rubber case".
 HEDGE = re.compile(
-    r"\b(i think|i guess|i suppose|i don'?t know|not sure|maybe|perhaps|probably|hopefully|might)\b",
+    r"\b(i think|i guess|i suppose|i don'?t know|not sure|maybe|perhaps|probably|hopefully|might|"
+    r"think (?:carefully|hard|twice|(?:it )?over|through|about)|consider(?:ing)?|mull(?:ing)? (?:it |this |that )?over|"
+    r"ponder(?:ing)?|reflect(?:ing)? on)\b",
     re.IGNORECASE,
 )
 # "I think we've settled on top-level only" reports a decision politely; a settled outcome
