@@ -129,6 +129,26 @@ def make_services(tmp_path: Path, embedder, language_model, model_worker) -> Ite
         services.state.close()  # type: ignore[attr-defined]
 
 
+
+@pytest.fixture
+def services_reading(make_services, embedder, tmp_path: Path) -> Callable[..., object]:  # type: ignore[no-untyped-def]
+    """Real services whose knowledge base holds only the given pages, ingested as a folder:
+    ``services_reading({"faq.md": "# Common questions ..."}, config_text="[answers]\nquote_margin = 0\n")``."""
+    from core.knowledge.ingesting import ingest
+
+    folders = iter(range(1_000))
+
+    def factory(pages: Mapping[str, str], *, config_text: str = "") -> object:
+        services = make_services(config_text="[knowledge_base]\nbuild_default = false\n" + config_text)
+        folder = tmp_path / f"pages-{next(folders)}"
+        folder.mkdir()
+        for name, text in pages.items():
+            (folder / name).write_text(text, encoding="utf-8")
+        ingest([folder], knowledge_base=services.knowledge_base, embedder=embedder)  # type: ignore[attr-defined]
+        return services
+
+    return factory
+
 HANDBOOK = {
     "onboarding.md": """# Onboarding at Acme
 

@@ -82,21 +82,14 @@ def test_a_question_one_sentence_answers_is_answered_in_other_words(handbook_ser
     assert "Travel must be booked through the travel desk." in answer.text
 
 
-def test_an_emoji_in_a_source_is_found_by_its_name(make_services, embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_an_emoji_in_a_source_is_found_by_its_name(services_reading, embedder) -> None:  # type: ignore[no-untyped-def]
     # The embedder's vocabulary has no emoji: "👎" read as an unknown word, so "thumbs down"
     # neither found the sentence nor shared a word with it, and the question was refused.
-    from core.knowledge.ingesting import ingest
-
-    services = make_services(config_text="[knowledge_base]\nbuild_default = false\n")
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "feedback.md").write_text(
+    feedback = (
         "# Rating answers\n\nEvery answer carries a 👍 and a 👎. Click 👎 when an answer is wrong: the team reviews those "
-        "first.\n",
-        encoding="utf-8",
+        "first.\n"
     )
-    (docs / "holidays.md").write_text(HOLIDAYS, encoding="utf-8")
-    ingest([docs], knowledge_base=services.knowledge_base, embedder=embedder)
+    services = services_reading({"feedback.md": feedback, "holidays.md": HOLIDAYS})
     answer = ask(services, "what does the thumbs down do")
     assert answer.grounded, answer.text
     assert "Click 👎 when an answer is wrong" in answer.text

@@ -16,7 +16,6 @@ from core.answers.answering import EMPTY_KNOWLEDGE_BASE, Answerer, Quoted, drop_
 from core.answers.prompts import build_answer_prompt
 from core.digests.judging import judge_prompt
 from core.digests.prompts import notes_prompt
-from core.knowledge.ingesting import ingest
 from core.ports import Prompt
 from core.types import Chunk, Hit, Question, Turn
 
@@ -177,13 +176,9 @@ def test_the_yes_or_no_that_opens_a_paragraph_comes_with_a_later_sentence_of_it(
     assert quoting.yes_or_no(paragraph, passages) == []
 
 
-def test_a_yes_or_no_question_gets_the_yes_or_no_of_the_entry_it_is_answered_from(tmp_path: Path, embedder, make_services) -> None:  # type: ignore[no-untyped-def]
+def test_a_yes_or_no_question_gets_the_yes_or_no_of_the_entry_it_is_answered_from(services_reading) -> None:  # type: ignore[no-untyped-def]
     # Every entry is read and any runner-up quoted, to show that another entry's yes never comes with it.
-    services = make_services(
-        config_text="[knowledge_base]\nbuild_default = false\n[answers]\nquote_margin = 2\nfocus_margin = 1\n"
-    )
-    faq = tmp_path / "faq.csv"
-    faq.write_text(
+    faq = (
         "question,answer\n"
         '"Will I continue to get my salary if I have been placed under quarantine?","Yes, your employer will continue to pay '
         "your salary. Should, contrary to expectations, your employer not pay during quarantine, you are entitled to "
@@ -191,10 +186,9 @@ def test_a_yes_or_no_question_gets_the_yes_or_no_of_the_entry_it_is_answered_fro
         '"Should my healthy child wear a mask?","No. Healthy children do not need to wear a mask. Only people with '
         'symptoms, or caring for someone who is ill, should wear one."\n'
         '"Are there cases in the U.S.?","Yes. There have been cases of COVID-19 in the U.S. related to travel and '
-        'close contact, children among them."\n',
-        encoding="utf-8",
+        'close contact, children among them."\n'
     )
-    ingest([faq], knowledge_base=services.knowledge_base, embedder=embedder)
+    services = services_reading({"faq.csv": faq}, config_text="[answers]\nquote_margin = 2\nfocus_margin = 1\n")
     yes_or_no = ask(services, "If I'm quarantined, do I still get paid?")
     assert yes_or_no.grounded and yes_or_no.text.startswith("Yes, your employer will continue to pay your salary."), yes_or_no.text
     open_question = ask(services, "How long is quarantine pay the same as sick pay?")
@@ -482,43 +476,35 @@ def test_a_runner_up_that_says_what_the_answer_already_says_is_left_out() -> Non
     assert quoting.adding([*water, detected], water, 1) == [detected]
 
 
-def test_a_step_worded_in_the_guide_and_in_its_common_questions_is_quoted_once(make_services, embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    # Room for three passages: the lead and two runners-up of any score, one of which repeats the lead.
-    services = make_services(config_text="[knowledge_base]\nbuild_default = false\n[answers]\nquote_passages = 3\nquote_margin = 2\n")
-    docs = tmp_path / "guide"
-    docs.mkdir()
-    (docs / "install.md").write_text(
+def test_a_step_worded_in_the_guide_and_in_its_common_questions_is_quoted_once(services_reading) -> None:  # type: ignore[no-untyped-def]
+    install = (
         "# Installing\n\n## What you need\n\nA Linux machine with Python 3.11 or newer and a C compiler. "
-        "Two CPU cores and 2 GB of free memory are enough.\n\n## Upgrading\n\nPull the new version and run make again.\n",
-        encoding="utf-8",
+        "Two CPU cores and 2 GB of free memory are enough.\n\n## Upgrading\n\nPull the new version and run make again.\n"
     )
-    (docs / "faq.md").write_text(
+    faq = (
         "# Common questions\n\n## How much memory does it need?\n\nTwo CPU cores and 2 GB of free memory are enough "
-        "(install.md).\n\n## Does it need a GPU?\n\nNo GPU is needed.\n",
-        encoding="utf-8",
+        "(install.md).\n\n## Does it need a GPU?\n\nNo GPU is needed.\n"
     )
-    ingest([docs], knowledge_base=services.knowledge_base, embedder=embedder)
+    # Room for three passages: the lead and two runners-up of any score, one of which repeats the lead.
+    services = services_reading(
+        {"install.md": install, "faq.md": faq}, config_text="[answers]\nquote_passages = 3\nquote_margin = 2\n"
+    )
     answer = ask(services, "What machine do I need?")
     assert answer.grounded and "No GPU is needed." in answer.text
     assert answer.text.count("2 GB of free memory") == 1, answer.text
 
 
-def test_a_section_headed_by_the_question_asked_leads_the_answer(make_services, embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    services = make_services(config_text="[knowledge_base]\nbuild_default = false\n")
-    docs = tmp_path / "guide"
-    docs.mkdir()
-    (docs / "README.md").write_text(
+def test_a_section_headed_by_the_question_asked_leads_the_answer(services_reading) -> None:  # type: ignore[no-untyped-def]
+    readme = (
         "# Tidings\n\n## Connect Slack (a few minutes)\n\nThis is Socket Mode (no public URL needed). For HTTP mode, "
-        'set `[slack] mode = "http"` and `SLACK_SIGNING_SECRET`; see docs/slack.md.\n',
-        encoding="utf-8",
+        'set `[slack] mode = "http"` and `SLACK_SIGNING_SECRET`; see docs/slack.md.\n'
     )
-    (docs / "faq.md").write_text(
+    faq = (
         "# Common questions\n\n## How do I connect Tidings to Slack?\n\nTo connect Tidings to Slack, create an app from "
         "the manifest, install it and put its two tokens in `.env`.\n\n## How do I update Tidings?\n\nPull the new "
-        "version and run make again.\n",
-        encoding="utf-8",
+        "version and run make again.\n"
     )
-    ingest([docs], knowledge_base=services.knowledge_base, embedder=embedder)
+    services = services_reading({"README.md": readme, "faq.md": faq})
     answer = ask(services, "How do I connect Slack?")
     assert answer.grounded and answer.text.startswith("To connect Tidings to Slack, create an app"), answer.text
 
@@ -545,13 +531,9 @@ def _scopes_page(rows: int) -> str:
 
 
 @pytest.mark.parametrize("rows", [quoting.MAX_TABLE_ROWS, quoting.MAX_TABLE_ROWS + 1])
-def test_a_table_cut_by_a_chunk_boundary_is_quoted_to_its_end(rows: int, make_services, embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_table_cut_by_a_chunk_boundary_is_quoted_to_its_end(rows: int, services_reading) -> None:  # type: ignore[no-untyped-def]
     # "which permissions does the bot need?" got the introduction and the scopes of its chunk only.
-    services = make_services(config_text="[knowledge_base]\nbuild_default = false\n[answers]\nquote_margin = 0\n")
-    docs = tmp_path / "guide"
-    docs.mkdir()
-    (docs / "connect.md").write_text(_scopes_page(rows), encoding="utf-8")
-    ingest([docs], knowledge_base=services.knowledge_base, embedder=embedder)
+    services = services_reading({"connect.md": _scopes_page(rows)}, config_text="[answers]\nquote_margin = 0\n")
     kb = services.knowledge_base
     first = kb.search("The bot's permissions in the workspace are these scopes", scopes=["public"], k=10)
     chunks = sorted({h.chunk.position: h.chunk for h in first if h.chunk.title.endswith("Scopes")}.items())
@@ -568,12 +550,9 @@ def test_a_table_cut_by_a_chunk_boundary_is_quoted_to_its_end(rows: int, make_se
 
 
 @pytest.mark.parametrize("kind", ["introduced", "steps", "bare"])
-def test_a_list_cut_by_a_chunk_boundary_is_quoted_to_its_end(kind: str, make_services, embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_list_cut_by_a_chunk_boundary_is_quoted_to_its_end(kind: str, services_reading) -> None:  # type: ignore[no-untyped-def]
     # A list with its introduction, and numbered steps, are read on; a bare list of bullets is a
     # reference (a page's settings), and its other items would only add to the answer.
-    services = make_services(config_text="[knowledge_base]\nbuild_default = false\n[answers]\nquote_margin = 0\n")
-    docs = tmp_path / "guide"
-    docs.mkdir()
     marker = (lambda n: f"{n + 1}.") if kind == "steps" else (lambda n: "-")
     first_does = "runs chore number 0" if kind == "introduced" else "lists which chore commands the bot runs"
     items = "".join(
@@ -582,8 +561,8 @@ def test_a_list_cut_by_a_chunk_boundary_is_quoted_to_its_end(kind: str, make_ser
         for n in range(9)
     )
     intro = "The bot runs these chore commands:\n\n" if kind == "introduced" else ""
-    (docs / "commands.md").write_text(f"# Commands\n\n## Chores\n\n{intro}{items}\nEach chore is logged.\n", encoding="utf-8")
-    ingest([docs], knowledge_base=services.knowledge_base, embedder=embedder)
+    page = f"# Commands\n\n## Chores\n\n{intro}{items}\nEach chore is logged.\n"
+    services = services_reading({"commands.md": page}, config_text="[answers]\nquote_margin = 0\n")
     found = services.knowledge_base.search("chore commands runs chore number", scopes=["public"], k=10)
     first = min((h.chunk for h in found), key=lambda c: c.position)
     assert first.text.count("`/cmd") < 9, "the list must span chunks for this test"
@@ -597,12 +576,8 @@ def test_a_list_cut_by_a_chunk_boundary_is_quoted_to_its_end(kind: str, make_ser
         assert len(answer.citations) == 1 and len(answer.citations[0].chunk_ids) >= 2
 
 
-def test_the_chunk_after_a_chunk_is_found_only_within_its_section(make_services, embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    services = make_services(config_text="[knowledge_base]\nbuild_default = false\n")
-    docs = tmp_path / "guide"
-    docs.mkdir()
-    (docs / "connect.md").write_text(_scopes_page(quoting.MAX_TABLE_ROWS), encoding="utf-8")
-    ingest([docs], knowledge_base=services.knowledge_base, embedder=embedder)
+def test_the_chunk_after_a_chunk_is_found_only_within_its_section(services_reading) -> None:  # type: ignore[no-untyped-def]
+    services = services_reading({"connect.md": _scopes_page(quoting.MAX_TABLE_ROWS)})
     kb = services.knowledge_base
     hits = kb.search("scopes tokens permissions", scopes=["public"], k=20)
     by_position = {h.chunk.position: h.chunk for h in hits}
