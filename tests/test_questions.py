@@ -11,6 +11,7 @@ from core.answers.questions import (
     ThreadContext,
     asks_yes_or_no,
     fit_turns,
+    naming_the_bot,
     read_question,
     too_long,
     truncate,
@@ -81,3 +82,17 @@ def test_thread_context_takes_its_turns_from_the_answer_settings() -> None:
 )
 def test_a_question_a_yes_or_a_no_answers(question: str, yes_or_no: bool) -> None:
     assert asks_yes_or_no(question) is yes_or_no
+
+
+@pytest.mark.parametrize(
+    ("asked", "searched"),
+    [
+        ("how do i add our handbook to the bot", "how do i add our handbook to Tidings"),
+        ("Why did The Bot not answer?", "Why did Tidings not answer?"),
+        ("Can this bot read private channels?", "Can Tidings read private channels?"),
+        ("How do I create a bot application on Discord?", "How do I create a bot application on Discord?"),
+        ("Is the robot arm calibrated?", "Is the robot arm calibrated?"),
+    ],
+)
+def test_the_bot_is_searched_by_its_name(asked: str, searched: str) -> None:
+    assert naming_the_bot(asked) == searched

@@ -509,6 +509,21 @@ def test_a_section_headed_by_the_question_asked_leads_the_answer(services_readin
     assert answer.grounded and answer.text.startswith("To connect Tidings to Slack, create an app"), answer.text
 
 
+def test_a_question_about_the_bot_is_answered_from_what_the_guide_says_of_it_by_name(services_reading) -> None:  # type: ignore[no-untyped-def]
+    faq = (
+        "# Common questions\n\n## Why did Tidings not answer my question?\n\nTidings refuses when the knowledge base "
+        "does not hold the answer, and lists the nearest sources it looked at.\n"
+    )
+    slack = (
+        "# Connect Slack\n\n## What the bot does\n\nThe bot answers each question once, in the thread of the message "
+        "that asked it. It ignores its own messages, other bots, edits and deletions.\n"
+    )
+    services = services_reading({"faq.md": faq, "slack.md": slack})
+    answer = ask(services, "Why did the bot not answer my question?")
+    assert answer.grounded and answer.text.startswith("Tidings refuses when the knowledge base"), answer.text
+    assert answer.question == "Why did the bot not answer my question?"  # answered as asked
+
+
 def test_which_heading_asks_the_question(embedder) -> None:  # type: ignore[no-untyped-def]
     titles = ["Tidings > Connect Slack (a few minutes)", "Common questions > How do I update Tidings?", "Common questions > How do I connect Tidings to Slack?"]
     assert quoting.asked_by_heading("how do I connect slack", titles, embedder, least=0.75) == 3

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from core.answers import checks, introduction, quoting
 from core.answers.budget import shorten_to_fit
 from core.answers.prompts import STOP_SEQUENCES, PackedPrompt, build_answer_prompt
-from core.answers.questions import asks_yes_or_no, reads_as_follow_up, too_long
+from core.answers.questions import asks_yes_or_no, naming_the_bot, reads_as_follow_up, too_long
 from core.config import AnswerSettings, LLMSettings, RetrievalSettings, Settings
 from core.errors import EmptyQuestion, QuestionTooLong
 from core.knowledge.embedding_cache import RememberingEmbedder
@@ -366,14 +366,15 @@ class Answerer:
         if reply is not None:
             return Answer(question=question.text, text=reply, grounded=False, style=introduction.STYLE)
         started = time.perf_counter()
-        hits, query, relevance = await asyncio.to_thread(self.find, question)
+        # Searched and ranked with the bot called by its name; answered as asked.
+        hits, query, relevance = await asyncio.to_thread(self.find, replace(question, text=naming_the_bot(question.text)))
         retrieve_ms = (time.perf_counter() - started) * 1000
         if not hits and await asyncio.to_thread(self.knowledge_base.count) == 0:
             return Answer(question=question.text, text=EMPTY_KNOWLEDGE_BASE, grounded=False, timings=Timings(retrieve_ms=retrieve_ms))
         if not self.is_covered(relevance):
             return self._not_covered(question, hits, retrieve_ms)
         # The quote ranking reuses the passages' similarities when it ranks for the same words.
-        alone = relevance.passage_similarities if query == question.text else None
+        alone = relevance.passage_similarities if query == naming_the_bot(question.text) else None
         if self.style == "quote":
             return await self._quote_answer(question, hits, retrieve_ms, on_queued=on_queued, alone=alone)
         queued_at = time.perf_counter()
@@ -406,7 +407,7 @@ class Answerer:
     ) -> Answer:
         used = self.quoted_from(hits)
         queued_at = time.perf_counter()
-        quote = functools.partial(self.quote, question.text, used, alone=alone)
+        quote = functools.partial(self.quote, naming_the_bot(question.text), used, alone=alone)
         if self.settings.quote_selector == "model":
             quoted = await self.worker.run(quote, on_queued=on_queued)
         else:
