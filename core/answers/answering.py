@@ -367,14 +367,15 @@ class Answerer:
             return Answer(question=question.text, text=reply, grounded=False, style=introduction.STYLE)
         started = time.perf_counter()
         # Searched and ranked with the bot called by its name; answered as asked.
-        hits, query, relevance = await asyncio.to_thread(self.find, replace(question, text=naming_the_bot(question.text)))
+        searched = naming_the_bot(question.text)
+        hits, query, relevance = await asyncio.to_thread(self.find, replace(question, text=searched))
         retrieve_ms = (time.perf_counter() - started) * 1000
         if not hits and await asyncio.to_thread(self.knowledge_base.count) == 0:
             return Answer(question=question.text, text=EMPTY_KNOWLEDGE_BASE, grounded=False, timings=Timings(retrieve_ms=retrieve_ms))
         if not self.is_covered(relevance):
             return self._not_covered(question, hits, retrieve_ms)
         # The quote ranking reuses the passages' similarities when it ranks for the same words.
-        alone = relevance.passage_similarities if query == naming_the_bot(question.text) else None
+        alone = relevance.passage_similarities if query == searched else None
         if self.style == "quote":
             return await self._quote_answer(question, hits, retrieve_ms, on_queued=on_queued, alone=alone)
         queued_at = time.perf_counter()
@@ -465,7 +466,8 @@ class Answerer:
         """The passages that answer ``question``, best first (blocking; on the model thread when
         the model picks): ranked by the embedder, the best passage of a section whose heading
         asks the question first, the best few shown to the model, which picks one under a
-        grammar or says none (with ``quote_selector = "embedding"`` the best ranked is the pick). The pick comes with the passage after it in its source, and for a yes-or-no
+        grammar or says none (with ``quote_selector = "embedding"`` the best ranked is the
+        pick). The pick comes with the passage after it in its source, and for a yes-or-no
         question with the yes or no its paragraph opens with; the runners-up by
         rank fill ``quote_passages``, less those that repeat what is quoted, and those of
         another source only within ``quote_margin`` of the pick. ``alone``: the passages'
