@@ -3,6 +3,7 @@ knowledge base in a temporary folder."""
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -129,14 +130,13 @@ def make_services(tmp_path: Path, embedder, language_model, model_worker) -> Ite
         services.state.close()  # type: ignore[attr-defined]
 
 
-
 @pytest.fixture
 def services_reading(make_services, embedder, tmp_path: Path) -> Callable[..., object]:  # type: ignore[no-untyped-def]
     """Real services whose knowledge base holds only the given pages, ingested as a folder:
     ``services_reading({"faq.md": "# Common questions ..."}, config_text="[answers]\nquote_margin = 0\n")``."""
     from core.knowledge.ingesting import ingest
 
-    folders = iter(range(1_000))
+    folders = itertools.count()
 
     def factory(pages: Mapping[str, str], *, config_text: str = "") -> object:
         services = make_services(config_text="[knowledge_base]\nbuild_default = false\n" + config_text)
@@ -148,6 +148,7 @@ def services_reading(make_services, embedder, tmp_path: Path) -> Callable[..., o
         return services
 
     return factory
+
 
 HANDBOOK = {
     "onboarding.md": """# Onboarding at Acme
