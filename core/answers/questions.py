@@ -45,7 +45,7 @@ _YES_OR_NO = re.compile(
 
 
 # People call the bot "the bot"; its guide calls it by name, a word the embedder reads as
-# nothing like "bot" ("Why did the bot not answer my question?" is 0.68 from the guide's "Why
+# nothing like "bot" ("Why did the bot not answer my question?" did not find the guide's "Why
 # did Tidings not answer my question?").
 BOT_NAME = "Tidings"
 _THE_BOT = re.compile(r"\b(?:the|this|your) bot\b", re.IGNORECASE)
