@@ -476,6 +476,25 @@ def test_a_runner_up_that_says_what_the_answer_already_says_is_left_out() -> Non
     assert quoting.adding([*water, detected], water, 1) == [detected]
 
 
+def test_a_sentence_copied_into_another_page_and_carried_on_there_is_quoted_once() -> None:
+    lead = [
+        quoting.Passage(1, 0, "With no Slack or Discord token configured, `make run` starts a chat in your terminal."),
+        quoting.Passage(1, 1, "On the first start it indexes its own documentation."),
+    ]
+    copied = quoting.Passage(
+        2, 0,
+        "With no Slack or Discord token configured, make run starts a chat in your terminal that answers "
+        "from the guide. `tidings ask` answers one question, and `tidings summarize FILE` sums up an export.",
+    )
+    news = quoting.Passage(3, 0, "A chat in your terminal needs no token, and Slack or Discord can be configured later.")
+    ranked = [*lead, copied, news]
+    # Most of the copy's words are new, but it opens by saying the lead again.
+    assert quoting.adding(ranked, lead, 1) == []
+    assert quoting.adding(ranked, lead, 2) == [news]  # the same words, not eight in a row
+    assert quoting.shares_run("a b c d e f g h", "x a b c d e f g h y", 8)
+    assert not quoting.shares_run("a b c d e f g h", "a b c d e f g x h", 8)
+
+
 def test_a_step_worded_in_the_guide_and_in_its_common_questions_is_quoted_once(services_reading) -> None:  # type: ignore[no-untyped-def]
     install = (
         "# Installing\n\n## What you need\n\nA Linux machine with Python 3.11 or newer and a C compiler. "

@@ -52,6 +52,9 @@ NONE = "none"
 WORDS_WEIGHT = 0.3
 # A passage this much of whose words the answer already holds says nothing new.
 REPEATED_SHARE = 0.8
+# A passage that says this many words in a row as the answer already does restates it: the same
+# sentence copied into a second page and carried on differently there.
+REPEATED_RUN = 8
 # A section heading asks the asker's question from this cosine similarity on: 0.7 and 0.75 gave
 # the same development answers, 0.8 missed "a #digests channel" for "a different channel".
 HEADING_MATCH = 0.75
@@ -573,7 +576,17 @@ def _repeats(passage: Passage, said: Sequence[Passage]) -> bool:
         return False
     words = _words(passage.text)
     known = set().union(*(_words(p.text) for p in said))
-    return bool(words) and len(words & known) >= REPEATED_SHARE * len(words)
+    if words and len(words & known) >= REPEATED_SHARE * len(words):
+        return True
+    return any(shares_run(passage.text, p.text, REPEATED_RUN) for p in said)
+
+
+def shares_run(text: str, other: str, length: int) -> bool:
+    """Whether the two texts say ``length`` words in a row alike (case, markup and
+    punctuation aside)."""
+    runs = {tuple(ws[i : i + length]) for ws in [words(other)] for i in range(len(ws) - length + 1)}
+    mine = words(text)
+    return any(tuple(mine[i : i + length]) in runs for i in range(len(mine) - length + 1))
 
 
 def in_answer_order(passages: Sequence[Passage]) -> list[Passage]:
