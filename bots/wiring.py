@@ -77,6 +77,7 @@ def build_knowledge_base(settings: Settings, embedder: SentenceTransformerEmbedd
         rrf_k=retrieval.rrf_k,
         vector_weight=retrieval.vector_weight,
         text_weight=retrieval.text_weight,
+        weigh_by_confidence=retrieval.weigh_by_confidence,
         candidates=retrieval.candidates,
         ann_min_rows=kb.ann_min_rows,
     )

@@ -67,6 +67,7 @@ class RetrievalSettings:
     rrf_k: int = 5
     vector_weight: float = 1.0
     text_weight: float = 1.0
+    weigh_by_confidence: bool = True
     min_relevance: float = 0.345
     candidates: int = 30
 

@@ -10,6 +10,7 @@ from core.errors import KnowledgeBaseError
 from core.knowledge.chunking import assign_ids, chunk_document
 from core.knowledge.knowledge_base import (
     LanceKnowledgeBase,
+    lead,
     reciprocal_rank_fusion,
     scope_filter,
     search_breadth,
@@ -31,6 +32,37 @@ def test_rrf_rewards_agreement() -> None:
     fused = reciprocal_rank_fusion([(["a", "b", "c"], 1.0), (["c", "a"], 1.0)], k=60)
     assert max(fused, key=fused.__getitem__) == "a"
     assert fused["c"] > fused["b"]
+
+
+def test_a_search_is_as_sure_as_its_first_result_stands_out_from_its_fifth() -> None:
+    assert lead([0.8, 0.5, 0.5, 0.45, 0.45, 0.1]) == pytest.approx(0.35)
+    assert lead([0.6, 0.55]) == pytest.approx(0.05)  # fewer than five: the last
+    assert lead([10.0, 9.8, 9.7, 9.6, 9.5], relative=True) == pytest.approx(0.05)
+    assert lead([0.8]) == lead([]) == lead([0.0, 0.0], relative=True) == 0.0
+
+
+def test_the_search_that_is_sure_of_a_question_leads_the_fusion(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    pages = {
+        "weather.md": ("Warm weather", "Will warm weather stop the outbreak? It is not yet known whether heat and humidity slow the spread of the virus."),
+        "camps.md": ("Camps", "Summer camps may open if they keep groups small and outdoors; the summer schedule is posted in May."),
+        "cleaning.md": ("Cleaning", "Soap and bleach kill germs on surfaces; clean door handles daily."),
+        "masks.md": ("Masks", "Wear a mask on public transport and in shops."),
+        "testing.md": ("Testing", "A test is free at any pharmacy; results come within two days."),
+        "travel.md": ("Travel", "Check the rules of the country you travel to before you book."),
+    }
+    first = {}
+    for sure in (False, True):
+        kb = LanceKnowledgeBase(uri=str(tmp_path / f"kb-{sure}"), embedder=embedder, weigh_by_confidence=sure)
+        for source, (title, text) in pages.items():
+            kb.replace_source(source, chunks(embedder, source, text, title=title))
+        kb.refresh_indexes()
+        hits = kb.search("will summer kill the virus", scopes={"public"}, k=3)
+        first[sure] = (hits[0].chunk.source, hits[0].vector_rank, hits[0].text_rank)
+    # Keyword search meets "summer" in the camps page, a little ahead of the rest; the meaning
+    # is the weather page's, well ahead in vector search. Plain rank fusion let the camps page,
+    # second in both, beat it.
+    assert first[False] == ("camps.md", 2, 1)
+    assert first[True] == ("weather.md", 1, 3)
 
 
 def test_scope_filter_quotes_values() -> None:

@@ -52,6 +52,12 @@ _LEGS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kb-text-search")
 # this many times the candidates it returns on the full vectors (see ``search_breadth``).
 BREADTH_PER_ROOT = 1.5
 REFINE_FACTOR = 2
+# How much more a search counts in the fusion when its first result stands out from its fifth:
+# the gap in cosine similarity for the vector search, the share of the first BM25 score for the
+# text search (chosen on the development FAQ and QA questions; docs/quality-log.md, Change 31).
+VECTOR_CONFIDENCE = 10.0
+TEXT_CONFIDENCE = 2.0
+CONFIDENCE_DEPTH = 5
 _COLUMNS = ["id", "source", "doc_key", "title", "text", "scope", "url", "position", "content_hash", "kind"]
 # What a search leg reads of each candidate: on object storage every column of every candidate
 # is another ranged read, so the hits' other columns are read once, for the hits alone.
@@ -134,6 +140,7 @@ class LanceKnowledgeBase:
         rrf_k: int = RetrievalSettings.rrf_k,
         vector_weight: float = RetrievalSettings.vector_weight,
         text_weight: float = RetrievalSettings.text_weight,
+        weigh_by_confidence: bool = RetrievalSettings.weigh_by_confidence,
         candidates: int = RetrievalSettings.candidates,
         ann_min_rows: int = KnowledgeBaseSettings.ann_min_rows,
     ) -> None:
@@ -143,6 +150,7 @@ class LanceKnowledgeBase:
         self.rrf_k = rrf_k
         self.vector_weight = vector_weight
         self.text_weight = text_weight
+        self.weigh_by_confidence = weigh_by_confidence
         self.candidates = candidates
         self.ann_min_rows = ann_min_rows
         self._db: Any = None
@@ -500,16 +508,25 @@ class LanceKnowledgeBase:
         rows: dict[str, list[dict[str, Any]]] = {}
         vector_ids: list[str] = []
         text_ids: list[str] = []
+        vector_scores: list[float] = []
+        text_scores: list[float] = []
         query_vector = self.embedder.embed([query])[0]
         if mode in {"hybrid", "vector"}:
             for row in self._vector_rows(table, query_vector, where, n):
-                _keep(rows, row, vector_ids)
+                if _keep(rows, row, vector_ids):
+                    vector_scores.append(1.0 - float(row["_distance"]))
         if mode in {"hybrid", "text"}:
             for row in text_leg.result() if text_leg is not None else self._text_rows(table, query, where, n):
-                _keep(rows, row, text_ids)
-        fused = reciprocal_rank_fusion(
-            [(vector_ids, self.vector_weight), (text_ids, self.text_weight)], k=self.rrf_k
-        )
+                if _keep(rows, row, text_ids):
+                    text_scores.append(float(row["_score"]))
+        vector_weight, text_weight = self.vector_weight, self.text_weight
+        if self.weigh_by_confidence:
+            # Each search is sure of some questions: vector search of reworded FAQ questions,
+            # BM25 of a research question's rare terms. The one whose first result stands out
+            # leads; plain rank fusion let a middling result of both beat either's clear first.
+            vector_weight *= 1 + VECTOR_CONFIDENCE * lead(vector_scores)
+            text_weight *= 1 + TEXT_CONFIDENCE * lead(text_scores, relative=True)
+        fused = reciprocal_rank_fusion([(vector_ids, vector_weight), (text_ids, text_weight)], k=self.rrf_k)
         ranked = sorted(fused.items(), key=lambda item: item[1], reverse=True)[:k]
         full = self._full_rows(table, [row for cid, _ in ranked for row in rows[cid]])
         vector_rank = {cid: r for r, cid in enumerate(vector_ids, start=1)}
@@ -559,16 +576,28 @@ def _embedded_text(chunk: Chunk) -> str:
     return chunk.title if chunk.kind == QUESTION_ROW_KIND else embedding_text(chunk.title, chunk.text)
 
 
-def _keep(rows: dict[str, list[dict[str, Any]]], row: dict[str, Any], ranking: list[str]) -> None:
-    """Add a found row under its entry; an entry found by both its rows ranks by the better."""
+def lead(scores: Sequence[float], *, relative: bool = False) -> float:
+    """How far a search's first score stands out from its fifth (or its last, with fewer), as a
+    difference or, ``relative``, a share of the first; 0 for fewer than two."""
+    if len(scores) < 2 or (relative and scores[0] <= 0):
+        return 0.0
+    gap = scores[0] - scores[min(CONFIDENCE_DEPTH, len(scores)) - 1]
+    return max(0.0, gap / scores[0] if relative else gap)
+
+
+def _keep(rows: dict[str, list[dict[str, Any]]], row: dict[str, Any], ranking: list[str]) -> bool:
+    """Add a found row under its entry; an entry found by both its rows ranks by the better.
+    True when the row is its entry's first in this ranking."""
     entry = entry_id(row["id"])
     found = rows.setdefault(entry, [])
     if not found or row["kind"] != QUESTION_ROW_KIND:
         found.insert(0, row)  # the entry's own row first: its text and metadata are the hit's
     else:
         found.append(row)
-    if entry not in ranking:
-        ranking.append(entry)
+    if entry in ranking:
+        return False
+    ranking.append(entry)
+    return True
 
 
 def _build_full_text_index(table: Any) -> bool:
