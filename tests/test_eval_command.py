@@ -12,7 +12,7 @@ import pytest
 
 from bots.cli import main
 from bots.cli_eval import command_line, register
-from core.evaluation.runs import REFUSALS_SPLIT, EvalData, refusals_split
+from core.evaluation.runs import REFUSALS_SPLIT, RETRIEVAL_SPLIT, EvalData, refusals_split, retrieval_split
 from tests.test_eval_datasets import write_tiny_sets
 
 
@@ -275,7 +275,7 @@ def test_eval_digests_on_the_labelled_chat_days(
     assert "meetings" not in results["digests"]
 
 
-def test_refusals_with_held_out_off_topic_questions_say_which_side_is_held_out(tmp_path: Path) -> None:
+def test_held_out_off_topic_and_reworded_questions_say_which_side_is_held_out(tmp_path: Path) -> None:
     data = EvalData(
         folder=tmp_path,
         faq=None,
@@ -289,3 +289,6 @@ def test_refusals_with_held_out_off_topic_questions_say_which_side_is_held_out(t
     assert "off_topic_check.txt" in split.note and "also held out" in split.note
     assert "a development set" in refusals_split(EvalData(tmp_path, None, None, (), None, data.off_topic)).note
     assert refusals_split(EvalData(tmp_path, None, None, (), None, Path("bench/data/off_topic_dev.txt"))) == REFUSALS_SPLIT
+    reworded = retrieval_split(data)
+    assert reworded.name == "reworded FAQ questions held out" and "faq_variants_check.csv" in reworded.note
+    assert retrieval_split(EvalData(tmp_path, None, None, (), Path("bench/data/faq_variants_dev.csv"), None)) == RETRIEVAL_SPLIT
