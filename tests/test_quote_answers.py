@@ -625,6 +625,21 @@ def test_the_chunk_after_a_chunk_is_found_only_within_its_section(services_readi
     assert kb.next_in_section(elsewhere) is None, "a chunk of another scope is not read"
 
 
+def test_an_answer_draws_on_the_search_order_not_on_meaning_alone(make_services) -> None:  # type: ignore[no-untyped-def]
+    answerer: Answerer = make_services(config_text="[knowledge_base]\nbuild_default = false\n").answerer.inner
+    margin = answerer.settings.focus_margin
+
+    def hit(name: str, similarity: float) -> Hit:
+        return Hit(chunk=Chunk(id=name, source=f"{name}.md", title=name, text=f"{name} text."), score=0.0, similarity=similarity)
+
+    # Found first by its rare words, far down in meaning: the chunk that stands out in meaning
+    # must not push it out of the answer.
+    rare, near, other = hit("rare", 0.18), hit("near", 0.18 + 2 * margin), hit("other", 0.26)
+    assert answerer.focus([rare, near, other]) == [rare, near, other]
+    # The first found that also stands out in meaning is quoted alone.
+    assert answerer.focus([near, rare, other]) == [near]
+
+
 def test_an_empty_knowledge_base_says_so_and_how_to_fill_it(make_services) -> None:  # type: ignore[no-untyped-def]
     services = make_services(config_text="[knowledge_base]\nbuild_default = false\n")
     answer = ask(services, "How do I connect Slack?")

@@ -346,10 +346,13 @@ class Answerer:
         return relevance.score >= self.retrieval.min_relevance
 
     def focus(self, hits: Sequence[Hit]) -> list[Hit]:
-        """The hits to pack, best first: only the best one when it stands out clearly."""
-        ranked = sorted(hits, key=lambda h: h.similarity or 0.0, reverse=True)
-        if len(ranked) >= 2 and (ranked[0].similarity or 0.0) - (ranked[1].similarity or 0.0) >= self.settings.focus_margin:
-            return [ranked[0]]
+        """The hits to pack, in the search's order: only the first when its meaning stands out
+        clearly from every other's. The order is the fused one, not the cosine similarity's: a
+        research question's answer is often found by its rare words alone, far down in meaning."""
+        if len(hits) >= 2:
+            others = max(h.similarity or 0.0 for h in hits[1:])
+            if (hits[0].similarity or 0.0) - others >= self.settings.focus_margin:
+                return [hits[0]]
         return list(hits)
 
     # -- answering --------------------------------------------------------------------------
