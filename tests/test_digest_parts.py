@@ -125,6 +125,8 @@ def test_running_a_meeting_is_neither_a_decision_nor_an_action_item() -> None:
         "I'll ask a question similar to the one from the member for Leeds.",
         "I'll repeat the load test on the staging cluster tomorrow.",
         "Please send the brief to the design agency by Friday.",
+        "Albert, I just wanted to check there wasn't anything you wanted to add, please.",
+        "Please add anything else to the release notes by Friday.",
     ]
     conversation = two_speakers(said)
     assert [c.text for c in decisions(conversation)] == [
@@ -138,6 +140,7 @@ def test_running_a_meeting_is_neither_a_decision_nor_an_action_item() -> None:
         "bob: I'll go over the pull request for the battery module tonight.",
         "bob: I'll repeat the load test on the staging cluster tomorrow.",
         "Please send the brief to the design agency by Friday.",
+        "Please add anything else to the release notes by Friday.",
     ]
 
 

@@ -135,6 +135,10 @@ PROCEDURE = re.compile(
     # televised", "Ask a brief question, please", "in 30 seconds or less".
     r"\bplease note\b|\b(?:keep it|be|very|quite) brief(?:ly)?\b|\b(?:brief|short) (?:question|response|answer)|"
     r"\bseconds or less\b|"
+    # Inviting someone to speak asks for no work: "I just wanted to check there wasn't anything
+    # you wanted to add, please", "anything else to add?".
+    r"\banything (?:else |more |further )?(?:(?:you|he|she|they)(?: want(?:ed)?| would like|'d like| wish(?:ed)?) )?to add\b"
+    r"(?! (?:to|an?|the|some|it|this|that)\b)|"
     r"\b(?:see you|in a (?:second|sec|minute|moment|bit)|half an hour|"
     r"(?:do|say|show|tell you|explain|draw) (?:it |this |that )?now|now\W*$)",
     re.IGNORECASE,
