@@ -578,15 +578,19 @@ def _repeats(passage: Passage, said: Sequence[Passage]) -> bool:
     known = set().union(*(_words(p.text) for p in said))
     if words and len(words & known) >= REPEATED_SHARE * len(words):
         return True
-    return any(shares_run(passage.text, p.text, REPEATED_RUN) for p in said)
+    runs = _runs(passage.text, REPEATED_RUN)
+    return any(not runs.isdisjoint(_runs(p.text, REPEATED_RUN)) for p in said)
 
 
 def shares_run(text: str, other: str, length: int) -> bool:
     """Whether the two texts say ``length`` words in a row alike (case, markup and
     punctuation aside)."""
-    runs = {tuple(ws[i : i + length]) for ws in [words(other)] for i in range(len(ws) - length + 1)}
-    mine = words(text)
-    return any(tuple(mine[i : i + length]) in runs for i in range(len(mine) - length + 1))
+    return not _runs(text, length).isdisjoint(_runs(other, length))
+
+
+def _runs(text: str, length: int) -> set[tuple[str, ...]]:
+    said = words(text)
+    return {tuple(said[i : i + length]) for i in range(len(said) - length + 1)}
 
 
 def in_answer_order(passages: Sequence[Passage]) -> list[Passage]:

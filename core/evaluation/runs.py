@@ -385,9 +385,10 @@ def evaluate_retrieval(bench: Workbench, data: EvalData, options: EvalOptions, p
     configured = bench.settings.knowledge_base.chunk_tokens
     configured_mode = bench.settings.retrieval.mode
     sizes = sorted({*options.chunk_sizes, configured})
+    split = retrieval_split(data)
     result: dict[str, Any] = {
         "configured": {"chunk_tokens": configured, "mode": configured_mode},
-        "split": retrieval_split(data).as_dict(),
+        "split": split.as_dict(),
     }
     comparisons: list[dict[str, Any]] = []
 
@@ -411,7 +412,7 @@ def evaluate_retrieval(bench: Workbench, data: EvalData, options: EvalOptions, p
             picked = {mode: [ranks[i] for i in reworded] for mode, ranks in faq_ranks.items()}
             named = data.variants.name if data.variants else "reworded"
             comparisons += _mode_comparisons(
-                configured_mode, picked, f"FAQ, {len(reworded)} reworded ({named})", retrieval_split(data)
+                configured_mode, picked, f"FAQ, {len(reworded)} reworded ({named})", split
             )
 
     if data.squad is not None:
