@@ -513,6 +513,50 @@ def test_a_step_worded_in_the_guide_and_in_its_common_questions_is_quoted_once(s
     assert answer.text.count("2 GB of free memory") == 1, answer.text
 
 
+COMMANDS = (
+    "The main commands:\n"
+    "• `tidings ingest PATH`: add files and folders to the knowledge base.\n"
+    "• `tidings digest list`: the scheduled digests with their next and last run.\n"
+    "• `tidings feedback export`: the answers people rated, as JSON lines.\n"
+    "• `tidings forget --user ID`: delete everything stored about one person.\n"
+    "• `tidings discord invite-url`: the link that adds the bot to a Discord server."
+)
+
+
+def test_a_long_list_is_quoted_by_the_items_that_answer(embedder) -> None:  # type: ignore[no-untyped-def]
+    commands = quoting.Passage(1, 0, COMMANDS)
+    cut = quoting.answering_items("How do I add the bot to my Discord server?", commands, embedder)
+    assert cut.text == "The main commands:\n• `tidings discord invite-url`: the link that adds the bot to a Discord server."
+    assert (cut.source, cut.order) == (1, 0)
+    # Without its introduction the answering item is quoted alone.
+    bare = quoting.Passage(1, 0, COMMANDS.split("\n", 1)[1])
+    assert quoting.answering_items("How do I export the feedback?", bare, embedder).text == (
+        "• `tidings feedback export`: the answers people rated, as JSON lines."
+    )
+
+
+def test_short_lists_steps_and_lists_most_of_whose_items_answer_are_quoted_whole(embedder) -> None:  # type: ignore[no-untyped-def]
+    short = quoting.Passage(1, 0, "\n".join(COMMANDS.split("\n")[:4]))
+    assert quoting.answering_items("How do I export the feedback?", short, embedder) == short
+    steps = quoting.Passage(1, 0, "\n".join(f"{n}. {line[2:]}" for n, line in enumerate(COMMANDS.split("\n")[1:], 1)))
+    assert quoting.answering_items("How do I export the feedback?", steps, embedder) == steps
+    formats = quoting.Passage(
+        1,
+        0,
+        "Tidings reads:\n• Markdown files (`.md`)\n• plain text files (`.txt`)\n• HTML files (`.html`)\n"
+        "• PDF files (`.pdf`)\n• CSV spreadsheets of questions and answers",
+    )
+    assert quoting.answering_items("Which file formats can Tidings read?", formats, embedder) == formats
+
+
+def test_an_answer_quotes_one_command_of_a_long_command_list(services_reading) -> None:  # type: ignore[no-untyped-def]
+    install = "# Installing\n\n## The tidings command\n\n" + COMMANDS.replace("• ", "- ") + "\n"
+    services = services_reading({"install.md": install})
+    answer = ask(services, "How do I get the link that adds the bot to a Discord server?")
+    assert answer.grounded and "`tidings discord invite-url`" in answer.text, answer.text
+    assert "tidings ingest" not in answer.text and "tidings forget" not in answer.text, answer.text
+
+
 def test_a_section_headed_by_the_question_asked_leads_the_answer(services_reading) -> None:  # type: ignore[no-untyped-def]
     readme = (
         "# Tidings\n\n## Connect Slack (a few minutes)\n\nThis is Socket Mode (no public URL needed). For HTTP mode, "

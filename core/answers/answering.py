@@ -473,8 +473,9 @@ class Answerer:
         pick). The pick comes with the passage after it in its source, and for a yes-or-no
         question with the yes or no its paragraph opens with; the runners-up by
         rank fill ``quote_passages``, less those that repeat what is quoted, and those of
-        another source only within ``quote_margin`` of the pick. ``alone``: the passages'
-        similarities, if measured."""
+        another source only within ``quote_margin`` of the pick; a long list is cut to the items
+        that answer (``quoting.answering_items``). ``alone``: the passages' similarities, if
+        measured."""
         started = time.perf_counter()
         passages = quoting.passages_for(hits)
         titles = [h.chunk.title for h in hits]
@@ -509,6 +510,12 @@ class Answerer:
         rest, continued = self.rest_cut_off(lead, passages, hits)
         allowed = quoting.runners_up(scored, lead, scored[pick][0], self.settings.quote_margin)
         others = quoting.adding(ranked, [*lead, *rest], self.settings.quote_passages - 1, allowed=allowed)
+        if self.embedder is not None:
+            # A list read on into the next chunks is the answer whole; any other long one is cut
+            # to the items that answer.
+            trimmed = others if rest else [*lead, *others]
+            cut = {id(p): quoting.answering_items(question, p, self.embedder) for p in trimmed}
+            lead, others = [cut.get(id(p), p) for p in lead], [cut.get(id(p), p) for p in others]
         return Quoted((*lead, *rest, *others), time.perf_counter() - started, prompt_tokens, continued)
 
     def rest_cut_off(

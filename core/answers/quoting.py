@@ -62,6 +62,10 @@ HEADING_MATCH = 0.75
 # chunk, of at most this many rows or items; a longer one is a reference to look things up in,
 # not an answer.
 MAX_TABLE_ROWS = 12
+# A list of bullets this long is a reference (commands, settings): the items that answer the
+# question are quoted, not every item. Items within ``ITEM_MARGIN`` of the best one answer too.
+LONG_LIST = 4
+ITEM_MARGIN = 0.1
 
 _HEADING = re.compile(r"^\s*#{1,6}\s")
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
@@ -490,6 +494,23 @@ def items_of(passage: Passage) -> list[str]:
         elif items:
             items[-1] += "\n" + line
     return items
+
+
+def answering_items(question: str, passage: Passage, embedder: Embedder) -> Passage:
+    """A long list of bullets cut to its items that answer ``question``, after the sentence that
+    introduces it: "how do I add the bot to Discord?" wants the one command that prints the
+    invite link, not all ten. The list as it is when it is short, numbered (steps are followed
+    in order), or answered by more than half its items ("which formats ...")."""
+    items = items_of(passage)
+    if len(items) < LONG_LIST or not items[0].startswith("• "):
+        return passage
+    scores = similarities(question, [replace(passage, text=item) for item in items], embedder)
+    best = max(scores)
+    answering = [item for item, score in zip(items, scores, strict=True) if score >= best - ITEM_MARGIN]
+    if 2 * len(answering) > len(items):
+        return passage
+    introduction = passage.text.split("\n", 1)[0] if not _ITEM_LINE.match(passage.text) else ""
+    return replace(passage, text="\n".join([introduction, *answering] if introduction else answering))
 
 
 def quoted_texts(passages: Sequence[Passage]) -> set[str]:
