@@ -344,6 +344,21 @@ def test_asking_one_person_to_get_in_touch_is_no_open_question() -> None:
         assert question.text == f"gcharang: {text}"
 
 
+def test_a_motion_put_to_the_members_is_no_open_question() -> None:
+    motions = [
+        "Item 5. Can I propose that the committee meets in private for the rest of today's meeting? Are Members content? Thank you.",
+        "We have four papers from the minister on school transport. Are Members happy to note those? Thank you.",
+        "Shall we publish the committee's report on the budget in June? Is that agreed?",
+        "Could we take items 4 and 5 together after the break? Any objections? Good.",
+    ]
+    for text in [*motions, "", "[code]"]:
+        assert open_questions(Conversation((message(1, "chair", text),))) == [], text
+    # A question with no call for assent after it stays open.
+    text = "Can I propose that the committee meets in private for the rest of today's meeting?"
+    [question] = open_questions(Conversation((message(1, "chair", text + " We have a long agenda."),)))
+    assert question.text == f"chair: {text}"
+
+
 def test_an_uploads_file_title_is_not_the_topic_when_its_comment_says_more() -> None:
     upload = (
         "hello, I thought that in the if-let binding, a nil would be falsey, but that block returns nil instead of the keyword."

@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from itertools import zip_longest
 
 from core.digests.conversations import Conversation
 from core.text import THANKS_WORDS, content_words, keywords, sentences
@@ -193,6 +194,15 @@ ASKED_TO_EXPLAIN = re.compile(
 CONTACT_REQUEST = re.compile(
     r"\b(?:(?:dm|pm|msg|message|ping|email|e-mail|text|contact|get back to|reach out to|get in touch with) me|"
     r"(?:send|drop) me an? (?:email|e-mail|dm|pm|message|note|line))\b",
+    re.IGNORECASE,
+)
+# A chair calling for assent after a motion ("Can I propose that we meet in private for the
+# rest of the meeting? Are Members content?", "Is that agreed?", "Happy to note those?"): the
+# motion is carried by silence, so neither is an open question.
+CALL_FOR_ASSENT = re.compile(
+    r"^\W*(?:(?:so|okay|ok|right|then),? )?(?:(?:are|is) (?:members|everyone|everybody|we all|all|the committee|you all) )?"
+    r"(?:content|agreed|in agreement|happy(?: to note (?:those|these|them|that|this|it))?)\W*$|"
+    r"^\W*(?:is (?:that|this|it) agreed|(?:are there )?any objections?)\W*$",
     re.IGNORECASE,
 )
 # The asker closing their own question: "found it!", "never mind, figured it out".
@@ -474,6 +484,7 @@ def _is_question(sentence: str) -> bool:
         _asks(sentence)
         and len(content_words(sentence)) >= MIN_ITEM_WORDS
         and not CONTACT_REQUEST.search(sentence)
+        and not CALL_FOR_ASSENT.match(sentence)
     )
 
 
@@ -485,7 +496,8 @@ def open_questions(conversation: Conversation, following: Sequence[ChannelMessag
     found: list[Candidate] = []
     messages = conversation.messages
     for index, message in enumerate(messages):
-        asked = [s for s in said_sentences(message.text) if _is_question(s)]
+        said = said_sentences(message.text)
+        asked = [s for s, then in zip_longest(said, said[1:], fillvalue="") if _is_question(s) and not CALL_FOR_ASSENT.match(then)]
         if not asked:
             continue  # first, as most messages ask nothing: the rest of the day is read only for questions
         if any(_answers(message, other, same_conversation=True) for other in messages[index + 1 :]) or any(
