@@ -513,9 +513,9 @@ class Answerer:
         if self.embedder is not None:
             # A list read on into the next chunks is the answer whole; any other long one is cut
             # to the items that answer.
-            trimmed = others if rest else [*lead, *others]
-            cut = {id(p): quoting.answering_items(question, p, self.embedder) for p in trimmed}
-            lead, others = [cut.get(id(p), p) for p in lead], [cut.get(id(p), p) for p in others]
+            cut = functools.partial(quoting.answering_items, question, embedder=self.embedder)
+            lead = lead if rest else [cut(p) for p in lead]
+            others = [cut(p) for p in others]
         return Quoted((*lead, *rest, *others), time.perf_counter() - started, prompt_tokens, continued)
 
     def rest_cut_off(
