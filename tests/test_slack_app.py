@@ -345,6 +345,32 @@ async def test_mention_is_acked_queued_streamed_and_answered_once_in_thread(
 
 
 @pytest.mark.slow
+async def test_stopping_lets_an_answer_being_written_finish(
+    slack: MockSlack, http: aiohttp.ClientSession, make_services: Callable[..., Services], start_bot: StartBot
+) -> None:
+    """Ctrl-C or SIGTERM while a mention is answered: the answer is finished and posted before
+    the connections close (docs/install.md, "Stop and restart")."""
+    services = with_handbook(make_services(config_text='[answers]\nquote_selector = "model"\n'))
+    bot = await start_bot(services)
+    release, busy = hold_model(services, most_s=30)
+    await asyncio.sleep(0.05)
+    event = mention("How long does a deploy take?")
+    assert (await send_event(http, events_url(bot), event_callback(event))).status == 200
+    await slack.wait_for("chat.postMessage")
+    (placeholder,) = slack.posts_in_thread("C0GENERAL", event["ts"])
+
+    stopping = asyncio.create_task(bot.stop())
+    await asyncio.sleep(0.3)
+    assert not stopping.done()  # waiting for the answer, not cutting it off
+    release.set()
+    await busy
+    await asyncio.wait_for(stopping, timeout=bot.shutdown_grace_s + 5)
+    answer = slack.workspace.find("C0GENERAL", placeholder["ts"])
+    assert answer is not None and has_buttons(answer), answer
+    assert "ten minutes" in texts_of(answer)
+
+
+@pytest.mark.slow
 async def test_ask_command_answers_privately_then_share_and_feedback(
     slack: MockSlack, http: aiohttp.ClientSession, services: Services, start_bot: StartBot
 ) -> None:
