@@ -499,7 +499,7 @@ def items_of(passage: Passage) -> list[str]:
 def answering_items(question: str, passage: Passage, embedder: Embedder) -> Passage:
     """A long list of bullets cut to its items that answer ``question``, after the sentence that
     introduces it: "how do I add the bot to Discord?" wants the one command that prints the
-    invite link, not all ten. The list as it is when it is short, numbered (steps are followed
+    invite link, not every command. The list as it is when it is short, numbered (steps are followed
     in order), or answered by more than half its items ("which formats ...")."""
     items = items_of(passage)
     if len(items) < LONG_LIST or not items[0].startswith("• "):
