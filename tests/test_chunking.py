@@ -190,3 +190,17 @@ def test_a_code_block_cut_between_chunks_is_closed_and_opened_again() -> None:
     shown = [p.text for c in chunks for p in quoting.passages_of(c.text, 1)]
     assert "After the block." in shown
     assert any("\n  nested = true\n" in p for p in shown), "a code line keeps its indent"
+
+
+def test_a_code_block_that_fits_a_chunk_is_never_cut_in_two() -> None:
+    """Cut in two, the second half ("SLACK_SIGNING_SECRET=...") is quoted without the lines it
+    belongs with; moved whole into the next chunk, it comes with the sentence introducing it."""
+    prose = " ".join(f"Sentence {i} says something." for i in range(6))
+    block = "```sh\n# .env, HTTP mode\nSLACK_BOT_TOKEN=xoxb-...\nSLACK_SIGNING_SECRET=...\n```"
+    text = f"# Tokens\n\n{prose} Put both in `.env`:\n\n{block}\n\nThen run it."
+    for limit in range(30, 61):  # wherever the boundaries fall
+        chunks = chunk_document(Document(source="s.md", title="T", text=text), count_tokens=words, max_tokens=limit)
+        holding = [c.text for c in chunks if "SLACK_SIGNING_SECRET" in c.text]
+        assert holding and all(block in t for t in holding), (limit, [c.text for c in chunks])
+        assert all("Put both in `.env`:\n```sh" in t for t in holding), (limit, holding)
+        assert all(words(c.text) <= limit for c in chunks)

@@ -512,6 +512,7 @@ def _pack(sentences: Sequence[tuple[str, int]], budget: int, overlap: int, fence
     size = 0
     header: list[tuple[str, int]] = []  # the header row and rule of the table being packed
     fenced = False  # inside a ``` code block
+    blocks = _code_block_sizes(sentences)
     for index, (sentence, tokens) in enumerate(sentences):
         row = sentence.lstrip().startswith("|")
         if not row:
@@ -519,6 +520,15 @@ def _pack(sentences: Sequence[tuple[str, int]], budget: int, overlap: int, fence
         elif index and TABLE_RULE.match(sentence) and sentences[index - 1][0].lstrip().startswith("|"):
             header = [sentences[index - 1], (sentence, tokens)]
         is_fence = _is_fence(sentence)
+        block = blocks.get(index, 0) if not fenced else 0
+        if current and block and size + block > budget and block + fence[1] + 1 <= budget:
+            # A code block that fits a chunk whole starts the next one rather than being cut in
+            # two: "SLACK_SIGNING_SECRET=..." quoted alone, without the lines it belongs with.
+            chunks.append(_joined_sentences(current))
+            kept = [k for k in current[-overlap:] if not _is_fence(k[0])] if overlap else []
+            while kept and sum(t for _, t in kept) + len(kept) + block > budget:
+                kept.pop(0)
+            current, size = kept, sum(t for _, t in kept) + len(kept)
         # A code block cut between chunks is closed at the end of one and opened again at the
         # start of the next (else the next chunk's closing fence opens a block around its prose),
         # when both fences fit beside the line.
@@ -546,6 +556,22 @@ def _pack(sentences: Sequence[tuple[str, int]], budget: int, overlap: int, fence
     if current:
         chunks.append(_joined_sentences(current))
     return chunks
+
+
+def _code_block_sizes(sentences: Sequence[tuple[str, int]]) -> dict[int, int]:
+    """Each opening fence's index mapped to the tokens of its whole code block, both fences
+    and a separator per line counted; a block never closed is left out (it runs to the end)."""
+    sizes: dict[int, int] = {}
+    opened: int | None = None
+    for index, (sentence, _) in enumerate(sentences):
+        if not _is_fence(sentence):
+            continue
+        if opened is None:
+            opened = index
+        else:
+            sizes[opened] = sum(tokens + 1 for _, tokens in sentences[opened : index + 1])
+            opened = None
+    return sizes
 
 
 def _joined_sentences(sentences: Sequence[tuple[str, int]]) -> str:
