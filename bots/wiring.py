@@ -234,10 +234,22 @@ BUNDLED_DOCS_INDEXED = "knowledge-base:bundled-docs-indexed:"
 
 
 def _docs_version(files: list[Path]) -> str:
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(chunking_code_version().encode())
     for path in files:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def chunking_code_version() -> str:
+    """A hash of the code that turns a page of the docs into chunks: a change to it (a code
+    block no longer cut in two) reaches a knowledge base built before, as a reworded page does."""
+    from core.knowledge import chunking
+    from core.knowledge.loaders import markdown
+
+    digest = hashlib.sha256()
+    for module in (chunking, markdown):
+        digest.update(Path(str(module.__file__)).read_bytes())
     return digest.hexdigest()[:16]
 
 

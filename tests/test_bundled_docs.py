@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from adapters.console.chat import ConsoleChat
+from bots import wiring
 from bots.wiring import ensure_default_knowledge_base, scope_bundled_docs
 from core.knowledge.ingesting import bundled_docs, ingest
 from core.services import Services
-from core.types import DOCS_SCOPE, PUBLIC_SCOPE, ChannelRef
+from core.types import DOCS_SCOPE, PUBLIC_SCOPE, ChannelRef, Chunk, Document
 
 pytestmark = pytest.mark.slow
 
@@ -184,6 +187,27 @@ def test_an_update_of_the_bundled_docs_reaches_a_knowledge_base_built_before(
     (bundled / "digests.md").write_text("# Digests\n\nA digest summarises a channel every evening at six.\n")
     assert ensure_default_knowledge_base(services, docs=bundled) == 0
     assert services.knowledge_base.sources([DOCS_SCOPE]) == []
+
+
+def test_an_update_of_the_chunking_code_reaches_a_knowledge_base_built_before(
+    make_services: Callable[..., Services], bundled: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pages unchanged, the code that cuts them into chunks changed (a code block no longer
+    cut in two): the next start chunks the docs again, once."""
+    services = make_services()
+    ensure_default_knowledge_base(services, docs=bundled)
+    from core.knowledge import ingesting
+    from core.knowledge.chunking import chunk_document
+
+    def chunked_anew(document: Document, **options: Any) -> list[Chunk]:
+        return chunk_document(replace(document, text=f"{document.text}\n\nChunked anew."), **options)
+
+    monkeypatch.setattr(ingesting, "chunk_document", chunked_anew)
+    assert ensure_default_knowledge_base(services, docs=bundled) == 0, "the same code: nothing to do"
+    monkeypatch.setattr(wiring, "chunking_code_version", lambda: "a later release")
+    assert ensure_default_knowledge_base(services, docs=bundled) > 0
+    assert "Chunked anew." in texts(services)[f"slack.md:{DOCS_SCOPE}"]
+    assert ensure_default_knowledge_base(services, docs=bundled) == 0, "once"
 
 
 def test_a_channel_sees_the_docs_only_when_granted(make_services: Callable[..., Services], bundled: Path) -> None:
