@@ -1,10 +1,16 @@
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.answers import quoting
+from core.config import KnowledgeBaseSettings
 from core.knowledge.chunking import assign_ids, chunk_document, embedding_text, split_sections, split_sentences
+from core.knowledge.ingesting import bundled_docs
+from core.knowledge.loaders import load_file
 from core.types import Document
 
 
@@ -204,3 +210,25 @@ def test_a_code_block_that_fits_a_chunk_is_never_cut_in_two() -> None:
         assert holding and all(block in t for t in holding), (limit, [c.text for c in chunks])
         assert all("Put both in `.env`:\n```sh" in t for t in holding), (limit, holding)
         assert all(words(c.text) <= limit for c in chunks)
+
+
+def test_every_short_code_block_of_the_guide_is_whole_in_one_chunk(embedder) -> None:  # type: ignore[no-untyped-def]
+    """The bundled docs as the first start indexes them: a block of at most 100 word pieces is
+    found whole in one chunk, its lines in order."""
+    fenced = re.compile(r"^[ \t]*```.*?^[ \t]*```[ \t]*$", re.M | re.S)
+    checked = 0
+    for path in bundled_docs(Path(__file__).parents[1] / "docs"):
+        text = path.read_text(encoding="utf-8")
+        chunks = [
+            chunk
+            for document in load_file(path).documents
+            for chunk in chunk_document(document, count_tokens=embedder.count_tokens, max_tokens=KnowledgeBaseSettings().chunk_tokens)
+        ]
+        chunk_lines = ["\n".join(line.strip() for line in c.text.split("\n")) for c in chunks]
+        for block in fenced.findall(text):
+            if embedder.count_tokens(block) > 100:
+                continue
+            lines = "\n".join(line.strip() for line in block.strip().split("\n"))
+            assert any(lines in c for c in chunk_lines), f"{path.name}: {block}"
+            checked += 1
+    assert checked > 10
