@@ -18,7 +18,7 @@ from core.errors import EmptyQuestion
 from core.runtime.logs import RedactingFilter, configure
 from core.runtime.observability import InstrumentedAnswerer, Metrics, MetricsServer, platform_of
 from core.services import OnQueued, OnText, Services
-from core.types import Answer, Chunk, Question
+from core.types import DOCS_SCOPE, PUBLIC_SCOPE, Answer, Chunk, Question
 from tests.reliability import record
 from tests.trust_support import hold_model
 
@@ -57,6 +57,7 @@ def test_platform_comes_from_the_request_id_or_the_scope() -> None:
     assert platform_of(Question(text="q", request_id="discord-99")) == "discord"
     assert platform_of(Question(text="q", scopes=frozenset({"public", "discord:1:2"}))) == "discord"
     assert platform_of(Question(text="q")) == "console"
+    assert platform_of(Question(text="q", scopes=frozenset({PUBLIC_SCOPE, DOCS_SCOPE}))) == "console"  # the terminal chat
     assert platform_of(Question(text="q", scopes=frozenset({"public", "support-docs"}), request_id="x")) == "other"
 
 

@@ -29,7 +29,7 @@ from core.errors import UserFacingError
 from core.ports import OnQueued, OnText
 from core.runtime.logs import request_id
 from core.services import AnswersQuestions, Services
-from core.types import PUBLIC_SCOPE, Answer, Question
+from core.types import Answer, Question
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +41,13 @@ PLATFORMS = ("slack", "discord", "console", "other")
 
 
 def platform_of(question: Question) -> str:
-    """Which platform a question came from: its request id (``slack-…``) or its channel scope."""
+    """Which platform a question came from: its request id (``slack-…``) or its channel scope.
+    One with neither is the terminal's (the chat or `tidings ask`), whatever scopes it reads:
+    the terminal chat also reads the bundled docs' scope."""
     for candidate in (question.request_id.split("-", 1)[0], *(s.split(":", 1)[0] for s in question.scopes)):
         if candidate in PLATFORMS and candidate != "other":
             return candidate
-    if question.scopes <= {PUBLIC_SCOPE} and not question.request_id:
-        return "console"
-    return "other"
+    return "other" if question.request_id else "console"
 
 
 def component_of(logger_name: str) -> str:
