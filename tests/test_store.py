@@ -10,6 +10,7 @@ from core.errors import KnowledgeBaseError
 from core.knowledge.chunking import assign_ids, chunk_document
 from core.knowledge.knowledge_base import (
     LanceKnowledgeBase,
+    clear_first,
     lead,
     reciprocal_rank_fusion,
     scope_filter,
@@ -39,6 +40,17 @@ def test_a_search_is_as_sure_as_its_first_result_stands_out_from_its_fifth() -> 
     assert lead([0.6, 0.55]) == pytest.approx(0.05)  # fewer than five: the last
     assert lead([10.0, 9.8, 9.7, 9.6, 9.5], relative=True) == pytest.approx(0.05)
     assert lead([0.8]) == lead([]) == lead([0.0, 0.0], relative=True) == 0.0
+
+
+def test_a_first_result_that_clearly_leads_its_own_search_stays_first() -> None:
+    """Each search alone put the right entry first more often than the fusion: the vector
+    search on reworded FAQ questions, BM25 on research questions."""
+    vector, text = ["weather", "camps", "masks"], ["camps", "weather", "masks"]
+    assert clear_first(vector, [0.70, 0.64, 0.60], text, [9.0, 8.9, 8.0]) == "weather"  # 0.06 ahead in meaning
+    assert clear_first(vector, [0.70, 0.68, 0.60], text, [9.0, 7.0, 6.0]) == "camps"  # 22% ahead in BM25
+    assert clear_first(vector, [0.70, 0.68, 0.60], text, [9.0, 8.0, 6.0]) is None  # neither: the fusion decides
+    assert clear_first(vector, [0.70, 0.60], text, [9.0, 1.0]) == "weather"  # both: meaning first
+    assert clear_first(vector, [0.70], text, []) is None
 
 
 def test_the_search_that_is_sure_of_a_question_leads_the_fusion(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]

@@ -58,6 +58,12 @@ REFINE_FACTOR = 2
 VECTOR_CONFIDENCE = 10.0
 TEXT_CONFIDENCE = 2.0
 CONFIDENCE_DEPTH = 5
+# A search whose first result leads its second by this much (cosine for the vector search, a
+# share of the first BM25 score for the text search) puts it first, whatever the fusion says:
+# each search alone put the right entry first more often than their fusion did, the vector
+# search on reworded FAQ questions, BM25 on research questions (docs/quality-log.md, Change 34).
+VECTOR_CLEAR_LEAD = 0.05
+TEXT_CLEAR_LEAD = 0.2
 _COLUMNS = ["id", "source", "doc_key", "title", "text", "scope", "url", "position", "content_hash", "kind"]
 # What a search leg reads of each candidate: on object storage every column of every candidate
 # is another ranged read, so the hits' other columns are read once, for the hits alone.
@@ -527,7 +533,12 @@ class LanceKnowledgeBase:
             vector_weight *= 1 + VECTOR_CONFIDENCE * lead(vector_scores)
             text_weight *= 1 + TEXT_CONFIDENCE * lead(text_scores, relative=True)
         fused = reciprocal_rank_fusion([(vector_ids, vector_weight), (text_ids, text_weight)], k=self.rrf_k)
-        ranked = sorted(fused.items(), key=lambda item: item[1], reverse=True)[:k]
+        ranked = sorted(fused.items(), key=lambda item: item[1], reverse=True)
+        if self.weigh_by_confidence:
+            first = clear_first(vector_ids, vector_scores, text_ids, text_scores)
+            if first is not None:
+                ranked = [(first, fused[first]), *(item for item in ranked if item[0] != first)]
+        ranked = ranked[:k]
         full = self._full_rows(table, [row for cid, _ in ranked for row in rows[cid]])
         vector_rank = {cid: r for r, cid in enumerate(vector_ids, start=1)}
         text_rank = {cid: r for r, cid in enumerate(text_ids, start=1)}
@@ -574,6 +585,16 @@ def _indexed_rows(table: Any) -> int:
 
 def _embedded_text(chunk: Chunk) -> str:
     return chunk.title if chunk.kind == QUESTION_ROW_KIND else embedding_text(chunk.title, chunk.text)
+
+
+def clear_first(vector_ids: Sequence[str], vector_scores: Sequence[float], text_ids: Sequence[str], text_scores: Sequence[float]) -> str | None:
+    """The first result of the search that leads its second clearly (the vector search's, if
+    both do), or None when neither does: the fusion's order stands."""
+    if len(vector_scores) > 1 and vector_scores[0] - vector_scores[1] >= VECTOR_CLEAR_LEAD:
+        return vector_ids[0]
+    if len(text_scores) > 1 and text_scores[0] > 0 and (text_scores[0] - text_scores[1]) / text_scores[0] >= TEXT_CLEAR_LEAD:
+        return text_ids[0]
+    return None
 
 
 def lead(scores: Sequence[float], *, relative: bool = False) -> float:
