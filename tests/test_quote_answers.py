@@ -877,6 +877,31 @@ def test_a_runner_up_that_points_back_comes_with_the_sentence_it_points_at() -> 
     )
 
 
+def test_a_runner_up_that_introduces_a_table_comes_with_its_rows() -> None:
+    """"what slack scopes does it need" ended with "The bot's permissions in Slack are these
+    scopes, ..." and none of them."""
+    lead = quoting.passages_of("If doctor says a scope is missing, reinstall the app.", 1)
+    scopes = quoting.passages_of(
+        "The bot's permissions are these scopes.\n\n| Scope | Why |\n| --- | --- |\n"
+        "| `chat:write` | post answers |\n| `commands` | the slash commands |\n\nReinstall after adding one.",
+        2,
+    )
+    intro, *rows = scopes[:3]
+    assert quoting.adding([*lead, intro, *rows], lead, 1) == [intro, *rows]
+    assert quoting.adding([*lead, scopes[3]], lead, 1) == [scopes[3]], "a sentence that introduces nothing comes alone"
+
+
+@pytest.mark.parametrize("rows", [quoting.MAX_TABLE_ROWS])
+def test_a_runner_ups_table_cut_by_a_chunk_boundary_is_quoted_to_its_end(rows: int, services_reading) -> None:  # type: ignore[no-untyped-def]
+    page = _scopes_page(rows).replace(
+        "## Tokens", "## Troubleshooting\n\nIf the bot says a permission is missing, reinstall the app.\n\n## Tokens"
+    )
+    services = services_reading({"connect.md": page}, config_text="[answers]\nquote_margin = 2\n")  # any runner-up
+    answer = ask(services, "the bot says a permission is missing, what permissions does it need?")
+    assert answer.grounded and answer.text.startswith("If the bot says a permission is missing"), answer.text
+    assert re.findall(r"`scope(\d+):write`", answer.text) == [str(n) for n in range(rows)], answer.text
+
+
 def test_a_table_row_and_the_sentence_after_the_table_are_quoted_on_their_own_lines() -> None:
     passages = quoting.passages_of(
         "| part | one machine | many |\n|---|---|---|\n| Slack | Socket Mode | HTTP mode |\n"

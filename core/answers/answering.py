@@ -510,6 +510,11 @@ class Answerer:
         rest, continued = self.rest_cut_off(lead, passages, hits)
         allowed = quoting.runners_up(scored, lead, scored[pick][0], self.settings.quote_margin)
         others = quoting.adding(ranked, [*lead, *rest], self.settings.quote_passages - 1, allowed=allowed)
+        for source in dict.fromkeys(p.source for p in others):
+            # A runner-up's table is read on into the next chunks, as the lead's is.
+            unit = sorted((p for p in others if p.source == source), key=lambda p: p.order)
+            more, more_chunks = self.rest_cut_off(unit, passages, hits)
+            others, continued = [*others, *more], (*continued, *more_chunks)
         if self.embedder is not None:
             # A list read on into the next chunks is the answer whole; any other long one is cut
             # to the items that answer.

@@ -442,6 +442,12 @@ def tabled(passage: Passage, after: Passage, passages: Sequence[Passage]) -> lis
     return rows if len(rows) <= MAX_TABLE_ROWS else []
 
 
+def table_after(passage: Passage, passages: Sequence[Passage]) -> list[Passage]:
+    """The rows of the table right after ``passage``, when it introduces one (``tabled``)."""
+    after = [p for p in passages if p.source == passage.source and p.order == passage.order + 1][:1]
+    return tabled(passage, after[0], passages) if after else []
+
+
 def cut_off(lead: Sequence[Passage], passages: Sequence[Passage]) -> Passage | None:
     """``lead``'s last passage when it may go on in the section's next chunk: a list quoted
     with the sentence that introduces it, numbered steps, or the last row of a table quoted
@@ -583,8 +589,12 @@ def adding(
     added: list[Passage] = []
     for passage in following:
         if not _repeats(passage, kept):
-            # A runner-up comes with what it cannot be read without, as the lead does.
-            unit = [p for p in (*pointed_at(passage, ranked), passage, *introduced(passage, ranked)) if p not in kept]
+            # A runner-up comes with what it cannot be read without, as the lead does: "The
+            # bot's permissions are these scopes" alone names none of them.
+            unit = [
+                p for p in (*pointed_at(passage, ranked), passage, *introduced(passage, ranked), *table_after(passage, ranked))
+                if p not in kept
+            ]
             added.extend(unit)
             kept.extend(unit)
     return added
