@@ -510,17 +510,20 @@ class Answerer:
         rest, continued = self.rest_cut_off(lead, passages, hits)
         allowed = quoting.runners_up(scored, lead, scored[pick][0], self.settings.quote_margin)
         others = quoting.adding(ranked, [*lead, *rest], self.settings.quote_passages - 1, allowed=allowed)
+        read_on: set[int] = set()
         for source in dict.fromkeys(p.source for p in others):
-            # A runner-up's table is read on into the next chunks, as the lead's is.
+            # A runner-up's table or list is read on into the next chunks, as the lead's is.
             unit = sorted((p for p in others if p.source == source), key=lambda p: p.order)
             more, more_chunks = self.rest_cut_off(unit, passages, hits)
+            if more:
+                read_on.add(source)
             others, continued = [*others, *more], (*continued, *more_chunks)
         if self.embedder is not None:
             # A list read on into the next chunks is the answer whole; any other long one is cut
             # to the items that answer.
             cut = functools.partial(quoting.answering_items, question, embedder=self.embedder)
             lead = lead if rest else [cut(p) for p in lead]
-            others = [cut(p) for p in others]
+            others = [p if p.source in read_on else cut(p) for p in others]
         return Quoted((*lead, *rest, *others), time.perf_counter() - started, prompt_tokens, continued)
 
     def rest_cut_off(
