@@ -401,7 +401,7 @@ def excerpt(chosen: Passage, passages: Sequence[Passage]) -> list[Passage]:
         p for p in passages if p.source == chosen.source and p.order == chosen.order + 1 and not says_only_yes_or_no(p)
     ][:1]
     if following:
-        following = tabled(chosen, following[0], passages) or following
+        following = table_after(chosen, passages) or following
     return [*pointed_at(chosen, passages), chosen, *following, *introduced([chosen, *following][-1], passages)]
 
 
