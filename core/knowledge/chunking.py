@@ -525,7 +525,9 @@ def _pack(sentences: Sequence[tuple[str, int]], budget: int, overlap: int, fence
             # A code block that fits a chunk whole starts the next one rather than being cut in
             # two: "SLACK_SIGNING_SECRET=..." quoted alone, without the lines it belongs with.
             chunks.append(_joined_sentences(current))
-            kept = [k for k in current[-overlap:] if not _is_fence(k[0])] if overlap else []
+            kept = list(current[-overlap:]) if overlap else []
+            if any(_is_fence(s) for s, _ in kept):
+                kept = []  # as below: a fence carried over would open a code block around the prose
             while kept and sum(t for _, t in kept) + len(kept) + block > budget:
                 kept.pop(0)
             current, size = kept, sum(t for _, t in kept) + len(kept)
