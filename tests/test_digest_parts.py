@@ -10,12 +10,15 @@ from core.digests.extract import (
     central_message,
     clean_text,
     decisions,
+    looks_like_output,
     open_questions,
+    said_lines,
     shorten,
     tidy_speech,
     topic,
     window_candidates,
 )
+from core.digests.labels import topic_labels
 from core.digests.packing import Piece, pack
 from core.digests.prompts import parse_notes
 from core.types import Author
@@ -184,6 +187,12 @@ def test_trying_out_a_suggestion_is_no_action_item_but_taking_work_on_is() -> No
         "I will DL that version of Ocean and see what happens.",
         "I'll upgrade the node tonight and then see if the swaps go through.",
         "I'll rebuild the index and restart the node before the release.",
+        "Thanks for that post, I'll have a read.",
+        "thanks, I'll give that whirl",
+        "I am using the predicate...I will read the link.",
+        "I'm going to continue playing with it, kinda fun",
+        "ok, will add more details",  # chat commits in few words
+        "I'll put up a repo.",
     ]
     assert [c.text for c in action_items(two_speakers(said))] == [
         "ann: I'll take a look at the crash on Windows tonight.",
@@ -192,6 +201,8 @@ def test_trying_out_a_suggestion_is_no_action_item_but_taking_work_on_is() -> No
         "bob: I'll file an issue for the missing docs page.",  # the step after the trying out
         "bob: I'll have to rebuild the wallet index tonight.",
         "ann: I'll rebuild the index and restart the node before the release.",
+        "bob: Will add more details",
+        "ann: I'll put up a repo.",
     ]
 
 
@@ -312,7 +323,8 @@ def test_a_question_answered_hours_later_is_not_open_when_the_asker_is_addressed
         conversations = group_conversations(day, max_messages=len(day))
         return [c.text for c in window_candidates(conversations) if c.kind == "question"]
 
-    unanswered = [message(1, "crypto", asked, minute=0), message(2, "oszy", reply, minute=130)]
+    # Hours later, somebody else starts on something else: the question is still open.
+    unanswered = [message(1, "crypto", asked, minute=0), message(2, "oszy", "The block explorer is down again today.", minute=130)]
     addressed = [message(1, "crypto", asked, minute=0), message(2, "oszy", f"@crypto {reply}", minute=130)]
     # Slack writes a mention as the user's id, which is not their name.
     slack_asker = replace(message(1, "crypto", asked, minute=0), author=Author("U0CRYPTO", "crypto"))
@@ -321,12 +333,53 @@ def test_a_question_answered_hours_later_is_not_open_when_the_asker_is_addressed
     in_advance = [message(1, "crypto", asked, minute=0), message(2, "crypto", "thanks in advance", minute=200)]
     other_person = [message(1, "crypto", asked, minute=0), message(2, "oszy", f"@cryptonaut {reply}", minute=130)]
 
-    assert open_ones(unanswered) == [f"crypto: {asked}"]  # hours later, to nobody in particular
+    assert open_ones(unanswered) == [f"crypto: {asked}"]
     assert open_ones(addressed) == []
     assert open_ones(by_id) == []
     assert open_ones(thanked) == []
     assert open_ones(in_advance) == [f"crypto: {asked}"]
     assert open_ones(other_person) == [f"crypto: {asked}"]
+
+
+def test_a_late_reply_that_speaks_to_the_asker_or_about_the_question_closes_it() -> None:
+    asked = "kmd node always kills itself after a few minutes, what is the reason?"
+
+    def open_ones(day: list) -> list[str]:
+        conversations = group_conversations(day, max_messages=len(day))
+        return [c.text for c in window_candidates(conversations) if c.kind == "question"]
+
+    spoken_to = [message(1, "lc", asked, minute=0), message(2, "smk", "Have you updated since the last release?", minute=70)]
+    same_words = [message(1, "lc", asked, minute=0), message(2, "smk", "The kmd node dies when the disk is full.", minute=150)]
+    elsewhere = [message(1, "lc", asked, minute=0), message(2, "smk", "The block explorer is down again today.", minute=70)]
+    to_another = [message(1, "lc", asked, minute=0), message(2, "smk", "@ann your kmd node needs the update.", minute=70)]
+    # Only the next message by someone else counts: a reply further on answers another question.
+    later_still = [*elsewhere, message(3, "ann", "Your node needs a reindex after the update.", minute=200)]
+
+    assert open_ones(spoken_to) == ["smk: Have you updated since the last release?"]  # the reply's own question
+    assert open_ones(same_words) == []
+    assert open_ones(elsewhere) == [f"lc: {asked}"]
+    assert open_ones(to_another) == [f"lc: {asked}"]
+    assert open_ones(later_still) == [f"lc: {asked}"]
+
+
+def test_one_askers_questions_in_a_row_are_one_open_question() -> None:
+    first = "Would the closure compiler strip away the vars I don't use in my application?"
+    again = [message(1, "ken", first, minute=0), message(2, "ken", "Stripping away both the unused JS vars and my cljs vars?", minute=1)]
+    [question] = open_questions(Conversation(tuple(again)))
+    assert question.text == f"ken: {first}"
+
+
+def test_a_statement_with_a_tag_asks_for_assent_not_an_answer() -> None:
+    for text in [
+        "The idea was to eliminate contract checks when they were proven not to fail, right?",
+        "You’re not talking about the compiler course at the university, are you?",
+        "ssh user@server nc localhost 5555 is a possibility, no?",
+        "That flag only changes the output directory, doesn't it?",
+    ]:
+        assert open_questions(Conversation((message(1, "ben", text),))) == [], text
+    asked = "Is the right way to pass options through the deps.edn alias?"
+    [question] = open_questions(Conversation((message(1, "ben", asked),)))
+    assert question.text == f"ben: {asked}"
 
 
 def test_asking_one_person_to_get_in_touch_is_no_open_question() -> None:
@@ -387,6 +440,38 @@ def test_an_error_quoted_back_does_not_become_the_topic() -> None:
     # The error is in the conversation twice only because it was quoted: its words are not
     # what the conversation is about.
     assert "resync the chain" in topic(conversation.messages).text
+
+
+# A node's log pasted line by line, as a support channel sees it.
+PASTED_LOG = (
+    "chainparams_commandline called\ncall komodo_args.(/home/wallet/komodo/src/komodod) NOTARY_PUBKEY.()\n"
+    "initialized  at 1576835974\nnMaxConnections 384\n\n************************\n"
+    "EXCEPTION: 15dbwrapper_error\nDatabase corrupted\nKomodo in AppInit()"
+)
+
+
+def test_a_pasted_log_is_no_topic_sentence_and_no_label() -> None:
+    said = ["why i upgrade V0.5.0 ,and then run it", "tip me error", PASTED_LOG, "which chain are you running?"]
+    conversation = two_speakers(said)
+    assert topic(conversation.messages).text == "why i upgrade V0.5.0 ,and then run it"
+    [label] = topic_labels([conversation.messages])
+    log_only = {"komodo_args", "home", "src", "nmaxconnections", "notary_pubkey", "15dbwrapper_error"}
+    assert not log_only & set(label.lower().replace(",", " ").split()), label
+    # The plain lines of the paste still say something.
+    assert said_lines(PASTED_LOG)[-2:] == ["Database corrupted", "Komodo in AppInit()"]
+
+
+def test_pasted_output_is_told_from_words_in_any_alphabet_and_from_inline_code() -> None:
+    for line in ["nMaxConnections 384", "EXCEPTION 0x601daba4 15dbwrapper_error", "`(apply + 1 1])` => `(+ 1 1)`"]:
+        assert looks_like_output(line), line
+    for line in [
+        "Database corrupted",
+        "Suuuuuper random, but isn't `(cond [test => (lambda (p) p)])` just `(cond [test => identity])`?",
+        "кто делал vision text extraction на clojure? или вообще",
+        "@sean see https://github.com/org/repo/issues/12 for the PR",
+        "ok",
+    ]:
+        assert not looks_like_output(line), line
 
 
 def test_quotes_lose_hesitations_and_abandoned_starts_but_not_chat_abbreviations() -> None:

@@ -19,7 +19,7 @@ from datetime import timedelta
 from itertools import zip_longest
 
 from core.digests.conversations import Conversation
-from core.text import THANKS_WORDS, content_words, keywords, sentences
+from core.text import LINK, THANKS_WORDS, content_words, keywords, sentences
 from core.types import Author, ChannelMessage
 
 _SLACK_LINK = re.compile(r"<(https?://[^|>]+)\|([^>]+)>")
@@ -33,8 +33,18 @@ MIN_TOPIC_WORDS = 4
 # "[message text edited or deleted]", "[image]", "(attachment)", "[file: if-let map destructuring]".
 BRACKETED_NOTE = re.compile(r"^\s*[\[(<{][^\[\]()<>{}]{0,80}[\])>}]\s*$")
 # A decision, action item or question needs a few words to be one: "we'll wait outside" is
-# not; "I'll open a PR to pin it properly" is.
+# not; "I'll open a PR to pin it properly" is. Someone taking work on says it in fewer: "ok,
+# will add more details", "we'll have to investigate that further".
 MIN_ITEM_WORDS = 3
+MIN_COMMITMENT_WORDS = 2
+# A line of pasted output has fewer than this share of plain words among at least this many
+# tokens, mentions and links aside (``looks_like_output``): a log pasted line by line is many
+# short lines ("nMaxConnections 384", "EXCEPTION: 15dbwrapper_error").
+_INLINE_CODE = re.compile(r"`[^`\n]+`")
+# Neither words nor output: a mention, an emoji code, punctuation alone ("...", "|", "->").
+_NEUTRAL_TOKEN = re.compile(r"^(?:@\S+|:[\w+-]+:|[^\w]+)$")
+OUTPUT_MIN_TOKENS = 2
+OUTPUT_WORD_SHARE = 0.5
 # Centrality divides a line's summed word weights by its number of words to this power:
 # 0 would always pick the longest line, 1 the line with the heaviest average word.
 LENGTH_DAMPING = 0.7
@@ -80,11 +90,13 @@ SELF_ACTION = re.compile(
     re.IGNORECASE,
 )
 # Trying out what someone suggested is the speaker's own next step, nothing anyone follows up
-# on: "I'll give it a try", "i'll puzzle over this tomorrow", "I'll see if that works". "I'll
-# try to fix it tonight" takes the fixing on, so "try to" is not one of them.
+# on: "I'll give it a try", "I'll have a read", "I will read the link", "I'm going to continue
+# playing with it", "i'll puzzle over this tomorrow", "I'll see if that works". "I'll try to fix it tonight" takes the fixing on, so "try to" is not one of them.
 _SEEING = r"see (?:what happens|if|whether|how)"
 _TRYING = (
-    r"(?:try(?! to\b)|give (?:it|that|this|them|these) a (?:try|go|shot|whirl|spin)|puzzle over|sleep on|"
+    r"(?:try(?! to\b)|give (?:it|that|this|them|these) (?:a )?(?:try|go|shot|whirl|spin)|have a read|"
+    r"read (?:it|that|this|them|the (?:link|docs?|article|post|thread|paper|book|manual|readme))|"
+    r"(?:continue|keep) (?:playing|messing|tinkering|experimenting|testing)|puzzle over|sleep on|"
     r"play (?:with|around)|mess (?:with|around)|tinker|experiment|wait|read up|check (?:it|that|this|them) out|"
     rf"{_SEEING})"
 )
@@ -205,6 +217,13 @@ CALL_FOR_ASSENT = re.compile(
     r"^\W*(?:is (?:that|this|it) agreed|(?:are there )?any objections?)\W*$",
     re.IGNORECASE,
 )
+# A statement with a tag asks for assent, not an answer: "The idea was to skip the checks,
+# right?", "You're not talking about Jeff, are you?", "ssh user@server is a possibility, no?".
+TAG_QUESTION = re.compile(
+    r",\s*(?:right|no|yes|eh|correct|yeah|true|(?:is|are|do|does|did|was|were|would|could|can|will|should|have|has)"
+    r"(?:n'?t)? (?:it|that|this|there|they|you|we|he|she|i)(?: think)?)\s*\?+\s*$",
+    re.IGNORECASE,
+)
 # The asker closing their own question: "found it!", "never mind, figured it out".
 RESOLVED = re.compile(
     r"\b(found it|figured it out|figured out|never ?mind|nvm|solved it|got it working|works now|sorted it)\b",
@@ -212,6 +231,12 @@ RESOLVED = re.compile(
 )
 # A reply can come after a lull long enough to start a new conversation.
 ANSWER_WINDOW = timedelta(hours=1)
+# Later still, in a support channel a helper's reply comes hours on and names nobody: the next
+# message by someone else answers when it speaks to someone ("Have you updated since the
+# release?") or shares this many of the question's content words.
+_SPOKEN_TO = re.compile(r"\b(?:you|your|yours|you're|youre|u)\b", re.IGNORECASE)
+REPLY_SHARED_WORDS = 2
+_AT_SOMEONE = re.compile(r"(?<![\w.])@[\w.\-]+")
 # An asker thanking someone later got an answer, however late ("@Oszy Thanks" five hours on);
 # "thanks in advance" is said before any answer, so it does not count.
 THANKS = re.compile(rf"\b(?:{THANKS_WORDS})\b(?! in advance)", re.IGNORECASE)
@@ -373,12 +398,41 @@ def central_message(messages: Sequence[ChannelMessage]) -> ChannelMessage:
     return messages[best]
 
 
-def said_sentences(text: str) -> list[str]:
-    """A message's own sentences, cleaned (``clean_text``). A line break ends one: chat writes
-    a link, then "I will notify our host" on the next line, with no full stop between. A line
-    quoted with ">" is someone else's words, so it is left out."""
+def looks_like_output(line: str) -> bool:
+    """A pasted log, command or code line outside a code block: "chainparams_commandline called
+    call komodo_args.(/home/wallet/komodo/src/komodod) NOTARY_PUBKEY.() initialized at
+    1576835974 ...". Fewer than half its tokens are plain words."""
+    line = _INLINE_CODE.sub(" `code` ", line)  # a code span is one thing said, however long
+    tokens = [token for token in line.split() if not _NEUTRAL_TOKEN.match(token) and not LINK.match(token)]
+    if len(tokens) < OUTPUT_MIN_TOKENS:
+        return False
+    return sum(1 for token in tokens if _plain_word(token)) < OUTPUT_WORD_SHARE * len(tokens)
+
+
+def _plain_word(token: str) -> bool:
+    """A word as people write it, in any alphabet: "Database", "don't", "EXCEPTION", "кложуре";
+    not "nMaxConnections", "15dbwrapper_error" or "komodo_args.(/home/wallet)"."""
+    word = token.strip(_EDGE_PUNCTUATION + "“”‘’").replace("'", "").replace("’", "")
+    return word.isalpha() and (word[1:].islower() or word.isupper() or len(word) == 1)
+
+
+def without_output(text: str) -> str:
+    """``text`` without its lines of pasted output (``looks_like_output``), a code block as "[code]"."""
     lines = _CODE_BLOCK.sub(" [code] ", text).splitlines()
-    return [sentence for line in lines if not line.lstrip().startswith(">") for sentence in sentences(clean_text(line))]
+    return "\n".join(line for line in lines if not looks_like_output(clean_text(line)))
+
+
+def said_lines(text: str) -> list[str]:
+    """A message's own lines, cleaned (``clean_text``): a code block is "[code]"; a line quoted
+    with ">" is someone else's words and a pasted log line nobody's, so both are left out."""
+    lines = (clean_text(line) for line in _CODE_BLOCK.sub(" [code] ", text).splitlines() if not line.lstrip().startswith(">"))
+    return [line for line in lines if line and not looks_like_output(line)]
+
+
+def said_sentences(text: str) -> list[str]:
+    """A message's own sentences (``said_lines``). A line break ends one: chat writes a link,
+    then "I will notify our host" on the next line, with no full stop between."""
+    return [sentence for line in said_lines(text) for sentence in sentences(line)]
 
 
 def _asks(sentence: str) -> bool:
@@ -390,10 +444,15 @@ _AFTER_A_QUESTION = re.compile(r"(?<=\?)\s+(?=\w)")
 
 
 def _first_sentence_with(
-    text: str, pattern: re.Pattern[str], *, statement: bool = False, skipping: Sequence[re.Pattern[str]] = ()
+    text: str,
+    pattern: re.Pattern[str],
+    *,
+    statement: bool = False,
+    skipping: Sequence[re.Pattern[str]] = (),
+    min_words: int = MIN_ITEM_WORDS,
 ) -> str | None:
     """The first sentence of a message matching ``pattern`` that says something
-    (``MIN_ITEM_WORDS``), as a bullet quotes it; talk about the conversation itself never
+    (``min_words`` content words), as a bullet quotes it; talk about the conversation itself never
     counts, and with ``statement`` (a decision or a commitment) neither do questions and
     hedged guesses. Nor does a sentence ``skipping`` finds in."""
     if statement and text.lstrip()[:1] in _QUOTE_MARKS:
@@ -409,7 +468,7 @@ def _first_sentence_with(
             continue
         if statement and HEDGE.search(_POLITE_HEDGE.sub("", read) if _SETTLED.search(read) else read):
             continue
-        if _says(read, pattern) and len(content_words(sentence)) >= MIN_ITEM_WORDS:
+        if _says(read, pattern) and len(content_words(sentence)) >= min_words:
             return quotable(sentence)
     return None
 
@@ -457,11 +516,13 @@ def topic(
         weights[word] = weights.get(word, 0.0) + weight
     best: tuple[tuple[int, float, float], str, ChannelMessage] | None = None
     for index, message in enumerate(messages):
-        for sentence in sentences(clean_text(message.text)) or [clean_text(message.text)]:
+        said = said_sentences(message.text)
+        for sentence in said or [clean_text(message.text)]:
             text = shorten(quotable(sentence))
             count = len(content_words(text, names=names))
-            # An upload's "[file: title]" holds the conversation's words, but says nothing.
-            note = BRACKETED_NOTE.match(text) is not None
+            # An upload's "[file: title]" holds the conversation's words, but says nothing; nor
+            # does a message of nothing but pasted output.
+            note = BRACKETED_NOTE.match(text) is not None or not said
             informative = count >= MIN_TOPIC_WORDS and not note
             # Below the minimum, the sentence saying most stands in ("Okay." never does
             # while anything longer was said). A listed item's sentence ranks below any other
@@ -485,6 +546,7 @@ def _is_question(sentence: str) -> bool:
         and len(content_words(sentence)) >= MIN_ITEM_WORDS
         and not CONTACT_REQUEST.search(sentence)
         and not CALL_FOR_ASSENT.match(sentence)
+        and not TAG_QUESTION.search(sentence.translate(_APOSTROPHES))
     )
 
 
@@ -492,7 +554,9 @@ def open_questions(conversation: Conversation, following: Sequence[ChannelMessag
     """Questions nobody answered. ``following`` are its line's messages after the conversation,
     where a reply that came after a lull is. A question counts as answered when someone else
     spoke after it within ``ANSWER_WINDOW``; at any later time, when someone addressed the
-    asker (a reply to them, or their @name), or the asker thanked someone or said they solved it."""
+    asker (a reply to them, or their @name), or the asker thanked someone or said they solved it;
+    and when the next message by someone else reads as a reply (``_reads_as_reply``). A
+    conversation ending in one asker's questions has one open question: the first."""
     found: list[Candidate] = []
     messages = conversation.messages
     for index, message in enumerate(messages):
@@ -504,8 +568,25 @@ def open_questions(conversation: Conversation, following: Sequence[ChannelMessag
             _answers(message, other) for other in following
         ):
             continue
+        if found:
+            # Nobody spoke after the open question before it (or it would be answered): the
+            # same asker put it another way ("stripping away both ... vars?"). One bullet.
+            continue
+        if _reads_as_reply(message, next((m for m in following if m.author.id != message.author.id), None)):
+            continue
         found.append(Candidate("question", f"{message.author.name}: {shorten(quotable(asked[-1]))}", (message,)))
     return found
+
+
+def _reads_as_reply(question: ChannelMessage, first: ChannelMessage | None) -> bool:
+    """Whether ``first``, the next message by someone else after a lull, replies to ``question``."""
+    if first is None:
+        return False
+    text = clean_text(first.text).translate(_APOSTROPHES)
+    if _AT_SOMEONE.search(text) and not _addresses(first, question.author):
+        return False  # speaking to someone else
+    shared = content_words(" ".join(said_sentences(question.text))) & content_words(text)
+    return _SPOKEN_TO.search(text) is not None or len(shared) >= REPLY_SHARED_WORDS
 
 
 def _answers(question: ChannelMessage, other: ChannelMessage, *, same_conversation: bool = False) -> bool:
@@ -554,9 +635,9 @@ def action_items(conversation: Conversation) -> list[Candidate]:
         text = message.text
         owner: str | None = None
         own_steps = (TRYING_OUT, LOOKING) if THANKS.search(text) else (TRYING_OUT,)
-        sentence = _first_sentence_with(text, SELF_ACTION, statement=True, skipping=own_steps) or _first_sentence_with(
-            text, PROMISED, statement=True
-        )
+        sentence = _first_sentence_with(
+            text, SELF_ACTION, statement=True, skipping=own_steps, min_words=MIN_COMMITMENT_WORDS
+        ) or _first_sentence_with(text, PROMISED, statement=True)
         if sentence:
             owner = message.author.name
         else:
