@@ -190,9 +190,8 @@ def test_trying_out_a_suggestion_is_no_action_item_but_taking_work_on_is() -> No
         "Thanks for that post, I'll have a read.",
         "thanks, I'll give that whirl",
         "I am using the predicate...I will read the link.",
-        "I'm going to continue playing with it, kinda fun",
         "ok, will add more details",  # chat commits in few words
-        "I'll put up a repo.",
+        "I'll file a ticket.",
     ]
     assert [c.text for c in action_items(two_speakers(said))] == [
         "ann: I'll take a look at the crash on Windows tonight.",
@@ -201,8 +200,8 @@ def test_trying_out_a_suggestion_is_no_action_item_but_taking_work_on_is() -> No
         "bob: I'll file an issue for the missing docs page.",  # the step after the trying out
         "bob: I'll have to rebuild the wallet index tonight.",
         "ann: I'll rebuild the index and restart the node before the release.",
-        "bob: Will add more details",
-        "ann: I'll put up a repo.",
+        "ann: Will add more details",
+        "bob: I'll file a ticket.",
     ]
 
 

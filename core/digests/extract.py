@@ -34,17 +34,17 @@ MIN_TOPIC_WORDS = 4
 BRACKETED_NOTE = re.compile(r"^\s*[\[(<{][^\[\]()<>{}]{0,80}[\])>}]\s*$")
 # A decision, action item or question needs a few words to be one: "we'll wait outside" is
 # not; "I'll open a PR to pin it properly" is. Someone taking work on says it in fewer: "ok,
-# will add more details", "we'll have to investigate that further".
+# will add more details", "I'll file a ticket".
 MIN_ITEM_WORDS = 3
 MIN_COMMITMENT_WORDS = 2
 # A line of pasted output has fewer than this share of plain words among at least this many
 # tokens, mentions and links aside (``looks_like_output``): a log pasted line by line is many
 # short lines ("nMaxConnections 384", "EXCEPTION: 15dbwrapper_error").
+OUTPUT_MIN_TOKENS = 2
+OUTPUT_WORD_SHARE = 0.5
 _INLINE_CODE = re.compile(r"`[^`\n]+`")
 # Neither words nor output: a mention, an emoji code, punctuation alone ("...", "|", "->").
 _NEUTRAL_TOKEN = re.compile(r"^(?:@\S+|:[\w+-]+:|[^\w]+)$")
-OUTPUT_MIN_TOKENS = 2
-OUTPUT_WORD_SHARE = 0.5
 # Centrality divides a line's summed word weights by its number of words to this power:
 # 0 would always pick the longest line, 1 the line with the heaviest average word.
 LENGTH_DAMPING = 0.7
@@ -90,13 +90,14 @@ SELF_ACTION = re.compile(
     re.IGNORECASE,
 )
 # Trying out what someone suggested is the speaker's own next step, nothing anyone follows up
-# on: "I'll give it a try", "I'll have a read", "I will read the link", "I'm going to continue
-# playing with it", "i'll puzzle over this tomorrow", "I'll see if that works". "I'll try to fix it tonight" takes the fixing on, so "try to" is not one of them.
+# on: "I'll give it a try", "I'll have a read", "I will read the link", "i'll puzzle over this
+# tomorrow", "I'll see if that works". "I'll try to fix it tonight" takes the fixing on, so
+# "try to" is not one of them.
 _SEEING = r"see (?:what happens|if|whether|how)"
 _TRYING = (
     r"(?:try(?! to\b)|give (?:it|that|this|them|these) (?:a )?(?:try|go|shot|whirl|spin)|have a read|"
     r"read (?:it|that|this|them|the (?:link|docs?|article|post|thread|paper|book|manual|readme))|"
-    r"(?:continue|keep) (?:playing|messing|tinkering|experimenting|testing)|puzzle over|sleep on|"
+    r"puzzle over|sleep on|"
     r"play (?:with|around)|mess (?:with|around)|tinker|experiment|wait|read up|check (?:it|that|this|them) out|"
     rf"{_SEEING})"
 )
