@@ -417,17 +417,18 @@ def _plain_word(token: str) -> bool:
     return word.isalpha() and (word[1:].islower() or word.isupper() or len(word) == 1)
 
 
-def without_output(text: str) -> str:
-    """``text`` without its lines of pasted output (``looks_like_output``), a code block as "[code]"."""
+def lines_without_output(text: str) -> list[str]:
+    """A message's lines as written, a code block as "[code]", without its lines of pasted
+    output (``looks_like_output``)."""
     lines = _CODE_BLOCK.sub(" [code] ", text).splitlines()
-    return "\n".join(line for line in lines if not looks_like_output(clean_text(line)))
+    return [line for line in lines if not looks_like_output(clean_text(line))]
 
 
 def said_lines(text: str) -> list[str]:
     """A message's own lines, cleaned (``clean_text``): a code block is "[code]"; a line quoted
     with ">" is someone else's words and a pasted log line nobody's, so both are left out."""
-    lines = (clean_text(line) for line in _CODE_BLOCK.sub(" [code] ", text).splitlines() if not line.lstrip().startswith(">"))
-    return [line for line in lines if line and not looks_like_output(line)]
+    said = (clean_text(line) for line in lines_without_output(text) if not line.lstrip().startswith(">"))
+    return [line for line in said if line]
 
 
 def said_sentences(text: str) -> list[str]:
@@ -558,7 +559,6 @@ def open_questions(conversation: Conversation, following: Sequence[ChannelMessag
     asker (a reply to them, or their @name), or the asker thanked someone or said they solved it;
     and when the next message by someone else reads as a reply (``_reads_as_reply``). A
     conversation ending in one asker's questions has one open question: the first."""
-    found: list[Candidate] = []
     messages = conversation.messages
     for index, message in enumerate(messages):
         said = said_sentences(message.text)
@@ -569,24 +569,23 @@ def open_questions(conversation: Conversation, following: Sequence[ChannelMessag
             _answers(message, other) for other in following
         ):
             continue
-        if found:
-            # Nobody spoke after the open question before it (or it would be answered): the
-            # same asker put it another way ("stripping away both ... vars?"). One bullet.
+        if _reads_as_reply(message, said, next((m for m in following if m.author.id != message.author.id), None)):
             continue
-        if _reads_as_reply(message, next((m for m in following if m.author.id != message.author.id), None)):
-            continue
-        found.append(Candidate("question", f"{message.author.name}: {shorten(quotable(asked[-1]))}", (message,)))
-    return found
+        # Nobody spoke after this one (or it would be answered): a later question in the
+        # conversation is the same asker putting it another way ("stripping away both ... vars?").
+        return [Candidate("question", f"{message.author.name}: {shorten(quotable(asked[-1]))}", (message,))]
+    return []
 
 
-def _reads_as_reply(question: ChannelMessage, first: ChannelMessage | None) -> bool:
-    """Whether ``first``, the next message by someone else after a lull, replies to ``question``."""
+def _reads_as_reply(question: ChannelMessage, said: Sequence[str], first: ChannelMessage | None) -> bool:
+    """Whether ``first``, the next message by someone else after a lull, replies to ``question``
+    (whose own sentences are ``said``)."""
     if first is None:
         return False
     text = clean_text(first.text).translate(_APOSTROPHES)
     if _AT_SOMEONE.search(text) and not _addresses(first, question.author):
         return False  # speaking to someone else
-    shared = content_words(" ".join(said_sentences(question.text))) & content_words(text)
+    shared = content_words(" ".join(said)) & content_words(text)
     return _SPOKEN_TO.search(text) is not None or len(shared) >= REPLY_SHARED_WORDS
 
 

@@ -21,7 +21,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from core.digests.extract import BRACKETED_NOTE, clean_text, without_output
+from core.digests.extract import BRACKETED_NOTE, clean_text, lines_without_output
 from core.ports import Embedder
 from core.text import LINK, STOPWORDS, WORD, stem
 from core.types import ChannelMessage
@@ -154,10 +154,10 @@ def quotable_message(message: ChannelMessage, repeated: Collection[str]) -> bool
 
 def _phrases(text: str) -> list[list[str]]:
     """Runs of words that are not stopwords, as written: the places a key phrase can come from.
-    A line of pasted output names nothing (``without_output``); a quoted line stays, as it
+    A line of pasted output names nothing (``lines_without_output``); a quoted line stays, as it
     says what a reply is about. Line ends, punctuation, links, mentions, emoji and stopwords
     break a run."""
-    text = " . ".join(clean_text(line) for line in without_output(text).splitlines())
+    text = " . ".join(clean_text(line) for line in lines_without_output(text))
     text = _BARE_LINK.sub(" . ", LINK.sub(" . ", text))
     text = _EMOJI.sub(" . ", text)
     text = _MENTION.sub(" . ", text)
