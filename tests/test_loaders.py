@@ -33,6 +33,8 @@ from fixtures_loaders import (
     zip_bytes,
 )
 
+from core.digests.conversations import group_conversations
+from core.digests.extract import open_questions
 from core.errors import LoaderError
 from core.knowledge.loaders import SUPPORTED, Limits, LoadedFile, SkippedFile, discover, load_file, read_messages
 from core.knowledge.loaders.reading import fingerprint
@@ -274,11 +276,28 @@ def test_discord_csv_either_delimiter(tmp_path: Path, content: str) -> None:
 def test_discord_csv_ids_dates_attachments_and_system_lines(tmp_path: Path) -> None:
     messages = read_messages(write(tmp_path, "komodo-support-2019-Dec-06.csv", DISCORD_CSV_SEMICOLON))
     first = messages[0]
-    assert first.timestamp == datetime(2019, 12, 6, 4, 10, tzinfo=UTC)
+    assert first.timestamp == datetime(2019, 12, 6, 4, 10, 0, 1, tzinfo=UTC)  # its minute, plus its row in µs
     assert first.id == f"111-{int(first.timestamp.timestamp())}-1"
     assert messages[1].text == "Delete the blocks folder\nand restart.\n(attachment: https://cdn.example/a.png)"
     assert [m.kind for m in messages] == ["message", "message", "pin", "message"]
     assert read_messages(write(tmp_path, "again.csv", DISCORD_CSV_SEMICOLON))[0].id == first.id
+
+
+def test_discord_csv_messages_of_one_minute_keep_the_files_order(tmp_path: Path) -> None:
+    """The exporter writes minutes; within one, the file's order is the order they were posted.
+    The answer's author id sorts before the asker's, so sorting by time and then id put the
+    answer first and left the question open in a digest."""
+    content = (
+        "AuthorID;Author;Date;Content;Attachments;Reactions;\n"
+        '"900";"zed";"06-Dec-19 04:10 AM";"Will my wallet.dat and keys all remain after the update?";"";"";\n'
+        '"100";"amy";"06-Dec-19 04:10 AM";"yep, both stay where they are";"";"";\n'
+    )
+    messages = read_messages(write(tmp_path, "komodo-support-2019-Dec-06.csv", content))
+    ordered = sorted(messages, key=lambda m: (m.timestamp, m.id))
+    assert [m.author.name for m in ordered] == ["zed", "amy"]
+    assert [int(m.timestamp.timestamp()) for m in ordered] == [int(ordered[0].timestamp.timestamp())] * 2
+    conversation = group_conversations(messages)[0]
+    assert open_questions(conversation) == []
 
 
 def test_discord_csv_conversations_split_by_gap(tmp_path: Path) -> None:

@@ -8,6 +8,9 @@ saying which; they are read as UTC.
 CSV carries no message, channel or server ids, so:
 - a message's id is ``<author id>-<unix time>-<row>`` (row = 1-based data row), stable
   across re-reads of the same file;
+- dates are to the minute, and the rows are in the order they were posted: a row's time is
+  its minute plus its row number in microseconds, so messages of one minute sort in the
+  file's order (by id, a question would sort after its answer when the answerer's id is lower);
 - the channel comes from the file name. DiscordChatExporter's default name
   ``Server - Category - channel [123].csv`` gives server, channel name and channel id;
   any other name is used whole, without a trailing date, as both workspace and channel
@@ -20,7 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from core.errors import LoaderError
@@ -184,7 +187,7 @@ def discord_rows(path: Path, header: list[str], rows: list[list[str]]) -> tuple[
                 channel=channel,
                 author=Author(id=author_id, name=_DISCRIMINATOR.sub("", cell("author").strip()) or author_id),
                 text=text,
-                timestamp=when,
+                timestamp=when + timedelta(microseconds=row_number),
                 kind=_SYSTEM_CONTENT.get(content, "message"),
             )
         )
