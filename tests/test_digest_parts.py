@@ -361,6 +361,45 @@ def test_a_late_reply_that_speaks_to_the_asker_or_about_the_question_closes_it()
     assert open_ones(later_still) == [f"lc: {asked}"]
 
 
+def test_a_question_to_someone_else_starts_an_exchange_that_answers_nobody_else() -> None:
+    asked = "Can someone help me understand how to pass components as props to a TabBar?"
+    theirs = "@mike @dan is there a classic way of changing the interceptor queue inside interceptors?"
+    busy = [message(1, "fero", asked), message(2, "dos", theirs), message(3, "dan", "That seems pretty standard")]
+    [question] = open_questions(Conversation(tuple(busy)))
+    assert question.text == f"fero: {asked}"
+    # Within the other exchange, a reply to the asker or about their question still answers it
+    # (the second, to nobody by name, answers the other question too).
+    for reply, still_open in (("@fero use the renderTabBar prop", ["dos"]), ("Components passed as props to TabBar are plain functions", [])):
+        open_ones = open_questions(Conversation((*busy[:2], message(3, "dan", reply))))
+        assert [q.text.split(":")[0] for q in open_ones] == still_open, reply
+    # Someone speaking to nobody in particular before that answers, as before: only the other
+    # question is open.
+    first_answered = Conversation((busy[0], message(2, "dan", "Wrap it in a function first."), message(3, "dos", theirs)))
+    assert [q.text.split(":")[0] for q in open_questions(first_answered)] == ["dos"]
+
+
+def test_asking_whether_someone_is_willing_is_no_action_item() -> None:
+    people = ["gklijs", "stu", "skuro"]
+    for text in (
+        "@gklijs before doing any move in this direction, would you be available to go on stage on Feb 14th?",
+        "@stu would you consider in the future shipping the peer server as a jar dependency?",
+        "@gklijs would you be interested in giving a lightning talk?",
+    ):
+        day = Conversation(tuple(message(i + 1, name, text if name == "skuro" else "hi") for i, name in enumerate(people)))
+        assert action_items(day) == [], text
+    asked = Conversation((message(1, "stu", "hi"), message(2, "skuro", "@stu could you open an issue for the jar dependency?")))
+    assert [c.text.split(":")[0] for c in action_items(asked)] == ["stu"]
+
+
+def test_an_asker_who_found_the_way_closes_their_question() -> None:
+    asked = "Is there any way to emulate the tx-report-queue with datomic cloud?"
+    for later in ("So I read above, found the approach @luchini suggested with tx-log.", "never mind, found a workaround"):
+        day = Conversation((message(1, "lane", asked), message(2, "lane", later)))
+        assert open_questions(day) == [], later
+    still = Conversation((message(1, "lane", asked), message(2, "lane", "I found the docs but not the answer yet, any ideas?")))
+    assert [q.text for q in open_questions(still)] == [f"lane: {asked}"]
+
+
 def test_one_askers_questions_in_a_row_are_one_open_question() -> None:
     first = "Would the closure compiler strip away the vars I don't use in my application?"
     again = [message(1, "ken", first, minute=0), message(2, "ken", "Stripping away both the unused JS vars and my cljs vars?", minute=1)]

@@ -202,6 +202,13 @@ ASKED_TO_EXPLAIN = re.compile(
     r"vouch|be (?:\S+ ){0,3}?more (?:specific|precise|clear))\b",
     re.IGNORECASE,
 )
+# "Would you be available to go on stage on Feb 14th?" and "would you consider adding a test
+# jar?" ask whether someone is willing, which they answer; nobody owes work yet.
+ASKED_IF_WILLING = re.compile(
+    r"\b(?:would|could|will|are|were) you (?:\w+ )?(?:consider(?:ing)?|be (?:\w+ )?(?:available|willing|interested|open|"
+    r"up for|free|able|ok|okay|happy))\b",
+    re.IGNORECASE,
+)
 # "Can you please DM me when you are back online?" asks one person to get in touch: nobody
 # else can answer it, so it is no open question for the channel.
 CONTACT_REQUEST = re.compile(
@@ -225,9 +232,11 @@ TAG_QUESTION = re.compile(
     r"(?:n'?t)? (?:it|that|this|there|they|you|we|he|she|i)(?: think)?)\s*\?+\s*$",
     re.IGNORECASE,
 )
-# The asker closing their own question: "found it!", "never mind, figured it out".
+# The asker closing their own question: "found it!", "never mind, figured it out", "found the
+# approach @luchini suggested".
 RESOLVED = re.compile(
-    r"\b(found it|figured it out|figured out|never ?mind|nvm|solved it|got it working|works now|sorted it)\b",
+    r"\b(found it|figured it out|figured out|never ?mind|nvm|solved it|got it working|works now|sorted it|"
+    r"found (?:the|a|an|my) (?:\w+ )?(?:answer|solution|approach|way|fix|workaround))\b",
     re.IGNORECASE,
 )
 # A reply can come after a lull long enough to start a new conversation.
@@ -555,7 +564,8 @@ def _is_question(sentence: str) -> bool:
 def open_questions(conversation: Conversation, following: Sequence[ChannelMessage] = ()) -> list[Candidate]:
     """Questions nobody answered. ``following`` are its line's messages after the conversation,
     where a reply that came after a lull is. A question counts as answered when someone else
-    spoke after it within ``ANSWER_WINDOW``; at any later time, when someone addressed the
+    spoke after it in the conversation (``_answered_within``) or within ``ANSWER_WINDOW``; at
+    any later time, when someone addressed the
     asker (a reply to them, or their @name), or the asker thanked someone or said they solved it;
     and when the next message by someone else reads as a reply (``_reads_as_reply``). A
     conversation ending in one asker's questions has one open question: the first."""
@@ -565,9 +575,7 @@ def open_questions(conversation: Conversation, following: Sequence[ChannelMessag
         asked = [s for s, then in zip_longest(said, said[1:], fillvalue="") if _is_question(s) and not CALL_FOR_ASSENT.match(then)]
         if not asked:
             continue  # first, as most messages ask nothing: the rest of the day is read only for questions
-        if any(_answers(message, other, same_conversation=True) for other in messages[index + 1 :]) or any(
-            _answers(message, other) for other in following
-        ):
+        if _answered_within(message, said, messages[index + 1 :]) or any(_answers(message, other) for other in following):
             continue
         if _reads_as_reply(message, said, next((m for m in following if m.author.id != message.author.id), None)):
             continue
@@ -575,6 +583,28 @@ def open_questions(conversation: Conversation, following: Sequence[ChannelMessag
         # conversation is the same asker putting it another way ("stripping away both ... vars?").
         return [Candidate("question", f"{message.author.name}: {shorten(quotable(asked[-1]))}", (message,))]
     return []
+
+
+def _answered_within(question: ChannelMessage, said: Sequence[str], later: Sequence[ChannelMessage]) -> bool:
+    """Whether a message of ``later`` (the rest of ``question``'s conversation) answers it. Anyone
+    else speaking does, except to someone else by @name; once someone has asked someone else a
+    question of their own, what follows belongs to that exchange, and answers this one only when
+    it is addressed to the asker or shares ``REPLY_SHARED_WORDS`` of its content words (two
+    askers in a busy channel: "Can someone help me with TabBar props?", then "@dan is there a way
+    to change the interceptor queue?", "That seems pretty standard")."""
+    elsewhere = False
+    for other in later:
+        if other.author.id == question.author.id or other.reply_to == question.id or _addresses(other, question.author):
+            if _answers(question, other, same_conversation=True):
+                return True
+            continue
+        text = clean_text(other.text)
+        if _AT_SOMEONE.search(text):
+            elsewhere = elsewhere or any(_asks(sentence) for sentence in said_sentences(other.text))
+            continue
+        if not elsewhere or len(content_words(" ".join(said)) & content_words(text)) >= REPLY_SHARED_WORDS:
+            return True
+    return False
 
 
 def _reads_as_reply(question: ChannelMessage, said: Sequence[str], first: ChannelMessage | None) -> bool:
@@ -642,7 +672,7 @@ def action_items(conversation: Conversation) -> list[Candidate]:
             owner = message.author.name
         else:
             sentence = _first_sentence_with(text, ASKED_ACTION)
-            if sentence is None or ASKED_TO_EXPLAIN.search(sentence):
+            if sentence is None or ASKED_TO_EXPLAIN.search(sentence) or ASKED_IF_WILLING.search(sentence):
                 continue
             owner = _named_participant(sentence, participants, message.author.name)
             if owner is None and message.reply_to in by_id:
