@@ -387,8 +387,9 @@ def test_asking_whether_someone_is_willing_is_no_action_item() -> None:
     ):
         day = Conversation(tuple(message(i + 1, name, text if name == "skuro" else "hi") for i, name in enumerate(people)))
         assert action_items(day) == [], text
-    asked = Conversation((message(1, "stu", "hi"), message(2, "skuro", "@stu could you open an issue for the jar dependency?")))
-    assert [c.text.split(":")[0] for c in action_items(asked)] == ["stu"]
+    for request in ("@stu could you open an issue for the jar dependency?", "@stu would you be able to send us the figures?"):
+        asked = Conversation((message(1, "stu", "hi"), message(2, "skuro", request)))
+        assert [c.text.split(":")[0] for c in action_items(asked)] == ["stu"], request
 
 
 def test_an_asker_who_found_the_way_closes_their_question() -> None:

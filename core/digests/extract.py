@@ -203,10 +203,11 @@ ASKED_TO_EXPLAIN = re.compile(
     re.IGNORECASE,
 )
 # "Would you be available to go on stage on Feb 14th?" and "would you consider adding a test
-# jar?" ask whether someone is willing, which they answer; nobody owes work yet.
+# jar?" ask whether someone is free or interested, which they answer; nobody owes work yet.
+# "Would you be able to send us the figures?" is a polite request, and stays one.
 ASKED_IF_WILLING = re.compile(
-    r"\b(?:would|could|will|are|were) you (?:\w+ )?(?:consider(?:ing)?|be (?:\w+ )?(?:available|willing|interested|open|"
-    r"up for|free|able|ok|okay|happy))\b",
+    r"\b(?:would|could|will|are|were) you (?:\w+ )?(?:consider(?:ing)?|be (?:\w+ )?(?:available|interested|open to|"
+    r"up for|free))\b",
     re.IGNORECASE,
 )
 # "Can you please DM me when you are back online?" asks one person to get in touch: nobody
