@@ -136,9 +136,29 @@ def content_words(text: str, *, names: Collection[str] = ()) -> set[str]:
     return set(meaningful_words(LINK.sub(" ", text))) - set(names)
 
 
+# A code span in a line of chat: `(partition-by pos? (range))`, `WHERE start = ? OR end = ?`.
+INLINE_CODE = re.compile(r"`[^`\n]+`")
+_HIDDEN_CODE = re.compile("\x00(\\d+)\x00")
+
+
+def split_outside_code(pattern: re.Pattern[str], text: str) -> list[str]:
+    """``text`` split where ``pattern`` matches outside its code spans: a predicate's "?" or a
+    constructor's "." inside backticks ends no sentence."""
+    if "\x00" in text:  # the placeholder below could not be told from the text
+        return pattern.split(text)
+    spans: list[str] = []
+
+    def hide(match: re.Match[str]) -> str:
+        spans.append(match.group(0))
+        return f"\x00{len(spans) - 1}\x00"
+
+    parts = pattern.split(INLINE_CODE.sub(hide, text))
+    return [_HIDDEN_CODE.sub(lambda m: spans[int(m.group(1))], part) for part in parts]
+
+
 def sentences(text: str) -> list[str]:
-    """The sentences of a chat message (``CHAT_SENTENCE_END``)."""
-    return [sentence.strip() for sentence in CHAT_SENTENCE_END.split(text) if sentence and sentence.strip()]
+    """The sentences of a chat message (``CHAT_SENTENCE_END``, never inside a code span)."""
+    return [sentence.strip() for sentence in split_outside_code(CHAT_SENTENCE_END, text) if sentence.strip()]
 
 
 # Emoji and pictographs, which the embedder's vocabulary lacks: each reads as an unknown token.

@@ -97,6 +97,24 @@ def test_chat_sentences_end_where_the_next_one_starts() -> None:
     ]
 
 
+def test_a_code_span_ends_no_chat_sentence() -> None:
+    predicate = "If you're doing `(partition-by pos? (range))` you get lazy chunks. Does that help?"
+    assert sentences(predicate) == ["If you're doing `(partition-by pos? (range))` you get lazy chunks.", "Does that help?"]
+    constructor = "Try `(List<MyObject>. (data :id my-map))` instead."
+    assert sentences(constructor) == [constructor]
+    # Text that holds the placeholder itself is split as before, and nothing in it changes.
+    assert sentences("a \x000\x00 b. Then `x? Y`") == ["a \x000\x00 b.", "Then `x?", "Y`"]
+
+
+def test_an_open_question_inside_code_is_not_asked() -> None:
+    from core.digests.conversations import Conversation
+    from core.digests.extract import open_questions
+    from tests.digest_support import message
+
+    query = "I run `SELECT * FROM pay WHERE pay_start_dt = ? OR pay_end_dt = ?` and get every row twice."
+    assert open_questions(Conversation((message(1, "ann", query),))) == []
+
+
 def test_document_sentences_keep_a_bracket_with_the_sentence_before() -> None:
     text = "tidings ingest PATH... [--scope SCOPE] [--json]\nWe decided to ship. (bob 09:02) Then we left. 次に。次"
     assert DOCUMENT_SENTENCE_END.split(text) == [

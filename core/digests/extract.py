@@ -19,7 +19,7 @@ from datetime import timedelta
 from itertools import zip_longest
 
 from core.digests.conversations import Conversation
-from core.text import LINK, THANKS_WORDS, content_words, keywords, sentences
+from core.text import INLINE_CODE, LINK, THANKS_WORDS, content_words, keywords, sentences, split_outside_code
 from core.types import Author, ChannelMessage
 
 _SLACK_LINK = re.compile(r"<(https?://[^|>]+)\|([^>]+)>")
@@ -42,7 +42,6 @@ MIN_COMMITMENT_WORDS = 2
 # short lines ("nMaxConnections 384", "EXCEPTION: 15dbwrapper_error").
 OUTPUT_MIN_TOKENS = 2
 OUTPUT_WORD_SHARE = 0.5
-_INLINE_CODE = re.compile(r"`[^`\n]+`")
 # Neither words nor output: a mention, an emoji code, punctuation alone ("...", "|", "->").
 _NEUTRAL_TOKEN = re.compile(r"^(?:@\S+|:[\w+-]+:|[^\w]+)$")
 # Centrality divides a line's summed word weights by its number of words to this power:
@@ -413,7 +412,7 @@ def looks_like_output(line: str) -> bool:
     """A pasted log, command or code line outside a code block: "chainparams_commandline called
     call komodo_args.(/home/wallet/komodo/src/komodod) NOTARY_PUBKEY.() initialized at
     1576835974 ...". Fewer than half its tokens are plain words."""
-    line = _INLINE_CODE.sub(" `code` ", line)  # a code span is one thing said, however long
+    line = INLINE_CODE.sub(" `code` ", line)  # a code span is one thing said, however long
     tokens = [token for token in line.split() if not _NEUTRAL_TOKEN.match(token) and not LINK.match(token)]
     if len(tokens) < OUTPUT_MIN_TOKENS:
         return False
@@ -471,7 +470,7 @@ def _first_sentence_with(
         return None  # a message that opens with a quote quotes someone ("A function provides ... I will provide ...")
     # Chat runs a question into what follows ("how do you come to that conclusion? certainly
     # ..."): the question is a sentence of its own here, and never a statement.
-    parts = (part for sentence in said_sentences(text) for part in _AFTER_A_QUESTION.split(sentence))
+    parts = (part for sentence in said_sentences(text) for part in split_outside_code(_AFTER_A_QUESTION, sentence))
     for sentence in parts:
         read = sentence.translate(_APOSTROPHES)
         if statement and _asks(read):
