@@ -207,6 +207,15 @@ def test_transcript_marks_are_not_words() -> None:
     assert spoken_text("{vocalsound} {gap}") == ""
 
 
+def test_a_fact_is_found_without_case_markup_or_its_closing_full_stop() -> None:
+    from core.evaluation.answer_sets import contains_fact
+
+    fact = "Re-ingesting an unchanged file writes nothing."
+    assert contains_fact("Ingest is incremental: re-ingesting an unchanged file writes nothing, and ...", fact)
+    assert contains_fact("Use `tidings digest run`.", "tidings digest run")
+    assert not contains_fact("Re-ingesting an unchanged file writes the file again.", fact)
+
+
 @pytest.mark.parametrize("name", ["docs_questions_dev.csv", "docs_questions_check.csv"])
 def test_every_docs_question_names_a_fact_its_page_still_says(name: str) -> None:
     # The guide is rewritten as it grows: a fact it no longer says could never be found, and

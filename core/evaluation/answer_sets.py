@@ -100,8 +100,10 @@ def _plain(text: str) -> str:
 
 
 def contains_fact(answer: str, fact: str) -> bool:
-    """The fact is in the answer, compared without case, markup or spacing."""
-    return _plain(fact) in _plain(answer)
+    """The fact is in the answer, compared without case, markup or spacing. A full stop that
+    ends the fact is not part of it: "Re-ingesting an unchanged file writes nothing." is in
+    "... re-ingesting an unchanged file writes nothing, and ..."."""
+    return _plain(fact).rstrip(".!;:, ") in _plain(answer)
 
 
 def says_no(answer: str) -> bool:
