@@ -565,9 +565,9 @@ def open_questions(conversation: Conversation, following: Sequence[ChannelMessag
     """Questions nobody answered. ``following`` are its line's messages after the conversation,
     where a reply that came after a lull is. A question counts as answered when someone else
     spoke after it in the conversation (``_answered_within``) or within ``ANSWER_WINDOW``; at
-    any later time, when someone addressed the
-    asker (a reply to them, or their @name), or the asker thanked someone or said they solved it;
-    and when the next message by someone else reads as a reply (``_reads_as_reply``). A
+    any later time, when someone addressed the asker (a reply to them, or their @name), or the
+    asker thanked someone or said they solved it; and when the next message by someone else
+    reads as a reply (``_reads_as_reply``). A
     conversation ending in one asker's questions has one open question: the first."""
     messages = conversation.messages
     for index, message in enumerate(messages):
