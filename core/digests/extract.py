@@ -567,17 +567,18 @@ def open_questions(conversation: Conversation, following: Sequence[ChannelMessag
     spoke after it in the conversation (``_answered_within``) or within ``ANSWER_WINDOW``; at
     any later time, when someone addressed the asker (a reply to them, or their @name), or the
     asker thanked someone or said they solved it; and when the next message by someone else
-    reads as a reply (``_reads_as_reply``). A
-    conversation ending in one asker's questions has one open question: the first."""
+    reads as a reply (``_reads_as_reply``). A conversation ending in one asker's questions has
+    one open question: the first."""
     messages = conversation.messages
     for index, message in enumerate(messages):
         said = said_sentences(message.text)
         asked = [s for s, then in zip_longest(said, said[1:], fillvalue="") if _is_question(s) and not CALL_FOR_ASSENT.match(then)]
         if not asked:
             continue  # first, as most messages ask nothing: the rest of the day is read only for questions
-        if _answered_within(message, said, messages[index + 1 :]) or any(_answers(message, other) for other in following):
+        words = content_words(" ".join(said))
+        if _answered_within(message, words, messages[index + 1 :]) or any(_answers(message, other) for other in following):
             continue
-        if _reads_as_reply(message, said, next((m for m in following if m.author.id != message.author.id), None)):
+        if _reads_as_reply(message, words, next((m for m in following if m.author.id != message.author.id), None)):
             continue
         # Nobody spoke after this one (or it would be answered): a later question in the
         # conversation is the same asker putting it another way ("stripping away both ... vars?").
@@ -585,11 +586,11 @@ def open_questions(conversation: Conversation, following: Sequence[ChannelMessag
     return []
 
 
-def _answered_within(question: ChannelMessage, said: Sequence[str], later: Sequence[ChannelMessage]) -> bool:
+def _answered_within(question: ChannelMessage, words: set[str], later: Sequence[ChannelMessage]) -> bool:
     """Whether a message of ``later`` (the rest of ``question``'s conversation) answers it. Anyone
     else speaking does, except to someone else by @name; once someone has asked someone else a
     question of their own, what follows belongs to that exchange, and answers this one only when
-    it is addressed to the asker or shares ``REPLY_SHARED_WORDS`` of its content words (two
+    it is addressed to the asker or shares ``REPLY_SHARED_WORDS`` of its content ``words`` (two
     askers in a busy channel: "Can someone help me with TabBar props?", then "@dan is there a way
     to change the interceptor queue?", "That seems pretty standard")."""
     elsewhere = False
@@ -598,25 +599,30 @@ def _answered_within(question: ChannelMessage, said: Sequence[str], later: Seque
             if _answers(question, other, same_conversation=True):
                 return True
             continue
-        text = clean_text(other.text)
-        if _AT_SOMEONE.search(text):
+        if _speaks_to_someone_else(other, question.author):
             elsewhere = elsewhere or any(_asks(sentence) for sentence in said_sentences(other.text))
             continue
-        if not elsewhere or len(content_words(" ".join(said)) & content_words(text)) >= REPLY_SHARED_WORDS:
+        if not elsewhere or _shares_words(words, other):
             return True
     return False
 
 
-def _reads_as_reply(question: ChannelMessage, said: Sequence[str], first: ChannelMessage | None) -> bool:
+def _reads_as_reply(question: ChannelMessage, words: set[str], first: ChannelMessage | None) -> bool:
     """Whether ``first``, the next message by someone else after a lull, replies to ``question``
-    (whose own sentences are ``said``)."""
-    if first is None:
+    (whose content words are ``words``)."""
+    if first is None or _speaks_to_someone_else(first, question.author):
         return False
-    text = clean_text(first.text).translate(_APOSTROPHES)
-    if _AT_SOMEONE.search(text) and not _addresses(first, question.author):
-        return False  # speaking to someone else
-    shared = content_words(" ".join(said)) & content_words(text)
-    return _SPOKEN_TO.search(text) is not None or len(shared) >= REPLY_SHARED_WORDS
+    return _SPOKEN_TO.search(clean_text(first.text).translate(_APOSTROPHES)) is not None or _shares_words(words, first)
+
+
+def _speaks_to_someone_else(message: ChannelMessage, asker: Author) -> bool:
+    """``message`` @-names someone, and not ``asker``."""
+    return _AT_SOMEONE.search(clean_text(message.text)) is not None and not _addresses(message, asker)
+
+
+def _shares_words(words: set[str], message: ChannelMessage) -> bool:
+    """``message`` holds ``REPLY_SHARED_WORDS`` of a question's content ``words``."""
+    return len(words & content_words(clean_text(message.text))) >= REPLY_SHARED_WORDS
 
 
 def _answers(question: ChannelMessage, other: ChannelMessage, *, same_conversation: bool = False) -> bool:

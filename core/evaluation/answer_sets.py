@@ -100,8 +100,8 @@ def _plain(text: str) -> str:
 
 
 def contains_fact(answer: str, fact: str) -> bool:
-    """The fact is in the answer, compared without case, markup or spacing. A full stop that
-    ends the fact is not part of it: "Re-ingesting an unchanged file writes nothing." is in
+    """The fact is in the answer, compared without case, markup or spacing. A full stop (or
+    colon, semicolon, comma, exclamation mark) that ends the fact is not part of it: "Re-ingesting an unchanged file writes nothing." is in
     "... re-ingesting an unchanged file writes nothing, and ..."."""
     return _plain(fact).rstrip(".!;:, ") in _plain(answer)
 
