@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,13 @@ from core.digests.judging import JUDGE_GRAMMAR, JUDGE_PREFIX, LABELS, judge_prom
 from core.digests.labels import conversation_words, is_placeholder, is_small_talk, people, repeated_texts, topic_labels
 from core.digests.prompts import NOTES_PREFIX, normalized
 from core.digests.summarizing import Summarizer
-from core.evaluation.digest_labels import bad_lines, day_messages, labels_split, read_labelled_days
+from core.evaluation.digest_labels import (
+    bad_lines,
+    day_messages,
+    evaluate_labelled_days,
+    labels_split,
+    read_labelled_days,
+)
 from core.model.worker import ModelWorker
 from core.ports import Prompt
 from core.types import Digest
@@ -231,6 +238,14 @@ def test_no_label_ends_with_an_adverb_or_starts_with_a_degree_word() -> None:
         message(95, "bo", "The log holds recently transacted datoms; filter them by attribute."),
     ]
     assert "recently transacted datoms" in topic_labels([tuple(release_day()[:5]), tuple(datoms)])[1].lower()
+    # Chat trails off the same way ("use separate builds instead", "the NAVIGATE event seems").
+    builds = [
+        message(96, "gg", "Should I use separate builds instead? The dev builds instead of one release build?"),
+        message(97, "th", "Separate builds instead, yes: one dev build and one release build seems right."),
+        message(98, "gg", "Two builds seems simpler. The release build seems faster too."),
+    ]
+    for phrase in topic_labels([tuple(release_day()[:5]), tuple(builds)])[1].lower().split(", "):
+        assert phrase.split()[-1] not in {"instead", "seems"}, phrase
 
 
 def test_a_link_typed_without_its_scheme_is_no_label_word() -> None:
@@ -384,3 +399,33 @@ def test_the_check_days_are_other_days_and_held_out() -> None:
     assert not dev & check
     assert labels_split(CHECK_LABELS)["held_out"] and not labels_split(DEV_LABELS)["held_out"]
 
+
+
+def test_a_labelled_conversation_our_grouping_joins_to_another_is_scored_by_that_ones_label(tmp_path: Path) -> None:
+    # A labeller saw the late "@paddy ..." reply as a conversation of its own; Tidings reads it
+    # with Paddy's question. Both labelled conversations are still scored, by the one label.
+    (tmp_path / "support.csv").write_text(
+        "AuthorID,Author,Date,Content,Attachments,Reactions\n"
+        '111,"paddy#0001","27-Dec-19 10:35 AM","getbalance shows only part of the funds of my imported key","",""\n'
+        '222,"farl#0002","27-Dec-19 11:10 AM","The reward claim page works with the Ledger firmware update","",""\n'
+        '333,"phm87#0003","27-Dec-19 11:50 AM","@paddy compare the block hash of the explorer and your node","",""\n',
+        encoding="utf-8",
+    )
+    day = read_labelled_days(_labels(tmp_path, []))[0]
+    ids = tuple(m.id for m in day_messages(day, tmp_path))
+    topics = [{"first": ids[0], "topic": "imported key balance"}, {"first": ids[1], "topic": "Ledger reward claim"},
+              {"first": ids[2], "topic": "explorer block hash"}]
+    labels_path = _labels(tmp_path, topics, ids)
+    result = asyncio.run(evaluate_labelled_days(summarizer(WordModel()), labels_path, tmp_path, lambda _: None))
+    rows = {row["first"]: row for row in result["topics"]["rows"]}
+    assert set(rows) == set(ids)
+    assert rows[ids[2]]["label"] == rows[ids[0]]["label"] != rows[ids[1]]["label"]
+    assert result["topics"]["conversations"] == 3
+
+
+def _labels(folder: Path, topics: list[dict[str, str]], ids: tuple[str, ...] = ()) -> Path:
+    path = folder / "labels_dev.jsonl"
+    day = {"source": "support.csv", "channel": "", "date": "", "messages": [{"id": i, "label": "none"} for i in ids],
+           "conversations": topics}
+    path.write_text(json.dumps(day) + "\n", encoding="utf-8")
+    return path

@@ -314,6 +314,38 @@ def test_a_question_is_answered_after_a_lull_or_by_its_asker_but_not_from_anothe
     assert open_ones(elsewhere) == [f"nate: {asked}"]
 
 
+def test_a_late_reply_that_names_someone_joins_their_conversation() -> None:
+    asked = [
+        message(1, "paddy", "I imported a private key but getbalance shows only part of the funds", minute=0),
+        message(2, "paddy", "anything I can do?", minute=1),
+    ]
+    other_talk = message(3, "farl", "The reward claim link works with Ledger now.", minute=40)
+    reply = "compare the hash of the last block on the explorer and on your node"
+    by_name = [*asked, other_talk, message(4, "phm87", f"@paddy {reply}", minute=80)]
+    # Slack writes a mention as the user's id.
+    slack_asker = replace(asked[0], author=Author("U0PADDY", "paddy"))
+    by_id = [slack_asker, replace(asked[1], author=slack_asker.author), message(4, "phm87", f"<@U0PADDY> {reply}", minute=62)]
+    too_late = [*asked, message(4, "phm87", f"@paddy {reply}", minute=13 * 60)]
+    names_nobody_here = [*asked, message(4, "phm87", f"@ann {reply}", minute=62)]
+    in_a_thread = [*asked, message(4, "phm87", f"@paddy {reply}", minute=62, thread="t1")]
+
+    def grouped(day: list) -> list[list[str]]:
+        return [[m.id for m in c.messages] for c in group_conversations(day, max_messages=len(day))]
+
+    assert grouped(by_name) == [["m1", "m2", "m4"], ["m3"]]
+    assert grouped(by_id) == [["m1", "m2", "m4"]]
+    assert grouped(too_late) == [["m1", "m2"], ["m4"]]
+    assert grouped(names_nobody_here) == [["m1", "m2"], ["m4"]]
+    assert grouped(in_a_thread) == [["m1", "m2"], ["m4"]]
+    # Only after a lull: within the gap a message goes on in the running conversation (a
+    # busy channel's @-names would otherwise pull its talk apart).
+    assert grouped([*asked, message(4, "phm87", f"@paddy {reply}", minute=20)]) == [["m1", "m2", "m4"]]
+    assert grouped([*asked, other_talk, message(4, "phm87", f"@paddy {reply}", minute=50)]) == [["m1", "m2"], ["m3", "m4"]]
+    # Whoever speaks next, within the gap, goes on in the conversation the reply joined.
+    thanks = message(5, "paddy", "thanks, the hashes differ, reindexing now", minute=90)
+    assert grouped([*by_name, thanks]) == [["m1", "m2", "m4", "m5"], ["m3"]]
+
+
 def test_a_question_answered_hours_later_is_not_open_when_the_asker_is_addressed_or_thanks() -> None:
     asked = "Can you stake KMD in the Agama wallet, or only in the desktop wallet?"
     reply = "KMD is not staked: rewards accrue in any wallet, claim them from Agama."

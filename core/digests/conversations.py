@@ -7,13 +7,18 @@ digest (conversations are the unit packed into model calls) use the same groupin
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from core.types import ChannelMessage, ChannelRef
+from core.types import Author, ChannelMessage, ChannelRef
 
 NOISE_KINDS = frozenset({"join", "leave", "topic", "purpose", "pin", "system", "bot", "edit", "delete"})
+# A reply after a lull names whom it answers ("@Crabby Paddy compare the hash of the last block",
+# an hour on in a support channel): within this long it joins that person's conversation
+# rather than starting a topic of its own.
+LATE_REPLY_WINDOW = timedelta(hours=12)
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,15 @@ def meaningful(messages: Iterable[ChannelMessage]) -> list[ChannelMessage]:
     return [m for m in messages if not is_noise(m)]
 
 
+def addresses(message: ChannelMessage, person: Author) -> bool:
+    """``message`` mentions ``person``: their id as the platform writes it (``<@U0123>``), or
+    their @name as an export shows it."""
+    if re.search(rf"<@!?{re.escape(person.id)}\b", message.text):
+        return True
+    name = person.name.strip().lower()
+    return bool(name) and re.search(rf"@{re.escape(name)}(?![\w-])", message.text.lower()) is not None
+
+
 def group_conversations(
     messages: Sequence[ChannelMessage],
     *,
@@ -55,11 +69,14 @@ def group_conversations(
 ) -> list[Conversation]:
     """Threads stay whole (split only past ``max_messages``); other messages join the
     conversation of the message they reply to, or the running conversation of their channel
-    when they follow it within ``gap``. Conversations come back ordered by start time."""
+    when they follow it within ``gap``, or, after a longer lull, the latest conversation
+    within ``LATE_REPLY_WINDOW`` of someone they @-name. Conversations come back ordered by
+    start time."""
     ordered = sorted(meaningful(messages), key=lambda m: (m.timestamp, m.id))
     by_key: dict[str, list[ChannelMessage]] = {}
     message_key: dict[str, str] = {}
     running: dict[str, tuple[str, datetime]] = {}
+    said: dict[str, list[tuple[ChannelMessage, str]]] = {}  # each channel's messages outside threads
     order: list[str] = []
 
     for message in ordered:
@@ -73,6 +90,8 @@ def group_conversations(
             current = running.get(channel)
             if current and message.timestamp - current[1] <= gap and not current[0].startswith("thread:"):
                 key = current[0]
+            else:
+                key = _conversation_addressed(message, said.get(channel, []))
         if key is None or key not in by_key:
             key = key or f"run:{channel}:{message.id}"
             by_key[key] = []
@@ -81,6 +100,7 @@ def group_conversations(
         message_key[message.id] = key
         if not message.thread_id:
             running[channel] = (key, message.timestamp)
+            said.setdefault(channel, []).append((message, key))
 
     conversations: list[Conversation] = []
     for key in order:
@@ -89,6 +109,19 @@ def group_conversations(
             conversations.append(Conversation(tuple(group[start : start + max_messages])))
     conversations.sort(key=lambda c: (c.start, c.id))
     return conversations
+
+
+def _conversation_addressed(message: ChannelMessage, earlier: Sequence[tuple[ChannelMessage, str]]) -> str | None:
+    """The conversation key of the last of ``earlier`` (its channel's messages with their keys,
+    in time order) said by someone ``message`` @-names, within ``LATE_REPLY_WINDOW``."""
+    if "@" not in message.text:
+        return None
+    for before, key in reversed(earlier):
+        if message.timestamp - before.timestamp > LATE_REPLY_WINDOW:
+            return None
+        if before.author.id != message.author.id and addresses(message, before.author):
+            return key
+    return None
 
 
 def render_message(message: ChannelMessage) -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from itertools import zip_longest
 
-from core.digests.conversations import Conversation
+from core.digests.conversations import Conversation, addresses
 from core.text import INLINE_CODE, LINK, THANKS_WORDS, content_words, keywords, sentences, split_outside_code
 from core.types import Author, ChannelMessage
 
@@ -595,7 +595,7 @@ def _answered_within(question: ChannelMessage, words: set[str], later: Sequence[
     to change the interceptor queue?", "That seems pretty standard")."""
     elsewhere = False
     for other in later:
-        if other.author.id == question.author.id or other.reply_to == question.id or _addresses(other, question.author):
+        if other.author.id == question.author.id or other.reply_to == question.id or addresses(other, question.author):
             if _answers(question, other, same_conversation=True):
                 return True
             continue
@@ -617,7 +617,7 @@ def _reads_as_reply(question: ChannelMessage, words: set[str], first: ChannelMes
 
 def _speaks_to_someone_else(message: ChannelMessage, asker: Author) -> bool:
     """``message`` @-names someone, and not ``asker``."""
-    return _AT_SOMEONE.search(clean_text(message.text)) is not None and not _addresses(message, asker)
+    return _AT_SOMEONE.search(clean_text(message.text)) is not None and not addresses(message, asker)
 
 
 def _shares_words(words: set[str], message: ChannelMessage) -> bool:
@@ -633,15 +633,7 @@ def _answers(question: ChannelMessage, other: ChannelMessage, *, same_conversati
         return RESOLVED.search(text) is not None or (THANKS.search(text) is not None and not _asks(text))
     if same_conversation or other.timestamp - question.timestamp <= ANSWER_WINDOW or other.reply_to == question.id:
         return True
-    return _addresses(other, asker)
-
-
-def _addresses(message: ChannelMessage, person: Author) -> bool:
-    """``message`` mentions ``person``: their @name as read, or their id as the platform writes it."""
-    if re.search(rf"<@!?{re.escape(person.id)}\b", message.text):
-        return True
-    name = person.name.strip().lower()
-    return bool(name) and re.search(rf"@{re.escape(name)}(?![\w-])", clean_text(message.text).lower()) is not None
+    return addresses(other, asker)
 
 
 def decisions(conversation: Conversation) -> list[Candidate]:

@@ -75,13 +75,15 @@ _NOT_ALONE_TEXT = """
     curious confused sad realized playing care sure new old newer older better best different whole
     might add added adding hand second"""
 _NOT_ALONE_WORDS = frozenset(_NOT_ALONE_TEXT.split())
-# Adverbs and modals, which qualify a topic without naming it: no label ends with one
-# ("Functional design already", "Option technically", "Television must").
+# Adverbs and modals, which qualify a topic without naming it, and "seems", which reports one:
+# no label ends with one ("Functional design already", "Option technically", "Television must",
+# "Builds instead", "EventType NAVIGATE seems").
 _HEDGE_TEXT = """
     already always never usually sometimes often recently originally easily quite pretty really real
     even rather somewhat simply totally definitely certainly obviously must quickly slowly
     technically exactly finally eventually literally honestly seriously apparently hopefully
-    currently properly correctly directly immediately mostly nearly especially generally normally"""
+    currently properly correctly directly immediately mostly nearly especially generally normally
+    instead anyway anyways though yet otherwise afterwards likely unfortunately seem seems seemed"""
 _HEDGE_WORDS = frozenset(_HEDGE_TEXT.split())
 # Of those, the ones that only grade what follows never start one either ("Real quick", "Quite
 # complicated"); "recently transacted datoms" is a topic.

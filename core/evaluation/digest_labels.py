@@ -180,13 +180,16 @@ async def evaluate_labelled_days(
             kind = await summarizer.judge(clean_text(message.text)) if quotable_message(message, repeated) else "none"
             model[key] = {kind} if kind in KINDS else set()
         ours = topic_labels([c.messages for c in conversations], names=names, repeated=repeated, embedder=summarizer.embedder)
-        for conversation, label in zip(conversations, ours, strict=True):
-            first = conversation.messages[0].id
-            if first in day.topics:
-                gold = day.topics[first]
-                topic_rows.append({"day": day.name, "first": first, "topic": gold, "label": label,
-                                   "f1": round(word_f1(label, gold), 3) if gold else None,
-                                   "agrees": bool(content_words(label) & content_words(gold)) if gold else label == ""})
+        # A labelled conversation is scored by the label of ours that holds its first message:
+        # grouping that joins two conversations still answers for both.
+        label_of = {m.id: label for conversation, label in zip(conversations, ours, strict=True) for m in conversation.messages}
+        for first, gold in day.topics.items():
+            if first not in label_of:
+                raise EvaluationDataError(f"{labels_path.name}, {day.name}: conversation {first} is not in any conversation of {day.source}.")
+            label = label_of[first]
+            topic_rows.append({"day": day.name, "first": first, "topic": gold, "label": label,
+                               "f1": round(word_f1(label, gold), 3) if gold else None,
+                               "agrees": bool(content_words(label) & content_words(gold)) if gold else label == ""})
         digest = await summarizer.summarize(messages)
         problems = bad_lines(digest)
         line_problems.extend({"day": day.name, "line": line} for line in problems)
