@@ -499,6 +499,29 @@ def test_an_uploads_file_title_is_not_the_topic_when_its_comment_says_more() -> 
     assert topic(two_speakers(["[file: if-let map destructuring]"]).messages).text == "[file: if-let map destructuring]"
 
 
+def test_a_sentence_that_is_only_a_code_span_is_not_the_topic() -> None:
+    said = [
+        "How do I point a git dependency in deps.edn at a private github repo over ssh?",
+        "Use the ssh form of the url. `ssh://github.com/user/project.git`",
+        "`ssh://github.com/user/project.git`.",
+        "The ssh url works once your ssh key is loaded into the agent.",
+    ]
+    text = topic(two_speakers(said).messages).text
+    assert not text.startswith("`") and "ssh" in text.lower(), text
+    # A sentence about the code, quoting it, stays a candidate.
+    assert topic(two_speakers(["Run `lein install` to put the jar in your local maven repo."]).messages).text.startswith("Run `lein")
+
+
+def test_the_tail_of_a_thought_is_the_topic_only_when_nothing_stands_alone() -> None:
+    said = [
+        "How does the clj tool know which kind of dependency a git repo is, deps.edn or pom.xml?",
+        "by detecting a manifest file in the git repo, deps.edn or pom.xml, like the clj tool does for local deps",
+        "Thanks, that explains the manifest detection.",
+    ]
+    assert topic(two_speakers(said).messages).text == said[0]
+    assert topic(two_speakers(said[1:2]).messages).text == said[1]
+
+
 def test_an_error_quoted_back_does_not_become_the_topic() -> None:
     error = r"Program: C:\Tools\wallet\bin\walletd.exe File: chain.cpp, Line 162 Expression: pindexWalk failed"
     said = [

@@ -29,6 +29,8 @@ _CODE_BLOCK = re.compile(r"```.*?```", re.DOTALL)
 _SPACES = re.compile(r"\s+")
 # A topic line says something: "Okay." or "Big buttons, positive." does not.
 MIN_TOPIC_WORDS = 4
+# A sentence opening, in lowercase, with one of these words finishes something said before it.
+TAIL_OF_A_THOUGHT = re.compile(r"(?:by|because|since|and|but|or|which|whereas|although|though|unless)\b")
 # Text wholly in brackets is a note an export or a client left, not words anyone said:
 # "[message text edited or deleted]", "[image]", "(attachment)", "[file: if-let map destructuring]".
 BRACKETED_NOTE = re.compile(r"^\s*[\[(<{][^\[\]()<>{}]{0,80}[\])>}]\s*$")
@@ -532,15 +534,19 @@ def topic(
             text = shorten(quotable(sentence))
             count = len(content_words(text, names=names))
             # An upload's "[file: title]" holds the conversation's words, but says nothing; nor
-            # does a message of nothing but pasted output.
-            note = BRACKETED_NOTE.match(text) is not None or not said
+            # does a message of nothing but pasted output, or a sentence that is only a code
+            # span (`ssh://github.com/user/project.git`).
+            note = BRACKETED_NOTE.match(text) is not None or not said or _only_code(text)
             informative = count >= MIN_TOPIC_WORDS and not note
             # Below the minimum, the sentence saying most stands in ("Okay." never does
             # while anything longer was said). A listed item's sentence ranks below any other
             # that says something ("The changelog is not finished yet.").
             says_something = count >= 2 and not note
             fresh = message.id not in avoid
-            tier = 3 if informative and fresh else 2 if fresh and says_something else 1 if informative else 0
+            # The tail of a thought ("by detecting a manifest file like deps.edn") is read only
+            # after what it finishes: any sentence that stands alone ranks above it.
+            whole = TAIL_OF_A_THOUGHT.match(text) is None
+            tier = (4 if whole else 3) if informative and fresh else 2 if fresh and says_something else 1 if informative else 0
             score = (tier, centrality(text, weights, names=names) if informative else float(count), -index)
             if best is None or score > best[0]:
                 best = (score, text, message)
@@ -549,6 +555,10 @@ def topic(
     _, text, center = best
     sources = tuple(dict.fromkeys((messages[0], center)))
     return Candidate("topic", text, sources)
+
+
+def _only_code(sentence: str) -> bool:
+    return INLINE_CODE.search(sentence) is not None and not INLINE_CODE.sub("", sentence).strip(" .,;:!?()-")
 
 
 def _is_question(sentence: str) -> bool:
