@@ -420,7 +420,8 @@ def test_a_labelled_conversation_our_grouping_joins_to_another_is_scored_by_that
     rows = {row["first"]: row for row in result["topics"]["rows"]}
     assert set(rows) == set(ids)
     assert rows[ids[2]]["label"] == rows[ids[0]]["label"] != rows[ids[1]]["label"]
-    assert result["topics"]["conversations"] == 3
+    assert result["topics"]["conversations"] == 3 and result["topics"]["joined_to_another"] == 1
+    assert [rows[i]["joined"] for i in ids] == [False, False, True]
 
 
 def _labels(folder: Path, topics: list[dict[str, str]], ids: tuple[str, ...] = ()) -> Path:

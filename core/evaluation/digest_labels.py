@@ -183,11 +183,12 @@ async def evaluate_labelled_days(
         # A labelled conversation is scored by the label of ours that holds its first message:
         # grouping that joins two conversations still answers for both.
         label_of = {m.id: label for conversation, label in zip(conversations, ours, strict=True) for m in conversation.messages}
+        starts = {conversation.messages[0].id for conversation in conversations}
         for first, gold in day.topics.items():
             if first not in label_of:
                 raise EvaluationDataError(f"{labels_path.name}, {day.name}: conversation {first} is not in any conversation of {day.source}.")
             label = label_of[first]
-            topic_rows.append({"day": day.name, "first": first, "topic": gold, "label": label,
+            topic_rows.append({"day": day.name, "first": first, "topic": gold, "label": label, "joined": first not in starts,
                                "f1": round(word_f1(label, gold), 3) if gold else None,
                                "agrees": bool(content_words(label) & content_words(gold)) if gold else label == ""})
         digest = await summarizer.summarize(messages)
@@ -214,6 +215,8 @@ async def evaluate_labelled_days(
             "conversations": len(named),
             "agreement": round(sum(r["agrees"] for r in named) / len(named), 3) if named else None,
             "mean_f1": round(sum(r["f1"] for r in named) / len(named), 3) if named else None,
+            # Labelled conversations that ours joined to an earlier one: scored by its label.
+            "joined_to_another": sum(1 for r in topic_rows if r["joined"]),
             "no_bullet_expected": sum(1 for r in topic_rows if not r["topic"]),
             "no_bullet_given": sum(1 for r in topic_rows if not r["topic"] and r["agrees"]),
             "rows": topic_rows,

@@ -169,8 +169,9 @@ def render_tables(results: dict[str, Any]) -> str:
         topics = labelled["topics"]
         out.append(table(
             "Topic labels against the labelled topics",
-            ["conversations", "label shares a content word", "mean content-word F1", "no bullet expected / none given"],
-            [[topics["conversations"], topics["agreement"], topics["mean_f1"],
+            ["conversations", "label shares a content word", "mean content-word F1", "joined to another of ours",
+             "no bullet expected / none given"],
+            [[topics["conversations"], topics["agreement"], topics["mean_f1"], topics["joined_to_another"],
               f"{topics['no_bullet_expected']} / {topics['no_bullet_given']}"]],
         ))
         out.append(table(
