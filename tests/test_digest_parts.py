@@ -77,6 +77,20 @@ def test_we_will_and_i_will_decide_or_commit_only_where_a_clause_starts() -> Non
     assert [c.text for c in action_items(conversation)] == ["ann: Fine, I'll write the battery cost table tonight."]
 
 
+def test_an_action_items_owner_is_not_named_twice() -> None:
+    said = [
+        "The release notes are missing the migration steps for the storage format.",
+        "@bob could you add the migration steps to the release notes?",
+        "Sure. Hey @ann, can you tag the release after that?",
+        "Could you also ping the packagers about the new format @bob?",
+    ]
+    assert [c.text for c in action_items(two_speakers(said))] == [
+        "bob: Could you add the migration steps to the release notes?",
+        "ann: Can you tag the release after that?",
+        "bob: Could you also ping the packagers about the new format?",
+    ]
+
+
 def test_procedure_hedged_guesses_and_states_are_neither_decisions_nor_action_items() -> None:
     said = [
         "Let's see what's next in the presentation slides.",

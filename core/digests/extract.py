@@ -688,9 +688,20 @@ def action_items(conversation: Conversation) -> list[Candidate]:
                 owner = replied if replied != message.author.name else None
             if owner is None and (sentence.endswith("?") or HEDGE.search(sentence.translate(_APOSTROPHES))):
                 continue  # asked of nobody: a question about the world, or a passing idea
-        text_out = f"{owner}: {shorten(sentence)}" if owner else shorten(sentence)
+        text_out = f"{owner}: {shorten(_unaddressed(sentence, owner))}" if owner else shorten(sentence)
         found.append(Candidate("action", text_out, (message,)))
     return found
+
+
+def _unaddressed(sentence: str, owner: str) -> str:
+    """``sentence`` without the @-name of the ``owner`` the item line already opens with: "ann:
+    Could you open an issue?", not "ann: @ann could you open an issue?" (or "... issue @ann?")."""
+    name = rf"@{re.escape(owner)}(?![\w-])"
+    text = re.sub(rf"^(?:(?:hey|hi|hello|ok|okay)\b[,!]?\s*)?{name}[,:]?\s*", "", sentence, flags=re.IGNORECASE)
+    if text != sentence:
+        text = text[:1].upper() + text[1:]
+    text = re.sub(rf"[,\s]+{name}(?=[.!?]*$)", "", text, flags=re.IGNORECASE)
+    return text if content_words(text) else sentence
 
 
 def candidates(conversation: Conversation, following: Sequence[ChannelMessage] = ()) -> list[Candidate]:
