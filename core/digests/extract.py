@@ -29,8 +29,9 @@ _CODE_BLOCK = re.compile(r"```.*?```", re.DOTALL)
 _SPACES = re.compile(r"\s+")
 # A topic line says something: "Okay." or "Big buttons, positive." does not.
 MIN_TOPIC_WORDS = 4
-# A sentence opening, in lowercase, with one of these words finishes something said before it.
-TAIL_OF_A_THOUGHT = re.compile(r"(?:by|because|since|and|but|or|which|whereas|although|though|unless)\b")
+# A sentence opening, in lowercase, with one of these words finishes something said before it
+# (a leading "and" or "but" is an opener, which ``quotable`` has already dropped).
+TAIL_OF_A_THOUGHT = re.compile(r"(?:by|because|since|or|which|whereas|although|though|unless)\b")
 # Text wholly in brackets is a note an export or a client left, not words anyone said:
 # "[message text edited or deleted]", "[image]", "(attachment)", "[file: if-let map destructuring]".
 BRACKETED_NOTE = re.compile(r"^\s*[\[(<{][^\[\]()<>{}]{0,80}[\])>}]\s*$")
@@ -697,7 +698,8 @@ def _unaddressed(sentence: str, owner: str) -> str:
     """``sentence`` without the @-name of the ``owner`` the item line already opens with: "ann:
     Could you open an issue?", not "ann: @ann could you open an issue?" (or "... issue @ann?")."""
     name = rf"@{re.escape(owner)}(?![\w-])"
-    text = re.sub(rf"^(?:(?:hey|hi|hello|ok|okay)\b[,!]?\s*)?{name}[,:]?\s*", "", sentence, flags=re.IGNORECASE)
+    # "ok"/"okay" need no place here: the sentence comes through ``quotable``, which drops them.
+    text = re.sub(rf"^(?:(?:hey|hi|hello)\b[,!]?\s*)?{name}[,:]?\s*", "", sentence, flags=re.IGNORECASE)
     if text != sentence:
         text = text[:1].upper() + text[1:]
     text = re.sub(rf"[,\s]+{name}(?=[.!?]*$)", "", text, flags=re.IGNORECASE)
