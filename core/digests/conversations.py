@@ -75,8 +75,8 @@ def group_conversations(
     ordered = sorted(meaningful(messages), key=lambda m: (m.timestamp, m.id))
     by_key: dict[str, list[ChannelMessage]] = {}
     message_key: dict[str, str] = {}
-    running: dict[str, tuple[str, datetime]] = {}
-    said: dict[str, list[tuple[ChannelMessage, str]]] = {}  # each channel's messages outside threads
+    # Each channel's messages outside threads with their keys; the last is the running conversation.
+    said: dict[str, list[tuple[ChannelMessage, str]]] = {}
     order: list[str] = []
 
     for message in ordered:
@@ -87,11 +87,12 @@ def group_conversations(
         elif message.reply_to and message.reply_to in message_key:
             key = message_key[message.reply_to]
         else:
-            current = running.get(channel)
-            if current and message.timestamp - current[1] <= gap and not current[0].startswith("thread:"):
-                key = current[0]
+            earlier = said.get(channel, [])
+            last, last_key = earlier[-1] if earlier else (None, "")
+            if last is not None and message.timestamp - last.timestamp <= gap and not last_key.startswith("thread:"):
+                key = last_key
             else:
-                key = _conversation_addressed(message, said.get(channel, []))
+                key = _conversation_addressed(message, earlier)
         if key is None or key not in by_key:
             key = key or f"run:{channel}:{message.id}"
             by_key[key] = []
@@ -99,7 +100,6 @@ def group_conversations(
         by_key[key].append(message)
         message_key[message.id] = key
         if not message.thread_id:
-            running[channel] = (key, message.timestamp)
             said.setdefault(channel, []).append((message, key))
 
     conversations: list[Conversation] = []
