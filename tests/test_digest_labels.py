@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,7 @@ from core.evaluation.digest_labels import (
 )
 from core.model.worker import ModelWorker
 from core.ports import Prompt
-from core.types import Digest
+from core.types import Digest, DigestBullet, DigestSection, MessageLink
 from tests.digest_support import WordModel, message, release_day
 from tests.reliability import fuzz
 
@@ -105,6 +106,23 @@ async def test_placeholders_small_talk_and_a_chorus_never_become_lines() -> None
     assert "deleted" not in text and "hello" not in text and "free tokens" not in text and "thanks" not in text
     assert "openssl" in digest.headline.lower() or "arm" in digest.headline.lower()
     assert digest.coverage.messages == 9  # placeholders are not messages; the rest still count
+
+
+def test_one_message_itemized_twice_in_the_same_words_is_a_repeated_line() -> None:
+    request = "Could you add a column to both tables that says what you expect the result to be"
+    asked = (MessageLink("2", "sean", datetime(2018, 2, 1, 23, 8, tzinfo=UTC)),)
+    other = (MessageLink("3", "ann", datetime(2018, 2, 1, 23, 9, tzinfo=UTC)),)
+    digest = Digest(
+        headline="Test results, 0.2.3",
+        sections=(
+            DigestSection("Topics", (DigestBullet(f"Test results: {request}? — sean and grzm", asked),)),
+            DigestSection("Action items", (DigestBullet(f"grzm: {request}?", asked), DigestBullet(f"ann: {request}?", other))),
+            DigestSection("Open questions", (DigestBullet(f"sean: {request} @grzm?", asked),)),
+        ),
+    )
+    # The topic line may quote what an item says, and two people may ask the same; one message
+    # listed twice may not be.
+    assert bad_lines(digest) == [f"sean: {request} @grzm?"]
 
 
 async def test_a_day_of_small_talk_has_no_topics_and_a_headline_that_counts() -> None:

@@ -91,6 +91,20 @@ def test_an_action_items_owner_is_not_named_twice() -> None:
     ]
 
 
+def test_a_request_put_to_someone_is_their_action_item_and_not_an_open_question_too() -> None:
+    # Nobody answered sean's request: it was listed as grzm's action item and, the same
+    # sentence under sean's name, as an open question.
+    asked = [
+        message(1, "grzm", "Here are the test results for 0.1.4 and 0.2.3, in two tables."),
+        message(2, "sean", "Could you add a column to both of those tables that says what you expect the result to be @grzm?"),
+    ]
+    found = [(c.kind, c.text) for c in window_candidates([Conversation(tuple(asked))])]
+    assert found == [("action", "grzm: Could you add a column to both of those tables that says what you expect the result to be?")]
+    # A commitment and a question of its own in one message are two items.
+    both = Conversation((message(1, "dave", "I'll look at the backup logs tonight. Does anyone know where the cron job writes them?"),))
+    assert [c.kind for c in window_candidates([both])] == ["action", "question"]
+
+
 def test_procedure_hedged_guesses_and_states_are_neither_decisions_nor_action_items() -> None:
     said = [
         "Let's see what's next in the presentation slides.",

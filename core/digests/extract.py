@@ -249,7 +249,7 @@ ANSWER_WINDOW = timedelta(hours=1)
 # release?") or shares this many of the question's content words.
 _SPOKEN_TO = re.compile(r"\b(?:you|your|yours|you're|youre|u)\b", re.IGNORECASE)
 REPLY_SHARED_WORDS = 2
-_AT_SOMEONE = re.compile(r"(?<![\w.])@[\w.\-]+")
+AT_SOMEONE = re.compile(r"(?<![\w.])@[\w.\-]+")
 # An asker thanking someone later got an answer, however late ("@Oszy Thanks" five hours on);
 # "thanks in advance" is said before any answer, so it does not count.
 THANKS = re.compile(rf"\b(?:{THANKS_WORDS})\b(?! in advance)", re.IGNORECASE)
@@ -353,6 +353,9 @@ class Candidate:
     kind: str  # "topic" | "decision" | "action" | "question"
     text: str
     messages: tuple[ChannelMessage, ...]
+    # The sentence quoted, whole and without the owner's name: how two items of one message
+    # are told apart.
+    sentence: str = ""
 
 
 def name_words(names: Iterable[str]) -> frozenset[str]:
@@ -593,7 +596,8 @@ def open_questions(conversation: Conversation, following: Sequence[ChannelMessag
             continue
         # Nobody spoke after this one (or it would be answered): a later question in the
         # conversation is the same asker putting it another way ("stripping away both ... vars?").
-        return [Candidate("question", f"{message.author.name}: {shorten(quotable(asked[-1]))}", (message,))]
+        question = quotable(asked[-1])
+        return [Candidate("question", f"{message.author.name}: {shorten(question)}", (message,), question)]
     return []
 
 
@@ -628,7 +632,7 @@ def _reads_as_reply(question: ChannelMessage, words: set[str], first: ChannelMes
 
 def _speaks_to_someone_else(message: ChannelMessage, asker: Author) -> bool:
     """``message`` @-names someone, and not ``asker``."""
-    return _AT_SOMEONE.search(clean_text(message.text)) is not None and not addresses(message, asker)
+    return AT_SOMEONE.search(clean_text(message.text)) is not None and not addresses(message, asker)
 
 
 def _shares_words(words: set[str], message: ChannelMessage) -> bool:
@@ -652,7 +656,7 @@ def decisions(conversation: Conversation) -> list[Candidate]:
     for message in conversation.messages:
         sentence = _first_sentence_with(message.text, DECISION, statement=True)
         if sentence:
-            found.append(Candidate("decision", shorten(sentence), (message,)))
+            found.append(Candidate("decision", shorten(sentence), (message,), sentence))
     return found
 
 
@@ -689,8 +693,8 @@ def action_items(conversation: Conversation) -> list[Candidate]:
                 owner = replied if replied != message.author.name else None
             if owner is None and (sentence.endswith("?") or HEDGE.search(sentence.translate(_APOSTROPHES))):
                 continue  # asked of nobody: a question about the world, or a passing idea
-        text_out = f"{owner}: {shorten(_unaddressed(sentence, owner))}" if owner else shorten(sentence)
-        found.append(Candidate("action", text_out, (message,)))
+        sentence = _unaddressed(sentence, owner) if owner else sentence
+        found.append(Candidate("action", f"{owner}: {shorten(sentence)}" if owner else shorten(sentence), (message,), sentence))
     return found
 
 
@@ -709,7 +713,16 @@ def _unaddressed(sentence: str, owner: str) -> str:
 def candidates(conversation: Conversation, following: Sequence[ChannelMessage] = ()) -> list[Candidate]:
     """Every extractive candidate of a conversation except its topic (``following``: the
     messages after it on its line, where a late answer to its questions may be)."""
-    return [*decisions(conversation), *action_items(conversation), *open_questions(conversation, following)]
+    found = [*decisions(conversation), *action_items(conversation)]
+    # A request put to someone ("Could you add a column ... @grzm?") is their action item; the
+    # same sentence under open questions would show the reader one message twice.
+    listed = {(c.messages[0].id, _said(c.sentence)) for c in found}
+    return found + [c for c in open_questions(conversation, following) if (c.messages[0].id, _said(c.sentence)) not in listed]
+
+
+def _said(sentence: str) -> frozenset[str]:
+    """What a quoted sentence says, whoever it is addressed to."""
+    return frozenset(content_words(AT_SOMEONE.sub(" ", sentence)))
 
 
 def window_candidates(conversations: Sequence[Conversation]) -> list[Candidate]:

@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from core.digests.conversations import group_conversations, meaningful
-from core.digests.extract import clean_text, name_words, window_candidates
+from core.digests.extract import AT_SOMEONE, clean_text, name_words, window_candidates
 from core.digests.labels import is_placeholder, is_small_talk, quotable_message, repeated_texts, topic_labels
 from core.digests.prompts import normalized
-from core.digests.summarizing import Summarizer
+from core.digests.summarizing import SECTION_TITLES, Summarizer
 from core.evaluation.datasets import EvaluationDataError, held_out_set
 from core.knowledge.loaders import read_messages
 from core.text import content_words
@@ -126,16 +126,22 @@ def word_f1(ours: str, theirs: str) -> float:
 
 
 def bad_lines(digest: Digest) -> list[str]:
-    """Lines a reader should never see: a placeholder, small talk, or a repeat of another line."""
-    lines = [digest.headline] + [b.text for s in digest.sections for b in s.bullets]
+    """Lines a reader should never see: a placeholder, small talk, or a repeat of another line
+    (an item counts as a repeat when it quotes the same message's same words as another item,
+    under another owner or without an @-name)."""
+    bullets = [(s.title != SECTION_TITLES["topic"], b) for s in digest.sections for b in s.bullets]
     found: list[str] = []
     seen: set[str] = set()
-    for line in lines:
+    items: set[tuple[str, str]] = set()
+    for line, item in [(digest.headline, None), *((b.text, b if is_item else None) for is_item, b in bullets)]:
         quote = line.split(": ", 1)[-1].rsplit(" — ", 1)[0]
         key = normalized(line)
-        if is_placeholder(line) or is_placeholder(quote) or is_small_talk(quote) or key in seen:
+        said = (item.sources[0].message_id, normalized(AT_SOMEONE.sub(" ", quote))) if item and item.sources else None
+        if is_placeholder(line) or is_placeholder(quote) or is_small_talk(quote) or key in seen or said in items:
             found.append(line)
         seen.add(key)
+        if said:
+            items.add(said)
     return found
 
 
