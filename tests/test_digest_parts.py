@@ -105,6 +105,25 @@ def test_a_request_put_to_someone_is_their_action_item_and_not_an_open_question_
     assert [c.kind for c in window_candidates([both])] == ["action", "question"]
 
 
+def test_courtesy_a_manner_of_speaking_and_what_will_be_possible_are_no_items() -> None:
+    for text in (
+        "Can I thank you all for attending and for answering all our questions?",
+        "May I welcome our two new members to the committee this morning?",
+        "Let's be absolutely clear what this Government has done for part-time students.",
+        "let's be honest, nobody reads the changelog of the storage format",
+        "If you put them in there, we'll all be able to see them and refer to them if we need to.",
+        "We will be fine with two replicas of the bot during the migration.",
+    ):
+        assert window_candidates([Conversation((message(1, "lynne", text),))]) == [], text
+    # Asking, deciding and what will be done stay items.
+    for text, kind in (
+        ("Can I run two replicas of the bot against one PostgreSQL database?", "question"),
+        ("Let's ship release 2.1 on Friday after the changelog review.", "decision"),
+        ("We'll be using PostgreSQL for the bot's state from the next release.", "decision"),
+    ):
+        assert [c.kind for c in window_candidates([Conversation((message(1, "lynne", text),))])] == [kind], text
+
+
 def test_procedure_hedged_guesses_and_states_are_neither_decisions_nor_action_items() -> None:
     said = [
         "Let's see what's next in the presentation slides.",

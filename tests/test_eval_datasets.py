@@ -205,6 +205,8 @@ def test_transcript_marks_are_not_words() -> None:
 
     assert spoken_text("{vocalsound} Okay , we 're on . {disfmarker}") == "Okay, we're on."
     assert spoken_text("{vocalsound} {gap}") == ""
+    assert spoken_text("[Laughter.] But, clearly, this is a terrible practice.") == "But, clearly, this is a terrible practice."
+    assert spoken_text("[Inaudible.]") == "" and spoken_text("See [1] and [Note] here.") == "See [1] and [Note] here."
 
 
 def test_a_fact_is_found_without_case_markup_or_its_closing_full_stop() -> None:

@@ -63,13 +63,16 @@ _ARTICLES = frozenset(["the", "a", "an"])
 # Openers that carry nothing in a quoted line: "Okay, so um we'll ..." is quoted as "We'll ...".
 _OPENERS = frozenset(["okay", "ok", "so", "well", "yeah", "yes", "right", "alright", "and", "but", "oh", "then", "anyway", "now"])
 
+# "We'll be using Postgres" decides; "we'll all be able to see them", "we'll be fine" and
+# "we'll be late" say how things will be.
+_WE_NOT_A_STATE = r"(?! (?:all |both )?be\b(?! (?:\w+ing|responsible|in charge)\b))"
 # An adverb may stand between "we're" and "going to": "we're definitely going to try it".
 # The nouns alone name a decision without taking one ("past that decision", "a political
 # decision", "brought us to the conclusion"): only a "Decision:" line counts. "Going with"
 # chooses only when someone is ("we're going with Postgres", "going with Postgres then"), not
 # in "when I was going with it".
 DECISION = re.compile(
-    r"\b(?:(we(?:'ll| will|(?: are|'re)(?: \w+ly)? going to|(?: are|'re)(?: not)? planning (?:on|to)| decided| agreed)|"
+    rf"\b(?:(we(?:(?:'ll| will){_WE_NOT_A_STATE}|(?: are|'re)(?: \w+ly)? going to|(?: are|'re)(?: not)? planning (?:on|to)| decided| agreed)|"
     r"decided|agreed|let'?s|(?:we|i)(?:'re|'m| are| am)(?: \w+ly)? going (?:to go )?with|(?:^|(?<=[,;:.!] ))going with|"
     r"settled on|we should go with)\b|(?:decision|conclusion)s?:)",
     re.IGNORECASE,
@@ -147,6 +150,9 @@ PROCEDURE = re.compile(
     _STEERING + r"|"
     r"\blet'?s (?:just |now |then )?(?:start|begin|see|talk|discuss|look|have a look|move on|continue|wait|"
     r"go ahead|get started|wrap|go on|go through|go back|say|assume|suppose|imagine|pretend)\b|"
+    # How something is said decides nothing: "Let's be absolutely clear what this Government has
+    # done", "let's be honest, nobody reads the changelog".
+    r"\blet'?s be (?:\w+ly )?(?:honest|clear|frank|fair|realistic|serious)\b|"
     # A notice and keeping to time ask nothing of anyone: "Please note that the sitting is
     # televised", "Ask a brief question, please", "in 30 seconds or less".
     r"\bplease note\b|\b(?:keep it|be|very|quite) brief(?:ly)?\b|\b(?:brief|short) (?:question|response|answer)|"
@@ -217,6 +223,12 @@ ASKED_IF_WILLING = re.compile(
 CONTACT_REQUEST = re.compile(
     r"\b(?:(?:dm|pm|msg|message|ping|email|e-mail|text|contact|get back to|reach out to|get in touch with) me|"
     r"(?:send|drop) me an? (?:email|e-mail|dm|pm|message|note|line))\b",
+    re.IGNORECASE,
+)
+# Courtesy put as a question asks nothing: "Can I thank you all for attending?", "May I
+# welcome our new members?", "Could I start by congratulating the team?".
+COURTESY = re.compile(
+    r"^\W*(?:can|could|may|might) (?:i|we) (?:just |also |first )?(?:thank|welcome|congratulate|start by|begin by)\b",
     re.IGNORECASE,
 )
 # A chair calling for assent after a motion ("Can I propose that we meet in private for the
@@ -570,6 +582,7 @@ def _is_question(sentence: str) -> bool:
         _asks(sentence)
         and len(content_words(sentence)) >= MIN_ITEM_WORDS
         and not CONTACT_REQUEST.search(sentence)
+        and not COURTESY.match(sentence)
         and not CALL_FOR_ASSENT.match(sentence)
         and not TAG_QUESTION.search(sentence.translate(_APOSTROPHES))
     )

@@ -32,9 +32,10 @@ from core.knowledge.loaders.faq_csv import faq_columns
 from core.types import Author, ChannelMessage, ChannelRef
 
 WHOLE_MEETING_QUERY = "summarize the whole meeting"
-# QMSum's transcription marks ({vocalsound}, {disfmarker}, {gap} ...) are not words anyone
-# typed; a chat channel has none, so neither does a meeting read as one.
-_TRANSCRIPT_MARK = re.compile(r"\{\s*[a-z_]+\s*\}", re.IGNORECASE)
+# QMSum's transcription marks ({vocalsound}, {disfmarker}, {gap} ...; the committee records'
+# "[Laughter.]", "[Inaudible.]") are not words anyone typed; a chat channel has none, so
+# neither does a meeting read as one.
+_TRANSCRIPT_MARK = re.compile(r"\{\s*[A-Za-z_]+\s*\}|\[[A-Z][a-z]+\.\]")
 _SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([,.?!;:'])")
 # Seconds between two turns of a meeting turned into chat messages: close enough that the
 # whole meeting is one conversation, the way a busy channel looks.
