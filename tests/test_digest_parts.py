@@ -113,6 +113,11 @@ def test_courtesy_a_manner_of_speaking_and_what_will_be_possible_are_no_items() 
         "let's be honest, nobody reads the changelog of the storage format",
         "If you put them in there, we'll all be able to see them and refer to them if we need to.",
         "We will be fine with two replicas of the bot during the migration.",
+        # Going on as before, a stance, and supposing decide and take on nothing new.
+        "We will, of course, continue to work with the provinces on long-term care.",
+        "We're going to keep doing the work that we need to help our small businesses.",
+        "I will always be here to stand up for our customers in every situation.",
+        "Let's figure that we have eight boards which are set up and a ninth passed around.",
     ):
         assert window_candidates([Conversation((message(1, "lynne", text),))]) == [], text
     # Asking, deciding and what will be done stay items.
@@ -120,6 +125,7 @@ def test_courtesy_a_manner_of_speaking_and_what_will_be_possible_are_no_items() 
         ("Can I run two replicas of the bot against one PostgreSQL database?", "question"),
         ("Let's ship release 2.1 on Friday after the changelog review.", "decision"),
         ("We'll be using PostgreSQL for the bot's state from the next release.", "decision"),
+        ("I'll continue the storage migration tomorrow morning after the backup.", "action"),
     ):
         assert [c.kind for c in window_candidates([Conversation((message(1, "lynne", text),))])] == [kind], text
 

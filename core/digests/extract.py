@@ -64,25 +64,30 @@ _ARTICLES = frozenset(["the", "a", "an"])
 _OPENERS = frozenset(["okay", "ok", "so", "well", "yeah", "yes", "right", "alright", "and", "but", "oh", "then", "anyway", "now"])
 
 # "We'll be using Postgres" decides; "we'll all be able to see them", "we'll be fine" and
-# "we'll be late" say how things will be.
-_WE_NOT_A_STATE = r"(?! (?:all |both )?be\b(?! (?:\w+ing|responsible|in charge)\b))"
+# "we'll be late" say how things will be. Going on as before decides nothing new: "we will
+# continue to work with the provinces", "we're going to keep doing the work", "we will
+# always uphold the law".
+_WE_NOT_A_STATE = (
+    r"(?! (?:all |both )?be\b(?! (?:\w+ing|responsible|in charge)\b))"
+    r"(?!,? (?:of course,? |\w+ly )?(?:continue|keep|always|never|remain|stick to)\b)"
+)
 # An adverb may stand between "we're" and "going to": "we're definitely going to try it".
 # The nouns alone name a decision without taking one ("past that decision", "a political
 # decision", "brought us to the conclusion"): only a "Decision:" line counts. "Going with"
 # chooses only when someone is ("we're going with Postgres", "going with Postgres then"), not
 # in "when I was going with it".
 DECISION = re.compile(
-    rf"\b(?:(we(?:(?:'ll| will){_WE_NOT_A_STATE}|(?: are|'re)(?: \w+ly)? going to|(?: are|'re)(?: not)? planning (?:on|to)| decided| agreed)|"
+    rf"\b(?:(we(?:(?:'ll| will){_WE_NOT_A_STATE}|(?: are|'re)(?: \w+ly)? going to{_WE_NOT_A_STATE}|(?: are|'re)(?: not)? planning (?:on|to)| decided| agreed)|"
     r"decided|agreed|let'?s|(?:we|i)(?:'re|'m| are| am)(?: \w+ly)? going (?:to go )?with|(?:^|(?<=[,;:.!] ))going with|"
     r"settled on|we should go with)\b|(?:decision|conclusion)s?:)",
     re.IGNORECASE,
 )
 # "I'll ..." commits to doing something, and so do "I'll be working on ..." and "I'll be
 # responsible for ..."; "I'll be late" and "I'm going to be sick" say how someone will be,
-# which is nothing to follow up on; nor is "I'll lose the free tests", "I'll need a key" or
-# "will know for sure in a while".
+# which is nothing to follow up on; nor is "I'll lose the free tests", "I'll need a key",
+# "will know for sure in a while" or a stance ("I will always be here to stand up for ...").
 # An utterance cut off after "so I will" commits to nothing.
-_NOT_A_STATE = r"(?!\W*$)(?! (?:lose|need|miss|know)\b)(?! be\b(?! (?:\w+ing|responsible|in charge)\b))"
+_NOT_A_STATE = r"(?!\W*$)(?! (?:lose|need|miss|know|always|never)\b)(?! be\b(?! (?:\w+ing|responsible|in charge)\b))"
 SELF_ACTION = re.compile(
     rf"\b(i'?ll{_NOT_A_STATE}|i will{_NOT_A_STATE}|i'?m going to{_NOT_A_STATE}|i am going to{_NOT_A_STATE}|"
     r"i can take|will do|(?:i'?m |i am )?on it|i'?ll handle)\b"
@@ -149,7 +154,7 @@ _STEERING = (
 PROCEDURE = re.compile(
     _STEERING + r"|"
     r"\blet'?s (?:just |now |then )?(?:start|begin|see|talk|discuss|look|have a look|move on|continue|wait|"
-    r"go ahead|get started|wrap|go on|go through|go back|say|assume|suppose|imagine|pretend)\b|"
+    r"go ahead|get started|wrap|go on|go through|go back|say|assume|suppose|imagine|pretend|figure)\b|"
     # How something is said decides nothing: "Let's be absolutely clear what this Government has
     # done", "let's be honest, nobody reads the changelog".
     r"\blet'?s be (?:\w+ly )?(?:honest|clear|frank|fair|realistic|serious)\b|"
