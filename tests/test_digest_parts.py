@@ -118,6 +118,8 @@ def test_courtesy_a_manner_of_speaking_and_what_will_be_possible_are_no_items() 
         "We're going to keep doing the work that we need to help our small businesses.",
         "I will always be here to stand up for our customers in every situation.",
         "Let's figure that we have eight boards which are set up and a ninth passed around.",
+        "Because well we'll see about the costs of the rubber case after the evaluation.",
+        "You are back with us on 16 May for Stage 1 of the Bill, so we will look forward to seeing you.",
     ):
         assert window_candidates([Conversation((message(1, "lynne", text),))]) == [], text
     # Asking, deciding and what will be done stay items.

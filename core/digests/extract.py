@@ -66,10 +66,10 @@ _OPENERS = frozenset(["okay", "ok", "so", "well", "yeah", "yes", "right", "alrig
 # "We'll be using Postgres" decides; "we'll all be able to see them", "we'll be fine" and
 # "we'll be late" say how things will be. Going on as before decides nothing new: "we will
 # continue to work with the provinces", "we're going to keep doing the work", "we will
-# always uphold the law".
+# always uphold the law"; nor does looking forward to something.
 _WE_NOT_A_STATE = (
     r"(?! (?:all |both )?be\b(?! (?:\w+ing|responsible|in charge)\b))"
-    r"(?!,? (?:of course,? |\w+ly )?(?:continue|keep|always|never|remain|stick to)\b)"
+    r"(?!,? (?:of course,? |\w+ly )?(?:continue|keep|always|never|remain|stick to|look forward)\b)"
 )
 # An adverb may stand between "we're" and "going to": "we're definitely going to try it".
 # The nouns alone name a decision without taking one ("past that decision", "a political
@@ -173,11 +173,12 @@ PROCEDURE = re.compile(
 # A hedge makes a sentence a proposal or a guess, not a decision or a commitment: "I think
 # we'll start with ...", "maybe I'll look at it", "we'll probably use ...", "hopefully I'll
 # get some answers". Deliberating leaves the matter open too: "we'll need to think carefully
-# about the costs", "I'll think it over", "we'll consider the rubber case".
+# about the costs", "I'll think it over", "we'll consider the rubber case", "we'll see about
+# the costs".
 HEDGE = re.compile(
     r"\b(i think|i guess|i suppose|i don'?t know|not sure|maybe|perhaps|probably|hopefully|might|"
     r"think (?:carefully|hard|twice|(?:it )?over|through|about)|consider(?:ing)?|mull(?:ing)? (?:it |this |that )?over|"
-    r"ponder(?:ing)?|reflect(?:ing)? on)\b",
+    r"ponder(?:ing)?|reflect(?:ing)? on|we(?:'ll| will) see)\b",
     re.IGNORECASE,
 )
 # "I think we've settled on top-level only" reports a decision politely; a settled outcome
