@@ -264,6 +264,14 @@ def test_no_label_ends_with_an_adverb_or_starts_with_a_degree_word() -> None:
     ]
     for phrase in topic_labels([tuple(release_day()[:5]), tuple(builds)])[1].lower().split(", "):
         assert phrase.split()[-1] not in {"instead", "seems"}, phrase
+    # ... and with "either", or a modal ("GNU sed either", "chromium embedded may").
+    sed = [
+        message(99, "ch", "GNU sed either does not strip the trailing newline on OS X."),
+        message(100, "qq", "Not with GNU sed either: the trailing newline stays. GNU sed should work."),
+        message(101, "mk", "BSD sed should strip it; GNU sed either keeps it."),
+    ]
+    for phrase in topic_labels([tuple(release_day()[:5]), tuple(sed)])[1].lower().split(", "):
+        assert phrase.split()[-1] not in {"either", "should"}, phrase
 
 
 def test_a_link_typed_without_its_scheme_is_no_label_word() -> None:

@@ -120,6 +120,9 @@ def test_courtesy_a_manner_of_speaking_and_what_will_be_possible_are_no_items() 
         "Let's figure that we have eight boards which are set up and a ninth passed around.",
         "Because well we'll see about the costs of the rubber case after the evaluation.",
         "You are back with us on 16 May for Stage 1 of the Bill, so we will look forward to seeing you.",
+        # Nobody deciding.
+        "which is also basically the last time anyone agreed on a regex style",
+        "Nobody agreed on the naming of the storage module in the end.",
     ):
         assert window_candidates([Conversation((message(1, "lynne", text),))]) == [], text
     # Asking, deciding and what will be done stay items.
@@ -128,6 +131,7 @@ def test_courtesy_a_manner_of_speaking_and_what_will_be_possible_are_no_items() 
         ("Let's ship release 2.1 on Friday after the changelog review.", "decision"),
         ("We'll be using PostgreSQL for the bot's state from the next release.", "decision"),
         ("I'll continue the storage migration tomorrow morning after the backup.", "action"),
+        ("Everyone agreed to move the standup to 10am on Mondays.", "decision"),
     ):
         assert [c.kind for c in window_candidates([Conversation((message(1, "lynne", text),))])] == [kind], text
 

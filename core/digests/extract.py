@@ -72,13 +72,14 @@ _WE_NOT_A_STATE = (
     r"(?!,? (?:of course,? |\w+ly )?(?:continue|keep|always|never|remain|stick to|look forward)\b)"
 )
 # An adverb may stand between "we're" and "going to": "we're definitely going to try it".
+# Nobody deciding is no decision: "the last time anyone agreed on a regex style".
 # The nouns alone name a decision without taking one ("past that decision", "a political
 # decision", "brought us to the conclusion"): only a "Decision:" line counts. "Going with"
 # chooses only when someone is ("we're going with Postgres", "going with Postgres then"), not
 # in "when I was going with it".
 DECISION = re.compile(
     rf"\b(?:(we(?:(?:'ll| will){_WE_NOT_A_STATE}|(?: are|'re)(?: \w+ly)? going to{_WE_NOT_A_STATE}|(?: are|'re)(?: not)? planning (?:on|to)| decided| agreed)|"
-    r"decided|agreed|let'?s|(?:we|i)(?:'re|'m| are| am)(?: \w+ly)? going (?:to go )?with|(?:^|(?<=[,;:.!] ))going with|"
+    r"(?<!anyone )(?<!anybody )(?<!nobody )(?<!no one )(?:decided|agreed)|let'?s|(?:we|i)(?:'re|'m| are| am)(?: \w+ly)? going (?:to go )?with|(?:^|(?<=[,;:.!] ))going with|"
     r"settled on|we should go with)\b|(?:decision|conclusion)s?:)",
     re.IGNORECASE,
 )

@@ -77,13 +77,15 @@ _NOT_ALONE_TEXT = """
 _NOT_ALONE_WORDS = frozenset(_NOT_ALONE_TEXT.split())
 # Adverbs and modals, which qualify a topic without naming it, and "seems", which reports one:
 # no label ends with one ("Functional design already", "Option technically", "Television must",
-# "Builds instead", "EventType NAVIGATE seems").
+# "Builds instead", "EventType NAVIGATE seems", "GNU sed either"). "May", "can" and "will" are
+# also a month and nouns.
 _HEDGE_TEXT = """
     already always never usually sometimes often recently originally easily quite pretty really real
     even rather somewhat simply totally definitely certainly obviously must quickly slowly
     technically exactly finally eventually literally honestly seriously apparently hopefully
     currently properly correctly directly immediately mostly nearly especially generally normally
-    instead anyway anyways though yet otherwise afterwards likely unfortunately seem seems seemed"""
+    instead anyway anyways though yet otherwise afterwards likely unfortunately seem seems seemed
+    either neither too also should would could might shall"""
 _HEDGE_WORDS = frozenset(_HEDGE_TEXT.split())
 # Of those, the ones that only grade what follows never start one either ("Real quick", "Quite
 # complicated"); "recently transacted datoms" is a topic.
