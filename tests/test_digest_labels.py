@@ -272,6 +272,14 @@ def test_no_label_ends_with_an_adverb_or_starts_with_a_degree_word() -> None:
     ]
     for phrase in topic_labels([tuple(release_day()[:5]), tuple(sed)])[1].lower().split(", "):
         assert phrase.split()[-1] not in {"either", "should"}, phrase
+    # "Based on" and "according to" lead to a topic, and are none ("populate props based").
+    props = [
+        message(102, "pc", "How do I populate props based on component local state?"),
+        message(103, "tk", "Populate props based on the query; component local state according to the docs is for UI."),
+        message(104, "pc", "So populate props based on the query, thanks."),
+    ]
+    for phrase in topic_labels([tuple(release_day()[:5]), tuple(props)])[1].lower().split(", "):
+        assert phrase.split()[-1] not in {"based", "according"}, phrase
 
 
 def test_a_link_typed_without_its_scheme_is_no_label_word() -> None:

@@ -579,6 +579,17 @@ def test_the_tail_of_a_thought_is_the_topic_only_when_nothing_stands_alone() -> 
     ]
     assert topic(two_speakers(said).messages).text == said[0]
     assert topic(two_speakers(said[1:2]).messages).text == said[1]
+    # Thanks for something echo it: what was thanked for is the topic line.
+    thanked = [
+        ("bob", "I have been working through the video tutorials and really enjoying them. Thanks for doing that @ann"),
+        ("ann", "good to hear. Thanks for letting me know"),
+        ("ann", "Just added docs on the function-as-a-child react interop to the guide: https://book.example.com/#_the_pattern"),
+        ("ann", "Thanks @carol for pointing out this interop problem and solution."),
+        ("carol", ":D my pleasure @ann"),
+        ("dave", "Thank you @carol been bitten by that once, but never realized the problem"),
+    ]
+    line = topic([message(n, author, text) for n, (author, text) in enumerate(thanked, start=1)]).text
+    assert line.startswith("Just added docs on the function-as-a-child react interop"), line
 
 
 def test_an_error_quoted_back_does_not_become_the_topic() -> None:

@@ -32,6 +32,9 @@ MIN_TOPIC_WORDS = 4
 # A sentence opening, in lowercase, with one of these words finishes something said before it
 # (a leading "and" or "but" is an opener, which ``quotable`` has already dropped).
 TAIL_OF_A_THOUGHT = re.compile(r"(?:by|because|since|or|which|whereas|although|though|unless)\b")
+# Thanks for something ("Thanks @levitanong for pointing out this interop problem") echoes what
+# was said; what was said says it better.
+THANKING = re.compile(rf"(?:{THANKS_WORDS})\b", re.IGNORECASE)
 # Text wholly in brackets is a note an export or a client left, not words anyone said:
 # "[message text edited or deleted]", "[image]", "(attachment)", "[file: if-let map destructuring]".
 BRACKETED_NOTE = re.compile(r"^\s*[\[(<{][^\[\]()<>{}]{0,80}[\])>}]\s*$")
@@ -567,8 +570,9 @@ def topic(
             says_something = count >= 2 and not note
             fresh = message.id not in avoid
             # The tail of a thought ("by detecting a manifest file like deps.edn") is read only
-            # after what it finishes: any sentence that stands alone ranks above it.
-            whole = TAIL_OF_A_THOUGHT.match(text) is None
+            # after what it finishes, and thanks after what they thank for: any sentence that
+            # stands alone ranks above them.
+            whole = TAIL_OF_A_THOUGHT.match(text) is None and THANKING.match(text) is None
             tier = (4 if whole else 3) if informative and fresh else 2 if fresh and says_something else 1 if informative else 0
             score = (tier, centrality(text, weights, names=names) if informative else float(count), -index)
             if best is None or score > best[0]:

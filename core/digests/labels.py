@@ -51,10 +51,12 @@ _SMALL_TALK_TEXT = """
     congratulations"""
 _SMALL_TALK_WORDS = frozenset(_SMALL_TALK_TEXT.split())
 # Prepositions and hedges the stopwords leave in, which end a phrase in the middle of a thought
-# ("official developer within"): a topic label is made of the words around them.
+# ("official developer within", "populate props based" on ...): a topic label is made of the
+# words around them.
 _LINKING_TEXT = """
     within without across along around behind beyond inside outside toward towards upon via among
-    amongst despite onto unless whether maybe perhaps probably actually basically"""
+    amongst despite onto unless whether maybe perhaps probably actually basically based according
+    regarding concerning"""
 _LINKING_WORDS = frozenset(_LINKING_TEXT.split())
 # Words that point at a topic without naming one ("Reward mech, something going wrong", "Chart
 # library, something", "UI-related stuff"): spoken fillers and stand-ins. They end a phrase too.
