@@ -34,7 +34,7 @@ from core.digests.summarizing import SECTION_TITLES, Summarizer
 from core.evaluation.datasets import EvaluationDataError, held_out_set
 from core.knowledge.loaders import read_messages
 from core.text import content_words
-from core.types import ChannelMessage, Digest
+from core.types import ChannelMessage, Digest, DigestBullet
 
 KINDS = ("decision", "action", "question")
 LABELS = (*KINDS, "none")
@@ -129,11 +129,12 @@ def bad_lines(digest: Digest) -> list[str]:
     """Lines a reader should never see: a placeholder, small talk, or a repeat of another line
     (an item counts as a repeat when it quotes the same message's same words as another item,
     under another owner or without an @-name)."""
-    bullets = [(s.title != SECTION_TITLES["topic"], b) for s in digest.sections for b in s.bullets]
+    lines: list[tuple[str, DigestBullet | None]] = [(digest.headline, None)]
+    lines += [(b.text, b if s.title != SECTION_TITLES["topic"] else None) for s in digest.sections for b in s.bullets]
     found: list[str] = []
     seen: set[str] = set()
     items: set[tuple[str, str]] = set()
-    for line, item in [(digest.headline, None), *((b.text, b if is_item else None) for is_item, b in bullets)]:
+    for line, item in lines:
         quote = line.split(": ", 1)[-1].rsplit(" — ", 1)[0]
         key = normalized(line)
         said = (item.sources[0].message_id, normalized(AT_SOMEONE.sub(" ", quote))) if item and item.sources else None
