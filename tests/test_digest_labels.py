@@ -256,30 +256,33 @@ def test_no_label_ends_with_an_adverb_or_starts_with_a_degree_word() -> None:
         message(95, "bo", "The log holds recently transacted datoms; filter them by attribute."),
     ]
     assert "recently transacted datoms" in topic_labels([tuple(release_day()[:5]), tuple(datoms)])[1].lower()
-    # Chat trails off the same way ("use separate builds instead", "the NAVIGATE event seems").
-    builds = [
-        message(96, "gg", "Should I use separate builds instead? The dev builds instead of one release build?"),
-        message(97, "th", "Separate builds instead, yes: one dev build and one release build seems right."),
-        message(98, "gg", "Two builds seems simpler. The release build seems faster too."),
+    trailing = [
+        # Chat trails off the same way ("use separate builds instead", "the NAVIGATE event seems"),
+        (
+            ["Should I use separate builds instead? The dev builds instead of one release build?",
+             "Separate builds instead, yes: one dev build and one release build seems right.",
+             "Two builds seems simpler. The release build seems faster too."],
+            {"instead", "seems"},
+        ),
+        # with "either" or a modal ("GNU sed either", "chromium embedded may"),
+        (
+            ["GNU sed either does not strip the trailing newline on OS X.",
+             "Not with GNU sed either: the trailing newline stays. GNU sed should work.",
+             "BSD sed should strip it; GNU sed either keeps it."],
+            {"either", "should"},
+        ),
+        # and runs into what "based on" and "according to" lead to ("populate props based").
+        (
+            ["How do I populate props based on component local state?",
+             "Populate props based on the query; component local state according to the docs is for UI.",
+             "So populate props based on the query, thanks."],
+            {"based", "according"},
+        ),
     ]
-    for phrase in topic_labels([tuple(release_day()[:5]), tuple(builds)])[1].lower().split(", "):
-        assert phrase.split()[-1] not in {"instead", "seems"}, phrase
-    # ... and with "either", or a modal ("GNU sed either", "chromium embedded may").
-    sed = [
-        message(99, "ch", "GNU sed either does not strip the trailing newline on OS X."),
-        message(100, "qq", "Not with GNU sed either: the trailing newline stays. GNU sed should work."),
-        message(101, "mk", "BSD sed should strip it; GNU sed either keeps it."),
-    ]
-    for phrase in topic_labels([tuple(release_day()[:5]), tuple(sed)])[1].lower().split(", "):
-        assert phrase.split()[-1] not in {"either", "should"}, phrase
-    # "Based on" and "according to" lead to a topic, and are none ("populate props based").
-    props = [
-        message(102, "pc", "How do I populate props based on component local state?"),
-        message(103, "tk", "Populate props based on the query; component local state according to the docs is for UI."),
-        message(104, "pc", "So populate props based on the query, thanks."),
-    ]
-    for phrase in topic_labels([tuple(release_day()[:5]), tuple(props)])[1].lower().split(", "):
-        assert phrase.split()[-1] not in {"based", "according"}, phrase
+    for said, endings in trailing:
+        talk = tuple(message(96 + n, "gg" if n % 2 else "th", text) for n, text in enumerate(said))
+        for phrase in topic_labels([tuple(release_day()[:5]), talk])[1].lower().split(", "):
+            assert phrase.split()[-1] not in endings, phrase
 
 
 def test_a_link_typed_without_its_scheme_is_no_label_word() -> None:
