@@ -66,12 +66,15 @@ _ARTICLES = frozenset(["the", "a", "an"])
 # Openers that carry nothing in a quoted line: "Okay, so um we'll ..." is quoted as "We'll ...".
 _OPENERS = frozenset(["okay", "ok", "so", "well", "yeah", "yes", "right", "alright", "and", "but", "oh", "then", "anyway", "now"])
 
+# "Be" says how someone or something will be, unless they will be doing something or be in
+# charge of it ("we'll be using Postgres", "I'll be responsible for the release").
+_BEING = r"be\b(?! (?:\w+ing|responsible|in charge)\b)"
 # "We'll be using Postgres" decides; "we'll all be able to see them", "we'll be fine" and
 # "we'll be late" say how things will be. Going on as before decides nothing new: "we will
 # continue to work with the provinces", "we're going to keep doing the work", "we will
 # always uphold the law"; nor does looking forward to something.
 _WE_NOT_A_STATE = (
-    r"(?! (?:all |both )?be\b(?! (?:\w+ing|responsible|in charge)\b))"
+    rf"(?! (?:all |both )?{_BEING})"
     r"(?!,? (?:of course,? |\w+ly )?(?:continue|keep|always|never|remain|stick to|look forward)\b)"
 )
 # An adverb may stand between "we're" and "going to": "we're definitely going to try it".
@@ -91,7 +94,7 @@ DECISION = re.compile(
 # which is nothing to follow up on; nor is "I'll lose the free tests", "I'll need a key",
 # "will know for sure in a while" or a stance ("I will always be here to stand up for ...").
 # An utterance cut off after "so I will" commits to nothing.
-_NOT_A_STATE = r"(?!\W*$)(?! (?:lose|need|miss|know|always|never)\b)(?! be\b(?! (?:\w+ing|responsible|in charge)\b))"
+_NOT_A_STATE = rf"(?!\W*$)(?! (?:lose|need|miss|know|always|never)\b)(?! {_BEING})"
 SELF_ACTION = re.compile(
     rf"\b(i'?ll{_NOT_A_STATE}|i will{_NOT_A_STATE}|i'?m going to{_NOT_A_STATE}|i am going to{_NOT_A_STATE}|"
     r"i can take|will do|(?:i'?m |i am )?on it|i'?ll handle)\b"
