@@ -162,6 +162,43 @@ def test_a_bare_yes_or_no_is_kept_and_quoted_only_with_its_paragraph() -> None:
     assert quoting.excerpt(other[0], other) == [other[0]], "a bare yes is not the sentence after another paragraph"
 
 
+@pytest.mark.parametrize(
+    ("text", "points_elsewhere"),
+    [
+        ("See CDC’s website about what to do if you get sick.", True),
+        ("Please see CDC’s guidance for additional information.", True),
+        ("More information about the source of the virus is available on the Situation Summary.", True),
+        ("For more information visit the CDC's website.", True),
+        ("Learn more about testing.", True),
+        ("You can see these at https://www.who.int/emergencies/situation-reports/", True),
+        ("See docs/ingesting.md.", True),
+        ("See a doctor if you have a fever and a cough.", False),
+        ("Read the label before you take any medicine.", False),
+        ("Follow the steps below:", False),
+        ("Visit your doctor only after calling ahead.", False),
+        ("The website lists every testing site.", False),
+    ],
+)
+def test_a_sentence_that_only_sends_the_reader_elsewhere_is_told_apart(text: str, points_elsewhere: bool) -> None:
+    assert quoting.only_points_elsewhere(quoting.Passage(1, 0, text)) is points_elsewhere
+
+
+def test_a_sentence_that_only_sends_the_reader_elsewhere_never_answers_for_itself(services_reading) -> None:  # type: ignore[no-untyped-def]
+    faq = (
+        "question,answer\n"
+        '"Is there a pill that stops COVID-19 after exposure?","No medicine prevents COVID-19 after an exposure. '
+        'See CDC’s website about what to do if you get sick."\n'
+        '"How do I look after myself at home?","Stay home, rest, and call your doctor before you visit the practice."\n'
+    )
+    services = services_reading({"faq.csv": faq})
+    answer = ask(services, "What do I do if I get sick?")
+    assert answer.grounded and answer.text.startswith("Stay home, rest, and call your doctor"), answer.text
+    assert "See CDC" not in answer.text, answer.text
+    # After the sentence it follows, a pointer still reads as its source wrote it.
+    pill = ask(services, "Is there a pill that stops COVID-19 after exposure?")
+    assert pill.text.startswith("No medicine prevents COVID-19 after an exposure."), pill.text
+
+
 def test_the_yes_or_no_that_opens_a_paragraph_comes_with_a_later_sentence_of_it() -> None:
     passages = quoting.passages_of(
         "Yes, your employer keeps paying your salary. Should your employer not pay, the authority pays. "

@@ -480,8 +480,11 @@ class Answerer:
         passages = quoting.passages_for(hits)
         titles = [h.chunk.title for h in hits]
         scored = quoting.rank(question, passages, self.embedder, titles, alone=alone)
-        # A bare "Yes." answers its source's own question, not this one (``quoting.yes_or_no``).
-        scored = [(score, p) for score, p in scored if not quoting.says_only_yes_or_no(p)]
+        # A bare "Yes." answers its source's own question, not this one (``quoting.yes_or_no``);
+        # "See the website for more" answers nothing.
+        scored = [
+            (score, p) for score, p in scored if not quoting.says_only_yes_or_no(p) and not quoting.only_points_elsewhere(p)
+        ]
         heading = quoting.asked_by_heading(question, titles, self.embedder, least=quoting.HEADING_MATCH)
         if heading is not None:
             # The section that asks the question leads with its best passage.

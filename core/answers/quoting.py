@@ -86,6 +86,17 @@ _OPENS_YES_OR_NO = re.compile(rf"^{_YES_OR_NO_WORDS}[,.!:;]", re.IGNORECASE)
 _GOES_ON = re.compile(r"^[(a-z]")
 # A sentence that opens by pointing back at the one before it reads as nonsense alone.
 _POINTS_BACK = re.compile(r"^(?:This|That|These|Those|It|Its|They|Their|Them|Such|Both|Otherwise|Instead|However|Also|Then)\b")
+# A sentence that only sends the reader elsewhere answers nothing by itself: "See CDC's website
+# about what to do if you get sick.", "More information is available here.", "See docs/ingesting.md."
+# The citation links the source already. "See a doctor if you have a fever" does answer.
+_SENDS_TO = re.compile(
+    r"^(?:please |also |you can |for (?:more|further|additional|the latest) (?:information|details|info|guidance)"
+    r"(?: (?:on|about) [^,]{1,80})?,? )?(?:see|visit|read|check(?: out)?|refer to|go to|consult|click|view)\b"
+    r"(?=.{0,120}?(?:\b(?:website|web site|site|page|webpage|link|section|guide|guidance|docs?|documentation|article|"
+    r"faq|fact ?sheets?|resources|here|below|above)\b|https?://|www\.|\.md\b))"
+    r"|^(?:more|further|additional) (?:information|details|info|guidance)\b|^(?:learn|find out|read) more\b",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -429,6 +440,12 @@ def opening_yes_or_no(text: str) -> str | None:
 def says_only_yes_or_no(passage: Passage) -> bool:
     """A passage that is a bare "Yes." or "No.": never quoted for itself (``yes_or_no``)."""
     return _BARE_YES_OR_NO.match(passage.text) is not None
+
+
+def only_points_elsewhere(passage: Passage) -> bool:
+    """A passage that only sends the reader to another page or section: quoted only after the
+    passage it follows (``excerpt``), never for itself."""
+    return _SENDS_TO.match(passage.text) is not None
 
 
 def tabled(passage: Passage, after: Passage, passages: Sequence[Passage]) -> list[Passage]:
