@@ -189,6 +189,9 @@ def test_running_a_meeting_is_neither_a_decision_nor_an_action_item() -> None:
         "Please send the brief to the design agency by Friday.",
         "Albert, I just wanted to check there wasn't anything you wanted to add, please.",
         "Please add anything else to the release notes by Friday.",
+        "We will now give the floor to the member for Leeds.",
+        "I'll call on the minister to respond to that point.",
+        "I'll call on the supplier on Tuesday to sign the contract.",
     ]
     conversation = two_speakers(said)
     assert [c.text for c in decisions(conversation)] == [
@@ -203,6 +206,7 @@ def test_running_a_meeting_is_neither_a_decision_nor_an_action_item() -> None:
         "bob: I'll repeat the load test on the staging cluster tomorrow.",
         "Please send the brief to the design agency by Friday.",
         "Please add anything else to the release notes by Friday.",
+        "bob: I'll call on the supplier on Tuesday to sign the contract.",
     ]
 
 

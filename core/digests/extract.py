@@ -152,7 +152,10 @@ _STEERING = (
     r"repeat(?:ing)? (?:that|what|myself|the question|my question)|ask(?:ing)? (?:a|my|another|one) (?:\w+ )?question|"
     r"tell(?:ing)? you (?:something|about|a (?:bit|little))|show(?:ing)? you|sum(?:ming)? up|"
     r"summari[sz](?:e|ing)|finish(?:ing)? (?:up|off) with|tak(?:e|ing) this opportunity|"
-    r"address(?:ing)? my question|(?:shar|split)(?:e|ing|ting)? my time|put my question|hand(?:ing)? (?:it )?over)\b"
+    r"address(?:ing)? my question|(?:shar|split)(?:e|ing|ting)? my time|put my question|hand(?:ing)? (?:it )?over|"
+    # Giving someone the floor: "We will now give the floor to the member for Leeds", "I'll call
+    # on the minister to respond" (calling on someone to do something else is still work).
+    r"giv(?:e|ing) (?:\w+ )?(?:the )?floor|call(?:ing)? (?:up)?on (?:[\w'-]+ ){1,4}to (?:respond|reply|answer|speak|comment))\b"
 )
 # Talk about the conversation itself, not an outcome: "let's start", "let's see what's next",
 # "I'll see you in half an hour", "I'll save it now"; and a supposition ("let's say I have
