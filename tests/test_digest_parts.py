@@ -108,6 +108,7 @@ def test_a_request_put_to_someone_is_their_action_item_and_not_an_open_question_
 def test_courtesy_a_manner_of_speaking_and_what_will_be_possible_are_no_items() -> None:
     for text in (
         "Can I thank you all for attending and for answering all our questions?",
+        "No. Okay. Well, can I thank you all for attending and for answering all our questions?",
         "May I welcome our two new members to the committee this morning?",
         "Let's be absolutely clear what this Government has done for part-time students.",
         "let's be honest, nobody reads the changelog of the storage format",
@@ -192,11 +193,22 @@ def test_running_a_meeting_is_neither_a_decision_nor_an_action_item() -> None:
         "We will now give the floor to the member for Leeds.",
         "I'll call on the minister to respond to that point.",
         "I'll call on the supplier on Tuesday to sign the contract.",
+        "We'll now go to the honourable member for Hamilton Mountain.",
+        "We'll next go to the honourable member for Calgary Skyview.",
+        "We're going to go to the west coast and the member for Saanich.",
+        "We'll go to the last five-minute round before the vote.",
+        "We'll take a short break to allow our console operators to switch.",
+        "We'll wait a few seconds before the next five-minute period starts.",
+        "Let's go to another issue, the price of the battery.",
+        "I will remind all the members that statements are one minute each.",
+        "Minister, if that's the case, I will ask again.",
+        "We'll go to the supplier on Monday to collect the new batteries.",
     ]
     conversation = two_speakers(said)
     assert [c.text for c in decisions(conversation)] == [
         "We'll go into production with the rubber case next week.",
         "We'll proceed with the database migration on Monday.",
+        "We'll go to the supplier on Monday to collect the new batteries.",
     ]
     assert [c.text for c in action_items(conversation)] == [
         "ann: I'll speak to the supplier about the battery price.",

@@ -142,13 +142,19 @@ PROMISED = re.compile(
 # only with what marks them as talk.
 _STEERING = (
     r"\b(?:we|i)(?:'ll| will|'re| are|'m| am)?(?: going to| gonna)?(?: be)? "
-    r"(?:now |just |then |first |briefly |quickly |straight |happily )?"
+    r"(?:now |next |just |then |first |straight |\w+ly )?"
     r"(?:mov(?:e|ing) on|turn(?:ing)? (?:it )?(?:over )?to|talk(?:ing)? about|start(?:ing)? (?:with|by|off)|"
     r"begin(?:ning)? (?:with|by)|hear(?:ing)? from|go(?:ing)? (?:on |straight |back )(?:now )?(?:in)?to|"
     r"go(?:ing)? (?:in)?to (?:questions?|the next|item)|come (?:on)?to|proceed(?:ing)? to|carry on|"
+    # The chair passing the word on and keeping time: "We'll now go to the honourable member for
+    # Hamilton Mountain", "we'll go to the last five-minute round", "We'll take a short break",
+    # "We'll wait a few seconds before moving on".
+    r"go(?:ing)? to (?:[\w'-]+ ){0,5}?(?:member|minister|senator|speaker|witness|round|interventions?)s?|"
+    r"tak(?:e|ing) (?:a|our) (?:\w+ )?(?:break|pause|recess)|wait(?:ing)? a (?:few )?(?:seconds?|moments?|minutes?)|"
+    r"ask(?:ing)? (?:it |that |the question )?again|"
     r"go(?:ing)? (?:through|over) (?:each|every|all|your|our|my|the (?:agenda|presentations?|slides|minutes))|"
     r"(?:get|look at|have) (?:your|the|our) presentations?|speak(?:ing)? (?:about|on)|"
-    r"say(?:ing)?\b|(?:mention|explain)(?:ing)? (?:that|this|something|a few words|why)|remind(?:ing)? (?:\w+ ){1,2}that|"
+    r"say(?:ing)?\b|(?:mention|explain)(?:ing)? (?:that|this|something|a few words|why)|remind(?:ing)? (?:\w+ ){1,3}that|"
     r"repeat(?:ing)? (?:that|what|myself|the question|my question)|ask(?:ing)? (?:a|my|another|one) (?:\w+ )?question|"
     r"tell(?:ing)? you (?:something|about|a (?:bit|little))|show(?:ing)? you|sum(?:ming)? up|"
     r"summari[sz](?:e|ing)|finish(?:ing)? (?:up|off) with|tak(?:e|ing) this opportunity|"
@@ -164,7 +170,8 @@ _STEERING = (
 PROCEDURE = re.compile(
     _STEERING + r"|"
     r"\blet'?s (?:just |now |then )?(?:start|begin|see|talk|discuss|look|have a look|move on|continue|wait|"
-    r"go ahead|get started|wrap|go on|go through|go back|say|assume|suppose|imagine|pretend|figure)\b|"
+    r"go ahead|get started|wrap|go on|go through|go back|say|assume|suppose|imagine|pretend|figure|"
+    r"go (?:on )?to (?:another|the next))\b|"
     # How something is said decides nothing: "Let's be absolutely clear what this Government has
     # done", "let's be honest, nobody reads the changelog".
     r"\blet'?s be (?:\w+ly )?(?:honest|clear|frank|fair|realistic|serious)\b|"
@@ -599,7 +606,7 @@ def _is_question(sentence: str) -> bool:
         _asks(sentence)
         and len(content_words(sentence)) >= MIN_ITEM_WORDS
         and not CONTACT_REQUEST.search(sentence)
-        and not COURTESY.match(sentence)
+        and not COURTESY.match(quotable(sentence))  # "Well, can I thank you all ...?" too
         and not CALL_FOR_ASSENT.match(sentence)
         and not TAG_QUESTION.search(sentence.translate(_APOSTROPHES))
     )
