@@ -171,7 +171,7 @@ PROCEDURE = re.compile(
     _STEERING + r"|"
     r"\blet'?s (?:just |now |then )?(?:start|begin|see|talk|discuss|look|have a look|move on|continue|wait|"
     r"go ahead|get started|wrap|go on|go through|go back|say|assume|suppose|imagine|pretend|figure|"
-    r"go (?:on )?to (?:another|the next))\b|"
+    r"go to (?:another|the next))\b|"
     # How something is said decides nothing: "Let's be absolutely clear what this Government has
     # done", "let's be honest, nobody reads the changelog".
     r"\blet'?s be (?:\w+ly )?(?:honest|clear|frank|fair|realistic|serious)\b|"
