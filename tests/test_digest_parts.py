@@ -508,6 +508,19 @@ def test_an_asker_who_found_the_way_closes_their_question() -> None:
     assert [q.text for q in open_questions(still)] == [f"lane: {asked}"]
 
 
+def test_a_question_that_runs_on_after_its_question_mark_is_still_asked() -> None:
+    asked = "does the `testing` macro work for `async` tests? it does not seem so"
+    [question] = open_questions(Conversation((message(1, "kaosko", asked),)))
+    assert question.text == "kaosko: does the `testing` macro work for `async` tests?"
+    # One that ends in its question is quoted whole, a "?" inside it and all.
+    whole = "where is the `mk-session` you're using (same ns as the rule? other ns?), and what does the call look like?"
+    [question] = open_questions(Conversation((message(1, "dadair", whole),)))
+    assert question.text.endswith("what does the call look like?")
+    # "Ah I see, I have to ..." is the asker finding the way themself.
+    found = "ah I see, I have to call dispatch-current! myself. always good to ask here first, somehow it helps figuring it out"
+    assert open_questions(Conversation((message(1, "kaosko", asked), message(2, "kaosko", found)))) == []
+
+
 def test_one_askers_questions_in_a_row_are_one_open_question() -> None:
     first = "Would the closure compiler strip away the vars I don't use in my application?"
     again = [message(1, "ken", first, minute=0), message(2, "ken", "Stripping away both the unused JS vars and my cljs vars?", minute=1)]

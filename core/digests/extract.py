@@ -271,9 +271,9 @@ TAG_QUESTION = re.compile(
     re.IGNORECASE,
 )
 # The asker closing their own question: "found it!", "never mind, figured it out", "found the
-# approach @luchini suggested".
+# approach @luchini suggested", "ah I see, I have to dispatch it myself".
 RESOLVED = re.compile(
-    r"\b(found it|figured it out|figured out|never ?mind|nvm|solved it|got it working|works now|sorted it|"
+    r"\b(found it|figur(?:ed|ing) (?:it )?out|never ?mind|nvm|solved it|got it working|works now|sorted it|(?:ah|oh),? i see|"
     r"found (?:the|a|an|my) (?:\w+ )?(?:answer|solution|approach|way|fix|workaround))\b",
     re.IGNORECASE,
 )
@@ -612,6 +612,14 @@ def _is_question(sentence: str) -> bool:
     )
 
 
+def _question_first(sentence: str) -> list[str]:
+    """A sentence that runs on after its question ("does `testing` work for async tests? it does
+    not seem so") read as the question and the rest; one that ends in a question stays whole."""
+    if _asks(sentence):
+        return [sentence]
+    return split_outside_code(_AFTER_A_QUESTION, sentence)
+
+
 def open_questions(conversation: Conversation, following: Sequence[ChannelMessage] = ()) -> list[Candidate]:
     """Questions nobody answered. ``following`` are its line's messages after the conversation,
     where a reply that came after a lull is. A question counts as answered when someone else
@@ -622,7 +630,7 @@ def open_questions(conversation: Conversation, following: Sequence[ChannelMessag
     one open question: the first."""
     messages = conversation.messages
     for index, message in enumerate(messages):
-        said = said_sentences(message.text)
+        said = [part for sentence in said_sentences(message.text) for part in _question_first(sentence)]
         asked = [s for s, then in zip_longest(said, said[1:], fillvalue="") if _is_question(s) and not CALL_FOR_ASSENT.match(then)]
         if not asked:
             continue  # first, as most messages ask nothing: the rest of the day is read only for questions
