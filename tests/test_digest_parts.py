@@ -521,6 +521,26 @@ def test_a_question_that_runs_on_after_its_question_mark_is_still_asked() -> Non
     assert open_questions(Conversation((message(1, "kaosko", asked), message(2, "kaosko", found)))) == []
 
 
+def test_a_short_question_asks_about_what_its_message_said_before_it() -> None:
+    stuck = "I have tried restarting the wallet, same result. What should I do?"
+    [question] = open_questions(Conversation((message(1, "ana", stuck),)))
+    assert question.text == f"ana: {stuck}"
+    why = "For some reason the Specify dialog does not let me choose any vars in re-frame.core. How come?"
+    [question] = open_questions(Conversation((message(1, "kenny", why),)))
+    assert question.text == f"kenny: {why}"
+    # A long statement is cut, its question kept.
+    long = " ".join(["The nightly build on the ARM runner fails"] * 6) + ". Any ideas?"
+    [question] = open_questions(Conversation((message(1, "ana", long),)))
+    assert question.text.endswith("… Any ideas?") and len(question.text.split()) <= 26, question.text
+    # Alone, a tag asking for assent, or with nothing said before it, it asks nothing.
+    for text in ["What should I do?", "The only wallet that supports Trezor is the Magnum wallet. Correct?",
+                 "What should I do? I have tried restarting the wallet.", "The wallet is synced. ?"]:
+        assert open_questions(Conversation((message(1, "ana", text),))) == [], text
+    # "Ah, nm" is the asker finding the answer.
+    later = message(2, "zalky", "Ah, nm, misunderstood how CORS works, got some clarification.")
+    assert open_questions(Conversation((message(1, "zalky", stuck), later))) == []
+
+
 def test_one_askers_questions_in_a_row_are_one_open_question() -> None:
     first = "Would the closure compiler strip away the vars I don't use in my application?"
     again = [message(1, "ken", first, minute=0), message(2, "ken", "Stripping away both the unused JS vars and my cljs vars?", minute=1)]

@@ -277,7 +277,8 @@ TAG_QUESTION = re.compile(
 # approach @luchini suggested", "ah I see, I have to dispatch it myself".
 RESOLVED = re.compile(
     r"\b(found it|figur(?:ed|ing) (?:it )?out|never ?mind|nvm|solved it|got it working|works now|sorted it|(?:ah|oh),? i see|"
-    r"found (?:the|a|an|my) (?:\w+ )?(?:answer|solution|approach|way|fix|workaround))\b",
+    r"found (?:the|a|an|my) (?:\w+ )?(?:answer|solution|approach|way|fix|workaround))\b"
+    r"|^\W*(?:(?:ah|oh|ok|okay),?\s+)?nm\b",  # "Ah, nm, misunderstood how CORS works"
     re.IGNORECASE,
 )
 # A reply can come after a lull long enough to start a new conversation.
@@ -615,6 +616,32 @@ def _is_question(sentence: str) -> bool:
     )
 
 
+# A one-word tag after a statement asks for assent, as ", right?" does: "... is the Magnum
+# wallet. Correct?", "That's the default. Right?".
+_BARE_TAG = re.compile(
+    r"^\W*(?:right|correct|no|yes|yeah|yep|true|ok|okay|eh|huh|really|seriously|sure|agreed|hm+)\W*$", re.IGNORECASE
+)
+_WORD = re.compile(r"[^\W\d_]{2}")
+
+
+def _asked_briefly(said: Sequence[str]) -> str | None:
+    """A short question put after what it asks about, in one message ("I have tried
+    restarting the wallet, same result. What should I do?", "The dialog does not let me
+    choose any vars in re-frame.core. How come?"): the statement and the question, read as
+    one. Alone, "What should I do?" says too little to be a question of its own."""
+    for index, sentence in enumerate(said):
+        if index == 0 or not _asks(sentence) or _is_question(sentence) or not _WORD.search(sentence):
+            continue
+        if _BARE_TAG.match(sentence) or CONTACT_REQUEST.search(sentence) or CALL_FOR_ASSENT.match(sentence):
+            continue
+        before = [s for s in said[:index] if not _asks(s) and len(content_words(s)) >= MIN_TOPIC_WORDS]
+        if before:
+            question = quotable(sentence)
+            room = len(question.split())
+            return f"{shorten(quotable(before[-1]), words=24 - room, chars=180 - len(question) - 1)} {question}"
+    return None
+
+
 def _question_first(sentence: str) -> list[str]:
     """A sentence that runs on after its question ("does `testing` work for async tests? it does
     not seem so") read as the question and the rest; one that ends in a question stays whole."""
@@ -636,7 +663,10 @@ def open_questions(conversation: Conversation, following: Sequence[ChannelMessag
         said = [part for sentence in said_sentences(message.text) for part in _question_first(sentence)]
         asked = [s for s, then in zip_longest(said, said[1:], fillvalue="") if _is_question(s) and not CALL_FOR_ASSENT.match(then)]
         if not asked:
-            continue  # first, as most messages ask nothing: the rest of the day is read only for questions
+            briefly = _asked_briefly(said)
+            if briefly is None:
+                continue  # first, as most messages ask nothing: the rest of the day is read only for questions
+            asked = [briefly]
         words = content_words(" ".join(said))
         if _answered_within(message, words, messages[index + 1 :]) or any(_answers(message, other) for other in following):
             continue
