@@ -21,7 +21,15 @@ from hypothesis import strategies as st
 
 from core.config import DigestSettings
 from core.digests.judging import JUDGE_GRAMMAR, JUDGE_PREFIX, LABELS, judge_prompt, parse_judgement
-from core.digests.labels import conversation_words, is_placeholder, is_small_talk, people, repeated_texts, topic_labels
+from core.digests.labels import (
+    conversation_words,
+    is_placeholder,
+    is_small_talk,
+    people,
+    quotable_message,
+    repeated_texts,
+    topic_labels,
+)
 from core.digests.prompts import NOTES_PREFIX, normalized
 from core.digests.summarizing import Summarizer
 from core.evaluation.digest_labels import (
@@ -78,6 +86,23 @@ def test_small_talk_is_recognised(text: str) -> None:
 @pytest.mark.parametrize("text", [*REAL, "[code] fails with a NullPointerException in the reducer"])
 def test_real_messages_are_neither(text: str) -> None:
     assert not is_placeholder(text) and not is_small_talk(text)
+
+
+def test_an_old_uploads_own_sentence_is_never_quoted_nor_a_label() -> None:
+    # Slack's uploads until 2018 wrote "@ann uploaded a file: title (link)"; "Untitled" had
+    # become the label "File, Untitled".
+    notice = "@joost uploaded a file: Untitled (https://clojurians.slack.com/files/U09N5N31T/F9277PVJN/-.txt)"
+    assert not quotable_message(message(1, "joost", notice), frozenset())
+    day = [
+        message(1, "jisaacs", "How do I drop multiple tables with my drop-tables function in one go?"),
+        message(2, "joost", notice),
+        message(3, "joost", notice.replace("F9277PVJN", "F91LGLTMF")),
+        message(4, "joost", "Note that now drop-tables returns a vector of statements, one per table."),
+    ]
+    [label] = topic_labels([day])
+    assert "untitled" not in label.lower() and "file" not in label.lower(), label
+    # Said by someone about an upload, it is a message like any other.
+    assert quotable_message(message(5, "ann", "I uploaded a file with the stack trace to the issue"), frozenset())
 
 
 def test_a_text_posted_three_times_is_a_chorus() -> None:

@@ -605,14 +605,6 @@ def test_an_uploads_file_title_is_not_the_topic_when_its_comment_says_more() -> 
     assert topic(two_speakers(said).messages).text != "[file: if-let map destructuring]"
     # A conversation of nothing but the upload still gets a line.
     assert topic(two_speakers(["[file: if-let map destructuring]"]).messages).text == "[file: if-let map destructuring]"
-    # Slack's uploads until 2018 said it in a sentence: "@ann uploaded a file: title".
-    legacy = [
-        "Sorry for all the newbie questions! I love the demo where the let-bindings are auto-formatted, but I can't get that to work.",
-        "@genekim uploaded a file: Typing tab results in the entire line being indented",
-        "Parinfer mode owns that key inside let-bindings, so switch to paredit mode.",
-        "@genekim uploaded a file: entire line being indented after typing tab",
-    ]
-    assert "uploaded" not in topic(two_speakers(legacy).messages).text
 
 
 def test_a_sentence_that_is_only_a_code_span_is_not_the_topic() -> None:

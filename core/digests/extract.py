@@ -39,8 +39,8 @@ THANKING = re.compile(rf"(?:{THANKS_WORDS})\b", re.IGNORECASE)
 # "[message text edited or deleted]", "[image]", "(attachment)", "[file: if-let map destructuring]".
 BRACKETED_NOTE = re.compile(r"^\s*[\[(<{][^\[\]()<>{}]{0,80}[\])>}]\s*$")
 # Slack's uploads until 2018 said so in a sentence of their own: "@ann uploaded a file: Typing
-# tab results in...". It names the file, as "[file: title]" does, and says no more.
-UPLOAD_NOTICE = re.compile(r"^\s*@\S+ (?:uploaded|shared) an? (?:file|image|snippet|post)\b", re.IGNORECASE)
+# tab results in... (https://...)". It names the file, as "[file: title]" does, and says no more.
+UPLOAD_NOTICE = re.compile(r"^\s*@\S+ (?:uploaded|shared) an? (?:file|image|snippet|post)\b[^\n]*$", re.IGNORECASE)
 # A decision, action item or question needs a few words to be one: "we'll wait outside" is
 # not; "I'll open a PR to pin it properly" is. Someone taking work on says it in fewer: "ok,
 # will add more details", "I'll file a ticket".
@@ -576,10 +576,10 @@ def topic(
         for sentence in said or [clean_text(message.text)]:
             text = shorten(quotable(sentence))
             count = len(content_words(text, names=names))
-            # An upload's "[file: title]" (or "@ann uploaded a file: title") holds the
-            # conversation's words, but says nothing; nor does a message of nothing but pasted
-            # output, or a sentence that is only a code span (`ssh://github.com/user/project.git`).
-            note = BRACKETED_NOTE.match(text) is not None or UPLOAD_NOTICE.match(text) is not None or not said or _only_code(text)
+            # An upload's "[file: title]" holds the conversation's words, but says nothing; nor
+            # does a message of nothing but pasted output, or a sentence that is only a code
+            # span (`ssh://github.com/user/project.git`).
+            note = BRACKETED_NOTE.match(text) is not None or not said or _only_code(text)
             informative = count >= MIN_TOPIC_WORDS and not note
             # Below the minimum, the sentence saying most stands in ("Okay." never does
             # while anything longer was said). A listed item's sentence ranks below any other

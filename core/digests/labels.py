@@ -21,7 +21,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from core.digests.extract import BRACKETED_NOTE, clean_text, lines_without_output
+from core.digests.extract import BRACKETED_NOTE, UPLOAD_NOTICE, clean_text, lines_without_output
 from core.ports import Embedder
 from core.text import LINK, STOPWORDS, WORD, stem
 from core.types import ChannelMessage
@@ -152,9 +152,13 @@ def repeated_texts(messages: Iterable[ChannelMessage]) -> frozenset[str]:
 
 
 def quotable_message(message: ChannelMessage, repeated: Collection[str]) -> bool:
-    """Whether a bullet or the headline may quote ``message``."""
+    """Whether a bullet or the headline may quote ``message``: not a placeholder, small talk, a
+    chorus or an old upload's own sentence ("@ann uploaded a file: Untitled")."""
     return not (
-        is_placeholder(message.text) or is_small_talk(message.text) or normalized_text(message.text) in repeated
+        is_placeholder(message.text)
+        or is_small_talk(message.text)
+        or normalized_text(message.text) in repeated
+        or UPLOAD_NOTICE.match(clean_text(message.text).strip()) is not None
     )
 
 
