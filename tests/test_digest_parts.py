@@ -240,6 +240,17 @@ def test_naming_a_decision_is_not_taking_one() -> None:
     ]
 
 
+def test_what_we_will_have_to_do_is_not_a_decision() -> None:
+    said = [
+        "We'll have to decide about the control, the remote control concepts.",
+        "If we go the lithium battery route then we'll have to go outside our current manufacturer.",
+        "We will need to have a step change over the next three years to meet the targets.",
+        "We're going to have to sort of bound the complexity.",
+        "We'll use the lithium battery from our current manufacturer.",
+    ]
+    assert [c.text for c in decisions(two_speakers(said))] == ["We'll use the lithium battery from our current manufacturer."]
+
+
 def test_trying_out_a_suggestion_is_no_action_item_but_taking_work_on_is() -> None:
     said = [
         "Run the migration with --dry-run first, then again without it.",

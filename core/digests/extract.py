@@ -75,10 +75,13 @@ _BEING = r"be\b(?! (?:\w+ing|responsible|in charge)\b)"
 # "We'll be using Postgres" decides; "we'll all be able to see them", "we'll be fine" and
 # "we'll be late" say how things will be. Going on as before decides nothing new: "we will
 # continue to work with the provinces", "we're going to keep doing the work", "we will
-# always uphold the law"; nor does looking forward to something.
+# always uphold the law"; nor does looking forward to something, nor what one will have to
+# do ("we'll have to decide about the control", "... then we'll have to go outside our
+# current manufacturer", "we'll have to hurry up").
 _WE_NOT_A_STATE = (
     rf"(?! (?:all |both )?{_BEING})"
     r"(?!,? (?:of course,? |\w+ly )?(?:continue|keep|always|never|remain|stick to|look forward)\b)"
+    r"(?! (?:sort of |\w+ly )?(?:have|need) to\b)"
 )
 # An adverb may stand between "we're" and "going to": "we're definitely going to try it".
 # Nobody deciding is no decision: "the last time anyone agreed on a regex style".
