@@ -249,6 +249,11 @@ def test_what_we_will_have_to_do_is_not_a_decision() -> None:
         "We'll use the lithium battery from our current manufacturer.",
     ]
     assert [c.text for c in decisions(two_speakers(said))] == ["We'll use the lithium battery from our current manufacturer."]
+    # A decision still to come is not taken, nor is going on as before an action item.
+    later = ["Each situation will be decided on a case-by-case basis by the officers.", "The date is yet to be agreed with the venue."]
+    assert decisions(two_speakers(later)) == []
+    going_on = two_speakers(["I will continue to focus our efforts on supporting small firms.", "I will send the figures to the committee."])
+    assert [c.sentence for c in action_items(going_on)] == ["I will send the figures to the committee."]
 
 
 def test_trying_out_a_suggestion_is_no_action_item_but_taking_work_on_is() -> None:

@@ -84,23 +84,25 @@ _WE_NOT_A_STATE = (
     r"(?! (?:sort of |\w+ly )?(?:have|need) to\b)"
 )
 # An adverb may stand between "we're" and "going to": "we're definitely going to try it".
-# Nobody deciding is no decision: "the last time anyone agreed on a regex style".
+# Nobody deciding is no decision: "the last time anyone agreed on a regex style", nor is one
+# still to come: "each case will be decided on its merits", "the date is yet to be agreed".
 # The nouns alone name a decision without taking one ("past that decision", "a political
 # decision", "brought us to the conclusion"): only a "Decision:" line counts. "Going with"
 # chooses only when someone is ("we're going with Postgres", "going with Postgres then"), not
 # in "when I was going with it".
 DECISION = re.compile(
     rf"\b(?:(we(?:(?:'ll| will){_WE_NOT_A_STATE}|(?: are|'re)(?: \w+ly)? going to{_WE_NOT_A_STATE}|(?: are|'re)(?: not)? planning (?:on|to)| decided| agreed)|"
-    r"(?<!anyone )(?<!anybody )(?<!nobody )(?<!no one )(?:decided|agreed)|let'?s|(?:we|i)(?:'re|'m| are| am)(?: \w+ly)? going (?:to go )?with|(?:^|(?<=[,;:.!] ))going with|"
+    r"(?<!anyone )(?<!anybody )(?<!nobody )(?<!no one )(?<!will be )(?<!to be )(?:decided|agreed)|let'?s|(?:we|i)(?:'re|'m| are| am)(?: \w+ly)? going (?:to go )?with|(?:^|(?<=[,;:.!] ))going with|"
     r"settled on|we should go with)\b|(?:decision|conclusion)s?:)",
     re.IGNORECASE,
 )
 # "I'll ..." commits to doing something, and so do "I'll be working on ..." and "I'll be
 # responsible for ..."; "I'll be late" and "I'm going to be sick" say how someone will be,
 # which is nothing to follow up on; nor is "I'll lose the free tests", "I'll need a key",
-# "will know for sure in a while" or a stance ("I will always be here to stand up for ...").
+# "will know for sure in a while", a stance ("I will always be here to stand up for ...") or
+# going on as before ("I will continue to focus our efforts on ...").
 # An utterance cut off after "so I will" commits to nothing.
-_NOT_A_STATE = rf"(?!\W*$)(?! (?:lose|need|miss|know|always|never)\b)(?! {_BEING})"
+_NOT_A_STATE = rf"(?!\W*$)(?! (?:lose|need|miss|know|always|never|continue to)\b)(?! {_BEING})"
 SELF_ACTION = re.compile(
     rf"\b(i'?ll{_NOT_A_STATE}|i will{_NOT_A_STATE}|i'?m going to{_NOT_A_STATE}|i am going to{_NOT_A_STATE}|"
     r"i can take|will do|(?:i'?m |i am )?on it|i'?ll handle)\b"
