@@ -950,3 +950,41 @@ def test_a_table_row_and_the_sentence_after_the_table_are_quoted_on_their_own_li
         "Slack — one machine: Socket Mode; many: HTTP mode\nCommands do not change; only their environment does."
     ]
     assert sentence.block != row.block
+
+
+def test_a_chat_historys_messages_are_quoted_one_by_one_with_who_said_them_when() -> None:
+    history = (
+        "[2019-12-23 16:04] pbca26: you can use this link https://example.org/claim it has rewards claiming support on trezor\n"
+        "[2019-12-23 19:09] wingless: thanks for the link!\n"
+        "[2019-12-23 22:40] wingless: the only wallet that supports KMD and Trezor is the Magnum wallet.\n"
+        "Correct?\n"
+        "[2019-12-23 22:58] PacificK2A: It worked."
+    )
+    assert [p.text for p in quoting.passages_of(history, 1)] == [
+        "[2019-12-23 16:04] pbca26: you can use this link https://example.org/claim it has rewards claiming support on trezor",
+        "[2019-12-23 19:09] wingless: thanks for the link!",
+        "[2019-12-23 22:40] wingless: the only wallet that supports KMD and Trezor is the Magnum wallet. Correct?",
+        "[2019-12-23 22:58] PacificK2A: It worked.",
+    ]
+    # Prose is still read sentence by sentence.
+    assert len(quoting.passages_of("Tidings reads chat. It quotes messages.", 1)) == 2
+
+
+def test_an_answer_from_chat_history_quotes_whole_messages(services_reading) -> None:  # type: ignore[no-untyped-def]
+    export = (
+        "AuthorID,Author,Date,Content,Attachments,Reactions\n"
+        '"1","rebekic#0001","24-Dec-19 08:32 PM","my wallet is stuck syncing at 99.9%, it keeps saying tx inputs not found","",""\n'
+        '"2","gcharang#0002","24-Dec-19 08:40 PM","delete the blocks folder and restart the wallet with -reindex, '
+        'the sync then finishes","",""\n'
+        '"1","rebekic#0001","24-Dec-19 09:15 PM","that worked, thanks","",""\n'
+    )
+    services = services_reading({"komodo-support-2019-Dec-25.csv": export})
+    [source] = services.knowledge_base.sources()  # type: ignore[attr-defined]
+    question = Question(text="my wallet sync is stuck, what do I do?", scopes=frozenset(source.scopes))
+    answer = asyncio.run(services.answerer.answer(question))  # type: ignore[attr-defined]
+    assert answer.grounded, answer.text
+    lines = answer.text.splitlines()
+    # Each line is one message, with its time and author: no message runs on into the next.
+    assert all(re.match(r"\[2019-12-24 \d\d:\d\d\] \w+: ", line) for line in lines), answer.text
+    assert all(line.count("[2019-12-24") == 1 for line in lines), answer.text
+    assert any("delete the blocks folder" in line for line in lines), answer.text

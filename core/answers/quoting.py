@@ -76,6 +76,9 @@ _AUTOLINK = re.compile(r"<((?:https?|mailto):[^<>\s]+)>")
 _CODE_SPAN = re.compile(r"(`[^`\n]+`)")
 # A list line as quoted: a bullet, or a step's own number ("3. "), since steps are followed in order.
 _ITEM_LINE = re.compile(r"^(?:• |\d{1,3}\. )")
+# A chat history's message as the knowledge base holds it (``render_message``):
+# "[2019-12-23 16:04] pbca26: you can use this link ...". Its next lines are the same message's.
+_CHAT_MESSAGE = re.compile(r"^\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}\] [^\n:]{1,80}: ")
 _YES_OR_NO_WORDS = r"(?:yes|no|not yet)"
 # A sentence that is only a yes or a no ("No. The symptoms are similar in children.") answers
 # the question its source was written for: quoted only at the head of its own paragraph.
@@ -163,7 +166,10 @@ def passages_of(text: str, source: int) -> list[Passage]:
 
     def end_paragraph() -> None:
         if paragraph:
-            sentences = _split_paragraph(paragraph)
+            # A chat message is quoted whole, with who said it when: its sentences alone ("Correct?")
+            # would lose both, and run on into the next message where a line ends without a stop.
+            chat = _CHAT_MESSAGE.match(paragraph[0]) is not None
+            sentences = [" ".join(paragraph)] if chat else _split_paragraph(paragraph)
             block = blocks[-1] + 1 if blocks else 0
             for sentence in sentences:
                 add(sentence, block)
@@ -244,6 +250,8 @@ def passages_of(text: str, source: int) -> list[Passage]:
                 table.append(cells)
             continue
         end_table()
+        if _CHAT_MESSAGE.match(stripped):
+            end_paragraph()  # each message of a chat history is a paragraph of its own
         paragraph.append(stripped)
     end_paragraph()
     if code and code_in_item:
