@@ -988,3 +988,23 @@ def test_an_answer_from_chat_history_quotes_whole_messages(services_reading) -> 
     assert all(re.match(r"\[2019-12-24 \d\d:\d\d\] \w+: ", line) for line in lines), answer.text
     assert all(line.count("[2019-12-24") == 1 for line in lines), answer.text
     assert any("delete the blocks folder" in line for line in lines), answer.text
+
+
+def test_a_question_in_chat_history_answers_only_with_the_reply_it_got() -> None:
+    history = quoting.passages_of(
+        "[2019-12-27 14:54] lluisin: the tool to claim rewards is not working with ledger nano s, a known issue?\n"
+        "[2019-12-27 14:55] lluisin: I updated the firmware yesterday\n"
+        "[2019-12-27 15:02] gcharang: @lluisin use the ledger-webusb page of the claim tool\n"
+        "[2019-12-27 16:10] rebekic: my wallet is stuck syncing at 99.9%, any advice?",
+        1,
+    )
+    asked, more, reply, alone = history
+    # The asker's next line is not the answer; the first message by someone else is.
+    assert quoting.excerpt(asked, history) == [asked, reply]
+    assert not quoting.asked_unanswered(asked, history)
+    # Someone asking what nobody answered answers nothing; a statement is not a question.
+    assert quoting.asked_unanswered(alone, history)
+    assert not quoting.asked_unanswered(more, history) and not quoting.asked_unanswered(reply, history)
+    # Outside a chat history a question is a passage like any other.
+    [faq] = quoting.passages_of("Can pets spread the virus?", 1)
+    assert not quoting.asked_unanswered(faq, [faq])

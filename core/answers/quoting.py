@@ -78,7 +78,7 @@ _CODE_SPAN = re.compile(r"(`[^`\n]+`)")
 _ITEM_LINE = re.compile(r"^(?:• |\d{1,3}\. )")
 # A chat history's message as the knowledge base holds it (``render_message``):
 # "[2019-12-23 16:04] pbca26: you can use this link ...". Its next lines are the same message's.
-_CHAT_MESSAGE = re.compile(r"^\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}\] [^\n:]{1,80}: ")
+_CHAT_MESSAGE = re.compile(r"^\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}\] ([^\n:]{1,80}): ")
 _YES_OR_NO_WORDS = r"(?:yes|no|not yet)"
 # A sentence that is only a yes or a no ("No. The symptoms are similar in children.") answers
 # the question its source was written for: quoted only at the head of its own paragraph.
@@ -410,13 +410,38 @@ def word_shares(question: str, texts: Sequence[str]) -> list[float]:
     return [sum(weight[word] for word in h) / total for h in held]
 
 
+def _chat_author(passage: Passage) -> str | None:
+    """Who wrote a chat history's message, None for any other passage."""
+    said = _CHAT_MESSAGE.match(passage.text)
+    return said.group(1) if said else None
+
+
+def _reply(asked: Passage, passages: Sequence[Passage]) -> Passage | None:
+    """The first message after a chat message that asks, in its source, by someone else."""
+    author = _chat_author(asked)
+    later = (p for p in passages if p.source == asked.source and p.order > asked.order)
+    return next((p for p in later if _chat_author(p) not in {None, author}), None)
+
+
+def _asks_in_chat(passage: Passage) -> bool:
+    return _chat_author(passage) is not None and "?" in _CHAT_MESSAGE.sub("", passage.text)
+
+
+def asked_unanswered(passage: Passage, passages: Sequence[Passage]) -> bool:
+    """A chat message that asks and that nobody else answered in its source: someone asking
+    what you asked ("my wallet is stuck syncing at 99.9% too, any advice?") answers nothing."""
+    return _asks_in_chat(passage) and _reply(passage, passages) is None
+
+
 def excerpt(chosen: Passage, passages: Sequence[Passage]) -> list[Passage]:
     """The chosen passage and the one after it in its source: a sentence alone often leaves out
     what the next one says ("Slash commands are registered when the bot starts." / "The first
     time, Discord can take up to an hour to show them."), with what either cannot be read
     without: the sentence a passage points back to ("That file lists every setting."), the line
-    that introduces a code block, the code block a line ending in a colon introduces."""
-    following = [
+    that introduces a code block, the code block a line ending in a colon introduces. After a
+    chat message that asks, the one after it is the first reply by someone else."""
+    reply = _reply(chosen, passages) if _asks_in_chat(chosen) else None
+    following = [reply] if reply is not None else [
         p for p in passages if p.source == chosen.source and p.order == chosen.order + 1 and not says_only_yes_or_no(p)
     ][:1]
     if following:
