@@ -153,6 +153,41 @@ def test_eval_answers_runs_only_the_styles_asked_for(
     assert command_line(args).endswith(f"--variants {other}"), "a figure on held-out questions names them"
 
 
+@pytest.mark.slow
+def test_eval_answers_asks_the_chat_history_questions_of_their_ingested_history(
+    tmp_path: Path, eval_args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bots.cli_eval
+
+    data = write_tiny_sets(tmp_path / "data")
+    (data / "support-2019-Dec-24.csv").write_text(
+        "AuthorID,Author,Date,Content,Attachments,Reactions\n"
+        '"1","rebekic#0001","24-Dec-19 08:32 PM","my wallet is stuck syncing at 99.9%, any advice?","",""\n'
+        '"2","gcharang#0002","24-Dec-19 08:40 PM","delete the blocks folder and restart the wallet with -reindex","",""\n',
+        encoding="utf-8",
+    )
+    questions = tmp_path / "chat_questions_dev.csv"
+    questions.write_text(
+        "question,fact,source\nwallet sync stuck what do i do,restart the wallet with -reindex,support-2019-Dec-24.csv\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(bots.cli_eval, "DEV_CHAT_QUESTIONS", questions)
+    results = run_eval(
+        [*eval_args, "eval", "answers", "--data", str(data), "--sample", "1", "--styles", "quote-embedding", "--json",
+         "--workdir", str(tmp_path / "work")],
+        capsys,
+    )
+    chat = results["answers"]["chat_questions"]
+    assert chat["questions"] == 1 and chat["exports"] == 1 and chat["split"] == "dev (tuned on)"
+    # Asked as from the channel whose history it is: the reply is found and quoted.
+    assert chat["styles"]["quote, embedding selects"]["contains_fact"] == 1.0
+    # A set whose exports are not under --data is left out, not failed.
+    questions.write_text("question,fact,source\nwhat now,restart it,elsewhere.csv\n", encoding="utf-8")
+    results = run_eval([*eval_args, "eval", "answers", "--data", str(data), "--sample", "1", "--styles", "quote-embedding",
+                        "--json", "--workdir", str(tmp_path / "work")], capsys)
+    assert "chat_questions" not in results["answers"]
+
+
 def test_eval_refuses_an_unknown_answer_style(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--home", str(tmp_path), "eval", "answers", "--styles", "quote,generate"]) == 2
     assert "--styles takes some of quote-model, quote-embedding, generate" in capsys.readouterr().err

@@ -3,6 +3,9 @@ Tidings itself and questions whose sources say no.
 
 - ``docs_questions_dev.csv`` (question, fact, source): a newcomer's questions, asked of
   Tidings' own documentation; an answer is right when it contains the fact.
+- ``chat_questions_dev.csv`` (question, fact, source): a support channel's questions asked
+  again in new words, of its ingested chat history (the ``source`` export); an answer is right
+  when it contains the fact, from the reply that answered it there.
 - ``polarity_dev.csv`` (question, polarity, source, evidence): asked of the FAQ or the docs;
   an answer *asserts the opposite* when it is grounded and says yes where the source says no
   (or the reverse).
@@ -120,33 +123,40 @@ def asserts_opposite(answer: str, *, grounded: bool, negative: bool, any_negatio
     return grounded and said_no != negative
 
 
-async def ask(answerer: Answerer, question: str) -> tuple[Any, float]:
+async def ask(answerer: Answerer, question: str, scopes: frozenset[str] = frozenset({PUBLIC_SCOPE})) -> tuple[Any, float]:
     started = time.perf_counter()
-    answer = await answerer.answer(Question(text=question, scopes=frozenset({PUBLIC_SCOPE})))
+    answer = await answerer.answer(Question(text=question, scopes=scopes))
     return answer, time.perf_counter() - started
 
 
 async def docs_questions_run(
-    answerers: Sequence[tuple[str, Answerer]], questions: Sequence[DocsQuestion], progress: Progress
+    answerers: Sequence[tuple[str, Answerer]],
+    questions: Sequence[DocsQuestion],
+    progress: Progress,
+    *,
+    scopes: frozenset[str] = frozenset({PUBLIC_SCOPE}),
+    label: str = "docs questions",
 ) -> dict[str, Any]:
+    """Each answerer's share of answers that contain their question's fact, beside the
+    extractive baseline; asked as from a channel that sees ``scopes``."""
     rows: dict[str, Any] = {}
     first = answerers[0][1]
     baseline = []
     for item in questions:
-        hits = first.retrieve(Question(text=item.question, scopes=frozenset({PUBLIC_SCOPE})))
+        hits = first.retrieve(Question(text=item.question, scopes=scopes))
         baseline.append(float(bool(hits) and contains_fact(best_sentences(hits[0].chunk.text, item.question), item.fact)))
-    for label, answerer in answerers:
+    for style, answerer in answerers:
         found: list[float] = []
         seconds: list[float] = []
         misses: list[dict[str, str]] = []
         for number, item in enumerate(questions, start=1):
-            progress(f"docs questions ({label}): {number}/{len(questions)}")
-            answer, took = await ask(answerer, item.question)
+            progress(f"{label} ({style}): {number}/{len(questions)}")
+            answer, took = await ask(answerer, item.question, scopes)
             seconds.append(took)
             found.append(float(contains_fact(answer.text, item.fact)))
             if not found[-1] and len(misses) < 5:
                 misses.append({"question": item.question, "fact": item.fact, "answer": answer.text[:300]})
-        rows[label] = {
+        rows[style] = {
             "contains_fact": round(metrics.mean(found), 4),
             "interval": metrics_interval(found),
             "median_seconds": round(statistics.median(seconds), 2) if seconds else None,

@@ -107,7 +107,11 @@ def render_tables(results: dict[str, Any]) -> str:
             out.append(comparison_table({**v, "comparisons": [{**c, "comparison": f"{label} vs extractive"} for c in v["comparisons"]]}))
         if not answers.get("styles"):
             out.append(comparison_table(answers))
-        for key, title in (("docs_questions", "Docs questions (dev)"), ("docs_questions_check", "Docs questions (held out)")):
+        for key, title in (
+            ("docs_questions", "Docs questions (dev)"),
+            ("docs_questions_check", "Docs questions (held out)"),
+            ("chat_questions", "Chat history questions (dev)"),
+        ):
             docs = answers.get(key)
             if docs:
                 rows = [[label, docs["questions"], v["contains_fact"], v["interval"], v["median_seconds"]] for label, v in docs["styles"].items()]

@@ -84,6 +84,7 @@ class EvalData:
     polarity: Path | None = None  # questions whose sources say no (CSV question,polarity,source,evidence)
     docs: Path | None = None  # the folder of documents the docs questions are asked against
     docs_questions_check: Path | None = None  # more such questions, never tuned on (held out)
+    chat_questions: Path | None = None  # questions a chat history answers (CSV question,fact,source: the export's file name)
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,7 @@ def locate(
     polarity: Path | None = None,
     docs: Path | None = None,
     docs_questions_check: Path | None = None,
+    chat_questions: Path | None = None,
 ) -> EvalData:
     """Find the sets under ``folder``; reworded variants and off-topic questions may also
     come from the folder (``*variants*.csv``, ``*off_topic*.txt``)."""
@@ -239,6 +241,7 @@ def locate(
         polarity=polarity if polarity and polarity.is_file() else None,
         docs=docs if docs and docs.is_dir() else None,
         docs_questions_check=docs_questions_check if docs_questions_check and docs_questions_check.is_file() else None,
+        chat_questions=chat_questions if chat_questions and chat_questions.is_file() else None,
     )
 
 
@@ -555,6 +558,16 @@ async def answer_sample(
     }
 
 
+def chat_exports(data: EvalData) -> list[Path]:
+    """The chat exports the chat history questions name, found under the data folder; none
+    unless every one is there (a small test folder holds none)."""
+    if data.chat_questions is None:
+        return []
+    names = {q.source for q in answer_sets.read_docs_questions(data.chat_questions) if q.source}
+    found = {path.name: path for path in data.folder.rglob("*") if path.name in names and path.is_file()}
+    return sorted(found.values()) if names and set(found) == names else []
+
+
 def styled_answerers(
     bench: Workbench, name: str, styles: Sequence[tuple[str, str, str]]
 ) -> list[tuple[str, Answerer]]:
@@ -645,6 +658,24 @@ async def evaluate_answers(bench: Workbench, data: EvalData, options: EvalOption
                     for label, _, _ in measured
                 },
             }
+    exports = chat_exports(data)
+    if data.chat_questions and exports:
+        chat_name = bench.documents_knowledge_base("chat", exports, size)
+        runs = styled_answerers(bench, chat_name, measured)
+        # Asked as from the channels whose history it is.
+        scopes = frozenset(scope for source in runs[0][1].knowledge_base.sources() for scope in source.scopes)
+        result["chat_questions"] = {
+            "set": str(data.chat_questions),
+            "split": "dev (tuned on)",
+            "exports": len(exports),
+            **await answer_sets.docs_questions_run(
+                runs,
+                _sampled(answer_sets.read_docs_questions(data.chat_questions), options),
+                progress,
+                scopes=scopes,
+                label="chat history questions",
+            ),
+        }
     if options.sweep:
         variants = []
         for max_chunks in sorted({2, 3, 6} - {bench.settings.answers.max_chunks}):
