@@ -231,3 +231,17 @@ def test_every_docs_question_names_a_fact_its_page_still_says(name: str) -> None
     assert questions
     gone = [q.question for q in questions if not contains_fact((repo / pages[q.question]).read_text(encoding="utf-8"), q.fact)]
     assert not gone, f"facts no longer on their page: {gone}"
+
+
+@pytest.mark.shared_data
+def test_every_chat_history_question_names_a_fact_its_export_says(shared_data: Path) -> None:
+    # A fact the export does not hold could never be found: the question would be a miss whatever Tidings answered.
+    from core.evaluation.answer_sets import contains_fact, read_docs_questions
+    from core.knowledge.loaders import read_messages
+
+    repo = Path(__file__).resolve().parent.parent
+    questions = read_docs_questions(repo / "bench" / "data" / "chat_questions_dev.csv")
+    assert len(questions) >= 40
+    said = {name: "\n".join(m.text for m in read_messages(shared_data / "discord" / name)) for name in {q.source for q in questions}}
+    gone = [q.question for q in questions if not contains_fact(said[q.source], q.fact)]
+    assert not gone, f"facts not in their export: {gone}"
