@@ -60,7 +60,7 @@ eval: install
 	$(EVAL) retrieval --chunk-sizes 200 --variants bench/data/faq_variants_check.csv --output bench/results/eval-retrieval-check.json
 	$(EVAL) refusals --output bench/results/eval-refusals.json
 	$(EVAL) refusals --variants bench/data/faq_variants_check.csv --off-topic bench/data/off_topic_check.txt --output bench/results/eval-refusals-check.json
-	$(EVAL) answers --sample 60 --output bench/results/eval-answers.json
+	$(EVAL) answers --sample 100 --output bench/results/eval-answers.json
 	$(EVAL) digests --split check --output bench/results/eval-digests-check.json
 	$(EVAL) digests --split labels --digest-labels bench/data/digest_labels_check.jsonl --output bench/results/eval-digest-labels-check.json
 
