@@ -1005,6 +1005,9 @@ def test_a_question_in_chat_history_answers_only_with_the_reply_it_got() -> None
     # Someone asking what nobody answered answers nothing; a statement is not a question.
     assert quoting.asked_unanswered(alone, history)
     assert not quoting.asked_unanswered(more, history) and not quoting.asked_unanswered(reply, history)
+    # A link's or code's question mark asks nothing: a reply nobody answered is still an answer.
+    [link] = quoting.passages_of("[2019-12-27 15:02] gcharang: use https://example.org/claim?coin=kmd or `(some? x)`", 1)
+    assert not quoting.asked_unanswered(link, [link])
     # Outside a chat history a question is a passage like any other.
     [faq] = quoting.passages_of("Can pets spread the virus?", 1)
     assert not quoting.asked_unanswered(faq, [faq])

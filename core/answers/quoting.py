@@ -23,6 +23,8 @@ from core.ports import Embedder, LanguageModel, Prompt
 from core.text import (
     DOCUMENT_SENTENCE_END,
     FUNCTION_WORDS,
+    INLINE_CODE,
+    LINK,
     LIST_ITEM,
     QUESTION_WORDS,
     TABLE_RULE,
@@ -424,7 +426,9 @@ def _reply(asked: Passage, passages: Sequence[Passage]) -> Passage | None:
 
 
 def _asks_in_chat(passage: Passage) -> bool:
-    return _chat_author(passage) is not None and "?" in _CHAT_MESSAGE.sub("", passage.text)
+    # A link's "?" ("https://example.org/claim?coin=kmd") or code's ("(some? x)") asks nothing.
+    said = INLINE_CODE.sub(" ", LINK.sub(" ", _CHAT_MESSAGE.sub("", passage.text)))
+    return _chat_author(passage) is not None and "?" in said
 
 
 def asked_unanswered(passage: Passage, passages: Sequence[Passage]) -> bool:
