@@ -426,9 +426,10 @@ def _reply(asked: Passage, passages: Sequence[Passage]) -> Passage | None:
 
 
 def _asks_in_chat(passage: Passage) -> bool:
+    if _chat_author(passage) is None:
+        return False  # most passages: no chat message, nothing more to read
     # A link's "?" ("https://example.org/claim?coin=kmd") or code's ("(some? x)") asks nothing.
-    said = INLINE_CODE.sub(" ", LINK.sub(" ", _CHAT_MESSAGE.sub("", passage.text)))
-    return _chat_author(passage) is not None and "?" in said
+    return "?" in INLINE_CODE.sub(" ", LINK.sub(" ", _CHAT_MESSAGE.sub("", passage.text)))
 
 
 def asked_unanswered(passage: Passage, passages: Sequence[Passage]) -> bool:

@@ -558,12 +558,10 @@ async def answer_sample(
     }
 
 
-def chat_exports(data: EvalData) -> list[Path]:
+def chat_exports(data: EvalData, questions: Sequence[answer_sets.DocsQuestion]) -> list[Path]:
     """The chat exports the chat history questions name, found under the data folder; none
     unless every one is there (a small test folder holds none)."""
-    if data.chat_questions is None:
-        return []
-    names = {q.source for q in answer_sets.read_docs_questions(data.chat_questions) if q.source}
+    names = {q.source for q in questions if q.source}
     found = {path.name: path for path in data.folder.rglob("*") if path.name in names and path.is_file()}
     return sorted(found.values()) if names and set(found) == names else []
 
@@ -658,7 +656,8 @@ async def evaluate_answers(bench: Workbench, data: EvalData, options: EvalOption
                     for label, _, _ in measured
                 },
             }
-    exports = chat_exports(data)
+    chat = answer_sets.read_docs_questions(data.chat_questions) if data.chat_questions else []
+    exports = chat_exports(data, chat)
     if data.chat_questions and exports:
         chat_name = bench.documents_knowledge_base("chat", exports, size)
         runs = styled_answerers(bench, chat_name, measured)
@@ -670,7 +669,7 @@ async def evaluate_answers(bench: Workbench, data: EvalData, options: EvalOption
             "exports": len(exports),
             **await answer_sets.docs_questions_run(
                 runs,
-                _sampled(answer_sets.read_docs_questions(data.chat_questions), options),
+                _sampled(chat, options),
                 progress,
                 scopes=scopes,
                 label="chat history questions",
