@@ -1005,6 +1005,28 @@ def test_a_question_in_chat_history_answers_only_with_the_reply_it_got() -> None
     # Someone asking what nobody answered answers nothing; a statement is not a question.
     assert quoting.asked_unanswered(alone, history)
     assert not quoting.asked_unanswered(more, history) and not quoting.asked_unanswered(reply, history)
+    # Asking back only narrows the question down: the answer is the first reply that says something.
+    clarified = quoting.passages_of(
+        "[2019-12-07 10:44] paddy: Do I have to delete the whole komodo folder before cloning?\n"
+        "[2019-12-07 10:51] gcharang: @paddy were you doing `git clone`?\n"
+        "[2019-12-07 10:57] paddy: yeah, cd komodo and git pull would not work?\n"
+        "[2019-12-07 11:00] gcharang: it is better to remove the komodo directory and clone again",
+        1,
+    )
+    assert quoting.excerpt(clarified[0], clarified) == [clarified[0], clarified[3]]
+    told = quoting.passages_of(
+        "[2019-12-07 10:42] paddy: fatal: destination path 'komodo' already exists and is not an empty directory.\n"
+        "[2019-12-07 10:44] paddy: Do I have to delete the whole komodo folder first?\n"
+        "[2019-12-07 11:00] gcharang: it is better to remove the komodo directory and clone again",
+        1,
+    )
+    # A problem told first and asked about next is answered by the reply to the question.
+    assert quoting.excerpt(told[0], told) == told
+    # Someone else speaking first ends the asker's run: a statement then goes on as prose does.
+    interrupted = [told[0], dataclasses.replace(told[2], order=1), dataclasses.replace(told[1], order=2)]
+    assert quoting.excerpt(told[0], interrupted) == interrupted[:2]
+    # Asked back and never answered, the question keeps the only reply it got.
+    assert quoting.excerpt(clarified[0], clarified[:3]) == [clarified[0], clarified[1]]
     # A link's or code's question mark asks nothing: a reply nobody answered is still an answer.
     [link] = quoting.passages_of("[2019-12-27 15:02] gcharang: use https://example.org/claim?coin=kmd or `(some? x)`", 1)
     assert not quoting.asked_unanswered(link, [link])

@@ -67,6 +67,8 @@ MAX_TABLE_ROWS = 12
 # A list of bullets this long is a reference (commands, settings): the items that answer the
 # question are quoted, not every item. Items within ``ITEM_MARGIN`` of the best one answer too.
 LONG_LIST = 4
+# A chat message leads to its author's question only a few messages on: further, it is another matter.
+ASKER_RUN = 2
 ITEM_MARGIN = 0.1
 
 _HEADING = re.compile(r"^\s*#{1,6}\s")
@@ -419,10 +421,15 @@ def _chat_author(passage: Passage) -> str | None:
 
 
 def _reply(asked: Passage, passages: Sequence[Passage]) -> Passage | None:
-    """The first message after a chat message that asks, in its source, by someone else."""
+    """The first message after a chat message that asks, in its source, by someone else: the
+    first that says something rather than asks back ("did you claim to a new address?" only
+    narrows the question down), else the first."""
     author = _chat_author(asked)
-    later = (p for p in passages if p.source == asked.source and p.order > asked.order)
-    return next((p for p in later if _chat_author(p) not in {None, author}), None)
+    replies = [
+        p for p in passages
+        if p.source == asked.source and p.order > asked.order and _chat_author(p) not in {None, author}
+    ]
+    return next((p for p in replies if not _asks_in_chat(p)), replies[0] if replies else None)
 
 
 def _asks_in_chat(passage: Passage) -> bool:
@@ -430,6 +437,24 @@ def _asks_in_chat(passage: Passage) -> bool:
         return False  # most passages: no chat message, nothing more to read
     # A link's "?" ("https://example.org/claim?coin=kmd") or code's ("(some? x)") asks nothing.
     return "?" in INLINE_CODE.sub(" ", LINK.sub(" ", _CHAT_MESSAGE.sub("", passage.text)))
+
+
+def _asked_after(chosen: Passage, passages: Sequence[Passage]) -> list[Passage]:
+    """``chosen`` and its author's next messages up to the one that asks, when one does before
+    anyone else speaks: a problem told first and asked about after ("fatal: destination path
+    'komodo' already exists" / "Do I have to delete the folder?") is answered by the reply to
+    the question. Nothing when the author asks nothing before someone else speaks."""
+    author = _chat_author(chosen)
+    if author is None:
+        return []
+    run = [chosen]
+    for p in sorted((p for p in passages if p.source == chosen.source and p.order > chosen.order), key=lambda p: p.order):
+        if _asks_in_chat(run[-1]) or len(run) > ASKER_RUN or _chat_author(p) != author:
+            break
+        run.append(p)
+    while run and not _asks_in_chat(run[-1]):
+        run.pop()
+    return run
 
 
 def asked_unanswered(passage: Passage, passages: Sequence[Passage]) -> bool:
@@ -445,8 +470,9 @@ def excerpt(chosen: Passage, passages: Sequence[Passage]) -> list[Passage]:
     without: the sentence a passage points back to ("That file lists every setting."), the line
     that introduces a code block, the code block a line ending in a colon introduces. After a
     chat message that asks, the one after it is the first reply by someone else."""
-    reply = _reply(chosen, passages) if _asks_in_chat(chosen) else None
-    following = [reply] if reply is not None else [
+    asking = _asked_after(chosen, passages)
+    reply = _reply(asking[-1], passages) if asking else None
+    following = [*asking[1:], reply] if reply is not None else [
         p for p in passages if p.source == chosen.source and p.order == chosen.order + 1 and not says_only_yes_or_no(p)
     ][:1]
     if following:
