@@ -65,6 +65,17 @@ def test_ingest_search_ask_stats_forget(cli_env: Path, handbook_dir: Path, langu
     assert code == 1 and "No source named" in out
 
 
+def test_ask_and_search_read_the_bundled_guide_as_the_terminal_chat_does(cli_env: Path, handbook_dir: Path, language_model, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # Tidings' own guide lives in the scope `tidings:docs`: the shell is the terminal, and reads it.
+    code, out = run(["ingest", str(handbook_dir), "--scope", "tidings:docs", "--json"], capsys)
+    assert code == 0 and json.loads(out)["chunks"]["added"] > 0
+    code, out = run(["search", "--json", "where is the laptop handed out?"], capsys)
+    assert json.loads(out)["results"][0]["scope"] == "tidings:docs"
+    code, out = run(["ask", "--json", "How many holiday days do employees get?"], capsys)
+    answer = json.loads(out)
+    assert answer["grounded"] and answer["citations"][0]["source"].endswith("onboarding.md"), answer
+
+
 def test_a_wrong_setting_stops_with_one_sentence(tmp_path: Path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("TIDINGS_HOME", str(tmp_path))
     monkeypatch.setenv("TIDINGS_LLM__N_CTX", "tiny")

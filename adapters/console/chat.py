@@ -10,11 +10,11 @@ import asyncio
 from typing import TextIO
 
 from adapters.console.platform import ConsolePlatform
-from core.answers.access import scopes_for_scope
+from core.answers.access import terminal_scopes
 from core.answers.questions import ThreadContext
 from core.errors import GENERIC_APOLOGY, UserFacingError
 from core.services import Services
-from core.types import DOCS_SCOPE, PUBLIC_SCOPE, Answer, Question, Turn
+from core.types import Answer, Question, Turn
 
 PROMPT = "you> "
 EXIT_WORDS = frozenset({"exit", "quit", ":q", "/exit", "/quit"})
@@ -42,8 +42,7 @@ class ConsoleChat:
         self.platform = platform
         self.stdin = stdin
         self.stdout = stdout
-        # The console is where Tidings' bundled docs are a demo: it alone sees them by default.
-        self.scopes = scopes_for_scope(scope or PUBLIC_SCOPE, services.settings.access.grants) | {DOCS_SCOPE}
+        self.scopes = terminal_scopes(scope, services.settings.access.grants)
         self.interactive = bool(getattr(stdin, "isatty", lambda: False)())
         self.history: list[Turn] = []
         # The chat so far is this conversation's thread, kept within the same limits.

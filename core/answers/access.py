@@ -17,7 +17,7 @@ from typing import Protocol
 from core.config import AccessSettings
 from core.errors import NotAllowed, RateLimited
 from core.ports import Clock
-from core.types import PUBLIC_SCOPE, ChannelRef
+from core.types import DOCS_SCOPE, PUBLIC_SCOPE, ChannelRef
 
 
 def scopes_for(channel: ChannelRef | None, grants: Mapping[str, Iterable[str]]) -> frozenset[str]:
@@ -35,6 +35,13 @@ def scopes_for_scope(scope: str, grants: Mapping[str, Iterable[str]]) -> frozens
         return frozenset({PUBLIC_SCOPE, *grants.get(PUBLIC_SCOPE, ())})
     channel = scope.rsplit(":", 1)[-1]
     return frozenset({PUBLIC_SCOPE, scope, *grants.get(scope, ()), *grants.get(channel, ())})
+
+
+def terminal_scopes(scope: str | None, grants: Mapping[str, Iterable[str]]) -> frozenset[str]:
+    """What a question asked in the terminal reads (``tidings chat``, ``tidings ask``, ``tidings
+    search``): what ``scope`` reads (public by default), and Tidings' own guide, the demo that
+    Slack and Discord channels see only when granted."""
+    return scopes_for_scope(scope or PUBLIC_SCOPE, grants) | {DOCS_SCOPE}
 
 
 @dataclass
