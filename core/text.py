@@ -141,6 +141,18 @@ INLINE_CODE = re.compile(r"`[^`\n]+`")
 _HIDDEN_CODE = re.compile("\x00(\\d+)\x00")
 
 
+# A line quoting an earlier message ("> will VRSC on mainnet keep my KMD safe?"): its words are
+# someone else's, said before.
+QUOTED_LINE = re.compile(r"^[ \t]*>.*$", re.MULTILINE)
+
+
+def asks(text: str) -> bool:
+    """A chat message asks something: it holds a question mark outside its links, its code and
+    the lines it quotes (a link's "https://example.org/claim?coin=kmd" or code's "(some? x)"
+    asks nothing, nor does a reply quoting the question it answers)."""
+    return "?" in INLINE_CODE.sub(" ", LINK.sub(" ", QUOTED_LINE.sub(" ", text)))
+
+
 def split_outside_code(pattern: re.Pattern[str], text: str) -> list[str]:
     """``text`` split where ``pattern`` matches outside its code spans: a predicate's "?" or a
     constructor's "." inside backticks ends no sentence."""

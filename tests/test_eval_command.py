@@ -172,6 +172,17 @@ def test_eval_answers_asks_the_chat_history_questions_of_their_ingested_history(
         encoding="utf-8",
     )
     monkeypatch.setattr(bots.cli_eval, "DEV_CHAT_QUESTIONS", questions)
+    (data / "support-2019-Dec-26.csv").write_text(
+        "AuthorID,Author,Date,Content,Attachments,Reactions\n"
+        '"3","lluisin#0003","26-Dec-19 02:54 PM","the reward claim page fails with my ledger, known issue?","",""\n'
+        '"2","gcharang#0002","26-Dec-19 03:02 PM","use the ledger-webusb page of the claim tool","",""\n',
+        encoding="utf-8",
+    )
+    held_out = tmp_path / "chat_questions_check.csv"
+    held_out.write_text(
+        "question,fact,source\nledger claim broken?,use the ledger-webusb page,support-2019-Dec-26.csv\n", encoding="utf-8"
+    )
+    monkeypatch.setattr(bots.cli_eval, "CHECK_CHAT_QUESTIONS", held_out)
     results = run_eval(
         [*eval_args, "eval", "answers", "--data", str(data), "--sample", "1", "--styles", "quote-embedding", "--json",
          "--workdir", str(tmp_path / "work")],
@@ -181,11 +192,15 @@ def test_eval_answers_asks_the_chat_history_questions_of_their_ingested_history(
     assert chat["questions"] == 1 and chat["exports"] == 1 and chat["split"] == "dev (tuned on)"
     # Asked as from the channel whose history it is: the reply is found and quoted.
     assert chat["styles"]["quote, embedding selects"]["contains_fact"] == 1.0
+    # The held-out set is asked of its own days' history, and says it is held out.
+    check = results["answers"]["chat_questions_check"]
+    assert check["questions"] == 1 and check["exports"] == 1 and check["split"] == "held out (never tuned on)"
     # A set whose exports are not under --data is left out, not failed.
     questions.write_text("question,fact,source\nwhat now,restart it,elsewhere.csv\n", encoding="utf-8")
+    held_out.unlink()
     results = run_eval([*eval_args, "eval", "answers", "--data", str(data), "--sample", "1", "--styles", "quote-embedding",
                         "--json", "--workdir", str(tmp_path / "work")], capsys)
-    assert "chat_questions" not in results["answers"]
+    assert "chat_questions" not in results["answers"] and "chat_questions_check" not in results["answers"]
 
 
 def test_eval_refuses_an_unknown_answer_style(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

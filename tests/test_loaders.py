@@ -306,6 +306,40 @@ def test_discord_csv_conversations_split_by_gap(tmp_path: Path) -> None:
     assert all(d.scope == "discord:komodo-support:komodo-support" and d.url is None for d in docs)
 
 
+def _support_day(*rows: tuple[str, str, str]) -> str:
+    return "AuthorID,Author,Date,Content,Attachments,Reactions\n" + "".join(
+        f'"{author}","{author}#0001","09-Dec-19 {when}","{text}","",""\n' for author, when, text in rows
+    )
+
+
+@pytest.mark.parametrize(
+    ("reply", "answered"),
+    [
+        (("cryptoon", "06:58 AM", "Extract wif and import to agama"), True),
+        # Past the answer window the next message answers something else.
+        (("cryptoon", "09:30 AM", "Extract wif and import to agama"), False),
+        # Asking back, or a new question, is no answer.
+        (("cryptoon", "06:58 AM", "which coin was it?"), False),
+        # The asker going on is no answer either.
+        (("deltazulu", "06:58 AM", "anyone?"), False),
+    ],
+)
+def test_a_question_left_at_a_lull_ends_with_the_next_message_that_answers_it(
+    tmp_path: Path, reply: tuple[str, str, str], answered: bool
+) -> None:
+    # A support channel's answer often comes after a lull, in a conversation of its own: the
+    # question's document ends with it too, as a chunk overlaps the next.
+    asked = ("deltazulu", "06:18 AM", "i sent my OOT to my ledger address, is there a way to retrieve them?")
+    docs = load_file(write(tmp_path, "support-2019-Dec-09.csv", _support_day(asked, reply))).documents
+    assert len(docs) == 2 and docs[1].text.endswith(reply[2])
+    assert docs[0].text.endswith(reply[2]) is answered
+    # A message that asks nothing is not left waiting for an answer; a reply quoting the
+    # question it answers asks nothing itself.
+    told = ("deltazulu", "06:18 AM", "> is there a way?\nmy OOT went to my ledger address")
+    docs = load_file(write(tmp_path, "support-2019-Dec-09.csv", _support_day(told, reply))).documents
+    assert not docs[0].text.endswith(reply[2])
+
+
 def test_discord_csv_with_exporter_file_name_uses_guild_and_channel_id(tmp_path: Path) -> None:
     messages = read_messages(write(tmp_path, "Komodo - Help - support [700].csv", DISCORD_CSV_COMMA))
     assert (messages[0].channel.scope, messages[0].channel.name) == ("discord:komodo:700", "support")

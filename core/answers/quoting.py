@@ -23,12 +23,11 @@ from core.ports import Embedder, LanguageModel, Prompt
 from core.text import (
     DOCUMENT_SENTENCE_END,
     FUNCTION_WORDS,
-    INLINE_CODE,
-    LINK,
     LIST_ITEM,
     QUESTION_WORDS,
     TABLE_RULE,
     answer_words,
+    asks,
     stem,
     words,
 )
@@ -435,8 +434,7 @@ def _reply(asked: Passage, passages: Sequence[Passage]) -> Passage | None:
 def _asks_in_chat(passage: Passage) -> bool:
     if _chat_author(passage) is None:
         return False  # most passages: no chat message, nothing more to read
-    # A link's "?" ("https://example.org/claim?coin=kmd") or code's ("(some? x)") asks nothing.
-    return "?" in INLINE_CODE.sub(" ", LINK.sub(" ", _CHAT_MESSAGE.sub("", passage.text)))
+    return asks(_CHAT_MESSAGE.sub("", passage.text))
 
 
 def _asked_after(chosen: Passage, passages: Sequence[Passage]) -> list[Passage]:

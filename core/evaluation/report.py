@@ -111,6 +111,7 @@ def render_tables(results: dict[str, Any]) -> str:
             ("docs_questions", "Docs questions (dev)"),
             ("docs_questions_check", "Docs questions (held out)"),
             ("chat_questions", "Chat history questions (dev)"),
+            ("chat_questions_check", "Chat history questions (held out)"),
         ):
             docs = answers.get(key)
             if docs:

@@ -85,6 +85,7 @@ class EvalData:
     docs: Path | None = None  # the folder of documents the docs questions are asked against
     docs_questions_check: Path | None = None  # more such questions, never tuned on (held out)
     chat_questions: Path | None = None  # questions a chat history answers (CSV question,fact,source: the export's file name)
+    chat_questions_check: Path | None = None  # more such questions, of other days, never tuned on (held out)
 
 
 @dataclass(frozen=True)
@@ -218,6 +219,7 @@ def locate(
     docs: Path | None = None,
     docs_questions_check: Path | None = None,
     chat_questions: Path | None = None,
+    chat_questions_check: Path | None = None,
 ) -> EvalData:
     """Find the sets under ``folder``; reworded variants and off-topic questions may also
     come from the folder (``*variants*.csv``, ``*off_topic*.txt``)."""
@@ -242,6 +244,7 @@ def locate(
         docs=docs if docs and docs.is_dir() else None,
         docs_questions_check=docs_questions_check if docs_questions_check and docs_questions_check.is_file() else None,
         chat_questions=chat_questions if chat_questions and chat_questions.is_file() else None,
+        chat_questions_check=chat_questions_check if chat_questions_check and chat_questions_check.is_file() else None,
     )
 
 
@@ -656,23 +659,29 @@ async def evaluate_answers(bench: Workbench, data: EvalData, options: EvalOption
                     for label, _, _ in measured
                 },
             }
-    chat = answer_sets.read_docs_questions(data.chat_questions) if data.chat_questions else []
-    exports = chat_exports(data, chat)
-    if data.chat_questions and exports:
-        chat_name = bench.documents_knowledge_base("chat", exports, size)
+    for key, path, split in (
+        ("chat_questions", data.chat_questions, "dev (tuned on)"),
+        ("chat_questions_check", data.chat_questions_check, "held out (never tuned on)"),
+    ):
+        chat = answer_sets.read_docs_questions(path) if path else []
+        exports = chat_exports(data, chat)
+        if path is None or not exports:
+            continue
+        # Each set on the history of its own days: the held-out days' exports are read by no other run.
+        chat_name = bench.documents_knowledge_base(key, exports, size)
         runs = styled_answerers(bench, chat_name, measured)
         # Asked as from the channels whose history it is.
         scopes = frozenset(scope for source in runs[0][1].knowledge_base.sources() for scope in source.scopes)
-        result["chat_questions"] = {
-            "set": str(data.chat_questions),
-            "split": "dev (tuned on)",
+        result[key] = {
+            "set": str(path),
+            "split": split,
             "exports": len(exports),
             **await answer_sets.docs_questions_run(
                 runs,
                 _sampled(chat, options),
                 progress,
                 scopes=scopes,
-                label="chat history questions",
+                label="chat history questions" + (" (held out)" if key.endswith("check") else ""),
             ),
         }
     if options.sweep:
