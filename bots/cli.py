@@ -421,7 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("chat", help="chat in the terminal; reads questions from stdin")
-    p.add_argument("--scope", default=None, help="ask as if in this channel scope (the terminal also reads Tidings' own guide)")
+    p.add_argument("--scope", default=None, help="ask as if in this channel scope (without it: public and Tidings' own guide)")
     p.set_defaults(func=cmd_chat)
 
     p = sub.add_parser("ingest", help="add files and folders to the knowledge base")
@@ -433,14 +433,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="search the knowledge base (no QUERY: one query per stdin line)")
     p.add_argument("query", nargs="?", default=None)
     p.add_argument("--k", type=int, default=5, help="results per query")
-    p.add_argument("--scope", default=None, help="search as a question asked in this channel scope does (the terminal also reads Tidings' own guide)")
+    p.add_argument("--scope", default=None, help="search as a question asked in this channel scope does (without it: public and Tidings' own guide)")
     p.add_argument("--mode", choices=["hybrid", "vector", "text"], default="hybrid")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("ask", help="ask a grounded question (no QUESTION: one per stdin line)")
     p.add_argument("question", nargs="?", default=None)
-    p.add_argument("--scope", default=None, help="ask as if in this channel scope (the terminal also reads Tidings' own guide)")
+    p.add_argument("--scope", default=None, help="ask as if in this channel scope (without it: public and Tidings' own guide)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ask)
 

@@ -74,6 +74,9 @@ def test_ask_and_search_read_the_bundled_guide_as_the_terminal_chat_does(cli_env
     code, out = run(["ask", "--json", "How many holiday days do employees get?"], capsys)
     answer = json.loads(out)
     assert answer["grounded"] and answer["citations"][0]["source"].endswith("onboarding.md"), answer
+    # Asked as from a channel, exactly what that channel reads: the guide only when granted.
+    code, out = run(["search", "--json", "--scope", "slack:T1:C1", "where is the laptop handed out?"], capsys)
+    assert json.loads(out)["results"] == []
 
 
 def test_a_wrong_setting_stops_with_one_sentence(tmp_path: Path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -39,9 +39,12 @@ def scopes_for_scope(scope: str, grants: Mapping[str, Iterable[str]]) -> frozens
 
 def terminal_scopes(scope: str | None, grants: Mapping[str, Iterable[str]]) -> frozenset[str]:
     """What a question asked in the terminal reads (``tidings chat``, ``tidings ask``, ``tidings
-    search``): what ``scope`` reads (public by default), and Tidings' own guide, the demo that
-    Slack and Discord channels see only when granted."""
-    return scopes_for_scope(scope or PUBLIC_SCOPE, grants) | {DOCS_SCOPE}
+    search``): what is public, and Tidings' own guide, the demo that Slack and Discord channels
+    see only when granted; with ``scope``, exactly what a question asked in that channel reads,
+    so that its answers can be tried from the shell."""
+    if scope is not None:
+        return scopes_for_scope(scope, grants)
+    return scopes_for_scope(PUBLIC_SCOPE, grants) | {DOCS_SCOPE}
 
 
 @dataclass
