@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from core.answers import checks, introduction, quoting
+from core.answers import checks, follow_ups, introduction, quoting
 from core.answers.budget import shorten_to_fit
 from core.answers.prompts import STOP_SEQUENCES, PackedPrompt, build_answer_prompt
 from core.answers.questions import asks_yes_or_no, naming_the_bot, reads_as_follow_up, too_long
@@ -70,6 +70,8 @@ def _shown_numbers(cited: Sequence[int]) -> dict[int, int]:
 
 # A table or list cut by a chunk boundary is read on over at most this many chunks.
 MAX_FOLLOWING_CHUNKS = 3
+# A thread's questions a follow-up is read against: "and slack?", "and teams?" go back this far.
+MAX_FOLLOW_UPS = 4
 
 # A word this long that a chunk holds with one typo counts as held: a shorter one would meet
 # other words ("cat" and "car").
@@ -310,6 +312,15 @@ class Answerer:
         said = [turn.text for turn in question.conversation if not turn.by_bot][-1:]
         return "\n".join([*said, question.text])
 
+    def standalone(self, question: Question) -> str:
+        """The question as it would be asked alone (blocking: it may embed a few words): a
+        follow-up that names only what changes is read against the thread's questions before it
+        (``core.answers.follow_ups``). Any other question is itself."""
+        if self.embedder is None or not question.conversation or follow_ups.elliptical_subject(question.text) is None:
+            return question.text
+        asked = [turn.text for turn in question.conversation if not turn.by_bot][-MAX_FOLLOW_UPS:]
+        return follow_ups.standalone([*asked, question.text], self.embedder)
+
     def retrieve(self, question: Question) -> list[Hit]:
         query = self.search_query(question)
         mode: SearchMode = "hybrid"
@@ -369,8 +380,9 @@ class Answerer:
         if reply is not None:
             return Answer(question=question.text, text=reply, grounded=False, style=introduction.STYLE)
         started = time.perf_counter()
-        # Searched and ranked with the bot called by its name; answered as asked.
-        searched = naming_the_bot(question.text)
+        # Searched and ranked as it would be asked alone ("and slack?" after "how do I connect
+        # discord?" is "how do I connect slack?") and with the bot called by its name; answered as asked.
+        searched = naming_the_bot(await asyncio.to_thread(self.standalone, question))
         hits, query, relevance = await asyncio.to_thread(self.find, replace(question, text=searched))
         retrieve_ms = (time.perf_counter() - started) * 1000
         if not hits and await asyncio.to_thread(self.knowledge_base.count) == 0:
@@ -380,7 +392,7 @@ class Answerer:
         # The quote ranking reuses the passages' similarities when it ranks for the same words.
         alone = relevance.passage_similarities if query == searched else None
         if self.style == "quote":
-            return await self._quote_answer(question, hits, retrieve_ms, on_queued=on_queued, alone=alone)
+            return await self._quote_answer(question, hits, retrieve_ms, on_queued=on_queued, alone=alone, ranked_by=searched)
         queued_at = time.perf_counter()
         draft = await self._draft(question, self.focus(hits), on_text=on_text, on_queued=on_queued)
         generate_ms = draft.generation.seconds * 1000
@@ -394,7 +406,9 @@ class Answerer:
         answer = self._finish(question, draft, timings)
         if answer is None:
             # The model's words failed a check: the answer is what the sources say, quoted.
-            return await self._quote_answer(question, hits, retrieve_ms, on_queued=on_queued, spent=timings, alone=alone)
+            return await self._quote_answer(
+                question, hits, retrieve_ms, on_queued=on_queued, spent=timings, alone=alone, ranked_by=searched
+            )
         return answer
 
     # -- quote answers ----------------------------------------------------------------------
@@ -408,10 +422,11 @@ class Answerer:
         on_queued: OnQueued | None,
         spent: Timings | None = None,
         alone: Sequence[float] | None = None,
+        ranked_by: str | None = None,
     ) -> Answer:
         used = self.quoted_from(hits)
         queued_at = time.perf_counter()
-        quote = functools.partial(self.quote, naming_the_bot(question.text), used, alone=alone)
+        quote = functools.partial(self.quote, ranked_by or naming_the_bot(question.text), used, alone=alone)
         if self.settings.quote_selector == "model":
             quoted = await self.worker.run(quote, on_queued=on_queued)
         else:

@@ -1,0 +1,80 @@
+"""A follow-up that names only what changes ("and slack?" after "how do I connect discord?")
+asked again as the question it stands for ("how do I connect slack?").
+
+Searched with the question before it, such a follow-up finds both subjects, and ranked alone it
+asks nothing but "slack": the answer was about Slack's HTTP mode, not about connecting it. The
+word of the question before that the new subject stands in for is the one the embedder finds
+closest in meaning to it; when none is close, the subject is added to that question instead.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from core.ports import Embedder
+from core.text import FUNCTION_WORDS, QUESTION_WORDS, WORD
+
+# "and slack?", "what about cats?", "how about on Windows?", "or the PDF ones?": a connective,
+# then only the new subject.
+_ELLIPTICAL = re.compile(r"^\W*(?:and|or|also|what about|how about)\b\W*(?P<subject>[^?]*?)\W*\??\s*$", re.IGNORECASE)
+# A subject of more words than this is a question of its own, not a stand-in for one word.
+MAX_SUBJECT_WORDS = 4
+# Closest in meaning means at least this cosine similarity ("slack" to "discord" 0.45, "windows"
+# to "linux" 0.58, "cats" to "pets" 0.67) and this much closer than the next word ("windows" is
+# 0.48 to "install").
+LEAST_SIMILARITY = 0.35
+LEAST_LEAD = 0.08
+
+
+def elliptical_subject(text: str) -> str | None:
+    """The new subject of a follow-up that names only it ("and on Windows?" -> "on Windows"),
+    None for any other question."""
+    match = _ELLIPTICAL.match(text)
+    if match is None:
+        return None
+    subject = match.group("subject").strip()
+    said = WORD.findall(subject)
+    if not said or len(said) > MAX_SUBJECT_WORDS or not _content(subject):
+        return None
+    return subject
+
+
+# "the public ones": the word a subject stands in with says nothing of its own.
+_STAND_INS = frozenset({"one", "ones"})
+
+
+def _content(text: str) -> list[str]:
+    """The words of ``text`` that say what it is about, as written, each once."""
+    skipped = FUNCTION_WORDS | QUESTION_WORDS | _STAND_INS
+    return list(dict.fromkeys(word for word in WORD.findall(text) if word.lower() not in skipped and len(word) > 1))
+
+
+def standalone(asked: Sequence[str], embedder: Embedder) -> str:
+    """The last of a thread's questions ``asked`` (oldest first) as it would be asked alone:
+    each follow-up that names only what changes is read against the question before it, itself
+    read the same way ("how do I connect discord?", "and slack?", "and teams?")."""
+    question = asked[0] if asked else ""
+    for text in asked[1:]:
+        subject = elliptical_subject(text)
+        question = asked_again(question, subject, embedder) if subject is not None and question.strip() else text
+    return question
+
+
+def asked_again(before: str, subject: str, embedder: Embedder) -> str:
+    """``before`` with the word ``subject`` stands in for replaced by the subject's own words,
+    or, when no word of it is clearly that one, ``before`` and the subject together."""
+    words = _content(before)
+    new = " ".join(_content(subject))
+    if words and new:
+        vectors = np.asarray(embedder.embed([new, *words]), dtype=np.float32)
+        similarities = vectors[1:] @ vectors[0]
+        order = np.argsort(-similarities)
+        best = float(similarities[order[0]])
+        runner_up = float(similarities[order[1]]) if len(order) > 1 else -1.0
+        if best >= LEAST_SIMILARITY and best - runner_up >= LEAST_LEAD:
+            replaced = words[int(order[0])]
+            return re.sub(rf"(?<!\w){re.escape(replaced)}(?!\w)", new, before.strip(), count=1)
+    return f"{before.strip()} {subject}"
