@@ -28,6 +28,7 @@ CHECK_DOCS_QUESTIONS = REPO / "bench" / "data" / "docs_questions_check.csv"
 DEV_POLARITY = REPO / "bench" / "data" / "polarity_dev.csv"
 DEV_CHAT_QUESTIONS = REPO / "bench" / "data" / "chat_questions_dev.csv"
 CHECK_CHAT_QUESTIONS = REPO / "bench" / "data" / "chat_questions_check.csv"
+DEV_FOLLOW_UPS = REPO / "bench" / "data" / "follow_ups_dev.csv"
 PROJECT_DOCS = REPO / "docs"
 DEV_DIGEST_LABELS = REPO / "bench" / "data" / "digest_labels_dev.jsonl"
 CHOICES = ("retrieval", "answers", "refusals", "digests", "all")
@@ -172,6 +173,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         docs_questions_check=CHECK_DOCS_QUESTIONS,
         chat_questions=DEV_CHAT_QUESTIONS,
         chat_questions_check=CHECK_CHAT_QUESTIONS,
+        follow_ups=DEV_FOLLOW_UPS,
     )
     names = list(EVALUATIONS) if args.what == "all" else [args.what]
     # The labelled chat days: an explicit file must be there; the default one is measured when

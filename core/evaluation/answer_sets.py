@@ -6,6 +6,9 @@ Tidings itself and questions whose sources say no.
 - ``chat_questions_dev.csv`` (question, fact, source): a support channel's questions asked
   again in new words, of its ingested chat history (the ``source`` export); an answer is right
   when it contains the fact, from the reply that answered it there.
+- ``follow_ups_dev.csv`` (first, follow_up, fact, source): a newcomer's question, then a
+  follow-up in the same thread that names only what changes ("and slack?"), asked of Tidings'
+  own documentation; an answer to the follow-up is right when it contains the fact.
 - ``polarity_dev.csv`` (question, polarity, source, evidence): asked of the FAQ or the docs;
   an answer *asserts the opposite* when it is grounded and says yes where the source says no
   (or the reverse).
@@ -29,7 +32,7 @@ from core.config import AnswerSettings
 from core.evaluation import metrics
 from core.evaluation.datasets import EvaluationDataError
 from core.evaluation.stats import bootstrap_mean
-from core.types import PUBLIC_SCOPE, Question
+from core.types import PUBLIC_SCOPE, Question, Turn
 
 Progress = Callable[[str], None]
 
@@ -61,6 +64,17 @@ class DocsQuestion:
 
 
 @dataclass(frozen=True)
+class FollowUp:
+    """A question, then a follow-up in the same thread that names only what changes ("and
+    slack?"); ``fact`` answers the follow-up."""
+
+    first: str
+    follow_up: str
+    fact: str
+    source: str
+
+
+@dataclass(frozen=True)
 class PolarityQuestion:
     question: str
     negative: bool
@@ -81,6 +95,15 @@ def _rows(path: Path, needed: Sequence[str]) -> list[dict[str, str]]:
 def read_docs_questions(path: Path) -> list[DocsQuestion]:
     rows = _rows(path, ("question", "fact"))
     return [DocsQuestion(r["question"], r["fact"], r.get("source", "")) for r in rows if r["question"] and r["fact"]]
+
+
+def read_follow_ups(path: Path) -> list[FollowUp]:
+    rows = _rows(path, ("first", "follow_up", "fact"))
+    return [
+        FollowUp(r["first"], r["follow_up"], r["fact"], r.get("source", ""))
+        for r in rows
+        if r["first"] and r["follow_up"] and r["fact"]
+    ]
 
 
 def read_polarity(path: Path) -> list[PolarityQuestion]:
@@ -166,6 +189,37 @@ async def docs_questions_run(
         "questions": len(questions),
         "styles": rows,
         "baseline": {"name": "extractive: best sentences of the top chunk", "contains_fact": round(metrics.mean(baseline), 4)},
+    }
+
+
+async def follow_ups_run(
+    answerers: Sequence[tuple[str, Answerer]], items: Sequence[FollowUp], progress: Progress
+) -> dict[str, Any]:
+    """Each answerer's share of follow-ups whose answer contains their fact, asked in a thread
+    after the first question and the answerer's own answer to it, beside the extractive
+    baseline: the best sentences of the top chunk found for the thread's words."""
+    rows: dict[str, Any] = {}
+    first = answerers[0][1]
+    baseline = []
+    for item in items:
+        hits = first.retrieve(Question(text=item.follow_up, conversation=(Turn("asker", item.first),)))
+        baseline.append(float(bool(hits) and contains_fact(best_sentences(hits[0].chunk.text, item.follow_up), item.fact)))
+    for style, answerer in answerers:
+        found: list[float] = []
+        misses: list[dict[str, str]] = []
+        for number, item in enumerate(items, start=1):
+            progress(f"follow-up questions ({style}): {number}/{len(items)}")
+            before, _ = await ask(answerer, item.first)
+            thread = (Turn("asker", item.first), Turn("Tidings", before.text, by_bot=True))
+            answer = await answerer.answer(Question(text=item.follow_up, scopes=frozenset({PUBLIC_SCOPE}), conversation=thread))
+            found.append(float(contains_fact(answer.text, item.fact)))
+            if not found[-1] and len(misses) < 5:
+                misses.append({"first": item.first, "follow_up": item.follow_up, "fact": item.fact, "answer": answer.text[:300]})
+        rows[style] = {"contains_fact": round(metrics.mean(found), 4), "interval": metrics_interval(found), "misses": misses}
+    return {
+        "questions": len(items),
+        "styles": rows,
+        "baseline": {"name": "extractive: best sentences of the top chunk, searched with the thread", "contains_fact": round(metrics.mean(baseline), 4)},
     }
 
 

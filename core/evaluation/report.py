@@ -112,10 +112,11 @@ def render_tables(results: dict[str, Any]) -> str:
             ("docs_questions_check", "Docs questions (held out)"),
             ("chat_questions", "Chat history questions (dev)"),
             ("chat_questions_check", "Chat history questions (held out)"),
+            ("follow_ups", "Follow-up questions (dev)"),
         ):
             docs = answers.get(key)
             if docs:
-                rows = [[label, docs["questions"], v["contains_fact"], v["interval"], v["median_seconds"]] for label, v in docs["styles"].items()]
+                rows = [[label, docs["questions"], v["contains_fact"], v["interval"], v.get("median_seconds")] for label, v in docs["styles"].items()]
                 rows.append([docs["baseline"]["name"], docs["questions"], docs["baseline"]["contains_fact"], None, None])
                 out.append(table(title, ["answers by", "questions", "contains fact", "95% interval", "median s"], rows))
         polarity = answers.get("polarity")

@@ -86,6 +86,7 @@ class EvalData:
     docs_questions_check: Path | None = None  # more such questions, never tuned on (held out)
     chat_questions: Path | None = None  # questions a chat history answers (CSV question,fact,source: the export's file name)
     chat_questions_check: Path | None = None  # more such questions, of other days, never tuned on (held out)
+    follow_ups: Path | None = None  # a question and a follow-up naming only what changes (CSV first,follow_up,fact,source)
 
 
 @dataclass(frozen=True)
@@ -220,6 +221,7 @@ def locate(
     docs_questions_check: Path | None = None,
     chat_questions: Path | None = None,
     chat_questions_check: Path | None = None,
+    follow_ups: Path | None = None,
 ) -> EvalData:
     """Find the sets under ``folder``; reworded variants and off-topic questions may also
     come from the folder (``*variants*.csv``, ``*off_topic*.txt``)."""
@@ -245,6 +247,7 @@ def locate(
         docs_questions_check=docs_questions_check if docs_questions_check and docs_questions_check.is_file() else None,
         chat_questions=chat_questions if chat_questions and chat_questions.is_file() else None,
         chat_questions_check=chat_questions_check if chat_questions_check and chat_questions_check.is_file() else None,
+        follow_ups=follow_ups if follow_ups and follow_ups.is_file() else None,
     )
 
 
@@ -632,6 +635,14 @@ async def evaluate_answers(bench: Workbench, data: EvalData, options: EvalOption
                         runs, _sampled(answer_sets.read_docs_questions(path), options), progress
                     ),
                 }
+        if data.follow_ups is not None:
+            result["follow_ups"] = {
+                "set": str(data.follow_ups),
+                "split": "dev (tuned on)",
+                **await answer_sets.follow_ups_run(
+                    runs, _sampled(answer_sets.read_follow_ups(data.follow_ups), options), progress
+                ),
+            }
         if data.polarity and data.faq:
             polarity = _sampled(answer_sets.read_polarity(data.polarity), options)
             faq_name = bench.faq_knowledge_base(data.faq, size)
