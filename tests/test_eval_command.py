@@ -96,6 +96,10 @@ def test_eval_all_on_a_tiny_folder(
     polarity = answers["polarity"]
     assert polarity["questions"] == 1
     assert all(row["asserts_opposite"] in {0, 1} for row in polarity["styles"].values())
+    # A question and its follow-up in one thread, every style, beside the baseline.
+    follow_ups = answers["follow_ups"]
+    assert follow_ups["questions"] == 1 and set(follow_ups["styles"]) == set(answers["styles"])
+    assert follow_ups["split"] == "dev (tuned on)" and 0.0 <= follow_ups["baseline"]["contains_fact"] <= 1.0
 
     refusals = results["refusals"]
     groups = {g["group"]: g for g in refusals["groups"]}

@@ -233,6 +233,19 @@ def test_every_docs_question_names_a_fact_its_page_still_says(name: str) -> None
     assert not gone, f"facts no longer on their page: {gone}"
 
 
+def test_every_follow_up_names_a_fact_its_page_still_says() -> None:
+    from core.answers.follow_ups import elliptical_subject
+    from core.evaluation.answer_sets import contains_fact, read_follow_ups
+
+    repo = Path(__file__).resolve().parent.parent
+    items = read_follow_ups(repo / "bench" / "data" / "follow_ups_dev.csv")
+    assert len(items) >= 40
+    gone = [i.follow_up for i in items if not contains_fact((repo / i.source).read_text(encoding="utf-8"), i.fact)]
+    assert not gone, f"facts no longer on their page: {gone}"
+    # Each follow-up names only what changes: none is a question of its own.
+    assert [i.follow_up for i in items if elliptical_subject(i.follow_up) is None] == []
+
+
 @pytest.mark.shared_data
 @pytest.mark.parametrize(("name", "least"), [("chat_questions_dev.csv", 40), ("chat_questions_check.csv", 30)])
 def test_every_chat_history_question_names_a_fact_its_export_says(shared_data: Path, name: str, least: int) -> None:
