@@ -35,6 +35,11 @@ def test_what_names_only_a_new_subject(text: str, subject: str | None) -> None:
         ("can pets spread covid?", "what about cats?", "can cats spread covid?"),
         ("how do I install it on linux?", "and on windows?", "how do I install it on windows?"),
         ("who can see private channel answers?", "what about public ones?", "who can see public channel answers?"),
+        # A subject sharing a word with the question before replaces what modifies it there: "HTTP"
+        # is closer in meaning to "URL" than to "socket", but it is the mode that changes.
+        ("does socket mode need a public URL?", "and HTTP mode?", "does HTTP mode need a public URL?"),
+        ("Can Tidings ingest a Slack export?", "and discord exports", "Can Tidings ingest a discord export?"),
+        ("how do I set up a daily digest?", "and a weekly digest?", "how do I set up a weekly digest?"),
         # No word of the question before is clearly the one the subject stands in for: both are searched.
         ("how do I schedule a digest?", "and on discord?", "how do I schedule a digest? on discord"),
     ],

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from core.ports import Embedder
-from core.text import FUNCTION_WORDS, QUESTION_WORDS, WORD
+from core.text import FUNCTION_WORDS, QUESTION_WORDS, WORD, fold_plural
 
 # "and slack?", "what about cats?", "how about on Windows?", "or the PDF ones?": a connective,
 # then only the new subject.
@@ -63,11 +63,37 @@ def standalone(asked: Sequence[str], embedder: Embedder) -> str:
     return question
 
 
+def _same(word: str, other: str) -> bool:
+    return fold_plural(word.lower()) == fold_plural(other.lower())
+
+
+def _modifier_swapped(before: str, words: Sequence[str], said: Sequence[str]) -> str | None:
+    """``before`` with its modifier of a word the subject shares replaced by the subject's own:
+    "HTTP mode" after "does socket mode need a public URL?" stands in for "socket", "discord
+    exports" after "can it ingest a slack export?" for "slack". None when the subject shares no
+    word, or only modifies nothing."""
+    for k, word in enumerate(said):
+        held = next((i for i, w in enumerate(words) if _same(w, word)), None)
+        if held is None:
+            continue
+        new = " ".join(said[:k])
+        if not new or held == 0 or any(_same(w, x) for w in said[:k] for x in words):
+            return None
+        return re.sub(rf"(?<!\w){re.escape(words[held - 1])}(?!\w)", new, before.strip(), count=1)
+    return None
+
+
 def asked_again(before: str, subject: str, embedder: Embedder) -> str:
     """``before`` with the word ``subject`` stands in for replaced by the subject's own words,
-    or, when no word of it is clearly that one, ``before`` and the subject together."""
+    or, when no word of it is clearly that one, ``before`` and the subject together. A subject
+    that shares a word with ``before`` ("HTTP mode" after "socket mode") replaces what
+    modifies that word there."""
     words = _content(before)
-    new = " ".join(_content(subject))
+    said = _content(subject)
+    swapped = _modifier_swapped(before, words, said)
+    if swapped is not None:
+        return swapped
+    new = " ".join(said)
     if words and new:
         vectors = np.asarray(embedder.embed([new, *words]), dtype=np.float32)
         similarities = vectors[1:] @ vectors[0]
