@@ -66,9 +66,9 @@ MAX_TABLE_ROWS = 12
 # A list of bullets this long is a reference (commands, settings): the items that answer the
 # question are quoted, not every item. Items within ``ITEM_MARGIN`` of the best one answer too.
 LONG_LIST = 4
+ITEM_MARGIN = 0.1
 # A chat message leads to its author's question only a few messages on: further, it is another matter.
 ASKER_RUN = 2
-ITEM_MARGIN = 0.1
 
 _HEADING = re.compile(r"^\s*#{1,6}\s")
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
@@ -467,7 +467,8 @@ def excerpt(chosen: Passage, passages: Sequence[Passage]) -> list[Passage]:
     time, Discord can take up to an hour to show them."), with what either cannot be read
     without: the sentence a passage points back to ("That file lists every setting."), the line
     that introduces a code block, the code block a line ending in a colon introduces. After a
-    chat message that asks, the one after it is the first reply by someone else."""
+    chat message that asks, or a problem its author asks about in the next message or two, the
+    one after it is the first reply by someone else that answers (``_reply``)."""
     asking = _asked_after(chosen, passages)
     reply = _reply(asking[-1], passages) if asking else None
     following = [*asking[1:], reply] if reply is not None else [

@@ -199,10 +199,10 @@ async def follow_ups_run(
     after the first question and the answerer's own answer to it, beside the extractive
     baseline: the best sentences of the top chunk found for the thread's words."""
     rows: dict[str, Any] = {}
-    first = answerers[0][1]
+    searcher = answerers[0][1]
     baseline = []
     for item in items:
-        hits = first.retrieve(Question(text=item.follow_up, conversation=(Turn("asker", item.first),)))
+        hits = searcher.retrieve(Question(text=item.follow_up, conversation=(Turn("asker", item.first),)))
         baseline.append(float(bool(hits) and contains_fact(best_sentences(hits[0].chunk.text, item.follow_up), item.fact)))
     for style, answerer in answerers:
         found: list[float] = []
