@@ -40,6 +40,11 @@ def test_what_names_only_a_new_subject(text: str, subject: str | None) -> None:
         ("does socket mode need a public URL?", "and HTTP mode?", "does HTTP mode need a public URL?"),
         ("Can Tidings ingest a Slack export?", "and discord exports", "Can Tidings ingest a discord export?"),
         ("how do I set up a daily digest?", "and a weekly digest?", "how do I set up a weekly digest?"),
+        # Only the word right before the shared one modifies it: "change" is no kind of log, so the
+        # closest word in meaning stands in.
+        ("how do I change the log level?", "and json logs?", "how do I change the json logs level?"),
+        # A preposition is no subject: "under" is not replaced by "under docker".
+        ("where do I find the logs under systemd?", "or under docker?", "where do I find the logs under systemd? under docker"),
         # No word of the question before is clearly the one the subject stands in for: both are searched.
         ("how do I schedule a digest?", "and on discord?", "how do I schedule a digest? on discord"),
     ],

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from core.ports import Embedder
-from core.text import FUNCTION_WORDS, QUESTION_WORDS, WORD, fold_plural
+from core.text import FUNCTION_WORDS, QUESTION_WORDS, STOPWORDS, WORD, fold_plural
 
 # "and slack?", "what about cats?", "how about on Windows?", "or the PDF ones?": a connective,
 # then only the new subject.
@@ -47,8 +47,9 @@ _STAND_INS = frozenset({"one", "ones"})
 
 
 def _content(text: str) -> list[str]:
-    """The words of ``text`` that say what it is about, as written, each once."""
-    skipped = FUNCTION_WORDS | QUESTION_WORDS | _STAND_INS
+    """The words of ``text`` that say what it is about, as written, each once ("under" and
+    "up" say nothing of their own: "or under docker?" stands in for "systemd")."""
+    skipped = FUNCTION_WORDS | QUESTION_WORDS | STOPWORDS | _STAND_INS
     return list(dict.fromkeys(word for word in WORD.findall(text) if word.lower() not in skipped and len(word) > 1))
 
 
@@ -79,7 +80,11 @@ def _modifier_swapped(before: str, words: Sequence[str], said: Sequence[str]) ->
         new = " ".join(said[:k])
         if not new or held == 0 or any(_same(w, x) for w in said[:k] for x in words):
             return None
-        return re.sub(rf"(?<!\w){re.escape(words[held - 1])}(?!\w)", new, before.strip(), count=1)
+        # Only the word right before it modifies it: in "change the log level" the verb does not.
+        modified = re.compile(rf"(?<!\w){re.escape(words[held - 1])}(?=\s+{re.escape(words[held])}(?!\w))")
+        if modified.search(before) is None:
+            return None
+        return modified.sub(new, before.strip(), count=1)
     return None
 
 
