@@ -766,3 +766,15 @@ def test_pack_splits_long_messages_at_sentences_and_keeps_everything() -> None:
     assert " ".join(p.text for p in pieces if p.message.id == "m2") == long_text
     assert all(p.text.endswith(".") for p in pieces if p.message.id == "m2")  # never cut mid-sentence
     assert pieces[0].message.id == "m1" and pieces[-1].message.id == "m3"
+
+
+def test_a_rendered_message_is_read_back_with_its_author() -> None:
+    # The knowledge base holds chat history as render_message writes it; quoting reads each
+    # message and its author back with RENDERED_MESSAGE: one format, written and read in one place.
+    from core.digests.conversations import RENDERED_MESSAGE, render_message
+
+    said = replace(message(3, "paddy", "Do I have to delete the folder?\nit says it exists"), author=Author("U1", "Crabby Paddy"))
+    rendered = render_message(said)
+    match = RENDERED_MESSAGE.match(rendered)
+    assert match is not None and match.group(1) == "Crabby Paddy"
+    assert rendered[match.end():] == "Do I have to delete the folder?\nit says it exists"

@@ -417,7 +417,7 @@ def test_an_answer_opens_with_its_best_passage_and_cites_it_as_1(handbook_servic
     )
     monkeypatch.setattr(answerer, "quoted_from", lambda found: list(found))
     monkeypatch.setattr(answerer, "quote", lambda *args, **kwargs: Quoted(quoted, 0.0))
-    answer = asyncio.run(answerer._quote_answer(question, hits, 0.0, on_queued=None))
+    answer = asyncio.run(answerer._quote_answer(question, hits, 0.0, on_queued=None, ranked_by=question.text))
     assert answer.text == "The third source says this. And goes on. [1]\nThe second source says that. [2]"
     assert [(c.n, c.chunk_ids) for c in answer.citations] == [(1, (hits[2].chunk.id,)), (2, (hits[1].chunk.id,))]
     assert [q.n for q in answer.quotes] == [1, 2]
@@ -448,7 +448,8 @@ def test_two_chunks_of_one_section_are_one_source_in_reading_order(handbook_serv
     )
     monkeypatch.setattr(answerer, "quoted_from", lambda found: list(found))
     monkeypatch.setattr(answerer, "quote", lambda *args, **kwargs: Quoted(quoted, 0.0))
-    answer = asyncio.run(answerer._quote_answer(Question(text="Why don't the commands show?"), hits, 0.0, on_queued=None))
+    asked = Question(text="Why don't the commands show?")
+    answer = asyncio.run(answerer._quote_answer(asked, hits, 0.0, on_queued=None, ranked_by=asked.text))
     assert answer.text == (
         "Tidings registers its commands at start. [1]\n"
         "Commands sync to each server the bot joins. [1]\n"

@@ -382,7 +382,9 @@ class Answerer:
         started = time.perf_counter()
         # Searched and ranked as it would be asked alone ("and slack?" after "how do I connect
         # discord?" is "how do I connect slack?") and with the bot called by its name; answered as asked.
-        searched = naming_the_bot(await asyncio.to_thread(self.standalone, question))
+        # Only a question in a thread can lean on the one before: the rest skip the thread hop.
+        asked = await asyncio.to_thread(self.standalone, question) if question.conversation else question.text
+        searched = naming_the_bot(asked)
         hits, query, relevance = await asyncio.to_thread(self.find, replace(question, text=searched))
         retrieve_ms = (time.perf_counter() - started) * 1000
         if not hits and await asyncio.to_thread(self.knowledge_base.count) == 0:
@@ -422,11 +424,13 @@ class Answerer:
         on_queued: OnQueued | None,
         spent: Timings | None = None,
         alone: Sequence[float] | None = None,
-        ranked_by: str | None = None,
+        ranked_by: str,
     ) -> Answer:
+        """``ranked_by``: the words the passages are ranked for, the question as it would be
+        asked alone (``standalone``) with the bot called by its name."""
         used = self.quoted_from(hits)
         queued_at = time.perf_counter()
-        quote = functools.partial(self.quote, ranked_by or naming_the_bot(question.text), used, alone=alone)
+        quote = functools.partial(self.quote, ranked_by, used, alone=alone)
         if self.settings.quote_selector == "model":
             quoted = await self.worker.run(quote, on_queued=on_queued)
         else:

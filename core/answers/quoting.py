@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from core.answers.checks import is_negative
+from core.digests.conversations import RENDERED_MESSAGE
 from core.ports import Embedder, LanguageModel, Prompt
 from core.text import (
     DOCUMENT_SENTENCE_END,
@@ -79,9 +80,6 @@ _AUTOLINK = re.compile(r"<((?:https?|mailto):[^<>\s]+)>")
 _CODE_SPAN = re.compile(r"(`[^`\n]+`)")
 # A list line as quoted: a bullet, or a step's own number ("3. "), since steps are followed in order.
 _ITEM_LINE = re.compile(r"^(?:• |\d{1,3}\. )")
-# A chat history's message as the knowledge base holds it (``render_message``):
-# "[2019-12-23 16:04] pbca26: you can use this link ...". Its next lines are the same message's.
-_CHAT_MESSAGE = re.compile(r"^\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}\] ([^\n:]{1,80}): ")
 _YES_OR_NO_WORDS = r"(?:yes|no|not yet)"
 # A sentence that is only a yes or a no ("No. The symptoms are similar in children.") answers
 # the question its source was written for: quoted only at the head of its own paragraph.
@@ -171,7 +169,7 @@ def passages_of(text: str, source: int) -> list[Passage]:
         if paragraph:
             # A chat message is quoted whole, with who said it when: its sentences alone ("Correct?")
             # would lose both, and run on into the next message where a line ends without a stop.
-            chat = _CHAT_MESSAGE.match(paragraph[0]) is not None
+            chat = RENDERED_MESSAGE.match(paragraph[0]) is not None
             sentences = [" ".join(paragraph)] if chat else _split_paragraph(paragraph)
             block = blocks[-1] + 1 if blocks else 0
             for sentence in sentences:
@@ -253,7 +251,7 @@ def passages_of(text: str, source: int) -> list[Passage]:
                 table.append(cells)
             continue
         end_table()
-        if _CHAT_MESSAGE.match(stripped):
+        if RENDERED_MESSAGE.match(stripped):
             end_paragraph()  # each message of a chat history is a paragraph of its own
         paragraph.append(stripped)
     end_paragraph()
@@ -415,7 +413,7 @@ def word_shares(question: str, texts: Sequence[str]) -> list[float]:
 
 def _chat_author(passage: Passage) -> str | None:
     """Who wrote a chat history's message, None for any other passage."""
-    said = _CHAT_MESSAGE.match(passage.text)
+    said = RENDERED_MESSAGE.match(passage.text)
     return said.group(1) if said else None
 
 
@@ -434,7 +432,7 @@ def _reply(asked: Passage, passages: Sequence[Passage]) -> Passage | None:
 def _asks_in_chat(passage: Passage) -> bool:
     if _chat_author(passage) is None:
         return False  # most passages: no chat message, nothing more to read
-    return asks(_CHAT_MESSAGE.sub("", passage.text))
+    return asks(RENDERED_MESSAGE.sub("", passage.text))
 
 
 def _asked_after(chosen: Passage, passages: Sequence[Passage]) -> list[Passage]:

@@ -124,7 +124,12 @@ def _conversation_addressed(message: ChannelMessage, earlier: Sequence[tuple[Cha
     return None
 
 
+# A message as ``render_message`` writes it, read back: "[2019-12-23 16:04] pbca26: you can use
+# this link ...", the author in group 1. A message's further lines are its own.
+RENDERED_MESSAGE = re.compile(r"^\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}\] ([^\n:]{1,80}): ")
+
+
 def render_message(message: ChannelMessage) -> str:
-    """One line per message, as the model and the knowledge base read it."""
+    """One line per message, as the model and the knowledge base read it (``RENDERED_MESSAGE``)."""
     when = message.timestamp.strftime("%Y-%m-%d %H:%M")
     return f"[{when}] {message.author.name}: {message.text.strip()}"
