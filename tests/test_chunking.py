@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from core.answers import quoting
 from core.config import KnowledgeBaseSettings
-from core.knowledge.chunking import assign_ids, chunk_document, embedding_text, split_sections, split_sentences
+from core.knowledge.chunking import CUT_MARK, assign_ids, chunk_document, embedding_text, split_sections, split_sentences
 from core.knowledge.ingesting import bundled_docs
 from core.knowledge.loaders import load_file
 from core.types import Document
@@ -180,6 +180,28 @@ def test_a_list_item_longer_than_a_chunk_is_cut_between_its_sentences() -> None:
     # A line of one sentence too long for a chunk is still cut between words.
     long_item = "- " + " ".join(["word"] * 100)
     assert len(chunk_document(Document(source="d.md", title="T", text=long_item), count_tokens=words, max_tokens=40)) > 2
+
+
+def test_a_sentence_cut_by_a_chunk_boundary_is_quoted_as_the_excerpt_it_is() -> None:
+    clauses = "; ".join(f"clause {i} adds a detail about the setting" for i in range(12))
+    text = f"Intro line. The bot reads the setting at start, {clauses}. A short sentence ends it."
+    chunks = chunk_document(Document(source="d.md", title="T", text=text), count_tokens=words, max_tokens=40)
+    cut = [c for c in chunks if CUT_MARK in c.text]
+    assert len(cut) >= 2
+    for chunk in chunks:
+        assert words(embedding_text(chunk.title, chunk.text)) <= 40
+    # A later piece opens with the mark, and so does its quote: never a fragment read as a sentence.
+    later = quoting.passages_of(cut[1].text, 1)
+    assert later[0].text.startswith(f"{CUT_MARK} "), later[0].text
+    assert cut[0].text.endswith(f" {CUT_MARK}")
+    # Where the pieces meet again in one text, the quote reads them as one sentence.
+    joined = quoting.passages_of(" ".join(c.text for c in chunks), 1)
+    assert any(p.text.startswith("The bot reads the setting at start, clause 0") and "clause 11" in p.text for p in joined)
+    assert not any(CUT_MARK in p.text for p in joined)
+    # An item's later pieces are indented as its own lines, so a quote keeps them in the item.
+    item = "- " + " ".join(["word"] * 60) + " end."
+    pieces = chunk_document(Document(source="d.md", title="T", text=f"Steps:\n\n{item}\n"), count_tokens=words, max_tokens=40)
+    assert all(c.text.startswith(("Steps:", "- word", f"   {CUT_MARK} word")) for c in pieces), [c.text for c in pieces]
 
 
 def test_a_code_block_cut_between_chunks_is_closed_and_opened_again() -> None:

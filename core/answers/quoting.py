@@ -20,6 +20,7 @@ import numpy as np
 
 from core.answers.checks import is_negative
 from core.digests.conversations import RENDERED_MESSAGE
+from core.knowledge.chunking import rejoin_cuts
 from core.ports import Embedder, LanguageModel, Prompt
 from core.text import (
     DOCUMENT_SENTENCE_END,
@@ -147,6 +148,7 @@ def _in_quotation(text: str) -> bool:
 def passages_of(text: str, source: int) -> list[Passage]:
     """The passages of one source: sentences of its paragraphs; a list with the sentence that
     introduces it (a list item alone rarely answers "which ..."), a table row, a code block."""
+    text = rejoin_cuts(text)  # a long sentence's pieces that share this chunk read as one again
     units: list[str] = []
     blocks: list[int] = []  # each unit's block: a paragraph's sentences share one
     paragraph: list[str] = []

@@ -317,6 +317,38 @@ def _split_long(sentence: str, limit: int, count: TokenCounter, notes: _Notes) -
         del ahead[:taken]
 
 
+CUT_MARK = "…"
+"""Ends a piece of a sentence that a chunk boundary cuts and starts the next piece, so a quote of
+either reads as the excerpt it is ("… asks, or a problem ..."), never as a whole sentence."""
+
+_REJOINED_CUT = re.compile(r"\s…\s+…\s")
+
+
+def _cut_marked(sentence: str, budget: int, count: TokenCounter, notes: _Notes) -> list[tuple[str, int]]:
+    """``sentence``, longer than a chunk, cut into pieces that fit, each cut marked with
+    ``CUT_MARK`` on both sides; the later pieces of a list item indented as the item's own
+    lines, so that the quoter reads them as the item's, where they share a chunk."""
+    if len(_WORD.findall(sentence[:_COUNT_WHOLE_CHARS])) < 2:
+        return list(_split_long(sentence, budget, count, notes))  # one unbroken run: cut, not an excerpt
+    mark = max(1, count(CUT_MARK) - SPECIAL_TOKENS)
+    pieces = list(_split_long(sentence, max(1, budget - 2 * mark), count, notes))
+    indented = sentence.startswith(_ITEM_PARAGRAPH_INDENT)
+    indent = _ITEM_PARAGRAPH_INDENT if indented or LIST_ITEM.match(sentence) else ""
+    marked: list[tuple[str, int]] = []
+    for index, (text, size) in enumerate(pieces):
+        if index:
+            text, size = f"{CUT_MARK} {text}", size + mark
+        if index < len(pieces) - 1:
+            text, size = f"{text} {CUT_MARK}", size + mark
+        marked.append((f"{indent}{text}" if index or indented else text, size))
+    return marked
+
+
+def rejoin_cuts(text: str) -> str:
+    """``text`` with the cuts that ``_cut_marked`` marked, where both pieces are in it, joined again."""
+    return _REJOINED_CUT.sub(" ", text) if CUT_MARK in text else text
+
+
 def _joined(words: list[str], n: int) -> str:
     return " ".join(words[:n])
 
@@ -445,11 +477,12 @@ def chunk_document(
         budget = max(16, budget)
         sentences: list[tuple[str, int]] = []
         for sentence in split_sentences(section.text, unwrap=document.kind not in {"faq", "conversation"}):
-            size = _size(sentence, budget, count_tokens)
-            parts = [(sentence, size)] if size <= budget else [(p, _size(p, budget, count_tokens)) for p in _item_sentences(sentence)]
+            # Each sentence is packed with one token to spare (``_pack`` counts a separator after it).
+            size = _size(sentence, budget - 1, count_tokens)
+            parts = [(sentence, size)] if size < budget else [(p, _size(p, budget - 1, count_tokens)) for p in _item_sentences(sentence)]
             for piece, piece_size in parts:
-                if piece_size > budget:
-                    sentences.extend(_split_long(piece, budget, count_tokens, notes))
+                if piece_size >= budget:
+                    sentences.extend(_cut_marked(piece, budget - 1, count_tokens, notes))
                 else:
                     sentences.append((piece, piece_size))
         fence = ("```", count_tokens("```") - SPECIAL_TOKENS)
