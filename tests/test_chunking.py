@@ -8,7 +8,14 @@ from hypothesis import strategies as st
 
 from core.answers import quoting
 from core.config import KnowledgeBaseSettings
-from core.knowledge.chunking import CUT_MARK, assign_ids, chunk_document, embedding_text, split_sections, split_sentences
+from core.knowledge.chunking import (
+    CUT_MARK,
+    assign_ids,
+    chunk_document,
+    embedding_text,
+    split_sections,
+    split_sentences,
+)
 from core.knowledge.ingesting import bundled_docs
 from core.knowledge.loaders import load_file
 from core.types import Document
@@ -20,7 +27,11 @@ def words(text: str) -> int:
 
 
 def test_headings_open_sections_and_travel_with_their_chunks() -> None:
-    doc = Document(source="s", title="Guide", text="# Guide\nIntro text.\n## Slack\nConnect it.\n### Tokens\nPaste them.\n## Discord\nInvite it.")
+    doc = Document(
+        source="s",
+        title="Guide",
+        text="# Guide\nIntro text.\n## Slack\nConnect it.\n### Tokens\nPaste them.\n## Discord\nInvite it.",
+    )
     sections = split_sections(doc.text)
     assert [s.heading for s in sections] == ["Guide", "Guide > Slack", "Guide > Slack > Tokens", "Guide > Discord"]
     chunks = chunk_document(doc, count_tokens=words, max_tokens=50)
@@ -42,7 +53,9 @@ def test_sentences_are_not_cut_in_the_middle() -> None:
 
 def test_neighbouring_chunks_overlap_by_one_sentence() -> None:
     text = " ".join(f"Fact {i} is here." for i in range(30))
-    chunks = chunk_document(Document(source="s", title="T", text=text), count_tokens=words, max_tokens=20, overlap_sentences=1)
+    chunks = chunk_document(
+        Document(source="s", title="T", text=text), count_tokens=words, max_tokens=20, overlap_sentences=1
+    )
     first_last = split_sentences(chunks[0].text)[-1]
     assert split_sentences(chunks[1].text)[0] == first_last
 
@@ -81,7 +94,14 @@ def test_no_chunk_exceeds_the_real_embedder_window(embedder) -> None:  # type: i
 
 
 def test_faq_entries_embed_their_question_with_the_answer(embedder) -> None:  # type: ignore[no-untyped-def]
-    doc = Document(source="faq.csv", title="Can I work remotely?", text="Yes, two days a week.", question="Can I work remotely?", kind="faq", key="row-1")
+    doc = Document(
+        source="faq.csv",
+        title="Can I work remotely?",
+        text="Yes, two days a week.",
+        question="Can I work remotely?",
+        kind="faq",
+        key="row-1",
+    )
     (chunk,) = chunk_document(doc, count_tokens=embedder.count_tokens)
     assert embedding_text(chunk.title, chunk.text) == "Can I work remotely?\nYes, two days a week."
 
@@ -97,7 +117,9 @@ def test_ids_are_stable_for_unchanged_content() -> None:
 
 def test_chat_lines_are_never_joined_as_wrapped_text() -> None:
     text = "[09:00] ana: the deploy is done\n[09:01] ben: thanks\nlater we talk"
-    chunks = chunk_document(Document(source="c", title="chat", text=text, kind="conversation"), count_tokens=words, max_tokens=50)
+    chunks = chunk_document(
+        Document(source="c", title="chat", text=text, kind="conversation"), count_tokens=words, max_tokens=50
+    )
     assert [line for c in chunks for line in c.text.split("\n")] == text.split("\n")
 
 
@@ -125,16 +147,32 @@ def test_an_indented_code_block_stays_code_and_never_runs_into_the_next_sentence
 
 
 def test_an_indented_paragraph_under_a_list_item_is_the_item_not_code() -> None:
-    for text in ("- install it\n\n    then start it from the shell\n\nDone.", "- install it,\n  wrapped\n\n    then start it"):
+    for text in (
+        "- install it\n\n    then start it from the shell\n\nDone.",
+        "- install it,\n  wrapped\n\n    then start it",
+    ):
         assert not any(s.startswith("```") for s in split_sentences(text, unwrap=True))
     # Four columns past the item's text, it is code inside the item.
     steps = "3. Copy the token.\n4. Put it in `.env`:\n\n       TOKEN=xoxb-...\n       OTHER=1\n\n5. Start it."
     assert split_sentences(steps, unwrap=True) == [
-        "3. Copy the token.", "4. Put it in `.env`:", "```", "TOKEN=xoxb-...", "OTHER=1", "```", "5. Start it."
+        "3. Copy the token.",
+        "4. Put it in `.env`:",
+        "```",
+        "TOKEN=xoxb-...",
+        "OTHER=1",
+        "```",
+        "5. Start it.",
     ]
     # A fenced block inside an item loses the item's indent, not its own.
     fenced = "1. Put it in `.env`:\n\n   ```sh\n   TOKEN=x\n     nested\n   ```\n\n   More on it."
-    assert split_sentences(fenced, unwrap=True) == ["1. Put it in `.env`:", "```sh", "TOKEN=x", "  nested", "```", "   More on it."]
+    assert split_sentences(fenced, unwrap=True) == [
+        "1. Put it in `.env`:",
+        "```sh",
+        "TOKEN=x",
+        "  nested",
+        "```",
+        "   More on it.",
+    ]
     chat = "    an indented chat line"
     assert split_sentences(chat) == ["an indented chat line"], "chat and FAQ text are never read as Markdown"
 
@@ -147,8 +185,15 @@ def test_an_items_next_paragraph_stays_in_its_list() -> None:
         "2. Start it.\n\nThat is all."
     )
     assert split_sentences(text, unwrap=True) == [
-        "Set it up:", "1. Copy the token:", "```sh", "TOKEN=x", "```", "   It is a *secret*.", "   Reset it if it leaks.",
-        "2. Start it.", "That is all.",
+        "Set it up:",
+        "1. Copy the token:",
+        "```sh",
+        "TOKEN=x",
+        "```",
+        "   It is a *secret*.",
+        "   Reset it if it leaks.",
+        "2. Start it.",
+        "That is all.",
     ]
     (chunk,) = chunk_document(Document(source="d.md", title="T", text=text), count_tokens=words, max_tokens=80)
     assert [p.text for p in quoting.passages_of(chunk.text, 1)] == [
@@ -179,7 +224,9 @@ def test_a_list_item_longer_than_a_chunk_is_cut_between_its_sentences() -> None:
     assert passages[0].text.startswith("Commands:\n• `/tidings` is a command group. Sentence 0 of the item")
     # A line of one sentence too long for a chunk is still cut between words.
     long_item = "- " + " ".join(["word"] * 100)
-    assert len(chunk_document(Document(source="d.md", title="T", text=long_item), count_tokens=words, max_tokens=40)) > 2
+    assert (
+        len(chunk_document(Document(source="d.md", title="T", text=long_item), count_tokens=words, max_tokens=40)) > 2
+    )
 
 
 def test_a_sentence_cut_by_a_chunk_boundary_is_quoted_as_the_excerpt_it_is() -> None:
@@ -196,11 +243,15 @@ def test_a_sentence_cut_by_a_chunk_boundary_is_quoted_as_the_excerpt_it_is() -> 
     assert cut[0].text.endswith(f" {CUT_MARK}")
     # Where the pieces meet again in one text, the quote reads them as one sentence.
     joined = quoting.passages_of(" ".join(c.text for c in chunks), 1)
-    assert any(p.text.startswith("The bot reads the setting at start, clause 0") and "clause 11" in p.text for p in joined)
+    assert any(
+        p.text.startswith("The bot reads the setting at start, clause 0") and "clause 11" in p.text for p in joined
+    )
     assert not any(CUT_MARK in p.text for p in joined)
     # An item's later pieces are indented as its own lines, so a quote keeps them in the item.
     item = "- " + " ".join(["word"] * 60) + " end."
-    pieces = chunk_document(Document(source="d.md", title="T", text=f"Steps:\n\n{item}\n"), count_tokens=words, max_tokens=40)
+    pieces = chunk_document(
+        Document(source="d.md", title="T", text=f"Steps:\n\n{item}\n"), count_tokens=words, max_tokens=40
+    )
     assert all(c.text.startswith(("Steps:", "- word", f"   {CUT_MARK} word")) for c in pieces), [c.text for c in pieces]
 
 
@@ -210,7 +261,9 @@ def test_a_code_block_cut_between_chunks_is_closed_and_opened_again() -> None:
     lines = "\n".join(f"key{i} = {i}    # comment {i}" for i in range(12))
     text = f"# Settings\n\nSome words first. Then more.\n\n```toml\n{lines}\n  nested = true\n\n```\n\nAfter the block."
     for limit in range(24, 61):  # wherever the boundaries fall
-        for chunk in chunk_document(Document(source="s.md", title="T", text=text), count_tokens=words, max_tokens=limit):
+        for chunk in chunk_document(
+            Document(source="s.md", title="T", text=text), count_tokens=words, max_tokens=limit
+        ):
             assert sum(line.startswith("```") for line in chunk.text.split("\n")) % 2 == 0, chunk.text
             assert words(chunk.text) <= limit
     chunks = chunk_document(Document(source="s.md", title="T", text=text), count_tokens=words, max_tokens=40)
@@ -244,7 +297,9 @@ def test_every_short_code_block_of_the_guide_is_whole_in_one_chunk(embedder) -> 
         chunks = [
             chunk
             for document in load_file(path).documents
-            for chunk in chunk_document(document, count_tokens=embedder.count_tokens, max_tokens=KnowledgeBaseSettings().chunk_tokens)
+            for chunk in chunk_document(
+                document, count_tokens=embedder.count_tokens, max_tokens=KnowledgeBaseSettings().chunk_tokens
+            )
         ]
         chunk_lines = ["\n".join(line.strip() for line in c.text.split("\n")) for c in chunks]
         for block in fenced.findall(text):

@@ -479,7 +479,11 @@ def chunk_document(
         for sentence in split_sentences(section.text, unwrap=document.kind not in {"faq", "conversation"}):
             # Each sentence is packed with one token to spare (``_pack`` counts a separator after it).
             size = _size(sentence, budget - 1, count_tokens)
-            parts = [(sentence, size)] if size < budget else [(p, _size(p, budget - 1, count_tokens)) for p in _item_sentences(sentence)]
+            parts = (
+                [(sentence, size)]
+                if size < budget
+                else [(p, _size(p, budget - 1, count_tokens)) for p in _item_sentences(sentence)]
+            )
             for piece, piece_size in parts:
                 if piece_size >= budget:
                     sentences.extend(_cut_marked(piece, budget - 1, count_tokens, notes))
