@@ -32,6 +32,11 @@ def test_what_names_only_a_new_subject(text: str, subject: str | None) -> None:
     ("before", "follow_up", "alone"),
     [
         ("how do I connect discord?", "and slack?", "how do I connect slack?"),
+        # "discord" is closer in meaning to "connect" than to "slack": a thing never stands in for the action.
+        ("how do I connect slack?", "and discord?", "how do I connect discord?"),
+        # An action does, with its particle: "update" for "back up".
+        ("how do I stop tidings?", "and restart it?", "how do I restart tidings?"),
+        ("how do I back up tidings?", "and update it?", "how do I update tidings?"),
         ("can pets spread covid?", "what about cats?", "can cats spread covid?"),
         ("how do I install it on linux?", "and on windows?", "how do I install it on windows?"),
         ("who can see private channel answers?", "what about public ones?", "who can see public channel answers?"),

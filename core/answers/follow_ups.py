@@ -88,6 +88,20 @@ def _modifier_swapped(before: str, words: Sequence[str], said: Sequence[str]) ->
     return None
 
 
+# The action a question asks about: the word after "how do I", "can we", "how to" ("connect").
+_ACTION = re.compile(
+    r"\b(?:i|we|you|to)\s+(?P<action>[\w-]+)(?P<particle>\s+(?:up|out|down|off|over|back)\b)?", re.IGNORECASE
+)
+# A subject that is itself an action on something ("restart it", "remove a document").
+_ACTION_SUBJECT = re.compile(
+    r"^\s*[\w-]+\s+(?:it|them|this|that|these|those|a|an|the|my|our|your|its|their)\b", re.IGNORECASE
+)
+
+
+def _action(before: str) -> re.Match[str] | None:
+    return _ACTION.search(before)
+
+
 def asked_again(before: str, subject: str, embedder: Embedder) -> str:
     """``before`` with the word ``subject`` stands in for replaced by the subject's own words,
     or, when no word of it is clearly that one, ``before`` and the subject together. A subject
@@ -99,6 +113,12 @@ def asked_again(before: str, subject: str, embedder: Embedder) -> str:
     if swapped is not None:
         return swapped
     new = " ".join(said)
+    action = _action(before)
+    if action is not None and _ACTION_SUBJECT.match(subject) is None:
+        # A thing stands in for a thing, never for the action: "discord" is closer in meaning to
+        # "connect" than to "slack", yet "and discord?" after "how do I connect slack?" asks
+        # to connect discord.
+        words = [word for word in words if word != action.group("action")]
     if words and new:
         vectors = np.asarray(embedder.embed([new, *words]), dtype=np.float32)
         similarities = vectors[1:] @ vectors[0]
@@ -107,5 +127,9 @@ def asked_again(before: str, subject: str, embedder: Embedder) -> str:
         runner_up = float(similarities[order[1]]) if len(order) > 1 else -1.0
         if best >= LEAST_SIMILARITY and best - runner_up >= LEAST_LEAD:
             replaced = words[int(order[0])]
+            if action is not None and replaced == action.group("action") and action.group("particle"):
+                # An action replaces its particle too: "back up" -> "update", not "update up".
+                start, end = action.span("action")[0], action.end()
+                return f"{before[:start]}{new}{before[end:]}".strip()
             return re.sub(rf"(?<!\w){re.escape(replaced)}(?!\w)", new, before.strip(), count=1)
     return f"{before.strip()} {subject}"
