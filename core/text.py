@@ -64,6 +64,8 @@ CHAT_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9@\"'(\[])|\n+")
 # Where a document's sentence ends: the next starts with a capital or a digit, perhaps after a
 # quote or bracket; CJK full stops count. A bracket alone does not start one, so "PATH...
 # [--json]" and "the review. (bob 09:02)" stay whole.
+# A line that ends in a letter or digit, without a stop: a title, a byline, a label, a list item.
+UNFINISHED_LINE = re.compile(r"\w\s*$")
 DOCUMENT_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+(?=[\"'(\[]?[A-Z0-9À-ÖØ-Þ])|\n+")
 
 

@@ -255,6 +255,23 @@ def test_a_sentence_cut_by_a_chunk_boundary_is_quoted_as_the_excerpt_it_is() -> 
     assert all(c.text.startswith(("Steps:", "- word", f"   {CUT_MARK} word")) for c in pieces), [c.text for c in pieces]
 
 
+def test_a_title_or_label_line_is_never_quoted_as_the_start_of_the_sentence_after_it() -> None:
+    text = (
+        "Backcalculating the incidence on a ship\n\nAuthors: Nishiura, Hiroshi\nLicense: cc-by\n\n"
+        "Abstract: We estimated the incidence of infection. The curve was drawn.\n\n"
+        "Severity\n\nThe picture is not fully known.\n\n"
+        "Symptoms may include:\nFever\nCough\nShortness of breath\n\nCall your doctor."
+    )
+    (chunk,) = chunk_document(Document(source="a.txt", title="T", text=text), count_tokens=words, max_tokens=200)
+    passages = [p.text for p in quoting.passages_of(chunk.text, 1)]
+    assert "Abstract: We estimated the incidence of infection." in passages, passages
+    assert "The picture is not fully known." in passages
+    assert not any(p.startswith("Severity ") or "License: cc-by Abstract" in p for p in passages)
+    # Lines without a stop that follow each other stay together: a list without bullets.
+    assert "Symptoms may include: Fever Cough Shortness of breath" in passages
+    assert "Call your doctor." in passages
+
+
 def test_a_code_block_cut_between_chunks_is_closed_and_opened_again() -> None:
     """Else the next chunk's closing fence opens a block, and the prose after it is quoted as
     code ("```\nA digest carries its channel's content ..."); code keeps its lines and indent."""

@@ -20,7 +20,7 @@ import numpy as np
 
 from core.answers.checks import is_negative
 from core.digests.conversations import RENDERED_MESSAGE
-from core.knowledge.chunking import rejoin_cuts
+from core.knowledge.chunking import own_line, rejoin_cuts
 from core.ports import Embedder, LanguageModel, Prompt
 from core.text import (
     DOCUMENT_SENTENCE_END,
@@ -141,6 +141,12 @@ def _split_paragraph(lines: list[str]) -> list[str]:
     return sentences
 
 
+def _runs_into(paragraph: Sequence[str], line: str) -> bool:
+    """Whether ``line`` starts a unit of its own in a paragraph that is no chat message: a title,
+    byline or label (lines without a stop) is never the start of the sentence after it."""
+    return RENDERED_MESSAGE.match(paragraph[0]) is None and own_line(paragraph[-1], line)
+
+
 def _in_quotation(text: str) -> bool:
     outside_code = "".join(_CODE_SPAN.split(text)[::2])
     return outside_code.count('"') % 2 == 1 or outside_code.count("“") > outside_code.count("”")
@@ -256,6 +262,8 @@ def passages_of(text: str, source: int) -> list[Passage]:
         end_table()
         if RENDERED_MESSAGE.match(stripped):
             end_paragraph()  # each message of a chat history is a paragraph of its own
+        elif paragraph and _runs_into(paragraph, stripped):
+            end_paragraph()  # "Severity" above "The complete clinical picture ..." is not its start
         paragraph.append(stripped)
     end_paragraph()
     if code and code_in_item:

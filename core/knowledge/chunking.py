@@ -16,13 +16,14 @@ report.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
-from core.text import DOCUMENT_SENTENCE_END, LIST_ITEM, TABLE_RULE
+from core.text import DOCUMENT_SENTENCE_END, LIST_ITEM, TABLE_RULE, UNFINISHED_LINE
 from core.types import Chunk, Document
 
 log = logging.getLogger(__name__)
@@ -614,7 +615,22 @@ def _code_block_sizes(sentences: Sequence[tuple[str, int]]) -> dict[int, int]:
 
 
 def _joined_sentences(sentences: Sequence[tuple[str, int]]) -> str:
-    return "\n".join(s for s, _ in sentences) if _is_listy(sentences) else " ".join(s for s, _ in sentences)
+    if _is_listy(sentences):
+        return "\n".join(s for s, _ in sentences)
+    # A line that ends without a stop (a title, a byline, a label such as "Severity") keeps a
+    # line of its own: run into the sentence after it, it would be quoted as that sentence's start.
+    joined = [sentences[0][0]] if sentences else []
+    for (before, _), (sentence, _) in itertools.pairwise(sentences):
+        joined.append(("\n" if own_line(before, sentence) else " ") + sentence)
+    return "".join(joined)
+
+
+def own_line(before: str, line: str) -> bool:
+    """Whether ``line`` starts a unit of its own after ``before``: where one of them ends without
+    a stop and the other with one (a title above a sentence, a sentence above a label), unless
+    ``before`` introduces it ("Symptoms may include:" above "Fever")."""
+    unfinished = UNFINISHED_LINE.search(before) is not None
+    return unfinished != (UNFINISHED_LINE.search(line) is not None) and not before.rstrip().endswith(":")
 
 
 def _is_listy(sentences: Sequence[tuple[str, int]]) -> bool:
