@@ -1105,3 +1105,22 @@ def test_a_question_in_chat_history_answers_only_with_the_reply_it_got() -> None
     # Outside a chat history a question is a passage like any other.
     [faq] = quoting.passages_of("Can pets spread the virus?", 1)
     assert not quoting.asked_unanswered(faq, [faq])
+
+
+def test_a_papers_title_and_byline_are_never_quoted_as_its_answer(services_reading) -> None:  # type: ignore[no-untyped-def]
+    paper = (
+        "Functional Genetic Variants in DC-SIGNR Are Associated with Mother-to-Child Transmission of HIV-1\n\n"
+        "https://www.ncbi.nlm.nih.gov/pmc/articles/PMC2752805/\n\n"
+        "Boily-Larouche, Genevieve; Iscache, Anne-Laure; Roger, Michel\n2009-10-07\nLicense:cc-by\n\n"
+        "Abstract: BACKGROUND: Mother-to-child transmission (MTCT) is the main cause of HIV-1 infection in "
+        "children worldwide. We carried out a genetic association study in Zimbabwe.\n"
+    )
+    services = services_reading({"dc-signr.txt": paper})
+    question = Question(text="What is the main cause of HIV-1 infection in children?", scopes=frozenset({"public"}))
+    answer = asyncio.run(services.answerer.answer(question))  # type: ignore[attr-defined]
+    assert answer.grounded, answer.text
+    # The answer is the abstract's sentence, not the title that shares its words, nor the byline.
+    assert answer.text.startswith("Abstract: BACKGROUND: Mother-to-child transmission (MTCT) is the main cause"), (
+        answer.text
+    )
+    assert "License" not in answer.text and "Boily-Larouche" not in answer.text

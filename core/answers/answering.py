@@ -512,14 +512,15 @@ class Answerer:
         titles = [h.chunk.title for h in hits]
         scored = quoting.rank(question, passages, self.embedder, titles, alone=alone)
         # A bare "Yes." answers its source's own question, not this one (``quoting.yes_or_no``);
-        # "See the website for more" answers nothing, nor does someone in a chat history asking
-        # what nobody answered there.
+        # "See the website for more" answers nothing, nor does a paper's title and byline, nor
+        # someone in a chat history asking what nobody answered there.
         scored = [
             (score, p)
             for score, p in scored
             if not quoting.says_only_yes_or_no(p)
             and not quoting.only_points_elsewhere(p)
             and not quoting.asked_unanswered(p, passages)
+            and not quoting.opens_document(p, hits, passages)
         ]
         heading = quoting.asked_by_heading(question, titles, self.embedder, least=quoting.HEADING_MATCH)
         if heading is not None:

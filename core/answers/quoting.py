@@ -533,6 +533,24 @@ def only_points_elsewhere(passage: Passage) -> bool:
     return _SENDS_TO.match(passage.text) is not None
 
 
+_ENDS_SENTENCE = re.compile(r"[.!?][\"'”’)\]]*\s*$")
+
+
+def opens_document(passage: Passage, hits: Sequence[Hit], passages: Sequence[Passage]) -> bool:
+    """A document's opening lines before its first sentence (a title, a byline, a date: lines
+    without a stop), which answer nothing themselves: a paper's "Functional Genetic Variants ...
+    https://... License: cc-by" was quoted for "what is the main cause of HIV-1 infection in
+    children?" instead of the abstract's first sentence after it."""
+    chunk = hits[passage.source - 1].chunk
+    if chunk.position != 0 or chunk.kind != "document" or _ENDS_SENTENCE.search(passage.text):
+        return False
+    own = [p for p in passages if p.source == passage.source]
+    before = [p for p in own if p.order < passage.order]
+    return not any(_ENDS_SENTENCE.search(p.text) for p in before) and any(
+        _ENDS_SENTENCE.search(p.text) for p in own if p.order > passage.order
+    )
+
+
 def tabled(passage: Passage, after: Passage, passages: Sequence[Passage]) -> list[Passage]:
     """The rows of the table that starts with ``after``, the passage right after ``passage``,
     which introduces it ("The bot's permissions are these scopes" above a table of scopes): a
