@@ -316,16 +316,16 @@ def _digest_channel(entry: Any, index: int) -> DigestChannel:
     if unknown:
         raise ConfigError(f"Unknown setting {where} {sorted(unknown)[0]}; known: {', '.join(sorted(known))}.")
     defaults = DigestChannel(platform="", channel="")
-    values = {key: _coerce(f"{where} {key}", entry[key], getattr(defaults, key)) for key in entry}
+    values = {
+        key: _coerce(f"{where} {key}", entry[key], getattr(defaults, key)) for key in entry
+    }
     channel = DigestChannel(**values)
     if channel.platform not in {"slack", "discord", "console"}:
         raise ConfigError(f"{where} platform must be slack, discord or console, not {channel.platform!r}.")
     try:
         ZoneInfo(channel.timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
-            f"{where} timezone {channel.timezone!r} is not an IANA time zone (for example Europe/Berlin)."
-        ) from None
+        raise ConfigError(f"{where} timezone {channel.timezone!r} is not an IANA time zone (for example Europe/Berlin).") from None
     _validate_cron(channel.cron, where)
     return channel
 
@@ -353,7 +353,9 @@ def digest_target_problem(channel: DigestChannel, grants: Mapping[str, tuple[str
 def _validate_cron(expression: str, where: str) -> None:
     parts = expression.split()
     if len(parts) != 5:
-        raise ConfigError(f"{where} cron {expression!r} must have five fields: minute hour day month weekday.")
+        raise ConfigError(
+            f"{where} cron {expression!r} must have five fields: minute hour day month weekday."
+        )
 
 
 def _validate(settings: Settings) -> None:
@@ -367,11 +369,7 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("Setting [llm] n_ctx must be at least 256 tokens.")
     if settings.llm.max_answer_tokens < 16 or settings.llm.max_answer_tokens > settings.llm.n_ctx // 2:
         raise ConfigError("Setting [llm] max_answer_tokens must be between 16 and half of n_ctx.")
-    if (
-        settings.llm.model_path
-        and not settings.llm.server_url
-        and not Path(settings.llm.model_path).expanduser().is_file()
-    ):
+    if settings.llm.model_path and not settings.llm.server_url and not Path(settings.llm.model_path).expanduser().is_file():
         raise ConfigError(f"Setting [llm] model_path points at {settings.llm.model_path}, which is not a file.")
     if settings.llm.server_concurrency < 1:
         raise ConfigError("Setting [llm] server_concurrency must be at least 1.")
@@ -382,9 +380,7 @@ def _validate(settings: Settings) -> None:
     if settings.retrieval.k < 1:
         raise ConfigError("Setting [retrieval] k must be at least 1.")
     if not 32 <= settings.knowledge_base.chunk_tokens <= 254:
-        raise ConfigError(
-            "Setting [knowledge_base] chunk_tokens must be between 32 and 254 (the embedder reads 256 word pieces)."
-        )
+        raise ConfigError("Setting [knowledge_base] chunk_tokens must be between 32 and 254 (the embedder reads 256 word pieces).")
     if settings.answers.max_chunks < 1:
         raise ConfigError("Setting [answers] max_chunks must be at least 1.")
     if settings.answers.style not in {"auto", "quote", "generate"}:
@@ -392,9 +388,7 @@ def _validate(settings: Settings) -> None:
     if settings.answers.quote_selector not in {"model", "embedding"}:
         raise ConfigError("Setting [answers] quote_selector must be model or embedding.")
     if not 1 <= settings.answers.quote_passages <= settings.answers.quote_candidates <= 9:
-        raise ConfigError(
-            "Settings [answers] quote_passages and quote_candidates need 1 <= quote_passages <= quote_candidates <= 9."
-        )
+        raise ConfigError("Settings [answers] quote_passages and quote_candidates need 1 <= quote_passages <= quote_candidates <= 9.")
     if not 0 <= settings.answers.quote_margin <= 2:
         raise ConfigError("Setting [answers] quote_margin must be between 0 and 2 (2: every runner-up may be quoted).")
     if settings.access.questions_per_minute < 0:

@@ -147,7 +147,9 @@ class ChatPlatform(Protocol):
     @property
     def platform(self) -> str: ...
 
-    async def fetch_history(self, channel: ChannelRef, since: datetime, until: datetime) -> list[ChannelMessage]:
+    async def fetch_history(
+        self, channel: ChannelRef, since: datetime, until: datetime
+    ) -> list[ChannelMessage]:
         """Messages of ``channel`` (thread replies included) with since <= timestamp < until,
         oldest first."""
         ...

@@ -156,9 +156,7 @@ class Citation:
     score: float
     url: str | None = None
     scope: str = PUBLIC_SCOPE
-    chunk_ids: tuple[
-        str, ...
-    ] = ()  # the chunks cited (two of one section are one source), for the evaluation; not shown, not stored
+    chunk_ids: tuple[str, ...] = ()  # the chunks cited (two of one section are one source), for the evaluation; not shown, not stored
 
 
 @dataclass(frozen=True)

@@ -183,9 +183,7 @@ def handbook_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def handbook_services(
-    tmp_path_factory: pytest.TempPathFactory, handbook_dir: Path, embedder, language_model, model_worker
-):  # type: ignore[no-untyped-def]
+def handbook_services(tmp_path_factory: pytest.TempPathFactory, handbook_dir: Path, embedder, language_model, model_worker):  # type: ignore[no-untyped-def]
     """Real services whose knowledge base holds the handbook (built once per session)."""
     from bots.wiring import build_services
     from core.config import load_settings
@@ -224,9 +222,7 @@ def generating_services(handbook_services, embedder, language_model, model_worke
 def model_selecting_services(handbook_services, embedder, language_model, model_worker):  # type: ignore[no-untyped-def]
     """The handbook's services with the quoted passage picked by the model under a grammar
     (``[answers] quote_selector = "model"``; the default lets the embedder's ranking pick)."""
-    services = _handbook_services_answering(
-        handbook_services, embedder, language_model, model_worker, quote_selector="model"
-    )
+    services = _handbook_services_answering(handbook_services, embedder, language_model, model_worker, quote_selector="model")
     yield services
     services.state.close()
 

@@ -103,13 +103,7 @@ class WordModel:
                 text = text[: text.index(marker)]
         words = _TOKEN.findall(text)
         finish = "length" if len(words) > max_tokens else "stop"
-        return Generation(
-            text=text,
-            prompt_tokens=tokens,
-            completion_tokens=min(len(words), max_tokens),
-            seconds=0.0,
-            finish_reason=finish,
-        )
+        return Generation(text=text, prompt_tokens=tokens, completion_tokens=min(len(words), max_tokens), seconds=0.0, finish_reason=finish)
 
     def overflowed(self) -> list[int]:
         return [tokens + answer for _, tokens, answer in self.prompts if tokens + answer > self.n_ctx]

@@ -89,9 +89,7 @@ def start_postgres(database: str = "tidings", *, timeout_s: float = 60, durable:
     loopback). Not ``durable`` (the tests): no fsync, as nothing outlives the session."""
     binaries = postgres_bin()
     if binaries is None:
-        raise RuntimeError(
-            "no PostgreSQL server binaries: pip install pgserver (make test does), or install postgresql"
-        )
+        raise RuntimeError("no PostgreSQL server binaries: pip install pgserver (make test does), or install postgresql")
     user, why = _as_user()
     if why:
         raise RuntimeError(why)
@@ -119,20 +117,8 @@ def start_postgres(database: str = "tidings", *, timeout_s: float = 60, durable:
         fast = [] if durable else ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
         process = subprocess.Popen(
             [
-                str(binaries / "postgres"),
-                "-D",
-                str(data),
-                "-p",
-                str(port),
-                "-h",
-                "127.0.0.1",
-                "-k",
-                str(folder),
-                *fast,
-                "-c",
-                "max_connections=200",
-                "-c",
-                "shared_buffers=32MB",
+                str(binaries / "postgres"), "-D", str(data), "-p", str(port), "-h", "127.0.0.1", "-k", str(folder),
+                *fast, "-c", "max_connections=200", "-c", "shared_buffers=32MB",
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -146,9 +132,7 @@ def start_postgres(database: str = "tidings", *, timeout_s: float = 60, durable:
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            with psycopg.connect(
-                f"host=127.0.0.1 port={port} user=tidings dbname=postgres", autocommit=True
-            ) as connection:
+            with psycopg.connect(f"host=127.0.0.1 port={port} user=tidings dbname=postgres", autocommit=True) as connection:
                 connection.execute(f'CREATE DATABASE "{database}"')
             break
         except psycopg.OperationalError:
@@ -212,18 +196,12 @@ def make_bucket(endpoint: str, name: str) -> None:
     import boto3
 
     client = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
+        "s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
     )
     client.create_bucket(Bucket=name)
 
 
-def start_model_server(
-    model_path: Path, *, n_ctx: int = 2048, timeout_s: float = 120
-) -> tuple[subprocess.Popen[bytes], str]:
+def start_model_server(model_path: Path, *, n_ctx: int = 2048, timeout_s: float = 120) -> tuple[subprocess.Popen[bytes], str]:
     """``python -m llama_cpp.server`` with ``model_path`` on a free loopback port; returns the
     process and its OpenAI-compatible base URL (``.../v1``) once it answers."""
     import urllib.request

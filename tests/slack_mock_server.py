@@ -71,12 +71,9 @@ class SlackWorkspace:
         if parent is not None and parent.get("thread_ts") in (None, parent["ts"]):
             # Like Slack, a thread's parent knows its replies' count and latest.
             parent["thread_ts"] = parent["ts"]
-            parent["reply_count"] = max(
-                int(parent.get("reply_count") or 0),
-                sum(
-                    1 for m in self.messages[channel] if m.get("thread_ts") == parent["ts"] and m["ts"] != parent["ts"]
-                ),
-            )
+            parent["reply_count"] = max(int(parent.get("reply_count") or 0), sum(
+                1 for m in self.messages[channel] if m.get("thread_ts") == parent["ts"] and m["ts"] != parent["ts"]
+            ))
             parent["latest_reply"] = max(str(parent.get("latest_reply") or "0"), str(stored["ts"]), key=float)
         return stored
 
@@ -357,11 +354,7 @@ class MockSlack:
 
     def _chat_getPermalink(self, params: dict[str, Any]) -> dict[str, Any]:
         channel, ts = str(params["channel"]), str(params["message_ts"])
-        return {
-            "ok": True,
-            "channel": channel,
-            "permalink": f"{WORKSPACE_URL}archives/{channel}/p{ts.replace('.', '')}",
-        }
+        return {"ok": True, "channel": channel, "permalink": f"{WORKSPACE_URL}archives/{channel}/p{ts.replace('.', '')}"}
 
     def _users_info(self, params: dict[str, Any]) -> dict[str, Any]:
         user = self.workspace.users.get(str(params.get("user")))
@@ -405,12 +398,7 @@ class MockSlack:
         if channel in self.workspace.not_member:
             return {"ok": False, "error": "not_in_channel"}
         if channel in self.workspace.needs_scope:
-            return {
-                "ok": False,
-                "error": "missing_scope",
-                "needed": self.workspace.needs_scope[channel],
-                "provided": self.scopes,
-            }
+            return {"ok": False, "error": "missing_scope", "needed": self.workspace.needs_scope[channel], "provided": self.scopes}
         # Like Slack: newest first, thread replies left out (unless broadcast to the channel).
         roots = [
             m

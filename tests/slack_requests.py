@@ -44,9 +44,7 @@ def event_callback(event: dict[str, Any], *, event_id: str | None = None) -> dic
     }
 
 
-def mention(
-    text: str, *, channel: str = "C0GENERAL", user: str = "U0ASKER", thread_ts: str | None = None
-) -> dict[str, Any]:
+def mention(text: str, *, channel: str = "C0GENERAL", user: str = "U0ASKER", thread_ts: str | None = None) -> dict[str, Any]:
     event = {
         "type": "app_mention",
         "user": user,
@@ -99,14 +97,8 @@ async def send_event(session: aiohttp.ClientSession, url: str, payload: dict[str
 
 
 async def send_command(
-    session: aiohttp.ClientSession,
-    url: str,
-    command: str,
-    text: str,
-    *,
-    response_url: str,
-    channel: str = "C0GENERAL",
-    user: str = "U0ASKER",
+    session: aiohttp.ClientSession, url: str, command: str, text: str, *, response_url: str,
+    channel: str = "C0GENERAL", user: str = "U0ASKER",
 ) -> Reply:
     form = {
         "token": "legacy",
@@ -125,15 +117,8 @@ async def send_command(
 
 
 async def click(
-    session: aiohttp.ClientSession,
-    url: str,
-    action_id: str,
-    value: str,
-    *,
-    response_url: str,
-    channel: str = "C0GENERAL",
-    user: str = "U0ASKER",
-    message_ts: str = "1.000001",
+    session: aiohttp.ClientSession, url: str, action_id: str, value: str, *, response_url: str,
+    channel: str = "C0GENERAL", user: str = "U0ASKER", message_ts: str = "1.000001",
 ) -> Reply:
     payload = {
         "type": "block_actions",

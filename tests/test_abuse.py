@@ -56,12 +56,7 @@ async def test_odd_questions_get_one_clear_reply_each(services: Services) -> Non
                 assert expected in text, (name, text[:300])
             assert not PINGS.search(text), name
             assert "went wrong" not in text, name  # a clear sentence, not the generic apology
-            record(
-                "Hostile input",
-                input=name,
-                reply=" ".join(str(posts[0].get("text", "")).split())[:90],
-                replies=len(posts),
-            )
+            record("Hostile input", input=name, reply=" ".join(str(posts[0].get("text", "")).split())[:90], replies=len(posts))
 
 
 async def test_a_flood_from_one_user_is_rate_limited_and_others_are_still_answered(services: Services) -> None:

@@ -168,9 +168,7 @@ async def test_real_slack_digests_and_summaries_keep_to_their_channel(
         in_b_after_a = posted_text(slack, B)
 
         # Settings built in code skip the config check; the scheduler still refuses.
-        ungranted = DigestChannel(
-            platform="slack", workspace=TEAM_ID, channel=A, name="board", min_messages=2, target_channel=B
-        )
+        ungranted = DigestChannel(platform="slack", workspace=TEAM_ID, channel=A, name="board", min_messages=2, target_channel=B)
         before = len(slack.calls_to("chat.postMessage"))
         with pytest.raises(ConfigError, match="may not see #board's content"):
             await scheduler.run_digest(ungranted, since=since, until=until)

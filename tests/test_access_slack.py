@@ -38,10 +38,7 @@ CONFIG = "[llm]\nmax_answer_tokens = 24\n\n[access]\nquestions_per_minute = 0\n"
 
 def ingest_files(services: Services, root: Path) -> None:
     files = {
-        A_SCOPE: {
-            "nightingale-board.md": f"# {SECRET_TITLE}\n\n{SECRET}\n",
-            "board-injection.md": f"# Board assistant note\n\n{INJECTION}\n",
-        },
+        A_SCOPE: {"nightingale-board.md": f"# {SECRET_TITLE}\n\n{SECRET}\n", "board-injection.md": f"# Board assistant note\n\n{INJECTION}\n"},
         channel_scope("slack", TEAM_ID, B): {"lunch.md": f"# Random channel notes\n\n{B_DOC}\n"},
         "public": {"office.md": f"# Office guide\n\n{PUBLIC_DOC}\n", "admin-note.md": f"# Admin note\n\n{INJECTION}\n"},
     }
@@ -98,34 +95,17 @@ async def test_mentions_and_ask_in_another_channel_leak_nothing_of_a(
                 leaked.append((question, found))
 
         # A thread in B that quotes the secret's name widens the question, not the scopes.
-        root = world.slack.workspace.add_message(
-            B,
-            {
-                "ts": "1700000000.000100",
-                "user": "U0MALLORY",
-                "text": "Did anyone hear about Project Nightingale and Zephyrine?",
-            },
-        )
+        root = world.slack.workspace.add_message(B, {"ts": "1700000000.000100", "user": "U0MALLORY", "text": "Did anyone hear about Project Nightingale and Zephyrine?"})
         _, sent = await ask_in(world, "What is the price of that deal?", B, thread_ts=root["ts"])
         tried += 1
-        found = leaks(
-            sent, [m for m in MARKERS if m not in {"Nightingale", "Zephyrine"}], asked="What is the price of that deal?"
-        )
+        found = leaks(sent, [m for m in MARKERS if m not in {"Nightingale", "Zephyrine"}], asked="What is the price of that deal?")
         if found:
             leaked.append(("thread", found))
 
         # /ask in B (ephemeral, through response_url) for the direct probes.
         for question in PROBES["direct"]:
             since = mark(world)
-            reply = await send_command(
-                world.http,
-                world.url,
-                "/ask",
-                question,
-                channel=B,
-                user="U0MALLORY",
-                response_url=world.slack.response_url(),
-            )
+            reply = await send_command(world.http, world.url, "/ask", question, channel=B, user="U0MALLORY", response_url=world.slack.response_url())
             assert reply.status == 200
             await world.slack.wait_until(lambda n=since[1]: len(world.slack.responses) > n, timeout=120)
             await world.idle()
@@ -135,12 +115,6 @@ async def test_mentions_and_ask_in_another_channel_leak_nothing_of_a(
             tried += 1
             if found:
                 leaked.append((f"/ask {question}", found))
-    record(
-        "Access",
-        surface="Slack bot over HTTP (@mention, thread, /ask)",
-        probe="all kinds, from channel B",
-        probes=tried,
-        leaks=len(leaked),
-    )
+    record("Access", surface="Slack bot over HTTP (@mention, thread, /ask)", probe="all kinds, from channel B", probes=tried, leaks=len(leaked))
     assert tried == sum(len(q) for q in PROBES.values()) + 1 + len(PROBES["direct"])
     assert leaked == [], leaked

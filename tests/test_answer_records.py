@@ -30,15 +30,8 @@ ANSWER = Answer(
     text="Run make deploy after two approvals [1].",
     grounded=True,
     citations=(
-        Citation(
-            n=1,
-            source="handbook.md",
-            title="Deploy handbook",
-            snippet="run make deploy",
-            score=0.8123456,
-            url="https://wiki.example/deploy",
-            scope="slack:T0ACME:C0GENERAL",
-        ),
+        Citation(n=1, source="handbook.md", title="Deploy handbook", snippet="run make deploy", score=0.8123456,
+                 url="https://wiki.example/deploy", scope="slack:T0ACME:C0GENERAL"),
     ),
 )
 
@@ -60,9 +53,7 @@ async def test_questions_in_flight_are_listed_after_a_restart_until_finished(sta
     await records.question_finished("discord-10")
 
     entries = state.take_unfinished_questions()  # what the runner hands each platform after a restart
-    assert unfinished_on("slack", entries) == [
-        PendingQuestion(**{**slack.payload(), "key": "slack:message:C0GENERAL:1.6"})
-    ]
+    assert unfinished_on("slack", entries) == [PendingQuestion(**{**slack.payload(), "key": "slack:message:C0GENERAL:1.6"})]
     assert [q.key for q in unfinished_on("discord", entries)] == ["discord-9"]
     assert unfinished_on("discord", entries)[0].asker_name == "alice"
     assert state.take_unfinished_questions() == []
@@ -88,15 +79,8 @@ async def test_a_remembered_answer_comes_back_whole(state: StateStore) -> None:
     assert recalled is not None
     assert (recalled.question, recalled.text, recalled.grounded) == (ANSWER.question, ANSWER.text, True)
     [citation] = recalled.citations
-    assert citation == Citation(
-        n=1,
-        source="handbook.md",
-        title="Deploy handbook",
-        snippet="run make deploy",
-        score=0.8123,
-        url="https://wiki.example/deploy",
-        scope="slack:T0ACME:C0GENERAL",
-    )
+    assert citation == Citation(n=1, source="handbook.md", title="Deploy handbook", snippet="run make deploy",
+                                score=0.8123, url="https://wiki.example/deploy", scope="slack:T0ACME:C0GENERAL")
     assert await records.recall("never") is None
     assert answer_from_record({"answer": "x", "citations": [{"source": "s"}]}).citations[0].n == 1
 
@@ -105,33 +89,21 @@ async def test_feedback_rows_have_the_same_fields_whatever_the_platform(state: S
     records = AnswerRecords(state=state)
     await records.remember("slack-answer", ANSWER, platform="slack", channel=SLACK, asker="U0ASKER")
     await records.remember("discord-1", ANSWER, platform="discord", channel=DISCORD, asker="42")
-    thanks_up = await records.record_feedback(
-        answer_id="slack-answer", platform="slack", user="U0READER", rating=1, clicked_in="slack:T0ACME:C0ELSEWHERE"
-    )
+    thanks_up = await records.record_feedback(answer_id="slack-answer", platform="slack", user="U0READER", rating=1,
+                                               clicked_in="slack:T0ACME:C0ELSEWHERE")
     thanks_down = await records.record_feedback(answer_id="discord-1", platform="discord", user="43", rating=-1)
     # An answer no longer remembered still gets its vote, under the channel it was clicked in.
-    await records.record_feedback(
-        answer_id="gone", platform="discord", user="44", rating=1, clicked_in="discord:111:555"
-    )
+    await records.record_feedback(answer_id="gone", platform="discord", user="44", rating=1, clicked_in="discord:111:555")
     assert (thanks_up, thanks_down) == (FEEDBACK_THANKS[1], FEEDBACK_THANKS[-1])
 
     slack_row, discord_row, gone_row = state.feedback()
     assert tuple(slack_row) == tuple(discord_row) == tuple(gone_row) == FEEDBACK_COLUMNS
     assert {"asker", "grounded", "citations", "channel", "question", "answer"} <= set(FEEDBACK_COLUMNS)
-    assert (slack_row["channel"], slack_row["asker"], slack_row["grounded"]) == (
-        "slack:T0ACME:C0GENERAL",
-        "U0ASKER",
-        True,
-    )
+    assert (slack_row["channel"], slack_row["asker"], slack_row["grounded"]) == ("slack:T0ACME:C0GENERAL", "U0ASKER", True)
     assert (discord_row["channel"], discord_row["asker"], discord_row["rating"]) == ("discord:111:222", "42", -1)
     assert slack_row["citations"] == discord_row["citations"]
     assert set(slack_row["citations"][0]) == {"n", "source", "title", "url", "scope", "score", "snippet"}
-    assert (gone_row["channel"], gone_row["question"], gone_row["asker"], gone_row["grounded"]) == (
-        "discord:111:555",
-        "",
-        "",
-        None,
-    )
+    assert (gone_row["channel"], gone_row["question"], gone_row["asker"], gone_row["grounded"]) == ("discord:111:555", "", "", None)
 
 
 def test_a_state_file_from_before_the_shared_feedback_record_is_migrated(tmp_path: Path) -> None:

@@ -124,10 +124,7 @@ def test_streaming_shows_the_answer_as_it_is_written(generating_services) -> Non
 
 
 def test_conversation_context_helps_a_follow_up(handbook_services) -> None:  # type: ignore[no-untyped-def]
-    thread = (
-        Turn("ana", "What is the expenses policy for receipts?"),
-        Turn("Tidings", "Expenses above 50 euros need a receipt [1].", by_bot=True),
-    )
+    thread = (Turn("ana", "What is the expenses policy for receipts?"), Turn("Tidings", "Expenses above 50 euros need a receipt [1].", by_bot=True))
     answer = asyncio.run(handbook_services.answerer.answer(Question(text="and what about taxis?", conversation=thread)))
     assert answer.grounded
     assert answer.citations[0].source.endswith("expenses.md")
@@ -137,12 +134,9 @@ def test_a_new_question_in_a_thread_is_not_answered_from_the_threads_topic(handb
     # The console chat is one long thread: the answer before must not drown the next question.
     thread = (
         Turn("ana", "How do I connect to the VPN?"),
-        Turn(
-            "Tidings",
-            "Install the WireGuard client, then import the profile you receive from it-help@acme.example. [1]\n"
-            "The VPN is required for the staging servers and the finance systems. If the VPN drops, restart WireGuard. [1]",
-            by_bot=True,
-        ),
+        Turn("Tidings", "Install the WireGuard client, then import the profile you receive from it-help@acme.example. [1]\n"
+                        "The VPN is required for the staging servers and the finance systems. If the VPN drops, restart WireGuard. [1]",
+             by_bot=True),
     )
     question = Question(text="How many days of paid holiday does an employee get per year?", conversation=thread)
     answer = asyncio.run(handbook_services.answerer.answer(question))
@@ -154,20 +148,14 @@ def test_a_follow_up_not_covered_alone_is_searched_with_its_thread(handbook_serv
     answerer = handbook_services.answerer
     thread = (
         Turn("ana", "Do I need a receipt for expenses?"),
-        Turn(
-            "Tidings",
-            "Expenses above 50 euros need a receipt photographed in the Expenses app within 30 days. [1]",
-            by_bot=True,
-        ),
+        Turn("Tidings", "Expenses above 50 euros need a receipt photographed in the Expenses app within 30 days. [1]", by_bot=True),
     )
     alone = asyncio.run(answerer.answer(Question(text="and what about the smaller ones?")))
     assert not alone.grounded
     answer = asyncio.run(answerer.answer(Question(text="and what about the smaller ones?", conversation=thread)))
     assert answer.grounded and answer.citations[0].source.endswith("expenses.md")
     # A new question the knowledge base does not cover is refused, not answered from the thread.
-    weather = asyncio.run(
-        answerer.answer(Question(text="Will the weather be sunny in Lisbon tomorrow?", conversation=thread))
-    )
+    weather = asyncio.run(answerer.answer(Question(text="Will the weather be sunny in Lisbon tomorrow?", conversation=thread)))
     assert not weather.grounded
 
 
@@ -176,10 +164,7 @@ def test_a_follow_up_is_searched_with_what_a_person_said_last_not_the_bots_answe
         Turn("ana", "How do I connect to the VPN?"),
         Turn("Tidings", "Install the WireGuard client, then import the profile. [1]", by_bot=True),
     )
-    assert (
-        Answerer.search_query(Question(text="and on Windows?", conversation=thread))
-        == "How do I connect to the VPN?\nand on Windows?"
-    )
+    assert Answerer.search_query(Question(text="and on Windows?", conversation=thread)) == "How do I connect to the VPN?\nand on Windows?"
     assert Answerer.search_query(Question(text="and on Windows?")) == "and on Windows?"
 
 
@@ -236,9 +221,7 @@ def test_quote_answers_picked_by_the_embedder_do_not_wait_for_the_model(handbook
         questions = ["Where do I get a laptop?", "Do small expenses need a receipt?", "When is the VPN required?"]
         try:
             answers = await asyncio.wait_for(
-                asyncio.gather(
-                    *(handbook_services.answerer.answer(Question(text=q), on_queued=on_queued) for q in questions)
-                ),
+                asyncio.gather(*(handbook_services.answerer.answer(Question(text=q), on_queued=on_queued) for q in questions)),
                 timeout=50,
             )
             still_held = not released.is_set() and not busy.done()
@@ -310,10 +293,7 @@ def test_faq_answers_are_grounded_and_cite_their_entry(faq, index: int) -> None:
     row = rows[index]
     answer = asyncio.run(services.answerer.answer(Question(text=row["question"])))
     assert answer.grounded, row["question"]
-    assert any(c.title.strip() == row["question"].strip() for c in answer.citations), (
-        row["question"],
-        answer.citations,
-    )
+    assert any(c.title.strip() == row["question"].strip() for c in answer.citations), (row["question"], answer.citations)
 
 
 def test_faq_refuses_what_it_does_not_cover(faq) -> None:  # type: ignore[no-untyped-def]

@@ -40,31 +40,16 @@ class CannedAnswerer:
     def __init__(self) -> None:
         self.questions: list[Question] = []
 
-    async def answer(
-        self, question: Question, *, on_text: OnText | None = None, on_queued: OnQueued | None = None
-    ) -> Answer:
+    async def answer(self, question: Question, *, on_text: OnText | None = None, on_queued: OnQueued | None = None) -> Answer:
         self.questions.append(question)
-        citation = Citation(
-            n=1,
-            source="handbook.md",
-            title="Deploy handbook",
-            snippet="run make deploy",
-            score=0.8,
-            url="https://wiki.example/deploy",
-        )
-        return Answer(
-            question=question.text,
-            text="Run make deploy after two approvals [1].",
-            grounded=True,
-            citations=(citation,),
-        )
+        citation = Citation(n=1, source="handbook.md", title="Deploy handbook", snippet="run make deploy", score=0.8,
+                            url="https://wiki.example/deploy")
+        return Answer(question=question.text, text="Run make deploy after two approvals [1].", grounded=True, citations=(citation,))
 
 
 def services_for(make_services: Callable[..., Services], home: Path) -> tuple[Services, CannedAnswerer]:
     answerer = CannedAnswerer()
-    services = make_services(
-        config_text=f"[access]\nmax_question_chars = {LIMIT}\nquestions_per_minute = 0\n", home=home
-    )
+    services = make_services(config_text=f"[access]\nmax_question_chars = {LIMIT}\nquestions_per_minute = 0\n", home=home)
     return dataclasses.replace(services, answerer=answerer), answerer
 
 
@@ -122,9 +107,7 @@ async def test_feedback_export_rows_have_the_same_columns_on_slack_and_discord(
         await world.idle()
         [answer] = world.replies_to(event)
         answer_id = next(e["value"] for b in answer["blocks"] if b["type"] == "actions" for e in b["elements"])
-        await click(
-            world.http, world.url, FEEDBACK_UP, answer_id, response_url=world.slack.response_url("fb"), user="U0READER"
-        )
+        await click(world.http, world.url, FEEDBACK_UP, answer_id, response_url=world.slack.response_url("fb"), user="U0READER")
         await world.slack.wait_until(lambda: any(r["key"] == "fb" for r in world.slack.responses))
 
     async with simcord.run(discord_bot(services, tmp_path), settle_timeout=SETTLE_S) as env:

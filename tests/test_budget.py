@@ -31,21 +31,15 @@ def test_shortening_keeps_whole_sentences() -> None:
 
 
 def hit(n: int, text: str, title: str = "Source") -> Hit:
-    return Hit(
-        chunk=Chunk(id=str(n), source=f"doc{n}.md", title=f"{title} {n}", text=text), score=1.0 / n, similarity=0.9
-    )
+    return Hit(chunk=Chunk(id=str(n), source=f"doc{n}.md", title=f"{title} {n}", text=text), score=1.0 / n, similarity=0.9)
 
 
 def test_n_ctx_512_never_overflows_with_huge_chunks_question_and_thread(small_language_model) -> None:  # type: ignore[no-untyped-def]
     model = small_language_model
-    huge = " ".join(
-        f"Paragraph {i}: the staging cluster restarts nightly at 02:00 UTC for patching." for i in range(400)
-    )
+    huge = " ".join(f"Paragraph {i}: the staging cluster restarts nightly at 02:00 UTC for patching." for i in range(400))
     hits = [hit(n, huge) for n in range(1, 6)]
     question = "Why does staging restart every night? " * 300
-    thread = tuple(
-        Turn(author=f"user{i}", text="Earlier we discussed the restart schedule at length. " * 20) for i in range(10)
-    )
+    thread = tuple(Turn(author=f"user{i}", text="Earlier we discussed the restart schedule at length. " * 20) for i in range(10))
     packed = build_answer_prompt(model, question=question, hits=hits, conversation=thread, max_answer_tokens=160)
     rendered = model.render(packed.prompt)
     total = model.count_tokens(rendered) + packed.max_answer_tokens

@@ -29,13 +29,9 @@ pytestmark = pytest.mark.slow
 def bundled(tmp_path: Path) -> Path:
     docs = tmp_path / "install" / "docs"
     docs.mkdir(parents=True)
-    (docs / "slack.md").write_text(
-        "# Connecting Slack\n\nCreate a Slack app from the manifest and set SLACK_BOT_TOKEN.\n"
-    )
+    (docs / "slack.md").write_text("# Connecting Slack\n\nCreate a Slack app from the manifest and set SLACK_BOT_TOKEN.\n")
     (docs / "digests.md").write_text("# Digests\n\nA digest summarises a channel every evening at five.\n")
-    (docs.parent / "README.md").write_text(
-        "# Tidings\n\nTidings answers your team's questions from its own documents.\n"
-    )
+    (docs.parent / "README.md").write_text("# Tidings\n\nTidings answers your team's questions from its own documents.\n")
     # A measurement report that quotes the questions it measured, as docs/quality.md does.
     (docs / "quality.md").write_text("# Quality\n\nAsked how to connect Slack, 0.45 of answers held the fact.\n")
     return docs
@@ -58,9 +54,7 @@ def vectors(services: Services) -> dict[str, tuple[str, list[float]]]:
     return {row["id"]: (row["scope"], list(row["vector"])) for row in rows}
 
 
-def test_a_new_default_knowledge_base_is_in_the_docs_scope(
-    make_services: Callable[..., Services], bundled: Path
-) -> None:
+def test_a_new_default_knowledge_base_is_in_the_docs_scope(make_services: Callable[..., Services], bundled: Path) -> None:
     services = make_services()
     added = ensure_default_knowledge_base(services, docs=bundled)
     assert added > 0
@@ -82,12 +76,8 @@ def test_reports_an_earlier_version_indexed_are_left_out_once(
     services = make_services()
     assert services.embedder is not None
     # As an earlier version built it: the whole docs folder in the docs scope, beside the team's own file.
-    ingest(
-        [bundled.parent / "README.md", bundled],
-        knowledge_base=services.knowledge_base,
-        embedder=services.embedder,
-        scope=DOCS_SCOPE,
-    )
+    ingest([bundled.parent / "README.md", bundled], knowledge_base=services.knowledge_base, embedder=services.embedder,
+           scope=DOCS_SCOPE)
     own = tmp_path / "quality.md"
     own.write_text("# Quality\n\nOur own quality handbook: every order is checked twice.\n")
     ingest([own], knowledge_base=services.knowledge_base, embedder=services.embedder)
@@ -98,20 +88,14 @@ def test_reports_an_earlier_version_indexed_are_left_out_once(
     after = vectors(services)
     sources = {s.source for s in services.knowledge_base.sources()}
     assert report not in sources
-    assert sources == {
-        str((bundled.parent / "README.md").resolve()),
-        str((bundled / "slack.md").resolve()),
-        str((bundled / "digests.md").resolve()),
-        str(own.resolve()),
-    }
+    assert sources == {str((bundled.parent / "README.md").resolve()), str((bundled / "slack.md").resolve()),
+                       str((bundled / "digests.md").resolve()), str(own.resolve())}
     assert set(after) < set(before)
     for chunk_id, (_scope, vector) in after.items():
         assert np.allclose(before[chunk_id][1], vector)  # the guide and the team's file untouched
 
     # Once: a report the team indexes again on purpose stays.
-    ingest(
-        [bundled / "quality.md"], knowledge_base=services.knowledge_base, embedder=services.embedder, scope=DOCS_SCOPE
-    )
+    ingest([bundled / "quality.md"], knowledge_base=services.knowledge_base, embedder=services.embedder, scope=DOCS_SCOPE)
     ensure_default_knowledge_base(services, docs=bundled)
     assert report in {s.source for s in services.knowledge_base.sources()}
 
@@ -151,17 +135,11 @@ def test_an_earlier_public_build_is_rescoped_once_without_embedding_again(
     }
 
     # Once: a team that later ingests the docs as public on purpose keeps them public.
-    ingest(
-        [bundled / "slack.md"], knowledge_base=services.knowledge_base, embedder=services.embedder, scope=PUBLIC_SCOPE
-    )
+    ingest([bundled / "slack.md"], knowledge_base=services.knowledge_base, embedder=services.embedder, scope=PUBLIC_SCOPE)
     services.knowledge_base.forget(str((bundled / "slack.md").resolve()))
-    ingest(
-        [bundled / "slack.md"], knowledge_base=services.knowledge_base, embedder=services.embedder, scope=PUBLIC_SCOPE
-    )
+    ingest([bundled / "slack.md"], knowledge_base=services.knowledge_base, embedder=services.embedder, scope=PUBLIC_SCOPE)
     ensure_default_knowledge_base(services, docs=bundled)
-    assert {s.source: s.scopes for s in services.knowledge_base.sources()}[str((bundled / "slack.md").resolve())] == (
-        PUBLIC_SCOPE,
-    )
+    assert {s.source: s.scopes for s in services.knowledge_base.sources()}[str((bundled / "slack.md").resolve())] == (PUBLIC_SCOPE,)
 
 
 def texts(services: Services) -> dict[str, str]:
@@ -187,17 +165,11 @@ def test_an_update_of_the_bundled_docs_reaches_a_knowledge_base_built_before(
     unchanged = {cid: v for cid, v in vectors(services).items()}
 
     # An update: a page reworded, a page added.
-    (bundled / "slack.md").write_text(
-        "# Connecting Slack\n\nCreate the app from the manifest, then set SLACK_APP_TOKEN too.\n"
-    )
-    (bundled / "faq.md").write_text(
-        "# Common questions\n\n## How do I back up Tidings?\n\nTo back up Tidings, copy its data folder.\n"
-    )
+    (bundled / "slack.md").write_text("# Connecting Slack\n\nCreate the app from the manifest, then set SLACK_APP_TOKEN too.\n")
+    (bundled / "faq.md").write_text("# Common questions\n\n## How do I back up Tidings?\n\nTo back up Tidings, copy its data folder.\n")
     assert ensure_default_knowledge_base(services, docs=bundled) > 0
     held = texts(services)
-    assert (
-        "SLACK_APP_TOKEN" in held[f"slack.md:{DOCS_SCOPE}"] and "SLACK_BOT_TOKEN" not in held[f"slack.md:{DOCS_SCOPE}"]
-    )
+    assert "SLACK_APP_TOKEN" in held[f"slack.md:{DOCS_SCOPE}"] and "SLACK_BOT_TOKEN" not in held[f"slack.md:{DOCS_SCOPE}"]
     assert "back up Tidings" in held[f"faq.md:{DOCS_SCOPE}"]
     assert held[f"handbook.md:{PUBLIC_SCOPE}"].strip().endswith("27 days of paid holiday.")
     after = vectors(services)

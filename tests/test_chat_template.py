@@ -40,9 +40,7 @@ def templated_model(language_model) -> LlamaModel:  # type: ignore[no-untyped-de
         partial = target.with_suffix(".partial")
         subprocess.run(
             [tool, "--chat-template", GEMMA_TEMPLATE, "--force", str(language_model.model_path), str(partial)],
-            check=True,
-            capture_output=True,
-            timeout=300,
+            check=True, capture_output=True, timeout=300,
         )
         partial.rename(target)
     model = LlamaModel(model_path=target, n_ctx=512, n_threads=2)
@@ -56,9 +54,7 @@ def test_the_template_renders_the_prompt(templated_model: LlamaModel) -> None:
     assert rendered.startswith("<start_of_turn>user\nBe brief.")
     assert rendered.endswith("<start_of_turn>model\n")
     assert "<end_of_turn>" in templated_model.stop_sequences()
-    assert templated_model.count_tokens(rendered) == templated_model.count_tokens(
-        rendered.replace("<start_of_turn>", "<start_of_turn>")
-    ), "stable"
+    assert templated_model.count_tokens(rendered) == templated_model.count_tokens(rendered.replace("<start_of_turn>", "<start_of_turn>")), "stable"
 
 
 def test_a_templated_model_answers_within_budget(templated_model: LlamaModel, handbook_services) -> None:  # type: ignore[no-untyped-def]

@@ -27,11 +27,7 @@ def words(text: str) -> int:
 
 
 def test_headings_open_sections_and_travel_with_their_chunks() -> None:
-    doc = Document(
-        source="s",
-        title="Guide",
-        text="# Guide\nIntro text.\n## Slack\nConnect it.\n### Tokens\nPaste them.\n## Discord\nInvite it.",
-    )
+    doc = Document(source="s", title="Guide", text="# Guide\nIntro text.\n## Slack\nConnect it.\n### Tokens\nPaste them.\n## Discord\nInvite it.")
     sections = split_sections(doc.text)
     assert [s.heading for s in sections] == ["Guide", "Guide > Slack", "Guide > Slack > Tokens", "Guide > Discord"]
     chunks = chunk_document(doc, count_tokens=words, max_tokens=50)
@@ -53,9 +49,7 @@ def test_sentences_are_not_cut_in_the_middle() -> None:
 
 def test_neighbouring_chunks_overlap_by_one_sentence() -> None:
     text = " ".join(f"Fact {i} is here." for i in range(30))
-    chunks = chunk_document(
-        Document(source="s", title="T", text=text), count_tokens=words, max_tokens=20, overlap_sentences=1
-    )
+    chunks = chunk_document(Document(source="s", title="T", text=text), count_tokens=words, max_tokens=20, overlap_sentences=1)
     first_last = split_sentences(chunks[0].text)[-1]
     assert split_sentences(chunks[1].text)[0] == first_last
 
@@ -94,14 +88,7 @@ def test_no_chunk_exceeds_the_real_embedder_window(embedder) -> None:  # type: i
 
 
 def test_faq_entries_embed_their_question_with_the_answer(embedder) -> None:  # type: ignore[no-untyped-def]
-    doc = Document(
-        source="faq.csv",
-        title="Can I work remotely?",
-        text="Yes, two days a week.",
-        question="Can I work remotely?",
-        kind="faq",
-        key="row-1",
-    )
+    doc = Document(source="faq.csv", title="Can I work remotely?", text="Yes, two days a week.", question="Can I work remotely?", kind="faq", key="row-1")
     (chunk,) = chunk_document(doc, count_tokens=embedder.count_tokens)
     assert embedding_text(chunk.title, chunk.text) == "Can I work remotely?\nYes, two days a week."
 
@@ -117,9 +104,7 @@ def test_ids_are_stable_for_unchanged_content() -> None:
 
 def test_chat_lines_are_never_joined_as_wrapped_text() -> None:
     text = "[09:00] ana: the deploy is done\n[09:01] ben: thanks\nlater we talk"
-    chunks = chunk_document(
-        Document(source="c", title="chat", text=text, kind="conversation"), count_tokens=words, max_tokens=50
-    )
+    chunks = chunk_document(Document(source="c", title="chat", text=text, kind="conversation"), count_tokens=words, max_tokens=50)
     assert [line for c in chunks for line in c.text.split("\n")] == text.split("\n")
 
 
@@ -147,32 +132,16 @@ def test_an_indented_code_block_stays_code_and_never_runs_into_the_next_sentence
 
 
 def test_an_indented_paragraph_under_a_list_item_is_the_item_not_code() -> None:
-    for text in (
-        "- install it\n\n    then start it from the shell\n\nDone.",
-        "- install it,\n  wrapped\n\n    then start it",
-    ):
+    for text in ("- install it\n\n    then start it from the shell\n\nDone.", "- install it,\n  wrapped\n\n    then start it"):
         assert not any(s.startswith("```") for s in split_sentences(text, unwrap=True))
     # Four columns past the item's text, it is code inside the item.
     steps = "3. Copy the token.\n4. Put it in `.env`:\n\n       TOKEN=xoxb-...\n       OTHER=1\n\n5. Start it."
     assert split_sentences(steps, unwrap=True) == [
-        "3. Copy the token.",
-        "4. Put it in `.env`:",
-        "```",
-        "TOKEN=xoxb-...",
-        "OTHER=1",
-        "```",
-        "5. Start it.",
+        "3. Copy the token.", "4. Put it in `.env`:", "```", "TOKEN=xoxb-...", "OTHER=1", "```", "5. Start it."
     ]
     # A fenced block inside an item loses the item's indent, not its own.
     fenced = "1. Put it in `.env`:\n\n   ```sh\n   TOKEN=x\n     nested\n   ```\n\n   More on it."
-    assert split_sentences(fenced, unwrap=True) == [
-        "1. Put it in `.env`:",
-        "```sh",
-        "TOKEN=x",
-        "  nested",
-        "```",
-        "   More on it.",
-    ]
+    assert split_sentences(fenced, unwrap=True) == ["1. Put it in `.env`:", "```sh", "TOKEN=x", "  nested", "```", "   More on it."]
     chat = "    an indented chat line"
     assert split_sentences(chat) == ["an indented chat line"], "chat and FAQ text are never read as Markdown"
 
@@ -185,15 +154,8 @@ def test_an_items_next_paragraph_stays_in_its_list() -> None:
         "2. Start it.\n\nThat is all."
     )
     assert split_sentences(text, unwrap=True) == [
-        "Set it up:",
-        "1. Copy the token:",
-        "```sh",
-        "TOKEN=x",
-        "```",
-        "   It is a *secret*.",
-        "   Reset it if it leaks.",
-        "2. Start it.",
-        "That is all.",
+        "Set it up:", "1. Copy the token:", "```sh", "TOKEN=x", "```", "   It is a *secret*.", "   Reset it if it leaks.",
+        "2. Start it.", "That is all.",
     ]
     (chunk,) = chunk_document(Document(source="d.md", title="T", text=text), count_tokens=words, max_tokens=80)
     assert [p.text for p in quoting.passages_of(chunk.text, 1)] == [
@@ -224,9 +186,7 @@ def test_a_list_item_longer_than_a_chunk_is_cut_between_its_sentences() -> None:
     assert passages[0].text.startswith("Commands:\n• `/tidings` is a command group. Sentence 0 of the item")
     # A line of one sentence too long for a chunk is still cut between words.
     long_item = "- " + " ".join(["word"] * 100)
-    assert (
-        len(chunk_document(Document(source="d.md", title="T", text=long_item), count_tokens=words, max_tokens=40)) > 2
-    )
+    assert len(chunk_document(Document(source="d.md", title="T", text=long_item), count_tokens=words, max_tokens=40)) > 2
 
 
 def test_a_sentence_cut_by_a_chunk_boundary_is_quoted_as_the_excerpt_it_is() -> None:
@@ -278,9 +238,7 @@ def test_a_code_block_cut_between_chunks_is_closed_and_opened_again() -> None:
     lines = "\n".join(f"key{i} = {i}    # comment {i}" for i in range(12))
     text = f"# Settings\n\nSome words first. Then more.\n\n```toml\n{lines}\n  nested = true\n\n```\n\nAfter the block."
     for limit in range(24, 61):  # wherever the boundaries fall
-        for chunk in chunk_document(
-            Document(source="s.md", title="T", text=text), count_tokens=words, max_tokens=limit
-        ):
+        for chunk in chunk_document(Document(source="s.md", title="T", text=text), count_tokens=words, max_tokens=limit):
             assert sum(line.startswith("```") for line in chunk.text.split("\n")) % 2 == 0, chunk.text
             assert words(chunk.text) <= limit
     chunks = chunk_document(Document(source="s.md", title="T", text=text), count_tokens=words, max_tokens=40)
@@ -314,9 +272,7 @@ def test_every_short_code_block_of_the_guide_is_whole_in_one_chunk(embedder) -> 
         chunks = [
             chunk
             for document in load_file(path).documents
-            for chunk in chunk_document(
-                document, count_tokens=embedder.count_tokens, max_tokens=KnowledgeBaseSettings().chunk_tokens
-            )
+            for chunk in chunk_document(document, count_tokens=embedder.count_tokens, max_tokens=KnowledgeBaseSettings().chunk_tokens)
         ]
         chunk_lines = ["\n".join(line.strip() for line in c.text.split("\n")) for c in chunks]
         for block in fenced.findall(text):

@@ -158,8 +158,7 @@ def test_digest_crash_after_recording(state_location: str) -> None:
     assert a.claim_digest("slack", "C1", *WINDOW, owner="replica-a", now=T0)
     a.finish_digest("slack", "C1", *WINDOW, message_id="1.2")
     assert all(
-        b.claim_digest("slack", "C1", *WINDOW, owner="replica-b", stale_after_s=0, now=T0 + dt) is None
-        for dt in (1, 3600)
+        b.claim_digest("slack", "C1", *WINDOW, owner="replica-b", stale_after_s=0, now=T0 + dt) is None for dt in (1, 3600)
     )
     assert b.last_digest_end("slack", "C1") == WINDOW[1]
     record(

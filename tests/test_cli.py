@@ -30,12 +30,7 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-def run(
-    args: list[str],
-    capsys: pytest.CaptureFixture[str],
-    stdin: str | None = None,
-    monkeypatch: pytest.MonkeyPatch | None = None,
-) -> tuple[int, str]:
+def run(args: list[str], capsys: pytest.CaptureFixture[str], stdin: str | None = None, monkeypatch: pytest.MonkeyPatch | None = None) -> tuple[int, str]:
     if stdin is not None and monkeypatch is not None:
         monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
     code = main(args)
@@ -47,24 +42,14 @@ def test_ingest_search_ask_stats_forget(cli_env: Path, handbook_dir: Path, langu
     report = json.loads(out)
     assert code == 0 and report["files"] == 3 and report["chunks"]["added"] > 0
 
-    code, out = run(
-        ["search", "--k", "2"],
-        capsys,
-        stdin="where is the laptop handed out?\n\nwhich VPN client?\n",
-        monkeypatch=monkeypatch,
-    )
+    code, out = run(["search", "--k", "2"], capsys, stdin="where is the laptop handed out?\n\nwhich VPN client?\n", monkeypatch=monkeypatch)
     lines = [json.loads(line) for line in out.splitlines()]
     assert [line["query"] for line in lines] == ["where is the laptop handed out?", "which VPN client?"]
     first = lines[0]["results"][0]
     assert set(first) >= {"rank", "score", "source", "title", "text", "scope"}
     assert first["source"].endswith("onboarding.md") and first["scope"] == "public"
 
-    code, out = run(
-        ["ask"],
-        capsys,
-        stdin="How many holiday days do employees get?\nWho painted the Mona Lisa?\n",
-        monkeypatch=monkeypatch,
-    )
+    code, out = run(["ask"], capsys, stdin="How many holiday days do employees get?\nWho painted the Mona Lisa?\n", monkeypatch=monkeypatch)
     answers = [json.loads(line) for line in out.splitlines()]
     assert answers[0]["grounded"] and answers[0]["citations"][0]["source"].endswith("onboarding.md")
     assert set(answers[0]["timings"]) == {"retrieve_ms", "generate_ms", "prompt_tokens", "completion_tokens"}
@@ -80,9 +65,7 @@ def test_ingest_search_ask_stats_forget(cli_env: Path, handbook_dir: Path, langu
     assert code == 1 and "No source named" in out
 
 
-def test_ask_and_search_read_the_bundled_guide_as_the_terminal_chat_does(
-    cli_env: Path, handbook_dir: Path, language_model, capsys, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+def test_ask_and_search_read_the_bundled_guide_as_the_terminal_chat_does(cli_env: Path, handbook_dir: Path, language_model, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     # Tidings' own guide lives in the scope `tidings:docs`: the shell is the terminal, and reads it.
     code, out = run(["ingest", str(handbook_dir), "--scope", "tidings:docs", "--json"], capsys)
     assert code == 0 and json.loads(out)["chunks"]["added"] > 0
@@ -132,15 +115,8 @@ def test_feedback_unanswered_lists_what_the_knowledge_base_lacks(cli_env: Path, 
     code, out = run(["feedback", "unanswered"], capsys)
     assert code == 0 and out.strip() == "No question went unanswered in the last 7 days."
     state = StateStore(cli_env / "state.sqlite3")
-    for answer_id, question, grounded in [
-        ("a1", "What is the wifi password?", False),
-        ("a2", "how do I connect Slack?", True),
-        ("a3", "what is the WiFi password?", False),
-    ]:
-        state.remember_answer(
-            answer_id,
-            {"question": question, "answer": "x", "channel": "slack:T1:C1", "grounded": grounded, "citations": []},
-        )
+    for answer_id, question, grounded in [("a1", "What is the wifi password?", False), ("a2", "how do I connect Slack?", True), ("a3", "what is the WiFi password?", False)]:
+        state.remember_answer(answer_id, {"question": question, "answer": "x", "channel": "slack:T1:C1", "grounded": grounded, "citations": []})
     state.close()
     code, out = run(["feedback", "unanswered", "--days", "30"], capsys)
     assert code == 0
@@ -149,12 +125,7 @@ def test_feedback_unanswered_lists_what_the_knowledge_base_lacks(cli_env: Path, 
     assert "tidings ingest PATH" in out
     code, out = run(["feedback", "unanswered", "--json"], capsys)
     (row,) = [json.loads(line) for line in out.splitlines()]
-    assert (
-        code == 0
-        and row["question"] == "what is the WiFi password?"
-        and row["times"] == 2
-        and row["channels"] == ["slack:T1:C1"]
-    )
+    assert code == 0 and row["question"] == "what is the WiFi password?" and row["times"] == 2 and row["channels"] == ["slack:T1:C1"]
     assert run(["feedback", "unanswered", "--days", "0"], capsys)[0] == 2
 
 
@@ -162,20 +133,7 @@ def test_help_lists_every_command(capsys) -> None:  # type: ignore[no-untyped-de
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    for command in (
-        "run",
-        "chat",
-        "ingest",
-        "search",
-        "ask",
-        "kb",
-        "feedback",
-        "db",
-        "doctor",
-        "summarize",
-        "digest",
-        "eval",
-    ):
+    for command in ("run", "chat", "ingest", "search", "ask", "kb", "feedback", "db", "doctor", "summarize", "digest", "eval"):
         assert command in out, command
 
 

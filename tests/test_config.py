@@ -41,11 +41,7 @@ def test_every_setting_in_the_code_is_documented_in_the_shipped_config() -> None
 def test_environment_overrides_any_setting(tmp_path: Path) -> None:
     settings = load_settings(
         write(tmp_path, "[llm]\nn_ctx = 4096\n"),
-        environ={
-            "TIDINGS_LLM__N_CTX": "512",
-            "TIDINGS_RETRIEVAL__MODE": "vector",
-            "TIDINGS_ACCESS__ALLOWED_USERS": "U1,U2",
-        },
+        environ={"TIDINGS_LLM__N_CTX": "512", "TIDINGS_RETRIEVAL__MODE": "vector", "TIDINGS_ACCESS__ALLOWED_USERS": "U1,U2"},
     )
     assert settings.llm.n_ctx == 512
     assert settings.retrieval.mode == "vector"
@@ -70,10 +66,7 @@ def test_home_comes_from_argument_then_environment(tmp_path: Path) -> None:
         ("[llm]\nmodel_path = '/nope/model.gguf'\n", r"model_path points at /nope/model.gguf"),
         ("[[digests.channels]]\nplatform = 'slack'\n", r"needs a channel setting"),
         ("[[digests.channels]]\nplatform = 'irc'\nchannel = 'C1'\n", r"platform must be slack, discord or console"),
-        (
-            "[[digests.channels]]\nplatform = 'slack'\nchannel = 'C1'\ntimezone = 'Mars/Olympus'\n",
-            r"not an IANA time zone",
-        ),
+        ("[[digests.channels]]\nplatform = 'slack'\nchannel = 'C1'\ntimezone = 'Mars/Olympus'\n", r"not an IANA time zone"),
         ("[[digests.channels]]\nplatform = 'slack'\nchannel = 'C1'\ncron = '17 * *'\n", r"must have five fields"),
         ("[llm\n", r"not valid TOML"),
         ("[state]\nurl = 'postgresql://tidings:s3cret@db:5432/tidings'\n", r"contains a password.*TIDINGS_STATE__URL"),
@@ -115,10 +108,7 @@ def test_the_knowledge_base_and_the_config_share_one_fusion_default(tmp_path: Pa
     kb = LanceKnowledgeBase(uri=str(tmp_path / "kb"), embedder=None)  # type: ignore[arg-type]
     defaults = RetrievalSettings()
     assert (kb.rrf_k, kb.vector_weight, kb.text_weight, kb.candidates) == (
-        defaults.rrf_k,
-        defaults.vector_weight,
-        defaults.text_weight,
-        defaults.candidates,
+        defaults.rrf_k, defaults.vector_weight, defaults.text_weight, defaults.candidates
     )
     assert kb.ann_min_rows == KnowledgeBaseSettings().ann_min_rows
 
@@ -129,7 +119,4 @@ def test_the_state_url_comes_from_the_environment_with_its_password(tmp_path: Pa
     secret = "postgresql://tidings:s3cret@db:5432/tidings"
     settings = load_settings(config, environ={"TIDINGS_STATE__URL": secret, "TIDINGS_STATE__CLAIM_LEASE_S": "5"})
     assert (settings.state_url, settings.state.claim_lease_s) == (secret, 5.0)
-    assert (
-        load_settings(write(tmp_path, ""), home=tmp_path, environ={}).state_url
-        == f"sqlite:///{tmp_path / 'state.sqlite3'}"
-    )
+    assert load_settings(write(tmp_path, ""), home=tmp_path, environ={}).state_url == f"sqlite:///{tmp_path / 'state.sqlite3'}"

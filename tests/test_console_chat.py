@@ -15,9 +15,7 @@ from core.services import Services
 
 
 @pytest.mark.parametrize("word", ["exit", "quit", "EXIT"])
-def test_a_word_ends_the_chat_and_nothing_after_it_is_answered(
-    make_services: Callable[..., Services], word: str
-) -> None:
+def test_a_word_ends_the_chat_and_nothing_after_it_is_answered(make_services: Callable[..., Services], word: str) -> None:
     out = io.StringIO()
     chat = ConsoleChat(services=make_services(), stdin=io.StringIO(f"\n{word}\nHow do I connect Slack?\n"), stdout=out)
     asyncio.run(asyncio.wait_for(chat.run(), timeout=30))

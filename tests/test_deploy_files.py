@@ -28,8 +28,7 @@ def _instructions(dockerfile: Path) -> list[tuple[str, str]]:
     lines = [line.strip() for line in text.splitlines()]
     return [
         (line.split(None, 1)[0].upper(), line.split(None, 1)[1] if " " in line else "")
-        for line in lines
-        if line and not line.startswith("#")
+        for line in lines if line and not line.startswith("#")
     ]
 
 
@@ -62,19 +61,10 @@ def test_the_image_keeps_what_tidings_reads_at_run_time() -> None:
     _context, dockerfile = _tidings_build()
     ignore = dockerfile.with_name(f"{dockerfile.name}.dockerignore")
     patterns = [
-        line.strip()
-        for line in ignore.read_text(encoding="utf-8").splitlines()
+        line.strip() for line in ignore.read_text(encoding="utf-8").splitlines()
         if line.strip() and not line.startswith("#")
     ]
-    needed = [
-        "README.md",
-        "pyproject.toml",
-        "docs/faq.md",
-        "core/config.py",
-        "adapters",
-        "bots/cli.py",
-        "config/tidings.toml",
-    ]
+    needed = ["README.md", "pyproject.toml", "docs/faq.md", "core/config.py", "adapters", "bots/cli.py", "config/tidings.toml"]
     assert [path for path in needed if _ignored(path, patterns)] == []
     assert _ignored(".venv/bin/python", patterns) and _ignored(".git/HEAD", patterns) and _ignored(".env", patterns)
     assert any("pip install -e ." in args for kind, args in _instructions(dockerfile) if kind == "RUN")

@@ -21,15 +21,7 @@ from core.types import ChannelMessage, ChannelRef
 from tests.digest_support import MemoryPlatform, WordModel, message
 from tests.test_scheduling import set_next_run_time
 
-GENERAL = DigestChannel(
-    platform="slack",
-    channel="C1",
-    workspace="T1",
-    name="general",
-    cron="0 17 * * *",
-    timezone="Europe/Berlin",
-    min_messages=1,
-)
+GENERAL = DigestChannel(platform="slack", channel="C1", workspace="T1", name="general", cron="0 17 * * *", timezone="Europe/Berlin", min_messages=1)
 REF = ChannelRef("slack", "T1", "C1", name="general")
 
 
@@ -103,9 +95,7 @@ async def test_a_good_run_records_its_result_and_clears_nothing_else(tmp_path: P
     platform = MemoryPlatform()
     until = latest_fire_time(cron_trigger(GENERAL), datetime.now(UTC))
     assert until is not None
-    platform.add(
-        message(1, "bob", "The deploy pipeline moved to the new runners.", at=until - timedelta(hours=2), channel=REF)
-    )
+    platform.add(message(1, "bob", "The deploy pipeline moved to the new runners.", at=until - timedelta(hours=2), channel=REF))
     scheduler = scheduler_for(tmp_path, platform, state)
     await fire_now(scheduler, tmp_path, platform)
     assert [post.digest is not None for post in platform.posts] == [True]
@@ -125,28 +115,13 @@ def test_digest_list_json_shows_config_and_chat_digests(tmp_path: Path, capsys: 
     )
     home = tmp_path / "home"
     state = StateStore(home / "state.sqlite3")
-    state.subscribe_digest(
-        DigestSubscription("discord", "G1", "42", cron="30 8 * * *", timezone="Asia/Tokyo", name="support")
-    )
+    state.subscribe_digest(DigestSubscription("discord", "G1", "42", cron="30 8 * * *", timezone="Asia/Tokyo", name="support"))
     state.record_digest_run("digest:slack:T1:C1", platform="slack", result="failed: not_in_channel", failed=True)
     state.close()
     assert main(["--config", str(config), "--home", str(home), "digest", "list", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [sorted(entry) for entry in listed] == [
-        sorted(
-            [
-                "platform",
-                "workspace",
-                "channel",
-                "name",
-                "cron",
-                "timezone",
-                "source",
-                "next_run",
-                "last_run",
-                "last_result",
-            ]
-        )
+        sorted(["platform", "workspace", "channel", "name", "cron", "timezone", "source", "next_run", "last_run", "last_result"])
     ] * 2
     config_entry, chat_entry = listed
     assert (config_entry["source"], config_entry["last_result"]) == ("config", "failed: not_in_channel")

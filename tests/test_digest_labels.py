@@ -49,24 +49,9 @@ REPO = Path(__file__).resolve().parent.parent
 DEV_LABELS = REPO / "bench" / "data" / "digest_labels_dev.jsonl"
 CHECK_LABELS = REPO / "bench" / "data" / "digest_labels_check.jsonl"
 
-PLACEHOLDERS = [
-    "[message text edited or deleted]",
-    "[image]",
-    "(attachment)",
-    "This message was deleted",
-    "```x = 1```",
-]
-SMALL_TALK = [
-    "hello there",
-    "Thanks a lot @rauh for the pointers!",
-    "ok thx",
-    "Here's fine!",
-    "cool :thumbsup:",
-    "gm everyone",
-    "haha yes",
-    "Thank you!",
-    "+1",
-]
+PLACEHOLDERS = ["[message text edited or deleted]", "[image]", "(attachment)", "This message was deleted", "```x = 1```"]
+SMALL_TALK = ["hello there", "Thanks a lot @rauh for the pointers!", "ok thx", "Here's fine!", "cool :thumbsup:", "gm everyone",
+              "haha yes", "Thank you!", "+1"]
 REAL = [
     "The ARM nightly build fails since the openssl 3.2 update landed on Monday.",
     "Pinning the runner image to last week's version makes the nightly pass again.",
@@ -134,18 +119,13 @@ async def test_placeholders_small_talk_and_a_chorus_never_become_lines() -> None
         message(3, "carol", "[message text edited or deleted]"),
         message(4, "dave", "hello there"),
         message(5, "erin", "Thanks a lot @dave!"),
-        *[
-            message(10 + n, f"spam{n}", "Free tokens for everyone who joins our channel today, we decided!")
-            for n in range(4)
-        ],
+        *[message(10 + n, f"spam{n}", "Free tokens for everyone who joins our channel today, we decided!") for n in range(4)],
         message(20, "alice", "The ARM nightly build fails since the openssl 3.2 update landed on Monday."),
         message(21, "bob", "Pinning the runner image to last week's openssl makes the ARM nightly pass again."),
         message(22, "alice", "Thanks!"),
     ]
     # A model that tries to make a greeting and the chorus the topic.
-    digest = await summarizer(
-        WordModel(reply=lambda p: " hello there [M1]" if p.answer_prefix == NOTES_PREFIX else "")
-    ).summarize(day)
+    digest = await summarizer(WordModel(reply=lambda p: " hello there [M1]" if p.answer_prefix == NOTES_PREFIX else "")).summarize(day)
     assert bad_lines(digest) == []
     text = "\n".join(lines(digest)).lower()
     assert "deleted" not in text and "hello" not in text and "free tokens" not in text and "thanks" not in text
@@ -161,9 +141,7 @@ def test_one_message_itemized_twice_in_the_same_words_is_a_repeated_line() -> No
         headline="Test results, 0.2.3",
         sections=(
             DigestSection("Topics", (DigestBullet(f"Test results: {request}? — sean and grzm", asked),)),
-            DigestSection(
-                "Action items", (DigestBullet(f"grzm: {request}?", asked), DigestBullet(f"ann: {request}?", other))
-            ),
+            DigestSection("Action items", (DigestBullet(f"grzm: {request}?", asked), DigestBullet(f"ann: {request}?", other))),
             DigestSection("Open questions", (DigestBullet(f"sean: {request} @grzm?", asked),)),
         ),
     )
@@ -200,15 +178,9 @@ def test_a_label_is_made_of_the_conversations_own_distinctive_words() -> None:
 # A phrase said in every message that names nothing the talk was about outweighs the topic by
 # its words' weight alone.
 VIBES = [
-    message(
-        70, "ana", "Weird Tuesday vibes. My Ledger device will not pair with the wallet after the firmware update."
-    ),
-    message(
-        71, "ben", "Weird Tuesday vibes here too. Reinstall the Ledger app, then pair the device with the wallet again."
-    ),
-    message(
-        72, "ana", "Weird Tuesday vibes indeed: after reinstalling, the device pairs and the wallet shows my balance."
-    ),
+    message(70, "ana", "Weird Tuesday vibes. My Ledger device will not pair with the wallet after the firmware update."),
+    message(71, "ben", "Weird Tuesday vibes here too. Reinstall the Ledger app, then pair the device with the wallet again."),
+    message(72, "ana", "Weird Tuesday vibes indeed: after reinstalling, the device pairs and the wallet shows my balance."),
 ]
 
 
@@ -223,9 +195,7 @@ def test_with_an_embedder_a_label_leads_with_what_the_talk_was_about(embedder) -
 
 
 def test_a_summarizer_with_an_embedder_labels_its_topics_by_meaning(embedder) -> None:  # type: ignore[no-untyped-def]
-    with_meaning = Summarizer(
-        model=WordModel(), worker=ModelWorker(), state=None, settings=DigestSettings(), embedder=embedder
-    )
+    with_meaning = Summarizer(model=WordModel(), worker=ModelWorker(), state=None, settings=DigestSettings(), embedder=embedder)
     digest = asyncio.run(with_meaning.summarize([*release_day()[:5], *VIBES]))
     topics = [b.text for b in digest.sections[0].bullets]
     assert any(t.startswith("Ledger device") for t in topics), topics
@@ -257,9 +227,7 @@ def test_an_ellipsis_ends_a_phrase_like_a_full_stop() -> None:
 
 def test_a_label_holds_no_preposition_or_hedge_left_hanging() -> None:
     talk = [
-        message(
-            40, "helio", "I want a lengthy conversation with an official developer within the community about limits."
-        ),
+        message(40, "helio", "I want a lengthy conversation with an official developer within the community about limits."),
         message(41, "jl", "An official developer can talk; maybe DM me about the limits across the platform."),
     ]
     label = topic_labels([tuple(release_day()[:5]), tuple(talk)])[1].lower()
@@ -316,29 +284,23 @@ def test_no_label_ends_with_an_adverb_or_starts_with_a_degree_word() -> None:
     trailing = [
         # Chat trails off the same way ("use separate builds instead", "the NAVIGATE event seems"),
         (
-            [
-                "Should I use separate builds instead? The dev builds instead of one release build?",
-                "Separate builds instead, yes: one dev build and one release build seems right.",
-                "Two builds seems simpler. The release build seems faster too.",
-            ],
+            ["Should I use separate builds instead? The dev builds instead of one release build?",
+             "Separate builds instead, yes: one dev build and one release build seems right.",
+             "Two builds seems simpler. The release build seems faster too."],
             {"instead", "seems"},
         ),
         # with "either" or a modal ("GNU sed either", "chromium embedded may"),
         (
-            [
-                "GNU sed either does not strip the trailing newline on OS X.",
-                "Not with GNU sed either: the trailing newline stays. GNU sed should work.",
-                "BSD sed should strip it; GNU sed either keeps it.",
-            ],
+            ["GNU sed either does not strip the trailing newline on OS X.",
+             "Not with GNU sed either: the trailing newline stays. GNU sed should work.",
+             "BSD sed should strip it; GNU sed either keeps it."],
             {"either", "should"},
         ),
         # and runs into what "based on" and "according to" lead to ("populate props based").
         (
-            [
-                "How do I populate props based on component local state?",
-                "Populate props based on the query; component local state according to the docs is for UI.",
-                "So populate props based on the query, thanks.",
-            ],
+            ["How do I populate props based on component local state?",
+             "Populate props based on the query; component local state according to the docs is for UI.",
+             "So populate props based on the query, thanks."],
             {"based", "according"},
         ),
     ]
@@ -353,11 +315,7 @@ def test_a_link_typed_without_its_scheme_is_no_label_word() -> None:
         message(80, "cm", "komodod is exiting with Error: Failed to connect best block. What rev should I use?"),
         message(81, "ch", "you should update to 0.5.0"),
         message(82, "ch", "github.com/KomodoPlatform/komodo"),
-        message(
-            83,
-            "cm",
-            "Failed to connect best block again after the wallet.dat copy, github.com/KomodoPlatform/komodo helps?",
-        ),
+        message(83, "cm", "Failed to connect best block again after the wallet.dat copy, github.com/KomodoPlatform/komodo helps?"),
     ]
     label = topic_labels([tuple(release_day()[:5]), tuple(talk)])[1].lower()
     assert label.startswith("failed") or "best block" in label
@@ -375,14 +333,8 @@ def test_what_is_left_of_dont_is_no_label_word() -> None:
 
 
 def test_people_are_named_most_active_first() -> None:
-    day = [
-        message(1, "bob", "a"),
-        message(2, "alice", "b"),
-        message(3, "bob", "c"),
-        message(4, "carol", "d"),
-        message(5, "dave", "e"),
-        message(6, "erin", "f"),
-    ]
+    day = [message(1, "bob", "a"), message(2, "alice", "b"), message(3, "bob", "c"), message(4, "carol", "d"),
+           message(5, "dave", "e"), message(6, "erin", "f")]
     assert people(day[:3]) == "bob and alice"
     assert people(day) == "bob, alice, carol and 2 more"
 
@@ -429,11 +381,7 @@ def test_the_judges_labels_parse_and_nothing_else_does() -> None:
 
 def test_the_real_model_judges_under_the_grammar(language_model, model_worker) -> None:  # type: ignore[no-untyped-def]
     judge = Summarizer(model=language_model, worker=model_worker, state=None, settings=DigestSettings())
-    for text in (
-        "We decided to ship release 2.4 on Thursday.",
-        "Does anyone know how to rotate the backup keys?",
-        "haha nice",
-    ):
+    for text in ("We decided to ship release 2.4 on Thursday.", "Does anyone know how to rotate the backup keys?", "haha nice"):
         assert asyncio.run(judge.judge(text)) in LABELS
 
 
@@ -475,10 +423,7 @@ def test_fuzzed_days_never_show_placeholders_small_talk_or_repeats(
 
 @pytest.mark.parametrize("number", range(5))
 def test_labelled_days_have_no_placeholder_small_talk_or_repeated_line(
-    number: int,
-    shared_data: Path,
-    language_model,
-    model_worker,  # type: ignore[no-untyped-def]
+    number: int, shared_data: Path, language_model, model_worker  # type: ignore[no-untyped-def]
 ) -> None:
     days = read_labelled_days(DEV_LABELS)
     assert len(days) >= 4
@@ -497,9 +442,7 @@ def test_labelled_days_have_no_placeholder_small_talk_or_repeated_line(
     assert digest.sections[0].bullets  # every labelled day has something to say
     # Authors by name where the export or log names them, never a Slack user id.
     authors = {link.author for s in digest.sections for b in s.bullets for link in b.sources}
-    assert not any(
-        author[:1] in "UW" and author[1:].isalnum() and author.isupper() and len(author) >= 9 for author in authors
-    )
+    assert not any(author[:1] in "UW" and author[1:].isalnum() and author.isupper() and len(author) >= 9 for author in authors)
 
 
 @pytest.mark.parametrize("path", [DEV_LABELS, CHECK_LABELS], ids=["dev", "check"])
@@ -519,6 +462,7 @@ def test_the_check_days_are_other_days_and_held_out() -> None:
     assert labels_split(CHECK_LABELS)["held_out"] and not labels_split(DEV_LABELS)["held_out"]
 
 
+
 def test_a_labelled_conversation_our_grouping_joins_to_another_is_scored_by_that_ones_label(tmp_path: Path) -> None:
     # A labeller saw the late "@paddy ..." reply as a conversation of its own; Tidings reads it
     # with Paddy's question. Both labelled conversations are still scored, by the one label.
@@ -531,11 +475,8 @@ def test_a_labelled_conversation_our_grouping_joins_to_another_is_scored_by_that
     )
     day = read_labelled_days(_labels(tmp_path, []))[0]
     ids = tuple(m.id for m in day_messages(day, tmp_path))
-    topics = [
-        {"first": ids[0], "topic": "imported key balance"},
-        {"first": ids[1], "topic": "Ledger reward claim"},
-        {"first": ids[2], "topic": "explorer block hash"},
-    ]
+    topics = [{"first": ids[0], "topic": "imported key balance"}, {"first": ids[1], "topic": "Ledger reward claim"},
+              {"first": ids[2], "topic": "explorer block hash"}]
     labels_path = _labels(tmp_path, topics, ids)
     result = asyncio.run(evaluate_labelled_days(summarizer(WordModel()), labels_path, tmp_path, lambda _: None))
     rows = {row["first"]: row for row in result["topics"]["rows"]}
@@ -547,12 +488,7 @@ def test_a_labelled_conversation_our_grouping_joins_to_another_is_scored_by_that
 
 def _labels(folder: Path, topics: list[dict[str, str]], ids: tuple[str, ...] = ()) -> Path:
     path = folder / "labels_dev.jsonl"
-    day = {
-        "source": "support.csv",
-        "channel": "",
-        "date": "",
-        "messages": [{"id": i, "label": "none"} for i in ids],
-        "conversations": topics,
-    }
+    day = {"source": "support.csv", "channel": "", "date": "", "messages": [{"id": i, "label": "none"} for i in ids],
+           "conversations": topics}
     path.write_text(json.dumps(day) + "\n", encoding="utf-8")
     return path

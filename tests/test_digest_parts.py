@@ -37,9 +37,7 @@ def two_speakers(said: list[str]) -> Conversation:
 
 
 def test_questions_count_as_open_only_when_nobody_else_spoke_after() -> None:
-    answered = Conversation(
-        tuple(message(i + 1, a, t) for i, (a, t) in enumerate(zip(["alice", "bob", "alice"], TEXTS, strict=True)))
-    )
+    answered = Conversation(tuple(message(i + 1, a, t) for i, (a, t) in enumerate(zip(["alice", "bob", "alice"], TEXTS, strict=True))))
     assert open_questions(answered) == []
     alone = Conversation((message(1, "dave", "How do I rotate the wallet backup keys? Asking for the ops team."),))
     [question] = open_questions(alone)
@@ -48,9 +46,7 @@ def test_questions_count_as_open_only_when_nobody_else_spoke_after() -> None:
 
 def test_decisions_and_owners() -> None:
     conversation = Conversation(tuple(m for m in release_day()[:5]))
-    assert [c.text for c in decisions(conversation)] == [
-        "We decided to ship release 2.1 on Friday after the changelog review."
-    ]
+    assert [c.text for c in decisions(conversation)] == ["We decided to ship release 2.1 on Friday after the changelog review."]
     owners = [c.text.split(":")[0] for c in action_items(conversation)]
     assert owners == ["alice", "carol"]
     # A question to nobody in particular is not an action item.
@@ -100,20 +96,12 @@ def test_a_request_put_to_someone_is_their_action_item_and_not_an_open_question_
     # sentence under sean's name, as an open question.
     asked = [
         message(1, "grzm", "Here are the test results for 0.1.4 and 0.2.3, in two tables."),
-        message(
-            2,
-            "sean",
-            "Could you add a column to both of those tables that says what you expect the result to be @grzm?",
-        ),
+        message(2, "sean", "Could you add a column to both of those tables that says what you expect the result to be @grzm?"),
     ]
     found = [(c.kind, c.text) for c in window_candidates([Conversation(tuple(asked))])]
-    assert found == [
-        ("action", "grzm: Could you add a column to both of those tables that says what you expect the result to be?")
-    ]
+    assert found == [("action", "grzm: Could you add a column to both of those tables that says what you expect the result to be?")]
     # A commitment and a question of its own in one message are two items.
-    both = Conversation(
-        (message(1, "dave", "I'll look at the backup logs tonight. Does anyone know where the cron job writes them?"),)
-    )
+    both = Conversation((message(1, "dave", "I'll look at the backup logs tonight. Does anyone know where the cron job writes them?"),))
     assert [c.kind for c in window_candidates([both])] == ["action", "question"]
 
 
@@ -260,18 +248,11 @@ def test_what_we_will_have_to_do_is_not_a_decision() -> None:
         "We're going to have to sort of bound the complexity.",
         "We'll use the lithium battery from our current manufacturer.",
     ]
-    assert [c.text for c in decisions(two_speakers(said))] == [
-        "We'll use the lithium battery from our current manufacturer."
-    ]
+    assert [c.text for c in decisions(two_speakers(said))] == ["We'll use the lithium battery from our current manufacturer."]
     # A decision still to come is not taken, nor is going on as before an action item.
-    later = [
-        "Each situation will be decided on a case-by-case basis by the officers.",
-        "The date is yet to be agreed with the venue.",
-    ]
+    later = ["Each situation will be decided on a case-by-case basis by the officers.", "The date is yet to be agreed with the venue."]
     assert decisions(two_speakers(later)) == []
-    going_on = two_speakers(
-        ["I will continue to focus our efforts on supporting small firms.", "I will send the figures to the committee."]
-    )
+    going_on = two_speakers(["I will continue to focus our efforts on supporting small firms.", "I will send the figures to the committee."])
     assert [c.sentence for c in action_items(going_on)] == ["I will send the figures to the committee."]
 
 
@@ -434,11 +415,7 @@ def test_a_late_reply_that_names_someone_joins_their_conversation() -> None:
     by_name = [*asked, other_talk, message(4, "phm87", f"@paddy {reply}", minute=80)]
     # Slack writes a mention as the user's id.
     slack_asker = replace(asked[0], author=Author("U0PADDY", "paddy"))
-    by_id = [
-        slack_asker,
-        replace(asked[1], author=slack_asker.author),
-        message(4, "phm87", f"<@U0PADDY> {reply}", minute=62),
-    ]
+    by_id = [slack_asker, replace(asked[1], author=slack_asker.author), message(4, "phm87", f"<@U0PADDY> {reply}", minute=62)]
     too_late = [*asked, message(4, "phm87", f"@paddy {reply}", minute=13 * 60)]
     names_nobody_here = [*asked, message(4, "phm87", f"@ann {reply}", minute=62)]
     in_a_thread = [*asked, message(4, "phm87", f"@paddy {reply}", minute=62, thread="t1")]
@@ -454,10 +431,7 @@ def test_a_late_reply_that_names_someone_joins_their_conversation() -> None:
     # Only after a lull: within the gap a message goes on in the running conversation (a
     # busy channel's @-names would otherwise pull its talk apart).
     assert grouped([*asked, message(4, "phm87", f"@paddy {reply}", minute=20)]) == [["m1", "m2", "m4"]]
-    assert grouped([*asked, other_talk, message(4, "phm87", f"@paddy {reply}", minute=50)]) == [
-        ["m1", "m2"],
-        ["m3", "m4"],
-    ]
+    assert grouped([*asked, other_talk, message(4, "phm87", f"@paddy {reply}", minute=50)]) == [["m1", "m2"], ["m3", "m4"]]
     # Whoever speaks next, within the gap, goes on in the conversation the reply joined.
     thanks = message(5, "paddy", "thanks, the hashes differ, reindexing now", minute=90)
     assert grouped([*by_name, thanks]) == [["m1", "m2", "m4", "m5"], ["m3"]]
@@ -472,10 +446,7 @@ def test_a_question_answered_hours_later_is_not_open_when_the_asker_is_addressed
         return [c.text for c in window_candidates(conversations) if c.kind == "question"]
 
     # Hours later, somebody else starts on something else: the question is still open.
-    unanswered = [
-        message(1, "crypto", asked, minute=0),
-        message(2, "oszy", "The block explorer is down again today.", minute=130),
-    ]
+    unanswered = [message(1, "crypto", asked, minute=0), message(2, "oszy", "The block explorer is down again today.", minute=130)]
     addressed = [message(1, "crypto", asked, minute=0), message(2, "oszy", f"@crypto {reply}", minute=130)]
     # Slack writes a mention as the user's id, which is not their name.
     slack_asker = replace(message(1, "crypto", asked, minute=0), author=Author("U0CRYPTO", "crypto"))
@@ -499,22 +470,10 @@ def test_a_late_reply_that_speaks_to_the_asker_or_about_the_question_closes_it()
         conversations = group_conversations(day, max_messages=len(day))
         return [c.text for c in window_candidates(conversations) if c.kind == "question"]
 
-    spoken_to = [
-        message(1, "lc", asked, minute=0),
-        message(2, "smk", "Have you updated since the last release?", minute=70),
-    ]
-    same_words = [
-        message(1, "lc", asked, minute=0),
-        message(2, "smk", "The kmd node dies when the disk is full.", minute=150),
-    ]
-    elsewhere = [
-        message(1, "lc", asked, minute=0),
-        message(2, "smk", "The block explorer is down again today.", minute=70),
-    ]
-    to_another = [
-        message(1, "lc", asked, minute=0),
-        message(2, "smk", "@ann your kmd node needs the update.", minute=70),
-    ]
+    spoken_to = [message(1, "lc", asked, minute=0), message(2, "smk", "Have you updated since the last release?", minute=70)]
+    same_words = [message(1, "lc", asked, minute=0), message(2, "smk", "The kmd node dies when the disk is full.", minute=150)]
+    elsewhere = [message(1, "lc", asked, minute=0), message(2, "smk", "The block explorer is down again today.", minute=70)]
+    to_another = [message(1, "lc", asked, minute=0), message(2, "smk", "@ann your kmd node needs the update.", minute=70)]
     # Only the next message by someone else counts: a reply further on answers another question.
     later_still = [*elsewhere, message(3, "ann", "Your node needs a reindex after the update.", minute=200)]
 
@@ -533,17 +492,12 @@ def test_a_question_to_someone_else_starts_an_exchange_that_answers_nobody_else(
     assert question.text == f"fero: {asked}"
     # Within the other exchange, a reply to the asker or about their question still answers it
     # (the second, to nobody by name, answers the other question too).
-    for reply, still_open in (
-        ("@fero use the renderTabBar prop", ["dos"]),
-        ("Components passed as props to TabBar are plain functions", []),
-    ):
+    for reply, still_open in (("@fero use the renderTabBar prop", ["dos"]), ("Components passed as props to TabBar are plain functions", [])):
         open_ones = open_questions(Conversation((*busy[:2], message(3, "dan", reply))))
         assert [q.text.split(":")[0] for q in open_ones] == still_open, reply
     # Someone speaking to nobody in particular before that answers, as before: only the other
     # question is open.
-    first_answered = Conversation(
-        (busy[0], message(2, "dan", "Wrap it in a function first."), message(3, "dos", theirs))
-    )
+    first_answered = Conversation((busy[0], message(2, "dan", "Wrap it in a function first."), message(3, "dos", theirs)))
     assert [q.text.split(":")[0] for q in open_questions(first_answered)] == ["dos"]
 
 
@@ -554,29 +508,19 @@ def test_asking_whether_someone_is_willing_is_no_action_item() -> None:
         "@stu would you consider in the future shipping the peer server as a jar dependency?",
         "@gklijs would you be interested in giving a lightning talk?",
     ):
-        day = Conversation(
-            tuple(message(i + 1, name, text if name == "skuro" else "hi") for i, name in enumerate(people))
-        )
+        day = Conversation(tuple(message(i + 1, name, text if name == "skuro" else "hi") for i, name in enumerate(people)))
         assert action_items(day) == [], text
-    for request in (
-        "@stu could you open an issue for the jar dependency?",
-        "@stu would you be able to send us the figures?",
-    ):
+    for request in ("@stu could you open an issue for the jar dependency?", "@stu would you be able to send us the figures?"):
         asked = Conversation((message(1, "stu", "hi"), message(2, "skuro", request)))
         assert [c.text.split(":")[0] for c in action_items(asked)] == ["stu"], request
 
 
 def test_an_asker_who_found_the_way_closes_their_question() -> None:
     asked = "Is there any way to emulate the tx-report-queue with datomic cloud?"
-    for later in (
-        "So I read above, found the approach @luchini suggested with tx-log.",
-        "never mind, found a workaround",
-    ):
+    for later in ("So I read above, found the approach @luchini suggested with tx-log.", "never mind, found a workaround"):
         day = Conversation((message(1, "lane", asked), message(2, "lane", later)))
         assert open_questions(day) == [], later
-    still = Conversation(
-        (message(1, "lane", asked), message(2, "lane", "I found the docs but not the answer yet, any ideas?"))
-    )
+    still = Conversation((message(1, "lane", asked), message(2, "lane", "I found the docs but not the answer yet, any ideas?")))
     assert [q.text for q in open_questions(still)] == [f"lane: {asked}"]
 
 
@@ -605,12 +549,8 @@ def test_a_short_question_asks_about_what_its_message_said_before_it() -> None:
     [question] = open_questions(Conversation((message(1, "ana", long),)))
     assert question.text.endswith("… Any ideas?") and len(question.text.split()) <= 26, question.text
     # Alone, a tag asking for assent, or with nothing said before it, it asks nothing.
-    for text in [
-        "What should I do?",
-        "The only wallet that supports Trezor is the Magnum wallet. Correct?",
-        "What should I do? I have tried restarting the wallet.",
-        "The wallet is synced. ?",
-    ]:
+    for text in ["What should I do?", "The only wallet that supports Trezor is the Magnum wallet. Correct?",
+                 "What should I do? I have tried restarting the wallet.", "The wallet is synced. ?"]:
         assert open_questions(Conversation((message(1, "ana", text),))) == [], text
     # "Ah, nm" is the asker finding the answer.
     later = message(2, "zalky", "Ah, nm, misunderstood how CORS works, got some clarification.")
@@ -619,10 +559,7 @@ def test_a_short_question_asks_about_what_its_message_said_before_it() -> None:
 
 def test_one_askers_questions_in_a_row_are_one_open_question() -> None:
     first = "Would the closure compiler strip away the vars I don't use in my application?"
-    again = [
-        message(1, "ken", first, minute=0),
-        message(2, "ken", "Stripping away both the unused JS vars and my cljs vars?", minute=1),
-    ]
+    again = [message(1, "ken", first, minute=0), message(2, "ken", "Stripping away both the unused JS vars and my cljs vars?", minute=1)]
     [question] = open_questions(Conversation(tuple(again)))
     assert question.text == f"ken: {first}"
 
@@ -650,10 +587,7 @@ def test_asking_one_person_to_get_in_touch_is_no_open_question() -> None:
     for text in pings:
         assert open_questions(Conversation((message(1, "gcharang", text),))) == [], text
     # Asking how to reach someone, or what a message means, is a question all the same.
-    for text in (
-        "How do I message the wallet's support team directly?",
-        "What does the DM from the release bot mean for my wallet?",
-    ):
+    for text in ("How do I message the wallet's support team directly?", "What does the DM from the release bot mean for my wallet?"):
         [question] = open_questions(Conversation((message(1, "gcharang", text),)))
         assert question.text == f"gcharang: {text}"
 
@@ -699,9 +633,7 @@ def test_a_sentence_that_is_only_a_code_span_is_not_the_topic() -> None:
     text = topic(two_speakers(said).messages).text
     assert not text.startswith("`") and "ssh" in text.lower(), text
     # A sentence about the code, quoting it, stays a candidate.
-    assert topic(
-        two_speakers(["Run `lein install` to put the jar in your local maven repo."]).messages
-    ).text.startswith("Run `lein")
+    assert topic(two_speakers(["Run `lein install` to put the jar in your local maven repo."]).messages).text.startswith("Run `lein")
 
 
 def test_the_tail_of_a_thought_is_the_topic_only_when_nothing_stands_alone() -> None:
@@ -716,10 +648,7 @@ def test_the_tail_of_a_thought_is_the_topic_only_when_nothing_stands_alone() -> 
     thanked = [
         ("bob", "I have been working through the video tutorials and really enjoying them. Thanks for doing that @ann"),
         ("ann", "good to hear. Thanks for letting me know"),
-        (
-            "ann",
-            "Just added docs on the function-as-a-child react interop to the guide: https://book.example.com/#_the_pattern",
-        ),
+        ("ann", "Just added docs on the function-as-a-child react interop to the guide: https://book.example.com/#_the_pattern"),
         ("ann", "Thanks @carol for pointing out this interop problem and solution."),
         ("carol", ":D my pleasure @ann"),
         ("dave", "Thank you @carol been bitten by that once, but never realized the problem"),
@@ -788,11 +717,7 @@ def test_quotes_lose_hesitations_and_abandoned_starts_but_not_chat_abbreviations
 
 
 def test_the_central_message_shares_most_words() -> None:
-    messages = [
-        message(1, "a", "hi all"),
-        message(2, "b", "openssl 3.2 breaks the ARM build"),
-        message(3, "c", "pin openssl to fix the ARM build"),
-    ]
+    messages = [message(1, "a", "hi all"), message(2, "b", "openssl 3.2 breaks the ARM build"), message(3, "c", "pin openssl to fix the ARM build")]
     assert central_message(messages).id in {"m2", "m3"}
 
 
@@ -825,6 +750,7 @@ def test_parse_notes_drops_an_unfinished_last_line() -> None:
     assert [n.kind for n in notes] == ["topic"]
 
 
+
 def test_pack_splits_long_messages_at_sentences_and_keeps_everything() -> None:
     def fits(pieces: list[Piece] | tuple[Piece, ...]) -> bool:  # a context of 30 words
         return sum(len(p.text.split()) + 2 for p in pieces) <= 30
@@ -847,10 +773,8 @@ def test_a_rendered_message_is_read_back_with_its_author() -> None:
     # message and its author back with RENDERED_MESSAGE: one format, written and read in one place.
     from core.digests.conversations import RENDERED_MESSAGE, render_message
 
-    said = replace(
-        message(3, "paddy", "Do I have to delete the folder?\nit says it exists"), author=Author("U1", "Crabby Paddy")
-    )
+    said = replace(message(3, "paddy", "Do I have to delete the folder?\nit says it exists"), author=Author("U1", "Crabby Paddy"))
     rendered = render_message(said)
     match = RENDERED_MESSAGE.match(rendered)
     assert match is not None and match.group(1) == "Crabby Paddy"
-    assert rendered[match.end() :] == "Do I have to delete the folder?\nit says it exists"
+    assert rendered[match.end():] == "Do I have to delete the folder?\nit says it exists"

@@ -131,11 +131,7 @@ async def test_clojurians_channel_day_at_512(shared_data: Path, small_language_m
 # Turns enough for two conversations (40 turns at most each) that no one call of that context holds.
 @pytest.mark.parametrize(("fixture", "turns"), [("small_language_model", 50), ("language_model", 70)])
 async def test_a_meeting_is_one_long_conversation_split_to_fit(
-    shared_data: Path,
-    fixture: str,
-    turns: int,
-    request: pytest.FixtureRequest,
-    model_worker,  # type: ignore[no-untyped-def]
+    shared_data: Path, fixture: str, turns: int, request: pytest.FixtureRequest, model_worker  # type: ignore[no-untyped-def]
 ) -> None:
     model = request.getfixturevalue(fixture)
     messages = meeting(sorted((shared_data / "summaries" / "qmsum-val").glob("*.json"))[0], turns)

@@ -30,17 +30,9 @@ async def tidings(home: Path, config: Path, *args: str) -> tuple[int, str, str]:
     script = Path(sys.executable).with_name("tidings")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "bots.cli"]
     process = await asyncio.create_subprocess_exec(
-        *command,
-        "--config",
-        str(config),
-        "--home",
-        str(home),
-        *args,
-        cwd=home.parent,
-        env=environment(home, config),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+        *command, "--config", str(config), "--home", str(home), *args,
+        cwd=home.parent, env=environment(home, config),
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(), 300)
     assert process.returncode is not None

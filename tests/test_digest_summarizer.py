@@ -81,10 +81,7 @@ async def test_valid_model_notes_replace_the_extractive_wording() -> None:
 
     digest = await summarizer(WordModel(reply=reply)).summarize(release_day())
     topics = section(digest, "Topics")
-    assert (
-        topics[0]
-        == "Ship release 2.1, changelog: Release 2.1 ships on Friday after the changelog review — alice, bob and carol"
-    )
+    assert topics[0] == "Ship release 2.1, changelog: Release 2.1 ships on Friday after the changelog review — alice, bob and carol"
     assert section(digest, "Decisions") == ["Ship release 2.1 on Friday"]
     assert "Alice: finish the release 2.1 changelog" in section(digest, "Action items")
     assert all("moon" not in text for text in section(digest, "Open questions"))
@@ -100,9 +97,7 @@ async def test_the_headline_leaves_out_a_passing_exchange_in_a_busy_day() -> Non
         "The ARM runner image ships openssl 3.2 since Monday.",
         "Pinning openssl to 3.0 in the runner image fixes the ARM nightly build.",
     ]
-    day = [
-        message(n + 1, "alice" if n % 2 else "bob", f"{build[n % 4]} (build {800 + n})", minute=n) for n in range(20)
-    ]
+    day = [message(n + 1, "alice" if n % 2 else "bob", f"{build[n % 4]} (build {800 + n})", minute=n) for n in range(20)]
     day += [
         message(30, "sean", "We had to put our kitty to sleep today and my wife and I are pretty sad.", minute=60),
         message(31, "dave", "My condolences, losing a loved pet is hard.", minute=61),
@@ -153,16 +148,11 @@ async def test_the_judge_leaves_out_a_candidate_it_calls_a_remark_and_keeps_one_
 
 @pytest.mark.parametrize("n_ctx", [256, 512, 2048])
 async def test_no_prompt_overflows_and_nothing_is_dropped(n_ctx: int) -> None:
-    long_message = " ".join(
-        f"Sentence {i} explains one more detail about the database migration plan." for i in range(120)
-    )
+    long_message = " ".join(f"Sentence {i} explains one more detail about the database migration plan." for i in range(120))
     messages = [
         message(1, "alice", "Starting the database migration plan discussion now."),
         message(2, "bob", long_message),
-        *(
-            message(3 + i, "carol" if i % 2 else "dave", f"Point {i}: the migration of table {i} needs a backfill job.")
-            for i in range(80)
-        ),
+        *(message(3 + i, "carol" if i % 2 else "dave", f"Point {i}: the migration of table {i} needs a backfill job.") for i in range(80)),
         message(200, "erin", "x" * 3000, minute=400),  # one unbroken token run
     ]
     model = WordModel(n_ctx=n_ctx, reply=lambda prompt: "")
@@ -180,11 +170,7 @@ async def test_no_prompt_overflows_and_nothing_is_dropped(n_ctx: int) -> None:
 
 async def test_notes_are_cached_per_chunk_and_reused(tmp_path) -> None:  # type: ignore[no-untyped-def]
     state = StateStore(tmp_path / "state.sqlite3")
-    model = WordModel(
-        reply=lambda prompt: (
-            " task" if prompt.answer_prefix == JUDGE_PREFIX else " the release date of release 2.1 [M1]"
-        )
-    )
+    model = WordModel(reply=lambda prompt: " task" if prompt.answer_prefix == JUDGE_PREFIX else " the release date of release 2.1 [M1]")
     first = await summarizer(model, state=state).summarize(release_day())
     map_calls = sum(1 for prompt, _, _ in model.prompts if prompt.answer_prefix == NOTES_PREFIX)
     assert map_calls >= 1
@@ -205,12 +191,7 @@ async def test_time_budget_says_what_was_covered() -> None:
         return ""
 
     messages = [  # six conversations of ten messages, an hour apart
-        message(
-            i,
-            "alice" if i % 2 else "bob",
-            f"Topic {i // 10} detail {i}: the cache layer {i} needs tuning.",
-            minute=i * 2 + (i // 10) * 60,
-        )
+        message(i, "alice" if i % 2 else "bob", f"Topic {i // 10} detail {i}: the cache layer {i} needs tuning.", minute=i * 2 + (i // 10) * 60)
         for i in range(60)
     ]
     model = WordModel(n_ctx=256, reply=slow)
@@ -237,12 +218,7 @@ async def test_a_question_waits_for_at_most_one_digest_call() -> None:
         return ""
 
     messages = [
-        message(
-            i,
-            "alice",
-            f"Subject {i}: the queue worker {i} restarts too often after the nightly deploy of service {i}.",
-            minute=i * 45,
-        )
+        message(i, "alice", f"Subject {i}: the queue worker {i} restarts too often after the nightly deploy of service {i}.", minute=i * 45)
         for i in range(30)
     ]
     model = WordModel(n_ctx=256, reply=reply)
@@ -273,20 +249,9 @@ async def test_window_and_channel_are_kept() -> None:
 
 
 async def test_beyond_max_bullets_one_last_bullet_counts_and_links_the_rest() -> None:
-    topics = (
-        "database migration plan",
-        "release notes draft",
-        "office move schedule",
-        "printer toner order",
-        "team offsite venue",
-    )
+    topics = ("database migration plan", "release notes draft", "office move schedule", "printer toner order", "team offsite venue")
     messages = [
-        message(
-            n,
-            "alice" if n % 2 else "bob",
-            f"Update on the {topics[n // 2 % 5]}: step {n} of the {topics[n // 2 % 5]} is done.",
-            minute=90 * (n // 2),
-        )
+        message(n, "alice" if n % 2 else "bob", f"Update on the {topics[n // 2 % 5]}: step {n} of the {topics[n // 2 % 5]} is done.", minute=90 * (n // 2))
         for n in range(10)
     ]
     digest = await summarizer(WordModel(reply=lambda prompt: "banana"), max_bullets=3).summarize(messages)
@@ -294,7 +259,5 @@ async def test_beyond_max_bullets_one_last_bullet_counts_and_links_the_rest() ->
     assert len(shown) == 3 and shown[-1] == "3 more conversations, linked here"
     [more] = [b for s in digest.sections if s.title == "Topics" for b in s.bullets][-1:]
     linked = {link.message_id for link in more.sources}
-    visible = {
-        link.message_id for s in digest.sections if s.title == "Topics" for b in s.bullets[:-1] for link in b.sources
-    }
+    visible = {link.message_id for s in digest.sections if s.title == "Topics" for b in s.bullets[:-1] for link in b.sources}
     assert len(linked) == 3 and not linked & visible  # each hidden conversation is one link away

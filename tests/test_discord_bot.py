@@ -54,29 +54,18 @@ class ScriptedAnswerer:
     """Answers every question with ``text``, written through the real model worker in
     ``pieces`` (as a model streams), optionally slowly; remembers each question."""
 
-    def __init__(
-        self, services: Services, text: str, *, pieces: int = 1, delay_s: float = 0.0, citations: int = 1
-    ) -> None:
+    def __init__(self, services: Services, text: str, *, pieces: int = 1, delay_s: float = 0.0, citations: int = 1) -> None:
         self.worker = services.worker
         self.text = text
         self.pieces = pieces
         self.delay_s = delay_s
         self.citations = tuple(
-            Citation(
-                n=n,
-                source=f"docs/guide-{n}.md",
-                title=f"Guide {n}",
-                snippet="How backups work.",
-                score=0.8,
-                url=f"https://docs.example.com/{n}",
-            )
+            Citation(n=n, source=f"docs/guide-{n}.md", title=f"Guide {n}", snippet="How backups work.", score=0.8, url=f"https://docs.example.com/{n}")
             for n in range(1, citations + 1)
         )
         self.questions: list[Question] = []
 
-    async def answer(
-        self, question: Question, *, on_text: OnText | None = None, on_queued: OnQueued | None = None
-    ) -> Answer:
+    async def answer(self, question: Question, *, on_text: OnText | None = None, on_queued: OnQueued | None = None) -> Answer:
         self.questions.append(question)
         loop = asyncio.get_running_loop()
         size = max(1, len(self.text) // self.pieces)
@@ -111,10 +100,7 @@ class RecordingSummarizer:
 
         self.calls.append((list(messages), window))
         bullets = tuple(
-            DigestBullet(
-                text=m.text,
-                sources=(MessageLink(message_id=m.id, author=m.author.name, timestamp=m.timestamp, link=m.permalink),),
-            )
+            DigestBullet(text=m.text, sources=(MessageLink(message_id=m.id, author=m.author.name, timestamp=m.timestamp, link=m.permalink),))
             for m in messages
         )
         return Digest(
@@ -148,11 +134,7 @@ def bot_for(services: Services, tmp_path: Path, toml: str = "", **replace: Any) 
     tmp_path.mkdir(parents=True, exist_ok=True)
     config = tmp_path / "tidings.toml"
     config.write_text(toml, encoding="utf-8")
-    bot = build_bot(
-        str(config),
-        services=dataclasses.replace(services, **replace) if replace else services,
-        environ={"TIDINGS_HOME": str(tmp_path)},
-    )
+    bot = build_bot(str(config), services=dataclasses.replace(services, **replace) if replace else services, environ={"TIDINGS_HOME": str(tmp_path)})
     return bot
 
 
@@ -168,11 +150,7 @@ async def discord_world(bot: discord.Client) -> AsyncIterator[tuple[simcord.Env,
 
 def callbacks(env: simcord.Env) -> list[int]:
     """The interaction response types the bot sent, in order (5 = deferred "thinking...")."""
-    return [
-        entry.json["type"]
-        for entry in env.http_requests
-        if entry.path.endswith("/callback") and isinstance(entry.json, dict)
-    ]
+    return [entry.json["type"] for entry in env.http_requests if entry.path.endswith("/callback") and isinstance(entry.json, dict)]
 
 
 def original_edits(env: simcord.Env) -> list[str]:
@@ -237,9 +215,7 @@ async def test_private_ask_answers_ephemerally(services: Services, tmp_path: Pat
 
 
 @pytest.mark.parametrize("private", [False, True], ids=["public", "private"])
-async def test_a_long_answer_is_one_response_with_the_rest_in_embeds(
-    services: Services, tmp_path: Path, private: bool
-) -> None:
+async def test_a_long_answer_is_one_response_with_the_rest_in_embeds(services: Services, tmp_path: Path, private: bool) -> None:
     """An answer over 2,000 characters is still one message, the edited response: part one
     in its content, the rest in embeds, then the sources and the buttons. No follow-up (a
     webhook message, which discord.py may send twice after a 5xx)."""
@@ -256,11 +232,7 @@ async def test_a_long_answer_is_one_response_with_the_rest_in_embeds(
         *rest, sources = response.embeds
         assert rest and all(embed.description and embed.description.endswith("pick it up.") for embed in rest)
         assert " ".join([response.content, *(embed.description or "" for embed in rest)]) == text
-        assert sources.title == "Sources" and [f.name for f in sources.fields] == [
-            "[1] Guide 1",
-            "[2] Guide 2",
-            "[3] Guide 3",
-        ]
+        assert sources.title == "Sources" and [f.name for f in sources.fields] == ["[1] Guide 1", "[2] Guide 2", "[3] Guide 3"]
         assert [b["emoji"]["name"] for b in response.components[0]["components"]] == ["👍", "👎"]
 
 
@@ -416,15 +388,9 @@ async def test_sources_lists_what_this_channel_can_see(services: Services, tmp_p
     async with discord_world(bot) as (_env, guild, support, alice):
         here = f"discord:{guild.id}:{support.id}"
         kb = services.knowledge_base
-        kb.replace_source(
-            "docs/backups.md", [Chunk(id="b1", source="docs/backups.md", title="Backups", text="Backups run nightly.")]
-        )
-        kb.replace_source(
-            "secret.md", [Chunk(id="s1", source="secret.md", title="Secret", text="x", scope="discord:9:9")]
-        )
-        kb.replace_source(
-            "support-chat", [Chunk(id="c1", source="support-chat", title="Support chat", text="y", scope=here)]
-        )
+        kb.replace_source("docs/backups.md", [Chunk(id="b1", source="docs/backups.md", title="Backups", text="Backups run nightly.")])
+        kb.replace_source("secret.md", [Chunk(id="s1", source="secret.md", title="Secret", text="x", scope="discord:9:9")])
+        kb.replace_source("support-chat", [Chunk(id="c1", source="support-chat", title="Support chat", text="y", scope=here)])
         result = await alice.slash(support, "sources")
         assert result.ephemeral and result.response is not None
         text = "\n".join(e.description or "" for e in result.response.embeds)
@@ -492,10 +458,7 @@ async def test_history_between_two_times_includes_threads_links_and_names(servic
         assert in_thread.channel.scope == ref.scope
         assert spoken[0].thread_id == str(first.id)  # the message that started the thread is its root
         for message in spoken:
-            assert (
-                message.permalink
-                == f"https://discord.com/channels/{guild.id}/{message.channel.thread or support.id}/{message.id}"
-            )
+            assert message.permalink == f"https://discord.com/channels/{guild.id}/{message.channel.thread or support.id}/{message.id}"
         only_thread = await bot.platform.fetch_history(dataclasses.replace(ref, thread=str(thread.id)), start, end)
         assert [m.text for m in only_thread] == ["reply in the thread"]
         assert await bot.platform.fetch_history(ref, end, start) == []
@@ -542,9 +505,7 @@ async def test_replayed_komodo_support_channel_comes_back_as_history(
             env.backend.advance_clock(max(0.0, (message.timestamp - previous).total_seconds()))
             previous = message.timestamp
             if message.author.id not in people:
-                people[message.author.id] = guild.add_member(
-                    env.create_user(message.author.name.split("#")[0][:32] or "someone")
-                )
+                people[message.author.id] = guild.add_member(env.create_user(message.author.name.split("#")[0][:32] or "someone"))
             await people[message.author.id].send(support, message.text[:MESSAGE_LIMIT])
         end = env.now() + timedelta(seconds=1)
         ref = ChannelRef(platform="discord", workspace=str(guild.id), channel=str(support.id), name="support")
@@ -625,13 +586,7 @@ async def test_questions_cut_off_by_a_restart_get_a_note_afterwards(services: Se
         restarted.tell_unfinished(
             [
                 {"platform": "discord", "channel": str(support.id), "message": str(lost.id), "asker": str(alice.id)},
-                {
-                    "platform": "discord",
-                    "channel": str(support.id),
-                    "message": None,
-                    "asker": str(alice.id),
-                    "asker_name": "alice",
-                },
+                {"platform": "discord", "channel": str(support.id), "message": None, "asker": str(alice.id), "asker_name": "alice"},
                 {"platform": "slack", "channel": "C1", "message": "1.2"},
             ]
         )
@@ -732,9 +687,7 @@ async def test_a_half_written_mention_reply_is_answered_again_or_becomes_the_res
         assert env.errors == []
 
 
-async def test_a_half_written_ask_response_is_answered_again_in_place_after_a_restart(
-    services: Services, tmp_path: Path
-) -> None:
+async def test_a_half_written_ask_response_is_answered_again_in_place_after_a_restart(services: Services, tmp_path: Path) -> None:
     """A /ask response cut off by a restart: the interaction's token died with the process, so
     the restarted bot edits the response as its own message, first into the note, then into
     the answer; a private /ask keeps no message id (the bot could not edit it) and gets the note."""
@@ -781,10 +734,7 @@ async def test_tidings_group_digest_on_list_off_sources_and_forget(services: Ser
     assert services.summarizer is not None
     async with discord_world(bot) as (env, guild, support, alice):
         scheduler = DigestScheduler(
-            settings=services.settings,
-            state=services.state,
-            summarizer=services.summarizer,
-            platforms={"discord": bot.platform},
+            settings=services.settings, state=services.state, summarizer=services.summarizer, platforms={"discord": bot.platform}
         )
         await scheduler.start()
         services.digest_listeners.append(scheduler.reload)
@@ -814,8 +764,7 @@ async def test_tidings_group_digest_on_list_off_sources_and_forget(services: Ser
             assert scheduler._scheduler.get_job(job) is None
 
             hidden = guild.create_text_channel(
-                "hidden",
-                overwrites={bot.user: discord.PermissionOverwrite(read_message_history=False)},  # type: ignore[dict-item]
+                "hidden", overwrites={bot.user: discord.PermissionOverwrite(read_message_history=False)}  # type: ignore[dict-item]
             )
             blind = await mod.slash(hidden, "tidings digest", action="on")
             assert "`Read Message History`" in (blind.response.content or "")  # type: ignore[union-attr]
@@ -824,9 +773,7 @@ async def test_tidings_group_digest_on_list_off_sources_and_forget(services: Ser
             assert "/tidings digest on" in ((await alice.slash(support, "tidings help")).response.content or "")  # type: ignore[union-attr]
             assert "`public`" in ((await alice.slash(support, "tidings sources")).response.content or "")  # type: ignore[union-attr]
             here = f"discord:{guild.id}:{support.id}"
-            services.state.remember_answer(
-                "n1", {"question": "Where is the VPN guide?", "answer": "…", "channel": here, "grounded": False}
-            )
+            services.state.remember_answer("n1", {"question": "Where is the VPN guide?", "answer": "…", "channel": here, "grounded": False})
             not_yours = await alice.slash(support, "tidings unanswered")
             assert "Only workspace admins" in (not_yours.response.content or "")  # type: ignore[union-attr]
             unanswered = await mod.slash(support, "tidings unanswered")
@@ -834,9 +781,7 @@ async def test_tidings_group_digest_on_list_off_sources_and_forget(services: Ser
             assert "• Where is the VPN guide? (asked " in unanswered.response.content
             for n in range(12):  # long questions, more than the reply shows: it stays within Discord's limit
                 long_one = f"Question {n}: " + "why does the nightly export stop halfway " * 40
-                services.state.remember_answer(
-                    f"n{n + 2}", {"question": long_one, "answer": "…", "channel": here, "grounded": False}
-                )
+                services.state.remember_answer(f"n{n + 2}", {"question": long_one, "answer": "…", "channel": here, "grounded": False})
             crowded = await mod.slash(support, "tidings unanswered")
             assert crowded.response is not None and len(crowded.response.content) <= 2000
             assert "… and 3 more (`tidings feedback unanswered` lists them all)." in crowded.response.content

@@ -107,9 +107,7 @@ def test_split_keeps_code_blocks_rendering() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(
-    st.text(alphabet=st.sampled_from(list("ab .!?\n`é🙂")), max_size=9000), st.integers(min_value=40, max_value=2000)
-)
+@given(st.text(alphabet=st.sampled_from(list("ab .!?\n`é🙂")), max_size=9000), st.integers(min_value=40, max_value=2000))
 def test_split_never_exceeds_the_limit_and_loses_no_words(text: str, limit: int) -> None:
     parts = split_message(text, limit)
     assert all(0 < len(part) <= limit for part in parts)
@@ -156,16 +154,12 @@ def test_strip_bot_mention_leaves_the_question() -> None:
 # -- answers -------------------------------------------------------------------------------
 
 
-def citation(
-    n: int, *, title: str = "Guide", url: str | None = "https://docs.example.com/guide", snippet: str = "Some text."
-) -> Citation:
+def citation(n: int, *, title: str = "Guide", url: str | None = "https://docs.example.com/guide", snippet: str = "Some text.") -> Citation:
     return Citation(n=n, source=f"docs/guide-{n}.md", title=title, snippet=snippet, score=0.8, url=url)
 
 
 def test_answer_with_sources_has_an_embed_on_the_last_part() -> None:
-    answer = Answer(
-        question="q", text="Use the reset link [1].", grounded=True, citations=(citation(1), citation(2, url=None))
-    )
+    answer = Answer(question="q", text="Use the reset link [1].", grounded=True, citations=(citation(1), citation(2, url=None)))
     [message] = answer_messages(answer)
     assert message.content == "Use the reset link [1]."
     [embed] = message.embeds
@@ -176,11 +170,9 @@ def test_answer_with_sources_has_an_embed_on_the_last_part() -> None:
 
 
 def test_a_quoted_code_block_is_closed_before_its_citation_number() -> None:
-    """ "``` [1]" closes nothing: the citation would render as code with everything after it."""
+    """"``` [1]" closes nothing: the citation would render as code with everything after it."""
     quotes = (Quote(text="Run:\n```\nmake run\n```", n=1), Quote(text="It starts.", n=2))
-    answer = Answer(
-        question="q", text="", grounded=True, citations=(citation(1), citation(2)), style="quote", quotes=quotes
-    )
+    answer = Answer(question="q", text="", grounded=True, citations=(citation(1), citation(2)), style="quote", quotes=quotes)
     [message] = answer_messages(answer)
     assert message.content.startswith("> Run:\n> ```\n> make run\n> ```\n> [1]\n> It starts. [2]")
 
@@ -205,9 +197,7 @@ def test_huge_citations_stay_within_embed_limits() -> None:
 
 def response_text(messages: list[OutgoingMessage]) -> str:
     """The answer text as a reader sees it: each message's content, then its text embeds."""
-    pieces = [
-        piece for m in messages for piece in (m.content, *(e.description or "" for e in m.embeds if not e.fields))
-    ]
+    pieces = [piece for m in messages for piece in (m.content, *(e.description or "" for e in m.embeds if not e.fields))]
     return " ".join(piece for piece in pieces if piece)
 
 
@@ -222,9 +212,7 @@ def test_an_ask_answer_up_to_about_6500_characters_is_one_message_with_sources_l
         assert_within_limits(message)
         *parts, sources = message.embeds
         assert sources.title == "Sources" and len(sources.fields) == 4 and "backups" in (sources.fields[0].value or "")
-        assert message.content.endswith("pick it up.") and all(
-            (e.description or "").endswith("pick it up.") for e in parts
-        )
+        assert message.content.endswith("pick it up.") and all((e.description or "").endswith("pick it up.") for e in parts)
         assert response_text([message]) == text
         assert bool(parts) == (len(text) > MESSAGE_LIMIT)
 
@@ -238,9 +226,7 @@ def test_a_longer_ask_answer_drops_the_snippets_before_spilling_into_a_second_me
     [message] = answer_response(Answer(question="q", text=text, grounded=True, citations=citations))
     assert_within_limits(message)
     sources = message.embeds[-1]
-    assert [f.name for f in sources.fields] == [f"[{n}] Guide" for n in range(1, 5)] and all(
-        "backups" not in (f.value or "") for f in sources.fields
-    )
+    assert [f.name for f in sources.fields] == [f"[{n}] Guide" for n in range(1, 5)] and all("backups" not in (f.value or "") for f in sources.fields)
     assert all("(https://docs.example.com/guide)" in (f.value or "") for f in sources.fields)
     assert response_text([message]) == text
 
@@ -271,10 +257,7 @@ def digest(sections: int, bullets: int, text: str = "Something happened") -> Dig
     return Digest(
         headline="A busy day in #support",
         sections=tuple(
-            DigestSection(
-                title=f"Topic {s}",
-                bullets=tuple(DigestBullet(text=f"{text} {b}", sources=(link,)) for b in range(bullets)),
-            )
+            DigestSection(title=f"Topic {s}", bullets=tuple(DigestBullet(text=f"{text} {b}", sources=(link,)) for b in range(bullets)))
             for s in range(sections)
         ),
         coverage=Coverage(messages=120, conversations=9, covered_messages=100),
@@ -316,10 +299,7 @@ def test_sources_list_names_each_source_and_scope() -> None:
     ]
     [embed] = sources_list_embeds(infos, scopes={"public", here}, here=here)
     assert embed.title == "Knowledge base: 2 sources, 6 chunks"
-    assert (embed.description or "").splitlines() == [
-        "• **Billing** — 4 chunks (public)",
-        "• **chat** — 2 chunks (this channel)",
-    ]
+    assert (embed.description or "").splitlines() == ["• **Billing** — 4 chunks (public)", "• **chat** — 2 chunks (this channel)"]
     many = [SourceInfo(source=f"docs/{i}.md", chunks=1, scopes=("public",), title="x" * 150) for i in range(400)]
     embeds = sources_list_embeds(many, scopes={"public"}, here=here)
     assert_within_limits(OutgoingMessage(embeds=tuple(embeds)))
@@ -331,9 +311,7 @@ def test_sources_list_names_each_source_and_scope() -> None:
 
 
 def test_settings_parse_and_token_comes_from_the_environment() -> None:
-    parsed = load_discord_settings(
-        {"sync_guild": "123456789012345678", "stream_interval_s": 2}, {"DISCORD_TOKEN": " abc "}
-    )
+    parsed = load_discord_settings({"sync_guild": "123456789012345678", "stream_interval_s": 2}, {"DISCORD_TOKEN": " abc "})
     assert parsed == DiscordSettings(token="abc", sync_guild=123456789012345678, stream_interval_s=2.0)
     assert parsed.configured
     assert not load_discord_settings({}, {}).configured
@@ -381,8 +359,7 @@ _any_text = st.text(max_size=6000)
 )
 def test_any_answer_fits_discord(text: str, titles: list[str], snippet: str, url: str | None) -> None:
     citations = tuple(
-        Citation(n=i, source=f"s{i}", title=title, snippet=snippet, score=0.5, url=url)
-        for i, title in enumerate(titles, 1)
+        Citation(n=i, source=f"s{i}", title=title, snippet=snippet, score=0.5, url=url) for i, title in enumerate(titles, 1)
     )
     answer = Answer(question="q", text=text, grounded=bool(titles), citations=citations)
     for message in [*answer_messages(answer), *answer_response(answer)]:
@@ -398,9 +375,7 @@ def test_any_answer_fits_discord(text: str, titles: list[str], snippet: str, url
 @settings(max_examples=60, deadline=None)
 @given(headline=_any_text, bullets=st.lists(st.text(max_size=2500), max_size=40), title=st.text(max_size=400))
 def test_any_digest_fits_discord(headline: str, bullets: list[str], title: str) -> None:
-    digest = Digest(
-        headline=headline, sections=(DigestSection(title=title, bullets=tuple(DigestBullet(text=b) for b in bullets)),)
-    )
+    digest = Digest(headline=headline, sections=(DigestSection(title=title, bullets=tuple(DigestBullet(text=b) for b in bullets)),))
     for message in digest_messages(digest):
         assert_within_limits(message)
 

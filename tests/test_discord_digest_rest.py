@@ -55,32 +55,24 @@ async def test_a_digest_run_outside_the_bot_reads_threads_and_posts_over_rest(
         # What ``discord.Client`` builds as its HTTP client goes to simcord's REST API.
         loop = asyncio.get_running_loop()
         monkeypatch.setattr(discord.client, "HTTPClient", lambda *args, **kwargs: FakeHTTPClient(env.backend, loop))
-        channel = DigestChannel(
-            platform="discord", workspace=str(guild.id), channel=str(support.id), name="support", min_messages=2
-        )
+        channel = DigestChannel(platform="discord", workspace=str(guild.id), channel=str(support.id), name="support", min_messages=2)
         settings = replace(services.settings, digests=replace(services.settings.digests, channels=(channel,)))
         assert services.summarizer is not None
         async with discord_over_rest(settings, environ={"DISCORD_TOKEN": "rest-only-token"}) as platform:
             assert not platform.client.is_ready()  # REST only: no gateway session
-            scheduler = DigestScheduler(
-                settings=settings, state=services.state, summarizer=services.summarizer, platforms={"discord": platform}
-            )
+            scheduler = DigestScheduler(settings=settings, state=services.state, summarizer=services.summarizer, platforms={"discord": platform})
             digest = await scheduler.run_digest(channel, since=start, until=end)
         assert platform.client.is_closed()
 
         assert digest is not None and digest.coverage.messages == 3
-        cited = {
-            link.message_id for section in digest.sections for bullet in section.bullets for link in bullet.sources
-        }
+        cited = {link.message_id for section in digest.sections for bullet in section.bullets for link in bullet.sources}
         assert str(reply.id) in cited  # the reply inside the thread was read, from the API
         posted = support.last_message
         assert posted is not None and posted.author.id == env.backend.bot_user.id and posted.embeds
         assert [r.status for r in services.state.digests()] == ["posted"]
 
 
-async def test_without_a_token_digest_run_says_how_to_set_it(
-    make_services: Callable[..., Services], tmp_path: Path
-) -> None:
+async def test_without_a_token_digest_run_says_how_to_set_it(make_services: Callable[..., Services], tmp_path: Path) -> None:
     services = make_services()
     with pytest.raises(UserFacingError, match="DISCORD_TOKEN is not set"):
         async with discord_over_rest(services.settings, environ={}):

@@ -27,21 +27,14 @@ LIVE = [
 
 
 @pytest.mark.parametrize(("message_type", "kind"), LIVE, ids=[t.name for t, _ in LIVE])
-def test_the_live_bot_and_an_export_classify_a_type_alike(
-    message_type: discord.MessageType, kind: str, tmp_path: Path
-) -> None:
+def test_the_live_bot_and_an_export_classify_a_type_alike(message_type: discord.MessageType, kind: str, tmp_path: Path) -> None:
     assert message_kind(type_name(message_type.value), is_bot=False) == kind
     export = {
         "guild": {"id": "1", "name": "Acme"},
         "channel": {"id": "2", "type": "GuildTextChat", "name": "support"},
         "messages": [
-            {
-                "id": "3",
-                "type": type_name(message_type.value),
-                "timestamp": "2025-01-01T10:00:00+00:00",
-                "content": "hello",
-                "author": {"id": "4", "name": "ann", "isBot": False},
-            },
+            {"id": "3", "type": type_name(message_type.value), "timestamp": "2025-01-01T10:00:00+00:00",
+             "content": "hello", "author": {"id": "4", "name": "ann", "isBot": False}},
         ],
     }
     [message] = read_discord_json(tmp_path / "export.json", export)
@@ -49,11 +42,7 @@ def test_the_live_bot_and_an_export_classify_a_type_alike(
 
 
 def test_what_a_bot_says_is_bot_talk() -> None:
-    for message_type in (
-        discord.MessageType.default,
-        discord.MessageType.chat_input_command,
-        discord.MessageType.context_menu_command,
-    ):
+    for message_type in (discord.MessageType.default, discord.MessageType.chat_input_command, discord.MessageType.context_menu_command):
         assert message_kind(type_name(message_type.value), is_bot=True) == "bot"
     assert message_kind(type_name(discord.MessageType.new_member.value), is_bot=True) == "join"
 

@@ -25,14 +25,10 @@ def test_a_missing_config_file_is_the_only_line(tmp_path: Path, capsys) -> None:
     code = run_doctor(argparse.Namespace(config=tmp_path / "missing.toml", home=tmp_path, offline=True))
     out = capsys.readouterr().out
     assert code == 1
-    assert out.splitlines() == [
-        f"FIX  config: Config file {tmp_path / 'missing.toml'} does not exist (set TIDINGS_CONFIG or --config)."
-    ]
+    assert out.splitlines() == [f"FIX  config: Config file {tmp_path / 'missing.toml'} does not exist (set TIDINGS_CONFIG or --config)."]
 
 
-def test_every_check_reports_and_a_readable_env_file_needs_a_fix(
-    tmp_path: Path, language_model, capsys, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+def test_every_check_reports_and_a_readable_env_file_needs_a_fix(tmp_path: Path, language_model, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "DISCORD_TOKEN", "TIDINGS_CONFIG"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
@@ -41,16 +37,7 @@ def test_every_check_reports_and_a_readable_env_file_needs_a_fix(
     assert run_doctor(args) == 0
     lines = capsys.readouterr().out.splitlines()
     labels = [line[5:].split(":")[0] for line in lines[:-1]]
-    assert labels == [
-        "config",
-        "data directory",
-        "state database",
-        "embedding model",
-        "language model",
-        "knowledge base",
-        "slack",
-        "discord",
-    ]
+    assert labels == ["config", "data directory", "state database", "embedding model", "language model", "knowledge base", "slack", "discord"]
     assert all(line.startswith("ok ") for line in lines[:-1]) and lines[-1] == "All good."
     assert "is empty; `tidings run` indexes docs/ on first start" in lines[5]
     (tmp_path / ".env").write_text("# secrets live here\n", encoding="utf-8")

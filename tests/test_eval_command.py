@@ -46,36 +46,16 @@ def test_eval_all_on_a_tiny_folder(
     plots = tmp_path / "plots"
     output = tmp_path / "results.json"
     results = run_eval(
-        [
-            *eval_args,
-            "eval",
-            "all",
-            "--data",
-            str(data),
-            "--sample",
-            "1",
-            "--chunk-sizes",
-            "64",
-            "--json",
-            "--plot",
-            str(plots),
-            "--output",
-            str(output),
-            "--workdir",
-            str(workdir),
-        ],
+        [*eval_args, "eval", "all", "--data", str(data), "--sample", "1", "--chunk-sizes", "64",
+         "--json", "--plot", str(plots), "--output", str(output), "--workdir", str(workdir)],
         capsys,
     )
     assert json.loads(output.read_text(encoding="utf-8")) == results
 
     retrieval = results["retrieval"]
     faq = {(r["chunk_tokens"], r["mode"], r["split"]): r for r in retrieval["faq"]}
-    assert set(faq) == {
-        (size, mode, split)
-        for size in (64, 200)
-        for mode in ("vector", "text", "hybrid")
-        for split in ("all", "own", "reworded")
-    }
+    assert set(faq) == {(size, mode, split) for size in (64, 200) for mode in ("vector", "text", "hybrid")
+                        for split in ("all", "own", "reworded")}
     assert faq[(200, "hybrid", "own")]["queries"] == 5 and faq[(200, "hybrid", "reworded")]["queries"] == 2
     assert faq[(200, "hybrid", "own")]["hit@5"] == 1.0
     # --sample also spreads the QA questions retrieval and refusals ask: one of the three here.
@@ -147,20 +127,12 @@ def test_eval_all_on_a_tiny_folder(
     rouge_l = next(c for c in digests["comparisons"] if c["metric"] == "ROUGE-L")
     # One meeting: the interval has no width, and one meeting decides nothing in the sign test.
     assert rouge_l["ci95"] == [rouge_l["difference"]] * 2 and rouge_l["sign_test_p"] == 1.0
-    assert (
-        results["run"]["command"]
-        == "tidings eval all --data " + str(data) + " --sample 1 --chunk-sizes 64 --split check"
-    )
+    assert results["run"]["command"] == "tidings eval all --data " + str(data) + " --sample 1 --chunk-sizes 64 --split check"
     assert meeting["summary_words"] > 0 and 0.0 < meeting["rougeL"] <= 1.0
     assert 0.0 < meeting["lead_rougeL"] <= 1.0
     assert meeting["model_tokens"] > 0 and meeting["key_points"] == 3
 
-    assert sorted(p.name for p in plots.glob("*.png")) == [
-        "answers.png",
-        "digests.png",
-        "refusals.png",
-        "retrieval.png",
-    ]
+    assert sorted(p.name for p in plots.glob("*.png")) == ["answers.png", "digests.png", "refusals.png", "retrieval.png"]
 
 
 @pytest.mark.slow
@@ -169,20 +141,8 @@ def test_eval_answers_runs_only_the_styles_asked_for(
 ) -> None:
     data, workdir = tiny_sets
     results = run_eval(
-        [
-            *eval_args,
-            "eval",
-            "answers",
-            "--data",
-            str(data),
-            "--sample",
-            "1",
-            "--styles",
-            "quote-embedding",
-            "--json",
-            "--workdir",
-            str(workdir),
-        ],
+        [*eval_args, "eval", "answers", "--data", str(data), "--sample", "1", "--styles", "quote-embedding", "--json",
+         "--workdir", str(workdir)],
         capsys,
     )
     answers = results["answers"]
@@ -224,25 +184,12 @@ def test_eval_answers_asks_the_chat_history_questions_of_their_ingested_history(
     )
     held_out = tmp_path / "chat_questions_check.csv"
     held_out.write_text(
-        "question,fact,source\nledger claim broken?,use the ledger-webusb page,support-2019-Dec-26.csv\n",
-        encoding="utf-8",
+        "question,fact,source\nledger claim broken?,use the ledger-webusb page,support-2019-Dec-26.csv\n", encoding="utf-8"
     )
     monkeypatch.setattr(bots.cli_eval, "CHECK_CHAT_QUESTIONS", held_out)
     results = run_eval(
-        [
-            *eval_args,
-            "eval",
-            "answers",
-            "--data",
-            str(data),
-            "--sample",
-            "1",
-            "--styles",
-            "quote-embedding",
-            "--json",
-            "--workdir",
-            str(tmp_path / "work"),
-        ],
+        [*eval_args, "eval", "answers", "--data", str(data), "--sample", "1", "--styles", "quote-embedding", "--json",
+         "--workdir", str(tmp_path / "work")],
         capsys,
     )
     chat = results["answers"]["chat_questions"]
@@ -255,23 +202,8 @@ def test_eval_answers_asks_the_chat_history_questions_of_their_ingested_history(
     # A set whose exports are not under --data is left out, not failed.
     questions.write_text("question,fact,source\nwhat now,restart it,elsewhere.csv\n", encoding="utf-8")
     held_out.unlink()
-    results = run_eval(
-        [
-            *eval_args,
-            "eval",
-            "answers",
-            "--data",
-            str(data),
-            "--sample",
-            "1",
-            "--styles",
-            "quote-embedding",
-            "--json",
-            "--workdir",
-            str(tmp_path / "work"),
-        ],
-        capsys,
-    )
+    results = run_eval([*eval_args, "eval", "answers", "--data", str(data), "--sample", "1", "--styles", "quote-embedding",
+                        "--json", "--workdir", str(tmp_path / "work")], capsys)
     assert "chat_questions" not in results["answers"] and "chat_questions_check" not in results["answers"]
 
 
@@ -304,24 +236,8 @@ def test_eval_on_a_slice_of_the_real_sets(
         # The default style only: every style is run on the tiny folder above, and a written
         # answer takes seconds each on the slice's dozen questions. The session's work folder
         # already holds the FAQ's knowledge base, as a kept --workdir does.
-        [
-            *eval_args,
-            "eval",
-            "all",
-            "--data",
-            str(shared_data),
-            "--limit",
-            "3",
-            "--sample",
-            "1",
-            "--chunk-sizes",
-            "200",
-            "--styles",
-            "quote-embedding",
-            "--workdir",
-            str(bench.workdir),
-            "--json",
-        ],
+        [*eval_args, "eval", "all", "--data", str(shared_data), "--limit", "3", "--sample", "1",
+         "--chunk-sizes", "200", "--styles", "quote-embedding", "--workdir", str(bench.workdir), "--json"],
         capsys,
     )
     faq = {(r["mode"], r["split"]): r for r in results["retrieval"]["faq"]}
@@ -339,7 +255,9 @@ def test_eval_on_a_slice_of_the_real_sets(
     assert 0.0 <= meeting["rougeL"] <= 1.0 and meeting["key_points"] > 0
 
 
-def test_eval_says_where_the_data_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_eval_says_where_the_data_is_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code = main(["--home", str(tmp_path / "home"), "eval", "retrieval", "--data", str(tmp_path / "nowhere")])
     assert code == 1
     assert "evaluation data folder" in capsys.readouterr().err
@@ -396,25 +314,12 @@ def test_eval_digests_on_the_labelled_chat_days(
     tmp_path: Path, shared_data: Path, eval_args: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     # One labelled day (the smallest) keeps it short; the real file's format and sources.
-    days = (
-        (Path(__file__).resolve().parent.parent / "bench" / "data" / "digest_labels_dev.jsonl").read_text().splitlines()
-    )
+    days = (Path(__file__).resolve().parent.parent / "bench" / "data" / "digest_labels_dev.jsonl").read_text().splitlines()
     smallest = min(days, key=lambda line: len(json.loads(line)["messages"]))
     labels = tmp_path / "labels.jsonl"
     labels.write_text(smallest + "\n", encoding="utf-8")
     results = run_eval(
-        [
-            *eval_args,
-            "eval",
-            "digests",
-            "--data",
-            str(shared_data),
-            "--split",
-            "labels",
-            "--digest-labels",
-            str(labels),
-            "--json",
-        ],
+        [*eval_args, "eval", "digests", "--data", str(shared_data), "--split", "labels", "--digest-labels", str(labels), "--json"],
         capsys,
     )
     labelled = results["digests"]["labelled_days"]
@@ -437,12 +342,7 @@ def test_held_out_off_topic_and_reworded_questions_say_which_side_is_held_out(tm
     assert split.name == "off-topic held out" and not split.held_out
     assert "off_topic_check.txt" in split.note and "also held out" in split.note
     assert "a development set" in refusals_split(EvalData(tmp_path, None, None, (), None, data.off_topic)).note
-    assert (
-        refusals_split(EvalData(tmp_path, None, None, (), None, Path("bench/data/off_topic_dev.txt"))) == REFUSALS_SPLIT
-    )
+    assert refusals_split(EvalData(tmp_path, None, None, (), None, Path("bench/data/off_topic_dev.txt"))) == REFUSALS_SPLIT
     reworded = retrieval_split(data)
     assert reworded.name == "reworded FAQ questions held out" and "faq_variants_check.csv" in reworded.note
-    assert (
-        retrieval_split(EvalData(tmp_path, None, None, (), Path("bench/data/faq_variants_dev.csv"), None))
-        == RETRIEVAL_SPLIT
-    )
+    assert retrieval_split(EvalData(tmp_path, None, None, (), Path("bench/data/faq_variants_dev.csv"), None)) == RETRIEVAL_SPLIT

@@ -39,10 +39,7 @@ ARTICLES = [
         "a1",
         "Bees and pollination\n\nHoney bees pollinate many crops. A colony can hold 60,000 bees in summer. "
         "The queen lays up to 2,000 eggs a day. Workers live about six weeks in the summer season.",
-        [
-            ("How many bees can a colony hold in summer?", "60,000 bees"),
-            ("How long do workers live?", "about six weeks"),
-        ],
+        [("How many bees can a colony hold in summer?", "60,000 bees"), ("How long do workers live?", "about six weeks")],
     ),
     (
         "a2",
@@ -88,12 +85,8 @@ def write_tiny_sets(folder: Path) -> Path:
                         "document_id": article_id,
                         "context": context,
                         "qas": [
-                            {
-                                "id": f"{article_id}-{n}",
-                                "question": q,
-                                "is_impossible": False,
-                                "answers": [{"text": a, "answer_start": context.index(a)}],
-                            }
+                            {"id": f"{article_id}-{n}", "question": q, "is_impossible": False,
+                             "answers": [{"text": a, "answer_start": context.index(a)}]}
                             for n, (q, a) in enumerate(questions)
                         ],
                     }
@@ -116,10 +109,8 @@ def write_tiny_sets(folder: Path) -> Path:
     standup = {
         **meeting,
         "general_query_list": [{"query": "Summarize the whole meeting", "answer": "The team shared what they did."}],
-        "meeting_transcripts": [
-            {"speaker": "Lead", "content": "Quick stand-up: what did everyone do yesterday?"},
-            {"speaker": "Dev", "content": "I fixed the login bug and reviewed two pull requests."},
-        ],
+        "meeting_transcripts": [{"speaker": "Lead", "content": "Quick stand-up: what did everyone do yesterday?"},
+                                {"speaker": "Dev", "content": "I fixed the login bug and reviewed two pull requests."}],
     }
     (meetings / "standup.json").write_text(json.dumps(standup), encoding="utf-8")
     return folder
@@ -132,10 +123,7 @@ def test_sets_are_found_by_their_format(tmp_path: Path) -> None:
     assert [p.name for p in find_meeting_files(folder)] == ["remote-kickoff.json", "standup.json"]
     data = locate(folder)
     assert data.variants is not None and data.variants.name == "faq_variants.csv"
-    assert data.off_topic is not None and read_lines(data.off_topic) == [
-        "What is the capital of Peru?",
-        "How do I bake bread?",
-    ]
+    assert data.off_topic is not None and read_lines(data.off_topic) == ["What is the capital of Peru?", "How do I bake bread?"]
 
 
 def test_faq_queries_join_repeated_questions_and_map_variants(tmp_path: Path) -> None:
@@ -217,10 +205,7 @@ def test_transcript_marks_are_not_words() -> None:
 
     assert spoken_text("{vocalsound} Okay , we 're on . {disfmarker}") == "Okay, we're on."
     assert spoken_text("{vocalsound} {gap}") == ""
-    assert (
-        spoken_text("[Laughter.] But, clearly, this is a terrible practice.")
-        == "But, clearly, this is a terrible practice."
-    )
+    assert spoken_text("[Laughter.] But, clearly, this is a terrible practice.") == "But, clearly, this is a terrible practice."
     assert spoken_text("[Inaudible.]") == "" and spoken_text("See [1] and [Note] here.") == "See [1] and [Note] here."
 
 
@@ -244,11 +229,7 @@ def test_every_docs_question_names_a_fact_its_page_still_says(name: str) -> None
         pages = {row["question"]: row["source"] for row in csv.DictReader(rows)}
     questions = read_docs_questions(repo / "bench" / "data" / name)
     assert questions
-    gone = [
-        q.question
-        for q in questions
-        if not contains_fact((repo / pages[q.question]).read_text(encoding="utf-8"), q.fact)
-    ]
+    gone = [q.question for q in questions if not contains_fact((repo / pages[q.question]).read_text(encoding="utf-8"), q.fact)]
     assert not gone, f"facts no longer on their page: {gone}"
 
 
@@ -275,10 +256,7 @@ def test_every_chat_history_question_names_a_fact_its_export_says(shared_data: P
     repo = Path(__file__).resolve().parent.parent
     questions = read_docs_questions(repo / "bench" / "data" / name)
     assert len(questions) >= least
-    said = {
-        name: "\n".join(m.text for m in read_messages(shared_data / "discord" / name))
-        for name in {q.source for q in questions}
-    }
+    said = {name: "\n".join(m.text for m in read_messages(shared_data / "discord" / name)) for name in {q.source for q in questions}}
     gone = [q.question for q in questions if not contains_fact(said[q.source], q.fact)]
     assert not gone, f"facts not in their export: {gone}"
     if name.endswith("check.csv"):

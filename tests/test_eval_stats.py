@@ -81,35 +81,15 @@ def test_the_text_report_shows_each_comparison_with_its_split_and_interval() -> 
 
     check = MEETING_SPLIT_LABELS["check"]
     digests = {
-        "model": "gemma",
-        "n_ctx": 2048,
-        "meetings": [],
-        "mean": dict.fromkeys(
-            (
-                "rouge1",
-                "rouge2",
-                "rougeL",
-                "coverage",
-                "lead_rouge1",
-                "lead_rouge2",
-                "lead_rougeL",
-                "lead_coverage",
-                "tokens_per_input_token",
-                "seconds",
-            ),
-            0.0,
-        ),
+        "model": "gemma", "n_ctx": 2048, "meetings": [],
+        "mean": dict.fromkeys(("rouge1", "rouge2", "rougeL", "coverage", "lead_rouge1", "lead_rouge2", "lead_rougeL",
+                               "lead_coverage", "tokens_per_input_token", "seconds"), 0.0),
         "split": {**check.as_dict(), "meetings_in_split": 19, "meetings_in_data": 35},
-        "comparisons": comparison_rows(
-            check, "digests vs lead baseline", "QMSum, 3 meetings", [("ROUGE-L", [0.2, 0.3, 0.25], [0.1, 0.2, 0.15])]
-        ),
+        "comparisons": comparison_rows(check, "digests vs lead baseline", "QMSum, 3 meetings",
+                                       [("ROUGE-L", [0.2, 0.3, 0.25], [0.1, 0.2, 0.15])]),
     }
-    answers_rows = comparison_rows(
-        ANSWERS_SPLIT,
-        "answers vs extractive baseline",
-        "QA, 3 questions",
-        [("token F1", [0.5, 0.6, 0.7], [0.4, 0.5, 0.6])],
-    )
+    answers_rows = comparison_rows(ANSWERS_SPLIT, "answers vs extractive baseline", "QA, 3 questions",
+                                   [("token F1", [0.5, 0.6, 0.7], [0.4, 0.5, 0.6])])
     assert answers_rows[0]["verdict"].startswith("above the baseline in-sample")
     text = render_tables({"digests": digests})
     assert "[split: checking half (held out)]" in text and "0 of 19 meetings" in text

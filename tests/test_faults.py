@@ -73,9 +73,7 @@ def test_ingest_killed_midway_then_rerun_holds_exactly_the_right_chunks(tmp_path
     home.mkdir()
     expected: set[str] = set()
     for path in paths:
-        _, chunks = chunks_of_file(
-            path, embedder=embedder, scope=None, chunk_tokens=200, overlap_sentences=1, conversation_window=12
-        )
+        _, chunks = chunks_of_file(path, embedder=embedder, scope=None, chunk_tokens=200, overlap_sentences=1, conversation_window=12)
         expected |= {c.id for c in chunks}
 
     process = tidings(home, "ingest", str(tmp_path / "docs"))
@@ -118,9 +116,7 @@ class HeldAnswerer:
         self.release = threading.Event()
         self.started = asyncio.Event()
 
-    async def answer(
-        self, question: Question, *, on_text: OnText | None = None, on_queued: OnQueued | None = None
-    ) -> Answer:
+    async def answer(self, question: Question, *, on_text: OnText | None = None, on_queued: OnQueued | None = None) -> Answer:
         self.started.set()
         await self.worker.run(lambda: self.release.wait(30), on_queued=on_queued)
         return Answer(question=question.text, text="Too late.", grounded=True)
@@ -168,19 +164,13 @@ async def test_a_crash_during_an_answer_tells_the_asker_once_after_restart(
         event = world.asked[0]
         notes = [m for m in world.replies_to(event) if "restarted before I could answer" in str(m.get("text"))]
     assert (told, again, len(notes)) == (1, 0, 1)
-    record(
-        "Faults",
-        fault="process killed while answering (state as left on disk)",
-        outcome="after restart the asker is told once, in the thread",
-    )
+    record("Faults", fault="process killed while answering (state as left on disk)", outcome="after restart the asker is told once, in the thread")
 
 
 class HalfWrittenAnswerer(HeldAnswerer):
     """Shows part of its answer, then holds the worker (the process dies mid-answer)."""
 
-    async def answer(
-        self, question: Question, *, on_text: OnText | None = None, on_queued: OnQueued | None = None
-    ) -> Answer:
+    async def answer(self, question: Question, *, on_text: OnText | None = None, on_queued: OnQueued | None = None) -> Answer:
         assert on_text is not None
         await on_text("To deploy, run")
         return await super().answer(question, on_text=on_text, on_queued=on_queued)
@@ -192,9 +182,7 @@ class QuickAnswerer:
     def __init__(self) -> None:
         self.questions: list[str] = []
 
-    async def answer(
-        self, question: Question, *, on_text: OnText | None = None, on_queued: OnQueued | None = None
-    ) -> Answer:
+    async def answer(self, question: Question, *, on_text: OnText | None = None, on_queued: OnQueued | None = None) -> Answer:
         self.questions.append(question.text)
         return Answer(question=question.text, text="Run make deploy after two approvals.", grounded=True)
 
@@ -245,9 +233,7 @@ async def test_a_crash_mid_stream_answers_again_in_the_half_written_reply_or_lea
             restarted_state.close()
         replies = world.replies_to(event)
     assert told == 1 and [m["ts"] for m in replies] == [half["ts"]]  # edited, no second reply
-    updates = [
-        c.params.get("text", "") for c in world.slack.calls_to("chat.update") if c.params.get("ts") == half["ts"]
-    ]
+    updates = [c.params.get("text", "") for c in world.slack.calls_to("chat.update") if c.params.get("ts") == half["ts"]]
     if minutes_ago < 60:
         assert again.questions == ["How do I deploy?"] and left == []
         assert any("restarted while answering" in text for text in updates)  # the note came first...
@@ -258,20 +244,14 @@ async def test_a_crash_mid_stream_answers_again_in_the_half_written_reply_or_lea
         assert "restarted before I could answer" in replies[0]["text"]
         outcome = "after restart a stale half-written reply is edited into the restart note"
     when = "" if reply_recorded else ", after posting its reply and before recording it"
-    record(
-        "Faults",
-        fault=f"process killed while streaming an answer{when} (asked {minutes_ago} min before the restart)",
-        outcome=outcome,
-    )
+    record("Faults", fault=f"process killed while streaming an answer{when} (asked {minutes_ago} min before the restart)", outcome=outcome)
 
 
 async def test_slack_rate_limits_and_server_errors_are_retried_without_duplicates(
     make_services: Callable[..., Services],
 ) -> None:
     # A written answer: it is streamed, so the message is posted and then edited (chat.update).
-    services = with_handbook(
-        make_services(config_text='[llm]\nmax_answer_tokens = 24\n[answers]\nstyle = "generate"\n')
-    )
+    services = with_handbook(make_services(config_text='[llm]\nmax_answer_tokens = 24\n[answers]\nstyle = "generate"\n'))
     async with slack_world(services) as world:
         world.slack.fail_next("chat.postMessage", status=429, retry_after=1)
         world.slack.fail_next("chat.update", status=500, times=1)

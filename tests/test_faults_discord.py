@@ -65,14 +65,7 @@ pytestmark = pytest.mark.slow
 
 GUILD = 880000000000000001
 CHANNEL = 880000000000000002
-BOT = {
-    "id": "880000000000000003",
-    "username": "tidings",
-    "discriminator": "0",
-    "global_name": None,
-    "avatar": None,
-    "bot": True,
-}
+BOT = {"id": "880000000000000003", "username": "tidings", "discriminator": "0", "global_name": None, "avatar": None, "bot": True}
 ALICE = {"id": "880000000000000004", "username": "alice", "discriminator": "0", "global_name": None, "avatar": None}
 DISCORD_EPOCH_MS = 1420070400000
 
@@ -178,39 +171,14 @@ class FakeDiscord:
             "version": 1,
             "guild_id": str(GUILD),
             "channel_id": str(self.channel),
-            "channel": {
-                "id": str(self.channel),
-                "type": 0,
-                "guild_id": str(GUILD),
-                "name": "general",
-                "position": 0,
-                "permission_overwrites": [],
-                "nsfw": False,
-                "parent_id": None,
-                "topic": None,
-                "last_message_id": None,
-                "rate_limit_per_user": 0,
-                "permissions": "2248473465835073",
-            },
-            "member": {
-                "user": ALICE,
-                "roles": [],
-                "joined_at": datetime.now(UTC).isoformat(),
-                "deaf": False,
-                "mute": False,
-                "flags": 0,
-                "pending": False,
-                "nick": None,
-                "avatar": None,
-                "permissions": "2248473465835073",
-            },
-            "data": {
-                "id": "880000000000000009",
-                "name": "ask",
-                "type": 1,
-                "options": [{"name": "question", "type": 3, "value": question}]
-                + ([{"name": "private", "type": 5, "value": True}] if private else []),
-            },
+            "channel": {"id": str(self.channel), "type": 0, "guild_id": str(GUILD), "name": "general", "position": 0,
+                        "permission_overwrites": [], "nsfw": False, "parent_id": None, "topic": None,
+                        "last_message_id": None, "rate_limit_per_user": 0, "permissions": "2248473465835073"},
+            "member": {"user": ALICE, "roles": [], "joined_at": datetime.now(UTC).isoformat(), "deaf": False, "mute": False,
+                       "flags": 0, "pending": False, "nick": None, "avatar": None, "permissions": "2248473465835073"},
+            "data": {"id": "880000000000000009", "name": "ask", "type": 1,
+                     "options": [{"name": "question", "type": 3, "value": question}]
+                     + ([{"name": "private", "type": 5, "value": True}] if private else [])},
             "app_permissions": "2248473465835073",
             "locale": "en-US",
             "guild_locale": "en-US",
@@ -249,35 +217,12 @@ class FakeDiscord:
         if method == "GET" and route == "me":
             return ok(BOT)
         if method == "GET" and route == "app":
-            return ok(
-                {
-                    "id": BOT["id"],
-                    "name": "Tidings",
-                    "description": "",
-                    "icon": None,
-                    "bot_public": False,
-                    "bot_require_code_grant": False,
-                    "owner": ALICE,
-                    "verify_key": "00",
-                    "flags": 0,
-                }
-            )
+            return ok({"id": BOT["id"], "name": "Tidings", "description": "", "icon": None, "bot_public": False,
+                       "bot_require_code_grant": False, "owner": ALICE, "verify_key": "00", "flags": 0})
         if method == "GET" and route == "channel" and match is not None:
-            return ok(
-                {
-                    "id": match["channel"],
-                    "type": 0,
-                    "guild_id": str(GUILD),
-                    "name": "general",
-                    "position": 0,
-                    "permission_overwrites": [],
-                    "nsfw": False,
-                    "parent_id": None,
-                    "topic": None,
-                    "last_message_id": None,
-                    "rate_limit_per_user": 0,
-                }
-            )
+            return ok({"id": match["channel"], "type": 0, "guild_id": str(GUILD), "name": "general", "position": 0,
+                       "permission_overwrites": [], "nsfw": False, "parent_id": None, "topic": None,
+                       "last_message_id": None, "rate_limit_per_user": 0})
         if method == "POST" and route == "messages" and match is not None:
             channel = int(match["channel"])
             nonce = body.get("nonce") if body.get("enforce_nonce") else None
@@ -310,18 +255,11 @@ class FakeDiscord:
             created = self.message(author=BOT, body=data, channel=self.channel)
             created["flags"] = (data.get("flags") or 0) | loading
             slash.original = int(created["id"])
-            return ok(
-                {
-                    "interaction": {
-                        "id": str(slash.id),
-                        "type": 2,
-                        "response_message_id": created["id"],
-                        "response_message_loading": bool(loading),
-                        "response_message_ephemeral": bool(created["flags"] & 64),
-                    },
-                    "resource": {"type": body["type"], "message": created},
-                }
-            )
+            return ok({
+                "interaction": {"id": str(slash.id), "type": 2, "response_message_id": created["id"],
+                                "response_message_loading": bool(loading), "response_message_ephemeral": bool(created["flags"] & 64)},
+                "resource": {"type": body["type"], "message": created},
+            })
         original = self.messages.get(slash.original) if slash.original is not None else None
         if method == "POST" and route == "webhook" and slash.acknowledged:
             if original is not None and original["flags"] & 128:  # the first follow-up to "thinking..." becomes it
@@ -372,11 +310,7 @@ RATE_HEADERS = {
 
 def as_json(payload: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     # Discord's exact content type: discord.py parses a body as JSON only for this one.
-    return web.Response(
-        status=status,
-        body=json.dumps(payload).encode(),
-        headers={**(headers or {}), "Content-Type": "application/json"},
-    )
+    return web.Response(status=status, body=json.dumps(payload).encode(), headers={**(headers or {}), "Content-Type": "application/json"})
 
 
 def ok(payload: Any) -> web.Response:
@@ -399,9 +333,7 @@ def failure(plan: Planned) -> web.Response:
             },
         )
     if plan.status in {502, 503, 504}:  # what Cloudflare answers for Discord: an HTML page
-        return web.Response(
-            status=plan.status, text=f"<html><body>{plan.status} Bad Gateway</body></html>", content_type="text/html"
-        )
+        return web.Response(status=plan.status, text=f"<html><body>{plan.status} Bad Gateway</body></html>", content_type="text/html")
     return as_json({"message": f"{plan.status}: Internal Server Error", "code": 0}, status=plan.status)
 
 
@@ -439,9 +371,7 @@ def window_digest(*, bullets: int = 2, long: bool = False) -> Digest:
     text = "The release train left on time and the dashboards stayed green all day long. " * (12 if long else 1)
     return Digest(
         headline="What happened in #general",
-        sections=(
-            DigestSection(title="Releases", bullets=tuple(DigestBullet(text=f"{n}. {text}") for n in range(bullets))),
-        ),
+        sections=(DigestSection(title="Releases", bullets=tuple(DigestBullet(text=f"{n}. {text}") for n in range(bullets))),),
         window_start=start,
         window_end=start + timedelta(days=1),
         channel=ChannelRef("discord", str(GUILD), str(CHANNEL), "general"),
@@ -451,13 +381,8 @@ def window_digest(*, bullets: int = 2, long: bool = False) -> Digest:
 TARGET = ChannelRef("discord", str(GUILD), str(CHANNEL), "general")
 
 
-async def test_a_digest_post_rate_limited_then_failing_is_retried_and_posted_once(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    async with (
-        fake_discord(monkeypatch) as server,
-        logged_in(discord.Client(intents=discord.Intents.default())) as client,
-    ):
+async def test_a_digest_post_rate_limited_then_failing_is_retried_and_posted_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    async with fake_discord(monkeypatch) as server, logged_in(discord.Client(intents=discord.Intents.default())) as client:
         server.fail_next("POST", "messages", Planned(429, retry_after=0.2), Planned(500))
         started = time.monotonic()
         posted = await asyncio.wait_for(DiscordPlatform(client).post(TARGET, "fallback", digest=window_digest()), 30)
@@ -486,13 +411,8 @@ async def test_a_5xx_after_discord_created_the_digest_leaves_one_message(monkeyp
     digest = window_digest(bullets=12, long=True)
     parts = len(digest_messages(digest))
     assert parts >= 2  # several messages, each with its own nonce
-    next_day = dataclasses.replace(
-        digest, window_start=digest.window_end, window_end=digest.window_end + timedelta(days=1)
-    )  # type: ignore[operator]
-    async with (
-        fake_discord(monkeypatch) as server,
-        logged_in(discord.Client(intents=discord.Intents.default())) as client,
-    ):
+    next_day = dataclasses.replace(digest, window_start=digest.window_end, window_end=digest.window_end + timedelta(days=1))  # type: ignore[operator]
+    async with fake_discord(monkeypatch) as server, logged_in(discord.Client(intents=discord.Intents.default())) as client:
         platform = DiscordPlatform(client)
         server.fail_next("POST", "messages", Planned(502, applied=True))
         first = await asyncio.wait_for(platform.post(TARGET, "fallback", digest=digest), 30)
@@ -528,9 +448,7 @@ async def test_an_answer_to_a_mention_survives_429_and_5xx_without_duplicates(
     would deliver it and replies through discord.py's real HTTP client. The reply's POST is
     rate limited and then fails with a 502 after Discord created it; the edit fails once
     with a 500. One reply, edited to the full answer (a written one: it is streamed, then edited)."""
-    services = with_handbook(
-        make_services(config_text='[llm]\nmax_answer_tokens = 24\n[answers]\nstyle = "generate"\n')
-    )
+    services = with_handbook(make_services(config_text='[llm]\nmax_answer_tokens = 24\n[answers]\nstyle = "generate"\n'))
     config = tmp_path / "tidings.toml"
     config.write_text("[discord]\nsync_commands = false\n", encoding="utf-8")
     async with fake_discord(monkeypatch) as server:
@@ -609,12 +527,7 @@ async def test_an_ask_answer_survives_429_and_a_5xx_after_discord_applied_the_ed
     bot, services = answering_bot(make_services, tmp_path)
     async with fake_discord(monkeypatch) as server, logged_in(bot):
         asked = server.alice_asks("How do I deploy?")
-        server.fail_next(
-            "PATCH",
-            "original",
-            Planned(429, retry_after=0.2, when=final_answer),
-            Planned(500, applied=True, when=final_answer),
-        )
+        server.fail_next("PATCH", "original", Planned(429, retry_after=0.2, when=final_answer), Planned(500, applied=True, when=final_answer))
         started = time.monotonic()
         await slash_over_the_gateway(bot, asked)
         took = time.monotonic() - started
@@ -650,14 +563,8 @@ class LongAnswerer:
         if on_text is not None:
             await on_text(LONG_ANSWER[:1500])
         citations = tuple(
-            Citation(
-                n=n,
-                source=f"docs/restore-{n}.md",
-                title=f"Restore guide {n}",
-                snippet="Snapshots are kept for 30 days.",
-                score=0.8,
-                url=f"https://docs.example.com/restore/{n}",
-            )
+            Citation(n=n, source=f"docs/restore-{n}.md", title=f"Restore guide {n}", snippet="Snapshots are kept for 30 days.",
+                     score=0.8, url=f"https://docs.example.com/restore/{n}")
             for n in range(1, 4)
         )
         return Answer(question=question.text, text=LONG_ANSWER, grounded=True, citations=citations)
@@ -693,9 +600,7 @@ async def test_a_long_ask_answer_is_one_response_so_a_5xx_after_discord_applied_
     *continued, sources = response["embeds"]
     assert len(response["content"]) <= 2000 and continued
     assert " ".join([response["content"], *(e["description"] for e in continued)]) == LONG_ANSWER
-    assert sources["title"] == "Sources" and [f["name"] for f in sources["fields"]] == [
-        f"[{n}] Restore guide {n}" for n in (1, 2, 3)
-    ]
+    assert sources["title"] == "Sources" and [f["name"] for f in sources["fields"]] == [f"[{n}] Restore guide {n}" for n in (1, 2, 3)]
     assert [b["custom_id"].split(":")[2] for b in response["components"][0]["components"]] == ["up", "down"]
     assert services.state.take_unfinished_questions() == []
     record(
@@ -715,9 +620,7 @@ async def test_an_ask_apology_is_an_edit_of_the_response_so_a_5xx_after_discord_
     bot, services = answering_bot(make_services, tmp_path, answerer=FailingAnswerer())
     async with fake_discord(monkeypatch) as server, logged_in(bot):
         asked = server.alice_asks("How do I restore?")
-        server.fail_next(
-            "PATCH", "original", Planned(500, applied=True, when=lambda body: body.get("content") == GENERIC_APOLOGY)
-        )
+        server.fail_next("PATCH", "original", Planned(500, applied=True, when=lambda body: body.get("content") == GENERIC_APOLOGY))
         server.fail_next("POST", "webhook", Planned(500, applied=True))
         await slash_over_the_gateway(bot, asked)
 
@@ -730,7 +633,7 @@ async def test_an_ask_apology_is_an_edit_of_the_response_so_a_5xx_after_discord_
     record(
         "Faults",
         fault="/ask: the answer fails after the defer; Discord applies the apology's edit of the response but answers 500",
-        outcome='retried once; one message, the apology, in place of "thinking..."; no follow-up to double',
+        outcome="retried once; one message, the apology, in place of \"thinking...\"; no follow-up to double",
     )
 
 
@@ -777,16 +680,13 @@ async def test_an_ask_whose_defer_was_applied_but_answered_5xx_is_still_answered
     assert services.state.take_unfinished_questions() == []
     record(
         "Faults",
-        fault='/ask: Discord applies the defer ("thinking...") but answers 500; discord.py\'s retry gets 400 already acknowledged',
-        outcome='the bot goes on as deferred; one response with the answer (before the fix: "thinking..." forever)',
+        fault="/ask: Discord applies the defer (\"thinking...\") but answers 500; discord.py's retry gets 400 already acknowledged",
+        outcome="the bot goes on as deferred; one response with the answer (before the fix: \"thinking...\" forever)",
     )
 
 
 async def test_an_ask_whose_defer_keeps_failing_past_the_3_second_window_does_not_crash_the_bot(
-    make_services: Callable[..., Services],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
+    make_services: Callable[..., Services], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Two 503s: discord.py's next try comes after 1 + 3 s, past Discord's 3 second window,
     and Discord no longer knows the interaction (404, 10062). Nothing can reach the asker
@@ -816,12 +716,8 @@ async def test_an_ask_whose_defer_keeps_failing_past_the_3_second_window_does_no
 
 def test_the_fake_discord_routes_match_only_what_they_name() -> None:
     """A route table mistake would let a test pass for the wrong reason."""
-    assert ROUTES["messages"].fullmatch("/channels/1/messages") and not ROUTES["messages"].fullmatch(
-        "/channels/1/messages/2"
-    )
-    assert ROUTES["message"].fullmatch("/channels/1/messages/2") and not ROUTES["channel"].fullmatch(
-        "/channels/1/messages"
-    )
+    assert ROUTES["messages"].fullmatch("/channels/1/messages") and not ROUTES["messages"].fullmatch("/channels/1/messages/2")
+    assert ROUTES["message"].fullmatch("/channels/1/messages/2") and not ROUTES["channel"].fullmatch("/channels/1/messages")
 
 
 async def test_a_posted_digest_is_recognised_in_the_channel_history_after_a_crash() -> None:
@@ -839,9 +735,7 @@ async def test_a_posted_digest_is_recognised_in_the_channel_history_after_a_cras
         target = ChannelRef("discord", str(guild.id), str(general.id), "general")
         platform = DiscordPlatform(client)
         posted = await platform.post(target, "fallback", digest=dataclasses.replace(digest, channel=target))
-        history = await platform.fetch_history(
-            target, env.now() - timedelta(minutes=5), env.now() + timedelta(minutes=1)
-        )
+        history = await platform.fetch_history(target, env.now() - timedelta(minutes=5), env.now() + timedelta(minutes=1))
     assert window_text(digest.window_start, digest.window_end) in "\n".join(m.text for m in history)  # type: ignore[arg-type]
     assert history[0].id == posted
     record(

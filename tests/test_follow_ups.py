@@ -49,11 +49,7 @@ def test_what_names_only_a_new_subject(text: str, subject: str | None) -> None:
         # closest word in meaning stands in.
         ("how do I change the log level?", "and json logs?", "how do I change the json logs level?"),
         # A preposition is no subject: "under" is not replaced by "under docker".
-        (
-            "where do I find the logs under systemd?",
-            "or under docker?",
-            "where do I find the logs under systemd? under docker",
-        ),
+        ("where do I find the logs under systemd?", "or under docker?", "where do I find the logs under systemd? under docker"),
         # No word of the question before is clearly the one the subject stands in for: both are searched.
         ("how do I schedule a digest?", "and on discord?", "how do I schedule a digest? on discord"),
     ],
@@ -80,11 +76,7 @@ def test_an_answer_to_and_slack_is_about_what_was_asked_of_discord(services_read
     services = services_reading({"faq.md": faq})
     thread = (
         Turn("ana", "how do I connect discord?"),
-        Turn(
-            "Tidings",
-            "Create a Discord application, copy its bot token into DISCORD_TOKEN and invite it. [1]",
-            by_bot=True,
-        ),
+        Turn("Tidings", "Create a Discord application, copy its bot token into DISCORD_TOKEN and invite it. [1]", by_bot=True),
     )
     [source] = services.knowledge_base.sources()  # type: ignore[attr-defined]
     question = Question(text="and slack?", scopes=frozenset(source.scopes), conversation=thread)

@@ -44,6 +44,7 @@ from tests.reliability import fuzz
 MIB = 1024 * 1024
 
 
+
 def traced(call: Callable[[], Any]) -> tuple[Any, int]:
     """(what ``call`` returned or raised, the peak bytes Python allocated meanwhile)."""
     tracemalloc.start()
@@ -67,16 +68,7 @@ RATIO = LIMITS.max_compression_ratio
 def _day(count: int) -> bytes:
     start = datetime(2021, 1, 1, tzinfo=UTC).timestamp()
     return json.dumps(
-        [
-            {
-                "type": "message",
-                "user": "U1",
-                "text": f"message {i}",
-                "ts": f"{start + i:.6f}",
-                "thread_ts": f"{start:.6f}",
-            }
-            for i in range(count)
-        ]
+        [{"type": "message", "user": "U1", "text": f"message {i}", "ts": f"{start + i:.6f}", "thread_ts": f"{start:.6f}"} for i in range(count)]
     ).encode()
 
 
@@ -144,17 +136,10 @@ def _archive(groups: list[Plan]) -> tuple[bytes, int]:
 
 @fuzz(40)
 @given(groups=st.lists(plans, min_size=1, max_size=8))
-@example(
-    groups=[("day", "spaces just under 1 MiB", zipfile.ZIP_DEFLATED, "true", "true", 8)]
-)  # the issue's bomb, scaled
+@example(groups=[("day", "spaces just under 1 MiB", zipfile.ZIP_DEFLATED, "true", "true", 8)])  # the issue's bomb, scaled
 @example(groups=[("day", "spaces 64 MiB", zipfile.ZIP_BZIP2, "tiny", "true", 1)])  # bzip2 lying about its size
 @example(groups=[("day", "spaces 64 MiB", zipfile.ZIP_DEFLATED, "tiny", "true", 2)])
-@example(
-    groups=[
-        ("day", "messages", zipfile.ZIP_STORED, "true", "huge", 40),
-        ("unsafe", "messages", zipfile.ZIP_DEFLATED, "true", "true", 1),
-    ]
-)
+@example(groups=[("day", "messages", zipfile.ZIP_STORED, "true", "huge", 40), ("unsafe", "messages", zipfile.ZIP_DEFLATED, "true", "true", 1)])
 def test_generated_archives_stay_within_their_bounds(groups: list[Plan]) -> None:
     data, day_bytes = _archive(groups)
     with tempfile.TemporaryDirectory() as folder:
@@ -217,9 +202,7 @@ def _chunked(text: str, kind: str, max_tokens: int) -> tuple[Counting, list[Any]
     counter = Counting(kind)
     document = Document(source="s", title="Generated", text=text)
     left_out: list[str] = []
-    chunks, peak = traced(
-        lambda: chunk_document(document, count_tokens=counter, max_tokens=max_tokens, left_out=left_out)
-    )
+    chunks, peak = traced(lambda: chunk_document(document, count_tokens=counter, max_tokens=max_tokens, left_out=left_out))
     return counter, chunks, peak
 
 
@@ -338,11 +321,7 @@ def _keys_before(messages: list[ChannelMessage], window: int) -> list[str]:
 
 
 threads = st.lists(
-    st.tuples(
-        st.integers(min_value=0, max_value=2),
-        st.sampled_from(["0.0", "1.0", "0.5", None]),
-        st.integers(min_value=1, max_value=40),
-    ),
+    st.tuples(st.integers(min_value=0, max_value=2), st.sampled_from(["0.0", "1.0", "0.5", None]), st.integers(min_value=1, max_value=40)),
     min_size=1,
     max_size=5,
 )
@@ -362,9 +341,7 @@ def _messages(groups: list[tuple[int, str | None, int]]) -> list[ChannelMessage]
         for i in range(count):
             when = start + timedelta(days=number * 10, seconds=i)
             messages.append(
-                ChannelMessage(
-                    id=f"{group}.{i}", channel=ref, author=author, text=f"m{i}", timestamp=when, thread_id=thread
-                )
+                ChannelMessage(id=f"{group}.{i}", channel=ref, author=author, text=f"m{i}", timestamp=when, thread_id=thread)
             )
     return messages
 

@@ -188,9 +188,7 @@ def test_every_good_file_ingests_and_every_bad_one_is_reported_by_its_path(entri
         assert "\x1b" not in out.getvalue()
 
 
-REPORT_TEXT = st.lists(
-    st.one_of(HOSTILE, st.text(max_size=20), st.binary(max_size=8).map(os.fsdecode)), max_size=8
-).map("".join)
+REPORT_TEXT = st.lists(st.one_of(HOSTILE, st.text(max_size=20), st.binary(max_size=8).map(os.fsdecode)), max_size=8).map("".join)
 
 
 @fuzz(600)
@@ -231,9 +229,7 @@ HUGE = st.builds(
 @fuzz(200)
 @given(
     rows=st.lists(
-        st.tuples(
-            st.builds(str.__add__, WORD, CELL), st.builds(str.__add__, WORD, CELL), st.sampled_from([None, 0, 1])
-        ),
+        st.tuples(st.builds(str.__add__, WORD, CELL), st.builds(str.__add__, WORD, CELL), st.sampled_from([None, 0, 1])),
         min_size=1,
         max_size=6,
     ),
@@ -254,9 +250,7 @@ def test_faq_rows_beside_oversized_cells_are_kept_under_their_own_keys(
         path = Path(folder) / "faq.csv"
         path.write_text(csv_text(table, delimiter), encoding="utf-8")
         loaded = load_file(path)
-    kept = [
-        (f"row-{n}", q.strip(), a.strip()) for n, (q, a, oversized) in enumerate(rows, start=1) if oversized is None
-    ]
+    kept = [(f"row-{n}", q.strip(), a.strip()) for n, (q, a, oversized) in enumerate(rows, start=1) if oversized is None]
     assert [(d.key, d.title, d.text) for d in loaded.documents] == kept
     left_out_rows = [n + 1 for n, (_, _, oversized) in enumerate(rows, start=1) if oversized is not None]
     assert [note.split(" was left out")[0] for note in loaded.left_out] == [f"Row {n}" for n in left_out_rows]
@@ -282,9 +276,7 @@ def test_discord_rows_beside_oversized_cells_and_unreadable_dates_are_kept(
     table = [["AuthorID", "Author", "Date", "Content"]]
     table += [["7", "ana", date, huge if oversized else content] for date, content, oversized in rows]
     kept = [content.strip() for date, content, oversized in rows if not oversized and parse_date(date) is not None]
-    unreadable = [
-        n + 1 for n, (date, _, oversized) in enumerate(rows, start=1) if not oversized and parse_date(date) is None
-    ]
+    unreadable = [n + 1 for n, (date, _, oversized) in enumerate(rows, start=1) if not oversized and parse_date(date) is None]
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "help.csv"
         path.write_text(csv_text(table, delimiter), encoding="utf-8")

@@ -268,7 +268,6 @@ def test_mutated_pdfs(operations: list[tuple[int, int, int, bytes]]) -> None:
 
 # --- archives and trees ------------------------------------------------------------------
 
-
 def zipfile_can_write(name: str) -> bool:
     """zipfile cuts a member name at its first NUL and cannot write an empty one (IndexError):
     such a zip cannot exist, so it is not drawn (it used to be a case that loaded nothing)."""
@@ -325,3 +324,4 @@ def test_discover_then_load_every_item(tree: list[tuple[str, str, bytes]], with_
         for path in found:
             only_loader_errors(path)
         assert sorted(root.rglob("*")) == before
+

@@ -34,59 +34,12 @@ FEWER = settings(max_examples=50, deadline=None, database=None, suppress_health_
 # zero-width and right-to-left characters, emoji, control characters.
 TOKENS = st.sampled_from(
     [
-        "<@U0BOT>",
-        "<@U12345|alice>",
-        "<@W9>",
-        "<#C123|general>",
-        "<#C9>",
-        "<!channel>",
-        "<!here|here>",
-        "<!everyone>",
-        "<!subteam^S1|@devs>",
-        "<!date^1392734382^{date}|Feb 18>",
-        "<https://x.io|x>",
-        "<mailto:a@b.c|a>",
-        "<https://a.b/c?d=e&amp;f=g>",
-        "&lt;",
-        "&gt;",
-        "&amp;",
-        "&",
-        "<",
-        ">",
-        "|",
-        "@here",
-        "@everyone",
-        "@channel",
-        "**",
-        "*",
-        "_",
-        "~",
-        "`",
-        "```",
-        "\n",
-        "\n\n",
-        "#",
-        "# H",
-        "[a](https://b.c)",
-        "[x](javascript:alert(1))",
-        "\u200b",
-        "\u202e",
-        "🙂",
-        "👍🏽",
-        "\x00",
-        "\r\n",
-        "<@",
-        "<@U",
-        "<!",
-        "<#",
-        "<@123456789012345678>",
-        "<@!42>",
-        "<@&7>",
-        "<#999>",
-        "```py\nx = 1\n",
-        "ﷺ",
-        "\ufeff",
-        " " * 40,
+        "<@U0BOT>", "<@U12345|alice>", "<@W9>", "<#C123|general>", "<#C9>", "<!channel>", "<!here|here>",
+        "<!everyone>", "<!subteam^S1|@devs>", "<!date^1392734382^{date}|Feb 18>", "<https://x.io|x>",
+        "<mailto:a@b.c|a>", "<https://a.b/c?d=e&amp;f=g>", "&lt;", "&gt;", "&amp;", "&", "<", ">", "|",
+        "@here", "@everyone", "@channel", "**", "*", "_", "~", "`", "```", "\n", "\n\n", "#", "# H", "[a](https://b.c)",
+        "[x](javascript:alert(1))", "\u200b", "\u202e", "🙂", "👍🏽", "\x00", "\r\n", "<@", "<@U", "<!", "<#",
+        "<@123456789012345678>", "<@!42>", "<@&7>", "<#999>", "```py\nx = 1\n", "ﷺ", "\ufeff", " " * 40,
     ]
 )
 CHAT_TEXT = st.lists(st.one_of(TOKENS, st.text(max_size=40)), max_size=30).map("".join)
@@ -97,26 +50,8 @@ JSON = st.recursive(
     max_leaves=12,
 )
 SLACK_KEYS = (
-    "type",
-    "subtype",
-    "text",
-    "user",
-    "bot_id",
-    "ts",
-    "thread_ts",
-    "channel",
-    "channel_type",
-    "edited",
-    "hidden",
-    "attachments",
-    "user_profile",
-    "username",
-    "bot_profile",
-    "reply_count",
-    "replies",
-    "files",
-    "blocks",
-    "event_ts",
+    "type", "subtype", "text", "user", "bot_id", "ts", "thread_ts", "channel", "channel_type", "edited", "hidden",
+    "attachments", "user_profile", "username", "bot_profile", "reply_count", "replies", "files", "blocks", "event_ts",
 )
 SLACK_TS = st.one_of(
     st.builds(lambda s, u: f"{s}.{u:06d}", st.integers(0, 4_102_444_800), st.integers(0, 999_999)),
@@ -125,17 +60,10 @@ SLACK_TS = st.one_of(
 SLACK_VALUES: dict[str, Any] = {
     "text": CHAT_TEXT,
     "user": st.sampled_from(["U0ASKER", "U0BOT", "", "W1", "B0"]),
-    "subtype": st.sampled_from(
-        ["", "bot_message", "channel_join", "message_changed", "thread_broadcast", "file_share", "weird"]
-    ),
+    "subtype": st.sampled_from(["", "bot_message", "channel_join", "message_changed", "thread_broadcast", "file_share", "weird"]),
     "ts": SLACK_TS,
     "thread_ts": SLACK_TS,
-    "attachments": st.lists(
-        st.dictionaries(
-            st.sampled_from(["pretext", "title", "text", "fallback"]), st.one_of(CHAT_TEXT, JSON), max_size=3
-        ),
-        max_size=3,
-    ),
+    "attachments": st.lists(st.dictionaries(st.sampled_from(["pretext", "title", "text", "fallback"]), st.one_of(CHAT_TEXT, JSON), max_size=3), max_size=3),
     "user_profile": st.dictionaries(st.sampled_from(["display_name", "real_name"]), st.text(max_size=20), max_size=2),
     "bot_profile": st.dictionaries(st.just("name"), st.text(max_size=20), max_size=1),
 }
@@ -193,18 +121,14 @@ def test_slack_events_convert_without_raising(event: dict[str, Any], names: dict
 
 @FUZZ
 @given(event=slack_events(wrong_types=True), names=NAMES)
-def test_slack_events_with_wrongly_typed_fields_convert_without_raising(
-    event: dict[str, Any], names: dict[str, str]
-) -> None:
+def test_slack_events_with_wrongly_typed_fields_convert_without_raising(event: dict[str, Any], names: dict[str, str]) -> None:
     sc.to_channel_message(event, CHANNEL, names=names, workspace_url="https://acme.slack.com/")
     sc.thread_turns([event], before_ts="9999999999.000000", bot_user_id="U0BOT", names=names)
 
 
 @FUZZ
 @given(thread=st.lists(slack_events(), max_size=6), before=SLACK_TS, names=NAMES)
-def test_slack_threads_become_turns_without_raising(
-    thread: list[dict[str, Any]], before: str, names: dict[str, str]
-) -> None:
+def test_slack_threads_become_turns_without_raising(thread: list[dict[str, Any]], before: str, names: dict[str, str]) -> None:
     turns = sc.thread_turns(thread, before_ts=before, bot_user_id="U0BOT", names=names, limit=5)
     assert len(turns) <= 5 and all(t.text for t in turns)
 
@@ -244,40 +168,21 @@ CITATIONS = st.lists(
         title=CHAT_TEXT,
         snippet=CHAT_TEXT,
         score=st.floats(0, 1),
-        url=st.one_of(
-            st.none(), st.just("https://docs.example.com/a b|c>d"), st.text(max_size=30), st.just("javascript:alert(1)")
-        ),
+        url=st.one_of(st.none(), st.just("https://docs.example.com/a b|c>d"), st.text(max_size=30), st.just("javascript:alert(1)")),
     ),
     max_size=15,
 )
 ANSWERS = st.builds(Answer, question=CHAT_TEXT, text=LONG_TEXT, grounded=st.booleans(), citations=CITATIONS.map(tuple))
 WHEN = datetime(2025, 3, 3, 9, 30, tzinfo=UTC)
-LINKS = st.builds(
-    MessageLink,
-    message_id=st.text(max_size=8),
-    author=CHAT_TEXT,
-    timestamp=st.just(WHEN),
-    link=st.one_of(st.none(), st.text(max_size=30)),
-)
+LINKS = st.builds(MessageLink, message_id=st.text(max_size=8), author=CHAT_TEXT, timestamp=st.just(WHEN), link=st.one_of(st.none(), st.text(max_size=30)))
 DIGESTS = st.builds(
     Digest,
     headline=LONG_TEXT,
     sections=st.lists(
-        st.builds(
-            DigestSection,
-            title=CHAT_TEXT,
-            bullets=st.lists(
-                st.builds(DigestBullet, text=CHAT_TEXT, sources=st.lists(LINKS, max_size=4).map(tuple)), max_size=8
-            ).map(tuple),
-        ),
+        st.builds(DigestSection, title=CHAT_TEXT, bullets=st.lists(st.builds(DigestBullet, text=CHAT_TEXT, sources=st.lists(LINKS, max_size=4).map(tuple)), max_size=8).map(tuple)),
         max_size=6,
     ).map(tuple),
-    coverage=st.builds(
-        Coverage,
-        messages=st.integers(0, 10_000),
-        conversations=st.integers(0, 500),
-        covered_messages=st.integers(0, 10_000),
-    ),
+    coverage=st.builds(Coverage, messages=st.integers(0, 10_000), conversations=st.integers(0, 500), covered_messages=st.integers(0, 10_000)),
     window_start=st.just(WHEN),
     window_end=st.just(WHEN),
     channel=st.just(CHANNEL),
@@ -365,42 +270,10 @@ def message_payloads(draw: st.DrawFn, channel_id: int, guild_id: int) -> dict[st
         "edited_timestamp": None,
         "tts": False,
         "mention_everyone": draw(st.booleans()),
-        "mentions": draw(
-            st.lists(
-                st.fixed_dictionaries(
-                    {
-                        "id": SNOWFLAKE.map(str),
-                        "username": st.text(min_size=1, max_size=10),
-                        "discriminator": st.just("0"),
-                        "avatar": st.none(),
-                    }
-                ),
-                max_size=3,
-            )
-        ),
+        "mentions": draw(st.lists(st.fixed_dictionaries({"id": SNOWFLAKE.map(str), "username": st.text(min_size=1, max_size=10), "discriminator": st.just("0"), "avatar": st.none()}), max_size=3)),
         "mention_roles": draw(st.lists(SNOWFLAKE.map(str), max_size=3)),
-        "attachments": draw(
-            st.lists(
-                st.fixed_dictionaries(
-                    {
-                        "id": SNOWFLAKE.map(str),
-                        "filename": st.text(max_size=40),
-                        "size": st.integers(0, 10**9),
-                        "url": st.just("https://cdn.example/a"),
-                        "proxy_url": st.just("https://cdn.example/a"),
-                    }
-                ),
-                max_size=3,
-            )
-        ),
-        "embeds": draw(
-            st.lists(
-                st.fixed_dictionaries(
-                    {}, optional={"title": CHAT_TEXT, "description": LONG_TEXT, "type": st.just("rich")}
-                ),
-                max_size=3,
-            )
-        ),
+        "attachments": draw(st.lists(st.fixed_dictionaries({"id": SNOWFLAKE.map(str), "filename": st.text(max_size=40), "size": st.integers(0, 10**9), "url": st.just("https://cdn.example/a"), "proxy_url": st.just("https://cdn.example/a")}), max_size=3)),
+        "embeds": draw(st.lists(st.fixed_dictionaries({}, optional={"title": CHAT_TEXT, "description": LONG_TEXT, "type": st.just("rich")}), max_size=3)),
         "pinned": False,
         "type": draw(st.sampled_from([0, 0, 0, 7, 6, 19, 20, 21, 3, 46, 999])),
     }
@@ -439,10 +312,5 @@ async def test_discord_gateway_messages_convert_without_raising() -> None:
             converted += 1
 
         convert()
-    record(
-        "Fuzzing",
-        converter="Discord gateway MESSAGE_CREATE -> ChannelMessage, Turn",
-        cases=converted,
-        rejected_by_discord_py=rejected,
-    )
+    record("Fuzzing", converter="Discord gateway MESSAGE_CREATE -> ChannelMessage, Turn", cases=converted, rejected_by_discord_py=rejected)
     assert converted > 100

@@ -124,9 +124,7 @@ class Endpoint:
         try:
             connection.putrequest("POST", self.path, skip_accept_encoding=True)
             for name, value in headers:  # text as UTF-8 (http.client would insist on Latin-1)
-                connection.putheader(
-                    name, value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
-                )
+                connection.putheader(name, value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value)
             connection.putheader("Content-Length", str(len(body)))
             connection.endheaders(body)
             response = connection.getresponse()
@@ -156,9 +154,7 @@ class Endpoint:
 
 
 @pytest.fixture(scope="module")
-def endpoint(
-    tmp_path_factory: pytest.TempPathFactory, embedder: Any, language_model: Any, model_worker: Any
-) -> Iterator[Endpoint]:
+def endpoint(tmp_path_factory: pytest.TempPathFactory, embedder: Any, language_model: Any, model_worker: Any) -> Iterator[Endpoint]:
     from bots.wiring import build_services
     from core.config import load_settings
 
@@ -345,21 +341,13 @@ JSON = st.recursive(
     max_leaves=8,
 )
 NOT_TEXT = st.one_of(
-    st.booleans(),
-    st.integers(),
-    st.floats(allow_nan=False),
-    st.lists(JSON, max_size=3),
+    st.booleans(), st.integers(), st.floats(allow_nan=False), st.lists(JSON, max_size=3),
     st.dictionaries(st.text(max_size=8), JSON, max_size=3),
 )
 """Any JSON value that is neither a string nor null."""
-NOT_OBJECT = st.one_of(
-    st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20), st.lists(JSON, max_size=3)
-)
+NOT_OBJECT = st.one_of(st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20), st.lists(JSON, max_size=3))
 NOT_A_LIST_OF_OBJECTS = st.one_of(
-    NOT_OBJECT,
-    st.just([]),
-    st.lists(NOT_OBJECT, min_size=1, max_size=2),
-    st.dictionaries(st.text(max_size=8), JSON, max_size=2),
+    NOT_OBJECT, st.just([]), st.lists(NOT_OBJECT, min_size=1, max_size=2), st.dictionaries(st.text(max_size=8), JSON, max_size=2)
 ).filter(lambda v: not (isinstance(v, list) and v and all(isinstance(item, dict) for item in v)))
 """Anything but a non-empty list of objects (which is what authorizations and actions are)."""
 HEADER_TEXT = st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=40)
@@ -367,9 +355,7 @@ HEADER_TEXT = st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size
 HEADER_BYTES = st.binary(max_size=40).filter(lambda b: not set(b) & {0, 10, 13})
 
 
-def block_actions(
-    response_url: str, *, channel: str = "C_ANY", action_id: str = "tidings_feedback_up"
-) -> dict[str, Any]:
+def block_actions(response_url: str, *, channel: str = "C_ANY", action_id: str = "tidings_feedback_up") -> dict[str, Any]:
     return {
         "type": "block_actions",
         "team": {"id": TEAM_ID, "domain": "tidings-test"},
@@ -387,17 +373,9 @@ def block_actions(
 
 def command_form(response_url: str, *, command: str = "/ask", text: str = "") -> dict[str, str]:
     return {
-        "token": "legacy",
-        "team_id": TEAM_ID,
-        "channel_id": "C_ANY",
-        "channel_name": "general",
-        "user_id": "U1",
-        "user_name": "someone",
-        "command": command,
-        "text": text,
-        "api_app_id": "A0TIDINGS",
-        "response_url": response_url,
-        "trigger_id": "trig.1",
+        "token": "legacy", "team_id": TEAM_ID, "channel_id": "C_ANY", "channel_name": "general", "user_id": "U1",
+        "user_name": "someone", "command": command, "text": text, "api_app_id": "A0TIDINGS",
+        "response_url": response_url, "trigger_id": "trig.1",
     }
 
 
@@ -414,28 +392,18 @@ def any_bodies(draw: st.DrawFn, response_url: str) -> tuple[bytes, str]:
         payload["response_url"] = response_url
         return json.dumps(payload).encode(), "application/json"
     if kind == "command":
-        form = command_form(
-            response_url,
-            command=draw(st.sampled_from(["/ask", "/summarize", "/other"])),
-            text=draw(st.text(max_size=30)),
-        )
+        form = command_form(response_url, command=draw(st.sampled_from(["/ask", "/summarize", "/other"])), text=draw(st.text(max_size=30)))
         return urlencode(form).encode(), "application/x-www-form-urlencoded"
     if kind == "payload":
-        action = draw(
-            st.sampled_from(["tidings_feedback_up", "tidings_feedback_down", "tidings_share_answer", "other"])
-        )
-        return urlencode(
-            {"payload": json.dumps(block_actions(response_url, action_id=action))}
-        ).encode(), "application/x-www-form-urlencoded"
+        action = draw(st.sampled_from(["tidings_feedback_up", "tidings_feedback_down", "tidings_share_answer", "other"]))
+        return urlencode({"payload": json.dumps(block_actions(response_url, action_id=action))}).encode(), "application/x-www-form-urlencoded"
     if kind == "json":
         return json.dumps(draw(JSON)).encode(), draw(st.sampled_from(["application/json", "text/plain"]))
     if kind == "form":
         keys = st.text(max_size=10).filter(lambda k: k != "ssl_check")
         form = draw(st.dictionaries(keys, st.text(max_size=30), max_size=5))
         return urlencode(form).encode(), "application/x-www-form-urlencoded"
-    return draw(st.binary(max_size=300)), draw(
-        st.sampled_from(["application/json", "application/x-www-form-urlencoded", ""])
-    )
+    return draw(st.binary(max_size=300)), draw(st.sampled_from(["application/json", "application/x-www-form-urlencoded", ""]))
 
 
 def really_signed(body: bytes, stamp: str, signature: str) -> bool:
@@ -464,9 +432,7 @@ def unverified_headers(draw: st.DrawFn, body: bytes, content_type: str) -> list[
         stamp = draw(
             st.one_of(
                 st.just(str(now)),
-                st.sampled_from(
-                    ["abc", "", "1e9", f"{now}.0", f"+{now}", f"-{now}", f"{now:_}", "9" * 40, "NaN", "١٧٠٠٠٠٠٠٠٠"]
-                ),
+                st.sampled_from(["abc", "", "1e9", f"{now}.0", f"+{now}", f"-{now}", f"{now:_}", "9" * 40, "NaN", "١٧٠٠٠٠٠٠٠٠"]),
                 HEADER_TEXT,
             )
         )
@@ -532,20 +498,8 @@ def malformed_bodies(draw: st.DrawFn, response_url: str) -> tuple[bytes, str]:
     form_type = "application/x-www-form-urlencoded"
     kind = draw(
         st.sampled_from(
-            [
-                "not utf-8",
-                "broken json",
-                "not an object",
-                "event not an object",
-                "event field",
-                "top field",
-                "authorizations",
-                "actions",
-                "action field",
-                "payload field",
-                "payload broken",
-                "empty",
-            ]
+            ["not utf-8", "broken json", "not an object", "event not an object", "event field", "top field",
+             "authorizations", "actions", "action field", "payload field", "payload broken", "empty"]
         )
     )
     if kind == "not utf-8":
@@ -554,9 +508,7 @@ def malformed_bodies(draw: st.DrawFn, response_url: str) -> tuple[bytes, str]:
         whole = json.dumps(_mention_with("text", "x"))
         return whole[: draw(st.integers(1, len(whole) - 1))].encode(), json_type
     if kind == "not an object":
-        value = draw(
-            st.one_of(st.lists(JSON, max_size=3), st.text(max_size=20), st.integers(), st.booleans(), st.none())
-        )
+        value = draw(st.one_of(st.lists(JSON, max_size=3), st.text(max_size=20), st.integers(), st.booleans(), st.none()))
         return json.dumps(value).encode(), json_type
     if kind == "event not an object":
         payload = event_callback(mention(""))
@@ -565,17 +517,11 @@ def malformed_bodies(draw: st.DrawFn, response_url: str) -> tuple[bytes, str]:
             del payload["event"]
         return json.dumps(payload).encode(), json_type
     if kind == "event field":
-        name = draw(
-            st.sampled_from(
-                ["type", "user", "channel", "ts", "thread_ts", "text", "subtype", "channel_type", "team", "bot_id"]
-            )
-        )
+        name = draw(st.sampled_from(["type", "user", "channel", "ts", "thread_ts", "text", "subtype", "channel_type", "team", "bot_id"]))
         return json.dumps(_mention_with(name, draw(NOT_TEXT))).encode(), json_type
     if kind == "top field":
         payload = event_callback(mention(""))
-        name = draw(
-            st.sampled_from(["team_id", "event_id", "type", "api_app_id", "token", "enterprise_id", "response_url"])
-        )
+        name = draw(st.sampled_from(["team_id", "event_id", "type", "api_app_id", "token", "enterprise_id", "response_url"]))
         payload[name] = draw(NOT_TEXT)
         return json.dumps(payload).encode(), json_type
     if kind == "authorizations":
@@ -583,33 +529,22 @@ def malformed_bodies(draw: st.DrawFn, response_url: str) -> tuple[bytes, str]:
         payload["authorizations"] = draw(NOT_A_LIST_OF_OBJECTS)
         return json.dumps(payload).encode(), json_type
     if kind in {"actions", "action field", "payload field"}:
-        payload = block_actions(
-            response_url, action_id=draw(st.sampled_from(["tidings_feedback_up", "tidings_share_answer"]))
-        )
+        payload = block_actions(response_url, action_id=draw(st.sampled_from(["tidings_feedback_up", "tidings_share_answer"])))
         if kind == "actions":
             payload["actions"] = draw(NOT_A_LIST_OF_OBJECTS)
         elif kind == "action field":
             name = draw(st.sampled_from(["action_id", "value", "block_id"]))
             payload["actions"][0][name] = draw(NOT_TEXT)
         else:
-            name = draw(
-                st.sampled_from(["user", "channel", "team", "response_url", "container", "message", "trigger_id"])
-            )
+            name = draw(st.sampled_from(["user", "channel", "team", "response_url", "container", "message", "trigger_id"]))
             # An object is right for container and message, and for user, channel and team as long
             # as its id (if any) is a string: only the wrong ones are drawn.
-            payload[name] = draw(
-                NOT_TEXT.filter(lambda v: not isinstance(v, dict)) if name != "response_url" else NOT_TEXT
-            )
+            payload[name] = draw(NOT_TEXT.filter(lambda v: not isinstance(v, dict)) if name != "response_url" else NOT_TEXT)
             if name in {"user", "channel", "team"} and draw(st.booleans()):
                 payload[name] = {"id": draw(NOT_TEXT)}
         return urlencode({"payload": json.dumps(payload)}).encode(), form_type
     if kind == "payload broken":
-        broken = draw(
-            st.one_of(
-                st.text(max_size=30).filter(lambda t: not _is_json_object(t)),
-                JSON.map(json.dumps).filter(lambda t: not _is_json_object(t)),
-            )
-        )
+        broken = draw(st.one_of(st.text(max_size=30).filter(lambda t: not _is_json_object(t)), JSON.map(json.dumps).filter(lambda t: not _is_json_object(t))))
         return urlencode({"payload": broken}).encode(), form_type
     return b"", draw(st.sampled_from([json_type, form_type]))
 
@@ -637,14 +572,7 @@ def test_signed_but_malformed_bodies_get_400_in_one_line(nothing_happens: Endpoi
 def signed_templates(response_url: str) -> dict[str, tuple[Any, str]]:
     """Real payloads of each kind the bot handles, fresh (new event ids), none of which asks the
     model anything: an empty mention, channel chat, Slack's URL check, an empty /ask, button clicks."""
-    chat = {
-        "type": "message",
-        "channel": "C_ANY",
-        "channel_type": "channel",
-        "user": "U1",
-        "text": "chat",
-        "ts": "1.000001",
-    }
+    chat = {"type": "message", "channel": "C_ANY", "channel_type": "channel", "user": "U1", "text": "chat", "ts": "1.000001"}
     return {
         "mention": (event_callback(mention("", channel="C_ANY")), "application/json"),
         "chat": (event_callback(chat), "application/json"),
@@ -690,18 +618,13 @@ def test_signed_payloads_with_any_field_of_any_type_never_fail(endpoint: Endpoin
     payload, content_type = signed_templates(endpoint.recorder.url("signed"))[name]
     if content_type == "application/x-www-form-urlencoded":  # a form holds strings only
         field_name = data.draw(st.sampled_from(sorted(k for k in payload if k != "text")), label="field")
-        with_replaced(
-            payload, (field_name,), data.draw(st.one_of(st.text(max_size=20), st.just(DELETE)), label="value")
-        )
+        with_replaced(payload, (field_name,), data.draw(st.one_of(st.text(max_size=20), st.just(DELETE)), label="value"))
         body = urlencode(payload).encode()
     else:
         path = data.draw(st.sampled_from(list(paths(payload))), label="path")
         with_replaced(payload, path, data.draw(st.one_of(JSON, st.just(DELETE)), label="value"))
         if content_type == "payload":
-            body, content_type = (
-                urlencode({"payload": json.dumps(payload)}).encode(),
-                "application/x-www-form-urlencoded",
-            )
+            body, content_type = urlencode({"payload": json.dumps(payload)}).encode(), "application/x-www-form-urlencoded"
         else:
             body = json.dumps(payload).encode()
     status, _ = endpoint.post(body, signed_headers(body, content_type=content_type))

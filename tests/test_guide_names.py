@@ -42,13 +42,11 @@ def configured_keys() -> set[tuple[str, str]]:
 
 def commands() -> dict[str, set[str]]:
     """Each subcommand of ``tidings`` and its own subcommands."""
-
     def choices(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
         for action in parser._actions:  # argparse keeps its subparsers here
             if isinstance(action, argparse._SubParsersAction):
                 return dict(action.choices)
         return {}
-
     return {name: set(choices(sub)) for name, sub in choices(build_parser()).items()}
 
 

@@ -33,9 +33,7 @@ def test_bad_files_are_reported_and_skipped_while_the_rest_ingests(tmp_path: Pat
     assert kb.search("where do visitors park?", scopes={"public"}, k=1)[0].chunk.text.endswith("bay 4.")
 
 
-def test_reingest_is_a_no_op_and_a_changed_file_replaces_exactly_its_chunks(
-    tmp_path: Path, kb, embedder, handbook_dir
-) -> None:  # type: ignore[no-untyped-def]
+def test_reingest_is_a_no_op_and_a_changed_file_replaces_exactly_its_chunks(tmp_path: Path, kb, embedder, handbook_dir) -> None:  # type: ignore[no-untyped-def]
     first = ingest([handbook_dir], knowledge_base=kb, embedder=embedder)
     assert first.files == 3 and first.added > 0 and first.removed == 0
     version = kb._open().version
@@ -60,10 +58,7 @@ def test_reingest_is_a_no_op_and_a_changed_file_replaces_exactly_its_chunks(
 
 def test_chat_exports_ingest_with_their_channel_scopes(shared_data: Path, kb, embedder) -> None:  # type: ignore[no-untyped-def]
     report = ingest(
-        [
-            shared_data / "slack" / "export-2020-12-07-to-2021-03-14.zip",
-            shared_data / "discord" / "komodo-support-2019-Dec-06.csv",
-        ],
+        [shared_data / "slack" / "export-2020-12-07-to-2021-03-14.zip", shared_data / "discord" / "komodo-support-2019-Dec-06.csv"],
         knowledge_base=kb,
         embedder=embedder,
     )
@@ -82,18 +77,10 @@ OVERFLOWING_DATE = "0001-01-01T00:00:00+14:00"  # a valid date whose UTC time is
 
 def discord_json_export(*timestamps_and_texts: tuple[str, str]) -> str:
     messages = [
-        {
-            "id": str(100 + i),
-            "type": "Default",
-            "timestamp": when,
-            "content": text,
-            "author": {"id": "7", "name": "ana"},
-        }
+        {"id": str(100 + i), "type": "Default", "timestamp": when, "content": text, "author": {"id": "7", "name": "ana"}}
         for i, (when, text) in enumerate(timestamps_and_texts)
     ]
-    return json.dumps(
-        {"guild": {"id": "1", "name": "Acme"}, "channel": {"id": "2", "name": "help"}, "messages": messages}
-    )
+    return json.dumps({"guild": {"id": "1", "name": "Acme"}, "channel": {"id": "2", "name": "help"}, "messages": messages})
 
 
 def test_a_symlink_loop_and_an_overflowing_date_cost_only_themselves(tmp_path: Path, kb, embedder) -> None:  # type: ignore[no-untyped-def]
@@ -108,9 +95,7 @@ def test_a_symlink_loop_and_an_overflowing_date_cost_only_themselves(tmp_path: P
         encoding="utf-8",
     )
     (folder / "c-help.json").write_text(
-        discord_json_export(
-            (OVERFLOWING_DATE, "From before time."), ("2024-03-01T10:00:00+00:00", "The lift is serviced on Mondays.")
-        ),
+        discord_json_export((OVERFLOWING_DATE, "From before time."), ("2024-03-01T10:00:00+00:00", "The lift is serviced on Mondays.")),
         encoding="utf-8",
     )
     (folder / "d-loop.md").symlink_to("d-loop.md")
@@ -126,10 +111,7 @@ def test_a_symlink_loop_and_an_overflowing_date_cost_only_themselves(tmp_path: P
     assert [(Path(s.path).name, s.reason) for s in report.left_out] == [
         ("b-help.csv", f"Row 2 was left out: its date could not be read: {OVERFLOWING_DATE!r}.")
     ]
-    texts = " ".join(
-        h.chunk.text
-        for h in kb.search("printer paper lift serviced", scopes={"discord:b-help:b-help", "discord:1:2"}, k=5)
-    )
+    texts = " ".join(h.chunk.text for h in kb.search("printer paper lift serviced", scopes={"discord:b-help:b-help", "discord:1:2"}, k=5))
     assert "A3 paper" in texts and "serviced on Mondays" in texts and "before time" not in texts
 
 
@@ -145,9 +127,7 @@ def test_a_file_whose_name_is_not_utf8_is_ingested_under_a_readable_name(tmp_pat
     (source,) = [s.source for s in kb.sources()]
     assert source == str(folder.resolve() / "caf\\xe9.md")
     again = ingest([folder], knowledge_base=kb, embedder=embedder)
-    assert (again.added, again.unchanged) == (0, report.added), (
-        "the same name every time, so a re-ingest changes nothing"
-    )
+    assert (again.added, again.unchanged) == (0, report.added), "the same name every time, so a re-ingest changes nothing"
 
 
 def test_the_plain_report_prints_markup_in_file_names_as_they_are_named(tmp_path: Path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -177,10 +157,7 @@ def test_encoded_data_left_out_by_chunking_is_said_in_the_report(tmp_path: Path,
     and the report says so for that file (before, only the log did)."""
     image = "iVBORw0KGgo" + "AAAAB3NzaC1yc2E" * 2_000
     page = tmp_path / "uptime.md"
-    page.write_text(
-        f"# Uptime\n\nThe chart shows uptime.\n\n![chart](data:image/png;base64,{image})\n\nThe end.\n",
-        encoding="utf-8",
-    )
+    page.write_text(f"# Uptime\n\nThe chart shows uptime.\n\n![chart](data:image/png;base64,{image})\n\nThe end.\n", encoding="utf-8")
     report = ingest([page], knowledge_base=kb, embedder=kb.embedder)
     assert report.files == 1 and not report.skipped
     reasons = [(Path(part.path).name, part.reason) for part in report.left_out]

@@ -98,12 +98,7 @@ def _messages_day(day: int, count: int) -> bytes:
     start = datetime(2021, 1, 1, tzinfo=UTC).timestamp() + day * 86_400
     return json.dumps(
         [
-            {
-                "type": "message",
-                "user": "U1",
-                "text": f"Message {i} of day {day} about the deploy.",
-                "ts": f"{start + i:.6f}",
-            }
+            {"type": "message", "user": "U1", "text": f"Message {i} of day {day} about the deploy.", "ts": f"{start + i:.6f}"}
             for i in range(count)
         ]
     ).encode()
@@ -191,18 +186,14 @@ def test_data_uris_and_base64_blobs_are_left_out_with_a_reason() -> None:
 def test_text_past_the_document_limit_is_left_out_and_said() -> None:
     left_out: list[str] = []
     text = "Kept sentence here. " * 50 + "Dropped sentence there. " * 50
-    chunks = chunk_document(
-        Document(source="s", title="Big", text=text), count_tokens=words, max_chars=1_000, left_out=left_out
-    )
+    chunks = chunk_document(Document(source="s", title="Big", text=text), count_tokens=words, max_chars=1_000, left_out=left_out)
     assert chunks and all("Dropped" not in chunk.text for chunk in chunks)
     assert left_out == ["Big: only the first 1,000 characters indexed; the remaining 1,200 characters were left out."]
 
 
 def test_a_long_unbroken_run_is_cut_and_said() -> None:
     left_out: list[str] = []
-    chunks = chunk_document(
-        Document(source="s", title="Log", text="x," * 5_000), count_tokens=CountingTokens(), left_out=left_out
-    )
+    chunks = chunk_document(Document(source="s", title="Log", text="x," * 5_000), count_tokens=CountingTokens(), left_out=left_out)
     assert "".join(chunk.text for chunk in chunks) == "x," * 5_000
     assert left_out == ["Log: 1 unbroken run(s) without a space (10,000 characters) cut into chunk-sized pieces."]
 
@@ -230,14 +221,7 @@ def _thread(count: int) -> list[ChannelMessage]:
     author = Author(id="U1", name="alice")
     start = datetime(2021, 1, 1, tzinfo=UTC)
     return [
-        ChannelMessage(
-            id=f"{i}",
-            channel=channel,
-            author=author,
-            text=f"reply {i}",
-            timestamp=start + timedelta(seconds=i),
-            thread_id="0",
-        )
+        ChannelMessage(id=f"{i}", channel=channel, author=author, text=f"reply {i}", timestamp=start + timedelta(seconds=i), thread_id="0")
         for i in range(count)
     ]
 
@@ -267,12 +251,8 @@ def _lines_run(function: Callable[..., Any], code_of: Callable[..., Any], *args:
 def test_a_thread_split_into_many_windows_gets_its_keys_in_linear_work() -> None:
     # One window per message: every conversation shares the thread's id, and each key used to
     # be found by trying every suffix taken before it (16,000 conversations took 20 s).
-    small, small_lines = _lines_run(
-        conversation_documents, conversation_documents, _thread(1_000), source="s", window=1
-    )
-    large, large_lines = _lines_run(
-        conversation_documents, conversation_documents, _thread(2_000), source="s", window=1
-    )
+    small, small_lines = _lines_run(conversation_documents, conversation_documents, _thread(1_000), source="s", window=1)
+    large, large_lines = _lines_run(conversation_documents, conversation_documents, _thread(2_000), source="s", window=1)
     assert large_lines <= 2.5 * small_lines, (small_lines, large_lines)
     keys = [document.key for document in large]
     assert len(set(keys)) == len(keys) == 2_000
@@ -288,3 +268,4 @@ def test_keys_stay_what_they_were_when_ids_collide_across_channels() -> None:
     ]
     documents = conversation_documents([*_thread(30), *other], source="s", window=12)
     assert [d.key for d in documents] == ["0", "C2:0", "C1:0", "C2:0-2", "C1:0-2", "C2:0-3"]
+

@@ -97,9 +97,7 @@ print(json.dumps({"seen": seen}), flush=True)
 
 
 def test_two_processes_search_while_two_others_ingest_at_once_and_see_every_chunk_in_time(
-    bucket_env: dict[str, str],
-    tmp_path: Path,
-    embedder,  # type: ignore[no-untyped-def]
+    bucket_env: dict[str, str], tmp_path: Path, embedder  # type: ignore[no-untyped-def]
 ) -> None:
     uri = bucket_env["TIDINGS_KNOWLEDGE_BASE__URI"]
     write_docs(tmp_path / "first", "charlie", 3)
@@ -161,19 +159,11 @@ def test_the_scope_filter_and_the_ann_index_work_on_s3(bucket_env: dict[str, str
     kb = LanceKnowledgeBase(uri=bucket_env["TIDINGS_KNOWLEDGE_BASE__URI"], embedder=embedder, ann_min_rows=64)
     topics = ["deploys", "backups", "holidays", "expenses", "laptops", "on-call", "security", "hiring"]
     public = [
-        Chunk(
-            id=f"p{n}",
-            source="handbook.md",
-            title=f"Handbook {n}",
-            text=f"Public rule {n} about {topics[n % 8]}: ask first, then write it down ({n}).",
-        )
+        Chunk(id=f"p{n}", source="handbook.md", title=f"Handbook {n}", text=f"Public rule {n} about {topics[n % 8]}: ask first, then write it down ({n}).")
         for n in range(72)
     ]
     secret = Chunk(
-        id="s1",
-        source="slack-export",
-        title="#finance",
-        text="The finance payroll password rotates every Friday at noon.",
+        id="s1", source="slack-export", title="#finance", text="The finance payroll password rotates every Friday at noon.",
         scope="slack:T1:CFIN",
     )
     kb.replace_source("handbook.md", public)

@@ -68,9 +68,7 @@ async def test_concurrent_questions_are_acked_fast_and_answered_once(make_servic
                 posts = world.replies_to(event)
                 assert len(posts) == 1, f"{len(posts)} replies to one question"  # one message, edited in place
                 final = posts[0]
-                assert any(b.get("type") == "actions" for b in final.get("blocks") or ()), (
-                    final
-                )  # the answer, with 👍/👎
+                assert any(b.get("type") == "actions" for b in final.get("blocks") or ()), final  # the answer, with 👍/👎
                 assert "deploy" in json.dumps(final["blocks"]).lower()
             if wave == 0:
                 queued = slack_queue_notices(world)

@@ -86,9 +86,7 @@ def test_markdown_comment_blocks_are_not_knowledge(tmp_path: Path) -> None:
     )
     (doc,) = load_file(write(tmp_path, "pricing.md", page)).documents
     assert doc.title == "Pricing"
-    assert (
-        doc.text == "# Pricing\nPlans start at 10 euros.\nTeams pay per seat.\n```html\n<!-- kept: it is code -->\n```"
-    )
+    assert doc.text == "# Pricing\nPlans start at 10 euros.\nTeams pay per seat.\n```html\n<!-- kept: it is code -->\n```"
 
 
 def test_text_and_rst_titles(tmp_path: Path) -> None:

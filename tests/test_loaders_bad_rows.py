@@ -30,10 +30,7 @@ def test_an_faq_row_with_an_oversized_cell_is_left_out_and_the_others_keep_their
         ["Where is the printer?", "Floor 2, by the lifts."],
     ]
     loaded = load_file(write(tmp_path, "faq.csv", csv_text(rows, ",")))
-    assert [(d.key, d.title) for d in loaded.documents] == [
-        ("row-1", "Opening hours?"),
-        ("row-3", "Where is the printer?"),
-    ]
+    assert [(d.key, d.title) for d in loaded.documents] == [("row-1", "Opening hours?"), ("row-3", "Where is the printer?")]
     assert loaded.left_out == (
         f"Row 3 was left out: one of its cells holds {len(HUGE):,} characters, more than the 131,072 a cell may hold.",
     )
@@ -65,9 +62,7 @@ def test_an_oversized_header_refuses_the_file_with_the_reason(tmp_path: Path) ->
         load_file(write(tmp_path, "faq.csv", csv_text([["Question", HUGE], ["a", "b"]], ",")))
 
 
-@pytest.mark.parametrize(
-    "value", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+00:01"]
-)
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+00:01"])
 def test_a_date_whose_utc_time_is_out_of_range_is_unreadable_not_an_error(value: str) -> None:
     """Before: OverflowError out of astimezone(), past every loader's error handling."""
     assert parse_date(value) is None

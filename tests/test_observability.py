@@ -28,9 +28,7 @@ pytestmark = pytest.mark.slow
 class FailingAnswerer:
     """An answerer whose model crashed (a real implementation of the port, raising)."""
 
-    async def answer(
-        self, question: Question, *, on_text: OnText | None = None, on_queued: OnQueued | None = None
-    ) -> Answer:
+    async def answer(self, question: Question, *, on_text: OnText | None = None, on_queued: OnQueued | None = None) -> Answer:
         logging.getLogger("core.answers.answering").error("the model crashed")
         raise RuntimeError("model crashed")
 
@@ -59,9 +57,7 @@ def test_platform_comes_from_the_request_id_or_the_scope() -> None:
     assert platform_of(Question(text="q", request_id="discord-99")) == "discord"
     assert platform_of(Question(text="q", scopes=frozenset({"public", "discord:1:2"}))) == "discord"
     assert platform_of(Question(text="q")) == "console"
-    assert (
-        platform_of(Question(text="q", scopes=frozenset({PUBLIC_SCOPE, DOCS_SCOPE}))) == "console"
-    )  # the terminal chat
+    assert platform_of(Question(text="q", scopes=frozenset({PUBLIC_SCOPE, DOCS_SCOPE}))) == "console"  # the terminal chat
     assert platform_of(Question(text="q", scopes=frozenset({"public", "support-docs"}), request_id="x")) == "other"
 
 
@@ -74,9 +70,7 @@ async def test_health_and_metrics_over_http(services: Services) -> None:
         answerer = services.answerer
         answered = await answerer.answer(Question(text="how do I deploy?", request_id="slack-C1-1.1"))
         assert answered.grounded
-        missing = await answerer.answer(
-            Question(text="what is the wifi password of the moon base?", request_id="discord-7")
-        )
+        missing = await answerer.answer(Question(text="what is the wifi password of the moon base?", request_id="discord-7"))
         assert not missing.grounded
         with pytest.raises(EmptyQuestion):
             await answerer.answer(Question(text="   ", request_id="slack-C1-1.2"))
@@ -114,11 +108,7 @@ async def test_health_and_metrics_over_http(services: Services) -> None:
     assert metrics[("tidings_knowledge_base_chunks", ())] == 1
     assert metrics[("tidings_digests_posted_total", (("platform", "slack"),))] == 1
     assert metrics[("tidings_errors_total", (("component", "core"),))] >= 1
-    record(
-        "Observability",
-        endpoint="/healthz, /metrics",
-        checked="status, chunks, queue depth, questions by outcome, latency, digests, errors",
-    )
+    record("Observability", endpoint="/healthz, /metrics", checked="status, chunks, queue depth, questions by outcome, latency, digests, errors")
 
 
 async def test_health_reports_a_broken_knowledge_base(services: Services) -> None:
@@ -171,9 +161,7 @@ async def test_malformed_requests_to_the_metrics_port_are_one_line_each_and_coun
     server = MetricsServer(host="127.0.0.1", port=0, services=services)
     await server.start()
     caplog.set_level(logging.INFO)  # (at DEBUG aiohttp itself keeps a traceback of non-HTTP traffic)
-    errors_before = samples(server.metrics.exposition().decode()).get(
-        ("tidings_errors_total", (("component", "libraries"),)), 0.0
-    )
+    errors_before = samples(server.metrics.exposition().decode()).get(("tidings_errors_total", (("component", "libraries"),)), 0.0)
     answers = {}
     try:
         for name, raw in MALFORMED_HTTP.items():
@@ -195,16 +183,10 @@ async def test_malformed_requests_to_the_metrics_port_are_one_line_each_and_coun
     assert 1 <= len(refused) <= len(MALFORMED_HTTP)
     assert all("\\x" not in r.getMessage() and "GARBAGE" not in r.getMessage() for r in refused)
     assert metrics.get(("tidings_errors_total", (("component", "libraries"),)), 0.0) == errors_before
-    record(
-        "Observability",
-        endpoint="metrics port, malformed HTTP",
-        checked=f"{len(MALFORMED_HTTP)} kinds: 400 or closed, one line each, no error counted",
-    )
+    record("Observability", endpoint="metrics port, malformed HTTP", checked=f"{len(MALFORMED_HTTP)} kinds: 400 or closed, one line each, no error counted")
 
 
-async def test_metrics_are_still_served_when_the_state_store_breaks(
-    services: Services, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_metrics_are_still_served_when_the_state_store_breaks(services: Services, caplog: pytest.LogCaptureFixture) -> None:
     class BrokenState:
         def digests(self) -> list[object]:
             raise OSError("database gone")

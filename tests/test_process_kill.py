@@ -95,12 +95,7 @@ class BotProcess:
         self.log = log
         with log.open("wb") as out:
             self.process = subprocess.Popen(
-                command,
-                cwd=home.parent,
-                env=environment(home, config),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=out,
+                command, cwd=home.parent, env=environment(home, config), stdin=subprocess.DEVNULL, stdout=out, stderr=out
             )
         self.port = port
 
@@ -158,35 +153,24 @@ def is_streaming(post: dict[str, Any] | None) -> bool:
 
 
 def resuming_edits(slack: MockSlack, event: dict[str, Any], reply_ts: str) -> list[dict[str, Any]]:
-    return [
-        c.params
-        for c in slack.calls_to("chat.update")
-        if RESUMING_NOTE in str(c.params.get("text")) and c.params.get("ts") == reply_ts
-    ]
+    return [c.params for c in slack.calls_to("chat.update")
+            if RESUMING_NOTE in str(c.params.get("text")) and c.params.get("ts") == reply_ts]
 
 
 def restart_notes(slack: MockSlack, event: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        c.params
-        for c in slack.calls_to("chat.postMessage")
-        if RESTART_NOTE in str(c.params.get("text")) and c.params.get("thread_ts") == event["ts"]
-    ]
+    return [c.params for c in slack.calls_to("chat.postMessage")
+            if RESTART_NOTE in str(c.params.get("text")) and c.params.get("thread_ts") == event["ts"]]
 
 
 async def test_sigkill_mid_answer_tells_each_asker_once_after_restart(
-    tmp_path: Path,
-    handbook_dir: Path,
-    embedder,
-    language_model,  # type: ignore[no-untyped-def]
+    tmp_path: Path, handbook_dir: Path, embedder, language_model  # type: ignore[no-untyped-def]
 ) -> None:
     started = time.perf_counter()
     home = tmp_path / "home"
     (home / "models").mkdir(parents=True)
     for model in MODEL_CACHE.glob("*.gguf"):  # the assembled GGUF the session already has
         (home / "models" / model.name).symlink_to(model)
-    ingest(
-        [handbook_dir], knowledge_base=LanceKnowledgeBase(uri=str(home / "kb"), embedder=embedder), embedder=embedder
-    )
+    ingest([handbook_dir], knowledge_base=LanceKnowledgeBase(uri=str(home / "kb"), embedder=embedder), embedder=embedder)
 
     slack = await MockSlack().start()
     port = free_port()

@@ -135,9 +135,7 @@ def test_clean_keeps_code_spans_as_written() -> None:
 
 def test_clean_keeps_the_address_of_an_autolink() -> None:
     text = "1. Open <https://api.slack.com/apps>, choose **Create New App**; mail <mailto:ops@example.com>."
-    assert (
-        quoting.clean(text) == "1. Open https://api.slack.com/apps, choose Create New App; mail mailto:ops@example.com."
-    )
+    assert quoting.clean(text) == "1. Open https://api.slack.com/apps, choose Create New App; mail mailto:ops@example.com."
 
 
 def test_a_chosen_sentence_comes_with_the_next_one_of_its_source() -> None:
@@ -153,17 +151,13 @@ def test_a_chosen_sentence_comes_with_the_next_one_of_its_source() -> None:
 
 
 def test_a_bare_yes_or_no_is_kept_and_quoted_only_with_its_paragraph() -> None:
-    passages = quoting.passages_of(
-        "No. The symptoms are similar in children and adults. Vomiting was also reported.", 1
-    )
+    passages = quoting.passages_of("No. The symptoms are similar in children and adults. Vomiting was also reported.", 1)
     no, similar, _vomiting = passages
     assert no.text == "No." and quoting.says_only_yes_or_no(no), "a bare no is not dropped as too short"
     assert not quoting.says_only_yes_or_no(similar)
     assert quoting.yes_or_no(similar, passages) == [no]
     joined = quoting.in_answer_order([*quoting.yes_or_no(similar, passages), *quoting.excerpt(similar, passages)])
-    assert [p.text for p in joined] == [
-        "No. The symptoms are similar in children and adults. Vomiting was also reported."
-    ]
+    assert [p.text for p in joined] == ["No. The symptoms are similar in children and adults. Vomiting was also reported."]
     other = quoting.passages_of("Cases were reported in the U.S.\n\nYes. There have been cases abroad.", 1)
     assert quoting.excerpt(other[0], other) == [other[0]], "a bare yes is not the sentence after another paragraph"
 
@@ -233,9 +227,7 @@ def test_a_yes_or_no_question_gets_the_yes_or_no_of_the_entry_it_is_answered_fro
     )
     services = services_reading({"faq.csv": faq}, config_text="[answers]\nquote_margin = 2\nfocus_margin = 1\n")
     yes_or_no = ask(services, "If I'm quarantined, do I still get paid?")
-    assert yes_or_no.grounded and yes_or_no.text.startswith("Yes, your employer will continue to pay your salary."), (
-        yes_or_no.text
-    )
+    assert yes_or_no.grounded and yes_or_no.text.startswith("Yes, your employer will continue to pay your salary."), yes_or_no.text
     open_question = ask(services, "How long is quarantine pay the same as sick pay?")
     assert open_question.grounded and "Yes, your employer" not in open_question.text, open_question.text
     no = ask(services, "Do healthy children need a mask?")
@@ -257,15 +249,11 @@ def test_a_sentence_that_points_back_comes_with_the_sentence_before_it_in_its_pa
     assert quoting.excerpt(environment, passages) == [environment, items]
     assert quoting.excerpt(items, passages) == [items]
     # A chain of sentences that point back is followed to where it starts.
-    chain = quoting.passages_of(
-        "Illness is mostly mild. However, it can be serious. It is normal to worry. Wash hands.", 1
-    )
+    chain = quoting.passages_of("Illness is mostly mild. However, it can be serious. It is normal to worry. Wash hands.", 1)
     mild, however, normal, wash = chain
     assert quoting.excerpt(normal, chain) == [mild, however, normal, wash]
     joined = quoting.in_answer_order(quoting.excerpt(that, passages))
-    assert [p.text for p in joined] == [
-        "Tidings reads one TOML file. That file lists every setting. Secrets stay out of it."
-    ]
+    assert [p.text for p in joined] == ["Tidings reads one TOML file. That file lists every setting. Secrets stay out of it."]
 
 
 def test_a_sources_quotes_read_in_order_neighbours_joined_and_each_sentence_once() -> None:
@@ -284,14 +272,10 @@ def test_a_sources_quotes_read_in_order_neighbours_joined_and_each_sentence_once
 
 
 def test_the_source_of_the_best_passage_is_quoted_first() -> None:
-    best_first = [
-        quoting.Passage(2, 5, "PDF files are read."),
-        quoting.Passage(1, 0, "Mentions are read."),
-        quoting.Passage(2, 4, "Markdown files are read."),
-    ]
+    best_first = [quoting.Passage(2, 5, "PDF files are read."), quoting.Passage(1, 0, "Mentions are read."),
+                  quoting.Passage(2, 4, "Markdown files are read.")]
     assert [p.text for p in quoting.in_answer_order(best_first)] == [
-        "Markdown files are read. PDF files are read.",
-        "Mentions are read.",
+        "Markdown files are read. PDF files are read.", "Mentions are read."
     ]
 
 
@@ -332,14 +316,9 @@ def test_hard_wrapped_docs_are_quoted_as_whole_sentences_and_list_items() -> Non
         "# Install\n\n- A Linux machine with Python 3.11 or newer (llama.cpp is\n  compiled once during installation).\n"
         "- No GPU.\n\nThe first run creates a virtual\nenvironment in `.venv`. Then it starts.\n"
     )
-    chunks = chunk_document(
-        Document(source="install.md", title="Install", text=text), count_tokens=lambda t: len(t.split()) + 2
-    )
+    chunks = chunk_document(Document(source="install.md", title="Install", text=text), count_tokens=lambda t: len(t.split()) + 2)
     shown = [p.text for c in chunks for p in quoting.passages_of(c.text, 1)]
-    assert (
-        "• A Linux machine with Python 3.11 or newer (llama.cpp is compiled once during installation).\n• No GPU."
-        in shown
-    )
+    assert "• A Linux machine with Python 3.11 or newer (llama.cpp is compiled once during installation).\n• No GPU." in shown
     assert "The first run creates a virtual environment in `.venv`." in shown
     assert not any(s.startswith("compiled") for s in shown)
 
@@ -352,9 +331,7 @@ def ask(services, text: str):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("selector", ["embedding", "model"])
-def test_a_quote_answer_is_the_sources_own_sentences_cited(
-    selector: str, request: pytest.FixtureRequest, handbook_dir: Path
-) -> None:
+def test_a_quote_answer_is_the_sources_own_sentences_cited(selector: str, request: pytest.FixtureRequest, handbook_dir: Path) -> None:
     services = request.getfixturevalue("handbook_services" if selector == "embedding" else "model_selecting_services")
     assert services.answerer.inner.style == "quote", "the packaged base model gets quote answers"
     assert services.settings.answers.quote_selector == selector
@@ -426,9 +403,7 @@ def test_a_runner_up_from_another_source_must_score_near_the_pick() -> None:
     assert yes not in allowed and own_no in allowed
 
 
-def test_an_answer_opens_with_its_best_passage_and_cites_it_as_1(
-    handbook_services, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
+def test_an_answer_opens_with_its_best_passage_and_cites_it_as_1(handbook_services, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     # "Can it read PDFs?" opened with a sentence on when the bot reads messages, from a source
     # searched higher, before the one listing the formats, which the ranking had put first.
     answerer: Answerer = handbook_services.answerer.inner
@@ -452,9 +427,7 @@ def _section_hits() -> list[Hit]:
     """Two chunks of one section of a guide (found in the other order) around a chunk of another page."""
 
     def hit(chunk_id: str, source: str, title: str, position: int, text: str) -> Hit:
-        chunk = Chunk(
-            id=chunk_id, source=source, title=title, text=text, position=position, url=f"https://docs.example/{source}"
-        )
+        chunk = Chunk(id=chunk_id, source=source, title=title, text=text, position=position, url=f"https://docs.example/{source}")
         return Hit(chunk=chunk, score=1.0, similarity=0.6)
 
     return [
@@ -464,9 +437,7 @@ def _section_hits() -> list[Hit]:
     ]
 
 
-def test_two_chunks_of_one_section_are_one_source_in_reading_order(
-    handbook_services, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
+def test_two_chunks_of_one_section_are_one_source_in_reading_order(handbook_services, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     # The terminal chat listed "Discord command syncing" twice, as [1] and [2]: one section, two chunks.
     answerer: Answerer = handbook_services.answerer.inner
     hits = _section_hits()
@@ -488,10 +459,7 @@ def test_two_chunks_of_one_section_are_one_source_in_reading_order(
         (1, "Guide › Discord command syncing", ("g4", "g3")),
         (2, "Why are the commands missing?", ("f0",)),
     ]
-    assert (
-        answer.citations[0].snippet
-        == "Tidings registers its commands at start. … Commands sync to each server the bot joins."
-    )
+    assert answer.citations[0].snippet == "Tidings registers its commands at start. … Commands sync to each server the bot joins."
     assert [q.n for q in answer.quotes] == [1, 1, 2]
 
 
@@ -508,9 +476,7 @@ def test_a_written_answer_cites_one_section_once(generating_services) -> None:  
     draft = Draft(packed=packed, generation=Generation(text=written, prompt_tokens=0, completion_tokens=0, seconds=0.0))
     answer = answerer._finish(Question(text="Why don't the commands show?"), draft, Timings())
     assert answer is not None
-    assert (
-        answer.text == "Tidings registers its commands at start [1]. Discord can take an hour to show new commands [2]."
-    )
+    assert answer.text == "Tidings registers its commands at start [1]. Discord can take an hour to show new commands [2]."
     assert [(c.n, c.chunk_ids) for c in answer.citations] == [(1, ("g4", "g3")), (2, ("f0",))]
 
 
@@ -522,10 +488,7 @@ def test_the_nearest_sources_of_a_refusal_name_each_section_once(handbook_servic
 
 def test_a_follow_up_and_an_overlong_question_still_get_quotes(model_selecting_services, language_model) -> None:  # type: ignore[no-untyped-def]
     services = model_selecting_services
-    thread = (
-        Turn("ana", "What is the expenses policy for receipts?"),
-        Turn("Tidings", "Expenses above 50 euros need a receipt [1].", by_bot=True),
-    )
+    thread = (Turn("ana", "What is the expenses policy for receipts?"), Turn("Tidings", "Expenses above 50 euros need a receipt [1].", by_bot=True))
     answer = asyncio.run(services.answerer.answer(Question(text="and what about taxis?", conversation=thread)))
     assert answer.grounded and answer.citations[0].source.endswith("expenses.md")
     long = "How many days of paid holiday does an employee get per year? " * 200
@@ -557,14 +520,11 @@ def test_a_sentence_copied_into_another_page_and_carried_on_there_is_quoted_once
         quoting.Passage(1, 1, "On the first start it indexes its own documentation."),
     ]
     copied = quoting.Passage(
-        2,
-        0,
+        2, 0,
         "With no Slack or Discord token configured, make run starts a chat in your terminal that answers "
         "from the guide. `tidings ask` answers one question, and `tidings summarize FILE` sums up an export.",
     )
-    news = quoting.Passage(
-        3, 0, "A chat in your terminal needs no token, and Slack or Discord can be configured later."
-    )
+    news = quoting.Passage(3, 0, "A chat in your terminal needs no token, and Slack or Discord can be configured later.")
     ranked = [*lead, copied, news]
     # Most of the copy's words are new, but it opens by saying the lead again.
     assert quoting.adding(ranked, lead, 1) == []
@@ -604,10 +564,7 @@ COMMANDS = (
 def test_a_long_list_is_quoted_by_the_items_that_answer(embedder) -> None:  # type: ignore[no-untyped-def]
     commands = quoting.Passage(1, 0, COMMANDS)
     cut = quoting.answering_items("How do I add the bot to my Discord server?", commands, embedder)
-    assert (
-        cut.text
-        == "The main commands:\n• `tidings discord invite-url`: the link that adds the bot to a Discord server."
-    )
+    assert cut.text == "The main commands:\n• `tidings discord invite-url`: the link that adds the bot to a Discord server."
     assert (cut.source, cut.order) == (1, 0)
     # Without its introduction the answering item is quoted alone.
     bare = quoting.Passage(1, 0, COMMANDS.split("\n", 1)[1])
@@ -669,16 +626,10 @@ def test_a_question_about_the_bot_is_answered_from_what_the_guide_says_of_it_by_
 
 
 def test_which_heading_asks_the_question(embedder) -> None:  # type: ignore[no-untyped-def]
-    titles = [
-        "Tidings > Connect Slack (a few minutes)",
-        "Common questions > How do I update Tidings?",
-        "Common questions > How do I connect Tidings to Slack?",
-    ]
+    titles = ["Tidings > Connect Slack (a few minutes)", "Common questions > How do I update Tidings?", "Common questions > How do I connect Tidings to Slack?"]
     assert quoting.asked_by_heading("how do I connect slack", titles, embedder, least=0.75) == 3
     assert quoting.asked_by_heading("What is the weather in Lisbon?", titles, embedder, least=0.75) is None
-    assert (
-        quoting.asked_by_heading("how do I connect slack", titles[:1], embedder, least=0.0) is None
-    )  # no heading asks
+    assert quoting.asked_by_heading("how do I connect slack", titles[:1], embedder, least=0.0) is None  # no heading asks
     assert quoting.asked_by_heading("how do I connect slack", titles, None, least=0.75) is None
 
 
@@ -761,11 +712,7 @@ def test_an_answer_draws_on_the_search_order_not_on_meaning_alone(make_services)
     margin = answerer.settings.focus_margin
 
     def hit(name: str, similarity: float) -> Hit:
-        return Hit(
-            chunk=Chunk(id=name, source=f"{name}.md", title=name, text=f"{name} text."),
-            score=0.0,
-            similarity=similarity,
-        )
+        return Hit(chunk=Chunk(id=name, source=f"{name}.md", title=name, text=f"{name} text."), score=0.0, similarity=similarity)
 
     # Found first by its rare words, far down in meaning: the chunk that stands out in meaning
     # must not push it out of the answer.
@@ -832,11 +779,7 @@ def test_polarity_the_other_way_round() -> None:
 @pytest.mark.parametrize(
     ("answer", "question", "states"),
     [
-        (
-            "The answer is the same as in [docs/ingesting.md](docs/ingesting.md).",
-            "Which file formats can I ingest?",
-            False,
-        ),
+        ("The answer is the same as in [docs/ingesting.md](docs/ingesting.md).", "Which file formats can I ingest?", False),
         ("A larger model is a better choice for the context window.", "How do I use a bigger model?", False),
         ("Which file formats can I ingest.", "Which file formats can I ingest?", False),
         ("Tidings ingests Markdown, PDF and HTML files.", "Which file formats can I ingest?", True),
@@ -856,14 +799,9 @@ def _label_lines(rendered: str) -> set[str]:
 
 
 def _every_template(language_model) -> list[Prompt]:  # type: ignore[no-untyped-def]
-    hit = Hit(
-        Chunk(id="a", source="a.md", title="A", text="Staff park in the north garage."), score=1.0, similarity=0.9
-    )
+    hit = Hit(Chunk(id="a", source="a.md", title="A", text="Staff park in the north garage."), score=1.0, similarity=0.9)
     packed = build_answer_prompt(
-        language_model,
-        question="Where do staff park?",
-        hits=[hit],
-        conversation=(Turn("user", "hi"), Turn("Tidings", "hello")),
+        language_model, question="Where do staff park?", hits=[hit], conversation=(Turn("user", "hi"), Turn("Tidings", "hello"))
     )
     choice = quoting.choice_prompt("Where?", [quoting.Passage(1, 0, "Staff park in the north garage.")])
     return [
@@ -928,9 +866,7 @@ def test_faq_entries_are_found_by_their_question_and_returned_once(tmp_path: Pat
 
 
 def test_a_code_block_is_quoted_with_the_line_that_introduces_it() -> None:
-    passages = quoting.passages_of(
-        "Clone the repository and run:\n```\nmake run\n```\nThe first run creates `.venv`.", 1
-    )
+    passages = quoting.passages_of("Clone the repository and run:\n```\nmake run\n```\nThe first run creates `.venv`.", 1)
     intro, code, after = passages
     assert code.text == "```\nmake run\n```"
     assert quoting.excerpt(code, passages) == [intro, code, after]
@@ -943,17 +879,12 @@ def test_a_code_block_is_quoted_with_the_line_that_introduces_it() -> None:
     assert quoting.excerpt(needs, grant) == [needs, names, line]
     assert quoting.adding([*lone, names, needs, line], lone, 1) == [names, line]
     # A step that ends in a colon keeps its block, and the list goes on after it.
-    listed = quoting.passages_of(
-        "Connect it:\n1. Copy the *token*.\n2. Put it in `.env`:\n```\nTOKEN=x  # <yours>\n```\n3. Start it.", 1
-    )
+    listed = quoting.passages_of("Connect it:\n1. Copy the *token*.\n2. Put it in `.env`:\n```\nTOKEN=x  # <yours>\n```\n3. Start it.", 1)
     assert [p.text for p in listed] == [
         "Connect it:\n1. Copy the token.\n2. Put it in `.env`:\n```\nTOKEN=x  # <yours>\n```\n3. Start it."
     ]
     # A list whose last step ends in a colon introduces the block after it.
-    steps = [
-        quoting.Passage(3, 0, "• Copy the token.\n• Put it in `.env`:", 0),
-        quoting.Passage(3, 1, "```\nTOKEN=x\n```", 1),
-    ]
+    steps = [quoting.Passage(3, 0, "• Copy the token.\n• Put it in `.env`:", 0), quoting.Passage(3, 1, "```\nTOKEN=x\n```", 1)]
     assert quoting.excerpt(steps[0], steps) == steps
     assert quoting.excerpt(steps[1], steps) == steps
     # The answer's text cites a code block on the line after its closing fence.
@@ -985,7 +916,7 @@ def test_a_runner_up_that_points_back_comes_with_the_sentence_it_points_at() -> 
 
 
 def test_a_runner_up_that_introduces_a_table_comes_with_its_rows() -> None:
-    """ "what slack scopes does it need" ended with "The bot's permissions in Slack are these
+    """"what slack scopes does it need" ended with "The bot's permissions in Slack are these
     scopes, ..." and none of them."""
     lead = quoting.passages_of("If doctor says a scope is missing, reinstall the app.", 1)
     scopes = quoting.passages_of(
@@ -1098,9 +1029,7 @@ def test_a_question_in_chat_history_answers_only_with_the_reply_it_got() -> None
     # Asked back and never answered, the question keeps the only reply it got.
     assert quoting.excerpt(clarified[0], clarified[:3]) == [clarified[0], clarified[1]]
     # A link's or code's question mark asks nothing: a reply nobody answered is still an answer.
-    [link] = quoting.passages_of(
-        "[2019-12-27 15:02] gcharang: use https://example.org/claim?coin=kmd or `(some? x)`", 1
-    )
+    [link] = quoting.passages_of("[2019-12-27 15:02] gcharang: use https://example.org/claim?coin=kmd or `(some? x)`", 1)
     assert not quoting.asked_unanswered(link, [link])
     # Outside a chat history a question is a passage like any other.
     [faq] = quoting.passages_of("Can pets spread the virus?", 1)

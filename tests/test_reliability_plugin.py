@@ -23,9 +23,7 @@ from hypothesis import strategies as st
 from tests.reliability_plugin import FuzzCounts
 
 REPO = Path(__file__).resolve().parent.parent
-EXACT = settings(
-    max_examples=40, database=None, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck)
-)
+EXACT = settings(max_examples=40, database=None, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 def counted(prop: object, counts: FuzzCounts, name: str) -> None:
@@ -151,7 +149,7 @@ def test_no_fuzz_property_returns_early() -> None:
 
 # -- through pytest: the hooks count and report, at the end of the session --------------------
 
-SAMPLE = """
+SAMPLE = '''
 from hypothesis import HealthCheck, assume, given, reject, settings, strategies as st
 
 EXACT = settings(max_examples=30, database=None, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
@@ -174,7 +172,7 @@ def test_fives(n):
 
 def test_plain():
     assert True
-"""
+'''
 
 
 def test_the_plugin_reports_cases_at_the_end_of_the_session(tmp_path: Path) -> None:
@@ -182,29 +180,12 @@ def test_the_plugin_reports_cases_at_the_end_of_the_session(tmp_path: Path) -> N
     report = tmp_path / "reliability.md"
     environ = {**os.environ, "PYTHONPATH": str(REPO)}
     run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "tests.reliability_plugin",
-            "--reliability-report",
-            str(report),
-            "test_fuzz_sample.py",
-        ],
-        cwd=tmp_path,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.reliability_plugin",
+         "--reliability-report", str(report), "test_fuzz_sample.py"],
+        cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=300,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    summary = re.search(
-        r"test_fuzz_sample\.py: (\d+) cases over 2 properties, 0 failing; ([\d,]+) draws rejected", run.stdout
-    )
+    summary = re.search(r"test_fuzz_sample\.py: (\d+) cases over 2 properties, 0 failing; ([\d,]+) draws rejected", run.stdout)
     assert summary, run.stdout[-3000:]
     assert int(summary[1]) == 30 + 20 and int(summary[2].replace(",", "")) > 0
     markdown = report.read_text(encoding="utf-8")

@@ -30,11 +30,7 @@ def test_counts_tokens_exactly_through_the_server(model_server, language_model):
 def test_streams_a_stopped_answer(model_server):  # type: ignore[no-untyped-def]
     remote = OpenAICompatibleModel(base_url=model_server, n_ctx=1024)
     seen: list[str] = []
-    prompt = Prompt(
-        "Answer using the source.",
-        "Source: The office opens at 9 am.\n\nQuestion: When does the office open?",
-        "Answer:",
-    )
+    prompt = Prompt("Answer using the source.", "Source: The office opens at 9 am.\n\nQuestion: When does the office open?", "Answer:")
     generation = remote.generate(prompt, max_tokens=24, stop=["\n\n", "\nQuestion:"], on_text=seen.append)
     assert generation.text
     assert "".join(seen).strip().startswith(generation.text.split()[0])

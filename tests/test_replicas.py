@@ -51,9 +51,7 @@ PER_MINUTE = 2
 RATE_LIMITED = "faster than I can keep up"
 
 
-def replica_environment(
-    *, state_url: str, kb_uri: str, model_url: str, port: int, aws: dict[str, str]
-) -> dict[str, str]:
+def replica_environment(*, state_url: str, kb_uri: str, model_url: str, port: int, aws: dict[str, str]) -> dict[str, str]:
     """What makes a replica one of many: exactly the example of docs/scaling.md."""
     return {
         "TIDINGS_STATE__URL": state_url,
@@ -112,21 +110,14 @@ def start_replica(folder: Path, name: str, *, api_url: str, shared_env: dict[str
     command = [str(script), "run"] if script.exists() else [sys.executable, "-m", "bots.cli", "run"]
     bot.log = folder / f"{name}.log"
     with bot.log.open("wb") as out:
-        bot.process = subprocess.Popen(
-            command, cwd=home.parent, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out
-        )
+        bot.process = subprocess.Popen(command, cwd=home.parent, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
     bot.port = port
     return bot
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def cluster(
-    tmp_path_factory: pytest.TempPathFactory,
-    postgres_server: str,
-    s3_server: str,
-    handbook_dir: Path,
-    embedder,
-    language_model,  # type: ignore[no-untyped-def]
+    tmp_path_factory: pytest.TempPathFactory, postgres_server: str, s3_server: str, handbook_dir: Path, embedder, language_model  # type: ignore[no-untyped-def]
 ) -> AsyncIterator[Cluster]:
     folder = tmp_path_factory.mktemp("cluster")
     state_url = create_database(postgres_server, f"cluster_{uuid.uuid4().hex[:8]}")
@@ -178,9 +169,7 @@ def replicas_that_died(cluster: Cluster) -> Any:
 async def wait_for(condition: Any, what: str, cluster: Cluster, *, timeout: float = 180.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
-        assert time.monotonic() < deadline, (
-            f"timed out waiting for {what}:\nA:\n{cluster.a.output()}\nB:\n{cluster.b.output()}"
-        )
+        assert time.monotonic() < deadline, f"timed out waiting for {what}:\nA:\n{cluster.a.output()}\nB:\n{cluster.b.output()}"
         await asyncio.sleep(0.05)
 
 
@@ -277,9 +266,7 @@ async def test_4_a_digest_both_replicas_schedule_is_posted_once_per_window(clust
 
     # A window that fell while both replicas were up, so both raced to post it. Cases 1-3 take
     # about half a minute, so the wait is usually short; two windows used to cost a minute more.
-    await wait_for(
-        lambda: any(c.at >= cluster.both_up + 1.0 for c in posts()), "a window both replicas saw", cluster, timeout=90
-    )
+    await wait_for(lambda: any(c.at >= cluster.both_up + 1.0 for c in posts()), "a window both replicas saw", cluster, timeout=90)
     await asyncio.sleep(3.0)  # room for a late duplicate of the last window
     windows = Counter(re.sub(r"\s+", " ", text) for text in notes())
     assert windows and all(count == 1 for count in windows.values()), windows
@@ -298,9 +285,7 @@ async def test_5_a_replica_killed_mid_answer_its_retry_is_answered_once_by_the_o
         first = await send_event(http, cluster.url(cluster.b), payload)
         assert first.status == 200
         await wait_for(
-            lambda: any(c.params.get("timestamp") == event["ts"] for c in slack.calls_to("reactions.add")),
-            "B to take it",
-            cluster,
+            lambda: any(c.params.get("timestamp") == event["ts"] for c in slack.calls_to("reactions.add")), "B to take it", cluster
         )
         assert cluster.b.kill() < 0
         killed_at = time.monotonic()

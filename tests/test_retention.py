@@ -18,9 +18,7 @@ from core.runtime.state import StateStore
 
 def filled(path: Path) -> StateStore:
     state = StateStore(path)
-    state.remember_answer(
-        "a1", {"asker": "U1", "question": "What is my salary?", "answer": "Ask HR.", "channel": "slack:T:C"}
-    )
+    state.remember_answer("a1", {"asker": "U1", "question": "What is my salary?", "answer": "Ask HR.", "channel": "slack:T:C"})
     state.record_feedback(answer_id="a1", platform="slack", channel="", user="U2", rating=-1)
     state.cache_notes("notes-1", {"bullets": ["Alice said the deploy is broken"]})
     state.question_started("q1", {"platform": "slack", "channel": "C", "asker": "U1"})
@@ -30,12 +28,7 @@ def filled(path: Path) -> StateStore:
 def test_keep_days_prunes_what_is_older_and_keeps_the_rest(tmp_path: Path) -> None:
     state = filled(tmp_path / "state.sqlite3")
     now = datetime.now(UTC)
-    assert prune_state(state, keep_days=90, now=now + timedelta(days=89)) == {
-        "answers": 0,
-        "feedback": 0,
-        "notes": 0,
-        "pending": 0,
-    }
+    assert prune_state(state, keep_days=90, now=now + timedelta(days=89)) == {"answers": 0, "feedback": 0, "notes": 0, "pending": 0}
     assert state.recall_answer("a1") is not None
 
     removed = prune_state(state, keep_days=90, now=now + timedelta(days=91))
@@ -43,12 +36,7 @@ def test_keep_days_prunes_what_is_older_and_keeps_the_rest(tmp_path: Path) -> No
     assert state.recall_answer("a1") is None and state.cached_notes("notes-1") is None
     assert state.unfinished_questions() == []
     [feedback] = state.feedback_records()
-    assert (feedback.rating, feedback.question, feedback.answer, feedback.citations) == (
-        -1,
-        "",
-        "",
-        [],
-    )  # the count stays
+    assert (feedback.rating, feedback.question, feedback.answer, feedback.citations) == (-1, "", "", [])  # the count stays
     assert prune_state(state, keep_days=0, now=now + timedelta(days=999)) == {}  # 0: keep forever
     state.close()
 

@@ -23,9 +23,7 @@ def environment(tmp_path: Path, language_model) -> dict[str, str]:  # type: igno
     for model in MODEL_CACHE.glob("*.gguf"):
         (home / "models" / model.name).symlink_to(model)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DISCORD_", "TIDINGS_"))}
-    env.update(
-        {"TIDINGS_HOME": str(home), "HF_HUB_OFFLINE": "1", "TIDINGS_CONFIG": str(REPO / "config" / "tidings.toml")}
-    )
+    env.update({"TIDINGS_HOME": str(home), "HF_HUB_OFFLINE": "1", "TIDINGS_CONFIG": str(REPO / "config" / "tidings.toml")})
     return env
 
 
@@ -49,13 +47,8 @@ def test_sigterm_shuts_down_cleanly(tmp_path: Path, language_model) -> None:  # 
     env = {**environment(tmp_path, language_model), "PYTHONPATH": str(REPO)}
     # Keep stdin open so the console chat waits for questions.
     process = subprocess.Popen(
-        [sys.executable, "-m", "bots.cli", "run"],
-        cwd=tmp_path,
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        [sys.executable, "-m", "bots.cli", "run"], cwd=tmp_path, env=env,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     deadline = time.time() + 300
     kb = Path(env["TIDINGS_HOME"]) / "kb" / "chunks.lance"

@@ -24,13 +24,7 @@ from tests.digest_support import MemoryPlatform, WordModel, message
 
 BERLIN = ZoneInfo("Europe/Berlin")
 GENERAL = DigestChannel(
-    platform="slack",
-    channel="C1",
-    workspace="T1",
-    name="general",
-    cron="0 17 * * *",
-    timezone="Europe/Berlin",
-    min_messages=2,
+    platform="slack", channel="C1", workspace="T1", name="general", cron="0 17 * * *", timezone="Europe/Berlin", min_messages=2
 )
 REF = ChannelRef("slack", "T1", "C1", name="general")
 
@@ -52,18 +46,12 @@ def make(
     state: StateStore | None = None,
 ) -> tuple[DigestScheduler, MemoryPlatform, StateStore]:
     # A digest posted in another channel needs that channel granted the source's scope.
-    grants = {
-        channel_scope("slack", c.workspace, c.target_channel): (channel_scope("slack", c.workspace, c.channel),)
-        for c in channels
-        if c.target_channel
-    }
+    grants = {channel_scope("slack", c.workspace, c.target_channel): (channel_scope("slack", c.workspace, c.channel),) for c in channels if c.target_channel}
     settings = Settings(home=home, digests=DigestSettings(channels=channels), access=AccessSettings(grants=grants))
     state = state or StateStore(settings.state_path)
     platform = platform or MemoryPlatform(clock=clock)
     summarizer = Summarizer(model=WordModel(), worker=ModelWorker(), state=state, settings=settings.digests)
-    scheduler = DigestScheduler(
-        settings=settings, state=state, summarizer=summarizer, platforms={"slack": platform}, clock=clock
-    )
+    scheduler = DigestScheduler(settings=settings, state=state, summarizer=summarizer, platforms={"slack": platform}, clock=clock)
     return scheduler, platform, state
 
 
@@ -72,15 +60,7 @@ def chat(platform: MemoryPlatform, start: datetime, count: int, *, first: int = 
     ids = []
     for i in range(count):
         n = first + i
-        platform.add(
-            message(
-                n,
-                "alice" if i % 2 else "bob",
-                f"Message {n} about the deploy pipeline step {n}.",
-                at=start + timedelta(minutes=10 * i),
-                channel=REF,
-            )
-        )
+        platform.add(message(n, "alice" if i % 2 else "bob", f"Message {n} about the deploy pipeline step {n}.", at=start + timedelta(minutes=10 * i), channel=REF))
         ids.append(f"m{n}")
     return ids
 
@@ -186,17 +166,10 @@ async def test_a_run_missed_while_down_fires_once_after_restart(tmp_path: Path) 
 async def test_a_double_fire_and_a_second_replica_post_once(tmp_path: Path) -> None:
     clock = Clock(at(2, 17, 0, month=5) + timedelta(seconds=2))
     scheduler, platform, state = make(tmp_path, clock=clock)
-    replica, _, _ = make(
-        tmp_path,
-        clock=Clock(at(2, 17, 0, month=5) + timedelta(seconds=40)),
-        platform=platform,
-        state=StateStore(tmp_path / "state.sqlite3"),
-    )
+    replica, _, _ = make(tmp_path, clock=Clock(at(2, 17, 0, month=5) + timedelta(seconds=40)), platform=platform, state=StateStore(tmp_path / "state.sqlite3"))
     chat(platform, at(2, 9), 5)
     results = await asyncio.gather(
-        scheduler.run_scheduled(GENERAL.job_id),
-        scheduler.run_scheduled(GENERAL.job_id),
-        replica.run_scheduled(GENERAL.job_id),
+        scheduler.run_scheduled(GENERAL.job_id), scheduler.run_scheduled(GENERAL.job_id), replica.run_scheduled(GENERAL.job_id)
     )
     assert sum(result is not None for result in results) == 1
     assert len(platform.posts) == 1

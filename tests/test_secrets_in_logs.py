@@ -30,9 +30,7 @@ SECRETS = (BOT_TOKEN, SIGNING_SECRET, DISCORD_TOKEN, APP_TOKEN)
 class CrashingAnswerer:
     """The answer fails with the token in the exception text (a library error quoting a request)."""
 
-    async def answer(
-        self, question: Question, *, on_text: OnText | None = None, on_queued: OnQueued | None = None
-    ) -> Answer:
+    async def answer(self, question: Question, *, on_text: OnText | None = None, on_queued: OnQueued | None = None) -> Answer:
         raise RuntimeError(f"upstream refused Authorization: Bearer {BOT_TOKEN} (signing secret {SIGNING_SECRET})")
 
 
@@ -78,17 +76,13 @@ async def test_a_full_run_with_errors_writes_no_secret(
             # the 429 and the rejected token were really answered (their retries and errors are logged)
             assert [(c.method, c.status) for c in world.slack.failed] == [("chat.postMessage", 429), ("auth.test", 200)]
         logging.getLogger("tests.secrets").error("a library logs a header: Authorization: Bearer %s", BOT_TOKEN)
-        logging.getLogger("tests.secrets").exception(
-            "with a traceback", exc_info=RuntimeError(f"token {DISCORD_TOKEN}")
-        )
+        logging.getLogger("tests.secrets").exception("with a traceback", exc_info=RuntimeError(f"token {DISCORD_TOKEN}"))
     finally:
         logging.getLogger().removeHandler(handler)
     text = stream.getvalue()
     lines = text.splitlines()
     assert len(lines) > 50 and "Traceback" in text and "[redacted]" in text
-    found = [s[:10] for s in SECRETS if any(s in line for line in lines)] + [
-        s[:10] for s in SECRETS if any(s in e for e in errors)
-    ]
+    found = [s[:10] for s in SECRETS if any(s in line for line in lines)] + [s[:10] for s in SECRETS if any(s in e for e in errors)]
     record(
         "Secrets",
         run="Slack over HTTP at DEBUG: answer with 429 retry, forged request, crashing answer, rejected token at start-up",

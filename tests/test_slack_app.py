@@ -69,15 +69,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 def with_handbook(built: Services) -> Services:
     built.knowledge_base.replace_source(
         "handbook.md",
-        [
-            Chunk(
-                id="handbook-1",
-                source="handbook.md",
-                title="<!channel> Deploy handbook",
-                text=HANDBOOK,
-                url="https://wiki.example/deploy",
-            )
-        ],
+        [Chunk(id="handbook-1", source="handbook.md", title="<!channel> Deploy handbook", text=HANDBOOK, url="https://wiki.example/deploy")],
     )
     return built
 
@@ -151,14 +143,8 @@ async def test_bots_own_messages_edits_and_deletions_are_ignored(
     bot = await start_bot(services)
     dm = {"type": "message", "channel": "D0DM", "channel_type": "im", "team": TEAM_ID}
     ignored = [
-        {
-            **dm,
-            "user": "U0ASKER",
-            "text": "",
-            "ts": next_ts(),
-            "subtype": "message_changed",
-            "message": {"user": "U0ASKER", "text": "edited question?", "ts": "1.000001"},
-        },
+        {**dm, "user": "U0ASKER", "text": "", "ts": next_ts(), "subtype": "message_changed",
+         "message": {"user": "U0ASKER", "text": "edited question?", "ts": "1.000001"}},
         {**dm, "ts": next_ts(), "subtype": "message_deleted", "hidden": True, "deleted_ts": "1.000001"},
         {**dm, "ts": next_ts(), "subtype": "bot_message", "bot_id": "B0OTHER", "text": "I am another bot"},
         {**dm, "ts": next_ts(), "user": "U0OTHERBOT", "bot_id": "B0OTHER", "text": "bot with a user id"},
@@ -166,14 +152,7 @@ async def test_bots_own_messages_edits_and_deletions_are_ignored(
         {**dm, "ts": next_ts(), "user": "U0NEW", "subtype": "channel_join", "text": "<@U0NEW> has joined"},
         {**mention("question from a bot"), "bot_id": "B0OTHER"},
         {**mention("an edited mention"), "edited": {"user": "U0ASKER", "ts": "2.0"}},
-        {
-            "type": "message",
-            "channel": "C0GENERAL",
-            "channel_type": "channel",
-            "user": "U0ASKER",
-            "text": "chat",
-            "ts": next_ts(),
-        },
+        {"type": "message", "channel": "C0GENERAL", "channel_type": "channel", "user": "U0ASKER", "text": "chat", "ts": next_ts()},
     ]
     replies = [await send_event(http, events_url(bot), event_callback(e)) for e in ignored]
     assert [r.status for r in replies] == [200] * len(ignored)
@@ -184,12 +163,7 @@ async def test_bots_own_messages_edits_and_deletions_are_ignored(
 
 @pytest.mark.shared_data
 async def test_real_clojurians_events_replayed_through_the_app(
-    slack: MockSlack,
-    http: aiohttp.ClientSession,
-    services: Services,
-    start_bot: StartBot,
-    shared_data: Any,
-    caplog: Any,
+    slack: MockSlack, http: aiohttp.ClientSession, services: Services, start_bot: StartBot, shared_data: Any, caplog: Any
 ) -> None:
     """A few hundred real Events API messages (chat, thread replies, joins, bot posts, edits,
     deletions), delivered as Slack delivers them; once as channel messages, once as DMs of
@@ -279,12 +253,8 @@ async def test_long_answers_are_shared_across_several_messages(
     text = "\n\n".join(f"Step {i}: <!channel> run the job & check <@U0BOSS>. " * 30 for i in range(120))
     services.state.remember_answer(
         "long-1",
-        {
-            "question": "how?",
-            "answer": text,
-            "grounded": True,
-            "citations": [{"n": 1, "source": "a.md", "title": "A", "url": "https://a.example", "score": 1.0}],
-        },
+        {"question": "how?", "answer": text, "grounded": True,
+         "citations": [{"n": 1, "source": "a.md", "title": "A", "url": "https://a.example", "score": 1.0}]},
     )
     reply = await click(http, events_url(bot), SHARE_ANSWER, "long-1", response_url=slack.response_url("share"))
     assert reply.status == 200
@@ -319,12 +289,7 @@ async def test_socket_mode_connects_acks_envelopes_and_answers(
     assert slack.calls_to("apps.connections.open")[0].token == "xapp-test-token"
     event = mention("   ")
     await slack.push_envelope(
-        {
-            "envelope_id": "env-1",
-            "type": "events_api",
-            "accepts_response_payload": False,
-            "payload": event_callback(event),
-        }
+        {"envelope_id": "env-1", "type": "events_api", "accepts_response_payload": False, "payload": event_callback(event)}
     )
     await slack.wait_until(lambda: any(a.get("envelope_id") == "env-1" for a in slack.socket_acks), timeout=3)
     await slack.wait_for("chat.postMessage")
@@ -410,9 +375,7 @@ async def test_ask_command_answers_privately_then_share_and_feedback(
     slack: MockSlack, http: aiohttp.ClientSession, services: Services, start_bot: StartBot
 ) -> None:
     bot = await start_bot(services)
-    ack = await send_command(
-        http, events_url(bot), "/ask", "how long does a deploy take?", response_url=slack.response_url("ask")
-    )
+    ack = await send_command(http, events_url(bot), "/ask", "how long does a deploy take?", response_url=slack.response_url("ask"))
     assert ack.status == 200 and ack.seconds < 3
     await slack.wait_until(lambda: any(r.get("blocks") for r in slack.responses), timeout=120)
     ephemeral = next(r for r in slack.responses if r.get("blocks"))
@@ -442,12 +405,8 @@ async def test_mention_in_a_thread_uses_the_thread_as_conversation(
     bot = await start_bot(services)
     root = next_ts()
     slack.workspace.users["U0ASKER"] = {"id": "U0ASKER", "name": "asker", "profile": {"display_name": "Asker"}}
-    slack.workspace.add_message(
-        "C0GENERAL", {"ts": root, "user": "U0ASKER", "text": "We need to ship the fix today.", "thread_ts": root}
-    )
-    slack.workspace.add_message(
-        "C0GENERAL", {"ts": next_ts(), "user": "U0ASKER", "text": "It is on main already.", "thread_ts": root}
-    )
+    slack.workspace.add_message("C0GENERAL", {"ts": root, "user": "U0ASKER", "text": "We need to ship the fix today.", "thread_ts": root})
+    slack.workspace.add_message("C0GENERAL", {"ts": next_ts(), "user": "U0ASKER", "text": "It is on main already.", "thread_ts": root})
     event = mention("so how do I deploy it?", thread_ts=root)
     slack.workspace.add_message("C0GENERAL", {**event, "thread_ts": root})
     assert (await send_event(http, events_url(bot), event_callback(event))).status == 200
@@ -468,7 +427,9 @@ async def test_summarize_in_a_thread_and_the_summarize_command(
 ) -> None:
     assert services.summarizer is not None
     bot = await start_bot(services)
-    slack.workspace.users.update({"U0ANN": {"id": "U0ANN", "name": "ann"}, "U0BOB": {"id": "U0BOB", "name": "bob"}})
+    slack.workspace.users.update(
+        {"U0ANN": {"id": "U0ANN", "name": "ann"}, "U0BOB": {"id": "U0BOB", "name": "bob"}}
+    )
     root = next_ts()
     lines = [
         ("U0ANN", "The release is blocked: the payment tests fail on the new card form."),
@@ -503,13 +464,9 @@ async def test_a_quote_answer_shows_its_sentences_as_a_quote_block_with_the_sour
     event = mention("How long does a deploy take?")
     response = await send_event(http, events_url(bot), event_callback(event))
     assert response.status == 200
-    await slack.wait_until(
-        lambda: any(has_buttons(m) for m in slack.posts_in_thread("C0GENERAL", event["ts"])), timeout=120
-    )
+    await slack.wait_until(lambda: any(has_buttons(m) for m in slack.posts_in_thread("C0GENERAL", event["ts"])), timeout=120)
     (answer,) = slack.posts_in_thread("C0GENERAL", event["ts"])
-    quotes = [
-        b["text"]["text"] for b in answer["blocks"] if b["type"] == "section" and b["text"]["text"].startswith(">")
-    ]
+    quotes = [b["text"]["text"] for b in answer["blocks"] if b["type"] == "section" and b["text"]["text"].startswith(">")]
     assert quotes, texts_of(answer)
     assert any("A deploy takes about ten minutes." in q for q in quotes)
     assert all("<https://wiki.example/deploy|[1] " in q for q in quotes), quotes

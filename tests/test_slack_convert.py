@@ -112,10 +112,7 @@ def test_markdown_links_only_for_web_urls_and_labels_cannot_break_out() -> None:
 
 def test_plain_text_reads_like_a_person_and_question_drops_the_bot_mention() -> None:
     wire = "<@UBOT> what does <@U2> mean in <#C9|general> by <https://ex.com/x|this> &amp; <!here>?"
-    assert (
-        plain_text(wire, {"U2": "alice"})
-        == "@UBOT what does @alice mean in #general by this (https://ex.com/x) & @here?"
-    )
+    assert plain_text(wire, {"U2": "alice"}) == "@UBOT what does @alice mean in #general by this (https://ex.com/x) & @here?"
     assert question_text(wire, "UBOT", {"U2": "alice"}) == (
         "what does @alice mean in #general by this (https://ex.com/x) & @here?"
     )
@@ -141,9 +138,7 @@ def test_questions_are_not_summarize_requests() -> None:
 def test_long_answer_is_split_into_sections_and_messages_under_the_limits() -> None:
     paragraph = "Deploys run from the main branch & need two reviews <see below>. " * 40
     text = "\n\n".join(f"Step {i}. {paragraph}" for i in range(80))  # ~200 KB
-    citations = tuple(
-        Citation(i, f"doc{i}.md", f"Doc {i}", "", 0.5, url=f"https://d.example/{i}") for i in range(1, 13)
-    )
+    citations = tuple(Citation(i, f"doc{i}.md", f"Doc {i}", "", 0.5, url=f"https://d.example/{i}") for i in range(1, 13))
     answer = Answer(question="q", text=text, grounded=True, citations=citations)
     messages = answer_messages(answer, actions=feedback_buttons("a1"))
     assert len(messages) > 1
@@ -157,12 +152,7 @@ def test_long_answer_is_split_into_sections_and_messages_under_the_limits() -> N
 
 
 @settings(max_examples=200, deadline=None)
-@given(
-    st.lists(
-        st.sampled_from(["word", "&", "<", ">", " ", "\n", "\n\n", ". ", "<https://e.x/a b|label>", "x" * 50]),
-        max_size=400,
-    )
-)
+@given(st.lists(st.sampled_from(["word", "&", "<", ">", " ", "\n", "\n\n", ". ", "<https://e.x/a b|label>", "x" * 50]), max_size=400))
 def test_split_never_exceeds_the_limit_nor_cuts_an_entity(parts: list[str]) -> None:
     text = escape_mrkdwn("".join(parts))
     pieces = split_text(text, limit=120)
@@ -189,16 +179,8 @@ def test_kinds_of_real_subtypes() -> None:
 
 
 def test_thread_reply_becomes_a_channel_message_with_thread_and_permalink() -> None:
-    event = {
-        "type": "message",
-        "user": "U2",
-        "text": "yes <@U3>",
-        "ts": "1517436495.000136",
-        "thread_ts": "1517436000.000100",
-    }
-    message = to_channel_message(
-        event, CHANNEL, names={"U2": "bob", "U3": "carol"}, workspace_url="https://acme.slack.com/"
-    )
+    event = {"type": "message", "user": "U2", "text": "yes <@U3>", "ts": "1517436495.000136", "thread_ts": "1517436000.000100"}
+    message = to_channel_message(event, CHANNEL, names={"U2": "bob", "U3": "carol"}, workspace_url="https://acme.slack.com/")
     assert message.id == "1517436495.000136"
     assert message.thread_id == message.reply_to == "1517436000.000100"
     assert message.author.name == "bob" and message.text == "yes @carol"
@@ -209,14 +191,8 @@ def test_thread_reply_becomes_a_channel_message_with_thread_and_permalink() -> N
 
 
 def test_bot_attachment_text_is_kept_for_bot_messages() -> None:
-    event = {
-        "subtype": "bot_message",
-        "bot_id": "B1",
-        "username": "github",
-        "text": "",
-        "ts": "1.000001",
-        "attachments": [{"pretext": "[repo] New issue", "text": "Body"}],
-    }
+    event = {"subtype": "bot_message", "bot_id": "B1", "username": "github", "text": "", "ts": "1.000001",
+             "attachments": [{"pretext": "[repo] New issue", "text": "Body"}]}
     message = to_channel_message(event, CHANNEL)
     assert message.kind == "bot" and message.author.is_bot and message.text == "[repo] New issue\nBody"
 
@@ -229,10 +205,7 @@ def test_an_old_upload_reads_as_its_comment_and_file_not_slacks_sentence_about_i
     assert message.kind == "message" and message.text == "hello, why is `b` nil here?\n[file: if-let map destructuring]"
     # Without a comment Slack's sentence is what the upload says; a person's own words stay as written.
     bare = {**event, "text": text.split(" and commented:")[0], "file": {"title": "notes"}}
-    assert (
-        to_channel_message(bare, CHANNEL).text
-        == "@yvan uploaded a file: if-let map destructuring (https://acme.slack.com/files/U1/F1/x.clj)"
-    )
+    assert to_channel_message(bare, CHANNEL).text == "@yvan uploaded a file: if-let map destructuring (https://acme.slack.com/files/U1/F1/x.clj)"
     said = {**event, "text": "I uploaded a file: the notes, see above"}
     assert to_channel_message(said, CHANNEL).text == "I uploaded a file: the notes, see above"
 
@@ -254,10 +227,7 @@ def test_thread_turns_keep_people_and_the_bot_and_drop_noise() -> None:
         {"ts": "6.0", "user": "U1", "text": "later message"},
     ]
     turns = thread_turns(thread, before_ts="5.0", bot_user_id="UBOT", names={"U1": "ann"})
-    assert [(t.author, t.text, t.by_bot) for t in turns] == [
-        ("ann", "how do I deploy?", False),
-        ("Tidings", "Run make deploy.", True),
-    ]
+    assert [(t.author, t.text, t.by_bot) for t in turns] == [("ann", "how do I deploy?", False), ("Tidings", "Run make deploy.", True)]
 
 
 def test_digest_blocks_link_each_bullet_to_its_messages() -> None:
@@ -267,11 +237,7 @@ def test_digest_blocks_link_each_bullet_to_its_messages() -> None:
         sections=(
             DigestSection(
                 "Releases",
-                (
-                    DigestBullet(
-                        "v2 shipped", (MessageLink("1.1", "ann", start, "https://a.slack.com/archives/C1/p11"),)
-                    ),
-                ),
+                (DigestBullet("v2 shipped", (MessageLink("1.1", "ann", start, "https://a.slack.com/archives/C1/p11"),)),),
             ),
             DigestSection("Empty"),
         ),

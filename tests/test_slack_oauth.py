@@ -36,9 +36,7 @@ class RecordingAnswerer:
 
     questions: list[Question] = field(default_factory=list)
 
-    async def answer(
-        self, question: Question, *, on_text: OnText | None = None, on_queued: OnQueued | None = None
-    ) -> Answer:
+    async def answer(self, question: Question, *, on_text: OnText | None = None, on_queued: OnQueued | None = None) -> Answer:
         self.questions.append(question)
         return Answer(question=question.text, text="Deploys go out from main.", grounded=True)
 
@@ -52,9 +50,7 @@ async def slack() -> AsyncIterator[MockSlack]:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def oauth_bot(
-    slack: MockSlack, make_services: Callable[..., Services]
-) -> AsyncIterator[tuple[SlackBot, RecordingAnswerer]]:
+async def oauth_bot(slack: MockSlack, make_services: Callable[..., Services]) -> AsyncIterator[tuple[SlackBot, RecordingAnswerer]]:
     services = make_services()
     answerer = RecordingAnswerer()
     services.answerer = answerer
@@ -69,9 +65,7 @@ def base(bot: SlackBot) -> str:
     return f"http://127.0.0.1:{bot.port}"
 
 
-async def install(
-    http: aiohttp.ClientSession, slack: MockSlack, bot: SlackBot, *, code: str, team: str, token: str
-) -> aiohttp.ClientResponse:
+async def install(http: aiohttp.ClientSession, slack: MockSlack, bot: SlackBot, *, code: str, team: str, token: str) -> aiohttp.ClientResponse:
     slack.oauth_grants[code] = {
         "app_id": "A0TIDINGS",
         "access_token": token,
@@ -92,9 +86,7 @@ async def install(
     assert query["client_id"] == [CLIENT[0]] and "chat:write" in query["scope"][0] and "commands" in query["scope"][0]
     state = query["state"][0]
     async with http.get(
-        base(bot) + f"/slack/oauth_redirect?code={code}&state={state}",
-        headers={"Cookie": cookie},
-        allow_redirects=False,
+        base(bot) + f"/slack/oauth_redirect?code={code}&state={state}", headers={"Cookie": cookie}, allow_redirects=False
     ) as finished:
         await finished.read()
         finished.state_used = state  # type: ignore[attr-defined]
@@ -135,12 +127,7 @@ async def test_a_second_workspace_installs_and_is_answered_with_its_own_token_an
 
         second = await ask_in(http, bot, SECOND, "<@UT0SECOND> how do deploys work?")
         first = await ask_in(http, bot, TEAM_ID, "<@UTIDINGS> how do deploys work?")
-        await slack.wait_until(
-            lambda: (
-                len(slack.posts_in_thread("C0GENERAL", second["ts"])) >= 1
-                and len(slack.posts_in_thread("C0GENERAL", first["ts"])) >= 1
-            )
-        )
+        await slack.wait_until(lambda: len(slack.posts_in_thread("C0GENERAL", second["ts"])) >= 1 and len(slack.posts_in_thread("C0GENERAL", first["ts"])) >= 1)
 
     posts = {c.params.get("thread_ts"): c.token for c in slack.calls_to("chat.postMessage")}
     assert posts[second["ts"]] == "xoxb-second" and posts[first["ts"]] == "xoxb-test-token"
@@ -169,9 +156,7 @@ async def test_a_workspace_that_never_installed_is_not_answered(
     assert len(slack.calls_to("chat.postMessage")) == before and not any(q.text == "hello?" for q in answerer.questions)
 
 
-async def test_an_uninstalled_workspace_is_forgotten(
-    slack: MockSlack, oauth_bot: tuple[SlackBot, RecordingAnswerer]
-) -> None:
+async def test_an_uninstalled_workspace_is_forgotten(slack: MockSlack, oauth_bot: tuple[SlackBot, RecordingAnswerer]) -> None:
     bot, answerer = oauth_bot
     async with aiohttp.ClientSession() as http:
         finished = await install(http, slack, bot, code="code-3", team="T0THIRD", token="xoxb-third")
@@ -207,9 +192,7 @@ async def test_oauth_needs_both_credentials_and_http_mode() -> None:
     with pytest.raises(ConfigError, match="both SLACK_CLIENT_ID and SLACK_CLIENT_SECRET"):
         parse_slack_settings({}, {"SLACK_CLIENT_ID": "1.2"})
     with pytest.raises(ConfigError, match='mode = "http"'):
-        parse_slack_settings(
-            {"mode": "socket"}, {"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "s", "SLACK_APP_TOKEN": "xapp-1"}
-        )
+        parse_slack_settings({"mode": "socket"}, {"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "s", "SLACK_APP_TOKEN": "xapp-1"})
     environ = {"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "sekrit-value", "SLACK_SIGNING_SECRET": "x"}
     settings = parse_slack_settings({}, environ)
     assert settings is not None and settings.oauth and settings.mode == "http" and settings.bot_token == ""

@@ -57,17 +57,10 @@ def fill_channel(slack: MockSlack) -> None:
         if i % 50 == 0:
             message.update(thread_ts=message["ts"], reply_count=130)
             for r in range(130):
-                ws.add_message(
-                    "C1",
-                    {"ts": ts(i + 0.001 * (r + 1)), "user": "U2", "text": f"reply {r}", "thread_ts": message["ts"]},
-                )
+                ws.add_message("C1", {"ts": ts(i + 0.001 * (r + 1)), "user": "U2", "text": f"reply {r}", "thread_ts": message["ts"]})
         ws.add_message("C1", message)
-    ws.add_message(
-        "C1", {"ts": ts(250.5), "user": "U2", "subtype": "channel_join", "text": "<@U2> has joined the channel"}
-    )
-    ws.add_message(
-        "C1", {"ts": ts(251), "bot_id": "B9", "subtype": "bot_message", "username": "ci", "text": "build green"}
-    )
+    ws.add_message("C1", {"ts": ts(250.5), "user": "U2", "subtype": "channel_join", "text": "<@U2> has joined the channel"})
+    ws.add_message("C1", {"ts": ts(251), "bot_id": "B9", "subtype": "bot_message", "username": "ci", "text": "build green"})
     ws.add_message("C1", {"ts": ts(24 * 60 + 1), "user": "U1", "text": "after the window"})
 
 
@@ -90,9 +83,7 @@ async def test_history_pages_through_channel_and_threads(slack: MockSlack) -> No
     assert root.thread_id == root.id and root.author.name == "Bob B"
     assert root.permalink == f"{WORKSPACE_URL}archives/C1/p{root.id.replace('.', '')}"
     reply = replies[0]
-    assert (
-        reply.permalink == f"{WORKSPACE_URL}archives/C1/p{reply.id.replace('.', '')}?thread_ts={reply.reply_to}&cid=C1"
-    )
+    assert reply.permalink == f"{WORKSPACE_URL}archives/C1/p{reply.id.replace('.', '')}?thread_ts={reply.reply_to}&cid=C1"
 
     kinds = Counter(m.kind for m in messages)
     assert kinds == {"message": 900, "join": 1, "bot": 1}
@@ -104,21 +95,11 @@ async def test_history_pages_through_channel_and_threads(slack: MockSlack) -> No
 
 async def test_replies_in_the_window_to_an_older_thread_are_included(slack: MockSlack) -> None:
     ws = slack.workspace
-    old_parent = ws.add_message(
-        "C1", {"ts": ts(-3 * 24 * 60), "user": "U1", "text": "three days ago: is the ARM build broken?"}
-    )
-    ws.add_message(
-        "C1", {"ts": ts(-3 * 24 * 60 + 5), "user": "U2", "text": "looking into it", "thread_ts": old_parent["ts"]}
-    )
-    ws.add_message(
-        "C1", {"ts": ts(30), "user": "U2", "text": "fixed today: pinned openssl", "thread_ts": old_parent["ts"]}
-    )
-    quiet_parent = ws.add_message(
-        "C1", {"ts": ts(-2 * 24 * 60), "user": "U1", "text": "an old thread nobody answered today"}
-    )
-    ws.add_message(
-        "C1", {"ts": ts(-2 * 24 * 60 + 1), "user": "U2", "text": "old reply", "thread_ts": quiet_parent["ts"]}
-    )
+    old_parent = ws.add_message("C1", {"ts": ts(-3 * 24 * 60), "user": "U1", "text": "three days ago: is the ARM build broken?"})
+    ws.add_message("C1", {"ts": ts(-3 * 24 * 60 + 5), "user": "U2", "text": "looking into it", "thread_ts": old_parent["ts"]})
+    ws.add_message("C1", {"ts": ts(30), "user": "U2", "text": "fixed today: pinned openssl", "thread_ts": old_parent["ts"]})
+    quiet_parent = ws.add_message("C1", {"ts": ts(-2 * 24 * 60), "user": "U1", "text": "an old thread nobody answered today"})
+    ws.add_message("C1", {"ts": ts(-2 * 24 * 60 + 1), "user": "U2", "text": "old reply", "thread_ts": quiet_parent["ts"]})
     ws.add_message("C1", {"ts": ts(10), "user": "U1", "text": "good morning"})
     platform = platform_for(slack)
     messages = await platform.fetch_history(CHANNEL, START, START + timedelta(days=1))
@@ -200,11 +181,8 @@ async def test_real_clojurians_channel_through_history(slack: MockSlack, shared_
     messages = await platform.fetch_history(ChannelRef("slack", "T03RZGPFR", busiest), since, since + timedelta(days=3))
 
     reachable = [
-        e
-        for e in chosen
-        if not (
-            e.get("thread_ts") and e["thread_ts"] != e["ts"] and slack.workspace.find(busiest, e["thread_ts"]) is None
-        )
+        e for e in chosen
+        if not (e.get("thread_ts") and e["thread_ts"] != e["ts"] and slack.workspace.find(busiest, e["thread_ts"]) is None)
     ]
     assert len(messages) == len(reachable)
     by_id = {m.id: m for m in messages}

@@ -28,12 +28,7 @@ def test_config_section_is_read_and_api_url_gets_a_slash() -> None:
         {"mode": "http", "port": "8080", "path": "/hooks/slack", "api_url": "https://slack-gov.com/api"}, HTTP_ENV
     )
     assert parsed == SlackSettings(
-        bot_token="xoxb-1",
-        signing_secret="shh",
-        mode="http",
-        port=8080,
-        path="/hooks/slack",
-        api_url="https://slack-gov.com/api/",
+        bot_token="xoxb-1", signing_secret="shh", mode="http", port=8080, path="/hooks/slack", api_url="https://slack-gov.com/api/"
     )
 
 

@@ -43,12 +43,7 @@ async def test_manifest_asks_for_exactly_the_scopes_and_events_the_bot_needs() -
 
 
 def settings_for(slack: MockSlack, **overrides: Any) -> SlackSettings:
-    values: dict[str, Any] = {
-        "bot_token": "xoxb-doctor",
-        "app_token": "xapp-doctor",
-        "mode": "socket",
-        "api_url": slack.api_url,
-    }
+    values: dict[str, Any] = {"bot_token": "xoxb-doctor", "app_token": "xapp-doctor", "mode": "socket", "api_url": slack.api_url}
     return SlackSettings(**{**values, **overrides})
 
 
@@ -72,9 +67,7 @@ async def test_doctor_reports_a_rejected_token_without_showing_it(slack: MockSla
 
 
 async def test_doctor_reports_an_unreachable_slack() -> None:
-    problems = await check_slack(
-        SlackSettings(bot_token="xoxb-x", mode="http", signing_secret="s", api_url="http://127.0.0.1:9/api/")
-    )
+    problems = await check_slack(SlackSettings(bot_token="xoxb-x", mode="http", signing_secret="s", api_url="http://127.0.0.1:9/api/"))
     assert len(problems) == 1 and "Could not reach Slack" in problems[0]
 
 
@@ -82,9 +75,7 @@ async def test_build_slack_bot_from_config_and_environment(
     tmp_path: Path, make_services: Callable[..., Services], slack: MockSlack
 ) -> None:
     config = tmp_path / "tidings.toml"
-    config.write_text(
-        f'[slack]\nmode = "http"\nport = 0\nhost = "127.0.0.1"\napi_url = "{slack.api_url}"\n', encoding="utf-8"
-    )
+    config.write_text(f'[slack]\nmode = "http"\nport = 0\nhost = "127.0.0.1"\napi_url = "{slack.api_url}"\n', encoding="utf-8")
     env = {"SLACK_BOT_TOKEN": "xoxb-built", "SLACK_SIGNING_SECRET": "sig"}
     bot = build_slack_bot(str(config), services=make_services(), environ=env)
     assert bot.settings.mode == "http" and bot.platform.platform == "slack"
@@ -98,9 +89,7 @@ async def test_build_slack_bot_from_config_and_environment(
         build_slack_bot(str(config), services=make_services(), environ={})
 
 
-async def test_a_bad_token_stops_start_with_a_clear_error(
-    slack: MockSlack, make_services: Callable[..., Services]
-) -> None:
+async def test_a_bad_token_stops_start_with_a_clear_error(slack: MockSlack, make_services: Callable[..., Services]) -> None:
     from adapters.slack.bot import SlackBot
 
     slack.fail_next("auth.test", status=200, retry_after=None)
@@ -109,3 +98,4 @@ async def test_a_bad_token_stops_start_with_a_clear_error(
         await bot.start()
     assert "xoxb-revoked" not in str(raised.value)
     await bot.stop()
+

@@ -47,9 +47,7 @@ def test_unanswered_questions_are_the_refused_ones_once_per_wording_most_asked_f
     state = StateStore(state_location)
 
     def asked(answer_id: str, question: str, channel: str, grounded: bool) -> None:
-        state.remember_answer(
-            answer_id, {"question": question, "answer": "x", "channel": channel, "grounded": grounded, "citations": []}
-        )
+        state.remember_answer(answer_id, {"question": question, "answer": "x", "channel": channel, "grounded": grounded, "citations": []})
 
     asked("1", "How do I expense a taxi?", "slack:T1:C1", False)
     asked("2", "what is the wifi password", "slack:T1:C2", False)
@@ -158,9 +156,7 @@ def test_a_digest_lease_is_renewed_by_its_owner_and_taken_over_when_it_stops(sta
     t = 3_000_000.0
     assert state.claim_digest("slack", "C1", start, end, owner="a", now=t)
     assert state.renew_digest("slack", "C1", start, end, owner="a", now=t + 25)
-    assert state.claim_digest("slack", "C1", start, end, owner="b", now=t + 50) is None, (
-        "renewed at +25: alive until +55"
-    )
+    assert state.claim_digest("slack", "C1", start, end, owner="b", now=t + 50) is None, "renewed at +25: alive until +55"
     assert state.claim_digest("slack", "C1", start, end, owner="b", now=t + 56), "a stopped renewing"
     assert not state.renew_digest("slack", "C1", start, end, owner="a", now=t + 57)
     state.release_digest("slack", "C1", start, end)

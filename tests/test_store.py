@@ -55,14 +55,8 @@ def test_a_first_result_that_clearly_leads_its_own_search_stays_first() -> None:
 
 def test_the_search_that_is_sure_of_a_question_leads_the_fusion(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
     pages = {
-        "weather.md": (
-            "Warm weather",
-            "Will warm weather stop the outbreak? It is not yet known whether heat and humidity slow the spread of the virus.",
-        ),
-        "camps.md": (
-            "Camps",
-            "Summer camps may open if they keep groups small and outdoors; the summer schedule is posted in May.",
-        ),
+        "weather.md": ("Warm weather", "Will warm weather stop the outbreak? It is not yet known whether heat and humidity slow the spread of the virus."),
+        "camps.md": ("Camps", "Summer camps may open if they keep groups small and outdoors; the summer schedule is posted in May."),
         "cleaning.md": ("Cleaning", "Soap and bleach kill germs on surfaces; clean door handles daily."),
         "masks.md": ("Masks", "Wear a mask on public transport and in shops."),
         "testing.md": ("Testing", "A test is free at any pharmacy; results come within two days."),
@@ -95,24 +89,16 @@ def test_scopes_filter_before_ranking(kb: LanceKnowledgeBase, embedder) -> None:
     kb.replace_source("public.md", chunks(embedder, "public.md", filler))
     kb.refresh_indexes()
     for mode in ("hybrid", "vector", "text"):
-        outside = kb.search(
-            "When does the Globex acquisition BLUEBIRD close?", scopes={"public", "slack:T1:COTHER"}, k=10, mode=mode
-        )  # type: ignore[arg-type]
+        outside = kb.search("When does the Globex acquisition BLUEBIRD close?", scopes={"public", "slack:T1:COTHER"}, k=10, mode=mode)  # type: ignore[arg-type]
         assert outside or mode == "text", mode  # no public note shares the question's words
         assert all(h.chunk.scope != "slack:T1:CSECRET" for h in outside), mode
-        inside = kb.search(
-            "When does the Globex acquisition BLUEBIRD close?", scopes={"public", "slack:T1:CSECRET"}, k=3, mode=mode
-        )  # type: ignore[arg-type]
+        inside = kb.search("When does the Globex acquisition BLUEBIRD close?", scopes={"public", "slack:T1:CSECRET"}, k=3, mode=mode)  # type: ignore[arg-type]
         assert inside[0].chunk.source == "private.md", mode
 
 
 def test_hybrid_search_ranks_and_reports_similarity(kb: LanceKnowledgeBase, embedder) -> None:  # type: ignore[no-untyped-def]
-    kb.replace_source(
-        "vpn.md", chunks(embedder, "vpn.md", "Install WireGuard and import the VPN profile from IT.", title="VPN")
-    )
-    kb.replace_source(
-        "food.md", chunks(embedder, "food.md", "Lunch is served at noon in the cafeteria.", title="Lunch")
-    )
+    kb.replace_source("vpn.md", chunks(embedder, "vpn.md", "Install WireGuard and import the VPN profile from IT.", title="VPN"))
+    kb.replace_source("food.md", chunks(embedder, "food.md", "Lunch is served at noon in the cafeteria.", title="Lunch"))
     kb.refresh_indexes()
     hits = kb.search("how do I set up the VPN?", scopes={"public"}, k=2)
     assert hits[0].chunk.source == "vpn.md"
@@ -175,16 +161,11 @@ def test_equally_good_hits_come_in_one_order_every_time(kb: LanceKnowledgeBase, 
     """Sources that score alike (here the same words) come in the order of their ids, not in
     whatever order the search returns them: the same question gets the same answer each time."""
     for n in (9, 3, 7, 1, 5, 8, 2, 6, 4):
-        kb.replace_source(
-            f"copy-{n}.md", chunks(embedder, f"copy-{n}.md", "Parking permits are renewed every January.")
-        )
+        kb.replace_source(f"copy-{n}.md", chunks(embedder, f"copy-{n}.md", "Parking permits are renewed every January."))
     kb.replace_source("other.md", chunks(embedder, "other.md", "The office opens at nine and closes at five."))
     kb.refresh_indexes()
     for mode in ("text", "vector", "hybrid"):
-        orders = {
-            tuple(h.chunk.id for h in kb.search("When are parking permits renewed?", scopes={"public"}, k=9, mode=mode))
-            for _ in range(3)
-        }  # type: ignore[arg-type]
+        orders = {tuple(h.chunk.id for h in kb.search("When are parking permits renewed?", scopes={"public"}, k=9, mode=mode)) for _ in range(3)}  # type: ignore[arg-type]
         assert len(orders) == 1, mode
         (order,) = orders
         assert list(order) == sorted(order), mode
@@ -203,18 +184,9 @@ def test_large_tables_get_an_ann_and_a_scope_index_that_keep_scopes_and_recall(t
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     rows = [
         {
-            "id": f"r{i}",
-            "source": f"bulk-{i % 40}.md",
-            "doc_key": "",
-            "title": f"Bulk {i}",
-            "text": f"Bulk note {i} about topic {i % 97}.",
-            "scope": "public" if i % 2 else "slack:T1:CPRIVATE",
-            "url": "",
-            "position": 0,
-            "content_hash": f"h{i}",
-            "kind": "document",
-            "search_text": f"Bulk {i}\nBulk note {i} about topic {i % 97}.",
-            "vector": vectors[i],
+            "id": f"r{i}", "source": f"bulk-{i % 40}.md", "doc_key": "", "title": f"Bulk {i}", "text": f"Bulk note {i} about topic {i % 97}.",
+            "scope": "public" if i % 2 else "slack:T1:CPRIVATE", "url": "", "position": 0, "content_hash": f"h{i}", "kind": "document",
+            "search_text": f"Bulk {i}\nBulk note {i} about topic {i % 97}.", "vector": vectors[i],
         }
         for i in range(2400)
     ]
@@ -234,13 +206,8 @@ def test_large_tables_get_an_ann_and_a_scope_index_that_keep_scopes_and_recall(t
     for topic in range(20):
         query = f"bulk note about topic {topic}"
         exact = (
-            table.search(embedder.embed([query])[0], vector_column_name="vector")
-            .distance_type("cosine")
-            .where("scope IN ('public')", prefilter=True)
-            .bypass_vector_index()
-            .limit(10)
-            .select(["id"])
-            .to_list()
+            table.search(embedder.embed([query])[0], vector_column_name="vector").distance_type("cosine")
+            .where("scope IN ('public')", prefilter=True).bypass_vector_index().limit(10).select(["id"]).to_list()
         )
         found = kb.search(query, scopes={"public"}, k=10, mode="vector")
         overlaps.append(len({h.chunk.id for h in found} & {r["id"] for r in exact}))
@@ -278,10 +245,7 @@ class EightDimensions:
 
         import numpy as np
 
-        rows = [
-            np.frombuffer(hashlib.sha256(t.encode()).digest()[:8], dtype=np.uint8).astype(np.float32) - 127.5
-            for t in texts
-        ]
+        rows = [np.frombuffer(hashlib.sha256(t.encode()).digest()[:8], dtype=np.uint8).astype(np.float32) - 127.5 for t in texts]
         vectors = np.array(rows, dtype=np.float32).reshape(len(texts), 8)
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
@@ -316,19 +280,12 @@ def test_a_duplicate_heavy_table_gets_an_index_with_a_partition_per_distinct_vec
     kb = LanceKnowledgeBase(uri=str(tmp_path / "kb"), embedder=embedder)
     answers = ["Reset your password at id.acme.example.", "Lunch is served at noon.", "The VPN profile comes from IT."]
     texts = [answers[i % 3] for i in range(70_000)]
-    kb._open(create=True).add(
-        pa.Table.from_pylist(
-            bulk_rows(embedder.embed(answers)[[i % 3 for i in range(70_000)]], texts), schema=kb._schema()
-        )
-    )
+    kb._open(create=True).add(pa.Table.from_pylist(bulk_rows(embedder.embed(answers)[[i % 3 for i in range(70_000)]], texts), schema=kb._schema()))
     with caplog.at_level(logging.INFO, logger="core.knowledge.knowledge_base"):
         kb.refresh_indexes()
     assert kb._has_vector_index(kb._open()) and kb._indexed_rows == 70_000
     assert "built a vector index of 3 partitions over 70000 rows (3 distinct vectors)" in caplog.text
-    assert (
-        kb.search("Lunch is served at noon.", scopes={"public"}, k=3, mode="vector")[0].chunk.text
-        == "Lunch is served at noon."
-    )
+    assert kb.search("Lunch is served at noon.", scopes={"public"}, k=3, mode="vector")[0].chunk.text == "Lunch is served at noon."
 
     # The next ingest into the same folder writes, refreshes and finds its rows.
     later = LanceKnowledgeBase(uri=str(tmp_path / "kb"), embedder=embedder)
@@ -337,9 +294,7 @@ def test_a_duplicate_heavy_table_gets_an_index_with_a_partition_per_distinct_vec
     assert later.search("Visitors park in bay 4.", scopes={"public"}, k=1)[0].chunk.source == "parking.md"
 
 
-def test_an_index_that_cannot_be_built_is_logged_and_search_and_later_ingests_go_on(
-    tmp_path: Path, embedder, caplog
-) -> None:  # type: ignore[no-untyped-def]
+def test_an_index_that_cannot_be_built_is_logged_and_search_and_later_ingests_go_on(tmp_path: Path, embedder, caplog) -> None:  # type: ignore[no-untyped-def]
     """All-zero vectors (what a broken embedder writes) leave cosine k-means nothing to train on:
     LanceDB refuses the index. The rows are written already; search goes on exhaustively."""
     import logging
@@ -351,17 +306,13 @@ def test_an_index_that_cannot_be_built_is_logged_and_search_and_later_ingests_go
 
     kb = LanceKnowledgeBase(uri=str(tmp_path / "kb"), embedder=embedder, ann_min_rows=2000)
     texts = [f"Archived note {i} about the old wiki." for i in range(2400)]
-    kb._open(create=True).add(
-        pa.Table.from_pylist(bulk_rows(np.zeros((2400, embedder.dimension), np.float32), texts), schema=kb._schema())
-    )
+    kb._open(create=True).add(pa.Table.from_pylist(bulk_rows(np.zeros((2400, embedder.dimension), np.float32), texts), schema=kb._schema()))
     with caplog.at_level(logging.WARNING, logger="core.knowledge.knowledge_base"):
         kb.refresh_indexes()  # before the fix: RuntimeError out of create_index, and the ingest exited 1
     assert "vector index could not be built, so searches go on without it" in caplog.text
     table = kb._open()
     assert not kb._has_vector_index(table) and not kb._vector_index
-    assert kb._has_index_on(table, "scope") and kb._has_index_on(table, "search_text"), (
-        "the other indexes are still built"
-    )
+    assert kb._has_index_on(table, "scope") and kb._has_index_on(table, "search_text"), "the other indexes are still built"
 
     folder = tmp_path / "docs"
     folder.mkdir()
@@ -380,11 +331,8 @@ def test_hits_are_read_whole_even_when_a_compaction_moved_their_rows(kb: LanceKn
     """A search's legs read ids and row ids only, then the hits whole by row id. Another
     process can compact the table in between, which moves every row: the hits are then read
     by their ids, and come back whole and right."""
-    for name, text in [
-        ("a.md", "Alpha notes about the parking garage."),
-        ("b.md", "Bravo notes about the VPN profile."),
-        ("c.md", "Charlie notes about lunch at noon."),
-    ]:
+    for name, text in [("a.md", "Alpha notes about the parking garage."), ("b.md", "Bravo notes about the VPN profile."),
+                       ("c.md", "Charlie notes about lunch at noon.")]:
         kb.replace_source(name, chunks(embedder, name, text))  # one fragment each
     table = kb._open()
     query = "VPN profile"
@@ -418,7 +366,5 @@ def test_a_knowledge_base_another_embedding_model_wrote_is_refused_with_what_to_
     with pytest.raises(KnowledgeBaseError, match=r"vectors of 16 numbers, from another embedding model.*makes 384"):
         kb.search("when are taxis reimbursed", scopes=["public"])
     with pytest.raises(KnowledgeBaseError, match="ingest your documents again"):
-        LanceKnowledgeBase(uri=uri, embedder=embedder).replace_source(
-            "a.md", chunks(embedder, "a.md", "Taxis are paid back.")
-        )
+        LanceKnowledgeBase(uri=uri, embedder=embedder).replace_source("a.md", chunks(embedder, "a.md", "Taxis are paid back."))
     assert lancedb.connect(uri).open_table("chunks").count_rows() == 0, "nothing was written"

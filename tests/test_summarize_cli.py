@@ -14,13 +14,13 @@ from core.config import load_settings
 from core.errors import UserFacingError
 from tests.digest_support import CHANNEL, message
 
-CSV = """AuthorID,Author,Date,Content,Attachments,Reactions
+CSV = '''AuthorID,Author,Date,Content,Attachments,Reactions
 "1","alice#0001","01-May-24 09:00 AM","Our nightly build fails on ARM since the openssl 3.2 update, any idea why?","",""
 "2","bob#0002","01-May-24 09:04 AM","The openssl 3.2 update broke ARM builds. Pin openssl to 3.0 in the Dockerfile for now.","",""
 "1","alice#0001","01-May-24 09:10 AM","Pinning openssl to 3.0 fixed the ARM build. I'll open a PR to pin it properly.","",""
 "3","carol#0003","01-May-24 09:15 AM","We decided to upgrade openssl properly next sprint.","",""
 "4","dave#0004","02-May-24 03:00 PM","Does anyone know how to rotate the wallet backup keys?","",""
-"""
+'''
 
 
 def write_config(tmp_path: Path, model_path: Path) -> Path:
@@ -37,9 +37,7 @@ def write_config(tmp_path: Path, model_path: Path) -> Path:
 def test_select_messages_by_channel_and_day() -> None:
     other = CHANNEL.__class__("slack", "T1", "C2", name="random")
     messages = [message(1, "alice", "hello there everyone"), message(2, "bob", "other channel", channel=other)]
-    groups, window = select_messages(
-        messages, channel="#general", day="2024-05-01", now=datetime(2024, 5, 3, tzinfo=UTC)
-    )
+    groups, window = select_messages(messages, channel="#general", day="2024-05-01", now=datetime(2024, 5, 3, tzinfo=UTC))
     assert list(groups) == [CHANNEL.scope] and [m.id for m in groups[CHANNEL.scope]] == ["m1"]
     assert window == (datetime(2024, 5, 1, tzinfo=UTC), datetime(2024, 5, 2, tzinfo=UTC))
     groups, _ = select_messages(messages, channel=None, day="2024-04-30", now=datetime(2024, 5, 3, tzinfo=UTC))
@@ -58,9 +56,7 @@ def test_find_channel_by_name_or_id(tmp_path: Path) -> None:
         find_channel(settings, "random")
 
 
-def test_digest_list_shows_next_run_in_the_channel_time_zone(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_digest_list_shows_next_run_in_the_channel_time_zone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "t.toml"
     config.write_text(
         '[[digests.channels]]\nplatform = "slack"\nchannel = "C1"\nname = "general"\ncron = "0 17 * * *"\ntimezone = "America/New_York"\n',
@@ -79,28 +75,11 @@ def test_summarize_unknown_day_is_a_usage_hint(tmp_path: Path, capsys: pytest.Ca
 
 
 @pytest.mark.slow
-def test_summarize_a_discord_export_as_json(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], small_language_model
-) -> None:  # type: ignore[no-untyped-def]
+def test_summarize_a_discord_export_as_json(tmp_path: Path, capsys: pytest.CaptureFixture[str], small_language_model) -> None:  # type: ignore[no-untyped-def]
     export = tmp_path / "support.csv"
     export.write_text(CSV, encoding="utf-8")
     config = write_config(tmp_path, small_language_model.model_path)
-    assert (
-        main(
-            [
-                "--config",
-                str(config),
-                "--home",
-                str(tmp_path / "home"),
-                "summarize",
-                str(export),
-                "--day",
-                "2024-05-01",
-                "--json",
-            ]
-        )
-        == 0
-    )
+    assert main(["--config", str(config), "--home", str(tmp_path / "home"), "summarize", str(export), "--day", "2024-05-01", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert set(data) == {"headline", "sections", "coverage", "stats"}
     assert [s["title"] for s in data["sections"]] == ["Topics", "Decisions", "Action items", "Open questions"]
@@ -118,11 +97,6 @@ def test_summarize_a_discord_export_as_json(
     assert any(text.startswith("alice") and "PR" in text for text in actions)
 
     # Markdown by default, the same digest.
-    assert (
-        main(
-            ["--config", str(config), "--home", str(tmp_path / "home"), "summarize", str(export), "--day", "2024-05-01"]
-        )
-        == 0
-    )
+    assert main(["--config", str(config), "--home", str(tmp_path / "home"), "summarize", str(export), "--day", "2024-05-01"]) == 0
     text = capsys.readouterr().out
     assert text.startswith("**Digest of") and "**Decisions**" in text

@@ -99,10 +99,7 @@ def test_chat_sentences_end_where_the_next_one_starts() -> None:
 
 def test_a_code_span_ends_no_chat_sentence() -> None:
     predicate = "If you're doing `(partition-by pos? (range))` you get lazy chunks. Does that help?"
-    assert sentences(predicate) == [
-        "If you're doing `(partition-by pos? (range))` you get lazy chunks.",
-        "Does that help?",
-    ]
+    assert sentences(predicate) == ["If you're doing `(partition-by pos? (range))` you get lazy chunks.", "Does that help?"]
     constructor = "Try `(List<MyObject>. (data :id my-map))` instead."
     assert sentences(constructor) == [constructor]
     # Text that holds the placeholder itself is split as before, and nothing in it changes.
@@ -131,12 +128,7 @@ def test_document_sentences_keep_a_bracket_with_the_sentence_before() -> None:
 
 
 def test_one_typo_apart() -> None:
-    for typed, meant in [
-        ("emphyema", "emphysema"),
-        ("downlod", "download"),
-        ("recieve", "receive"),
-        ("sumary", "summary"),
-    ]:
+    for typed, meant in [("emphyema", "emphysema"), ("downlod", "download"), ("recieve", "receive"), ("sumary", "summary")]:
         assert one_typo_apart(typed, meant) and one_typo_apart(meant, typed)
     for a, b in [("summary", "summary"), ("install", "installed"), ("abc", "bca"), ("digest", "dig")]:
         assert not one_typo_apart(a, b)

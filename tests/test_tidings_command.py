@@ -50,9 +50,7 @@ class Running:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def running(
-    slack: MockSlack, make_services: Callable[..., Services]
-) -> AsyncIterator[Callable[[], Awaitable[Running]]]:
+async def running(slack: MockSlack, make_services: Callable[..., Services]) -> AsyncIterator[Callable[[], Awaitable[Running]]]:
     started: list[Running] = []
 
     async def start(services: Services | None = None) -> Running:
@@ -61,10 +59,7 @@ async def running(
         await bot.start()
         assert services.summarizer is not None
         scheduler = DigestScheduler(
-            settings=services.settings,
-            state=services.state,
-            summarizer=services.summarizer,
-            platforms={"slack": bot.platform},
+            settings=services.settings, state=services.state, summarizer=services.summarizer, platforms={"slack": bot.platform}
         )
         await scheduler.start()
         services.digest_listeners.append(scheduler.reload)  # as the runner does
@@ -78,20 +73,10 @@ async def running(
         await world.bot.stop()
 
 
-async def tidings(
-    http: aiohttp.ClientSession,
-    slack: MockSlack,
-    world: Running,
-    text: str,
-    *,
-    user: str = ADMIN,
-    channel: str = "C0GENERAL",
-) -> str:
+async def tidings(http: aiohttp.ClientSession, slack: MockSlack, world: Running, text: str, *, user: str = ADMIN, channel: str = "C0GENERAL") -> str:
     key = f"t{next(_keys)}"
     url = f"http://127.0.0.1:{world.bot.port}{world.bot.settings.path}"
-    reply = await send_command(
-        http, url, "/tidings", text, response_url=slack.response_url(key), user=user, channel=channel
-    )
+    reply = await send_command(http, url, "/tidings", text, response_url=slack.response_url(key), user=user, channel=channel)
     assert reply.status == 200
     await slack.wait_until(lambda: any(r["key"] == key for r in slack.responses))
     [response] = [r for r in slack.responses if r["key"] == key]
@@ -142,9 +127,7 @@ async def test_digest_on_again_moves_the_digest_and_says_from_when(
     channel, next_run = jobs(world)[JOB]
     assert (channel.cron, next_run.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%H:%M")) == ("15 18 * * *", "18:15")
     # The same time again changes nothing and says it is on.
-    assert (await tidings(http, slack, world, "digest on 18:15 Asia/Tokyo")).startswith(
-        "Daily digest of #general on, at 18:15"
-    )
+    assert (await tidings(http, slack, world, "digest on 18:15 Asia/Tokyo")).startswith("Daily digest of #general on, at 18:15")
 
 
 async def test_the_default_is_17_00_in_the_askers_time_zone(
@@ -154,11 +137,7 @@ async def test_the_default_is_17_00_in_the_askers_time_zone(
     said = await tidings(http, slack, world, "digest on")
     assert "at 17:00 America/New_York" in said
     [subscription] = world.services.state.digest_subscriptions()
-    assert (subscription.cron, subscription.timezone, subscription.created_by) == (
-        "0 17 * * *",
-        "America/New_York",
-        ADMIN,
-    )
+    assert (subscription.cron, subscription.timezone, subscription.created_by) == ("0 17 * * *", "America/New_York", ADMIN)
 
 
 @pytest.mark.parametrize(
@@ -173,12 +152,7 @@ async def test_the_default_is_17_00_in_the_askers_time_zone(
     ],
 )
 async def test_bad_input_and_people_who_may_not_get_a_clear_sentence_and_change_nothing(
-    slack: MockSlack,
-    http: aiohttp.ClientSession,
-    running: Callable[[], Awaitable[Running]],
-    text: str,
-    user: str,
-    expected: str,
+    slack: MockSlack, http: aiohttp.ClientSession, running: Callable[[], Awaitable[Running]], text: str, user: str, expected: str
 ) -> None:
     world = await running()
     said = await tidings(http, slack, world, text, user=user)
@@ -208,10 +182,7 @@ async def test_a_channel_the_bot_is_not_in_or_cannot_read(
 
 
 async def test_an_admin_listed_in_the_config_may_change_digests(
-    slack: MockSlack,
-    http: aiohttp.ClientSession,
-    running: Callable[[], Awaitable[Running]],
-    make_services: Callable[..., Services],
+    slack: MockSlack, http: aiohttp.ClientSession, running: Callable[[], Awaitable[Running]], make_services: Callable[..., Services]
 ) -> None:
     world = await running(make_services(config_text=f'[access]\nadmins = ["{MEMBER}"]\n'))
     said = await tidings(http, slack, world, "digest on 07:00", user=MEMBER)
@@ -219,14 +190,9 @@ async def test_an_admin_listed_in_the_config_may_change_digests(
 
 
 async def test_a_config_file_digest_is_listed_as_such_and_not_changed_from_the_chat(
-    slack: MockSlack,
-    http: aiohttp.ClientSession,
-    running: Callable[[], Awaitable[Running]],
-    make_services: Callable[..., Services],
+    slack: MockSlack, http: aiohttp.ClientSession, running: Callable[[], Awaitable[Running]], make_services: Callable[..., Services]
 ) -> None:
-    config = (
-        f'[[digests.channels]]\nplatform = "slack"\nworkspace = "{TEAM_ID}"\nchannel = "C0GENERAL"\nname = "general"\n'
-    )
+    config = f'[[digests.channels]]\nplatform = "slack"\nworkspace = "{TEAM_ID}"\nchannel = "C0GENERAL"\nname = "general"\n'
     world = await running(make_services(config_text=config))
     assert "set in the config file" in await tidings(http, slack, world, "digest off")
     assert "from the config" in await tidings(http, slack, world, "digest list")
@@ -270,9 +236,7 @@ async def test_unanswered_lists_this_channels_refused_questions_to_those_who_may
         ("u4", "Salary bands for 2027?", f"slack:{TEAM_ID}:G0SECRET", False),  # another channel's stays there
         ("u5", "Who is on call?", f"slack:{TEAM_ID}:C0GENERAL2", False),  # a channel whose id starts alike
     ]:
-        world.services.state.remember_answer(
-            answer_id, {"question": question, "answer": "…", "channel": channel, "grounded": grounded}
-        )
+        world.services.state.remember_answer(answer_id, {"question": question, "answer": "…", "channel": channel, "grounded": grounded})
     said = await tidings(http, slack, world, "unanswered")
     assert said.startswith("Questions asked in #general in the last 7 days that the knowledge base could not answer:")
     assert "• what is the WiFi password? (asked 2 times, last " in said
@@ -300,10 +264,7 @@ async def open_home(http: aiohttp.ClientSession, slack: MockSlack, world: Runnin
 
 
 async def test_the_home_tab_shows_the_knowledge_base_digests_and_this_weeks_answers_within_block_kit_limits(
-    slack: MockSlack,
-    http: aiohttp.ClientSession,
-    running: Callable[[], Awaitable[Running]],
-    make_services: Callable[..., Services],
+    slack: MockSlack, http: aiohttp.ClientSession, running: Callable[[], Awaitable[Running]], make_services: Callable[..., Services]
 ) -> None:
     from core.runtime.state import DigestSubscription
     from core.types import Chunk
@@ -313,41 +274,21 @@ async def test_the_home_tab_shows_the_knowledge_base_digests_and_this_weeks_answ
     services = make_services(config_text=config)
     for n in range(40):  # more documents than one list shows
         services.knowledge_base.replace_source(
-            f"doc-{n}.md",
-            [Chunk(id=f"d{n}", source=f"doc-{n}.md", title=f"Runbook {n} " + "x" * 200, text=f"Step {n}.")],
+            f"doc-{n}.md", [Chunk(id=f"d{n}", source=f"doc-{n}.md", title=f"Runbook {n} " + "x" * 200, text=f"Step {n}.")]
         )
     services.knowledge_base.replace_source(
-        "secret.md",
-        [Chunk(id="s1", source="secret.md", title="Layoff plan", text="Private.", scope=f"slack:{TEAM_ID}:C0BOARD")],
+        "secret.md", [Chunk(id="s1", source="secret.md", title="Layoff plan", text="Private.", scope=f"slack:{TEAM_ID}:C0BOARD")]
     )
     state = services.state
-    state.subscribe_digest(
-        DigestSubscription("slack", TEAM_ID, "C0GENERAL", cron="0 17 * * *", timezone="Europe/Berlin", name="general")
-    )
-    state.subscribe_digest(
-        DigestSubscription("slack", "T0OTHER", "C9", cron="0 9 * * *", timezone="UTC", name="elsewhere")
-    )
-    state.record_digest_run(
-        f"digest:slack:{TEAM_ID}:C0CONFIG", platform="slack", result="failed: not_in_channel", failed=True
-    )
+    state.subscribe_digest(DigestSubscription("slack", TEAM_ID, "C0GENERAL", cron="0 17 * * *", timezone="Europe/Berlin", name="general"))
+    state.subscribe_digest(DigestSubscription("slack", "T0OTHER", "C9", cron="0 9 * * *", timezone="UTC", name="elsewhere"))
+    state.record_digest_run(f"digest:slack:{TEAM_ID}:C0CONFIG", platform="slack", result="failed: not_in_channel", failed=True)
     for n in range(60):  # many long refused and 👎-rated questions
         answer_id = f"a{n}"
         question = f"Question {n}: " + "why " * 900
-        state.remember_answer(
-            answer_id,
-            {
-                "asker": MEMBER,
-                "question": question,
-                "answer": "…",
-                "grounded": n % 2 == 0,
-                "channel": f"slack:{TEAM_ID}:C0GENERAL",
-            },
-        )
+        state.remember_answer(answer_id, {"asker": MEMBER, "question": question, "answer": "…", "grounded": n % 2 == 0, "channel": f"slack:{TEAM_ID}:C0GENERAL"})
         state.record_feedback(answer_id=answer_id, platform="slack", channel="", user=ADMIN, rating=1 if n % 3 else -1)
-    state.remember_answer(
-        "other",
-        {"asker": MEMBER, "question": "elsewhere", "answer": "…", "grounded": False, "channel": "slack:T0OTHER:C9"},
-    )
+    state.remember_answer("other", {"asker": MEMBER, "question": "elsewhere", "answer": "…", "grounded": False, "channel": "slack:T0OTHER:C9"})
     world = await running(services)
 
     for user in (ADMIN, MEMBER):
@@ -366,10 +307,7 @@ async def test_the_home_tab_shows_the_knowledge_base_digests_and_this_weeks_answ
 
 
 async def test_without_a_zone_from_the_command_or_the_platform_the_configured_one_is_used(
-    slack: MockSlack,
-    http: aiohttp.ClientSession,
-    running: Callable[[], Awaitable[Running]],
-    make_services: Callable[..., Services],
+    slack: MockSlack, http: aiohttp.ClientSession, running: Callable[[], Awaitable[Running]], make_services: Callable[..., Services]
 ) -> None:
     from core.config import load_settings
     from core.errors import ConfigError

@@ -23,9 +23,7 @@ def test_warm_up_loads_the_embedder_before_any_question(embedder: SentenceTransf
     assert fresh._model is not None
 
 
-def test_an_embedder_that_cannot_load_is_reported_and_start_goes_on(
-    tmp_path: Any, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_an_embedder_that_cannot_load_is_reported_and_start_goes_on(tmp_path: Any, caplog: pytest.LogCaptureFixture) -> None:
     broken = SentenceTransformerEmbedder(model_path=str(tmp_path / "no-model-here"), threads=1)
     with caplog.at_level(logging.WARNING, logger="bots.runner"):
         warm_up(SimpleNamespace(embedder=broken))  # type: ignore[arg-type]

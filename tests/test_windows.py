@@ -27,12 +27,7 @@ def test_empty_means_last_24_hours() -> None:
 
 @pytest.mark.parametrize(
     ("phrase", "span"),
-    [
-        ("6h", timedelta(hours=6)),
-        ("3d", timedelta(days=3)),
-        ("90m", timedelta(minutes=90)),
-        (" 12H ", timedelta(hours=12)),
-    ],
+    [("6h", timedelta(hours=6)), ("3d", timedelta(days=3)), ("90m", timedelta(minutes=90)), (" 12H ", timedelta(hours=12))],
 )
 def test_spans_end_now(phrase: str, span: timedelta) -> None:
     start, end = parse_window(phrase, now=NOW)

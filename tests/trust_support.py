@@ -33,24 +33,14 @@ HANDBOOK = (
 def with_handbook(services: Services) -> Services:
     services.knowledge_base.replace_source(
         "handbook.md",
-        [
-            Chunk(
-                id="handbook-1",
-                source="handbook.md",
-                title="Deploy handbook",
-                text=HANDBOOK,
-                url="https://wiki.example/deploy",
-            )
-        ],
+        [Chunk(id="handbook-1", source="handbook.md", title="Deploy handbook", text=HANDBOOK, url="https://wiki.example/deploy")],
     )
     return services
 
 
 def slack_queue_notices(world: SlackWorld) -> list[str]:
     """The "Queued, position N" notices Slack askers were shown."""
-    texts = (
-        str(c.params.get("text", "")) for c in world.slack.calls if c.method in {"chat.postMessage", "chat.update"}
-    )
+    texts = (str(c.params.get("text", "")) for c in world.slack.calls if c.method in {"chat.postMessage", "chat.update"})
     return [t for t in texts if t.startswith("Queued, position")]
 
 
@@ -90,9 +80,7 @@ class SlackWorld:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.bot.port}{self.bot.settings.path}"
 
-    async def ask(
-        self, text: str, *, channel: str = "C0GENERAL", user: str = "U0ASKER", thread_ts: str | None = None
-    ) -> Reply:
+    async def ask(self, text: str, *, channel: str = "C0GENERAL", user: str = "U0ASKER", thread_ts: str | None = None) -> Reply:
         event = mention(text, channel=channel, user=user, thread_ts=thread_ts)
         self.asked.append(event)
         return await send_event(self.http, self.url, event_callback(event))
@@ -156,13 +144,4 @@ async def slack_world(services: Services, **overrides: Any) -> AsyncIterator[Sla
         await slack.stop()
 
 
-__all__ = [
-    "BOT_TOKEN",
-    "BOT_USER_ID",
-    "SlackWorld",
-    "http_settings",
-    "percentile",
-    "rss_mb",
-    "slack_world",
-    "with_handbook",
-]
+__all__ = ["BOT_TOKEN", "BOT_USER_ID", "SlackWorld", "http_settings", "percentile", "rss_mb", "slack_world", "with_handbook"]

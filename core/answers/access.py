@@ -93,9 +93,7 @@ class Gatekeeper:
     With ``state`` the rate limit is counted there (shared by every replica of the
     database); without, in this process's memory."""
 
-    def __init__(
-        self, *, settings: AccessSettings, clock: Clock | None = None, state: CountsQuestions | None = None
-    ) -> None:
+    def __init__(self, *, settings: AccessSettings, clock: Clock | None = None, state: CountsQuestions | None = None) -> None:
         self.settings = settings
         self.limiter: RateLimiter | SharedRateLimiter
         if state is not None and clock is None:
@@ -138,3 +136,4 @@ class Gatekeeper:
             f"You're asking faster than I can keep up (limit: {self.settings.questions_per_minute} questions a minute). "
             "Please try again in a minute."
         )
+

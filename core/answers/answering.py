@@ -44,9 +44,7 @@ _CITATION = re.compile(r"\[(\d{1,2})\]")
 _CITED_AGAIN = re.compile(r"(\[\d{1,2}\])(?:\s*\1)+")  # "[1][1]" once two sources are one section
 # A passage's place in a section quoted from two of its chunks: the chunk's place, then its own.
 _CHUNK_SPAN = 100_000
-_DONT_KNOW = re.compile(
-    r"\b(i (do not|don't|dont) know|not (mentioned|covered|provided|stated) in the sources)\b", re.I
-)
+_DONT_KNOW = re.compile(r"\b(i (do not|don't|dont) know|not (mentioned|covered|provided|stated) in the sources)\b", re.I)
 _NUMBER = re.compile(r"\b(\d+(?:[.,:]\d+)*)(?:\s+([A-Za-z]+))?")
 
 
@@ -87,10 +85,7 @@ def coverage(query: str, hits: Sequence[Hit]) -> float:
     words = set(answer_words(emoji_as_words(query)))
     if not words:
         return 0.0
-    return max(
-        (_held(words, set(answer_words(emoji_as_words(f"{h.chunk.title} {h.chunk.text}")))) / len(words) for h in hits),
-        default=0.0,
-    )
+    return max((_held(words, set(answer_words(emoji_as_words(f"{h.chunk.title} {h.chunk.text}")))) / len(words) for h in hits), default=0.0)
 
 
 def _held(words: set[str], vocabulary: set[str]) -> int:
@@ -393,20 +388,13 @@ class Answerer:
         hits, query, relevance = await asyncio.to_thread(self.find, replace(question, text=searched))
         retrieve_ms = (time.perf_counter() - started) * 1000
         if not hits and await asyncio.to_thread(self.knowledge_base.count) == 0:
-            return Answer(
-                question=question.text,
-                text=EMPTY_KNOWLEDGE_BASE,
-                grounded=False,
-                timings=Timings(retrieve_ms=retrieve_ms),
-            )
+            return Answer(question=question.text, text=EMPTY_KNOWLEDGE_BASE, grounded=False, timings=Timings(retrieve_ms=retrieve_ms))
         if not self.is_covered(relevance):
             return self._not_covered(question, hits, retrieve_ms)
         # The quote ranking reuses the passages' similarities when it ranks for the same words.
         alone = relevance.passage_similarities if query == searched else None
         if self.style == "quote":
-            return await self._quote_answer(
-                question, hits, retrieve_ms, on_queued=on_queued, alone=alone, ranked_by=searched
-            )
+            return await self._quote_answer(question, hits, retrieve_ms, on_queued=on_queued, alone=alone, ranked_by=searched)
         queued_at = time.perf_counter()
         draft = await self._draft(question, self.focus(hits), on_text=on_text, on_queued=on_queued)
         generate_ms = draft.generation.seconds * 1000
@@ -577,11 +565,7 @@ class Answerer:
         last = quoting.cut_off(lead, passages)
         if last is None:
             return [], ()
-        count = (
-            sum(p.source == last.source and p.table == last.table for p in lead)
-            if last.table >= 0
-            else quoting.size(last)
-        )
+        count = sum(p.source == last.source and p.table == last.table for p in lead) if last.table >= 0 else quoting.size(last)
         quoted = quoting.quoted_texts(lead)
         more: list[quoting.Passage] = []
         chunks: list[tuple[int, str]] = []
@@ -630,9 +614,7 @@ class Answerer:
         preview = _Preview(on_text)
         relay = asyncio.create_task(preview.relay())
         try:
-            return await self.worker.run(
-                functools.partial(self._write, question, hits, preview.emit), on_queued=on_queued
-            )
+            return await self.worker.run(functools.partial(self._write, question, hits, preview.emit), on_queued=on_queued)
         finally:
             preview.close()
             await relay
@@ -698,18 +680,11 @@ class Answerer:
         text = _CITATION.sub(lambda m: f"[{shown[section[int(m.group(1))]]}]", text)
         text = _CITED_AGAIN.sub(r"\1", text)
         citations = tuple(
-            self._citation(
-                shown[s], used[s - 1], text, chunk_ids=tuple(used[n - 1].chunk.id for n in cited if section[n] == s)
-            )
+            self._citation(shown[s], used[s - 1], text, chunk_ids=tuple(used[n - 1].chunk.id for n in cited if section[n] == s))
             for s in sections
         )
         return Answer(
-            question=question.text,
-            text=text.strip(),
-            grounded=True,
-            citations=citations,
-            timings=timings,
-            style="generate",
+            question=question.text, text=text.strip(), grounded=True, citations=citations, timings=timings, style="generate"
         )
 
     @staticmethod

@@ -15,7 +15,6 @@ from core.text import SENTENCE_BREAK
 
 Counter = Callable[[str], int]
 
-
 def answer_reserve(n_ctx: int, max_answer_tokens: int) -> int:
     """Tokens kept free for the answer: the configured maximum, at most a quarter of a small
     context (a 512-token model still needs room to read its sources)."""

@@ -74,8 +74,6 @@ _META_WORD_TEXT = """
     different section page file information detail details mentioned described above below following
     better best good choice option way case may might"""
 _META_WORDS = frozenset(_META_WORD_TEXT.split())
-
-
 def _words(text: str) -> set[str]:
     return set(answer_words(LINK.sub(" ", text)))
 
@@ -94,7 +92,9 @@ def resting_sentences(claim: str, sources: Sequence[str]) -> list[str]:
     """The source sentences a claim may rest on: those sharing at least 60% as many of its
     words as the closest one does."""
     wanted = _words(claim)
-    scored = [(len(wanted & _words(sentence)), sentence) for source in sources for sentence in _sentences(source)]
+    scored = [
+        (len(wanted & _words(sentence)), sentence) for source in sources for sentence in _sentences(source)
+    ]
     best = max((shared for shared, _ in scored), default=0)
     if not best:
         return []

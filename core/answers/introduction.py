@@ -16,7 +16,7 @@ INTRODUCTION = (
     "I'm Tidings. I answer questions from this team's knowledge base, quoting the sources I used, "
     "and I say so when they don't hold the answer. I also sum up conversations.\n"
     "• To ask: mention me with your question, or use /ask.\n"
-    '• For a summary: mention me with "summarize" in a Slack thread, or use /summarize in Discord.\n'
+    "• For a summary: mention me with \"summarize\" in a Slack thread, or use /summarize in Discord.\n"
     "• For a daily digest of a channel, and what I may read there: /tidings help."
 )
 THANKS_REPLY = "You're welcome. Ask me anything else, or type /tidings help to see what I can do."

@@ -124,9 +124,7 @@ class ThreadContext:
     chars: int = THREAD_CHARS
 
     @classmethod
-    def limits(
-        cls, answers: AnswerSettings, *, messages: int = THREAD_MESSAGES, chars: int = THREAD_CHARS
-    ) -> ThreadContext:
+    def limits(cls, answers: AnswerSettings, *, messages: int = THREAD_MESSAGES, chars: int = THREAD_CHARS) -> ThreadContext:
         """The limits for a platform: the messages and characters its settings read, the
         turns ``[answers] max_conversation_turns`` keeps."""
         return cls(messages=messages, turns=answers.max_conversation_turns, chars=chars)

@@ -36,7 +36,8 @@ from core.text import (
 from core.types import Hit
 
 CHOICE_INSTRUCTIONS = (
-    "Pick the sentence that answers the question. Reply with its number, or none if no sentence answers it."
+    "Pick the sentence that answers the question. Reply with its number, "
+    "or none if no sentence answers it."
 )
 # A worked example: a base model copies a shape it is shown far better than it follows a rule.
 CHOICE_EXAMPLE = (
@@ -89,9 +90,7 @@ _OPENS_YES_OR_NO = re.compile(rf"^{_YES_OR_NO_WORDS}[,.!:;]", re.IGNORECASE)
 # A sentence that opens in lower case or with a bracket goes on from what is above it.
 _GOES_ON = re.compile(r"^[(a-z]")
 # A sentence that opens by pointing back at the one before it reads as nonsense alone.
-_POINTS_BACK = re.compile(
-    r"^(?:This|That|These|Those|It|Its|They|Their|Them|Such|Both|Otherwise|Instead|However|Also|Then)\b"
-)
+_POINTS_BACK = re.compile(r"^(?:This|That|These|Those|It|Its|They|Their|Them|Such|Both|Otherwise|Instead|However|Also|Then)\b")
 # A sentence that only sends the reader elsewhere answers nothing by itself: "See CDC's website
 # about what to do if you get sick.", "More information is available here.", "See docs/ingesting.md."
 # The citation links the source already. "See a doctor if you have a fever" does answer.
@@ -280,9 +279,7 @@ def passages_of(text: str, source: int) -> list[Passage]:
         else:
             shown = clean(unit)
         if len(shown.strip()) > 3 or _BARE_YES_OR_NO.match(shown.strip()):
-            passages.append(
-                Passage(source=source, order=order, text=shown.strip(), block=block, table=row_table.get(order, -1))
-            )
+            passages.append(Passage(source=source, order=order, text=shown.strip(), block=block, table=row_table.get(order, -1)))
     return passages
 
 
@@ -319,9 +316,7 @@ def _table_row(cells: list[str], header: list[str]) -> str:
     a public URL — Socket Mode: no; HTTP mode: yes"): bare cells side by side read as nonsense."""
     if len(header) <= 2 or len(cells) <= 2:
         return ": ".join(cell for cell in cells if cell)
-    named = "; ".join(
-        f"{name}: {cell}" if name else cell for name, cell in zip(header[1:], cells[1:], strict=False) if cell
-    )
+    named = "; ".join(f"{name}: {cell}" if name else cell for name, cell in zip(header[1:], cells[1:], strict=False) if cell)
     return f"{cells[0]} — {named}" if cells[0] else named
 
 
@@ -382,7 +377,7 @@ def rank(
         texts = [question, *read] if measured else [question, *read, *(p.text for p in passages)]
         vectors = np.asarray(embedder.embed(texts))
         similar = vectors[1:] @ vectors[0]
-        plain = np.asarray(alone) if measured else similar[len(passages) :]
+        plain = np.asarray(alone) if measured else similar[len(passages):]
         mixed = (similar[: len(passages)] + plain) / 2
         scores = [float(mixed[i]) + WORDS_WEIGHT * overlap[i] for i in range(len(passages))]
     else:
@@ -438,8 +433,7 @@ def _reply(asked: Passage, passages: Sequence[Passage]) -> Passage | None:
     narrows the question down), else the first."""
     author = _chat_author(asked)
     replies = [
-        p
-        for p in passages
+        p for p in passages
         if p.source == asked.source and p.order > asked.order and _chat_author(p) not in {None, author}
     ]
     return next((p for p in replies if not _asks_in_chat(p)), replies[0] if replies else None)
@@ -460,9 +454,7 @@ def _asked_after(chosen: Passage, passages: Sequence[Passage]) -> list[Passage]:
     if author is None:
         return []
     run = [chosen]
-    for p in sorted(
-        (p for p in passages if p.source == chosen.source and p.order > chosen.order), key=lambda p: p.order
-    ):
+    for p in sorted((p for p in passages if p.source == chosen.source and p.order > chosen.order), key=lambda p: p.order):
         if _asks_in_chat(run[-1]) or len(run) > ASKER_RUN or _chat_author(p) != author:
             break
         run.append(p)
@@ -487,15 +479,9 @@ def excerpt(chosen: Passage, passages: Sequence[Passage]) -> list[Passage]:
     one after it is the first reply by someone else that answers (``_reply``)."""
     asking = _asked_after(chosen, passages)
     reply = _reply(asking[-1], passages) if asking else None
-    following = (
-        [*asking[1:], reply]
-        if reply is not None
-        else [
-            p
-            for p in passages
-            if p.source == chosen.source and p.order == chosen.order + 1 and not says_only_yes_or_no(p)
-        ][:1]
-    )
+    following = [*asking[1:], reply] if reply is not None else [
+        p for p in passages if p.source == chosen.source and p.order == chosen.order + 1 and not says_only_yes_or_no(p)
+    ][:1]
     if following:
         following = table_after(chosen, passages) or following
     return [*pointed_at(chosen, passages), chosen, *following, *introduced([chosen, *following][-1], passages)]
@@ -514,7 +500,7 @@ def yes_or_no(chosen: Passage, passages: Sequence[Passage]) -> list[Passage]:
 
 
 def opening_yes_or_no(text: str) -> str | None:
-    """ "yes" or "no" when ``text`` opens with one ("No. Antibiotics do not work against
+    """"yes" or "no" when ``text`` opens with one ("No. Antibiotics do not work against
     viruses.", "Not yet, ..."), else None."""
     opening = _OPENS_YES_OR_NO.match(text)
     if opening is None:
@@ -673,7 +659,8 @@ def introduced(passage: Passage, passages: Sequence[Passage]) -> list[Passage]:
     if not _introduces(passage):
         return []
     return [
-        p for p in passages if p.source == passage.source and p.order == passage.order + 1 and p.text.startswith("```")
+        p for p in passages
+        if p.source == passage.source and p.order == passage.order + 1 and p.text.startswith("```")
     ][:1]
 
 
@@ -682,9 +669,7 @@ def _introduces(passage: Passage) -> bool:
     return passage.text.endswith(":") and not passage.text.startswith("```")
 
 
-def runners_up(
-    scored: Sequence[tuple[float, Passage]], chosen: Sequence[Passage], best: float, margin: float
-) -> set[Passage]:
+def runners_up(scored: Sequence[tuple[float, Passage]], chosen: Sequence[Passage], best: float, margin: float) -> set[Passage]:
     """The passages that may join the chosen ones in an answer: any of a source already
     quoted, and those of other sources that match the question within ``margin`` of the
     chosen passage's score ``best``. A source that matches far worse is mostly cited without
@@ -693,7 +678,8 @@ def runners_up(
     use e-learning" after an answer about masks reads as a yes to the asker's question)."""
     quoted = {p.source for p in chosen}
     return {
-        p for score, p in scored if p.source in quoted or (score >= best - margin and opening_yes_or_no(p.text) is None)
+        p for score, p in scored
+        if p.source in quoted or (score >= best - margin and opening_yes_or_no(p.text) is None)
     }
 
 
@@ -712,13 +698,7 @@ def adding(
             # A runner-up comes with what it cannot be read without, as the lead does: "The
             # bot's permissions are these scopes" alone names none of them.
             unit = [
-                p
-                for p in (
-                    *pointed_at(passage, ranked),
-                    passage,
-                    *introduced(passage, ranked),
-                    *table_after(passage, ranked),
-                )
+                p for p in (*pointed_at(passage, ranked), passage, *introduced(passage, ranked), *table_after(passage, ranked))
                 if p not in kept
             ]
             added.extend(unit)
@@ -769,9 +749,7 @@ def in_answer_order(passages: Sequence[Passage]) -> list[Passage]:
             # Sentences of one paragraph run on; a table row and the paragraph after it do not.
             apart = _is_block(previous.text) or _is_block(passage.text) or passage.block != last.block
             separator = "\n" if apart else " "
-            joined[-1] = Passage(
-                previous.source, previous.order, f"{previous.text}{separator}{passage.text}", previous.block
-            )
+            joined[-1] = Passage(previous.source, previous.order, f"{previous.text}{separator}{passage.text}", previous.block)
         else:
             joined.append(passage)
         last = passage
@@ -818,9 +796,7 @@ def read_choice(text: str, count: int) -> int | None:
     return 0
 
 
-def choose(
-    model: LanguageModel, question: str, candidates: Sequence[Passage], *, allow_none: bool = True
-) -> int | None:
+def choose(model: LanguageModel, question: str, candidates: Sequence[Passage], *, allow_none: bool = True) -> int | None:
     """Ask the model which candidate answers (blocking: run it on the model worker)."""
     generation = model.generate(
         choice_prompt(question, candidates),

@@ -274,28 +274,17 @@ class AnswerRecords:
         await self._call(self.state.question_finished, key)
 
     async def remember(self, answer_id: str, answer: Answer, *, platform: str, channel: ChannelRef, asker: str) -> None:
-        await self._call(
-            self.state.remember_answer,
-            answer_id,
-            answer_record(answer, platform=platform, channel=channel, asker=asker),
-        )
+        await self._call(self.state.remember_answer, answer_id, answer_record(answer, platform=platform, channel=channel, asker=asker))
 
     async def recall(self, answer_id: str) -> Answer | None:
         record = await self._call(self.state.recall_answer, answer_id)
         return None if record is None else answer_from_record(record)
 
-    async def record_feedback(
-        self, *, answer_id: str, platform: str, user: str, rating: int, clicked_in: str = ""
-    ) -> str:
+    async def record_feedback(self, *, answer_id: str, platform: str, user: str, rating: int, clicked_in: str = "") -> str:
         """Store a 👍/👎 on a remembered answer; returns what to thank the user with. The
         record names the channel the answer was asked in, or ``clicked_in`` (a scope) when
         the answer is no longer remembered."""
         await self._call(
-            self.state.record_feedback,
-            answer_id=answer_id,
-            platform=platform,
-            channel=clicked_in,
-            user=user,
-            rating=rating,
+            self.state.record_feedback, answer_id=answer_id, platform=platform, channel=clicked_in, user=user, rating=rating
         )
         return feedback_thanks(rating)

@@ -25,6 +25,7 @@ T = TypeVar("T")
 V = TypeVar("V")
 
 
+
 class StreamingEdits:
     """The edits of one answer message, as the model writes it.
 

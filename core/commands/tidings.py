@@ -102,9 +102,7 @@ def _time(word: str) -> tuple[int, int] | None:
         return None
     hour, minute = int(match[1]), int(match[2] or 0)
     if hour > 23 or minute > 59:
-        raise UserFacingError(
-            f"{word} is not a time of day; give it as HH:MM, from 00:00 to 23:59 (for example 17:00)."
-        )
+        raise UserFacingError(f"{word} is not a time of day; give it as HH:MM, from 00:00 to 23:59 (for example 17:00).")
     return hour, minute
 
 
@@ -147,9 +145,7 @@ def parse(text: str) -> Command:
                 else:
                     zone = _zone(word)
             return Command("digest on", hour=hour, minute=minute, zone=zone)
-        raise UserFacingError(
-            "Write `/tidings digest on [HH:MM] [Area/City]`, `/tidings digest off` or `/tidings digest list`."
-        )
+        raise UserFacingError("Write `/tidings digest on [HH:MM] [Area/City]`, `/tidings digest off` or `/tidings digest list`.")
     raise UserFacingError(f"I don't know `{COMMAND} {text.strip()[:60]}`. Try `{COMMAND} help`.")
 
 
@@ -225,13 +221,10 @@ class TidingsCommands:
         if asker.is_direct:
             raise UserFacingError("Digests are for channels: type this in the channel you want a daily digest of.")
         if not self.digests_available:
-            raise UserFacingError(
-                "Digests are switched off for this bot ([digests] enabled = false); nothing was changed."
-            )
+            raise UserFacingError("Digests are switched off for this bot ([digests] enabled = false); nothing was changed.")
         self._check_may_change(asker)
         configured = next(
-            (c for c in self.settings.digests.channels if (c.platform, c.workspace, c.channel) == _key(asker.channel)),
-            None,
+            (c for c in self.settings.digests.channels if (c.platform, c.workspace, c.channel) == _key(asker.channel)), None
         )
         if configured is not None:
             raise UserFacingError(
@@ -292,11 +285,7 @@ class TidingsCommands:
 
     def _digest_list(self, asker: Asker) -> str:
         listing = digest_listing(
-            self.settings,
-            self.state,
-            now=self.clock(),
-            platform=asker.channel.platform,
-            workspace=asker.channel.workspace,
+            self.settings, self.state, now=self.clock(), platform=asker.channel.platform, workspace=asker.channel.workspace
         )
         if not listing:
             return "No digests in this workspace yet. `/tidings digest on` starts one for this channel."
@@ -307,9 +296,7 @@ class TidingsCommands:
             label = f"#{channel.name}" if channel.name else channel.channel
             next_text = entry.next_run.astimezone(zone).strftime("%a %d %b %H:%M %Z") if entry.next_run else "never"
             last = f"; last: {entry.last_result}" if entry.last_result else ""
-            lines.append(
-                f"• {label}: cron `{channel.cron}` ({channel.timezone}, from the {entry.source}); next {next_text}{last}"
-            )
+            lines.append(f"• {label}: cron `{channel.cron}` ({channel.timezone}, from the {entry.source}); next {next_text}{last}")
         return "\n".join(lines)
 
     async def _unanswered(self, asker: Asker) -> Reply:
@@ -328,20 +315,14 @@ class TidingsCommands:
         )
         span = f"the last {UNANSWERED_SPAN.days} days"
         if not questions:
-            return Reply(
-                f"Every question asked in {asker.channel.label} in {span} was answered from the knowledge base."
-            )
+            return Reply(f"Every question asked in {asker.channel.label} in {span} was answered from the knowledge base.")
         lines = [f"Questions asked in {asker.channel.label} in {span} that the knowledge base could not answer:"]
         zone = ZoneInfo(asker.timezone or self.settings.digests.timezone)
         for q in questions[:UNANSWERED_SHOWN]:
             times = f"asked {q.times} times, last" if q.times > 1 else "asked"
-            lines.append(
-                f"• {truncate(q.question, UNANSWERED_CHARS)} ({times} {q.last_asked.astimezone(zone).strftime('%a %d %b')})"
-            )
+            lines.append(f"• {truncate(q.question, UNANSWERED_CHARS)} ({times} {q.last_asked.astimezone(zone).strftime('%a %d %b')})")
         if len(questions) > UNANSWERED_SHOWN:
-            lines.append(
-                f"… and {len(questions) - UNANSWERED_SHOWN} more (`tidings feedback unanswered` lists them all)."
-            )
+            lines.append(f"… and {len(questions) - UNANSWERED_SHOWN} more (`tidings feedback unanswered` lists them all).")
         lines.append("Adding documents that answer them (`tidings ingest PATH`) lets me answer next time.")
         return Reply("\n".join(lines))
 

@@ -62,62 +62,12 @@ _LEADING_PUNCTUATION = re.compile(r"^[,;:.…\s-]+")
 _FILLERS = frozenset(["um", "umm", "uhm", "uh", "uhh", "erm", "mm", "mmm", "hmm", "hm", "mm-hmm", "uh-huh"])
 # Short lowercase words that are words, not false starts.
 _SHORT_WORDS = frozenset(
-    [
-        "a",
-        "i",
-        "x",
-        "ah",
-        "am",
-        "an",
-        "as",
-        "at",
-        "be",
-        "by",
-        "do",
-        "go",
-        "he",
-        "hi",
-        "if",
-        "in",
-        "is",
-        "it",
-        "me",
-        "my",
-        "no",
-        "of",
-        "oh",
-        "ok",
-        "on",
-        "or",
-        "so",
-        "to",
-        "up",
-        "us",
-        "we",
-        "ad",
-        "ai",
-        "ci",
-        "cd",
-        "db",
-        "id",
-        "js",
-        "os",
-        "pc",
-        "pr",
-        "qa",
-        "tv",
-        "ui",
-        "ux",
-        "vm",
-        "vs",
-    ]
+    ["a", "i", "x", "ah", "am", "an", "as", "at", "be", "by", "do", "go", "he", "hi", "if", "in", "is", "it", "me", "my", "no", "of", "oh", "ok", "on", "or", "so", "to", "up", "us", "we", "ad", "ai", "ci", "cd", "db", "id", "js", "os", "pc", "pr", "qa", "tv", "ui", "ux", "vm", "vs"]
 )
 # Articles: one left before an abandoned start goes with it ("The b, uh, we will" -> "We will").
 _ARTICLES = frozenset(["the", "a", "an"])
 # Openers that carry nothing in a quoted line: "Okay, so um we'll ..." is quoted as "We'll ...".
-_OPENERS = frozenset(
-    ["okay", "ok", "so", "well", "yeah", "yes", "right", "alright", "and", "but", "oh", "then", "anyway", "now"]
-)
+_OPENERS = frozenset(["okay", "ok", "so", "well", "yeah", "yes", "right", "alright", "and", "but", "oh", "then", "anyway", "now"])
 
 # "Be" says how someone or something will be, unless they will be doing something or be in
 # charge of it ("we'll be using Postgres", "I'll be responsible for the release").
@@ -179,12 +129,12 @@ _TRYING = (
 # "I'll have to try it" is still trying it out, and so is a step taken to see what it does:
 # "I will DL that version of Ocean and see what happens".
 _I_WILL = r"(?:i'?ll|i will|i'?m going to|i am going to|(?:^|(?<=[,;:] ))will) (?:\w+ly )?(?:just )?(?:have to )?"
-TRYING_OUT = re.compile(rf"\b{_I_WILL}(?:{_TRYING}|(?:[\w'.-]+ ){{1,8}}?and (?:then )?{_SEEING})\b", re.IGNORECASE)
+TRYING_OUT = re.compile(
+    rf"\b{_I_WILL}(?:{_TRYING}|(?:[\w'.-]+ ){{1,8}}?and (?:then )?{_SEEING})\b", re.IGNORECASE
+)
 # "Thanks @ann - I'll take a look at that" is the asker acknowledging a pointer; the same
 # words without thanks ("I'll take a look at the crash tonight") take something on.
-LOOKING = re.compile(
-    rf"\b{_I_WILL}(?:(?:take|have) a (?:\w+ )?look|look (?:at|into) (?:it|that|this|them))\b", re.IGNORECASE
-)
+LOOKING = re.compile(rf"\b{_I_WILL}(?:(?:take|have) a (?:\w+ )?look|look (?:at|into) (?:it|that|this|them))\b", re.IGNORECASE)
 # A maintainer promising what the product will do commits the team: "it will be implemented
 # in the near future", "it will definitely support WIF import before it leaves beta".
 PROMISED = re.compile(
@@ -275,39 +225,13 @@ _CLAUSE_LED = re.compile(r"^(?:lets|will do|(?:i'?m |i am )?on it)$", re.IGNOREC
 # Typographic apostrophes ("I’ll", "we’re", as phones and Slack write them) read as plain ones.
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'"})
 _CLAUSE_OPENERS = frozenset(
-    [
-        "and",
-        "so",
-        "but",
-        "then",
-        "now",
-        "also",
-        "ok",
-        "okay",
-        "alright",
-        "right",
-        "yes",
-        "yeah",
-        "yep",
-        "yup",
-        "well",
-        "oh",
-        "sure",
-        "fine",
-        "good",
-        "great",
-        "cool",
-        "first",
-        "next",
-        "finally",
-        "today",
-        "tomorrow",
-    ]
+    ["and", "so", "but", "then", "now", "also", "ok", "okay", "alright", "right", "yes", "yeah", "yep", "yup",
+     "well", "oh", "sure", "fine", "good", "great", "cool", "first", "next", "finally", "today", "tomorrow"]
 )
 # "Can you stake KMD in this wallet?" is a question about the world, not a request: an asked
 # action counts only when someone is named (or replied to), or when it is not a question.
 # A sentence opening with one of these quotes someone else.
-_QUOTE_MARKS = frozenset('"“„«')
+_QUOTE_MARKS = frozenset("\"“„«")
 ASKED_ACTION = re.compile(r"\b(can you|could you|would you|please|pls|todo|to-do|action item)\b", re.IGNORECASE)
 # "Can you clarify what you mean?" asks for an answer, not for work: a question, not an item;
 # so do "can you be a little more specific?" and "can you vouch that it is safe?".
@@ -407,7 +331,7 @@ def tidy_speech(text: str) -> str:
             continue
         if core in _FILLERS:
             tail = token.rstrip(_EDGE_PUNCTUATION.replace(",", ""))
-            ending = token[len(tail) :] if tail != token else ""
+            ending = token[len(tail):] if tail != token else ""
             if ending.strip(",") and kept and not kept[-1].endswith(tuple(".!?")):
                 kept[-1] = kept[-1].rstrip(",;:") + ending.strip(",")[:1]
             continue
@@ -671,15 +595,7 @@ def topic(
             # after what it finishes, and thanks after what they thank for: any sentence that
             # stands alone ranks above them.
             whole = TAIL_OF_A_THOUGHT.match(text) is None and THANKING.match(text) is None
-            tier = (
-                (4 if whole else 3)
-                if informative and fresh
-                else 2
-                if fresh and says_something
-                else 1
-                if informative
-                else 0
-            )
+            tier = (4 if whole else 3) if informative and fresh else 2 if fresh and says_something else 1 if informative else 0
             score = (tier, centrality(text, weights, names=names) if informative else float(count), -index)
             if best is None or score > best[0]:
                 best = (score, text, message)
@@ -750,20 +666,14 @@ def open_questions(conversation: Conversation, following: Sequence[ChannelMessag
     messages = conversation.messages
     for index, message in enumerate(messages):
         said = [part for sentence in said_sentences(message.text) for part in _question_first(sentence)]
-        asked = [
-            s
-            for s, then in zip_longest(said, said[1:], fillvalue="")
-            if _is_question(s) and not CALL_FOR_ASSENT.match(then)
-        ]
+        asked = [s for s, then in zip_longest(said, said[1:], fillvalue="") if _is_question(s) and not CALL_FOR_ASSENT.match(then)]
         if not asked:
             briefly = _asked_briefly(said)
             if briefly is None:
                 continue  # first, as most messages ask nothing: the rest of the day is read only for questions
             asked = [briefly]
         words = content_words(" ".join(said))
-        if _answered_within(message, words, messages[index + 1 :]) or any(
-            _answers(message, other) for other in following
-        ):
+        if _answered_within(message, words, messages[index + 1 :]) or any(_answers(message, other) for other in following):
             continue
         if _reads_as_reply(message, words, next((m for m in following if m.author.id != message.author.id), None)):
             continue
@@ -842,7 +752,7 @@ def _named_participant(text: str, participants: Iterable[str], speaker: str) -> 
 
 
 def action_items(conversation: Conversation) -> list[Candidate]:
-    """ "I'll ..." is owned by the speaker; "can you ..." by whoever is named or replied to;
+    """"I'll ..." is owned by the speaker; "can you ..." by whoever is named or replied to;
     with nobody named the item has no owner rather than a guessed one."""
     found: list[Candidate] = []
     by_id = {m.id: m for m in conversation.messages}
@@ -867,9 +777,7 @@ def action_items(conversation: Conversation) -> list[Candidate]:
             if owner is None and (sentence.endswith("?") or HEDGE.search(sentence.translate(_APOSTROPHES))):
                 continue  # asked of nobody: a question about the world, or a passing idea
         sentence = _unaddressed(sentence, owner) if owner else sentence
-        found.append(
-            Candidate("action", f"{owner}: {shorten(sentence)}" if owner else shorten(sentence), (message,), sentence)
-        )
+        found.append(Candidate("action", f"{owner}: {shorten(sentence)}" if owner else shorten(sentence), (message,), sentence))
     return found
 
 
@@ -892,9 +800,7 @@ def candidates(conversation: Conversation, following: Sequence[ChannelMessage] =
     # A request put to someone ("Could you add a column ... @grzm?") is their action item; the
     # same sentence under open questions would show the reader one message twice.
     listed = {(c.messages[0].id, _said(c.sentence)) for c in found}
-    return found + [
-        c for c in open_questions(conversation, following) if (c.messages[0].id, _said(c.sentence)) not in listed
-    ]
+    return found + [c for c in open_questions(conversation, following) if (c.messages[0].id, _said(c.sentence)) not in listed]
 
 
 def _said(sentence: str) -> frozenset[str]:

@@ -91,9 +91,7 @@ _HEDGE_TEXT = """
 _HEDGE_WORDS = frozenset(_HEDGE_TEXT.split())
 # Of those, the ones that only grade what follows never start one either ("Real quick", "Quite
 # complicated"); "recently transacted datoms" is a topic.
-_DEGREE_WORDS = frozenset(
-    ["quite", "pretty", "really", "real", "even", "rather", "somewhat", "simply", "totally", "must"]
-)
+_DEGREE_WORDS = frozenset(["quite", "pretty", "really", "real", "even", "rather", "somewhat", "simply", "totally", "must"])
 # A conversation's label: at most this many words per phrase, and two phrases at most.
 MAX_PHRASE_WORDS = 3
 MAX_LABEL_PHRASES = 2
@@ -187,7 +185,12 @@ def _phrases(text: str) -> list[list[str]]:
         if breaks and current:
             runs.append(current)
             current = []
-        if len(lowered) < 3 or lowered in _PHRASE_BREAKERS or lowered.isdigit() or not word:
+        if (
+            len(lowered) < 3
+            or lowered in _PHRASE_BREAKERS
+            or lowered.isdigit()
+            or not word
+        ):
             if current:
                 runs.append(current)
             current = []
@@ -208,11 +211,7 @@ Ranked = list[tuple[float, list[str]]]
 
 
 def weighted_phrases(
-    messages: Sequence[ChannelMessage],
-    *,
-    document_frequency: Mapping[str, int],
-    documents: int,
-    names: Collection[str] = (),
+    messages: Sequence[ChannelMessage], *, document_frequency: Mapping[str, int], documents: int, names: Collection[str] = ()
 ) -> Ranked:
     """The phrases ``messages`` could be labelled with, best first. Each word scores by how
     many of the messages use it times how rare it is in the rest of the window

@@ -93,10 +93,7 @@ def _split_piece(piece: Piece, fits: Fits) -> list[Piece]:
     if len(piece.text) < 2:
         raise PromptTooSmall("The model's context is too small for the digest prompt.")
     middle = len(piece.text) // 2
-    halves = [
-        Piece(piece.message, piece.text[:middle], piece.conversation),
-        Piece(piece.message, piece.text[middle:], piece.conversation),
-    ]
+    halves = [Piece(piece.message, piece.text[:middle], piece.conversation), Piece(piece.message, piece.text[middle:], piece.conversation)]
     return [part for half in halves for part in ([half] if fits([half]) else _split_piece(half, fits))]
 
 

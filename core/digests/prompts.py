@@ -69,7 +69,7 @@ def _clean_note_text(text: str) -> str:
     text = _CITATION.sub(" ", text)
     text = _BARE_CITATION.sub(" ", text)
     text = text.replace("[", " ").replace("]", " ")
-    return _SPACES.sub(" ", text).strip(" -–:;,.\"'").strip()
+    return _SPACES.sub(" ", text).strip(" -–:;,.\"'") .strip()
 
 
 def _cited(text: str) -> list[int]:

@@ -79,9 +79,7 @@ def cron_trigger(channel: DigestChannel) -> Any:
     try:
         return CronTrigger.from_crontab(channel.cron, timezone=ZoneInfo(channel.timezone))
     except ValueError as error:
-        raise ConfigError(
-            f"[[digests.channels]] {channel.channel}: cron {channel.cron!r} is not valid: {error}"
-        ) from None
+        raise ConfigError(f"[[digests.channels]] {channel.channel}: cron {channel.cron!r} is not valid: {error}") from None
 
 
 def latest_fire_time(trigger: Any, now: datetime) -> datetime | None:
@@ -355,9 +353,7 @@ class DigestScheduler:
         except Exception as error:
             log.exception("the scheduled digest of %s failed", channel.ref.label)
             reason = failure_reason(error)
-            self.state.record_digest_run(
-                job_id, platform=channel.platform, result=f"failed: {reason}", failed=True, at=self.clock()
-            )
+            self.state.record_digest_run(job_id, platform=channel.platform, result=f"failed: {reason}", failed=True, at=self.clock())
             await self._report_failure(channel, reason)
             return None
         result = "posted" if digest is not None else self._outcomes.get(job_id, "nothing new")
@@ -381,9 +377,7 @@ class DigestScheduler:
             platform = self._platform(target)
             await platform.post(target, note)
         except Exception:
-            log.exception(
-                "could not post the notice about the failed digest of %s in %s", channel.ref.label, target.channel
-            )
+            log.exception("could not post the notice about the failed digest of %s in %s", channel.ref.label, target.channel)
 
     async def run_digest(
         self, channel: DigestChannel, *, since: datetime | None = None, until: datetime | None = None
@@ -406,12 +400,9 @@ class DigestScheduler:
             if since >= until:
                 self._outcomes[channel.job_id] = "nothing new"
                 return None
-            if (
-                self.state.claim_digest(
-                    channel.platform, key, since, until, owner=self.owner, stale_after_s=self.stale_after_s
-                )
-                is None
-            ):
+            if self.state.claim_digest(
+                channel.platform, key, since, until, owner=self.owner, stale_after_s=self.stale_after_s
+            ) is None:
                 self._outcomes[channel.job_id] = "already posted"
                 log.info("digest of %s for %s..%s is already posted or in progress", key, since, until)
                 return None
@@ -439,9 +430,7 @@ class DigestScheduler:
             if not held:
                 return
 
-    async def _summarize_and_post_claimed(
-        self, channel: DigestChannel, since: datetime, until: datetime
-    ) -> Digest | None:
+    async def _summarize_and_post_claimed(self, channel: DigestChannel, since: datetime, until: datetime) -> Digest | None:
         key = record_channel(channel)
         platform = self._platform(channel)
         try:
@@ -493,46 +482,24 @@ class DigestScheduler:
             if record.status != "claimed":
                 continue
             taken = self.state.claim_digest(
-                channel.platform,
-                key,
-                record.window_start,
-                record.window_end,
-                owner=self.owner,
-                stale_after_s=self.stale_after_s,
+                channel.platform, key, record.window_start, record.window_end, owner=self.owner, stale_after_s=self.stale_after_s
             )
             if taken is None:
                 continue  # still fresh: its owner may be alive and posting
             posted = await self._find_post(channel, record)
             if posted is not None:
-                log.info(
-                    "digest of %s for %s..%s was posted as %s before a crash",
-                    key,
-                    record.window_start,
-                    record.window_end,
-                    posted,
-                )
-                self.state.finish_digest(
-                    channel.platform, key, record.window_start, record.window_end, message_id=posted
-                )
+                log.info("digest of %s for %s..%s was posted as %s before a crash", key, record.window_start, record.window_end, posted)
+                self.state.finish_digest(channel.platform, key, record.window_start, record.window_end, message_id=posted)
             else:
-                log.info(
-                    "retrying the digest of %s for %s..%s left unfinished by a crash",
-                    key,
-                    record.window_start,
-                    record.window_end,
-                )
-                await self._summarize_and_post(
-                    channel, record.window_start.astimezone(zone), record.window_end.astimezone(zone)
-                )
+                log.info("retrying the digest of %s for %s..%s left unfinished by a crash", key, record.window_start, record.window_end)
+                await self._summarize_and_post(channel, record.window_start.astimezone(zone), record.window_end.astimezone(zone))
 
     async def _find_post(self, channel: DigestChannel, record: DigestRecord) -> str | None:
         zone = ZoneInfo(channel.timezone)
         marker = window_text(record.window_start.astimezone(zone), record.window_end.astimezone(zone))
         platform = self._platform(channel)
         try:
-            history = await platform.fetch_history(
-                channel.target, record.window_end, self.clock() + timedelta(minutes=1)
-            )
+            history = await platform.fetch_history(channel.target, record.window_end, self.clock() + timedelta(minutes=1))
         except Exception:
             log.exception("could not check %s for an earlier digest post; assuming none", channel.channel)
             return None

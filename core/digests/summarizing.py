@@ -189,17 +189,13 @@ class Summarizer:
     ) -> Digest:
         run = _Run(started=self.clock())
         # Placeholders ("[message text edited or deleted]") are not messages anyone wrote.
-        kept = sorted(
-            (m for m in meaningful(messages) if not is_placeholder(m.text)), key=lambda m: (m.timestamp, m.id)
-        )
+        kept = sorted((m for m in meaningful(messages) if not is_placeholder(m.text)), key=lambda m: (m.timestamp, m.id))
         if channel is None and kept:
             channel = kept[0].channel
         if window is None and kept:
             window = (kept[0].timestamp, kept[-1].timestamp)
         whole = group_conversations(kept, gap=timedelta(minutes=self.settings.gap_minutes), max_messages=len(kept))
-        conversations = [
-            part for conversation in whole for part in _split_evenly(conversation, MAX_CONVERSATION_MESSAGES)
-        ]
+        conversations = [part for conversation in whole for part in _split_evenly(conversation, MAX_CONVERSATION_MESSAGES)]
         if not conversations:
             return Digest(
                 headline="No messages in this window.",
@@ -219,9 +215,7 @@ class Summarizer:
         background = word_weights(kept, names=names)
         repeated = repeated_texts(kept)
         quotable = frozenset(m.id for m in kept if quotable_message(m, repeated))
-        other = await self._other_bullets(
-            conversations, notes_by_batch, quotable=quotable, run=run, on_queued=on_queued
-        )
+        other = await self._other_bullets(conversations, notes_by_batch, quotable=quotable, run=run, on_queued=on_queued)
         # A topic quotes a message the digest does not already list as an item, where it can:
         # the same open question under Topics and under Open questions says it twice.
         itemized = frozenset(b.sources[0].message_id for bullets in other.values() for b in bullets if b.sources)
@@ -341,9 +335,7 @@ class Summarizer:
             if isinstance(cached, list):
                 run.read.update(m.id for m in batch.messages)
                 return [ModelNote(str(n["kind"]), str(n["text"]), tuple(int(x) for x in n["numbers"])) for n in cached]
-        generation = await self._generate(
-            prompt, max_tokens=self.notes_tokens, stop=NOTES_STOP, run=run, on_queued=on_queued
-        )
+        generation = await self._generate(prompt, max_tokens=self.notes_tokens, stop=NOTES_STOP, run=run, on_queued=on_queued)
         if generation is None:
             return []
         run.read.update(m.id for m in batch.messages)
@@ -392,9 +384,7 @@ class Summarizer:
         named = dict(
             zip(
                 order,
-                topic_labels(
-                    [tuple(parts[c].values()) for c in order], names=names, repeated=repeated, embedder=self.embedder
-                ),
+                topic_labels([tuple(parts[c].values()) for c in order], names=names, repeated=repeated, embedder=self.embedder),
                 strict=True,
             )
         )
@@ -440,11 +430,7 @@ class Summarizer:
 
     @staticmethod
     def _model_says_enough(
-        written: str,
-        quoted: str,
-        messages: Sequence[ChannelMessage],
-        background: Mapping[str, float],
-        names: frozenset[str],
+        written: str, quoted: str, messages: Sequence[ChannelMessage], background: Mapping[str, float], names: frozenset[str]
     ) -> bool:
         """A model's topic line replaces the quoted one only if it is about the conversation,
         not about who spoke ("The project manager is a good person"), and holds at least
@@ -486,9 +472,7 @@ class Summarizer:
             for note, batch in notes:
                 if note.kind == "topic":
                     continue
-                cited = tuple(
-                    {batch.pieces[n - 1].message.id: batch.pieces[n - 1].message for n in note.numbers}.values()
-                )
+                cited = tuple({batch.pieces[n - 1].message.id: batch.pieces[n - 1].message for n in note.numbers}.values())
                 if cited[0].id in quotable:
                     chosen[note.kind][cited[0].id] = (note.text, cited)
         result: dict[str, list[DigestBullet]] = {}
@@ -505,12 +489,9 @@ class Summarizer:
         "none"; None when it could not say (out of time, a failed call, a completion that
         is not a label). Cached in the state store like the notes."""
         prompt = judge_prompt(text)
-        key = (
-            "digest-judge:"
-            + hashlib.sha256(
-                "\0".join((JUDGE_VERSION, self.model.name, self.model.render(prompt))).encode("utf-8")
-            ).hexdigest()
-        )
+        key = "digest-judge:" + hashlib.sha256(
+            "\0".join((JUDGE_VERSION, self.model.name, self.model.render(prompt))).encode("utf-8")
+        ).hexdigest()
         if self.state is not None:
             cached = self.state.cached_notes(key)
             if isinstance(cached, list) and cached and isinstance(cached[0], dict):
@@ -528,9 +509,7 @@ class Summarizer:
             self.state.cache_notes(key, [{"kind": kind}])
         return kind
 
-    def _cap(
-        self, bullets: Sequence[DigestBullet], kind: str, *, segments_size: Sequence[float] | None = None
-    ) -> tuple[DigestBullet, ...]:
+    def _cap(self, bullets: Sequence[DigestBullet], kind: str, *, segments_size: Sequence[float] | None = None) -> tuple[DigestBullet, ...]:
         """At most ``max_bullets`` bullets (those ranking highest in ``segments_size`` first:
         the largest conversations for topics, the most central items for the other sections),
         in time order, then one bullet that says how many more there were and links to them:
@@ -543,9 +522,7 @@ class Summarizer:
             return tuple(bullets[i] for i in sorted(order[:limit]))
         shown = sorted(order[: limit - 1]) if limit > 1 else []
         rest = sorted(order[len(shown) :])
-        noun = {"topic": "conversations", "decision": "decisions", "action": "action items", "question": "questions"}[
-            kind
-        ]
+        noun = {"topic": "conversations", "decision": "decisions", "action": "action items", "question": "questions"}[kind]
         more = DigestBullet(
             f"{len(rest)} more {noun}, linked here",
             tuple(bullets[i].sources[0] for i in rest if bullets[i].sources),
@@ -554,10 +531,7 @@ class Summarizer:
 
     @staticmethod
     def _headline(
-        labels: Sequence[str],
-        sizes: Sequence[int],
-        messages: Sequence[ChannelMessage],
-        conversations: Sequence[Conversation],
+        labels: Sequence[str], sizes: Sequence[int], messages: Sequence[ChannelMessage], conversations: Sequence[Conversation]
     ) -> str:
         """What the day was about: the labels of its busiest topics (at most
         ``HEADLINE_TOPICS``; after the first, only those holding ``HEADLINE_MIN_SHARE`` of the

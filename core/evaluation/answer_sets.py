@@ -146,9 +146,7 @@ def asserts_opposite(answer: str, *, grounded: bool, negative: bool, any_negatio
     return grounded and said_no != negative
 
 
-async def ask(
-    answerer: Answerer, question: str, scopes: frozenset[str] = frozenset({PUBLIC_SCOPE})
-) -> tuple[Any, float]:
+async def ask(answerer: Answerer, question: str, scopes: frozenset[str] = frozenset({PUBLIC_SCOPE})) -> tuple[Any, float]:
     started = time.perf_counter()
     answer = await answerer.answer(Question(text=question, scopes=scopes))
     return answer, time.perf_counter() - started
@@ -169,9 +167,7 @@ async def docs_questions_run(
     baseline = []
     for item in questions:
         hits = first.retrieve(Question(text=item.question, scopes=scopes))
-        baseline.append(
-            float(bool(hits) and contains_fact(best_sentences(hits[0].chunk.text, item.question), item.fact))
-        )
+        baseline.append(float(bool(hits) and contains_fact(best_sentences(hits[0].chunk.text, item.question), item.fact)))
     for style, answerer in answerers:
         found: list[float] = []
         seconds: list[float] = []
@@ -192,10 +188,7 @@ async def docs_questions_run(
     return {
         "questions": len(questions),
         "styles": rows,
-        "baseline": {
-            "name": "extractive: best sentences of the top chunk",
-            "contains_fact": round(metrics.mean(baseline), 4),
-        },
+        "baseline": {"name": "extractive: best sentences of the top chunk", "contains_fact": round(metrics.mean(baseline), 4)},
     }
 
 
@@ -210,9 +203,7 @@ async def follow_ups_run(
     baseline = []
     for item in items:
         hits = searcher.retrieve(Question(text=item.follow_up, conversation=(Turn("asker", item.first),)))
-        baseline.append(
-            float(bool(hits) and contains_fact(best_sentences(hits[0].chunk.text, item.follow_up), item.fact))
-        )
+        baseline.append(float(bool(hits) and contains_fact(best_sentences(hits[0].chunk.text, item.follow_up), item.fact)))
     for style, answerer in answerers:
         found: list[float] = []
         misses: list[dict[str, str]] = []
@@ -220,26 +211,15 @@ async def follow_ups_run(
             progress(f"follow-up questions ({style}): {number}/{len(items)}")
             before, _ = await ask(answerer, item.first)
             thread = (Turn("asker", item.first), Turn("Tidings", before.text, by_bot=True))
-            answer = await answerer.answer(
-                Question(text=item.follow_up, scopes=frozenset({PUBLIC_SCOPE}), conversation=thread)
-            )
+            answer = await answerer.answer(Question(text=item.follow_up, scopes=frozenset({PUBLIC_SCOPE}), conversation=thread))
             found.append(float(contains_fact(answer.text, item.fact)))
             if not found[-1] and len(misses) < 5:
-                misses.append(
-                    {"first": item.first, "follow_up": item.follow_up, "fact": item.fact, "answer": answer.text[:300]}
-                )
-        rows[style] = {
-            "contains_fact": round(metrics.mean(found), 4),
-            "interval": metrics_interval(found),
-            "misses": misses,
-        }
+                misses.append({"first": item.first, "follow_up": item.follow_up, "fact": item.fact, "answer": answer.text[:300]})
+        rows[style] = {"contains_fact": round(metrics.mean(found), 4), "interval": metrics_interval(found), "misses": misses}
     return {
         "questions": len(items),
         "styles": rows,
-        "baseline": {
-            "name": "extractive: best sentences of the top chunk, searched with the thread",
-            "contains_fact": round(metrics.mean(baseline), 4),
-        },
+        "baseline": {"name": "extractive: best sentences of the top chunk, searched with the thread", "contains_fact": round(metrics.mean(baseline), 4)},
     }
 
 
@@ -256,9 +236,7 @@ async def polarity_run(
             answer, _ = await ask(answerer, item.question)
             if asserts_opposite(answer.text, grounded=answer.grounded, negative=item.negative):
                 opposite.append({"question": item.question, "answer": answer.text[:300], "style": answer.style})
-            any_negation += asserts_opposite(
-                answer.text, grounded=answer.grounded, negative=item.negative, any_negation=True
-            )
+            any_negation += asserts_opposite(answer.text, grounded=answer.grounded, negative=item.negative, any_negation=True)
             evidence += bool(item.evidence) and contains_fact(answer.text, item.evidence)
         rows[label] = {
             "asserts_opposite": len(opposite),

@@ -118,10 +118,8 @@ def _json_files(folder: Path) -> list[tuple[Path, Any]]:
 
 
 def _is_squad(data: Any) -> bool:
-    return (
-        isinstance(data, dict)
-        and isinstance(data.get("data"), list)
-        and all(isinstance(a, dict) and "paragraphs" in a for a in data["data"][:3])
+    return isinstance(data, dict) and isinstance(data.get("data"), list) and all(
+        isinstance(a, dict) and "paragraphs" in a for a in data["data"][:3]
     )
 
 
@@ -149,7 +147,9 @@ def require(paths: Sequence[Path], what: str, folder: Path) -> Path:
 def read_faq(path: Path) -> list[FaqEntry]:
     loaded = load_file(path)
     return [
-        FaqEntry(key=d.key, question=d.question or d.title, answer=d.text) for d in loaded.documents if d.kind == "faq"
+        FaqEntry(key=d.key, question=d.question or d.title, answer=d.text)
+        for d in loaded.documents
+        if d.kind == "faq"
     ]
 
 
@@ -214,14 +214,10 @@ def read_squad(path: Path) -> tuple[list[Article], list[QaQuestion]]:
             title = item.get("title") or context.strip().partition("\n")[0]
             articles.append(Article(article_id, " ".join(str(title).split())[:200], context.strip()))
             for qa in paragraph.get("qas", []):
-                answers = tuple(
-                    dict.fromkeys(a["text"].strip() for a in qa.get("answers", []) if a.get("text", "").strip())
-                )
+                answers = tuple(dict.fromkeys(a["text"].strip() for a in qa.get("answers", []) if a.get("text", "").strip()))
                 if qa.get("is_impossible") or not answers:
                     continue
-                questions.append(
-                    QaQuestion(str(qa.get("id", len(questions))), qa["question"].strip(), answers, article_id)
-                )
+                questions.append(QaQuestion(str(qa.get("id", len(questions))), qa["question"].strip(), answers, article_id))
     return articles, questions
 
 
@@ -243,6 +239,7 @@ def split_meetings(paths: Sequence[Path], split: MeetingSplit) -> list[Path]:
     if split not in MEETING_SPLITS:
         raise EvaluationDataError(f"Unknown meeting split {split!r}; choose from {', '.join(MEETING_SPLITS)}.")
     return [path for path in paths if split == "all" or meeting_half(path) == split]
+
 
 
 def read_meeting(path: Path) -> Meeting:

@@ -150,16 +150,10 @@ def labels_split(path: Path) -> dict[str, Any]:
     """A ``*_check`` file was labelled by someone who never saw the rules, and nothing is tuned
     on it; any other labels file is a development set."""
     if held_out_set(path):
-        return {
-            "name": "held out (never tuned on)",
-            "held_out": True,
-            "note": f"{path.name}: chat days labelled blind to the rules, never tuned on",
-        }
-    return {
-        "name": "dev (tuned on)",
-        "held_out": False,
-        "note": f"{path.name}: chat days labelled by the people tuning the digest",
-    }
+        return {"name": "held out (never tuned on)", "held_out": True,
+                "note": f"{path.name}: chat days labelled blind to the rules, never tuned on"}
+    return {"name": "dev (tuned on)", "held_out": False,
+            "note": f"{path.name}: chat days labelled by the people tuning the digest"}
 
 
 async def evaluate_labelled_days(
@@ -177,9 +171,7 @@ async def evaluate_labelled_days(
         progress(f"digest labels: {day.name} ({number}/{len(days)}, {len(messages)} messages)")
         missing = set(day.labels) - {m.id for m in messages}
         if missing:
-            raise EvaluationDataError(
-                f"{labels_path.name}, {day.name}: {len(missing)} labelled messages are not in {day.source}."
-            )
+            raise EvaluationDataError(f"{labels_path.name}, {day.name}: {len(missing)} labelled messages are not in {day.source}.")
         repeated = repeated_texts(messages)
         names = name_words(m.author.name for m in messages)
         conversations = group_conversations(messages, gap=timedelta(minutes=gap_minutes), max_messages=len(messages))
@@ -194,44 +186,23 @@ async def evaluate_labelled_days(
             truth[key] = day.labels[message.id]
             kind = await summarizer.judge(clean_text(message.text)) if quotable_message(message, repeated) else "none"
             model[key] = {kind} if kind in KINDS else set()
-        ours = topic_labels(
-            [c.messages for c in conversations], names=names, repeated=repeated, embedder=summarizer.embedder
-        )
+        ours = topic_labels([c.messages for c in conversations], names=names, repeated=repeated, embedder=summarizer.embedder)
         # A labelled conversation is scored by the label of ours that holds its first message:
         # grouping that joins two conversations still answers for both.
-        label_of = {
-            m.id: label for conversation, label in zip(conversations, ours, strict=True) for m in conversation.messages
-        }
+        label_of = {m.id: label for conversation, label in zip(conversations, ours, strict=True) for m in conversation.messages}
         starts = {conversation.messages[0].id for conversation in conversations}
         for first, gold in day.topics.items():
             if first not in label_of:
-                raise EvaluationDataError(
-                    f"{labels_path.name}, {day.name}: conversation {first} is not in any conversation of {day.source}."
-                )
+                raise EvaluationDataError(f"{labels_path.name}, {day.name}: conversation {first} is not in any conversation of {day.source}.")
             label = label_of[first]
-            topic_rows.append(
-                {
-                    "day": day.name,
-                    "first": first,
-                    "topic": gold,
-                    "label": label,
-                    "joined": first not in starts,
-                    "f1": round(word_f1(label, gold), 3) if gold else None,
-                    "agrees": bool(content_words(label) & content_words(gold)) if gold else label == "",
-                }
-            )
+            topic_rows.append({"day": day.name, "first": first, "topic": gold, "label": label, "joined": first not in starts,
+                               "f1": round(word_f1(label, gold), 3) if gold else None,
+                               "agrees": bool(content_words(label) & content_words(gold)) if gold else label == ""})
         digest = await summarizer.summarize(messages)
         problems = bad_lines(digest)
         line_problems.extend({"day": day.name, "line": line} for line in problems)
-        day_rows.append(
-            {
-                "day": day.name,
-                "messages": len(messages),
-                "conversations": len(conversations),
-                "headline": digest.headline,
-                "bad_lines": len(problems),
-            }
-        )
+        day_rows.append({"day": day.name, "messages": len(messages), "conversations": len(conversations),
+                         "headline": digest.headline, "bad_lines": len(problems)})
     # "both": rule candidates the model did not call a plain remark (an unjudged one stays).
     both = {key: kinds for key, kinds in rules.items() if key not in model or model[key]}
     agree = {key: kinds & model.get(key, set()) for key, kinds in rules.items()}

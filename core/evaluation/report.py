@@ -52,38 +52,15 @@ def _p_value(p: float) -> str:
 def comparison_table(result: dict[str, Any]) -> str:
     """The paired differences from the baseline, each with its 95% bootstrap interval."""
     rows = [
-        [
-            c["comparison"],
-            c["set"],
-            c["metric"],
-            c["split"],
-            c["items"],
-            c["ours"],
-            c["baseline"],
-            _signed(c["difference"]),
-            f"{_signed(c['ci95'][0])} to {_signed(c['ci95'][1])}",
-            f"{c['wins']}/{c['losses']}/{c['ties']}",
-            _p_value(c["sign_test_p"]),
-            c["verdict"],
-        ]
+        [c["comparison"], c["set"], c["metric"], c["split"], c["items"], c["ours"], c["baseline"],
+         _signed(c["difference"]), f"{_signed(c['ci95'][0])} to {_signed(c['ci95'][1])}",
+         f"{c['wins']}/{c['losses']}/{c['ties']}", _p_value(c["sign_test_p"]), c["verdict"]]
         for c in result.get("comparisons", [])
     ]
     if not rows:
         return ""
-    headers = [
-        "comparison",
-        "set",
-        "metric",
-        "split",
-        "n",
-        "ours",
-        "baseline",
-        "difference",
-        "95% interval",
-        "won/lost/tied",
-        "sign test p",
-        "verdict",
-    ]
+    headers = ["comparison", "set", "metric", "split", "n", "ours", "baseline", "difference", "95% interval",
+               "won/lost/tied", "sign test p", "verdict"]
     return table("Paired differences from the baseline (ours minus baseline, per item)", headers, rows)
 
 
@@ -93,18 +70,7 @@ def render_tables(results: dict[str, Any]) -> str:
     if retrieval:
         headers = ["set", "split", "chunk", "mode", "queries", "hit@1", "hit@5", "MRR", "p50 ms", "p95 ms"]
         rows = [
-            [
-                name,
-                r["split"],
-                r["chunk_tokens"],
-                r["mode"],
-                r["queries"],
-                r["hit@1"],
-                r["hit@5"],
-                r["mrr"],
-                r["p50_ms"],
-                r["p95_ms"],
-            ]
+            [name, r["split"], r["chunk_tokens"], r["mode"], r["queries"], r["hit@1"], r["hit@5"], r["mrr"], r["p50_ms"], r["p95_ms"]]
             for name in ("faq", "qa")
             for r in retrieval.get(name, [])
         ]
@@ -116,16 +82,7 @@ def render_tables(results: dict[str, Any]) -> str:
         if retrieval.get("fusion"):
             headers = ["set", "split", "rrf_k", "vector w", "text w", "hit@1", "hit@5", "MRR"]
             rows = [
-                [
-                    r["set"],
-                    r["split"],
-                    r["rrf_k"],
-                    r["vector_weight"],
-                    r["text_weight"],
-                    r["hit@1"],
-                    r["hit@5"],
-                    r["mrr"],
-                ]
+                [r["set"], r["split"], r["rrf_k"], r["vector_weight"], r["text_weight"], r["hit@1"], r["hit@5"], r["mrr"]]
                 for r in retrieval["fusion"]
             ]
             out.append(table("Fusion settings (hybrid)" + _split(retrieval), headers, rows))
@@ -136,37 +93,18 @@ def render_tables(results: dict[str, Any]) -> str:
         base = answers["baseline"]
         styles = answers.get("styles") or {f"{answers['model']} (max_chunks {answers['max_chunks']})": answers}
         rows = [
-            [
-                label,
-                v["questions"],
-                v["f1"],
-                v["containment"],
-                v["citation_precision"],
-                v["grounded_rate"],
-                v["seconds_per_answer"],
-            ]
+            [label, v["questions"], v["f1"], v["containment"], v["citation_precision"], v["grounded_rate"], v["seconds_per_answer"]]
             for label, v in styles.items()
         ]
         rows.append([base["name"], answers["questions"], base["f1"], base["containment"], None, None, None])
         rows += [
-            [
-                f"max_chunks {v['max_chunks']}",
-                v["questions"],
-                v["f1"],
-                v["containment"],
-                v["citation_precision"],
-                v["grounded_rate"],
-                v["seconds_per_answer"],
-            ]
+            [f"max_chunks {v['max_chunks']}", v["questions"], v["f1"], v["containment"], v["citation_precision"],
+             v["grounded_rate"], v["seconds_per_answer"]]
             for v in answers.get("max_chunks_sweep", [])
         ]
         out.append(table("Answers" + _split(answers), headers, rows))
         for label, v in (answers.get("styles") or {}).items():
-            out.append(
-                comparison_table(
-                    {**v, "comparisons": [{**c, "comparison": f"{label} vs extractive"} for c in v["comparisons"]]}
-                )
-            )
+            out.append(comparison_table({**v, "comparisons": [{**c, "comparison": f"{label} vs extractive"} for c in v["comparisons"]]}))
         if not answers.get("styles"):
             out.append(comparison_table(answers))
         for key, title in (
@@ -178,61 +116,32 @@ def render_tables(results: dict[str, Any]) -> str:
         ):
             docs = answers.get(key)
             if docs:
-                rows = [
-                    [label, docs["questions"], v["contains_fact"], v["interval"], v.get("median_seconds")]
-                    for label, v in docs["styles"].items()
-                ]
-                rows.append(
-                    [docs["baseline"]["name"], docs["questions"], docs["baseline"]["contains_fact"], None, None]
-                )
+                rows = [[label, docs["questions"], v["contains_fact"], v["interval"], v.get("median_seconds")] for label, v in docs["styles"].items()]
+                rows.append([docs["baseline"]["name"], docs["questions"], docs["baseline"]["contains_fact"], None, None])
                 out.append(table(title, ["answers by", "questions", "contains fact", "95% interval", "median s"], rows))
         polarity = answers.get("polarity")
         if polarity:
             rows = [
-                [
-                    label,
-                    polarity["questions"],
-                    v["asserts_opposite"],
-                    v.get("asserts_opposite_any_negation"),
-                    v["contains_evidence"],
-                ]
+                [label, polarity["questions"], v["asserts_opposite"], v.get("asserts_opposite_any_negation"), v["contains_evidence"]]
                 for label, v in polarity["styles"].items()
             ]
-            headers = [
-                "answers by",
-                "questions",
-                "assert the opposite",
-                "same, any 'not' read as no",
-                "contain the evidence",
-            ]
+            headers = ["answers by", "questions", "assert the opposite", "same, any 'not' read as no", "contain the evidence"]
             out.append(table("Polarity questions (dev)", headers, rows))
     refusals = results.get("refusals")
     if refusals:
         headers = ["point", "threshold", "precision", "recall", "F1", "refused", "answered"]
         rows = [
             [name, p["threshold"], p["precision"], p["recall"], p["f1"], p["refused"], p["answered"]]
-            for name, p in (
-                ("configured", refusals["configured"]),
-                ("best on this set", refusals["best"]),
-                ("baseline: never refuse", refusals["baseline"]),
-            )
+            for name, p in (("configured", refusals["configured"]), ("best on this set", refusals["best"]),
+                            ("baseline: never refuse", refusals["baseline"]))
         ]
         title = f"Refusals ({refusals['cases']} questions, {refusals['unanswerable']} unanswerable){_split(refusals)}"
         out.append(table(title, headers, rows))
         clean = refusals.get("clean")
         if clean and clean.get("best"):
             rows = [
-                [
-                    name,
-                    p["threshold"],
-                    p["precision"],
-                    p["recall"],
-                    p["f1"],
-                    p["refused"],
-                    p["answered"],
-                    _span(p.get("precision_ci95")),
-                    _span(p.get("recall_ci95")),
-                ]
+                [name, p["threshold"], p["precision"], p["recall"], p["f1"], p["refused"], p["answered"],
+                 _span(p.get("precision_ci95")), _span(p.get("recall_ci95"))]
                 for name, p in (("configured", clean["configured"]), ("best on this set", clean["best"]))
             ]
             title = f"Refusals, answerable vs off-topic only ({clean['cases']} questions, {clean['unanswerable']} off-topic)"
@@ -247,14 +156,8 @@ def render_tables(results: dict[str, Any]) -> str:
             out.append(table(f"Comparison signal: {candidate['name']}", headers, rows))
         headers = ["group", "should refuse", "questions", "median relevance", "refused (configured)", "refused (best)"]
         rows = [
-            [
-                g["group"],
-                "yes" if g["should_refuse"] else "no",
-                g["questions"],
-                g["median_relevance"],
-                g["refused_at_configured"],
-                g["refused_at_best"],
-            ]
+            [g["group"], "yes" if g["should_refuse"] else "no", g["questions"], g["median_relevance"],
+             g["refused_at_configured"], g["refused_at_best"]]
             for g in refusals["groups"]
         ]
         out.append(table("Refusals by group", headers, rows))
@@ -267,94 +170,33 @@ def render_tables(results: dict[str, Any]) -> str:
             + ", ".join(f"{true.get(k, 0)} {k}" for k in ("decision", "action", "question", "none"))
             + f") [split: {labelled['split']['name']}]"
         )
-        out.append(
-            table(
-                title,
-                ["method", "label", "precision", "recall", "predicted", "correct", "true"],
-                list(label_table_rows(labelled)),
-            )
-        )
+        out.append(table(title, ["method", "label", "precision", "recall", "predicted", "correct", "true"],
+                         list(label_table_rows(labelled))))
         topics = labelled["topics"]
-        out.append(
-            table(
-                "Topic labels against the labelled topics",
-                [
-                    "conversations",
-                    "label shares a content word",
-                    "mean content-word F1",
-                    "joined to another of ours",
-                    "no bullet expected / none given",
-                ],
-                [
-                    [
-                        topics["conversations"],
-                        topics["agreement"],
-                        topics["mean_f1"],
-                        topics["joined_to_another"],
-                        f"{topics['no_bullet_expected']} / {topics['no_bullet_given']}",
-                    ]
-                ],
-            )
-        )
-        out.append(
-            table(
-                "Digests of the labelled days",
-                ["day", "messages", "conversations", "placeholder, small-talk or repeated lines", "headline"],
-                [
-                    [d["day"], d["messages"], d["conversations"], d["bad_lines"], d["headline"]]
-                    for d in labelled["days"]
-                ],
-            )
-        )
+        out.append(table(
+            "Topic labels against the labelled topics",
+            ["conversations", "label shares a content word", "mean content-word F1", "joined to another of ours",
+             "no bullet expected / none given"],
+            [[topics["conversations"], topics["agreement"], topics["mean_f1"], topics["joined_to_another"],
+              f"{topics['no_bullet_expected']} / {topics['no_bullet_given']}"]],
+        ))
+        out.append(table(
+            "Digests of the labelled days",
+            ["day", "messages", "conversations", "placeholder, small-talk or repeated lines", "headline"],
+            [[d["day"], d["messages"], d["conversations"], d["bad_lines"], d["headline"]] for d in labelled["days"]],
+        ))
     if digests and "meetings" in digests:
-        headers = [
-            "meeting",
-            "turns",
-            "R-1",
-            "R-2",
-            "R-L",
-            "coverage",
-            "lead R-1",
-            "lead R-2",
-            "lead R-L",
-            "lead cov.",
-            "tokens/input",
-            "seconds",
-        ]
+        headers = ["meeting", "turns", "R-1", "R-2", "R-L", "coverage", "lead R-1", "lead R-2", "lead R-L",
+                   "lead cov.", "tokens/input", "seconds"]
         rows = [
-            [
-                m["meeting"],
-                m["turns"],
-                m["rouge1"],
-                m["rouge2"],
-                m["rougeL"],
-                m["coverage"],
-                m["lead_rouge1"],
-                m["lead_rouge2"],
-                m["lead_rougeL"],
-                m["lead_coverage"],
-                m["tokens_per_input_token"],
-                m["seconds"],
-            ]
+            [m["meeting"], m["turns"], m["rouge1"], m["rouge2"], m["rougeL"], m["coverage"], m["lead_rouge1"],
+             m["lead_rouge2"], m["lead_rougeL"], m["lead_coverage"], m["tokens_per_input_token"], m["seconds"]]
             for m in digests["meetings"]
         ]
         mean = digests["mean"]
-        rows.append(
-            [
-                "mean",
-                "",
-                mean["rouge1"],
-                mean["rouge2"],
-                mean["rougeL"],
-                mean["coverage"],
-                mean["lead_rouge1"],
-                mean["lead_rouge2"],
-                mean["lead_rougeL"],
-                mean["lead_coverage"],
-                mean["tokens_per_input_token"],
-                mean["seconds"],
-            ]
-        )
+        rows.append(["mean", "", mean["rouge1"], mean["rouge2"], mean["rougeL"], mean["coverage"], mean["lead_rouge1"],
+                     mean["lead_rouge2"], mean["lead_rougeL"], mean["lead_coverage"], mean["tokens_per_input_token"],
+                     mean["seconds"]])
         split = digests.get("split") or {}
         of = f", {len(digests['meetings'])} of {split['meetings_in_split']} meetings" if split else ""
         title = f"Digests ({digests['model']}, n_ctx {digests['n_ctx']}{of}) vs the lead baseline{_split(digests)}"
@@ -390,9 +232,7 @@ def write_plots(results: dict[str, Any], folder: Path) -> list[Path]:
             modes = ["vector", "text", "hybrid"]
             width = 0.8 / len(modes)
             for i, mode in enumerate(modes):
-                values = [
-                    next((r["hit@5"] for r in rows if r["mode"] == mode and r["chunk_tokens"] == s), 0.0) for s in sizes
-                ]
+                values = [next((r["hit@5"] for r in rows if r["mode"] == mode and r["chunk_tokens"] == s), 0.0) for s in sizes]
                 ax.bar([x + i * width for x in range(len(sizes))], values, width, label=mode)
             ax.set_xticks([x + width for x in range(len(sizes))], [f"{s} tokens" for s in sizes])
             ax.set_ylim(0, 1)

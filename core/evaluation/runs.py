@@ -84,13 +84,9 @@ class EvalData:
     polarity: Path | None = None  # questions whose sources say no (CSV question,polarity,source,evidence)
     docs: Path | None = None  # the folder of documents the docs questions are asked against
     docs_questions_check: Path | None = None  # more such questions, never tuned on (held out)
-    chat_questions: Path | None = (
-        None  # questions a chat history answers (CSV question,fact,source: the export's file name)
-    )
+    chat_questions: Path | None = None  # questions a chat history answers (CSV question,fact,source: the export's file name)
     chat_questions_check: Path | None = None  # more such questions, of other days, never tuned on (held out)
-    follow_ups: Path | None = (
-        None  # a question and a follow-up naming only what changes (CSV first,follow_up,fact,source)
-    )
+    follow_ups: Path | None = None  # a question and a follow-up naming only what changes (CSV first,follow_up,fact,source)
 
 
 @dataclass(frozen=True)
@@ -424,7 +420,9 @@ def evaluate_retrieval(bench: Workbench, data: EvalData, options: EvalOptions, p
         if reworded:
             picked = {mode: [ranks[i] for i in reworded] for mode, ranks in faq_ranks.items()}
             named = data.variants.name if data.variants else "reworded"
-            comparisons += _mode_comparisons(configured_mode, picked, f"FAQ, {len(reworded)} reworded ({named})", split)
+            comparisons += _mode_comparisons(
+                configured_mode, picked, f"FAQ, {len(reworded)} reworded ({named})", split
+            )
 
     if data.squad is not None:
         articles, questions = qa_set(data, options.limit)
@@ -455,9 +453,7 @@ def evaluate_retrieval(bench: Workbench, data: EvalData, options: EvalOptions, p
         comparisons += _mode_comparisons(configured_mode, qa_ranks, f"QA, {len(kept)} questions")
 
         if options.sweep:
-            result["fusion"] = _fusion_sweep(
-                bench, data, options, names[configured], kept, judges[configured], progress
-            )
+            result["fusion"] = _fusion_sweep(bench, data, options, names[configured], kept, judges[configured], progress)
     result["comparisons"] = comparisons
     return result
 
@@ -544,10 +540,8 @@ async def answer_sample(
         ANSWERS_SPLIT,
         "answers vs extractive baseline",
         f"QA, {len(questions)} questions",
-        [
-            ("token F1", f1s, baseline_f1),
-            ("contains gold", [float(c) for c in contained], [float(c) for c in baseline_contained]),
-        ],
+        [("token F1", f1s, baseline_f1), ("contains gold", [float(c) for c in contained],
+                                           [float(c) for c in baseline_contained])],
     )
     return {
         "questions": len(questions),
@@ -578,7 +572,9 @@ def chat_exports(data: EvalData, questions: Sequence[answer_sets.DocsQuestion]) 
     return sorted(found.values()) if names and set(found) == names else []
 
 
-def styled_answerers(bench: Workbench, name: str, styles: Sequence[tuple[str, str, str]]) -> list[tuple[str, Answerer]]:
+def styled_answerers(
+    bench: Workbench, name: str, styles: Sequence[tuple[str, str, str]]
+) -> list[tuple[str, Answerer]]:
     """One Answerer per (label, style, selector), all on the knowledge base ``name``."""
     return [
         (label, answerer_for(bench, name, answers=answer_sets.styled(bench.settings.answers, style, selector))[0])
@@ -586,9 +582,7 @@ def styled_answerers(bench: Workbench, name: str, styles: Sequence[tuple[str, st
     ]
 
 
-async def evaluate_answers(
-    bench: Workbench, data: EvalData, options: EvalOptions, progress: Progress
-) -> dict[str, Any]:
+async def evaluate_answers(bench: Workbench, data: EvalData, options: EvalOptions, progress: Progress) -> dict[str, Any]:
     """Every answer style on the QA sample, the docs questions and the polarity set, in one run."""
     articles, questions = qa_set(data, options.limit)
     size = bench.settings.knowledge_base.chunk_tokens
@@ -598,8 +592,7 @@ async def evaluate_answers(
     configured, services = answerer_for(bench, name)
     model = getattr(services.model, "name", "model")
     measured = [
-        entry
-        for entry in answer_sets.ANSWER_STYLES
+        entry for entry in answer_sets.ANSWER_STYLES
         if not options.styles or answer_sets.style_key(entry[1], entry[2]) in options.styles
     ]
     styles: dict[str, Any] = {}
@@ -654,10 +647,7 @@ async def evaluate_answers(
             polarity = _sampled(answer_sets.read_polarity(data.polarity), options)
             faq_name = bench.faq_knowledge_base(data.faq, size)
             by_set = []
-            for kb_name, items in (
-                (faq_name, [q for q in polarity if q.from_faq]),
-                (docs_name, [q for q in polarity if not q.from_faq]),
-            ):
+            for kb_name, items in ((faq_name, [q for q in polarity if q.from_faq]), (docs_name, [q for q in polarity if not q.from_faq])):
                 runs = styled_answerers(bench, kb_name, measured)
                 by_set.append(await answer_sets.polarity_run(runs, items, progress))
             result["polarity"] = {
@@ -860,10 +850,7 @@ def _refusal_report(scores: _RefusalScores, min_relevance: float, split: Split =
         "clean": {
             "cases": len(clean),
             "unanswerable": sum(1 for c in clean if c.should_refuse),
-            "configured": {
-                **point(metrics.refusal_point(clean, configured.threshold)),
-                **_refusal_intervals(clean, configured.threshold),
-            },
+            "configured": {**point(metrics.refusal_point(clean, configured.threshold)), **_refusal_intervals(clean, configured.threshold)},
             "best": point(metrics.choose_threshold(clean_curve)) if clean_curve and clean else None,
             "curve": [point(p) for p in clean_curve],
         },
@@ -902,9 +889,7 @@ def digest_text(digest: Digest) -> str:
     return "\n".join(line for line in lines if line)
 
 
-async def evaluate_digests(
-    bench: Workbench, data: EvalData, options: EvalOptions, progress: Progress
-) -> dict[str, Any]:
+async def evaluate_digests(bench: Workbench, data: EvalData, options: EvalOptions, progress: Progress) -> dict[str, Any]:
     labelled: dict[str, Any] | None = None
     if options.digest_labels is not None:
         if not options.digest_labels.is_file():
@@ -913,11 +898,7 @@ async def evaluate_digests(
         if not isinstance(services.summarizer, Summarizer):
             raise EvaluationDataError("The digest evaluation needs the Summarizer and the language model.")
         labelled = await evaluate_labelled_days(
-            services.summarizer,
-            options.digest_labels,
-            data.folder,
-            progress,
-            gap_minutes=bench.settings.digests.gap_minutes,
+            services.summarizer, options.digest_labels, data.folder, progress, gap_minutes=bench.settings.digests.gap_minutes
         )
     if not options.meetings:
         if labelled is None:
@@ -1000,18 +981,8 @@ async def evaluate_digests(
     def average(key: str) -> float:
         return round(metrics.mean(float(r[key]) for r in rows), 4)
 
-    keys = (
-        "rouge1",
-        "rouge2",
-        "rougeL",
-        "coverage",
-        "lead_rouge1",
-        "lead_rouge2",
-        "lead_rougeL",
-        "lead_coverage",
-        "tokens_per_input_token",
-        "seconds",
-    )
+    keys = ("rouge1", "rouge2", "rougeL", "coverage", "lead_rouge1", "lead_rouge2", "lead_rougeL", "lead_coverage",
+            "tokens_per_input_token", "seconds")
     sampled = len(rows) < len(in_split)
     return {
         **({"labelled_days": labelled} if labelled is not None else {}),

@@ -480,11 +480,7 @@ def chunk_document(
         for sentence in split_sentences(section.text, unwrap=document.kind not in {"faq", "conversation"}):
             # Each sentence is packed with one token to spare (``_pack`` counts a separator after it).
             size = _size(sentence, budget - 1, count_tokens)
-            parts = (
-                [(sentence, size)]
-                if size < budget
-                else [(p, _size(p, budget - 1, count_tokens)) for p in _item_sentences(sentence)]
-            )
+            parts = [(sentence, size)] if size < budget else [(p, _size(p, budget - 1, count_tokens)) for p in _item_sentences(sentence)]
             for piece, piece_size in parts:
                 if piece_size >= budget:
                     sentences.extend(_cut_marked(piece, budget - 1, count_tokens, notes))
@@ -631,6 +627,8 @@ def own_line(before: str, line: str) -> bool:
     ``before`` introduces it ("Symptoms may include:" above "Fever")."""
     unfinished = UNFINISHED_LINE.search(before) is not None
     return unfinished != (UNFINISHED_LINE.search(line) is not None) and not before.rstrip().endswith(":")
+
+
 
 
 def _is_listy(sentences: Sequence[tuple[str, int]]) -> bool:

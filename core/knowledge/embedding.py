@@ -34,13 +34,7 @@ class SentenceTransformerEmbedder:
     """An :class:`core.ports.Embedder` over sentence-transformers, loaded lazily, thread safe."""
 
     def __init__(
-        self,
-        *,
-        model_path: str = "",
-        batch_size: int = 32,
-        device: str = "cpu",
-        threads: int = 0,
-        bulk_threads: int = 0,
+        self, *, model_path: str = "", batch_size: int = 32, device: str = "cpu", threads: int = 0, bulk_threads: int = 0
     ) -> None:
         """``threads``: torch threads for this embedder's work (0: torch's own count).
         ``bulk_threads``: the same while building a knowledge base (:meth:`every_core`; 0: every core)."""
@@ -91,17 +85,13 @@ class SentenceTransformerEmbedder:
     def count_tokens(self, text: str) -> int:
         """Word pieces the model sees for ``text``, [CLS] and [SEP] included."""
         tokenizer = self._load().tokenizer
-        return len(
-            tokenizer(emoji_as_words(text), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
-        )
+        return len(tokenizer(emoji_as_words(text), add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
 
     def count_tokens_many(self, texts: Sequence[str]) -> list[int]:
         if not texts:
             return []
         tokenizer = self._load().tokenizer
-        encoded = tokenizer(
-            [emoji_as_words(t) for t in texts], add_special_tokens=True, truncation=False, verbose=False
-        )
+        encoded = tokenizer([emoji_as_words(t) for t in texts], add_special_tokens=True, truncation=False, verbose=False)
         return [len(ids) for ids in encoded["input_ids"]]
 
     def embed(self, texts: Sequence[str]) -> Vectors:

@@ -81,7 +81,9 @@ def scope_filter(scopes: Iterable[str]) -> str:
     return "scope IN (" + ", ".join(sql_string(s) for s in values) + ")"
 
 
-def reciprocal_rank_fusion(rankings: Sequence[tuple[Sequence[str], float]], *, k: int = 60) -> dict[str, float]:
+def reciprocal_rank_fusion(
+    rankings: Sequence[tuple[Sequence[str], float]], *, k: int = 60
+) -> dict[str, float]:
     """Fuse ranked id lists: score(id) = sum(weight / (k + rank)), rank starting at 1."""
     scores: dict[str, float] = {}
     for ids, weight in rankings:
@@ -260,9 +262,7 @@ class LanceKnowledgeBase:
                         "position": c.position,
                         "content_hash": c.content_hash,
                         "kind": c.kind,
-                        "search_text": emoji_as_words(
-                            c.title if c.kind == QUESTION_ROW_KIND else f"{c.title}\n{c.text}"
-                        ),
+                        "search_text": emoji_as_words(c.title if c.kind == QUESTION_ROW_KIND else f"{c.title}\n{c.text}"),
                         "vector": vector,
                     }
                     for c, vector in zip(new, vectors, strict=True)
@@ -358,9 +358,7 @@ class LanceKnowledgeBase:
         )
         if built:
             counted = f"{distinct}" if distinct < wanted else f"at least {distinct}"
-            log.info(
-                "built a vector index of %d partitions over %d rows (%s distinct vectors)", partitions, rows, counted
-            )
+            log.info("built a vector index of %d partitions over %d rows (%s distinct vectors)", partitions, rows, counted)
 
     @property
     def _vector_index(self) -> bool:
@@ -388,11 +386,7 @@ class LanceKnowledgeBase:
         versions = table.list_versions()
         if not versions:
             return None
-        moment = (
-            versions[-1].get("timestamp")
-            if isinstance(versions[-1], dict)
-            else getattr(versions[-1], "timestamp", None)
-        )
+        moment = versions[-1].get("timestamp") if isinstance(versions[-1], dict) else getattr(versions[-1], "timestamp", None)
         if not isinstance(moment, datetime):
             return None
         return moment if moment.tzinfo is not None else moment.astimezone(UTC)
@@ -567,6 +561,7 @@ class LanceKnowledgeBase:
         return hits
 
 
+
 def search_breadth(indexed_rows: int, candidates: int) -> int:
     """How many candidates the HNSW search keeps in view (its ``ef``): about 1.5 sqrt(rows),
     never fewer than it must return (``candidates``: the limit times the refine factor). Recall@10 at 1M chunks was 0.88 with LanceDB's default and
@@ -592,18 +587,12 @@ def _embedded_text(chunk: Chunk) -> str:
     return chunk.title if chunk.kind == QUESTION_ROW_KIND else embedding_text(chunk.title, chunk.text)
 
 
-def clear_first(
-    vector_ids: Sequence[str], vector_scores: Sequence[float], text_ids: Sequence[str], text_scores: Sequence[float]
-) -> str | None:
+def clear_first(vector_ids: Sequence[str], vector_scores: Sequence[float], text_ids: Sequence[str], text_scores: Sequence[float]) -> str | None:
     """The first result of the search that leads its second clearly (the vector search's, if
     both do), or None when neither does: the fusion's order stands."""
     if len(vector_scores) > 1 and vector_scores[0] - vector_scores[1] >= VECTOR_CLEAR_LEAD:
         return vector_ids[0]
-    if (
-        len(text_scores) > 1
-        and text_scores[0] > 0
-        and (text_scores[0] - text_scores[1]) / text_scores[0] >= TEXT_CLEAR_LEAD
-    ):
+    if len(text_scores) > 1 and text_scores[0] > 0 and (text_scores[0] - text_scores[1]) / text_scores[0] >= TEXT_CLEAR_LEAD:
         return text_ids[0]
     return None
 
@@ -658,9 +647,7 @@ def retry_commit_conflicts(write: Callable[[], T], *, attempts: int = COMMIT_ATT
             if attempt == attempts or "conflict" not in str(error).lower():
                 raise
             pause = min(2.0, 0.05 * 2**attempt) * (0.5 + random.random())
-            log.info(
-                "LanceDB commit conflict (attempt %d of %d), retrying in %.2f s: %s", attempt, attempts, pause, error
-            )
+            log.info("LanceDB commit conflict (attempt %d of %d), retrying in %.2f s: %s", attempt, attempts, pause, error)
             time.sleep(pause)
     raise AssertionError("unreachable")
 

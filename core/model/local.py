@@ -311,9 +311,7 @@ class LlamaModel:
             stream=True,
         )
         try:
-            text, completion_tokens, finish = collect_stream(
-                stream, on_text=on_text, started=started, timeout_s=timeout_s
-            )
+            text, completion_tokens, finish = collect_stream(stream, on_text=on_text, started=started, timeout_s=timeout_s)
         finally:
             # Closing the generator frees llama.cpp's sampling state before the next call.
             close = getattr(stream, "close", None)

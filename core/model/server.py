@@ -25,10 +25,7 @@ _TOKENIZERS: dict[str, tuple[str, Callable[[str, str], dict[str, Any]]]] = {
     # vLLM
     "vllm": ("/tokenize", lambda text, model: {"model": model, "prompt": text}),
     # llama-cpp-python's server
-    "llama-cpp-python": (
-        "/extras/tokenize",
-        lambda text, model: {"input": text, **({"model": model} if model else {})},
-    ),
+    "llama-cpp-python": ("/extras/tokenize", lambda text, model: {"input": text, **({"model": model} if model else {})}),
 }
 
 
@@ -144,9 +141,7 @@ class OpenAICompatibleModel:
             # llama.cpp's server and llama-cpp-python's both read a GBNF ``grammar`` field.
             payload["grammar"] = grammar
         started = time.perf_counter()
-        text, pieces, finish = collect_stream(
-            self._stream(payload), on_text=on_text, started=started, timeout_s=timeout_s
-        )
+        text, pieces, finish = collect_stream(self._stream(payload), on_text=on_text, started=started, timeout_s=timeout_s)
         # Stops beyond the first four are applied here.
         for marker in stop:
             if marker in text:

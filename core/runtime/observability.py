@@ -172,7 +172,9 @@ class ServicesCollector(Collector):
         self.services = services
 
     def collect(self) -> Iterator[Metric]:
-        depth = GaugeMetricFamily("tidings_queue_depth", "Model calls waiting or running (questions and digest steps).")
+        depth = GaugeMetricFamily(
+            "tidings_queue_depth", "Model calls waiting or running (questions and digest steps)."
+        )
         depth.add_metric([], float(self.services.worker.depth))
         yield depth
         chunks = GaugeMetricFamily("tidings_knowledge_base_chunks", "Chunks in the knowledge base.")
@@ -183,9 +185,7 @@ class ServicesCollector(Collector):
         else:
             yield chunks
         posted = CounterMetricFamily(
-            "tidings_digests_posted",
-            "Digests posted (kept in the state store, so it survives restarts).",
-            labels=["platform"],
+            "tidings_digests_posted", "Digests posted (kept in the state store, so it survives restarts).", labels=["platform"]
         )
         counts: dict[str, int] = {}
         try:

@@ -173,9 +173,7 @@ class StateStore:
     """The state database. Safe to share between threads of one process, between processes
     on one machine (SQLite) and between replicas on many machines (PostgreSQL)."""
 
-    def __init__(
-        self, location: str | Path, *, claim_lease_s: float = 30.0, owner: str | None = None, migrate: bool = True
-    ) -> None:
+    def __init__(self, location: str | Path, *, claim_lease_s: float = 30.0, owner: str | None = None, migrate: bool = True) -> None:
         self.url = state_url(location)
         self.claim_lease_s = float(claim_lease_s)
         self.owner = owner or new_owner()
@@ -196,7 +194,7 @@ class StateStore:
 
     @property
     def dialect(self) -> str:
-        """ "sqlite" or "postgresql"."""
+        """"sqlite" or "postgresql"."""
         return str(self.engine.dialect.name)
 
     def close(self) -> None:
@@ -218,20 +216,10 @@ class StateStore:
         if self.dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-            return (
-                pg_insert(table)
-                .values(**values)
-                .on_conflict_do_nothing(index_elements=keys)
-                .returning(table.c[keys[0]])
-            )
+            return pg_insert(table).values(**values).on_conflict_do_nothing(index_elements=keys).returning(table.c[keys[0]])
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        return (
-            sqlite_insert(table)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=keys)
-            .returning(table.c[keys[0]])
-        )
+        return sqlite_insert(table).values(**values).on_conflict_do_nothing(index_elements=keys).returning(table.c[keys[0]])
 
     def _upsert(self, table: Any, values: dict[str, Any], *, keys: list[str], update_columns: list[str]) -> Any:
         if self.dialect == "postgresql":
@@ -271,13 +259,7 @@ class StateStore:
             inserted = db.execute(
                 self._insert_ignoring_conflicts(
                     claims,
-                    {
-                        "key": key,
-                        "owner": holder,
-                        "status": "held",
-                        "lease_until": moment + lease,
-                        "expires_at": moment + DONE_TTL_S,
-                    },
+                    {"key": key, "owner": holder, "status": "held", "lease_until": moment + lease, "expires_at": moment + DONE_TTL_S},
                     keys=["key"],
                 )
             )
@@ -294,9 +276,7 @@ class StateStore:
             )
             return taken.first() is not None
 
-    def renew(
-        self, key: str, *, lease_s: float | None = None, owner: str | None = None, now: float | None = None
-    ) -> bool:
+    def renew(self, key: str, *, lease_s: float | None = None, owner: str | None = None, now: float | None = None) -> bool:
         """Extend a held claim's lease; False when the caller no longer holds it."""
         moment = time.time() if now is None else now
         lease = self.claim_lease_s if lease_s is None else lease_s
@@ -319,17 +299,13 @@ class StateStore:
         """Give a held claim up unfinished, so the next delivery is answered at once."""
         with self._transaction() as db:
             db.execute(
-                delete(claims).where(
-                    and_(claims.c.key == key, claims.c.owner == (owner or self.owner), claims.c.status == "held")
-                )
+                delete(claims).where(and_(claims.c.key == key, claims.c.owner == (owner or self.owner), claims.c.status == "held"))
             )
 
     def claim_state(self, key: str) -> tuple[str, str, float] | None:
         """(status, owner, lease_until) of a claim, for checks and tests."""
         with self.engine.connect() as db:
-            row = db.execute(
-                select(claims.c.status, claims.c.owner, claims.c.lease_until).where(claims.c.key == key)
-            ).first()
+            row = db.execute(select(claims.c.status, claims.c.owner, claims.c.lease_until).where(claims.c.key == key)).first()
         return None if row is None else (str(row[0]), str(row[1]), float(row[2]))
 
     def first_time(self, key: str, *, ttl_s: float = DONE_TTL_S, now: float | None = None) -> bool:
@@ -341,13 +317,7 @@ class StateStore:
             inserted = db.execute(
                 self._insert_ignoring_conflicts(
                     claims,
-                    {
-                        "key": key,
-                        "owner": self.owner,
-                        "status": "done",
-                        "lease_until": moment,
-                        "expires_at": moment + ttl_s,
-                    },
+                    {"key": key, "owner": self.owner, "status": "done", "lease_until": moment, "expires_at": moment + ttl_s},
                     keys=["key"],
                 )
             )
@@ -363,9 +333,7 @@ class StateStore:
     def reach_milestone(self, key: str) -> None:
         with self._transaction() as db:
             db.execute(
-                self._insert_ignoring_conflicts(
-                    milestones, {"key": key, "done_at": datetime.now(UTC).isoformat()}, keys=["key"]
-                )
+                self._insert_ignoring_conflicts(milestones, {"key": key, "done_at": datetime.now(UTC).isoformat()}, keys=["key"])
             )
 
     # -- the shared rate limit ------------------------------------------------------------
@@ -381,9 +349,7 @@ class StateStore:
             # The user's row lock serialises this user's questions across replicas.
             db.execute(select(rate_users.c.user).where(rate_users.c.user == user).with_for_update())
             db.execute(delete(rate_events).where(rate_events.c.at <= moment - 60.0))
-            recent = db.execute(
-                select(func.count()).select_from(rate_events).where(rate_events.c.user == user)
-            ).scalar_one()
+            recent = db.execute(select(func.count()).select_from(rate_events).where(rate_events.c.user == user)).scalar_one()
             if int(recent) >= per_minute:
                 return False
             db.execute(insert(rate_events).values(user=user, at=moment))
@@ -443,9 +409,7 @@ class StateStore:
             "grounded": None if grounded is None else int(bool(grounded)),
         }
         with self._transaction() as db:
-            db.execute(
-                self._upsert(feedback, values, keys=["answer_id", "user"], update_columns=["rating", "created_at"])
-            )
+            db.execute(self._upsert(feedback, values, keys=["answer_id", "user"], update_columns=["rating", "created_at"]))
 
     def feedback_records(self) -> list[FeedbackRecord]:
         columns = [feedback.c[name] for name in FEEDBACK_COLUMNS]
@@ -486,9 +450,7 @@ class StateStore:
                 .where(feedback.c.created_at >= _iso(since))
                 .order_by(feedback.c.created_at.desc())
             ).all()
-        rated = [
-            (int(rating), str(question)) for rating, question, channel in votes if str(channel).startswith(scope_prefix)
-        ]
+        rated = [(int(rating), str(question)) for rating, question, channel in votes if str(channel).startswith(scope_prefix)]
         refused = [str(a.get("question", "")) for a in answered if a.get("grounded") is False]
         down = [question for rating, question in rated if rating < 0 and question]
         return {
@@ -500,18 +462,14 @@ class StateStore:
             "down_questions": down[:limit],
         }
 
-    def unanswered_questions(
-        self, *, since: datetime, scope_prefix: str = "", channel: str = ""
-    ) -> list[UnansweredQuestion]:
+    def unanswered_questions(self, *, since: datetime, scope_prefix: str = "", channel: str = "") -> list[UnansweredQuestion]:
         """The questions refused since ``since`` (answers not from the knowledge base), in
         channels whose scope starts with ``scope_prefix``, or only in the one whose scope is
         ``channel``: most asked first, then most recent."""
         with self.engine.connect() as db:
             found_since = self._answers_since(db, since, scope_prefix or channel)
         refused = [
-            (at, a)
-            for at, a in found_since
-            if a.get("grounded") is False and (not channel or a.get("channel") == channel)
+            (at, a) for at, a in found_since if a.get("grounded") is False and (not channel or a.get("channel") == channel)
         ]
         found: dict[str, UnansweredQuestion] = {}
         for at, answer in refused:  # newest first: the first asking seen is the latest
@@ -544,11 +502,9 @@ class StateStore:
         """The keys of the records that name ``user``, by kind (``ABOUT_USER``)."""
         answer_rows = db.execute(select(answers.c.answer_id, answers.c.payload)).all()
         pending_rows = db.execute(select(pending_questions.c.key, pending_questions.c.payload)).all()
-        feedback_ids = (
-            db.execute(select(feedback.c.id).where((feedback.c.user == user) | (feedback.c.asker == user)))
-            .scalars()
-            .all()
-        )
+        feedback_ids = db.execute(
+            select(feedback.c.id).where((feedback.c.user == user) | (feedback.c.asker == user))
+        ).scalars().all()
         return {
             "answers": [key for key, payload in answer_rows if _names(json.loads(payload), user)],
             "feedback": list(feedback_ids),
@@ -574,9 +530,7 @@ class StateStore:
                 db.execute(delete(feedback).where(feedback.c.id.in_(naming["feedback"])))
             if naming["pending"]:
                 db.execute(delete(pending_questions).where(pending_questions.c.key.in_(naming["pending"])))
-            db.execute(
-                update(digest_subscriptions).where(digest_subscriptions.c.created_by == user).values(created_by="")
-            )
+            db.execute(update(digest_subscriptions).where(digest_subscriptions.c.created_by == user).values(created_by=""))
         return {kind: len(keys) for kind, keys in naming.items()}
 
     # -- retention ------------------------------------------------------------------------
@@ -592,34 +546,24 @@ class StateStore:
 
         with self._transaction() as db:
             return {
-                "answers": count(
-                    db.execute(delete(answers).where(answers.c.created_at < cutoff).returning(answers.c.answer_id))
-                ),
+                "answers": count(db.execute(delete(answers).where(answers.c.created_at < cutoff).returning(answers.c.answer_id))),
                 "feedback": count(
                     db.execute(
                         update(feedback)
                         .where(
                             and_(
                                 feedback.c.created_at < _iso(older_than),
-                                (feedback.c.question != "")
-                                | (feedback.c.answer != "")
-                                | (feedback.c.citations != "[]"),
+                                (feedback.c.question != "") | (feedback.c.answer != "") | (feedback.c.citations != "[]"),
                             )
                         )
                         .values(question="", answer="", citations="[]")
                         .returning(feedback.c.id)
                     )
                 ),
-                "notes": count(
-                    db.execute(
-                        delete(notes_cache).where(notes_cache.c.created_at < cutoff).returning(notes_cache.c.key)
-                    )
-                ),
+                "notes": count(db.execute(delete(notes_cache).where(notes_cache.c.created_at < cutoff).returning(notes_cache.c.key))),
                 "pending": count(
                     db.execute(
-                        delete(pending_questions)
-                        .where(pending_questions.c.created_at < cutoff)
-                        .returning(pending_questions.c.key)
+                        delete(pending_questions).where(pending_questions.c.created_at < cutoff).returning(pending_questions.c.key)
                     )
                 ),
             }
@@ -649,9 +593,7 @@ class StateStore:
             ).all()
         return [{"key": key, **json.loads(payload)} for key, payload in rows]
 
-    def take_unfinished_questions(
-        self, *, only_dead: bool | None = None, now: float | None = None
-    ) -> list[dict[str, Any]]:
+    def take_unfinished_questions(self, *, only_dead: bool | None = None, now: float | None = None) -> list[dict[str, Any]]:
         """Questions a previous process accepted but never answered; removed as they are taken.
 
         With ``only_dead`` (the default on PostgreSQL, where other replicas are answering
@@ -661,9 +603,7 @@ class StateStore:
         moment = time.time() if now is None else now
         dead_only = self.dialect == "postgresql" if only_dead is None else only_dead
         with self._transaction() as db:
-            query = select(pending_questions.c.key, pending_questions.c.payload).order_by(
-                pending_questions.c.created_at
-            )
+            query = select(pending_questions.c.key, pending_questions.c.payload).order_by(pending_questions.c.created_at)
             if dead_only:
                 alive = select(claims.c.key).where(and_(claims.c.status == "held", claims.c.lease_until >= moment))
                 query = query.where(pending_questions.c.key.not_in(alive))
@@ -729,14 +669,7 @@ class StateStore:
         return DigestRecord(platform, channel, window_start, window_end, "claimed")
 
     def renew_digest(
-        self,
-        platform: str,
-        channel: str,
-        window_start: datetime,
-        window_end: datetime,
-        *,
-        owner: str = "",
-        now: float | None = None,
+        self, platform: str, channel: str, window_start: datetime, window_end: datetime, *, owner: str = "", now: float | None = None
     ) -> bool:
         """Keep a claimed window's lease alive; False when the caller no longer holds it."""
         moment = time.time() if now is None else now
@@ -771,19 +704,12 @@ class StateStore:
         """Give a claimed window up (the post failed before anything reached the platform)."""
         with self._transaction() as db:
             db.execute(
-                delete(digests).where(
-                    and_(self._digest_key(platform, channel, window_start, window_end), digests.c.status == "claimed")
-                )
+                delete(digests).where(and_(self._digest_key(platform, channel, window_start, window_end), digests.c.status == "claimed"))
             )
 
     def digests(self, platform: str | None = None, channel: str | None = None) -> list[DigestRecord]:
         query = select(
-            digests.c.platform,
-            digests.c.channel,
-            digests.c.window_start,
-            digests.c.window_end,
-            digests.c.status,
-            digests.c.message_id,
+            digests.c.platform, digests.c.channel, digests.c.window_start, digests.c.window_end, digests.c.status, digests.c.message_id
         )
         if platform is not None:
             query = query.where(digests.c.platform == platform)
@@ -797,9 +723,7 @@ class StateStore:
         """End of the latest window recorded for the channel (posted, skipped or claimed)."""
         with self.engine.connect() as db:
             value = db.execute(
-                select(func.max(digests.c.window_end)).where(
-                    and_(digests.c.platform == platform, digests.c.channel == channel)
-                )
+                select(func.max(digests.c.window_end)).where(and_(digests.c.platform == platform, digests.c.channel == channel))
             ).scalar()
         return _from_iso(value) if value else None
 
@@ -838,19 +762,11 @@ class StateStore:
             )
             return removed.first() is not None
 
-    def digest_subscriptions(
-        self, platform: str | None = None, workspace: str | None = None
-    ) -> list[DigestSubscription]:
+    def digest_subscriptions(self, platform: str | None = None, workspace: str | None = None) -> list[DigestSubscription]:
         table = digest_subscriptions
         query = select(
-            table.c.platform,
-            table.c.workspace,
-            table.c.channel,
-            table.c.cron,
-            table.c.timezone,
-            table.c.name,
-            table.c.created_by,
-            table.c.created_at,
+            table.c.platform, table.c.workspace, table.c.channel, table.c.cron, table.c.timezone,
+            table.c.name, table.c.created_by, table.c.created_at,
         )
         if platform is not None:
             query = query.where(table.c.platform == platform)
@@ -860,17 +776,10 @@ class StateStore:
             rows = db.execute(query.order_by(table.c.platform, table.c.workspace, table.c.channel)).all()
         return [DigestSubscription(*row) for row in rows]
 
-    def record_digest_run(
-        self, job_id: str, *, platform: str, result: str, failed: bool = False, at: datetime | None = None
-    ) -> None:
+    def record_digest_run(self, job_id: str, *, platform: str, result: str, failed: bool = False, at: datetime | None = None) -> None:
         """Note how a scheduled digest run went (a failure also counts, for ``/metrics``)."""
-        values = {
-            "job_id": job_id,
-            "platform": platform,
-            "last_run": _iso(at or datetime.now(UTC)),
-            "last_result": result,
-            "failures": 1 if failed else 0,
-        }
+        values = {"job_id": job_id, "platform": platform, "last_run": _iso(at or datetime.now(UTC)), "last_result": result,
+                  "failures": 1 if failed else 0}
         if self.dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -893,13 +802,7 @@ class StateStore:
     def digest_runs(self) -> dict[str, DigestRun]:
         with self.engine.connect() as db:
             rows = db.execute(
-                select(
-                    digest_runs.c.job_id,
-                    digest_runs.c.platform,
-                    digest_runs.c.last_run,
-                    digest_runs.c.last_result,
-                    digest_runs.c.failures,
-                )
+                select(digest_runs.c.job_id, digest_runs.c.platform, digest_runs.c.last_run, digest_runs.c.last_result, digest_runs.c.failures)
             ).all()
         return {r[0]: DigestRun(r[0], r[1], _from_iso(r[2]), r[3], int(r[4])) for r in rows}
 
@@ -917,10 +820,7 @@ class StateStore:
         with self._transaction() as db:
             db.execute(
                 self._upsert(
-                    slack_installations,
-                    values,
-                    keys=["enterprise_id", "team_id"],
-                    update_columns=["installed_at", "payload"],
+                    slack_installations, values, keys=["enterprise_id", "team_id"], update_columns=["installed_at", "payload"]
                 )
             )
 
@@ -995,3 +895,5 @@ def _sqlite_begin(connection: Any) -> None:
     # Take the write lock up front: a read that later wants to write could otherwise fail
     # with "database is locked" when another process wrote in between.
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+

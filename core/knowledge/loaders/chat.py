@@ -55,9 +55,7 @@ def conversation_documents(
             Document(
                 source=source,
                 title=f"{channel.label}, {conversation.start:%Y-%m-%d %H:%M}",
-                text="\n".join(
-                    render_message(message) for message in (*conversation.messages, *answers.get(index, ()))
-                ),
+                text="\n".join(render_message(message) for message in (*conversation.messages, *answers.get(index, ()))),
                 scope=scope or channel.scope,
                 key=key,
                 url=first.permalink,

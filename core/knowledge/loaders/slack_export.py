@@ -155,11 +155,7 @@ def _read(files: ExportFiles, limits: Limits) -> SlackExport:
         if workspace_url or workspace != provisional:
             # One message at a time, in place: a copy of the list would double the peak.
             for index, message in enumerate(folder_messages):
-                link = (
-                    permalink(workspace_url, channel.channel, message.id, thread_ts=message.thread_id)
-                    if workspace_url
-                    else None
-                )
+                link = permalink(workspace_url, channel.channel, message.id, thread_ts=message.thread_id) if workspace_url else None
                 folder_messages[index] = replace(message, channel=channel, permalink=link)
         messages.extend(folder_messages)
         folder_messages.clear()

@@ -107,11 +107,7 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     with database_lock(engine):
         before = current_revision(engine)
         with engine.begin() as connection:
-            if (
-                before is None
-                and engine.dialect.name == "sqlite"
-                and _LEGACY_TABLES & set(inspect(connection).get_table_names())
-            ):
+            if before is None and engine.dialect.name == "sqlite" and _LEGACY_TABLES & set(inspect(connection).get_table_names()):
                 _adopt_legacy_sqlite(connection)
                 command.stamp(_config(connection), "0001")  # type: ignore[arg-type]
             command.upgrade(_config(connection), "head")  # type: ignore[arg-type]
