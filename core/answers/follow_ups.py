@@ -98,10 +98,6 @@ _ACTION_SUBJECT = re.compile(
 )
 
 
-def _action(before: str) -> re.Match[str] | None:
-    return _ACTION.search(before)
-
-
 def asked_again(before: str, subject: str, embedder: Embedder) -> str:
     """``before`` with the word ``subject`` stands in for replaced by the subject's own words,
     or, when no word of it is clearly that one, ``before`` and the subject together. A subject
@@ -113,7 +109,7 @@ def asked_again(before: str, subject: str, embedder: Embedder) -> str:
     if swapped is not None:
         return swapped
     new = " ".join(said)
-    action = _action(before)
+    action = _ACTION.search(before)
     if action is not None and _ACTION_SUBJECT.match(subject) is None:
         # A thing stands in for a thing, never for the action: "discord" is closer in meaning to
         # "connect" than to "slack", yet "and discord?" after "how do I connect slack?" asks

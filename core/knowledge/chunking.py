@@ -629,8 +629,6 @@ def own_line(before: str, line: str) -> bool:
     return unfinished != (UNFINISHED_LINE.search(line) is not None) and not before.rstrip().endswith(":")
 
 
-
-
 def _is_listy(sentences: Sequence[tuple[str, int]]) -> bool:
     """Keep line breaks for lists, tables and chat lines; join prose with spaces."""
     return any(s.lstrip().startswith(("-", "*", "|", "[", "1.", "`")) or _STEP.match(s) for s, _ in sentences)
