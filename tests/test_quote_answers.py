@@ -1045,8 +1045,7 @@ def test_a_papers_title_and_byline_are_never_quoted_as_its_answer(services_readi
         "children worldwide. We carried out a genetic association study in Zimbabwe.\n"
     )
     services = services_reading({"dc-signr.txt": paper})
-    question = Question(text="What is the main cause of HIV-1 infection in children?", scopes=frozenset({"public"}))
-    answer = asyncio.run(services.answerer.answer(question))  # type: ignore[attr-defined]
+    answer = ask(services, "What is the main cause of HIV-1 infection in children?")
     assert answer.grounded, answer.text
     # The answer is the abstract's sentence, not the title that shares its words, nor the byline.
     assert answer.text.startswith("Abstract: BACKGROUND: Mother-to-child transmission (MTCT) is the main cause"), (

@@ -478,12 +478,13 @@ def chunk_document(
         budget = max(16, budget)
         sentences: list[tuple[str, int]] = []
         for sentence in split_sentences(section.text, unwrap=document.kind not in {"faq", "conversation"}):
-            # Each sentence is packed with one token to spare (``_pack`` counts a separator after it).
-            size = _size(sentence, budget - 1, count_tokens)
-            parts = [(sentence, size)] if size < budget else [(p, _size(p, budget - 1, count_tokens)) for p in _item_sentences(sentence)]
+            # Each sentence fits with one token to spare: ``_pack`` counts a separator after it.
+            fits = budget - 1
+            size = _size(sentence, fits, count_tokens)
+            parts = [(sentence, size)] if size <= fits else [(p, _size(p, fits, count_tokens)) for p in _item_sentences(sentence)]
             for piece, piece_size in parts:
-                if piece_size >= budget:
-                    sentences.extend(_cut_marked(piece, budget - 1, count_tokens, notes))
+                if piece_size > fits:
+                    sentences.extend(_cut_marked(piece, fits, count_tokens, notes))
                 else:
                     sentences.append((piece, piece_size))
         fence = ("```", count_tokens("```") - SPECIAL_TOKENS)
