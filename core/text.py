@@ -148,11 +148,33 @@ _HIDDEN_CODE = re.compile("\x00(\\d+)\x00")
 QUOTED_LINE = re.compile(r"^[ \t]*>.*$", re.MULTILINE)
 
 
+# Chat questions often go without their question mark ("Also, is this legit: <link>", "any
+# advice please"): a sentence or line that opens as a question does (an auxiliary before its
+# subject, "anyone know", "any help", "how do") asks too. Articles are no subject, so "is a
+# lazy seq" or "`data` is the ultimate" tells rather than asks; "do" asks only before a person
+# ("do this first" tells).
+_ASKED_SUBJECT = r"(?:i|you|u|we|they|he|she|it|this|that|there|these|those|anyone|anybody|someone|somebody|my|your|our|the)"
+_PERSON = r"(?:i|you|u|we|they|anyone|anybody|someone|somebody)"
+_QUESTION_OPENING = re.compile(
+    r"(?:^|[.!;:]\s+)\W*"
+    r"(?:(?:also|so|but|and|or|hi|hello|hey|ok|okay|btw|guys|folks|everyone|sorry)\b[,:!]?\s+)*"
+    r"(?:(?:is|are|was|were|can|could|would|will|should|does|did|may|might)\s+" + _ASKED_SUBJECT
+    + r"|(?:do|has|have)\s+" + _PERSON
+    + r"|(?:anyone|anybody|someone|somebody)\s+(?:know|knows|tried|seen|else)"
+    r"|any\s+(?:advice|help|ideas?|suggestions?|thoughts|tips|clue|hints?)"
+    r"|(?:how|what|why|where|who|when)\s+(?:do|does|did|can|could|should|would|is|are|was|were|to|long|much|many|come))\b",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
 def asks(text: str) -> bool:
     """A chat message asks something: it holds a question mark outside its links, its code and
     the lines it quotes (a link's "https://example.org/claim?coin=kmd" or code's "(some? x)"
-    asks nothing, nor does a reply quoting the question it answers)."""
-    return "?" in INLINE_CODE.sub(" ", LINK.sub(" ", QUOTED_LINE.sub(" ", text)))
+    asks nothing, nor does a reply quoting the question it answers), or a sentence of it opens
+    as a question does (``_QUESTION_OPENING``)."""
+    told = LINK.sub(" link ", QUOTED_LINE.sub(" ", text))
+    # A code span stands for a word, so the sentence it opens does not seem to start after it.
+    return "?" in INLINE_CODE.sub(" ", told) or bool(_QUESTION_OPENING.search(INLINE_CODE.sub(" code ", told)))
 
 
 def split_outside_code(pattern: re.Pattern[str], text: str) -> list[str]:

@@ -340,6 +340,23 @@ def test_a_question_left_at_a_lull_ends_with_the_next_message_that_answers_it(
     assert not docs[0].text.endswith(reply[2])
 
 
+@pytest.mark.parametrize(
+    "asked",
+    [
+        "Also, is this legit: https://example.org/hw-kmd-reward-claim/",
+        "can i ask for help please\ni am stuck on syncing 99.9%\nany advice please",
+    ],
+)
+def test_a_question_without_its_question_mark_is_answered_after_a_lull(tmp_path: Path, asked: str) -> None:
+    reply = ("chmex", "07:31 AM", "Yes this one is legit")
+    docs = load_file(write(tmp_path, "support-2019-Dec-09.csv", _support_day(("okthen", "06:07 AM", asked), reply))).documents
+    assert len(docs) == 2 and docs[0].text.endswith(reply[2])
+    # Nor is a reply that asks back, without its mark, taken for the answer.
+    back = ("chmex", "07:31 AM", "is the ledger app up to date")
+    docs = load_file(write(tmp_path, "support-2019-Dec-09.csv", _support_day(("okthen", "06:07 AM", asked), back))).documents
+    assert not docs[0].text.endswith(back[2])
+
+
 def test_discord_csv_with_exporter_file_name_uses_guild_and_channel_id(tmp_path: Path) -> None:
     messages = read_messages(write(tmp_path, "Komodo - Help - support [700].csv", DISCORD_CSV_COMMA))
     assert (messages[0].channel.scope, messages[0].channel.name) == ("discord:komodo:700", "support")

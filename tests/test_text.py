@@ -13,6 +13,7 @@ from core.text import (
     FUNCTION_WORDS,
     QUESTION_WORDS,
     SENTENCE_BREAK,
+    asks,
     content_words,
     emoji_as_words,
     fold_plural,
@@ -113,6 +114,31 @@ def test_an_open_question_inside_code_is_not_asked() -> None:
 
     query = "I run `SELECT * FROM pay WHERE pay_start_dt = ? OR pay_end_dt = ?` and get every row twice."
     assert open_questions(Conversation((message(1, "ann", query),))) == []
+
+
+def test_a_chat_question_can_go_without_its_question_mark() -> None:
+    for asked in (
+        "Also, is this legit: https://pbca26.github.io/hw-kmd-reward-claim/",
+        "can i ask for help please\ni am stuck on syncing\nany advice please",
+        "Has anyone run into this: instances refuse to converge",
+        "Let's say I have a ref attribute. How can I retrieve the latest datoms for it.",
+        "ok is the server down",
+        "Any other way to claim KMD rewards?",
+    ):
+        assert asks(asked), asked
+    for told in (
+        "`data` is the ultimate in late binding.",  # a code span is the subject
+        "which is what grep uses too",
+        "and is an essential property of `sequence`",
+        "Will do that!!",
+        "Do this first: restart the daemon",
+        "have a child, can confirm",
+        "Extract wif and import to agama",
+        "I know how to do it",
+        "see https://example.org/claim?coin=kmd",  # a link's question mark
+        "> is there a way?\nyes, import the key",  # the question it quotes
+    ):
+        assert not asks(told), told
 
 
 def test_document_sentences_keep_a_bracket_with_the_sentence_before() -> None:
