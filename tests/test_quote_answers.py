@@ -991,6 +991,32 @@ def test_an_answer_from_chat_history_quotes_whole_messages(services_reading) -> 
     assert any("delete the blocks folder" in line for line in lines), answer.text
 
 
+def test_a_reply_past_the_end_of_its_questions_chunk_is_quoted_with_it(services_reading) -> None:  # type: ignore[no-untyped-def]
+    details = [
+        "the log ends with a segmentation fault right after it loads the block index from the data folder",
+        "I already tried reinstalling the binaries and rebooting the whole machine twice, nothing changed at all",
+        "it was running fine for months on this server until the power cut we had on Sunday evening",
+        "the disk is not full and the memory looks fine too, I checked both with the usual tools this morning",
+    ]
+    export = "AuthorID,Author,Date,Content,Attachments,Reactions\n" + "".join(
+        f'"1","ann#0001","22-Dec-19 06:{10 + i:02d} PM","{text}","",""\n'
+        for i, text in enumerate(["my node keeps crashing on startup since yesterday. Any way to fix this?", *details])
+    ) + (
+        '"3","bob#0003","22-Dec-19 06:40 PM","Hello, any chance to run the wallet on a raspberry pi?","",""\n'
+        '"2","cy#0002","22-Dec-19 06:44 PM","@ann start it once with -reindex, a power cut often corrupts the block index","",""\n'
+    )
+    services = services_reading({"support-2019-Dec-23.csv": export})
+    kb = services.knowledge_base  # type: ignore[attr-defined]
+    [source] = kb.sources()
+    question = Question(text="my node crashes on startup, how do I fix it?", scopes=frozenset(source.scopes))
+    chunks = sorted((h.chunk for h in kb.search(question.text, scopes=question.scopes, k=10)), key=lambda c: c.position)
+    assert "Any way to fix this?" in chunks[0].text and "-reindex" not in chunks[0].text, "the reply lies past the question's chunk"
+    answer = asyncio.run(services.answerer.answer(question))  # type: ignore[attr-defined]
+    assert "start it once with -reindex" in answer.text, answer.text
+    assert "Any way to fix this?" in answer.text and "raspberry" not in answer.text, answer.text
+    assert len(answer.citations) == 1 and len(answer.citations[0].chunk_ids) == 2, answer.citations
+
+
 def test_a_question_in_chat_history_answers_only_with_the_reply_it_got() -> None:
     history = quoting.passages_of(
         "[2019-12-27 14:54] lluisin: the tool to claim rewards is not working with ledger nano s, a known issue?\n"
@@ -1003,6 +1029,12 @@ def test_a_question_in_chat_history_answers_only_with_the_reply_it_got() -> None
     # The asker's next line is not the answer; the first message by someone else is.
     assert quoting.excerpt(asked, history) == [asked, reply]
     assert not quoting.asked_unanswered(asked, history)
+    # What the asker tells just after asking belongs to the question, and the reply answers both.
+    assert quoting.excerpt(more, history) == [asked, more, reply]
+    # Once someone else has spoken, or further on, a statement goes on as prose does.
+    assert quoting.excerpt(reply, history) == [reply, alone]
+    far = [dataclasses.replace(asked, order=0), *(dataclasses.replace(more, order=n, text=f"{more.text} {n}") for n in (1, 2, 3))]
+    assert quoting.excerpt(far[3], [*far, dataclasses.replace(reply, order=4)]) == [far[3], dataclasses.replace(reply, order=4)]
     # Someone asking what nobody answered answers nothing; a statement is not a question.
     assert quoting.asked_unanswered(alone, history)
     assert not quoting.asked_unanswered(more, history) and not quoting.asked_unanswered(reply, history)

@@ -497,6 +497,9 @@ class Answerer:
         measured."""
         started = time.perf_counter()
         passages = quoting.passages_for(hits)
+        # Replies past a chat chunk's end are read to tell an answered question, and quoted with it.
+        replies, reply_chunks = self.replies_read_on(hits, passages)
+        told = [*passages, *replies]
         titles = [h.chunk.title for h in hits]
         scored = quoting.rank(question, passages, self.embedder, titles, alone=alone)
         # A bare "Yes." answers its source's own question, not this one (``quoting.yes_or_no``);
@@ -507,7 +510,7 @@ class Answerer:
             for score, p in scored
             if not quoting.says_only_yes_or_no(p)
             and not quoting.only_points_elsewhere(p)
-            and not quoting.asked_unanswered(p, passages)
+            and not quoting.asked_unanswered(p, told)
             and not quoting.opens_document(p, hits, passages)
         ]
         heading = quoting.asked_by_heading(question, titles, self.embedder, least=quoting.HEADING_MATCH)
@@ -532,10 +535,12 @@ class Answerer:
                 prompt_tokens = 0
         if pick is None:
             return Quoted((), time.perf_counter() - started, prompt_tokens)
-        lead = quoting.excerpt(candidates[pick], passages)
+        lead = quoting.excerpt(candidates[pick], told)
+        continued = tuple((n, chunk_id) for n, chunk_id in reply_chunks if any(p.source == n and p in replies for p in lead))
         if asks_yes_or_no(question):
             lead = [*quoting.yes_or_no(candidates[pick], passages), *lead]
-        rest, continued = self.rest_cut_off(lead, passages, hits)
+        rest, cut_off = self.rest_cut_off(lead, passages, hits)
+        continued = (*continued, *cut_off)
         allowed = quoting.runners_up(scored, lead, scored[pick][0], self.settings.quote_margin)
         others = quoting.adding(ranked, [*lead, *rest], self.settings.quote_passages - 1, allowed=allowed)
         read_on: set[int] = set()
@@ -553,6 +558,29 @@ class Answerer:
             lead = lead if rest else [cut(p) for p in lead]
             others = [p if p.source in read_on else cut(p) for p in others]
         return Quoted((*lead, *rest, *others), time.perf_counter() - started, prompt_tokens, continued)
+
+    def replies_read_on(
+        self, hits: Sequence[Hit], passages: Sequence[quoting.Passage]
+    ) -> tuple[list[quoting.Passage], tuple[tuple[int, str], ...]]:
+        """The messages of the next chunk of each chat conversation whose chunk leaves a question
+        unanswered, numbered on as part of its source, and those chunks (blocking): a
+        conversation's chunk holds a few messages, and the reply ("@CoinKing88 activate developer
+        mode first") often falls past its end."""
+        more: list[quoting.Passage] = []
+        chunks: list[tuple[int, str]] = []
+        for number, hit in enumerate(hits, start=1):
+            own = [p for p in passages if p.source == number]
+            if hit.chunk.kind != "conversation" or not any(quoting.asked_unanswered(p, own) for p in own):
+                continue
+            following = self.knowledge_base.next_in_section(hit.chunk)
+            if following is None:
+                continue
+            said = {p.text for p in own}
+            last = max(p.order for p in own)
+            new = [p for p in quoting.passages_of(following.text, number) if p.text not in said]  # chunks overlap
+            more.extend(replace(p, order=last + i, block=last + i) for i, p in enumerate(new, start=1))
+            chunks.append((number, following.id))
+        return more, tuple(chunks)
 
     def rest_cut_off(
         self, lead: Sequence[quoting.Passage], passages: Sequence[quoting.Passage], hits: Sequence[Hit]

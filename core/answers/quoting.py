@@ -463,6 +463,22 @@ def _asked_after(chosen: Passage, passages: Sequence[Passage]) -> list[Passage]:
     return run
 
 
+def _asked_before(chosen: Passage, passages: Sequence[Passage]) -> Passage | None:
+    """The question ``chosen``'s author asked a message or two before it, nobody else speaking
+    in between: what an asker tells after asking ("Any way to deal with this?" / "User:
+    FazeBit News#6275") belongs to that question, and the reply to it answers both."""
+    author = _chat_author(chosen)
+    if author is None:
+        return None
+    earlier = sorted((p for p in passages if p.source == chosen.source and p.order < chosen.order), key=lambda p: p.order)
+    for p in reversed(earlier[-ASKER_RUN:]):
+        if _chat_author(p) != author:
+            return None
+        if _asks_in_chat(p):
+            return p
+    return None
+
+
 def asked_unanswered(passage: Passage, passages: Sequence[Passage]) -> bool:
     """A chat message that asks and that nobody else answered in its source: someone asking
     what you asked ("my wallet is stuck syncing at 99.9% too, any advice?") answers nothing."""
@@ -476,9 +492,14 @@ def excerpt(chosen: Passage, passages: Sequence[Passage]) -> list[Passage]:
     without: the sentence a passage points back to ("That file lists every setting."), the line
     that introduces a code block, the code block a line ending in a colon introduces. After a
     chat message that asks, or a problem its author asks about in the next message or two, the
-    one after it is the first reply by someone else that answers (``_reply``)."""
+    one after it is the first reply by someone else that answers (``_reply``); a message its
+    author wrote just after asking comes with that question and its reply (``_asked_before``)."""
     asking = _asked_after(chosen, passages)
     reply = _reply(asking[-1], passages) if asking else None
+    asked = None if asking else _asked_before(chosen, passages)
+    answered = _reply(asked, passages) if asked is not None else None
+    if asked is not None and answered is not None:
+        return [asked, chosen, answered, *introduced(answered, passages)]
     following = [*asking[1:], reply] if reply is not None else [
         p for p in passages if p.source == chosen.source and p.order == chosen.order + 1 and not says_only_yes_or_no(p)
     ][:1]
