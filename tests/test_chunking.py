@@ -120,13 +120,28 @@ def test_wrapped_markdown_lines_are_joined_into_their_sentence() -> None:
     assert "- an item wrapped lazily\n- a second item" in chunks[0].text
 
 
+def test_a_chunk_keeps_its_paragraphs_apart() -> None:
+    text = "No. There is no evidence that pets spread it.\n\nSome animals can be infected in a lab. Keep them away."
+    for kind in ("document", "faq"):
+        [chunk] = chunk_document(Document(source="p.md", title="Pets", text=text, kind=kind), count_tokens=words, max_tokens=80)
+        assert chunk.text == "No. There is no evidence that pets spread it.\n\nSome animals can be infected in a lab. Keep them away."
+        assert [p.block for p in quoting.passages_of(chunk.text, 1)] == [0, 0, 1, 1]
+    # A chunk that opens with a paragraph's first sentence opens with it, not with a blank line.
+    chunks = chunk_document(Document(source="p.md", title="Pets", text=text), count_tokens=words, max_tokens=12)
+    assert len(chunks) > 1 and not any(c.text.startswith("\n") for c in chunks)
+    # A chat's lines stay as they were.
+    chat = "[09:00] ana: the deploy is done\n\n[09:01] ben: thanks"
+    [line] = chunk_document(Document(source="c", title="chat", text=chat, kind="conversation"), count_tokens=words, max_tokens=50)
+    assert line.text == "[09:00] ana: the deploy is done\n[09:01] ben: thanks"
+
+
 def test_an_indented_code_block_stays_code_and_never_runs_into_the_next_sentence() -> None:
     """Markdown's four-space code block: unwrapped as prose, "make run # start make test You
     need Python ..." was one sentence. A blank line inside the block keeps it one block; a
     section may open with one (its first line keeps its indent)."""
     text = "## Two commands\n\n    make run   # start\n    make test\n\n    make lint\n\nYou need Python 3.11. Then run it."
     chunks = chunk_document(Document(source="r.md", title="T", text=text), count_tokens=words, max_tokens=80)
-    assert chunks[0].text == "```\nmake run   # start\nmake test\nmake lint\n```\nYou need Python 3.11.\nThen run it."
+    assert chunks[0].text == "```\nmake run   # start\nmake test\nmake lint\n```\n\nYou need Python 3.11.\nThen run it."
     shown = [p.text for c in chunks for p in quoting.passages_of(c.text, 1)]
     assert shown == ["```\nmake run   # start\nmake test\nmake lint\n```", "You need Python 3.11.", "Then run it."]
 

@@ -213,6 +213,20 @@ def test_the_yes_or_no_that_opens_a_paragraph_comes_with_a_later_sentence_of_it(
     assert quoting.yes_or_no(paragraph, passages) == []
 
 
+def test_a_paragraphs_no_never_comes_with_a_sentence_of_the_next_paragraph(services_reading) -> None:  # type: ignore[no-untyped-def]
+    # A chunk once ran every paragraph of a section into one, so the section's opening "No." was
+    # quoted before a sentence of the next paragraph that says the opposite.
+    page = (
+        "# Working from home\n\n## Can I work from home?\n\n"
+        "No. The office is where the team meets each day, and desks are kept for everyone.\n\n"
+        "With your manager's approval, you can work from home two days a week. Ask for it in the HR portal.\n"
+    )
+    services = services_reading({"remote.md": page})
+    answer = ask(services, "Can I work from home two days a week with my manager's approval?")
+    assert answer.grounded and "you can work from home two days a week" in answer.text, answer.text
+    assert not answer.text.startswith("No."), answer.text
+
+
 def test_a_yes_or_no_question_gets_the_yes_or_no_of_the_entry_it_is_answered_from(services_reading) -> None:  # type: ignore[no-untyped-def]
     # Every entry is read and any runner-up quoted, to show that another entry's yes never comes with it.
     faq = (

@@ -107,12 +107,13 @@ def _heading(line: str) -> tuple[int, str] | None:
     return level, text[: max(end, 1)].strip()
 
 
-def split_sentences(text: str, *, unwrap: bool = False) -> list[str]:
+def split_sentences(text: str, *, unwrap: bool = False, paragraph_starts: set[int] | None = None) -> list[str]:
     """Paragraphs, then sentences; list items and code lines stay whole lines.
 
     With ``unwrap`` (Markdown and prose, not chat lines), hard-wrapped lines are joined first,
     as Markdown reads them: a docs line cut at 100 characters is not a sentence, and a quote
-    of "compiled once during installation)." answers nothing.
+    of "compiled once during installation)." answers nothing. ``paragraph_starts`` gets the
+    index of each paragraph's first sentence after the first paragraph (code aside).
     """
     sentences: list[str] = []
     # How far in a paragraph must be to be code: four spaces, or four past the text of the list
@@ -146,6 +147,8 @@ def split_sentences(text: str, *, unwrap: bool = False) -> list[str]:
             code_indent = len(items[-1].group().expandtabs(4)) + 4
         elif not lines[0][:1].isspace():
             code_indent = 4  # back at the margin: the list is over
+        if paragraph_starts is not None and sentences and not in_item and not (unwrap and _BLOCK_LINE.match(lines[0])):
+            paragraph_starts.add(len(sentences))  # not code: a block stays beside what introduces it
         for line in _unwrapped(paragraph.strip("\n")) if unwrap else [paragraph.strip()]:
             in_item = in_item and not LIST_ITEM.match(line)  # up to the next item
             if unwrap and (fenced or _BLOCK_LINE.match(line)):
@@ -169,6 +172,8 @@ def split_sentences(text: str, *, unwrap: bool = False) -> list[str]:
 _STEP = re.compile(r"^\s*\d{1,3}[.)]\s+[A-Z`*\[]")
 # What a list item's next paragraph is indented by in a chunk's text.
 _ITEM_PARAGRAPH_INDENT = "   "
+# What a sentence that opens a paragraph carries before it into a chunk's text: a blank line.
+PARAGRAPH_BREAK = "\n\n"
 
 # A line that opens its own block: a list item, a table row, a code fence, a quote, a heading.
 _BLOCK_LINE = re.compile(r"^\s*(?:[-*+•]\s|\d{1,3}[.)]\s|\||```|>|#)")
@@ -477,16 +482,23 @@ def chunk_document(
         budget = max_tokens - (count_tokens(head) - SPECIAL_TOKENS) - 1
         budget = max(16, budget)
         sentences: list[tuple[str, int]] = []
-        for sentence in split_sentences(section.text, unwrap=document.kind not in {"faq", "conversation"}):
+        # Prose keeps its paragraph breaks, which the quoter reads: "No." opening one paragraph
+        # is not the answer of a sentence in the next. A chat's lines are its messages.
+        starts: set[int] | None = None if document.kind == "conversation" else set()
+        split = split_sentences(section.text, unwrap=document.kind not in {"faq", "conversation"}, paragraph_starts=starts)
+        for index, sentence in enumerate(split):
             # Each sentence fits with one token to spare: ``_pack`` counts a separator after it.
             fits = budget - 1
             size = _size(sentence, fits, count_tokens)
             parts = [(sentence, size)] if size <= fits else [(p, _size(p, fits, count_tokens)) for p in _item_sentences(sentence)]
+            first = len(sentences)
             for piece, piece_size in parts:
                 if piece_size > fits:
                     sentences.extend(_cut_marked(piece, fits, count_tokens, notes))
                 else:
                     sentences.append((piece, piece_size))
+            if starts and index in starts and len(sentences) > first:
+                sentences[first] = (PARAGRAPH_BREAK + sentences[first][0], sentences[first][1])
         fence = ("```", count_tokens("```") - SPECIAL_TOKENS)
         pieces.extend((title, text) for text in _pack(sentences, budget, overlap_sentences, fence))
     chunks: list[Chunk] = []
@@ -612,14 +624,17 @@ def _code_block_sizes(sentences: Sequence[tuple[str, int]]) -> dict[int, int]:
 
 
 def _joined_sentences(sentences: Sequence[tuple[str, int]]) -> str:
-    if _is_listy(sentences):
-        return "\n".join(s for s, _ in sentences)
-    # A line that ends without a stop (a title, a byline, a label such as "Severity") keeps a
-    # line of its own: run into the sentence after it, it would be quoted as that sentence's start.
+    """A chunk's text; a sentence that opens a paragraph brings its blank line (``PARAGRAPH_BREAK``)."""
+    listy = _is_listy(sentences)
     joined = [sentences[0][0]] if sentences else []
     for (before, _), (sentence, _) in itertools.pairwise(sentences):
-        joined.append(("\n" if own_line(before, sentence) else " ") + sentence)
-    return "".join(joined)
+        if sentence.startswith(PARAGRAPH_BREAK):
+            joined.append(sentence)
+        # A line that ends without a stop (a title, a byline, a label such as "Severity") keeps a
+        # line of its own: run into the sentence after it, it would be quoted as that sentence's start.
+        else:
+            joined.append(("\n" if listy or own_line(before, sentence) else " ") + sentence)
+    return "".join(joined).lstrip("\n")
 
 
 def own_line(before: str, line: str) -> bool:
