@@ -123,7 +123,7 @@ def test_a_chat_question_can_go_without_its_question_mark() -> None:
         "Has anyone run into this: instances refuse to converge",
         "Let's say I have a ref attribute. How can I retrieve the latest datoms for it.",
         "ok is the server down",
-        "Any other way to claim KMD rewards?",
+        "anyone know why my wallet will not sync",
     ):
         assert asks(asked), asked
     for told in (

@@ -499,7 +499,7 @@ class Answerer:
         passages = quoting.passages_for(hits)
         # Replies past a chat chunk's end are read to tell an answered question, and quoted with it.
         replies, reply_chunks = self.replies_read_on(hits, passages)
-        told = [*passages, *replies]
+        with_replies = [*passages, *replies]
         titles = [h.chunk.title for h in hits]
         scored = quoting.rank(question, passages, self.embedder, titles, alone=alone)
         # A bare "Yes." answers its source's own question, not this one (``quoting.yes_or_no``);
@@ -510,7 +510,7 @@ class Answerer:
             for score, p in scored
             if not quoting.says_only_yes_or_no(p)
             and not quoting.only_points_elsewhere(p)
-            and not quoting.asked_unanswered(p, told)
+            and not quoting.asked_unanswered(p, with_replies)
             and not quoting.opens_document(p, hits, passages)
         ]
         heading = quoting.asked_by_heading(question, titles, self.embedder, least=quoting.HEADING_MATCH)
@@ -535,7 +535,7 @@ class Answerer:
                 prompt_tokens = 0
         if pick is None:
             return Quoted((), time.perf_counter() - started, prompt_tokens)
-        lead = quoting.excerpt(candidates[pick], told)
+        lead = quoting.excerpt(candidates[pick], with_replies)
         continued = tuple((n, chunk_id) for n, chunk_id in reply_chunks if any(p.source == n and p in replies for p in lead))
         if asks_yes_or_no(question):
             lead = [*quoting.yes_or_no(candidates[pick], passages), *lead]
