@@ -172,9 +172,9 @@ def asks(text: str) -> bool:
     the lines it quotes (a link's "https://example.org/claim?coin=kmd" or code's "(some? x)"
     asks nothing, nor does a reply quoting the question it answers), or a sentence of it opens
     as a question does (``_QUESTION_OPENING``)."""
-    told = LINK.sub(" link ", QUOTED_LINE.sub(" ", text))
-    # A code span stands for a word, so the sentence it opens does not seem to start after it.
-    return "?" in INLINE_CODE.sub(" ", told) or bool(_QUESTION_OPENING.search(INLINE_CODE.sub(" code ", told)))
+    # A link or a code span stands for a word, so the sentence it opens does not seem to start after it.
+    told = INLINE_CODE.sub(" code ", LINK.sub(" link ", QUOTED_LINE.sub(" ", text)))
+    return "?" in told or _QUESTION_OPENING.search(told) is not None
 
 
 def split_outside_code(pattern: re.Pattern[str], text: str) -> list[str]:

@@ -569,8 +569,10 @@ class Answerer:
         more: list[quoting.Passage] = []
         chunks: list[tuple[int, str]] = []
         for number, hit in enumerate(hits, start=1):
+            if hit.chunk.kind != "conversation":
+                continue  # most hits: no chat, nothing to read on
             own = [p for p in passages if p.source == number]
-            if hit.chunk.kind != "conversation" or not any(quoting.asked_unanswered(p, own) for p in own):
+            if not any(quoting.asked_unanswered(p, own) for p in own):
                 continue
             following = self.knowledge_base.next_in_section(hit.chunk)
             if following is None:

@@ -630,9 +630,9 @@ def _joined_sentences(sentences: Sequence[tuple[str, int]]) -> str:
     for (before, _), (sentence, _) in itertools.pairwise(sentences):
         if sentence.startswith(PARAGRAPH_BREAK):
             joined.append(sentence)
-        # A line that ends without a stop (a title, a byline, a label such as "Severity") keeps a
-        # line of its own: run into the sentence after it, it would be quoted as that sentence's start.
         else:
+            # A line that ends without a stop (a title, a byline, a label such as "Severity") keeps a
+            # line of its own: run into the sentence after it, it would be quoted as that sentence's start.
             joined.append(("\n" if listy or own_line(before, sentence) else " ") + sentence)
     return "".join(joined).lstrip("\n")
 
