@@ -177,6 +177,12 @@ def asks(text: str) -> bool:
     return "?" in told or _QUESTION_OPENING.search(told) is not None
 
 
+def opens_as_question(sentence: str) -> bool:
+    """A sentence put as a question without its question mark: "any advice please", "can i ask
+    for help please", "anyone know how to pin a transitive dependency"."""
+    return _QUESTION_OPENING.match(INLINE_CODE.sub(" code ", LINK.sub(" link ", sentence))) is not None
+
+
 def split_outside_code(pattern: re.Pattern[str], text: str) -> list[str]:
     """``text`` split where ``pattern`` matches outside its code spans: a predicate's "?" or a
     constructor's "." inside backticks ends no sentence."""

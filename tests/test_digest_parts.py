@@ -515,6 +515,48 @@ def test_asking_whether_someone_is_willing_is_no_action_item() -> None:
         assert [c.text.split(":")[0] for c in action_items(asked)] == ["stu"], request
 
 
+def test_a_step_the_one_being_helped_is_asked_to_try_is_no_action_item() -> None:
+    for step in (
+        "please connect your ledger and check the balance shown there",
+        "@zee could you try the latest build?",
+        "@zee can you please restart your wallet and rescan?",
+    ):
+        day = Conversation((message(1, "zee", "my balance shows 0 after claiming"), message(2, "gc", step)))
+        assert action_items(day) == [], step
+    # Work on the team's things, or beyond the conversation, is still asked of someone.
+    for request in ("@zee please restart the build agent", "@zee could you open an issue?", "@zee can you check the release notes?"):
+        day = Conversation((message(1, "zee", "the nightly build is red"), message(2, "gc", request)))
+        assert [c.text.split(":")[0] for c in action_items(day)] == ["zee"], request
+
+
+def test_a_commitment_for_some_day_is_not_one_yet() -> None:
+    for vague in (
+        "I'll have a look at compiling when it's less hectic for me.",
+        "I'll port the parser to 1.9 at some point",
+        "I will write the migration guide when I get a chance",
+        "I'll eventually move the docs over",
+    ):
+        assert action_items(Conversation((message(1, "ann", vague),))) == [], vague
+    for dated in ("If I get time next week I'll set up something reproducible.", "I'll fix the flaky test tomorrow"):
+        assert [c.text for c in action_items(Conversation((message(1, "ann", dated),)))] == [f"ann: {dated}"]
+
+
+def test_planning_to_do_something_takes_it_on() -> None:
+    said = "I'm planning to release a tutorial on graphql endpoints soon"
+    assert [c.text for c in action_items(Conversation((message(1, "wil", said),)))] == [f"wil: {said}"]
+    for not_taken in ("I'm not planning to upgrade the cluster", "the tutorial I'm planning to write is long", "I'm planning to be there"):
+        assert action_items(Conversation((message(1, "wil", not_taken),))) == [], not_taken
+
+
+def test_a_commitment_or_decision_addressed_to_someone_by_name_still_counts() -> None:
+    for said in ("@d4h I'll release the tutorial tomorrow", "@ann @bob I will open the PR tonight", "@ann: I'll handle the deploy"):
+        assert [c.text for c in action_items(Conversation((message(1, "wil", said),)))] == [f"wil: {said}"], said
+    [decided] = decisions(Conversation((message(1, "wil", "@ann we'll go with Postgres for the queue"),)))
+    assert decided.text == "@ann we'll go with Postgres for the queue"
+    # The name still leads a clause only: what follows it may describe instead.
+    assert action_items(Conversation((message(1, "wil", "@ann the tool I'll write reads the queue"),))) == []
+
+
 def test_an_asker_who_found_the_way_closes_their_question() -> None:
     asked = "Is there any way to emulate the tx-report-queue with datomic cloud?"
     for later in ("So I read above, found the approach @luchini suggested with tx-log.", "never mind, found a workaround"):
@@ -555,6 +597,20 @@ def test_a_short_question_asks_about_what_its_message_said_before_it() -> None:
     # "Ah, nm" is the asker finding the answer.
     later = message(2, "zalky", "Ah, nm, misunderstood how CORS works, got some clarification.")
     assert open_questions(Conversation((message(1, "zalky", stuck), later))) == []
+
+
+def test_a_question_put_without_its_question_mark_is_still_asked() -> None:
+    for asked in ("anyone know how to pin a transitive dependency in deps.edn", "Is the staging deploy broken again"):
+        [question] = open_questions(Conversation((message(1, "reb", asked),)))
+        assert question.text == f"reb: {asked}"
+    # A plea too short to say anything is read with what its message said before it.
+    plea = "can i ask for help please\ni am stuck on syncing at 99.9%, the wallet says tx inputs not found\nany advice please"
+    [question] = open_questions(Conversation((message(1, "reb", plea),)))
+    assert question.text == "reb: i am stuck on syncing at 99.9%, the wallet says tx inputs not found any advice please"
+    # Answered, or a statement, it is no open question.
+    answered = (message(1, "reb", plea), message(2, "gc", "Rescan the chain from the wallet's settings."))
+    assert open_questions(Conversation(answered)) == []
+    assert open_questions(Conversation((message(1, "reb", "I pinned the transitive dependency in deps.edn"),))) == []
 
 
 def test_one_askers_questions_in_a_row_are_one_open_question() -> None:

@@ -19,7 +19,16 @@ from datetime import timedelta
 from itertools import zip_longest
 
 from core.digests.conversations import Conversation, addresses
-from core.text import INLINE_CODE, LINK, THANKS_WORDS, content_words, keywords, sentences, split_outside_code
+from core.text import (
+    INLINE_CODE,
+    LINK,
+    THANKS_WORDS,
+    content_words,
+    keywords,
+    opens_as_question,
+    sentences,
+    split_outside_code,
+)
 from core.types import Author, ChannelMessage
 
 _SLACK_LINK = re.compile(r"<(https?://[^|>]+)\|([^>]+)>")
@@ -105,6 +114,9 @@ DECISION = re.compile(
 _NOT_A_STATE = rf"(?!\W*$)(?! (?:lose|need|miss|know|always|never|continue to)\b)(?! {_BEING})"
 SELF_ACTION = re.compile(
     rf"\b(i'?ll{_NOT_A_STATE}|i will{_NOT_A_STATE}|i'?m going to{_NOT_A_STATE}|i am going to{_NOT_A_STATE}|"
+    # Planning to do something is taking it on, as "we're planning to" decides: "I'm planning to
+    # release a tutorial soon".
+    rf"(?:i'?m|i am) (?:\w+ly )?planning (?:on|to){_NOT_A_STATE}|"
     r"i can take|will do|(?:i'?m |i am )?on it|i'?ll handle)\b"
     # Chat drops the subject: "ok, will add more details" commits as "I'll add" does; "Will it
     # build?" and "will be fine" do not.
@@ -131,6 +143,16 @@ _TRYING = (
 _I_WILL = r"(?:i'?ll|i will|i'?m going to|i am going to|(?:^|(?<=[,;:] ))will) (?:\w+ly )?(?:just )?(?:have to )?"
 TRYING_OUT = re.compile(
     rf"\b{_I_WILL}(?:{_TRYING}|(?:[\w'.-]+ ){{1,8}}?and (?:then )?{_SEEING})\b", re.IGNORECASE
+)
+# A commitment with no time but a vague one is not yet one (the labelling guide's "I should
+# look into it someday"): "I'll have a look at compiling when it's less hectic for me", "I'll
+# port it at some point", "I'll write it up one of these days". "If I get time next week I'll
+# set up something reproducible" names a week, and stays.
+SOMEDAY = re.compile(
+    r"\b(?:some ?day|one day|one of these days|at some point|eventually|sometime|in the (?:distant|far) future|"
+    r"when (?:it'?s|things are|things get|i'?m|life is) (?:\w+ )?(?:less (?:hectic|busy)|quieter|calmer)|"
+    r"when i (?:ever )?(?:get|find|have) (?:a |the |some )?(?:spare |free )?(?:chance|moment|minute|time))\b",
+    re.IGNORECASE,
 )
 # "Thanks @ann - I'll take a look at that" is the asker acknowledging a pointer; the same
 # words without thanks ("I'll take a look at the crash tonight") take something on.
@@ -247,6 +269,22 @@ ASKED_TO_EXPLAIN = re.compile(
 ASKED_IF_WILLING = re.compile(
     r"\b(?:would|could|will|are|were) you (?:\w+ )?(?:consider(?:ing)?|be (?:\w+ )?(?:available|interested|open to|"
     r"up for|free))\b",
+    re.IGNORECASE,
+)
+# A step the one being helped is asked to try, not work anyone follows up on (the labelling
+# guide's "not a suggestion to the asker of what they could try"): "could you try the latest
+# build?", "please connect your ledger and check the balance shown there", "can you restart
+# your wallet?". A request to do something to the team's things stays an action item: "please
+# restart the build agent", "could you open an issue?".
+_STEP = (
+    r"(?:check|restart|reboot|reinstall|re-install|install|uninstall|update|upgrade|downgrade|connect|reconnect|"
+    r"disconnect|unplug|plug in|rescan|resync|re-sync|sync|refresh|reload|clear|reset|run|rerun|re-run|launch|start|"
+    r"close|open|delete|remove|rename|move|enable|disable|switch|change|set|verify|confirm|make sure|look (?:at|in|for)|"
+    r"search|click|select|log (?:in|out)|sign (?:in|out)|go to|back up|backup|export|import)"
+)
+ASKED_STEP = re.compile(
+    r"\b(?:(?:can|could|would|will) you|please|pls)(?: (?:please|pls|just|also|first|maybe|now|then|quickly))* "
+    rf"(?:try\b|{_STEP}\b(?: [\w'-]+){{0,3}}? your\b)",
     re.IGNORECASE,
 )
 # "Can you please DM me when you are back online?" asks one person to get in touch: nobody
@@ -501,6 +539,12 @@ def _asks(sentence: str) -> bool:
     return sentence.rstrip(" :.").removesuffix("[code]").rstrip(" :.").endswith("?")
 
 
+def _put_as_question(sentence: str) -> bool:
+    """A question by its "?", or by how it opens when chat drops the "?" ("any advice please",
+    "can i ask for help please", "anyone know how to pin a dependency")."""
+    return _asks(sentence) or opens_as_question(sentence)
+
+
 _AFTER_A_QUESTION = re.compile(r"(?<=\?)\s+(?=\w)")
 
 
@@ -534,6 +578,9 @@ def _first_sentence_with(
     return None
 
 
+_ADDRESSED = re.compile(r"^\s*(?:(?:hey|hi|hello)\b\W*)?(?:@[\w.\-]+[,:]?\s*)+")
+
+
 def _says(sentence: str, pattern: re.Pattern[str]) -> bool:
     """``pattern`` occurs in ``sentence`` as something said, not described: a "we'll", an
     "I'll" or one of ``_CLAUSE_LED`` counts only where a clause starts (``_SPEAKER_LED``,
@@ -544,7 +591,8 @@ def _says(sentence: str, pattern: re.Pattern[str]) -> bool:
             pass  # only where a clause starts: "this lets us", "tools that will do", "click on it"
         elif not _SPEAKER_LED.match(said) or pattern.search(_SPEAKER_LED.sub("", said)):
             return True  # not led by "we"/"I", or still a match without it ("we decided")
-        before = sentence[: match.start()].rstrip()
+        # Whom a message is addressed to stands before its first clause: "@ann I'll open a PR".
+        before = _ADDRESSED.sub("", sentence[: match.start()]).rstrip()
         if not before or before[-1] in ",;:.!?()\"'-–—…":
             return True
         if _core(before.split()[-1]) in _CLAUSE_OPENERS:
@@ -612,7 +660,7 @@ def _only_code(sentence: str) -> bool:
 
 def _is_question(sentence: str) -> bool:
     return (
-        _asks(sentence)
+        _put_as_question(sentence)
         and len(content_words(sentence)) >= MIN_ITEM_WORDS
         and not CONTACT_REQUEST.search(sentence)
         and not COURTESY.match(quotable(sentence))  # "Well, can I thank you all ...?" too
@@ -635,7 +683,7 @@ def _asked_briefly(said: Sequence[str]) -> str | None:
     choose any vars in re-frame.core. How come?"): the statement and the question, read as
     one. Alone, "What should I do?" says too little to be a question of its own."""
     for index, sentence in enumerate(said):
-        if index == 0 or not _asks(sentence) or _is_question(sentence) or not _WORD.search(sentence):
+        if index == 0 or not _put_as_question(sentence) or _is_question(sentence) or not _WORD.search(sentence):
             continue
         if _BARE_TAG.match(sentence) or CONTACT_REQUEST.search(sentence) or CALL_FOR_ASSENT.match(sentence):
             continue
@@ -760,7 +808,7 @@ def action_items(conversation: Conversation) -> list[Candidate]:
     for message in conversation.messages:
         text = message.text
         owner: str | None = None
-        own_steps = (TRYING_OUT, LOOKING) if THANKS.search(text) else (TRYING_OUT,)
+        own_steps = (TRYING_OUT, SOMEDAY, LOOKING) if THANKS.search(text) else (TRYING_OUT, SOMEDAY)
         sentence = _first_sentence_with(
             text, SELF_ACTION, statement=True, skipping=own_steps, min_words=MIN_COMMITMENT_WORDS
         ) or _first_sentence_with(text, PROMISED, statement=True)
@@ -768,7 +816,7 @@ def action_items(conversation: Conversation) -> list[Candidate]:
             owner = message.author.name
         else:
             sentence = _first_sentence_with(text, ASKED_ACTION)
-            if sentence is None or ASKED_TO_EXPLAIN.search(sentence) or ASKED_IF_WILLING.search(sentence):
+            if sentence is None or any(p.search(sentence) for p in (ASKED_TO_EXPLAIN, ASKED_IF_WILLING, ASKED_STEP)):
                 continue
             owner = _named_participant(sentence, participants, message.author.name)
             if owner is None and message.reply_to in by_id:
