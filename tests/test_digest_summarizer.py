@@ -18,6 +18,7 @@ from core.digests.format import digest_to_markdown
 from core.digests.judging import JUDGE_PREFIX
 from core.digests.prompts import NOTES_PREFIX, normalized
 from core.digests.summarizing import Summarizer
+from core.evaluation.digest_labels import bad_lines
 from core.model.worker import ModelWorker
 from core.ports import Prompt
 from core.runtime.state import StateStore
@@ -88,6 +89,23 @@ async def test_valid_model_notes_replace_the_extractive_wording() -> None:
     assert digest.headline == "Ship release 2.1, changelog; ARM nightly build, missing libssl symbol"
     decision = next(s for s in digest.sections if s.title == "Decisions").bullets[0]
     assert [link.message_id for link in decision.sources] == ["m2"]
+
+
+async def test_a_message_is_one_item_whatever_the_model_calls_it() -> None:
+    def reply(prompt: Prompt) -> str:
+        if prompt.answer_prefix == NOTES_PREFIX and "release 2.1" in prompt.body:
+            # The rules list M2 as a decision and M3 as alice's action item.
+            return "Action: bob: ship release 2.1 on Friday [M2]\nQuestion: alice: finish the changelog for release 2.1 [M3]\n"
+        return ""
+
+    digest = await summarizer(WordModel(reply=reply)).summarize(release_day())
+    assert section(digest, "Decisions") == ["We decided to ship release 2.1 on Friday after the changelog review."]
+    assert section(digest, "Action items") == [
+        "alice: I'll finish the changelog for release 2.1 by Thursday.",
+        "carol: carol, can you update the download page for release 2.1?",
+    ]
+    assert all("changelog" not in text for text in section(digest, "Open questions"))
+    assert bad_lines(digest) == []
 
 
 async def test_the_headline_leaves_out_a_passing_exchange_in_a_busy_day() -> None:

@@ -131,6 +131,7 @@ def test_eval_all_on_a_tiny_folder(
     assert meeting["summary_words"] > 0 and 0.0 < meeting["rougeL"] <= 1.0
     assert 0.0 < meeting["lead_rougeL"] <= 1.0
     assert meeting["model_tokens"] > 0 and meeting["key_points"] == 3
+    assert meeting["bad_lines"] == []  # no placeholder, small talk or repeated line in a meeting's digest either
 
     assert sorted(p.name for p in plots.glob("*.png")) == ["answers.png", "digests.png", "refusals.png", "retrieval.png"]
 

@@ -466,14 +466,18 @@ class Summarizer:
             # A candidate the model could not judge (out of time, a failed call) stays: the
             # rules alone stand in, as they do for a model's notes.
             found = [c for c in found if verdicts[c.messages[0].id] != "none"]
+        # One message is one item: a note of another kind citing a message the rules (or an
+        # earlier note) already list would show the reader the same words twice.
+        kind_of: dict[str, str] = {}
         for candidate in found:
+            kind_of.setdefault(candidate.messages[0].id, candidate.kind)
             chosen[candidate.kind].setdefault(candidate.messages[0].id, (candidate.text, candidate.messages))
         for notes in notes_by_batch:
             for note, batch in notes:
                 if note.kind == "topic":
                     continue
                 cited = tuple({batch.pieces[n - 1].message.id: batch.pieces[n - 1].message for n in note.numbers}.values())
-                if cited[0].id in quotable:
+                if cited[0].id in quotable and kind_of.setdefault(cited[0].id, note.kind) == note.kind:
                     chosen[note.kind][cited[0].id] = (note.text, cited)
         result: dict[str, list[DigestBullet]] = {}
         for kind in ("decision", "action", "question"):

@@ -187,16 +187,17 @@ def render_tables(results: dict[str, Any]) -> str:
         ))
     if digests and "meetings" in digests:
         headers = ["meeting", "turns", "R-1", "R-2", "R-L", "coverage", "lead R-1", "lead R-2", "lead R-L",
-                   "lead cov.", "tokens/input", "seconds"]
+                   "lead cov.", "tokens/input", "seconds", "bad lines"]
         rows = [
             [m["meeting"], m["turns"], m["rouge1"], m["rouge2"], m["rougeL"], m["coverage"], m["lead_rouge1"],
-             m["lead_rouge2"], m["lead_rougeL"], m["lead_coverage"], m["tokens_per_input_token"], m["seconds"]]
+             m["lead_rouge2"], m["lead_rougeL"], m["lead_coverage"], m["tokens_per_input_token"], m["seconds"],
+             len(m.get("bad_lines", ()))]
             for m in digests["meetings"]
         ]
         mean = digests["mean"]
         rows.append(["mean", "", mean["rouge1"], mean["rouge2"], mean["rougeL"], mean["coverage"], mean["lead_rouge1"],
                      mean["lead_rouge2"], mean["lead_rougeL"], mean["lead_coverage"], mean["tokens_per_input_token"],
-                     mean["seconds"]])
+                     mean["seconds"], sum(len(m.get("bad_lines", ())) for m in digests["meetings"])])
         split = digests.get("split") or {}
         of = f", {len(digests['meetings'])} of {split['meetings_in_split']} meetings" if split else ""
         title = f"Digests ({digests['model']}, n_ctx {digests['n_ctx']}{of}) vs the lead baseline{_split(digests)}"

@@ -53,7 +53,7 @@ from core.evaluation.datasets import (
     read_variants,
     split_meetings,
 )
-from core.evaluation.digest_labels import evaluate_labelled_days
+from core.evaluation.digest_labels import bad_lines, evaluate_labelled_days
 from core.evaluation.stats import bootstrap_mean, compare_paired
 from core.evaluation.workbench import Workbench
 from core.knowledge.ingesting import bundled_docs
@@ -974,6 +974,9 @@ async def evaluate_digests(bench: Workbench, data: EvalData, options: EvalOption
                 "covered_messages": digest.coverage.covered_messages,
                 "messages": digest.coverage.messages,
                 "seconds": round(seconds, 1),
+                # Lines a reader should never see (a placeholder, small talk, a repeat), counted
+                # on meetings as on the labelled chat days.
+                "bad_lines": bad_lines(digest),
                 "digest": summary,
             }
         )
