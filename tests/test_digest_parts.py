@@ -7,6 +7,7 @@ from dataclasses import replace
 from core.digests.conversations import Conversation, group_conversations
 from core.digests.extract import (
     action_items,
+    candidates,
     central_message,
     clean_text,
     decisions,
@@ -372,10 +373,24 @@ def test_lets_will_do_and_on_it_count_only_where_a_clause_starts() -> None:
         "There are several tools that will do the java libraries, but they miss clojars.",
         "Right-click on it and choose Open in the wallet menu.",
         "yeah I'm on it, fixing the ARM build tonight",
+        # After a condition, "on it" is still where something is, not someone taking work on.
+        "If you right click on it you can see the wallet menu",
     ]
     conversation = two_speakers(said)
     assert [c.text for c in decisions(conversation)] == ["Lets go with postgres for the job queue then"]
     assert [c.text for c in action_items(conversation)] == ["bob: I'm on it, fixing the ARM build tonight"]
+
+
+def test_a_sentence_that_decides_and_commits_is_listed_once() -> None:
+    both = "We'll ship release 2.1 on Friday and I'll write the release notes"
+    listed = candidates(Conversation((message(1, "ann", both),)))
+    assert [(c.kind, c.text) for c in listed] == [("decision", both)]
+    # Said in two sentences, each is listed in its own section.
+    apart = "We'll ship release 2.1 on Friday. I'll write the release notes tonight."
+    listed = candidates(Conversation((message(1, "ann", apart),)))
+    assert [(c.kind, c.text) for c in listed] == [
+        ("decision", "We'll ship release 2.1 on Friday."), ("action", "ann: I'll write the release notes tonight."),
+    ]
 
 
 def test_a_question_is_answered_after_a_lull_or_by_its_asker_but_not_from_another_thread() -> None:

@@ -587,7 +587,8 @@ def _says(sentence: str, pattern: re.Pattern[str]) -> bool:
     ``_CLAUSE_OPENERS``)."""
     for match in pattern.finditer(sentence):
         said = match.group(0)
-        if _CLAUSE_LED.match(said):
+        clause_led = _CLAUSE_LED.match(said) is not None
+        if clause_led:
             pass  # only where a clause starts: "this lets us", "tools that will do", "click on it"
         elif not _SPEAKER_LED.match(said) or pattern.search(_SPEAKER_LED.sub("", said)):
             return True  # not led by "we"/"I", or still a match without it ("we decided")
@@ -597,8 +598,10 @@ def _says(sentence: str, pattern: re.Pattern[str]) -> bool:
             return True
         if _core(before.split()[-1]) in _CLAUSE_OPENERS:
             return True
-        if _SUBORDINATE_LED.match(before) and len(before.split()) > 2:
-            return True  # "If I get time next week I'll ...", not "if I'll have a look"
+        if not clause_led and _SUBORDINATE_LED.match(before) and len(before.split()) > 2:
+            # "If I get time next week I'll ...", not "if I'll have a look"; a bare "on it" has
+            # no subject to start a clause with ("If you right click on it you can").
+            return True
     return False
 
 
@@ -844,11 +847,17 @@ def _unaddressed(sentence: str, owner: str) -> str:
 def candidates(conversation: Conversation, following: Sequence[ChannelMessage] = ()) -> list[Candidate]:
     """Every extractive candidate of a conversation except its topic (``following``: the
     messages after it on its line, where a late answer to its questions may be)."""
-    found = [*decisions(conversation), *action_items(conversation)]
-    # A request put to someone ("Could you add a column ... @grzm?") is their action item; the
-    # same sentence under open questions would show the reader one message twice.
-    listed = {(c.messages[0].id, _said(c.sentence)) for c in found}
-    return found + [c for c in open_questions(conversation, following) if (c.messages[0].id, _said(c.sentence)) not in listed]
+    # A sentence is listed once: a decision that also commits someone ("we'll ship it Friday and
+    # I'll write the notes") stays a decision; a request put to someone ("Could you add a
+    # column ... @grzm?") is their action item, not an open question too.
+    found: list[Candidate] = []
+    listed: set[tuple[str, frozenset[str]]] = set()
+    for candidate in (*decisions(conversation), *action_items(conversation), *open_questions(conversation, following)):
+        said = (candidate.messages[0].id, _said(candidate.sentence))
+        if said not in listed:
+            listed.add(said)
+            found.append(candidate)
+    return found
 
 
 def _said(sentence: str) -> frozenset[str]:
