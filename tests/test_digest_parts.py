@@ -381,6 +381,14 @@ def test_lets_will_do_and_on_it_count_only_where_a_clause_starts() -> None:
     assert [c.text for c in action_items(conversation)] == ["bob: I'm on it, fixing the ARM build tonight"]
 
 
+def test_what_we_will_discuss_is_left_open_but_a_talk_with_someone_is_taken_on() -> None:
+    for open_ in ("It is and we'll discuss the trade-offs in between", "I'll discuss what my opinion is about the costs"):
+        day = Conversation((message(1, "ann", open_),))
+        assert decisions(day) == [] and action_items(day) == [], open_
+    day = Conversation((message(1, "ann", "I'll discuss the pricing with Dan tomorrow"),))
+    assert [c.text for c in action_items(day)] == ["ann: I'll discuss the pricing with Dan tomorrow"]
+
+
 def test_a_sentence_that_decides_and_commits_is_listed_once() -> None:
     both = "We'll ship release 2.1 on Friday and I'll write the release notes"
     listed = candidates(Conversation((message(1, "ann", both),)))

@@ -225,6 +225,8 @@ PROCEDURE = re.compile(
 HEDGE = re.compile(
     r"\b(i think|i guess|i suppose|i don'?t know|not sure|maybe|perhaps|probably|hopefully|might|"
     r"think (?:carefully|hard|twice|(?:it )?over|through|about)|consider(?:ing)?|mull(?:ing)? (?:it |this |that )?over|"
+    # "We'll discuss the trade-offs" leaves them open; "I'll discuss it with Dan" takes a talk on.
+    r"discuss(?:ing)?(?!(?: \S+){0,3} with\b)|"
     r"ponder(?:ing)?|reflect(?:ing)? on|we(?:'ll| will) see)\b",
     re.IGNORECASE,
 )
