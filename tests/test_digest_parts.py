@@ -257,6 +257,18 @@ def test_what_we_will_have_to_do_is_not_a_decision() -> None:
     assert [c.sentence for c in action_items(going_on)] == ["I will send the figures to the committee."]
 
 
+def test_what_we_will_have_or_face_and_a_forecast_are_no_decisions() -> None:
+    said = [
+        "That way, we will have a resilient economy in the future.",
+        "We will face an echo pandemic.",
+        "We'll need a bigger box for the staging database.",
+        "I am certain that, together, we will get through it.",
+        "I hope, by the end of this week, we will have published the responses.",
+        "We'll move the staging database to the bigger box on Friday.",
+    ]
+    assert [c.text for c in decisions(two_speakers(said))] == ["We'll move the staging database to the bigger box on Friday."]
+
+
 def test_trying_out_a_suggestion_is_no_action_item_but_taking_work_on_is() -> None:
     said = [
         "Run the migration with --dry-run first, then again without it.",

@@ -86,11 +86,12 @@ _BEING = r"be\b(?! (?:\w+ing|responsible|in charge)\b)"
 # continue to work with the provinces", "we're going to keep doing the work", "we will
 # always uphold the law"; nor does looking forward to something, nor what one will have to
 # do ("we'll have to decide about the control", "... then we'll have to go outside our
-# current manufacturer", "we'll have to hurry up").
+# current manufacturer", "we'll have to hurry up"), nor what we will have, need or face ("we
+# will have a resilient economy", "we'll need a bigger box", "we will face an echo pandemic").
 _WE_NOT_A_STATE = (
     rf"(?! (?:all |both )?{_BEING})"
     r"(?!,? (?:of course,? |\w+ly )?(?:continue|keep|always|never|remain|stick to|look forward)\b)"
-    r"(?! (?:sort of |\w+ly )?(?:have|need) to\b)"
+    r"(?! (?:sort of |\w+ly )?(?:have|need|face)\b)"
 )
 # An adverb may stand between "we're" and "going to": "we're definitely going to try it".
 # Nobody deciding is no decision: "the last time anyone agreed on a regex style", nor is one
@@ -223,7 +224,9 @@ PROCEDURE = re.compile(
 # about the costs", "I'll think it over", "we'll consider the rubber case", "we'll see about
 # the costs".
 HEDGE = re.compile(
-    r"\b(i think|i guess|i suppose|i don'?t know|not sure|maybe|perhaps|probably|hopefully|might|"
+    r"\b(i think|i guess|i suppose|i don'?t know|not sure|maybe|perhaps|probably|hopefully|i hope|might|"
+    # A forecast, however sure, is no decision: "I am certain that, together, we will get through it".
+    r"i(?:'m| am) (?:\w+ly )?(?:sure|certain|confident|convinced)|"
     r"think (?:carefully|hard|twice|(?:it )?over|through|about)|consider(?:ing)?|mull(?:ing)? (?:it |this |that )?over|"
     # "We'll discuss the trade-offs" leaves them open; "I'll discuss it with Dan" takes a talk on.
     r"discuss(?:ing)?(?!(?: \S+){0,3} with\b)|"
