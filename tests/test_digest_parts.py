@@ -269,6 +269,15 @@ def test_what_we_will_have_or_face_and_a_forecast_are_no_decisions() -> None:
     assert [c.text for c in decisions(two_speakers(said))] == ["We'll move the staging database to the bigger box on Friday."]
 
 
+def test_speech_cut_off_mid_clause_is_no_item() -> None:
+    for cut in ("I'll send the figures to the", "on the other hand could you view it as the age at the time of the",
+                "We'll move the staging database to the —"):
+        day = two_speakers([cut])
+        assert decisions(day) == [] and action_items(day) == [], cut
+    finished = two_speakers(["If he reaches out to my office, we'll help in any way we can."])
+    assert [c.text for c in decisions(finished)] == ["If he reaches out to my office, we'll help in any way we can."]
+
+
 def test_trying_out_a_suggestion_is_no_action_item_but_taking_work_on_is() -> None:
     said = [
         "Run the migration with --dry-run first, then again without it.",

@@ -553,6 +553,16 @@ def _put_as_question(sentence: str) -> bool:
 _AFTER_A_QUESTION = re.compile(r"(?<=\?)\s+(?=\w)")
 
 
+# Speech cut off mid-clause says nothing to act on: "If you right click on it you can", "you
+# could view it as the age at the time of the". An item never breaks off on a word that needs
+# another after it; "we'll help in any way we can." was finished.
+_UNFINISHED = re.compile(
+    r"\b(?:the|a|an|of|to|for|with|from|into|at|by|can|could|would|will|should|must|my|your|our|their|its|his|her)"
+    r"\s*(?:—|–|-|…|\.\.\.)?\s*$",
+    re.IGNORECASE,
+)
+
+
 def _first_sentence_with(
     text: str,
     pattern: re.Pattern[str],
@@ -578,7 +588,7 @@ def _first_sentence_with(
             continue
         if statement and HEDGE.search(_POLITE_HEDGE.sub("", read) if _SETTLED.search(read) else read):
             continue
-        if _says(read, pattern) and len(content_words(sentence)) >= min_words:
+        if _says(read, pattern) and len(content_words(sentence)) >= min_words and not _UNFINISHED.search(read):
             return quotable(sentence)
     return None
 
