@@ -172,15 +172,20 @@ def asks(text: str) -> bool:
     the lines it quotes (a link's "https://example.org/claim?coin=kmd" or code's "(some? x)"
     asks nothing, nor does a reply quoting the question it answers), or a sentence of it opens
     as a question does (``_QUESTION_OPENING``)."""
-    # A link or a code span stands for a word, so the sentence it opens does not seem to start after it.
-    told = INLINE_CODE.sub(" code ", LINK.sub(" link ", QUOTED_LINE.sub(" ", text)))
+    told = _links_and_code_as_words(QUOTED_LINE.sub(" ", text))
     return "?" in told or _QUESTION_OPENING.search(told) is not None
 
 
 def opens_as_question(sentence: str) -> bool:
     """A sentence put as a question without its question mark: "any advice please", "can i ask
     for help please", "anyone know how to pin a transitive dependency"."""
-    return _QUESTION_OPENING.match(INLINE_CODE.sub(" code ", LINK.sub(" link ", sentence))) is not None
+    return _QUESTION_OPENING.match(_links_and_code_as_words(sentence)) is not None
+
+
+def _links_and_code_as_words(text: str) -> str:
+    # A link or a code span stands for a word, so the sentence it opens does not seem to start
+    # after it, and its "?" asks nothing.
+    return INLINE_CODE.sub(" code ", LINK.sub(" link ", text))
 
 
 def split_outside_code(pattern: re.Pattern[str], text: str) -> list[str]:
