@@ -24,6 +24,7 @@ from core.digests.judging import JUDGE_GRAMMAR, JUDGE_PREFIX, LABELS, judge_prom
 from core.digests.labels import (
     conversation_words,
     is_placeholder,
+    is_setup_talk,
     is_small_talk,
     people,
     quotable_message,
@@ -86,6 +87,61 @@ def test_small_talk_is_recognised(text: str) -> None:
 @pytest.mark.parametrize("text", [*REAL, "[code] fails with a NullPointerException in the reducer"])
 def test_real_messages_are_neither(text: str) -> None:
     assert not is_placeholder(text) and not is_small_talk(text)
+
+
+SOUND_CHECKS = [
+    "As close to your mouth as you can get it.",
+    "Channel five, channel five.",
+    "uh, looks kinda low on channel five",
+    "OK, yeah, channel B, one two three four five.",
+    "Test, test test.",
+    "Can you hear me?",
+    "Sorry, you're on mute",
+    "You need to unmute yourself. Oh, no",
+    "can everyone see my screen?",
+]
+NOT_SOUND_CHECKS = [
+    "Can you hear me? Let's start with the budget for the Berlin office.",
+    "Which microphone should I buy for recording the podcast?",
+    # A TV remote's channels, in a sentence that says more.
+    "With a TV remote it's gonna be quite limited if the main things people want to do is on off channel five, volume up",
+    "The chip we use is the one eight three, which has a built-in infrared sender.",
+    "I ran the tests and three of them failed on the ARM runner.",
+]
+
+
+@pytest.mark.parametrize("text", SOUND_CHECKS)
+def test_a_sound_or_screen_check_is_never_quoted(text: str) -> None:
+    assert is_setup_talk(text)
+    assert not quotable_message(message(1, "ann", text), frozenset())
+
+
+@pytest.mark.parametrize("text", NOT_SOUND_CHECKS)
+def test_a_message_that_says_more_than_the_check_is_quotable(text: str) -> None:
+    assert not is_setup_talk(text)
+    assert quotable_message(message(1, "ann", text), frozenset())
+
+
+async def test_a_meetings_sound_check_names_no_topic_and_not_the_headline() -> None:
+    # A recorded meeting's first minutes (Bmr012 of QMSum opened so): its label had been
+    # "Mouth", the headline of the whole meeting.
+    check = [
+        "As close to your mouth as you can get it.", "Channel five, channel five.", "Test, test test.",
+        "so Jane, you could actually do even a little closer to your mouth,", "uh, looks kinda low on channel five",
+        "Channel five, speak again.", "and about a thumb and a half distance away from your mouth,",
+        "OK, yeah, channel B, one two three four five.", "Channel eight, eight.",
+    ]
+    day = [message(n, f"speaker{n % 3}", text) for n, text in enumerate(check)]
+    day += [
+        message(20, "dave", "The recognizer wasn't adapting anything: the transform produced a single matrix."),
+        message(21, "erin", "So the adapted and unadapted recognizer gave the same word error rate?"),
+        message(22, "dave", "Yes, the adaptation bug is fixed now and the recognizer error rate dropped."),
+    ]
+    digest = await summarizer(WordModel()).summarize(day)
+    text = "\n".join(lines(digest)).lower()
+    assert "mouth" not in text and "channel" not in text, text
+    assert "recognizer" in digest.headline.lower() or "adapt" in digest.headline.lower(), digest.headline
+    assert bad_lines(digest) == []
 
 
 def test_an_old_uploads_own_sentence_is_never_quoted_nor_a_label() -> None:

@@ -21,7 +21,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from core.digests.extract import BRACKETED_NOTE, UPLOAD_NOTICE, clean_text, lines_without_output
+from core.digests.extract import BRACKETED_NOTE, UPLOAD_NOTICE, clean_text, lines_without_output, said_sentences
 from core.ports import Embedder
 from core.text import LINK, STOPWORDS, WORD, stem
 from core.types import ChannelMessage
@@ -140,6 +140,42 @@ def is_small_talk(text: str) -> bool:
     return len(said) <= 1
 
 
+# A call's or a room's sound and screen check: whether people hear each other, whose
+# microphone is which, testing and counting. A recorded meeting often opens with minutes of it
+# ("As close to your mouth as you can get it", "Channel five, channel five", "Test, test"), and
+# a call with "can you hear me?" and "you're on mute"; none of it is what the meeting was about.
+# Only a short sentence counts: "on off channel five" in a long one is about a TV remote.
+_SETUP_TALK = re.compile(
+    r"\bchannel (?:one|two|three|four|five|six|seven|eight|nine|ten|zero|\d+|[a-h])\b"
+    r"|\b(?:can|could|do|does) (?:you|everyone|everybody|y'?all|people|anyone) (?:still )?hear (?:me|us)\b"
+    r"|\b(?:can'?t|cannot|can not|couldn'?t) hear (?:you|me|us)\b"
+    r"|\b(?:you'?re|you are|i'?m|i am|you were|i was) (?:still )?(?:on )?mute(?:d)?\b|\bunmute\b"
+    r"|\b(?:see|share|sharing) (?:my|your) screen\b"
+    r"|\b(?:close|closer|near|away|distance) (?:to|from) (?:your|my) mouth\b|\bcorner of your mouth\b"
+    r"|\b(?:your|my) (?:mic|mike|microphone|headset)\b"
+    r"|\b(?:up|down) the gain\b|\bsound check\b|\bmic check\b"
+    r"|\bone,? two,? three\b"
+    r"|^\W*(?:test(?:ing)?\W*)+$",
+    re.IGNORECASE,
+)
+# A sound check's sentence has at most this many words beyond function words.
+SETUP_TALK_MAX_WORDS = 8
+
+
+def _checks_setup(sentence: str) -> bool:
+    words = [w for w in _said(sentence) if w not in STOPWORDS]
+    return len(words) <= SETUP_TALK_MAX_WORDS and _SETUP_TALK.search(sentence) is not None
+
+
+def is_setup_talk(text: str) -> bool:
+    """A sound or screen check: every sentence of the message either checks the set-up
+    (``_SETUP_TALK``, in a short sentence) or is small talk, and one does. "Can you hear me?
+    Let's start with the budget." says something after the check, and stays quotable."""
+    said = said_sentences(clean_text(text))
+    checks = [_checks_setup(sentence) for sentence in said]
+    return any(checks) and all(check or is_small_talk(sentence) for check, sentence in zip(checks, said, strict=True))
+
+
 def normalized_text(text: str) -> str:
     """What makes two messages the same message: their words, ignoring case and punctuation."""
     return " ".join(WORD.findall(text.lower()))
@@ -153,10 +189,11 @@ def repeated_texts(messages: Iterable[ChannelMessage]) -> frozenset[str]:
 
 def quotable_message(message: ChannelMessage, repeated: Collection[str]) -> bool:
     """Whether a bullet or the headline may quote ``message``: not a placeholder, small talk, a
-    chorus or an old upload's own sentence ("@ann uploaded a file: Untitled")."""
+    sound check, a chorus or an old upload's own sentence ("@ann uploaded a file: Untitled")."""
     return not (
         is_placeholder(message.text)
         or is_small_talk(message.text)
+        or is_setup_talk(message.text)
         or normalized_text(message.text) in repeated
         or UPLOAD_NOTICE.match(clean_text(message.text).strip()) is not None
     )
