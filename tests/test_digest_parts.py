@@ -878,3 +878,22 @@ def test_a_rendered_message_is_read_back_with_its_author() -> None:
     match = RENDERED_MESSAGE.match(rendered)
     assert match is not None and match.group(1) == "Crabby Paddy"
     assert rendered[match.end():] == "Do I have to delete the folder?\nit says it exists"
+
+
+def test_words_in_quotation_marks_are_reported_not_said() -> None:
+    reported = (
+        "The councils keep knocking on our door saying, 'Please can we have this offer?', and we are looking at it.",
+        "The offer lets somebody say, 'Well, I'm going to go a year earlier back into work', and that helps.",
+        'He wrote "I\'ll fix the build tonight" in the ticket last week.',
+        "I am asking the minister, without wanting to interrupt his reading, to please answer the question on testing.",
+    )
+    for said in reported:
+        assert action_items(Conversation((message(1, "ann", said),))) == [], said
+    assert decisions(Conversation((message(1, "ann", "They said 'we decided to drop the ARM build' on the forum"),))) == []
+    # Quoted words inside what someone says themselves leave it said.
+    for said in ("I'll run 'make test' on the ARM box tonight", 'I\'ll fix the build tonight, "the usual way".'):
+        assert [c.text for c in action_items(Conversation((message(1, "ann", said),)))] == [f"ann: {said}"], said
+    asked = "@bob please rerun the 'nightly' job on the ARM runner"
+    assert [c.text for c in action_items(Conversation((message(1, "ann", asked), message(2, "bob", "sure"))))] == [
+        "bob: Please rerun the 'nightly' job on the ARM runner"
+    ]

@@ -259,7 +259,9 @@ _CLAUSE_OPENERS = frozenset(
 # action counts only when someone is named (or replied to), or when it is not a question.
 # A sentence opening with one of these quotes someone else.
 _QUOTE_MARKS = frozenset("\"“„«")
-ASKED_ACTION = re.compile(r"\b(can you|could you|would you|please|pls|todo|to-do|action item)\b", re.IGNORECASE)
+# "To please" reports a request, or pleases someone: "the message to parents is to please make
+# sure ...", "I am asking the minister to please ...".
+ASKED_ACTION = re.compile(r"\b(can you|could you|would you|(?<!\bto )please|pls|todo|to-do|action item)\b", re.IGNORECASE)
 # "Can you clarify what you mean?" asks for an answer, not for work: a question, not an item;
 # so do "can you be a little more specific?" and "can you vouch that it is safe?".
 ASKED_TO_EXPLAIN = re.compile(
@@ -594,14 +596,24 @@ def _first_sentence_with(
 
 
 _ADDRESSED = re.compile(r"^\s*(?:(?:hey|hi|hello)\b\W*)?(?:@[\w.\-]+[,:]?\s*)+")
+# Words in quotation marks are someone else's, reported: "they keep saying, 'Please can we have
+# this offer?'", "somebody can say, 'Well, I'm going to go back into work'". An apostrophe
+# inside a word ("I'm") does not end a single-quoted span.
+_QUOTED = re.compile(r"[\"“„«][^\"“”„«»]*[\"”»]|(?<!\w)'(?:[^']|(?<=\w)'(?=\w))*'(?!\w)")
+
+
+def _inside_quotes(sentence: str, position: int) -> bool:
+    return any(span.start() < position < span.end() for span in _QUOTED.finditer(sentence))
 
 
 def _says(sentence: str, pattern: re.Pattern[str]) -> bool:
-    """``pattern`` occurs in ``sentence`` as something said, not described: a "we'll", an
-    "I'll" or one of ``_CLAUSE_LED`` counts only where a clause starts (``_SPEAKER_LED``,
-    ``_CLAUSE_OPENERS``)."""
+    """``pattern`` occurs in ``sentence`` as something said, not described or reported: a
+    "we'll", an "I'll" or one of ``_CLAUSE_LED`` counts only where a clause starts
+    (``_SPEAKER_LED``, ``_CLAUSE_OPENERS``), and nothing counts inside quotation marks."""
     for match in pattern.finditer(sentence):
         said = match.group(0)
+        if _inside_quotes(sentence, match.start()):
+            continue  # reported, not said
         clause_led = _CLAUSE_LED.match(said) is not None
         if clause_led:
             pass  # only where a clause starts: "this lets us", "tools that will do", "click on it"
