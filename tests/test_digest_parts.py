@@ -891,7 +891,11 @@ def test_words_in_quotation_marks_are_reported_not_said() -> None:
         assert action_items(Conversation((message(1, "ann", said),))) == [], said
     assert decisions(Conversation((message(1, "ann", "They said 'we decided to drop the ARM build' on the forum"),))) == []
     # Quoted words inside what someone says themselves leave it said.
-    for said in ("I'll run 'make test' on the ARM box tonight", 'I\'ll fix the build tonight, "the usual way".'):
+    for said in (
+        "I'll run 'make test' on the ARM box tonight",
+        'I\'ll fix the build tonight, "the usual way".',
+        'The 12" screen came, and I\'ll mount it on the "big" stand tomorrow',
+    ):
         assert [c.text for c in action_items(Conversation((message(1, "ann", said),)))] == [f"ann: {said}"], said
     asked = "@bob please rerun the 'nightly' job on the ARM runner"
     assert [c.text for c in action_items(Conversation((message(1, "ann", asked), message(2, "bob", "sure"))))] == [

@@ -598,8 +598,9 @@ def _first_sentence_with(
 _ADDRESSED = re.compile(r"^\s*(?:(?:hey|hi|hello)\b\W*)?(?:@[\w.\-]+[,:]?\s*)+")
 # Words in quotation marks are someone else's, reported: "they keep saying, 'Please can we have
 # this offer?'", "somebody can say, 'Well, I'm going to go back into work'". An apostrophe
-# inside a word ("I'm") does not end a single-quoted span.
-_QUOTED = re.compile(r"[\"“„«][^\"“”„«»]*[\"”»]|(?<!\w)'(?:[^']|(?<=\w)'(?=\w))*'(?!\w)")
+# inside a word ("I'm") does not end a single-quoted span, nor does a mark after a number open
+# one (a 12" screen).
+_QUOTED = re.compile(r"(?<!\w)[\"“„«][^\"“”„«»]*[\"”»](?!\w)|(?<!\w)'(?:[^']|(?<=\w)'(?=\w))*'(?!\w)")
 
 
 def _inside_quotes(sentence: str, position: int) -> bool:
