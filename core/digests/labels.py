@@ -171,7 +171,7 @@ def is_setup_talk(text: str) -> bool:
     """A sound or screen check: every sentence of the message either checks the set-up
     (``_SETUP_TALK``, in a short sentence) or is small talk, and one does. "Can you hear me?
     Let's start with the budget." says something after the check, and stays quotable."""
-    said = said_sentences(clean_text(text))
+    said = said_sentences(text)
     checks = [_checks_setup(sentence) for sentence in said]
     return any(checks) and all(check or is_small_talk(sentence) for check, sentence in zip(checks, said, strict=True))
 
