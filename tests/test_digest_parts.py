@@ -791,7 +791,12 @@ def test_a_pasted_log_is_no_topic_sentence_and_no_label() -> None:
 
 
 def test_pasted_output_is_told_from_words_in_any_alphabet_and_from_inline_code() -> None:
-    for line in ["nMaxConnections 384", "EXCEPTION 0x601daba4 15dbwrapper_error", "`(apply + 1 1])` => `(+ 1 1)`"]:
+    for line in [
+        "nMaxConnections 384",
+        "EXCEPTION 0x601daba4 15dbwrapper_error",
+        "`(apply + 1 1])` => `(+ 1 1)`",
+        "ef700c2a1 (HEAD -> dev, origin/dev from jl777/komodo",
+    ]:
         assert looks_like_output(line), line
     for line in [
         "Database corrupted",
@@ -799,6 +804,7 @@ def test_pasted_output_is_told_from_words_in_any_alphabet_and_from_inline_code()
         "кто делал vision text extraction на clojure? или вообще",
         "@sean see https://github.com/org/repo/issues/12 for the PR",
         "ok",
+        "a977e49 is the commit that broke the ARM build (HEAD is fine)",
     ]:
         assert not looks_like_output(line), line
 
@@ -901,3 +907,28 @@ def test_words_in_quotation_marks_are_reported_not_said() -> None:
     assert [c.text for c in action_items(Conversation((message(1, "ann", asked), message(2, "bob", "sure"))))] == [
         "bob: Please rerun the 'nightly' job on the ARM runner"
     ]
+
+
+def test_a_question_in_quotation_marks_is_reported_even_when_a_sentence_break_cuts_the_quote() -> None:
+    # The "?" ends a sentence of its own inside the quotation: it was the author of the quote who
+    # asked, and the speaker goes on to answer it.
+    quoting = (
+        'I think the Quote: "Also: what if a new release of the compiler changes the formula and your '
+        'app silently stops working? Seems like a time bomb waiting to explode." could be detected and '
+        "warned at build time. I'm not too worried, but it could lead to runtime errors if you don't test components."
+    )
+    assert open_questions(Conversation((message(1, "ann", quoting),))) == []
+    # Its halves are no topic while a sentence of the speaker's own stands alone.
+    assert topic([message(1, "ann", quoting)]).text.startswith("I'm not too worried, but it could lead to runtime errors")
+    # A question that quotes a word, or a 12" screen, still asks.
+    for asked in ('Does "lein run" start the nREPL server for you?', 'Is a 12" screen enough for the kiosk build?'):
+        assert [c.sentence for c in open_questions(Conversation((message(1, "ann", asked),)))] == [asked], asked
+
+
+def test_work_taken_on_without_a_subject_is_the_speakers_action_item() -> None:
+    for said in ("that might be cool. Adding that into todo list", "Noted. Fixing it tonight."):
+        items = action_items(Conversation((message(1, "ann", said),)))
+        assert [c.text for c in items] == [f"ann: {said.split('. ')[-1]}"], said
+    # A gerund that reports what worked, or one that goes on to say more, takes nothing on.
+    for said in ("Adding it to the classpath fixed it", "Fixing it would take weeks, I think."):
+        assert action_items(Conversation((message(1, "ann", said),))) == [], said

@@ -62,6 +62,9 @@ OUTPUT_MIN_TOKENS = 2
 OUTPUT_WORD_SHARE = 0.5
 # Neither words nor output: a mention, an emoji code, punctuation alone ("...", "|", "->").
 _NEUTRAL_TOKEN = re.compile(r"^(?:@\S+|:[\w+-]+:|[^\w]+)$")
+# A line of ``git log --decorate`` is output, however many of its words are plain: "ef700c2a1
+# (HEAD -> dev, origin/dev) Merge branch 'jl777'".
+_GIT_LOG_LINE = re.compile(r"^[0-9a-f]{7,40} \((?:HEAD\b|tag: |origin/)|\(HEAD -> ")
 # Centrality divides a line's summed word weights by its number of words to this power:
 # 0 would always pick the longest line, 1 the line with the heaviest average word.
 LENGTH_DAMPING = 0.7
@@ -113,6 +116,12 @@ DECISION = re.compile(
 # going on as before ("I will continue to focus our efforts on ...").
 # An utterance cut off after "so I will" commits to nothing.
 _NOT_A_STATE = rf"(?!\W*$)(?! (?:lose|need|miss|know|always|never|continue to)\b)(?! {_BEING})"
+_TAKEN_ON = (
+    r"(?:now |currently )?(?:adding|filing|fixing|looking into|working on|investigating|updating)"
+    r"(?: (?:it|that|this|them|these|those))?"
+    r"(?: (?:now|today|tonight|tomorrow|asap|right away|(?:in)?to (?:(?:my|the|our) )?"
+    r"(?:todo|to-do|to do|backlog|notes|tracker|roadmap|list)(?: list)?))?"
+)
 SELF_ACTION = re.compile(
     rf"\b(i'?ll{_NOT_A_STATE}|i will{_NOT_A_STATE}|i'?m going to{_NOT_A_STATE}|i am going to{_NOT_A_STATE}|"
     # Planning to do something is taking it on, as "we're planning to" decides: "I'm planning to
@@ -124,7 +133,11 @@ SELF_ACTION = re.compile(
     r"|(?:^|(?<=[,;:] ))will (?!(?:be|know|it|this|that|these|those|there|they|he|she|we|i|you|the|a|an)\b)[a-z]+\b"
     # Work already under way is owned too: "I'm looking into it", "I'm working on a fix".
     r"|\bi'?m (?:now |currently |already )?(?:working on|looking into|investigating|fixing|adding|implementing|"
-    r"writing|updating|preparing)\b",
+    r"writing|updating|preparing)\b"
+    # Chat drops the subject of work under way too, when the sentence says no more than that:
+    # "Adding that into todo list", "Looking into it now"; "Adding it to the classpath fixed it"
+    # reports what worked.
+    rf"|^{_TAKEN_ON}[.!]*$",
     re.IGNORECASE,
 )
 # Trying out what someone suggested is the speaker's own next step, nothing anyone follows up
@@ -507,6 +520,8 @@ def looks_like_output(line: str) -> bool:
     """A pasted log, command or code line outside a code block: "chainparams_commandline called
     call komodo_args.(/home/wallet/komodo/src/komodod) NOTARY_PUBKEY.() initialized at
     1576835974 ...". Fewer than half its tokens are plain words."""
+    if _GIT_LOG_LINE.search(line):
+        return True
     line = INLINE_CODE.sub(" `code` ", line)  # a code span is one thing said, however long
     tokens = [token for token in line.split() if not _NEUTRAL_TOKEN.match(token) and not LINK.match(token)]
     if len(tokens) < OUTPUT_MIN_TOKENS:
@@ -542,8 +557,10 @@ def said_sentences(text: str) -> list[str]:
 
 
 def _asks(sentence: str) -> bool:
-    """A question, also when a pasted error follows its "?" ("... in lumo?: [code]")."""
-    return sentence.rstrip(" :.").removesuffix("[code]").rstrip(" :.").endswith("?")
+    """A question, also when a pasted error follows its "?" ("... in lumo?: [code]"); not one
+    someone else asked, in quotation marks."""
+    said = sentence.rstrip(" :.").removesuffix("[code]").rstrip(" :.")
+    return said.endswith("?") and not _inside_quotes(said, len(said) - 1)
 
 
 def _put_as_question(sentence: str) -> bool:
@@ -603,8 +620,32 @@ _ADDRESSED = re.compile(r"^\s*(?:(?:hey|hi|hello)\b\W*)?(?:@[\w.\-]+[,:]?\s*)+")
 _QUOTED = re.compile(r"(?<!\w)[\"“„«][^\"“”„«»]*[\"”»](?!\w)|(?<!\w)'(?:[^']|(?<=\w)'(?=\w))*'(?!\w)")
 
 
+# A quotation a sentence break cut in two: a double mark that opens with no close runs to the
+# sentence's end ('Quote: "Also: what if ... stop working?'), and one that closes with no open
+# runs from its start ('Seems like a time bomb." could be warned at build time'). A mark after
+# a number closes nothing (a 12" screen).
+_OPENS = re.compile(r"(?<!\w)[\"“„«](?=\S)")
+_CLOSES = re.compile(r"(?<=[^\W\d_]|[.!?,])[\"”»](?!\w)")
+
+
+def _quoted_spans(sentence: str) -> list[tuple[int, int]]:
+    spans = [(span.start(), span.end()) for span in _QUOTED.finditer(sentence)]
+    outside = _QUOTED.sub(lambda span: " " * len(span.group(0)), sentence)
+    opening, closing = _OPENS.search(outside), _CLOSES.search(outside)
+    if opening and not (closing and closing.start() > opening.start()):
+        spans.append((opening.start(), len(sentence)))
+    if closing and not (opening and opening.start() < closing.start()):
+        spans.append((-1, closing.end()))
+    return spans
+
+
 def _inside_quotes(sentence: str, position: int) -> bool:
-    return any(span.start() < position < span.end() for span in _QUOTED.finditer(sentence))
+    return any(start < position < end for start, end in _quoted_spans(sentence))
+
+
+def _cut_quotation(sentence: str) -> bool:
+    """Whether a sentence holds half of a quotation a sentence break cut in two."""
+    return any(start < 0 or end == len(sentence) for start, end in _quoted_spans(sentence))
 
 
 def _says(sentence: str, pattern: re.Pattern[str]) -> bool:
@@ -672,8 +713,8 @@ def topic(
             fresh = message.id not in avoid
             # The tail of a thought ("by detecting a manifest file like deps.edn") is read only
             # after what it finishes, and thanks after what they thank for: any sentence that
-            # stands alone ranks above them.
-            whole = TAIL_OF_A_THOUGHT.match(text) is None and THANKING.match(text) is None
+            # stands alone ranks above them, and so does any above half a quotation.
+            whole = TAIL_OF_A_THOUGHT.match(text) is None and THANKING.match(text) is None and not _cut_quotation(text)
             tier = (4 if whole else 3) if informative and fresh else 2 if fresh and says_something else 1 if informative else 0
             score = (tier, centrality(text, weights, names=names) if informative else float(count), -index)
             if best is None or score > best[0]:
