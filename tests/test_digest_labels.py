@@ -548,3 +548,12 @@ def _labels(folder: Path, topics: list[dict[str, str]], ids: tuple[str, ...] = (
            "conversations": topics}
     path.write_text(json.dumps(day) + "\n", encoding="utf-8")
     return path
+
+
+def test_when_something_happens_is_never_a_label_nor_every_its_first_word() -> None:
+    tried = [message(1, "ann", "Thanks! I'll try it out later today!")]
+    tagged = [message(2, "bob", "I agree, especially if every single react element is tagged at build time.")]
+    labels = topic_labels([tried, tagged])
+    assert "today" not in labels[0].lower(), labels
+    assert not labels[1].lower().startswith("every"), labels
+    assert "react element" in labels[1].lower(), labels

@@ -65,8 +65,11 @@ _VAGUE_TEXT = """
     thing things sort kind kinda sorta lot bit gonna wanna gotta guess hope mean meant ahead
     happens happen happened shit crap"""
 _VAGUE_WORDS = frozenset(_VAGUE_TEXT.split())
+# When something happens is never what it is about ("I'll try it out later today!" was labelled
+# "Today"). They end a phrase too.
+_WHEN_WORDS = frozenset(["today", "tonight", "tomorrow", "yesterday", "soon", "earlier", "ago", "asap"])
 # Every word a key phrase stops at.
-_PHRASE_BREAKERS = STOPWORDS | _SMALL_TALK_WORDS | _LINKING_WORDS | _VAGUE_WORDS
+_PHRASE_BREAKERS = STOPWORDS | _SMALL_TALK_WORDS | _LINKING_WORDS | _VAGUE_WORDS | _WHEN_WORDS
 # Everyday verbs, adverbs and adjectives: inside a phrase they belong to it ("try downloading
 # params"), but alone they name nothing ("OSX, give", "Link, try", "Always, mined").
 _NOT_ALONE_TEXT = """
@@ -75,7 +78,8 @@ _NOT_ALONE_TEXT = """
     updated wait waiting start started starting seem seems seemed work works worked anymore
     always never usually sometimes often already recently originally easily quite pretty little
     curious confused sad realized playing care sure new old newer older better best different whole
-    might add added adding hand second"""
+    might add added adding hand second minute minutes hour hours day days week weeks weekend month
+    months year years time"""
 _NOT_ALONE_WORDS = frozenset(_NOT_ALONE_TEXT.split())
 # Adverbs and modals, which qualify a topic without naming it, and "seems", which reports one:
 # no label ends with one ("Functional design already", "Option technically", "Television must",
@@ -90,8 +94,11 @@ _HEDGE_TEXT = """
     either neither too also should would could might shall"""
 _HEDGE_WORDS = frozenset(_HEDGE_TEXT.split())
 # Of those, the ones that only grade what follows never start one either ("Real quick", "Quite
-# complicated"); "recently transacted datoms" is a topic.
-_DEGREE_WORDS = frozenset(["quite", "pretty", "really", "real", "even", "rather", "somewhat", "simply", "totally", "must"])
+# complicated"), nor does "every" ("Every single react" reads "Single react element");
+# "recently transacted datoms" is a topic.
+_DEGREE_WORDS = frozenset(
+    ["quite", "pretty", "really", "real", "even", "rather", "somewhat", "simply", "totally", "must", "every"]
+)
 # A conversation's label: at most this many words per phrase, and two phrases at most.
 MAX_PHRASE_WORDS = 3
 MAX_LABEL_PHRASES = 2
