@@ -121,6 +121,10 @@ def test_courtesy_a_manner_of_speaking_and_what_will_be_possible_are_no_items() 
         "I will always be here to stand up for our customers in every situation.",
         "Let's figure that we have eight boards which are set up and a ninth passed around.",
         "Because well we'll see about the costs of the rubber case after the evaluation.",
+        # Waiting to see puts the matter off.
+        "We'll wait to see what the trade unions come up with before responding formally.",
+        "We'll wait until we see that situation arising in the schools.",
+        "If plastic is dead cheap anyway, we'll cross that bridge later.",
         "You are back with us on 16 May for Stage 1 of the Bill, so we will look forward to seeing you.",
         # Nobody deciding.
         "which is also basically the last time anyone agreed on a regex style",

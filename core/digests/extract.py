@@ -116,6 +116,7 @@ DECISION = re.compile(
 # going on as before ("I will continue to focus our efforts on ...").
 # An utterance cut off after "so I will" commits to nothing.
 _NOT_A_STATE = rf"(?!\W*$)(?! (?:lose|need|miss|know|always|never|continue to)\b)(?! {_BEING})"
+# Work under way, said without its subject and nothing more ("Adding that into todo list").
 _TAKEN_ON = (
     r"(?:now |currently )?(?:adding|filing|fixing|looking into|working on|investigating|updating)"
     r"(?: (?:it|that|this|them|these|those))?"
@@ -243,7 +244,10 @@ HEDGE = re.compile(
     r"think (?:carefully|hard|twice|(?:it )?over|through|about)|consider(?:ing)?|mull(?:ing)? (?:it |this |that )?over|"
     # "We'll discuss the trade-offs" leaves them open; "I'll discuss it with Dan" takes a talk on.
     r"discuss(?:ing)?(?!(?: \S+){0,3} with\b)|"
-    r"ponder(?:ing)?|reflect(?:ing)? on|we(?:'ll| will) see)\b",
+    r"ponder(?:ing)?|reflect(?:ing)? on|we(?:'ll| will) see|"
+    # Waiting to see puts the matter off: "we'll wait to see what they come up with", "we'll
+    # wait until we see that arising", "we'll cross that bridge later".
+    r"wait(?:ing)? (?:and|to|until (?:we|i|you|they) (?:can )?) ?see|cross (?:that|the) bridge)\b",
     re.IGNORECASE,
 )
 # "I think we've settled on top-level only" reports a decision politely; a settled outcome
