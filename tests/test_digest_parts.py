@@ -924,6 +924,9 @@ def test_a_question_in_quotation_marks_is_reported_even_when_a_sentence_break_cu
     assert open_questions(Conversation((message(1, "ann", quoting),))) == []
     # Its halves are no topic while a sentence of the speaker's own stands alone.
     assert topic([message(1, "ann", quoting)]).text.startswith("I'm not too worried, but it could lead to runtime errors")
+    # A whole quotation at a sentence's end is no half: the sentence stays the topic.
+    whole = 'The release notes for the storage migration now say "back up the bot\'s database first"'
+    assert topic([message(1, "ann", f"{whole}\nThe migration itself ran on the staging box.")]).text == whole
     # A question that quotes a word, or a 12" screen, still asks.
     for asked in ('Does "lein run" start the nREPL server for you?', 'Is a 12" screen enough for the kiosk build?'):
         assert [c.sentence for c in open_questions(Conversation((message(1, "ann", asked),)))] == [asked], asked

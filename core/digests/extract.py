@@ -136,7 +136,7 @@ SELF_ACTION = re.compile(
     r"|\bi'?m (?:now |currently |already )?(?:working on|looking into|investigating|fixing|adding|implementing|"
     r"writing|updating|preparing)\b"
     # Chat drops the subject of work under way too, when the sentence says no more than that:
-    # "Adding that into todo list", "Looking into it now"; "Adding it to the classpath fixed it"
+    # "Adding that into todo list", "Fixing it tonight"; "Adding it to the classpath fixed it"
     # reports what worked.
     rf"|^{_TAKEN_ON}[.!]*$",
     re.IGNORECASE,
@@ -632,10 +632,11 @@ _OPENS = re.compile(r"(?<!\w)[\"“„«](?=\S)")
 _CLOSES = re.compile(r"(?<=[^\W\d_]|[.!?,])[\"”»](?!\w)")
 
 
-def _quoted_spans(sentence: str) -> list[tuple[int, int]]:
-    spans = [(span.start(), span.end()) for span in _QUOTED.finditer(sentence)]
+def _cut_spans(sentence: str) -> list[tuple[int, int]]:
+    """The halves of quotations a sentence break cut in two, as (start, end) spans."""
     outside = _QUOTED.sub(lambda span: " " * len(span.group(0)), sentence)
     opening, closing = _OPENS.search(outside), _CLOSES.search(outside)
+    spans = []
     if opening and not (closing and closing.start() > opening.start()):
         spans.append((opening.start(), len(sentence)))
     if closing and not (opening and opening.start() < closing.start()):
@@ -644,12 +645,13 @@ def _quoted_spans(sentence: str) -> list[tuple[int, int]]:
 
 
 def _inside_quotes(sentence: str, position: int) -> bool:
-    return any(start < position < end for start, end in _quoted_spans(sentence))
+    spans = [(span.start(), span.end()) for span in _QUOTED.finditer(sentence)] + _cut_spans(sentence)
+    return any(start < position < end for start, end in spans)
 
 
 def _cut_quotation(sentence: str) -> bool:
     """Whether a sentence holds half of a quotation a sentence break cut in two."""
-    return any(start < 0 or end == len(sentence) for start, end in _quoted_spans(sentence))
+    return bool(_cut_spans(sentence))
 
 
 def _says(sentence: str, pattern: re.Pattern[str]) -> bool:
