@@ -23,7 +23,7 @@ from core.model.worker import ModelWorker
 from core.ports import Prompt
 from core.runtime.state import StateStore
 from core.types import Digest
-from tests.digest_support import START, WordModel, message, release_day
+from tests.digest_support import CHANNEL, START, WordModel, message, release_day
 
 
 def all_sources(digest: Digest) -> list[str]:
@@ -257,6 +257,9 @@ async def test_a_question_waits_for_at_most_one_digest_call() -> None:
 async def test_empty_window() -> None:
     digest = await summarizer(WordModel()).summarize([message(1, "bot", "deploy done", bot=True)])
     assert digest.is_empty and digest.headline == "No messages in this window."
+    # The channel is still named: "tidings summarize --channel jobs" on a day of joins alone
+    # printed "Digest of 2018-02-01 ..." with no channel.
+    assert digest.channel == CHANNEL and digest_to_markdown(digest).startswith(f"**Digest of {CHANNEL.label}")
 
 
 async def test_window_and_channel_are_kept() -> None:

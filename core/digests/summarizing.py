@@ -190,8 +190,9 @@ class Summarizer:
         run = _Run(started=self.clock())
         # Placeholders ("[message text edited or deleted]") are not messages anyone wrote.
         kept = sorted((m for m in meaningful(messages) if not is_placeholder(m.text)), key=lambda m: (m.timestamp, m.id))
-        if channel is None and kept:
-            channel = kept[0].channel
+        if channel is None and messages:
+            # Named even when nothing in it is kept (a day of joins): its messages share it.
+            channel = messages[0].channel
         if window is None and kept:
             window = (kept[0].timestamp, kept[-1].timestamp)
         whole = group_conversations(kept, gap=timedelta(minutes=self.settings.gap_minutes), max_messages=len(kept))
