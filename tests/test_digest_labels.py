@@ -26,6 +26,7 @@ from core.digests.labels import (
     is_placeholder,
     is_setup_talk,
     is_small_talk,
+    is_trying_out,
     people,
     quotable_message,
     repeated_texts,
@@ -141,6 +142,40 @@ async def test_a_meetings_sound_check_names_no_topic_and_not_the_headline() -> N
     text = "\n".join(lines(digest)).lower()
     assert "mouth" not in text and "channel" not in text, text
     assert "recognizer" in digest.headline.lower() or "adapt" in digest.headline.lower(), digest.headline
+    assert bad_lines(digest) == []
+
+
+TRYING_OUT_ONLY = [
+    "Thanks! I’ll try it out later today!",
+    "ok, I'll give it a try",
+    "Thanks, will try that",
+    "cool, I will read the link",
+]
+SAYS_MORE_THAN_TRYING = [
+    "I'll try it. Can you send the logs from the ARM runner too?",
+    "I'll try to fix the build tonight",
+    "I tried the 0.5.0 release and the wallet still stops syncing at the same block.",
+]
+
+
+@pytest.mark.parametrize("text", TRYING_OUT_ONLY)
+def test_thanks_and_a_promise_to_try_are_never_quoted(text: str) -> None:
+    assert is_trying_out(text)
+    assert not quotable_message(message(1, "ann", text), frozenset())
+
+
+@pytest.mark.parametrize("text", SAYS_MORE_THAN_TRYING)
+def test_a_message_that_says_more_than_trying_is_quotable(text: str) -> None:
+    assert not is_trying_out(text)
+    assert quotable_message(message(1, "ann", text), frozenset())
+
+
+async def test_a_reply_that_only_promises_to_try_is_no_topic() -> None:
+    # A late reply in an old thread, alone in the window: it had been the topic "Try: I'll try
+    # it out later today!" (and before that "Today").
+    day = [*release_day()[:5], message(40, "philipp", "Thanks! I’ll try it out later today!", minute=600, thread="t-old")]
+    digest = await summarizer(WordModel()).summarize(day)
+    assert "try it out" not in "\n".join(lines(digest)).lower()
     assert bad_lines(digest) == []
 
 

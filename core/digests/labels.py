@@ -17,11 +17,18 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from core.digests.extract import BRACKETED_NOTE, UPLOAD_NOTICE, clean_text, lines_without_output, said_sentences
+from core.digests.extract import (
+    BRACKETED_NOTE,
+    UPLOAD_NOTICE,
+    clean_text,
+    lines_without_output,
+    said_sentences,
+    tries_out,
+)
 from core.ports import Embedder
 from core.text import LINK, STOPWORDS, WORD, stem
 from core.types import ChannelMessage
@@ -165,22 +172,34 @@ _SETUP_TALK = re.compile(
     r"|^\W*(?:test(?:ing)?\W*)+$",
     re.IGNORECASE,
 )
-# A sound check's sentence has at most this many words beyond function words.
+# A sound check's sentence, or a promise to try something out, has at most this many words
+# beyond function words.
 SETUP_TALK_MAX_WORDS = 8
 
 
-def _checks_setup(sentence: str) -> bool:
-    words = [w for w in _said(sentence) if w not in STOPWORDS]
-    return len(words) <= SETUP_TALK_MAX_WORDS and _SETUP_TALK.search(sentence) is not None
+def _short(sentence: str) -> bool:
+    return len([w for w in _said(sentence) if w not in STOPWORDS]) <= SETUP_TALK_MAX_WORDS
+
+
+def _only_small_talk_and(text: str, says: Callable[[str], bool]) -> bool:
+    """Every sentence of ``text`` is short and ``says`` it, or is small talk, and one says it."""
+    said = said_sentences(text)
+    marks = [_short(sentence) and says(sentence) for sentence in said]
+    return any(marks) and all(mark or is_small_talk(sentence) for mark, sentence in zip(marks, said, strict=True))
 
 
 def is_setup_talk(text: str) -> bool:
     """A sound or screen check: every sentence of the message either checks the set-up
     (``_SETUP_TALK``, in a short sentence) or is small talk, and one does. "Can you hear me?
     Let's start with the budget." says something after the check, and stays quotable."""
-    said = said_sentences(text)
-    checks = [_checks_setup(sentence) for sentence in said]
-    return any(checks) and all(check or is_small_talk(sentence) for check, sentence in zip(checks, said, strict=True))
+    return _only_small_talk_and(text, lambda sentence: _SETUP_TALK.search(sentence) is not None)
+
+
+def is_trying_out(text: str) -> bool:
+    """Thanks for a suggestion and a promise to try it ("Thanks! I'll try it out later today!",
+    "ok, I'll give it a try"): to someone who was not there it says nothing, as thanks alone
+    do. "I'll try it. Can you send the logs too?" says more, and stays quotable."""
+    return _only_small_talk_and(text, tries_out)
 
 
 def normalized_text(text: str) -> str:
@@ -196,11 +215,13 @@ def repeated_texts(messages: Iterable[ChannelMessage]) -> frozenset[str]:
 
 def quotable_message(message: ChannelMessage, repeated: Collection[str]) -> bool:
     """Whether a bullet or the headline may quote ``message``: not a placeholder, small talk, a
-    sound check, a chorus or an old upload's own sentence ("@ann uploaded a file: Untitled")."""
+    sound check, a promise to try something out, a chorus or an old upload's own sentence
+    ("@ann uploaded a file: Untitled")."""
     return not (
         is_placeholder(message.text)
         or is_small_talk(message.text)
         or is_setup_talk(message.text)
+        or is_trying_out(message.text)
         or normalized_text(message.text) in repeated
         or UPLOAD_NOTICE.match(clean_text(message.text).strip()) is not None
     )
