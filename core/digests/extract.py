@@ -164,6 +164,8 @@ TRYING_OUT = re.compile(
 def tries_out(sentence: str) -> bool:
     """Whether a sentence is the speaker trying out what someone suggested (``TRYING_OUT``)."""
     return TRYING_OUT.search(sentence.translate(_APOSTROPHES)) is not None
+
+
 # A commitment with no time but a vague one is not yet one (the labelling guide's "I should
 # look into it someday"): "I'll have a look at compiling when it's less hectic for me", "I'll
 # port it at some point", "I'll write it up one of these days". "If I get time next week I'll
