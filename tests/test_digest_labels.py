@@ -170,6 +170,11 @@ def test_a_message_that_says_more_than_trying_is_quotable(text: str) -> None:
     assert quotable_message(message(1, "ann", text), frozenset())
 
 
+def test_a_promise_to_try_still_names_what_was_tried_in_a_label() -> None:
+    tried = [message(1, "ann", "Thanks! I'll try the Ledger Live app tonight")]
+    assert "ledger live" in topic_labels([tried, release_day()[:5]])[0].lower()
+
+
 async def test_a_reply_that_only_promises_to_try_is_no_topic() -> None:
     # A late reply in an old thread, alone in the window: it had been the topic "Try: I'll try
     # it out later today!" (and before that "Today").

@@ -415,7 +415,9 @@ def topic_labels(
     quoted: list[list[ChannelMessage]] = []
     ranked: list[Ranked] = []
     for messages in conversations:
-        said = [m for m in messages if quotable_message(m, repeated)]
+        # A promise to try something is never quoted, but it names what was tried ("I'll try
+        # the Ledger Live app"): its words still count for the label.
+        said = [m for m in messages if quotable_message(m, repeated) or is_trying_out(m.text)]
         quoted.append(said)
         ranked.append(weighted_phrases(said, document_frequency=frequency, documents=len(conversations), names=names))
     if embedder is None:
