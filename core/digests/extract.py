@@ -571,7 +571,7 @@ def _asks(sentence: str) -> bool:
     """A question, also when a pasted error follows its "?" ("... in lumo?: [code]"); not one
     someone else asked, in quotation marks."""
     said = sentence.rstrip(" :.").removesuffix("[code]").rstrip(" :.")
-    return said.endswith("?") and not _inside_quotes(said, len(said) - 1)
+    return said.endswith("?") and not _inside(_quoted_spans(said), len(said) - 1)
 
 
 def _put_as_question(sentence: str) -> bool:
@@ -639,10 +639,20 @@ _OPENS = re.compile(r"(?<!\w)[\"“„«](?=\S)")
 _CLOSES = re.compile(r"(?<=[^\W\d_]|[.!?,])[\"”»](?!\w)")
 
 
-def _cut_spans(sentence: str) -> list[tuple[int, int]]:
-    """The halves of quotations a sentence break cut in two, as (start, end) spans."""
-    outside = _QUOTED.sub(lambda span: " " * len(span.group(0)), sentence)
-    opening, closing = _OPENS.search(outside), _CLOSES.search(outside)
+Span = tuple[int, int]
+
+
+def _whole_quotations(sentence: str) -> list[Span]:
+    return [(span.start(), span.end()) for span in _QUOTED.finditer(sentence)]
+
+
+def _cut_spans(sentence: str, whole: Sequence[Span]) -> list[Span]:
+    """The halves of quotations a sentence break cut in two, outside the ``whole`` ones."""
+    outside = list(sentence)
+    for start, end in whole:
+        outside[start:end] = " " * (end - start)
+    blanked = "".join(outside)
+    opening, closing = _OPENS.search(blanked), _CLOSES.search(blanked)
     spans = []
     if opening and not (closing and closing.start() > opening.start()):
         spans.append((opening.start(), len(sentence)))
@@ -651,23 +661,30 @@ def _cut_spans(sentence: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _inside_quotes(sentence: str, position: int) -> bool:
-    spans = [(span.start(), span.end()) for span in _QUOTED.finditer(sentence)] + _cut_spans(sentence)
+def _quoted_spans(sentence: str) -> list[Span]:
+    """Every span of a sentence in quotation marks, whole or cut by a sentence break."""
+    whole = _whole_quotations(sentence)
+    return whole + _cut_spans(sentence, whole)
+
+
+def _inside(spans: Sequence[Span], position: int) -> bool:
     return any(start < position < end for start, end in spans)
 
 
 def _cut_quotation(sentence: str) -> bool:
     """Whether a sentence holds half of a quotation a sentence break cut in two."""
-    return bool(_cut_spans(sentence))
+    return bool(_cut_spans(sentence, _whole_quotations(sentence)))
 
 
 def _says(sentence: str, pattern: re.Pattern[str]) -> bool:
     """``pattern`` occurs in ``sentence`` as something said, not described or reported: a
     "we'll", an "I'll" or one of ``_CLAUSE_LED`` counts only where a clause starts
     (``_SPEAKER_LED``, ``_CLAUSE_OPENERS``), and nothing counts inside quotation marks."""
-    for match in pattern.finditer(sentence):
+    matches = list(pattern.finditer(sentence))
+    quoted = _quoted_spans(sentence) if matches else []  # read once, for every match
+    for match in matches:
         said = match.group(0)
-        if _inside_quotes(sentence, match.start()):
+        if _inside(quoted, match.start()):
             continue  # reported, not said
         clause_led = _CLAUSE_LED.match(said) is not None
         if clause_led:
