@@ -740,6 +740,19 @@ def test_a_sentence_that_is_only_a_code_span_is_not_the_topic() -> None:
     assert topic(two_speakers(["Run `lein install` to put the jar in your local maven repo."]).messages).text.startswith("Run `lein")
 
 
+def test_a_code_block_ends_its_sentence_when_a_new_one_starts_after_it() -> None:
+    shown = (
+        "yes, I installed the 64 bits image. I tried your command:\n```uname -a\nLinux ubuntu 5.3.0 aarch64 GNU/Linux``` "
+        "I was able to run, sync and stake the node on an external hard drive."
+    )
+    assert topic(two_speakers([shown]).messages).text == (
+        "I was able to run, sync and stake the node on an external hard drive."
+    )
+    # What follows in lower case goes on with the same sentence.
+    going_on = "Run the daemon with ```-rescan -reindex``` and stake again once the node on the drive is synced."
+    assert topic(two_speakers([going_on]).messages).text.startswith("Run the daemon with [code] and stake")
+
+
 def test_the_tail_of_a_thought_is_the_topic_only_when_nothing_stands_alone() -> None:
     said = [
         "How does the clj tool know which kind of dependency a git repo is, deps.edn or pom.xml?",

@@ -35,6 +35,9 @@ _SLACK_LINK = re.compile(r"<(https?://[^|>]+)\|([^>]+)>")
 _SLACK_BARE = re.compile(r"<(https?://[^>]+)>")
 _SLACK_MENTION = re.compile(r"<[@#!]([A-Z0-9]+)(?:\|([^>]+))?>")
 _CODE_BLOCK = re.compile(r"```.*?```", re.DOTALL)
+# A code block ends the sentence that shows it when what follows starts as a sentence does
+# ("I tried your command: [code] I was able to run it" is two).
+_AFTER_A_CODE_BLOCK = re.compile(r"(?<=\[code\])\s+(?=[A-Z0-9@\"'(])")
 _SPACES = re.compile(r"\s+")
 # A topic line says something: "Okay." or "Big buttons, positive." does not.
 MIN_TOPIC_WORDS = 4
@@ -563,8 +566,14 @@ def said_lines(text: str) -> list[str]:
 
 def said_sentences(text: str) -> list[str]:
     """A message's own sentences (``said_lines``). A line break ends one: chat writes a link,
-    then "I will notify our host" on the next line, with no full stop between."""
-    return [sentence for line in said_lines(text) for sentence in sentences(line)]
+    then "I will notify our host" on the next line, with no full stop between; a code block
+    ends one before a capital (``_AFTER_A_CODE_BLOCK``)."""
+    return [
+        part
+        for line in said_lines(text)
+        for sentence in sentences(line)
+        for part in _AFTER_A_CODE_BLOCK.split(sentence)
+    ]
 
 
 def _asks(sentence: str) -> bool:
