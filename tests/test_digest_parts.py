@@ -668,6 +668,19 @@ def test_one_askers_questions_in_a_row_are_one_open_question() -> None:
     assert question.text == f"ken: {first}"
 
 
+def test_a_question_that_hedges_or_offers_an_alternative_is_quoted_with_the_one_before_it() -> None:
+    for first, then in [
+        ("Isn't there a `(declare …)` form?", "Though it may not be needed for mutually-recursive functions?"),
+        ("How do I pin the openssl version in the Dockerfile?", "Or should I build it from source instead?"),
+    ]:
+        [question] = open_questions(Conversation((message(1, "ben", f"{first} {then}"),)))
+        assert question.text == f"ben: {first} {then}"
+    # A second question of its own is still the one quoted.
+    both = "Is the wallet synced to the latest block? Which wallet version is running on the server?"
+    [question] = open_questions(Conversation((message(1, "ben", both),)))
+    assert question.text == "ben: Which wallet version is running on the server?"
+
+
 def test_a_statement_with_a_tag_asks_for_assent_not_an_answer() -> None:
     for text in [
         "The idea was to eliminate contract checks when they were proven not to fail, right?",

@@ -44,6 +44,9 @@ MIN_TOPIC_WORDS = 4
 # A sentence opening, in lowercase, with one of these words finishes something said before it
 # (a leading "and" or "but" is an opener, which ``quotable`` has already dropped).
 TAIL_OF_A_THOUGHT = re.compile(r"(?:by|because|since|or|which|whereas|although|though|unless)\b")
+# A question that opens so leans on the one before it ("Isn't there a `(declare ...)` form? Though
+# it may not be needed ...?", "How do I pin it? Or should I fork it?"): alone it says half.
+_GOES_ON_FROM = re.compile(r"(?:or|though|although|because|unless|whereas)\b", re.IGNORECASE)
 # Thanks for something ("Thanks @levitanong for pointing out this interop problem") echoes what
 # was said; what was said says it better.
 THANKING = re.compile(rf"(?:{THANKS_WORDS})\b", re.IGNORECASE)
@@ -838,9 +841,18 @@ def open_questions(conversation: Conversation, following: Sequence[ChannelMessag
             continue
         # Nobody spoke after this one (or it would be answered): a later question in the
         # conversation is the same asker putting it another way ("stripping away both ... vars?").
-        question = quotable(asked[-1])
+        question = quotable(_with_what_it_leans_on(asked[-1], said))
         return [Candidate("question", f"{message.author.name}: {shorten(question)}", (message,), question)]
     return []
+
+
+def _with_what_it_leans_on(question: str, said: Sequence[str]) -> str:
+    """``question`` with the question before it in ``said`` when it only hedges or offers an
+    alternative to that one (``_GOES_ON_FROM``)."""
+    index = said.index(question) if question in said else 0  # a question put briefly is already read with what came before
+    if index > 0 and _GOES_ON_FROM.match(question) and _put_as_question(said[index - 1]):
+        return f"{said[index - 1]} {question}"
+    return question
 
 
 def _answered_within(question: ChannelMessage, words: set[str], later: Sequence[ChannelMessage]) -> bool:
