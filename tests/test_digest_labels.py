@@ -356,6 +356,15 @@ def test_an_everyday_word_alone_is_no_phrase_of_a_label() -> None:
     assert topic_labels([tuple(release_day()[:5]), (message(73, "cy", "Try, try, try again."),)])[1] == "Try"
 
 
+def test_a_word_said_twice_in_a_row_is_once_in_a_label() -> None:
+    talk = [
+        message(80, "pm", "The market trend trends for remote controls are clear."),
+        message(81, "id", "Market trend trends, yes, like newer televisions."),
+        message(82, "ui", "So we follow the market trend trends."),
+    ]
+    assert topic_labels([tuple(release_day()[:5]), tuple(talk)])[1] == "Market trends"
+
+
 def test_no_label_ends_with_an_adverb_or_starts_with_a_degree_word() -> None:
     # Meeting talk qualifies its topics ("already", "real quick", "technically"); the label is
     # the topic without them, and an adverb alone is a label only when nothing else was said.

@@ -260,6 +260,9 @@ def _phrases(text: str) -> list[list[str]]:
                 runs.append(current)
             current = []
             continue
+        if current and stem(current[-1].lower()) == stem(lowered):
+            # Said twice ("trend trends"), as speech often is: the phrase holds it once, as last said.
+            current.pop()
         current.append(word)
     if current:
         runs.append(current)
