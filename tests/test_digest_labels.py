@@ -27,6 +27,7 @@ from core.digests.labels import (
     is_setup_talk,
     is_small_talk,
     is_trying_out,
+    label_of,
     people,
     quotable_message,
     repeated_texts,
@@ -363,6 +364,14 @@ def test_a_word_said_twice_in_a_row_is_once_in_a_label() -> None:
         message(82, "ui", "So we follow the market trend trends."),
     ]
     assert topic_labels([tuple(release_day()[:5]), tuple(talk)])[1] == "Market trends"
+
+
+def test_a_second_phrase_never_says_the_first_ones_word_in_another_form() -> None:
+    ranked = [(1.0, ["Full", "transcription"]), (0.9, ["transcribers"]), (0.8, ["IBM", "data"])]
+    assert label_of(ranked, 0.5) == "Full transcription, IBM data"
+    assert label_of([(1.0, ["Functions", "added"]), (0.9, ["functionalities"]), (0.6, ["chip"])], 0.5) == "Functions added, chip"
+    # Words alike only in their first letters are different words.
+    assert label_of([(1.0, ["remote"]), (0.9, ["remove", "button"])], 0.5) == "Remote, remove button"
 
 
 def test_no_label_ends_with_an_adverb_or_starts_with_a_degree_word() -> None:

@@ -109,6 +109,9 @@ _DEGREE_WORDS = frozenset(
 # A conversation's label: at most this many words per phrase, and two phrases at most.
 MAX_PHRASE_WORDS = 3
 MAX_LABEL_PHRASES = 2
+# Two words that open with this many letters alike are one word in two forms, for a label's
+# second phrase ("Transcription, transcribed" says one thing twice); "remote" and "remove" differ.
+SAME_ROOT_LETTERS = 6
 # A second phrase joins the label when it scores at least this share of the first.
 SECOND_PHRASE_SHARE = 0.5
 # With an embedder, the best phrases by their words' weight are scored again by their cosine
@@ -324,18 +327,30 @@ def label_of(ranked: Ranked, second_share: float) -> str:
     if not ranked:
         return ""
     chosen: list[list[str]] = [ranked[0][1]]
-    used = {stem(w.lower()) for w in ranked[0][1]}
+    used = {w.lower() for w in ranked[0][1]}
     for score, phrase in ranked[1:]:
         if len(chosen) >= MAX_LABEL_PHRASES or score < ranked[0][0] * second_share:
             break
-        keys = {stem(w.lower()) for w in phrase}
-        # No word twice, nor one phrase inside another's word ("0.5.0, 0.5.0-bf30f32").
-        if keys & used or any(_inside(phrase, other) or _inside(other, phrase) for other in chosen):
+        keys = {w.lower() for w in phrase}
+        # No word twice, in any form ("Transcription, transcribed"), nor one phrase inside
+        # another's word ("0.5.0, 0.5.0-bf30f32").
+        if _same_words(keys, used) or any(_inside(phrase, other) or _inside(other, phrase) for other in chosen):
             continue
         chosen.append(phrase)
         used |= keys
     label = ", ".join(" ".join(phrase) for phrase in chosen)
     return label[:1].upper() + label[1:]
+
+
+def _same_words(words: Collection[str], others: Collection[str]) -> bool:
+    """Whether a word of ``words`` (lower case) is one of ``others`` in any form: the same stem,
+    or the same first ``SAME_ROOT_LETTERS`` letters ("transcription" and "transcribers",
+    "functions" and "functionalities"), which the light ``stem`` keeps apart."""
+    return any(
+        stem(a) == stem(b) or (len(a) >= SAME_ROOT_LETTERS and a[:SAME_ROOT_LETTERS] == b[:SAME_ROOT_LETTERS])
+        for a in words
+        for b in others
+    )
 
 
 def closest_in_meaning(
