@@ -72,7 +72,7 @@ async def test_valid_model_notes_replace_the_extractive_wording() -> None:
     def reply(prompt: Prompt) -> str:
         if prompt.answer_prefix == NOTES_PREFIX and "release 2.1" in prompt.body:
             return (
-                " release 2.1 ships on Friday after the changelog review [M2]\n"
+                " release 2.1 ships on Friday after the changelog review [M1, M2]\n"
                 "Decision: ship release 2.1 on Friday [M2]\n"
                 "Action: alice: finish the release 2.1 changelog [M3]\n"
                 "Question: who invented the moon landing [M1]\n"  # not in the cited message
@@ -89,6 +89,19 @@ async def test_valid_model_notes_replace_the_extractive_wording() -> None:
     assert digest.headline == "Ship release 2.1, changelog; ARM nightly build, missing libssl symbol"
     decision = next(s for s in digest.sections if s.title == "Decisions").bullets[0]
     assert [link.message_id for link in decision.sources] == ["m2"]
+
+
+async def test_a_model_line_that_restates_a_listed_item_does_not_replace_the_topic() -> None:
+    def reply(prompt: Prompt) -> str:
+        if prompt.answer_prefix == NOTES_PREFIX and "release 2.1" in prompt.body:
+            return " release 2.1 ships on Friday after the changelog review [M2]\n"  # M2 is the decision below
+        return ""
+
+    digest = await summarizer(WordModel(reply=reply)).summarize(release_day())
+    quoted = await summarizer(WordModel()).summarize(release_day())
+    assert section(digest, "Topics") == section(quoted, "Topics")
+    assert all("ships on Friday" not in line for line in section(digest, "Topics"))
+    assert section(digest, "Decisions") == ["We decided to ship release 2.1 on Friday after the changelog review."]
 
 
 async def test_a_message_is_one_item_whatever_the_model_calls_it() -> None:

@@ -401,6 +401,8 @@ class Summarizer:
             quoted = topic(said, background=weighted, names=names, avoid=itemized)
             text, cited_messages = quoted.text, list(quoted.messages)
             for line, cited in written[conversation]:
+                if quoted.messages[-1].id not in itemized and all(m.id in itemized for m in cited):
+                    continue  # it restates a listed item ("The code is a made from a struct ..." above that question)
                 if self._model_says_enough(line, quoted.text, said, weighted, names):
                     text, cited_messages = line, cited
                     break
