@@ -374,6 +374,19 @@ def test_a_second_phrase_never_says_the_first_ones_word_in_another_form() -> Non
     assert label_of([(1.0, ["remote"]), (0.9, ["remove", "button"])], 0.5) == "Remote, remove button"
 
 
+def test_a_word_stretched_for_effect_names_nothing_but_an_acronym_does() -> None:
+    talk = [
+        message(84, "ben", "Suuuuuper random, but isn't `(lambda (p) p)` just `identity`?"),
+        message(85, "ann", "Suuuuuper random indeed; `identity` is in racket/base."),
+    ]
+    assert "suuuuuper" not in topic_labels([tuple(release_day()[:5]), tuple(talk)])[1].lower()
+    batteries = [
+        message(86, "pm", "The remote runs on AAA batteries."),
+        message(87, "id", "AAA batteries are cheap and everywhere."),
+    ]
+    assert "AAA" in topic_labels([tuple(release_day()[:5]), tuple(batteries)])[1]
+
+
 def test_no_label_ends_with_an_adverb_or_starts_with_a_degree_word() -> None:
     # Meeting talk qualifies its topics ("already", "real quick", "technically"); the label is
     # the topic without them, and an adverb alone is a label only when nothing else was said.

@@ -40,6 +40,9 @@ _PLACEHOLDER_TEXTS = frozenset(
 # Emoji codes and mentions carry no topic.
 _EMOJI = re.compile(r":[a-z0-9_+\-]+:")
 _MENTION = re.compile(r"@[\w.\-]+")
+# A word stretched for effect ("Suuuuuper random", "sooo"): a tone of voice, no topic. An
+# acronym ("AAA batteries") is upper case and stays.
+_STRETCHED = re.compile(r"([a-z])\1\1")
 # An ellipsis joins words without a space ("6gb...I clicked"); it ends a phrase all the same.
 _ELLIPSIS = re.compile(r"\.{2,}|…")
 # A link typed without its scheme ("github.com/KomodoPlatform/komodo"): an address, no topic.
@@ -257,6 +260,7 @@ def _phrases(text: str) -> list[list[str]]:
             len(lowered) < 3
             or lowered in _PHRASE_BREAKERS
             or lowered.isdigit()
+            or (_STRETCHED.search(lowered) is not None and not word.isupper())
             or not word
         ):
             if current:
