@@ -485,24 +485,6 @@ def test_a_late_reply_that_names_someone_joins_their_conversation() -> None:
     assert grouped([*by_name, thanks]) == [["m1", "m2", "m4", "m5"], ["m3"]]
 
 
-def test_a_late_yes_or_no_joins_the_question_it_answers() -> None:
-    asked = message(1, "dog", "if I edit a file like project.clj, will it process the whole buffer?", minute=0)
-    answer = "Yes, it will process the whole buffer, but it will only make the minimal set of diffs."
-    then = message(3, "cf", "I've been thinking about a change to only process top-level forms.", minute=45)
-
-    def grouped(day: list) -> list[list[str]]:
-        return [[m.id for m in c.messages] for c in group_conversations(day, max_messages=len(day))]
-
-    assert grouped([asked, message(2, "cf", answer, minute=44), then]) == [["m1", "m2", "m3"]]
-    assert grouped([asked, message(2, "cf", "Nope, only the top-level form you edit.", minute=90)]) == [["m1", "m2"]]
-    # Not after a statement, nor the asker's own, nor a day later, nor a word that only starts so.
-    told = replace(asked, text="I edited project.clj and it processed the whole buffer.")
-    assert grouped([told, message(2, "cf", answer, minute=44)]) == [["m1"], ["m2"]]
-    assert grouped([asked, message(2, "dog", answer, minute=44)]) == [["m1"], ["m2"]]
-    assert grouped([asked, message(2, "cf", answer, minute=13 * 60)]) == [["m1"], ["m2"]]
-    assert grouped([asked, message(2, "cf", "No-op edits are skipped by the buffer diffing.", minute=44)]) == [["m1"], ["m2"]]
-
-
 def test_a_question_answered_hours_later_is_not_open_when_the_asker_is_addressed_or_thanks() -> None:
     asked = "Can you stake KMD in the Agama wallet, or only in the desktop wallet?"
     reply = "KMD is not staked: rewards accrue in any wallet, claim them from Agama."

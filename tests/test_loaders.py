@@ -348,7 +348,7 @@ def test_a_question_left_at_a_lull_ends_with_the_next_message_that_answers_it(
     ],
 )
 def test_a_question_without_its_question_mark_is_answered_after_a_lull(tmp_path: Path, asked: str) -> None:
-    reply = ("chmex", "07:31 AM", "This one is legit")
+    reply = ("chmex", "07:31 AM", "Yes this one is legit")
     docs = load_file(write(tmp_path, "support-2019-Dec-09.csv", _support_day(("okthen", "06:07 AM", asked), reply))).documents
     assert len(docs) == 2 and docs[0].text.endswith(reply[2])
     # Nor is a reply that asks back, without its mark, taken for the answer.

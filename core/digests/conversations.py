@@ -12,7 +12,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from core.text import asks
 from core.types import Author, ChannelMessage, ChannelRef
 
 NOISE_KINDS = frozenset({"join", "leave", "topic", "purpose", "pin", "system", "bot", "edit", "delete"})
@@ -20,9 +19,6 @@ NOISE_KINDS = frozenset({"join", "leave", "topic", "purpose", "pin", "system", "
 # an hour on in a support channel): within this long it joins that person's conversation
 # rather than starting a topic of its own.
 LATE_REPLY_WINDOW = timedelta(hours=12)
-# A yes or a no after a lull answers the question the channel last heard ("if I edit project.clj,
-# will it process the whole buffer?", then 40 minutes on: "Yes, it will process the whole buffer").
-_YES_OR_NO = re.compile(r"\W*(?:yes|yeah|yep|yup|no|nope|nah)\b(?![-'’])", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -74,8 +70,8 @@ def group_conversations(
     """Threads stay whole (split only past ``max_messages``); other messages join the
     conversation of the message they reply to, or the running conversation of their channel
     when they follow it within ``gap``, or, after a longer lull, the latest conversation
-    within ``LATE_REPLY_WINDOW`` of someone they @-name, or the conversation of the question
-    they answer yes or no to. Conversations come back ordered by start time."""
+    within ``LATE_REPLY_WINDOW`` of someone they @-name. Conversations come back ordered by
+    start time."""
     ordered = sorted(meaningful(messages), key=lambda m: (m.timestamp, m.id))
     by_key: dict[str, list[ChannelMessage]] = {}
     message_key: dict[str, str] = {}
@@ -96,7 +92,7 @@ def group_conversations(
             if last is not None and message.timestamp - last.timestamp <= gap and not last_key.startswith("thread:"):
                 key = last_key
             else:
-                key = _conversation_addressed(message, earlier) or _question_answered(message, earlier)
+                key = _conversation_addressed(message, earlier)
         if key is None or key not in by_key:
             key = key or f"run:{channel}:{message.id}"
             by_key[key] = []
@@ -126,16 +122,6 @@ def _conversation_addressed(message: ChannelMessage, earlier: Sequence[tuple[Cha
         if before.author.id != message.author.id and addresses(message, before.author):
             return key
     return None
-
-
-def _question_answered(message: ChannelMessage, earlier: Sequence[tuple[ChannelMessage, str]]) -> str | None:
-    """The conversation key of the last of ``earlier`` when it is someone else's question, within
-    ``LATE_REPLY_WINDOW``, and ``message`` opens with a yes or a no (``_YES_OR_NO``)."""
-    if not earlier or _YES_OR_NO.match(message.text) is None:
-        return None
-    before, key = earlier[-1]
-    late = message.timestamp - before.timestamp > LATE_REPLY_WINDOW
-    return None if late or before.author.id == message.author.id or not asks(before.text) else key
 
 
 # A message as ``render_message`` writes it, read back: "[2019-12-23 16:04] pbca26: you can use
