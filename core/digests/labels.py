@@ -327,7 +327,7 @@ def weighted_phrases(
 
 def label_of(ranked: Ranked, second_share: float) -> str:
     """The best phrase, and the next one that scores at least ``second_share`` of it and
-    shares no word with it; "" when there is none."""
+    shares no word with it in any form (``_same_words``); "" when there is none."""
     if not ranked:
         return ""
     chosen: list[list[str]] = [ranked[0][1]]
