@@ -41,12 +41,15 @@ _AFTER_A_CODE_BLOCK = re.compile(r"(?<=\[code\])\s+(?=[A-Z0-9@\"'(])")
 _SPACES = re.compile(r"\s+")
 # A topic line says something: "Okay." or "Big buttons, positive." does not.
 MIN_TOPIC_WORDS = 4
+# Words that open a clause leaning on what was said before it ("or ...", "though ...").
+_LEANING_OPENERS = "because|or|whereas|although|though|unless"
 # A sentence opening, in lowercase, with one of these words finishes something said before it
 # (a leading "and" or "but" is an opener, which ``quotable`` has already dropped).
-TAIL_OF_A_THOUGHT = re.compile(r"(?:by|because|since|or|which|whereas|although|though|unless)\b")
+TAIL_OF_A_THOUGHT = re.compile(rf"(?:by|since|which|{_LEANING_OPENERS})\b")
 # A question that opens so leans on the one before it ("Isn't there a `(declare ...)` form? Though
-# it may not be needed ...?", "How do I pin it? Or should I fork it?"): alone it says half.
-_GOES_ON_FROM = re.compile(r"(?:or|though|although|because|unless|whereas)\b", re.IGNORECASE)
+# it may not be needed ...?", "How do I pin it? Or should I fork it?"): alone it says half. "Which"
+# and "since" open questions of their own ("Which version are you running?").
+_GOES_ON_FROM = re.compile(rf"(?:{_LEANING_OPENERS})\b", re.IGNORECASE)
 # Thanks for something ("Thanks @levitanong for pointing out this interop problem") echoes what
 # was said; what was said says it better.
 THANKING = re.compile(rf"(?:{THANKS_WORDS})\b", re.IGNORECASE)

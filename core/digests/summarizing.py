@@ -400,14 +400,15 @@ class Summarizer:
                 continue  # only greetings, thanks or a chorus: nothing to name
             quoted = topic(said, background=weighted, names=names, avoid=itemized)
             text, cited_messages = quoted.text, list(quoted.messages)
+            quotes_an_item = quoted.messages[-1].id in itemized
             for line, cited in written[conversation]:
-                if quoted.messages[-1].id not in itemized and all(m.id in itemized for m in cited):
+                if not quotes_an_item and all(m.id in itemized for m in cited):
                     continue  # it restates a listed item ("The code is a made from a struct ..." above that question)
                 if self._model_says_enough(line, quoted.text, said, weighted, names):
                     text, cited_messages = line, cited
                     break
             label = named[conversation]
-            if label and text == quoted.text and quoted.messages[-1].id in itemized:
+            if label and text == quoted.text and quotes_an_item:
                 # Nothing but a listed item to quote: the label names the talk, and the item
                 # below says it ("Kmd node — ann" above the open question, not the question twice).
                 text = label
