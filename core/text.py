@@ -61,12 +61,51 @@ SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+")
 # Where a chat message's sentence ends: the next one starts as a sentence does, with a capital,
 # a digit, a mention, a quote or a bracket ("[code]" stands for a code block), or on a new line.
 CHAT_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9@\"'(\[])|\n+")
-# Where a document's sentence ends: the next starts with a capital or a digit, perhaps after a
-# quote or bracket; CJK full stops count. A bracket alone does not start one, so "PATH...
-# [--json]" and "the review. (bob 09:02)" stay whole.
 # A line that ends in a letter or digit, without a stop: a title, a byline, a label, a list item.
 UNFINISHED_LINE = re.compile(r"\w\s*$")
-DOCUMENT_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+(?=[\"'(\[]?[A-Z0-9À-ÖØ-Þ])|\n+")
+# Where a document's sentence ends: the next starts with a capital or a digit, perhaps after a
+# quote or bracket; CJK full stops count. A bracket alone does not start one, so "PATH...
+# [--json]" and "the review. (bob 09:02)" stay whole. A code span starts one whatever its case
+# ("... with one there. `tidings doctor` checks ..."), unless it follows "e.g." or "i.e.".
+DOCUMENT_SENTENCE_END = re.compile(
+    r"(?<=[.!?。！？])\s+(?=[\"'(\[]?[A-Z0-9À-ÖØ-Þ])|(?<=[.!?])(?<!e\.g\.)(?<!i\.e\.)\s+(?=`)|\n+"
+)
+
+
+# An acronym in the plural: capitals (digits after the first allowed), then a lower-case "s".
+_ACRONYM_PLURAL = re.compile(r"\b([A-Z][A-Z0-9]+)s\b")
+
+
+def singular_acronyms(text: str) -> str:
+    """Each acronym in the plural written as its singular: "DMs" and "PDFs" meet "DM" and
+    "PDF", which no ending stripper can fold once the case is gone ("dms" would be too short
+    to strip, like "bus")."""
+    return _ACRONYM_PLURAL.sub(r"\1", text)
+
+
+# A code span: its quote marks are code ("`\"`"), not a quotation.
+_CODE_SPAN_TEXT = re.compile(r"`[^`\n]+`")
+# A quotation that runs on this long is a stray mark (5" screens), not a quotation to keep whole.
+MAX_QUOTATION_CHARS = 600
+
+
+def in_quotation(text: str) -> bool:
+    """Whether ``text`` leaves a quotation open, code spans aside: 'posts "It failed.' does."""
+    outside_code = _CODE_SPAN_TEXT.sub(" ", text)
+    return outside_code.count('"') % 2 == 1 or outside_code.count("“") > outside_code.count("”")
+
+
+def document_sentences(text: str) -> list[str]:
+    """A document's sentences (``DOCUMENT_SENTENCE_END``), each quotation kept whole with its
+    own full stops and question marks: 'posts "It failed. The details are in the log.", then
+    ...' is one sentence, and a chunk never opens at 'Or should I build it?") is listed'."""
+    sentences: list[str] = []
+    for piece in (s.strip() for s in DOCUMENT_SENTENCE_END.split(text) if s and s.strip()):
+        if sentences and len(sentences[-1]) < MAX_QUOTATION_CHARS and in_quotation(sentences[-1]):
+            sentences[-1] = f"{sentences[-1]} {piece}"
+        else:
+            sentences.append(piece)
+    return sentences
 
 
 def words(text: str) -> list[str]:
@@ -110,7 +149,9 @@ def answer_words(text: str) -> list[str]:
     """The words a question, an answer and a source are compared on: plurals folded and
     nothing else stemmed ("reimbursed" must not meet "reimburse"), two-letter words ("vm",
     "hr") kept, question phrasing ("tell me how much") ignored."""
-    return meaningful_words(text, stopwords=FUNCTION_WORDS | QUESTION_WORDS, stemmer=fold_plural, shortest=2)
+    return meaningful_words(
+        singular_acronyms(text), stopwords=FUNCTION_WORDS | QUESTION_WORDS, stemmer=fold_plural, shortest=2
+    )
 
 
 def one_typo_apart(a: str, b: str) -> bool:

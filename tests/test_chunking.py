@@ -47,6 +47,26 @@ def test_sentences_are_not_cut_in_the_middle() -> None:
         assert chunk.text.startswith("Sentence number") and chunk.text.endswith("useful.")
 
 
+def test_no_chunk_opens_inside_a_quotation() -> None:
+    # The guide's '("..., "... Or should I build it from source?") is listed with the question
+    # before it.' opened a chunk at "Or should I build it", quoted for "change model".
+    quoted = 'A hedge ("Is it synced? Or should I build it from source?") is listed with the question before it.'
+    text = " ".join([*(f"Fact {i} is here." for i in range(12)), quoted, *(f"Fact {i} is there." for i in range(12))])
+    for limit in range(24, 60):
+        chunks = chunk_document(Document(source="s", title="T", text=text), count_tokens=words, max_tokens=limit)
+        assert not any(c.text.startswith("Or should") for c in chunks)
+        assert any(quoted in c.text for c in chunks)
+    assert split_sentences(quoted) == [quoted]
+
+
+def test_a_sentence_that_opens_with_a_code_span_is_a_sentence_of_its_own() -> None:
+    text = "Tidings refuses a `[state] url` with a password. `config/deploy/tidings@.service` is a systemd unit."
+    chunks = chunk_document(Document(source="s", title="T", text=text), count_tokens=words, max_tokens=50)
+    assert [split_sentences(c.text) for c in chunks] == [
+        ["Tidings refuses a `[state] url` with a password.", "`config/deploy/tidings@.service` is a systemd unit."]
+    ]
+
+
 def test_neighbouring_chunks_overlap_by_one_sentence() -> None:
     text = " ".join(f"Fact {i} is here." for i in range(30))
     chunks = chunk_document(Document(source="s", title="T", text=text), count_tokens=words, max_tokens=20, overlap_sentences=1)

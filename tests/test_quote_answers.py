@@ -322,6 +322,18 @@ def test_the_ranking_lets_a_words_endings_meet() -> None:
     assert quoting.word_shares("what do i need installed", ["Install Python first."]) == [1.0]
 
 
+def test_the_ranking_reads_an_acronyms_plural_as_the_acronym() -> None:
+    # "does Tidings read DMs" was answered from the wiki entry's "it reads files": "DMs" held no
+    # word of "a direct message (DM)", which then ranked below it.
+    passages = [
+        quoting.Passage(1, 0, "Yes, from an export of it: the bot does not log in to a wiki, it reads files."),
+        quoting.Passage(2, 0, "Yes: Tidings answers a question sent in a direct message (DM) as it answers a mention."),
+    ]
+    shares = quoting.word_shares("does Tidings read DMs", [p.text for p in passages])
+    assert shares[1] > shares[0]
+    assert quoting.rank("does Tidings read DMs", passages, None)[0][1] == passages[1]
+
+
 def test_hard_wrapped_docs_are_quoted_as_whole_sentences_and_list_items() -> None:
     from core.knowledge.chunking import chunk_document
     from core.types import Document

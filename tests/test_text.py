@@ -13,14 +13,17 @@ from core.text import (
     FUNCTION_WORDS,
     QUESTION_WORDS,
     SENTENCE_BREAK,
+    answer_words,
     asks,
     content_words,
+    document_sentences,
     emoji_as_words,
     fold_plural,
     keywords,
     meaningful_words,
     one_typo_apart,
     sentences,
+    singular_acronyms,
     stem,
     words,
 )
@@ -67,6 +70,14 @@ def test_fold_plural_only_folds_plurals() -> None:
     assert fold_plural("laptops") == "laptop"
     assert fold_plural("reimbursed") == "reimbursed"
     assert fold_plural("gas") == "gas"
+
+
+def test_an_acronym_in_the_plural_meets_its_singular() -> None:
+    # Lower-cased, "dms" is too short to strip, as "bus" is: the capitals say it is a plural.
+    assert singular_acronyms("Does it read DMs, PDFs or the IDs of CSV2s?") == "Does it read DM, PDF or the ID of CSV2?"
+    assert singular_acronyms("Yes, this bus has GPS and HTTPS; Ts and As stay") == "Yes, this bus has GPS and HTTPS; Ts and As stay"
+    assert answer_words("DMs and PDFs") == answer_words("a DM and a PDF") == ["dm", "pdf"]
+    assert answer_words("dms") == ["dms"]  # written in lower case, nothing says it is an acronym
 
 
 def test_keywords_leave_out_links_function_words_and_short_words() -> None:
@@ -151,6 +162,28 @@ def test_document_sentences_keep_a_bracket_with_the_sentence_before() -> None:
         "Lunch is at noon. «Parking» is free.",
         "Éric pays.",
     ]
+
+
+def test_a_document_sentence_can_open_with_a_code_span() -> None:
+    # The guide's "... with one there. `config/deploy/compose.yaml` ... are starting points" was
+    # one passage, so "how do I run it with systemd" was answered with a line about passwords.
+    text = "Tidings refuses a `[state] url` with one there. `config/deploy/tidings@.service` is a systemd unit."
+    assert DOCUMENT_SENTENCE_END.split(text) == [
+        "Tidings refuses a `[state] url` with one there.",
+        "`config/deploy/tidings@.service` is a systemd unit.",
+    ]
+    # After "e.g." or "i.e." a code span is the example the sentence goes on with.
+    for whole in ("Set a limit, e.g. `5`, in the table.", "Use the short form, i.e. `-v` alone.", "Run `make test`."):
+        assert DOCUMENT_SENTENCE_END.split(whole) == [whole]
+
+
+def test_a_quotation_keeps_its_full_stops_inside_its_sentence() -> None:
+    text = 'It posts "It failed. The details are in the log." in the channel. Then it stops.'
+    assert document_sentences(text) == ['It posts "It failed. The details are in the log." in the channel.', "Then it stops."]
+    # Quote marks in code are code, and a stray mark does not swallow the page.
+    assert document_sentences('Run `echo "`. Then stop. Done.') == ['Run `echo "`.', "Then stop.", "Done."]
+    stray = 'A 5" screen works. ' + " ".join(f"Fact {i} is here." for i in range(120))
+    assert len(document_sentences(stray)) > 60
 
 
 def test_one_typo_apart() -> None:

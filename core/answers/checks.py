@@ -11,11 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from core.text import (
-    DOCUMENT_SENTENCE_END,
-    LINK,
-    answer_words,
-)
+from core.text import LINK, answer_words, document_sentences
 
 # Words that turn a statement around. "no evidence", "not known" and "never" all say no.
 _NEGATION = re.compile(
@@ -79,7 +75,7 @@ def _words(text: str) -> set[str]:
 
 
 def _sentences(text: str) -> list[str]:
-    return [s.strip() for s in DOCUMENT_SENTENCE_END.split(text) if s and len(s.strip()) > 3]
+    return [s for s in document_sentences(text) if len(s) > 3]
 
 
 def is_negative(text: str) -> bool:

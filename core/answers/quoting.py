@@ -23,13 +23,14 @@ from core.digests.conversations import RENDERED_MESSAGE
 from core.knowledge.chunking import own_line, rejoin_cuts
 from core.ports import Embedder, LanguageModel, Prompt
 from core.text import (
-    DOCUMENT_SENTENCE_END,
     FUNCTION_WORDS,
     LIST_ITEM,
     QUESTION_WORDS,
     TABLE_RULE,
     answer_words,
     asks,
+    document_sentences,
+    singular_acronyms,
     stem,
     words,
 )
@@ -128,27 +129,13 @@ def clean(text: str) -> str:
 
 
 def _split_paragraph(lines: list[str]) -> list[str]:
-    joined = " ".join(line.strip() for line in lines)
-    sentences: list[str] = []
-    for piece in (s.strip() for s in DOCUMENT_SENTENCE_END.split(joined) if s and s.strip()):
-        # A quotation holds its own full stops: 'posts "It failed. The details are in the log.",
-        # then ...' is one sentence, not a quote cut open in the middle.
-        if sentences and _in_quotation(sentences[-1]):
-            sentences[-1] = f"{sentences[-1]} {piece}"
-        else:
-            sentences.append(piece)
-    return sentences
+    return document_sentences(" ".join(line.strip() for line in lines))
 
 
 def _runs_into(paragraph: Sequence[str], line: str) -> bool:
     """Whether ``line`` starts a unit of its own in a paragraph that is no chat message: a title,
     byline or label (lines without a stop) is never the start of the sentence after it."""
     return RENDERED_MESSAGE.match(paragraph[0]) is None and own_line(paragraph[-1], line)
-
-
-def _in_quotation(text: str) -> bool:
-    outside_code = "".join(_CODE_SPAN.split(text)[::2])
-    return outside_code.count('"') % 2 == 1 or outside_code.count("“") > outside_code.count("”")
 
 
 def passages_of(text: str, source: int) -> list[Passage]:
@@ -333,7 +320,7 @@ def _stems(text: str) -> set[str]:
     # "install"); the checks compare unstemmed words, where different words must not meet.
     return {
         stem(part)
-        for word in words(text)
+        for word in words(singular_acronyms(text))
         for part in word.split("-")
         if len(part) >= 2 and part not in FUNCTION_WORDS and part not in QUESTION_WORDS
     }

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
-from core.text import DOCUMENT_SENTENCE_END, LIST_ITEM, TABLE_RULE, UNFINISHED_LINE
+from core.text import LIST_ITEM, TABLE_RULE, UNFINISHED_LINE, document_sentences
 from core.types import Chunk, Document
 
 log = logging.getLogger(__name__)
@@ -160,10 +160,8 @@ def split_sentences(text: str, *, unwrap: bool = False, paragraph_starts: set[in
                 else:
                     sentences.append(_outdented(line, fence_indent) if fenced else line)
                 continue
-            for piece in DOCUMENT_SENTENCE_END.split(line):
-                piece = piece.strip()
-                if piece:
-                    sentences.append(f"{_ITEM_PARAGRAPH_INDENT}{piece}" if in_item else piece)
+            for piece in document_sentences(line):
+                sentences.append(f"{_ITEM_PARAGRAPH_INDENT}{piece}" if in_item else piece)
     return sentences
 
 
@@ -540,7 +538,7 @@ def _item_sentences(line: str) -> list[str]:
     `[access] admins`, may switch ..."), a fragment quoted as it stood. Any other line whole."""
     if not LIST_ITEM.match(line):
         return [line]
-    first, *rest = (piece.strip() for piece in DOCUMENT_SENTENCE_END.split(line) if piece.strip())
+    first, *rest = document_sentences(line)
     return [first, *(f"{_ITEM_PARAGRAPH_INDENT}{piece}" for piece in rest)]
 
 
