@@ -250,6 +250,37 @@ def test_a_yes_or_no_question_gets_the_yes_or_no_of_the_entry_it_is_answered_fro
     assert "There have been cases" in no.text and "Yes." not in no.text, no.text
 
 
+def test_an_entry_headed_by_a_question_answers_with_its_opening_sentence_first() -> None:
+    passages = quoting.passages_of(
+        "Tidings reads Markdown, HTML and PDF. Word documents are not read: save them as PDF first. "
+        "A scanned PDF is not read either.\n\nA folder is read recursively.\n",
+        1,
+    )
+    reads, word, scanned, folder = passages
+    entry = "Common questions > Which file formats can Tidings ingest?"
+    assert quoting.answer_opening(scanned, passages, entry) == quoting.answer_opening(word, passages, entry) == [reads]
+    assert quoting.answer_opening(reads, passages, entry) == [], "it opens the entry itself"
+    assert quoting.answer_opening(folder, passages, entry) == [], "another paragraph says something else"
+    assert quoting.answer_opening(scanned, passages, "Adding documents > Formats") == [], "a heading that asks nothing"
+    says_yes = quoting.passages_of("Yes, your employer keeps paying you. After six weeks you get sick pay.\n", 1)
+    assert quoting.answer_opening(says_yes[1], says_yes, "Will I get paid in quarantine?") == []
+
+
+def test_a_question_is_answered_by_its_entrys_answer_before_the_entrys_exceptions(services_reading) -> None:  # type: ignore[no-untyped-def]
+    # "can I ingest a pdf" was answered "Word documents ... are not read: save them as PDF ...
+    # nor a scanned PDF ...": sentences about PDF that read as a no, without the one saying yes.
+    faq = (
+        "# Common questions\n\n## Which file formats can Tidings ingest?\n\n"
+        "Tidings reads Markdown (`.md`), plain text (`.txt`), HTML and PDF (`.pdf`). Word documents "
+        "(`.docx`) and slides are not read: save them as PDF first. Images are not read either, nor a "
+        "scanned PDF without a text layer: run OCR on it first.\n\n"
+        "## How do I add our documents?\n\nRun `tidings ingest PATH` on a file or a folder.\n"
+    )
+    services = services_reading({"faq.md": faq})
+    answer = ask(services, "can I ingest a pdf")
+    assert answer.grounded and answer.text.startswith("Tidings reads Markdown"), answer.text
+
+
 def test_a_sentence_that_points_back_comes_with_the_sentence_before_it_in_its_paragraph() -> None:
     passages = quoting.passages_of(
         "# Configuration\n\nTidings reads one TOML file. That file lists every setting. Secrets stay out of it.\n\n"

@@ -537,8 +537,11 @@ class Answerer:
             return Quoted((), time.perf_counter() - started, prompt_tokens)
         lead = quoting.excerpt(candidates[pick], with_replies)
         continued = tuple((n, chunk_id) for n, chunk_id in reply_chunks if any(p.source == n and p in replies for p in lead))
-        if asks_yes_or_no(question):
-            lead = [*quoting.yes_or_no(candidates[pick], passages), *lead]
+        # A section headed by a question answers it first: its paragraph's opening sentence
+        # leads, and for a yes-or-no question the yes or no it opens with.
+        opening = quoting.yes_or_no(candidates[pick], passages) if asks_yes_or_no(question) else []
+        opening = opening or quoting.answer_opening(candidates[pick], passages, titles[candidates[pick].source - 1])
+        lead = [*(p for p in opening if p not in lead), *lead]
         rest, cut_off = self.rest_cut_off(lead, passages, hits)
         continued = (*continued, *cut_off)
         allowed = quoting.runners_up(scored, lead, scored[pick][0], self.settings.quote_margin)

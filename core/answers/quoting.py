@@ -507,6 +507,19 @@ def yes_or_no(chosen: Passage, passages: Sequence[Passage]) -> list[Passage]:
     return [first] if first.order < chosen.order and opening_yes_or_no(first.text) else []
 
 
+def answer_opening(chosen: Passage, passages: Sequence[Passage], title: str) -> list[Passage]:
+    """The sentence that opens ``chosen``'s paragraph when its section's heading is a question
+    (a page of common questions, an FAQ entry): the entry's own answer, which a sentence
+    further on narrows or qualifies ("Word documents ... are not read" after "Tidings reads
+    Markdown, ... and PDF"). Nothing in any other section, when ``chosen`` opens its paragraph,
+    or when the opening says yes or no: that answers the entry's own question (``yes_or_no``)."""
+    if chosen.block < 0 or not title.split(" > ")[-1].strip().endswith("?"):
+        return []
+    paragraph = [p for p in passages if p.source == chosen.source and p.block == chosen.block]
+    first = min(paragraph, key=lambda p: p.order, default=chosen)
+    return [first] if first.order < chosen.order and opening_yes_or_no(first.text) is None else []
+
+
 def opening_yes_or_no(text: str) -> str | None:
     """"yes" or "no" when ``text`` opens with one ("No. Antibiotics do not work against
     viruses.", "Not yet, ..."), else None."""
