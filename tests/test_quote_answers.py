@@ -258,12 +258,14 @@ def test_an_entry_headed_by_a_question_answers_with_its_opening_sentence_first()
     )
     reads, word, scanned, folder = passages
     entry = "Common questions > Which file formats can Tidings ingest?"
-    assert quoting.answer_opening(scanned, passages, entry) == quoting.answer_opening(word, passages, entry) == [reads]
-    assert quoting.answer_opening(reads, passages, entry) == [], "it opens the entry itself"
-    assert quoting.answer_opening(folder, passages, entry) == [], "another paragraph says something else"
-    assert quoting.answer_opening(scanned, passages, "Adding documents > Formats") == [], "a heading that asks nothing"
+    asked = "can I ingest a PDF"
+    assert quoting.answer_opening(asked, scanned, passages, entry) == quoting.answer_opening(asked, word, passages, entry) == [reads]
+    assert quoting.answer_opening(asked, reads, passages, entry) == [], "it opens the entry itself"
+    assert quoting.answer_opening(asked, folder, passages, entry) == [], "another paragraph says something else"
+    assert quoting.answer_opening(asked, scanned, passages, "Adding documents > Formats") == [], "a heading that asks nothing"
+    assert quoting.answer_opening("are scans OCRed", scanned, passages, entry) == [], "an opening about something else"
     says_yes = quoting.passages_of("Yes, your employer keeps paying you. After six weeks you get sick pay.\n", 1)
-    assert quoting.answer_opening(says_yes[1], says_yes, "Will I get paid in quarantine?") == []
+    assert quoting.answer_opening("how long is sick pay paid", says_yes[1], says_yes, "Will I get paid in quarantine?") == []
 
 
 def test_a_question_is_answered_by_its_entrys_answer_before_the_entrys_exceptions(services_reading) -> None:  # type: ignore[no-untyped-def]

@@ -540,7 +540,7 @@ class Answerer:
         # A section headed by a question answers it first: its paragraph's opening sentence
         # leads, and for a yes-or-no question the yes or no it opens with.
         opening = quoting.yes_or_no(candidates[pick], passages) if asks_yes_or_no(question) else []
-        opening = opening or quoting.answer_opening(candidates[pick], passages, titles[candidates[pick].source - 1])
+        opening = opening or quoting.answer_opening(question, candidates[pick], passages, titles[candidates[pick].source - 1])
         lead = [*(p for p in opening if p not in lead), *lead]
         rest, cut_off = self.rest_cut_off(lead, passages, hits)
         continued = (*continued, *cut_off)
