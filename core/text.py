@@ -83,15 +83,14 @@ def singular_acronyms(text: str) -> str:
     return _ACRONYM_PLURAL.sub(r"\1", text)
 
 
-# A code span: its quote marks are code ("`\"`"), not a quotation.
-_CODE_SPAN_TEXT = re.compile(r"`[^`\n]+`")
 # A quotation that runs on this long is a stray mark (5" screens), not a quotation to keep whole.
 MAX_QUOTATION_CHARS = 600
 
 
-def in_quotation(text: str) -> bool:
-    """Whether ``text`` leaves a quotation open, code spans aside: 'posts "It failed.' does."""
-    outside_code = _CODE_SPAN_TEXT.sub(" ", text)
+def _in_quotation(text: str) -> bool:
+    """Whether ``text`` leaves a quotation open, code spans aside (their quote marks are code):
+    'posts "It failed.' does."""
+    outside_code = INLINE_CODE.sub(" ", text)
     return outside_code.count('"') % 2 == 1 or outside_code.count("“") > outside_code.count("”")
 
 
@@ -101,7 +100,7 @@ def document_sentences(text: str) -> list[str]:
     ...' is one sentence, and a chunk never opens at 'Or should I build it?") is listed'."""
     sentences: list[str] = []
     for piece in (s.strip() for s in DOCUMENT_SENTENCE_END.split(text) if s and s.strip()):
-        if sentences and len(sentences[-1]) < MAX_QUOTATION_CHARS and in_quotation(sentences[-1]):
+        if sentences and len(sentences[-1]) < MAX_QUOTATION_CHARS and _in_quotation(sentences[-1]):
             sentences[-1] = f"{sentences[-1]} {piece}"
         else:
             sentences.append(piece)
@@ -179,7 +178,7 @@ def content_words(text: str, *, names: Collection[str] = ()) -> set[str]:
     return set(meaningful_words(LINK.sub(" ", text))) - set(names)
 
 
-# A code span in a line of chat: `(partition-by pos? (range))`, `WHERE start = ? OR end = ?`.
+# A code span in a line of chat or a document: `(partition-by pos? (range))`, `WHERE start = ? OR end = ?`.
 INLINE_CODE = re.compile(r"`[^`\n]+`")
 _HIDDEN_CODE = re.compile("\x00(\\d+)\x00")
 
