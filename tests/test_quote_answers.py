@@ -264,6 +264,8 @@ def test_an_entry_headed_by_a_question_answers_with_its_opening_sentence_first()
     assert quoting.answer_opening(asked, folder, passages, entry) == [], "another paragraph says something else"
     assert quoting.answer_opening(asked, scanned, passages, "Adding documents > Formats") == [], "a heading that asks nothing"
     assert quoting.answer_opening("are scans OCRed", scanned, passages, entry) == [], "an opening about something else"
+    # A word the heading holds too says the entry is on the question, not that its opening answers it.
+    assert quoting.answer_opening("which formats can Tidings ingest from scans", scanned, passages, entry) == []
     says_yes = quoting.passages_of("Yes, your employer keeps paying you. After six weeks you get sick pay.\n", 1)
     assert quoting.answer_opening("how long is sick pay paid", says_yes[1], says_yes, "Will I get paid in quarantine?") == []
 

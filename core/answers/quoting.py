@@ -509,20 +509,22 @@ def yes_or_no(chosen: Passage, passages: Sequence[Passage]) -> list[Passage]:
 
 def answer_opening(question: str, chosen: Passage, passages: Sequence[Passage], title: str) -> list[Passage]:
     """The sentence that opens ``chosen``'s paragraph when its section's heading is a question
-    (a page of common questions, an FAQ entry) and it holds a word of ``question``: the
-    entry's own answer, which a sentence further on narrows or qualifies ("Word documents ...
-    are not read" after "Tidings reads Markdown, ... and PDF"). Nothing in any other section,
-    when ``chosen`` opens its paragraph, when the opening says yes or no (that answers the
-    entry's own question, ``yes_or_no``), or when it shares no word with the question: "Not
-    all diseases ... require treatment" answers "What are the treatment options?", not "is
-    there a cure yet"."""
-    if chosen.block < 0 or not title.split(" > ")[-1].strip().endswith("?"):
+    (a page of common questions, an FAQ entry) and it holds a word of ``question`` that the
+    heading does not: the entry's own answer, which a sentence further on narrows or qualifies
+    ("Word documents ... are not read" after "Tidings reads Markdown, ... and PDF" for "can I
+    ingest a pdf"). Nothing in any other section, when ``chosen`` opens its paragraph, when
+    the opening says yes or no (that answers the entry's own question, ``yes_or_no``), or when
+    it shares no word with the question beyond the heading's: "Not all diseases ... require
+    treatment" answers "What are the treatment options?", not "is there a cure yet", and "This
+    virus was first detected in Wuhan" holds only the "virus" of "How does the virus spread?"."""
+    heading = title.split(" > ")[-1].strip()
+    if chosen.block < 0 or not heading.endswith("?"):
         return []
     paragraph = [p for p in passages if p.source == chosen.source and p.block == chosen.block]
     first = min(paragraph, key=lambda p: p.order, default=chosen)
     if first.order >= chosen.order or opening_yes_or_no(first.text) is not None:
         return []
-    return [first] if _stems(question) & _stems(first.text) else []
+    return [first] if (_stems(question) - _stems(heading)) & _stems(first.text) else []
 
 
 def opening_yes_or_no(text: str) -> str | None:
