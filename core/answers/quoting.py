@@ -24,6 +24,7 @@ from core.knowledge.chunking import own_line, rejoin_cuts
 from core.ports import Embedder, LanguageModel, Prompt
 from core.text import (
     FUNCTION_WORDS,
+    INLINE_CODE,
     LIST_ITEM,
     QUESTION_WORDS,
     TABLE_RULE,
@@ -79,7 +80,8 @@ _EMPHASIS = re.compile(r"(\*\*|__)(.+?)\1|(?<![\w*])\*(?!\s)([^*\n]+?)\*(?![\w*]
 _TAG = re.compile(r"</?[A-Za-z][^<>]{0,200}>")
 # An autolink, "<https://api.slack.com/apps>", is an address to show, not a tag to drop.
 _AUTOLINK = re.compile(r"<((?:https?|mailto):[^<>\s]+)>")
-_CODE_SPAN = re.compile(r"(`[^`\n]+`)")
+# A code span as ``INLINE_CODE`` reads it, in a group so that ``split`` keeps the spans.
+_CODE_SPAN = re.compile(f"({INLINE_CODE.pattern})")
 # A list line as quoted: a bullet, or a step's own number ("3. "), since steps are followed in order.
 _ITEM_LINE = re.compile(r"^(?:• |\d{1,3}\. )")
 _YES_OR_NO_WORDS = r"(?:yes|no|not yet)"
@@ -500,11 +502,18 @@ def yes_or_no(chosen: Passage, passages: Sequence[Passage]) -> list[Passage]:
     employer will continue to pay your salary."): what a yes-or-no question asks first, which
     a sentence further on may leave out or seem to turn around ("Should your employer not pay,
     ..."). Nothing when ``chosen`` opens its paragraph itself."""
+    first = _paragraph_opening(chosen, passages)
+    return [first] if first is not None and opening_yes_or_no(first.text) else []
+
+
+def _paragraph_opening(chosen: Passage, passages: Sequence[Passage]) -> Passage | None:
+    """The passage that opens ``chosen``'s paragraph; None when ``chosen`` opens it itself or
+    its paragraph is not known."""
     if chosen.block < 0:
-        return []
+        return None
     paragraph = [p for p in passages if p.source == chosen.source and p.block == chosen.block]
     first = min(paragraph, key=lambda p: p.order, default=chosen)
-    return [first] if first.order < chosen.order and opening_yes_or_no(first.text) else []
+    return first if first.order < chosen.order else None
 
 
 def answer_opening(question: str, chosen: Passage, passages: Sequence[Passage], title: str) -> list[Passage]:
@@ -518,11 +527,8 @@ def answer_opening(question: str, chosen: Passage, passages: Sequence[Passage], 
     treatment" answers "What are the treatment options?", not "is there a cure yet", and "This
     virus was first detected in Wuhan" holds only the "virus" of "How does the virus spread?"."""
     heading = title.split(" > ")[-1].strip()
-    if chosen.block < 0 or not heading.endswith("?"):
-        return []
-    paragraph = [p for p in passages if p.source == chosen.source and p.block == chosen.block]
-    first = min(paragraph, key=lambda p: p.order, default=chosen)
-    if first.order >= chosen.order or opening_yes_or_no(first.text) is not None:
+    first = _paragraph_opening(chosen, passages) if heading.endswith("?") else None
+    if first is None or opening_yes_or_no(first.text) is not None:
         return []
     return [first] if (_stems(question) - _stems(heading)) & _stems(first.text) else []
 
