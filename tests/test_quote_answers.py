@@ -199,6 +199,37 @@ def test_a_sentence_that_only_sends_the_reader_elsewhere_never_answers_for_itsel
     assert pill.text.startswith("No medicine prevents COVID-19 after an exposure."), pill.text
 
 
+
+@pytest.mark.parametrize(
+    ("text", "about_its_page"),
+    [
+        ("This page says how to watch it.", True),
+        ("This page walks an admin through the set-up of the VPN.", True),
+        ("This section explains why a request is refused.", True),
+        ("The following section describes the API.", True),
+        ("This document covers installation, upgrades and backups.", True),
+        ("This file lists every setting with its default.", False),
+        ("This guide is the one new starters read first.", False),
+        ("The page loads in two seconds.", False),
+    ],
+)
+def test_a_sentence_about_its_own_page_is_told_apart(text: str, about_its_page: bool) -> None:
+    assert quoting.describes_its_page(quoting.Passage(1, 0, text)) is about_its_page
+
+
+def test_a_sentence_about_its_own_page_is_never_quoted(services_reading) -> None:  # type: ignore[no-untyped-def]
+    page = (
+        "# Remote access\n\n"
+        "This page explains how to set up the VPN on a new laptop.\n\n"
+        "## Setting up the VPN\n\n"
+        "Install WireGuard from the software centre and import the profile that IT emails you. "
+        "This page also says what to do when the VPN drops.\n"
+    )
+    services = services_reading({"vpn.md": page})
+    answer = ask(services, "how do I set up the VPN on my laptop?")
+    assert answer.grounded and "WireGuard" in answer.text, answer.text
+    assert "This page" not in answer.text, answer.text
+
 def test_the_yes_or_no_that_opens_a_paragraph_comes_with_a_later_sentence_of_it() -> None:
     passages = quoting.passages_of(
         "Yes, your employer keeps paying your salary. Should your employer not pay, the authority pays. "
@@ -368,6 +399,18 @@ def test_the_ranking_reads_an_acronyms_plural_as_the_acronym() -> None:
     assert shares[1] > shares[0]
     assert quoting.rank("does Tidings read DMs", passages, None)[0][1] == passages[1]
 
+
+
+def test_the_ranking_reads_a_name_joined_by_underscores_as_its_words() -> None:
+    # "how do I change the log level" holds both words of `log_level`, and one of a sentence
+    # that only says "level".
+    passages = [
+        quoting.Passage(1, 0, "The water level is checked every morning."),
+        quoting.Passage(2, 0, "`[observability] log_level` sets how much is written (INFO by default)."),
+    ]
+    shares = quoting.word_shares("how do I change the log level", [p.text for p in passages])
+    assert shares[1] > shares[0]
+    assert quoting.rank("how do I change the log level", passages, None)[0][1] == passages[1]
 
 def test_hard_wrapped_docs_are_quoted_as_whole_sentences_and_list_items() -> None:
     from core.knowledge.chunking import chunk_document

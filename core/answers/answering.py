@@ -344,8 +344,10 @@ class Answerer:
         return hits, query, self.relevance(query, hits)
 
     def quoted_from(self, hits: Sequence[Hit]) -> list[Hit]:
-        """The hits an answer quotes from: the focused hits, as many as ``max_chunks``."""
-        return self.focus(hits)[: self.settings.max_chunks]
+        """The hits an answer quotes from: the focused hits, as many as ``max_chunks``, less any
+        that only says what its page is about."""
+        useful = [h for h in hits if not quoting.only_describes_its_page(h.chunk.text)]
+        return self.focus(useful)[: self.settings.max_chunks]
 
     def relevance(self, query: str, hits: Sequence[Hit]) -> Relevance:
         """How well the knowledge base covers a query (blocking: it embeds the passages)."""
@@ -503,13 +505,14 @@ class Answerer:
         titles = [h.chunk.title for h in hits]
         scored = quoting.rank(question, passages, self.embedder, titles, alone=alone)
         # A bare "Yes." answers its source's own question, not this one (``quoting.yes_or_no``);
-        # "See the website for more" answers nothing, nor does a paper's title and byline, nor
-        # someone in a chat history asking what nobody answered there.
+        # "See the website for more" answers nothing, nor does "This page explains ...", nor a
+        # paper's title and byline, nor someone in a chat history asking what nobody answered there.
         scored = [
             (score, p)
             for score, p in scored
             if not quoting.says_only_yes_or_no(p)
             and not quoting.only_points_elsewhere(p)
+            and not quoting.describes_its_page(p)
             and not quoting.asked_unanswered(p, with_replies)
             and not quoting.opens_document(p, hits, passages)
         ]

@@ -106,6 +106,14 @@ _SENDS_TO = re.compile(
     re.IGNORECASE,
 )
 
+# A page's sentence about itself ("This page walks an admin through the set-up"): it says what
+# the page is for, which a question asked in chat never needs.
+_ABOUT_ITSELF = re.compile(
+    r"^(?:this|the following) (?:page|section|guide|document|chapter|article|tutorial|manual|handbook)\b"
+    r"[^.]{0,60}?\b(?:says|explains|describes|shows|covers|lists|walks|tells|gives|introduces|outlines|is about)\b",
+    re.IGNORECASE,
+)
+
 
 @dataclass(frozen=True)
 class Passage:
@@ -317,13 +325,18 @@ def _words(text: str) -> set[str]:
     return set(answer_words(text))
 
 
+_JOINED = re.compile(r"[-_]")
+
+
 def _stems(text: str) -> set[str]:
     # Ranking only, so endings may meet ("ingest" finds "re-ingesting", "installed" finds
     # "install"); the checks compare unstemmed words, where different words must not meet.
+    # A name joined by hyphens or underscores is read as its words: "log level" finds
+    # `log_level`, as "re-ingesting" finds "ingest".
     return {
         stem(part)
         for word in words(singular_acronyms(text))
-        for part in word.split("-")
+        for part in _JOINED.split(word)
         if len(part) >= 2 and part not in FUNCTION_WORDS and part not in QUESTION_WORDS
     }
 
@@ -490,7 +503,10 @@ def excerpt(chosen: Passage, passages: Sequence[Passage]) -> list[Passage]:
     if asked is not None and answered is not None:
         return [asked, chosen, answered, *introduced(answered, passages)]
     following = [*asking[1:], reply] if reply is not None else [
-        p for p in passages if p.source == chosen.source and p.order == chosen.order + 1 and not says_only_yes_or_no(p)
+        p
+        for p in passages
+        if p.source == chosen.source and p.order == chosen.order + 1
+        and not says_only_yes_or_no(p) and not describes_its_page(p)
     ][:1]
     if following:
         following = table_after(chosen, passages) or following
@@ -545,6 +561,19 @@ def opening_yes_or_no(text: str) -> str | None:
 def says_only_yes_or_no(passage: Passage) -> bool:
     """A passage that is a bare "Yes." or "No.": never quoted for itself (``yes_or_no``)."""
     return _BARE_YES_OR_NO.match(passage.text) is not None
+
+
+def describes_its_page(passage: Passage) -> bool:
+    """A sentence that says what its own page or section is about ("This page says how to watch
+    it."): never quoted, neither for itself nor after the sentence it follows."""
+    return _ABOUT_ITSELF.match(passage.text) is not None
+
+
+def only_describes_its_page(text: str) -> bool:
+    """A chunk whose every sentence says what its page is about (a page's introduction alone in
+    its chunk): nothing in it answers a question."""
+    passages = passages_of(text, 1)
+    return bool(passages) and all(describes_its_page(p) for p in passages)
 
 
 def only_points_elsewhere(passage: Passage) -> bool:
