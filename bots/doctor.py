@@ -117,14 +117,24 @@ def _embedding_model(embedder: SentenceTransformerEmbedder) -> str:
 
 
 def _language_model(settings: Settings) -> str:
+    """Loaded and writing: one token is generated, because a model server that is down still
+    counts tokens (by an estimate) and would otherwise be found only by the first question."""
     from bots.wiring import build_model
+    from core.errors import ModelError
+    from core.ports import Prompt
 
     model = build_model(settings)
     started = time.perf_counter()
     tokens = model.count_tokens("Tidings doctor")
+    try:
+        model.generate(Prompt("", "Tidings doctor", ""), max_tokens=1)
+    except ModelError as error:
+        if not settings.llm.server_url:
+            raise
+        raise ModelError(f"{error} Start it or correct `[llm] server_url`; until then answers quote their sources.") from error
     template = getattr(model, "has_chat_template", None)
     kind = "chat template" if template else "completion prompt"
-    return f"{model.name} (n_ctx {model.n_ctx}, {kind}, {tokens} tokens counted in {time.perf_counter() - started:.1f} s)"
+    return f"{model.name} (n_ctx {model.n_ctx}, {kind}, {tokens} tokens counted and one written in {time.perf_counter() - started:.1f} s)"
 
 
 def _knowledge_base(settings: Settings, embedder: SentenceTransformerEmbedder) -> str:

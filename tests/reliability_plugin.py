@@ -62,6 +62,22 @@ EXTERNAL_FAULTS = {
         "digest: the same schedule fires twice, and a second replica runs it",
         "posted once",
     ),
+    "tests/test_answering.py::test_a_model_server_that_is_down_costs_the_model_not_the_answer[generate]": (
+        "model server down (nothing listening) while a question is answered in `generate` style",
+        "the sources quoted, ranked by the embedder; a warning names the server",
+    ),
+    "tests/test_answering.py::test_a_model_server_that_is_down_costs_the_model_not_the_answer[model-picks-quote]": (
+        "model server down while the model is to pick the quote (`quote_selector = \"model\"`)",
+        "the ranking's best quoted; a warning names the server",
+    ),
+    "tests/test_digest_failures.py::test_a_model_server_that_is_down_costs_the_digest_its_wording_not_its_items": (
+        "model server down while a digest is made",
+        "the rules' decisions and action items posted, each linked; the log names the server",
+    ),
+    "tests/test_doctor.py::test_a_model_server_that_is_down_needs_a_fix": (
+        "model server down when `tidings doctor` runs",
+        "FIX on the language model line, naming the server and what to do",
+    ),
 }
 """Fault tests that live with the code they prove (the digest scheduler's); part of the suite
 and rows of the Faults table."""

@@ -123,6 +123,32 @@ def test_streaming_shows_the_answer_as_it_is_written(generating_services) -> Non
     assert seen, "no partial text was shown"
 
 
+@pytest.mark.parametrize(
+    "answers", [{"style": "generate"}, {"style": "quote", "quote_selector": "model"}], ids=["generate", "model-picks-quote"]
+)
+def test_a_model_server_that_is_down_costs_the_model_not_the_answer(
+    answers: dict[str, str], handbook_services, embedder, model_worker, caplog: pytest.LogCaptureFixture  # type: ignore[no-untyped-def]
+) -> None:
+    from dataclasses import replace
+
+    from bots.wiring import build_services
+    from core.model.server import OpenAICompatibleModel
+    from tests.servers import free_port
+
+    down = OpenAICompatibleModel(base_url=f"http://127.0.0.1:{free_port()}/v1", n_ctx=2048)
+    settings = replace(handbook_services.settings, answers=replace(handbook_services.settings.answers, **answers))
+    services = build_services(settings, embedder=embedder, model=down, worker=model_worker)
+    try:
+        answer = ask(services, "How many days of paid holiday do employees get?")
+    finally:
+        services.state.close()
+    # The sources are quoted, ranked without the model, and the log says why.
+    assert answer.grounded and answer.style == "quote"
+    assert "27 days of paid holiday" in answer.text
+    assert answer.citations[0].source.endswith("onboarding.md")
+    assert "cannot be reached" in caplog.text
+
+
 def test_conversation_context_helps_a_follow_up(handbook_services) -> None:  # type: ignore[no-untyped-def]
     thread = (Turn("ana", "What is the expenses policy for receipts?"), Turn("Tidings", "Expenses above 50 euros need a receipt [1].", by_bot=True))
     answer = asyncio.run(handbook_services.answerer.answer(Question(text="and what about taxis?", conversation=thread)))

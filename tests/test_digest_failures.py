@@ -130,3 +130,18 @@ def test_digest_list_json_shows_config_and_chat_digests(tmp_path: Path, capsys: 
     assert (chat_entry["source"], chat_entry["cron"], chat_entry["timezone"]) == ("chat", "30 8 * * *", "Asia/Tokyo")
     assert chat_entry["last_run"] is None and chat_entry["last_result"] is None
     assert datetime.fromisoformat(chat_entry["next_run"]).astimezone(UTC).hour == 23  # 08:30 in Tokyo
+
+
+async def test_a_model_server_that_is_down_costs_the_digest_its_wording_not_its_items(caplog: pytest.LogCaptureFixture) -> None:
+    from core.model.server import OpenAICompatibleModel
+    from tests.digest_support import release_day
+    from tests.servers import free_port
+
+    down = OpenAICompatibleModel(base_url=f"http://127.0.0.1:{free_port()}/v1", n_ctx=2048)
+    digest = await Summarizer(model=down, worker=ModelWorker(), state=None, settings=DigestSettings()).summarize(release_day())
+    sections = {section.title: [bullet.text for bullet in section.bullets] for section in digest.sections}
+    # The rules' items stand, each linked to its message; the log names the server.
+    assert any("ship release 2.1 on Friday" in text for text in sections["Decisions"])
+    assert any("finish the changelog" in text for text in sections["Action items"])
+    assert all(bullet.sources for section in digest.sections for bullet in section.bullets)
+    assert "digest model call failed" in caplog.text and "cannot be reached" in caplog.text

@@ -46,3 +46,18 @@ def test_every_check_reports_and_a_readable_env_file_needs_a_fix(tmp_path: Path,
     out = capsys.readouterr().out
     assert "FIX  .env: readable by other users; run `chmod 600 .env`" in out
     assert out.rstrip().endswith("Some checks need attention (lines marked FIX).")
+
+
+def test_a_model_server_that_is_down_needs_a_fix(tmp_path: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from tests.servers import free_port
+
+    for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "DISCORD_TOKEN", "TIDINGS_CONFIG", "TIDINGS_LLM__SERVER_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    config = tmp_path / "tidings.toml"
+    config.write_text(f'[llm]\nserver_url = "{url}"\n', encoding="utf-8")
+    assert run_doctor(argparse.Namespace(config=config, home=home_with_models(tmp_path), offline=True)) == 1
+    line = next(line for line in capsys.readouterr().out.splitlines() if "language model" in line)
+    assert line.startswith(f"FIX  language model: The model server at {url} cannot be reached")
+    assert line.endswith("Start it or correct `[llm] server_url`; until then answers quote their sources.")

@@ -25,7 +25,7 @@ from core.answers.budget import shorten_to_fit
 from core.answers.prompts import STOP_SEQUENCES, PackedPrompt, build_answer_prompt
 from core.answers.questions import asks_yes_or_no, naming_the_bot, reads_as_follow_up, too_long
 from core.config import AnswerSettings, LLMSettings, RetrievalSettings, Settings
-from core.errors import EmptyQuestion, QuestionTooLong
+from core.errors import EmptyQuestion, ModelError, QuestionTooLong
 from core.knowledge.embedding_cache import RememberingEmbedder
 from core.model.worker import ModelWorker
 from core.ports import Embedder, Generation, KnowledgeBase, LanguageModel, OnQueued, OnText, SearchMode
@@ -398,7 +398,15 @@ class Answerer:
         if self.style == "quote":
             return await self._quote_answer(question, hits, retrieve_ms, on_queued=on_queued, alone=alone, ranked_by=searched)
         queued_at = time.perf_counter()
-        draft = await self._draft(question, self.focus(hits), on_text=on_text, on_queued=on_queued)
+        try:
+            draft = await self._draft(question, self.focus(hits), on_text=on_text, on_queued=on_queued)
+        except ModelError as error:
+            # A model server that is down, or a model file that will not load, costs the written
+            # answer, not the answer: the sources are quoted, ranked without the model.
+            log.warning("the model could not write the answer, so the sources are quoted instead: %s", error)
+            return await self._quote_answer(
+                question, hits, retrieve_ms, on_queued=None, alone=alone, ranked_by=searched, by_model=False
+            )
         generate_ms = draft.generation.seconds * 1000
         timings = Timings(
             retrieve_ms=retrieve_ms,
@@ -427,13 +435,16 @@ class Answerer:
         spent: Timings | None = None,
         alone: Sequence[float] | None = None,
         ranked_by: str,
+        by_model: bool = True,
     ) -> Answer:
         """``ranked_by``: the words the passages are ranked for, the question as it would be
-        asked alone (``standalone``) with the bot called by its name."""
+        asked alone (``standalone``) with the bot called by its name. ``by_model=False``: the
+        ranking picks whatever ``quote_selector`` says (the model has just failed)."""
         used = self.quoted_from(hits)
         queued_at = time.perf_counter()
-        quote = functools.partial(self.quote, ranked_by, used, alone=alone)
-        if self.settings.quote_selector == "model":
+        by_model = by_model and self.settings.quote_selector == "model"
+        quote = functools.partial(self.quote, ranked_by, used, alone=alone, by_model=by_model)
+        if by_model:
             quoted = await self.worker.run(quote, on_queued=on_queued)
         else:
             # The embedder's ranking asks no model: it need not wait behind a digest's model call.
@@ -486,7 +497,9 @@ class Answerer:
             quotes=tuple(Quote(text=p.text, n=shown[p.source]) for p in passages),
         )
 
-    def quote(self, question: str, hits: Sequence[Hit], *, alone: Sequence[float] | None = None) -> Quoted:
+    def quote(
+        self, question: str, hits: Sequence[Hit], *, alone: Sequence[float] | None = None, by_model: bool | None = None
+    ) -> Quoted:
         """The passages that answer ``question``, best first (blocking; on the model thread when
         the model picks): ranked by the embedder, the best passage of a section whose heading
         asks the question first, the best few shown to the model, which picks one under a
@@ -496,7 +509,8 @@ class Answerer:
         rank fill ``quote_passages``, less those that repeat what is quoted, and those of
         another source only within ``quote_margin`` of the pick; a long list is cut to the items
         that answer (``quoting.answering_items``). ``alone``: the passages' similarities, if
-        measured."""
+        measured. ``by_model``: whether the model picks (``quote_selector`` unless given); when
+        it fails, the ranking does."""
         started = time.perf_counter()
         passages = quoting.passages_for(hits)
         # Replies past a chat chunk's end are read to tell an answered question, and quoted with it.
@@ -527,15 +541,13 @@ class Answerer:
             return Quoted((), time.perf_counter() - started)
         prompt_tokens = 0
         pick: int | None = 0
-        if self.settings.quote_selector == "model":
-            # A question longer than a third of the context is shown by its start.
-            shown = shorten_to_fit(question, self.model.n_ctx // 3, self.model.count_tokens, keep_end=False).text
-            prompt = quoting.choice_prompt(shown, candidates)
-            prompt_tokens = self.model.count_tokens(self.model.render(prompt))
-            if prompt_tokens + 4 <= self.model.n_ctx:
-                pick = quoting.choose(self.model, shown, candidates)
-            else:  # too long to show whole: the ranking decides
-                prompt_tokens = 0
+        if by_model is None:
+            by_model = self.settings.quote_selector == "model"
+        if by_model:
+            try:
+                pick, prompt_tokens = self._model_pick(question, candidates)
+            except ModelError as error:
+                log.warning("the model could not pick the quote, so the ranking's best is quoted: %s", error)
         if pick is None:
             return Quoted((), time.perf_counter() - started, prompt_tokens)
         lead = quoting.excerpt(candidates[pick], with_replies)
@@ -563,7 +575,19 @@ class Answerer:
             cut = functools.partial(quoting.answering_items, question, embedder=self.embedder)
             lead = lead if rest else [cut(p) for p in lead]
             others = [p if p.source in read_on else cut(p) for p in others]
-        return Quoted((*lead, *rest, *others), time.perf_counter() - started, prompt_tokens, continued)
+        quoted = (*lead, *rest, *others)
+        return Quoted(quoted, time.perf_counter() - started, prompt_tokens, continued)
+
+    def _model_pick(self, question: str, candidates: Sequence[quoting.Passage]) -> tuple[int | None, int]:
+        """The candidate the model picks under a grammar (None: none answers), and the prompt's
+        tokens; the ranking's best, and 0, when the prompt cannot be shown whole."""
+        # A question longer than a third of the context is shown by its start.
+        shown = shorten_to_fit(question, self.model.n_ctx // 3, self.model.count_tokens, keep_end=False).text
+        prompt = quoting.choice_prompt(shown, candidates)
+        prompt_tokens = self.model.count_tokens(self.model.render(prompt))
+        if prompt_tokens + 4 > self.model.n_ctx:
+            return 0, 0
+        return quoting.choose(self.model, shown, candidates), prompt_tokens
 
     def replies_read_on(
         self, hits: Sequence[Hit], passages: Sequence[quoting.Passage]
