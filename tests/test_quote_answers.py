@@ -1188,3 +1188,36 @@ def test_a_papers_title_and_byline_are_never_quoted_as_its_answer(services_readi
         answer.text
     )
     assert "License" not in answer.text and "Boily-Larouche" not in answer.text
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("Yes: `docker build -t tidings .` builds an image.", "`docker build -t tidings .` builds an image."),
+        ("No, Tidings has no web page of its own.", "Tidings has no web page of its own."),
+        ("Yes, from an export of it.", "From an export of it."),
+        ("Yes, it does.", "Yes, it does."),  # too little left to stand alone
+        ("Yesterday the build passed.", "Yesterday the build passed."),
+        ("No. Antibiotics do not work against viruses.", "No. Antibiotics do not work against viruses."),
+    ],
+)
+def test_the_yes_or_no_a_sentence_opens_with_is_told_apart(text: str, kept: str) -> None:
+    assert quoting.without_yes_or_no(quoting.Passage(1, 0, text)).text == kept
+
+
+def test_a_question_that_is_not_a_yes_or_no_one_gets_no_yes(services_reading) -> None:  # type: ignore[no-untyped-def]
+    faq = (
+        "# Common questions\n\n"
+        "## Can I run the wiki in Docker?\n\n"
+        "Yes: `docker build -t wiki .` builds an image of the wiki with its search index, and "
+        "`compose.yaml` runs it beside PostgreSQL. The image keeps its data in `/data`.\n\n"
+        "## Does the wiki have a mobile app?\n\n"
+        "No, the wiki has no app of its own: its pages work in any phone's browser.\n"
+    )
+    services = services_reading({"faq.md": faq})
+    # Asked how, the answer is the entry's sentence without the yes that answered the entry's own question.
+    how = ask(services, "how do I run the wiki with docker?")
+    assert how.grounded and how.text.startswith("`docker build -t wiki .` builds an image"), how.text
+    # Asked whether, the yes or no stays.
+    assert ask(services, "can the wiki run in docker?").text.startswith("Yes: `docker build")
+    assert ask(services, "is there a mobile app for the wiki?").text.startswith("No, the wiki has no app")

@@ -576,6 +576,8 @@ class Answerer:
             lead = lead if rest else [cut(p) for p in lead]
             others = [p if p.source in read_on else cut(p) for p in others]
         quoted = (*lead, *rest, *others)
+        if not asks_yes_or_no(question):
+            quoted = tuple(quoting.without_yes_or_no(p) for p in quoted)
         return Quoted(quoted, time.perf_counter() - started, prompt_tokens, continued)
 
     def _model_pick(self, question: str, candidates: Sequence[quoting.Passage]) -> tuple[int | None, int]:

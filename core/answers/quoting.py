@@ -90,6 +90,8 @@ _YES_OR_NO_WORDS = r"(?:yes|no|not yet)"
 _BARE_YES_OR_NO = re.compile(rf"^{_YES_OR_NO_WORDS}[.!]$", re.IGNORECASE)
 # A paragraph that opens with a yes or a no answers a yes-or-no question outright.
 _OPENS_YES_OR_NO = re.compile(rf"^{_YES_OR_NO_WORDS}[,.!:;]", re.IGNORECASE)
+# A yes or a no that opens a sentence with more after it: "Yes: ...", "No, ...".
+_YES_OR_NO_OPENER = re.compile(r"^(?:yes|no)\s*[,:;]\s+", re.IGNORECASE)
 # A sentence that opens in lower case or with a bracket goes on from what is above it.
 _GOES_ON = re.compile(r"^[(a-z]")
 # A sentence that opens by pointing back at the one before it reads as nonsense alone.
@@ -561,6 +563,17 @@ def opening_yes_or_no(text: str) -> str | None:
 def says_only_yes_or_no(passage: Passage) -> bool:
     """A passage that is a bare "Yes." or "No.": never quoted for itself (``yes_or_no``)."""
     return _BARE_YES_OR_NO.match(passage.text) is not None
+
+
+def without_yes_or_no(passage: Passage) -> Passage:
+    """``passage`` without the yes or no it opens with ("Yes: `docker build ...` builds an
+    image"), for a question that is not a yes-or-no one ("how do I run it with docker?"): the
+    yes answers the source's own question ("Can I run Tidings in Docker?"), and the rest of the
+    sentence answers this one. A sentence that would keep fewer than three words stays whole."""
+    rest = _YES_OR_NO_OPENER.sub("", passage.text, count=1)
+    if rest == passage.text or len(words(rest)) < 3:
+        return passage
+    return replace(passage, text=rest[0].upper() + rest[1:])
 
 
 def describes_its_page(passage: Passage) -> bool:
