@@ -407,6 +407,16 @@ def cmd_discord_invite(args: argparse.Namespace) -> int:
 # -- parser ---------------------------------------------------------------------------------
 
 
+def installed_version() -> str:
+    """The installed distribution's version, as pip and a bug report would name it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tidings")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tidings",
@@ -415,6 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--home", default=None, help="data directory (default: $TIDINGS_HOME or .tidings)")
     parser.add_argument("--config", default=None, help="TOML config file (default: $TIDINGS_CONFIG or config/tidings.toml)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    parser.add_argument("--version", action="version", version=f"tidings {installed_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("run", help="start every configured platform plus the digest scheduler (console chat if none)")

@@ -137,6 +137,15 @@ def test_help_lists_every_command(capsys) -> None:  # type: ignore[no-untyped-de
         assert command in out, command
 
 
+def test_version_names_the_installed_release(capsys) -> None:  # type: ignore[no-untyped-def]
+    import tomllib
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    released = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+    assert exited.value.code == 0 and capsys.readouterr().out == f"tidings {released}\n"
+
+
 def test_db_upgrade_migrates_once_and_then_finds_nothing_to_do(cli_env: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     from core.runtime.migrations import head_revision
 
