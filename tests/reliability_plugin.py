@@ -64,11 +64,11 @@ EXTERNAL_FAULTS = {
     ),
     "tests/test_answering.py::test_a_model_server_that_is_down_costs_the_model_not_the_answer[generate]": (
         "model server down (nothing listening) while a question is answered in `generate` style",
-        "the sources quoted, ranked by the embedder; a warning names the server",
+        "the sources quoted, ranked by the embedder; an error in the log names the server",
     ),
     "tests/test_answering.py::test_a_model_server_that_is_down_costs_the_model_not_the_answer[model-picks-quote]": (
         "model server down while the model is to pick the quote (`quote_selector = \"model\"`)",
-        "the ranking's best quoted; a warning names the server",
+        "the ranking's best quoted; an error in the log names the server",
     ),
     "tests/test_digest_failures.py::test_a_model_server_that_is_down_costs_the_digest_its_wording_not_its_items": (
         "model server down while a digest is made",

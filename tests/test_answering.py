@@ -142,11 +142,11 @@ def test_a_model_server_that_is_down_costs_the_model_not_the_answer(
         answer = ask(services, "How many days of paid holiday do employees get?")
     finally:
         services.state.close()
-    # The sources are quoted, ranked without the model, and the log says why.
+    # The sources are quoted, ranked without the model, and the log says why, as an error.
     assert answer.grounded and answer.style == "quote"
     assert "27 days of paid holiday" in answer.text
     assert answer.citations[0].source.endswith("onboarding.md")
-    assert "cannot be reached" in caplog.text
+    assert any(r.levelname == "ERROR" and "cannot be reached" in r.getMessage() for r in caplog.records)
 
 
 def test_conversation_context_helps_a_follow_up(handbook_services) -> None:  # type: ignore[no-untyped-def]

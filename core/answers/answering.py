@@ -402,8 +402,9 @@ class Answerer:
             draft = await self._draft(question, self.focus(hits), on_text=on_text, on_queued=on_queued)
         except ModelError as error:
             # A model server that is down, or a model file that will not load, costs the written
-            # answer, not the answer: the sources are quoted, ranked without the model.
-            log.warning("the model could not write the answer, so the sources are quoted instead: %s", error)
+            # answer, not the answer: the sources are quoted, ranked without the model. Logged as
+            # an error, so that `tidings_errors_total` and an alert on it see the model is down.
+            log.error("the model could not write the answer, so the sources are quoted instead: %s", error)
             return await self._quote_answer(
                 question, hits, retrieve_ms, on_queued=None, alone=alone, ranked_by=searched, by_model=False
             )
@@ -547,7 +548,7 @@ class Answerer:
             try:
                 pick, prompt_tokens = self._model_pick(question, candidates)
             except ModelError as error:
-                log.warning("the model could not pick the quote, so the ranking's best is quoted: %s", error)
+                log.error("the model could not pick the quote, so the ranking's best is quoted: %s", error)
         if pick is None:
             return Quoted((), time.perf_counter() - started, prompt_tokens)
         lead = quoting.excerpt(candidates[pick], with_replies)
