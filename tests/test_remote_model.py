@@ -1,7 +1,10 @@
 """The OpenAI-compatible model client against a real OpenAI-compatible server: llama-cpp-python's
-own server, serving the packaged model on a local port."""
+own server, serving the packaged model on a local port. A server without a tokenizer endpoint
+(some hosted ones) is stood in for at its HTTP boundary."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
@@ -68,3 +71,64 @@ def test_unreachable_server_is_a_clear_error():
     remote = OpenAICompatibleModel(base_url=f"http://127.0.0.1:{free_port()}/v1", n_ctx=512)
     with pytest.raises(ModelError, match="cannot be reached"):
         remote.generate(Prompt("x", "y", ""), max_tokens=8)
+
+
+class _ServerWithoutTokenizer:
+    """An OpenAI-compatible server with no tokenizer endpoint (as some hosted ones are): every
+    tokenizer path gets ``status``, a completion streams "Nine." Requests are counted."""
+
+    def __init__(self, status: int) -> None:
+        import http.server
+        import threading
+
+        paths: list[str] = []
+        self.paths = paths
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                paths.append(self.path)
+                if not self.path.endswith("/completions"):
+                    self.send_error(status)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                piece = {"choices": [{"text": "Nine.", "finish_reason": "stop"}]}
+                self.wfile.write(f"data: {json.dumps(piece)}\n\ndata: [DONE]\n\n".encode())
+
+            def log_message(self, *args: object) -> None:
+                return None
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_server_without_a_tokenizer_is_asked_once_then_estimated():
+    server = _ServerWithoutTokenizer(404)
+    try:
+        remote = OpenAICompatibleModel(base_url=server.url, n_ctx=512)
+        first = remote.count_tokens("How do I connect Tidings to Slack?")
+        asked = len(server.paths)
+        assert asked == 3 and first > 0  # each tokenizer path once, all declined
+        assert remote.count_tokens("How do I connect Tidings to Slack?") == first
+        assert len(server.paths) == asked, "a server that has no tokenizer was asked again"
+        assert remote.generate(Prompt("x", "y", ""), max_tokens=8).text == "Nine."
+    finally:
+        server.close()
+
+
+def test_a_tokenizer_that_fails_for_now_is_asked_again():
+    server = _ServerWithoutTokenizer(503)  # overloaded or restarting: it may count next time
+    try:
+        remote = OpenAICompatibleModel(base_url=server.url, n_ctx=512)
+        remote.count_tokens("one")
+        remote.count_tokens("two")
+        assert len(server.paths) == 6
+    finally:
+        server.close()

@@ -9,6 +9,7 @@ without it gets a conservative estimate with a safety margin.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import urllib.error
 import urllib.request
@@ -18,6 +19,17 @@ from typing import Any
 from core.errors import ModelError
 from core.model.local import check_fits, collect_stream, drop_repeats
 from core.ports import Generation, Prompt
+
+log = logging.getLogger(__name__)
+
+# A server none of whose tokenizer paths counts tokens: counts are estimated from then on.
+_ESTIMATED = "estimated"
+
+
+def _estimate(text: str) -> int:
+    """About 3 UTF-8 bytes a token, rounded up with a margin: safe for the budget, not exact."""
+    return int(len(text.encode("utf-8")) / 3) + 8
+
 
 _TOKENIZERS: dict[str, tuple[str, Callable[[str, str], dict[str, Any]]]] = {
     # llama.cpp's own server
@@ -84,19 +96,33 @@ class OpenAICompatibleModel:
         return f"{prompt.instructions}\n\n{prompt.body}\n{prompt.answer_prefix}"
 
     def count_tokens(self, text: str) -> int:
+        if self._tokenize_style == _ESTIMATED:
+            return _estimate(text)
         styles = [self._tokenize_style] if self._tokenize_style else list(_TOKENIZERS)
+        declined = 0
         for style in styles:
             path, make_payload = _TOKENIZERS[style]
             try:
                 with self._post(f"{self.server_root}{path}", make_payload(text, self.model), timeout=30) as response:
                     data = json.loads(response.read())
-            except (urllib.error.URLError, OSError, ValueError):
+            except urllib.error.HTTPError as error:
+                declined += 400 <= error.code < 500  # no such endpoint, or not this payload
+                continue
+            except (urllib.error.URLError, OSError):
+                continue  # not reached: ask again next time, it may be back
+            except ValueError:
+                declined += 1
                 continue
             if isinstance(data, dict) and ("tokens" in data or "count" in data):
                 self._tokenize_style = style
                 return int(data.get("count") or len(data["tokens"]))
-        # No tokenizer endpoint: about 3 characters a token, rounded up with a margin.
-        return int(len(text.encode("utf-8")) / 3) + 8
+            declined += 1
+        if self._tokenize_style is None and declined == len(styles):
+            # The server answered every tokenizer path, and none counts tokens: asking again for
+            # every count would cost each prompt dozens of round trips for nothing.
+            self._tokenize_style = _ESTIMATED
+            log.info("the model server at %s counts no tokens; Tidings estimates them", self.base_url)
+        return _estimate(text)
 
     def _stream(self, payload: dict[str, Any]) -> Iterator[dict[str, Any]]:
         try:
