@@ -132,3 +132,39 @@ def test_a_tokenizer_that_fails_for_now_is_asked_again():
         assert len(server.paths) == 6
     finally:
         server.close()
+
+
+def test_a_server_that_does_not_answer_is_not_waited_for_again_at_once():
+    import socket
+    import time
+
+    from core.errors import ModelError
+
+    def connections(listening: socket.socket) -> int:
+        """How many connections were made to ``listening`` since last asked (it never answers them)."""
+        made = 0
+        while True:
+            try:
+                listening.accept()[0].close()
+            except BlockingIOError:
+                return made
+            made += 1
+
+    with socket.socket() as hung:  # accepts connections (the kernel does), never answers one
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(16)
+        hung.setblocking(False)
+        remote = OpenAICompatibleModel(base_url=f"http://127.0.0.1:{hung.getsockname()[1]}/v1", n_ctx=512, timeout_s=0.5)
+        with pytest.raises(ModelError, match="cannot be reached"):
+            remote.generate(Prompt("x", "y", ""), max_tokens=8)
+        # One call waited for it (the first tokenizer path); the other paths and the completion did not.
+        assert connections(hung) == 1
+        with pytest.raises(ModelError, match="did not answer less than 30 s ago"):
+            remote.generate(Prompt("x", "y", ""), max_tokens=8)
+        assert remote.count_tokens("Tidings") > 0 and connections(hung) == 0
+        # Half a minute on, it is asked again.
+        later = time.monotonic() + 31
+        remote._clock = lambda: later
+        with pytest.raises(ModelError):
+            remote.generate(Prompt("x", "y", ""), max_tokens=8)
+        assert connections(hung) == 1

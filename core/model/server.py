@@ -24,6 +24,11 @@ log = logging.getLogger(__name__)
 
 # A server none of whose tokenizer paths counts tokens: counts are estimated from then on.
 _ESTIMATED = "estimated"
+# A server that did not answer is not asked again for this long: a host that is off costs each
+# call its whole timeout, and one answer counts tokens many times before it generates.
+RETRY_AFTER_S = 30.0
+# Counting tokens is quick on any server that is up.
+TOKENIZE_TIMEOUT_S = 10.0
 
 
 def _estimate(text: str) -> int:
@@ -61,6 +66,8 @@ class OpenAICompatibleModel:
         self._api_key = api_key
         self.timeout_s = timeout_s
         self._tokenize_style: str | None = None
+        self._clock: Callable[[], float] = time.monotonic
+        self._silent_until = 0.0
 
     @property
     def n_ctx(self) -> int:
@@ -87,7 +94,15 @@ class OpenAICompatibleModel:
             headers={"Content-Type": "application/json", **self._auth()},
             method="POST",
         )
-        return urllib.request.urlopen(request, timeout=timeout or self.timeout_s)
+        if self._clock() < self._silent_until:
+            raise urllib.error.URLError(f"it did not answer less than {RETRY_AFTER_S:.0f} s ago")
+        try:
+            return urllib.request.urlopen(request, timeout=timeout or self.timeout_s)
+        except urllib.error.HTTPError:
+            raise  # it answered
+        except (urllib.error.URLError, OSError):
+            self._silent_until = self._clock() + RETRY_AFTER_S
+            raise
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
@@ -103,7 +118,8 @@ class OpenAICompatibleModel:
         for style in styles:
             path, make_payload = _TOKENIZERS[style]
             try:
-                with self._post(f"{self.server_root}{path}", make_payload(text, self.model), timeout=30) as response:
+                url, payload = f"{self.server_root}{path}", make_payload(text, self.model)
+                with self._post(url, payload, timeout=min(TOKENIZE_TIMEOUT_S, self.timeout_s)) as response:
                     data = json.loads(response.read())
             except urllib.error.HTTPError as error:
                 declined += 400 <= error.code < 500  # no such endpoint, or not this payload
