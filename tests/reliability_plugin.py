@@ -74,6 +74,10 @@ EXTERNAL_FAULTS = {
         "model server down while a digest is made",
         "the rules' decisions and action items posted, each linked; the log names the server",
     ),
+    "tests/test_remote_model.py::test_a_server_that_does_not_answer_is_not_waited_for_again_at_once": (
+        "model server accepts connections and never answers (a host that hangs)",
+        "one call waits its timeout; the rest fail at once for 30 s, then it is asked again",
+    ),
     "tests/test_doctor.py::test_a_model_server_that_is_down_needs_a_fix": (
         "model server down when `tidings doctor` runs",
         "FIX on the language model line, naming the server and what to do",
