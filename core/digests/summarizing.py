@@ -61,6 +61,7 @@ from core.digests.prompts import (
     numbered_line,
     parse_notes,
 )
+from core.errors import ModelError
 from core.model.worker import ModelWorker
 from core.ports import Clock, Embedder, Generation, LanguageModel, OnQueued, Prompt
 from core.runtime.state import StateStore
@@ -308,9 +309,13 @@ class Summarizer:
                 lambda: self.model.generate(prompt, max_tokens=max_tokens, stop=stop, timeout_s=left, grammar=grammar),
                 on_queued=on_queued,
             )
-        except Exception:
+        except ModelError as error:
             # A failed call costs this step its wording, not the digest: the extractive
-            # candidates stand in for it.
+            # candidates stand in for it. A model server that is down says so in one line a
+            # step, not a traceback each.
+            log.error("digest model call failed (%s); using extractive notes for this step", error)
+            return None
+        except Exception:
             log.exception("digest model call failed; using extractive notes for this step")
             return None
         run.calls += 1
