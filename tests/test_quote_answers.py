@@ -545,10 +545,11 @@ def test_two_chunks_of_one_section_are_one_source_in_reading_order(handbook_serv
     # The terminal chat listed "Discord command syncing" twice, as [1] and [2]: one section, two chunks.
     answerer: Answerer = handbook_services.answerer.inner
     hits = _section_hits()
+    # Best first: the earlier chunk's sentence, then the other page's, then the later chunk's.
     quoted = (
-        quoting.Passage(1, 0, "Commands sync to each server the bot joins."),
-        quoting.Passage(2, 0, "Discord can take an hour to show new commands."),
         quoting.Passage(3, 0, "Tidings registers its commands at start."),
+        quoting.Passage(2, 0, "Discord can take an hour to show new commands."),
+        quoting.Passage(1, 0, "Commands sync to each server the bot joins."),
     )
     monkeypatch.setattr(answerer, "quoted_from", lambda found: list(found))
     monkeypatch.setattr(answerer, "quote", lambda *args, **kwargs: Quoted(quoted, 0.0))
@@ -560,7 +561,7 @@ def test_two_chunks_of_one_section_are_one_source_in_reading_order(handbook_serv
         "Discord can take an hour to show new commands. [2]"
     )
     assert [(c.n, c.title, c.chunk_ids) for c in answer.citations] == [
-        (1, "Guide › Discord command syncing", ("g4", "g3")),
+        (1, "Guide › Discord command syncing", ("g3", "g4")),
         (2, "Why are the commands missing?", ("f0",)),
     ]
     assert answer.citations[0].snippet == "Tidings registers its commands at start. … Commands sync to each server the bot joins."
@@ -1221,3 +1222,54 @@ def test_a_question_that_is_not_a_yes_or_no_one_gets_no_yes(services_reading) ->
     # Asked whether, the yes or no stays.
     assert ask(services, "can the wiki run in docker?").text.startswith("Yes: `docker build")
     assert ask(services, "is there a mobile app for the wiki?").text.startswith("No, the wiki has no app")
+
+
+def test_the_best_passage_leads_its_own_source_and_a_chat_history_keeps_its_order() -> None:
+    page = quoting.passages_of(
+        "Full-time employees get 25 days of paid vacation a year. Part-time employees get them in proportion. "
+        "Up to 5 unused days carry over to the next year. The rest expire on March 31.",
+        1,
+    )
+    full_time, _, carry_over, expire = page
+    # Best first: the pick with the sentence after it, then a runner-up from earlier in the page.
+    answer = [p.text for p in quoting.in_answer_order([carry_over, expire, full_time])]
+    assert answer == [
+        "Up to 5 unused days carry over to the next year. The rest expire on March 31.",
+        "Full-time employees get 25 days of paid vacation a year.",
+    ]
+    chat = quoting.passages_of(
+        "[2019-12-06 23:28] paddy: With this hardfork what do we do with our nodes?\n"
+        "[2019-12-06 23:29] oszy: @paddy update the daemon, then restart the chains\n"
+        "[2019-12-06 23:31] paddy: thanks!\n"
+        "[2019-12-06 23:32] oszy: the staking script works as before",
+        1,
+    )
+    asked, reply, _, later = chat
+    # A conversation is read in the order it was written, whatever answers best.
+    assert [p.text for p in quoting.in_answer_order([later, asked, reply])] == [
+        f"{asked.text}\n{reply.text}", later.text
+    ]
+
+
+def test_a_sentence_in_the_table_the_one_before_names_comes_with_it() -> None:
+    passages = quoting.passages_of(
+        "Add a `[[digests.channels]]` table to `config/tidings.toml`. In the table, `cron` sets another schedule.",
+        1,
+    )
+    table, cron = passages
+    assert quoting.pointed_at(cron, passages) == [table]
+    assert quoting.pointed_at(table, passages) == []
+    [alone] = quoting.passages_of("In the morning, the digest is posted.", 2)
+    assert quoting.pointed_at(alone, [*passages, alone]) == []
+
+
+def test_an_answer_opens_with_the_sentence_that_answers_not_the_one_above_it(services_reading) -> None:  # type: ignore[no-untyped-def]
+    page = (
+        "# Time off\n\n## Vacation\n\n"
+        "Full-time employees get 25 days of paid vacation per calendar year. Part-time employees get vacation "
+        "in proportion to their hours. Up to 5 unused days carry over to the next year; the rest expire on March 31.\n\n"
+        "Request vacation in Personio at least two weeks ahead.\n\n"
+        "## Sick leave\n\nFrom the fourth day of sickness you need a doctor's note.\n"
+    )
+    answer = ask(services_reading({"time-off.md": page}), "can i carry over unused vacation")
+    assert answer.grounded and answer.text.startswith("Up to 5 unused days carry over to the next year"), answer.text

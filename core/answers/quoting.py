@@ -95,7 +95,11 @@ _YES_OR_NO_OPENER = re.compile(r"^(?:yes|no)\s*[,:;]\s+", re.IGNORECASE)
 # A sentence that opens in lower case or with a bracket goes on from what is above it.
 _GOES_ON = re.compile(r"^[(a-z]")
 # A sentence that opens by pointing back at the one before it reads as nonsense alone.
-_POINTS_BACK = re.compile(r"^(?:This|That|These|Those|It|Its|They|Their|Them|Such|Both|Otherwise|Instead|However|Also|Then)\b")
+# "In the table, `cron` sets ..." points back at the table the sentence before names.
+_POINTS_BACK = re.compile(
+    r"^(?:This|That|These|Those|It|Its|They|Their|Them|Such|Both|Otherwise|Instead|However|Also|Then|"
+    r"In (?:this|that|these|those|such|the same|the (?:table|list|file|section|example))\b)"
+)
 # A sentence that only sends the reader elsewhere answers nothing by itself: "See CDC's website
 # about what to do if you get sick.", "More information is available here.", "See docs/ingesting.md."
 # The citation links the source already. "See a doctor if you have a fever" does answer.
@@ -810,13 +814,27 @@ def in_answer_order(passages: Sequence[Passage]) -> list[Passage]:
     """Passages (given best first) each once, the best passage's source first and each
     source's passages by position, neighbours of one source joined into one quote (an excerpt
     reads as a paragraph, not as two quotes of the same source). An answer opens with what
-    answers best, not with a runner-up from a source the search ranked higher."""
+    answers best: not with a runner-up from a source the search ranked higher, nor with a
+    runner-up of its own source that comes earlier in the page ("Full-time employees get 25
+    days ..." before "Up to 5 unused days carry over ..." for "can I carry over vacation?"),
+    which follows it. A chat history stays in the order it was written: a reply read before
+    its question reads as nonsense."""
     first_seen: dict[int, int] = {}
     for place, passage in enumerate(passages):
         first_seen.setdefault(passage.source, place)
     # A sentence in two overlapping chunks is quoted once.
     unique = {p.text: p for p in sorted(passages, key=lambda p: (p.source, p.order), reverse=True)}
     ordered = sorted(unique.values(), key=lambda p: (first_seen[p.source], p.order))
+    if passages and _chat_author(passages[0]) is None:
+        # The best passage's run of neighbours (its excerpt) leads its source.
+        best = passages[0]
+        orders = {p.order for p in ordered if p.source == best.source}
+        start, end = best.order, best.order
+        while start - 1 in orders:
+            start -= 1
+        while end + 1 in orders:
+            end += 1
+        ordered.sort(key=lambda p: (first_seen[p.source], not (p.source == best.source and start <= p.order <= end), p.order))
     joined: list[Passage] = []
     last = Passage(-1, -2, "")
     for passage in ordered:
