@@ -440,7 +440,7 @@ class Answerer:
     ) -> Answer:
         """``ranked_by``: the words the passages are ranked for, the question as it would be
         asked alone (``standalone``) with the bot called by its name. ``by_model=False``: the
-        ranking picks whatever ``quote_selector`` says (the model has just failed)."""
+        ranking picks, whatever ``quote_selector`` says (the model has just failed)."""
         used = self.quoted_from(hits)
         queued_at = time.perf_counter()
         by_model = by_model and self.settings.quote_selector == "model"

@@ -834,7 +834,8 @@ def in_answer_order(passages: Sequence[Passage]) -> list[Passage]:
             start -= 1
         while end + 1 in orders:
             end += 1
-        ordered.sort(key=lambda p: (first_seen[p.source], not (p.source == best.source and start <= p.order <= end), p.order))
+        in_run = {id(p) for p in ordered if p.source == best.source and start <= p.order <= end}
+        ordered.sort(key=lambda p: (first_seen[p.source], id(p) not in in_run, p.order))
     joined: list[Passage] = []
     last = Passage(-1, -2, "")
     for passage in ordered:
