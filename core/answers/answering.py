@@ -499,7 +499,7 @@ class Answerer:
         )
 
     def quote(
-        self, question: str, hits: Sequence[Hit], *, alone: Sequence[float] | None = None, by_model: bool | None = None
+        self, question: str, hits: Sequence[Hit], *, alone: Sequence[float] | None = None, by_model: bool = False
     ) -> Quoted:
         """The passages that answer ``question``, best first (blocking; on the model thread when
         the model picks): ranked by the embedder, the best passage of a section whose heading
@@ -510,8 +510,8 @@ class Answerer:
         rank fill ``quote_passages``, less those that repeat what is quoted, and those of
         another source only within ``quote_margin`` of the pick; a long list is cut to the items
         that answer (``quoting.answering_items``). ``alone``: the passages' similarities, if
-        measured. ``by_model``: whether the model picks (``quote_selector`` unless given); when
-        it fails, the ranking does."""
+        measured. ``by_model``: whether the model picks (``quote_selector = "model"``, and the
+        model has not just failed); when it fails, the ranking does."""
         started = time.perf_counter()
         passages = quoting.passages_for(hits)
         # Replies past a chat chunk's end are read to tell an answered question, and quoted with it.
@@ -542,8 +542,6 @@ class Answerer:
             return Quoted((), time.perf_counter() - started)
         prompt_tokens = 0
         pick: int | None = 0
-        if by_model is None:
-            by_model = self.settings.quote_selector == "model"
         if by_model:
             try:
                 pick, prompt_tokens = self._model_pick(question, candidates)

@@ -824,18 +824,21 @@ def in_answer_order(passages: Sequence[Passage]) -> list[Passage]:
         first_seen.setdefault(passage.source, place)
     # A sentence in two overlapping chunks is quoted once.
     unique = {p.text: p for p in sorted(passages, key=lambda p: (p.source, p.order), reverse=True)}
-    ordered = sorted(unique.values(), key=lambda p: (first_seen[p.source], p.order))
-    if passages and _chat_author(passages[0]) is None:
-        # The best passage's run of neighbours (its excerpt) leads its source.
-        best = passages[0]
-        orders = {p.order for p in ordered if p.source == best.source}
-        start, end = best.order, best.order
+    # The best passage's run of neighbours (its excerpt) leads its source; a chat history has
+    # no such run, as its order is the conversation's.
+    best = passages[0] if passages and _chat_author(passages[0]) is None else None
+    start = end = best.order if best is not None else 0
+    if best is not None:
+        orders = {p.order for p in unique.values() if p.source == best.source}
         while start - 1 in orders:
             start -= 1
         while end + 1 in orders:
             end += 1
-        in_run = {id(p) for p in ordered if p.source == best.source and start <= p.order <= end}
-        ordered.sort(key=lambda p: (first_seen[p.source], id(p) not in in_run, p.order))
+
+    def leads(p: Passage) -> bool:
+        return best is not None and p.source == best.source and start <= p.order <= end
+
+    ordered = sorted(unique.values(), key=lambda p: (first_seen[p.source], not leads(p), p.order))
     joined: list[Passage] = []
     last = Passage(-1, -2, "")
     for passage in ordered:
