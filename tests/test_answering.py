@@ -265,6 +265,8 @@ def test_quote_answers_picked_by_the_embedder_do_not_wait_for_the_model(handbook
 def test_empty_and_oversized_questions_get_a_polite_reason(handbook_services) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(EmptyQuestion):
         ask(handbook_services, "   ")
+    with pytest.raises(EmptyQuestion):  # a "?" alone asks nothing: no search, no refusal to record
+        ask(handbook_services, " ? ")
     with pytest.raises(UserFacingError, match="characters long"):
         ask(handbook_services, "why " * 10_000)
 

@@ -27,7 +27,7 @@ def test_a_question_is_its_text_without_surrounding_space() -> None:
     assert read_question("x" * 5000, max_chars=0) == "x" * 5000  # 0: no limit
 
 
-@pytest.mark.parametrize("text", ["", "   ", "\n\t "])
+@pytest.mark.parametrize("text", ["", "   ", "\n\t ", "?", " ... ", "🤔❓", "?!"])
 def test_an_empty_question_says_how_to_ask_where_it_was_asked(text: str) -> None:
     with pytest.raises(EmptyQuestion) as mention:
         read_question(text, max_chars=100)
@@ -35,6 +35,11 @@ def test_an_empty_question_says_how_to_ask_where_it_was_asked(text: str) -> None
     with pytest.raises(EmptyQuestion) as command:
         read_question(text, max_chars=100, empty=EMPTY_COMMAND)
     assert command.value.user_message == EMPTY_COMMAND
+
+
+@pytest.mark.parametrize("text", ["如何安装?", "k8s?", "2+2?", "👍 works?"])
+def test_a_question_of_one_word_in_any_script_is_a_question(text: str) -> None:
+    assert read_question(text, max_chars=100) == text
 
 
 def test_a_question_over_the_limit_is_refused_with_its_length_and_the_limit() -> None:

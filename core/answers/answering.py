@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from core.answers import checks, follow_ups, introduction, quoting
 from core.answers.budget import shorten_to_fit
 from core.answers.prompts import STOP_SEQUENCES, PackedPrompt, build_answer_prompt
-from core.answers.questions import asks_yes_or_no, naming_the_bot, reads_as_follow_up, too_long
+from core.answers.questions import asks_nothing, asks_yes_or_no, naming_the_bot, reads_as_follow_up, too_long
 from core.config import AnswerSettings, LLMSettings, RetrievalSettings, Settings
 from core.errors import EmptyQuestion, ModelError, QuestionTooLong
 from core.knowledge.embedding_cache import RememberingEmbedder
@@ -652,7 +652,7 @@ class Answerer:
         """The question as it will be answered: spaces collapsed, the thread cut to the turns
         the prompt keeps; an empty or oversized question is refused with a reason."""
         text = " ".join(question.text.split())
-        if not text:
+        if asks_nothing(text):
             raise EmptyQuestion("Ask me a question after the mention, for example: how do I connect Slack?")
         if len(text) > MAX_QUESTION_CHARS:
             # The platforms refuse at [access] max_question_chars first; this guards every other caller.

@@ -48,6 +48,8 @@ _YES_OR_NO = re.compile(
 # nothing like "bot" ("Why did the bot not answer my question?" did not find the guide's "Why
 # did Tidings not answer my question?").
 BOT_NAME = "Tidings"
+# A word of any script: a message without one ("?", "...", "🤔") asks nothing to search for.
+_A_WORD = re.compile(r"\w")
 _THE_BOT = re.compile(r"\b(?:the|this|your) bot\b", re.IGNORECASE)
 
 
@@ -73,12 +75,17 @@ def too_long(length: int, limit: int) -> str:
     return f"That question is {length:,} characters long; I read questions of up to {limit:,}. Please shorten it and ask again."
 
 
+def asks_nothing(text: str) -> bool:
+    """True for a message without a single word: blank, or punctuation and emoji alone ("?")."""
+    return _A_WORD.search(text) is None
+
+
 def read_question(text: str, *, max_chars: int, empty: str = EMPTY_MENTION) -> str:
     """``text`` (the message without the bot's mention) as a question, or the reason it is
-    not one: ``EmptyQuestion`` with ``empty`` (which says how to ask where it was asked), or
-    ``QuestionTooLong``."""
+    not one: ``EmptyQuestion`` with ``empty`` (which says how to ask where it was asked) for a
+    message without a word, or ``QuestionTooLong``."""
     question = text.strip()
-    if not question:
+    if asks_nothing(question):
         raise EmptyQuestion(empty)
     if max_chars > 0 and len(question) > max_chars:
         raise QuestionTooLong(too_long(len(question), max_chars))
