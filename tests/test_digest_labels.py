@@ -31,6 +31,7 @@ from core.digests.labels import (
     people,
     quotable_message,
     repeated_texts,
+    says_again,
     topic_labels,
 )
 from core.digests.prompts import NOTES_PREFIX, normalized
@@ -332,6 +333,21 @@ def test_a_label_holds_no_preposition_or_hedge_left_hanging() -> None:
     assert not {"within", "across", "maybe"} & set(label.replace(",", " ").split())
 
 
+def test_a_modal_verb_ends_a_phrase_but_the_month_may_does_not() -> None:
+    talk = [
+        message(42, "dom", "If you have the same issue as #42 then bidi.ring may hold some answers for you."),
+        message(43, "conan", "Thanks, bidi.ring must handle it then, I shall read the bidi.ring docs."),
+    ]
+    label = topic_labels([tuple(release_day()[:5]), tuple(talk)])[1].lower()
+    assert "bidi.ring" in label
+    assert not {"may", "must", "shall"} & set(label.replace(",", " ").split())
+    month = [
+        message(44, "ana", "The May release freeze starts on Monday."),
+        message(45, "bo", "Then the May release freeze needs the changelog first."),
+    ]
+    assert "may release freeze" in topic_labels([tuple(release_day()[:5]), tuple(month)])[1].lower()
+
+
 def test_a_label_names_the_topic_not_a_stand_in_for_it() -> None:
     # "something" and "anybody" are said most, yet they only point at what the talk is about.
     talk = [
@@ -628,3 +644,24 @@ def test_when_something_happens_is_never_a_label_nor_every_its_first_word() -> N
     assert "today" not in labels[0].lower(), labels
     assert not labels[1].lower().startswith("every"), labels
     assert "react element" in labels[1].lower(), labels
+
+
+@pytest.mark.parametrize(
+    ("label", "named", "repeats"),
+    [
+        ("Build, Clojure Clojurescript project", ["Builds, example project.clj"], True),  # build, project
+        ("Ship release 2.1", ["Ship release 2.1"], True),
+        ("Komodo wallet backup, seed phrase", ["Komodo wallet sync"], False),  # 2 of 5 words named
+        ("Datomic pricing model", ["Builds, example project.clj", "Test locally"], False),
+        ("Wallet sync, block height", ["Wallet backup"], False),  # one word of four named
+    ],
+)
+def test_a_label_says_again_what_the_named_labels_mostly_said(label: str, named: list[str], repeats: bool) -> None:
+    assert says_again(label, named) is repeats
+
+
+def test_the_headline_skips_a_topic_whose_label_mostly_repeats_a_busier_one() -> None:
+    day = release_day()
+    labels = ["Builds, example project.clj", "Build, Clojure Clojurescript project", "Accountant dispatch-current"]
+    headline = Summarizer._headline(labels, [6, 5, 4], day, [])
+    assert headline == "Builds, example project.clj; Accountant dispatch-current"

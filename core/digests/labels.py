@@ -78,8 +78,12 @@ _VAGUE_WORDS = frozenset(_VAGUE_TEXT.split())
 # When something happens is never what it is about ("I'll try it out later today!" was labelled
 # "Today"). They end a phrase too.
 _WHEN_WORDS = frozenset(["today", "tonight", "tomorrow", "yesterday", "soon", "earlier", "ago", "asap"])
+# Modal verbs the stopwords leave in: "bidi.ring may hold some answers" names "bidi.ring", not
+# "Bidi.ring may hold". "May" breaks a phrase only in lower case: capitalised, it is a month.
+_MODAL_WORDS = frozenset(["might", "must", "shall"])
+_LOWER_CASE_MODAL = "may"
 # Every word a key phrase stops at.
-_PHRASE_BREAKERS = STOPWORDS | _SMALL_TALK_WORDS | _LINKING_WORDS | _VAGUE_WORDS | _WHEN_WORDS
+_PHRASE_BREAKERS = STOPWORDS | _SMALL_TALK_WORDS | _LINKING_WORDS | _VAGUE_WORDS | _WHEN_WORDS | _MODAL_WORDS
 # Everyday verbs, adverbs and adjectives: inside a phrase they belong to it ("try downloading
 # params"), but alone they name nothing ("OSX, give", "Link, try", "Always, mined").
 _NOT_ALONE_TEXT = """
@@ -259,6 +263,7 @@ def _phrases(text: str) -> list[list[str]]:
         if (
             len(lowered) < 3
             or lowered in _PHRASE_BREAKERS
+            or word == _LOWER_CASE_MODAL
             or lowered.isdigit()
             or (_STRETCHED.search(lowered) is not None and not word.isupper())
             or not word
@@ -344,6 +349,19 @@ def label_of(ranked: Ranked, second_share: float) -> str:
         used |= keys
     label = ", ".join(" ".join(phrase) for phrase in chosen)
     return label[:1].upper() + label[1:]
+
+
+def says_again(label: str, named: Sequence[str]) -> bool:
+    """Whether at least half of ``label``'s words are, in some form, words of the ``named``
+    labels: "Build, Clojure Clojurescript project" after "Builds, example project.clj" tells a
+    reader of the headline nothing new."""
+    words = _label_words(label)
+    others = {w for other in named for w in _label_words(other)}
+    return bool(words) and 2 * sum(_same_words([w], others) for w in words) >= len(words)
+
+
+def _label_words(label: str) -> list[str]:
+    return [w for w in label.lower().replace(",", " ").split() if w]
 
 
 def _same_words(words: Collection[str], others: Collection[str]) -> bool:

@@ -49,6 +49,7 @@ from core.digests.labels import (
     people,
     quotable_message,
     repeated_texts,
+    says_again,
     topic_labels,
 )
 from core.digests.packing import Batch, Piece, pack
@@ -548,14 +549,15 @@ class Summarizer:
     ) -> str:
         """What the day was about: the labels of its busiest topics (at most
         ``HEADLINE_TOPICS``; after the first, only those holding ``HEADLINE_MIN_SHARE`` of the
-        messages), never a quoted message. Without a label, the counts."""
+        messages, and none that mostly repeats a label before it), never a quoted message.
+        Without a label, the counts."""
         order = sorted(range(len(labels)), key=lambda i: (-sizes[i], i))
         total = sum(sizes)
         named: list[str] = []
         for index in order:
             if named and sizes[index] < HEADLINE_MIN_SHARE * total:
                 break  # busiest first: every topic after this one is smaller still
-            if labels[index] and normalized(labels[index]) not in {normalized(n) for n in named}:
+            if labels[index] and not says_again(labels[index], named):
                 named.append(labels[index])
             if len(named) >= HEADLINE_TOPICS:
                 break
