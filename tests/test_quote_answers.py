@@ -797,6 +797,29 @@ def test_a_list_cut_by_a_chunk_boundary_is_quoted_to_its_end(kind: str, services
         assert len(answer.citations) == 1 and len(answer.citations[0].chunk_ids) >= 2
 
 
+def test_a_sentence_ending_its_chunk_is_quoted_with_the_code_block_it_introduces(services_reading) -> None:  # type: ignore[no-untyped-def]
+    # "... writes one JSON object per line for a log shipper:" ended an answer, its example in
+    # the section's next chunk.
+    lead = " ".join(
+        f"The relay writes line {n} of its journal to standard error, keeps no file of its own, and rotates nothing."
+        for n in range(5)
+    )
+    example = "\n".join(f'{{"time": "09:30:0{n}", "level": "INFO", "message": "relay forwarded batch {n}"}}' for n in range(4))
+    page = (
+        "# Operations\n\n## Relay journal\n\n"
+        f"{lead} Setting `journal_json = true` makes the relay journal write one JSON object per line:\n\n"
+        f"```json\n{example}\n```\n\nThe relay journal never holds secrets.\n"
+    )
+    services = services_reading({"operations.md": page}, config_text="[answers]\nquote_margin = 0\n")
+    found = services.knowledge_base.search("journal_json one JSON object per line", scopes=["public"], k=10)
+    first = min((h.chunk for h in found), key=lambda c: c.position)
+    assert first.text.rstrip().endswith("per line:") and "relay forwarded" not in first.text, "the example must open the next chunk"
+    answer = ask(services, "how do I make the relay journal write one JSON object per line?")
+    assert answer.grounded and "journal_json = true" in answer.text, answer.text
+    assert "relay forwarded batch 3" in answer.text, answer.text  # the whole example, not a dangling colon
+    assert len(answer.citations) == 1 and len(answer.citations[0].chunk_ids) >= 2
+
+
 def test_the_chunk_after_a_chunk_is_found_only_within_its_section(services_reading) -> None:  # type: ignore[no-untyped-def]
     services = services_reading({"connect.md": _scopes_page(quoting.MAX_TABLE_ROWS)})
     kb = services.knowledge_base

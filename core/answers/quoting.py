@@ -636,8 +636,9 @@ def table_after(passage: Passage, passages: Sequence[Passage]) -> list[Passage]:
 
 def cut_off(lead: Sequence[Passage], passages: Sequence[Passage]) -> Passage | None:
     """``lead``'s last passage when it may go on in the section's next chunk: a list quoted
-    with the sentence that introduces it, numbered steps, or the last row of a table quoted
-    whole after the sentence that introduces it (``tabled``), that also ends its chunk. Else
+    with the sentence that introduces it, numbered steps, the last row of a table quoted
+    whole after the sentence that introduces it (``tabled``), or a sentence that introduces
+    what follows it ("... writes one JSON object per line:"), that also ends its chunk. Else
     None. A bare list of bullets is a reference (a page's settings, say): its other items would
     only add to an answer about one of them."""
     if not lead:
@@ -652,7 +653,7 @@ def cut_off(lead: Sequence[Passage], passages: Sequence[Passage]) -> Passage | N
     items = items_of(last)
     introduced = bool(items) and not _ITEM_LINE.match(last.text)
     steps = bool(items) and items[0][:1].isdigit()
-    return last if introduced or steps else None
+    return last if introduced or steps or (not items and _introduces(last)) else None
 
 
 def going_on(text: str, last: Passage, quoted: Collection[str]) -> tuple[list[Passage], bool]:
@@ -660,6 +661,8 @@ def going_on(text: str, last: Passage, quoted: Collection[str]) -> tuple[list[Pa
     ``text``, less what is already ``quoted`` (chunks overlap by a row or an item), numbered on
     from ``last`` as part of its source; and whether it runs to the end of this chunk too."""
     passages = passages_of(text, last.source)
+    if _introduces(last) and not items_of(last):
+        return _introduced_in(passages, last), False
     if last.table >= 0:
         leading = list(itertools.takewhile(lambda p: p.table == 0, passages))
         new = [p for p in leading if p.text not in quoted]
@@ -672,6 +675,19 @@ def going_on(text: str, last: Passage, quoted: Collection[str]) -> tuple[list[Pa
     items = [item for item in items_of(passages[0]) if item not in quoted]
     more = [replace(passages[0], text="\n".join(items), order=last.order + 1, block=last.block + 1)] if items else []
     return more, len(passages) == 1
+
+
+def _introduced_in(passages: Sequence[Passage], last: Passage) -> list[Passage]:
+    """The code block or list that the sentence ``last`` introduces, at the start of the next
+    chunk's ``passages`` (after the sentence itself, which chunks overlap by), numbered on
+    from it; nothing when the chunk goes on with anything else."""
+    after = [p.text for p in passages].index(last.text) + 1 if any(p.text == last.text for p in passages) else 0
+    if after >= len(passages):
+        return []
+    following = passages[after]
+    if not (following.text.startswith("```") or _ITEM_LINE.match(following.text)):
+        return []
+    return [replace(following, order=last.order + 1, block=last.block + 1)]
 
 
 def items_of(passage: Passage) -> list[str]:
