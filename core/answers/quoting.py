@@ -681,7 +681,8 @@ def _introduced_in(passages: Sequence[Passage], last: Passage) -> list[Passage]:
     """The code block or list that the sentence ``last`` introduces, at the start of the next
     chunk's ``passages`` (after the sentence itself, which chunks overlap by), numbered on
     from it; nothing when the chunk goes on with anything else."""
-    after = [p.text for p in passages].index(last.text) + 1 if any(p.text == last.text for p in passages) else 0
+    texts = [p.text for p in passages]
+    after = texts.index(last.text) + 1 if last.text in texts else 0
     if after >= len(passages):
         return []
     following = passages[after]

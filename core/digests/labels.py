@@ -92,26 +92,26 @@ _NOT_ALONE_TEXT = """
     updated wait waiting start started starting seem seems seemed work works worked anymore
     always never usually sometimes often already recently originally easily quite pretty little
     curious confused sad realized playing care sure new old newer older better best different whole
-    might add added adding hand second minute minutes hour hours day days week weeks weekend month
+    add added adding hand second minute minutes hour hours day days week weeks weekend month
     months year years time"""
 _NOT_ALONE_WORDS = frozenset(_NOT_ALONE_TEXT.split())
 # Adverbs and modals, which qualify a topic without naming it, and "seems", which reports one:
-# no label ends with one ("Functional design already", "Option technically", "Television must",
-# "Builds instead", "EventType NAVIGATE seems", "GNU sed either"). "May", "can" and "will" are
-# also a month and nouns.
+# no label ends with one ("Functional design already", "Option technically", "Builds instead",
+# "EventType NAVIGATE seems", "GNU sed either"). Modals that break a phrase (``_MODAL_WORDS``)
+# never reach a label.
 _HEDGE_TEXT = """
     already always never usually sometimes often recently originally easily quite pretty really real
-    even rather somewhat simply totally definitely certainly obviously must quickly slowly
+    even rather somewhat simply totally definitely certainly obviously quickly slowly
     technically exactly finally eventually literally honestly seriously apparently hopefully
     currently properly correctly directly immediately mostly nearly especially generally normally
     instead anyway anyways though yet otherwise afterwards likely unfortunately seem seems seemed
-    either neither too also should would could might shall"""
+    either neither too also should would could"""
 _HEDGE_WORDS = frozenset(_HEDGE_TEXT.split())
 # Of those, the ones that only grade what follows never start one either ("Real quick", "Quite
 # complicated"), nor does "every" ("Every single react" reads "Single react element");
 # "recently transacted datoms" is a topic.
 _DEGREE_WORDS = frozenset(
-    ["quite", "pretty", "really", "real", "even", "rather", "somewhat", "simply", "totally", "must", "every"]
+    ["quite", "pretty", "really", "real", "even", "rather", "somewhat", "simply", "totally", "every"]
 )
 # A conversation's label: at most this many words per phrase, and two phrases at most.
 MAX_PHRASE_WORDS = 3
