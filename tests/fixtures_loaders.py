@@ -178,7 +178,8 @@ def jsonl(lines: list[dict[str, Any]]) -> bytes:
 
 
 def minimal_pdf(pages: list[str], *, title: str | None = None) -> bytes:
-    """A valid PDF with one line of Helvetica text per page, written by hand (no PDF library needed)."""
+    """A valid PDF with each page's text in Helvetica, one line per line of it, written by hand
+    (no PDF library needed)."""
     objects: list[bytes] = []
     page_ids = [4 + 2 * index for index in range(len(pages))]
     objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
@@ -191,8 +192,9 @@ def minimal_pdf(pages: list[str], *, title: str | None = None) -> bytes:
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
             f"/Contents {content_id} 0 R >>".encode()
         )
-        escaped = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-        stream = f"BT /F1 12 Tf 72 720 Td ({escaped}) Tj ET".encode()
+        escaped = [line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") for line in text.split("\n")]
+        shown = " 0 -16 Td ".join(f"({line}) Tj" for line in escaped)
+        stream = f"BT /F1 12 Tf 72 720 Td {shown} ET".encode()
         objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
     info_id = None
     if title is not None:

@@ -156,6 +156,28 @@ def test_pdf_one_document_per_page_with_text(tmp_path: Path) -> None:
     assert [(d.key, d.title) for d in single] == [("page-1", "memo")]
 
 
+def test_a_pdfs_running_header_footer_and_page_numbers_are_not_its_text(tmp_path: Path) -> None:
+    body = [
+        "Vacation\nFull-time staff get 25 days of paid vacation a year.",
+        "Expenses\nSubmit receipts within 30 days.\nACME Employee Handbook - Internal",  # inside: kept
+        "Equipment\nLaptops are replaced every three years.",
+        "Leaving\nReturn your laptop on your last day.",
+    ]
+    pages = [f"ACME Employee Handbook - Internal\n{text}\nPage {n} of 4" for n, text in enumerate(body, start=1)]
+    pages[1] += "\nACME Employee Handbook - Internal"  # a footer repeated at the bottom, as some layouts do
+    loaded = load_file(write(tmp_path, "handbook.pdf", minimal_pdf(pages))).documents
+    texts = [d.text for d in loaded]
+    assert texts[0] == "Vacation\nFull-time staff get 25 days of paid vacation a year."
+    assert texts[2] == "Equipment\nLaptops are replaced every three years."
+    assert "Submit receipts within 30 days." in texts[1]
+    assert not any("Page " in t for t in texts)
+    assert sum(t.count("ACME Employee Handbook") for t in texts) <= 1  # only where it is not an edge
+    memo = load_file(write(tmp_path, "memo.pdf", minimal_pdf(["- 1 -\nThe office closes at 18:00 on Fridays.\n1"]))).documents
+    assert memo[0].text == "The office closes at 18:00 on Fridays."
+    title_only = load_file(write(tmp_path, "two.pdf", minimal_pdf(["Handbook\nRule one.", "Handbook\nRule two."]))).documents
+    assert [d.text for d in title_only] == ["Handbook\nRule one.", "Handbook\nRule two."]  # two pages: too few to call it running
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
