@@ -70,6 +70,47 @@ def test_markdown_title_is_first_heading_outside_code_else_file_name(tmp_path: P
     assert load_file(write(tmp_path, "release-notes.md", "no heading at all")).documents[0].title == "release-notes"
 
 
+DOCS_SITE_PAGE = """---
+title: Deploying
+---
+
+import Tabs from '@theme/Tabs';
+
+[![Build](https://ci.example.com/badge.svg)](https://ci.example.com) ![Coverage](cov.svg)
+
+:::tip Deploy day
+Deploy on Tuesdays: the on-call team is fully staffed then.
+:::
+
+!!! warning "Never on Fridays"
+    A Friday deploy waits until Monday.
+
+    Ask in #ops for an exception.
+
+To deploy, run `make deploy` from `main`.
+
+{% include footer.html %}
+
+![Deploy diagram](img/deploy.png)
+
+```js
+import x from 'y';
+:::
+```
+"""
+
+
+def test_a_docs_sites_markup_is_not_knowledge_but_its_words_are(tmp_path: Path) -> None:
+    (doc,) = load_file(write(tmp_path, "deploy.mdx", DOCS_SITE_PAGE)).documents  # Docusaurus' MDX is Markdown
+    assert doc.title == "Deploying"
+    assert doc.text == (
+        "Deploy day\nDeploy on Tuesdays: the on-call team is fully staffed then.\n\n"
+        "Never on Fridays\nA Friday deploy waits until Monday.\n\nAsk in #ops for an exception.\n\n"
+        "To deploy, run `make deploy` from `main`.\n\n\n\n"
+        "```js\nimport x from 'y';\n:::\n```"  # code stays code
+    )
+
+
 def test_markdown_comment_blocks_are_not_knowledge(tmp_path: Path) -> None:
     page = (
         "<!-- draft: check the prices with Ana -->\n"
@@ -645,8 +686,11 @@ def test_unreadable_and_missing_paths(tmp_path: Path) -> None:
         ("underline.rst", ("x" * 80 + "\n") * 50_000),
         ("angles.html", "<p" * 200_000),
         ("nested.md", "> " * 200_000 + "quote"),
+        ("imports.mdx", "import " + " from 'a" * 200_000),
+        ("images.md", "![" * 300_000),
+        ("tags.md", "{%" + " %} x" * 200_000),
     ],
-    ids=["atx-heading", "front-matter", "rst", "html-brackets", "quotes"],
+    ids=["atx-heading", "front-matter", "rst", "html-brackets", "quotes", "mdx-import", "images", "template-tags"],
 )
 def test_pathological_lines_load_in_linear_time(tmp_path: Path, name: str, text: str) -> None:
     started = time.perf_counter()

@@ -61,6 +61,7 @@ __all__ = [
 SUPPORTED: dict[str, str] = {
     ".md": "Markdown",
     ".markdown": "Markdown",
+    ".mdx": "Markdown",  # a docs site's MDX: its imports and call-out fences are left out
     ".txt": "plain text",
     ".rst": "reStructuredText",
     ".html": "HTML",
@@ -255,7 +256,7 @@ def _load_file(path: Path, scope: str | None, conversation_window: int, limits: 
         return LoadedFile(source, _pdf_documents(data, path, source, document_scope), digest)
     if suffix in (".html", ".htm"):
         title, text = html_title_and_text(decode_html(data, path.name), path.stem, path.name)
-    elif suffix in (".md", ".markdown"):
+    elif suffix in (".md", ".markdown", ".mdx"):
         title, text = markdown_title_and_text(decode_text(data, path.name), path.stem)
     else:
         title, text = text_title_and_text(decode_text(data, path.name), path.stem, restructured=suffix == ".rst")

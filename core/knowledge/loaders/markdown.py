@@ -14,6 +14,18 @@ _FENCE = re.compile(r"^ {0,3}(```|~~~)")
 # A comment block (CommonMark's HTML block of type 2): from a line opening with "<!--" to the
 # line that holds "-->". A reader never sees it: writers' notes, to-dos, hidden metadata.
 _COMMENT_OPENS = re.compile(r"^ {0,3}<!--")
+# What else a docs site's reader never reads as text (Docusaurus, MkDocs, Jekyll, Hugo): MDX
+# imports, template tags, the fences of a call-out box, a line of images or badges alone.
+_MDX_IMPORT = re.compile(r"^import\s[^\n]*\sfrom\s+['\"][^'\"\n]+['\"];?\s*$|^import\s+['\"][^'\"\n]+['\"];?\s*$")
+_TEMPLATE_TAG = re.compile(r"^\s*(?:\{%[^\n]*%\}|\{\{[<%][^\n]*[>%]\}\})\s*$")
+# ":::tip", ":::warning Backups", ":::note[Heads up]", and the closing ":::"; its title, if any.
+_CALLOUT_FENCE = re.compile(r"^ {0,3}:{3,}[ \t]*(?:\w+)?[ \t]*(?:\[([^\]\n]*)\]|([^\n]*))$")
+# MkDocs: '!!! warning "Never on Fridays"' or '??? note', the box's text indented under it.
+_ADMONITION = re.compile(r'^(?:!!!|\?\?\?\+?)[ \t]+\w+(?:[ \t]+"([^"\n]*)")?[ \t]*$')
+# Markup lines are short: a longer line is text (and a hostile one never meets the patterns,
+# whose backtracking grows with a line's length).
+MAX_MARKUP_LINE = 1_000
+_IMAGE = re.compile(r"\[!\[[^\]\n]*\]\([^)\n]*\)\]\([^)\n]*\)|!\[[^\]\n]*\]\([^)\n]*\)")
 
 
 def split_front_matter(text: str) -> tuple[str | None, str]:
@@ -73,7 +85,47 @@ def without_comments(text: str) -> str:
     return "\n".join(kept)
 
 
+def without_site_markup(text: str) -> str:
+    """The text less what a docs site shows as no text, outside code fences: MDX imports,
+    template tags and lines of images alone are dropped; a call-out box's fences give way to
+    its title, if it has one, and an MkDocs box's indented text is read as a paragraph (kept
+    indented, it would read as code)."""
+    kept: list[str] = []
+    in_fence = in_admonition = False
+    for line in text.split("\n"):
+        if in_admonition:
+            if line.startswith(("    ", "\t")):
+                kept.append(line[4:] if line.startswith("    ") else line[1:])
+                continue
+            if not line.strip():
+                kept.append(line)  # a blank line inside the box
+                continue
+            in_admonition = False
+        if _FENCE.match(line):
+            in_fence = not in_fence
+        if in_fence or _FENCE.match(line):
+            kept.append(line)
+            continue
+        if len(line) > MAX_MARKUP_LINE:
+            kept.append(line)
+            continue
+        admonition = _ADMONITION.match(line)
+        callout = _CALLOUT_FENCE.match(line)
+        if admonition is not None or callout is not None:
+            in_admonition = admonition is not None
+            title = admonition.group(1) if admonition is not None else (callout.group(1) or callout.group(2) if callout else "")
+            if title and title.strip():
+                kept.append(title.strip())
+            continue
+        if _MDX_IMPORT.match(line) or _TEMPLATE_TAG.match(line):
+            continue
+        if line.strip() and not _IMAGE.sub("", line).strip():
+            continue
+        kept.append(line)
+    return "\n".join(kept)
+
+
 def markdown_title_and_text(text: str, fallback_title: str) -> tuple[str, str]:
     front_title, body = split_front_matter(text)
-    body = without_comments(body)
+    body = without_site_markup(without_comments(body))
     return front_title or first_heading(body) or fallback_title, body.strip()
