@@ -130,6 +130,74 @@ def test_markdown_comment_blocks_are_not_knowledge(tmp_path: Path) -> None:
     assert doc.text == "# Pricing\nPlans start at 10 euros.\nTeams pay per seat.\n```html\n<!-- kept: it is code -->\n```"
 
 
+# A Sphinx page written for this test: titles over and under lines, a contents directive, a
+# call-out box, a code block with an option, a literal block, roles, links and a comment.
+SPHINX_PAGE = """.. _install:
+
+=====
+Setup
+=====
+
+.. contents:: On this page
+   :depth: 2
+
+Requirements
+------------
+
+You need Python 3.10 or newer (see :ref:`the matrix <matrix>` and :func:`acme.check`).
+
+.. note::
+
+   Windows is supported through `WSL <https://learn.microsoft.com/wsl>`_ only.
+
+.. admonition:: Proxy users
+
+   Set ``HTTPS_PROXY`` first.
+
+Install it with pip:
+
+.. code-block:: bash
+   :linenos:
+
+   pip install acme-tool
+
+Or from source::
+
+    git clone https://example.com/acme.git
+
+* On a server:
+
+  .. code-block:: text
+
+     systemctl enable acme
+
+.. image:: _static/logo.png
+   :alt: ACME logo
+
+.. a comment a reader never sees
+
+Upgrading
+---------
+
+Run ``acme upgrade``.
+"""
+
+
+def test_restructured_text_reads_as_its_sections_code_and_words(tmp_path: Path) -> None:
+    (doc,) = load_file(write(tmp_path, "setup.rst", SPHINX_PAGE)).documents
+    assert doc.title == "Setup"
+    assert doc.text == (
+        "# Setup\n\n## Requirements\n\n"
+        "You need Python 3.10 or newer (see the matrix and `acme.check`).\n\n"
+        "Windows is supported through WSL only.\n\n"
+        "Proxy users\nSet `HTTPS_PROXY` first.\n\n"
+        "Install it with pip:\n\n```bash\npip install acme-tool\n```\n\n"
+        "Or from source:\n\n```\ngit clone https://example.com/acme.git\n```\n\n"
+        "* On a server:\n\n```text\nsystemctl enable acme\n```\n\n"
+        "## Upgrading\n\nRun `acme upgrade`."
+    )
+
+
 def test_text_and_rst_titles(tmp_path: Path) -> None:
     assert load_file(write(tmp_path, "ops.rst", RST)).documents[0].title == "Operations guide"
     doc = load_file(write(tmp_path, "coffee.txt", "  The machine is on floor 2.\n")).documents[0]
@@ -684,13 +752,16 @@ def test_unreadable_and_missing_paths(tmp_path: Path) -> None:
         ("spaces.md", "# a" + " \t" * 200_000 + "#x"),
         ("front.md", "---\ntitle: a" + " \t" * 200_000 + "b\n---\nbody"),
         ("underline.rst", ("x" * 80 + "\n") * 50_000),
+        ("boxes.rst", "".join(" " * (3 * n) + ".. note::\n\n" for n in range(2_000)) + "deep"),
+        ("roles.rst", ":ref:`" * 200_000 + "x"),
         ("angles.html", "<p" * 200_000),
         ("nested.md", "> " * 200_000 + "quote"),
         ("imports.mdx", "import " + " from 'a" * 200_000),
         ("images.md", "![" * 300_000),
         ("tags.md", "{%" + " %} x" * 200_000),
     ],
-    ids=["atx-heading", "front-matter", "rst", "html-brackets", "quotes", "mdx-import", "images", "template-tags"],
+    ids=["atx-heading", "front-matter", "rst", "rst-boxes", "rst-roles", "html-brackets", "quotes", "mdx-import", "images",
+         "template-tags"],
 )
 def test_pathological_lines_load_in_linear_time(tmp_path: Path, name: str, text: str) -> None:
     started = time.perf_counter()

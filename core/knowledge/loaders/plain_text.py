@@ -1,8 +1,11 @@
-"""Plain text and reStructuredText: one Document titled by its first section title or file name."""
+"""Plain text and reStructuredText: one Document titled by its first section title or file name;
+reStructuredText is read as Markdown (``restructured``)."""
 
 from __future__ import annotations
 
 import re
+
+from core.knowledge.loaders.restructured import rst_as_markdown
 
 _RST_UNDERLINE = re.compile(r"^([=\-~^\"'`#*+:.])\1{2,}[ \t]*$")
 
@@ -19,5 +22,6 @@ def rst_title(text: str) -> str | None:
 
 
 def text_title_and_text(text: str, fallback_title: str, *, restructured: bool) -> tuple[str, str]:
-    title = rst_title(text) if restructured else None
-    return title or fallback_title, text.strip()
+    if not restructured:
+        return fallback_title, text.strip()
+    return rst_title(text) or fallback_title, rst_as_markdown(text)
