@@ -820,6 +820,21 @@ def test_a_sentence_ending_its_chunk_is_quoted_with_the_code_block_it_introduces
     assert len(answer.citations) == 1 and len(answer.citations[0].chunk_ids) >= 2
 
 
+def test_a_sentence_introducing_what_the_answer_does_not_show_is_left_out(services_reading) -> None:  # type: ignore[no-untyped-def]
+    # "The bot then serves two paths on that port (...):" ended an answer, its paths under the
+    # next headings.
+    page = (
+        "# Operations\n\n## Metrics\n\nTurn the metrics on in the relay's configuration file:\n\n"
+        "```\n[metrics]\nport = 9464\n```\n\nThe relay then serves two paths on that port:\n\n"
+        "### GET /healthz\n\nIt answers 200 while the relay can read its queue.\n\n"
+        "### GET /metrics\n\nIt answers in the Prometheus text format.\n"
+    )
+    services = services_reading({"operations.md": page}, config_text="[answers]\nquote_margin = 0\n")
+    answer = ask(services, "which port do the relay's metrics use?")
+    assert answer.grounded and "port = 9464" in answer.text, answer.text
+    assert "serves two paths on that port" not in answer.text, answer.text
+
+
 def test_the_chunk_after_a_chunk_is_found_only_within_its_section(services_reading) -> None:  # type: ignore[no-untyped-def]
     services = services_reading({"connect.md": _scopes_page(quoting.MAX_TABLE_ROWS)})
     kb = services.knowledge_base

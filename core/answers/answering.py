@@ -575,6 +575,8 @@ class Answerer:
             lead = lead if rest else [cut(p) for p in lead]
             others = [p if p.source in read_on else cut(p) for p in others]
         quoted = (*lead, *rest, *others)
+        # "The bot then serves two paths on that port:" with neither path quoted ends on nothing.
+        quoted = tuple(p for p in quoted if not quoting.dangles(p, quoted)) or quoted
         if not asks_yes_or_no(question):
             quoted = tuple(quoting.without_yes_or_no(p) for p in quoted)
         return Quoted(quoted, time.perf_counter() - started, prompt_tokens, continued)

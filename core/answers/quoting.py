@@ -761,6 +761,16 @@ def introduced(passage: Passage, passages: Sequence[Passage]) -> list[Passage]:
     ][:1]
 
 
+def dangles(passage: Passage, quoted: Sequence[Passage]) -> bool:
+    """A sentence that introduces what ``quoted`` does not show: it ends in a colon, and
+    nothing of its source follows it there."""
+    return (
+        _introduces(passage)
+        and not items_of(passage)
+        and not any(p.source == passage.source and p.order == passage.order + 1 for p in quoted)
+    )
+
+
 def _introduces(passage: Passage) -> bool:
     # A sentence, or a list whose last step, ends in a colon: "4. Put both in `.env`:".
     return passage.text.endswith(":") and not passage.text.startswith("```")
