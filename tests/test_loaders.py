@@ -37,6 +37,7 @@ from core.digests.conversations import group_conversations
 from core.digests.extract import open_questions
 from core.errors import LoaderError
 from core.knowledge.loaders import SUPPORTED, Limits, LoadedFile, SkippedFile, discover, load_file, read_messages
+from core.knowledge.loaders.pdf import without_running_lines
 from core.knowledge.loaders.reading import fingerprint
 
 
@@ -285,6 +286,16 @@ def test_a_pdfs_running_header_footer_and_page_numbers_are_not_its_text(tmp_path
     assert memo[0].text == "The office closes at 18:00 on Fridays."
     title_only = load_file(write(tmp_path, "two.pdf", minimal_pdf(["Handbook\nRule one.", "Handbook\nRule two."]))).documents
     assert [d.text for d in title_only] == ["Handbook\nRule one.", "Handbook\nRule two."]  # two pages: too few to call it running
+
+
+def test_a_pdf_pages_pathological_edge_lines_are_trimmed_in_linear_time() -> None:
+    spaces = "page" + "\u2003" * 200_000 + "x"  # extracted text keeps such spaces: no page number
+    started = time.perf_counter()
+    pages = without_running_lines([(n, f"{spaces}\nRule {n}.\n{spaces}") for n in range(1, 5)])
+    assert time.perf_counter() - started < 3.0
+    assert [text for _, text in pages] == [f"Rule {n}." for n in range(1, 5)]  # a running line all the same
+    slides = [(n, f"Q{n} results\nRevenue grew in Q{n}.\nACME | page {n} of 4") for n in range(1, 5)]
+    assert [text for _, text in without_running_lines(slides)] == [f"Q{n} results\nRevenue grew in Q{n}." for n in range(1, 5)]
 
 
 @pytest.mark.parametrize(

@@ -103,19 +103,19 @@ def without_site_markup(text: str) -> str:
             in_admonition = False
         if _FENCE.match(line):
             in_fence = not in_fence
-        if in_fence or _FENCE.match(line):
             kept.append(line)
             continue
-        if len(line) > MAX_MARKUP_LINE:
+        if in_fence or len(line) > MAX_MARKUP_LINE:
             kept.append(line)
             continue
         admonition = _ADMONITION.match(line)
+        if admonition is not None:
+            in_admonition = True
+            kept += _title_line(admonition.group(1))
+            continue
         callout = _CALLOUT_FENCE.match(line)
-        if admonition is not None or callout is not None:
-            in_admonition = admonition is not None
-            title = admonition.group(1) if admonition is not None else (callout.group(1) or callout.group(2) if callout else "")
-            if title and title.strip():
-                kept.append(title.strip())
+        if callout is not None:
+            kept += _title_line(callout.group(1) or callout.group(2))
             continue
         if _MDX_IMPORT.match(line) or _TEMPLATE_TAG.match(line):
             continue
@@ -123,6 +123,11 @@ def without_site_markup(text: str) -> str:
             continue
         kept.append(line)
     return "\n".join(kept)
+
+
+def _title_line(title: str | None) -> list[str]:
+    """A call-out box's title as a line of its own, if it has one."""
+    return [title.strip()] if title and title.strip() else []
 
 
 def markdown_title_and_text(text: str, fallback_title: str) -> tuple[str, str]:

@@ -20,11 +20,16 @@ from core.errors import LoaderError
 
 _SPACES = re.compile(r"[ \t]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
-# "3", "- 3 -", "(3)", "Page 3", "page 3 of 12", "3 / 12": a line that only numbers its page.
+# "3", "- 3 -", "(3)", "Page 3", "page 3 of 12", "3 / 12": a line that only numbers its page
+# (and is short: the pattern is tried on no longer line, where its runs of spaces would backtrack).
+_PAGE_NUMBER_CHARS = 24
 _PAGE_NUMBER = re.compile(r"^(?:page\s*)?[-–—(\[]?\s*\d{1,4}\s*[-–—)\]]?(?:\s*(?:of|/)\s*\d{1,4})?$", re.IGNORECASE)
+# "page 3", "page 3 of 12", "3 of 12", "3/12" inside a longer line (the words around are already
+# single-spaced, so no run of spaces backtracks).
+_PAGE_REFERENCE = re.compile(r"\b(?:page ?\d{1,4}(?: ?(?:of|/) ?\d{1,4})?|\d{1,4} ?(?:of|/) ?\d{1,4})\b")
 # A header or footer is among a page's first or last lines...
 EDGE_LINES = 2
-# ...and, worded alike but for its numbers, on at least this share of the pages, and this many.
+# ...and, worded alike but for its page number, on at least this share of the pages, and this many.
 RUNNING_SHARE = 0.5
 RUNNING_MIN_PAGES = 3
 _GENERATED_TITLE = re.compile(r"^Microsoft \w+ - |\.(docx?|odt|rtf|pptx?|xlsx?|tex|pdf)$", re.IGNORECASE)
@@ -77,15 +82,18 @@ def without_running_lines(pages: list[tuple[int, str]]) -> list[tuple[int, str]]
 
 
 def _shape(line: str) -> str:
-    # "Page 3 of 12" and "Page 4 of 12" are one footer.
-    return re.sub(r"\d+", "#", " ".join(line.lower().split()))
+    # "ACME Handbook | Page 3 of 12" and "... Page 4 of 12" are one footer; "Q3 results" and "Q4
+    # results" are two slides' titles.
+    return _PAGE_REFERENCE.sub("page #", " ".join(line.lower().split()))
 
 
 def _trimmed(text: str, running: set[str]) -> str:
     lines = text.split("\n")
 
     def chrome(line: str) -> bool:
-        return not line.strip() or _PAGE_NUMBER.match(line.strip()) is not None or _shape(line) in running
+        bare = line.strip()
+        numbers_page = len(bare) <= _PAGE_NUMBER_CHARS and _PAGE_NUMBER.match(bare) is not None
+        return not bare or numbers_page or _shape(line) in running
 
     start, end = 0, len(lines)
     while start < min(EDGE_LINES, end) and chrome(lines[start]):
