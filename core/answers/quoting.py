@@ -653,7 +653,7 @@ def cut_off(lead: Sequence[Passage], passages: Sequence[Passage]) -> Passage | N
     items = items_of(last)
     introduced = bool(items) and not _ITEM_LINE.match(last.text)
     steps = bool(items) and items[0][:1].isdigit()
-    return last if introduced or steps or (not items and _introduces(last)) else None
+    return last if introduced or steps or _introduces_what_follows(last) else None
 
 
 def going_on(text: str, last: Passage, quoted: Collection[str]) -> tuple[list[Passage], bool]:
@@ -661,7 +661,7 @@ def going_on(text: str, last: Passage, quoted: Collection[str]) -> tuple[list[Pa
     ``text``, less what is already ``quoted`` (chunks overlap by a row or an item), numbered on
     from ``last`` as part of its source; and whether it runs to the end of this chunk too."""
     passages = passages_of(text, last.source)
-    if _introduces(last) and not items_of(last):
+    if _introduces_what_follows(last):
         return _introduced_in(passages, last), False
     if last.table >= 0:
         leading = list(itertools.takewhile(lambda p: p.table == 0, passages))
@@ -764,11 +764,14 @@ def introduced(passage: Passage, passages: Sequence[Passage]) -> list[Passage]:
 def dangles(passage: Passage, quoted: Sequence[Passage]) -> bool:
     """A sentence that introduces what ``quoted`` does not show: it ends in a colon, and
     nothing of its source follows it there."""
-    return (
-        _introduces(passage)
-        and not items_of(passage)
-        and not any(p.source == passage.source and p.order == passage.order + 1 for p in quoted)
+    return _introduces_what_follows(passage) and not any(
+        p.source == passage.source and p.order == passage.order + 1 for p in quoted
     )
+
+
+def _introduces_what_follows(passage: Passage) -> bool:
+    # A sentence, not a list, that ends in a colon: what it introduces is another passage.
+    return _introduces(passage) and not items_of(passage)
 
 
 def _introduces(passage: Passage) -> bool:

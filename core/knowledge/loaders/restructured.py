@@ -46,6 +46,16 @@ def rst_as_markdown(text: str) -> str:
     return _BLANK_LINES.sub("\n\n", "\n".join(_converted(text.split("\n"), {}, 0))).strip()
 
 
+def rst_title(text: str) -> str | None:
+    """The page's first section title, found as ``rst_as_markdown`` finds its sections."""
+    lines = text.split("\n")
+    for index, line in enumerate(lines):
+        title = _title_at(lines, index) if line.strip() else None
+        if title is not None:
+            return title[0]
+    return None
+
+
 def _converted(lines: list[str], styles: dict[tuple[str, bool], int], depth: int) -> list[str]:
     """The lines as Markdown; ``styles`` maps a title's adornment to its heading level, in the
     order the page first uses them, as reStructuredText does."""
