@@ -753,6 +753,11 @@ def test_a_sentence_that_is_only_a_code_span_is_not_the_topic() -> None:
     assert topic(two_speakers(["Run `lein install` to put the jar in your local maven repo."]).messages).text.startswith("Run `lein")
 
 
+def test_emoji_codes_do_not_make_a_sentence_say_something() -> None:
+    said = ["Nice one :tada: :rocket: :fire:", "The build runs faster."]
+    assert topic(two_speakers(said).messages).text == "The build runs faster."
+
+
 def test_a_code_block_ends_its_sentence_when_a_new_one_starts_after_it() -> None:
     shown = (
         "yes, I installed the 64 bits image. I tried your command:\n```uname -a\nLinux ubuntu 5.3.0 aarch64 GNU/Linux``` "

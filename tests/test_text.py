@@ -91,6 +91,11 @@ def test_content_words_are_stemmed_and_leave_out_names() -> None:
     assert content_words(line, names=name_words(["Project Manager"])) == {"want", "button", "design", "meet"}
 
 
+def test_content_words_leave_out_emoji_codes_but_not_a_clock() -> None:
+    assert content_words("Feel free to change this :wink: :+1::skin-tone-2:") == {"feel", "free", "change"}
+    assert content_words("The deploy is at 10:30:00 tomorrow") == {"deploy", "tomorrow"}
+
+
 def test_question_words_are_ignored_when_a_question_is_compared() -> None:
     question = "Can you tell me how many days of paid holiday employees get?"
     compared = meaningful_words(question, stopwords=FUNCTION_WORDS | QUESTION_WORDS, stemmer=fold_plural, shortest=2)

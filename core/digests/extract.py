@@ -22,6 +22,7 @@ from core.digests.conversations import Conversation, addresses
 from core.text import (
     INLINE_CODE,
     LINK,
+    MENTION,
     THANKS_WORDS,
     content_words,
     keywords,
@@ -371,7 +372,6 @@ ANSWER_WINDOW = timedelta(hours=1)
 # release?") or shares this many of the question's content words.
 _SPOKEN_TO = re.compile(r"\b(?:you|your|yours|you're|youre|u)\b", re.IGNORECASE)
 REPLY_SHARED_WORDS = 2
-AT_SOMEONE = re.compile(r"(?<![\w.])@[\w.\-]+")
 # An asker thanking someone later got an answer, however late ("@Oszy Thanks" five hours on);
 # "thanks in advance" is said before any answer, so it does not count.
 THANKS = re.compile(rf"\b(?:{THANKS_WORDS})\b(?! in advance)", re.IGNORECASE)
@@ -889,7 +889,7 @@ def _reads_as_reply(question: ChannelMessage, words: set[str], first: ChannelMes
 
 def _speaks_to_someone_else(message: ChannelMessage, asker: Author) -> bool:
     """``message`` @-names someone, and not ``asker``."""
-    return AT_SOMEONE.search(clean_text(message.text)) is not None and not addresses(message, asker)
+    return MENTION.search(clean_text(message.text)) is not None and not addresses(message, asker)
 
 
 def _shares_words(words: set[str], message: ChannelMessage) -> bool:
@@ -985,7 +985,7 @@ def candidates(conversation: Conversation, following: Sequence[ChannelMessage] =
 
 def _said(sentence: str) -> frozenset[str]:
     """What a quoted sentence says, whoever it is addressed to."""
-    return frozenset(content_words(AT_SOMEONE.sub(" ", sentence)))
+    return frozenset(content_words(MENTION.sub(" ", sentence)))
 
 
 def window_candidates(conversations: Sequence[Conversation]) -> list[Candidate]:

@@ -30,16 +30,13 @@ from core.digests.extract import (
     tries_out,
 )
 from core.ports import Embedder
-from core.text import LINK, STOPWORDS, WORD, stem
+from core.text import EMOJI_CODE, LINK, MENTION, STOPWORDS, WORD, stem
 from core.types import ChannelMessage
 
 # "[code]" is a code block, and a code block alone is no bullet either.
 _PLACEHOLDER_TEXTS = frozenset(
     ["this message was deleted", "message deleted", "deleted", "message removed", "this message has been deleted"]
 )
-# Emoji codes and mentions carry no topic.
-_EMOJI = re.compile(r":[a-z0-9_+\-]+:")
-_MENTION = re.compile(r"@[\w.\-]+")
 # A word stretched for effect ("Suuuuuper random", "sooo"): a tone of voice, no topic. An
 # acronym ("AAA batteries") is upper case and stays.
 _STRETCHED = re.compile(r"([a-z])\1\1")
@@ -151,8 +148,8 @@ def is_placeholder(text: str) -> bool:
 def _said(text: str) -> list[str]:
     """The words of ``text`` without links, emoji codes and mentions, lower-cased."""
     text = LINK.sub(" ", text)
-    text = _EMOJI.sub(" ", text.lower())
-    text = _MENTION.sub(" ", text)
+    text = EMOJI_CODE.sub(" ", text.lower())
+    text = MENTION.sub(" ", text)
     return [word.lower() for word in WORD.findall(text)]
 
 
@@ -244,8 +241,8 @@ def _phrases(text: str) -> list[list[str]]:
     break a run."""
     text = " . ".join(clean_text(line) for line in lines_without_output(text))
     text = _BARE_LINK.sub(" . ", LINK.sub(" . ", text))
-    text = _EMOJI.sub(" . ", text)
-    text = _MENTION.sub(" . ", text)
+    text = EMOJI_CODE.sub(" . ", text)
+    text = MENTION.sub(" . ", text)
     text = _ELLIPSIS.sub(" . ", text)
     text = text.replace("[code]", " . ")
     runs: list[list[str]] = []

@@ -27,13 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from core.digests.conversations import group_conversations, meaningful
-from core.digests.extract import AT_SOMEONE, clean_text, name_words, window_candidates
+from core.digests.extract import clean_text, name_words, window_candidates
 from core.digests.labels import is_placeholder, is_small_talk, quotable_message, repeated_texts, topic_labels
 from core.digests.prompts import normalized
 from core.digests.summarizing import SECTION_TITLES, Summarizer
 from core.evaluation.datasets import EvaluationDataError, held_out_set
 from core.knowledge.loaders import read_messages
-from core.text import content_words
+from core.text import MENTION, content_words
 from core.types import ChannelMessage, Digest, DigestBullet
 
 KINDS = ("decision", "action", "question")
@@ -137,7 +137,7 @@ def bad_lines(digest: Digest) -> list[str]:
     for line, item in lines:
         quote = line.split(": ", 1)[-1].rsplit(" — ", 1)[0]
         key = normalized(line)
-        said = (item.sources[0].message_id, normalized(AT_SOMEONE.sub(" ", quote))) if item and item.sources else None
+        said = (item.sources[0].message_id, normalized(MENTION.sub(" ", quote))) if item and item.sources else None
         if is_placeholder(line) or is_placeholder(quote) or is_small_talk(quote) or key in seen or said in items:
             found.append(line)
         seen.add(key)
