@@ -632,6 +632,14 @@ def test_discover_walks_folders_and_explains_skips(tmp_path: Path) -> None:
     assert all(isinstance(s, SkippedFile) and s.reason.endswith(".") for s in skipped)
 
 
+def test_a_web_address_is_skipped_with_how_to_ingest_the_page(tmp_path: Path) -> None:
+    page = write(tmp_path, "handbook.md", "# Handbook\n\nExpenses are filed monthly.")
+    found, skipped = discover(["https://wiki.example.com/handbook", page])
+    assert found == [page]
+    assert [s.path for s in skipped] == ["https://wiki.example.com/handbook"]
+    assert skipped[0].reason.startswith("Tidings reads files and folders, not web addresses: save the page")
+
+
 def test_discover_export_folder_given_directly_and_hidden_file_named_explicitly(tmp_path: Path) -> None:
     export = write_folder(tmp_path / "export", slack_export_files())
     hidden = write(tmp_path, ".env.md", "x")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
@@ -74,6 +75,8 @@ SUPPORTED: dict[str, str] = {
 
 # Chat logs ``read_messages`` also reads, which are not knowledge-base material.
 MESSAGE_ONLY = {".jsonl": "Slack Events API log", ".ndjson": "Slack Events API log"}
+# A web address given as a path ("https://wiki.example.com/handbook"): nothing is downloaded.
+WEB_ADDRESS = re.compile(r"^(?:https?|ftp)://", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -125,7 +128,12 @@ def _discover_one(path: Path, given: str, add: Callable[[Path], None], skipped: 
     """``given`` is the path as the user wrote it, which is how a skipped path is reported."""
     if not path.exists():
         reason = "The path does not exist."
-        if path.is_symlink():
+        if WEB_ADDRESS.match(given):
+            reason = (
+                "Tidings reads files and folders, not web addresses: save the page (as HTML or PDF) "
+                "or export the site, then ingest the file."
+            )
+        elif path.is_symlink():
             reason = "The path is a symbolic link to nothing: its target is missing, or it loops back on itself."
         skipped.append(SkippedFile(given, reason))
     elif path.is_dir():
