@@ -167,23 +167,29 @@ def one_typo_apart(a: str, b: str) -> bool:
     return a[start + 1 :] == b[start + 1 :] or (swapped and a[start + 2 :] == b[start + 2 :])
 
 
-def keywords(text: str) -> set[str]:
-    """The words of ``text`` that say something, lower-cased but not stemmed (links left out)."""
-    return set(meaningful_words(LINK.sub(" ", text), stemmer=str))
-
-
 # An emoji code (":wink:", ":+1::skin-tone-2:"; a clock's "10:30:00" is none) and an
 # @-mention: chat markup, not words of what was said.
 EMOJI_CODE = re.compile(r"(?<!\w):[a-z0-9_+'-]*[a-z][a-z0-9_+'-]*:(?!\w)", re.IGNORECASE)
 MENTION = re.compile(r"(?<![\w.])@[\w.\-]+")
 
 
+def _without_markup(text: str) -> str:
+    """``text`` less its links and emoji codes: "Feel free to change this - <link> :wink:"
+    says three things, not four. A mention stays: "@ann, can you tag the release?" asks ann
+    for something."""
+    return EMOJI_CODE.sub(" ", LINK.sub(" ", text))
+
+
+def keywords(text: str) -> set[str]:
+    """The words of ``text`` that say something, lower-cased but not stemmed (links and emoji
+    codes left out)."""
+    return set(meaningful_words(_without_markup(text), stemmer=str))
+
+
 def content_words(text: str, *, names: Collection[str] = ()) -> set[str]:
     """The stemmed keywords of ``text``, without ``names`` (stemmed words of people's names:
-    a line made of who spoke says nothing about what was said), links and emoji codes: "Feel
-    free to change this - <link> :wink:" says three things, not four. A mention stays: "@ann,
-    can you tag the release?" asks ann for something."""
-    return set(meaningful_words(EMOJI_CODE.sub(" ", LINK.sub(" ", text)))) - set(names)
+    a line made of who spoke says nothing about what was said)."""
+    return set(meaningful_words(_without_markup(text))) - set(names)
 
 
 # A code span in a line of chat or a document: `(partition-by pos? (range))`, `WHERE start = ? OR end = ?`.

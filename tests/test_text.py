@@ -94,6 +94,8 @@ def test_content_words_are_stemmed_and_leave_out_names() -> None:
 def test_content_words_leave_out_emoji_codes_but_not_a_clock() -> None:
     assert content_words("Feel free to change this :wink: :+1::skin-tone-2:") == {"feel", "free", "change"}
     assert content_words("The deploy is at 10:30:00 tomorrow") == {"deploy", "tomorrow"}
+    # The unstemmed keywords leave out the same markup: a content word is a stemmed keyword.
+    assert keywords("Nice :tada: release :+1:") == {"nice", "release"}
 
 
 def test_question_words_are_ignored_when_a_question_is_compared() -> None:
