@@ -412,6 +412,26 @@ def test_the_ranking_reads_a_name_joined_by_underscores_as_its_words() -> None:
     assert shares[1] > shares[0]
     assert quoting.rank("how do I change the log level", passages, None)[0][1] == passages[1]
 
+def test_a_question_quoted_as_an_example_does_not_make_its_sentence_the_answer(embedder) -> None:  # type: ignore[no-untyped-def]
+    # "how do I reset everything" was answered by the guide's rule for follow-ups, whose example
+    # is "how do I reset the router?", and "how do I test that it works" by a digest rule quoting
+    # "does it work for async tests?": the words were the examples', not the sentences' subject.
+    titles = ["Asking questions > Follow-up questions", "Common questions > How do I reset Tidings and start over?"]
+    passages = [
+        quoting.Passage(1, 0, 'A thing never stands in for the action asked about ("and the printer?" after '
+                              '"how do I reset the router?" asks to reset the printer); an action does.'),
+        quoting.Passage(2, 0, "Stop Tidings, delete its data directory, and run `make run` again: it starts as it "
+                              "did the first time."),
+    ]
+    assert quoting.rank("how do I reset everything", passages, embedder, titles)[0][1] == passages[1]
+    rule = "A question that runs on after its mark (\"does it work for async tests? it does not seem so\") still asks."
+    assert quoting.word_shares("how do I test that it works", [rule]) == [0.0]
+    # What the bot says, quoted, is the sentence's subject; so is a quoted question left alone.
+    said = 'Tidings says "I couldn\'t find this in the knowledge base", and lists the nearest sources.'
+    assert quoting.without_examples(said) == said
+    assert quoting.without_examples('"How do I connect Slack?"') == '"How do I connect Slack?"'
+
+
 def test_hard_wrapped_docs_are_quoted_as_whole_sentences_and_list_items() -> None:
     from core.knowledge.chunking import chunk_document
     from core.types import Document

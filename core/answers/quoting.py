@@ -351,7 +351,7 @@ def similarities(question: str, passages: Sequence[Passage], embedder: Embedder)
     """The question's cosine similarity with each passage read alone."""
     if not passages:
         return []
-    vectors = np.asarray(embedder.embed([question, *(p.text for p in passages)]))
+    vectors = np.asarray(embedder.embed([question, *(without_examples(p.text) for p in passages)]))
     return [float(value) for value in vectors[1:] @ vectors[0]]
 
 
@@ -375,14 +375,15 @@ def rank(
 
     def titled(p: Passage) -> str:
         title = titles[p.source - 1] if p.source <= len(titles) else ""
-        return f"{title}: {p.text}" if title else p.text
+        text = without_examples(p.text)
+        return f"{title}: {text}" if title else text
 
     read = [titled(p) for p in passages]
     overlap = word_shares(question, read)
     if embedder is not None:
         measured = alone is not None and len(alone) == len(passages)
         # One batch: the question, the titled passages and, unless measured, the plain ones.
-        texts = [question, *read] if measured else [question, *read, *(p.text for p in passages)]
+        texts = [question, *read] if measured else [question, *read, *(without_examples(p.text) for p in passages)]
         vectors = np.asarray(embedder.embed(texts))
         similar = vectors[1:] @ vectors[0]
         plain = np.asarray(alone) if measured else similar[len(passages):]
@@ -413,6 +414,18 @@ def asked_by_heading(question: str, titles: Sequence[str], embedder: Embedder | 
     return asked[best][0] if float(similar[best]) >= least else None
 
 
+# A question quoted as an example of what a rule does ("how do I reset the router?"): its words are
+# the example's, not the passage's subject.
+_EXAMPLE = re.compile(r"[\"“][^\"“”]{0,200}?\?[^\"“”]{0,80}[\"”]")
+
+
+
+def without_examples(text: str) -> str:
+    """The text without the questions it quotes as examples, unless little else is left."""
+    rest = _EXAMPLE.sub(" ", text)
+    return rest if len(rest.split()) >= 4 else text
+
+
 def word_shares(question: str, texts: Sequence[str]) -> list[float]:
     """The share of the question's words each text holds, each word weighted by how few of the
     texts hold it: "Out of the box Tidings runs Gemma 3 270M" holds "box", which one passage
@@ -421,7 +434,7 @@ def word_shares(question: str, texts: Sequence[str]) -> list[float]:
     wanted = _stems(question)
     if not wanted:
         return [0.0] * len(texts)
-    held = [wanted & _stems(text) for text in texts]
+    held = [wanted & _stems(without_examples(text)) for text in texts]
     count = len(texts)
     # Smoothed inverse document frequency, as full-text search weighs a word, over these texts.
     weight = {word: math.log((count + 1) / (sum(word in h for h in held) + 1)) + 1 for word in wanted}
