@@ -412,6 +412,7 @@ def test_the_ranking_reads_a_name_joined_by_underscores_as_its_words() -> None:
     assert shares[1] > shares[0]
     assert quoting.rank("how do I change the log level", passages, None)[0][1] == passages[1]
 
+
 def test_a_question_quoted_as_an_example_does_not_make_its_sentence_the_answer(embedder) -> None:  # type: ignore[no-untyped-def]
     # "how do I reset everything" was answered by the guide's rule for follow-ups, whose example
     # is "how do I reset the router?", and "how do I test that it works" by a digest rule quoting

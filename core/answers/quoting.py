@@ -419,7 +419,6 @@ def asked_by_heading(question: str, titles: Sequence[str], embedder: Embedder | 
 _EXAMPLE = re.compile(r"[\"“][^\"“”]{0,200}?\?[^\"“”]{0,80}[\"”]")
 
 
-
 def without_examples(text: str) -> str:
     """The text without the questions it quotes as examples, unless little else is left."""
     rest = _EXAMPLE.sub(" ", text)
