@@ -16,6 +16,7 @@ import contextlib
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -70,6 +71,39 @@ class Server:
                 self.process.wait(10)
         shutil.rmtree(self.folder, ignore_errors=True)
 
+    def halt(self) -> None:
+        """Stop the server the way an admin does (SIGINT: PostgreSQL's fast shutdown), keeping its
+        data for ``restart``."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            self.process.wait(20)
+
+    def restart(self) -> None:
+        """Start the server again on the same data, port and user (halting it first if it runs):
+        what a database upgrade or a reboot looks like to its clients."""
+        self.halt()
+        args, user = self.process.args, self.extra.get("user") or None
+        with open(self.log, "ab") as out:
+            self.process = subprocess.Popen(
+                args, stdout=out, stderr=subprocess.STDOUT, user=user, env=_SERVER_ENV, cwd=self.folder,
+                start_new_session=True,
+            )
+        import psycopg
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                psycopg.connect(f"host=127.0.0.1 port={self.extra['port']} user=tidings dbname=postgres").close()
+                return
+            except psycopg.OperationalError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"PostgreSQL did not start again: {self.log.read_text(errors='replace')[-2000:]}") from None
+                time.sleep(0.2)
+
+
+# An empty environment apart from the locale: a user's PG* variables must not leak in.
+_SERVER_ENV = {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C", "LANG": "C"}
+
 
 def _as_user() -> tuple[str | None, str]:
     """(user to run as, why) - None when we are not root."""
@@ -101,8 +135,7 @@ def start_postgres(database: str = "tidings", *, timeout_s: float = 60, durable:
 
         entry = pwd.getpwnam(user)
         os.chown(folder, entry.pw_uid, entry.pw_gid)
-    # An empty environment apart from the locale: a user's PG* variables must not leak in.
-    env = {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C", "LANG": "C"}
+    env = _SERVER_ENV
     subprocess.run(
         [str(binaries / "initdb"), "-D", str(data), "-U", "tidings", "--auth=trust", "-E", "UTF8", "--no-sync"],
         check=True,
@@ -140,7 +173,9 @@ def start_postgres(database: str = "tidings", *, timeout_s: float = 60, durable:
                 process.kill()
                 raise RuntimeError(f"PostgreSQL did not start: {log.read_text(errors='replace')[-2000:]}") from None
             time.sleep(0.2)
-    return Server(f"postgresql://tidings@127.0.0.1:{port}/{database}", process, folder, log, {"port": str(port)})
+    return Server(
+        f"postgresql://tidings@127.0.0.1:{port}/{database}", process, folder, log, {"port": str(port), "user": user or ""}
+    )
 
 
 def create_database(server_url: str, name: str) -> str:

@@ -19,6 +19,36 @@ def test_first_time_is_true_once_even_across_restarts(state_location: str) -> No
     again.close()
 
 
+def test_a_postgresql_restart_needs_no_restart_of_tidings() -> None:
+    # A database upgrade or a reboot of the database host. Restarted while Tidings was idle, the
+    # store's pooled connections are dead: the first call after it must not fail on one. Calls
+    # while it is down fail with the driver's error (the caller logs it), and the store works
+    # again once it is back, with what was written before.
+    import pytest
+    from sqlalchemy.exc import OperationalError
+
+    from tests.servers import start_postgres
+
+    try:
+        server = start_postgres()
+    except Exception as error:
+        pytest.skip(f"PostgreSQL could not be started: {error}")
+    state = StateStore(server.url)
+    try:
+        assert state.first_time("slack:event:Ev1")
+        server.restart()
+        assert not state.first_time("slack:event:Ev1"), "the first call after a quiet restart works"
+        server.halt()
+        with pytest.raises(OperationalError):
+            state.first_time("slack:event:Ev2")
+        server.restart()
+        assert state.first_time("slack:event:Ev2"), "nothing was written while the database was down"
+        assert not state.first_time("slack:event:Ev1"), "what was written before the restart is kept"
+    finally:
+        state.close()
+        server.stop()
+
+
 def test_first_time_is_atomic_between_threads(state_location: str) -> None:
     state = StateStore(state_location)
     results: list[bool] = []
