@@ -53,6 +53,10 @@ def postgres_bin() -> Path | None:
     return None
 
 
+# An empty environment apart from the locale: a user's PG* variables must not leak in.
+_SERVER_ENV = {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C", "LANG": "C"}
+
+
 @dataclass
 class Server:
     url: str
@@ -101,9 +105,6 @@ class Server:
                 time.sleep(0.2)
 
 
-# An empty environment apart from the locale: a user's PG* variables must not leak in.
-_SERVER_ENV = {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C", "LANG": "C"}
-
 
 def _as_user() -> tuple[str | None, str]:
     """(user to run as, why) - None when we are not root."""
@@ -135,14 +136,13 @@ def start_postgres(database: str = "tidings", *, timeout_s: float = 60, durable:
 
         entry = pwd.getpwnam(user)
         os.chown(folder, entry.pw_uid, entry.pw_gid)
-    env = _SERVER_ENV
     subprocess.run(
         [str(binaries / "initdb"), "-D", str(data), "-U", "tidings", "--auth=trust", "-E", "UTF8", "--no-sync"],
         check=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         user=user,
-        env=env,
+        env=_SERVER_ENV,
         cwd=folder,
     )
     port = free_port()
@@ -156,7 +156,7 @@ def start_postgres(database: str = "tidings", *, timeout_s: float = 60, durable:
             stdout=out,
             stderr=subprocess.STDOUT,
             user=user,
-            env=env,
+            env=_SERVER_ENV,
             cwd=folder,
             start_new_session=True,
         )

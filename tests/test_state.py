@@ -4,8 +4,12 @@ import asyncio
 import threading
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from sqlalchemy.exc import OperationalError
+
 from core.model.worker import ModelWorker
 from core.runtime.state import StateStore
+from tests.servers import start_postgres
 
 
 def test_first_time_is_true_once_even_across_restarts(state_location: str) -> None:
@@ -22,13 +26,8 @@ def test_first_time_is_true_once_even_across_restarts(state_location: str) -> No
 def test_a_postgresql_restart_needs_no_restart_of_tidings() -> None:
     # A database upgrade or a reboot of the database host. Restarted while Tidings was idle, the
     # store's pooled connections are dead: the first call after it must not fail on one. Calls
-    # while it is down fail with the driver's error (the caller logs it), and the store works
-    # again once it is back, with what was written before.
-    import pytest
-    from sqlalchemy.exc import OperationalError
-
-    from tests.servers import start_postgres
-
+    # while it is down fail with the driver's error, and the store works again once it is back,
+    # with what was written before.
     try:
         server = start_postgres()
     except Exception as error:
