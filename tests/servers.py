@@ -24,6 +24,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 UNPRIVILEGED_USER = "nobody"
 
@@ -92,18 +93,23 @@ class Server:
                 args, stdout=out, stderr=subprocess.STDOUT, user=user, env=_SERVER_ENV, cwd=self.folder,
                 start_new_session=True,
             )
-        import psycopg
+        _connect_when_up(int(self.extra["port"]), self.process, self.log, timeout_s=60).close()
 
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                psycopg.connect(f"host=127.0.0.1 port={self.extra['port']} user=tidings dbname=postgres").close()
-                return
-            except psycopg.OperationalError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"PostgreSQL did not start again: {self.log.read_text(errors='replace')[-2000:]}") from None
-                time.sleep(0.2)
 
+def _connect_when_up(port: int, process: subprocess.Popen[bytes], log: Path, *, timeout_s: float) -> Any:
+    """An autocommit connection to the ``postgres`` database once the server accepts one; the
+    server is killed and its log's end raised when it exits or ``timeout_s`` passes first."""
+    import psycopg
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return psycopg.connect(f"host=127.0.0.1 port={port} user=tidings dbname=postgres", autocommit=True)
+        except psycopg.OperationalError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(f"PostgreSQL did not start: {log.read_text(errors='replace')[-2000:]}") from None
+            time.sleep(0.2)
 
 
 def _as_user() -> tuple[str | None, str]:
@@ -160,19 +166,8 @@ def start_postgres(database: str = "tidings", *, timeout_s: float = 60, durable:
             cwd=folder,
             start_new_session=True,
         )
-    import psycopg
-
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            with psycopg.connect(f"host=127.0.0.1 port={port} user=tidings dbname=postgres", autocommit=True) as connection:
-                connection.execute(f'CREATE DATABASE "{database}"')
-            break
-        except psycopg.OperationalError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError(f"PostgreSQL did not start: {log.read_text(errors='replace')[-2000:]}") from None
-            time.sleep(0.2)
+    with _connect_when_up(port, process, log, timeout_s=timeout_s) as connection:
+        connection.execute(f'CREATE DATABASE "{database}"')
     return Server(
         f"postgresql://tidings@127.0.0.1:{port}/{database}", process, folder, log, {"port": str(port), "user": user or ""}
     )
