@@ -373,17 +373,17 @@ def rank(
     if not passages:
         return []
 
-    def titled(p: Passage) -> str:
+    def titled(p: Passage, text: str) -> str:
         title = titles[p.source - 1] if p.source <= len(titles) else ""
-        text = without_examples(p.text)
         return f"{title}: {text}" if title else text
 
-    read = [titled(p) for p in passages]
+    plain_texts = [without_examples(p.text) for p in passages]
+    read = [titled(p, text) for p, text in zip(passages, plain_texts, strict=True)]
     overlap = word_shares(question, read)
     if embedder is not None:
         measured = alone is not None and len(alone) == len(passages)
         # One batch: the question, the titled passages and, unless measured, the plain ones.
-        texts = [question, *read] if measured else [question, *read, *(without_examples(p.text) for p in passages)]
+        texts = [question, *read] if measured else [question, *read, *plain_texts]
         vectors = np.asarray(embedder.embed(texts))
         similar = vectors[1:] @ vectors[0]
         plain = np.asarray(alone) if measured else similar[len(passages):]
