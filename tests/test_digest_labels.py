@@ -87,7 +87,9 @@ def test_small_talk_is_recognised(text: str) -> None:
     assert is_small_talk(text)
 
 
-@pytest.mark.parametrize("text", [*REAL, "[code] fails with a NullPointerException in the reducer"])
+@pytest.mark.parametrize(
+    "text", [*REAL, "[code] fails with a NullPointerException in the reducer", "Ok, let's go with Mailchimp then."]
+)
 def test_real_messages_are_neither(text: str) -> None:
     assert not is_placeholder(text) and not is_small_talk(text)
 

@@ -261,6 +261,30 @@ def test_what_we_will_have_to_do_is_not_a_decision() -> None:
     assert [c.sentence for c in action_items(going_on)] == ["I will send the figures to the committee."]
 
 
+def test_a_choice_named_in_a_word_and_a_rule_from_now_on_are_decisions() -> None:
+    chosen = {
+        "Let's go with Mailchimp then.": "Let's go with Mailchimp then.",
+        "ok, we'll use Postgres.": "We'll use Postgres.",
+        "We're going with Redis for the queue.": "We're going with Redis for the queue.",
+        "From now on we double-check addresses on orders over $500 before they ship.": (
+            "From now on we double-check addresses on orders over $500 before they ship."
+        ),
+        "Going forward, everyone reviews their own deploys.": "Going forward, everyone reviews their own deploys.",
+    }
+    for text, quoted in chosen.items():
+        [decision] = decisions(Conversation((message(1, "ann", text),)))
+        assert decision.sentence == quoted
+    nothing_chosen = [
+        "Let's use it.",  # a choice of nothing named
+        "let's see",
+        "when I was going with it, the build broke",
+        "Going forward, we need to think about costs more carefully.",
+        "From now on we hope to see fewer crashes.",
+    ]
+    for text in nothing_chosen:
+        assert decisions(Conversation((message(1, "ann", text),))) == [], text
+
+
 def test_what_we_will_have_or_face_and_a_forecast_are_no_decisions() -> None:
     said = [
         "That way, we will have a resilient economy in the future.",
@@ -530,6 +554,35 @@ def test_a_late_reply_that_speaks_to_the_asker_or_about_the_question_closes_it()
     assert open_ones(elsewhere) == [f"lc: {asked}"]
     assert open_ones(to_another) == [f"lc: {asked}"]
     assert open_ones(later_still) == [f"lc: {asked}"]
+
+
+def test_greetings_farewells_and_thanks_by_someone_else_answer_no_question() -> None:
+    asked = "Who is covering support over the holidays?"
+
+    def open_ones(day: list) -> list[str]:
+        conversations = group_conversations(day, max_messages=len(day))
+        return [c.text for c in window_candidates(conversations) if c.kind == "question"]
+
+    for said, minute in [
+        ("have a good evening everyone", 17),
+        ("heading out, see you tomorrow", 40),
+        ("lol", 2),
+        ("thanks @ben!", 5),
+        ("Good morning team :wave:", 90),
+    ]:
+        day = [message(1, "sam", asked, minute=0), message(2, "priya", said, minute=minute)]
+        assert open_ones(day) == [f"sam: {asked}"], said
+    # A word of assent, an emoji or anything more may be an answer.
+    for said in ["yes, me", "sure", ":raised_hand:", "Priya has the phones on Monday."]:
+        day = [message(1, "sam", asked, minute=0), message(2, "priya", said, minute=5)]
+        assert open_ones(day) == [], said
+    # A pleasantry does not hide the reply after it.
+    day = [
+        message(1, "sam", asked, minute=0),
+        message(2, "priya", "bye all", minute=80),
+        message(3, "tom", "@sam I am, until the 2nd.", minute=200),
+    ]
+    assert open_ones(day) == []
 
 
 def test_a_question_to_someone_else_starts_an_exchange_that_answers_nobody_else() -> None:

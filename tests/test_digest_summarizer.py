@@ -55,6 +55,25 @@ async def test_extractive_digest_when_the_model_says_nothing_useful() -> None:
     assert digest.coverage.conversations == 2
 
 
+async def test_a_small_teams_day_lists_its_short_choices_rules_and_questions_left_at_the_end() -> None:
+    day = [
+        message(1, "priya", "For the newsletter, Mailchimp or Brevo? Mailchimp is cheaper for our list size.", minute=0),
+        message(2, "tom", "cheaper wins for me", minute=2),
+        message(3, "maria", "Ok, let's go with Mailchimp then.", minute=4),
+        message(4, "cleo", "From now on we double-check addresses on orders over $500 before they ship.", minute=90),
+        message(5, "ana", "agreed", minute=91),
+        message(6, "sam", "Who is covering support over the holidays?", minute=460),
+        message(7, "priya", "have a good evening everyone", minute=477),
+    ]
+    digest = await summarizer(WordModel(reply=lambda prompt: "")).summarize(day)
+    assert section(digest, "Decisions") == [
+        "Let's go with Mailchimp then.",
+        "From now on we double-check addresses on orders over $500 before they ship.",
+    ]
+    assert section(digest, "Open questions") == ["sam: Who is covering support over the holidays?"]
+    assert not any("good evening" in line for line in [digest.headline, *section(digest, "Topics")])
+
+
 async def test_every_bullet_links_to_real_messages_and_never_to_noise() -> None:
     digest = await summarizer(WordModel()).summarize(release_day())
     sources = all_sources(digest)

@@ -20,10 +20,13 @@ from itertools import zip_longest
 
 from core.digests.conversations import Conversation, addresses
 from core.text import (
+    EMOJI_CODE,
     INLINE_CODE,
     LINK,
     MENTION,
+    STOPWORDS,
     THANKS_WORDS,
+    WORD,
     content_words,
     keywords,
     opens_as_question,
@@ -106,6 +109,13 @@ _WE_NOT_A_STATE = (
     r"(?!,? (?:of course,? |\w+ly )?(?:continue|keep|always|never|remain|stick to|look forward)\b)"
     r"(?! (?:sort of |\w+ly )?(?:have|need|face)\b)"
 )
+# A rule set for the days to come decides, in the present tense: "From now on we double-check
+# addresses on orders over $500", "going forward, everyone reviews their own deploys". What we
+# need, hope or have to do going forward decides nothing yet.
+_FROM_NOW_ON = (
+    r"\b(?:from now on|going forward|from today on),? (?:we|everyone|everybody)\b"
+    r"(?! (?:need|have|hope|want|continue|keep|should|could|might|may)\b)"
+)
 # An adverb may stand between "we're" and "going to": "we're definitely going to try it".
 # Nobody deciding is no decision: "the last time anyone agreed on a regex style", nor is one
 # still to come: "each case will be decided on its merits", "the date is yet to be agreed".
@@ -116,9 +126,17 @@ _WE_NOT_A_STATE = (
 DECISION = re.compile(
     rf"\b(?:(we(?:(?:'ll| will){_WE_NOT_A_STATE}|(?: are|'re)(?: \w+ly)? going to{_WE_NOT_A_STATE}|(?: are|'re)(?: not)? planning (?:on|to)| decided| agreed)|"
     r"(?<!anyone )(?<!anybody )(?<!nobody )(?<!no one )(?<!will be )(?<!to be )(?:decided|agreed)|let'?s|(?:we|i)(?:'re|'m| are| am)(?: \w+ly)? going (?:to go )?with|(?:^|(?<=[,;:.!] ))going with|"
-    r"settled on|we should go with)\b|(?:decision|conclusion)s?:)",
+    rf"settled on|we should go with)\b|(?:decision|conclusion)s?:|{_FROM_NOW_ON})",
     re.IGNORECASE,
 )
+# A choice names what was chosen, and nothing more need be said: "Let's go with Mailchimp
+# then." is a decision with one content word, where "let's see" and "let's do it" need three.
+CHOICE = re.compile(
+    r"\b(?:(?:let'?s|we(?:'ll| will)|we(?:'re| are)(?: \w+ly)? going to)(?: \w+ly)? "
+    r"(?:go with|use|pick|choose|switch to|stick with|stay with)|(?:^|(?<=[,;:.!] ))going with|settled on|we should go with)\b",
+    re.IGNORECASE,
+)
+MIN_CHOICE_WORDS = 1
 # "I'll ..." commits to doing something, and so do "I'll be working on ..." and "I'll be
 # responsible for ..."; "I'll be late" and "I'm going to be sick" say how someone will be,
 # which is nothing to follow up on; nor is "I'll lose the free tests", "I'll need a key",
@@ -173,7 +191,7 @@ TRYING_OUT = re.compile(
 
 def tries_out(sentence: str) -> bool:
     """Whether a sentence is the speaker trying out what someone suggested (``TRYING_OUT``)."""
-    return TRYING_OUT.search(sentence.translate(_APOSTROPHES)) is not None
+    return TRYING_OUT.search(sentence.translate(APOSTROPHES)) is not None
 
 
 # A commitment with no time but a vague one is not yet one (the labelling guide's "I should
@@ -284,7 +302,7 @@ _SUBORDINATE_LED = re.compile(r"^(?:if|when|once|after|as soon as|before)\b", re
 # verb), "will do" ("tools that will do the libraries"), "on it" ("click on it").
 _CLAUSE_LED = re.compile(r"^(?:lets|will do|(?:i'?m |i am )?on it)$", re.IGNORECASE)
 # Typographic apostrophes ("I’ll", "we’re", as phones and Slack write them) read as plain ones.
-_APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'"})
+APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'"})
 _CLAUSE_OPENERS = frozenset(
     ["and", "so", "but", "then", "now", "also", "ok", "okay", "alright", "right", "yes", "yeah", "yep", "yup",
      "well", "oh", "sure", "fine", "good", "great", "cool", "first", "next", "finally", "today", "tomorrow"]
@@ -377,6 +395,23 @@ REPLY_SHARED_WORDS = 2
 THANKS = re.compile(rf"\b(?:{THANKS_WORDS})\b(?! in advance)", re.IGNORECASE)
 
 
+# Greetings, farewells, thanks, laughter and exclamations (the small talk of
+# ``core/digests/labels.py`` without its words of agreement). Said by someone else after a
+# question, a message of nothing but these answers it no more than silence: "have a good
+# evening everyone" after "Who is covering support over the holidays?". A "yes" or a "sure" may.
+_PLEASANTRY_TEXT = """
+    hi hello hey hiya yo morning evening afternoon night good day welcome bye goodbye cya later cheers
+    thanks thank thx ty tnx thnx thankyou much lot lots appreciate appreciated great nice cool awesome
+    perfect excellent amazing wow lol haha hahaha lmao rofl heh hehe np problem worries glad happy see
+    guys all everyone folks there man mate again pointers help helping helpful answer answers response
+    oh ah aha hm hmm interesting brb bbl afk gm gn sorry apologies congrats congratulations"""
+PLEASANTRY_WORDS = frozenset(_PLEASANTRY_TEXT.split())
+# Taking leave and greeting the room are pleasantries too ("heading out, see you tomorrow",
+# "have a nice weekend", "morning team"), though these words alone are not small talk
+# ("Release tomorrow?").
+_TAKING_LEAVE_WORDS = frozenset(["heading", "leaving", "tomorrow", "tonight", "weekend", "enjoy", "team"])
+
+
 # A digest reads each message's text many times (weights, topics, labels, later answers to a
 # question), and cleaning it is the costly part.
 @functools.lru_cache(maxsize=8192)
@@ -388,6 +423,24 @@ def clean_text(text: str) -> str:
     text = _SLACK_MENTION.sub(lambda m: "@" + (m.group(2) or m.group(1)), text)
     text = _CODE_BLOCK.sub(" [code] ", text)
     return tidy_speech(_SPACES.sub(" ", text).strip())
+
+
+def plain_words(text: str) -> list[str]:
+    """The words of ``text`` without links, emoji codes and mentions, lower-cased."""
+    text = LINK.sub(" ", text)
+    text = EMOJI_CODE.sub(" ", text.lower())
+    text = MENTION.sub(" ", text)
+    return [word.lower() for word in WORD.findall(text)]
+
+
+def is_pleasantry(message: ChannelMessage) -> bool:
+    """``message`` says nothing but pleasantries (``PLEASANTRY_WORDS``, taking leave) and asks
+    nothing: it answers no one's question. An emoji alone may be an answer (a thumbs-up)."""
+    text = clean_text(message.text)
+    if "?" in text:
+        return False
+    said = [w for w in plain_words(text) if w not in STOPWORDS]
+    return bool(said) and all(w in PLEASANTRY_WORDS or w in _TAKING_LEAVE_WORDS for w in said)
 
 
 def _core(token: str) -> str:
@@ -626,7 +679,7 @@ def _first_sentence_with(
     # ..."): the question is a sentence of its own here, and never a statement.
     parts = (part for sentence in said_sentences(text) for part in split_outside_code(_AFTER_A_QUESTION, sentence))
     for sentence in parts:
-        read = sentence.translate(_APOSTROPHES)
+        read = sentence.translate(APOSTROPHES)
         if statement and _asks(read):
             continue
         if PROCEDURE.search(read) or any(skip.search(read) for skip in skipping):
@@ -782,7 +835,7 @@ def _is_question(sentence: str) -> bool:
         and not CONTACT_REQUEST.search(sentence)
         and not COURTESY.match(quotable(sentence))  # "Well, can I thank you all ...?" too
         and not CALL_FOR_ASSENT.match(sentence)
-        and not TAG_QUESTION.search(sentence.translate(_APOSTROPHES))
+        and not TAG_QUESTION.search(sentence.translate(APOSTROPHES))
     )
 
 
@@ -840,7 +893,8 @@ def open_questions(conversation: Conversation, following: Sequence[ChannelMessag
         words = content_words(" ".join(said))
         if _answered_within(message, words, messages[index + 1 :]) or any(_answers(message, other) for other in following):
             continue
-        if _reads_as_reply(message, words, next((m for m in following if m.author.id != message.author.id), None)):
+        replier = next((m for m in following if m.author.id != message.author.id and not is_pleasantry(m)), None)
+        if _reads_as_reply(message, words, replier):
             continue
         # Nobody spoke after this one (or it would be answered): a later question in the
         # conversation is the same asker putting it another way ("stripping away both ... vars?").
@@ -867,6 +921,8 @@ def _answered_within(question: ChannelMessage, words: set[str], later: Sequence[
     to change the interceptor queue?", "That seems pretty standard")."""
     elsewhere = False
     for other in later:
+        if other.author.id != question.author.id and is_pleasantry(other):
+            continue
         if other.author.id == question.author.id or other.reply_to == question.id or addresses(other, question.author):
             if _answers(question, other, same_conversation=True):
                 return True
@@ -884,7 +940,7 @@ def _reads_as_reply(question: ChannelMessage, words: set[str], first: ChannelMes
     (whose content words are ``words``)."""
     if first is None or _speaks_to_someone_else(first, question.author):
         return False
-    return _SPOKEN_TO.search(clean_text(first.text).translate(_APOSTROPHES)) is not None or _shares_words(words, first)
+    return _SPOKEN_TO.search(clean_text(first.text).translate(APOSTROPHES)) is not None or _shares_words(words, first)
 
 
 def _speaks_to_someone_else(message: ChannelMessage, asker: Author) -> bool:
@@ -901,8 +957,10 @@ def _answers(question: ChannelMessage, other: ChannelMessage, *, same_conversati
     """Whether ``other``, said after ``question``, shows that it was answered."""
     asker = question.author
     if other.author.id == asker.id:
-        text = clean_text(other.text).translate(_APOSTROPHES)
+        text = clean_text(other.text).translate(APOSTROPHES)
         return RESOLVED.search(text) is not None or (THANKS.search(text) is not None and not _asks(text))
+    if is_pleasantry(other):
+        return False
     if same_conversation or other.timestamp - question.timestamp <= ANSWER_WINDOW or other.reply_to == question.id:
         return True
     return addresses(other, asker)
@@ -911,7 +969,9 @@ def _answers(question: ChannelMessage, other: ChannelMessage, *, same_conversati
 def decisions(conversation: Conversation) -> list[Candidate]:
     found: list[Candidate] = []
     for message in conversation.messages:
-        sentence = _first_sentence_with(message.text, DECISION, statement=True)
+        sentence = _first_sentence_with(message.text, DECISION, statement=True) or _first_sentence_with(
+            message.text, CHOICE, statement=True, min_words=MIN_CHOICE_WORDS
+        )
         if sentence:
             found.append(Candidate("decision", shorten(sentence), (message,), sentence))
     return found
@@ -948,7 +1008,7 @@ def action_items(conversation: Conversation) -> list[Candidate]:
             if owner is None and message.reply_to in by_id:
                 replied = by_id[message.reply_to].author.name
                 owner = replied if replied != message.author.name else None
-            if owner is None and (sentence.endswith("?") or HEDGE.search(sentence.translate(_APOSTROPHES))):
+            if owner is None and (sentence.endswith("?") or HEDGE.search(sentence.translate(APOSTROPHES))):
                 continue  # asked of nobody: a question about the world, or a passing idea
         sentence = _unaddressed(sentence, owner) if owner else sentence
         found.append(Candidate("action", f"{owner}: {shorten(sentence)}" if owner else shorten(sentence), (message,), sentence))

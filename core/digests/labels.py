@@ -22,10 +22,14 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 import numpy as np
 
 from core.digests.extract import (
+    APOSTROPHES,
     BRACKETED_NOTE,
+    CHOICE,
+    PLEASANTRY_WORDS,
     UPLOAD_NOTICE,
     clean_text,
     lines_without_output,
+    plain_words,
     said_sentences,
     tries_out,
 )
@@ -45,18 +49,12 @@ _ELLIPSIS = re.compile(r"\.{2,}|…")
 # A link typed without its scheme ("github.com/KomodoPlatform/komodo"): an address, no topic.
 # File names ("wallet.dat", "debug.log") are not addresses and stay.
 _BARE_LINK = re.compile(r"\b(?:[\w-]+\.)+(?:com|org|net|io|dev|app|gg|co|me|info|edu|gov)\b(?:/\S*)?", re.IGNORECASE)
-# Words of greetings, thanks and agreement: a message made of these (and function words) is
-# small talk, however long.
-_SMALL_TALK_TEXT = """
-    hi hello hey hiya yo morning evening afternoon night good day welcome bye goodbye cya later cheers
-    thanks thank thx ty tnx thnx thankyou much lot lots appreciate appreciated great nice cool awesome
-    perfect excellent amazing wow ok okay k kk alright right sure yes yeah yep yup no nope nah agreed
-    indeed true lol haha hahaha lmao rofl heh hehe np problem worries welcome glad happy fine got
-    gotcha see understood makes sense sounds guys all everyone folks there man mate again pointers
-    help helping helpful answer answers response oh ah aha hm hmm interesting exactly absolutely
-    done works worked working +1 me too same here brb bbl afk gm gn sorry apologies congrats
-    congratulations"""
-_SMALL_TALK_WORDS = frozenset(_SMALL_TALK_TEXT.split())
+# Pleasantries and words of agreement: a message made of these (and function words) is small
+# talk, however long.
+_ASSENT_TEXT = """
+    ok okay k kk alright right sure yes yeah yep yup no nope nah agreed indeed true fine got gotcha
+    understood makes sense sounds exactly absolutely done works worked working +1 me too same here"""
+_SMALL_TALK_WORDS = PLEASANTRY_WORDS | frozenset(_ASSENT_TEXT.split())
 # Prepositions and hedges the stopwords leave in, which end a phrase in the middle of a thought
 # ("official developer within", "populate props based" on ...): a topic label is made of the
 # words around them.
@@ -145,20 +143,14 @@ def is_placeholder(text: str) -> bool:
     return clean_text(plain).strip() in {"", "[code]"}
 
 
-def _said(text: str) -> list[str]:
-    """The words of ``text`` without links, emoji codes and mentions, lower-cased."""
-    text = LINK.sub(" ", text)
-    text = EMOJI_CODE.sub(" ", text.lower())
-    text = MENTION.sub(" ", text)
-    return [word.lower() for word in WORD.findall(text)]
-
-
 def is_small_talk(text: str) -> bool:
     """Greetings, thanks and agreement: no word beyond function words and the small-talk
-    vocabulary, or a single such word ("Here's fine!", "Thanks a lot @rauh for the pointers!")."""
-    said = [w for w in _said(clean_text(text)) if w not in STOPWORDS and w not in _SMALL_TALK_WORDS]
+    vocabulary, or a single such word ("Here's fine!", "Thanks a lot @rauh for the pointers!"),
+    unless that word is a choice made ("Ok, let's go with Mailchimp then.")."""
+    plain = clean_text(text)
+    said = [w for w in plain_words(plain) if w not in STOPWORDS and w not in _SMALL_TALK_WORDS]
     said = [w for w in said if len(w) > 2 and not w.isdigit()]
-    return len(said) <= 1
+    return not said or (len(said) == 1 and CHOICE.search(plain.translate(APOSTROPHES)) is None)
 
 
 # A call's or a room's sound and screen check: whether people hear each other, whose
@@ -185,7 +177,7 @@ SETUP_TALK_MAX_WORDS = 8
 
 
 def _short(sentence: str) -> bool:
-    return len([w for w in _said(sentence) if w not in STOPWORDS]) <= SETUP_TALK_MAX_WORDS
+    return len([w for w in plain_words(sentence) if w not in STOPWORDS]) <= SETUP_TALK_MAX_WORDS
 
 
 def _only_small_talk_and(text: str, says: Callable[[str], bool]) -> bool:
