@@ -270,6 +270,9 @@ def test_a_choice_named_in_a_word_and_a_rule_from_now_on_are_decisions() -> None
             "From now on we double-check addresses on orders over $500 before they ship."
         ),
         "Going forward, everyone reviews their own deploys.": "Going forward, everyone reviews their own deploys.",
+        "Final call: the offsite is in Lisbon.": "Final call: the offsite is in Lisbon.",
+        "We're going ahead with the Q3 hiring plan.": "We're going ahead with the Q3 hiring plan.",
+        "Consensus is to drop the legacy API in v3.": "Consensus is to drop the legacy API in v3.",
     }
     for text, quoted in chosen.items():
         [decision] = decisions(Conversation((message(1, "ann", text),)))
@@ -280,6 +283,8 @@ def test_a_choice_named_in_a_word_and_a_rule_from_now_on_are_decisions() -> None
         "when I was going with it, the build broke",
         "Going forward, we need to think about costs more carefully.",
         "From now on we hope to see fewer crashes.",
+        "There is no consensus is to be found on the legacy API yet.",
+        "We need consensus on the legacy API before v3.",
     ]
     for text in nothing_chosen:
         assert decisions(Conversation((message(1, "ann", text),))) == [], text
@@ -379,6 +384,21 @@ def test_chat_ways_of_deciding_and_committing() -> None:
         "ann: I’ll add that to my notes for the expound beta.",
         "bob: If I get time next week I'll set up a reproducible case for the peer server.",
         "ann: Will add more details to the wallet guide",
+    ]
+
+
+def test_an_offer_with_a_time_set_is_a_commitment() -> None:
+    said = [
+        "I can export the charts tonight.",
+        "I can send the signed invoice by Friday.",
+        "I can see the new charts today.",  # what someone can do, not work taken on
+        "I can reproduce the crash on master today.",
+        "I can export the charts if you want.",  # no time set: an offer still open
+    ]
+    conversation = two_speakers(said)
+    assert [c.text for c in action_items(conversation)] == [
+        "bob: I can export the charts tonight.",
+        "ann: I can send the signed invoice by Friday.",
     ]
 
 
@@ -583,6 +603,29 @@ def test_greetings_farewells_and_thanks_by_someone_else_answer_no_question() -> 
         message(3, "tom", "@sam I am, until the 2nd.", minute=200),
     ]
     assert open_ones(day) == []
+
+
+def test_a_question_put_to_the_room_answers_no_earlier_question() -> None:
+    asked = "Has anyone heard back from the landlord about the lease?"
+
+    def open_ones(day: list) -> list[str]:
+        conversations = group_conversations(day, max_messages=len(day))
+        return [c.text for c in window_candidates(conversations) if c.kind == "question"]
+
+    other_question = [
+        message(1, "rita", asked, minute=0),
+        message(2, "jake", "Where do we keep the brand assets?", minute=10),
+        message(3, "lisa", "in the Drive, under Marketing", minute=12),
+    ]
+    assert open_ones(other_question) == [f"rita: {asked}"]
+    # A question put to the asker is a reply, and so is one about the same thing.
+    to_the_asker = [message(1, "rita", asked, minute=0), message(2, "jake", "Did you email them or call?", minute=10)]
+    same_matter = [message(1, "rita", asked, minute=0), message(2, "jake", "Do we still need the landlord to sign the lease?", minute=10)]
+    assert f"rita: {asked}" not in open_ones(to_the_asker)
+    assert f"rita: {asked}" not in open_ones(same_matter)
+    # The reply to the other question answers this one only when it is about it.
+    about_it = [*other_question[:2], message(3, "lisa", "The landlord called back, the lease is renewed.", minute=12)]
+    assert open_ones(about_it) == []
 
 
 def test_a_question_to_someone_else_starts_an_exchange_that_answers_nobody_else() -> None:

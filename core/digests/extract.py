@@ -116,6 +116,9 @@ _FROM_NOW_ON = (
     r"\b(?:from now on|going forward|from today on),? (?:we|everyone|everybody)\b"
     r"(?! (?:need|have|hope|want|continue|keep|should|could|might|may)\b)"
 )
+# What the room agreed on, said as such: "Consensus is to drop the legacy API in v3", "the
+# consensus was that we wait"; not "there is no consensus" nor "we need consensus".
+_CONSENSUS = r"(?<!no )(?<!any )\bconsensus (?:is|was) (?:to|that)\b"
 # An adverb may stand between "we're" and "going to": "we're definitely going to try it".
 # Nobody deciding is no decision: "the last time anyone agreed on a regex style", nor is one
 # still to come: "each case will be decided on its merits", "the date is yet to be agreed".
@@ -125,15 +128,16 @@ _FROM_NOW_ON = (
 # in "when I was going with it".
 DECISION = re.compile(
     rf"\b(?:(we(?:(?:'ll| will){_WE_NOT_A_STATE}|(?: are|'re)(?: \w+ly)? going to{_WE_NOT_A_STATE}|(?: are|'re)(?: not)? planning (?:on|to)| decided| agreed)|"
-    r"(?<!anyone )(?<!anybody )(?<!nobody )(?<!no one )(?<!will be )(?<!to be )(?:decided|agreed)|let'?s|(?:we|i)(?:'re|'m| are| am)(?: \w+ly)? going (?:to go )?with|(?:^|(?<=[,;:.!] ))going with|"
-    rf"settled on|we should go with)\b|(?:decision|conclusion)s?:|{_FROM_NOW_ON})",
+    r"(?<!anyone )(?<!anybody )(?<!nobody )(?<!no one )(?<!will be )(?<!to be )(?:decided|agreed)|let'?s|(?:we|i)(?:'re|'m| are| am)(?: \w+ly)? going (?:to go |ahead )?with|(?:^|(?<=[,;:.!] ))going with|"
+    rf"settled on|we should go with)\b|(?:decision|conclusion|final call|verdict)s?:|{_FROM_NOW_ON}|{_CONSENSUS})",
     re.IGNORECASE,
 )
 # A choice names what was chosen, and nothing more need be said: "Let's go with Mailchimp
 # then." is a decision with one content word, where "let's see" and "let's do it" need three.
 CHOICE = re.compile(
     r"\b(?:(?:let'?s|we(?:'ll| will)|we(?:'re| are)(?: \w+ly)? going to)(?: \w+ly)? "
-    r"(?:go with|use|pick|choose|switch to|stick with|stay with)|(?:^|(?<=[,;:.!] ))going with|settled on|we should go with)\b",
+    r"(?:go (?:ahead )?with|use|pick|choose|switch to|stick with|stay with)|(?:^|(?<=[,;:.!] ))going with|settled on|"
+    r"we should go with)\b",
     re.IGNORECASE,
 )
 MIN_CHOICE_WORDS = 1
@@ -151,6 +155,10 @@ _TAKEN_ON = (
     r"(?: (?:now|today|tonight|tomorrow|asap|right away|(?:in)?to (?:(?:my|the|our) )?"
     r"(?:todo|to-do|to do|backlog|notes|tracker|roadmap|list)(?: list)?))?"
 )
+_BY_A_TIME = (
+    r"(?:today|tonight|tomorrow|this (?:morning|afternoon|evening|week)|"
+    r"by (?:eod|end of (?:the )?(?:day|week)|tomorrow|monday|tuesday|wednesday|thursday|friday))\b"
+)
 SELF_ACTION = re.compile(
     rf"\b(i'?ll{_NOT_A_STATE}|i will{_NOT_A_STATE}|i'?m going to{_NOT_A_STATE}|i am going to{_NOT_A_STATE}|"
     # Planning to do something is taking it on, as "we're planning to" decides: "I'm planning to
@@ -166,7 +174,10 @@ SELF_ACTION = re.compile(
     # Chat drops the subject of work under way too, when the sentence says no more than that:
     # "Adding that into todo list", "Fixing it tonight"; "Adding it to the classpath fixed it"
     # reports what worked.
-    rf"|^{_TAKEN_ON}[.!]*$",
+    rf"|^{_TAKEN_ON}[.!]*$"
+    # An offer with a time set is a commitment: "I can export the charts tonight", "I can send it
+    # by Friday"; "I can see it today" and "I can reproduce it now" say what someone can do.
+    rf"|\bi can (?!(?:see|hear|tell|imagine|understand|reproduce|confirm|say|only|not|also see)\b)(?:[\w'-]+ ){{1,6}}?{_BY_A_TIME}",
     re.IGNORECASE,
 )
 # Trying out what someone suggested is the speaker's own next step, nothing anyone follows up
@@ -389,6 +400,13 @@ ANSWER_WINDOW = timedelta(hours=1)
 # message by someone else answers when it speaks to someone ("Have you updated since the
 # release?") or shares this many of the question's content words.
 _SPOKEN_TO = re.compile(r"\b(?:you|your|yours|you're|youre|u)\b", re.IGNORECASE)
+# A question put to the room ("Has anyone heard back from the landlord?", "Where do we keep the
+# brand assets?") starts an exchange of its own: it answers no earlier question, nor does the
+# reply it gets, unless either speaks to that asker or shares the question's words. A question
+# put to the asker ("Which version are you running?") is a reply.
+_TO_THE_ROOM = re.compile(
+    r"\b(?:anyone|anybody|someone|somebody|everyone|everybody|we|our|us|folks|guys|team|y'?all)\b", re.IGNORECASE
+)
 REPLY_SHARED_WORDS = 2
 # An asker thanking someone later got an answer, however late ("@Oszy Thanks" five hours on);
 # "thanks in advance" is said before any answer, so it does not count.
@@ -930,9 +948,22 @@ def _answered_within(question: ChannelMessage, words: set[str], later: Sequence[
         if _speaks_to_someone_else(other, question.author):
             elsewhere = elsewhere or any(_asks(sentence) for sentence in said_sentences(other.text))
             continue
-        if not elsewhere or _shares_words(words, other):
+        if _shares_words(words, other):
+            return True
+        if _asks_the_room(other):
+            elsewhere = True
+            continue
+        if not elsewhere:
             return True
     return False
+
+
+def _asks_the_room(message: ChannelMessage) -> bool:
+    """``message`` asks a question of everyone (``_TO_THE_ROOM``), and speaks to no one."""
+    text = clean_text(message.text).translate(APOSTROPHES)
+    if _SPOKEN_TO.search(text):
+        return False
+    return any(_asks(sentence) and _TO_THE_ROOM.search(sentence) for sentence in said_sentences(text))
 
 
 def _reads_as_reply(question: ChannelMessage, words: set[str], first: ChannelMessage | None) -> bool:
