@@ -576,7 +576,7 @@ def test_a_late_reply_that_speaks_to_the_asker_or_about_the_question_closes_it()
     assert open_ones(later_still) == [f"lc: {asked}"]
 
 
-def test_greetings_farewells_and_thanks_by_someone_else_answer_no_question() -> None:
+def test_greetings_farewells_thanks_and_notices_by_someone_else_answer_no_question() -> None:
     asked = "Who is covering support over the holidays?"
 
     def open_ones(day: list) -> list[str]:
@@ -592,6 +592,12 @@ def test_greetings_farewells_and_thanks_by_someone_else_answer_no_question() -> 
     ]:
         day = [message(1, "sam", asked, minute=0), message(2, "priya", said, minute=minute)]
         assert open_ones(day) == [f"sam: {asked}"], said
+    # A notice to everyone on something else is no reply either, within the hour or after it.
+    for said, minute in [("reminder: timesheets are due friday", 50), ("Heads up: the VPN is down until noon.", 150)]:
+        day = [message(1, "sam", asked, minute=0), message(2, "zoe", said, minute=minute)]
+        assert open_ones(day) == [f"sam: {asked}"], said
+    about_it = [message(1, "sam", asked, minute=0), message(2, "zoe", "Update: Priya is covering support over the holidays.", minute=50)]
+    assert open_ones(about_it) == []
     # A word of assent, an emoji or anything more may be an answer.
     for said in ["yes, me", "sure", ":raised_hand:", "Priya has the phones on Monday."]:
         day = [message(1, "sam", asked, minute=0), message(2, "priya", said, minute=5)]

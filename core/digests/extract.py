@@ -400,6 +400,10 @@ ANSWER_WINDOW = timedelta(hours=1)
 # message by someone else answers when it speaks to someone ("Have you updated since the
 # release?") or shares this many of the question's content words.
 _SPOKEN_TO = re.compile(r"\b(?:you|your|yours|you're|youre|u)\b", re.IGNORECASE)
+# A notice to everyone opens as one ("reminder: timesheets are due friday", "Heads up: the
+# checkout page is throwing 502 errors", "FYI ..."): posted after a question on something else,
+# it is no reply to it.
+ANNOUNCES = re.compile(r"^\W*(?:reminder|heads[- ]?up|fyi|psa|announcement|update|note)\b\s*[:!,-]", re.IGNORECASE)
 # A question put to the room ("Has anyone heard back from the landlord?", "Where do we keep the
 # brand assets?") starts an exchange of its own: it answers no earlier question, nor does the
 # reply it gets, unless either speaks to that asker or shares the question's words. A question
@@ -909,9 +913,10 @@ def open_questions(conversation: Conversation, following: Sequence[ChannelMessag
                 continue  # first, as most messages ask nothing: the rest of the day is read only for questions
             asked = [briefly]
         words = content_words(" ".join(said))
-        if _answered_within(message, words, messages[index + 1 :]) or any(_answers(message, other) for other in following):
+        heard = [m for m in following if not _aside(m, message.author, words)]
+        if _answered_within(message, words, messages[index + 1 :]) or any(_answers(message, other) for other in heard):
             continue
-        replier = next((m for m in following if m.author.id != message.author.id and not is_pleasantry(m)), None)
+        replier = next((m for m in heard if m.author.id != message.author.id), None)
         if _reads_as_reply(message, words, replier):
             continue
         # Nobody spoke after this one (or it would be answered): a later question in the
@@ -939,7 +944,7 @@ def _answered_within(question: ChannelMessage, words: set[str], later: Sequence[
     to change the interceptor queue?", "That seems pretty standard")."""
     elsewhere = False
     for other in later:
-        if other.author.id != question.author.id and is_pleasantry(other):
+        if _aside(other, question.author, words):
             continue
         if other.author.id == question.author.id or other.reply_to == question.id or addresses(other, question.author):
             if _answers(question, other, same_conversation=True):
@@ -966,6 +971,17 @@ def _asks_the_room(message: ChannelMessage) -> bool:
     return any(_asks(sentence) and _TO_THE_ROOM.search(sentence) for sentence in said_sentences(text))
 
 
+def _aside(message: ChannelMessage, asker: Author, words: set[str]) -> bool:
+    """``message``, by someone other than ``asker``, answers nothing: a pleasantry
+    (``is_pleasantry``), or a notice to everyone (``ANNOUNCES``) that shares too few of the
+    question's content ``words`` to be about it."""
+    if message.author.id == asker.id:
+        return False
+    if is_pleasantry(message):
+        return True
+    return ANNOUNCES.match(clean_text(message.text)) is not None and not _shares_words(words, message)
+
+
 def _reads_as_reply(question: ChannelMessage, words: set[str], first: ChannelMessage | None) -> bool:
     """Whether ``first``, the next message by someone else after a lull, replies to ``question``
     (whose content words are ``words``)."""
@@ -990,8 +1006,6 @@ def _answers(question: ChannelMessage, other: ChannelMessage, *, same_conversati
     if other.author.id == asker.id:
         text = clean_text(other.text).translate(APOSTROPHES)
         return RESOLVED.search(text) is not None or (THANKS.search(text) is not None and not _asks(text))
-    if is_pleasantry(other):
-        return False
     if same_conversation or other.timestamp - question.timestamp <= ANSWER_WINDOW or other.reply_to == question.id:
         return True
     return addresses(other, asker)
