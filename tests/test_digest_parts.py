@@ -285,6 +285,8 @@ def test_a_choice_named_in_a_word_and_a_rule_from_now_on_are_decisions() -> None
         "From now on we hope to see fewer crashes.",
         "There is no consensus is to be found on the legacy API yet.",
         "We need consensus on the legacy API before v3.",
+        "Going forward, we absolutely will need to have more conversations about seniors.",
+        "All orders of government will work together right now, and going forward, everyone gets the support.",
     ]
     for text in nothing_chosen:
         assert decisions(Conversation((message(1, "ann", text),))) == [], text
@@ -592,6 +594,9 @@ def test_greetings_farewells_thanks_and_notices_by_someone_else_answer_no_questi
     ]:
         day = [message(1, "sam", asked, minute=0), message(2, "priya", said, minute=minute)]
         assert open_ones(day) == [f"sam: {asked}"], said
+    # A pleasantry that echoes the question answers it.
+    see_you = [message(1, "pm", "Okay, I guess we'll see you for lunch in a sec?", minute=0), message(2, "ui", "Okay, see you.", minute=1)]
+    assert open_ones(see_you) == []
     # A notice to everyone on something else is no reply either, within the hour or after it.
     for said, minute in [("reminder: timesheets are due friday", 50), ("Heads up: the VPN is down until noon.", 150)]:
         day = [message(1, "sam", asked, minute=0), message(2, "zoe", said, minute=minute)]
@@ -629,6 +634,13 @@ def test_a_question_put_to_the_room_answers_no_earlier_question() -> None:
     same_matter = [message(1, "rita", asked, minute=0), message(2, "jake", "Do we still need the landlord to sign the lease?", minute=10)]
     assert f"rita: {asked}" not in open_ones(to_the_asker)
     assert f"rita: {asked}" not in open_ones(same_matter)
+    # A short question back is a reply, not a question of one's own.
+    closing = [
+        message(1, "pm", "Cool, so any last things before we break on the remote control?", minute=0),
+        message(2, "marketing", "We're good?", minute=1),
+        message(3, "pm", "I'm going to save a copy of the minutes in the shared folder.", minute=2),
+    ]
+    assert "pm: Cool, so any last things before we break on the remote control?" not in open_ones(closing)
     # The reply to the other question answers this one only when it is about it.
     about_it = [*other_question[:2], message(3, "lisa", "The landlord called back, the lease is renewed.", minute=12)]
     assert open_ones(about_it) == []

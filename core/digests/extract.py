@@ -111,10 +111,12 @@ _WE_NOT_A_STATE = (
 )
 # A rule set for the days to come decides, in the present tense: "From now on we double-check
 # addresses on orders over $500", "going forward, everyone reviews their own deploys". What we
-# need, hope or have to do going forward decides nothing yet.
+# need, hope or have to do going forward decides nothing yet ("going forward, we absolutely will
+# need to have more conversations"), nor does a clause that goes on with it ("... right now, and
+# going forward, everyone ...").
 _FROM_NOW_ON = (
-    r"\b(?:from now on|going forward|from today on),? (?:we|everyone|everybody)\b"
-    r"(?! (?:need|have|hope|want|continue|keep|should|could|might|may)\b)"
+    r"(?:^|(?<=[,;:.!] ))(?:from now on|going forward|from today on),? (?:we|everyone|everybody)\b"
+    r"(?!,? (?:\w+ly )?(?:will|'ll|would|need|have|hope|want|continue|keep|should|could|might|may|must|can)\b)"
 )
 # What the room agreed on, said as such: "Consensus is to drop the legacy API in v3", "the
 # consensus was that we wait"; not "there is no consensus" nor "we need consensus".
@@ -913,7 +915,7 @@ def open_questions(conversation: Conversation, following: Sequence[ChannelMessag
                 continue  # first, as most messages ask nothing: the rest of the day is read only for questions
             asked = [briefly]
         words = content_words(" ".join(said))
-        heard = [m for m in following if not _aside(m, message.author, words)]
+        heard = [m for m in following if not _aside(m, message, words)]
         if _answered_within(message, words, messages[index + 1 :]) or any(_answers(message, other) for other in heard):
             continue
         replier = next((m for m in heard if m.author.id != message.author.id), None)
@@ -944,7 +946,7 @@ def _answered_within(question: ChannelMessage, words: set[str], later: Sequence[
     to change the interceptor queue?", "That seems pretty standard")."""
     elsewhere = False
     for other in later:
-        if _aside(other, question.author, words):
+        if _aside(other, question, words):
             continue
         if other.author.id == question.author.id or other.reply_to == question.id or addresses(other, question.author):
             if _answers(question, other, same_conversation=True):
@@ -964,21 +966,28 @@ def _answered_within(question: ChannelMessage, words: set[str], later: Sequence[
 
 
 def _asks_the_room(message: ChannelMessage) -> bool:
-    """``message`` asks a question of everyone (``_TO_THE_ROOM``), and speaks to no one."""
+    """``message`` asks a question of everyone (``_TO_THE_ROOM``) that says what it is about
+    (``MIN_ITEM_WORDS`` content words: "We're good?" after "any last things?" is a reply), and
+    speaks to no one."""
     text = clean_text(message.text).translate(APOSTROPHES)
     if _SPOKEN_TO.search(text):
         return False
-    return any(_asks(sentence) and _TO_THE_ROOM.search(sentence) for sentence in said_sentences(text))
+    return any(
+        _asks(sentence) and _TO_THE_ROOM.search(sentence) and len(content_words(sentence)) >= MIN_ITEM_WORDS
+        for sentence in said_sentences(text)
+    )
 
 
-def _aside(message: ChannelMessage, asker: Author, words: set[str]) -> bool:
-    """``message``, by someone other than ``asker``, answers nothing: a pleasantry
-    (``is_pleasantry``), or a notice to everyone (``ANNOUNCES``) that shares too few of the
-    question's content ``words`` to be about it."""
-    if message.author.id == asker.id:
+def _aside(message: ChannelMessage, question: ChannelMessage, words: set[str]) -> bool:
+    """``message``, by someone other than ``question``'s asker, answers nothing: a pleasantry
+    (``is_pleasantry``) that echoes none of the question's words ("Okay, see you." does answer
+    "we'll see you for lunch?"), or a notice to everyone (``ANNOUNCES``) that shares too few of
+    its content ``words`` to be about it."""
+    if message.author.id == question.author.id:
         return False
     if is_pleasantry(message):
-        return True
+        echoed = set(plain_words(clean_text(message.text))) & set(plain_words(clean_text(question.text)))
+        return not echoed - STOPWORDS
     return ANNOUNCES.match(clean_text(message.text)) is not None and not _shares_words(words, message)
 
 
