@@ -903,7 +903,7 @@ def open_questions(conversation: Conversation, following: Sequence[ChannelMessag
     spoke after it in the conversation (``_answered_within``) or within ``ANSWER_WINDOW``; at
     any later time, when someone addressed the asker (a reply to them, or their @name), or the
     asker thanked someone or said they solved it; and when the next message by someone else
-    reads as a reply (``_reads_as_reply``). A conversation ending in one asker's questions has
+    reads as a reply (``_reads_as_reply``). An aside (``_aside``) answers at no time. A conversation ending in one asker's questions has
     one open question: the first."""
     messages = conversation.messages
     for index, message in enumerate(messages):
@@ -939,11 +939,12 @@ def _with_what_it_leans_on(question: str, said: Sequence[str]) -> str:
 
 def _answered_within(question: ChannelMessage, words: set[str], later: Sequence[ChannelMessage]) -> bool:
     """Whether a message of ``later`` (the rest of ``question``'s conversation) answers it. Anyone
-    else speaking does, except to someone else by @name; once someone has asked someone else a
-    question of their own, what follows belongs to that exchange, and answers this one only when
-    it is addressed to the asker or shares ``REPLY_SHARED_WORDS`` of its content ``words`` (two
-    askers in a busy channel: "Can someone help me with TabBar props?", then "@dan is there a way
-    to change the interceptor queue?", "That seems pretty standard")."""
+    else speaking does, except to someone else by @name, or in an aside (``_aside``: a
+    pleasantry, a notice); once someone has asked someone else a question of their own, or put
+    one to the room (``_asks_the_room``), what follows belongs to that exchange, and answers this
+    one only when it is addressed to the asker or shares ``REPLY_SHARED_WORDS`` of its content
+    ``words`` (two askers in a busy channel: "Can someone help me with TabBar props?", then "@dan
+    is there a way to change the interceptor queue?", "That seems pretty standard")."""
     elsewhere = False
     for other in later:
         if _aside(other, question, words):
