@@ -375,6 +375,23 @@ def test_an_everyday_word_alone_is_no_phrase_of_a_label() -> None:
     assert topic_labels([tuple(release_day()[:5]), (message(73, "cy", "Try, try, try again."),)])[1] == "Try"
 
 
+def test_a_day_alone_is_no_phrase_of_a_label() -> None:
+    talk = [
+        message(74, "lena", "Should we move the release to Monday? QA hasn't signed off yet."),
+        message(75, "omar", "Monday works for me, Friday releases always bite us"),
+        message(76, "lena", "OK, release moves to Monday on the 14th."),
+    ]
+    phrases = topic_labels([tuple(release_day()[:5]), tuple(talk)])[1].lower().split(", ")
+    assert phrases[0].startswith("release")
+    assert not {"monday", "14th"} & set(phrases)
+    # Inside a phrase a day belongs to it.
+    month = [
+        message(78, "ana", "The Friday deploy window is closed for the holidays."),
+        message(79, "bo", "Then the Friday deploy window opens in January again."),
+    ]
+    assert "friday deploy window" in topic_labels([tuple(release_day()[:5]), tuple(month)])[1].lower()
+
+
 def test_a_word_said_twice_in_a_row_is_once_in_a_label() -> None:
     talk = [
         message(80, "pm", "The market trend trends for remote controls are clear."),

@@ -90,6 +90,14 @@ _NOT_ALONE_TEXT = """
     add added adding hand second minute minutes hour hours day days week weeks weekend month
     months year years time"""
 _NOT_ALONE_WORDS = frozenset(_NOT_ALONE_TEXT.split())
+# A day alone is when something happens, not what: "Launch, 10th", "Monday, Friday releases".
+# ("may" is left to the modals.)
+_DAYS_TEXT = """
+    monday tuesday wednesday thursday friday saturday sunday mon tue tues wed thu thur thurs fri sat sun
+    january february march april june july august september october november december
+    jan feb mar apr jun jul aug sep sept oct nov dec"""
+_DAY_WORDS = frozenset(_DAYS_TEXT.split())
+_ORDINAL = re.compile(r"^\d+(?:st|nd|rd|th)$")
 # Adverbs and modals, which qualify a topic without naming it, and "seems", which reports one:
 # no label ends with one ("Functional design already", "Option technically", "Builds instead",
 # "EventType NAVIGATE seems", "GNU sed either"). Modals that break a phrase (``_MODAL_WORDS``)
@@ -407,10 +415,10 @@ def _inside(phrase: Sequence[str], other: Sequence[str]) -> bool:
 
 
 def _names_something(phrase: Sequence[str]) -> bool:
-    """Whether a phrase can name a topic: not an everyday word alone, not ending in an adverb,
-    not starting with one that only grades."""
+    """Whether a phrase can name a topic: not an everyday word or a day alone, not ending in an
+    adverb, not starting with one that only grades."""
     first, last = phrase[0].lower(), phrase[-1].lower()
-    if len(phrase) == 1 and first in _NOT_ALONE_WORDS:
+    if len(phrase) == 1 and (first in _NOT_ALONE_WORDS or first in _DAY_WORDS or _ORDINAL.match(first)):
         return False
     return first not in _DEGREE_WORDS and last not in _HEDGE_WORDS
 
