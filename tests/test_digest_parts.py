@@ -641,6 +641,13 @@ def test_a_question_put_to_the_room_answers_no_earlier_question() -> None:
         message(3, "pm", "I'm going to save a copy of the minutes in the shared folder.", minute=2),
     ]
     assert "pm: Cool, so any last things before we break on the remote control?" not in open_ones(closing)
+    # A line break ends a sentence: the short question on its own line is still the short one.
+    on_its_own_line = [
+        message(1, "rita", asked, minute=0),
+        message(2, "jake", "I moved the brand assets folder\nwe good?", minute=10),
+        message(3, "lisa", "yes", minute=12),
+    ]
+    assert f"rita: {asked}" not in open_ones(on_its_own_line)
     # The reply to the other question answers this one only when it is about it.
     about_it = [*other_question[:2], message(3, "lisa", "The landlord called back, the lease is renewed.", minute=12)]
     assert open_ones(about_it) == []

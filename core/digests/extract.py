@@ -970,12 +970,11 @@ def _asks_the_room(message: ChannelMessage) -> bool:
     """``message`` asks a question of everyone (``_TO_THE_ROOM``) that says what it is about
     (``MIN_ITEM_WORDS`` content words: "We're good?" after "any last things?" is a reply), and
     speaks to no one."""
-    text = clean_text(message.text).translate(APOSTROPHES)
-    if _SPOKEN_TO.search(text):
+    if _SPOKEN_TO.search(clean_text(message.text).translate(APOSTROPHES)):
         return False
     return any(
-        _asks(sentence) and _TO_THE_ROOM.search(sentence) and len(content_words(sentence)) >= MIN_ITEM_WORDS
-        for sentence in said_sentences(text)
+        _asks(sentence) and _TO_THE_ROOM.search(sentence.translate(APOSTROPHES)) and len(content_words(sentence)) >= MIN_ITEM_WORDS
+        for sentence in said_sentences(message.text)
     )
 
 
