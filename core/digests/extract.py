@@ -118,6 +118,8 @@ _FROM_NOW_ON = (
     r"(?:^|(?<=[,;:.!] ))(?:from now on|going forward|from today on),? (?:we|everyone|everybody)\b"
     r"(?!,? (?:\w+ly )?(?:will|'ll|would|need|have|hope|want|continue|keep|should|could|might|may|must|can)\b)"
 )
+# Naming what was chosen, as both a decision and a choice do.
+_CHOSEN = r"(?:^|(?<=[,;:.!] ))going with|settled on|we should go with"
 # What the room agreed on, said as such: "Consensus is to drop the legacy API in v3", "the
 # consensus was that we wait"; not "there is no consensus" nor "we need consensus".
 _CONSENSUS = r"(?<!no )(?<!any )\bconsensus (?:is|was) (?:to|that)\b"
@@ -130,16 +132,15 @@ _CONSENSUS = r"(?<!no )(?<!any )\bconsensus (?:is|was) (?:to|that)\b"
 # in "when I was going with it".
 DECISION = re.compile(
     rf"\b(?:(we(?:(?:'ll| will){_WE_NOT_A_STATE}|(?: are|'re)(?: \w+ly)? going to{_WE_NOT_A_STATE}|(?: are|'re)(?: not)? planning (?:on|to)| decided| agreed)|"
-    r"(?<!anyone )(?<!anybody )(?<!nobody )(?<!no one )(?<!will be )(?<!to be )(?:decided|agreed)|let'?s|(?:we|i)(?:'re|'m| are| am)(?: \w+ly)? going (?:to go |ahead )?with|(?:^|(?<=[,;:.!] ))going with|"
-    rf"settled on|we should go with)\b|(?:decision|conclusion|final call|verdict)s?:|{_FROM_NOW_ON}|{_CONSENSUS})",
+    r"(?<!anyone )(?<!anybody )(?<!nobody )(?<!no one )(?<!will be )(?<!to be )(?:decided|agreed)|let'?s|(?:we|i)(?:'re|'m| are| am)(?: \w+ly)? going (?:to go |ahead )?with|"
+    rf"{_CHOSEN})\b|(?:decision|conclusion|final call|verdict)s?:|{_FROM_NOW_ON}|{_CONSENSUS})",
     re.IGNORECASE,
 )
 # A choice names what was chosen, and nothing more need be said: "Let's go with Mailchimp
 # then." is a decision with one content word, where "let's see" and "let's do it" need three.
 CHOICE = re.compile(
     r"\b(?:(?:let'?s|we(?:'ll| will)|we(?:'re| are)(?: \w+ly)? going to)(?: \w+ly)? "
-    r"(?:go (?:ahead )?with|use|pick|choose|switch to|stick with|stay with)|(?:^|(?<=[,;:.!] ))going with|settled on|"
-    r"we should go with)\b",
+    rf"(?:go (?:ahead )?with|use|pick|choose|switch to|stick with|stay with)|{_CHOSEN})\b",
     re.IGNORECASE,
 )
 MIN_CHOICE_WORDS = 1
