@@ -32,6 +32,12 @@ TEXTS = [
 ]
 
 
+def open_ones(day: list) -> list[str]:
+    """The open questions of a day of messages, as the digest lists them."""
+    conversations = group_conversations(day, max_messages=len(day))
+    return [c.text for c in window_candidates(conversations) if c.kind == "question"]
+
+
 def two_speakers(said: list[str]) -> Conversation:
     """One conversation of ``said``, bob and ann taking turns (bob first)."""
     return Conversation(tuple(message(i + 1, "ann" if i % 2 else "bob", text) for i, text in enumerate(said)))
@@ -488,10 +494,6 @@ def test_a_question_is_answered_after_a_lull_or_by_its_asker_but_not_from_anothe
         message(2, "alex", "Deploy done for the billing service.", minute=5, thread="t9"),
     ]
 
-    def open_ones(day: list) -> list[str]:
-        conversations = group_conversations(day, max_messages=len(day))
-        return [c.text for c in window_candidates(conversations) if c.kind == "question"]
-
     assert len(group_conversations(late_answer)) == 2  # the lull splits the conversation
     assert open_ones(late_answer) == []
     assert open_ones(too_late) == [f"nate: {asked}"]
@@ -535,10 +537,6 @@ def test_a_question_answered_hours_later_is_not_open_when_the_asker_is_addressed
     asked = "Can you stake KMD in the Agama wallet, or only in the desktop wallet?"
     reply = "KMD is not staked: rewards accrue in any wallet, claim them from Agama."
 
-    def open_ones(day: list) -> list[str]:
-        conversations = group_conversations(day, max_messages=len(day))
-        return [c.text for c in window_candidates(conversations) if c.kind == "question"]
-
     # Hours later, somebody else starts on something else: the question is still open.
     unanswered = [message(1, "crypto", asked, minute=0), message(2, "oszy", "The block explorer is down again today.", minute=130)]
     addressed = [message(1, "crypto", asked, minute=0), message(2, "oszy", f"@crypto {reply}", minute=130)]
@@ -560,10 +558,6 @@ def test_a_question_answered_hours_later_is_not_open_when_the_asker_is_addressed
 def test_a_late_reply_that_speaks_to_the_asker_or_about_the_question_closes_it() -> None:
     asked = "kmd node always kills itself after a few minutes, what is the reason?"
 
-    def open_ones(day: list) -> list[str]:
-        conversations = group_conversations(day, max_messages=len(day))
-        return [c.text for c in window_candidates(conversations) if c.kind == "question"]
-
     spoken_to = [message(1, "lc", asked, minute=0), message(2, "smk", "Have you updated since the last release?", minute=70)]
     same_words = [message(1, "lc", asked, minute=0), message(2, "smk", "The kmd node dies when the disk is full.", minute=150)]
     elsewhere = [message(1, "lc", asked, minute=0), message(2, "smk", "The block explorer is down again today.", minute=70)]
@@ -580,10 +574,6 @@ def test_a_late_reply_that_speaks_to_the_asker_or_about_the_question_closes_it()
 
 def test_greetings_farewells_thanks_and_notices_by_someone_else_answer_no_question() -> None:
     asked = "Who is covering support over the holidays?"
-
-    def open_ones(day: list) -> list[str]:
-        conversations = group_conversations(day, max_messages=len(day))
-        return [c.text for c in window_candidates(conversations) if c.kind == "question"]
 
     for said, minute in [
         ("have a good evening everyone", 17),
@@ -618,10 +608,6 @@ def test_greetings_farewells_thanks_and_notices_by_someone_else_answer_no_questi
 
 def test_a_question_put_to_the_room_answers_no_earlier_question() -> None:
     asked = "Has anyone heard back from the landlord about the lease?"
-
-    def open_ones(day: list) -> list[str]:
-        conversations = group_conversations(day, max_messages=len(day))
-        return [c.text for c in window_candidates(conversations) if c.kind == "question"]
 
     other_question = [
         message(1, "rita", asked, minute=0),
