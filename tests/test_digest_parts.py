@@ -233,6 +233,42 @@ def test_running_a_meeting_is_neither_a_decision_nor_an_action_item() -> None:
     ]
 
 
+def test_vows_of_effort_speaking_coming_back_and_what_is_put_here_are_no_items() -> None:
+    said = [
+        # A vow of effort names no deed.
+        "We will endeavour to make sure that more rural businesses have access to the program.",
+        "We are going to endeavour to make sure that this help gets out to small businesses.",
+        "We will work very hard and very diligently to make sure the vendors are paid.",
+        "I will do everything that I can to work with the provinces on the rollout.",
+        # Saying something in the meeting is no work.
+        "I will tell him, though, that we fully respect the provinces and their budgets.",
+        "I will sadly report that our region had the largest number of outages this month.",
+        "I'll just indicate to the person asking when there is less than a minute left.",
+        # Coming back to it puts it off; going back to the subject runs the meeting.
+        "If the schedule changes, we will come back.",
+        "We'll come back to the supplier question later.",
+        "Let's just head back to work on what we were talking about before lunch.",
+        # What is put "here" is put in the room or the thread, now.
+        "yep I'll just switch the projector back here.",
+        "I am going to put the drawing in here, because we can all look at it.",
+        # Saying whom to tell, reporting back, coming back with something and posting here later
+        # are still work; a decision to work on something is still a decision.
+        "I'll tell Dan to fix the certificate renewal on Friday.",
+        "I'll report back on the supplier prices tomorrow.",
+        "I'll come back to you with the battery numbers on Monday.",
+        "I'll post the migration checklist here tomorrow.",
+        "We will work on the release notes together on Thursday.",
+    ]
+    conversation = two_speakers(said)
+    assert [c.text for c in decisions(conversation)] == ["We will work on the release notes together on Thursday."]
+    assert [c.text for c in action_items(conversation)] == [
+        "bob: I'll tell Dan to fix the certificate renewal on Friday.",
+        "ann: I'll report back on the supplier prices tomorrow.",
+        "bob: I'll come back to you with the battery numbers on Monday.",
+        "ann: I'll post the migration checklist here tomorrow.",
+    ]
+
+
 def test_naming_a_decision_is_not_taking_one() -> None:
     said = [
         "Ignore that if you are past that decision and want to involve the database.",

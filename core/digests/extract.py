@@ -94,20 +94,27 @@ _ARTICLES = frozenset(["the", "a", "an"])
 # Openers that carry nothing in a quoted line: "Okay, so um we'll ..." is quoted as "We'll ...".
 _OPENERS = frozenset(["okay", "ok", "so", "well", "yeah", "yes", "right", "alright", "and", "but", "oh", "then", "anyway", "now"])
 
+# A vow of effort names no deed to follow up on: "We will endeavour to ...", "I will do everything
+# that I can to ...", "we will work very hard and very diligently to ...".
+_VOWING = (
+    r"(?:\w+ly )?(?:endeavou?r|strive|make every effort|spare no effort|"
+    r"do (?:everything|all|whatever) (?:that )?(?:i|we) can|work (?:very |really |so )?hard)\b"
+)
 # "Be" says how someone or something will be, unless they will be doing something or be in
 # charge of it ("we'll be using Postgres", "I'll be responsible for the release").
 _BEING = r"be\b(?! (?:\w+ing|responsible|in charge)\b)"
 # "We'll be using Postgres" decides; "we'll all be able to see them", "we'll be fine" and
 # "we'll be late" say how things will be. Going on as before decides nothing new: "we will
 # continue to work with the provinces", "we're going to keep doing the work", "we will
-# always uphold the law"; nor does looking forward to something, nor what one will have to
+# always uphold the law"; nor does a vow of effort with no deed named ("we will endeavour to
+# make sure ...", "we will work very hard to ..."); nor looking forward to something, nor what one will have to
 # do ("we'll have to decide about the control", "... then we'll have to go outside our
 # current manufacturer", "we'll have to hurry up"), nor what we will have, need or face ("we
 # will have a resilient economy", "we'll need a bigger box", "we will face an echo pandemic").
 _WE_NOT_A_STATE = (
     rf"(?! (?:all |both )?{_BEING})"
     r"(?!,? (?:of course,? |\w+ly )?(?:continue|keep|always|never|remain|stick to|look forward)\b)"
-    r"(?! (?:sort of |\w+ly )?(?:have|need|face)\b)"
+    rf"(?! (?:sort of |\w+ly )?(?:have|need|face)\b)(?! {_VOWING})"
 )
 # A rule set for the days to come decides, in the present tense: "From now on we double-check
 # addresses on orders over $500", "going forward, everyone reviews their own deploys". What we
@@ -147,10 +154,10 @@ MIN_CHOICE_WORDS = 1
 # "I'll ..." commits to doing something, and so do "I'll be working on ..." and "I'll be
 # responsible for ..."; "I'll be late" and "I'm going to be sick" say how someone will be,
 # which is nothing to follow up on; nor is "I'll lose the free tests", "I'll need a key",
-# "will know for sure in a while", a stance ("I will always be here to stand up for ...") or
-# going on as before ("I will continue to focus our efforts on ...").
+# "will know for sure in a while", a stance ("I will always be here to stand up for ..."),
+# going on as before ("I will continue to focus our efforts on ...") or a vow of effort.
 # An utterance cut off after "so I will" commits to nothing.
-_NOT_A_STATE = rf"(?!\W*$)(?! (?:lose|need|miss|know|always|never|continue to)\b)(?! {_BEING})"
+_NOT_A_STATE = rf"(?!\W*$)(?! (?:lose|need|miss|know|always|never|continue to)\b)(?! {_BEING})(?! {_VOWING})"
 # Work under way, said without its subject and nothing more ("Adding that into todo list").
 _TAKEN_ON = (
     r"(?:now |currently )?(?:adding|filing|fixing|looking into|working on|investigating|updating)"
@@ -247,10 +254,14 @@ _STEERING = (
     r"tak(?:e|ing) (?:a|our) (?:\w+ )?(?:break|pause|recess)|wait(?:ing)? a (?:few )?(?:seconds?|moments?|minutes?)|"
     r"ask(?:ing)? (?:it |that |the question )?again|"
     r"go(?:ing)? (?:through|over) (?:each|every|all|your|our|my|the (?:agenda|presentations?|slides|minutes))|"
-    r"(?:get|look at|have) (?:your|the|our) presentations?|speak(?:ing)? (?:about|on)|"
+    r"(?:get|look at|have) (?:your|the|our|some|more) presentations?|speak(?:ing)? (?:about|on)|"
     r"say(?:ing)?\b|(?:mention|explain)(?:ing)? (?:that|this|something|a few words|why)|remind(?:ing)? (?:\w+ ){1,3}that|"
     r"repeat(?:ing)? (?:that|what|myself|the question|my question)|ask(?:ing)? (?:a|my|another|one) (?:\w+ )?question|"
     r"tell(?:ing)? you (?:something|about|a (?:bit|little))|show(?:ing)? you|sum(?:ming)? up|"
+    # Saying something is no work either: "I will tell him, though, that we respect ...", "I will
+    # sadly report that ...", "I'll just indicate to the person asking"; "I'll tell Dan to fix
+    # it" and "I'll report back" still take something on.
+    r"tell(?:ing)? (?:him|her|them|you|the \w+),? (?:though,? )?that|report(?:ing)? that|indicat(?:e|ing) to|"
     r"summari[sz](?:e|ing)|finish(?:ing)? (?:up|off) with|tak(?:e|ing) this opportunity|"
     r"address(?:ing)? my question|(?:shar|split)(?:e|ing|ting)? my time|put my question|hand(?:ing)? (?:it )?over|"
     # Giving someone the floor: "We will now give the floor to the member for Leeds", "I'll call
@@ -264,7 +275,8 @@ _STEERING = (
 PROCEDURE = re.compile(
     _STEERING + r"|"
     r"\blet'?s (?:just |now |then )?(?:start|begin|see|talk|discuss|look|have a look|move on|continue|wait|"
-    r"go ahead|get started|wrap|go on|go through|go back|say|assume|suppose|imagine|pretend|figure|"
+    r"go ahead|get started|wrap|go on|go through|go back|head back|get back to (?:work|business|the (?:topic|agenda|point|subject)|what|where)|"
+    r"say|assume|suppose|imagine|pretend|figure|"
     r"go to (?:another|the next))\b|"
     # How something is said decides nothing: "Let's be absolutely clear what this Government has
     # done", "let's be honest, nobody reads the changelog".
@@ -277,6 +289,10 @@ PROCEDURE = re.compile(
     # you wanted to add, please", "anything else to add?".
     r"\banything (?:else |more |further )?(?:(?:you|he|she|they)(?: want(?:ed)?| would like|'d like| wish(?:ed)?) )?to add\b"
     r"(?! (?:to|an?|the|some|it|this|that)\b)|"
+    # What is put "here" is put in the room or the thread itself: "yep I'll just switch that back
+    # here", "I am going to put it in here", "I'll paste the log here"; not "... here tomorrow".
+    rf"\b(?:put|paste|post|drop|switch|leave|write|jot|type|pop|copy)\b(?: [\w'-]+){{0,3}} (?:in |over |back |up |down )?here\b"
+    rf"(?!(?: [\w'-]+){{0,4}} {_BY_A_TIME})|"
     r"\b(?:see you|in a (?:second|sec|minute|moment|bit)|half an hour|"
     r"(?:do|say|show|tell you|explain|draw) (?:it |this |that )?now|now\W*$)",
     re.IGNORECASE,
@@ -296,7 +312,10 @@ HEDGE = re.compile(
     r"ponder(?:ing)?|reflect(?:ing)? on|we(?:'ll| will) see|"
     # Waiting to see puts the matter off: "we'll wait to see what they come up with", "we'll
     # wait until we see that arising", "we'll cross that bridge later".
-    r"wait(?:ing)? (?:and|to|until (?:we|i|you|they) (?:can )?) ?see|cross (?:that|the) bridge)\b",
+    r"wait(?:ing)? (?:and|to|until (?:we|i|you|they) (?:can )?) ?see|cross (?:that|the) bridge)\b|"
+    # So does coming back to it: "If it changes, we will come back.", "we'll come back to this
+    # later"; "I'll come back to you with the numbers" takes something on.
+    r"\bcome back(?: to (?:it|this|that|(?:the|this|that) [\w'-]+(?: [\w'-]+)?))?(?: (?:later|another time|next (?:time|week)))?[\s.!]*$",
     re.IGNORECASE,
 )
 # "I think we've settled on top-level only" reports a decision politely; a settled outcome
