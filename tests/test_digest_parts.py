@@ -675,6 +675,33 @@ def test_a_question_put_to_the_room_answers_no_earlier_question() -> None:
     assert open_ones(about_it) == []
 
 
+def test_after_a_lull_a_message_that_starts_its_own_exchange_answers_no_question() -> None:
+    asked = "Who owns the guest wifi password rotation?"
+    # Forty minutes on, a new conversation: a decision, a request to someone else and its "yep",
+    # a question of one's own; none of them shares a word with the question.
+    decided = [
+        message(1, "rosa", asked, minute=0),
+        message(2, "sam", "We'll move the helpdesk tickets to Jira next month, the old tracker is EOL.", minute=40),
+        message(3, "uma", "@sam can you write up the migration plan by Friday?", minute=41),
+        message(4, "sam", "yep", minute=43),
+    ]
+    ruled = [message(1, "wes", asked, minute=0), message(2, "zoe", "Decision: we ship the new onboarding behind a flag.", minute=50)]
+    their_own = [message(1, "wes", asked, minute=0), message(2, "hal", "Does anyone know why the CI matrix skips JDK 21?", minute=45)]
+    assert f"rosa: {asked}" in open_ones(decided)
+    assert f"wes: {asked}" in open_ones(ruled)
+    assert f"wes: {asked}" in open_ones(their_own)
+    # A reply in other words, one said to the asker, or one about the same thing still answers
+    # within the hour, and so does what follows an exchange when it is said to the asker.
+    for reply in (
+        "Facilities does, since last year.",
+        "Rosa, have you checked with facilities?",
+        "We'll hand the wifi password rotation to facilities.",
+    ):
+        assert f"rosa: {asked}" not in open_ones([message(1, "rosa", asked, minute=0), message(2, "sam", reply, minute=40)]), reply
+    back_to_it = [*decided[:3], message(4, "sam", "@rosa facilities does", minute=44)]
+    assert f"rosa: {asked}" not in open_ones(back_to_it)
+
+
 def test_a_question_to_someone_else_starts_an_exchange_that_answers_nobody_else() -> None:
     asked = "Can someone help me understand how to pass components as props to a TabBar?"
     theirs = "@mike @dan is there a classic way of changing the interceptor queue inside interceptors?"

@@ -936,7 +936,7 @@ def open_questions(conversation: Conversation, following: Sequence[ChannelMessag
             asked = [briefly]
         words = content_words(" ".join(said))
         heard = [m for m in following if not _aside(m, message, words)]
-        if _answered_within(message, words, messages[index + 1 :]) or any(_answers(message, other) for other in heard):
+        if _answered_within(message, words, messages[index + 1 :]) or _answered_later(message, words, heard):
             continue
         replier = next((m for m in heard if m.author.id != message.author.id), None)
         if _reads_as_reply(message, words, replier):
@@ -1027,6 +1027,39 @@ def _speaks_to_someone_else(message: ChannelMessage, asker: Author) -> bool:
 def _shares_words(words: set[str], message: ChannelMessage) -> bool:
     """``message`` holds ``REPLY_SHARED_WORDS`` of a question's content ``words``."""
     return len(words & content_words(clean_text(message.text))) >= REPLY_SHARED_WORDS
+
+
+def _answered_later(question: ChannelMessage, words: set[str], later: Sequence[ChannelMessage]) -> bool:
+    """Whether a message of ``later`` (the line's conversations after the question's) answers it
+    (``_answers``). One that plainly starts an exchange of its own (``_starts_its_own``) does not,
+    and what follows it belongs to that exchange unless it is said to the asker or shares
+    ``REPLY_SHARED_WORDS`` of the question's content ``words``: "yep" after "@sam can you write
+    up the plan?" answers Sam, not "Who owns the guest wifi?" half an hour before."""
+    elsewhere = False
+    for other in later:
+        if other.author.id != question.author.id and (elsewhere or _starts_its_own(other, question.author, words)):
+            elsewhere = True
+            if other.reply_to != question.id and not addresses(other, question.author) and not _shares_words(words, other):
+                continue
+        if _answers(question, other):
+            return True
+    return False
+
+
+def _starts_its_own(message: ChannelMessage, asker: Author, words: set[str]) -> bool:
+    """``message``, after a lull, is no reply to a question by ``asker`` whose content ``words``
+    it shares none of: it speaks to someone else by @name ("@sam can you write up the plan?"),
+    or it speaks to nobody and asks or decides something of its own ("Decision: we ship on the
+    15th" after "What font size are we using?"). A short reply in other words ("Rosa does",
+    "March 3rd") still answers, as anything said within ``ANSWER_WINDOW`` does."""
+    if _speaks_to_someone_else(message, asker):
+        return True
+    text = clean_text(message.text)
+    if content_words(text) & words or _SPOKEN_TO.search(text.translate(APOSTROPHES)):
+        return False
+    return any(_asks(sentence) for sentence in said_sentences(message.text)) or bool(
+        _first_sentence_with(message.text, DECISION, statement=True)
+    )
 
 
 def _answers(question: ChannelMessage, other: ChannelMessage, *, same_conversation: bool = False) -> bool:
