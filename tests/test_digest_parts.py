@@ -334,6 +334,24 @@ def test_a_choice_named_in_a_word_and_a_rule_from_now_on_are_decisions() -> None
         assert decisions(Conversation((message(1, "ann", text),))) == [], text
 
 
+def test_a_choice_already_made_and_a_rule_for_every_thing_of_a_kind_are_decisions() -> None:
+    for text in (
+        "We dropped the permissions screen, it moves to first use.",
+        "we went with Postgres for the bot's state",
+        "In the end, we switched to weekly releases.",
+        "Going forward all new laptops ship with disk encryption on.",
+        "From now on, every PR needs two approvals.",
+    ):
+        [decision] = decisions(Conversation((message(1, "ann", text),)))
+        assert decision.sentence == text, text
+    for text in (
+        "Honestly we dropped the ball on the invoice reminders.",
+        "Going forward all new laptops will probably need more memory.",
+        "From now on, every release should be smaller than the last.",
+    ):
+        assert decisions(Conversation((message(1, "ann", text),))) == [], text
+
+
 def test_what_we_will_have_or_face_and_a_forecast_are_no_decisions() -> None:
     said = [
         "That way, we will have a resilient economy in the future.",

@@ -122,11 +122,19 @@ _WE_NOT_A_STATE = (
 # need to have more conversations"), nor does a clause that goes on with it ("... right now, and
 # going forward, everyone ...").
 _FROM_NOW_ON = (
-    r"(?:^|(?<=[,;:.!] ))(?:from now on|going forward|from today on),? (?:we|everyone|everybody)\b"
-    r"(?!,? (?:\w+ly )?(?:will|'ll|would|need|have|hope|want|continue|keep|should|could|might|may|must|can)\b)"
+    r"(?:^|(?<=[,;:.!] ))(?:from now on|going forward|from today on),? (?:(?:we|everyone|everybody)\b"
+    r"(?!,? (?:\w+ly )?(?:will|'ll|would|need|have|hope|want|continue|keep|should|could|might|may|must|can)\b)|"
+    # ... and so does one for every thing of a kind: "Going forward all new laptops ship with
+    # disk encryption on", "from now on, every PR needs two approvals".
+    r"(?:all|every|each) [\w-]+(?: [\w-]+)? (?!(?:\w+ly )?(?:will|would|should|could|might|may|can)\b)[a-z]+s\b)"
 )
 # Naming what was chosen, as both a decision and a choice do.
-_CHOSEN = r"(?:^|(?<=[,;:.!] ))going with|settled on|we should go with"
+_CHOSEN = (
+    r"(?:^|(?<=[,;:.!] ))going with|settled on|we should go with|"
+    # A choice already made, told as such: "we went with Postgres", "We dropped the permissions
+    # screen", "we switched to weekly releases"; not "we dropped the ball".
+    r"we (?:\w+ly )?(?:went with|chose|picked|opted for|switched to|dropped(?! the ball)|decided against)"
+)
 # What the room agreed on, said as such: "Consensus is to drop the legacy API in v3", "the
 # consensus was that we wait"; not "there is no consensus" nor "we need consensus".
 _CONSENSUS = r"(?<!no )(?<!any )\bconsensus (?:is|was) (?:to|that)\b"
