@@ -720,6 +720,19 @@ def test_after_a_lull_a_message_that_starts_its_own_exchange_answers_no_question
     assert f"rosa: {asked}" not in open_ones(back_to_it)
 
 
+def test_a_helper_checking_on_the_one_helped_leaves_no_open_question() -> None:
+    for text in (
+        "My comment above doesn't exactly address your problem, but the README has a section on it, so I assume you are good now?",
+        "Restart the wallet with the reindex flag and wait for the sync. Did that fix it?",
+        "The export needs the admin scope on the token, does that help @jisaacs46 ?",
+        "You have to pin the openssl version in the Dockerfile, makes sense?",
+    ):
+        assert open_ones([message(1, "smk", text)]) == [], text
+    # Asking whether something works or helps, about a thing, still asks.
+    for text in ("Does the wallet sync work on Windows with the ledger app?", "Did the reindex help with the stuck sync on your node?"):
+        assert open_ones([message(1, "smk", text)]) == [f"smk: {text}"], text
+
+
 def test_a_question_to_someone_else_starts_an_exchange_that_answers_nobody_else() -> None:
     asked = "Can someone help me understand how to pass components as props to a TabBar?"
     theirs = "@mike @dan is there a classic way of changing the interceptor queue inside interceptors?"

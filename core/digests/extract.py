@@ -416,6 +416,14 @@ TAG_QUESTION = re.compile(
     r"(?:n'?t)? (?:it|that|this|there|they|you|we|he|she|i)(?: think)?)\s*\?+\s*$",
     re.IGNORECASE,
 )
+# A helper checking on the one helped asks nothing the digest should chase: "does that help
+# @ann?", "... so I assume you are good now?", "Restart it with -reindex. Did that fix it?".
+CHECK_IN = re.compile(
+    r"\b(?:(?:does|did) (?:that|this|it) (?:help|work|make sense|fix it|do the trick)|makes? sense|any luck|"
+    r"(?:are|r) (?:you|u) (?:good|ok|okay|sorted|all set)(?: now)?|(?:you|u)(?: are|'re| r)? (?:good|ok|okay|sorted|all set) now|"
+    r"(?:is it|it'?s) (?:working|fixed|solved|better) now)(?:\s+@\S+)?\W*$",
+    re.IGNORECASE,
+)
 # The asker closing their own question: "found it!", "never mind, figured it out", "found the
 # approach @luchini suggested", "ah I see, I have to dispatch it myself".
 RESOLVED = re.compile(
@@ -888,6 +896,7 @@ def _is_question(sentence: str) -> bool:
         and not COURTESY.match(quotable(sentence))  # "Well, can I thank you all ...?" too
         and not CALL_FOR_ASSENT.match(sentence)
         and not TAG_QUESTION.search(sentence.translate(APOSTROPHES))
+        and not CHECK_IN.search(sentence.translate(APOSTROPHES))
     )
 
 
@@ -908,6 +917,8 @@ def _asked_briefly(said: Sequence[str]) -> str | None:
         if index == 0 or not _put_as_question(sentence) or _is_question(sentence) or not _WORD.search(sentence):
             continue
         if _BARE_TAG.match(sentence) or CONTACT_REQUEST.search(sentence) or CALL_FOR_ASSENT.match(sentence):
+            continue
+        if CHECK_IN.search(sentence.translate(APOSTROPHES)):
             continue
         before = [s for s in said[:index] if not _asks(s) and len(content_words(s)) >= MIN_TOPIC_WORDS]
         if before:
