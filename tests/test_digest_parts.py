@@ -729,7 +729,11 @@ def test_a_helper_checking_on_the_one_helped_leaves_no_open_question() -> None:
     ):
         assert open_ones([message(1, "smk", text)]) == [], text
     # Asking whether something works or helps, about a thing, still asks.
-    for text in ("Does the wallet sync work on Windows with the ledger app?", "Did the reindex help with the stuck sync on your node?"):
+    for text in (
+        "Does the wallet sync work on Windows with the ledger app?",
+        "Did the reindex help with the stuck sync on your node?",
+        "Does the new pricing page make sense?",
+    ):
         assert open_ones([message(1, "smk", text)]) == [f"smk: {text}"], text
 
 

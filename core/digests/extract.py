@@ -419,9 +419,9 @@ TAG_QUESTION = re.compile(
 # A helper checking on the one helped asks nothing the digest should chase: "does that help
 # @ann?", "... so I assume you are good now?", "Restart it with -reindex. Did that fix it?".
 CHECK_IN = re.compile(
-    r"\b(?:(?:does|did) (?:that|this|it) (?:help|work|make sense|fix it|do the trick)|makes? sense|any luck|"
+    r"(?:\b(?:(?:does|did) (?:that|this|it) (?:help|work|make sense|fix it|do the trick)|any luck|"
     r"(?:are|r) (?:you|u) (?:good|ok|okay|sorted|all set)(?: now)?|(?:you|u)(?: are|'re| r)? (?:good|ok|okay|sorted|all set) now|"
-    r"(?:is it|it'?s) (?:working|fixed|solved|better) now)(?:\s+@\S+)?\W*$",
+    r"(?:is it|it'?s) (?:working|fixed|solved|better) now)|(?:^|[,;:.]\s*)makes? sense)(?:\s+@\S+)?\W*$",
     re.IGNORECASE,
 )
 # The asker closing their own question: "found it!", "never mind, figured it out", "found the
