@@ -788,6 +788,7 @@ def test_a_commitment_for_some_day_is_not_one_yet() -> None:
         "I'll port the parser to 1.9 at some point",
         "I will write the migration guide when I get a chance",
         "I'll eventually move the docs over",
+        "It will come down to writing the syntax file myself. When it happens, I'll release it and let people know.",
     ):
         assert action_items(Conversation((message(1, "ann", vague),))) == [], vague
     for dated in ("If I get time next week I'll set up something reproducible.", "I'll fix the flaky test tomorrow"):
