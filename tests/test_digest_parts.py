@@ -737,6 +737,18 @@ def test_a_helper_checking_on_the_one_helped_leaves_no_open_question() -> None:
         assert open_ones([message(1, "smk", text)]) == [f"smk: {text}"], text
 
 
+def test_a_guess_or_a_suggestion_put_as_a_question_leaves_no_open_question() -> None:
+    for text in (
+        "@pablore maybe you can have a health check that restarts the container when it hangs?",
+        "maybe you are in a temporal buffer and not in the project window?",
+        "“outer” comes to mind for the function name? or “parent” maybe?",
+    ):
+        assert open_ones([message(1, "gus", text)]) == [], text
+    # A question that only holds a "maybe" further on still asks.
+    text = "Which config file should I edit, maybe the one in the home folder?"
+    assert open_ones([message(1, "gus", text)]) == [f"gus: {text}"]
+
+
 def test_a_question_to_someone_else_starts_an_exchange_that_answers_nobody_else() -> None:
     asked = "Can someone help me understand how to pass components as props to a TabBar?"
     theirs = "@mike @dan is there a classic way of changing the interceptor queue inside interceptors?"

@@ -425,6 +425,10 @@ CHECK_IN = re.compile(
     r"(?:is it|it'?s) (?:working|fixed|solved|better) now)|(?:^|[,;:.]\s*)makes? sense)(?:\s+@\S+)?\W*$",
     re.IGNORECASE,
 )
+# A guess or a suggestion put as a question asks nobody for an answer: "@pablore maybe you can
+# have a health check that restarts it?", "maybe you are in a temporal buffer?", "“outer” comes
+# to mind? or “parent” maybe?".
+GUESSED = re.compile(r"^\W*(?:@\S+\s+)*(?:or\s+)?(?:maybe|perhaps)\b|\bmaybe\W*$", re.IGNORECASE)
 # The asker closing their own question: "found it!", "never mind, figured it out", "found the
 # approach @luchini suggested", "ah I see, I have to dispatch it myself".
 RESOLVED = re.compile(
@@ -898,6 +902,7 @@ def _is_question(sentence: str) -> bool:
         and not CALL_FOR_ASSENT.match(sentence)
         and not TAG_QUESTION.search(sentence.translate(APOSTROPHES))
         and not CHECK_IN.search(sentence.translate(APOSTROPHES))
+        and not GUESSED.search(sentence)
     )
 
 
@@ -919,7 +924,7 @@ def _asked_briefly(said: Sequence[str]) -> str | None:
             continue
         if _BARE_TAG.match(sentence) or CONTACT_REQUEST.search(sentence) or CALL_FOR_ASSENT.match(sentence):
             continue
-        if CHECK_IN.search(sentence.translate(APOSTROPHES)):
+        if CHECK_IN.search(sentence.translate(APOSTROPHES)) or GUESSED.search(sentence):
             continue
         before = [s for s in said[:index] if not _asks(s) and len(content_words(s)) >= MIN_TOPIC_WORDS]
         if before:
