@@ -897,12 +897,20 @@ def _is_question(sentence: str) -> bool:
     return (
         _put_as_question(sentence)
         and len(content_words(sentence)) >= MIN_ITEM_WORDS
-        and not CONTACT_REQUEST.search(sentence)
+        and not _wants_no_answer(sentence)
         and not COURTESY.match(quotable(sentence))  # "Well, can I thank you all ...?" too
-        and not CALL_FOR_ASSENT.match(sentence)
         and not TAG_QUESTION.search(sentence.translate(APOSTROPHES))
-        and not CHECK_IN.search(sentence.translate(APOSTROPHES))
-        and not GUESSED.search(sentence)
+    )
+
+
+def _wants_no_answer(sentence: str) -> bool:
+    """A sentence put as a question that nobody need answer, long or short: a request to get in
+    touch, a call for assent, a helper's check-in, a guess."""
+    return (
+        CONTACT_REQUEST.search(sentence) is not None
+        or CALL_FOR_ASSENT.match(sentence) is not None
+        or CHECK_IN.search(sentence.translate(APOSTROPHES)) is not None
+        or GUESSED.search(sentence) is not None
     )
 
 
@@ -922,9 +930,7 @@ def _asked_briefly(said: Sequence[str]) -> str | None:
     for index, sentence in enumerate(said):
         if index == 0 or not _put_as_question(sentence) or _is_question(sentence) or not _WORD.search(sentence):
             continue
-        if _BARE_TAG.match(sentence) or CONTACT_REQUEST.search(sentence) or CALL_FOR_ASSENT.match(sentence):
-            continue
-        if CHECK_IN.search(sentence.translate(APOSTROPHES)) or GUESSED.search(sentence):
+        if _BARE_TAG.match(sentence) or _wants_no_answer(sentence):
             continue
         before = [s for s in said[:index] if not _asks(s) and len(content_words(s)) >= MIN_TOPIC_WORDS]
         if before:
@@ -1015,7 +1021,7 @@ def _asks_the_room(message: ChannelMessage) -> bool:
     """``message`` asks a question of everyone (``_TO_THE_ROOM``) that says what it is about
     (``MIN_ITEM_WORDS`` content words: "We're good?" after "any last things?" is a reply), and
     speaks to no one."""
-    if _SPOKEN_TO.search(clean_text(message.text).translate(APOSTROPHES)):
+    if _speaks_to_you(message):
         return False
     return any(
         _asks(sentence) and _TO_THE_ROOM.search(sentence.translate(APOSTROPHES)) and len(content_words(sentence)) >= MIN_ITEM_WORDS
@@ -1041,7 +1047,12 @@ def _reads_as_reply(question: ChannelMessage, words: set[str], first: ChannelMes
     (whose content words are ``words``)."""
     if first is None or _speaks_to_someone_else(first, question.author):
         return False
-    return _SPOKEN_TO.search(clean_text(first.text).translate(APOSTROPHES)) is not None or _shares_words(words, first)
+    return _speaks_to_you(first) or _shares_words(words, first)
+
+
+def _speaks_to_you(message: ChannelMessage) -> bool:
+    """``message`` speaks to someone as "you" (``_SPOKEN_TO``)."""
+    return _SPOKEN_TO.search(clean_text(message.text).translate(APOSTROPHES)) is not None
 
 
 def _speaks_to_someone_else(message: ChannelMessage, asker: Author) -> bool:
@@ -1079,8 +1090,7 @@ def _starts_its_own(message: ChannelMessage, asker: Author, words: set[str]) -> 
     "March 3rd") still answers, as anything said within ``ANSWER_WINDOW`` does."""
     if _speaks_to_someone_else(message, asker):
         return True
-    text = clean_text(message.text)
-    if content_words(text) & words or _SPOKEN_TO.search(text.translate(APOSTROPHES)):
+    if content_words(clean_text(message.text)) & words or _speaks_to_you(message):
         return False
     return any(_asks(sentence) for sentence in said_sentences(message.text)) or bool(
         _first_sentence_with(message.text, DECISION, statement=True)
