@@ -5,23 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 from core.digests.conversations import Conversation, group_conversations
-from core.digests.extract import (
-    action_items,
-    candidates,
-    central_message,
-    clean_text,
-    decisions,
-    looks_like_output,
-    open_questions,
-    said_lines,
-    shorten,
-    tidy_speech,
-    topic,
-    window_candidates,
-)
+from core.digests.extract import action_items, candidates, central_message, decisions, topic, window_candidates
 from core.digests.labels import topic_labels
+from core.digests.open_questions import open_questions
 from core.digests.packing import Piece, pack
 from core.digests.prompts import parse_notes
+from core.digests.speech import clean_text, looks_like_output, said_lines, shorten, tidy_speech
 from core.types import Author
 from tests.digest_support import message, release_day
 

@@ -34,7 +34,7 @@ from fixtures_loaders import (
 )
 
 from core.digests.conversations import group_conversations
-from core.digests.extract import open_questions
+from core.digests.open_questions import open_questions
 from core.errors import LoaderError
 from core.knowledge.loaders import SUPPORTED, Limits, LoadedFile, SkippedFile, discover, load_file, read_messages
 from core.knowledge.loaders.pdf import without_running_lines

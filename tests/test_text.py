@@ -127,7 +127,7 @@ def test_a_code_span_ends_no_chat_sentence() -> None:
 
 def test_an_open_question_inside_code_is_not_asked() -> None:
     from core.digests.conversations import Conversation
-    from core.digests.extract import open_questions
+    from core.digests.open_questions import open_questions
     from tests.digest_support import message
 
     query = "I run `SELECT * FROM pay WHERE pay_start_dt = ? OR pay_end_dt = ?` and get every row twice."

@@ -1,6 +1,6 @@
 """The model as a judge of one message: decision, action, question, or none of these.
 
-The wording rules (``core/digests/extract.py``) find candidates; they cannot tell "I'll open
+The wording rules (``core/digests/wording.py``) find candidates; they cannot tell "I'll open
 a PR to pin it" from "I'll try that, thanks". The model can read the difference, but a
 270M base model cannot be asked to write a list of them: it writes "1,2,3,4,5,6". So it
 only chooses: the prompt shows labelled examples, and a grammar lets it write exactly one of

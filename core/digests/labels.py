@@ -21,18 +21,17 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from core.digests.extract import (
+from core.digests.open_questions import PLEASANTRY_WORDS
+from core.digests.speech import (
     APOSTROPHES,
     BRACKETED_NOTE,
-    CHOICE,
-    PLEASANTRY_WORDS,
     UPLOAD_NOTICE,
     clean_text,
     lines_without_output,
     plain_words,
     said_sentences,
-    tries_out,
 )
+from core.digests.wording import CHOICE, tries_out
 from core.ports import Embedder
 from core.text import EMOJI_CODE, LINK, MENTION, STOPWORDS, WORD, stem
 from core.types import ChannelMessage

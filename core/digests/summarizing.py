@@ -34,15 +34,7 @@ from datetime import datetime, timedelta
 
 from core.config import DigestSettings
 from core.digests.conversations import Conversation, group_conversations, meaningful
-from core.digests.extract import (
-    Candidate,
-    centrality,
-    clean_text,
-    name_words,
-    topic,
-    window_candidates,
-    word_weights,
-)
+from core.digests.extract import centrality, name_words, topic, window_candidates, word_weights
 from core.digests.judging import JUDGE_GRAMMAR, JUDGE_TOKENS, JUDGE_VERSION, judge_prompt, parse_judgement
 from core.digests.labels import (
     is_placeholder,
@@ -62,6 +54,8 @@ from core.digests.prompts import (
     numbered_line,
     parse_notes,
 )
+from core.digests.speech import clean_text
+from core.digests.wording import Candidate
 from core.errors import ModelError
 from core.model.worker import ModelWorker
 from core.ports import Clock, Embedder, Generation, LanguageModel, OnQueued, Prompt

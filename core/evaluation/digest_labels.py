@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from core.digests.conversations import group_conversations, meaningful
-from core.digests.extract import clean_text, name_words, window_candidates
+from core.digests.extract import name_words, window_candidates
 from core.digests.labels import is_placeholder, is_small_talk, quotable_message, repeated_texts, topic_labels
 from core.digests.prompts import normalized
+from core.digests.speech import clean_text
 from core.digests.summarizing import SECTION_TITLES, Summarizer
 from core.evaluation.datasets import EvaluationDataError, held_out_set
 from core.knowledge.loaders import read_messages
