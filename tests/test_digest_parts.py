@@ -353,6 +353,27 @@ def test_what_we_will_have_or_face_and_a_forecast_are_no_decisions() -> None:
     assert [c.text for c in decisions(two_speakers(said))] == ["We'll move the staging database to the bigger box on Friday."]
 
 
+def test_deciding_against_something_decides_and_what_we_will_learn_does_not() -> None:
+    for text in (
+        "We won't support IE11 in the next release.",
+        "we wont renew the Jira licence this year",
+        "We're not going to ship the beta this week.",
+        "We won't be using the old build agents anymore.",
+    ):
+        [decision] = decisions(Conversation((message(1, "ann", text),)))
+        assert decision.sentence == text, text
+    for text in (
+        "We'll know more on Monday after the vendor call.",
+        "We will find out next week whether the grant came through.",
+        "We won't hear back from the vendor before Friday.",
+        "We'll learn more as these pilots roll by.",
+        "We're not going to prejudge the outcome of the review.",
+        "We won't be able to make it to the offsite.",
+        "The build agents that we won't be using are listed in the wiki.",
+    ):
+        assert decisions(Conversation((message(1, "ann", text),))) == [], text
+
+
 def test_speech_cut_off_mid_clause_is_no_item() -> None:
     for cut in ("I'll send the figures to the", "on the other hand could you view it as the age at the time of the",
                 "We'll move the staging database to the —"):

@@ -41,11 +41,14 @@ _BEING = r"be\b(?! (?:\w+ing|responsible|in charge)\b)"
 # make sure ...", "we will work very hard to ..."); nor looking forward to something, nor what one will have to
 # do ("we'll have to decide about the control", "... then we'll have to go outside our
 # current manufacturer", "we'll have to hurry up"), nor what we will have, need or face ("we
-# will have a resilient economy", "we'll need a bigger box", "we will face an echo pandemic").
+# will have a resilient economy", "we'll need a bigger box", "we will face an echo pandemic"),
+# nor what we will learn ("We'll know more on Monday", "we will find out next week whether
+# ...", "we won't hear back before Friday"), nor a stance on what others do ("we're not going
+# to prejudge the outcome", "we won't comment on rumours").
 _WE_NOT_A_STATE = (
     rf"(?! (?:all |both )?{_BEING})"
     r"(?!,? (?:of course,? |\w+ly )?(?:continue|keep|always|never|remain|stick to|look forward)\b)"
-    rf"(?! (?:sort of |\w+ly )?(?:have|need|face)\b)(?! {_VOWING})"
+    rf"(?! (?:sort of |\w+ly )?(?:have|need|face|know|find out|hear|learn (?:more|whether|if|what|how|about)|prejudge|speculate|comment)\b)(?! {_VOWING})"
 )
 # A rule set for the days to come decides, in the present tense: "From now on we double-check
 # addresses on orders over $500", "going forward, everyone reviews their own deploys". What we
@@ -70,6 +73,8 @@ _CHOSEN = (
 # consensus was that we wait"; not "there is no consensus" nor "we need consensus".
 _CONSENSUS = r"(?<!no )(?<!any )\bconsensus (?:is|was) (?:to|that)\b"
 # An adverb may stand between "we're" and "going to": "we're definitely going to try it".
+# Deciding against something decides as much: "We won't support IE11 in the next release",
+# "we're not going to renew the lease" (as "we will not migrate this year" always did).
 # Nobody deciding is no decision: "the last time anyone agreed on a regex style", nor is one
 # still to come: "each case will be decided on its merits", "the date is yet to be agreed".
 # The nouns alone name a decision without taking one ("past that decision", "a political
@@ -77,7 +82,7 @@ _CONSENSUS = r"(?<!no )(?<!any )\bconsensus (?:is|was) (?:to|that)\b"
 # chooses only when someone is ("we're going with Postgres", "going with Postgres then"), not
 # in "when I was going with it".
 DECISION = re.compile(
-    rf"\b(?:(we(?:(?:'ll| will){_WE_NOT_A_STATE}|(?: are|'re)(?: \w+ly)? going to{_WE_NOT_A_STATE}|(?: are|'re)(?: not)? planning (?:on|to)| decided| agreed)|"
+    rf"\b(?:(we(?:(?:'ll| will| won'?t){_WE_NOT_A_STATE}|(?: are|'re)(?: not)?(?: \w+ly)? going to{_WE_NOT_A_STATE}|(?: are|'re)(?: not)? planning (?:on|to)| decided| agreed)|"
     r"(?<!anyone )(?<!anybody )(?<!nobody )(?<!no one )(?<!will be )(?<!to be )(?:decided|agreed)|let'?s|(?:we|i)(?:'re|'m| are| am)(?: \w+ly)? going (?:to go |ahead )?with|"
     rf"{_CHOSEN})\b|(?:decision|conclusion|final call|verdict)s?:|{_FROM_NOW_ON}|{_CONSENSUS})",
     re.IGNORECASE,
