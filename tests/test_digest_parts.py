@@ -374,6 +374,20 @@ def test_deciding_against_something_decides_and_what_we_will_learn_does_not() ->
         assert decisions(Conversation((message(1, "ann", text),))) == [], text
 
 
+def test_a_figure_of_speech_commits_to_nothing_and_a_forecast_decides_nothing() -> None:
+    for text in (
+        "I'll admit the docs for the plugin API are pretty thin.",
+        "I'll bet the cache is stale again after the upgrade.",
+        "I'll take your word for it on the cache settings.",
+        "I'll give you that, the new build is much faster.",
+    ):
+        assert action_items(Conversation((message(1, "ann", text),))) == [], text
+    for text in ("We'll miss the deadline if the API keys aren't rotated.", "We'll lose the free tier if we upgrade the plan."):
+        assert decisions(Conversation((message(1, "ann", text),))) == [], text
+    [taken] = action_items(Conversation((message(1, "ann", "I'll take the billing bug this week."),)))
+    assert taken.text == "ann: I'll take the billing bug this week."
+
+
 def test_speech_cut_off_mid_clause_is_no_item() -> None:
     for cut in ("I'll send the figures to the", "on the other hand could you view it as the age at the time of the",
                 "We'll move the staging database to the —"):

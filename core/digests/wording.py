@@ -41,14 +41,15 @@ _BEING = r"be\b(?! (?:\w+ing|responsible|in charge)\b)"
 # make sure ...", "we will work very hard to ..."); nor looking forward to something, nor what one will have to
 # do ("we'll have to decide about the control", "... then we'll have to go outside our
 # current manufacturer", "we'll have to hurry up"), nor what we will have, need or face ("we
-# will have a resilient economy", "we'll need a bigger box", "we will face an echo pandemic"),
+# will have a resilient economy", "we'll need a bigger box", "we will face an echo pandemic",
+# "we'll miss the deadline if ..."),
 # nor what we will learn ("We'll know more on Monday", "we will find out next week whether
 # ...", "we won't hear back before Friday"), nor a stance on what others do ("we're not going
 # to prejudge the outcome", "we won't comment on rumours").
 _WE_NOT_A_STATE = (
     rf"(?! (?:all |both )?{_BEING})"
     r"(?!,? (?:of course,? |\w+ly )?(?:continue|keep|always|never|remain|stick to|look forward)\b)"
-    rf"(?! (?:sort of |\w+ly )?(?:have|need|face|know|find out|hear|learn (?:more|whether|if|what|how|about)|prejudge|speculate|comment)\b)(?! {_VOWING})"
+    rf"(?! (?:sort of |\w+ly )?(?:have|need|face|miss|lose|run out|know|find out|hear|learn (?:more|whether|if|what|how|about)|prejudge|speculate|comment)\b)(?! {_VOWING})"
 )
 # A rule set for the days to come decides, in the present tense: "From now on we double-check
 # addresses on orders over $500", "going forward, everyone reviews their own deploys". What we
@@ -208,6 +209,9 @@ _STEERING = (
     # it" and "I'll report back" still take something on.
     r"tell(?:ing)? (?:him|her|them|you|the \w+),? (?:though,? )?that|report(?:ing)? that|indicat(?:e|ing) to|"
     r"summari[sz](?:e|ing)|finish(?:ing)? (?:up|off) with|tak(?:e|ing) this opportunity|"
+    # A figure of speech commits to nothing: "I'll admit the docs are thin", "I'll bet the cache
+    # is stale", "I'll take your word for it", "I'll give you that".
+    r"admit|bet|wager|confess|grant you|give you that|take (?:your|his|her|their) word|"
     r"address(?:ing)? my question|(?:shar|split)(?:e|ing|ting)? my time|put my question|hand(?:ing)? (?:it )?over|"
     # Giving someone the floor: "We will now give the floor to the member for Leeds", "I'll call
     # on the minister to respond" (calling on someone to do something else is still work).
