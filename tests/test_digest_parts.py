@@ -388,6 +388,38 @@ def test_a_figure_of_speech_commits_to_nothing_and_a_forecast_decides_nothing() 
     assert taken.text == "ann: I'll take the billing bug this week."
 
 
+def test_an_exclamation_put_as_a_question_leaves_nothing_open() -> None:
+    for text in (
+        "Can you believe the build took two hours today?",
+        "Who knew the config file had a second copy in /etc?",
+        "Isn’t it great that the tests are finally green?",
+        "wow, how cool is that new dashboard?",
+        "What could possibly go wrong with a Friday deploy?",
+        "Guess what, the vendor finally replied about the contract?",
+    ):
+        assert open_questions(Conversation((message(1, "ann", text),))) == [], text
+    for text in ("Isn't it better to pin the version in deps.edn?", "How big is that new dashboard's bundle?"):
+        [question] = open_questions(Conversation((message(1, "ann", text),)))
+        assert question.text == f"ann: {text}"
+
+
+def test_a_wish_a_manner_or_a_figure_of_speech_decides_nothing() -> None:
+    for text in (
+        "Let's hope the vendor replies before the weekend.",
+        "Let's be careful with the production database today.",
+        "Let's face it, nobody reads the changelog anyway.",
+        "Let's agree to disagree on the tabs versus spaces thing.",
+        "Let's not get ahead of ourselves with the roadmap.",
+        "Let's grab lunch sometime next week.",
+        "We agreed to disagree on the naming scheme.",
+        "We'll cross our fingers for the release.",
+    ):
+        assert decisions(Conversation((message(1, "ann", text),))) == [], text
+    for text in ("Let's not ship on Fridays anymore.", "Let's keep the old endpoint for one more release."):
+        [decision] = decisions(Conversation((message(1, "ann", text),)))
+        assert decision.sentence == text
+
+
 def test_speech_cut_off_mid_clause_is_no_item() -> None:
     for cut in ("I'll send the figures to the", "on the other hand could you view it as the age at the time of the",
                 "We'll move the staging database to the —"):

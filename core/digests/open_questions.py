@@ -75,6 +75,16 @@ CHECK_IN = re.compile(
 # have a health check that restarts it?", "maybe you are in a temporal buffer?", "“outer” comes
 # to mind? or “parent” maybe?".
 GUESSED = re.compile(r"^\W*(?:@\S+\s+)*(?:or\s+)?(?:maybe|perhaps)\b|\bmaybe\W*$", re.IGNORECASE)
+# An exclamation put as a question wants no answer: "Can you believe the build took two hours?",
+# "Who knew the config had a second copy?", "Isn't it great that the tests are green?", "How
+# cool is that?", "What could possibly go wrong?", "Guess what, ...?".
+RHETORICAL = re.compile(
+    r"^\W*(?:(?:so|wow|oh|man|lol),? )?(?:(?:can|could) (?:you|u) (?:even )?(?:believe|imagine)|who (?:knew|would(?:'ve| have) (?:thought|guessed))|"
+    r"(?:is|was)n'?t (?:it|that|this) (?:\w+ )?(?:great|nice|cool|awesome|amazing|wonderful|lovely|funny|weird|crazy|wild|ironic|fun)|"
+    r"how (?:\w+ )?(?:cool|great|awesome|nice|amazing|crazy|weird|funny|sweet|wild) (?:is|was) (?:that|this)|guess what)\b|"
+    r"\bwhat could (?:possibly )?go wrong\b",
+    re.IGNORECASE,
+)
 # The asker closing their own question: "found it!", "never mind, figured it out", "found the
 # approach @luchini suggested", "ah I see, I have to dispatch it myself".
 RESOLVED = re.compile(
@@ -140,9 +150,10 @@ def _is_question(sentence: str) -> bool:
 
 def _wants_no_answer(sentence: str) -> bool:
     """A sentence put as a question that nobody need answer, long or short: a request to get in
-    touch, a call for assent, a helper's check-in, a guess."""
+    touch, a call for assent, a helper's check-in, a guess, an exclamation."""
     return (
         CONTACT_REQUEST.search(sentence) is not None
+        or RHETORICAL.search(sentence.translate(APOSTROPHES)) is not None
         or CALL_FOR_ASSENT.match(sentence) is not None
         or CHECK_IN.search(sentence.translate(APOSTROPHES)) is not None
         or GUESSED.search(sentence) is not None

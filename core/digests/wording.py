@@ -230,6 +230,13 @@ PROCEDURE = re.compile(
     # How something is said decides nothing: "Let's be absolutely clear what this Government has
     # done", "let's be honest, nobody reads the changelog".
     r"\blet'?s be (?:\w+ly )?(?:honest|clear|frank|fair|realistic|serious)\b|"
+    # Nor does a wish, a manner or a figure of speech: "let's hope the vendor replies", "let's
+    # be careful with production", "let's face it", "let's agree to disagree", "let's not get
+    # ahead of ourselves", "let's keep in touch", "let's grab lunch sometime", "we'll cross
+    # our fingers"; "let's not ship on Fridays" still decides.
+    r"\blet'?s (?:just )?(?:hope|pray|face it|be (?:\w+ly )?(?:careful|patient|nice|kind|positive|optimistic)|"
+    r"(?:keep|stay) in touch|grab (?:lunch|coffee|a (?:coffee|beer|drink|bite))|not get ahead of ourselves)\b|"
+    r"\bagreed? to disagree\b|\b(?:cross|keep) (?:our|my) fingers\b|"
     # A notice and keeping to time ask nothing of anyone: "Please note that the sitting is
     # televised", "Ask a brief question, please", "in 30 seconds or less".
     r"\bplease note\b|\b(?:keep it|be|very|quite) brief(?:ly)?\b|\b(?:brief|short) (?:question|response|answer)|"
