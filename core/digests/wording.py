@@ -40,12 +40,11 @@ _BEING = r"be\b(?! (?:\w+ing|responsible|in charge)\b)"
 # always uphold the law"; nor does a vow of effort with no deed named ("we will endeavour to
 # make sure ...", "we will work very hard to ..."); nor looking forward to something, nor what one will have to
 # do ("we'll have to decide about the control", "... then we'll have to go outside our
-# current manufacturer", "we'll have to hurry up"), nor what we will have, need or face ("we
-# will have a resilient economy", "we'll need a bigger box", "we will face an echo pandemic",
-# "we'll miss the deadline if ..."),
-# nor what we will learn ("We'll know more on Monday", "we will find out next week whether
-# ...", "we won't hear back before Friday"), nor a stance on what others do ("we're not going
-# to prejudge the outcome", "we won't comment on rumours").
+# current manufacturer", "we'll have to hurry up"), nor what we will have, need, face, miss or
+# lose ("we will have a resilient economy", "we'll need a bigger box", "we will face an echo
+# pandemic", "we'll miss the deadline if ..."), nor what we will learn ("We'll know more on
+# Monday", "we will find out next week whether ...", "we won't hear back before Friday"), nor
+# a stance on what others do ("we're not going to prejudge the outcome", "we won't comment").
 _WE_NOT_A_STATE = (
     rf"(?! (?:all |both )?{_BEING})"
     r"(?!,? (?:of course,? |\w+ly )?(?:continue|keep|always|never|remain|stick to|look forward)\b)"
