@@ -420,6 +420,14 @@ def test_a_wish_a_manner_or_a_figure_of_speech_decides_nothing() -> None:
         assert decision.sentence == text
 
 
+def test_a_commitment_for_when_things_change_is_not_one_yet() -> None:
+    for text in ("If it changes, I'll have to sit down with my boss to argue the case.",
+                 "I'll update the docs when that changes upstream."):
+        assert action_items(Conversation((message(1, "ann", text),))) == [], text
+    [item] = action_items(Conversation((message(1, "ann", "I'll update the docs for the new flow tomorrow."),)))
+    assert item.text == "ann: I'll update the docs for the new flow tomorrow."
+
+
 def test_speech_cut_off_mid_clause_is_no_item() -> None:
     for cut in ("I'll send the figures to the", "on the other hand could you view it as the age at the time of the",
                 "We'll move the staging database to the —"):

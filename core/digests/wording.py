@@ -162,10 +162,11 @@ def tries_out(sentence: str) -> bool:
 # A commitment with no time but a vague one is not yet one (the labelling guide's "I should
 # look into it someday"): "I'll have a look at compiling when it's less hectic for me", "I'll
 # port it at some point", "I'll write it up one of these days", "When it happens, I'll release
-# it". "If I get time next week I'll set up something reproducible" names a week, and stays.
+# it", "If it changes, I'll have to sit down with my boss". "If I get time next week I'll set
+# up something reproducible" names a week, and stays.
 SOMEDAY = re.compile(
     r"\b(?:some ?day|one day|one of these days|at some point|eventually|sometime|in the (?:distant|far) future|"
-    r"(?:when|whenever|if) (?:it|that) (?:ever )?happens|if ever|"
+    r"(?:when|whenever|if) (?:it|that|this|things) (?:ever )?(?:happens|changes?)|if ever|"
     r"when (?:it'?s|things are|things get|i'?m|life is) (?:\w+ )?(?:less (?:hectic|busy)|quieter|calmer)|"
     r"when i (?:ever )?(?:get|find|have) (?:a |the |some )?(?:spare |free )?(?:chance|moment|minute|time))\b",
     re.IGNORECASE,
