@@ -294,10 +294,10 @@ _CLAUSE_OPENERS = frozenset(
     ["and", "so", "but", "then", "now", "also", "ok", "okay", "alright", "right", "yes", "yeah", "yep", "yup",
      "well", "oh", "sure", "fine", "good", "great", "cool", "first", "next", "finally", "today", "tomorrow"]
 )
-# "Can you stake KMD in this wallet?" is a question about the world, not a request: an asked
-# action counts only when someone is named (or replied to), or when it is not a question.
 # A sentence opening with one of these quotes someone else.
 _QUOTE_MARKS = frozenset("\"“„«")
+# "Can you stake KMD in this wallet?" is a question about the world, not a request: an asked
+# action counts only when someone is named (or replied to), or when it is not a question.
 # "To please" reports a request, or pleases someone: "the message to parents is to please make
 # sure ...", "I am asking the minister to please ...".
 ASKED_ACTION = re.compile(r"\b(can you|could you|would you|(?<!\bto )please|pls|todo|to-do|action item)\b", re.IGNORECASE)
