@@ -75,6 +75,7 @@ def plain_words(text: str) -> list[str]:
 
 
 def bare_word(token: str) -> str:
+    """A token as the word it is: edge punctuation off, lower-cased ("Okay," -> "okay")."""
     return token.strip(_EDGE_PUNCTUATION).lower()
 
 
