@@ -3,7 +3,7 @@
 A question is answered when someone else speaks after it in its conversation, or soon after;
 later, only by a reply that reaches its asker (their @name, a reply, the asker's thanks). An
 aside (a pleasantry, a notice), a question nobody need answer (a check-in, a guess, a call for
-assent) and another exchange that starts after a lull answer nothing.
+assent, an exclamation) and another exchange that starts after a lull answer nothing.
 """
 
 from __future__ import annotations
