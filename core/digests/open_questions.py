@@ -151,11 +151,12 @@ def _is_question(sentence: str) -> bool:
 def _wants_no_answer(sentence: str) -> bool:
     """A sentence put as a question that nobody need answer, long or short: a request to get in
     touch, a call for assent, a helper's check-in, a guess, an exclamation."""
+    read = sentence.translate(APOSTROPHES)
     return (
         CONTACT_REQUEST.search(sentence) is not None
-        or RHETORICAL.search(sentence.translate(APOSTROPHES)) is not None
+        or RHETORICAL.search(read) is not None
         or CALL_FOR_ASSENT.match(sentence) is not None
-        or CHECK_IN.search(sentence.translate(APOSTROPHES)) is not None
+        or CHECK_IN.search(read) is not None
         or GUESSED.search(sentence) is not None
     )
 
