@@ -32,6 +32,11 @@ def two_speakers(said: list[str]) -> Conversation:
     return Conversation(tuple(message(i + 1, "ann" if i % 2 else "bob", text) for i, text in enumerate(said)))
 
 
+def said_alone(text: str) -> Conversation:
+    """One conversation of one message, ``text``, by ann."""
+    return Conversation((message(1, "ann", text),))
+
+
 def test_questions_count_as_open_only_when_nobody_else_spoke_after() -> None:
     answered = Conversation(tuple(message(i + 1, a, t) for i, (a, t) in enumerate(zip(["alice", "bob", "alice"], TEXTS, strict=True))))
     assert open_questions(answered) == []
@@ -306,7 +311,7 @@ def test_a_choice_named_in_a_word_and_a_rule_from_now_on_are_decisions() -> None
         "Consensus is to drop the legacy API in v3.": "Consensus is to drop the legacy API in v3.",
     }
     for text, quoted in chosen.items():
-        [decision] = decisions(Conversation((message(1, "ann", text),)))
+        [decision] = decisions(said_alone(text))
         assert decision.sentence == quoted
     nothing_chosen = [
         "Let's use it.",  # a choice of nothing named
@@ -320,7 +325,7 @@ def test_a_choice_named_in_a_word_and_a_rule_from_now_on_are_decisions() -> None
         "All orders of government will work together right now, and going forward, everyone gets the support.",
     ]
     for text in nothing_chosen:
-        assert decisions(Conversation((message(1, "ann", text),))) == [], text
+        assert decisions(said_alone(text)) == [], text
 
 
 def test_a_choice_already_made_and_a_rule_for_every_thing_of_a_kind_are_decisions() -> None:
@@ -331,14 +336,14 @@ def test_a_choice_already_made_and_a_rule_for_every_thing_of_a_kind_are_decision
         "Going forward all new laptops ship with disk encryption on.",
         "From now on, every PR needs two approvals.",
     ):
-        [decision] = decisions(Conversation((message(1, "ann", text),)))
+        [decision] = decisions(said_alone(text))
         assert decision.sentence == text, text
     for text in (
         "Honestly we dropped the ball on the invoice reminders.",
         "Going forward all new laptops will probably need more memory.",
         "From now on, every release should be smaller than the last.",
     ):
-        assert decisions(Conversation((message(1, "ann", text),))) == [], text
+        assert decisions(said_alone(text)) == [], text
 
 
 def test_what_we_will_have_or_face_and_a_forecast_are_no_decisions() -> None:
@@ -360,7 +365,7 @@ def test_deciding_against_something_decides_and_what_we_will_learn_does_not() ->
         "We're not going to ship the beta this week.",
         "We won't be using the old build agents anymore.",
     ):
-        [decision] = decisions(Conversation((message(1, "ann", text),)))
+        [decision] = decisions(said_alone(text))
         assert decision.sentence == text, text
     for text in (
         "We'll know more on Monday after the vendor call.",
@@ -371,7 +376,7 @@ def test_deciding_against_something_decides_and_what_we_will_learn_does_not() ->
         "We won't be able to make it to the offsite.",
         "The build agents that we won't be using are listed in the wiki.",
     ):
-        assert decisions(Conversation((message(1, "ann", text),))) == [], text
+        assert decisions(said_alone(text)) == [], text
 
 
 def test_a_figure_of_speech_commits_to_nothing_and_a_forecast_decides_nothing() -> None:
@@ -381,10 +386,10 @@ def test_a_figure_of_speech_commits_to_nothing_and_a_forecast_decides_nothing() 
         "I'll take your word for it on the cache settings.",
         "I'll give you that, the new build is much faster.",
     ):
-        assert action_items(Conversation((message(1, "ann", text),))) == [], text
+        assert action_items(said_alone(text)) == [], text
     for text in ("We'll miss the deadline if the API keys aren't rotated.", "We'll lose the free tier if we upgrade the plan."):
-        assert decisions(Conversation((message(1, "ann", text),))) == [], text
-    [taken] = action_items(Conversation((message(1, "ann", "I'll take the billing bug this week."),)))
+        assert decisions(said_alone(text)) == [], text
+    [taken] = action_items(said_alone("I'll take the billing bug this week."))
     assert taken.text == "ann: I'll take the billing bug this week."
 
 
@@ -397,9 +402,9 @@ def test_an_exclamation_put_as_a_question_leaves_nothing_open() -> None:
         "What could possibly go wrong with a Friday deploy?",
         "Guess what, the vendor finally replied about the contract?",
     ):
-        assert open_questions(Conversation((message(1, "ann", text),))) == [], text
+        assert open_questions(said_alone(text)) == [], text
     for text in ("Isn't it better to pin the version in deps.edn?", "How big is that new dashboard's bundle?"):
-        [question] = open_questions(Conversation((message(1, "ann", text),)))
+        [question] = open_questions(said_alone(text))
         assert question.text == f"ann: {text}"
 
 
@@ -414,17 +419,17 @@ def test_a_wish_a_manner_or_a_figure_of_speech_decides_nothing() -> None:
         "We agreed to disagree on the naming scheme.",
         "We'll cross our fingers for the release.",
     ):
-        assert decisions(Conversation((message(1, "ann", text),))) == [], text
+        assert decisions(said_alone(text)) == [], text
     for text in ("Let's not ship on Fridays anymore.", "Let's keep the old endpoint for one more release."):
-        [decision] = decisions(Conversation((message(1, "ann", text),)))
+        [decision] = decisions(said_alone(text))
         assert decision.sentence == text
 
 
 def test_a_commitment_for_when_things_change_is_not_one_yet() -> None:
     for text in ("If it changes, I'll have to sit down with my boss to argue the case.",
                  "I'll update the docs when that changes upstream."):
-        assert action_items(Conversation((message(1, "ann", text),))) == [], text
-    [item] = action_items(Conversation((message(1, "ann", "I'll update the docs for the new flow tomorrow."),)))
+        assert action_items(said_alone(text)) == [], text
+    [item] = action_items(said_alone("I'll update the docs for the new flow tomorrow."))
     assert item.text == "ann: I'll update the docs for the new flow tomorrow."
 
 
@@ -578,19 +583,19 @@ def test_lets_will_do_and_on_it_count_only_where_a_clause_starts() -> None:
 
 def test_what_we_will_discuss_is_left_open_but_a_talk_with_someone_is_taken_on() -> None:
     for open_ in ("It is and we'll discuss the trade-offs in between", "I'll discuss what my opinion is about the costs"):
-        day = Conversation((message(1, "ann", open_),))
+        day = said_alone(open_)
         assert decisions(day) == [] and action_items(day) == [], open_
-    day = Conversation((message(1, "ann", "I'll discuss the pricing with Dan tomorrow"),))
+    day = said_alone("I'll discuss the pricing with Dan tomorrow")
     assert [c.text for c in action_items(day)] == ["ann: I'll discuss the pricing with Dan tomorrow"]
 
 
 def test_a_sentence_that_decides_and_commits_is_listed_once() -> None:
     both = "We'll ship release 2.1 on Friday and I'll write the release notes"
-    listed = candidates(Conversation((message(1, "ann", both),)))
+    listed = candidates(said_alone(both))
     assert [(c.kind, c.text) for c in listed] == [("decision", both)]
     # Said in two sentences, each is listed in its own section.
     apart = "We'll ship release 2.1 on Friday. I'll write the release notes tonight."
-    listed = candidates(Conversation((message(1, "ann", apart),)))
+    listed = candidates(said_alone(apart))
     assert [(c.kind, c.text) for c in listed] == [
         ("decision", "We'll ship release 2.1 on Friday."), ("action", "ann: I'll write the release notes tonight."),
     ]
@@ -866,9 +871,9 @@ def test_a_commitment_for_some_day_is_not_one_yet() -> None:
         "I'll eventually move the docs over",
         "It will come down to writing the syntax file myself. When it happens, I'll release it and let people know.",
     ):
-        assert action_items(Conversation((message(1, "ann", vague),))) == [], vague
+        assert action_items(said_alone(vague)) == [], vague
     for dated in ("If I get time next week I'll set up something reproducible.", "I'll fix the flaky test tomorrow"):
-        assert [c.text for c in action_items(Conversation((message(1, "ann", dated),)))] == [f"ann: {dated}"]
+        assert [c.text for c in action_items(said_alone(dated))] == [f"ann: {dated}"]
 
 
 def test_planning_to_do_something_takes_it_on() -> None:
@@ -1211,15 +1216,15 @@ def test_words_in_quotation_marks_are_reported_not_said() -> None:
         "I am asking the minister, without wanting to interrupt his reading, to please answer the question on testing.",
     )
     for said in reported:
-        assert action_items(Conversation((message(1, "ann", said),))) == [], said
-    assert decisions(Conversation((message(1, "ann", "They said 'we decided to drop the ARM build' on the forum"),))) == []
+        assert action_items(said_alone(said)) == [], said
+    assert decisions(said_alone("They said 'we decided to drop the ARM build' on the forum")) == []
     # Quoted words inside what someone says themselves leave it said.
     for said in (
         "I'll run 'make test' on the ARM box tonight",
         'I\'ll fix the build tonight, "the usual way".',
         'The 12" screen came, and I\'ll mount it on the "big" stand tomorrow',
     ):
-        assert [c.text for c in action_items(Conversation((message(1, "ann", said),)))] == [f"ann: {said}"], said
+        assert [c.text for c in action_items(said_alone(said))] == [f"ann: {said}"], said
     asked = "@bob please rerun the 'nightly' job on the ARM runner"
     assert [c.text for c in action_items(Conversation((message(1, "ann", asked), message(2, "bob", "sure"))))] == [
         "bob: Please rerun the 'nightly' job on the ARM runner"
@@ -1234,7 +1239,7 @@ def test_a_question_in_quotation_marks_is_reported_even_when_a_sentence_break_cu
         'app silently stops working? Seems like a time bomb waiting to explode." could be detected and '
         "warned at build time. I'm not too worried, but it could lead to runtime errors if you don't test components."
     )
-    assert open_questions(Conversation((message(1, "ann", quoting),))) == []
+    assert open_questions(said_alone(quoting)) == []
     # Its halves are no topic while a sentence of the speaker's own stands alone.
     assert topic([message(1, "ann", quoting)]).text.startswith("I'm not too worried, but it could lead to runtime errors")
     # A whole quotation at a sentence's end is no half: the sentence stays the topic.
@@ -1242,13 +1247,13 @@ def test_a_question_in_quotation_marks_is_reported_even_when_a_sentence_break_cu
     assert topic([message(1, "ann", f"{whole}\nThe migration itself ran on the staging box.")]).text == whole
     # A question that quotes a word, or a 12" screen, still asks.
     for asked in ('Does "lein run" start the nREPL server for you?', 'Is a 12" screen enough for the kiosk build?'):
-        assert [c.sentence for c in open_questions(Conversation((message(1, "ann", asked),)))] == [asked], asked
+        assert [c.sentence for c in open_questions(said_alone(asked))] == [asked], asked
 
 
 def test_work_taken_on_without_a_subject_is_the_speakers_action_item() -> None:
     for said in ("that might be cool. Adding that into todo list", "Noted. Fixing it tonight."):
-        items = action_items(Conversation((message(1, "ann", said),)))
+        items = action_items(said_alone(said))
         assert [c.text for c in items] == [f"ann: {said.split('. ')[-1]}"], said
     # A gerund that reports what worked, or one that goes on to say more, takes nothing on.
     for said in ("Adding it to the classpath fixed it", "Fixing it would take weeks, I think."):
-        assert action_items(Conversation((message(1, "ann", said),))) == [], said
+        assert action_items(said_alone(said)) == [], said
