@@ -85,7 +85,9 @@ class KnowledgeBase(Protocol):
 
     def sources(self, scopes: Iterable[str] | None = None) -> list[SourceInfo]: ...
 
-    def count(self) -> int: ...
+    def count(self, scopes: Iterable[str] | None = None) -> int:
+        """The chunks held; with ``scopes``, those a reader of these scopes may read."""
+        ...
 
 
 @dataclass(frozen=True)

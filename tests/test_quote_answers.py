@@ -12,10 +12,17 @@ from pathlib import Path
 import pytest
 
 from core.answers import checks, quoting
-from core.answers.answering import EMPTY_KNOWLEDGE_BASE, Answerer, Quoted, drop_repeated_sentences
+from core.answers.answering import (
+    EMPTY_KNOWLEDGE_BASE,
+    NOTHING_READABLE_HERE,
+    Answerer,
+    Quoted,
+    drop_repeated_sentences,
+)
 from core.answers.prompts import build_answer_prompt
 from core.digests.judging import judge_prompt
 from core.digests.prompts import notes_prompt
+from core.knowledge.ingesting import ingest
 from core.ports import Prompt
 from core.types import Chunk, Hit, Question, Turn
 
@@ -891,6 +898,22 @@ def test_an_empty_knowledge_base_says_so_and_how_to_fill_it(make_services) -> No
     answer = ask(services, "How do I connect Slack?")
     assert not answer.grounded and answer.text == EMPTY_KNOWLEDGE_BASE
     assert "tidings ingest" in answer.text
+
+
+def test_a_channel_that_may_read_nothing_yet_is_told_so_not_that_nothing_matched(make_services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # A new team's first question in Slack: the knowledge base holds only the terminal's guide.
+    services = make_services(config_text="[knowledge_base]\nbuild_default = false\n")
+    guide = tmp_path / "guide" / "slack.md"
+    guide.parent.mkdir()
+    guide.write_text("# Connect Slack\n\nCreate the app from the manifest, then put the bot token in `.env`.\n", encoding="utf-8")
+    ingest([guide], knowledge_base=services.knowledge_base, embedder=services.embedder, scope="tidings:docs")
+    channel = Question(text="How do I connect Slack?", scopes=frozenset({"public", "slack:T1:C1"}))
+    answer = asyncio.run(services.answerer.answer(channel))
+    assert not answer.grounded and answer.text == NOTHING_READABLE_HERE and not answer.citations
+    assert "tidings ingest" in answer.text and "[access.grants]" in answer.text
+    # The terminal reads the guide and is answered from it.
+    terminal = dataclasses.replace(channel, scopes=frozenset({"public", "tidings:docs"}))
+    assert asyncio.run(services.answerer.answer(terminal)).grounded
 
 
 def test_a_generated_answer_failing_a_check_falls_back_to_quotes(generating_services) -> None:  # type: ignore[no-untyped-def]

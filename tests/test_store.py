@@ -136,6 +136,14 @@ def test_sources_by_scope(kb: LanceKnowledgeBase, embedder) -> None:  # type: ig
     assert {s.source for s in kb.sources()} == {"a.md", "b.md"}
 
 
+def test_count_by_scope_is_what_a_reader_of_those_scopes_may_read(kb: LanceKnowledgeBase, embedder) -> None:  # type: ignore[no-untyped-def]
+    kb.replace_source("a.md", chunks(embedder, "a.md", "Public words.", scope="public"))
+    kb.replace_source("b.md", chunks(embedder, "b.md", "Private words.", scope="discord:G:C"))
+    assert kb.count() == 2
+    assert kb.count({"public"}) == kb.count({"discord:G:C"}) == 1
+    assert kb.count({"slack:T:C"}) == kb.count(set()) == 0
+
+
 def test_empty_knowledge_base_and_empty_query(kb: LanceKnowledgeBase) -> None:
     assert kb.search("anything", scopes={"public"}) == []
     assert kb.count() == 0 and kb.sources() == []

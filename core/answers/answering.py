@@ -40,6 +40,11 @@ EMPTY_KNOWLEDGE_BASE = (
     "My knowledge base is empty, so I have nothing to answer from yet. Add documents with "
     "`tidings ingest PATH` (files, folders, an FAQ spreadsheet, Slack or Discord exports), then ask again."
 )
+NOTHING_READABLE_HERE = (
+    "Nothing in my knowledge base is open to this conversation yet, so I have nothing to answer from. "
+    "Add documents with `tidings ingest PATH` (they are public unless given a `--scope`), or grant this "
+    "channel a scope in `[access.grants]`, then ask again."
+)
 _CITATION = re.compile(r"\[(\d{1,2})\]")
 _CITED_AGAIN = re.compile(r"(\[\d{1,2}\])(?:\s*\1)+")  # "[1][1]" once two sources are one section
 # A passage's place in a section quoted from two of its chunks: the chunk's place, then its own.
@@ -389,8 +394,13 @@ class Answerer:
         searched = naming_the_bot(asked)
         hits, query, relevance = await asyncio.to_thread(self.find, replace(question, text=searched))
         retrieve_ms = (time.perf_counter() - started) * 1000
-        if not hits and await asyncio.to_thread(self.knowledge_base.count) == 0:
-            return Answer(question=question.text, text=EMPTY_KNOWLEDGE_BASE, grounded=False, timings=Timings(retrieve_ms=retrieve_ms))
+        if not hits and await asyncio.to_thread(self.knowledge_base.count, question.scopes) == 0:
+            # Nothing found because nothing may be read here: a new team's channel, before its
+            # documents are ingested, sees none of the terminal's guide. Saying "I couldn't find
+            # this" would send the asker looking for better words.
+            empty = await asyncio.to_thread(self.knowledge_base.count) == 0
+            text = EMPTY_KNOWLEDGE_BASE if empty else NOTHING_READABLE_HERE
+            return Answer(question=question.text, text=text, grounded=False, timings=Timings(retrieve_ms=retrieve_ms))
         if not self.is_covered(relevance):
             return self._not_covered(question, hits, retrieve_ms)
         # The quote ranking reuses the passages' similarities when it ranks for the same words.

@@ -92,6 +92,11 @@ def reciprocal_rank_fusion(
     return scores
 
 
+def _readable(scopes: Iterable[str] | None) -> str:
+    """The chunks (question rows aside) a reader of ``scopes`` may read; every one without scopes."""
+    return _NOT_A_QUESTION_ROW if scopes is None else f"({scope_filter(scopes)}) AND {_NOT_A_QUESTION_ROW}"
+
+
 def question_rows(chunks: Sequence[Chunk]) -> list[Chunk]:
     """The question rows of ``chunks``: one per FAQ entry (its first chunk), titled and worded
     by its question."""
@@ -374,9 +379,11 @@ class LanceKnowledgeBase:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def count(self) -> int:
+    def count(self, scopes: Iterable[str] | None = None) -> int:
         table = self._open()
-        return 0 if table is None else int(table.count_rows(_NOT_A_QUESTION_ROW))
+        if table is None:
+            return 0
+        return int(table.count_rows(_readable(scopes)))
 
     def last_changed(self) -> datetime | None:
         """When the table last changed (the latest ingest or forget), from LanceDB's versions."""
@@ -395,9 +402,7 @@ class LanceKnowledgeBase:
         table = self._open()
         if table is None:
             return []
-        query = table.search()
-        where = _NOT_A_QUESTION_ROW if scopes is None else f"({scope_filter(scopes)}) AND {_NOT_A_QUESTION_ROW}"
-        query = query.where(where)
+        query = table.search().where(_readable(scopes))
         data = query.select(["source", "scope", "title", "doc_key"]).limit(None).to_arrow().to_pylist()
         by_source: dict[str, dict[str, Any]] = {}
         for row in data:
