@@ -343,6 +343,22 @@ def test_a_sentence_that_points_back_comes_with_the_sentence_before_it_in_its_pa
     assert [p.text for p in joined] == ["Tidings reads one TOML file. That file lists every setting. Secrets stay out of it."]
 
 
+def test_a_sentence_that_ends_by_pointing_back_comes_with_the_sentence_before_it() -> None:
+    passages = quoting.passages_of(
+        "# Laptops\n\nEvery new employee gets a MacBook Air. Developers may ask for a MacBook Pro instead. "
+        "Contractors get one too (see contracts.md). Interns do not get one either. Laptops last four years.\n\n"
+        "Phones are replaced as well.\n",
+        1,
+    )
+    air, pro, contractors, interns, last, phones = passages
+    assert quoting.excerpt(pro, passages)[:2] == [air, pro]
+    assert quoting.excerpt(contractors, passages)[:3] == [air, pro, contractors], "the chain goes to where it starts"
+    assert quoting.excerpt(interns, passages)[0] == air
+    assert quoting.excerpt(last, passages)[0] == last, "ends on no word that points back"
+    assert quoting.excerpt(phones, passages) == [phones], "a paragraph's first sentence: nothing from the one before"
+    assert not quoting.points_back("Use a server instead of a local file.")
+
+
 def test_a_sources_quotes_read_in_order_neighbours_joined_and_each_sentence_once() -> None:
     passages = [
         quoting.Passage(2, 0, "Backups run at two."),  # also the last sentence of source 1 (chunks overlap)

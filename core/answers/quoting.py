@@ -100,6 +100,9 @@ _POINTS_BACK = re.compile(
     r"^(?:This|That|These|Those|It|Its|They|Their|Them|Such|Both|Otherwise|Instead|However|Also|Then|"
     r"In (?:this|that|these|those|such|the same|the (?:table|list|file|section|example))\b)"
 )
+# So does one that ends by pointing back: "Developers may ask for a MacBook Pro instead." (of
+# what?), "Contractors get one too.", "Interns do not get one either."
+_POINTS_BACK_AT_END = re.compile(r"\b(?:instead|too|as well|either)\s*(?:\([^()]*\)\s*)?[.!]?$", re.IGNORECASE)
 # A sentence that only sends the reader elsewhere answers nothing by itself: "See CDC's website
 # about what to do if you get sick.", "More information is available here.", "See docs/ingesting.md."
 # The citation links the source already. "See a doctor if you have a fever" does answer.
@@ -757,10 +760,15 @@ def pointed_at(passage: Passage, passages: Sequence[Passage]) -> list[Passage]:
         return before if _introduces(before[0]) else []
     if _GOES_ON.match(passage.text) and before[0].text.startswith("```"):
         return [*pointed_at(before[0], passages), before[0]]
-    if _POINTS_BACK.match(passage.text) and before[0].block == passage.block:
+    if points_back(passage.text) and before[0].block == passage.block:
         # "However, it can be serious." points back in turn: the chain goes to where it starts.
         return [*pointed_at(before[0], passages), before[0]]
     return []
+
+
+def points_back(sentence: str) -> bool:
+    """Whether a sentence opens or ends by pointing back at the one before it."""
+    return bool(_POINTS_BACK.match(sentence) or _POINTS_BACK_AT_END.search(sentence.rstrip()))
 
 
 def introduced(passage: Passage, passages: Sequence[Passage]) -> list[Passage]:
