@@ -372,6 +372,12 @@ def test_a_sources_quotes_read_in_order_neighbours_joined_and_each_sentence_once
         (1, "Restores need the archive. They are kept for a month. Backups run at two."),
         (1, "Supported:\n• tar\n• zip\nNothing else."),
     ]
+    # Two paragraphs: a line between them, and the second's sentences run on as the first's do.
+    paragraphs = [quoting.Passage(1, 0, "Never share a password.", 0), quoting.Passage(1, 1, "Lost your phone? Ask IT.", 1),
+                  quoting.Passage(1, 2, "It takes a day.", 1), quoting.Passage(1, 3, "Then log in.", 1)]
+    assert [p.text for p in quoting.in_answer_order(paragraphs)] == [
+        "Never share a password.\nLost your phone? Ask IT. It takes a day. Then log in."
+    ]
 
 
 def test_the_source_of_the_best_passage_is_quoted_first() -> None:

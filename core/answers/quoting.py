@@ -895,7 +895,9 @@ def in_answer_order(passages: Sequence[Passage]) -> list[Passage]:
         previous = joined[-1] if joined else None
         if previous is not None and previous.source == passage.source and passage.order == last.order + 1:
             # Sentences of one paragraph run on; a table row and the paragraph after it do not.
-            apart = _is_block(previous.text) or _is_block(passage.text) or passage.block != last.block
+            # The passage before is read alone: the quote joined so far holds a line break once
+            # it spans two paragraphs, and the second paragraph's sentences still run on.
+            apart = _is_block(last.text) or _is_block(passage.text) or passage.block != last.block
             separator = "\n" if apart else " "
             joined[-1] = Passage(previous.source, previous.order, f"{previous.text}{separator}{passage.text}", previous.block)
         else:
