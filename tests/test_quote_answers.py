@@ -165,6 +165,13 @@ def test_a_bare_yes_or_no_is_kept_and_quoted_only_with_its_paragraph() -> None:
     assert quoting.yes_or_no(similar, passages) == [no]
     joined = quoting.in_answer_order([*quoting.yes_or_no(similar, passages), *quoting.excerpt(similar, passages)])
     assert [p.text for p in joined] == ["No. The symptoms are similar in children and adults. Vomiting was also reported."]
+    # Further on in its paragraph, the sentences between come too: a bare yes says nothing of how.
+    entry = quoting.passages_of("Yes. Go to Settings and enter the address. Until you confirm, the old one stays. "
+                                "It is free. Support can help. Changes show within a day.", 1)
+    yes, settings, until, free, _support, changes = entry
+    assert quoting.yes_or_no(until, entry) == [yes, settings]
+    assert quoting.yes_or_no(free, entry) == [yes, settings, until]
+    assert quoting.yes_or_no(changes, entry) == [yes, settings], "more than two between: the one after the yes"
     other = quoting.passages_of("Cases were reported in the U.S.\n\nYes. There have been cases abroad.", 1)
     assert quoting.excerpt(other[0], other) == [other[0]], "a bare yes is not the sentence after another paragraph"
 

@@ -87,6 +87,8 @@ _ITEM_LINE = re.compile(r"^(?:• |\d{1,3}\. )")
 _YES_OR_NO_WORDS = r"(?:yes|no|not yet)"
 # A sentence that is only a yes or a no ("No. The symptoms are similar in children.") answers
 # the question its source was written for: quoted only at the head of its own paragraph.
+# How many sentences a bare yes or no is quoted with to reach the chosen sentence of its paragraph.
+MAX_AFTER_BARE_YES_OR_NO = 2
 _BARE_YES_OR_NO = re.compile(rf"^{_YES_OR_NO_WORDS}[.!]$", re.IGNORECASE)
 # A paragraph that opens with a yes or a no answers a yes-or-no question outright.
 _OPENS_YES_OR_NO = re.compile(rf"^{_YES_OR_NO_WORDS}[,.!:;]", re.IGNORECASE)
@@ -538,9 +540,22 @@ def yes_or_no(chosen: Passage, passages: Sequence[Passage]) -> list[Passage]:
     """The sentence that opens ``chosen``'s paragraph when it says yes or no ("Yes, your
     employer will continue to pay your salary."): what a yes-or-no question asks first, which
     a sentence further on may leave out or seem to turn around ("Should your employer not pay,
-    ..."). Nothing when ``chosen`` opens its paragraph itself."""
+    ..."). A bare "Yes." or "No." comes with the sentences between it and ``chosen``, at most
+    ``MAX_AFTER_BARE_YES_OR_NO`` (else the one after it). Nothing when ``chosen`` opens its
+    paragraph itself."""
     first = _paragraph_opening(chosen, passages)
-    return [first] if first is not None and opening_yes_or_no(first.text) else []
+    if first is None or not opening_yes_or_no(first.text):
+        return []
+    if not says_only_yes_or_no(first):
+        return [first]
+    # A bare "Yes." says nothing of how: the sentences up to the chosen one come with it ("Yes.
+    # Go to Settings > Profile and enter the new address. Until you confirm, ..."), or, further
+    # on, the one after it.
+    between = sorted(
+        (p for p in passages if p.source == chosen.source and p.block == chosen.block and first.order < p.order < chosen.order),
+        key=lambda p: p.order,
+    )
+    return [first, *(between if len(between) <= MAX_AFTER_BARE_YES_OR_NO else between[:1])]
 
 
 def _paragraph_opening(chosen: Passage, passages: Sequence[Passage]) -> Passage | None:
