@@ -87,13 +87,18 @@ def test_a_table_row_is_quoted_with_its_column_names() -> None:
         "| | Socket Mode | HTTP mode |\n| --- | --- | --- |\n"
         "| Needs a public URL | no (works behind a firewall) | yes, HTTPS |\n\n"
         "| Scope | Why |\n|---|---|\n| `chat:write` | post answers |\n\n"
-        "| huge | That question is too long | 1 | yes |\n"
+        "| huge | That question is too long | 1 | yes |\n\n"
+        "| Week | Primary | Backup |\n| --- | --- | --- |\n| 2 | Tom | Aisha |\n\n"
+        "| Release | Notes |\n|---|---|\n| 2024-05-01 | first release |\n| v2 | second |\n"
     )
     shown = [p.text for p in quoting.passages_of(text, 1)]
     assert shown == [
         "Needs a public URL — Socket Mode: no (works behind a firewall); HTTP mode: yes, HTTPS",
         "`chat:write`: post answers",
         "huge: That question is too long: 1: yes",
+        "Week 2 — Primary: Tom; Backup: Aisha",  # a bare figure is named by its column
+        "Release 2024-05-01: first release",
+        "v2: second",
     ]
 
 

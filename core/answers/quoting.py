@@ -102,6 +102,8 @@ _POINTS_BACK = re.compile(
     r"^(?:This|That|These|Those|It|Its|They|Their|Them|Such|Both|Otherwise|Instead|However|Also|Then|"
     r"In (?:this|that|these|those|such|the same|the (?:table|list|file|section|example))\b)"
 )
+# A table cell that is only a figure: a number, a date or a time ("2", "2024-05-01", "10:00").
+_BARE_FIGURE = re.compile(r"^[#\d][\d.,:/\-]*$")
 # So does one that ends by pointing back: "Developers may ask for a MacBook Pro instead." (of
 # what?), "Contractors get one too.", "Interns do not get one either."
 _POINTS_BACK_AT_END = re.compile(r"\b(?:instead|too|as well|either)\s*(?:\([^()]*\)\s*)?[.!]?$", re.IGNORECASE)
@@ -321,7 +323,11 @@ def _clean_list(text: str) -> str:
 
 def _table_row(cells: list[str], header: list[str]) -> str:
     """A table row as a sentence. Beyond two columns each cell is named by its column ("Needs
-    a public URL — Socket Mode: no; HTTP mode: yes"): bare cells side by side read as nonsense."""
+    a public URL — Socket Mode: no; HTTP mode: yes"): bare cells side by side read as nonsense.
+    A first cell that is only a number or a date is named too ("Week 2 — Primary: Tom"): "2"
+    alone says nothing, and "who is on call in week 2?" could not find it."""
+    if cells and header and header[0] and _BARE_FIGURE.match(cells[0]):
+        cells = [f"{header[0]} {cells[0]}", *cells[1:]]
     if len(header) <= 2 or len(cells) <= 2:
         return ": ".join(cell for cell in cells if cell)
     named = "; ".join(f"{name}: {cell}" if name else cell for name, cell in zip(header[1:], cells[1:], strict=False) if cell)
