@@ -358,6 +358,29 @@ def test_what_we_will_have_or_face_and_a_forecast_are_no_decisions() -> None:
     assert [c.text for c in decisions(two_speakers(said))] == ["We'll move the staging database to the bigger box on Friday."]
 
 
+def test_a_change_announced_with_the_day_it_takes_effect_decides() -> None:
+    for text in (
+        "Standup moves to 10:00 starting Monday.",
+        "Effective immediately, every pull request needs two approvals.",
+        "Starting next week, deploys happen on Tuesdays only.",
+        "Starting March 3rd the office opens at 8:00.",
+        "Beginning on the 15th, invoices go out from the new billing system.",
+    ):
+        [decision] = decisions(said_alone(text))
+        assert decision.sentence == text, text
+    [after_a_poll] = decisions(said_alone("OK, standup moves to 10:00 starting Monday. I'll update the invite."))
+    assert after_a_poll.sentence == "Standup moves to 10:00 starting Monday."
+    for text in (
+        "The nightly build is starting now, should be done by noon.",  # what is going on
+        "I'm off starting Monday, back on the 20th.",  # one person's plans
+        "My parental leave is starting next week.",
+        "Is the new rota starting next week?",
+        "The conference starts Monday in Lisbon.",
+        "The office is open from Monday to Friday.",
+    ):
+        assert decisions(said_alone(text)) == [], text
+
+
 def test_deciding_against_something_decides_and_what_we_will_learn_does_not() -> None:
     for text in (
         "We won't support IE11 in the next release.",

@@ -41,8 +41,10 @@ from core.digests.wording import (
     MIN_COMMITMENT_WORDS,
     MIN_TOPIC_WORDS,
     PROMISED,
+    SAID_OF_ONESELF,
     SELF_ACTION,
     SOMEDAY,
+    TAKES_EFFECT,
     THANKS,
     TRYING_OUT,
     Candidate,
@@ -165,8 +167,10 @@ def _only_code(sentence: str) -> bool:
 def decisions(conversation: Conversation) -> list[Candidate]:
     found: list[Candidate] = []
     for message in conversation.messages:
-        sentence = first_sentence_with(message.text, DECISION, statement=True) or first_sentence_with(
-            message.text, CHOICE, statement=True, min_words=MIN_CHOICE_WORDS
+        sentence = (
+            first_sentence_with(message.text, DECISION, statement=True)
+            or first_sentence_with(message.text, CHOICE, statement=True, min_words=MIN_CHOICE_WORDS)
+            or first_sentence_with(message.text, TAKES_EFFECT, statement=True, skipping=(SAID_OF_ONESELF,))
         )
         if sentence:
             found.append(Candidate("decision", shorten(sentence), (message,), sentence))

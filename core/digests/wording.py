@@ -87,6 +87,19 @@ DECISION = re.compile(
     rf"{_CHOSEN})\b|(?:decision|conclusion|final call|verdict)s?:|{_FROM_NOW_ON}|{_CONSENSUS})",
     re.IGNORECASE,
 )
+# A change announced with the day it takes effect decides it: "OK, standup moves to 10:00
+# starting Monday", "Effective immediately, every PR needs two approvals", "Starting next
+# week, deploys happen on Tuesdays". Not "the build is starting now" (what is going on), nor
+# "I'm off starting Monday" (``SAID_OF_ONESELF``: one person's plans are no team decision).
+_WEEKDAY = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
+TAKES_EFFECT = re.compile(
+    rf"\b(?:starting|beginning|effective)(?: on| from)? (?:(?:this|next) (?:week|month|sprint|quarter|year|release|{_WEEKDAY})|"
+    rf"tomorrow|today|tonight|{_WEEKDAY}|the \d{{1,2}}(?:st|nd|rd|th)|"
+    r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? \d{1,2}(?:st|nd|rd|th)?)\b"
+    r"|\beffective (?:immediately|now)\b",
+    re.IGNORECASE,
+)
+SAID_OF_ONESELF = re.compile(r"\b(?:i|i'm|im|i've|i'll|i'd|me|my|mine)\b", re.IGNORECASE)
 # A choice names what was chosen, and nothing more need be said: "Let's go with Mailchimp
 # then." is a decision with one content word, where "let's see" and "let's do it" need three.
 CHOICE = re.compile(
