@@ -92,6 +92,16 @@ def test_an_action_items_owner_is_not_named_twice() -> None:
     ]
 
 
+def test_a_commitment_with_a_request_run_on_after_it_is_the_speakers() -> None:
+    # "Jonas can you send me ..." ran on after maria's "I can take it": the whole sentence ended
+    # in a question mark, so it was read as a request and listed as jonas's.
+    said = Conversation((
+        message(1, "jonas", "Has anyone renewed the SSL certificate for the customer portal?"),
+        message(2, "maria", "I can take it after lunch, Jonas can you send me the registrar login?"),
+    ))
+    assert [c.text for c in action_items(said)] == ["maria: I can take it after lunch"]
+
+
 def test_a_request_put_to_someone_is_their_action_item_and_not_an_open_question_too() -> None:
     # Nobody answered sean's request: it was listed as grzm's action item and, the same
     # sentence under sean's name, as an open question.

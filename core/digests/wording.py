@@ -377,6 +377,9 @@ def put_as_question(sentence: str) -> bool:
 
 
 AFTER_A_QUESTION = re.compile(r"(?<=\?)\s+(?=\w)")
+# Chat runs a request on after what one says ("I can take it after lunch, Jonas can you send
+# me the login?"): what comes before the request is read as a statement of its own.
+BEFORE_A_REQUEST = re.compile(r"(?<=\w),\s+(?=(?:@?[\w.\-]+,?\s+)?(?:can|could|would) you\b)", re.IGNORECASE)
 
 
 # Speech cut off mid-clause says nothing to act on: "If you right click on it you can", "you
@@ -405,7 +408,12 @@ def first_sentence_with(
         return None  # a message that opens with a quote quotes someone ("A function provides ... I will provide ...")
     # Chat runs a question into what follows ("how do you come to that conclusion? certainly
     # ..."): the question is a sentence of its own here, and never a statement.
-    parts = (part for sentence in said_sentences(text) for part in split_outside_code(AFTER_A_QUESTION, sentence))
+    parts = (
+        piece
+        for sentence in said_sentences(text)
+        for part in split_outside_code(AFTER_A_QUESTION, sentence)
+        for piece in (split_outside_code(BEFORE_A_REQUEST, part) if statement else [part])
+    )
     for sentence in parts:
         read = sentence.translate(APOSTROPHES)
         if statement and ends_in_question(read):
