@@ -87,9 +87,9 @@ _ITEM_LINE = re.compile(r"^(?:• |\d{1,3}\. )")
 _YES_OR_NO_WORDS = r"(?:yes|no|not yet)"
 # A sentence that is only a yes or a no ("No. The symptoms are similar in children.") answers
 # the question its source was written for: quoted only at the head of its own paragraph.
+_BARE_YES_OR_NO = re.compile(rf"^{_YES_OR_NO_WORDS}[.!]$", re.IGNORECASE)
 # How many sentences a bare yes or no is quoted with to reach the chosen sentence of its paragraph.
 MAX_AFTER_BARE_YES_OR_NO = 2
-_BARE_YES_OR_NO = re.compile(rf"^{_YES_OR_NO_WORDS}[.!]$", re.IGNORECASE)
 # A paragraph that opens with a yes or a no answers a yes-or-no question outright.
 _OPENS_YES_OR_NO = re.compile(rf"^{_YES_OR_NO_WORDS}[,.!:;]", re.IGNORECASE)
 # A yes or a no that opens a sentence with more after it: "Yes: ...", "No, ...".
@@ -102,11 +102,11 @@ _POINTS_BACK = re.compile(
     r"^(?:This|That|These|Those|It|Its|They|Their|Them|Such|Both|Otherwise|Instead|However|Also|Then|"
     r"In (?:this|that|these|those|such|the same|the (?:table|list|file|section|example))\b)"
 )
-# A table cell that is only a figure: a number, a date or a time ("2", "2024-05-01", "10:00").
-_BARE_FIGURE = re.compile(r"^[#\d][\d.,:/\-]*$")
 # So does one that ends by pointing back: "Developers may ask for a MacBook Pro instead." (of
 # what?), "Contractors get one too.", "Interns do not get one either."
 _POINTS_BACK_AT_END = re.compile(r"\b(?:instead|too|as well|either)\s*(?:\([^()]*\)\s*)?[.!]?$", re.IGNORECASE)
+# A table cell that is only a figure: a number, a date or a time ("2", "2024-05-01", "10:00").
+_BARE_FIGURE = re.compile(r"^[#\d][\d.,:/\-]*$")
 # A sentence that only sends the reader elsewhere answers nothing by itself: "See CDC's website
 # about what to do if you get sick.", "More information is available here.", "See docs/ingesting.md."
 # The citation links the source already. "See a doctor if you have a fever" does answer.
