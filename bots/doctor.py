@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.errors import ConfigError
+from core.types import DOCS_SCOPE
 
 if TYPE_CHECKING:
     from core.config import Settings
@@ -145,7 +146,11 @@ def _knowledge_base(settings: Settings, embedder: SentenceTransformerEmbedder) -
     sources = len(kb.sources()) if count else 0
     if not count:
         return f"{settings.kb_uri} is empty; `tidings run` indexes docs/ on first start, `tidings ingest PATH` adds yours"
-    return f"{settings.kb_uri}: {sources} source(s), {count} chunk(s)"
+    held = f"{settings.kb_uri}: {sources} source(s), {count} chunk(s)"
+    if kb.count({DOCS_SCOPE}) == count:
+        # A new team's first question in a channel would find nothing it may read.
+        return f"{held}, all of them Tidings' own guide (`{DOCS_SCOPE}`), which channels do not read; `tidings ingest PATH` adds yours"
+    return held
 
 
 def _check_slack(report: Report, settings: Settings, *, offline: bool) -> None:

@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 from bots.doctor import run_doctor
+from core.knowledge.ingesting import ingest
+from core.knowledge.knowledge_base import LanceKnowledgeBase
+from core.types import DOCS_SCOPE
 from tests.conftest import MODEL_CACHE
 
 pytestmark = pytest.mark.slow
@@ -28,7 +31,7 @@ def test_a_missing_config_file_is_the_only_line(tmp_path: Path, capsys) -> None:
     assert out.splitlines() == [f"FIX  config: Config file {tmp_path / 'missing.toml'} does not exist (set TIDINGS_CONFIG or --config)."]
 
 
-def test_every_check_reports_and_a_readable_env_file_needs_a_fix(tmp_path: Path, language_model, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_every_check_reports_and_a_readable_env_file_needs_a_fix(tmp_path: Path, language_model, embedder, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "DISCORD_TOKEN", "TIDINGS_CONFIG"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
@@ -40,6 +43,13 @@ def test_every_check_reports_and_a_readable_env_file_needs_a_fix(tmp_path: Path,
     assert labels == ["config", "data directory", "state database", "embedding model", "language model", "knowledge base", "slack", "discord"]
     assert all(line.startswith("ok ") for line in lines[:-1]) and lines[-1] == "All good."
     assert "is empty; `tidings run` indexes docs/ on first start" in lines[5]
+    # Only the terminal's guide: a channel could read none of it yet, and the line says so.
+    guide = tmp_path / "guide.md"
+    guide.write_text("# Connect Slack\n\nCreate the app from the manifest.\n", encoding="utf-8")
+    ingest([guide], knowledge_base=LanceKnowledgeBase(uri=str(home / "kb"), embedder=embedder), embedder=embedder, scope=DOCS_SCOPE)
+    assert run_doctor(args) == 0
+    line = capsys.readouterr().out.splitlines()[5]
+    assert line.startswith("ok   knowledge base:") and "all of them Tidings' own guide (`tidings:docs`), which channels do not read" in line
     (tmp_path / ".env").write_text("# secrets live here\n", encoding="utf-8")
     (tmp_path / ".env").chmod(0o644)
     assert run_doctor(args) == 1
