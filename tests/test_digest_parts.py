@@ -37,6 +37,13 @@ def said_alone(text: str) -> Conversation:
     return Conversation((message(1, "ann", text),))
 
 
+def decided(text: str) -> str | None:
+    """The sentence listed as the decision of ``text`` said alone; None when it decides nothing."""
+    found = decisions(said_alone(text))
+    assert len(found) <= 1, found
+    return found[0].sentence if found else None
+
+
 def test_questions_count_as_open_only_when_nobody_else_spoke_after() -> None:
     answered = Conversation(tuple(message(i + 1, a, t) for i, (a, t) in enumerate(zip(["alice", "bob", "alice"], TEXTS, strict=True))))
     assert open_questions(answered) == []
@@ -321,8 +328,7 @@ def test_a_choice_named_in_a_word_and_a_rule_from_now_on_are_decisions() -> None
         "Consensus is to drop the legacy API in v3.": "Consensus is to drop the legacy API in v3.",
     }
     for text, quoted in chosen.items():
-        [decision] = decisions(said_alone(text))
-        assert decision.sentence == quoted
+        assert decided(text) == quoted, text
     nothing_chosen = [
         "Let's use it.",  # a choice of nothing named
         "let's see",
@@ -335,7 +341,7 @@ def test_a_choice_named_in_a_word_and_a_rule_from_now_on_are_decisions() -> None
         "All orders of government will work together right now, and going forward, everyone gets the support.",
     ]
     for text in nothing_chosen:
-        assert decisions(said_alone(text)) == [], text
+        assert decided(text) is None, text
 
 
 def test_a_choice_already_made_and_a_rule_for_every_thing_of_a_kind_are_decisions() -> None:
@@ -346,14 +352,13 @@ def test_a_choice_already_made_and_a_rule_for_every_thing_of_a_kind_are_decision
         "Going forward all new laptops ship with disk encryption on.",
         "From now on, every PR needs two approvals.",
     ):
-        [decision] = decisions(said_alone(text))
-        assert decision.sentence == text, text
+        assert decided(text) == text, text
     for text in (
         "Honestly we dropped the ball on the invoice reminders.",
         "Going forward all new laptops will probably need more memory.",
         "From now on, every release should be smaller than the last.",
     ):
-        assert decisions(said_alone(text)) == [], text
+        assert decided(text) is None, text
 
 
 def test_what_we_will_have_or_face_and_a_forecast_are_no_decisions() -> None:
@@ -376,10 +381,8 @@ def test_a_change_announced_with_the_day_it_takes_effect_decides() -> None:
         "Starting March 3rd the office opens at 8:00.",
         "Beginning on the 15th, invoices go out from the new billing system.",
     ):
-        [decision] = decisions(said_alone(text))
-        assert decision.sentence == text, text
-    [after_a_poll] = decisions(said_alone("OK, standup moves to 10:00 starting Monday. I'll update the invite."))
-    assert after_a_poll.sentence == "Standup moves to 10:00 starting Monday."
+        assert decided(text) == text, text
+    assert decided("OK, standup moves to 10:00 starting Monday. I'll update the invite.") == "Standup moves to 10:00 starting Monday."
     for text in (
         "The nightly build is starting now, should be done by noon.",  # what is going on
         "I'm off starting Monday, back on the 20th.",  # one person's plans
@@ -388,7 +391,7 @@ def test_a_change_announced_with_the_day_it_takes_effect_decides() -> None:
         "The conference starts Monday in Lisbon.",
         "The office is open from Monday to Friday.",
     ):
-        assert decisions(said_alone(text)) == [], text
+        assert decided(text) is None, text
 
 
 def test_deciding_against_something_decides_and_what_we_will_learn_does_not() -> None:
@@ -398,8 +401,7 @@ def test_deciding_against_something_decides_and_what_we_will_learn_does_not() ->
         "We're not going to ship the beta this week.",
         "We won't be using the old build agents anymore.",
     ):
-        [decision] = decisions(said_alone(text))
-        assert decision.sentence == text, text
+        assert decided(text) == text, text
     for text in (
         "We'll know more on Monday after the vendor call.",
         "We will find out next week whether the grant came through.",
@@ -409,7 +411,7 @@ def test_deciding_against_something_decides_and_what_we_will_learn_does_not() ->
         "We won't be able to make it to the offsite.",
         "The build agents that we won't be using are listed in the wiki.",
     ):
-        assert decisions(said_alone(text)) == [], text
+        assert decided(text) is None, text
 
 
 def test_a_figure_of_speech_commits_to_nothing_and_a_forecast_decides_nothing() -> None:
@@ -421,7 +423,7 @@ def test_a_figure_of_speech_commits_to_nothing_and_a_forecast_decides_nothing() 
     ):
         assert action_items(said_alone(text)) == [], text
     for text in ("We'll miss the deadline if the API keys aren't rotated.", "We'll lose the free tier if we upgrade the plan."):
-        assert decisions(said_alone(text)) == [], text
+        assert decided(text) is None, text
     [taken] = action_items(said_alone("I'll take the billing bug this week."))
     assert taken.text == "ann: I'll take the billing bug this week."
 
@@ -452,10 +454,9 @@ def test_a_wish_a_manner_or_a_figure_of_speech_decides_nothing() -> None:
         "We agreed to disagree on the naming scheme.",
         "We'll cross our fingers for the release.",
     ):
-        assert decisions(said_alone(text)) == [], text
+        assert decided(text) is None, text
     for text in ("Let's not ship on Fridays anymore.", "Let's keep the old endpoint for one more release."):
-        [decision] = decisions(said_alone(text))
-        assert decision.sentence == text
+        assert decided(text) == text, text
 
 
 def test_a_commitment_for_when_things_change_is_not_one_yet() -> None:
