@@ -85,6 +85,23 @@ def test_we_will_and_i_will_decide_or_commit_only_where_a_clause_starts() -> Non
     assert [c.text for c in action_items(conversation)] == ["ann: Fine, I'll write the battery cost table tonight."]
 
 
+def test_an_acknowledgement_before_an_item_is_not_quoted() -> None:
+    said = [
+        "Can we drop support for Node 16 in the SDK? It blocks the upgrade.",
+        "agreed, let's drop Node 16 in the next minor release",
+        "great, I'll write the changelog entry",
+        "ah that makes sense, I'll rotate the export credentials in the job config",
+        "Great work on the release notes, I'll post them in the newsletter",
+    ]
+    conversation = two_speakers(said)
+    assert [c.text for c in decisions(conversation)] == ["Let's drop Node 16 in the next minor release"]
+    assert [c.text for c in action_items(conversation)] == [
+        "bob: I'll write the changelog entry",
+        "ann: I'll rotate the export credentials in the job config",
+        "bob: Great work on the release notes, I'll post them in the newsletter",  # a word of praise, not set off
+    ]
+
+
 def test_an_action_items_owner_is_not_named_twice() -> None:
     said = [
         "The release notes are missing the migration steps for the storage format.",

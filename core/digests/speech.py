@@ -49,6 +49,14 @@ _SHORT_WORDS = frozenset(
 _ARTICLES = frozenset(["the", "a", "an"])
 # Openers that carry nothing in a quoted line: "Okay, so um we'll ..." is quoted as "We'll ...".
 _OPENERS = frozenset(["okay", "ok", "so", "well", "yeah", "yes", "right", "alright", "and", "but", "oh", "then", "anyway", "now"])
+# An acknowledgement set off by a comma or a stop before what is said: "great, I'll ...",
+# "agreed, let's ...", "ah that makes sense, I'll ...". "Great work on the release" keeps its word.
+_ACKNOWLEDGEMENT = re.compile(
+    r"^(?:(?:ah|oh|great|agreed|sure|cool|perfect|nice|thanks|thank you|got it|(?:that )?makes sense|sounds good|"
+    r"fine by me|good (?:idea|point|call)|\+1)[\s,]*)*(?:ah|oh|great|agreed|sure|cool|perfect|nice|thanks|thank you|got it|"
+    r"(?:that )?makes sense|sounds good|fine by me|good (?:idea|point|call)|\+1)\s*[,.!;:]+\s+",
+    re.IGNORECASE,
+)
 # Typographic apostrophes ("I’ll", "we’re", as phones and Slack write them) read as plain ones.
 APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'"})
 
@@ -154,15 +162,24 @@ def shorten(text: str, *, words: int = 24, chars: int = 180) -> str:
 
 
 def quotable(sentence: str) -> str:
-    """A sentence as a bullet quotes it: openers ("Okay, so ...") dropped, and then the new
-    first word capitalised (what the writer capitalised, or not, is left alone)."""
-    words = sentence.split()
-    if len(words) < 2 or bare_word(words[0]) not in _OPENERS:
+    """A sentence as a bullet quotes it: openers ("Okay, so ...") and an acknowledgement set off
+    before what is said ("great, I'll write the changelog entry", "ah that makes sense, I'll
+    rotate them") dropped, and then the new first word capitalised (what the writer
+    capitalised, or not, is left alone)."""
+    text = sentence
+    while True:
+        words = text.split()
+        if len(words) > 1 and bare_word(words[0]) in _OPENERS:
+            text = " ".join(words[1:]).lstrip(",;: ")
+            continue
+        acknowledged = _ACKNOWLEDGEMENT.match(text)
+        if acknowledged and len(text) > acknowledged.end():
+            text = text[acknowledged.end() :]
+            continue
+        break
+    if text == sentence or not text:
         return sentence
-    while len(words) > 1 and bare_word(words[0]) in _OPENERS:
-        words = words[1:]
-    text = " ".join(words).lstrip(",;: ")
-    return text[:1].upper() + text[1:] if text else sentence
+    return text[:1].upper() + text[1:]
 
 
 def looks_like_output(line: str) -> bool:
