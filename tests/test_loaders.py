@@ -210,9 +210,23 @@ def test_html_drops_chrome_and_marks_headings(tmp_path: Path) -> None:
     assert doc.title == "Support hours"
     assert "# Support" in doc.text and "## Weekends" in doc.text
     assert "We answer every ticket within one day." in doc.text
-    assert "Saturday: 10-14\n\nSunday: closed" in doc.text
+    assert "- Saturday: 10-14\n- Sunday: closed" in doc.text
     for chrome in ("alert", "color: red", "Home", "About"):
         assert chrome not in doc.text
+
+
+def test_html_lists_keep_their_markers_and_numbers(tmp_path: Path) -> None:
+    # Without them a list was a paragraph a line, and an answer quoted its items as unrelated lines.
+    page = (
+        "<h2>Kitchen</h2><p>In the kitchen:</p><ul>\n  <li>\n    Coffee and tea are free.\n  </li>\n"
+        "  <li><p>Label your food.</p></li><li></li></ul><p>After the list.</p>"
+        '<ol start="3"><li>Third step</li><li>Fourth <b>bold</b> step</li></ol>'
+    )
+    (doc,) = load_file(write(tmp_path, "kitchen.html", page)).documents
+    assert doc.text == (
+        "## Kitchen\n\nIn the kitchen:\n\n- Coffee and tea are free.\n- Label your food.\n\nAfter the list.\n\n"
+        "3. Third step\n4. Fourth bold step"
+    )
 
 
 # The shape of a Confluence space export's page (written for this test): breadcrumbs, the page's

@@ -29,6 +29,8 @@ _BLOCK_TAGS = frozenset((
     "table", "tr", "pre", "blockquote", "figure", "figcaption", "form", "hr", "address", "details", "summary",
 ))  # fmt: skip
 _HEADINGS = {f"h{level}": level for level in range(1, 7)}
+_LISTS = frozenset(("ul", "ol"))
+_EMPTY_ITEM = re.compile(r"^(?:-|\d+\.)$")  # an item with no text
 _SPACES = re.compile(r"[ \t\f\v\u00a0]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 
@@ -66,7 +68,7 @@ def html_title_and_text(markup: str, fallback_title: str, name: str = "page") ->
         raise LoaderError(f"{name} could not be parsed as HTML ({exc}).") from exc
     title = _title(soup) or fallback_title
     lines = (_SPACES.sub(" ", line).strip() for line in _readable_text(soup).split("\n"))
-    text = _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+    text = _BLANK_LINES.sub("\n\n", "\n".join(line for line in lines if not _EMPTY_ITEM.match(line))).strip()
     return title, text
 
 
@@ -82,6 +84,9 @@ def _readable_text(soup: BeautifulSoup) -> str:
     out: list[str] = []
     heading_depth = 0
     content_depth = 0
+    # The lists the walk is in: None for a bulleted one, the last number given for a numbered one.
+    lists: list[int | None] = []
+    item_opened = False  # a list item's marker is out and none of its text yet
     stack: list[tuple[PageElement, bool]] = [(soup, False)]
     while stack:
         node, leaving = stack.pop()
@@ -92,8 +97,11 @@ def _readable_text(soup: BeautifulSoup) -> str:
                 if level:
                     heading_depth -= 1
                     out.append("\n\n")
-                elif name in _BLOCK_TAGS and not heading_depth:
+                elif name in _BLOCK_TAGS and name != "li" and not heading_depth:
                     out.append("\n")
+                if name in _LISTS and lists:
+                    lists.pop()
+                item_opened = item_opened and name != "li"
                 content_depth -= name in _CONTENT_TAGS
                 continue
             if name in _DROPPED_TAGS or _is_chrome(node) or (name == "footer" and not content_depth):
@@ -105,14 +113,38 @@ def _readable_text(soup: BeautifulSoup) -> str:
             if level:
                 out.append(f"\n\n{'#' * level} " if not heading_depth else " ")
                 heading_depth += 1
-            elif name in _BLOCK_TAGS and not heading_depth:
+            elif name == "li" and not heading_depth:
+                # An item keeps its list marker, as Markdown writes it: quoted, a list reads as
+                # one, not as a paragraph a line ("Coffee and tea are free." / "Label your food ...").
+                out.append(("" if out and out[-1].endswith("\n") else "\n") + _marker(lists))
+                item_opened = True
+            elif name in _BLOCK_TAGS and not heading_depth and not item_opened:
                 out.append("\n")
+            if name in _LISTS:
+                lists.append(_first_number(node) - 1 if name == "ol" else None)
             stack.append((node, True))
             stack.extend((child, False) for child in reversed(node.contents))
         elif type(node) is NavigableString or isinstance(node, CData):
             # Comments, doctypes and processing instructions are strings too, but not content.
-            out.append(node.replace("\n", " ") if heading_depth else str(node))
+            text = node.replace("\n", " ") if heading_depth or item_opened else str(node)
+            if item_opened:
+                text = text.lstrip()
+                item_opened = not text
+            out.append(text)
     return "".join(out)
+
+
+def _marker(lists: list[int | None]) -> str:
+    """The marker of a new item of the innermost list ("- ", or its number), counting it."""
+    if not lists or lists[-1] is None:
+        return "- "
+    lists[-1] += 1
+    return f"{lists[-1]}. "
+
+
+def _first_number(node: Tag) -> int:
+    start = str(node.get("start") or "1")
+    return int(start) if start.isdigit() else 1
 
 
 def _is_chrome(tag: Tag) -> bool:
