@@ -85,6 +85,18 @@ def test_we_will_and_i_will_decide_or_commit_only_where_a_clause_starts() -> Non
     assert [c.text for c in action_items(conversation)] == ["ann: Fine, I'll write the battery cost table tonight."]
 
 
+def test_a_laughing_remark_about_something_else_answers_no_question() -> None:
+    asked = message(1, "li", "For the Q3 pricing page, do we show prices with or without VAT?", minute=0)
+    # After a lull, within the hour: a joke about the coffee machine answers nothing.
+    for remark in ("lol the coffee machine is broken again", "haha, the standup ran long again today"):
+        assert open_ones([asked, message(2, "aisha", remark, minute=31)]) == [
+            "li: For the Q3 pricing page, do we show prices with or without VAT?"
+        ], remark
+    # One that is about the question, or is said to the asker, does answer.
+    for reply in ("lol prices with VAT, as on the old page", "haha no, net prices only", "lol @li ask finance, they decide that"):
+        assert open_ones([asked, message(2, "aisha", reply, minute=31)]) == [], reply
+
+
 def test_an_acknowledgement_before_an_item_is_not_quoted() -> None:
     said = [
         "Can we drop support for Node 16 in the SDK? It blocks the upgrade.",

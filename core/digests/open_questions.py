@@ -107,6 +107,9 @@ ANNOUNCES = re.compile(r"^\W*(?:reminder|heads[- ]?up|fyi|psa|announcement|updat
 # brand assets?") starts an exchange of its own: it answers no earlier question, nor does the
 # reply it gets, unless either speaks to that asker or shares the question's words. A question
 # put to the asker ("Which version are you running?") is a reply.
+# A remark that opens laughing and goes on about something ("lol the coffee machine is broken
+# again"): an aside, when it shares no word with a question; "haha yes" says too little to tell.
+LAUGHS_ABOUT = re.compile(rf"^\W*(?:lol|lmao|rofl|haha\w*|hehe\w*)\b\W*(?:\w+\W+){{{MIN_ITEM_WORDS - 1},}}\w", re.IGNORECASE)
 _TO_THE_ROOM = re.compile(
     r"\b(?:anyone|anybody|someone|somebody|everyone|everybody|we|our|us|folks|guys|team|y'?all)\b", re.IGNORECASE
 )
@@ -279,14 +282,18 @@ def _asks_the_room(message: ChannelMessage) -> bool:
 def _aside(message: ChannelMessage, question: ChannelMessage, words: set[str]) -> bool:
     """``message``, by someone other than ``question``'s asker, answers nothing: a pleasantry
     (``is_pleasantry``) that echoes none of the question's words ("Okay, see you." does answer
-    "we'll see you for lunch?"), or a notice to everyone (``ANNOUNCES``) that shares too few of
+    "we'll see you for lunch?"), a remark that opens laughing (``LAUGHS_ABOUT``) about none of
+    them and not to the asker, or a notice to everyone (``ANNOUNCES``) that shares too few of
     its content ``words`` to be about it."""
     if message.author.id == question.author.id:
         return False
     if is_pleasantry(message):
         echoed = set(plain_words(clean_text(message.text))) & set(plain_words(clean_text(question.text)))
         return not echoed - STOPWORDS
-    return ANNOUNCES.match(clean_text(message.text)) is not None and not _shares_words(words, message)
+    said = clean_text(message.text)
+    if LAUGHS_ABOUT.match(said) and not content_words(said) & words and not addresses(message, question.author):
+        return True
+    return ANNOUNCES.match(said) is not None and not _shares_words(words, message)
 
 
 def _reads_as_reply(question: ChannelMessage, words: set[str], first: ChannelMessage | None) -> bool:
