@@ -103,13 +103,13 @@ _SPOKEN_TO = re.compile(r"\b(?:you|your|yours|you're|youre|u)\b", re.IGNORECASE)
 # checkout page is throwing 502 errors", "FYI ..."): posted after a question on something else,
 # it is no reply to it.
 ANNOUNCES = re.compile(r"^\W*(?:reminder|heads[- ]?up|fyi|psa|announcement|update|note)\b\s*[:!,-]", re.IGNORECASE)
+# A remark that opens laughing and goes on about something ("lol the coffee machine is broken
+# again"): an aside, when it shares no word with a question; "haha yes" says too little to tell.
+LAUGHS_ABOUT = re.compile(rf"^\W*(?:lol|lmao|rofl|haha\w*|hehe\w*)\b\W*(?:\w+\W+){{{MIN_ITEM_WORDS - 1},}}\w", re.IGNORECASE)
 # A question put to the room ("Has anyone heard back from the landlord?", "Where do we keep the
 # brand assets?") starts an exchange of its own: it answers no earlier question, nor does the
 # reply it gets, unless either speaks to that asker or shares the question's words. A question
 # put to the asker ("Which version are you running?") is a reply.
-# A remark that opens laughing and goes on about something ("lol the coffee machine is broken
-# again"): an aside, when it shares no word with a question; "haha yes" says too little to tell.
-LAUGHS_ABOUT = re.compile(rf"^\W*(?:lol|lmao|rofl|haha\w*|hehe\w*)\b\W*(?:\w+\W+){{{MIN_ITEM_WORDS - 1},}}\w", re.IGNORECASE)
 _TO_THE_ROOM = re.compile(
     r"\b(?:anyone|anybody|someone|somebody|everyone|everybody|we|our|us|folks|guys|team|y'?all)\b", re.IGNORECASE
 )

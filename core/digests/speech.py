@@ -51,12 +51,11 @@ _ARTICLES = frozenset(["the", "a", "an"])
 _OPENERS = frozenset(["okay", "ok", "so", "well", "yeah", "yes", "right", "alright", "and", "but", "oh", "then", "anyway", "now"])
 # An acknowledgement set off by a comma or a stop before what is said: "great, I'll ...",
 # "agreed, let's ...", "ah that makes sense, I'll ...". "Great work on the release" keeps its word.
-_ACKNOWLEDGEMENT = re.compile(
-    r"^(?:(?:ah|oh|great|agreed|sure|cool|perfect|nice|thanks|thank you|got it|(?:that )?makes sense|sounds good|"
-    r"fine by me|good (?:idea|point|call)|\+1)[\s,]*)*(?:ah|oh|great|agreed|sure|cool|perfect|nice|thanks|thank you|got it|"
-    r"(?:that )?makes sense|sounds good|fine by me|good (?:idea|point|call)|\+1)\s*[,.!;:]+\s+",
-    re.IGNORECASE,
+_ACKNOWLEDGING = (
+    r"(?:ah|oh|great|agreed|sure|cool|perfect|nice|thanks|thank you|got it|(?:that )?makes sense|sounds good|"
+    r"fine by me|good (?:idea|point|call)|\+1)"
 )
+_ACKNOWLEDGEMENT = re.compile(rf"^(?:{_ACKNOWLEDGING}[\s,]*)*{_ACKNOWLEDGING}\s*[,.!;:]+\s+", re.IGNORECASE)
 # Typographic apostrophes ("I’ll", "we’re", as phones and Slack write them) read as plain ones.
 APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'"})
 
